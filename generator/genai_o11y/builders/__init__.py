@@ -1,0 +1,1 @@
+"""Builders: pure functions, spec in, config data (dicts) out."""

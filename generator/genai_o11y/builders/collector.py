@@ -1,0 +1,255 @@
+"""The OpenTelemetry Collector sidecar config, as data.
+
+    traces/ingest   otlp -> memory_limiter -> resource -> normalise -> cost -> redact -> batch -> forward
+    traces/sample   forward -> tail_sampling -> otlp_grpc/tempo (persistent queue, retries)
+    traces/metrics  forward -> keep GenAI spans -> fold label values -> span_metrics, signal_to_metrics
+    metrics/spans   span_metrics (cumulative) -> prometheus
+    metrics/usage   signal_to_metrics (delta) -> delta_to_cumulative -> prometheus
+    metrics/tenant  signal_to_metrics/tenant -> delta_to_cumulative/tenant (stream budget) -> prometheus
+
+Redaction happens once, before the fan-out. Metrics are taken before sampling, so dropped traces
+are still counted and billed.
+"""
+
+from __future__ import annotations
+
+from .. import names as n
+from ..spec import Spec
+from . import cost, normalise, redaction
+from .ottl import attr, one_of_regex, q
+
+#: Latency histogram buckets, LLM-shaped: 5 ms (cache hit) to 2 min (long generation).
+LATENCY_BUCKETS = ["5ms", "10ms", "25ms", "50ms", "100ms", "250ms", "500ms", "1s", "2s", "4s", "8s", "15s", "30s", "60s", "120s"]
+
+#: Span attributes that become labels of the span metrics (besides service.name and status.code).
+SPAN_DIMENSIONS = [
+    n.STAGE,
+    n.OPERATION,
+    n.PROVIDER,
+    n.REQUEST_MODEL,
+    n.ROUTE,
+    n.PROMPT_TEMPLATE,
+    n.PROMPT_VERSION,
+    n.TOOL_NAME,
+    n.TOOL_OUTCOME,
+    n.ERROR_TYPE,
+    n.ENVIRONMENT,
+    n.SERVICE_VERSION,
+]
+#: Labels of the token and cost counters.
+USAGE_DIMENSIONS = [n.STAGE, n.PROVIDER, n.REQUEST_MODEL, n.ROUTE, n.PROMPT_TEMPLATE, n.PROMPT_VERSION, n.TASK_TYPE, n.ENVIRONMENT, n.SERVICE_VERSION]
+#: Resource attributes copied onto spans in the metrics branch, so they become labels.
+RESOURCE_TO_LABEL = [n.ENVIRONMENT, n.SERVICE_VERSION]
+
+FORWARD = "forward/fanout"
+TEMPO = "otlp_grpc/tempo"
+QUEUE = "file_storage/queue"
+
+
+def _hostport(endpoint: str) -> tuple[str, int]:
+    host, _, port = endpoint.rpartition(":")
+    return host or "0.0.0.0", int(port)
+
+
+def _escape_confmap(value):
+    """The collector expands ${...} in every string: escape `$` in OTTL as `$$`."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, list):
+        return [_escape_confmap(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _escape_confmap(v) for k, v in value.items()}
+    return value
+
+
+def _transform(groups: list[dict]) -> dict:
+    return {"error_mode": "ignore", "trace_statements": _escape_confmap(groups)}
+
+
+def fold_statements(spec: Spec) -> list[str]:
+    """Metrics branch only: bound label values (traces keep the raw values)."""
+    s: list[str] = [f'set({attr(k)}, resource.attributes[{q(k)}]) where {attr(k)} == nil' for k in RESOURCE_TO_LABEL]
+    s.append(f'set({attr(n.STAGE)}, {q(n.OVERFLOW_VALUE)}) where not IsMatch({attr(n.STAGE)}, {q(one_of_regex(spec.all_stages))})')
+    for m in spec.models:
+        for alias in m.aliases:
+            s.append(f"set({attr(n.REQUEST_MODEL)}, {q(m.name)}) where {attr(n.REQUEST_MODEL)} == {q(alias)}")
+    model_names = [m.name for m in spec.models]
+    if model_names:
+        s.append(
+            f"set({attr(n.REQUEST_MODEL)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.REQUEST_MODEL)} != nil"
+            f" and not IsMatch({attr(n.REQUEST_MODEL)}, {q(one_of_regex(model_names))})"
+        )
+    if spec.pipeline.routes:
+        s.append(f"set({attr(n.ROUTE)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.ROUTE)} != nil and not IsMatch({attr(n.ROUTE)}, {q(one_of_regex(spec.pipeline.routes))})")
+    if spec.pipeline.tools:
+        tools = [t.name for t in spec.pipeline.tools]
+        s.append(f"set({attr(n.TOOL_NAME)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.TOOL_NAME)} != nil and not IsMatch({attr(n.TOOL_NAME)}, {q(one_of_regex(tools))})")
+    return s
+
+
+def _usage_metric(name: str, description: str, value: str, condition: str, dims: list[str], unit: str = "") -> dict:
+    m = {
+        "name": name,
+        "description": description,
+        "conditions": [condition],
+        "attributes": [{"key": d, "default_value": n.NONE_VALUE} for d in dims],
+        "include_resource_attributes": [{"key": n.SERVICE_NAME}],
+        "sum": {"value": value, "monotonic": True},
+    }
+    if unit:
+        m["unit"] = unit
+    return m
+
+
+def usage_metrics() -> list[dict]:
+    d = USAGE_DIMENSIONS
+    return [
+        _usage_metric(n.METRIC_INPUT_TOKENS, "Input tokens, cached ones included.", f"Int({attr(n.INPUT_TOKENS)})", f"{attr(n.INPUT_TOKENS)} != nil", d, "{token}"),
+        _usage_metric(n.METRIC_OUTPUT_TOKENS, "Output tokens.", f"Int({attr(n.OUTPUT_TOKENS)})", f"{attr(n.OUTPUT_TOKENS)} != nil", d, "{token}"),
+        _usage_metric(n.METRIC_CACHED_TOKENS, "Input tokens served from the provider's prompt cache.", f"Int({attr(n.CACHE_READ_TOKENS)})", f"{attr(n.CACHE_READ_TOKENS)} != nil", d, "{token}"),
+        _usage_metric(n.METRIC_COST + ".usd", "Cost in USD from the spec's price table.", f"Double({attr(n.COST_USD)})", f"{attr(n.COST_USD)} != nil", d),
+        _usage_metric(n.METRIC_UNPRICED, "Calls with token counts whose model is not in the price table.", "Int(1)", f"{attr(n.COST_UNPRICED)} == true", [n.PROVIDER, n.ENVIRONMENT]),
+        _usage_metric(
+            n.METRIC_FEEDBACK, "User feedback events by sentiment.", "Int(1)", f'{attr(n.STAGE)} == "feedback"',
+            [n.FEEDBACK_SENTIMENT, n.PROVIDER, n.REQUEST_MODEL, n.ROUTE, n.PROMPT_TEMPLATE, n.PROMPT_VERSION, n.ENVIRONMENT, n.SERVICE_VERSION],
+        ),
+    ]
+
+
+def tenant_metrics() -> list[dict]:
+    d = [n.TENANT, n.ENVIRONMENT]
+    return [
+        _usage_metric(n.METRIC_TENANT_COST + ".usd", "Cost in USD per tenant (bounded by cardinality.max_tenants).", f"Double({attr(n.COST_USD)})", f"{attr(n.COST_USD)} != nil", d),
+        _usage_metric(n.METRIC_TENANT_CALLS, "Requests per tenant (bounded by cardinality.max_tenants).", "Int(1)", f'{attr(n.STAGE)} == "request"', d),
+    ]
+
+
+def sampling_policies(spec: Spec) -> list[dict]:
+    s = spec.sampling
+    policies: list[dict] = []
+    if s.keep_errors:
+        policies.append({"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}})
+    if s.keep_negative_feedback:
+        policies.append({"name": "negative-feedback", "type": "string_attribute", "string_attribute": {"key": n.FEEDBACK_SENTIMENT, "values": ["negative"]}})
+    if s.slow_trace_ms is not None:
+        policies.append({"name": "slow", "type": "latency", "latency": {"threshold_ms": s.slow_trace_ms}})
+    if s.expensive_span_usd is not None:
+        cond = f"{attr(n.COST_USD)} != nil and {attr(n.COST_USD)} >= {float(s.expensive_span_usd)!r}"
+        policies.append({"name": "expensive", "type": "ottl_condition", "ottl_condition": {"error_mode": "ignore", "span": [cond]}})
+    policies.append({"name": "baseline", "type": "probabilistic", "probabilistic": {"sampling_percentage": s.baseline_percent}})
+    return policies
+
+
+def build(spec: Spec) -> dict:
+    c = spec.collector
+    tele_host, tele_port = _hostport(c.telemetry_endpoint)
+
+    processors: dict = {
+        "memory_limiter": {"check_interval": "1s", "limit_mib": c.memory_limit_mib, "spike_limit_mib": max(16, c.memory_limit_mib // 5)},
+        "resource": {
+            "attributes": [
+                {"key": n.SERVICE_VERSION, "value": "${env:GENAI_O11Y_RELEASE:-unknown}", "action": "insert"},
+            ]
+        },
+        "transform/normalise": {
+            "error_mode": "ignore",
+            "trace_statements": _escape_confmap(
+                [{"context": "resource", "statements": normalise.resource_statements(spec.app.services, spec.app.environment)}] + normalise.statements()
+            ),
+        },
+        "transform/cost": _transform(cost.statement_groups(spec)),
+        "transform/redact": _transform(redaction.statement_groups(spec)),
+        "batch": {"send_batch_size": 1024, "send_batch_max_size": 2048, "timeout": "1s"},
+        "tail_sampling": {
+            "decision_wait": f"{spec.sampling.decision_wait_seconds}s",
+            "num_traces": spec.sampling.max_traces_in_memory,
+            "decision_cache": {"sampled_cache_size": 100_000, "non_sampled_cache_size": 100_000},
+            "policies": _escape_confmap(sampling_policies(spec)),
+        },
+        "filter/genai_spans": {"error_mode": "ignore", "traces": {"span": [f"{attr(n.STAGE)} == nil"]}},
+        "transform/dimensions": _transform(
+            [
+                {"context": "span", "statements": fold_statements(spec)},
+                # Only service.name stays on the resource: service.instance.id & co. would churn series.
+                {"context": "resource", "statements": [f'keep_keys(resource.attributes, ["{n.SERVICE_NAME}"])']},
+            ]
+        ),
+        "delta_to_cumulative": {"max_stale": "15m"},
+    }
+    connectors: dict = {
+        FORWARD: {},
+        "span_metrics": {
+            "namespace": n.SPAN_METRICS_NAMESPACE,
+            "histogram": {"unit": "ms", "explicit": {"buckets": LATENCY_BUCKETS}},
+            "dimensions": [{"name": d} for d in SPAN_DIMENSIONS],
+            # collector.instance.id changes on every restart: series churn for nothing.
+            "exclude_dimensions": ["span.name", "span.kind", "collector.instance.id"],
+            "aggregation_cardinality_limit": spec.cardinality.max_series_per_metric,
+            "exemplars": {"enabled": True, "max_per_data_point": 5},
+            "metrics_flush_interval": f"{c.metrics_flush_interval_seconds}s",
+            "metrics_expiration": "30m",
+        },
+        "signal_to_metrics": {"error_mode": "ignore", "spans": _escape_confmap(usage_metrics())},
+    }
+    pipelines: dict = {
+        "traces/ingest": {
+            "receivers": ["otlp"],
+            "processors": ["memory_limiter", "resource", "transform/normalise", "transform/cost", "transform/redact", "batch"],
+            "exporters": [FORWARD],
+        },
+        "traces/sample": {"receivers": [FORWARD], "processors": ["tail_sampling"], "exporters": [TEMPO]},
+        "traces/metrics": {
+            "receivers": [FORWARD],
+            "processors": ["filter/genai_spans", "transform/dimensions"],
+            "exporters": ["span_metrics", "signal_to_metrics"],
+        },
+        "metrics/spans": {"receivers": ["span_metrics"], "processors": [], "exporters": ["prometheus"]},
+        "metrics/usage": {"receivers": ["signal_to_metrics"], "processors": ["delta_to_cumulative"], "exporters": ["prometheus"]},
+    }
+    if spec.cardinality.max_tenants > 0:
+        connectors["signal_to_metrics/tenant"] = {"error_mode": "ignore", "spans": _escape_confmap(tenant_metrics())}
+        # Two streams per tenant (cost, requests); streams past the budget are not tracked (the
+        # processor's otelcol_deltatocumulative_streams_* metrics show it), totals stay exact.
+        processors["delta_to_cumulative/tenant"] = {"max_stale": "15m", "max_streams": 2 * spec.cardinality.max_tenants + 2}
+        pipelines["traces/metrics"]["exporters"].append("signal_to_metrics/tenant")
+        pipelines["metrics/tenant"] = {"receivers": ["signal_to_metrics/tenant"], "processors": ["delta_to_cumulative/tenant"], "exporters": ["prometheus"]}
+
+    return {
+        "extensions": {
+            "health_check": {"endpoint": c.health_endpoint},
+            QUEUE: {
+                "directory": c.queue_directory,
+                "create_directory": True,
+                "timeout": "2s",
+                "compaction": {"on_start": True, "on_rebound": True, "directory": c.queue_directory},
+            },
+        },
+        "receivers": {
+            "otlp": {"protocols": {"grpc": {"endpoint": c.otlp_grpc_endpoint}, "http": {"endpoint": c.otlp_http_endpoint}}},
+        },
+        "processors": processors,
+        "connectors": connectors,
+        "exporters": {
+            TEMPO: {
+                "endpoint": spec.backends.tempo.endpoint,
+                "tls": {"insecure": spec.backends.tempo.insecure},
+                "retry_on_failure": {"enabled": True, "initial_interval": "1s", "max_interval": "30s", "max_elapsed_time": "0s"},
+                "sending_queue": {"enabled": True, "storage": QUEUE, "queue_size": c.queue_size_batches, "num_consumers": 4},
+            },
+            "prometheus": {
+                "endpoint": c.metrics_endpoint,
+                "enable_open_metrics": True,  # exemplars (trace ids) on the histogram buckets
+                "without_scope_info": True,
+                "metric_expiration": "30m",
+                "resource_to_telemetry_conversion": {"enabled": False},
+            },
+        },
+        "service": {
+            "extensions": ["health_check", QUEUE],
+            "telemetry": {
+                "logs": {"level": "info", "encoding": "json"},
+                "metrics": {"level": "detailed", "readers": [{"pull": {"exporter": {"prometheus": {"host": tele_host, "port": tele_port}}}}]},
+            },
+            "pipelines": pipelines,
+        },
+    }

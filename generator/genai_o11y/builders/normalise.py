@@ -1,0 +1,125 @@
+"""Normalisation: attributes of other instrumentations -> current GenAI semantic conventions.
+
+The pinned collector has no GenAI normaliser component, so this is OTTL. Rules, in order:
+1. renames: a legacy key's value is copied to the current key when the current key is absent, then
+   the legacy key is removed (one name per fact, so metrics, redaction and dashboards see one key);
+2. values: provider names lower-cased and mapped to the semconv enumeration, token counts sent as
+   strings converted to integers, the operation name derived from other instrumentations' span kinds;
+3. our `genai_o11y.stage` inferred where the app did not set it (model call, embedding, retrieval,
+   tool call, rerank, guardrail; a root span is the whole `request`).
+"""
+
+from __future__ import annotations
+
+from .. import names as n
+from .ottl import attr, q
+
+# (legacy key, current key, who emits it). First match wins when several legacy keys are present.
+RENAMES: list[tuple[str, str, str]] = [
+    (n.LEGACY_SYSTEM, n.PROVIDER, "GenAI semconv <= 1.36 (gen_ai.system)"),
+    ("llm.provider", n.PROVIDER, "OpenInference"),
+    ("llm.system", n.PROVIDER, "OpenInference"),
+    ("llm.vendor", n.PROVIDER, "OpenLLMetry (old)"),
+    (n.LEGACY_PROMPT_TOKENS, n.INPUT_TOKENS, "GenAI semconv <= 1.26"),
+    (n.LEGACY_COMPLETION_TOKENS, n.OUTPUT_TOKENS, "GenAI semconv <= 1.26"),
+    ("llm.usage.prompt_tokens", n.INPUT_TOKENS, "OpenLLMetry"),
+    ("llm.usage.completion_tokens", n.OUTPUT_TOKENS, "OpenLLMetry"),
+    ("llm.token_count.prompt", n.INPUT_TOKENS, "OpenInference"),
+    ("llm.token_count.completion", n.OUTPUT_TOKENS, "OpenInference"),
+    ("gen_ai.usage.cache_read_input_tokens", n.CACHE_READ_TOKENS, "OpenLLMetry"),
+    ("llm.token_count.prompt_details.cache_read", n.CACHE_READ_TOKENS, "OpenInference"),
+    ("llm.model_name", n.REQUEST_MODEL, "OpenInference"),
+    ("embedding.model_name", n.REQUEST_MODEL, "OpenInference"),
+    ("llm.request.model", n.REQUEST_MODEL, "OpenLLMetry (old)"),
+    ("tool.name", n.TOOL_NAME, "OpenInference"),
+    ("traceloop.entity.name", n.TOOL_NAME, "OpenLLMetry (tool spans only)"),
+]
+# Keys removed after mapping that have no current equivalent we keep.
+DROPPED_LEGACY = ["llm.usage.total_tokens", "llm.token_count.total", "gen_ai.usage.total_tokens"]
+
+# Old / vendor spellings of gen_ai.provider.name values.
+PROVIDER_VALUES: dict[str, str] = {
+    "az.ai.openai": "azure.ai.openai",
+    "azure_openai": "azure.ai.openai",
+    "azure": "azure.ai.openai",
+    "az.ai.inference": "azure.ai.inference",
+    "vertex_ai": "gcp.vertex_ai",
+    "vertexai": "gcp.vertex_ai",
+    "gemini": "gcp.gemini",
+    "google": "gcp.gen_ai",
+    "bedrock": "aws.bedrock",
+    "aws_bedrock": "aws.bedrock",
+    "mistralai": "mistral_ai",
+    "mistral": "mistral_ai",
+    "xai": "x_ai",
+    "watsonx": "ibm.watsonx.ai",
+}
+
+# Operation names from other instrumentations' span kinds.
+OPERATION_FROM: list[tuple[str, str, str]] = [
+    ("llm.request.type", "chat", "chat"),
+    ("llm.request.type", "completion", "text_completion"),
+    ("llm.request.type", "embedding", "embeddings"),
+    ("openinference.span.kind", "LLM", "chat"),
+    ("openinference.span.kind", "EMBEDDING", "embeddings"),
+    ("openinference.span.kind", "RETRIEVER", "retrieval"),
+    ("openinference.span.kind", "TOOL", "execute_tool"),
+    ("openinference.span.kind", "AGENT", "invoke_agent"),
+    ("traceloop.span.kind", "tool", "execute_tool"),
+    ("traceloop.span.kind", "agent", "invoke_agent"),
+]
+
+# Stage inferred from the operation (or another instrumentation's kind).
+STAGE_FROM: list[tuple[str, str, str]] = [
+    (n.OPERATION, "chat", "model_call"),
+    (n.OPERATION, "text_completion", "model_call"),
+    (n.OPERATION, "generate_content", "model_call"),
+    (n.OPERATION, "embeddings", "embedding"),
+    (n.OPERATION, "retrieval", "retrieval"),
+    (n.OPERATION, "execute_tool", "tool_call"),
+    ("openinference.span.kind", "RERANKER", "rerank"),
+    ("openinference.span.kind", "GUARDRAIL", "moderation"),
+]
+
+
+def statements() -> list[dict]:
+    """transform processor statement groups (span and resource context)."""
+    span: list[str] = []
+    for legacy, current, _who in RENAMES:
+        cond = f"{attr(current)} == nil and {attr(legacy)} != nil"
+        if legacy == "traceloop.entity.name":
+            cond += ' and span.attributes["traceloop.span.kind"] == "tool"'
+        span.append(f"set({attr(current)}, {attr(legacy)}) where {cond}")
+    for legacy in sorted({legacy for legacy, _c, _w in RENAMES if legacy != "traceloop.entity.name"} | set(DROPPED_LEGACY)):
+        span.append(f"delete_key(span.attributes, {q(legacy)})")
+    # values
+    span.append(f"set({attr(n.PROVIDER)}, ToLowerCase({attr(n.PROVIDER)})) where IsString({attr(n.PROVIDER)})")
+    for old, new in PROVIDER_VALUES.items():
+        span.append(f"set({attr(n.PROVIDER)}, {q(new)}) where {attr(n.PROVIDER)} == {q(old)}")
+    for key in (n.INPUT_TOKENS, n.OUTPUT_TOKENS, n.CACHE_READ_TOKENS):
+        span.append(f"set({attr(key)}, Int({attr(key)})) where IsString({attr(key)}) or IsDouble({attr(key)})")
+    span.append(f"set({attr(n.REQUEST_MODEL)}, {attr(n.RESPONSE_MODEL)}) where {attr(n.REQUEST_MODEL)} == nil and {attr(n.RESPONSE_MODEL)} != nil")
+    for key, value, op in OPERATION_FROM:
+        span.append(f"set({attr(n.OPERATION)}, {q(op)}) where {attr(n.OPERATION)} == nil and {attr(key)} == {q(value)}")
+    # stage
+    for key, value, stage in STAGE_FROM:
+        span.append(f"set({attr(n.STAGE)}, {q(stage)}) where {attr(n.STAGE)} == nil and {attr(key)} == {q(value)}")
+    span.append(f"set({attr(n.STAGE)}, \"request\") where {attr(n.STAGE)} == nil and IsRootSpan()")
+    # tool outcome: the app's own value wins; otherwise from the span status
+    tool = f"{attr(n.STAGE)} == \"tool_call\" and {attr(n.TOOL_OUTCOME)} == nil"
+    span.append(f"set({attr(n.TOOL_OUTCOME)}, \"timeout\") where {tool} and IsString({attr(n.ERROR_TYPE)}) and IsMatch({attr(n.ERROR_TYPE)}, \"(?i)timeout\")")
+    span.append(f"set({attr(n.TOOL_OUTCOME)}, \"error\") where {tool} and span.status.code == STATUS_CODE_ERROR")
+    span.append(f"set({attr(n.TOOL_OUTCOME)}, \"ok\") where {tool}")
+    return [{"context": "span", "statements": span}]
+
+
+def resource_statements(services: list[str], environment: str) -> list[str]:
+    """Resource fixes: environment under its current key, a service name where the SDK had none."""
+    env, old_env = f'resource.attributes["{n.ENVIRONMENT}"]', 'resource.attributes["deployment.environment"]'
+    svc = f'resource.attributes["{n.SERVICE_NAME}"]'
+    return [
+        f"set({env}, {old_env}) where {env} == nil and {old_env} != nil",
+        'delete_key(resource.attributes, "deployment.environment")',
+        f"set({env}, {q(environment)}) where {env} == nil",
+        f'set({svc}, {q(services[0])}) where {svc} == nil or IsMatch({svc}, "^unknown_service")',
+    ]

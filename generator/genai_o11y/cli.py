@@ -1,0 +1,129 @@
+"""genai-o11y command line: generate | check | validate | spec."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from pathlib import Path
+
+from . import __version__, artifacts, validate
+from .errors import UserError
+from .spec import DEFAULT_SOURCE, default_text, load
+
+
+def _source_name(spec_path: str | None) -> str:
+    return "the embedded default spec" if spec_path is None else Path(spec_path).name
+
+
+def _build(spec_path: str | None) -> dict[str, str]:
+    return artifacts.build_all(load(spec_path), _source_name(spec_path))
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    files = _build(args.spec)
+    out = Path(args.out)
+    for rel, text in files.items():
+        dest = out / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.is_file() and dest.read_text(encoding="utf-8") == text:
+            continue
+        tmp = dest.with_name(dest.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(dest)
+    print(f"generated {len(files)} files in {out} from {args.spec or DEFAULT_SOURCE}")
+    for rel in files:
+        print(f"  {rel}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Fail when the files in --dir differ from a fresh generation (CI's drift check)."""
+    files = _build(args.spec)
+    out = Path(args.dir)
+    stale = []
+    for rel, text in files.items():
+        dest = out / rel
+        have = dest.read_text(encoding="utf-8") if dest.is_file() else None
+        if have != text:
+            stale.append(rel)
+            if have is None:
+                print(f"missing: {rel}")
+            else:
+                diff = difflib.unified_diff(have.splitlines(), text.splitlines(), f"committed/{rel}", f"generated/{rel}", lineterm="", n=1)
+                print("\n".join(list(diff)[:40]))
+    if stale:
+        print(f"\n{len(stale)} generated file(s) are stale; run: genai-o11y generate {args.spec or ''} --out {out}".replace("  ", " "), file=sys.stderr)
+        return 1
+    print(f"{len(files)} generated files up to date in {out}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    out = Path(args.dir)
+    if not out.is_dir():
+        raise UserError(f"{out}: no such directory (generate first: genai-o11y generate --out {out})")
+    results = validate.run(out)
+    for r in results:
+        print(f"{r.status:8} {r.name}" + (f": {r.detail}" if r.detail else ""))
+    ran = [r for r in results if r.status in ("ok", "failed")]
+    missing = [r.name for r in results if r.status == "missing"]
+    print(f"\n{len(ran)} validator(s) ran, {len(missing)} missing" + (f" ({', '.join(missing)})" if missing else ""))
+    if any(r.status == "failed" for r in results):
+        return 1
+    if args.strict and missing:
+        return 1
+    return 0
+
+
+def cmd_spec(args: argparse.Namespace) -> int:
+    if args.print_default:
+        sys.stdout.write(default_text())
+        return 0
+    if args.check:
+        spec = load(args.check)
+        print(f"{args.check}: ok ({len(spec.pipeline.stages)} stages, {len(spec.models)} priced models)")
+        return 0
+    raise UserError("spec: give --print-default or --check FILE")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="genai-o11y", description="Observability for LLM applications, generated from one spec.")
+    p.add_argument("--version", action="version", version=f"genai-o11y {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="write every artifact for a spec (default: the embedded spec)")
+    g.add_argument("spec", nargs="?", help="spec file; omitted: the embedded default")
+    g.add_argument("--out", default=".", help="output directory (default: .)")
+    g.set_defaults(func=cmd_generate)
+
+    c = sub.add_parser("check", help="fail if generated files in --dir are stale")
+    c.add_argument("spec", nargs="?")
+    c.add_argument("--dir", default=".")
+    c.set_defaults(func=cmd_check)
+
+    v = sub.add_parser("validate", help="run the real validators (otelcol, promtool, amtool, schemas) on a generated dir")
+    v.add_argument("dir")
+    v.add_argument("--strict", action="store_true", help="also fail when a validator is missing")
+    v.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("spec", help="print the default spec or check a spec file")
+    s.add_argument("--print-default", action="store_true")
+    s.add_argument("--check", metavar="FILE")
+    s.set_defaults(func=cmd_spec)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Error kinds the CLI knows how to report.
+
+UserError and its subclasses are the user's to fix (a broken spec, a missing tool, an unreachable
+backend): the CLI prints them without a traceback and exits 2. Anything else is our bug.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as is, no traceback."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a spec: where (field path and line) and what."""
+
+    path: str
+    message: str
+    line: int | None = None
+
+    def render(self, source: str) -> str:
+        where = f"{source}:{self.line}" if self.line else source
+        field = self.path or "(top level)"
+        return f"{where}: {field}: {self.message}"
+
+
+class SpecError(UserError):
+    """Every problem found in one spec, reported together."""
+
+    def __init__(self, source: str, problems: list[Problem]):
+        self.source = source
+        self.problems = sorted(problems, key=lambda p: (p.line or 0, p.path, p.message))
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        n = len(self.problems)
+        head = f"{self.source}: {n} problem{'s' if n != 1 else ''} in the spec"
+        return "\n".join([head] + ["  " + p.render(self.source) for p in self.problems])
+
+
+class ToolMissing(UserError):
+    """A validator or binary we need is not installed."""

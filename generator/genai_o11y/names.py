@@ -1,0 +1,109 @@
+"""Every name shared between the collector config, rules and dashboards.
+
+Attribute names of the GenAI semantic conventions come from the opentelemetry semantic-conventions
+package, not typed by hand; our own extension attributes live under the `genai_o11y.` prefix.
+Prometheus names are derived here once so that the collector, the rules and the panels agree.
+"""
+
+from __future__ import annotations
+
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _ga
+from opentelemetry.semconv._incubating.attributes import error_attributes as _err
+from opentelemetry.semconv.attributes import service_attributes as _svc
+
+COLLECTOR_VERSION = "0.161.0"
+COLLECTOR_CORE_STABLE_VERSION = "1.67.0"
+API_VERSION = "genai-o11y/v1"
+
+# --- GenAI semantic conventions (current generation) -------------------------------------------
+PROVIDER = _ga.GEN_AI_PROVIDER_NAME  # gen_ai.provider.name
+OPERATION = _ga.GEN_AI_OPERATION_NAME  # gen_ai.operation.name
+REQUEST_MODEL = _ga.GEN_AI_REQUEST_MODEL
+RESPONSE_MODEL = _ga.GEN_AI_RESPONSE_MODEL
+INPUT_TOKENS = _ga.GEN_AI_USAGE_INPUT_TOKENS
+OUTPUT_TOKENS = _ga.GEN_AI_USAGE_OUTPUT_TOKENS
+CACHE_READ_TOKENS = _ga.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
+TOOL_NAME = _ga.GEN_AI_TOOL_NAME
+TOOL_CALL_ID = _ga.GEN_AI_TOOL_CALL_ID
+PROMPT_NAME = _ga.GEN_AI_PROMPT_NAME
+FINISH_REASONS = _ga.GEN_AI_RESPONSE_FINISH_REASONS
+CONVERSATION_ID = _ga.GEN_AI_CONVERSATION_ID
+ERROR_TYPE = _err.ERROR_TYPE
+SERVICE_NAME = _svc.SERVICE_NAME
+SERVICE_VERSION = _svc.SERVICE_VERSION
+ENVIRONMENT = "deployment.environment.name"
+
+# Older generations apps still emit (accepted on input, rewritten to the names above).
+LEGACY_SYSTEM = _ga.GEN_AI_SYSTEM  # gen_ai.system
+LEGACY_PROMPT_TOKENS = _ga.GEN_AI_USAGE_PROMPT_TOKENS  # gen_ai.usage.prompt_tokens
+LEGACY_COMPLETION_TOKENS = _ga.GEN_AI_USAGE_COMPLETION_TOKENS  # gen_ai.usage.completion_tokens
+
+# --- genai-o11y extension attributes ---------------------------------------------------------------
+STAGE = "genai_o11y.stage"
+ROUTE = "genai_o11y.route"
+ROUTE_REASON = "genai_o11y.route.reason"
+PROMPT_TEMPLATE = "genai_o11y.prompt.template"
+PROMPT_VERSION = "genai_o11y.prompt.version"
+PROMPT_HASH = "genai_o11y.prompt.hash"
+TENANT = "genai_o11y.tenant"
+TASK_TYPE = "genai_o11y.task.type"
+FAILURE_CATEGORY = "genai_o11y.failure.category"
+TOOL_OUTCOME = "genai_o11y.tool.outcome"
+FEEDBACK_SENTIMENT = "genai_o11y.feedback.sentiment"
+FEEDBACK_SCORE = "genai_o11y.feedback.score"
+COST_USD = "genai_o11y.cost.usd"
+COST_UNPRICED = "genai_o11y.cost.unpriced"
+TRACE_COST_USD = "genai_o11y.trace.cost.usd"
+REDACTED_COUNT = "genai_o11y.redaction.count"
+OVERFLOW_VALUE = "_other"  # label value unknown values fold into
+NONE_VALUE = "_none"  # label value when the attribute is absent
+
+# --- stages ----------------------------------------------------------------------------------------
+#: Stages an app may declare in its pipeline, in their usual order.
+STAGE_CATALOG: tuple[str, ...] = (
+    "query_rewrite",
+    "embedding",
+    "retrieval",
+    "rerank",
+    "prompt_assembly",
+    "routing",
+    "model_call",
+    "tool_call",
+    "validation",
+    "moderation",
+    "post_processing",
+)
+#: Stages that always exist: the whole request (end to end), user feedback and offline evals.
+IMPLICIT_STAGES: tuple[str, ...] = ("request", "feedback", "evaluation")
+
+# --- metric names (OpenTelemetry names; Prometheus names derived below) ---------------------------
+SPAN_METRICS_NAMESPACE = "genai_o11y.span"
+METRIC_INPUT_TOKENS = "genai_o11y.tokens.input"
+METRIC_OUTPUT_TOKENS = "genai_o11y.tokens.output"
+METRIC_CACHED_TOKENS = "genai_o11y.tokens.cached_input"
+METRIC_COST = "genai_o11y.cost"
+METRIC_UNPRICED = "genai_o11y.unpriced.calls"
+METRIC_TENANT_COST = "genai_o11y.tenant.cost"
+METRIC_TENANT_CALLS = "genai_o11y.tenant.requests"
+METRIC_FEEDBACK = "genai_o11y.feedback"
+
+
+def prom_label(attribute: str) -> str:
+    """Prometheus label name the exporter derives from an attribute key."""
+    return "".join(c if c.isalnum() else "_" for c in attribute)
+
+
+PROM = {
+    "calls": "genai_o11y_span_calls_total",
+    "duration_bucket": "genai_o11y_span_duration_milliseconds_bucket",
+    "duration_count": "genai_o11y_span_duration_milliseconds_count",
+    "duration_sum": "genai_o11y_span_duration_milliseconds_sum",
+    "input_tokens": "genai_o11y_tokens_input_total",
+    "output_tokens": "genai_o11y_tokens_output_total",
+    "cached_tokens": "genai_o11y_tokens_cached_input_total",
+    "cost": "genai_o11y_cost_usd_total",
+    "unpriced": "genai_o11y_unpriced_calls_total",
+    "tenant_cost": "genai_o11y_tenant_cost_usd_total",
+    "tenant_requests": "genai_o11y_tenant_requests_total",
+    "feedback": "genai_o11y_feedback_total",
+}

@@ -1,0 +1,42 @@
+"""Checks across fields, run after the model validates; each names the exact field it is about."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from .model import Spec
+
+Loc = tuple
+
+
+def run(spec: Spec) -> Iterator[tuple[Loc, str]]:
+    yield from _model_names(spec)
+    yield from _slo_stages(spec)
+    yield from _tool_routes(spec)
+
+
+def _model_names(spec: Spec):
+    seen: dict[str, str] = {}
+    for i, m in enumerate(spec.models):
+        for j, name in enumerate([m.name, *m.aliases]):
+            loc = ("models", i, "name") if j == 0 else ("models", i, "aliases", j - 1)
+            if name in seen:
+                yield loc, f"model name {name!r} is used by both {seen[name]!r} and {m.name!r}"
+            else:
+                seen[name] = m.name
+
+
+def _slo_stages(spec: Spec):
+    stages = set(spec.pipeline.stages) | {"request"}
+    for i, slo in enumerate(spec.slos.latency):
+        if slo.stage not in stages:
+            yield ("slos", "latency", i, "stage"), f"{slo.stage!r} is not a stage of pipeline.stages (nor 'request')"
+
+
+def _tool_routes(spec: Spec):
+    if not spec.pipeline.routes:
+        return
+    for i, t in enumerate(spec.pipeline.tools):
+        for j, r in enumerate(t.required_for_routes):
+            if r not in spec.pipeline.routes:
+                yield ("pipeline", "tools", i, "required_for_routes", j), f"route {r!r} is not in pipeline.routes"

@@ -1,0 +1,194 @@
+"""Read a spec file: YAML with line numbers -> validated Spec, or a SpecError listing every problem."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ..errors import Problem, SpecError
+from . import checks
+from .model import Spec
+
+DEFAULT_SOURCE = "<embedded default spec>"
+
+
+def default_text() -> str:
+    return resources.files("genai_o11y.spec").joinpath("default.yaml").read_text(encoding="utf-8")
+
+
+def load(path: str | Path | None = None) -> Spec:
+    """Load and validate a spec; None means the embedded default."""
+    if path is None:
+        return parse(default_text(), DEFAULT_SOURCE)
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(str(p), [Problem("", "file not found")]) from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+        raise SpecError(str(p), [Problem("", f"cannot read the file: {e}")]) from None
+    return parse(text, str(p))
+
+
+def parse(text: str, source: str) -> Spec:
+    data, lines = _compose(text, source)
+    if not isinstance(data, dict):
+        raise SpecError(source, [Problem("", "the spec must be a YAML mapping (key: value)", 1)])
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(source, [_problem(err, lines) for err in e.errors()]) from None
+    problems = [Problem(_fmt_path(loc), msg, _nearest_line(loc, lines)) for loc, msg in checks.run(spec)]
+    if problems:
+        raise SpecError(source, problems)
+    return spec
+
+
+# --- YAML with line numbers -------------------------------------------------------------------------
+
+def _compose(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise SpecError(source, [Problem("", f"not valid YAML: {getattr(e, 'problem', None) or e}", line)]) from None
+    if node is None:
+        raise SpecError(source, [Problem("", "the spec is empty", 1)])
+    lines: dict[tuple, int] = {}
+    try:
+        return _walk(node, (), lines), lines
+    except _DuplicateKey as d:
+        raise SpecError(source, [Problem(_fmt_path(d.path), f"key {d.key!r} appears twice", d.line)]) from None
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, path: tuple, key: str, line: int):
+        self.path, self.key, self.line = path, key, line
+
+
+def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for k_node, v_node in node.value:
+            key = _scalar(k_node)
+            if key in out:
+                raise _DuplicateKey(path, key, k_node.start_mark.line + 1)
+            lines[path + (key,)] = k_node.start_mark.line + 1
+            out[key] = _walk(v_node, path + (key,), lines)
+            lines[path + (key,)] = k_node.start_mark.line + 1  # the key's line, not its value's
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_walk(v, path + (i,), lines) for i, v in enumerate(node.value)]
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+# --- pydantic errors -> problems --------------------------------------------------------------------
+
+def _fmt_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _problem(err: dict, lines: dict[tuple, int]) -> Problem:
+    loc = _real_loc(err["loc"], lines)
+    line = _nearest_line(loc, lines)
+    return Problem(_fmt_path(loc), _message(err, loc), line)
+
+
+def _real_loc(loc: tuple, lines: dict[tuple, int]) -> tuple:
+    """Keep the parts of pydantic's loc that exist in the document (or are the failing leaf)."""
+    out: tuple = ()
+    for i, part in enumerate(loc):
+        cand = out + (part,)
+        if cand in lines or i == len(loc) - 1 and isinstance(part, (str, int)) and not _is_internal(part):
+            out = cand
+    return out
+
+
+def _is_internal(part: Any) -> bool:
+    return isinstance(part, str) and (part.startswith("function-") or part in {"str", "int", "float", "decimal", "bool", "none", "list", "dict"} or "[" in part)
+
+
+def _nearest_line(loc: tuple, lines: dict[tuple, int]) -> int | None:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def _message(err: dict, loc: tuple) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        return "unknown key" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+    if kind == "missing":
+        return "required field is missing"
+    if kind in ("greater_than_equal", "greater_than", "less_than", "less_than_equal"):
+        op = {"greater_than_equal": ">=", "greater_than": ">", "less_than": "<", "less_than_equal": "<="}[kind]
+        bound = next(iter(ctx.values()))
+        return f"must be {op} {bound} (got {err.get('input')!r})"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')} (got {err.get('input')!r})"
+    if kind == "string_pattern_mismatch":
+        return f"{err.get('input')!r} does not have the expected form ({_pattern_hint(str(ctx.get('pattern', '')))})"
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx.get("error", err["msg"]))
+    if kind == "too_short":
+        return f"must have at least {ctx.get('min_length')} item(s)"
+    msg = err["msg"]
+    return msg[0].lower() + msg[1:] if msg else kind
+
+
+def _pattern_hint(pattern: str) -> str:
+    hints = {
+        r"^[^\s:]*:\d{1,5}$": "host:port",
+        r"^(https?://\S+|\$\{env:[A-Za-z_][A-Za-z0-9_]*\})$": "an http(s):// URL or ${env:VAR}",
+        r"^[A-Z][A-Z0-9_]*$": "UPPER_CASE name",
+    }
+    return hints.get(pattern, f"pattern {pattern}")
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    model: Any = Spec
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        model = _inner_model(field.annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return sorted(model.model_fields)
+    return []
+
+
+def _inner_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,247 @@
+"""The genai-o11y spec, version genai-o11y/v1.
+
+One file describes the app (services, pipeline stages, models and their prices, prompt versions)
+and the policy (SLOs, sampling, redaction, cardinality, backends, alert receivers). Every field
+has a default except where only the user can know the answer. Unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from .. import names
+
+Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/@+-]*$")]
+Endpoint = Annotated[str, Field(pattern=r"^[^\s:]*:\d{1,5}$")]
+Url = Annotated[str, Field(pattern=r"^(https?://\S+|\$\{env:[A-Za-z_][A-Za-z0-9_]*\})$")]
+USD = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=9)]
+Percent = Annotated[float, Field(gt=0, lt=100)]
+
+
+def _known_stage(s: str) -> str:
+    if s not in names.STAGE_CATALOG:
+        raise ValueError(f"unknown stage {s!r}; known stages: {', '.join(names.STAGE_CATALOG)}")
+    return s
+
+
+def _slo_stage(s: str) -> str:
+    if s != "request":
+        _known_stage(s)
+    return s
+
+
+StageName = Annotated[str, AfterValidator(_known_stage)]
+
+# RE2 (the collector's regex engine) has no look-around, back-references or possessive quantifiers.
+_NOT_RE2 = [
+    (re.compile(r"\(\?<?[=!]"), "look-around ((?=...), (?!...), (?<=...), (?<!...)) is not supported by RE2"),
+    (re.compile(r"\\[1-9]"), "back-references (\\1) are not supported by RE2"),
+    (re.compile(r"[*+?}]\+"), "possessive quantifiers are not supported by RE2"),
+    (re.compile(r"\(\?>"), "atomic groups are not supported by RE2"),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class App(Strict):
+    """Who is observed."""
+
+    services: list[Name] = Field(min_length=1, description="service.name values of the app's processes; the first is the default.")
+    environment: Name = Field("production", description="deployment.environment.name set on telemetry that lacks it.")
+
+    @field_validator("services")
+    @classmethod
+    def _unique_services(cls, v: list[str]) -> list[str]:
+        _require_unique(v, "service")
+        return v
+
+
+class Tool(Strict):
+    """A tool the model may call."""
+
+    name: Name
+    required_for_routes: list[Name] = Field(default_factory=list, description="Routes whose answers must use this tool.")
+    timeout_ms: int | None = Field(None, gt=0, description="Calls slower than this count as timeouts.")
+
+
+class Pipeline(Strict):
+    """The stages a request goes through, in order (drives the latency waterfall)."""
+
+    stages: list[StageName] = Field(min_length=1, description=f"Stage names, in pipeline order, from: {', '.join(names.STAGE_CATALOG)}.")
+    routes: list[Name] = Field(default_factory=list, description="Known routes; other values fold into '_other' in metrics. Empty: no folding.")
+    tools: list[Tool] = Field(default_factory=list, description="Known tools; other values fold into '_other' in metrics. Empty: no folding.")
+
+    @field_validator("stages")
+    @classmethod
+    def _unique_stages(cls, v: list[str]) -> list[str]:
+        _require_unique(v, "stage")
+        return v
+
+    @field_validator("tools")
+    @classmethod
+    def _unique_tools(cls, v: list[Tool]) -> list[Tool]:
+        _require_unique([t.name for t in v], "tool")
+        return v
+
+
+class Price(Strict):
+    """USD per 1 million tokens."""
+
+    input: USD
+    output: USD
+    cached_input: USD | None = Field(None, description="Price of input tokens served from the provider's prompt cache; default: the input price.")
+
+
+class Model(Strict):
+    """A model the app calls, with its price."""
+
+    name: Name = Field(description="gen_ai.request.model as the app reports it.")
+    provider: Name = Field(description="gen_ai.provider.name, e.g. openai, anthropic, aws.bedrock.")
+    aliases: list[Name] = Field(default_factory=list, description="Other names the same model is reported under (dated snapshots).")
+    price_usd_per_1m_tokens: Price
+
+
+class Prompts(Strict):
+    expected_versions: dict[Name, list[Name]] = Field(
+        default_factory=dict, description="Prompt template -> versions expected in production; any other version serving alerts."
+    )
+
+
+class Cardinality(Strict):
+    """Budgets that keep the metrics backend healthy."""
+
+    max_series_per_metric: int = Field(2000, ge=10, le=1_000_000, description="Distinct label sets per span metric; overflow folds into one otel_metric_overflow=\"true\" series.")
+    max_tenants: int = Field(100, ge=0, le=100_000, description="Distinct tenants tracked in the per-tenant cost metrics; 0 disables them.")
+
+
+class Availability(Strict):
+    objective_percent: Percent = 99.5
+    window_days: int = Field(30, ge=1, le=90)
+
+
+class LatencySlo(Strict):
+    stage: Annotated[str, AfterValidator(_slo_stage)] = Field(description="A pipeline stage, or 'request' for end to end.")
+    threshold_ms: int = Field(gt=0)
+    objective_percent: Percent = 99.0
+
+
+class Slos(Strict):
+    availability: Availability = Field(default_factory=Availability)
+    latency: list[LatencySlo] = Field(default_factory=list)
+
+
+class Sampling(Strict):
+    """Tail sampling: what reaches Tempo. Metrics are taken before sampling and see everything."""
+
+    keep_errors: bool = True
+    keep_negative_feedback: bool = True
+    slow_trace_ms: int | None = Field(10_000, gt=0, description="Keep traces longer than this end to end; null: off.")
+    expensive_span_usd: USD | None = Field(Decimal("0.05"), description="Keep traces with a span costing at least this; null: off.")
+    baseline_percent: float = Field(10.0, ge=0, le=100, description="Share of all other traces kept.")
+    decision_wait_seconds: int = Field(30, ge=1, le=600, description="How long a trace is buffered before the decision; late spans (feedback) must arrive within it.")
+    max_traces_in_memory: int = Field(50_000, ge=100)
+
+
+class Pattern(Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")] = Field(description="Upper-case name; the mask is <NAME>.")
+    regex: str
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as e:
+            raise ValueError(f"regex does not compile: {e}") from None
+        for bad, why in _NOT_RE2:
+            if bad.search(v):
+                raise ValueError(f"regex {v!r}: {why}")
+        return v
+
+
+class Redaction(Strict):
+    mode: Literal["metadata-only", "redacted", "full"] = Field("redacted", description="metadata-only: content dropped; redacted: PII masked; full: content kept (restricted store only).")
+    max_content_chars: int = Field(4096, ge=64, le=1_000_000)
+    extra_patterns: list[Pattern] = Field(default_factory=list, description="Organisation-specific detectors added to the built-in ones.")
+
+
+class Tempo(Strict):
+    endpoint: Endpoint = "tempo:4317"
+    insecure: bool = True
+
+
+class Prometheus(Strict):
+    url: Url = "http://prometheus:9090"
+
+
+class Alertmanager(Strict):
+    url: Url = "http://alertmanager:9093"
+
+
+class Backends(Strict):
+    tempo: Tempo = Field(default_factory=Tempo)
+    prometheus: Prometheus = Field(default_factory=Prometheus)
+    alertmanager: Alertmanager = Field(default_factory=Alertmanager)
+
+
+class Receiver(Strict):
+    webhook_url: Url
+
+
+class Receivers(Strict):
+    pager: Receiver = Field(default_factory=lambda: Receiver(webhook_url="http://webhook:8080/pager"))
+    chat: Receiver = Field(default_factory=lambda: Receiver(webhook_url="http://webhook:8080/chat"))
+
+
+class Alerting(Strict):
+    receivers: Receivers = Field(default_factory=Receivers)
+
+
+class Collector(Strict):
+    """The sidecar itself."""
+
+    otlp_grpc_endpoint: Endpoint = "127.0.0.1:4317"
+    otlp_http_endpoint: Endpoint = "127.0.0.1:4318"
+    metrics_endpoint: Endpoint = Field("0.0.0.0:8889", description="Where Prometheus scrapes the span-derived metrics.")
+    telemetry_endpoint: Endpoint = Field("0.0.0.0:8888", description="The collector's own metrics.")
+    health_endpoint: Endpoint = "0.0.0.0:13133"
+    memory_limit_mib: int = Field(400, ge=32)
+    queue_directory: str = Field("/var/lib/genai-o11y/queue", min_length=1)
+    queue_size_batches: int = Field(5000, ge=10)
+    metrics_flush_interval_seconds: int = Field(15, ge=1, le=300)
+
+
+class Spec(Strict):
+    apiVersion: Literal["genai-o11y/v1"]
+    app: App
+    pipeline: Pipeline
+    models: list[Model] = Field(default_factory=list)
+    prompts: Prompts = Field(default_factory=Prompts)
+    cardinality: Cardinality = Field(default_factory=Cardinality)
+    slos: Slos = Field(default_factory=Slos)
+    sampling: Sampling = Field(default_factory=Sampling)
+    redaction: Redaction = Field(default_factory=Redaction)
+    backends: Backends = Field(default_factory=Backends)
+    alerting: Alerting = Field(default_factory=Alerting)
+    collector: Collector = Field(default_factory=Collector)
+
+    # Checks across fields live in checks.py, so that each error names its exact field.
+
+    @property
+    def all_stages(self) -> list[str]:
+        """Declared stages in order, then the implicit ones."""
+        return list(self.pipeline.stages) + [s for s in names.IMPLICIT_STAGES]
+
+
+def _require_unique(values: list[str], what: str) -> None:
+    seen = set()
+    for v in values:
+        if v in seen:
+            raise ValueError(f"{what} {v!r} is listed twice")
+        seen.add(v)

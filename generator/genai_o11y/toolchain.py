@@ -1,0 +1,152 @@
+"""The real tools we build or look for: our collector, promtool, prometheus, amtool, alertmanager.
+
+Everything we build goes to a cache outside the repository, keyed by what produced it, so a second
+run (and CI with a warm cache) reuses it:
+
+    ~/.cache/genai-o11y/otelcol-<version>-<manifest hash>/otelcol-genai-o11y
+    ~/.cache/genai-o11y/go-bin/{prometheus,promtool}-<version>
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from . import names, render
+from .builders import ocb
+from .errors import ToolMissing, UserError
+
+PROMETHEUS_VERSION = "v0.316.0"  # Prometheus 3.x as a Go module version
+BUILDER = f"go.opentelemetry.io/collector/cmd/builder@v{names.COLLECTOR_VERSION}"
+
+
+def cache_root() -> Path:
+    base = os.environ.get("GENAI_O11Y_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "genai-o11y")
+    return Path(base)
+
+
+def manifest_hash(manifest: dict | None = None) -> str:
+    doc = json.loads(json.dumps(manifest or ocb.manifest()))
+    doc["dist"].pop("output_path", None)
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def collector_dir() -> Path:
+    return cache_root() / f"otelcol-{names.COLLECTOR_VERSION}-{manifest_hash()}"
+
+
+def collector_path() -> Path | None:
+    """The built collector for the current manifest: $GENAI_O11Y_OTELCOL, else the cache, else None."""
+    env = os.environ.get("GENAI_O11Y_OTELCOL")
+    if env:
+        return Path(env) if Path(env).is_file() else None
+    p = collector_dir() / ocb.DIST_NAME
+    return p if p.is_file() else None
+
+
+def _run(cmd: list[str], log: Path, env: dict | None = None, cwd: Path | None = None) -> None:
+    with log.open("a") as fh:
+        fh.write(f"$ {' '.join(cmd)}\n")
+        fh.flush()
+        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+    if proc.returncode != 0:
+        tail = "".join(log.read_text().splitlines(keepends=True)[-25:])
+        raise UserError(f"command failed ({proc.returncode}): {' '.join(cmd)}\nlast lines of {log}:\n{tail}")
+
+
+def _go() -> str:
+    go = shutil.which("go")
+    if not go:
+        raise ToolMissing("Go is required to build the collector and Prometheus tools (https://go.dev/dl/); 'go' is not on PATH")
+    return go
+
+
+def build_collector(force: bool = False, log=print) -> Path:
+    """Build our distribution with ocb unless the cache already has it for this manifest."""
+    existing = collector_path()
+    if existing and not force:
+        log(f"collector: cached {existing}")
+        return existing
+    go = _go()
+    out = collector_dir()
+    work = Path(tempfile.mkdtemp(prefix="ocb-", dir=cache_root() if cache_root().exists() else None))
+    cache_root().mkdir(parents=True, exist_ok=True)
+    logfile = cache_root() / "collector-build.log"
+    logfile.write_text("")
+    env = dict(os.environ, GOBIN=str(cache_root() / "go-bin"), GOFLAGS=os.environ.get("GOFLAGS", "-buildvcs=false"))
+    builder = cache_root() / "go-bin" / "builder"
+    log(f"collector: building {ocb.DIST_NAME} v{names.COLLECTOR_VERSION} (a few minutes; log: {logfile})")
+    if not builder.is_file():
+        _run([go, "install", BUILDER], logfile, env=env)
+    manifest = ocb.manifest(output_path=str(work / "out"))
+    (work / "manifest.yaml").write_text(render.to_yaml(manifest))
+    _run([str(builder), "--config", str(work / "manifest.yaml")], logfile, env=env)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(work / "out" / ocb.DIST_NAME, out / ocb.DIST_NAME)
+    shutil.rmtree(work, ignore_errors=True)
+    log(f"collector: built {out / ocb.DIST_NAME}")
+    return out / ocb.DIST_NAME
+
+
+def go_tool_path(name: str) -> Path | None:
+    """prometheus / promtool (v3, built from Go modules) from the cache, else PATH."""
+    p = cache_root() / "go-bin" / f"{name}-{PROMETHEUS_VERSION}"
+    if p.is_file():
+        return p
+    found = shutil.which(name)
+    return Path(found) if found else None
+
+
+def build_prometheus_tools(log=print) -> dict[str, Path]:
+    """Prometheus 3 and promtool, `go install -tags remove_all_sd` (some SD dependencies are not served)."""
+    out = {}
+    missing = [n for n in ("prometheus", "promtool") if not (cache_root() / "go-bin" / f"{n}-{PROMETHEUS_VERSION}").is_file()]
+    if missing:
+        go = _go()
+        tmp = Path(tempfile.mkdtemp(prefix="gobin-"))
+        logfile = cache_root() / "prometheus-build.log"
+        cache_root().mkdir(parents=True, exist_ok=True)
+        logfile.write_text("")
+        log(f"prometheus: building {', '.join(missing)} {PROMETHEUS_VERSION} (a few minutes; log: {logfile})")
+        env = dict(os.environ, GOBIN=str(tmp), GOFLAGS=os.environ.get("GOFLAGS", "-buildvcs=false"))
+        _run([go, "install", "-tags", "remove_all_sd"] + [f"github.com/prometheus/prometheus/cmd/{n}@{PROMETHEUS_VERSION}" for n in missing], logfile, env=env)
+        (cache_root() / "go-bin").mkdir(parents=True, exist_ok=True)
+        for n in missing:
+            shutil.move(str(tmp / n), cache_root() / "go-bin" / f"{n}-{PROMETHEUS_VERSION}")
+        shutil.rmtree(tmp, ignore_errors=True)
+    for n in ("prometheus", "promtool"):
+        out[n] = cache_root() / "go-bin" / f"{n}-{PROMETHEUS_VERSION}"
+        log(f"{n}: {out[n]}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m genai_o11y.toolchain collector|prometheus|path`: used by the Makefile."""
+    args = argv if argv is not None else sys.argv[1:]
+    try:
+        if args == ["collector"]:
+            build_collector()
+        elif args == ["prometheus"]:
+            build_prometheus_tools()
+        elif args == ["collector-path"]:
+            p = collector_path()
+            if not p:
+                raise ToolMissing("the collector is not built: run `make collector`")
+            print(p)
+        else:
+            print("usage: python -m genai_o11y.toolchain collector|prometheus|collector-path", file=sys.stderr)
+            return 2
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

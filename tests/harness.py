@@ -1,0 +1,258 @@
+"""Test harness: the real collector on free ports, a real OTLP sink standing in for Tempo, real spans.
+
+Nothing here fakes the collector: spans go through opentelemetry-sdk's OTLP exporter into the built
+binary running the generated config, and we read what leaves it (the sink, the Prometheus endpoint).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from concurrent import futures
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import grpc
+import yaml
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
+
+from genai_o11y import render
+from genai_o11y.builders import collector as collector_builder
+from genai_o11y.spec import Spec, default_text
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def spec_dict() -> dict:
+    return yaml.safe_load(default_text())
+
+
+def set_path(doc: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    cur = doc
+    for k in keys[:-1]:
+        cur = cur.setdefault(k, {})
+    cur[keys[-1]] = value
+
+
+def make_spec(overrides: dict[str, Any] | None = None, base: dict | None = None) -> Spec:
+    doc = copy.deepcopy(base or spec_dict())
+    for k, v in (overrides or {}).items():
+        set_path(doc, k, v)
+    return Spec.model_validate(doc)
+
+
+# --- OTLP sink ----------------------------------------------------------------------------------------
+
+class _TraceSink(trace_service_pb2_grpc.TraceServiceServicer):
+    def __init__(self) -> None:
+        self.requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
+        self.lock = threading.Lock()
+        self.fail_with: grpc.StatusCode | None = None
+
+    def Export(self, request, context):  # noqa: N802 - gRPC method name
+        if self.fail_with is not None:
+            context.abort(self.fail_with, "sink told to fail")
+        with self.lock:
+            self.requests.append(request)
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+
+@dataclass
+class SinkSpan:
+    trace_id: str
+    span_id: str
+    name: str
+    attributes: dict
+    resource: dict
+    status_code: int
+    events: list = field(default_factory=list)
+
+
+def _any_value(v) -> Any:
+    kind = v.WhichOneof("value")
+    if kind == "array_value":
+        return [_any_value(x) for x in v.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: _any_value(kv.value) for kv in v.kvlist_value.values}
+    return getattr(v, kind) if kind else None
+
+
+def _attrs(kvs) -> dict:
+    return {kv.key: _any_value(kv.value) for kv in kvs}
+
+
+class OtlpSink:
+    """An OTLP/gRPC trace receiver on a free port (stands in for Tempo)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.servicer = _TraceSink()
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self.servicer, self.server)
+        self.server.add_insecure_port(f"127.0.0.1:{self.port}")
+
+    def __enter__(self) -> "OtlpSink":
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.stop(grace=None)
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def spans(self) -> list[SinkSpan]:
+        out = []
+        with self.servicer.lock:
+            reqs = list(self.servicer.requests)
+        for req in reqs:
+            for rs in req.resource_spans:
+                res = _attrs(rs.resource.attributes)
+                for ss in rs.scope_spans:
+                    for s in ss.spans:
+                        out.append(
+                            SinkSpan(
+                                s.trace_id.hex(), s.span_id.hex(), s.name, _attrs(s.attributes), res, s.status.code,
+                                [(e.name, _attrs(e.attributes)) for e in s.events],
+                            )
+                        )
+        return out
+
+    def trace_ids(self) -> set[str]:
+        return {s.trace_id for s in self.spans()}
+
+
+# --- the collector -------------------------------------------------------------------------------------
+
+@dataclass
+class Collector:
+    proc: subprocess.Popen
+    config_path: Path
+    log_path: Path
+    otlp_grpc: str
+    otlp_http: str
+    metrics_url: str
+    telemetry_url: str
+    health_url: str
+
+    def metrics_text(self) -> str:
+        with urllib.request.urlopen(self.metrics_url, timeout=5) as r:
+            return r.read().decode()
+
+    def samples(self, url: str | None = None) -> list:
+        with urllib.request.urlopen(url or self.metrics_url, timeout=5) as r:
+            text = r.read().decode()
+        out = []
+        for fam in text_string_to_metric_families(text):
+            out.extend(fam.samples)
+        return out
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def collector_ports(spec_overrides: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    ports = {k: free_port() for k in ("grpc", "http", "metrics", "telemetry", "health")}
+    o = {
+        "collector.otlp_grpc_endpoint": f"127.0.0.1:{ports['grpc']}",
+        "collector.otlp_http_endpoint": f"127.0.0.1:{ports['http']}",
+        "collector.metrics_endpoint": f"127.0.0.1:{ports['metrics']}",
+        "collector.telemetry_endpoint": f"127.0.0.1:{ports['telemetry']}",
+        "collector.health_endpoint": f"127.0.0.1:{ports['health']}",
+        "collector.queue_directory": str(tmp / "queue"),
+        "collector.metrics_flush_interval_seconds": 1,
+    }
+    o.update(spec_overrides)
+    return o
+
+
+@contextmanager
+def run_collector(binary: Path, spec: Spec, tmp: Path, env: dict | None = None) -> Iterator[Collector]:
+    cfg = collector_builder.build(spec)
+    path = tmp / "otelcol.yaml"
+    path.write_text(render.to_yaml(cfg))
+    log = tmp / "otelcol.log"
+    c = spec.collector
+    proc = subprocess.Popen(
+        [str(binary), f"--config={path}"],
+        stdout=log.open("w"), stderr=subprocess.STDOUT, env=dict(os.environ, **(env or {})),
+    )
+    col = Collector(
+        proc, path, log, c.otlp_grpc_endpoint, c.otlp_http_endpoint,
+        f"http://{c.metrics_endpoint}/metrics", f"http://{c.telemetry_endpoint}/metrics", f"http://{c.health_endpoint}/",
+    )
+    try:
+        wait_healthy(col)
+        yield col
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_healthy(col: Collector, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if col.proc.poll() is not None:
+            raise RuntimeError(f"collector exited with {col.proc.returncode}:\n{col.log()[-4000:]}")
+        try:
+            with urllib.request.urlopen(col.health_url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"collector not healthy after {timeout}s:\n{col.log()[-4000:]}")
+
+
+def wait_for(predicate, timeout: float = 20, interval: float = 0.25, what: str = "condition"):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+# --- sending spans ---------------------------------------------------------------------------------------
+
+def tracer_provider(endpoint: str, resource: dict | None = None):
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    res = Resource.create(resource or {"service.name": "support-copilot", "service.version": "2026.11.1"})
+    tp = TracerProvider(resource=res)
+    tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"http://{endpoint}", insecure=True), max_export_batch_size=512, schedule_delay_millis=200))
+    return tp
+
+
+def metric_value(samples: list, name: str, **labels) -> float:
+    """Sum of the samples of `name` whose labels include `labels`."""
+    total = 0.0
+    found = False
+    for s in samples:
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+            total += s.value
+            found = True
+    return total if found else float("nan")

@@ -1,0 +1,127 @@
+"""The spec: the default is valid, every kind of mistake is reported with field path and line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from genai_o11y.errors import SpecError
+from genai_o11y.spec import default_text, load, parse
+
+HERE = Path(__file__).parent / "spec"
+INVALID = sorted((HERE / "invalid").glob("*.yaml"))
+VALID = sorted((HERE / "valid").glob("*.yaml"))
+
+
+def test_default_spec_is_valid_and_complete():
+    spec = load()
+    assert spec.apiVersion == "genai-o11y/v1"
+    assert spec.pipeline.stages[0] == "query_rewrite" and "model_call" in spec.pipeline.stages
+    assert {m.name for m in spec.models} >= {"gpt-4o", "gpt-4o-mini"}
+    assert spec.redaction.mode == "redacted"
+    assert spec.prompts.expected_versions["answer"] == ["v7"]
+
+
+def test_print_default_is_the_embedded_default(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "genai_o11y", "spec", "--print-default"], capture_output=True, text=True, check=True)
+    assert out.stdout == default_text()
+    f = tmp_path / "s.yaml"
+    f.write_text(out.stdout)
+    assert load(f) == load()
+    assert "#" in out.stdout, "the printed default is commented"
+
+
+@pytest.mark.parametrize("path", VALID, ids=lambda p: p.stem)
+def test_valid_specs_load(path):
+    spec = load(path)
+    assert spec.app.services
+
+
+@pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
+def test_invalid_spec_errors_match_golden(path, update_golden):
+    with pytest.raises(SpecError) as exc:
+        load(path)
+    text = exc.value.render().replace(str(path), path.name) + "\n"
+    golden = path.with_suffix(".errors.txt")
+    if update_golden or not golden.exists():
+        golden.write_text(text)
+    assert text == golden.read_text()
+    assert "Traceback" not in text
+
+
+def test_every_problem_names_a_field_and_a_line():
+    for path in INVALID:
+        with pytest.raises(SpecError) as exc:
+            load(path)
+        for p in exc.value.problems:
+            assert p.line is not None, f"{path.name}: {p}"
+            if path.stem not in ("not_yaml", "not_a_mapping", "duplicate_key"):
+                assert p.path, f"{path.name}: {p} names no field"
+
+
+@pytest.mark.parametrize(
+    "path,needle",
+    [
+        ("unknown_stage", "pipeline.stages[1]: unknown stage 'teleport'"),
+        ("negative_price", "models[0].price_usd_per_1m_tokens.input: must be >= 0"),
+        ("bad_regex", "redaction.extra_patterns[0].regex: regex does not compile"),
+        ("bad_regex", "redaction.extra_patterns[1].regex: regex '(?<=T-)[0-9]+': look-around"),
+        ("unknown_key", "sampling.keep_erors: unknown key (allowed: "),
+        ("wrong_api_version", "apiVersion: must be one of 'genai-o11y/v1'"),
+        ("missing_app", "app: required field is missing"),
+        ("duplicate_model", "model name 'gpt-4o' is used by both"),
+        ("duplicate_key", "key 'app' appears twice"),
+        ("not_yaml", "not valid YAML"),
+        ("slo_unknown_stage", "slos.latency[0].stage: 'model_call' is not a stage of pipeline.stages"),
+        ("tool_unknown_route", "not in pipeline.routes"),
+        ("bad_url", "an http(s):// URL or ${env:VAR}"),
+    ],
+)
+def test_each_kind_of_mistake(path, needle):
+    with pytest.raises(SpecError) as exc:
+        load(HERE / "invalid" / f"{path}.yaml")
+    assert needle in exc.value.render()
+
+
+def test_all_problems_reported_together():
+    with pytest.raises(SpecError) as exc:
+        load(HERE / "invalid" / "out_of_range.yaml")
+    paths = {p.path for p in exc.value.problems}
+    assert paths == {"sampling.baseline_percent", "collector.otlp_grpc_endpoint", "collector.memory_limit_mib"}
+
+
+def test_line_numbers_point_at_the_key():
+    text = default_text().replace("input: 2.50", "input: -2.50")
+    with pytest.raises(SpecError) as exc:
+        parse(text, "s.yaml")
+    (p,) = exc.value.problems
+    line = text.splitlines()[p.line - 1]
+    assert "-2.50" in line and p.path == "models[0].price_usd_per_1m_tokens.input"
+
+
+def test_missing_file_is_a_user_error(tmp_path):
+    with pytest.raises(SpecError, match="file not found"):
+        load(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("path", ["unknown_stage", "not_yaml", "bad_regex"])
+def test_cli_reports_spec_errors_without_traceback(path, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "genai_o11y", "generate", str(HERE / "invalid" / f"{path}.yaml"), "--out", str(tmp_path)],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ")
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not any(tmp_path.iterdir()), "nothing is written for a broken spec"
+
+
+def test_prices_are_exact_decimals():
+    spec = load()
+    p = spec.models[0].price_usd_per_1m_tokens
+    assert str(p.input) == "2.50" or str(p.input) == "2.5"
+    assert yaml.safe_load(default_text())["models"][0]["price_usd_per_1m_tokens"]["input"] == 2.5
