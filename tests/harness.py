@@ -97,8 +97,8 @@ def _attrs(kvs) -> dict:
 class OtlpSink:
     """An OTLP/gRPC trace receiver on a free port (stands in for Tempo)."""
 
-    def __init__(self) -> None:
-        self.port = free_port()
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.servicer = _TraceSink()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self.servicer, self.server)

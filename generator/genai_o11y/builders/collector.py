@@ -37,9 +37,9 @@ SPAN_DIMENSIONS = [
     n.SERVICE_VERSION,
 ]
 #: Labels of the token and cost counters.
-USAGE_DIMENSIONS = [n.STAGE, n.PROVIDER, n.REQUEST_MODEL, n.ROUTE, n.PROMPT_TEMPLATE, n.PROMPT_VERSION, n.TASK_TYPE, n.ENVIRONMENT, n.SERVICE_VERSION]
+USAGE_DIMENSIONS = [n.SERVICE_NAME, n.STAGE, n.PROVIDER, n.REQUEST_MODEL, n.ROUTE, n.PROMPT_TEMPLATE, n.PROMPT_VERSION, n.TASK_TYPE, n.ENVIRONMENT, n.SERVICE_VERSION]
 #: Resource attributes copied onto spans in the metrics branch, so they become labels.
-RESOURCE_TO_LABEL = [n.ENVIRONMENT, n.SERVICE_VERSION]
+RESOURCE_TO_LABEL = [n.SERVICE_NAME, n.ENVIRONMENT, n.SERVICE_VERSION]
 
 FORWARD = "forward/fanout"
 TEMPO = "otlp_grpc/tempo"
@@ -108,16 +108,16 @@ def usage_metrics() -> list[dict]:
         _usage_metric(n.METRIC_OUTPUT_TOKENS, "Output tokens.", f"Int({attr(n.OUTPUT_TOKENS)})", f"{attr(n.OUTPUT_TOKENS)} != nil", d, "{token}"),
         _usage_metric(n.METRIC_CACHED_TOKENS, "Input tokens served from the provider's prompt cache.", f"Int({attr(n.CACHE_READ_TOKENS)})", f"{attr(n.CACHE_READ_TOKENS)} != nil", d, "{token}"),
         _usage_metric(n.METRIC_COST + ".usd", "Cost in USD from the spec's price table.", f"Double({attr(n.COST_USD)})", f"{attr(n.COST_USD)} != nil", d),
-        _usage_metric(n.METRIC_UNPRICED, "Calls with token counts whose model is not in the price table.", "Int(1)", f"{attr(n.COST_UNPRICED)} == true", [n.PROVIDER, n.ENVIRONMENT]),
+        _usage_metric(n.METRIC_UNPRICED, "Calls with token counts whose model is not in the price table.", "Int(1)", f"{attr(n.COST_UNPRICED)} == true", [n.SERVICE_NAME, n.PROVIDER, n.ENVIRONMENT]),
         _usage_metric(
             n.METRIC_FEEDBACK, "User feedback events by sentiment.", "Int(1)", f'{attr(n.STAGE)} == "feedback"',
-            [n.FEEDBACK_SENTIMENT, n.PROVIDER, n.REQUEST_MODEL, n.ROUTE, n.PROMPT_TEMPLATE, n.PROMPT_VERSION, n.ENVIRONMENT, n.SERVICE_VERSION],
+            [n.SERVICE_NAME, n.FEEDBACK_SENTIMENT, n.PROVIDER, n.REQUEST_MODEL, n.ROUTE, n.PROMPT_TEMPLATE, n.PROMPT_VERSION, n.ENVIRONMENT, n.SERVICE_VERSION],
         ),
     ]
 
 
 def tenant_metrics() -> list[dict]:
-    d = [n.TENANT, n.ENVIRONMENT]
+    d = [n.SERVICE_NAME, n.TENANT, n.ENVIRONMENT]
     return [
         _usage_metric(n.METRIC_TENANT_COST + ".usd", "Cost in USD per tenant (bounded by cardinality.max_tenants).", f"Double({attr(n.COST_USD)})", f"{attr(n.COST_USD)} != nil", d),
         _usage_metric(n.METRIC_TENANT_CALLS, "Requests per tenant (bounded by cardinality.max_tenants).", "Int(1)", f'{attr(n.STAGE)} == "request"', d),

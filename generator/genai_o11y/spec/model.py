@@ -116,7 +116,7 @@ class Prompts(Strict):
 class Cardinality(Strict):
     """Budgets that keep the metrics backend healthy."""
 
-    max_series_per_metric: int = Field(2000, ge=10, le=1_000_000, description="Distinct label sets per span metric; overflow folds into one otel_metric_overflow=\"true\" series.")
+    max_series_per_metric: int = Field(2000, ge=10, le=1_000_000, description="Label sets per span metric; further ones fold into one extra otel_metric_overflow=\"true\" series (totals stay exact).")
     max_tenants: int = Field(100, ge=0, le=100_000, description="Distinct tenants tracked in the per-tenant cost metrics; 0 disables them.")
 
 

@@ -1,0 +1,134 @@
+"""Builders are pure: spec in, config data out. These check their contracts without a collector."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import yaml
+
+from genai_o11y import artifacts, names, render
+from genai_o11y.builders import collector, cost, ocb, ottl, redaction
+from genai_o11y.spec import load
+from harness import make_spec
+
+VARIANTS = {
+    "default": {},
+    "metadata-only": {"redaction.mode": "metadata-only"},
+    "no-tenants": {"cardinality.max_tenants": 0},
+    "no-optional-sampling": {"sampling.slow_trace_ms": None, "sampling.expensive_span_usd": None, "sampling.keep_errors": False, "sampling.keep_negative_feedback": False},
+}
+
+
+def _types(cfg: dict, kind: str) -> set[str]:
+    return {name.split("/")[0] for name in cfg.get(kind, {})}
+
+
+def test_manifest_holds_exactly_the_components_the_configs_use():
+    used = {k: set() for k in ocb.COMPONENTS}
+    for overrides in VARIANTS.values():
+        cfg = collector.build(make_spec(overrides))
+        for kind in used:
+            used[kind] |= _types(cfg, kind)
+    for kind in ocb.COMPONENTS:
+        assert used[kind] == ocb.component_types(kind), kind
+
+
+def test_manifest_pins_one_release():
+    m = ocb.manifest()
+    mods = [e["gomod"] for kind in ocb.COMPONENTS for e in m[kind]]
+    assert {g.split()[1] for g in mods} == {f"v{names.COLLECTOR_VERSION}"}
+    assert {e["gomod"].split()[1] for e in m["providers"]} == {f"v{names.COLLECTOR_CORE_STABLE_VERSION}"}
+    assert m["dist"]["version"] == names.COLLECTOR_VERSION
+
+
+def test_every_pipeline_component_is_defined_and_memory_limiter_first():
+    cfg = collector.build(load())
+    for name, p in cfg["service"]["pipelines"].items():
+        for r in p["receivers"]:
+            assert r in cfg["receivers"] or r in cfg["connectors"], (name, r)
+        for e in p["exporters"]:
+            assert e in cfg["exporters"] or e in cfg["connectors"], (name, e)
+        for pr in p["processors"]:
+            assert pr in cfg["processors"], (name, pr)
+    assert cfg["service"]["pipelines"]["traces/ingest"]["processors"][0] == "memory_limiter"
+    # redaction happens once, before the fan-out
+    ingest = cfg["service"]["pipelines"]["traces/ingest"]["processors"]
+    assert "transform/redact" in ingest
+    assert all("transform/redact" not in p["processors"] for n, p in cfg["service"]["pipelines"].items() if n != "traces/ingest")
+
+
+def test_otlp_listens_on_localhost_by_default():
+    cfg = collector.build(load())
+    protos = cfg["receivers"]["otlp"]["protocols"]
+    assert protos["grpc"]["endpoint"].startswith("127.0.0.1:") and protos["http"]["endpoint"].startswith("127.0.0.1:")
+
+
+def test_sampling_policies_follow_the_spec():
+    spec = make_spec({"sampling.slow_trace_ms": 1234, "sampling.baseline_percent": 7.5, "sampling.expensive_span_usd": 0.5})
+    pol = {p["name"]: p for p in collector.sampling_policies(spec)}
+    assert pol["slow"]["latency"]["threshold_ms"] == 1234
+    assert pol["baseline"]["probabilistic"]["sampling_percentage"] == 7.5
+    assert ">= 0.5" in pol["expensive"]["ottl_condition"]["span"][0]
+    assert set(pol) == {"errors", "negative-feedback", "slow", "expensive", "baseline"}
+    off = make_spec(VARIANTS["no-optional-sampling"])
+    assert [p["name"] for p in collector.sampling_policies(off)] == ["baseline"]
+
+
+@pytest.mark.parametrize("value,text", [(Decimal("2.5"), "2.5"), (Decimal("0"), "0.0"), (Decimal("0.0000025"), "0.0000025"), (10, "10.0"), (Decimal("1E-7"), "0.0000001")])
+def test_ottl_numbers_are_float_literals(value, text):
+    assert ottl.num(value) == text
+
+
+def test_ottl_strings_are_escaped():
+    assert ottl.q('a "b" \\c') == '"a \\"b\\" \\\\c"'
+
+
+def test_cost_statement_uses_exact_per_token_prices():
+    spec = load()
+    stmts = cost.statement_groups(spec)[0]["statements"]
+    gpt4o = next(s for s in stmts if '"gpt-4o"' in s)
+    assert "* 0.0000025" in gpt4o and "* 0.00001" in gpt4o and "* 0.00000125" in gpt4o
+    assert '"gpt-4o-2024-08-06"' in gpt4o, "aliases are priced"
+    assert stmts[-1].startswith('set(span.attributes["genai_o11y.cost.unpriced"], true)')
+
+
+def test_cached_price_defaults_to_input_price():
+    spec = make_spec({"models": [{"name": "m", "provider": "p", "price_usd_per_1m_tokens": {"input": 4, "output": 8}}]})
+    assert cost.expected_cost(spec, "m", 1000, 0, 500) == pytest.approx(1000 * 4e-6)
+    assert cost.expected_cost(spec, "unknown", 1000) is None
+
+
+def test_confmap_dollars_are_escaped_in_ottl():
+    spec = make_spec({"redaction.extra_patterns": [{"name": "PRICE", "regex": "\\$[0-9]+$"}]})
+    text = render.to_yaml(collector.build(spec))
+    assert "$${1}<CREDENTIALS>@" in text
+    assert "\\\\$$[0-9]+$$" in text
+    # the only unescaped ${ is the deliberate env reference for the release
+    assert text.replace("$${", "").count("${") == 1 and "${env:GENAI_O11Y_RELEASE:-unknown}" in text
+
+
+def test_metadata_only_keeps_tier1_keys_only():
+    groups = redaction.statement_groups(make_spec({"redaction.mode": "metadata-only"}))
+    span = next(g for g in groups if g["context"] == "span")["statements"][0]
+    assert span.startswith("keep_matching_keys(span.attributes,")
+    assert "gen_ai\\\\.usage\\\\.input_tokens" in span and "genai_o11y\\\\..*" in span
+
+
+def test_fold_statements_bound_label_values():
+    stmts = collector.fold_statements(load())
+    joined = "\n".join(stmts)
+    assert 'set(span.attributes["gen_ai.request.model"], "gpt-4o") where span.attributes["gen_ai.request.model"] == "gpt-4o-2024-08-06"' in joined
+    assert '"_other") where span.attributes["genai_o11y.route"] != nil' in joined
+    assert '"_other") where span.attributes["gen_ai.tool.name"] != nil' in joined
+    nofold = collector.fold_statements(make_spec({"pipeline.routes": [], "pipeline.tools": [], "models": []}))
+    assert not any("genai_o11y.route" in s or "gen_ai.tool.name" in s or "gen_ai.request.model" in s for s in nofold)
+
+
+def test_generation_is_deterministic():
+    a = artifacts.build_all(load(), "x")
+    b = artifacts.build_all(load(), "x")
+    assert a == b
+    for text in a.values():
+        assert text.startswith("# Code generated by genai-o11y") and "DO NOT EDIT" in text.splitlines()[0]
+        yaml.safe_load(text)

@@ -1,0 +1,473 @@
+"""Real spans through the real collector running the generated config.
+
+Each test uses its own service.name, so one collector serves the module without tests seeing each
+other's data; tests that need another policy start their own collector.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
+from genai_o11y import render
+from genai_o11y.builders import collector as collector_builder
+from genai_o11y.builders import cost
+from harness import (
+    OtlpSink,
+    collector_ports,
+    free_port,
+    make_spec,
+    metric_value,
+    run_collector,
+    tracer_provider,
+    wait_for,
+)
+
+pytestmark = pytest.mark.collector
+MS = 1_000_000  # ns
+
+BASE = {
+    "sampling.decision_wait_seconds": 2,
+    "sampling.baseline_percent": 25,
+    "sampling.slow_trace_ms": 3000,
+    "sampling.expensive_span_usd": 0.05,
+}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, otelcol):
+    tmp = tmp_path_factory.mktemp("stack")
+    with OtlpSink() as sink:
+        spec = make_spec(collector_ports({"backends.tempo.endpoint": sink.endpoint, **BASE}, tmp))
+        with run_collector(otelcol, spec, tmp) as col:
+            yield spec, sink, col
+
+
+def new_service() -> str:
+    return f"svc-{uuid.uuid4().hex[:8]}"
+
+
+class Sender:
+    """Builds traces with exact attributes and timings through opentelemetry-sdk."""
+
+    def __init__(self, endpoint: str, service: str, resource: dict | None = None):
+        self.tp = tracer_provider(endpoint, {"service.name": service, "service.version": "2026.11.1", **(resource or {})})
+        self.tracer = self.tp.get_tracer("genai-o11y-tests")
+        self.t = time.time_ns() - 60_000 * MS
+
+    def trace(self, root_attrs: dict | None = None, children: list[dict] | None = None, root_ms: int = 100, root_error: bool = False) -> str:
+        """One trace: a root span and children; each child dict: attrs, ms, error, name."""
+        start = self.t
+        self.t += 10 * MS
+        root = self.tracer.start_span("POST /ask", start_time=start, attributes=root_attrs or {})
+        ctx = trace.set_span_in_context(root)
+        offset = start
+        for c in children or []:
+            span = self.tracer.start_span(c.get("name", "child"), context=ctx, start_time=offset, attributes=c.get("attrs", {}))
+            if c.get("error"):
+                span.set_status(Status(StatusCode.ERROR, "failed"))
+            span.end(end_time=offset + c.get("ms", 10) * MS)
+            offset += c.get("ms", 10) * MS
+        if root_error:
+            root.set_status(Status(StatusCode.ERROR, "failed"))
+        root.end(end_time=start + root_ms * MS)
+        return format(root.get_span_context().trace_id, "032x")
+
+    def flush(self) -> None:
+        assert self.tp.force_flush(10_000)
+        self.tp.shutdown()
+
+
+def model_span(model: str, inp: int = 0, out: int = 0, cached: int = 0, **extra) -> dict:
+    attrs = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": model}
+    if inp:
+        attrs["gen_ai.usage.input_tokens"] = inp
+    if out:
+        attrs["gen_ai.usage.output_tokens"] = out
+    if cached:
+        attrs["gen_ai.usage.cache_read.input_tokens"] = cached
+    attrs.update(extra)
+    return {"name": f"chat {model}", "attrs": attrs, "ms": 50}
+
+
+def spans_of(sink: OtlpSink, service: str):
+    return [s for s in sink.spans() if s.resource.get("service.name") == service]
+
+
+# --- validate ---------------------------------------------------------------------------------------------
+
+def _validate(otelcol: Path, cfg_text: str, tmp: Path) -> subprocess.CompletedProcess:
+    p = tmp / "cfg.yaml"
+    p.write_text(cfg_text)
+    return subprocess.run([str(otelcol), "validate", f"--config={p}"], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("variant", ["default", "metadata-only", "no-tenants", "no-models", "minimal"])
+def test_validate_accepts_generated_configs(otelcol, tmp_path, variant):
+    overrides = {
+        "default": {},
+        "metadata-only": {"redaction.mode": "metadata-only"},
+        "no-tenants": {"cardinality.max_tenants": 0, "sampling.slow_trace_ms": None, "sampling.expensive_span_usd": None},
+        "no-models": {"models": [], "pipeline.routes": [], "pipeline.tools": []},
+        "minimal": {"pipeline": {"stages": ["model_call"]}, "slos": {}, "models": []},
+    }[variant]
+    spec = make_spec(overrides)
+    proc = _validate(otelcol, render.to_yaml(collector_builder.build(spec)), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize(
+    "corrupt,expect",
+    [
+        (lambda c: c["processors"]["transform/cost"]["trace_statements"][0]["statements"].append("set(span.attributes[\"x\"], )"), "transform/cost"),
+        (lambda c: c["exporters"].update({"tempo_v2": {}}), "tempo_v2"),
+        (lambda c: c["service"]["pipelines"]["traces/sample"]["exporters"].append("otlp_grpc/nowhere"), "otlp_grpc/nowhere"),
+        (lambda c: c["connectors"]["span_metrics"].update({"histogram": {"explicit": {"buckets": ["fast"]}}}), "span_metrics"),
+    ],
+    ids=["bad-ottl", "unknown-component", "undefined-exporter", "bad-bucket"],
+)
+def test_validate_rejects_corrupted_configs(otelcol, tmp_path, corrupt, expect):
+    cfg = collector_builder.build(make_spec())
+    corrupt(cfg)
+    proc = _validate(otelcol, render.to_yaml(cfg), tmp_path)
+    assert proc.returncode != 0
+    assert expect in proc.stderr
+
+
+# --- traces reach the backend ------------------------------------------------------------------------------
+
+def test_traces_arrive_at_tempo_with_resource_attributes(stack):
+    spec, sink, col = stack
+    svc = new_service()
+    s = Sender(col.otlp_grpc, svc, {"deployment.environment": "staging"})
+    tid = s.trace(children=[{"attrs": {"genai_o11y.stage": "retrieval"}}], root_error=True)
+    s.flush()
+    got = wait_for(lambda: [x for x in spans_of(sink, svc) if x.trace_id == tid], what="the trace at the sink")
+    wait_for(lambda: len([x for x in spans_of(sink, svc) if x.trace_id == tid]) == 2, what="both spans")
+    res = got[0].resource
+    assert res["deployment.environment.name"] == "staging" and "deployment.environment" not in res
+    assert res["service.version"] == "2026.11.1"
+    root = next(x for x in spans_of(sink, svc) if x.name == "POST /ask")
+    assert root.attributes["genai_o11y.stage"] == "request"
+
+
+def test_environment_and_service_filled_from_spec(stack):
+    spec, sink, col = stack
+    s = Sender(col.otlp_grpc, "unknown_service:python", {"service.version": "r1"})
+    tid = s.trace(root_error=True)
+    s.flush()
+    span = wait_for(lambda: [x for x in sink.spans() if x.trace_id == tid], what="trace")[0]
+    assert span.resource["service.name"] == spec.app.services[0]
+    assert span.resource["deployment.environment.name"] == spec.app.environment
+
+
+# --- cost and tokens -----------------------------------------------------------------------------------
+
+CALLS = [  # model, input, output, cached
+    ("gpt-4o", 1200, 300, 200),
+    ("gpt-4o", 5000, 1000, 0),
+    ("gpt-4o-2024-08-06", 777, 123, 77),  # alias: priced and counted as gpt-4o
+    ("gpt-4o-mini", 15000, 2000, 5000),
+    ("claude-sonnet-4-5", 3333, 444, 1111),
+    ("text-embedding-3-small", 2048, 0, 0),
+]
+UNPRICED = [("gpt-9-preview", 1000, 100, 0), ("gpt-9-preview", 10, 0, 0)]
+
+
+def test_cost_and_tokens_match_the_price_table_exactly(stack):
+    spec, sink, col = stack
+    svc = new_service()
+    s = Sender(col.otlp_grpc, svc)
+    for m, i, o, c in CALLS + UNPRICED:
+        s.trace(children=[model_span(m, i, o, c)], root_error=True)  # errors: every trace reaches the sink
+    s.flush()
+
+    # per span, at the sink: the exact float the price table gives
+    wait_for(lambda: len([x for x in spans_of(sink, svc) if x.attributes.get("genai_o11y.stage") == "model_call"]) == len(CALLS + UNPRICED), what="model spans")
+    for span in spans_of(sink, svc):
+        a = span.attributes
+        if a.get("genai_o11y.stage") != "model_call":
+            continue
+        want = cost.expected_cost(spec, a["gen_ai.request.model"], a.get("gen_ai.usage.input_tokens", 0), a.get("gen_ai.usage.output_tokens", 0), a.get("gen_ai.usage.cache_read.input_tokens", 0))
+        if want is None:
+            assert "genai_o11y.cost.usd" not in a and a["genai_o11y.cost.unpriced"] is True
+        else:
+            assert a["genai_o11y.cost.usd"] == want, a
+            assert "genai_o11y.cost.unpriced" not in a
+
+    # per model, in Prometheus: sums (aliases folded into the model)
+    canonical = {"gpt-4o-2024-08-06": "gpt-4o"}
+    expect_cost: dict[str, float] = {}
+    expect_tok: dict[str, list[int]] = {}
+    for m, i, o, c in CALLS:
+        name = canonical.get(m, m)
+        expect_cost[name] = expect_cost.get(name, 0.0) + cost.expected_cost(spec, m, i, o, c)
+        t = expect_tok.setdefault(name, [0, 0, 0])
+        t[0] += i
+        t[1] += o
+        t[2] += c
+
+    def settled():
+        smp = col.samples()
+        return metric_value(smp, "genai_o11y_unpriced_calls_total", service_name=svc) == len(UNPRICED) and all(
+            metric_value(smp, "genai_o11y_tokens_input_total", service_name=svc, gen_ai_request_model=m) == t[0] for m, t in expect_tok.items()
+        ) and smp
+
+    smp = wait_for(settled, timeout=30, what="usage metrics")
+    for m, want in expect_cost.items():
+        got = metric_value(smp, "genai_o11y_cost_usd_total", service_name=svc, gen_ai_request_model=m)
+        assert math.isclose(got, want, rel_tol=1e-12), (m, got, want)
+        i, o, c = expect_tok[m]
+        assert metric_value(smp, "genai_o11y_tokens_input_total", service_name=svc, gen_ai_request_model=m) == i
+        out = metric_value(smp, "genai_o11y_tokens_output_total", service_name=svc, gen_ai_request_model=m)
+        assert (out == o) if o else (math.isnan(out) or out == 0)
+        cached = metric_value(smp, "genai_o11y_tokens_cached_input_total", service_name=svc, gen_ai_request_model=m)
+        assert (cached == c) if c else math.isnan(cached)
+    # unpriced calls never become a cost, and the unknown model is folded in labels
+    assert math.isnan(metric_value(smp, "genai_o11y_cost_usd_total", service_name=svc, gen_ai_request_model="_other"))
+    assert metric_value(smp, "genai_o11y_tokens_input_total", service_name=svc, gen_ai_request_model="_other") == 1010
+    assert metric_value(smp, "genai_o11y_unpriced_calls_total", service_name=svc, gen_ai_provider_name="openai") == 2
+    total = sum(expect_cost.values())
+    assert math.isclose(metric_value(smp, "genai_o11y_cost_usd_total", service_name=svc), total, rel_tol=1e-12)
+
+
+# --- normalisation -------------------------------------------------------------------------------------
+
+OTHER_SHAPES = {
+    "openllmetry": {
+        "gen_ai.system": "OpenAI", "llm.request.type": "chat", "gen_ai.request.model": "gpt-4o-mini",
+        "llm.usage.prompt_tokens": 400, "llm.usage.completion_tokens": 40, "llm.usage.total_tokens": 440,
+        "gen_ai.usage.cache_read_input_tokens": 100,
+    },
+    "openinference": {
+        "openinference.span.kind": "LLM", "llm.provider": "anthropic", "llm.model_name": "claude-sonnet-4-5",
+        "llm.token_count.prompt": 900, "llm.token_count.completion": 90, "llm.token_count.total": 990,
+        "llm.token_count.prompt_details.cache_read": 300,
+    },
+    "semconv-1.26": {
+        "gen_ai.system": "az.ai.openai", "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.prompt_tokens": 250, "gen_ai.usage.completion_tokens": 25,
+    },
+    "openinference-retriever": {"openinference.span.kind": "RETRIEVER"},
+    "openinference-tool": {"openinference.span.kind": "TOOL", "tool.name": "search_kb"},
+    "openinference-reranker": {"openinference.span.kind": "RERANKER"},
+}
+EXPECTED = {
+    "openllmetry": {"gen_ai.provider.name": "openai", "gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 400, "gen_ai.usage.output_tokens": 40, "gen_ai.usage.cache_read.input_tokens": 100, "genai_o11y.stage": "model_call"},
+    "openinference": {"gen_ai.provider.name": "anthropic", "gen_ai.operation.name": "chat", "gen_ai.request.model": "claude-sonnet-4-5", "gen_ai.usage.input_tokens": 900, "gen_ai.usage.output_tokens": 90, "gen_ai.usage.cache_read.input_tokens": 300, "genai_o11y.stage": "model_call"},
+    "semconv-1.26": {"gen_ai.provider.name": "azure.ai.openai", "gen_ai.usage.input_tokens": 250, "gen_ai.usage.output_tokens": 25, "genai_o11y.stage": "model_call"},
+    "openinference-retriever": {"gen_ai.operation.name": "retrieval", "genai_o11y.stage": "retrieval"},
+    "openinference-tool": {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search_kb", "genai_o11y.stage": "tool_call", "genai_o11y.tool.outcome": "ok"},
+    "openinference-reranker": {"genai_o11y.stage": "rerank"},
+}
+LEGACY_KEYS = {"gen_ai.system", "llm.usage.prompt_tokens", "llm.usage.completion_tokens", "llm.usage.total_tokens", "llm.provider", "llm.model_name",
+               "llm.token_count.prompt", "llm.token_count.completion", "llm.token_count.total", "gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens",
+               "gen_ai.usage.cache_read_input_tokens", "llm.token_count.prompt_details.cache_read", "tool.name"}
+
+
+def test_other_instrumentations_are_normalised(stack):
+    spec, sink, col = stack
+    svc = new_service()
+    s = Sender(col.otlp_grpc, svc)
+    for shape, attrs in OTHER_SHAPES.items():
+        s.trace(children=[{"name": shape, "attrs": attrs}], root_error=True)
+    s.flush()
+    wait_for(lambda: {x.name for x in spans_of(sink, svc)} >= set(OTHER_SHAPES), what="all shapes at the sink")
+    for span in spans_of(sink, svc):
+        if span.name not in OTHER_SHAPES:
+            continue
+        for k, v in EXPECTED[span.name].items():
+            assert span.attributes.get(k) == v, (span.name, k, span.attributes)
+        assert not (LEGACY_KEYS & set(span.attributes)), (span.name, LEGACY_KEYS & set(span.attributes))
+    # normalised spans are priced and fill the dashboards' labels
+    oll = next(x for x in spans_of(sink, svc) if x.name == "openllmetry")
+    assert oll.attributes["genai_o11y.cost.usd"] == cost.expected_cost(spec, "gpt-4o-mini", 400, 40, 100)
+    smp = wait_for(lambda: (lambda s: s if metric_value(s, "genai_o11y_span_calls_total", service_name=svc, genai_o11y_stage="rerank") == 1 else None)(col.samples()), what="span metrics")
+    assert metric_value(smp, "genai_o11y_span_calls_total", service_name=svc, genai_o11y_stage="model_call", gen_ai_provider_name="anthropic") == 1
+    assert metric_value(smp, "genai_o11y_tokens_output_total", service_name=svc, gen_ai_request_model="claude-sonnet-4-5") == 90
+
+
+# --- span metrics ------------------------------------------------------------------------------------------
+
+def test_stage_latency_histograms_and_labels(stack):
+    spec, sink, col = stack
+    svc = new_service()
+    s = Sender(col.otlp_grpc, svc)
+    for _ in range(3):
+        s.trace(
+            root_attrs={"genai_o11y.route": "faq"},
+            children=[
+                {"attrs": {"genai_o11y.stage": "retrieval", "genai_o11y.route": "faq"}, "ms": 300},
+                model_span("gpt-4o-2024-08-06", 100, 10, **{"genai_o11y.route": "faq", "genai_o11y.prompt.template": "answer", "genai_o11y.prompt.version": "v7"}),
+                {"attrs": {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search_kb"}, "ms": 20},
+                {"attrs": {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "lookup_order", "error.type": "TimeoutError"}, "ms": 2000, "error": True},
+                {"attrs": {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "rm_rf", "genai_o11y.route": "made-up-route"}, "ms": 5},
+                {"name": "http GET", "attrs": {"http.request.method": "GET"}},  # not a GenAI span: no metrics
+            ],
+            root_ms=2500,
+        )
+    s.flush()
+
+    def ready():
+        smp = col.samples()
+        return smp if metric_value(smp, "genai_o11y_span_calls_total", service_name=svc, genai_o11y_stage="request") == 3 and metric_value(smp, "genai_o11y_span_calls_total", service_name=svc, genai_o11y_stage="tool_call") == 9 else None
+
+    smp = wait_for(ready, what="span metrics")
+    b = "genai_o11y_span_duration_milliseconds_bucket"
+    assert metric_value(smp, b, service_name=svc, genai_o11y_stage="retrieval", le="250") == 0
+    assert metric_value(smp, b, service_name=svc, genai_o11y_stage="retrieval", le="500") == 3
+    assert metric_value(smp, "genai_o11y_span_duration_milliseconds_sum", service_name=svc, genai_o11y_stage="retrieval") == pytest.approx(900, abs=1)
+    assert metric_value(smp, b, service_name=svc, genai_o11y_stage="request", le="2000") == 0
+    assert metric_value(smp, b, service_name=svc, genai_o11y_stage="request", le="4000") == 3
+    # model label is canonical in metrics; the trace keeps what the app sent
+    assert metric_value(smp, "genai_o11y_span_calls_total", service_name=svc, gen_ai_request_model="gpt-4o", genai_o11y_prompt_version="v7", genai_o11y_route="faq") == 3
+    # tool outcomes
+    calls = "genai_o11y_span_calls_total"
+    assert metric_value(smp, calls, service_name=svc, gen_ai_tool_name="search_kb", genai_o11y_tool_outcome="ok", status_code="STATUS_CODE_UNSET") == 3
+    assert metric_value(smp, calls, service_name=svc, gen_ai_tool_name="lookup_order", genai_o11y_tool_outcome="timeout", status_code="STATUS_CODE_ERROR", error_type="TimeoutError") == 3
+    # unknown tool and route fold into _other (bounded labels)
+    assert metric_value(smp, calls, service_name=svc, gen_ai_tool_name="_other", genai_o11y_route="_other") == 3
+    assert not [x for x in smp if x.labels.get("gen_ai_tool_name") == "rm_rf"]
+    # non-GenAI spans make no metrics
+    assert metric_value(smp, calls, service_name=svc) == 3 * 6
+    # labels that would churn series are not there
+    for x in smp:
+        if x.labels.get("service_name") == svc:
+            assert not {"collector_instance_id", "instance", "otel_scope_name", "span_name"} & set(x.labels), x.labels
+
+
+def test_exemplars_link_latency_to_traces(stack):
+    spec, sink, col = stack
+    svc = new_service()
+    s = Sender(col.otlp_grpc, svc)
+    tid = s.trace(children=[{"attrs": {"genai_o11y.stage": "retrieval"}, "ms": 700}], root_error=True)
+    s.flush()
+    import urllib.request
+
+    def exemplar():
+        req = urllib.request.Request(col.metrics_url, headers={"Accept": "application/openmetrics-text"})
+        text = urllib.request.urlopen(req, timeout=5).read().decode()
+        return [line for line in text.splitlines() if svc in line and "retrieval" in line and "# {" in line]
+
+    lines = wait_for(exemplar, what="an exemplar on the retrieval histogram")
+    assert any(tid in line for line in lines), lines
+
+
+# --- tail sampling -----------------------------------------------------------------------------------------
+
+def test_tail_sampling_keeps_what_the_policy_says(stack):
+    spec, sink, col = stack
+    svc = new_service()
+    s = Sender(col.otlp_grpc, svc)
+    plain = [s.trace(children=[model_span("gpt-4o-mini", 100, 10)]) for _ in range(400)]
+    errors = [s.trace(children=[{"attrs": {"genai_o11y.stage": "retrieval"}, "error": True}]) for _ in range(10)]
+    feedback = [s.trace(children=[model_span("gpt-4o-mini", 100, 10), {"attrs": {"genai_o11y.stage": "feedback", "genai_o11y.feedback.sentiment": "negative"}}]) for _ in range(10)]
+    positive = [s.trace(children=[{"attrs": {"genai_o11y.stage": "feedback", "genai_o11y.feedback.sentiment": "positive"}}]) for _ in range(10)]
+    slow = [s.trace(children=[model_span("gpt-4o-mini", 100, 10)], root_ms=3500) for _ in range(10)]
+    expensive = [s.trace(children=[model_span("gpt-4o", 1000, 6000)]) for _ in range(10)]  # 0.0625 USD
+    s.flush()
+    must = set(errors + feedback + slow + expensive)
+    wait_for(lambda: must <= {x.trace_id for x in spans_of(sink, svc)}, timeout=30, what="every must-keep trace")
+    time.sleep(spec.sampling.decision_wait_seconds + 2)
+    kept = {x.trace_id for x in spans_of(sink, svc)}
+    n_plain = len(set(plain) & kept) + len(set(positive) & kept)
+    n = len(plain) + len(positive)
+    p = spec.sampling.baseline_percent / 100
+    mean, sd = n * p, math.sqrt(n * p * (1 - p))
+    assert abs(n_plain - mean) <= 4 * sd, f"kept {n_plain} of {n} ordinary traces, expected {mean:.0f} ± {4 * sd:.0f}"
+    # kept traces are whole
+    for tid in must:
+        assert len([x for x in spans_of(sink, svc) if x.trace_id == tid]) >= 2
+    # metrics are taken before sampling: every request counted
+    total = len(plain) + len(errors) + len(feedback) + len(positive) + len(slow) + len(expensive)
+    wait_for(lambda: metric_value(col.samples(), "genai_o11y_span_calls_total", service_name=svc, genai_o11y_stage="request") == total, what="all requests in metrics")
+    smp = col.samples()
+    assert metric_value(smp, "genai_o11y_feedback_total", service_name=svc, genai_o11y_feedback_sentiment="negative") == 10
+    assert metric_value(smp, "genai_o11y_feedback_total", service_name=svc, genai_o11y_feedback_sentiment="positive") == 10
+
+
+# --- redaction is wired before fan-out --------------------------------------------------------------------
+
+def test_redaction_stage_masks_content_before_export(stack):
+    spec, sink, col = stack
+    svc = new_service()
+    s = Sender(col.otlp_grpc, svc)
+    secret = {"gen_ai.input.messages": "I am jane.roe@example.org, card 4111-1111-1111-1111, key sk-proj-abcdefghijklmnopqrstuvwxyz123456"}
+    tid = s.trace(children=[model_span("gpt-4o", 10, 10, **secret)], root_error=True)
+    s.flush()
+    span = wait_for(lambda: [x for x in spans_of(sink, svc) if x.trace_id == tid and x.attributes.get("genai_o11y.stage") == "model_call"], what="span")[0]
+    text = span.attributes["gen_ai.input.messages"]
+    assert "jane.roe" not in text and "4111" not in text and "sk-proj" not in text
+    assert "<EMAIL>" in text and "<CARD>" in text and "<API_KEY>" in text
+    assert span.attributes["gen_ai.request.model"] == "gpt-4o" and span.attributes["gen_ai.usage.input_tokens"] == 10
+    assert "jane.roe" not in col.metrics_text()
+
+
+# --- own telemetry -------------------------------------------------------------------------------------------
+
+def test_collector_watches_itself(stack):
+    spec, sink, col = stack
+    smp = col.samples(col.telemetry_url)
+    names = {x.name for x in smp}
+    assert any(n.startswith("otelcol_receiver_accepted_spans") for n in names), sorted(names)[:20]
+    assert any(n.startswith("otelcol_exporter_sent_spans") for n in names)
+    assert any(n.startswith("otelcol_exporter_queue_size") for n in names)
+    import urllib.request
+
+    assert urllib.request.urlopen(col.health_url, timeout=5).status == 200
+
+
+# --- policies that need their own collector ----------------------------------------------------------------
+
+def test_cardinality_budget_folds_overflow_and_keeps_totals(otelcol, tmp_path):
+    with OtlpSink() as sink:
+        spec = make_spec(collector_ports({"backends.tempo.endpoint": sink.endpoint, "cardinality.max_series_per_metric": 20, "cardinality.max_tenants": 3, **BASE}, tmp_path))
+        with run_collector(otelcol, spec, tmp_path) as col:
+            s = Sender(col.otlp_grpc, "budget-bot")
+            for i in range(60):
+                s.trace(root_attrs={"genai_o11y.tenant": f"tenant-{i % 12}"},
+                        children=[model_span("gpt-4o-mini", 100, 10, **{"genai_o11y.prompt.version": f"v{i}", "genai_o11y.tenant": f"tenant-{i % 12}"})])
+            s.flush()
+            want_cost = 60 * cost.expected_cost(spec, "gpt-4o-mini", 100, 10)
+
+            def settled():
+                smp = col.samples()
+                return smp if metric_value(smp, "genai_o11y_span_calls_total") == 120 else None
+
+            # Nothing dropped: the total over all series (overflow included) is every span sent.
+            smp = wait_for(settled, timeout=30, what="all 120 spans counted")
+            calls = [x for x in smp if x.name == "genai_o11y_span_calls_total"]
+            assert len(calls) == 20 + 1, len(calls)  # the budget, plus the one overflow series
+            # The overflow series folds every label (OTel cardinality-limit semantics) but the job.
+            overflow = [x for x in calls if x.labels.get("otel_metric_overflow") == "true"]
+            assert len(overflow) == 1 and overflow[0].value > 0 and overflow[0].labels == {"job": "budget-bot", "otel_metric_overflow": "true"}
+            # the cost counters keep the exact total (prompt versions there are not budget-limited)
+            assert math.isclose(metric_value(smp, "genai_o11y_cost_usd_total"), want_cost, rel_tol=1e-12)
+            tenant_series = [x for x in smp if x.name.startswith("genai_o11y_tenant_")]
+            assert 0 < len({tuple(sorted(x.labels.items())) for x in tenant_series}) <= 2 * 3 + 2
+
+
+def test_backend_outage_and_restart_lose_nothing(otelcol, tmp_path):
+    """Tempo down: spans wait in the on-disk queue, survive a collector restart, arrive when it is back."""
+    port = free_port()
+    overrides = collector_ports({"backends.tempo.endpoint": f"127.0.0.1:{port}", **BASE}, tmp_path)
+    spec = make_spec(overrides)
+    svc = new_service()
+    with run_collector(otelcol, spec, tmp_path) as col:
+        s = Sender(col.otlp_grpc, svc)
+        tids = {s.trace(children=[{"attrs": {"genai_o11y.stage": "retrieval"}}], root_error=True) for _ in range(20)}
+        s.flush()
+        wait_for(
+            lambda: metric_value(col.samples(col.telemetry_url), "otelcol_exporter_queue_size", exporter="otlp_grpc/tempo") >= 1,
+            timeout=20, what="spans waiting in the exporter queue",
+        )
+    # restart with the backend back: the queue on disk is replayed
+    with OtlpSink(port) as sink, run_collector(otelcol, spec, tmp_path):
+        wait_for(lambda: tids <= {x.trace_id for x in spans_of(sink, svc)}, timeout=60, what="queued traces delivered after restart")

@@ -1,0 +1,53 @@
+"""The committed artifacts for the default spec are what the generator writes now (CI's drift check)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from genai_o11y import artifacts
+from genai_o11y.spec import load
+
+
+def test_committed_artifacts_are_fresh(repo):
+    files = artifacts.build_all(load(), "the embedded default spec")
+    stale = [rel for rel, text in files.items() if not (repo / rel).is_file() or (repo / rel).read_text() != text]
+    assert not stale, f"stale generated files {stale}: run `make generate` and commit"
+
+
+def test_check_command_detects_drift(tmp_path):
+    cli = [sys.executable, "-m", "genai_o11y"]
+    subprocess.run(cli + ["generate", "--out", str(tmp_path)], check=True, capture_output=True)
+    ok = subprocess.run(cli + ["check", "--dir", str(tmp_path)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    cfg = tmp_path / artifacts.COLLECTOR_CONFIG
+    cfg.write_text(cfg.read_text().replace("limit_mib: 400", "limit_mib: 401"))
+    bad = subprocess.run(cli + ["check", "--dir", str(tmp_path)], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "limit_mib: 401" in bad.stdout and "stale" in bad.stderr
+
+
+def test_generate_twice_gives_identical_bytes(tmp_path):
+    cli = [sys.executable, "-m", "genai_o11y"]
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        subprocess.run(cli + ["generate", "--out", str(d)], check=True, capture_output=True)
+    for rel in artifacts.build_all(load(), "x"):
+        assert (a / rel).read_bytes() == (b / rel).read_bytes()
+
+
+def test_validate_says_which_validators_ran(tmp_path, otelcol):
+    cli = [sys.executable, "-m", "genai_o11y"]
+    subprocess.run(cli + ["generate", "--out", str(tmp_path)], check=True, capture_output=True)
+    ok = subprocess.run(cli + ["validate", str(tmp_path)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "ok       otelcol validate" in ok.stdout and "validator(s) ran" in ok.stdout
+    cfg = tmp_path / artifacts.COLLECTOR_CONFIG
+    cfg.write_text(cfg.read_text().replace("otlp_grpc/tempo:", "otlp_grpc/tempo_typo:", 1))
+    bad = subprocess.run(cli + ["validate", str(tmp_path)], capture_output=True, text=True)
+    assert bad.returncode == 1 and "failed   otelcol validate" in bad.stdout
+
+
+def test_validate_reports_a_missing_directory(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "genai_o11y", "validate", str(tmp_path / "nope")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "no such directory" in proc.stderr and "Traceback" not in proc.stderr
