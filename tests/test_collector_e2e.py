@@ -46,7 +46,7 @@ def stack(tmp_path_factory, otelcol):
     tmp = tmp_path_factory.mktemp("stack")
     with OtlpSink() as sink:
         spec = make_spec(collector_ports({"backends.tempo.endpoint": sink.endpoint, **BASE}, tmp))
-        with run_collector(otelcol, spec, tmp) as col:
+        with run_collector(otelcol, spec, tmp, env={"GENAI_O11Y_RELEASE": "rel-from-env"}) as col:
             yield spec, sink, col
 
 
@@ -58,7 +58,8 @@ class Sender:
     """Builds traces with exact attributes and timings through opentelemetry-sdk."""
 
     def __init__(self, endpoint: str, service: str, resource: dict | None = None):
-        self.tp = tracer_provider(endpoint, {"service.name": service, "service.version": "2026.11.1", **(resource or {})})
+        res = {"service.name": service, "service.version": "2026.11.1", **(resource or {})}
+        self.tp = tracer_provider(endpoint, {k: v for k, v in res.items() if v is not None})
         self.tracer = self.tp.get_tracer("genai-o11y-tests")
         self.t = time.time_ns() - 60_000 * MS
 
@@ -156,6 +157,17 @@ def test_traces_arrive_at_tempo_with_resource_attributes(stack):
     assert res["service.version"] == "2026.11.1"
     root = next(x for x in spans_of(sink, svc) if x.name == "POST /ask")
     assert root.attributes["genai_o11y.stage"] == "request"
+
+
+def test_release_from_the_environment_when_the_app_sets_none(stack):
+    spec, sink, col = stack
+    svc = new_service()
+    s = Sender(col.otlp_grpc, svc, {"service.version": None})
+    tid = s.trace(children=[{"attrs": {"genai_o11y.stage": "retrieval"}}], root_error=True)
+    s.flush()
+    span = wait_for(lambda: [x for x in spans_of(sink, svc) if x.trace_id == tid], what="trace")[0]
+    assert span.resource["service.version"] == "rel-from-env"
+    wait_for(lambda: metric_value(col.samples(), "genai_o11y_span_calls_total", service_name=svc, genai_o11y_stage="retrieval", service_version="rel-from-env") == 1, what="release label")
 
 
 def test_environment_and_service_filled_from_spec(stack):
