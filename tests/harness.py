@@ -29,6 +29,9 @@ from genai_o11y.builders import collector as collector_builder
 from genai_o11y.spec import Spec, default_text
 
 
+TEST_SALT = "test-salt-0123456789"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -189,7 +192,7 @@ def run_collector(binary: Path, spec: Spec, tmp: Path, env: dict | None = None) 
     c = spec.collector
     proc = subprocess.Popen(
         [str(binary), f"--config={path}"],
-        stdout=log.open("w"), stderr=subprocess.STDOUT, env=dict(os.environ, **(env or {})),
+        stdout=log.open("w"), stderr=subprocess.STDOUT, env=dict(os.environ, **{"GENAI_O11Y_HASH_SALT": TEST_SALT, **(env or {})}),
     )
     col = Collector(
         proc, path, log, c.otlp_grpc_endpoint, c.otlp_http_endpoint,

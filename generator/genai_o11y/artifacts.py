@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from . import render
+from pathlib import Path
+
+from . import redaction_policy, render
 from .builders import collector, ocb
 from .spec import Spec
 
 COLLECTOR_CONFIG = "collector/otelcol.yaml"
 OCB_MANIFEST = "collector/builder-config.yaml"
+REDACTION_POLICY = "redaction/policy.yaml"
 
 
 def build_all(spec: Spec, source: str) -> dict[str, str]:
@@ -15,4 +18,11 @@ def build_all(spec: Spec, source: str) -> dict[str, str]:
     return {
         COLLECTOR_CONFIG: render.to_yaml(collector.build(spec), head),
         OCB_MANIFEST: render.to_yaml(ocb.manifest(), head),
+        REDACTION_POLICY: _policy_text(spec, head),
     }
+
+
+def _policy_text(spec: Spec, head: str) -> str:
+    """The effective redaction policy, for review (edit a copy and point redaction.policy at it)."""
+    text = Path(spec.redaction.policy).read_text(encoding="utf-8") if spec.redaction.policy else redaction_policy.default_text()
+    return head + "# The redaction policy in effect. To change it: copy, edit, set redaction.policy in the spec.\n" + text

@@ -14,6 +14,8 @@ are still counted and billed.
 from __future__ import annotations
 
 from .. import names as n
+from .. import redaction_policy
+from ..redaction_policy import Policy
 from ..spec import Spec
 from . import cost, normalise, redaction
 from .ottl import attr, one_of_regex, q
@@ -140,8 +142,14 @@ def sampling_policies(spec: Spec) -> list[dict]:
     return policies
 
 
+def policy_for(spec: Spec) -> Policy:
+    policy = redaction_policy.load(spec.redaction.policy)
+    return policy.with_extra([redaction_policy.Rule(p.name, p.regex, f"<{p.name}>") for p in spec.redaction.extra_patterns])
+
+
 def build(spec: Spec) -> dict:
     c = spec.collector
+    policy = policy_for(spec)
     tele_host, tele_port = _hostport(c.telemetry_endpoint)
 
     processors: dict = {
@@ -149,6 +157,7 @@ def build(spec: Spec) -> dict:
         "resource": {
             "attributes": [
                 {"key": n.SERVICE_VERSION, "value": "${env:GENAI_O11Y_RELEASE:-unknown}", "action": "insert"},
+                *redaction.salt_check(),
             ]
         },
         "transform/normalise": {
@@ -158,7 +167,7 @@ def build(spec: Spec) -> dict:
             ),
         },
         "transform/cost": _transform(cost.statement_groups(spec)),
-        "transform/redact": _transform(redaction.statement_groups(spec)),
+        "transform/redact": redaction.insert_salt(_transform(redaction.statement_groups(spec, policy))),
         "batch": {"send_batch_size": 1024, "send_batch_max_size": 2048, "timeout": "1s"},
         "tail_sampling": {
             "decision_wait": f"{spec.sampling.decision_wait_seconds}s",
@@ -206,6 +215,22 @@ def build(spec: Spec) -> dict:
         "metrics/spans": {"receivers": ["span_metrics"], "processors": [], "exporters": ["prometheus"]},
         "metrics/usage": {"receivers": ["signal_to_metrics"], "processors": ["delta_to_cumulative"], "exporters": ["prometheus"]},
     }
+    exporters_extra: dict = {}
+    store = spec.redaction.full_content_store
+    if spec.redaction.mode == "full" and store is not None:
+        # Unredacted copy to the restricted store only; the main branch is redacted as always.
+        raw, restricted = "forward/unredacted", f"otlp_grpc/{store.name}"
+        connectors[raw] = {}
+        pipelines["traces/ingest"]["processors"].remove("transform/redact")
+        pipelines["traces/ingest"]["exporters"] = [raw]
+        pipelines[f"traces/{store.name}"] = {"receivers": [raw], "processors": [], "exporters": [restricted]}
+        pipelines["traces/redact"] = {"receivers": [raw], "processors": ["transform/redact"], "exporters": [FORWARD]}
+        exporters_extra[restricted] = {
+            "endpoint": store.endpoint,
+            "tls": {"insecure": store.insecure},
+            "retry_on_failure": {"enabled": True, "initial_interval": "1s", "max_interval": "30s", "max_elapsed_time": "0s"},
+            "sending_queue": {"enabled": True, "storage": QUEUE, "queue_size": c.queue_size_batches, "num_consumers": 2},
+        }
     if spec.cardinality.max_tenants > 0:
         connectors["signal_to_metrics/tenant"] = {"error_mode": "ignore", "spans": _escape_confmap(tenant_metrics())}
         # Two streams per tenant (cost, requests); streams past the budget are not tracked (the
@@ -243,6 +268,7 @@ def build(spec: Spec) -> dict:
                 "metric_expiration": "30m",
                 "resource_to_telemetry_conversion": {"enabled": False},
             },
+            **exporters_extra,
         },
         "service": {
             "extensions": ["health_check", QUEUE],

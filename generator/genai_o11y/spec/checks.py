@@ -13,6 +13,15 @@ def run(spec: Spec) -> Iterator[tuple[Loc, str]]:
     yield from _model_names(spec)
     yield from _slo_stages(spec)
     yield from _tool_routes(spec)
+    yield from _full_mode(spec)
+
+
+def _full_mode(spec: Spec):
+    r = spec.redaction
+    if r.mode == "full" and r.full_content_store is None:
+        yield ("redaction", "mode"), "mode 'full' needs redaction.full_content_store (a separate, restricted backend)"
+    if r.full_content_store is not None and r.full_content_store.endpoint == spec.backends.tempo.endpoint:
+        yield ("redaction", "full_content_store", "endpoint"), "must not be the main traces backend (backends.tempo.endpoint)"
 
 
 def _model_names(spec: Spec):

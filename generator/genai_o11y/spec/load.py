@@ -31,7 +31,11 @@ def load(path: str | Path | None = None) -> Spec:
         raise SpecError(str(p), [Problem("", "file not found")]) from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
         raise SpecError(str(p), [Problem("", f"cannot read the file: {e}")]) from None
-    return parse(text, str(p))
+    spec = parse(text, str(p))
+    pol = spec.redaction.policy
+    if pol and not Path(pol).is_absolute():  # relative to the spec file
+        spec = spec.model_copy(update={"redaction": spec.redaction.model_copy(update={"policy": str(p.parent / pol)})})
+    return spec
 
 
 def parse(text: str, source: str) -> Spec:

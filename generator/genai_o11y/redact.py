@@ -1,0 +1,96 @@
+"""App-side redaction: the same policy the collector applies, before anything leaves the process.
+
+Defence in depth, and for apps that export without our sidecar. Semantics match the collector's
+redaction stage (tests run both against one corpus):
+- Tier 1 keys are kept verbatim; identifier keys are replaced by a keyed hash;
+- every other string value is passed through the detectors (masks keep the kind) and truncated;
+- `metadata-only` drops everything that is not Tier 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any, Mapping
+
+from . import redaction_policy
+from .errors import UserError
+from .redaction_policy import Policy
+
+SALT_ENV = "GENAI_O11Y_HASH_SALT"
+COUNT_KEY = "genai_o11y.redaction.count"
+
+
+class MissingSalt(UserError):
+    pass
+
+
+def hash_id(value: Any, salt: str) -> str:
+    """The collector's identifier hash: h_ + first 16 hex of SHA-256("<salt>:<value>")."""
+    return "h_" + hashlib.sha256(f"{salt}:{value}".encode()).hexdigest()[:16]
+
+
+class Redactor:
+    def __init__(self, policy: Policy | None = None, mode: str = "redacted", max_chars: int = 4096, salt: str | None = None):
+        self.policy = policy or redaction_policy.default_policy()
+        self.mode = mode
+        self.max_chars = max_chars
+        self.salt = salt if salt is not None else os.environ.get(SALT_ENV)
+        if not self.salt:
+            raise MissingSalt(f"{SALT_ENV} is not set: identifiers (user, session, account ids) are hashed with it; set a secret, stable salt")
+        self._rules = [r.python() for r in self.policy.detectors]
+        self._name_rules = [r.python() for r in self.policy.span_name_rules]
+        self._ids = set(self.policy.identifier_keys)
+        self._meta_cache: dict[str, bool] = {}
+
+    def _is_meta(self, key: str) -> bool:
+        hit = self._meta_cache.get(key)
+        if hit is None:
+            hit = self._meta_cache[key] = self.policy.is_metadata(key)
+        return hit
+
+    def mask(self, text: str) -> tuple[str, int]:
+        """Text with every detector applied, and how many values were masked."""
+        n = 0
+        for pattern, repl in self._rules:
+            text, k = pattern.subn(repl, text)
+            n += k
+        return text, n
+
+    def span_name(self, name: str) -> str:
+        name, _ = self.mask(name)
+        for pattern, repl in self._name_rules:
+            name = pattern.sub(repl, name)
+        return name
+
+    def attributes(self, attrs: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        """Redacted attributes and the count of masked values. Non-Tier-1 lists and maps are
+        flattened to dotted keys (`k.0`, `k.role`), as the collector's `flatten` does."""
+        out: dict[str, Any] = {}
+        count = 0
+        for key, value in attrs.items():
+            if key in self._ids and value is not None:
+                out[key] = hash_id(value, self.salt)
+            elif self._is_meta(key):
+                out[key] = value
+            elif self.mode == "metadata-only":
+                count += 1
+            else:
+                for k, v in _flatten(key, value):
+                    if isinstance(v, str):
+                        v, n = self.mask(v)
+                        count += n
+                        v = v[: self.max_chars]
+                    out[k] = v
+        return out, count
+
+
+def _flatten(key: str, value: Any):
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _flatten(f"{key}.{k}", v)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _flatten(f"{key}.{i}", v)
+    else:
+        yield key, value
