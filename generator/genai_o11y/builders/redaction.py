@@ -54,12 +54,12 @@ def _redacted(ctx: str, policy: Policy, limit: int, count_into: str | None) -> l
         f"delete_matching_keys({attrs}, {t1})",
         f"flatten({attrs})",
         *_mask_all(attrs, policy.detectors),
-        f"truncate_all({attrs}, {limit})",
     ]
-    if count_into:
+    if count_into:  # before truncation, so masks past the limit are counted too
         kv = f'{ctx}.cache["kv"]'
         s.append(f"set({kv}, ToKeyValueString({attrs}))")
         s.append(f"set({count_into}, Coalesce([{count_into}, 0]) + {_count(kv, policy.mask_tokens())})")
+    s.append(f"truncate_all({attrs}, {limit})")
     s.append(f'merge_maps({attrs}, {cache}, "upsert")')
     return s
 
