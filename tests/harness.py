@@ -259,3 +259,15 @@ def metric_value(samples: list, name: str, **labels) -> float:
             total += s.value
             found = True
     return total if found else float("nan")
+
+
+def samples_at(url: str, name: str, **labels) -> float:
+    """Sum of one metric's samples (with these labels) at a Prometheus endpoint; 0 when absent."""
+    with urllib.request.urlopen(url, timeout=5) as r:
+        text = r.read().decode()
+    total = 0.0
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                total += s.value
+    return total

@@ -149,3 +149,24 @@ def test_collector_cache_is_keyed_by_the_manifest(monkeypatch, tmp_path):
     assert toolchain.manifest_hash(m) == toolchain.manifest_hash(ocb.manifest(output_path="/elsewhere")), "output path is not part of the key"
     m["exporters"].append({"gomod": "example.com/x v1.0.0"})
     assert toolchain.manifest_hash(m) != toolchain.manifest_hash()
+
+
+def test_custom_policy_file_from_the_spec(tmp_path):
+    from genai_o11y import redaction_policy
+    from genai_o11y.errors import SpecError
+    from genai_o11y.spec import load as load_spec
+
+    (tmp_path / "policy.yaml").write_text(
+        "version: 1\nmetadata_keys: [gen_ai.request.model]\nidentifier_keys: [user.id]\n"
+        "detectors:\n  - {name: EMP, regex: 'EMP-[0-9]{6}', mask: '<EMPLOYEE>'}\nspan_name_rules: []\n"
+    )
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text("apiVersion: genai-o11y/v1\napp: {services: [a]}\npipeline: {stages: [model_call]}\nredaction: {policy: policy.yaml}\n")
+    spec = load_spec(spec_file)
+    cfg = collector.build(spec)
+    stmts = "\n".join(s for g in cfg["processors"]["transform/redact"]["trace_statements"] for s in g["statements"])
+    assert "EMP-[0-9]{6}" in stmts and "<EMAIL>" not in stmts
+    assert "EMP-[0-9]{6}" in artifacts.build_all(spec, "spec.yaml")[artifacts.REDACTION_POLICY]
+    (tmp_path / "policy.yaml").write_text("version: 1\ndetectors:\n  - {name: BAD, regex: '(?<=x)y', mask: '<X>'}\n")
+    with pytest.raises(SpecError, match=r"detectors\[0\]\.regex: look-around"):
+        redaction_policy.load(tmp_path / "policy.yaml")

@@ -26,6 +26,7 @@ from harness import TEST_SALT, OtlpSink, collector_ports, make_spec, run_collect
 
 pytestmark = pytest.mark.collector
 BASE = {"sampling.decision_wait_seconds": 1}
+ID_PATH = "GET /users/123456/orders/3f2b8c1e-9d4a-4c7b-8e2f-1a2b3c4d5e6f for jane.doe@example.com"
 TIER1 = {
     "gen_ai.request.model": "gpt-4o-2024-08-06",
     "gen_ai.response.id": "resp_4111111111111111",  # looks like a card: Tier 1 is never masked
@@ -144,6 +145,40 @@ def test_helper_requires_a_salt(monkeypatch):
     assert hash_id("u-1", "a") != hash_id("u-1", "b") and hash_id("u-1", "a") == hash_id("u-1", "a")
 
 
+def test_redacting_exporter_cleans_sdk_spans_before_export():
+    """The app-side path: SDK spans -> RedactingSpanExporter -> OTLP, no collector in between."""
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from genai_o11y.redact import RedactingSpanExporter
+
+    cases = [c for c in corpus.cases() if c.place in ("content", "event_message", "span_name", "resource")]
+    with OtlpSink() as sink:
+        tp = TracerProvider(resource=Resource.create({"service.name": "app", "app.owner_contact": cases[0].text}))
+        tp.add_span_processor(SimpleSpanProcessor(RedactingSpanExporter(OTLPSpanExporter(endpoint=f"http://{sink.endpoint}", insecure=True), Redactor(salt="s"))))
+        tracer = tp.get_tracer("t")
+        for c in cases:
+            with tracer.start_as_current_span(f"lookup {c.text}" if c.place == "span_name" else "chat") as span:
+                span.set_attribute("user.id", "user-8812")
+                if c.place in ("content", "resource"):
+                    span.set_attribute("gen_ai.input.messages", c.text)
+                if c.place == "event_message":
+                    span.add_event("exception", {"exception.type": "ValueError", "exception.message": c.text})
+        tp.shutdown()
+        text = exported_text(sink)
+        spans = sink.spans()
+    assert len(spans) == len(cases)
+    leaks = [(c.kind, n) for c in cases for n in c.needles() if n in text]
+    assert not leaks, leaks[:5]
+    assert all(s.attributes["user.id"] == hash_id("user-8812", "s") for s in spans)
+    # PII in attributes or events is counted on the span (names are masked but not counted, as in the collector)
+    named = {s.name for s in spans}
+    assert sum(1 for s in spans if s.attributes.get("genai_o11y.redaction.count", 0) >= 1) == len([c for c in cases if c.place != "span_name"])
+    assert all("<" in n for n in named if n.startswith("lookup "))
+
+
 def test_helper_metadata_only_drops_content():
     out, n = Redactor(salt="s", mode="metadata-only").attributes({**TIER1, "gen_ai.input.messages": "hello", "app.x": 1})
     assert out == TIER1 and n == 2
@@ -166,6 +201,7 @@ def corpus_run(tmp_path_factory, otelcol):
                 **TIER1, "user.id": "user-8812", "session.id": 99120, "genai_o11y.account.id": "acct-55",
                 "gen_ai.input.messages": "a" * 2000 + " mail jane.doe@example.com card 4111 1111 1111 1111 ip 10.0.0.7",
             }, events=[("exception", {"exception.type": "KeyError", "exception.message": "no user jane.doe@example.com", "user.id": "user-8812"})])))
+            items.append(({"service.name": "probe-bot"}, span_pb(9_000_002, ID_PATH, {"genai_o11y.stage": "request"})))
             for k in range(0, len(items), 100):
                 send(col.otlp_grpc, items[k:k + 100])
             wait_for(lambda: len(sink.spans()) >= len(items), timeout=60, what="every corpus span at the sink")
@@ -220,6 +256,12 @@ def test_collector_and_helper_agree_on_the_same_cases(corpus_run):
             continue
         checked += 1
     assert checked >= 200
+
+
+def test_ids_in_span_names_become_placeholders(corpus_run):
+    s = next(x for x in corpus_run["spans"] if x.trace_id == (9_000_002).to_bytes(16, "big").hex())
+    assert s.name == "GET /users/<ID>/orders/<ID> for <EMAIL>"
+    assert s.name == Redactor(salt="s").span_name(ID_PATH)
 
 
 def test_decoys_survive(corpus_run):

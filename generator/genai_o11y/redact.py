@@ -38,7 +38,7 @@ class Redactor:
         self.salt = salt if salt is not None else os.environ.get(SALT_ENV)
         if not self.salt:
             raise MissingSalt(f"{SALT_ENV} is not set: identifiers (user, session, account ids) are hashed with it; set a secret, stable salt")
-        self._rules = [r.python() for r in self.policy.detectors]
+        self._rules = [r.python() for r in self.policy.compiled_detectors()]
         self._name_rules = [r.python() for r in self.policy.span_name_rules]
         self._ids = set(self.policy.identifier_keys)
         self._meta_cache: dict[str, bool] = {}
@@ -94,3 +94,44 @@ def _flatten(key: str, value: Any):
             yield from _flatten(f"{key}.{i}", v)
     else:
         yield key, value
+
+
+class RedactingSpanExporter:
+    """Wraps any opentelemetry-sdk SpanExporter: spans are redacted by the policy before export.
+
+    Use it for apps that export without our sidecar, or as defence in depth with it:
+        BatchSpanProcessor(RedactingSpanExporter(OTLPSpanExporter(...)))
+    """
+
+    def __init__(self, inner, redactor: Redactor | None = None):
+        self.inner = inner
+        self.redactor = redactor or Redactor()
+
+    def _span(self, span):
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import Event, ReadableSpan
+
+        r = self.redactor
+        attrs, count = r.attributes(dict(span.attributes or {}))
+        events = []
+        for e in span.events:
+            ea, n = r.attributes(dict(e.attributes or {}))
+            count += n
+            events.append(Event(e.name, ea, e.timestamp))
+        if count:
+            attrs[COUNT_KEY] = count
+        res_attrs, _ = r.attributes(dict(span.resource.attributes))
+        return ReadableSpan(
+            name=r.span_name(span.name), context=span.context, parent=span.parent, resource=Resource(res_attrs, span.resource.schema_url),
+            attributes=attrs, events=events, links=span.links, kind=span.kind, status=span.status,
+            start_time=span.start_time, end_time=span.end_time, instrumentation_scope=span.instrumentation_scope,
+        )
+
+    def export(self, spans):
+        return self.inner.export([self._span(s) for s in spans])
+
+    def shutdown(self):
+        return self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000):
+        return self.inner.force_flush(timeout_millis)

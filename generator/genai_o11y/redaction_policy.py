@@ -57,6 +57,27 @@ class Policy:
     def is_metadata(self, key: str) -> bool:
         return re.match(self.metadata_regex(), key) is not None
 
+    def compiled_detectors(self) -> tuple[Rule, ...]:
+        """Detectors as applied: those sharing a mask (and capturing nothing) joined into one
+        alternation, so each value is scanned once per kind of mask instead of once per detector.
+        Order is kept by the first detector of each group."""
+        groups: dict[str, list[Rule]] = {}
+        order: list[str] = []
+        for r in self.detectors:
+            key = r.mask if "${" not in r.mask and re.compile(r.regex).groups == 0 else f"{r.name}:{r.mask}"
+            if key not in groups:
+                groups[key] = []
+                order.append(key)
+            groups[key].append(r)
+        out = []
+        for key in order:
+            rs = groups[key]
+            if len(rs) == 1:
+                out.append(rs[0])
+            else:
+                out.append(Rule("+".join(r.name for r in rs), "|".join(f"(?:{r.regex})" for r in rs), rs[0].mask))
+        return tuple(out)
+
     def mask_tokens(self) -> list[str]:
         return sorted({r.token for r in self.detectors + self.span_name_rules})
 

@@ -53,7 +53,7 @@ def _redacted(ctx: str, policy: Policy, limit: int, count_into: str | None) -> l
         f"keep_matching_keys({cache}, {t1})",
         f"delete_matching_keys({attrs}, {t1})",
         f"flatten({attrs})",
-        *_mask_all(attrs, policy.detectors),
+        *_mask_all(attrs, policy.compiled_detectors()),
     ]
     if count_into:  # before truncation, so masks past the limit are counted too
         kv = f'{ctx}.cache["kv"]'
@@ -69,7 +69,7 @@ def statement_groups(spec: Spec, policy: Policy) -> list[dict]:
     ids = [_hash(f"span.attributes[{q(k)}]") for k in policy.identifier_keys]
     ev_ids = [_hash(f"spanevent.attributes[{q(k)}]") for k in policy.identifier_keys]
     res_ids = [_hash(f"resource.attributes[{q(k)}]") for k in policy.identifier_keys]
-    name = _mask_one("span.name", policy.detectors) + _mask_one("span.name", policy.span_name_rules)
+    name = _mask_one("span.name", policy.compiled_detectors()) + _mask_one("span.name", policy.span_name_rules)
     count = f"span.attributes[{q(COUNT)}]"
     t1 = q(policy.metadata_regex())
     if spec.redaction.mode == "metadata-only":
