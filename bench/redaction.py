@@ -51,13 +51,19 @@ def leaks_and_decoys(binary: Path) -> None:
             wait_for(lambda: len(sink.spans()) >= len(items), timeout=60, what="corpus at the sink")
             time.sleep(2)
             everything = exported_text(sink) + col.metrics_text() + col.log()
-    print("| detector | cases | leaks |\n|---|---|---|")
+    # decoy survival per detector: each detector of the policy alone, on every decoy text
+    from genai_o11y.builders.collector import policy_for
+
+    rules = {r.name: r.python() for r in policy_for(spec).detectors}
+    print("| detector | cases | leaks | decoys kept by this detector |\n|---|---|---|---|")
     total = 0
     for kind in corpus.SECRETS:
         ks = [c for c in cases if c.kind == kind]
         n = sum(1 for c in ks for needle in c.needles() if needle in everything)
         total += n
-        print(f"| {kind} | {len(ks)} | {n} |")
+        pattern, repl = rules[kind]
+        kept_by = sum(1 for d, t in decoys if d in pattern.sub(repl, t))
+        print(f"| {kind} | {len(ks)} | {n} | {kept_by}/{len(decoys)} |")
     kept = {s.attributes["decoy"]: s.attributes["gen_ai.input.messages"] for s in sink.spans() if "decoy" in s.attributes}
     survived = [d for i, (d, _t) in enumerate(decoys) if d in kept.get(i, "")]
     print(f"\nleaks: {total} of {len(cases)} cases; decoys surviving: {len(survived)}/{len(decoys)} ({100 * len(survived) / len(decoys):.1f}%)")
