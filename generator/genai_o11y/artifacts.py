@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import redaction_policy, render
-from .builders import collector, ocb
+from .builders import collector, ocb, rules
 from .spec import Spec
 
 COLLECTOR_CONFIG = "collector/otelcol.yaml"
 OCB_MANIFEST = "collector/builder-config.yaml"
 REDACTION_POLICY = "redaction/policy.yaml"
+RULES = "alerts/rules.yaml"
 
 
 def build_all(spec: Spec, source: str) -> dict[str, str]:
@@ -19,6 +20,7 @@ def build_all(spec: Spec, source: str) -> dict[str, str]:
         COLLECTOR_CONFIG: render.to_yaml(collector.build(spec), head),
         OCB_MANIFEST: render.to_yaml(ocb.manifest(), head),
         REDACTION_POLICY: _policy_text(spec, head),
+        RULES: render.to_yaml(rules.build(spec), head),
     }
 
 

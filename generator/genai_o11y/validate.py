@@ -35,7 +35,20 @@ def _collector(out: Path) -> Result:
     return Result("otelcol validate", "ok", str(cfg) + note)
 
 
-VALIDATORS = [_collector]
+def _promtool(out: Path) -> Result:
+    path = out / artifacts.RULES
+    if not path.is_file():
+        return Result("promtool check rules", "skipped", f"{path} not found")
+    tool = toolchain.go_tool_path("promtool")
+    if not tool:
+        return Result("promtool check rules", "missing", "promtool not found (make prometheus)")
+    proc = subprocess.run([str(tool), "check", "rules", str(path)], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        return Result("promtool check rules", "failed", (proc.stderr or proc.stdout).strip())
+    return Result("promtool check rules", "ok", proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else str(path))
+
+
+VALIDATORS = [_collector, _promtool]
 
 
 def run(out: Path) -> list[Result]:

@@ -17,11 +17,12 @@ from .. import names as n
 from .. import redaction_policy
 from ..redaction_policy import Policy
 from ..spec import Spec
-from . import cost, normalise, redaction
+from . import cost, normalise, redaction, rules
 from .ottl import attr, one_of_regex, q
 
-#: Latency histogram buckets, LLM-shaped: 5 ms (cache hit) to 2 min (long generation).
-LATENCY_BUCKETS = ["5ms", "10ms", "25ms", "50ms", "100ms", "250ms", "500ms", "1s", "2s", "4s", "8s", "15s", "30s", "60s", "120s"]
+#: Latency histogram buckets (ms), LLM-shaped: 5 ms (cache hit) to 2 min (long generation); the
+#: spec's latency-SLO thresholds are added so that SLIs read an exact bucket.
+LATENCY_BUCKETS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2000, 4000, 8000, 15000, 30000, 60000, 120000]
 
 #: Span attributes that become labels of the span metrics (besides service.name and status.code).
 SPAN_DIMENSIONS = [
@@ -189,7 +190,7 @@ def build(spec: Spec) -> dict:
         FORWARD: {},
         "span_metrics": {
             "namespace": n.SPAN_METRICS_NAMESPACE,
-            "histogram": {"unit": "ms", "explicit": {"buckets": LATENCY_BUCKETS}},
+            "histogram": {"unit": "ms", "explicit": {"buckets": [f"{int(b)}ms" for b in rules.latency_buckets_ms(spec, LATENCY_BUCKETS_MS)]}},
             "dimensions": [{"name": d} for d in SPAN_DIMENSIONS],
             # collector.instance.id changes on every restart: series churn for nothing.
             "exclude_dimensions": ["span.name", "span.kind", "collector.instance.id"],
