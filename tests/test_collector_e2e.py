@@ -7,6 +7,7 @@ other's data; tests that need another policy start their own collector.
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import time
 import uuid
@@ -107,7 +108,7 @@ def spans_of(sink: OtlpSink, service: str):
 def _validate(otelcol: Path, cfg_text: str, tmp: Path) -> subprocess.CompletedProcess:
     p = tmp / "cfg.yaml"
     p.write_text(cfg_text)
-    env = dict(__import__("os").environ, GENAI_O11Y_HASH_SALT="s")
+    env = dict(os.environ, GENAI_O11Y_HASH_SALT="s")
     return subprocess.run([str(otelcol), "validate", f"--config={p}"], capture_output=True, text=True, timeout=60, env=env)
 
 
