@@ -123,5 +123,7 @@ def test_cli_reports_spec_errors_without_traceback(path, tmp_path):
 def test_prices_are_exact_decimals():
     spec = load()
     p = spec.models[0].price_usd_per_1m_tokens
-    assert str(p.input) == "2.50" or str(p.input) == "2.5"
+    from decimal import Decimal
+
+    assert p.input == Decimal("2.50") and p.cached_input == Decimal("1.25")
     assert yaml.safe_load(default_text())["models"][0]["price_usd_per_1m_tokens"]["input"] == 2.5

@@ -84,7 +84,7 @@ def record_stage_quantiles() -> list[dict]:
     return out
 
 
-def _burn_expr(metric: str, objective_pct: float, w: BurnWindow, extra_by: str = "") -> str:
+def _burn_expr(metric: str, objective_pct: float, w: BurnWindow) -> str:
     budget = round(1 - objective_pct / 100, 10)
     thr = f"({w.factor} * {budget})"
     return f"(\n  {metric.format(w=w.long)} > {thr}\nand\n  {metric.format(w=w.short)} > {thr}\n)"
