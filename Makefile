@@ -9,9 +9,9 @@ PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/genai-o11y
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install collector prometheus tools generate check validate clean
+.PHONY: run test install collector prometheus alertmanager tools generate check validate clean
 
-run: install collector generate validate
+run: install collector alertmanager generate validate
 
 test: install tools check
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -30,7 +30,14 @@ collector: install
 prometheus: install
 	$(PY) -m genai_o11y.toolchain prometheus
 
-tools: collector prometheus
+# Alertmanager + amtool do not build from Go modules: Debian's package (0.25).
+alertmanager:
+	@if command -v amtool >/dev/null && command -v prometheus-alertmanager >/dev/null; then echo "alertmanager: $$(command -v prometheus-alertmanager)"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null && echo "alertmanager: installed prometheus-alertmanager"; \
+	elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null; \
+	else echo "error: Alertmanager and amtool are needed: apt-get install prometheus-alertmanager"; exit 2; fi
+
+tools: collector prometheus alertmanager
 
 generate: install
 	$(CLI) generate --out .

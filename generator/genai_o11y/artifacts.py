@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import redaction_policy, render
-from .builders import collector, ocb, rules
+from .builders import alertmanager, collector, ocb, rules, runbook
 from .spec import Spec
 
 COLLECTOR_CONFIG = "collector/otelcol.yaml"
 OCB_MANIFEST = "collector/builder-config.yaml"
 REDACTION_POLICY = "redaction/policy.yaml"
 RULES = "alerts/rules.yaml"
+ALERTMANAGER = "alerts/alertmanager.yml"
+RUNBOOK = "alerts/runbook.md"
 
 
 def build_all(spec: Spec, source: str) -> dict[str, str]:
@@ -21,6 +23,8 @@ def build_all(spec: Spec, source: str) -> dict[str, str]:
         OCB_MANIFEST: render.to_yaml(ocb.manifest(), head),
         REDACTION_POLICY: _policy_text(spec, head),
         RULES: render.to_yaml(rules.build(spec), head),
+        ALERTMANAGER: render.to_yaml(alertmanager.build(spec), head),
+        RUNBOOK: runbook.render(spec, source),
     }
 
 

@@ -28,6 +28,8 @@ TOOL_CALL_ID = _ga.GEN_AI_TOOL_CALL_ID
 PROMPT_NAME = _ga.GEN_AI_PROMPT_NAME
 FINISH_REASONS = _ga.GEN_AI_RESPONSE_FINISH_REASONS
 CONVERSATION_ID = _ga.GEN_AI_CONVERSATION_ID
+EVAL_NAME = _ga.GEN_AI_EVALUATION_NAME  # gen_ai.evaluation.name
+EVAL_SCORE = _ga.GEN_AI_EVALUATION_SCORE_VALUE  # gen_ai.evaluation.score.value
 ERROR_TYPE = _err.ERROR_TYPE
 SERVICE_NAME = _svc.SERVICE_NAME
 SERVICE_VERSION = _svc.SERVICE_VERSION
@@ -55,6 +57,12 @@ COST_USD = "genai_o11y.cost.usd"
 COST_UNPRICED = "genai_o11y.cost.unpriced"
 TRACE_COST_USD = "genai_o11y.trace.cost.usd"
 REDACTED_COUNT = "genai_o11y.redaction.count"
+CACHE_HIT = "genai_o11y.cache.hit"  # bool: an app-level cache (semantic, response, embedding) answered
+RETRIEVAL_RESULTS = "genai_o11y.retrieval.results"  # int: documents a retrieval returned
+PROMPT_TRUNCATED = "genai_o11y.prompt.truncated"  # bool: prompt assembly cut content to fit the budget
+TOOLS_CALLED = "genai_o11y.tools.called"  # on the request span: tool names called, comma-separated
+REQUIRED_TOOL_MISSING = "genai_o11y.tool.required_missing"  # set by the collector: required tool not called
+GUARDRAIL_BLOCK = "guardrail_block"  # the failure category of a blocked answer
 OVERFLOW_VALUE = "_other"  # label value unknown values fold into
 NONE_VALUE = "_none"  # label value when the attribute is absent
 
@@ -76,6 +84,21 @@ STAGE_CATALOG: tuple[str, ...] = (
 #: Stages that always exist: the whole request (end to end), user feedback and offline evals.
 IMPLICIT_STAGES: tuple[str, ...] = ("request", "feedback", "evaluation")
 
+#: Failure categories (genai_o11y.failure.category); other values fold into "_other" in metrics.
+FAILURE_CATEGORIES: tuple[str, ...] = (
+    "retrieval_miss",
+    "wrong_tool",
+    "tool_failure",
+    "hallucination_flag",
+    "citation_mismatch",
+    "parse_error",
+    GUARDRAIL_BLOCK,
+    "timeout",
+    "rate_limited",
+    "context_overflow",
+    "refusal",
+)
+
 # --- metric names (OpenTelemetry names; Prometheus names derived below) ---------------------------
 SPAN_METRICS_NAMESPACE = "genai_o11y.span"
 METRIC_INPUT_TOKENS = "genai_o11y.tokens.input"
@@ -86,6 +109,15 @@ METRIC_UNPRICED = "genai_o11y.unpriced.calls"
 METRIC_TENANT_COST = "genai_o11y.tenant.cost"
 METRIC_TENANT_CALLS = "genai_o11y.tenant.requests"
 METRIC_FEEDBACK = "genai_o11y.feedback"
+METRIC_EVAL_SCORE = "genai_o11y.evaluation.score"
+METRIC_FAILURES = "genai_o11y.failures"
+METRIC_CACHE = "genai_o11y.cache.lookups"
+METRIC_RETRIEVAL_RESULTS = "genai_o11y.retrieval.results"
+METRIC_TRUNCATIONS = "genai_o11y.prompt.truncations"
+METRIC_MISSING_TOOL = "genai_o11y.answers.missing_required_tool"
+#: Histogram buckets of the non-latency histograms.
+EVAL_SCORE_BUCKETS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+RETRIEVAL_RESULT_BUCKETS = [0, 1, 2, 3, 5, 10, 20, 50]
 
 
 def prom_label(attribute: str) -> str:
@@ -106,4 +138,34 @@ PROM = {
     "tenant_cost": "genai_o11y_tenant_cost_usd_total",
     "tenant_requests": "genai_o11y_tenant_requests_total",
     "feedback": "genai_o11y_feedback_total",
+    "eval_sum": "genai_o11y_evaluation_score_sum",
+    "eval_count": "genai_o11y_evaluation_score_count",
+    "failures": "genai_o11y_failures_total",
+    "cache": "genai_o11y_cache_lookups_total",
+    "retrieval_bucket": "genai_o11y_retrieval_results_bucket",
+    "retrieval_count": "genai_o11y_retrieval_results_count",
+    "retrieval_sum": "genai_o11y_retrieval_results_sum",
+    "truncations": "genai_o11y_prompt_truncations_total",
+    "missing_tool": "genai_o11y_answers_missing_required_tool_total",
+}
+
+# --- collector component ids the rules refer to ------------------------------------------------------
+TEMPO_EXPORTER = "otlp_grpc/tempo"
+REDACT_PROCESSOR = "transform/redact"
+
+# --- Prometheus scrape jobs (the rules' self-watch alerts select on them) ---------------------------
+JOB_SIDECAR = "genai-o11y-sidecar"  # the sidecar's span-derived metrics (collector.metrics_endpoint)
+JOB_COLLECTOR = "genai-o11y-collector"  # the collector's own telemetry (collector.telemetry_endpoint)
+
+# --- Grafana dashboards (uid -> title); runbooks and panels link by these uids ----------------------
+DASHBOARDS: dict[str, str] = {
+    "genai-o11y-overview": "GenAI / Overview",
+    "genai-o11y-stages": "GenAI / Stage latency",
+    "genai-o11y-cost": "GenAI / Cost attribution",
+    "genai-o11y-tools": "GenAI / Tool reliability",
+    "genai-o11y-retrieval": "GenAI / Retrieval quality",
+    "genai-o11y-quality": "GenAI / Quality and versions",
+    "genai-o11y-failures": "GenAI / Failure taxonomy",
+    "genai-o11y-drilldown": "GenAI / Request drill-down",
+    "genai-o11y-pipeline": "GenAI / Telemetry pipeline",
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -101,6 +102,25 @@ def go_tool_path(name: str) -> Path | None:
         return p
     found = shutil.which(name)
     return Path(found) if found else None
+
+
+def amtool_path() -> Path | None:
+    """amtool (Debian's prometheus-alertmanager package, or any on PATH)."""
+    found = shutil.which("amtool")
+    return Path(found) if found else None
+
+
+def alertmanager_path() -> Path | None:
+    """The Alertmanager server: Debian names it prometheus-alertmanager."""
+    found = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    return Path(found) if found else None
+
+
+def alertmanager_supports_url_file(amtool: Path) -> bool:
+    """url_file in webhook configs arrived in Alertmanager 0.26."""
+    proc = subprocess.run([str(amtool), "--version"], capture_output=True, text=True, timeout=30)
+    m = re.search(r"version (\d+)\.(\d+)", proc.stdout + proc.stderr)
+    return bool(m) and (int(m.group(1)), int(m.group(2))) >= (0, 26)
 
 
 def build_prometheus_tools(log=print) -> dict[str, Path]:

@@ -13,6 +13,8 @@ are still counted and billed.
 
 from __future__ import annotations
 
+import re
+
 from .. import names as n
 from .. import redaction_policy
 from ..redaction_policy import Policy
@@ -45,7 +47,7 @@ USAGE_DIMENSIONS = [n.SERVICE_NAME, n.STAGE, n.PROVIDER, n.REQUEST_MODEL, n.ROUT
 RESOURCE_TO_LABEL = [n.SERVICE_NAME, n.ENVIRONMENT, n.SERVICE_VERSION]
 
 FORWARD = "forward/fanout"
-TEMPO = "otlp_grpc/tempo"
+TEMPO = n.TEMPO_EXPORTER
 QUEUE = "file_storage/queue"
 
 
@@ -65,8 +67,8 @@ def _escape_confmap(value):
     return value
 
 
-def _transform(groups: list[dict]) -> dict:
-    return {"error_mode": "ignore", "trace_statements": _escape_confmap(groups)}
+def _transform(groups: list[dict], error_mode: str = "ignore") -> dict:
+    return {"error_mode": error_mode, "trace_statements": _escape_confmap(groups)}
 
 
 def fold_statements(spec: Spec) -> list[str]:
@@ -87,18 +89,45 @@ def fold_statements(spec: Spec) -> list[str]:
     if spec.pipeline.tools:
         tools = [t.name for t in spec.pipeline.tools]
         s.append(f"set({attr(n.TOOL_NAME)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.TOOL_NAME)} != nil and not IsMatch({attr(n.TOOL_NAME)}, {q(one_of_regex(tools))})")
+    s.append(
+        f"set({attr(n.FAILURE_CATEGORY)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.FAILURE_CATEGORY)} != nil"
+        f" and not IsMatch({attr(n.FAILURE_CATEGORY)}, {q(one_of_regex(n.FAILURE_CATEGORIES))})"
+    )
+    return s + required_tool_statements(spec)
+
+
+def required_tool_statements(spec: Spec) -> list[str]:
+    """Mark request spans of a route whose required tool was not called (genai_o11y.tools.called).
+
+    The app lists the tools it called on the request span, comma-separated or as a list; a route's
+    answer without its required tool is the silent failure "answered from the model's memory".
+    """
+    called = attr(n.TOOLS_CALLED)
+    s = [f"set({called}, Concat({called}, \",\")) where IsList({called})"]
+    for t in spec.pipeline.tools:
+        if not t.required_for_routes:
+            continue
+        tool_re = f"(^|,)\\s*{re.escape(t.name)}\\s*(,|$)"
+        s.append(
+            f"set({attr(n.REQUIRED_TOOL_MISSING)}, {q(t.name)}) where {attr(n.STAGE)} == \"request\""
+            f" and {attr(n.ROUTE)} != nil and IsMatch({attr(n.ROUTE)}, {q(one_of_regex(t.required_for_routes))})"
+            f" and ({called} == nil or not IsMatch({called}, {q(tool_re)}))"
+        )
     return s
 
 
-def _usage_metric(name: str, description: str, value: str, condition: str, dims: list[str], unit: str = "") -> dict:
+def _usage_metric(name: str, description: str, value: str, condition: str, dims: list[str], unit: str = "", buckets: list[float] | None = None) -> dict:
     m = {
         "name": name,
         "description": description,
         "conditions": [condition],
         "attributes": [{"key": d, "default_value": n.NONE_VALUE} for d in dims],
         "include_resource_attributes": [{"key": n.SERVICE_NAME}],
-        "sum": {"value": value, "monotonic": True},
     }
+    if buckets is not None:
+        m["histogram"] = {"buckets": buckets, "value": value}
+    else:
+        m["sum"] = {"value": value, "monotonic": True}
     if unit:
         m["unit"] = unit
     return m
@@ -115,6 +144,42 @@ def usage_metrics() -> list[dict]:
         _usage_metric(
             n.METRIC_FEEDBACK, "User feedback events by sentiment.", "Int(1)", f'{attr(n.STAGE)} == "feedback"',
             [n.SERVICE_NAME, n.FEEDBACK_SENTIMENT, n.PROVIDER, n.REQUEST_MODEL, n.ROUTE, n.PROMPT_TEMPLATE, n.PROMPT_VERSION, n.ENVIRONMENT, n.SERVICE_VERSION],
+        ),
+        *quality_metrics(),
+    ]
+
+
+#: Labels of the quality counters: what changed (version, model, route, release) and where.
+QUALITY_DIMENSIONS = [n.SERVICE_NAME, n.REQUEST_MODEL, n.ROUTE, n.PROMPT_TEMPLATE, n.PROMPT_VERSION, n.ENVIRONMENT, n.SERVICE_VERSION]
+
+
+def quality_metrics() -> list[dict]:
+    """Silent-failure signals: eval scores, failure categories, cache, retrieval, truncation, missing tools."""
+    d = QUALITY_DIMENSIONS
+    return [
+        _usage_metric(
+            n.METRIC_EVAL_SCORE, "Evaluation scores (gen_ai.evaluation.score.value) by evaluation name.", f"Double({attr(n.EVAL_SCORE)})",
+            f"{attr(n.EVAL_SCORE)} != nil", [n.EVAL_NAME, *d], buckets=n.EVAL_SCORE_BUCKETS,
+        ),
+        _usage_metric(
+            n.METRIC_FAILURES, "Spans by failure category (genai_o11y.failure.category; unknown ones fold into _other).", "Int(1)",
+            f"{attr(n.FAILURE_CATEGORY)} != nil", [n.FAILURE_CATEGORY, n.STAGE, n.TOOL_NAME, *d],
+        ),
+        _usage_metric(
+            n.METRIC_CACHE, "App-level cache lookups (semantic, response, embedding cache) by hit.", "Int(1)",
+            f"{attr(n.CACHE_HIT)} != nil", [n.CACHE_HIT, n.STAGE, n.SERVICE_NAME, n.ROUTE, n.ENVIRONMENT, n.SERVICE_VERSION],
+        ),
+        _usage_metric(
+            n.METRIC_RETRIEVAL_RESULTS, "Documents returned per retrieval (le=\"0\": zero results).", f"Double({attr(n.RETRIEVAL_RESULTS)})",
+            f"{attr(n.RETRIEVAL_RESULTS)} != nil", [n.SERVICE_NAME, n.ROUTE, n.ENVIRONMENT, n.SERVICE_VERSION], buckets=[float(b) for b in n.RETRIEVAL_RESULT_BUCKETS],
+        ),
+        _usage_metric(
+            n.METRIC_TRUNCATIONS, "Prompts truncated to fit the context budget.", "Int(1)",
+            f"{attr(n.PROMPT_TRUNCATED)} == true", d,
+        ),
+        _usage_metric(
+            n.METRIC_MISSING_TOOL, "Answers of a route given without the tool the spec requires for it.", "Int(1)",
+            f"{attr(n.REQUIRED_TOOL_MISSING)} != nil", [n.REQUIRED_TOOL_MISSING, *d],
         ),
     ]
 
@@ -168,7 +233,9 @@ def build(spec: Spec) -> dict:
             ),
         },
         "transform/cost": _transform(cost.statement_groups(spec)),
-        "transform/redact": redaction.insert_salt(_transform(redaction.statement_groups(spec, policy))),
+        # Redaction fails closed: a statement error refuses the batch (GenAIRedactionFailing) instead of
+        # letting an unmasked value through.
+        n.REDACT_PROCESSOR: redaction.insert_salt(_transform(redaction.statement_groups(spec, policy), error_mode="propagate")),
         "batch": {"send_batch_size": 1024, "send_batch_max_size": 2048, "timeout": "1s"},
         "tail_sampling": {
             "decision_wait": f"{spec.sampling.decision_wait_seconds}s",

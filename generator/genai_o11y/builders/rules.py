@@ -1,7 +1,8 @@
-"""Prometheus recording rules and SLO alerts (multi-window, multi-burn-rate), as data.
+"""Prometheus recording rules and SLO alerts (multi-window, multi-burn-rate), as data; `build`
+assembles every rule group (SLIs, SLO alerts, LLM baseline alerts, the pipeline watching itself).
 
 Policy as data (as Sloth does): the burn-rate windows below; the objectives come from the spec.
-Every rule carries provenance labels; every alert has severity, summary, description, runbook_url.
+Every alert has severity, summary, description, runbook_url (see alerting.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 
 from .. import names as n
 from ..spec import Spec
+from . import llm_alerts, pipeline_alerts
+from .alerting import Alert, Runbook, dashboard
 
 CALLS = n.PROM["calls"]
 BUCKET = n.PROM["duration_bucket"]
@@ -18,7 +21,6 @@ STAGE, SVC, ENV = n.prom_label(n.STAGE), n.prom_label(n.SERVICE_NAME), n.prom_la
 BY = f"{SVC}, {ENV}"
 ERROR = 'status_code="STATUS_CODE_ERROR"'
 RULE_WINDOWS = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"]
-RUNBOOK = "https://github.com/genai-o11y/genai-o11y/blob/main/alerts/runbook.md"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ BURN_WINDOWS = [
     BurnWindow("warning", "1d", "2h", 3.0),
     BurnWindow("warning", "3d", "6h", 1.0),
 ]
+SPEEDS = (("critical", "Fast", "fast", "2m"), ("warning", "Slow", "slow", "15m"))
 
 
 def latency_buckets_ms(spec: Spec, base: list[float]) -> list[float]:
@@ -59,14 +62,15 @@ def record_latency_slo(stage: str, threshold_ms: int, window: str) -> dict:
     return {
         "record": f"genai_o11y:stage_slow:ratio_rate{window}",
         "expr": (
-            f"1 - (\n  sum by ({BY}, {STAGE}) (rate({BUCKET}{{{sel},le=\"{threshold_ms}\"}}[{window}]))\n"
+            f"1 - (\n  sum by ({BY}, {STAGE}) (rate({BUCKET}{{{sel},{llm_alerts.le(threshold_ms)}}}[{window}]))\n"
             f"  /\n  sum by ({BY}, {STAGE}) (rate({COUNT}{{{sel}}}[{window}]))\n)"
         ),
         "labels": {"genai_o11y_sli": "latency", "threshold_ms": str(threshold_ms)},
     }
 
 
-def record_stage_quantiles() -> list[dict]:
+def record_stage_slis() -> list[dict]:
+    """Per-stage latency quantiles and error ratios the dashboards read (5m)."""
     out = []
     for q in ("50", "95", "99"):
         out.append({
@@ -78,7 +82,7 @@ def record_stage_quantiles() -> list[dict]:
         "expr": f"sum by ({BY}, {STAGE}) (rate({CALLS}{{{ERROR}}}[5m]))\n/\nsum by ({BY}, {STAGE}) (rate({CALLS}[5m]))",
     })
     out.append({
-        "record": "genai_o11y:cost_usd:rate1h",
+        "record": "genai_o11y:model_cost_usd_per_hour:rate1h",
         "expr": f"sum by ({BY}, {n.prom_label(n.REQUEST_MODEL)}) (rate({n.PROM['cost']}[1h])) * 3600",
     })
     return out
@@ -90,54 +94,104 @@ def _burn_expr(metric: str, objective_pct: float, w: BurnWindow) -> str:
     return f"(\n  {metric.format(w=w.long)} > {thr}\nand\n  {metric.format(w=w.short)} > {thr}\n)"
 
 
-def slo_alerts(spec: Spec) -> list[dict]:
+def _windows_text(ws: list[BurnWindow]) -> str:
+    return " / ".join(f"{w.factor}x over {w.long} and {w.short}" for w in ws)
+
+
+def slo_alerts(spec: Spec) -> list[Alert]:
     alerts = []
     av = spec.slos.availability
-    for sev, name, speed in (("critical", "GenAIErrorBudgetBurnFast", "fast"), ("warning", "GenAIErrorBudgetBurnSlow", "slow")):
+    for sev, suffix, speed, for_ in SPEEDS:
         ws = [w for w in BURN_WINDOWS if w.severity == sev]
-        expr = "\nor\n".join(_burn_expr("genai_o11y:request_errors:ratio_rate{w}", av.objective_percent, w) for w in ws)
-        alerts.append({
-            "alert": name,
-            "expr": expr,
-            "for": "2m" if sev == "critical" else "15m",
-            "labels": {"severity": sev, "genai_o11y_slo": "availability"},
-            "annotations": {
-                "summary": f"Requests of {{{{ $labels.{SVC} }}}} fail {speed} enough to exhaust the {av.window_days}-day error budget",
-                "description": (
-                    f"The error ratio of {{{{ $labels.{SVC} }}}} ({{{{ $labels.{ENV} }}}}) burns the {av.objective_percent}% availability budget "
-                    f"at {' / '.join(f'{w.factor}x over {w.long} and {w.short}' for w in ws)}: currently {{{{ $value | humanizePercentage }}}} of requests fail."
+        page = sev == "critical"
+        alerts.append(Alert(
+            name=f"GenAIErrorBudgetBurn{suffix}",
+            expr="\nor\n".join(_burn_expr("genai_o11y:request_errors:ratio_rate{w}", av.objective_percent, w) for w in ws),
+            severity=sev,
+            for_=for_,
+            labels={"genai_o11y_slo": "availability"},
+            summary=f"Requests of {{{{ $labels.{SVC} }}}} fail {speed} enough to exhaust the {av.window_days}-day error budget",
+            description=(
+                f"The error ratio of {{{{ $labels.{SVC} }}}} ({{{{ $labels.{ENV} }}}}) burns the {av.objective_percent}% availability budget "
+                f"at {_windows_text(ws)}: currently {{{{ $value | humanizePercentage }}}} of requests fail."
+            ),
+            runbook=Runbook(
+                meaning=(
+                    f"End-to-end requests (spans with stage `request`) fail often enough that, at this rate, the "
+                    f"{av.window_days}-day budget of {round(100 - av.objective_percent, 6)}% failed requests is gone "
+                    + ("within hours to a couple of days: users are affected now." if page else "before the window ends: a slow leak worth a ticket.")
                 ),
-                "runbook_url": f"{RUNBOOK}#{name.lower()}",
-            },
-        })
+                confirm=[
+                    f"{dashboard('genai-o11y-overview', 'Error ratio')}: the ratio against the budget line.",
+                    f"{dashboard('genai-o11y-overview', 'Top failing operations')}: which stage, model or tool fails.",
+                    f"{dashboard('genai-o11y-failures')}: the failure categories that rose, and {dashboard('genai-o11y-drilldown')} for failed traces (status=error; errors are always sampled).",
+                ],
+                actions=[
+                    "Find the failing stage: a provider outage or rate limit shows as `error_type` on `model_call`; a tool as `tool_outcome=error|timeout`.",
+                    "If a release or prompt version started it (compare `service_version` / `prompt_version` in the failing series), roll it back.",
+                    "Provider failing: fail over to the secondary model/route if the app has one; otherwise open an incident with the provider.",
+                ],
+            ),
+        ))
     for slo in spec.slos.latency:
-        name = "GenAILatencyBudgetBurn"
-        metric = 'genai_o11y:stage_slow:ratio_rate{w}{{' + f'{STAGE}="{slo.stage}",threshold_ms="{slo.threshold_ms}"' + '}}'
-        ws = [w for w in BURN_WINDOWS if w.severity == "critical"]
-        alerts.append({
-            "alert": name,
-            "expr": "\nor\n".join(_burn_expr(metric, slo.objective_percent, w) for w in ws),
-            "for": "2m",
-            "labels": {"severity": "critical", "genai_o11y_slo": "latency", STAGE: slo.stage},
-            "annotations": {
-                "summary": f"Stage {slo.stage} is slower than {slo.threshold_ms} ms too often",
-                "description": (
-                    f"More than the {round(100 - slo.objective_percent, 6)}% budget of {slo.stage} spans of {{{{ $labels.{SVC} }}}} take over {slo.threshold_ms} ms "
-                    f"(burning {' / '.join(f'{w.factor}x' for w in ws)}): {{{{ $value | humanizePercentage }}}} are slow."
+        for sev, suffix, speed, for_ in SPEEDS:
+            ws = [w for w in BURN_WINDOWS if w.severity == sev]
+            metric = "genai_o11y:stage_slow:ratio_rate{w}{{" + f'{STAGE}="{slo.stage}",threshold_ms="{slo.threshold_ms}"' + "}}"
+            alerts.append(Alert(
+                name=f"GenAILatencyBudgetBurn{suffix}",
+                expr="\nor\n".join(_burn_expr(metric, slo.objective_percent, w) for w in ws),
+                severity=sev,
+                for_=for_,
+                labels={"genai_o11y_slo": "latency"},
+                summary=f"Stage {{{{ $labels.{STAGE} }}}} of {{{{ $labels.{SVC} }}}} is slower than {{{{ $labels.threshold_ms }}}} ms too often ({speed} burn)",
+                description=(
+                    f"More than the {round(100 - slo.objective_percent, 6)}% budget of {slo.stage} spans of {{{{ $labels.{SVC} }}}} "
+                    f"({{{{ $labels.{ENV} }}}}) take over {slo.threshold_ms} ms, burning at {_windows_text(ws)}: "
+                    f"{{{{ $value | humanizePercentage }}}} are slow."
                 ),
-                "runbook_url": f"{RUNBOOK}#{name.lower()}",
-            },
-        })
+                runbook=_latency_runbook(sev == "critical"),
+            ))
     return alerts
 
 
-def build(spec: Spec) -> dict:
+def _latency_runbook(page: bool) -> Runbook:
+    return Runbook(
+        meaning=(
+            "Too many spans of one stage (label `genai_o11y_stage`; `request` is end to end) are slower than the "
+            "spec's latency SLO threshold. " + ("At this burn rate the budget is gone within hours." if page else "A slower burn: the budget runs out before the window ends.")
+        ),
+        confirm=[
+            f"{dashboard('genai-o11y-stages', 'Latency by stage')}: p95/p99 of the stage against its threshold.",
+            f"{dashboard('genai-o11y-stages', 'Share of end-to-end latency')}: whether this stage's share grew.",
+            "Click an exemplar on the latency panel to open a slow trace in Tempo.",
+        ],
+        actions=[
+            "Split the stage's latency by model, route and release on the stage dashboard: one provider or model is the usual cause.",
+            "model_call: check provider status and output token counts (longer answers are slower); tool_call: the slow tool's own dashboard.",
+            "If a release or prompt change made answers longer, roll it back or cap max tokens.",
+        ],
+    )
+
+
+def sli_records(spec: Spec) -> list[dict]:
     records = [record_availability(w) for w in RULE_WINDOWS]
     for slo in spec.slos.latency:
         records += [record_latency_slo(slo.stage, slo.threshold_ms, w) for w in RULE_WINDOWS]
+    return records + record_stage_slis()
+
+
+def all_alerts(spec: Spec) -> list[Alert]:
+    return slo_alerts(spec) + llm_alerts.alerts(spec) + pipeline_alerts.alerts(spec)
+
+
+def build(spec: Spec) -> dict:
     return {
         "groups": [
-            {"name": "genai-o11y.sli", "interval": "30s", "rules": records + record_stage_quantiles()},
-            {"name": "genai-o11y.slo-alerts", "rules": slo_alerts(spec)},
+            {"name": "genai-o11y.sli", "interval": "30s", "rules": sli_records(spec)},
+            {"name": "genai-o11y.llm-sli", "interval": "1m", "rules": llm_alerts.current_records(spec)},
+            {"name": "genai-o11y.llm-baselines", "interval": "2m", "rules": llm_alerts.baseline_records(spec)},
+            {"name": "genai-o11y.slo-alerts", "rules": [a.rule() for a in slo_alerts(spec)]},
+            {"name": "genai-o11y.llm-alerts", "rules": [a.rule() for a in llm_alerts.alerts(spec)]},
+            {"name": "genai-o11y.pipeline-alerts", "rules": [a.rule() for a in pipeline_alerts.alerts(spec)]},
         ]
     }

@@ -188,6 +188,8 @@ class Tempo(Strict):
 
 class Prometheus(Strict):
     url: Url = "http://prometheus:9090"
+    sidecar_job: Name = Field(names.JOB_SIDECAR, description="Scrape job of the sidecar's span metrics (collector.metrics_endpoint); the sidecar-down alerts select on it.")
+    collector_job: Name = Field(names.JOB_COLLECTOR, description="Scrape job of the collector's own telemetry (collector.telemetry_endpoint); the pipeline alerts select on it.")
 
 
 class Alertmanager(Strict):
@@ -209,8 +211,30 @@ class Receivers(Strict):
     chat: Receiver = Field(default_factory=lambda: Receiver(webhook_url="http://webhook:8080/chat"))
 
 
+Factor = Annotated[float, Field(gt=1, le=1000)]
+
+
+class Thresholds(Strict):
+    """When the LLM-specific alerts fire. Each compares the last hour with its own baseline: the
+    average over the last `baseline_days` (absolute thresholds mean nothing for quality or cost)."""
+
+    baseline_days: int = Field(7, ge=1, le=30, description="Length of the baseline the last hour is compared with.")
+    min_requests_per_hour: int = Field(20, ge=1, description="Ratio alerts stay quiet with less traffic than this in the last hour.")
+    quality_drop_percent: Percent = Field(10, description="Mean eval score this much below its baseline alerts.")
+    negative_feedback_factor: Factor = Field(2.0, description="Negative-feedback share this many times its baseline alerts.")
+    cost_spike_factor: Factor = Field(3.0, description="Cost per hour this many times the baseline hourly average alerts.")
+    min_cost_usd_per_hour: USD = Field(Decimal("1"), description="Cost alerts stay quiet below this spend per hour.")
+    guardrail_block_factor: Factor = Field(10.0, description="Guardrail block rate this many times its baseline alerts.")
+    cache_hit_drop_percent: Percent = Field(50, description="Cache hit ratio this much below its baseline alerts.")
+    missing_tool_factor: Factor = Field(2.0, description="Share of answers without a required tool this many times its baseline alerts.")
+    truncation_factor: Factor = Field(2.0, description="Prompt truncation share this many times its baseline alerts.")
+    zero_result_factor: Factor = Field(3.0, description="Share of zero-result retrievals this many times its baseline alerts.")
+    stage_p99_factor: Factor = Field(2.0, description="A stage's p99 this many times its baseline p99 alerts (when most other stages hold).")
+
+
 class Alerting(Strict):
     receivers: Receivers = Field(default_factory=Receivers)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
 
 
 class Collector(Strict):

@@ -1,0 +1,74 @@
+"""What every alert is made of: the rule, and the runbook section its `runbook_url` points at.
+
+Conventions (as in the monitoring mixins): CamelCase names with the `GenAI` prefix; `severity`
+critical (pages), warning (opens a ticket in chat) or info (not sent, visible in Grafana);
+`summary`, a templated `description` and `runbook_url`. Alerts computed from span-derived data carry
+`genai_o11y_data="spans"`, so that "the sidecar is down" inhibits them in Alertmanager.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import names as n
+
+RUNBOOK_URL = "https://github.com/genai-o11y/genai-o11y/blob/main/alerts/runbook.md"
+SEVERITIES = ("critical", "warning", "info")
+DATA_LABEL = "genai_o11y_data"  # "spans": computed from the sidecar's span metrics
+
+
+def dashboard(uid: str, panel: str | None = None) -> str:
+    """A runbook reference to a dashboard (by its title; the uid is stable for links)."""
+    title = n.DASHBOARDS[uid]
+    return f"**{title}** (`/d/{uid}`)" + (f", panel *{panel}*" if panel else "")
+
+
+@dataclass(frozen=True)
+class Runbook:
+    meaning: str
+    confirm: list[str]
+    actions: list[str]
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    expr: str
+    severity: str
+    summary: str
+    description: str
+    runbook: Runbook
+    for_: str = "5m"
+    labels: dict[str, str] = field(default_factory=dict)
+    from_spans: bool = True
+    group: str = ""  # rule group; set by the module that defines the alert
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"{self.name}: severity {self.severity!r} not in {SEVERITIES}")
+        if not (self.name.startswith("GenAI") and self.name.isalnum()):
+            raise ValueError(f"{self.name}: alert names are CamelCase with the GenAI prefix")
+
+    @property
+    def anchor(self) -> str:
+        return self.name.lower()
+
+    def rule(self) -> dict:
+        labels = {"severity": self.severity, **self.labels}
+        if self.from_spans:
+            labels[DATA_LABEL] = "spans"
+        return {
+            "alert": self.name,
+            "expr": self.expr,
+            "for": self.for_,
+            "labels": labels,
+            "annotations": {
+                "summary": self.summary,
+                "description": self.description,
+                "runbook_url": f"{RUNBOOK_URL}#{self.anchor}",
+            },
+        }
+
+
+def by(*labels: str) -> str:
+    return ", ".join(labels)

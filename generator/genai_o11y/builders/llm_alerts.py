@@ -1,0 +1,434 @@
+"""LLM-specific alerts, each against its own baseline (absolute thresholds mean nothing for quality,
+feedback or cost): the last hour compared with the average of the `baseline_days` before it.
+
+Recording rules come in two groups: the last hour (evaluated every minute) and the baselines
+(every 2 minutes, well inside the 5-minute lookback so alerts always see a sample; ratios are rates over the whole baseline window, so they are right even while
+the history is shorter; absolute values average the recorded hourly values for the same reason).
+Factors and the traffic floor come from the spec (`alerting.thresholds`); the absolute floors below
+keep a zero baseline ("never happened before") from paging on a single event.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .. import names as n
+from ..spec import Spec
+from .alerting import Alert, Runbook, dashboard
+
+CALLS, BUCKET, COUNT = n.PROM["calls"], n.PROM["duration_bucket"], n.PROM["duration_count"]
+L = n.prom_label
+STAGE, SVC, ENV, ROUTE = L(n.STAGE), L(n.SERVICE_NAME), L(n.ENVIRONMENT), L(n.ROUTE)
+TEMPLATE, VERSION, EVAL = L(n.PROMPT_TEMPLATE), L(n.PROMPT_VERSION), L(n.EVAL_NAME)
+MISSING = L(n.REQUIRED_TOOL_MISSING)
+G = f"{SVC}, {ENV}"
+REQUESTS = f'{CALLS}{{{STAGE}="request"}}'
+NOT_PIPELINE = "|".join(n.IMPLICIT_STAGES)  # request, feedback, evaluation: not pipeline stages
+
+#: Absolute floors (share of the denominator) below which a rise is not worth an alert.
+FLOORS = {
+    "negative_feedback": 0.05,
+    "guardrail_blocks": 0.01,
+    "answers_missing_tool": 0.02,
+    "prompt_truncations": 0.02,
+    "retrieval_zero_results": 0.05,
+    "cache_hits_baseline": 0.05,  # a cache that hardly ever hit cannot collapse
+}
+
+
+def le(value: float | int) -> str:
+    """A bucket matcher valid on Prometheus 2 (le="8000") and 3 (normalised to le="8000.0")."""
+    text = format(float(value), "g") if float(value) != int(value) else str(int(value))
+    return f'le=~"{prom_regex([text])}(\\\\.0)?"'
+
+
+def prom_regex(values: list[str]) -> str:
+    """A PromQL regex string body matching exactly these values (anchored by PromQL)."""
+    return "|".join(re.escape(v).replace("\\", "\\\\") for v in values)
+
+
+def _ratio(num: str, den: str, by: str, w: str, fallback: bool = True) -> str:
+    """sum(rate(num)) / sum(rate(den)); with fallback, a missing numerator counts as 0."""
+    top = f"sum by ({by}) (rate({num}[{w}]))"
+    bottom = f"sum by ({by}) (rate({den}[{w}]))"
+    if fallback:
+        top = f"(\n  {top}\n  or\n  0 * {bottom}\n)"
+    return f"{top}\n/\n{bottom}"
+
+
+def _ratios(spec: Spec, w: str) -> dict[str, str]:
+    """name -> expression for every ratio SLI over window `w` (an offset may follow the window)."""
+    fb = n.PROM["feedback"]
+    sentiment = L(n.FEEDBACK_SENTIMENT)
+    out = {
+        "feedback_negative": _ratio(f'{fb}{{{sentiment}="negative"}}', fb, G, w),
+        "feedback_positive": _ratio(f'{fb}{{{sentiment}="positive"}}', fb, G, w),
+        "guardrail_blocks": _ratio(f'{n.PROM["failures"]}{{{L(n.FAILURE_CATEGORY)}="{n.GUARDRAIL_BLOCK}"}}', REQUESTS, G, w),
+        "cache_hits": _ratio(f'{n.PROM["cache"]}{{{L(n.CACHE_HIT)}="true"}}', n.PROM["cache"], G, w),
+        "prompt_truncations": _ratio(n.PROM["truncations"], REQUESTS, G, w),
+        "retrieval_zero_results": _ratio(f'{n.PROM["retrieval_bucket"]}{{{le(0)}}}', n.PROM["retrieval_count"], G, w),
+    }
+    if _required_tools(spec):
+        out["answers_missing_tool"] = (
+            f"sum by ({G}, {ROUTE}, {MISSING}) (rate({n.PROM['missing_tool']}[{w}]))\n"
+            f"/ on ({G}, {ROUTE}) group_left\n"
+            f"sum by ({G}, {ROUTE}) (rate({REQUESTS}[{w}]))"
+        )
+    return out
+
+
+def _required_tools(spec: Spec) -> bool:
+    return any(t.required_for_routes for t in spec.pipeline.tools)
+
+
+def current_records(spec: Spec) -> list[dict]:
+    """The last hour: what the LLM alerts and the dashboards compare."""
+    w = "1h"
+    rec = [
+        {"record": "genai_o11y:requests:rate1h", "expr": f"sum by ({G}) (rate({REQUESTS}[{w}]))"},
+        {"record": "genai_o11y:route_requests:rate1h", "expr": f"sum by ({G}, {ROUTE}) (rate({REQUESTS}[{w}]))"},
+        {"record": "genai_o11y:cost_usd_per_hour:rate1h", "expr": f"sum by ({G}) (rate({n.PROM['cost']}[{w}])) * 3600"},
+        {"record": "genai_o11y:feedback:rate1h", "expr": f"sum by ({G}) (rate({n.PROM['feedback']}[{w}]))"},
+        {"record": "genai_o11y:cache_lookups:rate1h", "expr": f"sum by ({G}) (rate({n.PROM['cache']}[{w}]))"},
+        {"record": "genai_o11y:retrievals:rate1h", "expr": f"sum by ({G}) (rate({n.PROM['retrieval_count']}[{w}]))"},
+        {"record": "genai_o11y:evals:rate1h", "expr": f"sum by ({G}, {EVAL}) (rate({n.PROM['eval_count']}[{w}]))"},
+        {
+            "record": "genai_o11y:eval_score:mean_1h",
+            "expr": f"sum by ({G}, {EVAL}) (rate({n.PROM['eval_sum']}[{w}]))\n/\nsum by ({G}, {EVAL}) (rate({n.PROM['eval_count']}[{w}]))",
+        },
+        {
+            "record": "genai_o11y:stage_latency_ms:p99_1h",
+            "expr": f'histogram_quantile(0.99, sum by (le, {G}, {STAGE}) (rate({BUCKET}{{{STAGE}!~"{NOT_PIPELINE}"}}[{w}])))',
+        },
+        {"record": "genai_o11y:stage_calls:rate1h", "expr": f'sum by ({G}, {STAGE}) (rate({COUNT}{{{STAGE}!~"{NOT_PIPELINE}"}}[{w}]))'},
+    ]
+    rec += [{"record": f"genai_o11y:{name}:ratio_rate1h", "expr": expr} for name, expr in _ratios(spec, w).items()]
+    return rec
+
+
+def baseline_records(spec: Spec) -> list[dict]:
+    """The `baseline_days` before the last hour."""
+    d = spec.alerting.thresholds.baseline_days
+    rec = []
+    for name, expr in _ratios(spec, f"{d}d").items():
+        rec.append({"record": f"genai_o11y:{name}:ratio_baseline", "expr": expr.replace(f"[{d}d])", f"[{d}d] offset 1h)")})
+    rec += [
+        {"record": "genai_o11y:cost_usd_per_hour:baseline", "expr": f"avg_over_time(genai_o11y:cost_usd_per_hour:rate1h[{d}d] offset 1h)"},
+        {"record": "genai_o11y:stage_latency_ms:p99_baseline", "expr": f"avg_over_time(genai_o11y:stage_latency_ms:p99_1h[{d}d] offset 1h)"},
+        {
+            "record": "genai_o11y:eval_score:mean_baseline",
+            "expr": (
+                f"sum by ({G}, {EVAL}) (rate({n.PROM['eval_sum']}[{d}d] offset 1h))\n/\n"
+                f"sum by ({G}, {EVAL}) (rate({n.PROM['eval_count']}[{d}d] offset 1h))"
+            ),
+        },
+    ]
+    return rec
+
+
+def _rise(name: str, factor: float, floor: float, volume: str, on: str) -> str:
+    cur, base = f"genai_o11y:{name}:ratio_rate1h", f"genai_o11y:{name}:ratio_baseline"
+    return (
+        f"{cur} > {factor} * ({base} or 0 * {cur})\n"
+        f"and\n{cur} > {floor}\n"
+        f"and on ({on})\n{volume}"
+    )
+
+
+def alerts(spec: Spec) -> list[Alert]:
+    t = spec.alerting.thresholds
+    days = t.baseline_days
+    min_rate = f"* 3600 >= {t.min_requests_per_hour}"
+    svc = f"{{{{ $labels.{SVC} }}}} ({{{{ $labels.{ENV} }}}})"
+    out = [
+        Alert(
+            name="GenAIQualityScoreDrop",
+            expr=(
+                f"genai_o11y:eval_score:mean_1h < {round(1 - t.quality_drop_percent / 100, 6)} * genai_o11y:eval_score:mean_baseline\n"
+                f"and on ({G}, {EVAL})\ngenai_o11y:evals:rate1h {min_rate}"
+            ),
+            severity="warning",
+            for_="30m",
+            summary=f"Eval score {{{{ $labels.{EVAL} }}}} of {{{{ $labels.{SVC} }}}} dropped {t.quality_drop_percent:g}% or more below its {days}-day average",
+            description=(
+                f"The mean {{{{ $labels.{EVAL} }}}} score of {svc} over the last hour is {{{{ $value | printf \"%.3f\" }}}}, "
+                f"at least {t.quality_drop_percent:g}% below its average of the previous {days} days."
+            ),
+            runbook=Runbook(
+                meaning="Answers got worse by the app's own evaluations (online evals, LLM-as-judge, heuristics) while requests may all succeed: the quiet failure of a prompt, model or retrieval change.",
+                confirm=[
+                    f"{dashboard('genai-o11y-quality', 'Eval score by prompt version')}: which prompt version, model or release the drop follows.",
+                    f"{dashboard('genai-o11y-quality')}: the annotations mark prompt-version and release changes.",
+                    f"{dashboard('genai-o11y-retrieval')}: a retrieval drift (low scores, zero results) lowers answer quality too.",
+                ],
+                actions=[
+                    "If the drop starts at a prompt-version or release annotation: roll that change back and compare on the quality dashboard.",
+                    "If the model changed (provider snapshot, routing): pin the previous model version.",
+                    "Open low-scoring traces from the drill-down (filter by prompt version) and read a few answers before deciding.",
+                ],
+            ),
+        ),
+        Alert(
+            name="GenAINegativeFeedbackRise",
+            expr=_rise("feedback_negative", t.negative_feedback_factor, FLOORS["negative_feedback"], f"genai_o11y:feedback:rate1h {min_rate}", G),
+            severity="warning",
+            for_="30m",
+            summary=f"Negative feedback on {{{{ $labels.{SVC} }}}} rose to {t.negative_feedback_factor:g}x its {days}-day share",
+            description=(
+                f"{{{{ $value | humanizePercentage }}}} of the feedback on {svc} in the last hour is negative, "
+                f"more than {t.negative_feedback_factor:g}x the share of the previous {days} days."
+            ),
+            runbook=Runbook(
+                meaning="Users are thumbs-downing more answers than usual. Users see quality problems before evals do.",
+                confirm=[
+                    f"{dashboard('genai-o11y-quality', 'Feedback positive rate by prompt version')}: which version, model or route.",
+                    f"{dashboard('genai-o11y-drilldown')}: negative-feedback traces are always sampled; read the answers.",
+                ],
+                actions=[
+                    "Correlate with the prompt-version and release annotations; roll back a change that lines up.",
+                    "Check the failure taxonomy for a category that rose at the same time (retrieval miss, wrong tool, hallucination flag).",
+                ],
+            ),
+        ),
+        Alert(
+            name="GenAICostSpike",
+            expr=(
+                f"genai_o11y:cost_usd_per_hour:rate1h >= {t.cost_spike_factor:g} * genai_o11y:cost_usd_per_hour:baseline\n"
+                f"and\ngenai_o11y:cost_usd_per_hour:rate1h >= {t.min_cost_usd_per_hour}"
+            ),
+            severity="warning",
+            for_="15m",
+            summary=f"{{{{ $labels.{SVC} }}}} spends {t.cost_spike_factor:g}x its usual cost per hour",
+            description=(
+                f"{svc} spent {{{{ $value | printf \"%.2f\" }}}} USD in the last hour, at least {t.cost_spike_factor:g}x "
+                f"the hourly average of the previous {days} days."
+            ),
+            runbook=Runbook(
+                meaning="LLM spend per hour tripled against its own baseline: routing to a more expensive model, longer prompts (more retrieved chunks), a retry loop, a cache that stopped hitting, or abusive traffic.",
+                confirm=[
+                    f"{dashboard('genai-o11y-cost', 'Cost by model')} and *Cost by route*: what changed.",
+                    f"{dashboard('genai-o11y-cost', 'Cost by tenant')}: one tenant, or everyone.",
+                    f"{dashboard('genai-o11y-cost', 'Input vs output vs cached tokens')}: prompt growth or cache loss.",
+                ],
+                actions=[
+                    "A route now sends to an expensive model: revert the routing change.",
+                    "One tenant drives it: rate-limit that tenant.",
+                    "Cached tokens fell: see GenAICacheHitRateCollapse; a prompt prefix change breaks provider caching.",
+                ],
+            ),
+        ),
+        Alert(
+            name="GenAIGuardrailBlockSpike",
+            expr=_rise("guardrail_blocks", t.guardrail_block_factor, FLOORS["guardrail_blocks"], f"genai_o11y:requests:rate1h {min_rate}", G),
+            severity="warning",
+            for_="15m",
+            summary=f"Guardrails block {t.guardrail_block_factor:g}x more answers of {{{{ $labels.{SVC} }}}} than usual",
+            description=(
+                f"{{{{ $value | humanizePercentage }}}} of the requests of {svc} in the last hour were blocked by a guardrail "
+                f"(failure category {n.GUARDRAIL_BLOCK}), over {t.guardrail_block_factor:g}x the share of the previous {days} days."
+            ),
+            runbook=Runbook(
+                meaning="Moderation or validation guardrails block far more answers than usual: a prompt or model change producing policy-violating output, a guardrail misconfiguration, or an attack (prompt injection, jailbreak attempts).",
+                confirm=[
+                    f"{dashboard('genai-o11y-failures', 'Failures by category')}: the guardrail_block trend by route and prompt version.",
+                    f"{dashboard('genai-o11y-drilldown')}: blocked traces (failure category guardrail_block).",
+                ],
+                actions=[
+                    "Concentrated on one tenant: treat as abuse; rate-limit or block the tenant.",
+                    "Follows a prompt/model change: roll back.",
+                    "Follows a guardrail configuration change: review and roll back the guardrail config.",
+                ],
+            ),
+        ),
+        Alert(
+            name="GenAICacheHitRateCollapse",
+            expr=(
+                f"genai_o11y:cache_hits:ratio_rate1h <= {round(1 - t.cache_hit_drop_percent / 100, 6)} * genai_o11y:cache_hits:ratio_baseline\n"
+                f"and on ({G})\ngenai_o11y:cache_hits:ratio_baseline >= {FLOORS['cache_hits_baseline']}\n"
+                f"and on ({G})\ngenai_o11y:cache_lookups:rate1h {min_rate}"
+            ),
+            severity="warning",
+            for_="15m",
+            summary=f"The cache hit ratio of {{{{ $labels.{SVC} }}}} fell by {t.cache_hit_drop_percent:g}% or more",
+            description=(
+                f"Only {{{{ $value | humanizePercentage }}}} of the cache lookups of {svc} hit in the last hour, "
+                f"at least {t.cache_hit_drop_percent:g}% below the hit ratio of the previous {days} days."
+            ),
+            runbook=Runbook(
+                meaning="The app's cache (semantic, response or embedding cache; spans with genai_o11y.cache.hit) stopped answering: more model calls, higher latency and cost follow.",
+                confirm=[
+                    f"{dashboard('genai-o11y-stages', 'Cache hit vs miss')}: when the hit ratio fell.",
+                    f"{dashboard('genai-o11y-cost', 'Input vs output vs cached tokens')}: whether cost rose with it.",
+                ],
+                actions=[
+                    "Cache store down or flushed (restart, eviction): check the cache backend.",
+                    "A release changed the cache key (prompt text, embedding model, normalisation): roll back or warm the cache.",
+                ],
+            ),
+        ),
+        Alert(
+            name="GenAIPromptTruncationRise",
+            expr=_rise("prompt_truncations", t.truncation_factor, FLOORS["prompt_truncations"], f"genai_o11y:requests:rate1h {min_rate}", G),
+            severity="warning",
+            for_="30m",
+            summary=f"Prompts of {{{{ $labels.{SVC} }}}} are truncated {t.truncation_factor:g}x more often than usual",
+            description=(
+                f"{{{{ $value | humanizePercentage }}}} of the requests of {svc} in the last hour had their prompt truncated "
+                f"to fit the context budget, over {t.truncation_factor:g}x the share of the previous {days} days."
+            ),
+            runbook=Runbook(
+                meaning="Prompt assembly cuts content (retrieved chunks, history) to fit the budget far more often than before: usually a change (longer template, more chunks, smaller model context) and answers lose the context they need.",
+                confirm=[
+                    f"{dashboard('genai-o11y-retrieval', 'Chunks dropped at prompt assembly')}: dropped by budget since when.",
+                    f"{dashboard('genai-o11y-quality')}: a prompt version or release annotation at the start of the rise.",
+                ],
+                actions=[
+                    "Roll back the prompt or retrieval change that made prompts longer, or raise the budget if the model allows it.",
+                    "Reduce retrieved chunks (top-k) or summarise history.",
+                ],
+            ),
+        ),
+        Alert(
+            name="GenAIRetrievalZeroResultSpike",
+            expr=_rise("retrieval_zero_results", t.zero_result_factor, FLOORS["retrieval_zero_results"], f"genai_o11y:retrievals:rate1h {min_rate}", G),
+            severity="warning",
+            for_="15m",
+            summary=f"Retrieval of {{{{ $labels.{SVC} }}}} returns nothing {t.zero_result_factor:g}x more often than usual",
+            description=(
+                f"{{{{ $value | humanizePercentage }}}} of the retrievals of {svc} in the last hour returned no document, "
+                f"over {t.zero_result_factor:g}x the share of the previous {days} days."
+            ),
+            runbook=Runbook(
+                meaning="The retriever finds nothing for many more queries: an empty or re-built index, an embedding model mismatch between index and queries, a filter bug, or a query-rewrite change. The model then answers from memory.",
+                confirm=[
+                    f"{dashboard('genai-o11y-retrieval', 'Zero-result rate')} and *Results per query*.",
+                    f"{dashboard('genai-o11y-retrieval', 'Retrieval score distribution')}: scores falling with it point to an embedding mismatch.",
+                ],
+                actions=[
+                    "Check the index (document count, last build) and that queries and index use the same embedding model version.",
+                    "Roll back a query-rewrite or retriever release that lines up with the rise.",
+                ],
+            ),
+        ),
+        Alert(
+            name="GenAIStageLatencyRegression",
+            expr=_stage_p99(t.stage_p99_factor, t.min_requests_per_hour),
+            severity="warning",
+            for_="30m",
+            summary=f"Stage {{{{ $labels.{STAGE} }}}} of {{{{ $labels.{SVC} }}}} is {t.stage_p99_factor:g}x slower at p99 while the other stages hold",
+            description=(
+                f"The p99 latency of stage {{{{ $labels.{STAGE} }}}} of {svc} over the last hour is {{{{ $value | printf \"%.0f\" }}}} ms, "
+                f"over {t.stage_p99_factor:g}x its p99 of the previous {days} days, while most other stages are unchanged."
+            ),
+            runbook=Runbook(
+                meaning="One stage's tail latency regressed on its own (the others hold): the cause is in that stage (a slow tool, a provider, a bigger index), not the platform.",
+                confirm=[
+                    f"{dashboard('genai-o11y-stages', 'Latency by stage')}: the stage's p99 against the others.",
+                    "Exemplars on the latency panel open slow traces of that stage in Tempo.",
+                ],
+                actions=[
+                    "tool_call: look at the tool's latency and timeouts on the tool reliability dashboard; contact its owner.",
+                    "model_call: compare providers/models; a provider degradation or longer outputs.",
+                    "retrieval/rerank: index size or replica health.",
+                ],
+            ),
+        ),
+        Alert(
+            name="GenAIUnpricedModelCalls",
+            expr=f"sum by ({G}, {L(n.PROVIDER)}) (increase({n.PROM['unpriced']}[15m])) > 0",
+            severity="warning",
+            for_="5m",
+            summary=f"{{{{ $labels.{SVC} }}}} calls a model of {{{{ $labels.{L(n.PROVIDER)} }}}} that has no price",
+            description=(
+                f"{{{{ $value | humanize }}}} calls of {svc} to unpriced {{{{ $labels.{L(n.PROVIDER)} }}}} models in the last 15 minutes had token "
+                "counts but no price in the spec: their cost is missing from every cost panel and alert."
+            ),
+            runbook=Runbook(
+                meaning="A model not in the spec's price table (nor an alias) is being called. Its cost is not estimated (never a wrong number), so cost dashboards under-report.",
+                confirm=[
+                    f"{dashboard('genai-o11y-cost', 'Unpriced calls')}: since when, which provider.",
+                    "In Tempo, spans with genai_o11y.cost.unpriced=true show the model name.",
+                ],
+                actions=[
+                    "Add the model (or the new dated snapshot as an alias) with its prices to the spec's `models`, regenerate, redeploy the sidecar config.",
+                    "If the model should not be used at all, fix the routing.",
+                ],
+            ),
+        ),
+    ]
+    if spec.prompts.expected_versions:
+        out.append(_unexpected_prompt(spec))
+    if _required_tools(spec):
+        out.append(Alert(
+            name="GenAIRequiredToolSkipped",
+            expr=_rise("answers_missing_tool", t.missing_tool_factor, FLOORS["answers_missing_tool"], f"genai_o11y:route_requests:rate1h {min_rate}", f"{G}, {ROUTE}"),
+            severity="warning",
+            for_="30m",
+            summary=f"Answers on route {{{{ $labels.{ROUTE} }}}} skip the required tool {{{{ $labels.{MISSING} }}}} more often",
+            description=(
+                f"{{{{ $value | humanizePercentage }}}} of the {{{{ $labels.{ROUTE} }}}} answers of {svc} in the last hour were given without "
+                f"calling {{{{ $labels.{MISSING} }}}}, which the spec requires for that route: over {t.missing_tool_factor:g}x the share of the previous {days} days."
+            ),
+            runbook=Runbook(
+                meaning="The model answers without calling the tool the route needs (e.g. order lookup for billing): answers from memory, plausible and wrong. Typical after a prompt, model or routing change.",
+                confirm=[
+                    f"{dashboard('genai-o11y-tools', 'Answers without a required tool')}: route and tool, since when.",
+                    f"{dashboard('genai-o11y-drilldown')}: traces of the route; the request span lists genai_o11y.tools.called.",
+                ],
+                actions=[
+                    "Roll back the prompt/model/routing change that lines up.",
+                    "Force the tool call for the route (tool_choice) until fixed.",
+                ],
+            ),
+        ))
+    return out
+
+
+def _stage_p99(factor: float, min_per_hour: int) -> str:
+    cur, base = "genai_o11y:stage_latency_ms:p99_1h", "genai_o11y:stage_latency_ms:p99_baseline"
+    breach = f"({cur} > {factor:g} * {base})"
+    return (
+        f"{breach}\n"
+        f"and on ({G}, {STAGE})\ngenai_o11y:stage_calls:rate1h * 3600 >= {min_per_hour}\n"
+        f"and on ({G}) (\n"
+        f"  count by ({G}) {breach} <= 0.5 * count by ({G}) ({base})\n"
+        f"  or\n"
+        f"  count by ({G}) {breach} == 1\n"
+        f")"
+    )
+
+
+def _unexpected_prompt(spec: Spec) -> Alert:
+    expected = spec.prompts.expected_versions
+    env = spec.app.environment
+    sel_env = f'{ENV}="{env}"'
+    parts = [
+        f'sum by ({G}, {TEMPLATE}, {VERSION}) (increase({CALLS}{{{sel_env},{TEMPLATE}="{tpl}",{VERSION}!~"{prom_regex(vers)}"}}[10m])) > 0'
+        for tpl, vers in expected.items()
+    ]
+    parts.append(
+        f'sum by ({G}, {TEMPLATE}, {VERSION}) (increase({CALLS}{{{sel_env},{TEMPLATE}=~".+",{TEMPLATE}!~"{prom_regex(list(expected))}"}}[10m])) > 0'
+    )
+    listing = "; ".join(f"{tpl}: {', '.join(v)}" for tpl, v in expected.items())
+    return Alert(
+        name="GenAIUnexpectedPromptVersion",
+        expr="\nor\n".join(parts),
+        severity="warning",
+        for_="5m",
+        summary=f"Prompt {{{{ $labels.{TEMPLATE} }}}} version \"{{{{ $labels.{VERSION} }}}}\" serves {env} but is not expected",
+        description=(
+            f"{{{{ $labels.{SVC} }}}} served {{{{ $value | humanize }}}} calls in {env} in the last 10 minutes with prompt "
+            f"{{{{ $labels.{TEMPLATE} }}}} version \"{{{{ $labels.{VERSION} }}}}\"; the spec expects {listing}."
+        ),
+        runbook=Runbook(
+            meaning=f"A prompt version that the spec does not list for {env} is serving traffic (an empty version means the app sent none): a change that bypassed review, a stale deployment, or an experiment leaking into production.",
+            confirm=[
+                f"{dashboard('genai-o11y-quality', 'Calls by prompt version')}: since when and how much traffic.",
+                "Which pods/releases serve it: the `service_version` label of the same series.",
+            ],
+            actions=[
+                "Unintended: roll back the deployment serving it.",
+                "Intended (a reviewed rollout): add the version to `prompts.expected_versions` in the spec and regenerate.",
+            ],
+        ),
+    )

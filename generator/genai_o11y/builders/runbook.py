@@ -1,0 +1,40 @@
+"""alerts/runbook.md: one section per alert (what it means, how to confirm, first actions), from
+the same Alert objects the rules are made of, so no alert can lack its runbook."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import jinja2
+
+from ..spec import Spec
+from . import llm_alerts, pipeline_alerts, rules
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("genai_o11y", "templates"),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,
+)
+
+
+def grouped_alerts(spec: Spec) -> list:
+    groups = (
+        ("genai-o11y.slo-alerts", rules.slo_alerts(spec)),
+        ("genai-o11y.llm-alerts", llm_alerts.alerts(spec)),
+        ("genai-o11y.pipeline-alerts", pipeline_alerts.alerts(spec)),
+    )
+    out, seen = [], set()
+    for group, alerts in groups:
+        for a in alerts:
+            if a.name not in seen:  # one section per alert name (latency SLOs share theirs)
+                seen.add(a.name)
+                out.append(replace(a, group=group))
+    return out
+
+
+def render(spec: Spec, source: str) -> str:
+    t = spec.alerting.thresholds
+    return _ENV.get_template("runbook.md.j2").render(
+        source=source, alerts=grouped_alerts(spec), baseline_days=t.baseline_days, min_requests=t.min_requests_per_hour
+    )
