@@ -357,6 +357,54 @@ def test_stage_latency_histograms_and_labels(stack):
             assert not {"collector_instance_id", "instance", "otel_scope_name", "span_name"} & set(x.labels), x.labels
 
 
+def test_quality_signals_become_metrics(stack):
+    """Eval scores, failure categories, cache lookups, retrieval results, truncations and answers
+    without a required tool (from the spec's required_for_routes) become the metrics the alerts use."""
+    spec, sink, col = stack
+    svc = new_service()
+    s = Sender(col.otlp_grpc, svc)
+    tpl = {"genai_o11y.prompt.template": "answer", "genai_o11y.prompt.version": "v7"}
+    # troubleshooting requires search_kb: called (string form), called (list form), not called, other tool only
+    for called in ("search_kb,create_ticket", ["create_ticket", "search_kb"], None, ["lookup_order"]):
+        root = {"genai_o11y.route": "troubleshooting"} | ({"genai_o11y.tools.called": called} if called is not None else {})
+        s.trace(root_attrs=root, children=[{"attrs": {"genai_o11y.stage": "prompt_assembly", "genai_o11y.prompt.truncated": called is None, **tpl}}])
+    # billing requires lookup_order: called; faq requires nothing
+    s.trace(root_attrs={"genai_o11y.route": "billing", "genai_o11y.tools.called": "lookup_order"})
+    s.trace(root_attrs={"genai_o11y.route": "faq"})
+    for results, hit in ((0, False), (0, False), (4, True), (12, False)):
+        s.trace(children=[{"attrs": {"genai_o11y.stage": "retrieval", "genai_o11y.retrieval.results": results, "genai_o11y.cache.hit": hit}}])
+    for score in (0.9, 0.6, 0.75):
+        s.trace(children=[{"attrs": {"genai_o11y.stage": "evaluation", "gen_ai.evaluation.name": "faithfulness", "gen_ai.evaluation.score.value": score, **tpl}}])
+    for cat in ("guardrail_block", "guardrail_block", "parse_error", "cosmic_rays"):
+        s.trace(children=[{"attrs": {"genai_o11y.stage": "moderation", "genai_o11y.failure.category": cat}}])
+    s.flush()
+
+    def ready():
+        smp = col.samples()
+        return smp if metric_value(smp, "genai_o11y_failures_total", service_name=svc) == 4 and metric_value(smp, "genai_o11y_evaluation_score_count", service_name=svc) == 3 else None
+
+    smp = wait_for(ready, what="quality metrics")
+    missing = "genai_o11y_answers_missing_required_tool_total"
+    assert metric_value(smp, missing, service_name=svc, genai_o11y_route="troubleshooting", genai_o11y_tool_required_missing="search_kb") == 2
+    assert metric_value(smp, missing, service_name=svc) == 2  # billing called its tool, faq requires none
+    assert metric_value(smp, "genai_o11y_prompt_truncations_total", service_name=svc, genai_o11y_prompt_version="v7") == 1
+    assert metric_value(smp, "genai_o11y_retrieval_results_bucket", service_name=svc, le="0") == 2
+    assert metric_value(smp, "genai_o11y_retrieval_results_bucket", service_name=svc, le="5") == 3
+    assert metric_value(smp, "genai_o11y_retrieval_results_count", service_name=svc) == 4
+    assert metric_value(smp, "genai_o11y_retrieval_results_sum", service_name=svc) == 16
+    assert metric_value(smp, "genai_o11y_cache_lookups_total", service_name=svc, genai_o11y_cache_hit="true") == 1
+    assert metric_value(smp, "genai_o11y_cache_lookups_total", service_name=svc, genai_o11y_cache_hit="false") == 3
+    assert metric_value(smp, "genai_o11y_evaluation_score_sum", service_name=svc, gen_ai_evaluation_name="faithfulness") == pytest.approx(2.25)
+    assert metric_value(smp, "genai_o11y_evaluation_score_bucket", service_name=svc, le="0.7") == 1
+    failures = "genai_o11y_failures_total"
+    assert metric_value(smp, failures, service_name=svc, genai_o11y_failure_category="guardrail_block", genai_o11y_stage="moderation") == 2
+    assert metric_value(smp, failures, service_name=svc, genai_o11y_failure_category="parse_error") == 1
+    assert metric_value(smp, failures, service_name=svc, genai_o11y_failure_category="_other") == 1  # unknown categories fold
+    # the trace keeps what the app sent
+    assert {sp.attributes.get("genai_o11y.failure.category") for sp in spans_of(sink, svc) if "genai_o11y.failure.category" in sp.attributes} <= {
+        "guardrail_block", "parse_error", "cosmic_rays"}
+
+
 def test_exemplars_link_latency_to_traces(stack):
     spec, sink, col = stack
     svc = new_service()

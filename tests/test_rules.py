@@ -153,3 +153,41 @@ def test_inhibition_rules(repo):
         for r in g["rules"]:
             if "alert" in r:
                 assert (r["labels"].get("genai_o11y_data") == "spans") == (g["name"] != "genai-o11y.pipeline-alerts"), r["alert"]
+
+
+# --- schemas (../shared/schemas: SchemaStore's, copied as they are) -----------------------------------
+
+SCHEMAS = REPO.parent / "shared" / "schemas"
+
+
+def _validate_schema(doc, schema_file: str) -> list[str]:
+    import json
+
+    import jsonschema
+
+    path = SCHEMAS / schema_file
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: the tests expect shared/ beside the repository")
+    schema = json.loads(path.read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)]
+
+
+def test_rules_file_matches_the_prometheus_rules_schema(repo):
+    assert _validate_schema(yaml.safe_load((repo / "alerts" / "rules.yaml").read_text()), "schemastore_prometheus.rules.json") == []
+
+
+@pytest.mark.parametrize("test_file", TESTS, ids=lambda p: p.name)
+def test_promtool_test_files_match_their_schema(test_file):
+    assert _validate_schema(yaml.safe_load(test_file.read_text()), "schemastore_prometheus.rules.test.json") == []
+
+
+def test_alertmanager_config_matches_its_schema(repo):
+    assert _validate_schema(yaml.safe_load((repo / "alerts" / "alertmanager.yml").read_text()), "schemastore_prometheus-alertmanager.json") == []
+
+
+def test_prometheus_config_matches_its_schema():
+    from genai_o11y.builders import prometheus_config
+
+    cfg = prometheus_config.build(load(), ["sidecar:8889"], ["sidecar:8888"], ["alertmanager:9093"], ["/etc/prometheus/rules.yaml"])
+    assert _validate_schema(cfg, "schemastore_prometheus.json") == []

@@ -140,6 +140,7 @@ def alerts(spec: Spec) -> list[Alert]:
     days = t.baseline_days
     min_rate = f"* 3600 >= {t.min_requests_per_hour}"
     svc = f"{{{{ $labels.{SVC} }}}} ({{{{ $labels.{ENV} }}}})"
+    quick, slow = f"{t.sustain_minutes}m", f"{2 * t.sustain_minutes}m"
     out = [
         Alert(
             name="GenAIQualityScoreDrop",
@@ -148,7 +149,7 @@ def alerts(spec: Spec) -> list[Alert]:
                 f"and on ({G}, {EVAL})\ngenai_o11y:evals:rate1h {min_rate}"
             ),
             severity="warning",
-            for_="30m",
+            for_=slow,
             summary=f"Eval score {{{{ $labels.{EVAL} }}}} of {{{{ $labels.{SVC} }}}} dropped {t.quality_drop_percent:g}% or more below its {days}-day average",
             description=(
                 f"The mean {{{{ $labels.{EVAL} }}}} score of {svc} over the last hour is {{{{ $value | printf \"%.3f\" }}}}, "
@@ -172,7 +173,7 @@ def alerts(spec: Spec) -> list[Alert]:
             name="GenAINegativeFeedbackRise",
             expr=_rise("feedback_negative", t.negative_feedback_factor, FLOORS["negative_feedback"], f"genai_o11y:feedback:rate1h {min_rate}", G),
             severity="warning",
-            for_="30m",
+            for_=slow,
             summary=f"Negative feedback on {{{{ $labels.{SVC} }}}} rose to {t.negative_feedback_factor:g}x its {days}-day share",
             description=(
                 f"{{{{ $value | humanizePercentage }}}} of the feedback on {svc} in the last hour is negative, "
@@ -197,7 +198,7 @@ def alerts(spec: Spec) -> list[Alert]:
                 f"and\ngenai_o11y:cost_usd_per_hour:rate1h >= {t.min_cost_usd_per_hour}"
             ),
             severity="warning",
-            for_="15m",
+            for_=quick,
             summary=f"{{{{ $labels.{SVC} }}}} spends {t.cost_spike_factor:g}x its usual cost per hour",
             description=(
                 f"{svc} spent {{{{ $value | printf \"%.2f\" }}}} USD in the last hour, at least {t.cost_spike_factor:g}x "
@@ -221,7 +222,7 @@ def alerts(spec: Spec) -> list[Alert]:
             name="GenAIGuardrailBlockSpike",
             expr=_rise("guardrail_blocks", t.guardrail_block_factor, FLOORS["guardrail_blocks"], f"genai_o11y:requests:rate1h {min_rate}", G),
             severity="warning",
-            for_="15m",
+            for_=quick,
             summary=f"Guardrails block {t.guardrail_block_factor:g}x more answers of {{{{ $labels.{SVC} }}}} than usual",
             description=(
                 f"{{{{ $value | humanizePercentage }}}} of the requests of {svc} in the last hour were blocked by a guardrail "
@@ -248,7 +249,7 @@ def alerts(spec: Spec) -> list[Alert]:
                 f"and on ({G})\ngenai_o11y:cache_lookups:rate1h {min_rate}"
             ),
             severity="warning",
-            for_="15m",
+            for_=quick,
             summary=f"The cache hit ratio of {{{{ $labels.{SVC} }}}} fell by {t.cache_hit_drop_percent:g}% or more",
             description=(
                 f"Only {{{{ $value | humanizePercentage }}}} of the cache lookups of {svc} hit in the last hour, "
@@ -270,7 +271,7 @@ def alerts(spec: Spec) -> list[Alert]:
             name="GenAIPromptTruncationRise",
             expr=_rise("prompt_truncations", t.truncation_factor, FLOORS["prompt_truncations"], f"genai_o11y:requests:rate1h {min_rate}", G),
             severity="warning",
-            for_="30m",
+            for_=slow,
             summary=f"Prompts of {{{{ $labels.{SVC} }}}} are truncated {t.truncation_factor:g}x more often than usual",
             description=(
                 f"{{{{ $value | humanizePercentage }}}} of the requests of {svc} in the last hour had their prompt truncated "
@@ -292,7 +293,7 @@ def alerts(spec: Spec) -> list[Alert]:
             name="GenAIRetrievalZeroResultSpike",
             expr=_rise("retrieval_zero_results", t.zero_result_factor, FLOORS["retrieval_zero_results"], f"genai_o11y:retrievals:rate1h {min_rate}", G),
             severity="warning",
-            for_="15m",
+            for_=quick,
             summary=f"Retrieval of {{{{ $labels.{SVC} }}}} returns nothing {t.zero_result_factor:g}x more often than usual",
             description=(
                 f"{{{{ $value | humanizePercentage }}}} of the retrievals of {svc} in the last hour returned no document, "
@@ -314,7 +315,7 @@ def alerts(spec: Spec) -> list[Alert]:
             name="GenAIStageLatencyRegression",
             expr=_stage_p99(t.stage_p99_factor, t.min_requests_per_hour),
             severity="warning",
-            for_="30m",
+            for_=slow,
             summary=f"Stage {{{{ $labels.{STAGE} }}}} of {{{{ $labels.{SVC} }}}} is {t.stage_p99_factor:g}x slower at p99 while the other stages hold",
             description=(
                 f"The p99 latency of stage {{{{ $labels.{STAGE} }}}} of {svc} over the last hour is {{{{ $value | printf \"%.0f\" }}}} ms, "
@@ -363,7 +364,7 @@ def alerts(spec: Spec) -> list[Alert]:
             name="GenAIRequiredToolSkipped",
             expr=_rise("answers_missing_tool", t.missing_tool_factor, FLOORS["answers_missing_tool"], f"genai_o11y:route_requests:rate1h {min_rate}", f"{G}, {ROUTE}"),
             severity="warning",
-            for_="30m",
+            for_=slow,
             summary=f"Answers on route {{{{ $labels.{ROUTE} }}}} skip the required tool {{{{ $labels.{MISSING} }}}} more often",
             description=(
                 f"{{{{ $value | humanizePercentage }}}} of the {{{{ $labels.{ROUTE} }}}} answers of {svc} in the last hour were given without "

@@ -219,6 +219,7 @@ class Thresholds(Strict):
     average over the last `baseline_days` (absolute thresholds mean nothing for quality or cost)."""
 
     baseline_days: int = Field(7, ge=1, le=30, description="Length of the baseline the last hour is compared with.")
+    sustain_minutes: int = Field(15, ge=1, le=240, description="How long a baseline alert's condition must hold before it notifies; twice as long for the noisier quality, feedback, truncation, tool and stage-latency signals.")
     min_requests_per_hour: int = Field(20, ge=1, description="Ratio alerts stay quiet with less traffic than this in the last hour.")
     quality_drop_percent: Percent = Field(10, description="Mean eval score this much below its baseline alerts.")
     negative_feedback_factor: Factor = Field(2.0, description="Negative-feedback share this many times its baseline alerts.")

@@ -1,0 +1,228 @@
+"""The real backends as local processes: Prometheus 3, Alertmanager and a webhook receiver standing in
+for the pager and chat. Used by the end-to-end tests, and by `make run` without Docker.
+
+Every process gets its own directory and free loopback ports, logs to a file, and is stopped (then
+killed) on exit, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from . import render, toolchain
+from .errors import ToolMissing, UserError
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- webhook receiver -----------------------------------------------------------------------------------
+
+@dataclass
+class Notification:
+    receiver: str  # the URL path: /pager, /chat
+    received_at: float
+    payload: dict
+
+    @property
+    def alerts(self) -> list[dict]:
+        return self.payload.get("alerts", [])
+
+    def alertnames(self, status: str = "firing") -> set[str]:
+        return {a["labels"].get("alertname", "") for a in self.alerts if a.get("status") == status}
+
+
+class WebhookReceiver:
+    """An HTTP server that records every Alertmanager webhook POST (path = receiver)."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.notifications: list[Notification] = []
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server API
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                try:
+                    payload = json.loads(body)
+                except ValueError:
+                    payload = {"invalid": body.decode(errors="replace")}
+                with outer._lock:
+                    outer.notifications.append(Notification(self.path, time.time(), payload))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):  # quiet
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def url(self, receiver: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{receiver}"
+
+    def __enter__(self) -> "WebhookReceiver":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def received(self, receiver: str | None = None) -> list[Notification]:
+        with self._lock:
+            return [n for n in self.notifications if receiver is None or n.receiver == f"/{receiver}"]
+
+    def first_firing(self, receiver: str, alertname: str) -> Notification | None:
+        for n in self.received(receiver):
+            if alertname in n.alertnames():
+                return n
+        return None
+
+
+# --- processes --------------------------------------------------------------------------------------------
+
+@dataclass
+class Proc:
+    name: str
+    proc: subprocess.Popen
+    log_path: Path
+    url: str
+    extra: dict = field(default_factory=dict)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _start(name: str, cmd: list[str], workdir: Path, url: str, ready_path: str, timeout: float = 60, env: dict | None = None) -> Proc:
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / f"{name}.log"
+    proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=workdir, env=env)
+    p = Proc(name, proc, log, url)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise UserError(f"{name} exited with {proc.returncode}; last log lines:\n{p.log()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url + ready_path, timeout=1) as r:
+                if r.status == 200:
+                    return p
+        except OSError:
+            pass
+        time.sleep(0.2)
+    p.stop()
+    raise UserError(f"{name} not ready at {url}{ready_path} after {timeout:.0f}s; last log lines:\n{p.log()[-3000:]}")
+
+
+def start_prometheus(config: dict, workdir: Path, rules: dict[str, str], port: int | None = None, storage: Path | None = None) -> Proc:
+    """Prometheus 3 (built by `make prometheus`) with this config; rule files written beside it."""
+    binary = toolchain.go_tool_path("prometheus")
+    if binary is None:
+        raise ToolMissing("prometheus is not built: run `make prometheus`")
+    workdir.mkdir(parents=True, exist_ok=True)
+    for rel, text in rules.items():
+        (workdir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / rel).write_text(text)
+    (workdir / "prometheus.yml").write_text(render.to_yaml(config))
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [
+        str(binary),
+        f"--config.file={workdir / 'prometheus.yml'}",
+        f"--storage.tsdb.path={storage or workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--enable-feature=exemplar-storage",
+        "--web.enable-lifecycle",
+    ]
+    return _start("prometheus", cmd, workdir, url, "/-/ready")
+
+
+def start_alertmanager(config_text: str, workdir: Path, port: int | None = None) -> Proc:
+    """Alertmanager (Debian's prometheus-alertmanager), clustering off."""
+    binary = toolchain.alertmanager_path()
+    if binary is None:
+        raise ToolMissing("Alertmanager is missing: run `make alertmanager` (Debian package prometheus-alertmanager)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "alertmanager.yml").write_text(config_text)
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [
+        str(binary),
+        f"--config.file={workdir / 'alertmanager.yml'}",
+        f"--storage.path={workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
+    return _start("alertmanager", cmd, workdir, url, "/-/ready")
+
+
+def backfill_openmetrics(text: str, storage: Path, workdir: Path) -> None:
+    """Write history into a Prometheus TSDB with `promtool tsdb create-blocks-from openmetrics`."""
+    promtool = toolchain.go_tool_path("promtool")
+    if promtool is None:
+        raise ToolMissing("promtool is not built: run `make prometheus`")
+    workdir.mkdir(parents=True, exist_ok=True)
+    src = workdir / "backfill.om"
+    src.write_text(text)
+    storage.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([str(promtool), "tsdb", "create-blocks-from", "openmetrics", str(src), str(storage)], capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise UserError(f"promtool backfill failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+
+
+# --- Prometheus / Alertmanager HTTP APIs ----------------------------------------------------------------
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def prom_query(base: str, expr: str) -> list[dict]:
+    out = _get(f"{base}/api/v1/query?query={urllib.parse.quote(expr)}")
+    if out.get("status") != "success":
+        raise UserError(f"query failed: {expr}: {out}")
+    return out["data"]["result"]
+
+
+def prom_alerts(base: str) -> list[dict]:
+    return _get(f"{base}/api/v1/alerts")["data"]["alerts"]
+
+
+def prom_rule_health(base: str) -> list[tuple[str, str, str]]:
+    """(rule name, health, last error) of every rule that is not healthy."""
+    bad = []
+    for g in _get(f"{base}/api/v1/rules")["data"]["groups"]:
+        for r in g["rules"]:
+            if r.get("health") not in ("ok", "unknown"):
+                bad.append((r["name"], r.get("health", ""), r.get("lastError", "")))
+    return bad
+
+
+def am_post_alerts(base: str, alerts: list[dict]) -> None:
+    req = urllib.request.Request(f"{base}/api/v2/alerts", data=json.dumps(alerts).encode(), headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        if r.status != 200:
+            raise UserError(f"alertmanager refused alerts: {r.status}")
+

@@ -1,0 +1,210 @@
+"""Alerts end to end, every component real: spans -> our collector (generated config) -> Prometheus 3
+(generated rules) -> Alertmanager (generated config) -> a webhook receiver (pager, chat).
+
+An error burst must page (pager receiver) and a cost spike must open a ticket (chat receiver),
+and nothing else may be delivered. The cost baseline is 24 hours of history written into
+Prometheus' TSDB with promtool's backfill; the spike itself goes through the collector. The spec
+shortens `alerting.thresholds.sustain_minutes` to 1 so the test does not wait 15 minutes; the SLO
+alerts keep their own `for`. Times from injection to delivery are printed (figures, not asserts).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
+from genai_o11y import localstack, render
+from genai_o11y.builders import alertmanager, prometheus_config, rules
+from harness import OtlpSink, collector_ports, make_spec, run_collector, tracer_provider, wait_for
+
+pytestmark = pytest.mark.collector
+
+BASELINE_USD_PER_HOUR = 12.0
+SPIKE_USD = 60.0  # 12 calls x 2M input tokens of gpt-4o at 2.50 USD / 1M: 5x the hourly baseline
+PIPELINE_ALERTS = {"GenAISidecarDown", "GenAISidecarScrapeFailing", "GenAICollectorRefusingSpans", "GenAICollectorDroppingSpans",
+                   "GenAIExportQueueNearFull", "GenAITempoExportFailing", "GenAIPrometheusExportFailing", "GenAIRedactionFailing"}
+
+
+def _history(service: str, env: str, end: datetime, hours: int = 24) -> str:
+    """OpenMetrics text: the recorded hourly cost of `service` at 12 USD/h, one sample a minute."""
+    name = "genai_o11y:cost_usd_per_hour:rate1h"
+    lines = [f"# TYPE {name} gauge"]
+    t = end - timedelta(hours=hours)
+    while t < end:
+        lines.append(f'{name}{{deployment_environment_name="{env}",service_name="{service}"}} {BASELINE_USD_PER_HOUR} {t.timestamp():.3f}')
+        t += timedelta(minutes=1)
+    return "\n".join(lines) + "\n# EOF\n"
+
+
+class Traffic(threading.Thread):
+    """Keeps `service` busy: `ok` good and `errors` failed requests every second until stopped."""
+
+    def __init__(self, endpoint: str, service: str, ok: int, errors: int) -> None:
+        super().__init__(daemon=True)
+        self.tp = tracer_provider(endpoint, {"service.name": service, "service.version": "2026.11.1"})
+        self.tracer = self.tp.get_tracer("alerts-e2e")
+        self.ok, self.errors = ok, errors
+        self.stop = threading.Event()
+
+    def set_rate(self, ok: int, errors: int) -> None:
+        self.ok, self.errors = ok, errors
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for i in range(self.ok + self.errors):
+                span = self.tracer.start_span("POST /ask")
+                if i < self.errors:
+                    span.set_status(Status(StatusCode.ERROR, "upstream model failed"))
+                    span.set_attribute("error.type", "RateLimitError")
+                span.end()
+            self.tp.force_flush()
+            self.stop.wait(1.0)
+        self.tp.shutdown()
+
+
+def _model_calls(endpoint: str, service: str, calls: int, input_tokens: int) -> None:
+    tp = tracer_provider(endpoint, {"service.name": service, "service.version": "2026.11.1"})
+    tracer = tp.get_tracer("alerts-e2e")
+    for _ in range(calls):
+        with tracer.start_as_current_span("POST /ask"):
+            with tracer.start_as_current_span("chat gpt-4o", attributes={
+                "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
+                "gen_ai.usage.input_tokens": input_tokens, "gen_ai.usage.output_tokens": 0,
+            }):
+                pass
+    tp.force_flush()
+    tp.shutdown()
+
+
+def test_error_burst_pages_and_cost_spike_tickets(otelcol, tmp_path):
+    run = uuid.uuid4().hex[:6]
+    svc_err, svc_cost, env = f"checkout-bot-{run}", f"support-copilot-{run}", "production"
+    with localstack.WebhookReceiver() as hook, OtlpSink() as tempo:
+        spec = make_spec(collector_ports({
+            "app.services": [svc_cost, svc_err],
+            "backends.tempo.endpoint": tempo.endpoint,
+            "alerting.receivers.pager.webhook_url": hook.url("pager"),
+            "alerting.receivers.chat.webhook_url": hook.url("chat"),
+            "alerting.thresholds.sustain_minutes": 1,
+            "sampling.decision_wait_seconds": 2,
+        }, tmp_path))
+        storage = tmp_path / "prometheus" / "data"
+        localstack.backfill_openmetrics(_history(svc_cost, env, datetime.now(timezone.utc) - timedelta(minutes=2)), storage, tmp_path / "backfill")
+
+        with run_collector(otelcol, spec, tmp_path) as col:
+            am = localstack.start_alertmanager(render.to_yaml(alertmanager.build(spec)), tmp_path / "alertmanager")
+            try:
+                cfg = prometheus_config.build(
+                    spec,
+                    sidecar_targets=[col.metrics_url.split("//")[1].split("/")[0]],
+                    collector_targets=[col.telemetry_url.split("//")[1].split("/")[0]],
+                    alertmanagers=[am.url.split("//")[1]],
+                    rule_files=["rules.yaml"],
+                    scrape_interval="2s",
+                    evaluation_interval="5s",
+                )
+                prom = localstack.start_prometheus(cfg, tmp_path / "prometheus", {"rules.yaml": render.to_yaml(rules.build(spec))}, storage=storage)
+                try:
+                    _run_scenario(spec, col, prom, hook, svc_err, svc_cost)
+                finally:
+                    prom.stop()
+            finally:
+                am.stop()
+
+
+def _run_scenario(spec, col, prom, hook, svc_err, svc_cost) -> None:
+    base = prom.url
+    # Healthy traffic first, so every counter exists before the incident (a spike must be an increase).
+    traffic = Traffic(col.otlp_grpc, svc_err, ok=10, errors=0)
+    traffic.start()
+    try:
+        _model_calls(col.otlp_grpc, svc_cost, calls=1, input_tokens=1000)
+        for q in (f'genai_o11y_cost_usd_total{{service_name="{svc_cost}"}}', f'genai_o11y_span_calls_total{{service_name="{svc_err}"}}'):
+            wait_for(lambda q=q: localstack.prom_query(base, q), timeout=60, interval=1, what=f"Prometheus scraping {q}")
+        # The backfilled history is there: the baseline the spike is compared with.
+        sel = f'genai_o11y:cost_usd_per_hour:baseline{{service_name="{svc_cost}"}}'
+        found = wait_for(lambda: localstack.prom_query(base, sel), timeout=200, interval=2, what="the cost baseline from the backfilled history")
+        assert float(found[0]["value"][1]) == pytest.approx(BASELINE_USD_PER_HOUR, rel=0.01)
+        time.sleep(3)
+
+        injected = time.time()
+        traffic.set_rate(ok=5, errors=5)  # error burst: 50% of requests fail
+        _model_calls(col.otlp_grpc, svc_cost, calls=12, input_tokens=2_000_000)  # cost spike: 60 USD at once
+        page = wait_for(lambda: hook.first_firing("pager", "GenAIErrorBudgetBurnFast"), timeout=420, interval=1, what="the page for the error burst")
+        ticket = wait_for(lambda: hook.first_firing("chat", "GenAICostSpike"), timeout=420, interval=1, what="the ticket for the cost spike")
+    finally:
+        traffic.stop.set()
+        traffic.join(timeout=10)
+    print(f"\nerror burst -> page at pager receiver: {page.received_at - injected:.1f} s")
+    print(f"cost spike  -> ticket at chat receiver: {ticket.received_at - injected:.1f} s")
+
+    fast = next(a for a in page.alerts if a["labels"]["alertname"] == "GenAIErrorBudgetBurnFast")
+    assert fast["labels"]["service_name"] == svc_err and fast["labels"]["severity"] == "critical"
+    assert fast["annotations"]["runbook_url"].endswith("#genaierrorbudgetburnfast")
+    assert "% of requests fail" in fast["annotations"]["description"]
+    spike = next(a for a in ticket.alerts if a["labels"]["alertname"] == "GenAICostSpike")
+    assert spike["labels"]["service_name"] == svc_cost and spike["labels"]["severity"] == "warning"
+    spent = float(spike["annotations"]["description"].split(" spent ")[1].split(" USD")[0])
+    assert spent >= 3 * BASELINE_USD_PER_HOUR  # what the description reports is what crossed the threshold
+
+    # Nothing went to the wrong receiver, and the pipeline watching itself stayed quiet.
+    pager = set().union(*(n.alertnames() for n in hook.received("pager")))
+    chat = set().union(*(n.alertnames() for n in hook.received("chat")))
+    assert "GenAICostSpike" not in pager and "GenAIErrorBudgetBurnFast" not in chat
+    assert not (pager | chat) & PIPELINE_ALERTS, (pager, chat)
+    # Every rule evaluated cleanly on real data (no label collisions, no type errors).
+    assert localstack.prom_rule_health(base) == []
+
+
+def _alert(name: str, **labels) -> dict:
+    now = datetime.now(timezone.utc)
+    return {
+        "labels": {"alertname": name, **labels},
+        "annotations": {"summary": name, "description": name, "runbook_url": f"https://example.invalid/#{name.lower()}"},
+        "startsAt": now.isoformat(), "endsAt": (now + timedelta(hours=1)).isoformat(),
+    }
+
+
+def test_alertmanager_routes_and_inhibits(tmp_path):
+    """The generated routing and inhibition, on a real Alertmanager: a page holds back the ticket of the
+    same SLO (not of another SLO); 'no sidecar reports' holds back alerts computed from span data."""
+    svc = {"service_name": "copilot", "deployment_environment_name": "production"}
+    with localstack.WebhookReceiver() as hook_a, localstack.WebhookReceiver() as hook_b:
+        ams = []
+        try:
+            for name, hook in (("a", hook_a), ("b", hook_b)):
+                spec = make_spec({"alerting.receivers.pager.webhook_url": hook.url("pager"), "alerting.receivers.chat.webhook_url": hook.url("chat")})
+                ams.append(localstack.start_alertmanager(render.to_yaml(alertmanager.build(spec)), tmp_path / name))
+            localstack.am_post_alerts(ams[0].url, [
+                _alert("GenAIErrorBudgetBurnFast", severity="critical", genai_o11y_slo="availability", genai_o11y_data="spans", **svc),
+                _alert("GenAIErrorBudgetBurnSlow", severity="warning", genai_o11y_slo="availability", genai_o11y_data="spans", **svc),
+                _alert("GenAILatencyBudgetBurnSlow", severity="warning", genai_o11y_slo="latency", genai_o11y_stage="retrieval", genai_o11y_data="spans", **svc),
+                _alert("GenAITenantBudgetExhausted", severity="info", job="genai-o11y-collector"),
+            ])
+            localstack.am_post_alerts(ams[1].url, [
+                _alert("GenAISidecarDown", severity="critical", job="genai-o11y-sidecar"),
+                _alert("GenAIQualityScoreDrop", severity="warning", genai_o11y_data="spans", gen_ai_evaluation_name="faithfulness", **svc),
+                _alert("GenAISidecarScrapeFailing", severity="warning", job="genai-o11y-sidecar", instance="pod-b:8889"),
+            ])
+            wait_for(lambda: hook_a.first_firing("chat", "GenAILatencyBudgetBurnSlow"), timeout=120, interval=1, what="the latency ticket")
+            wait_for(lambda: hook_b.first_firing("chat", "GenAISidecarScrapeFailing"), timeout=120, interval=1, what="the scrape ticket")
+            time.sleep(3)  # anything else due in the same group_wait has been sent by now
+        finally:
+            for am in ams:
+                am.stop()
+
+    def names(hook, receiver):
+        return set().union(*(n.alertnames() for n in hook.received(receiver)))
+
+    assert names(hook_a, "pager") == {"GenAIErrorBudgetBurnFast"}
+    assert names(hook_a, "chat") == {"GenAILatencyBudgetBurnSlow"}  # the availability ticket is held back by its page
+    assert names(hook_b, "pager") == {"GenAISidecarDown"}
+    assert names(hook_b, "chat") == {"GenAISidecarScrapeFailing"}  # the quality alert is blind while no sidecar reports
+    assert not hook_a.received("null") and not hook_b.received("null")  # info is never sent
