@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import redaction_policy, render
-from .builders import alertmanager, collector, ocb, rules, runbook
+from .builders import alertmanager, collector, dashboards, ocb, rules, runbook
+from .builders.dashboards import provisioning
 from .spec import Spec
 
 COLLECTOR_CONFIG = "collector/otelcol.yaml"
@@ -14,6 +15,9 @@ REDACTION_POLICY = "redaction/policy.yaml"
 RULES = "alerts/rules.yaml"
 ALERTMANAGER = "alerts/alertmanager.yml"
 RUNBOOK = "alerts/runbook.md"
+DASHBOARDS_DIR = "dashboards"
+DATASOURCES = "dashboards/provisioning/datasources.yaml"
+DASHBOARD_PROVIDERS = "dashboards/provisioning/dashboards.yaml"
 
 
 def build_all(spec: Spec, source: str) -> dict[str, str]:
@@ -25,6 +29,9 @@ def build_all(spec: Spec, source: str) -> dict[str, str]:
         RULES: render.to_yaml(rules.build(spec), head),
         ALERTMANAGER: render.to_yaml(alertmanager.build(spec), head),
         RUNBOOK: runbook.render(spec, source),
+        DATASOURCES: render.to_yaml(provisioning.datasources(spec), head),
+        DASHBOARD_PROVIDERS: render.to_yaml(provisioning.providers(), head),
+        **{f"{DASHBOARDS_DIR}/{uid}.json": render.to_json(board) for uid, board in dashboards.build_all(spec, source).items()},
     }
 
 

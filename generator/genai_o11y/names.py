@@ -63,6 +63,14 @@ PROMPT_TRUNCATED = "genai_o11y.prompt.truncated"  # bool: prompt assembly cut co
 TOOLS_CALLED = "genai_o11y.tools.called"  # on the request span: tool names called, comma-separated
 REQUIRED_TOOL_MISSING = "genai_o11y.tool.required_missing"  # set by the collector: required tool not called
 GUARDRAIL_BLOCK = "guardrail_block"  # the failure category of a blocked answer
+RETRIEVAL_TOP_SCORE = "genai_o11y.retrieval.top_score"  # double: similarity score of the best document
+RETRIEVER_VERSION = "genai_o11y.retriever.version"
+INDEX_VERSION = "genai_o11y.index.version"
+RERANK_DISPLACEMENT = "genai_o11y.rerank.displacement"  # double: mean |rank before - rank after| of kept docs
+CHUNKS_INCLUDED = "genai_o11y.chunks.included"  # int, on prompt assembly
+#: Chunks left out of the prompt, by reason (int attributes on the prompt assembly span).
+CHUNKS_EXCLUDED = {reason: f"genai_o11y.chunks.excluded.{reason}" for reason in ("budget", "dedupe", "policy")}
+FAILED_AFTER_TOOLS = "genai_o11y.answer.failed_after_tools"  # set by the collector on request spans
 OVERFLOW_VALUE = "_other"  # label value unknown values fold into
 NONE_VALUE = "_none"  # label value when the attribute is absent
 
@@ -115,6 +123,13 @@ METRIC_CACHE = "genai_o11y.cache.lookups"
 METRIC_RETRIEVAL_RESULTS = "genai_o11y.retrieval.results"
 METRIC_TRUNCATIONS = "genai_o11y.prompt.truncations"
 METRIC_MISSING_TOOL = "genai_o11y.answers.missing_required_tool"
+METRIC_FAILED_AFTER_TOOLS = "genai_o11y.answers.failed_after_tools"
+METRIC_RETRIEVAL_SCORE = "genai_o11y.retrieval.top_score"
+METRIC_RERANK_DISPLACEMENT = "genai_o11y.rerank.displacement"
+METRIC_CHUNKS = "genai_o11y.prompt.chunks"  # .included, .excluded.<reason>
+METRIC_RESPONSE_TOKENS = "genai_o11y.response.tokens"
+RESPONSE_TOKEN_BUCKETS = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
+RERANK_DISPLACEMENT_BUCKETS = [0, 0.5, 1, 2, 4, 8, 16]
 #: Histogram buckets of the non-latency histograms.
 EVAL_SCORE_BUCKETS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
 RETRIEVAL_RESULT_BUCKETS = [0, 1, 2, 3, 5, 10, 20, 50]
@@ -147,7 +162,24 @@ PROM = {
     "retrieval_sum": "genai_o11y_retrieval_results_sum",
     "truncations": "genai_o11y_prompt_truncations_total",
     "missing_tool": "genai_o11y_answers_missing_required_tool_total",
+    "failed_after_tools": "genai_o11y_answers_failed_after_tools_total",
+    "retrieval_score_bucket": "genai_o11y_retrieval_top_score_bucket",
+    "retrieval_score_sum": "genai_o11y_retrieval_top_score_sum",
+    "retrieval_score_count": "genai_o11y_retrieval_top_score_count",
+    "rerank_bucket": "genai_o11y_rerank_displacement_bucket",
+    "rerank_sum": "genai_o11y_rerank_displacement_sum",
+    "rerank_count": "genai_o11y_rerank_displacement_count",
+    "chunks_included": "genai_o11y_prompt_chunks_included_total",
+    **{f"chunks_excluded_{r}": f"genai_o11y_prompt_chunks_excluded_{r}_total" for r in ("budget", "dedupe", "policy")},
+    "response_tokens_bucket": "genai_o11y_response_tokens_bucket",
+    "response_tokens_sum": "genai_o11y_response_tokens_sum",
+    "response_tokens_count": "genai_o11y_response_tokens_count",
 }
+
+#: Grafana datasource UIDs, fixed so dashboards, provisioning and links agree.
+DS_PROMETHEUS = "genai-o11y-prometheus"
+DS_TEMPO = "genai-o11y-tempo"
+DS_ALERTMANAGER = "genai-o11y-alertmanager"
 
 # --- collector component ids the rules refer to ------------------------------------------------------
 TEMPO_EXPORTER = "otlp_grpc/tempo"

@@ -93,6 +93,16 @@ def fold_statements(spec: Spec) -> list[str]:
         f"set({attr(n.FAILURE_CATEGORY)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.FAILURE_CATEGORY)} != nil"
         f" and not IsMatch({attr(n.FAILURE_CATEGORY)}, {q(one_of_regex(n.FAILURE_CATEGORIES))})"
     )
+    # The app lists called tools on the request span, comma-separated or as a list: one form.
+    called = attr(n.TOOLS_CALLED)
+    s.append(f"set({called}, Concat({called}, \",\")) where IsList({called})")
+    # An answer that failed (error status or a failure category other than a tool's) after the
+    # model called tools: "tool success followed by a failed answer".
+    s.append(
+        f"set({attr(n.FAILED_AFTER_TOOLS)}, true) where {attr(n.STAGE)} == \"request\" and {attr(n.TOOLS_CALLED)} != nil"
+        f" and {attr(n.TOOLS_CALLED)} != \"\" and (span.status.code == STATUS_CODE_ERROR or ({attr(n.FAILURE_CATEGORY)} != nil"
+        f" and {attr(n.FAILURE_CATEGORY)} != \"tool_failure\" and {attr(n.FAILURE_CATEGORY)} != \"timeout\"))"
+    )
     return s + required_tool_statements(spec)
 
 
@@ -102,8 +112,8 @@ def required_tool_statements(spec: Spec) -> list[str]:
     The app lists the tools it called on the request span, comma-separated or as a list; a route's
     answer without its required tool is the silent failure "answered from the model's memory".
     """
-    called = attr(n.TOOLS_CALLED)
-    s = [f"set({called}, Concat({called}, \",\")) where IsList({called})"]
+    called = attr(n.TOOLS_CALLED)  # joined into one string by fold_statements before this
+    s = []
     for t in spec.pipeline.tools:
         if not t.required_for_routes:
             continue
@@ -156,7 +166,30 @@ QUALITY_DIMENSIONS = [n.SERVICE_NAME, n.REQUEST_MODEL, n.ROUTE, n.PROMPT_TEMPLAT
 def quality_metrics() -> list[dict]:
     """Silent-failure signals: eval scores, failure categories, cache, retrieval, truncation, missing tools."""
     d = QUALITY_DIMENSIONS
+    retrieval = [n.SERVICE_NAME, n.ROUTE, n.RETRIEVER_VERSION, n.INDEX_VERSION, n.ENVIRONMENT, n.SERVICE_VERSION]
+    chunks = [
+        _usage_metric(f"{n.METRIC_CHUNKS}.excluded.{reason}", f"Chunks left out of prompts: {reason}.", f"Int({attr(key)})", f"{attr(key)} != nil", d)
+        for reason, key in n.CHUNKS_EXCLUDED.items()
+    ]
     return [
+        _usage_metric(
+            n.METRIC_RETRIEVAL_SCORE, "Similarity score of the best document per retrieval.", f"Double({attr(n.RETRIEVAL_TOP_SCORE)})",
+            f"{attr(n.RETRIEVAL_TOP_SCORE)} != nil", retrieval, buckets=n.EVAL_SCORE_BUCKETS,
+        ),
+        _usage_metric(
+            n.METRIC_RERANK_DISPLACEMENT, "Mean rank change of the documents the reranker kept (0: reranker agreed with retrieval).",
+            f"Double({attr(n.RERANK_DISPLACEMENT)})", f"{attr(n.RERANK_DISPLACEMENT)} != nil", retrieval, buckets=[float(b) for b in n.RERANK_DISPLACEMENT_BUCKETS],
+        ),
+        _usage_metric(f"{n.METRIC_CHUNKS}.included", "Chunks included in prompts.", f"Int({attr(n.CHUNKS_INCLUDED)})", f"{attr(n.CHUNKS_INCLUDED)} != nil", d),
+        *chunks,
+        _usage_metric(
+            n.METRIC_RESPONSE_TOKENS, "Response length in output tokens per model call.", f"Double({attr(n.OUTPUT_TOKENS)})",
+            f"{attr(n.STAGE)} == \"model_call\" and {attr(n.OUTPUT_TOKENS)} != nil", d, buckets=[float(b) for b in n.RESPONSE_TOKEN_BUCKETS],
+        ),
+        _usage_metric(
+            n.METRIC_FAILED_AFTER_TOOLS, "Answers that failed although the tools they called did not.", "Int(1)",
+            f"{attr(n.FAILED_AFTER_TOOLS)} == true", d,
+        ),
         _usage_metric(
             n.METRIC_EVAL_SCORE, "Evaluation scores (gen_ai.evaluation.score.value) by evaluation name.", f"Double({attr(n.EVAL_SCORE)})",
             f"{attr(n.EVAL_SCORE)} != nil", [n.EVAL_NAME, *d], buckets=n.EVAL_SCORE_BUCKETS,
@@ -171,7 +204,7 @@ def quality_metrics() -> list[dict]:
         ),
         _usage_metric(
             n.METRIC_RETRIEVAL_RESULTS, "Documents returned per retrieval (le=\"0\": zero results).", f"Double({attr(n.RETRIEVAL_RESULTS)})",
-            f"{attr(n.RETRIEVAL_RESULTS)} != nil", [n.SERVICE_NAME, n.ROUTE, n.ENVIRONMENT, n.SERVICE_VERSION], buckets=[float(b) for b in n.RETRIEVAL_RESULT_BUCKETS],
+            f"{attr(n.RETRIEVAL_RESULTS)} != nil", retrieval, buckets=[float(b) for b in n.RETRIEVAL_RESULT_BUCKETS],
         ),
         _usage_metric(
             n.METRIC_TRUNCATIONS, "Prompts truncated to fit the context budget.", "Int(1)",

@@ -182,8 +182,9 @@ class Redaction(Strict):
 
 
 class Tempo(Strict):
-    endpoint: Endpoint = "tempo:4317"
+    endpoint: Endpoint = Field("tempo:4317", description="OTLP/gRPC endpoint the sidecar sends traces to.")
     insecure: bool = True
+    query_url: Url = Field("http://tempo:3200", description="Tempo's HTTP API, for Grafana's Tempo datasource.")
 
 
 class Prometheus(Strict):
@@ -238,6 +239,12 @@ class Alerting(Strict):
     thresholds: Thresholds = Field(default_factory=Thresholds)
 
 
+class Budget(Strict):
+    """Spend the cost dashboard draws its budget line at."""
+
+    daily_usd: USD | None = Field(Decimal("250"), description="LLM spend per day (USD) the team budgets for; null: no budget line.")
+
+
 class Collector(Strict):
     """The sidecar itself."""
 
@@ -264,6 +271,7 @@ class Spec(Strict):
     redaction: Redaction = Field(default_factory=Redaction)
     backends: Backends = Field(default_factory=Backends)
     alerting: Alerting = Field(default_factory=Alerting)
+    budget: Budget = Field(default_factory=Budget)
     collector: Collector = Field(default_factory=Collector)
 
     # Checks across fields live in checks.py, so that each error names its exact field.

@@ -1,0 +1,288 @@
+"""What every dashboard shares: datasources (fixed uids), template variables, label-aware selectors,
+panel factories over grafanalib, the grid, links into the drill-down, and the normalisation that
+makes grafanalib's output valid against Grafana's dashboard schema (no nulls, no legacy keys).
+
+Selectors know which labels each metric has (taken from the collector config that produces it), so
+a template variable filters only the metrics that carry its label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from grafanalib import core as G
+from grafanalib._gen import DashboardEncoder
+
+from ... import names as n
+from .. import collector as collector_builder
+
+PROM_DS = {"type": "prometheus", "uid": "${datasource}"}
+TEMPO_DS = {"type": "tempo", "uid": n.DS_TEMPO}
+L = n.prom_label
+SVC, ENV, STAGE, MODEL, ROUTE = L(n.SERVICE_NAME), L(n.ENVIRONMENT), L(n.STAGE), L(n.REQUEST_MODEL), L(n.ROUTE)
+TEMPLATE, VERSION, TENANT, TOOL, PROVIDER = L(n.PROMPT_TEMPLATE), L(n.PROMPT_VERSION), L(n.TENANT), L(n.TOOL_NAME), L(n.PROVIDER)
+RELEASE, OUTCOME, FAILURE, EVAL = L(n.SERVICE_VERSION), L(n.TOOL_OUTCOME), L(n.FAILURE_CATEGORY), L(n.EVAL_NAME)
+ERROR = 'status_code="STATUS_CODE_ERROR"'
+RATE = "$__rate_interval"
+SCHEMA_VERSION = 39
+
+#: template variable -> the label it filters
+FILTERS: list[tuple[str, str]] = [
+    ("environment", ENV),
+    ("service", SVC),
+    ("model", MODEL),
+    ("route", ROUTE),
+    ("tenant", TENANT),
+    ("prompt_version", VERSION),
+]
+
+
+def _metric_labels() -> dict[str, set[str]]:
+    """Prometheus metric name -> its labels, derived from the collector config that makes it."""
+    out: dict[str, set[str]] = {}
+    span = {L(d) for d in collector_builder.SPAN_DIMENSIONS} | {SVC, "status_code"}
+    out[n.PROM["calls"]] = span
+    for suffix in ("bucket", "sum", "count"):
+        out[n.PROM[f"duration_{suffix}"]] = span | ({"le"} if suffix == "bucket" else set())
+    for m in collector_builder.usage_metrics() + collector_builder.tenant_metrics():
+        labels = {L(a["key"]) for a in m["attributes"]} | {SVC}
+        base = m["name"].replace(".", "_")
+        if "histogram" in m:
+            out[base + "_bucket"], out[base + "_sum"], out[base + "_count"] = labels | {"le"}, labels, labels
+        else:
+            out[base + "_total"] = labels
+    return out
+
+
+METRIC_LABELS = _metric_labels()
+
+
+def labels_of(metric: str) -> set[str]:
+    if metric in METRIC_LABELS:
+        return METRIC_LABELS[metric]
+    if metric.startswith("genai_o11y:"):  # recording rules aggregate by service and environment at least
+        return {SVC, ENV}
+    return set()
+
+
+def sel(metric: str, *matchers: str, skip: tuple[str, ...] = ()) -> str:
+    """`metric{matchers, every template filter whose label the metric has}`."""
+    labels = labels_of(metric)
+    if not labels and not metric.startswith(("otelcol", "up", "{")):
+        raise KeyError(f"unknown metric {metric!r}: add it to the collector config or the catalogue")
+    parts = list(matchers) + [f'{label}=~"${var}"' for var, label in FILTERS if label in labels and var not in skip]
+    return f"{metric}{{{','.join(parts)}}}"
+
+
+def rate(metric: str, *matchers: str, window: str = RATE, skip: tuple[str, ...] = ()) -> str:
+    return f"rate({sel(metric, *matchers, skip=skip)}[{window}])"
+
+
+# --- panels ----------------------------------------------------------------------------------------
+
+@dataclass
+class Q:
+    """One query of a panel. `legend` uses {{label}}: the test checks the labels exist in the result."""
+
+    expr: str
+    legend: str = ""
+    instant: bool = False
+    exemplar: bool = False
+
+    def target(self, ref: str) -> dict:
+        t = {"datasource": PROM_DS, "expr": self.expr, "refId": ref, "editorMode": "code", "range": not self.instant, "instant": self.instant}
+        if self.legend:
+            t["legendFormat"] = self.legend
+        if self.exemplar:
+            t["exemplar"] = True
+        return t
+
+
+@dataclass
+class P:
+    """A panel: what it shows (kind), its queries, and a description saying what a bad value means."""
+
+    title: str
+    description: str
+    queries: list[Q] = field(default_factory=list)
+    kind: str = "timeseries"  # timeseries | stat | bargauge | table | alertlist | traces | text
+    unit: str = "short"
+    w: int = 12
+    h: int = 8
+    stack: bool = False
+    thresholds: list[tuple[float, str]] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    links: list[dict] = field(default_factory=list)
+
+
+def _thresholds(steps: list[tuple[float, str]] | None) -> dict:
+    base = [{"color": "green", "value": None}]
+    return {"mode": "absolute", "steps": base + [{"color": c, "value": v} for v, c in (steps or [])]}
+
+
+class TracesPanel(G.Panel):
+    """Grafana's `traces` panel (grafanalib 0.7.1 has no class for it)."""
+
+    def to_json_data(self):
+        return self.panel_json({"type": "traces"})
+
+
+def drilldown_link() -> dict:
+    """A panel link into the drill-down board, carrying the variables and the time range."""
+    return {
+        "title": "Open in request drill-down", "type": "link", "url": "/d/genai-o11y-drilldown", "icon": "external link",
+        "tooltip": "Traces behind this panel in Tempo", "tags": [], "asDropdown": False, "targetBlank": False,
+        "includeVars": True, "keepTime": True,
+    }
+
+
+#: Top-level keys grafanalib still writes for some panel types (moved into options/fieldConfig since Grafana 7).
+PANEL_LEGACY = {"alertlist": {"dashboardTags", "limit", "nameFilter", "onlyAlertsOnDashboard", "show", "sortOrder", "stateFilter"},
+                "table": {"color", "columns", "fontSize", "mappings", "styles"}}
+
+
+def panel(p: P, pid: int, x: int, y: int) -> Any:
+    targets = [q.target(chr(ord("A") + i)) for i, q in enumerate(p.queries)]
+    grid = G.GridPos(h=p.h, w=p.w, x=x, y=y)
+    common = dict(title=p.title, description=p.description, gridPos=grid, id=pid, targets=targets, dataSource=PROM_DS)
+    links = p.links or ([drilldown_link()] if p.kind in ("timeseries", "table", "bargauge", "stat") else [])
+    if p.kind == "timeseries":
+        obj = G.TimeSeries(**common, unit=p.unit, stacking={"mode": "normal"} if p.stack else {}, legendDisplayMode="table",
+                           legendPlacement="bottom", legendCalcs=["mean", "max", "lastNotNull"], tooltipMode="multi")
+    elif p.kind == "stat":
+        obj = G.Stat(**common, format=p.unit, reduceCalc="lastNotNull", thresholds=_thresholds(p.thresholds)["steps"], graphMode="area")
+    elif p.kind == "bargauge":
+        obj = G.BarGauge(**common, format=p.unit, calc="lastNotNull", displayMode="gradient", orientation="horizontal",
+                         thresholds=_thresholds(p.thresholds)["steps"], allValues=False)
+    elif p.kind == "table":
+        obj = G.Table(**common, unit=p.unit)
+    elif p.kind == "alertlist":
+        obj = G.AlertList(title=p.title, description=p.description, gridPos=grid, id=pid)
+        p.options.setdefault("datasource", None)
+    elif p.kind == "traces":
+        obj = TracesPanel(title=p.title, description=p.description, gridPos=grid, id=pid, dataSource=TEMPO_DS, targets=p.options.pop("targets"))
+    elif p.kind == "text":
+        obj = G.Text(title=p.title, description=p.description, gridPos=grid, id=pid, content=p.options.pop("content"), mode="markdown")
+    else:
+        raise ValueError(f"unknown panel kind {p.kind}")
+    data = obj.to_json_data()
+    for key in PANEL_LEGACY.get(p.kind, ()):
+        data.pop(key, None)
+    if links:
+        data["links"] = links
+    data.setdefault("fieldConfig", {"defaults": {}, "overrides": []})
+    data["fieldConfig"].setdefault("overrides", [])
+    if p.kind in ("timeseries", "stat", "bargauge", "table"):
+        data["fieldConfig"]["defaults"]["unit"] = p.unit
+        if p.thresholds:
+            data["fieldConfig"]["defaults"]["thresholds"] = _thresholds(p.thresholds)
+    if p.options:
+        data.setdefault("options", {}).update({k: v for k, v in p.options.items() if v is not None})
+    return data
+
+
+def layout(panels: list[P]) -> list[dict]:
+    """Left to right, top to bottom on Grafana's 24-column grid; ids in order."""
+    out, x, y, row_h = [], 0, 0, 0
+    for i, p in enumerate(panels, start=1):
+        if x + p.w > 24:
+            x, y, row_h = 0, y + row_h, 0
+        out.append(panel(p, i, x, y))
+        x, row_h = x + p.w, max(row_h, p.h)
+    return out
+
+
+# --- variables, annotations, links ---------------------------------------------------------------------
+
+def _query_var(name: str, label: str, metric: str, text: str, upstream: str = "") -> dict:
+    q = f"label_values({metric}{upstream}, {label})"
+    return {
+        "type": "query", "name": name, "label": text, "datasource": PROM_DS, "query": q,
+        "definition": q, "refresh": 2, "includeAll": True, "multi": True, "allValue": ".*", "sort": 1,
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]}, "options": [], "hide": 0,
+    }
+
+
+def variables() -> list[dict]:
+    calls = n.PROM["calls"]
+    up = f'{{{ENV}=~"$environment"}}'
+    up2 = f'{{{ENV}=~"$environment",{SVC}=~"$service"}}'
+    return [
+        {"type": "datasource", "name": "datasource", "label": "Prometheus", "query": "prometheus", "hide": 0,
+         "current": {"selected": True, "text": "Prometheus", "value": n.DS_PROMETHEUS}, "options": [], "refresh": 1, "regex": ""},
+        _query_var("environment", ENV, calls, "Environment"),
+        _query_var("service", SVC, calls, "Service", up),
+        _query_var("model", MODEL, calls, "Model", up2),
+        _query_var("route", ROUTE, calls, "Route", up2),
+        _query_var("tenant", TENANT, n.PROM["tenant_requests"], "Tenant", up2),
+        _query_var("prompt_version", VERSION, calls, "Prompt version", up2),
+    ]
+
+
+def change_annotations() -> list[dict]:
+    """Annotations where a prompt version or a release starts serving (a series that did not exist 10m before)."""
+    calls = n.PROM["calls"]
+    base = f'{ENV}=~"$environment",{SVC}=~"$service"'
+    return [
+        {"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True, "hide": True, "iconColor": "rgba(0, 211, 255, 1)",
+         "name": "Annotations & Alerts", "type": "dashboard"},
+        {"name": "Prompt version change", "datasource": PROM_DS, "enable": True, "iconColor": "purple", "step": "1m", "titleFormat": "prompt {{" + TEMPLATE + "}} {{" + VERSION + "}}",
+         "tagKeys": f"{TEMPLATE},{VERSION}", "useValueForTime": False,
+         "expr": f'count by ({TEMPLATE}, {VERSION}) ({calls}{{{base},{VERSION}!=""}} unless {calls}{{{base},{VERSION}!=""}} offset 10m)'},
+        {"name": "Release", "datasource": PROM_DS, "enable": True, "iconColor": "orange", "step": "1m", "titleFormat": "release {{" + RELEASE + "}}",
+         "tagKeys": RELEASE, "useValueForTime": False,
+         "expr": f'count by ({RELEASE}) ({calls}{{{base},{RELEASE}!=""}} unless {calls}{{{base},{RELEASE}!=""}} offset 10m)'},
+    ]
+
+
+def dashboard_links() -> list[dict]:
+    return [{
+        "title": "GenAI dashboards", "type": "dashboards", "tags": ["genai-o11y"], "asDropdown": True, "icon": "external link",
+        "tooltip": "", "targetBlank": False, "includeVars": True, "keepTime": True,
+    }]
+
+
+# --- the dashboard and its normalisation ---------------------------------------------------------------
+
+LEGACY_KEYS = {"rows", "time_options", "hideControls", "sharedCrosshair", "style", "__inputs", "__requires", "editable_panel",
+               "height", "span", "minSpan", "error", "isNew", "editable", "cacheTimeout", "hideTimeOverride"}
+LEGACY_TARGET_KEYS = {"query", "target", "metric", "step", "intervalFactor", "format", "hide", "interval"}
+
+
+def normalise(value: Any, in_targets: bool = False) -> Any:
+    """Drop nulls and the legacy keys grafanalib still emits; keep everything else as it is."""
+    if isinstance(value, dict):
+        out = {}
+        threshold_step = "color" in value and "value" in value and len(value) == 2
+        for k, v in value.items():
+            if v is None and threshold_step and k == "value":
+                out[k] = None  # the base step: -Infinity serialises as null (the schema allows exactly this)
+                continue
+            if v is None or k in LEGACY_KEYS or (in_targets and "expr" in value and k in LEGACY_TARGET_KEYS):
+                continue
+            out[k] = normalise(v, in_targets=(k == "targets"))
+        return out
+    if isinstance(value, list):
+        return [normalise(v, in_targets=in_targets) for v in value]
+    return value
+
+
+def dashboard(uid: str, description: str, panels: list[P], source: str, annotations: list[dict] | None = None) -> dict:
+    import json
+
+    d = G.Dashboard(
+        title=n.DASHBOARDS[uid], uid=uid, tags=["genai-o11y"], timezone="utc", refresh="30s",
+        time=G.Time("now-6h", "now"), graphTooltip=G.GRAPH_TOOLTIP_MODE_SHARED_CROSSHAIR, schemaVersion=SCHEMA_VERSION,
+    )
+    data = json.loads(json.dumps(d.to_json_data(), cls=DashboardEncoder))
+    data.update({
+        "description": f"{description} Generated by genai-o11y from {source}: DO NOT EDIT (make generate).",
+        "panels": layout(panels),
+        "templating": {"list": variables()},
+        "annotations": {"list": annotations if annotations is not None else change_annotations()[:1]},
+        "links": dashboard_links(),
+        "version": 1,
+    })
+    data.pop("id", None)
+    return normalise(json.loads(json.dumps(data, cls=DashboardEncoder)))

@@ -1,0 +1,33 @@
+"""7. Failure taxonomy: counts and trends per failure category."""
+
+from __future__ import annotations
+
+from ... import names as n
+from ...spec import Spec
+from .common import ERROR, FAILURE, MODEL, STAGE, VERSION, P, Q, dashboard, L
+from .queries import PROM, REQ, per_s, ratio
+
+UID = "genai-o11y-failures"
+
+
+def build(spec: Spec, source: str) -> dict:
+    f = PROM["failures"]
+    err = L(n.ERROR_TYPE)
+    cats = ", ".join(n.FAILURE_CATEGORIES)
+    panels = [
+        P("Failures by category", f"Spans per second by failure category (genai_o11y.failure.category: {cats}; others fold into _other). The category that rose is the failure mode to chase.",
+          [Q(per_s(f, by=FAILURE), "{{" + FAILURE + "}}")], unit="ops", stack=True, w=24),
+        P("Failure share of requests by category", "Failures of each category per end-to-end request. Hallucination flags or citation mismatches rising with steady errors: answers are wrong, not failing.",
+          [Q(ratio(per_s(f, by=FAILURE), f"on () group_left\n{per_s(PROM['calls'], REQ)}"), "{{" + FAILURE + "}}")], unit="percentunit"),
+        P("Failures by category and stage", "Failures over the range by category and the stage that reported them.",
+          [Q(f"sum by ({FAILURE}, {STAGE}) (increase({f}{{deployment_environment_name=~\"$environment\",service_name=~\"$service\"}}[$__range]))", "{{" + FAILURE + "}} {{" + STAGE + "}}", instant=True)],
+          kind="table", unit="short"),
+        P("Failures by prompt version", "Failures per second by prompt version and category: a version that fails differently from its predecessor.",
+          [Q(per_s(f, by=f"{VERSION}, {FAILURE}"), "{{" + VERSION + "}} {{" + FAILURE + "}}")], unit="ops"),
+        P("Failures by model", "Failures per second by model and category.", [Q(per_s(f, by=f"{MODEL}, {FAILURE}"), "{{" + MODEL + "}} {{" + FAILURE + "}}")], unit="ops"),
+        P("Errors by error type", "Spans ending in error per second by error.type and stage (exceptions, provider errors such as RateLimitError, timeouts); 'unspecified' when the app set no error.type.",
+          [Q(f'label_replace(\n  {per_s(PROM["calls"], ERROR, by=f"{err}, {STAGE}")},\n  "{err}", "unspecified", "{err}", ""\n)', "{{" + err + "}} {{" + STAGE + "}}")], unit="ops"),
+        P("Guardrail blocks", "Share of requests blocked by a guardrail (failure category guardrail_block). 10x its baseline alerts (GenAIGuardrailBlockSpike).",
+          [Q(ratio(per_s(f, f'{FAILURE}="{n.GUARDRAIL_BLOCK}"'), per_s(PROM["calls"], REQ)), "blocked")], unit="percentunit"),
+    ]
+    return dashboard(UID, "What kind of failure: counts and trends per failure category, by stage, prompt version and model.", panels, source)

@@ -1,0 +1,202 @@
+"""Dashboards: valid against Grafana's dashboard schema, deterministic, and every query proven on real
+data: real spans -> our collector (generated config) -> Prometheus 3 (generated rules). A panel
+whose query returns nothing, or whose legend names a label the result lacks, fails."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from genai_o11y import artifacts, localstack, render
+from genai_o11y.builders import dashboards, prometheus_config, rules
+from genai_o11y.builders.dashboards import provisioning
+from genai_o11y.spec import load
+from harness import OtlpSink, collector_ports, make_spec, run_collector, wait_for
+import traffic
+
+REPO = Path(__file__).resolve().parent.parent
+SCHEMA = REPO.parent / "shared" / "schemas" / "grafana-foundation-sdk_dashboard.jsonschema.json"
+BOARDS = dashboards.build_all(load(), "the embedded default spec")
+SUBST = {"$__rate_interval": "2m", "$__range": "15m", "${datasource}": "", "$trace_id": ""}
+VARS = ["environment", "service", "model", "route", "tenant", "prompt_version"]
+
+
+def _exprs():
+    """(board, what, expr, legend, exemplar) for every PromQL expression of every board."""
+    for uid, b in BOARDS.items():
+        for p in b["panels"]:
+            for t in p.get("targets", []):
+                if t.get("datasource", {}).get("type") == "prometheus":
+                    yield uid, f"{p['title']} [{t['refId']}]", t["expr"], t.get("legendFormat", ""), bool(t.get("exemplar"))
+        for a in b["annotations"]["list"]:
+            if "expr" in a:
+                yield uid, f"annotation {a['name']}", a["expr"], "", False
+
+
+EXPRS = list(_exprs())
+
+
+def _substitute(expr: str) -> str:
+    for k, v in SUBST.items():
+        expr = expr.replace(k, v)
+    for v in VARS:
+        expr = expr.replace(f"${v}", ".*")
+    return expr
+
+
+# --- static --------------------------------------------------------------------------------------------
+
+def test_every_board_matches_grafanas_dashboard_schema(repo):
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    files = sorted((repo / "dashboards").glob("*.json"))
+    assert {f.stem for f in files} == set(BOARDS), "committed dashboards differ from the generated set"
+    for f in files:
+        errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}" for e in validator.iter_errors(json.loads(f.read_text()))]
+        assert not errors, f"{f.name}:\n" + "\n".join(errors[:20])
+
+
+def test_boards_are_deterministic_and_complete():
+    again = dashboards.build_all(load(), "the embedded default spec")
+    assert {k: render.to_json(v) for k, v in again.items()} == {k: render.to_json(v) for k, v in BOARDS.items()}
+    assert len(BOARDS) == 9
+    for uid, b in BOARDS.items():
+        assert b["uid"] == uid and "DO NOT EDIT" in b["description"]
+        assert [v["name"] for v in b["templating"]["list"]][:7] == ["datasource", *VARS]
+        ids = [p["id"] for p in b["panels"]]
+        assert ids == list(range(1, len(ids) + 1)), uid
+        titles = [p["title"] for p in b["panels"]]
+        assert len(titles) == len(set(titles)), f"{uid}: duplicate panel titles"
+        cells = set()
+        for p in b["panels"]:
+            assert len(p.get("description", "")) >= 30, f"{uid} / {p['title']}: every panel says what it shows and what a bad value means"
+            g = p["gridPos"]
+            assert g["x"] + g["w"] <= 24
+            for x in range(g["x"], g["x"] + g["w"]):
+                for y in range(g["y"], g["y"] + g["h"]):
+                    assert (x, y) not in cells, f"{uid} / {p['title']} overlaps another panel"
+                    cells.add((x, y))
+
+
+def test_every_board_links_into_the_drilldown():
+    for uid, b in BOARDS.items():
+        assert b["links"] and b["links"][0]["tags"] == ["genai-o11y"]
+        if uid != "genai-o11y-drilldown":
+            urls = [lk["url"] for p in b["panels"] for lk in p.get("links", [])]
+            assert any("/d/genai-o11y-drilldown" in u for u in urls), uid
+
+
+def test_stage_boards_follow_the_pipeline_order():
+    spec = load()
+    waterfall = next(p for p in BOARDS["genai-o11y-stages"]["panels"] if p["title"] == "Share of end-to-end latency")
+    order = [re.search(r'genai_o11y_stage="(\w+)"', t["expr"]).group(1) for t in waterfall["targets"]]
+    assert order == list(spec.pipeline.stages)
+
+
+def test_spec_changes_reach_the_panels():
+    """The price table and the daily budget are read from the spec, not typed into the boards."""
+    spec = make_spec({"budget.daily_usd": 1234, "models": [{"name": "m-x", "provider": "p", "price_usd_per_1m_tokens": {"input": 7, "output": 9}}]})
+    cost = dashboards.build_all(spec, "x")["genai-o11y-cost"]
+    text = json.dumps(cost)
+    assert "vector(1234)" in text and "m-x: in 7, out 9" in text
+
+
+def test_provisioning_fixes_datasource_uids():
+    ds = provisioning.datasources(load())["datasources"]
+    by_type = {d["type"]: d for d in ds}
+    assert by_type["prometheus"]["jsonData"]["exemplarTraceIdDestinations"] == [{"name": "trace_id", "datasourceUid": "genai-o11y-tempo"}]
+    assert by_type["tempo"]["jsonData"]["tracesToMetrics"]["datasourceUid"] == "genai-o11y-prometheus"
+    assert by_type["tempo"]["jsonData"]["serviceMap"]["datasourceUid"] == "genai-o11y-prometheus"
+    assert "$$__tags" in json.dumps(by_type["tempo"])  # Grafana expands $VAR in provisioning files
+    assert by_type["alertmanager"]["uid"] == "genai-o11y-alertmanager"
+    text = render.to_json(BOARDS)
+    assert "genai-o11y-tempo" in text and "${datasource}" in text
+    prov = provisioning.providers()["providers"][0]
+    assert prov["options"]["path"] == provisioning.DASHBOARDS_PATH and prov["folder"] == "GenAI"
+    files = artifacts.build_all(load(), "x")
+    assert artifacts.DATASOURCES in files and artifacts.DASHBOARD_PROVIDERS in files
+
+
+# --- every query on real data --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, otelcol):
+    tmp = tmp_path_factory.mktemp("dashboards")
+    with OtlpSink() as tempo:
+        spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "sampling.decision_wait_seconds": 2}, tmp))
+        with run_collector(otelcol, spec, tmp) as col:
+            host = lambda url: url.split("//")[1].split("/")[0]  # noqa: E731
+            cfg = prometheus_config.build(spec, [host(col.metrics_url)], [host(col.telemetry_url)], [], ["rules.yaml"], scrape_interval="2s", evaluation_interval="5s")
+            prom = localstack.start_prometheus(cfg, tmp / "prometheus", {"rules.yaml": render.to_yaml(rules.build(spec))})
+            try:
+                # Two rounds a minute apart, so rates have two points and recording rules have inputs.
+                traffic.send(col.otlp_grpc, ["support-copilot", "billing-bot"], requests=60, seed=1)
+                time.sleep(20)
+                ids = traffic.send(col.otlp_grpc, ["support-copilot", "billing-bot"], requests=60, seed=2)
+                wait_for(lambda: localstack.prom_query(prom.url, "genai_o11y:stage_errors:ratio_rate5m"), timeout=120, interval=2, what="recording rules")
+                wait_for(lambda: localstack.prom_query(prom.url, "genai_o11y:requests:rate1h"), timeout=120, interval=2, what="LLM recording rules")
+                wait_for(lambda: len(tempo.spans()) > 100, timeout=60, what="sampled traces at the Tempo sink")
+                yield prom.url, tempo, ids
+            finally:
+                prom.stop()
+
+
+@pytest.mark.collector
+@pytest.mark.parametrize("uid,what,expr,legend,exemplar", EXPRS, ids=[f"{e[0][11:]}:{e[1]}" for e in EXPRS])
+def test_query_returns_series_with_its_legend_labels(live, uid, what, expr, legend, exemplar):
+    base, _tempo, _ids = live
+    q = _substitute(expr)
+    result = localstack.prom_query(base, q)
+    assert result, f"{uid} / {what}: no data for\n{q}"
+    needed = set(re.findall(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}", legend))
+    for series in result:
+        missing = needed - set(series["metric"])
+        assert not missing, f"{uid} / {what}: legend uses {sorted(missing)}, absent from {series['metric']}"
+    if exemplar:
+        now = time.time()
+        url = f"{base}/api/v1/query_exemplars?" + urllib.parse.urlencode({"query": q, "start": now - 900, "end": now})
+        with urllib.request.urlopen(url, timeout=10) as r:
+            data = json.loads(r.read())["data"]
+        trace_ids = {e["labels"].get("trace_id") for s in data for e in s["exemplars"]}
+        assert trace_ids - {None}, f"{uid} / {what}: no exemplar with a trace_id"
+
+
+@pytest.mark.collector
+def test_template_variables_have_values(live):
+    base, _tempo, _ids = live
+    for v in BOARDS["genai-o11y-overview"]["templating"]["list"]:
+        if v["type"] != "query":
+            continue
+        m = re.fullmatch(r"label_values\((.*), (\w+)\)", v["query"])
+        assert m, v["query"]
+        result = localstack.prom_query(base, _substitute(f"count by ({m.group(2)}) ({m.group(1)})"))
+        values = {s["metric"].get(m.group(2)) for s in result} - {None, ""}
+        assert values, f"variable {v['name']}: no values"
+
+
+@pytest.mark.collector
+def test_tempo_searches_use_attributes_real_spans_carry(live):
+    _base, tempo, _ids = live
+    spans = tempo.spans()
+    span_keys = set().union(*(s.attributes.keys() for s in spans))
+    resource_keys = set().union(*(s.resource.keys() for s in spans))
+    queries = [t["query"] for p in BOARDS["genai-o11y-drilldown"]["panels"] for t in p.get("targets", []) if t.get("datasource", {}).get("type") == "tempo"]
+    assert len(queries) == 4
+    for q in queries:
+        # every attribute a search names is carried by real spans, and those one spanset `{...}` names
+        # together are carried by one span (a TraceQL spanset matches span by span)
+        for spanset in re.findall(r"\{([^}]*)\}", q):
+            keys = re.findall(r"\b(span|resource)\.([A-Za-z0-9_.]+)\s*=~", spanset)
+            for scope, key in keys:
+                assert key in (span_keys if scope == "span" else resource_keys), f"{scope}.{key} is on no span that reached Tempo"
+            span_level = {k for sc, k in keys if sc == "span"}
+            if span_level:
+                assert any(span_level <= set(s.attributes) for s in spans), f"no single span carries {sorted(span_level)}: {q}"
