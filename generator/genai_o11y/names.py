@@ -70,7 +70,8 @@ RERANK_DISPLACEMENT = "genai_o11y.rerank.displacement"  # double: mean |rank bef
 CHUNKS_INCLUDED = "genai_o11y.chunks.included"  # int, on prompt assembly
 #: Chunks left out of the prompt, by reason (int attributes on the prompt assembly span).
 CHUNKS_EXCLUDED = {reason: f"genai_o11y.chunks.excluded.{reason}" for reason in ("budget", "dedupe", "policy")}
-FAILED_AFTER_TOOLS = "genai_o11y.answer.failed_after_tools"  # set by the collector on request spans
+FAILED_AFTER_TOOLS = "genai_o11y.answer.failed_after_tools"
+REQUEST_DELEGATED = "genai_o11y.request.delegated"  # an outer root span (HTTP server) the GenAI request runs inside  # set by the collector on request spans
 OVERFLOW_VALUE = "_other"  # label value unknown values fold into
 NONE_VALUE = "_none"  # label value when the attribute is absent
 

@@ -104,7 +104,8 @@ def statements() -> list[dict]:
     # stage
     for key, value, stage in STAGE_FROM:
         span.append(f"set({attr(n.STAGE)}, {q(stage)}) where {attr(n.STAGE)} == nil and {attr(key)} == {q(value)}")
-    span.append(f"set({attr(n.STAGE)}, \"request\") where {attr(n.STAGE)} == nil and IsRootSpan()")
+    # a root span is the whole request, unless the helper marked it as only wrapping one (HTTP server span)
+    span.append(f"set({attr(n.STAGE)}, \"request\") where {attr(n.STAGE)} == nil and IsRootSpan() and {attr(n.REQUEST_DELEGATED)} == nil")
     # tool outcome: the app's own value wins; otherwise from the span status
     tool = f"{attr(n.STAGE)} == \"tool_call\" and {attr(n.TOOL_OUTCOME)} == nil"
     span.append(f"set({attr(n.TOOL_OUTCOME)}, \"timeout\") where {tool} and IsString({attr(n.ERROR_TYPE)}) and IsMatch({attr(n.ERROR_TYPE)}, \"(?i)timeout\")")

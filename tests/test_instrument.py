@@ -1,0 +1,336 @@
+"""The instrumentation helper: stage spans with semantic-convention names, prompt versions, feedback
+and evals linked to the trace, redaction before export, never blocking or raising into the app, and
+working alongside the official OpenAI instrumentation and OpenLLMetry (one trace, one model span)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
+
+from genai_o11y import instrument, names as n
+from genai_o11y.errors import UserError
+from genai_o11y.instrument.core import EnrichingSpanProcessor, Observability
+from harness import collector_ports, make_spec, metric_value, run_collector, wait_for
+
+
+@pytest.fixture
+def mem():
+    exporter = InMemorySpanExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(EnrichingSpanProcessor())
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    return Observability(tp), exporter, tp
+
+
+def by_stage(exporter) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for s in exporter.get_finished_spans():
+        out.setdefault(s.attributes.get(n.STAGE, "-"), []).append(s)
+    return out
+
+
+def run_pipeline(obs: Observability, prompts: instrument.PromptRegistry, route: str = "billing", call_tool: bool = True) -> str:
+    with obs.request(route=None, tenant="h_5f0a", task_type="billing_question") as req:
+        with obs.query_rewrite(model="gpt-4o-mini", provider="openai", prompt=prompts.get("rewrite")) as s:
+            s.usage(120, 20)
+        with obs.embedding("text-embedding-3-small", provider="openai") as s:
+            s.usage(input_tokens=30).cache_hit(False)
+        with obs.retrieval(retriever_version="dense-2", index_version="idx-11") as s:
+            s.results(4, top_score=0.82)
+        with obs.rerank() as s:
+            s.displacement(1.5)
+        with obs.prompt_assembly(prompt=prompts.get("answer")) as s:
+            s.chunks(included=3, budget=1, dedupe=0, policy=0).truncated(False)
+        with obs.routing() as s:
+            s.route(route, reason="classifier")
+        with obs.model_call("gpt-4o", provider="openai", prompt=prompts.get("answer")) as s:
+            s.usage(input_tokens=812, output_tokens=96, cached_input_tokens=200).response(model="gpt-4o-2024-08-06", finish_reasons=["stop"])
+        if call_tool:
+            with obs.tool_call("lookup_order", call_id="call_1") as s:
+                s.outcome("ok")
+        with obs.validation():
+            pass
+        with obs.moderation() as s:
+            s.block()
+        with obs.post_processing():
+            pass
+        return req.trace_id
+
+
+@pytest.fixture
+def prompts():
+    r = instrument.PromptRegistry()
+    r.register("rewrite", "v3", "Rewrite: $q")
+    r.register("answer", "v7", "Answer using: $context\nQuestion: $q")
+    return r
+
+
+def test_every_stage_has_its_span_with_semconv_names(mem, prompts):
+    obs, exporter, _ = mem
+    trace_id = run_pipeline(obs, prompts)
+    stages = by_stage(exporter)
+    assert set(stages) == {"request", *n.STAGE_CATALOG}
+    spans = exporter.get_finished_spans()
+    assert {format(s.context.trace_id, "032x") for s in spans} == {trace_id}
+    model = stages["model_call"][0].attributes
+    # names from the semantic-conventions package, not typed by hand
+    assert model[GA.GEN_AI_REQUEST_MODEL] == "gpt-4o" and model[GA.GEN_AI_PROVIDER_NAME] == "openai" and model[GA.GEN_AI_OPERATION_NAME] == "chat"
+    assert model[GA.GEN_AI_USAGE_INPUT_TOKENS] == 812 and model[GA.GEN_AI_USAGE_OUTPUT_TOKENS] == 96
+    assert model[GA.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 200 and model[GA.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    # the prompt registry: template, version and content hash on every model span
+    answer = prompts.get("answer")
+    assert (model[n.PROMPT_TEMPLATE], model[n.PROMPT_VERSION], model[n.PROMPT_HASH]) == ("answer", "v7", answer.hash)
+    assert stages["query_rewrite"][0].attributes[n.PROMPT_VERSION] == "v3"
+    # the route decided by routing reaches the request span and every later stage
+    root = stages["request"][0].attributes
+    assert root[n.ROUTE] == "billing" and root[n.TENANT] == "h_5f0a" and root[n.TASK_TYPE] == "billing_question"
+    assert stages["model_call"][0].attributes[n.ROUTE] == "billing" and stages["routing"][0].attributes[n.ROUTE_REASON] == "classifier"
+    assert root[n.TOOLS_CALLED] == "lookup_order"
+    tool = stages["tool_call"][0].attributes
+    assert tool[GA.GEN_AI_TOOL_NAME] == "lookup_order" and tool[GA.GEN_AI_TOOL_CALL_ID] == "call_1" and tool[n.TOOL_OUTCOME] == "ok"
+    r = stages["retrieval"][0].attributes
+    assert (r[n.RETRIEVAL_RESULTS], r[n.RETRIEVAL_TOP_SCORE], r[n.RETRIEVER_VERSION], r[n.INDEX_VERSION]) == (4, 0.82, "dense-2", "idx-11")
+    pa = stages["prompt_assembly"][0].attributes
+    assert pa[n.CHUNKS_INCLUDED] == 3 and pa[n.CHUNKS_EXCLUDED["budget"]] == 1 and pa[n.PROMPT_TRUNCATED] is False
+    assert stages["moderation"][0].attributes[n.FAILURE_CATEGORY] == n.GUARDRAIL_BLOCK
+    assert stages["rerank"][0].attributes[n.RERANK_DISPLACEMENT] == 1.5
+
+
+def test_prompt_registry_versions_and_hashes():
+    r = instrument.PromptRegistry()
+    a7 = r.register("answer", "v7", "Answer: $q")
+    a8 = r.register("answer", "v8", "Answer briefly: $q")
+    assert r.get("answer") is a8 and a7.hash != a8.hash and len(a7.hash) == 16
+    assert r.use("answer", "v7") is a7 and r.get("answer") is a7
+    assert a7.render(q="where is my order?") == "Answer: where is my order?"
+    with pytest.raises(UserError, match="new version"):
+        r.register("answer", "v7", "changed text under the same label")
+    with pytest.raises(UserError, match="known: answer:v7, answer:v8"):
+        r.get("answer", "v9")
+
+
+def test_app_exceptions_are_recorded_and_reraised(mem, prompts):
+    obs, exporter, _ = mem
+
+    class ToolTimeoutError(Exception):
+        pass
+
+    with pytest.raises(ToolTimeoutError):
+        with obs.request(route="troubleshooting"):
+            with obs.tool_call("search_kb"):
+                raise ToolTimeoutError("kb did not answer")
+    stages = by_stage(exporter)
+    tool, root = stages["tool_call"][0], stages["request"][0]
+    assert tool.status.status_code.name == "ERROR" and tool.attributes[n.ERROR_TYPE] == "ToolTimeoutError"
+    assert tool.attributes[n.TOOL_OUTCOME] == "timeout"
+    assert root.status.status_code.name == "ERROR" and root.attributes[n.TOOLS_CALLED] == "search_kb"
+    assert any(e.name == "exception" for e in tool.events)
+
+
+def test_helper_never_raises_into_the_app(mem, caplog):
+    obs, exporter, _ = mem
+    obs.record_feedback("not-a-trace-id", "negative")  # bad input: logged, not raised
+    obs.record_eval(None, "faithfulness", 0.5)  # type: ignore[arg-type]
+    with obs.request(route="faq") as req:
+        with obs.tool_call("search_kb") as t:
+            t.set(weird={"nested": object()})  # the SDK refuses the value type; the helper does not raise
+            t.outcome("made_up_outcome")  # warned, still recorded
+    assert req.trace_id
+    assert "genai-o11y helper error" in caplog.text or "Invalid type" in caplog.text
+    assert "made_up_outcome" in caplog.text
+
+
+def test_feedback_and_evals_join_the_request_trace(mem, prompts):
+    obs, exporter, _ = mem
+    trace_id = run_pipeline(obs, prompts)
+    obs.record_feedback(trace_id, "negative", score=0.0, comment="wrong order number")
+    obs.record_eval(trace_id, "faithfulness", 0.62, label="unfaithful")
+    stages = by_stage(exporter)
+    fb, ev, root = stages["feedback"][0], stages["evaluation"][0], stages["request"][0]
+    for s in (fb, ev):
+        assert s.context.trace_id == root.context.trace_id and s.parent.span_id == root.context.span_id
+        # feedback and evals inherit what the request ran with, so their metrics split by it
+        assert s.attributes[n.PROMPT_VERSION] == "v7" and s.attributes[n.REQUEST_MODEL] == "gpt-4o" and s.attributes[n.ROUTE] == "billing"
+    assert fb.attributes[n.FEEDBACK_SENTIMENT] == "negative"
+    assert ev.attributes[GA.GEN_AI_EVALUATION_NAME] == "faithfulness" and ev.attributes[GA.GEN_AI_EVALUATION_SCORE_VALUE] == 0.62
+    # a trace the helper does not know (another process served it) is still joined
+    other = "0af7651916cd43dd8448eb211c80319c"
+    obs.record_feedback(other, "positive")
+    assert any(format(s.context.trace_id, "032x") == other for s in by_stage(exporter)["feedback"])
+
+
+class _Blocked:
+    """An exporter stuck like a hung collector connection, until released."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls = 0
+
+    def export(self, spans):
+        self.calls += 1
+        self.release.wait(30)
+        return SpanExportResult.FAILURE
+
+    def shutdown(self):
+        self.release.set()
+
+
+def test_a_hung_collector_never_blocks_the_app_and_drops_are_counted(prompts):
+    exporter = _Blocked()
+    obs = instrument.setup("svc", exporter=exporter, redact=False, max_queue=500, set_global=False)
+    start = time.monotonic()
+    for _ in range(300):  # 300 requests x 12 spans while every export hangs
+        run_pipeline(obs, prompts)
+    elapsed = time.monotonic() - start
+    wait_for(lambda: exporter.calls >= 1, timeout=5, what="the exporter called (and hanging)")
+    assert elapsed < 20, f"the app waited on the exporter: {elapsed:.1f}s"
+    spans = 300 * 12
+    assert obs.processor.dropped_queue_full >= spans - 500 - obs.processor.batch_size
+    assert obs.dropped_spans >= obs.processor.dropped_queue_full
+    exporter.release.set()
+    obs.provider.shutdown()
+
+
+def test_collector_down_counts_dropped_spans_with_the_real_exporter(prompts):
+    from prometheus_client import REGISTRY
+
+    before = REGISTRY.get_sample_value("genai_o11y_helper_dropped_spans_total", {"reason": "export_failed"}) or 0
+    obs = instrument.setup("svc", endpoint="127.0.0.1:1", redact=False, set_global=False, export_timeout_s=0.5)
+    run_pipeline(obs, prompts)
+    obs.processor.force_flush(10_000)
+    wait_for(lambda: obs.processor.dropped_export_failed >= 12, timeout=15, what="failed exports counted")
+    after = REGISTRY.get_sample_value("genai_o11y_helper_dropped_spans_total", {"reason": "export_failed"})
+    assert after - before >= 12
+    obs.provider.shutdown()
+
+
+def test_redaction_applies_before_export(monkeypatch, prompts):
+    monkeypatch.setenv("GENAI_O11Y_HASH_SALT", "salt-1")
+    exporter = InMemorySpanExporter()
+    obs = instrument.setup("svc", exporter=exporter, set_global=False)
+    with obs.request(route="billing", user_id="alice@example.com") as req:
+        with obs.model_call("gpt-4o", provider="openai", prompt=prompts.get("answer")) as m:
+            m.set(gen_ai__input__messages="Customer jane.doe@example.com, card 4111 1111 1111 1111").usage(10, 2)
+    obs.processor.force_flush()
+    spans = {s.attributes.get(n.STAGE): s for s in exporter.get_finished_spans()}
+    content = spans["model_call"].attributes["gen_ai.input.messages"]
+    assert "jane.doe@example.com" not in content and "<EMAIL>" in content and "4111" not in content
+    assert spans["request"].attributes["user.id"].startswith("h_") and "alice" not in spans["request"].attributes["user.id"]
+    assert spans["model_call"].attributes[n.PROMPT_VERSION] == "v7"  # Tier 1 kept verbatim
+    assert req.trace_id
+    obs.provider.shutdown()
+
+
+# --- alongside other instrumentations -----------------------------------------------------------------
+
+class _FakeOpenAI(BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "model": "gpt-4o-2024-08-06",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Your order shipped."}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15},
+        }).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture
+def fake_openai():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _FakeOpenAI)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_port}/v1"
+    srv.shutdown()
+
+
+@pytest.mark.parametrize("which", ["official-openai-v2", "openllmetry"])
+def test_alongside_other_openai_instrumentations_one_trace_one_model_span(mem, prompts, fake_openai, which):
+    import openai
+
+    if which == "official-openai-v2":
+        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+    else:
+        from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+    obs, exporter, tp = mem
+    inst = OpenAIInstrumentor()
+    inst.instrument(tracer_provider=tp)
+    try:
+        client = openai.OpenAI(api_key="test-key", base_url=fake_openai)
+        with obs.request(route="billing") as req:
+            with obs.model_call("gpt-4o", provider="openai", prompt=prompts.get("answer")):
+                client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "where is my order?"}])
+    finally:
+        inst.uninstrument()
+    spans = exporter.get_finished_spans()
+    assert {format(s.context.trace_id, "032x") for s in spans} == {req.trace_id}, "one trace"
+    model_spans = [s for s in spans if s.attributes.get(n.STAGE) == "model_call"]
+    assert len(model_spans) == 1, [s.name for s in spans]
+    theirs = model_spans[0]
+    assert theirs.instrumentation_scope.name != "genai_o11y.instrument", "the library's own span is the model span"
+    assert theirs.attributes[n.PROMPT_VERSION] == "v7" and theirs.attributes[n.ROUTE] == "billing"
+    assert theirs.attributes[GA.GEN_AI_USAGE_INPUT_TOKENS] == 12
+    # our wrapper is not a second model span for the collector either (no stage, no operation)
+    ours = next(s for s in spans if s.instrumentation_scope.name == "genai_o11y.instrument" and s.name.startswith("chat"))
+    assert n.STAGE not in ours.attributes and GA.GEN_AI_OPERATION_NAME not in ours.attributes
+
+
+@pytest.mark.collector
+def test_through_the_real_collector_metrics_carry_what_the_helper_set(otelcol, tmp_path, prompts, fake_openai):
+    """Helper -> real collector: stages counted once, feedback split by prompt version, the HTTP span
+    above the request not counted as a second request, OpenLLMetry's model span not duplicated."""
+    import openai
+    from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+
+    spec = make_spec(collector_ports({"backends.tempo.endpoint": "127.0.0.1:1"}, tmp_path))
+    with run_collector(otelcol, spec, tmp_path) as col:
+        obs = instrument.setup("helper-e2e", endpoint=col.otlp_grpc, release="2026.11.3", redact=False, set_global=False)
+        tracer = obs.provider.get_tracer("http-server")
+        inst = OpenAIInstrumentor()
+        inst.instrument(tracer_provider=obs.provider)
+        try:
+            client = openai.OpenAI(api_key="test-key", base_url=fake_openai)
+            for i in range(4):
+                with tracer.start_as_current_span("POST /ask"):  # e.g. the web framework's server span
+                    tid = run_pipeline(obs, prompts)
+                with tracer.start_as_current_span("POST /ask"):
+                    with obs.request(route="faq") as faq:
+                        with obs.model_call("gpt-4o", provider="openai", prompt=prompts.get("answer")):
+                            client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+                obs.record_feedback(tid, "negative" if i == 0 else "positive")
+                obs.record_eval(faq.trace_id, "faithfulness", 0.9)
+        finally:
+            inst.uninstrument()
+        assert obs.processor.force_flush(10_000)
+
+        def ready():
+            smp = col.samples()
+            fb = metric_value(smp, "genai_o11y_feedback_total", service_name="helper-e2e")
+            retrieval = metric_value(smp, "genai_o11y_span_calls_total", service_name="helper-e2e", genai_o11y_stage="retrieval")
+            evals = metric_value(smp, "genai_o11y_evaluation_score_count", service_name="helper-e2e")
+            return smp if fb == 4 and retrieval == 4 and evals == 4 else None
+
+        smp = wait_for(ready, what="helper metrics")
+        calls = "genai_o11y_span_calls_total"
+        assert metric_value(smp, calls, service_name="helper-e2e", genai_o11y_stage="request") == 8  # not 12: the HTTP span is not a request
+        assert metric_value(smp, calls, service_name="helper-e2e", genai_o11y_stage="model_call") == 8  # OpenLLMetry's span, once
+        assert metric_value(smp, calls, service_name="helper-e2e", genai_o11y_stage="tool_call", gen_ai_tool_name="lookup_order", genai_o11y_tool_outcome="ok") == 4
+        assert metric_value(smp, "genai_o11y_feedback_total", service_name="helper-e2e", genai_o11y_feedback_sentiment="negative", genai_o11y_prompt_version="v7", gen_ai_request_model="gpt-4o") == 1
+        assert metric_value(smp, "genai_o11y_failures_total", service_name="helper-e2e", genai_o11y_failure_category="guardrail_block") == 4
+        assert metric_value(smp, calls, service_name="helper-e2e", service_version="2026.11.3", genai_o11y_stage="retrieval") == 4
+        # the eval of the OpenLLMetry-instrumented request still carries the request's model and route
+        assert metric_value(smp, "genai_o11y_evaluation_score_count", service_name="helper-e2e", gen_ai_request_model="gpt-4o", genai_o11y_route="faq") == 4
+        obs.provider.shutdown()
