@@ -1,5 +1,6 @@
 # genai-o11y: two commands do all set-up on a fresh machine.
-#   make run   - install, build the collector, generate from the embedded default spec, validate
+#   make run   - install, build the tools, generate from the embedded default spec, validate, then run
+#                the stack locally with the demo and a fault scenario (UP_ARGS="--scenario cost_spike"); Ctrl-C stops
 #   make test  - install, build the tools, check committed artifacts are fresh, run the test suite
 # Built tools are cached under ~/.cache/genai-o11y (override: GENAI_O11Y_CACHE).
 
@@ -11,7 +12,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test install collector prometheus alertmanager tools generate check validate clean
 
-run: install collector alertmanager generate validate
+run: install tools generate validate
+	$(CLI) up $(UP_ARGS)
 
 test: install tools check
 	$(PY) -m pytest $(PYTEST_ARGS)

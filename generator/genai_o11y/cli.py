@@ -87,6 +87,12 @@ def cmd_spec(args: argparse.Namespace) -> int:
     raise UserError("spec: give --print-default or --check FILE")
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    from . import stack
+
+    return stack.up(args.spec, Path(args.workdir), args.scenario, args.baseline_seconds, args.rps, args.exit_when_paged, args.timeout, args.sustain_minutes)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genai-o11y", description="Observability for LLM applications, generated from one spec.")
     p.add_argument("--version", action="version", version=f"genai-o11y {__version__}")
@@ -106,6 +112,17 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("dir")
     v.add_argument("--strict", action="store_true", help="also fail when a validator is missing")
     v.set_defaults(func=cmd_validate)
+
+    u = sub.add_parser("up", help="run the stack locally (collector, Prometheus, Alertmanager, webhook) with the demo and a fault scenario")
+    u.add_argument("spec", nargs="?", help="spec file; omitted: the embedded default")
+    u.add_argument("--scenario", default="error_burst", help="fault injected after the healthy baseline: healthy, prompt_drift, retrieval_drift, tool_skipping, cost_spike, slow_tool, error_burst, unexpected_prompt_version")
+    u.add_argument("--baseline-seconds", type=int, default=60, help="healthy traffic before the fault (default 60)")
+    u.add_argument("--rps", type=float, default=4.0, help="demo requests per second (default 4)")
+    u.add_argument("--workdir", default="out/local", help="configs, data and logs of this run (default out/local)")
+    u.add_argument("--exit-when-paged", action="store_true", help="stop once the pager receiver got a page")
+    u.add_argument("--timeout", type=int, default=0, help="give up (exit 1) after this many seconds without a page; 0: run until Ctrl-C")
+    u.add_argument("--sustain-minutes", type=int, default=None, help="override alerting.thresholds.sustain_minutes (LLM baseline alerts fire sooner)")
+    u.set_defaults(func=cmd_up)
 
     s = sub.add_parser("spec", help="print the default spec or check a spec file")
     s.add_argument("--print-default", action="store_true")

@@ -103,12 +103,34 @@ class RedactingSpanExporter:
         BatchSpanProcessor(RedactingSpanExporter(OTLPSpanExporter(...)))
     """
 
-    def __init__(self, inner, redactor: Redactor | None = None):
+    def __init__(self, inner, redactor: Redactor | None = None, name_cache: int = 4096):
         self.inner = inner
         self.redactor = redactor or Redactor()
+        self._resources: dict[int, tuple[Any, Any]] = {}  # id(resource) -> (resource, redacted): one per provider
+        self._names: dict[str, str] = {}  # span names repeat: redact each once
+        self._name_cache = name_cache
+
+    def _resource(self, resource):
+        from opentelemetry.sdk.resources import Resource
+
+        hit = self._resources.get(id(resource))
+        if hit is not None and hit[0] is resource:
+            return hit[1]
+        attrs, _ = self.redactor.attributes(dict(resource.attributes))
+        redacted = Resource(attrs, resource.schema_url)
+        self._resources[id(resource)] = (resource, redacted)
+        return redacted
+
+    def _name(self, name: str) -> str:
+        out = self._names.get(name)
+        if out is None:
+            out = self.redactor.span_name(name)
+            if len(self._names) >= self._name_cache:
+                self._names.clear()
+            self._names[name] = out
+        return out
 
     def _span(self, span):
-        from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import Event, ReadableSpan
 
         r = self.redactor
@@ -120,9 +142,8 @@ class RedactingSpanExporter:
             events.append(Event(e.name, ea, e.timestamp))
         if count:
             attrs[COUNT_KEY] = count
-        res_attrs, _ = r.attributes(dict(span.resource.attributes))
         return ReadableSpan(
-            name=r.span_name(span.name), context=span.context, parent=span.parent, resource=Resource(res_attrs, span.resource.schema_url),
+            name=self._name(span.name), context=span.context, parent=span.parent, resource=self._resource(span.resource),
             attributes=attrs, events=events, links=span.links, kind=span.kind, status=span.status,
             start_time=span.start_time, end_time=span.end_time, instrumentation_scope=span.instrumentation_scope,
         )

@@ -333,12 +333,16 @@ def build(spec: Spec) -> dict:
             "sending_queue": {"enabled": True, "storage": QUEUE, "queue_size": c.queue_size_batches, "num_consumers": 2},
         }
     if spec.cardinality.max_tenants > 0:
-        connectors["signal_to_metrics/tenant"] = {"error_mode": "ignore", "spans": _escape_confmap(tenant_metrics())}
-        # Two streams per tenant (cost, requests); streams past the budget are not tracked (the
-        # processor's otelcol_deltatocumulative_streams_* metrics show it), totals stay exact.
-        processors["delta_to_cumulative/tenant"] = {"max_stale": "15m", "max_streams": 2 * spec.cardinality.max_tenants + 2}
-        pipelines["traces/metrics"]["exporters"].append("signal_to_metrics/tenant")
-        pipelines["metrics/tenant"] = {"receivers": ["signal_to_metrics/tenant"], "processors": ["delta_to_cumulative/tenant"], "exporters": ["prometheus"]}
+        # One connector and one stream budget per tenant metric: each tracks at most max_tenants
+        # tenants (a shared budget would let twice as many in, one stream each). Streams past the
+        # budget are not tracked (otelcol_deltatocumulative_streams_*), totals stay exact.
+        for metric in tenant_metrics():
+            key = metric["name"].rsplit(".", 2)[1] if metric["name"].endswith(".usd") else metric["name"].rsplit(".", 1)[1]
+            conn, proc = f"signal_to_metrics/tenant_{key}", f"delta_to_cumulative/tenant_{key}"
+            connectors[conn] = {"error_mode": "ignore", "spans": _escape_confmap([metric])}
+            processors[proc] = {"max_stale": "15m", "max_streams": spec.cardinality.max_tenants}
+            pipelines["traces/metrics"]["exporters"].append(conn)
+            pipelines[f"metrics/tenant_{key}"] = {"receivers": [conn], "processors": [proc], "exporters": ["prometheus"]}
 
     return {
         "extensions": {

@@ -111,7 +111,16 @@ def baseline_records(spec: Spec) -> list[dict]:
     d = spec.alerting.thresholds.baseline_days
     rec = []
     for name, expr in _ratios(spec, f"{d}d").items():
-        rec.append({"record": f"genai_o11y:{name}:ratio_baseline", "expr": expr.replace(f"[{d}d])", f"[{d}d] offset 1h)")})
+        expr = expr.replace(f"[{d}d])", f"[{d}d] offset 1h)")
+        if name == "answers_missing_tool":
+            # a route with traffic but no skipped tool has a baseline of 0 for each tool it requires
+            zeros = [
+                f'label_replace(0 * sum by ({G}, {ROUTE}) (rate({CALLS}{{{STAGE}="request",{ROUTE}=~"{prom_regex(t.required_for_routes)}"}}[{d}d] offset 1h)), '
+                f'"{MISSING}", "{t.name}", "", "")'
+                for t in spec.pipeline.tools if t.required_for_routes
+            ]
+            expr = f"(\n{expr}\n)\nor\n" + "\nor\n".join(zeros)
+        rec.append({"record": f"genai_o11y:{name}:ratio_baseline", "expr": expr})
     rec += [
         {"record": "genai_o11y:cost_usd_per_hour:baseline", "expr": f"avg_over_time(genai_o11y:cost_usd_per_hour:rate1h[{d}d] offset 1h)"},
         {"record": "genai_o11y:stage_latency_ms:p99_baseline", "expr": f"avg_over_time(genai_o11y:stage_latency_ms:p99_1h[{d}d] offset 1h)"},
@@ -127,9 +136,11 @@ def baseline_records(spec: Spec) -> list[dict]:
 
 
 def _rise(name: str, factor: float, floor: float, volume: str, on: str) -> str:
+    """The last hour above `factor` times the baseline. No baseline (a service younger than the window
+    offset), no alert; a zero baseline (traffic, but none of these events) is a baseline."""
     cur, base = f"genai_o11y:{name}:ratio_rate1h", f"genai_o11y:{name}:ratio_baseline"
     return (
-        f"{cur} > {factor} * ({base} or 0 * {cur})\n"
+        f"{cur} > {factor} * {base}\n"
         f"and\n{cur} > {floor}\n"
         f"and on ({on})\n{volume}"
     )

@@ -1,0 +1,112 @@
+"""The demo app: every stage instrumented through the helper, and each scenario switch produces the
+signal its alert and dashboard look for (in memory, no sleeping: time_scale=0)."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from genai_o11y import names as n
+from genai_o11y.demo import scenarios
+from genai_o11y.demo.app import SupportCopilot
+from genai_o11y.errors import UserError
+from genai_o11y.instrument.core import EnrichingSpanProcessor, Observability
+
+
+def run(scenario: str, requests: int = 200):
+    exporter = InMemorySpanExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(EnrichingSpanProcessor())
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    app = SupportCopilot(Observability(tp), scenarios.get(scenario), seed=3, time_scale=0)
+    results = [app.ask() for _ in range(requests)]
+    return results, exporter.get_finished_spans()
+
+
+def stage(spans, name):
+    return [s for s in spans if s.attributes.get(n.STAGE) == name]
+
+
+@pytest.fixture(scope="module")
+def healthy():
+    return run("healthy")
+
+
+def test_healthy_traffic_covers_every_stage_route_and_signal(healthy):
+    results, spans = healthy
+    assert all(r.ok for r in results)
+    assert {s.attributes.get(n.STAGE) for s in spans} >= {"request", "feedback", "evaluation", *n.STAGE_CATALOG}
+    assert {r.route for r in results} == {"faq", "troubleshooting", "billing", "escalation"}
+    models = {s.attributes[n.REQUEST_MODEL] for s in stage(spans, "model_call")}
+    assert models == {"gpt-4o", "gpt-4o-mini"}
+    assert {s.attributes[n.PROMPT_VERSION] for s in stage(spans, "model_call")} == {"v7"}
+    assert len({s.attributes[n.TENANT] for s in stage(spans, "request")}) >= 5
+    zero = [s for s in stage(spans, "retrieval") if s.attributes[n.RETRIEVAL_RESULTS] == 0]
+    assert len(zero) / len(stage(spans, "retrieval")) < 0.05
+
+
+def test_prompt_drift_ships_v8_with_shorter_answers_and_worse_feedback(healthy):
+    _, base = healthy
+    _, spans = run("prompt_drift")
+    assert {s.attributes[n.PROMPT_VERSION] for s in stage(spans, "model_call")} == {"v8"}
+    out = lambda ss: sum(s.attributes[n.OUTPUT_TOKENS] for s in stage(ss, "model_call")) / len(stage(ss, "model_call"))  # noqa: E731
+    assert out(spans) < 0.6 * out(base)
+    neg = lambda ss: sum(s.attributes[n.FEEDBACK_SENTIMENT] == "negative" for s in stage(ss, "feedback")) / len(stage(ss, "feedback"))  # noqa: E731
+    assert neg(spans) > neg(base) + 0.15
+
+
+def test_retrieval_drift_lowers_scores_and_returns_nothing_often(healthy):
+    _, base = healthy
+    _, spans = run("retrieval_drift")
+    r = stage(spans, "retrieval")
+    assert sum(s.attributes[n.RETRIEVAL_RESULTS] == 0 for s in r) / len(r) > 0.3
+    assert {s.attributes[n.INDEX_VERSION] for s in r} == {"idx-2026-11-23-rebuilt"}
+    scores = lambda ss: [s.attributes[n.RETRIEVAL_TOP_SCORE] for s in stage(ss, "retrieval") if n.RETRIEVAL_TOP_SCORE in s.attributes]  # noqa: E731
+    assert max(scores(spans)) < min(scores(base))
+
+
+def test_tool_skipping_answers_billing_without_lookup_order():
+    results, spans = run("tool_skipping")
+    billing = [s for s in stage(spans, "request") if s.attributes.get(n.ROUTE) == "billing"]
+    assert billing and all("lookup_order" not in s.attributes[n.TOOLS_CALLED] for s in billing)
+    assert all(s.attributes[n.TOOL_NAME] == "create_ticket" for s in stage(spans, "tool_call"))
+
+
+def test_cost_spike_routes_everything_to_the_expensive_model(healthy):
+    _, base = healthy
+    _, spans = run("cost_spike")
+    assert {s.attributes[n.REQUEST_MODEL] for s in stage(spans, "model_call")} == {"claude-sonnet-4-5"}
+    assert any(s.attributes[n.PROMPT_TRUNCATED] is False for s in stage(spans, "prompt_assembly"))
+    inp = lambda ss: sum(s.attributes[n.INPUT_TOKENS] for s in stage(ss, "model_call"))  # noqa: E731
+    assert inp(spans) > inp(base)
+
+
+def test_error_burst_fails_most_model_calls():
+    results, spans = run("error_burst")
+    failed = [s for s in stage(spans, "model_call") if s.status.status_code.name == "ERROR"]
+    assert 0.45 < len(failed) / len(stage(spans, "model_call")) < 0.75
+    assert {s.attributes[n.ERROR_TYPE] for s in failed} == {"RateLimitError"}
+    assert sum(not r.ok for r in results) == len(failed)
+
+
+def test_unexpected_prompt_version_serves_an_experiment():
+    _, spans = run("unexpected_prompt_version", 20)
+    assert {s.attributes[n.PROMPT_VERSION] for s in stage(spans, "model_call")} == {"v9-experimental"}
+
+
+def test_slow_tool_makes_tools_slow_for_real():
+    exporter = InMemorySpanExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    app = SupportCopilot(Observability(tp), scenarios.get("slow_tool"), seed=3, time_scale=0.01)  # 3.5 s -> 35 ms
+    for _ in range(12):
+        app.ask(route_hint="billing")
+    tools = stage(exporter.get_finished_spans(), "tool_call")
+    assert tools and min((s.end_time - s.start_time) / 1e6 for s in tools) >= 35
+
+
+def test_unknown_scenario_names_the_known_ones():
+    with pytest.raises(UserError, match="known: healthy, prompt_drift"):
+        scenarios.get("meteor_strike")
