@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import redaction_policy, render
-from .builders import alertmanager, collector, dashboards, ocb, rules, runbook
+from .builders import alertmanager, collector, compose, dashboards, dockerfiles, ocb, prometheus_config, rules, runbook
 from .builders.dashboards import provisioning
 from .spec import Spec
 
@@ -15,6 +15,7 @@ REDACTION_POLICY = "redaction/policy.yaml"
 RULES = "alerts/rules.yaml"
 ALERTMANAGER = "alerts/alertmanager.yml"
 RUNBOOK = "alerts/runbook.md"
+COMPOSE = "docker-compose.yml"
 DASHBOARDS_DIR = "dashboards"
 DATASOURCES = "dashboards/provisioning/datasources.yaml"
 DASHBOARD_PROVIDERS = "dashboards/provisioning/dashboards.yaml"
@@ -32,7 +33,20 @@ def build_all(spec: Spec, source: str) -> dict[str, str]:
         DATASOURCES: render.to_yaml(provisioning.datasources(spec), head),
         DASHBOARD_PROVIDERS: render.to_yaml(provisioning.providers(), head),
         **{f"{DASHBOARDS_DIR}/{uid}.json": render.to_json(board) for uid, board in dashboards.build_all(spec, source).items()},
+        COMPOSE: render.to_yaml(compose.build(spec), head),
+        compose.PROMETHEUS_CONFIG: render.to_yaml(_compose_prometheus(spec), head),
+        compose.TEMPO_CONFIG: render.to_yaml(compose.tempo_config(), head),
+        compose.COLLECTOR_DOCKERFILE: dockerfiles.collector(spec, source),
+        compose.DEMO_DOCKERFILE: dockerfiles.demo(source),
     }
+
+
+def _compose_prometheus(spec: Spec) -> dict:
+    """Prometheus in compose scrapes the sidecar through the app service (they share a network namespace)."""
+    port = lambda e: e.rsplit(":", 1)[1]  # noqa: E731
+    c = spec.collector
+    return prometheus_config.build(spec, [f"app:{port(c.metrics_endpoint)}"], [f"app:{port(c.telemetry_endpoint)}"], ["alertmanager:9093"],
+                                   ["/etc/prometheus/rules.yaml"])
 
 
 def _policy_text(spec: Spec, head: str) -> str:

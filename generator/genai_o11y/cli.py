@@ -93,6 +93,59 @@ def cmd_up(args: argparse.Namespace) -> int:
     return stack.up(args.spec, Path(args.workdir), args.scenario, args.baseline_seconds, args.rps, args.exit_when_paged, args.timeout, args.sustain_minutes)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The demo app: traffic to the sidecar until stopped (or --requests done)."""
+    import signal
+    import threading
+
+    from . import instrument
+    from .demo import scenarios
+    from .demo.app import SupportCopilot
+
+    scenario = scenarios.get(args.scenario)
+    obs = instrument.setup(args.service, endpoint=args.endpoint, set_global=False)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    app = SupportCopilot(obs, scenario, seed=args.seed, time_scale=args.time_scale)
+    print(f"demo: {scenario.describe()} -> {args.endpoint}", flush=True)
+    sent = 0
+    try:
+        while not stop.is_set() and (not args.requests or sent < args.requests):
+            app.ask()
+            sent += 1
+            stop.wait(1 / args.rps)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        obs.provider.shutdown()
+    print(f"demo: {sent} requests sent, {obs.dropped_spans} spans dropped", flush=True)
+    return 0
+
+
+def cmd_webhook(args: argparse.Namespace) -> int:
+    """A webhook receiver that prints each Alertmanager notification (the pager/chat stand-in)."""
+    import json
+    import signal
+    import threading
+
+    from .localstack import WebhookReceiver
+
+    def show(note):
+        for a in note.alerts:
+            print(json.dumps({"receiver": note.receiver.strip("/"), "status": a.get("status"), "alertname": a["labels"].get("alertname"),
+                              "severity": a["labels"].get("severity"), "summary": a.get("annotations", {}).get("summary")}), flush=True)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with WebhookReceiver(port=args.port, host=args.host, on_notification=show):
+        print(f"webhook: listening on {args.host}:{args.port} (/pager, /chat)", flush=True)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genai-o11y", description="Observability for LLM applications, generated from one spec.")
     p.add_argument("--version", action="version", version=f"genai-o11y {__version__}")
@@ -123,6 +176,21 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--timeout", type=int, default=0, help="give up (exit 1) after this many seconds without a page; 0: run until Ctrl-C")
     u.add_argument("--sustain-minutes", type=int, default=None, help="override alerting.thresholds.sustain_minutes (LLM baseline alerts fire sooner)")
     u.set_defaults(func=cmd_up)
+
+    d = sub.add_parser("demo", help="run the demo app (support copilot) against a sidecar")
+    d.add_argument("--endpoint", default="127.0.0.1:4317")
+    d.add_argument("--service", default="support-copilot")
+    d.add_argument("--scenario", default="healthy")
+    d.add_argument("--rps", type=float, default=2.0)
+    d.add_argument("--requests", type=int, default=0, help="stop after this many (0: run until stopped)")
+    d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--time-scale", type=float, default=1.0, help="stand-in model latency scale (0: no sleeping)")
+    d.set_defaults(func=cmd_demo)
+
+    w = sub.add_parser("webhook", help="receive Alertmanager webhooks and print them (pager/chat stand-in)")
+    w.add_argument("--host", default="0.0.0.0")
+    w.add_argument("--port", type=int, default=8080)
+    w.set_defaults(func=cmd_webhook)
 
     s = sub.add_parser("spec", help="print the default spec or check a spec file")
     s.add_argument("--print-default", action="store_true")

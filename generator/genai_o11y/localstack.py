@@ -47,8 +47,9 @@ class Notification:
 class WebhookReceiver:
     """An HTTP server that records every Alertmanager webhook POST (path = receiver)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1", on_notification=None) -> None:
         self.port = port or free_port()
+        self.on_notification = on_notification
         self.notifications: list[Notification] = []
         self._lock = threading.Lock()
         outer = self
@@ -60,15 +61,22 @@ class WebhookReceiver:
                     payload = json.loads(body)
                 except ValueError:
                     payload = {"invalid": body.decode(errors="replace")}
+                note = Notification(self.path, time.time(), payload)
                 with outer._lock:
-                    outer.notifications.append(Notification(self.path, time.time(), payload))
+                    outer.notifications.append(note)
+                if outer.on_notification:
+                    outer.on_notification(note)
                 self.send_response(200)
+                self.end_headers()
+
+            def do_GET(self):  # noqa: N802 - health check
+                self.send_response(200 if self.path == "/healthz" else 404)
                 self.end_headers()
 
             def log_message(self, *args):  # quiet
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = ThreadingHTTPServer((host, self.port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def url(self, receiver: str) -> str:

@@ -1,0 +1,141 @@
+"""docker-compose.yml for one host, as data: the demo app with our collector as its sidecar (same
+network namespace: OTLP stays on localhost), Tempo, Prometheus, Alertmanager, Grafana (provisioned),
+and a webhook receiver standing in for the pager and chat. Pinned images, health checks with
+depends_on conditions, named volumes for data and the collector's queue, ports on 127.0.0.1 only,
+secrets from the environment (required, no defaults).
+"""
+
+from __future__ import annotations
+
+from .. import __version__, names as n
+from ..spec import Spec
+from .dashboards.provisioning import DASHBOARDS_PATH
+
+#: Pinned images (current releases; bump together, then `make generate`).
+IMAGES = {
+    "tempo": "grafana/tempo:2.8.2",
+    "prometheus": "prom/prometheus:v3.5.0",
+    "alertmanager": "prom/alertmanager:v0.28.1",
+    "grafana": "grafana/grafana:12.1.1",
+}
+COLLECTOR_IMAGE = f"genai-o11y/otelcol:{n.COLLECTOR_VERSION}"
+DEMO_IMAGE = f"genai-o11y/demo:{__version__}"
+PROMETHEUS_CONFIG = "deploy/compose/prometheus.yml"
+TEMPO_CONFIG = "deploy/compose/tempo.yaml"
+COLLECTOR_DOCKERFILE = "collector/Dockerfile"
+DEMO_DOCKERFILE = "deploy/docker/demo.Dockerfile"
+SALT = "${GENAI_O11Y_HASH_SALT:?set GENAI_O11Y_HASH_SALT to a secret, stable value (ids are hashed with it)}"
+
+
+def _port(endpoint: str) -> int:
+    return int(endpoint.rsplit(":", 1)[1])
+
+
+def _wget(url: str) -> dict:
+    return {"test": ["CMD", "wget", "-q", "-O", "/dev/null", url], "interval": "10s", "timeout": "5s", "retries": 6, "start_period": "20s"}
+
+
+def _python_get(url: str) -> dict:
+    code = f"import urllib.request,sys; urllib.request.urlopen('{url}', timeout=3)"
+    return {"test": ["CMD", "python", "-c", code], "interval": "10s", "timeout": "5s", "retries": 6, "start_period": "10s"}
+
+
+def tempo_config() -> dict:
+    return {
+        "stream_over_http_enabled": True,
+        "server": {"http_listen_port": 3200, "log_level": "info"},
+        "distributor": {"receivers": {"otlp": {"protocols": {"grpc": {"endpoint": "0.0.0.0:4317"}}}}},
+        "ingester": {"max_block_duration": "5m"},
+        "compactor": {"compaction": {"block_retention": "168h"}},
+        "storage": {"trace": {"backend": "local", "wal": {"path": "/var/tempo/wal"}, "local": {"path": "/var/tempo/blocks"}}},
+        # metrics-generator (service graphs, span metrics in Tempo) is optional: our sidecar already
+        # derives the metrics; enable it here and in Grafana's Tempo datasource if wanted.
+    }
+
+
+def build(spec: Spec) -> dict:
+    c = spec.collector
+    metrics, telemetry, health = _port(c.metrics_endpoint), _port(c.telemetry_endpoint), _port(c.health_endpoint)
+    return {
+        "name": "genai-o11y",
+        "services": {
+            "app": {
+                "build": {"context": ".", "dockerfile": DEMO_DOCKERFILE},
+                "image": DEMO_IMAGE,
+                "command": ["genai-o11y", "demo", "--endpoint", c.otlp_grpc_endpoint, "--scenario", "${DEMO_SCENARIO:-healthy}"],
+                "environment": {"GENAI_O11Y_HASH_SALT": SALT, "GENAI_O11Y_RELEASE": "${GENAI_O11Y_RELEASE:-demo}"},
+                # the sidecar shares this network namespace: its metrics ports are published here
+                "ports": [f"127.0.0.1:{metrics}:{metrics}", f"127.0.0.1:{telemetry}:{telemetry}"],
+                "healthcheck": {"test": ["CMD", "genai-o11y", "--version"], "interval": "30s", "timeout": "5s", "retries": 3},
+                "restart": "unless-stopped",
+            },
+            "collector": {
+                "build": {"context": ".", "dockerfile": COLLECTOR_DOCKERFILE},
+                "image": COLLECTOR_IMAGE,
+                "network_mode": "service:app",
+                "command": ["--config=/etc/otelcol/config.yaml"],
+                "environment": {"GENAI_O11Y_HASH_SALT": SALT, "GENAI_O11Y_RELEASE": "${GENAI_O11Y_RELEASE:-demo}"},
+                "volumes": ["./collector/otelcol.yaml:/etc/otelcol/config.yaml:ro", f"collector-queue:{c.queue_directory}"],
+                "healthcheck": _wget(f"http://127.0.0.1:{health}/"),
+                "depends_on": {"app": {"condition": "service_started"}, "tempo": {"condition": "service_healthy"}},
+                "restart": "unless-stopped",
+            },
+            "tempo": {
+                "image": IMAGES["tempo"],
+                "command": ["-config.file=/etc/tempo.yaml"],
+                "volumes": [f"./{TEMPO_CONFIG}:/etc/tempo.yaml:ro", "tempo-data:/var/tempo"],
+                "ports": ["127.0.0.1:3200:3200"],
+                "healthcheck": _wget("http://127.0.0.1:3200/ready"),
+                "restart": "unless-stopped",
+            },
+            "prometheus": {
+                "image": IMAGES["prometheus"],
+                "command": ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus", "--enable-feature=exemplar-storage",
+                            "--web.enable-lifecycle"],
+                "volumes": [f"./{PROMETHEUS_CONFIG}:/etc/prometheus/prometheus.yml:ro", "./alerts/rules.yaml:/etc/prometheus/rules.yaml:ro",
+                            "prometheus-data:/prometheus"],
+                "ports": ["127.0.0.1:9090:9090"],
+                "healthcheck": _wget("http://127.0.0.1:9090/-/ready"),
+                "depends_on": {"alertmanager": {"condition": "service_healthy"}},
+                "restart": "unless-stopped",
+            },
+            "alertmanager": {
+                "image": IMAGES["alertmanager"],
+                "command": ["--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager", "--cluster.listen-address="],
+                "volumes": ["./alerts/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro", "alertmanager-data:/alertmanager"],
+                "ports": ["127.0.0.1:9093:9093"],
+                "healthcheck": _wget("http://127.0.0.1:9093/-/ready"),
+                "depends_on": {"webhook": {"condition": "service_healthy"}},
+                "restart": "unless-stopped",
+            },
+            "grafana": {
+                "image": IMAGES["grafana"],
+                "environment": {
+                    "GF_SECURITY_ADMIN_USER": "admin",
+                    "GF_SECURITY_ADMIN_PASSWORD": "${GRAFANA_ADMIN_PASSWORD:?set GRAFANA_ADMIN_PASSWORD (no default admin/admin)}",
+                    "GF_AUTH_ANONYMOUS_ENABLED": "false",
+                    "GF_USERS_ALLOW_SIGN_UP": "false",
+                    "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": f"{DASHBOARDS_PATH}/genai-o11y-overview.json",
+                },
+                "volumes": [
+                    "./dashboards/provisioning/datasources.yaml:/etc/grafana/provisioning/datasources/genai-o11y.yaml:ro",
+                    "./dashboards/provisioning/dashboards.yaml:/etc/grafana/provisioning/dashboards/genai-o11y.yaml:ro",
+                    f"./dashboards:{DASHBOARDS_PATH}:ro",
+                    "grafana-data:/var/lib/grafana",
+                ],
+                "ports": ["127.0.0.1:3000:3000"],
+                "healthcheck": _wget("http://127.0.0.1:3000/api/health"),
+                "depends_on": {"prometheus": {"condition": "service_healthy"}, "tempo": {"condition": "service_healthy"},
+                               "alertmanager": {"condition": "service_healthy"}},
+                "restart": "unless-stopped",
+            },
+            "webhook": {
+                "image": DEMO_IMAGE,
+                "command": ["genai-o11y", "webhook", "--port", "8080"],
+                "healthcheck": _python_get("http://127.0.0.1:8080/healthz"),
+                "depends_on": {"app": {"condition": "service_started"}},  # the same image: built once, by app
+                "restart": "unless-stopped",
+            },
+        },
+        "volumes": {v: {} for v in ("collector-queue", "tempo-data", "prometheus-data", "alertmanager-data", "grafana-data")},
+    }

@@ -1,0 +1,25 @@
+"""Dockerfiles (text, from Jinja2 templates): our collector built from the ocb manifest, and the demo."""
+
+from __future__ import annotations
+
+import jinja2
+
+from .. import names as n
+from ..spec import Spec
+from . import ocb
+
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("genai_o11y", "templates"), undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+GO_VERSION = "1.26"
+ALPINE_VERSION = "3.22"
+PYTHON_VERSION = "3.11"
+
+
+def collector(spec: Spec, source: str) -> str:
+    return _ENV.get_template("collector.Dockerfile.j2").render(
+        source=source, version=n.COLLECTOR_VERSION, go_version=GO_VERSION, alpine_version=ALPINE_VERSION,
+        dist=ocb.DIST_NAME, queue_dir=spec.collector.queue_directory,
+    )
+
+
+def demo(source: str) -> str:
+    return _ENV.get_template("demo.Dockerfile.j2").render(source=source, python_version=PYTHON_VERSION)

@@ -1,0 +1,129 @@
+"""docker-compose.yml for one host (no Docker engine here): valid against the Compose Specification
+schema, every mounted file and Dockerfile input exists, images pinned, ports on 127.0.0.1, secrets
+from the environment only, health checks and depends_on conditions, configs pointing at services
+that exist; the Prometheus config passes the real promtool; the commands the containers run work."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from genai_o11y import toolchain
+from genai_o11y.builders import compose
+
+REPO = Path(__file__).resolve().parent.parent
+SCHEMA = REPO.parent / "shared" / "schemas" / "compose-go_compose-spec.json"
+
+
+@pytest.fixture(scope="module")
+def doc():
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+def test_matches_the_compose_specification(doc):
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text())
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in jsonschema.validators.validator_for(schema)(schema).iter_errors(doc)]
+    assert errors == []
+
+
+def test_every_mounted_file_and_build_input_exists(doc):
+    for name, svc in doc["services"].items():
+        for v in svc.get("volumes", []):
+            src = v.split(":")[0]
+            if src.startswith("./"):
+                assert (REPO / src).exists(), f"{name}: {src} does not exist"
+            else:
+                assert src in doc["volumes"], f"{name}: named volume {src} not declared"
+        if "build" in svc:
+            dockerfile = REPO / svc["build"]["dockerfile"]
+            assert dockerfile.is_file(), dockerfile
+            for line in dockerfile.read_text().splitlines():
+                if line.startswith("COPY ") and "--from=" not in line:
+                    for src in line.split()[1:-1]:
+                        assert (REPO / src).exists(), f"{dockerfile.name}: COPY {src} does not exist"
+    collector = (REPO / compose.COLLECTOR_DOCKERFILE).read_text()
+    assert "COPY collector/builder-config.yaml" in collector and "builder@v0.161.0" in collector and "AS build" in collector
+
+
+def test_images_pinned_ports_local_secrets_required(doc):
+    for name, svc in doc["services"].items():
+        image = svc.get("image", "")
+        tag = image.rsplit(":", 1)[1] if ":" in image else ""
+        assert tag and tag != "latest" and re.search(r"\d", tag), f"{name}: image {image!r} is not pinned"
+        for p in svc.get("ports", []):
+            assert p.startswith("127.0.0.1:"), f"{name}: port {p} is published beyond localhost"
+    env = doc["services"]["grafana"]["environment"]
+    assert env["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?") and env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    text = (REPO / "docker-compose.yml").read_text()
+    assert "${GENAI_O11Y_HASH_SALT:?" in text and "admin/admin" not in text.replace("no default admin/admin", "")
+    for secret_like in re.findall(r"(?:PASSWORD|SALT|TOKEN|SECRET)[A-Z_]*: (.+)", text):
+        assert secret_like.startswith("${"), secret_like
+
+
+def test_health_checks_volumes_and_the_sidecar(doc):
+    services = doc["services"]
+    for name, svc in services.items():
+        assert "healthcheck" in svc, name
+        for dep, cond in svc.get("depends_on", {}).items():
+            assert dep in services and cond["condition"] in ("service_healthy", "service_started", "service_completed_successfully"), (name, dep)
+    assert {"prometheus-data", "tempo-data", "grafana-data", "collector-queue"} <= set(doc["volumes"])
+    col = services["collector"]
+    assert col["network_mode"] == "service:app", "the collector is the app's sidecar: OTLP stays on localhost"
+    assert "./collector/otelcol.yaml:/etc/otelcol/config.yaml:ro" in col["volumes"]
+    assert any(v.startswith("collector-queue:") for v in col["volumes"])
+
+
+def test_configs_point_at_services_that_exist(doc, repo):
+    services = set(doc["services"])
+    hosts = set()
+    for rel in ("alerts/alertmanager.yml", "dashboards/provisioning/datasources.yaml", compose.PROMETHEUS_CONFIG, "collector/otelcol.yaml"):
+        hosts |= set(re.findall(r"https?://([a-z][a-z0-9-]*):\d+", (repo / rel).read_text()))
+        hosts |= set(re.findall(r"targets:\n\s+- ([a-z][a-z0-9-]*):\d+", (repo / rel).read_text()))
+    hosts |= {re.match(r"([a-z0-9-]+):", yaml.safe_load((repo / "collector/otelcol.yaml").read_text())["exporters"]["otlp_grpc/tempo"]["endpoint"]).group(1)}
+    assert hosts and hosts <= services, hosts - services
+    tempo = yaml.safe_load((repo / compose.TEMPO_CONFIG).read_text())
+    assert tempo["distributor"]["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"].endswith(":4317")
+
+
+def test_compose_prometheus_config_passes_promtool(tmp_path, repo):
+    promtool = toolchain.go_tool_path("promtool")
+    if promtool is None:
+        pytest.fail("promtool is not built: run `make prometheus`")
+    cfg = (repo / compose.PROMETHEUS_CONFIG).read_text().replace("/etc/prometheus/rules.yaml", str(repo / "alerts" / "rules.yaml"))
+    (tmp_path / "prometheus.yml").write_text(cfg)
+    proc = subprocess.run([str(promtool), "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_commands_the_containers_run_work(tmp_path):
+    from genai_o11y.localstack import free_port
+
+    port = free_port()
+    hook = subprocess.Popen([sys.executable, "-m", "genai_o11y", "webhook", "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                assert urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).status == 200
+                break
+            except OSError:
+                time.sleep(0.2)
+        body = json.dumps({"alerts": [{"status": "firing", "labels": {"alertname": "GenAICostSpike", "severity": "warning"}, "annotations": {"summary": "s"}}]}).encode()
+        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/chat", data=body, headers={"Content-Type": "application/json"}), timeout=5)
+    finally:
+        hook.terminate()
+        out, _ = hook.communicate(timeout=10)
+    assert '"alertname": "GenAICostSpike"' in out and '"receiver": "chat"' in out
+    demo = subprocess.run([sys.executable, "-m", "genai_o11y", "demo", "--endpoint", "127.0.0.1:1", "--requests", "5", "--rps", "100", "--time-scale", "0"],
+                          capture_output=True, text=True, timeout=60, env={**__import__("os").environ, "GENAI_O11Y_HASH_SALT": "s"})
+    assert demo.returncode == 0 and "demo: 5 requests sent" in demo.stdout, demo.stdout + demo.stderr
