@@ -10,7 +10,7 @@ PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/genai-o11y
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install collector prometheus alertmanager tools generate check validate clean
+.PHONY: run test install collector prometheus alertmanager k8s-tools tools helm-render generate check validate clean
 
 run: install tools generate validate
 	$(CLI) up $(UP_ARGS)
@@ -39,7 +39,15 @@ alertmanager:
 	elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null; \
 	else echo "error: Alertmanager and amtool are needed: apt-get install prometheus-alertmanager"; exit 2; fi
 
-tools: collector prometheus alertmanager
+# helm and kubeconform from Go modules, schemas from the Kubernetes and operator modules
+k8s-tools: install
+	$(PY) -m genai_o11y.toolchain k8s
+
+tools: collector prometheus alertmanager k8s-tools
+
+# the chart's rendering, committed for review (tests compare it with a fresh `helm template`)
+helm-render: k8s-tools generate
+	$(PY) -m genai_o11y.k8s_render > deploy/helm/rendered/genai-o11y.yaml
 
 generate: install
 	$(CLI) generate --out .

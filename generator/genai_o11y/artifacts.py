@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import redaction_policy, render
-from .builders import alertmanager, collector, compose, dashboards, dockerfiles, ocb, prometheus_config, rules, runbook
+from .builders import alertmanager, collector, compose, dashboards, dockerfiles, helm, ocb, prometheus_config, rules, runbook
 from .builders.dashboards import provisioning
 from .spec import Spec
 
@@ -38,7 +38,26 @@ def build_all(spec: Spec, source: str) -> dict[str, str]:
         compose.TEMPO_CONFIG: render.to_yaml(compose.tempo_config(), head),
         compose.COLLECTOR_DOCKERFILE: dockerfiles.collector(spec, source),
         compose.DEMO_DOCKERFILE: dockerfiles.demo(source),
+        **_chart(spec, source, head),
     }
+
+
+def _chart(spec: Spec, source: str, head: str) -> dict[str, str]:
+    """The Helm chart: data from the spec, Helm templates as they are, files/ from the artifacts above."""
+    c = helm.CHART
+    out = {
+        f"{c}/Chart.yaml": render.to_yaml(helm.chart(), head),
+        f"{c}/values.yaml": render.to_yaml(helm.values(spec), head),
+        f"{c}/values.schema.json": render.to_json(helm.values_schema()),
+        f"{c}/files/otelcol.yaml": render.to_yaml(collector.build(spec), head),
+        f"{c}/files/rules.yaml": render.to_yaml(rules.build(spec), head),
+        f"{c}/files/alertmanagerconfig-routing.yaml": render.to_yaml(helm.alertmanager_routing(spec), head),
+        f"{c}/files/datasources.yaml": render.to_yaml(provisioning.datasources(spec), head),
+        **{f"{c}/files/dashboards/{uid}.json": render.to_json(board) for uid, board in dashboards.build_all(spec, source).items()},
+        **{f"{c}/templates/{t}": helm.template_text(t) for t in helm.TEMPLATES},
+        helm.EXAMPLE_APP: render.to_yaml_all(helm.example_app(spec), head),
+    }
+    return out
 
 
 def _compose_prometheus(spec: Spec) -> dict:

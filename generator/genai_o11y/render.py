@@ -30,6 +30,11 @@ def to_yaml(doc: Any, header: str | None = None) -> str:
     return (header or "") + text
 
 
+def to_yaml_all(docs: list[Any], header: str | None = None) -> str:
+    """Several YAML documents (Kubernetes manifests) separated by ---."""
+    return (header or "") + "---\n".join(yaml.dump(d, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100_000) for d in docs)
+
+
 def to_json(doc: Any) -> str:
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 

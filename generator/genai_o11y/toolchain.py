@@ -146,6 +146,54 @@ def build_prometheus_tools(log=print) -> dict[str, Path]:
     return out
 
 
+HELM = ("helm.sh/helm/v3/cmd/helm", "v3.22.0")
+KUBECONFORM = ("github.com/yannh/kubeconform/cmd/kubeconform", "v0.8.0")
+
+
+def _go_tool(name: str, module: tuple[str, str], log=print) -> Path:
+    """A Go tool built once into the cache as <name>-<version>."""
+    target = cache_root() / "go-bin" / f"{name}-{module[1]}"
+    if target.is_file():
+        return target
+    go = _go()
+    tmp = Path(tempfile.mkdtemp(prefix="gobin-"))
+    cache_root().mkdir(parents=True, exist_ok=True)
+    logfile = cache_root() / f"{name}-build.log"
+    logfile.write_text("")
+    log(f"{name}: building {module[1]} (a few minutes; log: {logfile})")
+    _run([go, "install", f"{module[0]}@{module[1]}"], logfile, env=dict(os.environ, GOBIN=str(tmp), GOFLAGS=os.environ.get("GOFLAGS", "-buildvcs=false")))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(tmp / name), target)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def k8s_tool_path(name: str) -> Path | None:
+    module = {"helm": HELM, "kubeconform": KUBECONFORM}[name]
+    p = cache_root() / "go-bin" / f"{name}-{module[1]}"
+    return p if p.is_file() else None
+
+
+def k8s_schema_dir() -> Path:
+    from . import k8s_schemas as ks
+
+    return cache_root() / "k8s-schemas" / f"{ks.KUBERNETES[1]}-{ks.OTEL_OPERATOR[1]}-{ks.PROM_OPERATOR[1]}"
+
+
+def build_k8s_tools(log=print) -> dict[str, Path]:
+    """helm and kubeconform from Go modules, and the schemas kubeconform validates against."""
+    from . import k8s_schemas
+
+    out = {"helm": _go_tool("helm", HELM, log), "kubeconform": _go_tool("kubeconform", KUBECONFORM, log)}
+    schemas = k8s_schema_dir()
+    if not (schemas / ".complete").is_file():
+        log(f"k8s schemas: from the Kubernetes OpenAPI spec and the operators' CRDs into {schemas}")
+        k8s_schemas.build(schemas)
+    for k, v in {**out, "schemas": schemas}.items():
+        log(f"{k}: {v}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m genai_o11y.toolchain collector|prometheus|path`: used by the Makefile."""
     args = argv if argv is not None else sys.argv[1:]
@@ -154,13 +202,15 @@ def main(argv: list[str] | None = None) -> int:
             build_collector()
         elif args == ["prometheus"]:
             build_prometheus_tools()
+        elif args == ["k8s"]:
+            build_k8s_tools()
         elif args == ["collector-path"]:
             p = collector_path()
             if not p:
                 raise ToolMissing("the collector is not built: run `make collector`")
             print(p)
         else:
-            print("usage: python -m genai_o11y.toolchain collector|prometheus|collector-path", file=sys.stderr)
+            print("usage: python -m genai_o11y.toolchain collector|prometheus|k8s|collector-path", file=sys.stderr)
             return 2
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
