@@ -144,7 +144,7 @@ def live(tmp_path_factory, otelcol):
                 wait_for(lambda: localstack.prom_query(prom.url, "genai_o11y:stage_errors:ratio_rate5m"), timeout=120, interval=2, what="recording rules")
                 wait_for(lambda: localstack.prom_query(prom.url, "genai_o11y:requests:rate1h"), timeout=120, interval=2, what="LLM recording rules")
                 wait_for(lambda: len(tempo.spans()) > 100, timeout=60, what="sampled traces at the Tempo sink")
-                yield prom.url, tempo, ids
+                yield prom.url, tempo, ids, col
             finally:
                 prom.stop()
 
@@ -152,7 +152,7 @@ def live(tmp_path_factory, otelcol):
 @pytest.mark.collector
 @pytest.mark.parametrize("uid,what,expr,legend,exemplar", EXPRS, ids=[f"{e[0][11:]}:{e[1]}" for e in EXPRS])
 def test_query_returns_series_with_its_legend_labels(live, uid, what, expr, legend, exemplar):
-    base, _tempo, _ids = live
+    base, _tempo, _ids, col = live
     q = _substitute(expr)
     result = localstack.prom_query(base, q)
     assert result, f"{uid} / {what}: no data for\n{q}"
@@ -161,17 +161,22 @@ def test_query_returns_series_with_its_legend_labels(live, uid, what, expr, lege
         missing = needed - set(series["metric"])
         assert not missing, f"{uid} / {what}: legend uses {sorted(missing)}, absent from {series['metric']}"
     if exemplar:
-        now = time.time()
-        url = f"{base}/api/v1/query_exemplars?" + urllib.parse.urlencode({"query": q, "start": now - 900, "end": now})
-        with urllib.request.urlopen(url, timeout=10) as r:
-            data = json.loads(r.read())["data"]
-        trace_ids = {e["labels"].get("trace_id") for s in data for e in s["exemplars"]}
-        assert trace_ids - {None}, f"{uid} / {what}: no exemplar with a trace_id"
+        # span_metrics attaches exemplars to the data points flushed after new spans: keep a little
+        # traffic flowing (as any live system has) until a scrape has stored some
+        def exemplar_trace_ids():
+            traffic.send(col.otlp_grpc, ["support-copilot"], requests=4, seed=int(time.time()))
+            now = time.time()
+            url = f"{base}/api/v1/query_exemplars?" + urllib.parse.urlencode({"query": q, "start": now - 900, "end": now})
+            with urllib.request.urlopen(url, timeout=10) as r:
+                data = json.loads(r.read())["data"]
+            return {e["labels"].get("trace_id") for s in data for e in s["exemplars"]} - {None}
+
+        assert wait_for(exemplar_trace_ids, timeout=60, interval=2, what=f"{uid} / {what}: exemplars with a trace_id")
 
 
 @pytest.mark.collector
 def test_template_variables_have_values(live):
-    base, _tempo, _ids = live
+    base, _tempo, _ids, _col = live
     for v in BOARDS["genai-o11y-overview"]["templating"]["list"]:
         if v["type"] != "query":
             continue
@@ -184,7 +189,7 @@ def test_template_variables_have_values(live):
 
 @pytest.mark.collector
 def test_tempo_searches_use_attributes_real_spans_carry(live):
-    _base, tempo, _ids = live
+    _base, tempo, _ids, _col = live
     spans = tempo.spans()
     span_keys = set().union(*(s.attributes.keys() for s in spans))
     resource_keys = set().union(*(s.resource.keys() for s in spans))

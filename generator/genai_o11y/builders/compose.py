@@ -14,7 +14,7 @@ from .dashboards.provisioning import DASHBOARDS_PATH
 #: Pinned images (current releases; bump together, then `make generate`).
 IMAGES = {
     "tempo": "grafana/tempo:2.8.2",
-    "prometheus": "prom/prometheus:v3.5.0",
+    "prometheus": "prom/prometheus:v3.16.0",  # the release the tests run (Go module v0.316.0)
     "alertmanager": "prom/alertmanager:v0.28.1",
     "grafana": "grafana/grafana:12.1.1",
 }
