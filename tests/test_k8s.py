@@ -83,6 +83,11 @@ def test_sidecar_cr_carries_the_generated_config_and_the_collector_validates_it(
     committed = (REPO / "collector" / "otelcol.yaml").read_text()
     assert (CHART / "files" / "otelcol.yaml").read_text() == committed  # byte for byte in the chart
     assert cr["spec"]["config"] == yaml.safe_load(committed)  # the same document in the CR
+    # and the same bytes: the CR's config block is the committed file, indented under `config:`
+    block = rendered.split("\n  config:\n", 1)[1].split("\n---", 1)[0]
+    lines = block.split("\n")
+    body = [ln for ln in lines if ln.startswith("    ") or ln == ""]
+    assert "\n".join(ln[4:] for ln in body).rstrip("\n") + "\n" == committed
     (tmp_path / "cr-config.yaml").write_text(yaml.safe_dump(cr["spec"]["config"]))
     proc = subprocess.run([str(otelcol), "validate", f"--config={tmp_path / 'cr-config.yaml'}"], capture_output=True, text=True,
                           env={"GENAI_O11Y_HASH_SALT": "placeholder", "PATH": "/usr/bin:/bin"}, timeout=60)

@@ -2,7 +2,7 @@
 Prometheus Operator (kube-prometheus-stack):
 
 - the sidecar: an OpenTelemetryCollector (mode: sidecar, v1beta1) whose `config` is the generated
-  collector config (the same document as collector/otelcol.yaml), injected by the pod annotation
+  collector config byte for byte (collector/otelcol.yaml's text, indented), injected by the pod annotation
   sidecar.opentelemetry.io/inject;
 - a PrometheusRule (labels kube-prometheus-stack selects on) with the generated rules;
 - a PodMonitor scraping the sidecars with the job names the pipeline alerts select on;
