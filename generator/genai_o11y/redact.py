@@ -38,8 +38,8 @@ class Redactor:
         self.salt = salt if salt is not None else os.environ.get(SALT_ENV)
         if not self.salt:
             raise MissingSalt(f"{SALT_ENV} is not set: identifiers (user, session, account ids) are hashed with it; set a secret, stable salt")
-        self._rules = [r.python() for r in self.policy.compiled_detectors()]
-        self._name_rules = [r.python() for r in self.policy.span_name_rules]
+        self._rules = [(r, *r.python()) for r in self.policy.compiled_detectors()]
+        self._name_rules = [(r, *r.python()) for r in self.policy.span_name_rules]
         self._ids = set(self.policy.identifier_keys)
         self._meta_cache: dict[str, bool] = {}
 
@@ -52,15 +52,19 @@ class Redactor:
     def mask(self, text: str) -> tuple[str, int]:
         """Text with every detector applied, and how many values were masked."""
         n = 0
-        for pattern, repl in self._rules:
-            text, k = pattern.subn(repl, text)
-            n += k
+        lowered = text.lower()  # the gates (as in the collector): skip detectors that cannot match
+        for rule, pattern, repl in self._rules:
+            if rule.gate_holds(lowered):
+                text, k = pattern.subn(repl, text)
+                n += k
         return text, n
 
     def span_name(self, name: str) -> str:
         name, _ = self.mask(name)
-        for pattern, repl in self._name_rules:
-            name = pattern.sub(repl, name)
+        lowered = name.lower()
+        for rule, pattern, repl in self._name_rules:
+            if rule.gate_holds(lowered):
+                name = pattern.sub(repl, name)
         return name
 
     def attributes(self, attrs: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
