@@ -246,4 +246,6 @@ def test_gated_detectors_only_scan_where_their_gate_holds():
     assert masks and all('where Len(span.cache["rest"]) > 0 and (IsMatch(span.cache["kv"], ' in s for s in masks)
     unguarded = [s for s in span if " where " not in s]
     assert all(s.startswith(("set(span.cache[\"rest\"]", "delete_matching_keys(span.cache[\"rest\"]", "set(span.cache[\"name\"]")) for s in unguarded), unguarded
+    names = [s for s in span if s.startswith("replace_pattern(span.name")]
+    assert names and all('where IsMatch(span.cache["name"], ' in s for s in names)
     assert any('IsMatch(span.cache["kv"], "@")' in s and "<EMAIL>" in s for s in masks)

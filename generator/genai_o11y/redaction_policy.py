@@ -85,13 +85,14 @@ class Policy:
         return re.match(self.metadata_regex(), key) is not None
 
     def compiled_detectors(self) -> tuple[Rule, ...]:
-        """Detectors as applied: those sharing a mask (and capturing nothing) joined into one
+        """Detectors as applied: ungated ones sharing a mask (and capturing nothing) joined into one
         alternation, so each value is scanned once per kind of mask instead of once per detector.
-        Order is kept by the first detector of each group."""
+        Gated detectors stay apart: each scans only where its own gate holds. Order is kept by the
+        first detector of each group."""
         groups: dict[str, list[Rule]] = {}
         order: list[str] = []
         for r in self.detectors:
-            key = r.mask if "${" not in r.mask and re.compile(r.regex).groups == 0 else f"{r.name}:{r.mask}"
+            key = r.mask if not r.gated and "${" not in r.mask and re.compile(r.regex).groups == 0 else f"{r.name}:{r.mask}"
             if key not in groups:
                 groups[key] = []
                 order.append(key)
@@ -102,7 +103,7 @@ class Policy:
             if len(rs) == 1:
                 out.append(rs[0])
             else:
-                out.append(Rule("+".join(r.name for r in rs), "|".join(f"(?:{r.regex})" for r in rs), rs[0].mask, *_joined_gate(rs)))
+                out.append(Rule("+".join(r.name for r in rs), "|".join(f"(?:{r.regex})" for r in rs), rs[0].mask))
         return tuple(out)
 
     def mask_tokens(self) -> list[str]:
@@ -110,16 +111,6 @@ class Policy:
 
     def with_extra(self, extra: list[Rule]) -> "Policy":
         return Policy(self.metadata_keys, self.identifier_keys, self.detectors + tuple(extra), self.span_name_rules)
-
-
-def _joined_gate(rules: list[Rule]) -> tuple[tuple[str, ...], str | None]:
-    """The gate of an alternation of rules: it must hold whenever any member's does; one member
-    without a gate makes the joined rule ungated."""
-    if not all(r.gated for r in rules):
-        return (), None
-    lits = tuple(dict.fromkeys(lit for r in rules for lit in r.requires_any))
-    pats = [r.requires_match for r in rules if r.requires_match is not None]
-    return lits, ("|".join(f"(?:{p})" for p in pats) if pats else None)
 
 
 def _gate_problems(where: str, d: dict) -> list[Problem]:

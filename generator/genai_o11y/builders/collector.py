@@ -103,7 +103,7 @@ def fold_statements(spec: Spec) -> list[str]:
         f" and {attr(n.TOOLS_CALLED)} != \"\" and (span.status.code == STATUS_CODE_ERROR or ({attr(n.FAILURE_CATEGORY)} != nil"
         f" and {attr(n.FAILURE_CATEGORY)} != \"tool_failure\" and {attr(n.FAILURE_CATEGORY)} != \"timeout\"))"
     )
-    return s + required_tool_statements(spec)
+    return s + required_tool_statements(spec) + marker_statements()
 
 
 def required_tool_statements(spec: Spec) -> list[str]:
@@ -126,12 +126,53 @@ def required_tool_statements(spec: Spec) -> list[str]:
     return s
 
 
-def _usage_metric(name: str, description: str, value: str, condition: str, dims: list[str], unit: str = "", buckets: list[float] | None = None) -> dict:
+#: signal_to_metrics (v0.161) resolves and hashes a metric's labels for every span before it
+#: evaluates the metric's conditions; only a label listed without default_value is checked first
+#: (the span must carry it). So every metric requires either one of its own labels that is present
+#: exactly when its condition can hold, or the marker of its family: set in the metrics branch
+#: where the family's keys are present, deleted from the data points before export. A span then
+#: costs a key lookup, not a label hash, for each metric it cannot feed.
+MARKER_PREFIX = "genai_o11y.s2m."
+
+
+def marker_families() -> dict[str, str]:
+    """Family -> the condition (a necessary one for each member metric) that sets its marker."""
+    retrieval_keys = [n.RETRIEVAL_TOP_SCORE, n.RERANK_DISPLACEMENT, n.RETRIEVAL_RESULTS, n.CHUNKS_INCLUDED, *n.CHUNKS_EXCLUDED.values()]
+    return {
+        "usage": " or ".join(f"{attr(k)} != nil" for k in (n.INPUT_TOKENS, n.OUTPUT_TOKENS, n.CACHE_READ_TOKENS, n.COST_USD, n.COST_UNPRICED)),
+        "feedback": f'{attr(n.STAGE)} == "feedback"',
+        "request": f'{attr(n.STAGE)} == "request"',
+        "retrieval": " or ".join([f"{attr(k)} != nil" for k in retrieval_keys] + [f"{attr(n.PROMPT_TRUNCATED)} == true"]),
+        "evaluation": f"{attr(n.EVAL_SCORE)} != nil",
+    }
+
+
+def marker(family: str) -> str:
+    assert family in marker_families(), family
+    return MARKER_PREFIX + family
+
+
+def marker_statements() -> list[str]:
+    return [f"set({attr(marker(f))}, true) where {cond}" for f, cond in marker_families().items()]
+
+
+def unmark_processor() -> dict:
+    return {
+        "error_mode": "ignore",
+        "metric_statements": [{"context": "datapoint", "statements": [f"delete_matching_keys(datapoint.attributes, {q('^' + re.escape(MARKER_PREFIX))})"]}],
+    }
+
+
+def _usage_metric(name: str, description: str, value: str, condition: str, dims: list[str], unit: str = "", buckets: list[float] | None = None, *, requires: str) -> dict:
+    """`requires`: one of `dims` (then listed without a default) or a family marker."""
+    attributes = [{"key": d} if d == requires else {"key": d, "default_value": n.NONE_VALUE} for d in dims]
+    if requires not in dims:
+        attributes.append({"key": requires})
     m = {
         "name": name,
         "description": description,
         "conditions": [condition],
-        "attributes": [{"key": d, "default_value": n.NONE_VALUE} for d in dims],
+        "attributes": attributes,
         "include_resource_attributes": [{"key": n.SERVICE_NAME}],
     }
     if buckets is not None:
@@ -146,14 +187,15 @@ def _usage_metric(name: str, description: str, value: str, condition: str, dims:
 def usage_metrics() -> list[dict]:
     d = USAGE_DIMENSIONS
     return [
-        _usage_metric(n.METRIC_INPUT_TOKENS, "Input tokens, cached ones included.", f"Int({attr(n.INPUT_TOKENS)})", f"{attr(n.INPUT_TOKENS)} != nil", d, "{token}"),
-        _usage_metric(n.METRIC_OUTPUT_TOKENS, "Output tokens.", f"Int({attr(n.OUTPUT_TOKENS)})", f"{attr(n.OUTPUT_TOKENS)} != nil", d, "{token}"),
-        _usage_metric(n.METRIC_CACHED_TOKENS, "Input tokens served from the provider's prompt cache.", f"Int({attr(n.CACHE_READ_TOKENS)})", f"{attr(n.CACHE_READ_TOKENS)} != nil", d, "{token}"),
-        _usage_metric(n.METRIC_COST + ".usd", "Cost in USD from the spec's price table.", f"Double({attr(n.COST_USD)})", f"{attr(n.COST_USD)} != nil", d),
-        _usage_metric(n.METRIC_UNPRICED, "Calls with token counts whose model is not in the price table.", "Int(1)", f"{attr(n.COST_UNPRICED)} == true", [n.SERVICE_NAME, n.PROVIDER, n.ENVIRONMENT]),
+        _usage_metric(n.METRIC_INPUT_TOKENS, "Input tokens, cached ones included.", f"Int({attr(n.INPUT_TOKENS)})", f"{attr(n.INPUT_TOKENS)} != nil", d, "{token}", requires=marker("usage")),
+        _usage_metric(n.METRIC_OUTPUT_TOKENS, "Output tokens.", f"Int({attr(n.OUTPUT_TOKENS)})", f"{attr(n.OUTPUT_TOKENS)} != nil", d, "{token}", requires=marker("usage")),
+        _usage_metric(n.METRIC_CACHED_TOKENS, "Input tokens served from the provider's prompt cache.", f"Int({attr(n.CACHE_READ_TOKENS)})", f"{attr(n.CACHE_READ_TOKENS)} != nil", d, "{token}", requires=marker("usage")),
+        _usage_metric(n.METRIC_COST + ".usd", "Cost in USD from the spec's price table.", f"Double({attr(n.COST_USD)})", f"{attr(n.COST_USD)} != nil", d, requires=marker("usage")),
+        _usage_metric(n.METRIC_UNPRICED, "Calls with token counts whose model is not in the price table.", "Int(1)", f"{attr(n.COST_UNPRICED)} == true", [n.SERVICE_NAME, n.PROVIDER, n.ENVIRONMENT], requires=marker("usage")),
         _usage_metric(
             n.METRIC_FEEDBACK, "User feedback events by sentiment.", "Int(1)", f'{attr(n.STAGE)} == "feedback"',
             [n.SERVICE_NAME, n.FEEDBACK_SENTIMENT, n.PROVIDER, n.REQUEST_MODEL, n.ROUTE, n.PROMPT_TEMPLATE, n.PROMPT_VERSION, n.ENVIRONMENT, n.SERVICE_VERSION],
+            requires=marker("feedback"),
         ),
         *quality_metrics(),
     ]
@@ -168,51 +210,51 @@ def quality_metrics() -> list[dict]:
     d = QUALITY_DIMENSIONS
     retrieval = [n.SERVICE_NAME, n.ROUTE, n.RETRIEVER_VERSION, n.INDEX_VERSION, n.ENVIRONMENT, n.SERVICE_VERSION]
     chunks = [
-        _usage_metric(f"{n.METRIC_CHUNKS}.excluded.{reason}", f"Chunks left out of prompts: {reason}.", f"Int({attr(key)})", f"{attr(key)} != nil", d)
+        _usage_metric(f"{n.METRIC_CHUNKS}.excluded.{reason}", f"Chunks left out of prompts: {reason}.", f"Int({attr(key)})", f"{attr(key)} != nil", d, requires=marker("retrieval"))
         for reason, key in n.CHUNKS_EXCLUDED.items()
     ]
     return [
         _usage_metric(
             n.METRIC_RETRIEVAL_SCORE, "Similarity score of the best document per retrieval.", f"Double({attr(n.RETRIEVAL_TOP_SCORE)})",
-            f"{attr(n.RETRIEVAL_TOP_SCORE)} != nil", retrieval, buckets=n.EVAL_SCORE_BUCKETS,
+            f"{attr(n.RETRIEVAL_TOP_SCORE)} != nil", retrieval, buckets=n.EVAL_SCORE_BUCKETS, requires=marker("retrieval"),
         ),
         _usage_metric(
             n.METRIC_RERANK_DISPLACEMENT, "Mean rank change of the documents the reranker kept (0: reranker agreed with retrieval).",
-            f"Double({attr(n.RERANK_DISPLACEMENT)})", f"{attr(n.RERANK_DISPLACEMENT)} != nil", retrieval, buckets=[float(b) for b in n.RERANK_DISPLACEMENT_BUCKETS],
+            f"Double({attr(n.RERANK_DISPLACEMENT)})", f"{attr(n.RERANK_DISPLACEMENT)} != nil", retrieval, buckets=[float(b) for b in n.RERANK_DISPLACEMENT_BUCKETS], requires=marker("retrieval"),
         ),
-        _usage_metric(f"{n.METRIC_CHUNKS}.included", "Chunks included in prompts.", f"Int({attr(n.CHUNKS_INCLUDED)})", f"{attr(n.CHUNKS_INCLUDED)} != nil", d),
+        _usage_metric(f"{n.METRIC_CHUNKS}.included", "Chunks included in prompts.", f"Int({attr(n.CHUNKS_INCLUDED)})", f"{attr(n.CHUNKS_INCLUDED)} != nil", d, requires=marker("retrieval")),
         *chunks,
         _usage_metric(
             n.METRIC_RESPONSE_TOKENS, "Response length in output tokens per model call.", f"Double({attr(n.OUTPUT_TOKENS)})",
-            f"{attr(n.STAGE)} == \"model_call\" and {attr(n.OUTPUT_TOKENS)} != nil", d, buckets=[float(b) for b in n.RESPONSE_TOKEN_BUCKETS],
+            f"{attr(n.STAGE)} == \"model_call\" and {attr(n.OUTPUT_TOKENS)} != nil", d, buckets=[float(b) for b in n.RESPONSE_TOKEN_BUCKETS], requires=marker("usage"),
         ),
         _usage_metric(
             n.METRIC_FAILED_AFTER_TOOLS, "Answers that failed although the tools they called did not.", "Int(1)",
-            f"{attr(n.FAILED_AFTER_TOOLS)} == true", d,
+            f"{attr(n.FAILED_AFTER_TOOLS)} == true", d, requires=marker("request"),
         ),
         _usage_metric(
             n.METRIC_EVAL_SCORE, "Evaluation scores (gen_ai.evaluation.score.value) by evaluation name.", f"Double({attr(n.EVAL_SCORE)})",
-            f"{attr(n.EVAL_SCORE)} != nil", [n.EVAL_NAME, *d], buckets=n.EVAL_SCORE_BUCKETS,
+            f"{attr(n.EVAL_SCORE)} != nil", [n.EVAL_NAME, *d], buckets=n.EVAL_SCORE_BUCKETS, requires=marker("evaluation"),
         ),
         _usage_metric(
             n.METRIC_FAILURES, "Spans by failure category (genai_o11y.failure.category; unknown ones fold into _other).", "Int(1)",
-            f"{attr(n.FAILURE_CATEGORY)} != nil", [n.FAILURE_CATEGORY, n.STAGE, n.TOOL_NAME, *d],
+            f"{attr(n.FAILURE_CATEGORY)} != nil", [n.FAILURE_CATEGORY, n.STAGE, n.TOOL_NAME, *d], requires=n.FAILURE_CATEGORY,
         ),
         _usage_metric(
             n.METRIC_CACHE, "App-level cache lookups (semantic, response, embedding cache) by hit.", "Int(1)",
-            f"{attr(n.CACHE_HIT)} != nil", [n.CACHE_HIT, n.STAGE, n.SERVICE_NAME, n.ROUTE, n.ENVIRONMENT, n.SERVICE_VERSION],
+            f"{attr(n.CACHE_HIT)} != nil", [n.CACHE_HIT, n.STAGE, n.SERVICE_NAME, n.ROUTE, n.ENVIRONMENT, n.SERVICE_VERSION], requires=n.CACHE_HIT,
         ),
         _usage_metric(
             n.METRIC_RETRIEVAL_RESULTS, "Documents returned per retrieval (le=\"0\": zero results).", f"Double({attr(n.RETRIEVAL_RESULTS)})",
-            f"{attr(n.RETRIEVAL_RESULTS)} != nil", retrieval, buckets=[float(b) for b in n.RETRIEVAL_RESULT_BUCKETS],
+            f"{attr(n.RETRIEVAL_RESULTS)} != nil", retrieval, buckets=[float(b) for b in n.RETRIEVAL_RESULT_BUCKETS], requires=marker("retrieval"),
         ),
         _usage_metric(
             n.METRIC_TRUNCATIONS, "Prompts truncated to fit the context budget.", "Int(1)",
-            f"{attr(n.PROMPT_TRUNCATED)} == true", d,
+            f"{attr(n.PROMPT_TRUNCATED)} == true", d, requires=marker("retrieval"),
         ),
         _usage_metric(
             n.METRIC_MISSING_TOOL, "Answers of a route given without the tool the spec requires for it.", "Int(1)",
-            f"{attr(n.REQUIRED_TOOL_MISSING)} != nil", [n.REQUIRED_TOOL_MISSING, *d],
+            f"{attr(n.REQUIRED_TOOL_MISSING)} != nil", [n.REQUIRED_TOOL_MISSING, *d], requires=n.REQUIRED_TOOL_MISSING,
         ),
     ]
 
@@ -220,8 +262,8 @@ def quality_metrics() -> list[dict]:
 def tenant_metrics() -> list[dict]:
     d = [n.SERVICE_NAME, n.TENANT, n.ENVIRONMENT]
     return [
-        _usage_metric(n.METRIC_TENANT_COST + ".usd", "Cost in USD per tenant (bounded by cardinality.max_tenants).", f"Double({attr(n.COST_USD)})", f"{attr(n.COST_USD)} != nil", d),
-        _usage_metric(n.METRIC_TENANT_CALLS, "Requests per tenant (bounded by cardinality.max_tenants).", "Int(1)", f'{attr(n.STAGE)} == "request"', d),
+        _usage_metric(n.METRIC_TENANT_COST + ".usd", "Cost in USD per tenant (bounded by cardinality.max_tenants).", f"Double({attr(n.COST_USD)})", f"{attr(n.COST_USD)} != nil", d, requires=marker("usage")),
+        _usage_metric(n.METRIC_TENANT_CALLS, "Requests per tenant (bounded by cardinality.max_tenants).", "Int(1)", f'{attr(n.STAGE)} == "request"', d, requires=marker("request")),
     ]
 
 
@@ -284,6 +326,7 @@ def build(spec: Spec) -> dict:
                 {"context": "resource", "statements": [f'keep_keys(resource.attributes, ["{n.SERVICE_NAME}"])']},
             ]
         ),
+        "transform/unmark": unmark_processor(),
         "delta_to_cumulative": {"max_stale": "15m"},
     }
     connectors: dict = {
@@ -314,7 +357,7 @@ def build(spec: Spec) -> dict:
             "exporters": ["span_metrics", "signal_to_metrics"],
         },
         "metrics/spans": {"receivers": ["span_metrics"], "processors": [], "exporters": ["prometheus"]},
-        "metrics/usage": {"receivers": ["signal_to_metrics"], "processors": ["delta_to_cumulative"], "exporters": ["prometheus"]},
+        "metrics/usage": {"receivers": ["signal_to_metrics"], "processors": ["transform/unmark", "delta_to_cumulative"], "exporters": ["prometheus"]},
     }
     exporters_extra: dict = {}
     store = spec.redaction.full_content_store
@@ -342,7 +385,7 @@ def build(spec: Spec) -> dict:
             connectors[conn] = {"error_mode": "ignore", "spans": _escape_confmap([metric])}
             processors[proc] = {"max_stale": "15m", "max_streams": spec.cardinality.max_tenants}
             pipelines["traces/metrics"]["exporters"].append(conn)
-            pipelines[f"metrics/tenant_{key}"] = {"receivers": [conn], "processors": [proc], "exporters": ["prometheus"]}
+            pipelines[f"metrics/tenant_{key}"] = {"receivers": [conn], "processors": ["transform/unmark", proc], "exporters": ["prometheus"]}
 
     return {
         "extensions": {

@@ -12,7 +12,7 @@ The pinned collector has no GenAI normaliser component, so this is OTTL. Rules, 
 from __future__ import annotations
 
 from .. import names as n
-from .ottl import attr, q
+from .ottl import attr, one_of_regex, q
 
 # (legacy key, current key, who emits it). First match wins when several legacy keys are present.
 RENAMES: list[tuple[str, str, str]] = [
@@ -82,36 +82,60 @@ STAGE_FROM: list[tuple[str, str, str]] = [
 ]
 
 
+def _group(statements: list[str], conditions: list[str]) -> dict:
+    """A span statement group that runs only on spans where one of `conditions` holds (each is a
+    necessary condition of every statement in it): most spans skip most groups with a few lookups."""
+    return {"context": "span", "conditions": conditions, "statements": statements}
+
+
 def statements() -> list[dict]:
-    """transform processor statement groups (span and resource context)."""
-    span: list[str] = []
+    """transform processor statement groups (span context), in order."""
+    groups: list[dict] = []
+    renames: list[str] = []
     for legacy, current, _who in RENAMES:
         cond = f"{attr(current)} == nil and {attr(legacy)} != nil"
         if legacy == "traceloop.entity.name":
             cond += ' and span.attributes["traceloop.span.kind"] == "tool"'
-        span.append(f"set({attr(current)}, {attr(legacy)}) where {cond}")
-    for legacy in sorted({legacy for legacy, _c, _w in RENAMES if legacy != "traceloop.entity.name"} | set(DROPPED_LEGACY)):
-        span.append(f"delete_key(span.attributes, {q(legacy)})")
+        renames.append(f"set({attr(current)}, {attr(legacy)}) where {cond}")
+    legacy_keys = sorted({legacy for legacy, _c, _w in RENAMES if legacy != "traceloop.entity.name"} | set(DROPPED_LEGACY))
+    renames += [f"delete_key(span.attributes, {q(legacy)})" for legacy in legacy_keys]
+    groups.append(_group(renames, [f"{attr(k)} != nil" for k in [*legacy_keys, "traceloop.entity.name"]]))
     # values
-    span.append(f"set({attr(n.PROVIDER)}, ToLowerCase({attr(n.PROVIDER)})) where IsString({attr(n.PROVIDER)})")
-    for old, new in PROVIDER_VALUES.items():
-        span.append(f"set({attr(n.PROVIDER)}, {q(new)}) where {attr(n.PROVIDER)} == {q(old)}")
-    for key in (n.INPUT_TOKENS, n.OUTPUT_TOKENS, n.CACHE_READ_TOKENS):
-        span.append(f"set({attr(key)}, Int({attr(key)})) where IsString({attr(key)}) or IsDouble({attr(key)})")
-    span.append(f"set({attr(n.REQUEST_MODEL)}, {attr(n.RESPONSE_MODEL)}) where {attr(n.REQUEST_MODEL)} == nil and {attr(n.RESPONSE_MODEL)} != nil")
-    for key, value, op in OPERATION_FROM:
-        span.append(f"set({attr(n.OPERATION)}, {q(op)}) where {attr(n.OPERATION)} == nil and {attr(key)} == {q(value)}")
-    # stage
-    for key, value, stage in STAGE_FROM:
-        span.append(f"set({attr(n.STAGE)}, {q(stage)}) where {attr(n.STAGE)} == nil and {attr(key)} == {q(value)}")
-    # a root span is the whole request, unless the helper marked it as only wrapping one (HTTP server span)
-    span.append(f"set({attr(n.STAGE)}, \"request\") where {attr(n.STAGE)} == nil and IsRootSpan() and {attr(n.REQUEST_DELEGATED)} == nil")
+    provider = attr(n.PROVIDER)
+    groups.append(_group([f"set({provider}, ToLowerCase({provider}))"], [f"IsString({provider})"]))
+    groups.append(_group(
+        [f"set({provider}, {q(new)}) where {provider} == {q(old)}" for old, new in PROVIDER_VALUES.items()],
+        [f"IsString({provider}) and IsMatch({provider}, {q(one_of_regex(PROVIDER_VALUES))})"],
+    ))
+    tokens = [n.INPUT_TOKENS, n.OUTPUT_TOKENS, n.CACHE_READ_TOKENS]
+    groups.append(_group(
+        [f"set({attr(key)}, Int({attr(key)})) where IsString({attr(key)}) or IsDouble({attr(key)})" for key in tokens],
+        [f"IsString({attr(key)}) or IsDouble({attr(key)})" for key in tokens],
+    ))
+    groups.append(_group(
+        [f"set({attr(n.REQUEST_MODEL)}, {attr(n.RESPONSE_MODEL)})"],
+        [f"{attr(n.REQUEST_MODEL)} == nil and {attr(n.RESPONSE_MODEL)} != nil"],
+    ))
+    kinds = sorted({key for key, _v, _o in OPERATION_FROM})
+    groups.append(_group(
+        [f"set({attr(n.OPERATION)}, {q(op)}) where {attr(n.OPERATION)} == nil and {attr(key)} == {q(value)}" for key, value, op in OPERATION_FROM],
+        [f"{attr(n.OPERATION)} == nil and ({' or '.join(f'{attr(k)} != nil' for k in kinds)})"],
+    ))
+    # stage; a root span is the whole request, unless the helper marked it as only wrapping one (HTTP server span)
+    stage = [f"set({attr(n.STAGE)}, {q(st)}) where {attr(n.STAGE)} == nil and {attr(key)} == {q(value)}" for key, value, st in STAGE_FROM]
+    stage.append(f"set({attr(n.STAGE)}, \"request\") where {attr(n.STAGE)} == nil and IsRootSpan() and {attr(n.REQUEST_DELEGATED)} == nil")
+    groups.append(_group(stage, [f"{attr(n.STAGE)} == nil"]))
     # tool outcome: the app's own value wins; otherwise from the span status
     tool = f"{attr(n.STAGE)} == \"tool_call\" and {attr(n.TOOL_OUTCOME)} == nil"
-    span.append(f"set({attr(n.TOOL_OUTCOME)}, \"timeout\") where {tool} and IsString({attr(n.ERROR_TYPE)}) and IsMatch({attr(n.ERROR_TYPE)}, \"(?i)timeout\")")
-    span.append(f"set({attr(n.TOOL_OUTCOME)}, \"error\") where {tool} and span.status.code == STATUS_CODE_ERROR")
-    span.append(f"set({attr(n.TOOL_OUTCOME)}, \"ok\") where {tool}")
-    return [{"context": "span", "statements": span}]
+    groups.append(_group(
+        [
+            f"set({attr(n.TOOL_OUTCOME)}, \"timeout\") where {tool} and IsString({attr(n.ERROR_TYPE)}) and IsMatch({attr(n.ERROR_TYPE)}, \"(?i)timeout\")",
+            f"set({attr(n.TOOL_OUTCOME)}, \"error\") where {tool} and span.status.code == STATUS_CODE_ERROR",
+            f"set({attr(n.TOOL_OUTCOME)}, \"ok\") where {tool}",
+        ],
+        [tool],
+    ))
+    return groups
 
 
 def resource_statements(services: list[str], environment: str) -> list[str]:

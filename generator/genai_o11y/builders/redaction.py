@@ -45,7 +45,8 @@ def gate(rule: Rule, lowered: str) -> str | None:
     """The OTTL condition for a rule's gate on `lowered` (text already lowercased); None: ungated."""
     if not rule.gated:
         return None
-    parts = [f"IsMatch({lowered}, {q(_literal(lit))})" for lit in rule.requires_any]
+    lits = [a for a in rule.requires_any if not any(b != a and b in a for b in rule.requires_any)]
+    parts = [f"IsMatch({lowered}, {q(_literal(lit))})" for lit in lits]
     if rule.requires_match is not None:
         parts.append(f"IsMatch({lowered}, {q(rule.requires_match)})")
     return " or ".join(parts)
@@ -67,13 +68,14 @@ def _redacted(ctx: str, policy: Policy, limit: int, count_into: str | None) -> l
     attrs, rest, kv = f"{ctx}.attributes", f'{ctx}.cache["rest"]', f'{ctx}.cache["kv"]'
     t1 = q(policy.metadata_regex())
     has = f"Len({rest}) > 0"
+    rules = policy.compiled_detectors()
     s = [
         f"set({rest}, {attrs})",
         f"delete_matching_keys({rest}, {t1})",
         f"keep_matching_keys({attrs}, {t1}) where {has}",
         f"flatten({rest}) where {has}",
         f"set({kv}, ToLowerCase(ToKeyValueString({rest}))) where {has}",
-        *[f'replace_all_patterns({rest}, "value", {q(r.regex)}, {q(r.mask)}) where {_where(has, r, kv)}' for r in policy.compiled_detectors()],
+        *[f'replace_all_patterns({rest}, "value", {q(r.regex)}, {q(r.mask)}) where {_where(has, r, kv)}' for r in rules],
     ]
     if count_into:  # before truncation, so masks past the limit are counted too
         s.append(f"set({kv}, ToKeyValueString({rest})) where {has}")
