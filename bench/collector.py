@@ -7,12 +7,17 @@ PII in a share of the questions), pre-serialised as OTLP requests of 500 spans. 
 instance of our collector that drops everything (otlp -> filter: drop all), so the sink is never the
 bottleneck. Both configs under test export to it.
 
-Run: .venv/bin/python bench/collector.py [--requests 3000] [--rounds 2]
+Senders: --senders concurrent OTLP/gRPC clients (default 3), so the collector, not one client's
+round trips, sets the pace. Rounds alternate the configs; the best round of each is compared.
+--ablate adds runs of the full pipeline without one stage each, to show where the CPU goes.
+
+Run: .venv/bin/python bench/collector.py [--requests 3000] [--rounds 2] [--senders 3] [--ablate]
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import copy
 import os
 import platform
@@ -97,7 +102,31 @@ def passthrough_config(spec, sink: str) -> dict:
     }
 
 
-def run(binary: Path, label: str, cfg: dict, spec, bodies: list[bytes], n: int, tmp: Path, done_metric: tuple[str, dict]) -> dict:
+#: Full pipeline minus one stage: (label, processor to drop from every pipeline | connector to drop).
+ABLATIONS = [
+    ("without redaction", "transform/redact"),
+    ("without normalisation", "transform/normalise"),
+    ("without cost", "transform/cost"),
+    ("without tail sampling", "tail_sampling"),
+    ("without label folding", "transform/dimensions"),
+    ("without signal_to_metrics", "signal_to_metrics"),
+    ("without span_metrics", "span_metrics"),
+]
+
+
+def ablate(cfg: dict, component: str) -> dict:
+    pipelines = cfg["service"]["pipelines"]
+    for key, pl in list(pipelines.items()):
+        if component in pl.get("processors", []):
+            pl["processors"].remove(component)
+        if component in pl["exporters"]:
+            pl["exporters"].remove(component)
+        if component in pl["receivers"]:
+            del pipelines[key]
+    return cfg
+
+
+def run(binary: Path, label: str, cfg: dict, spec, bodies: list[bytes], n: int, tmp: Path, done_metric: tuple[str, dict], senders: int) -> dict:
     c = spec.collector
     proc = _start(binary, cfg, tmp, c.health_endpoint)
     try:
@@ -105,8 +134,9 @@ def run(binary: Path, label: str, cfg: dict, spec, bodies: list[bytes], n: int, 
             "/opentelemetry.proto.collector.trace.v1.TraceService/Export", request_serializer=lambda b: b, response_deserializer=lambda b: b)
         cpu0, _ = _proc_stat(proc.pid)
         t0 = time.perf_counter()
-        for body in bodies:
-            export(body, timeout=120)
+        with concurrent.futures.ThreadPoolExecutor(senders) as pool:
+            for _ in pool.map(lambda body: export(body, timeout=120), bodies):
+                pass
         name, labels = done_metric
         url = f"http://{c.telemetry_endpoint}/metrics"
         wait_for(lambda: samples_at(url, name, **labels) >= n, timeout=600, interval=0.05, what=f"{label}: all spans through")
@@ -122,6 +152,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=3000, help="demo requests turned into spans (about 17 spans each)")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--senders", type=int, default=3, help="concurrent OTLP/gRPC clients")
+    ap.add_argument("--ablate", action="store_true", help="also run the full pipeline without each stage")
     args = ap.parse_args()
     binary = toolchain.collector_path()
     if binary is None:
@@ -129,21 +161,26 @@ def main() -> None:
     bodies, n = load(args.requests)
     print(f"# Collector throughput and memory ({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {binary.name})\n")
     print(f"load: {n} spans from {args.requests} demo requests, {len(bodies)} OTLP requests of {PER_REQUEST} spans, "
-          f"{sum(map(len, bodies)) / n:.0f} bytes per span on the wire\n")
+          f"{sum(map(len, bodies)) / n:.0f} bytes per span on the wire; {args.senders} concurrent senders\n")
     sink_tmp = Path(tempfile.mkdtemp())
     sink_port, sink_health = free_port(), f"127.0.0.1:{free_port()}"
     sink = _start(binary, sink_config(sink_port, sink_health), sink_tmp, sink_health)
     rows = []
     try:
+        labels = ["pass-through", "full pipeline"] + ([a for a, _ in ABLATIONS] if args.ablate else [])
         for r in range(args.rounds):
-            for label in ("pass-through", "full pipeline"):
+            for label in labels:
                 tmp = Path(tempfile.mkdtemp())
                 spec = make_spec(collector_ports({"backends.tempo.endpoint": f"127.0.0.1:{sink_port}", "sampling.decision_wait_seconds": 2}, tmp))
                 if label == "pass-through":
                     cfg, done = passthrough_config(spec, f"127.0.0.1:{sink_port}"), ("otelcol_exporter_sent_spans_total", {})
                 else:
-                    cfg, done = copy.deepcopy(builder.build(spec)), ("otelcol_processor_outgoing_items_total", {"processor": "transform/dimensions"})
-                rows.append(run(binary, f"{label} (round {r + 1})", cfg, spec, bodies, n, tmp, done))
+                    # every span is through once the receiver accepted it and the batch processor sent it on
+                    cfg, done = copy.deepcopy(builder.build(spec)), ("otelcol_processor_batch_batch_send_size_sum", {})
+                    for a, component in ABLATIONS:
+                        if a == label:
+                            cfg = ablate(cfg, component)
+                rows.append(run(binary, f"{label} (round {r + 1})", cfg, spec, bodies, n, tmp, done, args.senders))
     finally:
         sink.terminate()
         sink.wait(timeout=30)
@@ -157,6 +194,12 @@ def main() -> None:
     rss = max(r["rss_mib"] for r in full)
     print(f"\nthroughput ratio full/pass-through: {ratio:.2f} (target >= 0.5: {'met' if ratio >= 0.5 else 'NOT met'}); "
           f"CPU per span ratio: {cpu_ratio:.1f}x; peak RSS of the full pipeline: {rss:.0f} MiB (target < 300: {'met' if rss < 300 else 'NOT met'})")
+    if args.ablate:
+        best_full = min(r["cpu_us"] for r in full)
+        print("\n| stage removed | best CPU µs per span | the stage's share |\n|---|---|---|")
+        for a, _ in ABLATIONS:
+            cpu = min(r["cpu_us"] for r in rows if r["label"].startswith(a))
+            print(f"| {a.removeprefix('without ')} | {cpu:.1f} | {best_full - cpu:+.1f} µs |")
 
 
 if __name__ == "__main__":

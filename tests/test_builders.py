@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from decimal import Decimal
 
@@ -249,3 +250,36 @@ def test_gated_detectors_only_scan_where_their_gate_holds():
     names = [s for s in span if s.startswith("replace_pattern(span.name")]
     assert names and all('where IsMatch(span.cache["name"], ' in s for s in names)
     assert any('IsMatch(span.cache["kv"], "@")' in s and "<EMAIL>" in s for s in masks)
+
+
+def test_every_span_derived_metric_is_skipped_cheaply_and_markers_are_dropped():
+    """Each signal_to_metrics metric requires one attribute (checked before the label hash): a
+    label of its own or a family marker that the metrics branch sets and the metric pipelines drop."""
+    cfg = collector.build(make_spec())
+    folds = "\n".join(s for g in cfg["processors"]["transform/dimensions"]["trace_statements"] for s in g["statements"])
+    connectors = {k: v for k, v in cfg["connectors"].items() if k.startswith("signal_to_metrics")}
+    assert len(connectors) >= 3
+    for name, conn in connectors.items():
+        for m in conn["spans"]:
+            required = [a["key"] for a in m["attributes"] if "default_value" not in a]
+            assert len(required) == 1, (m["name"], required)
+            key = required[0]
+            if key.startswith(collector.MARKER_PREFIX):
+                assert f'set(span.attributes["{key}"], true) where ' in folds, key
+            else:
+                # a real label required: the metric's condition is exactly that label being present
+                assert m["conditions"] == [f'span.attributes["{key}"] != nil'], m["name"]
+        pipeline = next(p for p in cfg["service"]["pipelines"].values() if name in p["receivers"])
+        assert pipeline["processors"][0] == "transform/unmark", name
+    unmark = cfg["processors"]["transform/unmark"]["metric_statements"][0]["statements"]
+    assert unmark == ['delete_matching_keys(datapoint.attributes, "^genai_o11y\\\\.s2m\\\\.")']
+    # a marker's condition is necessary for its members: each member's condition names a key of it
+    fams = collector.marker_families()
+    for m in (m for conn in connectors.values() for m in conn["spans"]):
+        key = next(a["key"] for a in m["attributes"] if "default_value" not in a)
+        if key.startswith(collector.MARKER_PREFIX):
+            keys = re.findall(r'span\.attributes\["([^"]+)"\]', m["conditions"][0])
+            fam = fams[key.removeprefix(collector.MARKER_PREFIX)]
+            # the condition reads a key of the family, or a key the metrics branch sets only under the family's condition
+            assert any(f'span.attributes["{k}"]' in fam or re.search(rf'set\(span\.attributes\["{re.escape(k)}"\], [^)]*\) where {re.escape(fam)} and ', folds)
+                       for k in keys), m["name"]

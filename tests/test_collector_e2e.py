@@ -403,6 +403,10 @@ def test_quality_signals_become_metrics(stack):
     # the trace keeps what the app sent
     assert {sp.attributes.get("genai_o11y.failure.category") for sp in spans_of(sink, svc) if "genai_o11y.failure.category" in sp.attributes} <= {
         "guardrail_block", "parse_error", "cosmic_rays"}
+    # the family markers that let signal_to_metrics skip spans never reach an exported series
+    marked = {k for smp_ in col.samples() for k in smp_.labels if k.startswith("genai_o11y_s2m")}
+    assert not marked, f"marker labels exported: {marked}"
+    assert {k for smp_ in smp if smp_.name.startswith("genai_o11y_retrieval_results") for k in smp_.labels} >= {"service_name", "genai_o11y_route"}
 
 
 def test_exemplars_link_latency_to_traces(stack):

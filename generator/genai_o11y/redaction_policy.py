@@ -81,6 +81,13 @@ class Policy:
         parts = sorted({re.escape(k[:-2]) + r"\..*" if k.endswith(".*") else re.escape(k) for k in self.metadata_keys})
         return "^(?:" + "|".join(parts) + ")$"
 
+    def metadata_split(self) -> tuple[str | None, str | None]:
+        """The same keys as two anchored regexes, prefixes (`x.*`) and exact keys, either None when
+        empty: removing prefix matches first leaves few keys for the longer exact alternation."""
+        pre = sorted({re.escape(k[:-2]) for k in self.metadata_keys if k.endswith(".*")})
+        exact = sorted({re.escape(k) for k in self.metadata_keys if not k.endswith(".*")})
+        return ("^(?:" + "|".join(pre) + r")\." if pre else None, "^(?:" + "|".join(exact) + ")$" if exact else None)
+
     def is_metadata(self, key: str) -> bool:
         return re.match(self.metadata_regex(), key) is not None
 

@@ -69,9 +69,11 @@ def _redacted(ctx: str, policy: Policy, limit: int, count_into: str | None) -> l
     t1 = q(policy.metadata_regex())
     has = f"Len({rest}) > 0"
     rules = policy.compiled_detectors()
+    pre, exact = policy.metadata_split()
     s = [
         f"set({rest}, {attrs})",
-        f"delete_matching_keys({rest}, {t1})",
+        *([f"delete_matching_keys({rest}, {q(pre)})"] if pre else []),
+        *([f"delete_matching_keys({rest}, {q(exact)}) where {has}"] if exact else []),
         f"keep_matching_keys({attrs}, {t1}) where {has}",
         f"flatten({rest}) where {has}",
         f"set({kv}, ToLowerCase(ToKeyValueString({rest}))) where {has}",
