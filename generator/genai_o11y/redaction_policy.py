@@ -28,6 +28,59 @@ NOT_RE2 = [
 ]
 
 
+#: Characters whose lowercase is in [a-z_ .] (the Kelvin sign lowercases to "k").
+PLAIN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_ .\u212a")
+#: The same shape checked on lowercased text (RE2, anchored).
+PLAIN_TEXT_RE = "^[a-z_ .]*$"
+
+
+def _plain(c: str, fold: bool) -> bool:
+    return c in PLAIN_CHARS or (fold and (c.lower() in PLAIN_CHARS or c.upper() in PLAIN_CHARS))
+
+
+def _item_never_plain(op, av, fold: bool) -> bool:
+    """Sound, conservative: True only if this regex item always consumes a non-plain character."""
+    from re import _constants as c
+
+    if op is c.LITERAL:
+        return not _plain(chr(av), fold)
+    if op is c.IN:
+        for kind, val in av:
+            if kind is c.LITERAL and not _plain(chr(val), fold):
+                continue
+            if kind is c.RANGE and not any(_plain(chr(x), fold) for x in range(val[0], min(val[1], 0x2200) + 1)) and val[1] < 0x2200:
+                continue
+            if kind is c.CATEGORY and val is c.CATEGORY_DIGIT:
+                continue
+            return False  # a member that may be plain (or NEGATE, or a category we do not reason about)
+        return True
+    if op in (c.MAX_REPEAT, c.MIN_REPEAT):
+        lo, _hi, sub = av
+        return lo >= 1 and _seq_never_plain(sub, fold)
+    if op is c.SUBPATTERN:
+        _group, add, _del, sub = av
+        return _seq_never_plain(sub, fold or bool(add & c.SRE_FLAG_IGNORECASE))
+    if op is c.BRANCH:
+        return all(_seq_never_plain(b, fold) for b in av[1])
+    return False
+
+
+def _seq_never_plain(seq, fold: bool) -> bool:
+    return any(_item_never_plain(op, av, fold) for op, av in seq)
+
+
+@lru_cache(maxsize=256)
+def _can_match_plain(regex: str) -> bool:
+    from re import _parser
+
+    try:
+        parsed = _parser.parse(regex, re.ASCII)
+    except Exception:  # an RE2 construct Python does not parse: assume it can
+        return True
+    fold = bool(parsed.state.flags & re.IGNORECASE)
+    return not _seq_never_plain(list(parsed), fold)
+
+
 @lru_cache(maxsize=256)
 def _gate_re(pattern: str) -> re.Pattern:
     return re.compile(pattern, re.ASCII)
@@ -45,6 +98,12 @@ class Rule:
     mask: str
     requires_any: tuple[str, ...] = ()
     requires_match: str | None = None
+
+    @property
+    def plain_capable(self) -> bool:
+        """Whether the detector can match text made only of letters, `_`, space and `.` (the
+        shape of most span names): False only when every match provably needs another character."""
+        return _can_match_plain(self.regex)
 
     @property
     def gated(self) -> bool:

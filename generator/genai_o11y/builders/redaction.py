@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from ..redaction_policy import Policy, Rule
+from ..redaction_policy import PLAIN_TEXT_RE, Policy, Rule
 from ..spec import Spec
 from .ottl import q
 
@@ -88,12 +88,14 @@ def _redacted(ctx: str, policy: Policy, limit: int, count_into: str | None) -> l
 
 
 def _span_name(policy: Policy) -> list[str]:
-    name = 'span.cache["name"]'
+    """Most span names are plain (`retrieval`, `execute_tool search_kb`): a plain name skips every
+    rule that needs a character outside letters, `_`, space and `.` (one anchored check)."""
+    name, plain = 'span.cache["name"]', 'span.cache["plain"]'
     rules = policy.compiled_detectors() + policy.span_name_rules
-    out = [f"set({name}, ToLowerCase(span.name))"]
+    out = [f"set({name}, ToLowerCase(span.name))", f"set({plain}, IsMatch({name}, {q(PLAIN_TEXT_RE)}))"]
     for r in rules:
-        g = gate(r, name)
-        out.append(f"replace_pattern(span.name, {q(r.regex)}, {q(r.mask)})" + (f" where {g}" if g else ""))
+        conds = ([] if r.plain_capable else [f"{plain} == false"]) + ([f"({g})"] if (g := gate(r, name)) else [])
+        out.append(f"replace_pattern(span.name, {q(r.regex)}, {q(r.mask)})" + (f" where {' and '.join(conds)}" if conds else ""))
     return out
 
 
