@@ -71,11 +71,11 @@ def _seq_never_plain(seq, fold: bool) -> bool:
 
 @lru_cache(maxsize=256)
 def _can_match_plain(regex: str) -> bool:
-    from re import _parser
-
     try:
+        from re import _parser  # CPython's regex parser (3.11+); private, hence the fallback
+
         parsed = _parser.parse(regex, re.ASCII)
-    except Exception:  # an RE2 construct Python does not parse: assume it can
+    except Exception:  # no parser, or an RE2 construct Python does not parse: assume it can
         return True
     fold = bool(parsed.state.flags & re.IGNORECASE)
     return not _seq_never_plain(list(parsed), fold)
