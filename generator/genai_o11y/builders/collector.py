@@ -137,12 +137,14 @@ MARKER_PREFIX = "genai_o11y.s2m."
 
 def marker_families() -> dict[str, str]:
     """Family -> the condition (a necessary one for each member metric) that sets its marker."""
-    retrieval_keys = [n.RETRIEVAL_TOP_SCORE, n.RERANK_DISPLACEMENT, n.RETRIEVAL_RESULTS, n.CHUNKS_INCLUDED, *n.CHUNKS_EXCLUDED.values()]
+    prompt_keys = [n.CHUNKS_INCLUDED, *n.CHUNKS_EXCLUDED.values()]
     return {
         "usage": " or ".join(f"{attr(k)} != nil" for k in (n.INPUT_TOKENS, n.OUTPUT_TOKENS, n.CACHE_READ_TOKENS, n.COST_USD, n.COST_UNPRICED)),
         "feedback": f'{attr(n.STAGE)} == "feedback"',
         "request": f'{attr(n.STAGE)} == "request"',
-        "retrieval": " or ".join([f"{attr(k)} != nil" for k in retrieval_keys] + [f"{attr(n.PROMPT_TRUNCATED)} == true"]),
+        "retrieval": f"{attr(n.RETRIEVAL_TOP_SCORE)} != nil or {attr(n.RETRIEVAL_RESULTS)} != nil",
+        "rerank": f"{attr(n.RERANK_DISPLACEMENT)} != nil",
+        "prompt": " or ".join([f"{attr(k)} != nil" for k in prompt_keys] + [f"{attr(n.PROMPT_TRUNCATED)} == true"]),
         "evaluation": f"{attr(n.EVAL_SCORE)} != nil",
     }
 
@@ -210,7 +212,7 @@ def quality_metrics() -> list[dict]:
     d = QUALITY_DIMENSIONS
     retrieval = [n.SERVICE_NAME, n.ROUTE, n.RETRIEVER_VERSION, n.INDEX_VERSION, n.ENVIRONMENT, n.SERVICE_VERSION]
     chunks = [
-        _usage_metric(f"{n.METRIC_CHUNKS}.excluded.{reason}", f"Chunks left out of prompts: {reason}.", f"Int({attr(key)})", f"{attr(key)} != nil", d, requires=marker("retrieval"))
+        _usage_metric(f"{n.METRIC_CHUNKS}.excluded.{reason}", f"Chunks left out of prompts: {reason}.", f"Int({attr(key)})", f"{attr(key)} != nil", d, requires=marker("prompt"))
         for reason, key in n.CHUNKS_EXCLUDED.items()
     ]
     return [
@@ -220,9 +222,9 @@ def quality_metrics() -> list[dict]:
         ),
         _usage_metric(
             n.METRIC_RERANK_DISPLACEMENT, "Mean rank change of the documents the reranker kept (0: reranker agreed with retrieval).",
-            f"Double({attr(n.RERANK_DISPLACEMENT)})", f"{attr(n.RERANK_DISPLACEMENT)} != nil", retrieval, buckets=[float(b) for b in n.RERANK_DISPLACEMENT_BUCKETS], requires=marker("retrieval"),
+            f"Double({attr(n.RERANK_DISPLACEMENT)})", f"{attr(n.RERANK_DISPLACEMENT)} != nil", retrieval, buckets=[float(b) for b in n.RERANK_DISPLACEMENT_BUCKETS], requires=marker("rerank"),
         ),
-        _usage_metric(f"{n.METRIC_CHUNKS}.included", "Chunks included in prompts.", f"Int({attr(n.CHUNKS_INCLUDED)})", f"{attr(n.CHUNKS_INCLUDED)} != nil", d, requires=marker("retrieval")),
+        _usage_metric(f"{n.METRIC_CHUNKS}.included", "Chunks included in prompts.", f"Int({attr(n.CHUNKS_INCLUDED)})", f"{attr(n.CHUNKS_INCLUDED)} != nil", d, requires=marker("prompt")),
         *chunks,
         _usage_metric(
             n.METRIC_RESPONSE_TOKENS, "Response length in output tokens per model call.", f"Double({attr(n.OUTPUT_TOKENS)})",
@@ -250,7 +252,7 @@ def quality_metrics() -> list[dict]:
         ),
         _usage_metric(
             n.METRIC_TRUNCATIONS, "Prompts truncated to fit the context budget.", "Int(1)",
-            f"{attr(n.PROMPT_TRUNCATED)} == true", d, requires=marker("retrieval"),
+            f"{attr(n.PROMPT_TRUNCATED)} == true", d, requires=marker("prompt"),
         ),
         _usage_metric(
             n.METRIC_MISSING_TOOL, "Answers of a route given without the tool the spec requires for it.", "Int(1)",

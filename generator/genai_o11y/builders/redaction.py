@@ -67,13 +67,16 @@ def _redacted(ctx: str, policy: Policy, limit: int, count_into: str | None) -> l
     (most stage spans) pay one key scan and nothing else."""
     attrs, rest, kv = f"{ctx}.attributes", f'{ctx}.cache["rest"]', f'{ctx}.cache["kv"]'
     t1 = q(policy.metadata_regex())
-    has = f"Len({rest}) > 0"
+    # The guard: a flag set once (a nil cache entry costs nothing to test; Len() on a map boxes it)
+    flag = f'{ctx}.cache["content"]'
+    has = f"{flag} != nil"
     rules = policy.compiled_detectors()
     pre, exact = policy.metadata_split()
     s = [
         f"set({rest}, {attrs})",
         *([f"delete_matching_keys({rest}, {q(pre)})"] if pre else []),
-        *([f"delete_matching_keys({rest}, {q(exact)}) where {has}"] if exact else []),
+        *([f"delete_matching_keys({rest}, {q(exact)}) where Len({rest}) > 0"] if exact else []),
+        f"set({flag}, true) where Len({rest}) > 0",
         f"keep_matching_keys({attrs}, {t1}) where {has}",
         f"flatten({rest}) where {has}",
         f"set({kv}, ToLowerCase(ToKeyValueString({rest}))) where {has}",
