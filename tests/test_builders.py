@@ -242,18 +242,26 @@ def test_bad_gates_are_rejected_naming_the_field(tmp_path, rule, problem):
 
 
 def test_gated_detectors_only_scan_where_their_gate_holds():
-    """The generated statements: each gated detector carries its gate on the lowercased values;
-    nothing but the key split runs for spans whose keys are all Tier 1."""
+    """The generated groups: spans whose keys are all Tier 1 skip the content group (one condition);
+    each gated detector carries its gate on the lowercased values; plain span names skip the
+    group of rules that need another character."""
     spec = make_spec()
-    span = next(g for g in redaction.statement_groups(spec, collector.policy_for(spec)) if g["context"] == "span")["statements"]
-    masks = [s for s in span if s.startswith("replace_all_patterns(")]
-    assert masks and all('where span.cache["content"] != nil and (IsMatch(span.cache["kv"], ' in s for s in masks)
-    unguarded = [s for s in span if " where " not in s]
-    assert all(s.startswith(("set(span.cache[\"rest\"]", "delete_matching_keys(span.cache[\"rest\"]", "set(span.cache[\"name\"]", "set(span.cache[\"plain\"]")) for s in unguarded), unguarded
-    names = [s for s in span if s.startswith("replace_pattern(span.name")]
-    assert len([s for s in names if 'where span.cache["plain"] == false and (IsMatch(span.cache["name"], ' in s]) == len(names) - 5
-    assert len([s for s in names if 'where (IsMatch(span.cache["name"], ' in s]) == 5  # the detectors that can match letters only
+    groups = [g for g in redaction.statement_groups(spec, collector.policy_for(spec)) if g["context"] == "span"]
+    first, content, other_names, plain_names = groups
+    pending = f'span.attributes["{redaction.PENDING}"]'
+    assert "conditions" not in first and first["statements"][-1] == f'set({pending}, true) where Len(span.cache["rest"]) > 0'
+    assert not any("replace" in s for s in first["statements"])
+    assert content["conditions"] == [f"{pending} != nil"] and content["statements"][0] == f'delete_key(span.attributes, "{redaction.PENDING}")'
+    masks = [s for s in content["statements"] if s.startswith("replace_all_patterns(")]
+    assert len(masks) == 16 and all(' where (IsMatch(span.cache["kv"], ' in s for s in masks)
     assert any('IsMatch(span.cache["kv"], "@")' in s and "<EMAIL>" in s for s in masks)
+    assert other_names["conditions"] == [f'not IsMatch(span.name, "{redaction.PLAIN_NAME_RE}")']
+    assert len([s for s in other_names["statements"] if s.startswith("replace_pattern(span.name")]) == 13
+    assert "conditions" not in plain_names
+    assert len([s for s in plain_names["statements"] if s.startswith("replace_pattern(span.name")]) == 5  # can match letters alone
+    assert all(" where IsMatch(span.cache[\"name\"], " in s for g in (other_names, plain_names) for s in g["statements"] if s.startswith("replace_pattern"))
+    # the mark never leaves the stage: a custom policy without genai_o11y.* in Tier 1 still drops it before merging back
+    assert f'delete_key(span.cache["rest"], "{redaction.PENDING}")' in content["statements"]
 
 
 def test_every_span_derived_metric_is_skipped_cheaply_and_markers_are_dropped():

@@ -283,6 +283,8 @@ def test_tier1_untouched_ids_hashed_content_truncated_and_counted(corpus_run):
     # the audit count: 3 values masked in the span (past the truncation point too) + 1 in the event
     assert probe.attributes["genai_o11y.redaction.count"] == 3 + 1
     assert "jane.doe" not in repr(probe.events)
+    # the stage's internal mark on spans with content never leaves it
+    assert not [sp.name for sp in corpus_run["spans"] if "genai_o11y.redaction.pending" in sp.attributes]
 
 
 def test_metric_labels_come_from_tier1_keys_only():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from ..redaction_policy import PLAIN_TEXT_RE, Policy, Rule
+from ..redaction_policy import Policy, Rule
 from ..spec import Spec
 from .ottl import q
 
@@ -22,6 +22,10 @@ SALT_ENV = "GENAI_O11Y_HASH_SALT"
 SALT_REF = "${env:" + SALT_ENV + "}"  # expanded by the collector: must not be escaped
 SALT_MARK = "@@GENAI_O11Y_SALT@@"  # placeholder in statements until after confmap escaping
 COUNT = "genai_o11y.redaction.count"
+PENDING = "genai_o11y.redaction.pending"  # set and removed within the stage: never exported
+#: A span name made only of these (checked on the original name) cannot match the rules that need
+#: another character; stricter than PLAIN_TEXT_RE on the lowercased name, hence safe.
+PLAIN_NAME_RE = "^[A-Za-z_ .]*$"
 
 
 def salt_check() -> list[dict]:
@@ -52,54 +56,74 @@ def gate(rule: Rule, lowered: str) -> str | None:
     return " or ".join(parts)
 
 
-def _where(guard: str, rule: Rule, lowered: str) -> str:
-    g = gate(rule, lowered)
-    return f"{guard} and ({g})" if g else guard
-
-
 def _count(kv: str, tokens: list[str]) -> str:
     return " + ".join(f"(Len(Split({kv}, {q(t)})) - 1)" for t in tokens)
 
 
-def _redacted(ctx: str, policy: Policy, limit: int, count_into: str | None) -> list[str]:
-    """Tier 1 stays in the attributes; the rest moves to cache["rest"], is flattened, masked and
-    truncated there, then merged back (Tier 1 wins a key clash). Spans whose keys are all Tier 1
-    (most stage spans) pay one key scan and nothing else."""
-    attrs, rest, kv = f"{ctx}.attributes", f'{ctx}.cache["rest"]', f'{ctx}.cache["kv"]'
-    t1 = q(policy.metadata_regex())
-    # The guard: a flag set once (a nil cache entry costs nothing to test; Len() on a map boxes it)
-    flag = f'{ctx}.cache["content"]'
-    has = f"{flag} != nil"
-    rules = policy.compiled_detectors()
+def _split(ctx: str, policy: Policy) -> list[str]:
+    """cache["rest"] = the attributes that are not Tier 1 (prefixes first, then the exact keys)."""
+    rest = f'{ctx}.cache["rest"]'
     pre, exact = policy.metadata_split()
-    s = [
-        f"set({rest}, {attrs})",
+    return [
+        f"set({rest}, {ctx}.attributes)",
         *([f"delete_matching_keys({rest}, {q(pre)})"] if pre else []),
         *([f"delete_matching_keys({rest}, {q(exact)}) where Len({rest}) > 0"] if exact else []),
-        f"set({flag}, true) where Len({rest}) > 0",
-        f"keep_matching_keys({attrs}, {t1}) where {has}",
-        f"flatten({rest}) where {has}",
-        f"set({kv}, ToLowerCase(ToKeyValueString({rest}))) where {has}",
-        *[f'replace_all_patterns({rest}, "value", {q(r.regex)}, {q(r.mask)}) where {_where(has, r, kv)}' for r in rules],
+    ]
+
+
+def _content(ctx: str, policy: Policy, limit: int, count_into: str | None, guard: str | None) -> list[str]:
+    """cache["rest"] flattened, masked where each detector's gate holds, counted, truncated and
+    merged back (Tier 1 wins a key clash). `guard`: a condition on every statement (None: the
+    group's own condition already selected the spans that carry content)."""
+    attrs, rest, kv = f"{ctx}.attributes", f'{ctx}.cache["rest"]', f'{ctx}.cache["kv"]'
+    t1 = q(policy.metadata_regex())
+
+    def where(*conds: str | None) -> str:
+        cs = [c for c in (guard, *conds) if c]
+        return f" where {' and '.join(cs)}" if cs else ""
+
+    s = [
+        f"keep_matching_keys({attrs}, {t1})" + where(),
+        f"flatten({rest})" + where(),
+        f"set({kv}, ToLowerCase(ToKeyValueString({rest})))" + where(),
+        *[f'replace_all_patterns({rest}, "value", {q(r.regex)}, {q(r.mask)})' + where(f"({g})" if (g := gate(r, kv)) else None)
+          for r in policy.compiled_detectors()],
     ]
     if count_into:  # before truncation, so masks past the limit are counted too
-        s.append(f"set({kv}, ToKeyValueString({rest})) where {has}")
-        s.append(f"set({count_into}, Coalesce([{count_into}, 0]) + {_count(kv, policy.mask_tokens())}) where {has}")
-    s.append(f"truncate_all({rest}, {limit}) where {has}")
-    s.append(f'merge_maps({attrs}, {rest}, "insert") where {has}')
+        s.append(f"set({kv}, ToKeyValueString({rest}))" + where())
+        s.append(f"set({count_into}, Coalesce([{count_into}, 0]) + {_count(kv, policy.mask_tokens())})" + where())
+    s.append(f"truncate_all({rest}, {limit})" + where())
+    s.append(f'merge_maps({attrs}, {rest}, "insert")' + where())
     return s
 
 
-def _span_name(policy: Policy) -> list[str]:
-    """Most span names are plain (`retrieval`, `execute_tool search_kb`): a plain name skips every
-    rule that needs a character outside letters, `_`, space and `.` (one anchored check)."""
-    name, plain = 'span.cache["name"]', 'span.cache["plain"]'
+def _redacted(ctx: str, policy: Policy, limit: int, count_into: str | None) -> list[str]:
+    """One group (resource, span events: few per batch): the content work guarded by a cache flag."""
+    flag = f'{ctx}.cache["content"]'  # a nil cache entry costs nothing to test; Len() on a map boxes it
+    return _split(ctx, policy) + [f'set({flag}, true) where Len({ctx}.cache["rest"]) > 0'] + _content(ctx, policy, limit, count_into, f"{flag} != nil")
+
+
+def _span_name_groups(policy: Policy) -> list[dict]:
+    """Most span names are plain (`retrieval`, `execute_tool search_kb`): the rules that provably
+    need a character outside letters, `_`, space and `.` run in a group only names with such a
+    character enter; the few rules that can match letters alone run on every name. Each rule is
+    also gated on the lowercased name."""
+    name = 'span.cache["name"]'
     rules = policy.compiled_detectors() + policy.span_name_rules
-    out = [f"set({name}, ToLowerCase(span.name))", f"set({plain}, IsMatch({name}, {q(PLAIN_TEXT_RE)}))"]
-    for r in rules:
-        conds = ([] if r.plain_capable else [f"{plain} == false"]) + ([f"({g})"] if (g := gate(r, name)) else [])
-        out.append(f"replace_pattern(span.name, {q(r.regex)}, {q(r.mask)})" + (f" where {' and '.join(conds)}" if conds else ""))
-    return out
+
+    def stmts(rs) -> list[str]:
+        return [f"set({name}, ToLowerCase(span.name))"] + [
+            f"replace_pattern(span.name, {q(r.regex)}, {q(r.mask)})" + (f" where {g}" if (g := gate(r, name)) else "") for r in rs
+        ]
+
+    other = [r for r in rules if not r.plain_capable]
+    groups = []
+    if other:
+        groups.append({"context": "span", "conditions": [f"not IsMatch(span.name, {q(PLAIN_NAME_RE)})"], "statements": stmts(other)})
+    plain = [r for r in rules if r.plain_capable]
+    if plain:
+        groups.append({"context": "span", "statements": stmts(plain)})
+    return groups
 
 
 def statement_groups(spec: Spec, policy: Policy) -> list[dict]:
@@ -107,7 +131,7 @@ def statement_groups(spec: Spec, policy: Policy) -> list[dict]:
     ids = [_hash(f"span.attributes[{q(k)}]") for k in policy.identifier_keys]
     ev_ids = [_hash(f"spanevent.attributes[{q(k)}]") for k in policy.identifier_keys]
     res_ids = [_hash(f"resource.attributes[{q(k)}]") for k in policy.identifier_keys]
-    name = _span_name(policy)
+    names = _span_name_groups(policy)
     count = f"span.attributes[{q(COUNT)}]"
     t1 = q(policy.metadata_regex())
     if spec.redaction.mode == "metadata-only":
@@ -120,15 +144,25 @@ def statement_groups(spec: Spec, policy: Policy) -> list[dict]:
                     'set(span.cache["n"], Len(span.attributes))',
                     f"keep_matching_keys(span.attributes, {t1})",
                     f'set({count}, span.cache["n"] - Len(span.attributes))',
-                ]
-                + name,
+                ],
             },
+            *names,
             {"context": "spanevent", "statements": ev_ids + [f"keep_matching_keys(spanevent.attributes, {t1})"]},
         ]
     limit = spec.redaction.max_content_chars
+    pending = f"span.attributes[{q(PENDING)}]"
     return [
         {"context": "resource", "statements": res_ids + _redacted("resource", policy, limit, None)},
-        {"context": "span", "statements": ids + _redacted("span", policy, limit, count) + name},
+        # Every span: ids hashed, and a mark on the few that carry values outside Tier 1 ...
+        {"context": "span", "statements": ids + _split("span", policy) + [f'set({pending}, true) where Len(span.cache["rest"]) > 0']},
+        # ... which alone enter the content work (the cache does not outlive a group: split again).
+        {
+            "context": "span",
+            "conditions": [f"{pending} != nil"],
+            "statements": [f"delete_key(span.attributes, {q(PENDING)})", *_split("span", policy),
+                           f'delete_key(span.cache["rest"], {q(PENDING)})', *_content("span", policy, limit, count, None)],
+        },
+        *names,
         {"context": "spanevent", "statements": ev_ids + _redacted("spanevent", policy, limit, count)},
     ]
 
