@@ -7,6 +7,10 @@ Per span (and likewise per span event and per resource):
    truncated and merged back; Tier 1 keys are never touched;
 3. the span records how many values were masked (genai_o11y.redaction.count), never what.
 `metadata-only` keeps Tier 1 keys only. Span names get the detectors plus id placeholders.
+
+Cost shapes the layout: only spans with non-Tier-1 keys enter the span content group, and only
+span names with a character other than letters, `_`, space and `.` enter the group of rules that
+need one (see redaction/README.md and bench/RESULTS.md).
 The salt comes from ${env:GENAI_O11Y_HASH_SALT}: unset, the collector refuses to start.
 """
 
@@ -24,7 +28,8 @@ SALT_MARK = "@@GENAI_O11Y_SALT@@"  # placeholder in statements until after confm
 COUNT = "genai_o11y.redaction.count"
 PENDING = "genai_o11y.redaction.pending"  # set and removed within the stage: never exported
 #: A span name made only of these (checked on the original name) cannot match the rules that need
-#: another character; stricter than PLAIN_TEXT_RE on the lowercased name, hence safe.
+#: another character (Rule.plain_capable); stricter than redaction_policy.PLAIN_TEXT_RE on the
+#: lowercased name, against which that analysis is tested, hence safe.
 PLAIN_NAME_RE = "^[A-Za-z_ .]*$"
 
 
