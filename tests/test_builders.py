@@ -249,7 +249,11 @@ def test_gated_detectors_only_scan_where_their_gate_holds():
     groups = [g for g in redaction.statement_groups(spec, collector.policy_for(spec)) if g["context"] == "span"]
     first, content, other_names, plain_names = groups
     pending = f'span.attributes["{redaction.PENDING}"]'
-    assert "conditions" not in first and first["statements"][-1] == f'set({pending}, true) where Len(span.cache["rest"]) > 0'
+    # the mark: own namespace by an anchored literal, other prefixes by one regex, exact keys by hash
+    assert "conditions" not in first and first["statements"][-1] == f'set({pending}, true) where Len(span.cache["rest"]) < span.cache["n"]'
+    assert 'delete_matching_keys(span.cache["rest"], "^genai_o11y[.]")' in first["statements"]
+    keep = next(s for s in first["statements"] if s.startswith('keep_keys(span.cache["rest"], ['))
+    assert '"gen_ai.request.model"' in keep and '"user.id"' in keep and "genai_o11y" not in keep
     assert not any("replace" in s for s in first["statements"])
     assert content["conditions"] == [f"{pending} != nil"] and content["statements"][0] == f'delete_key(span.attributes, "{redaction.PENDING}")'
     masks = [s for s in content["statements"] if s.startswith("replace_all_patterns(")]
@@ -295,3 +299,60 @@ def test_every_span_derived_metric_is_skipped_cheaply_and_markers_are_dropped():
             # the condition reads a key of the family, or a key the metrics branch sets only under the family's condition
             assert any(f'span.attributes["{k}"]' in fam or re.search(rf'set\(span\.attributes\["{re.escape(k)}"\], [^)]*\) where {re.escape(fam)} and ', folds)
                        for k in keys), m["name"]
+
+
+def _run_mark(statements: list[str], keys: list[str]) -> bool:
+    """The mark statements applied to a span with these keys, as the transform processor would:
+    set rest = attributes; delete_matching_keys(regex); set n = Len; keep_keys([...]); mark where."""
+    import json
+    import re as _re
+
+    rest, n, marked = list(keys), None, False
+    for s in statements:
+        if s.startswith('set(span.cache["rest"], span.attributes)'):
+            rest = list(keys)
+        elif m := _re.fullmatch(r'delete_matching_keys\(span\.cache\["rest"\], (".*?")\)( where Len\(span\.cache\["rest"\]\) > 0)?', s):
+            pattern = json.loads(m.group(1))
+            rest = [k for k in rest if not _re.search(pattern, k)]
+        elif s == 'set(span.cache["n"], Len(span.cache["rest"]))':
+            n = len(rest)
+        elif m := _re.fullmatch(r'keep_keys\(span\.cache\["rest"\], (\[.*\])\)', s):
+            rest = [k for k in rest if k in set(json.loads(m.group(1)))]
+        elif s.startswith(f'set(span.attributes["{redaction.PENDING}"], true) where '):
+            cond = s.split(" where ", 1)[1]
+            marked = len(rest) < n if cond.endswith('< span.cache["n"]') else len(rest) > 0
+        else:
+            raise AssertionError(f"unexpected statement in the mark: {s}")
+    return marked
+
+
+@pytest.mark.parametrize("policy_text", [
+    None,  # the default policy
+    "version: 1\nmetadata_keys: ['service.*', 'gen_ai.request.model']\nidentifier_keys: []\ndetectors: [{name: K, regex: 'k[0-9]+', mask: '<K>'}]\n",  # no own namespace
+    "version: 1\nmetadata_keys: ['genai_o11y.*', 'k8s.*']\nidentifier_keys: []\ndetectors: [{name: K, regex: 'k[0-9]+', mask: '<K>'}]\n",  # no exact keys
+    "version: 1\nmetadata_keys: ['user.id']\nidentifier_keys: []\ndetectors: [{name: K, regex: 'k[0-9]+', mask: '<K>'}]\n",  # no prefixes
+])
+def test_the_content_mark_is_set_exactly_when_a_key_is_outside_tier_1(tmp_path, policy_text):
+    """The cheap mark (literal prefix, prefix regex, exact keys by hash) agrees with the policy's
+    own Tier 1 test on random key sets: a span with any other key enters the content group."""
+    import random
+
+    from genai_o11y import redaction_policy
+
+    if policy_text is None:
+        policy = redaction_policy.default_policy()
+    else:
+        (tmp_path / "p.yaml").write_text(policy_text)
+        policy = redaction_policy.load(tmp_path / "p.yaml")
+    statements = redaction._mark(policy)
+    prefixes, exact = policy.metadata_keys_split()
+    pool = ([f"{p}.x" for p in prefixes] + [f"{p}x.y" for p in prefixes] + list(exact) + [e + ".more" for e in exact]
+            + ["gen_ai.input.messages", "prompt", "genai_o11y", "genai_o11yx.a", "user.id2", "xuser.id", "service", "k8s"])
+    rng = random.Random(7)
+    seen = {True: 0, False: 0}
+    for _ in range(3000):
+        keys = rng.sample(pool, rng.randint(0, min(8, len(pool))))
+        expected = any(not policy.is_metadata(k) for k in keys)
+        assert _run_mark(statements, keys) == expected, keys
+        seen[expected] += 1
+    assert seen[True] and seen[False]

@@ -147,6 +147,11 @@ class Policy:
         exact = sorted({re.escape(k) for k in self.metadata_keys if not k.endswith(".*")})
         return ("^(?:" + "|".join(pre) + r")\." if pre else None, "^(?:" + "|".join(exact) + ")$" if exact else None)
 
+    def metadata_keys_split(self) -> tuple[list[str], list[str]]:
+        """The Tier 1 prefixes (`x` for `x.*`) and the exact keys, each sorted."""
+        return (sorted({k[:-2] for k in self.metadata_keys if k.endswith(".*")}),
+                sorted({k for k in self.metadata_keys if not k.endswith(".*")}))
+
     def is_metadata(self, key: str) -> bool:
         return re.match(self.metadata_regex(), key) is not None
 

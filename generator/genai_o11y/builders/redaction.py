@@ -27,6 +27,7 @@ SALT_REF = "${env:" + SALT_ENV + "}"  # expanded by the collector: must not be e
 SALT_MARK = "@@GENAI_O11Y_SALT@@"  # placeholder in statements until after confmap escaping
 COUNT = "genai_o11y.redaction.count"
 PENDING = "genai_o11y.redaction.pending"  # set and removed within the stage: never exported
+NAMESPACE = "genai_o11y"  # our own attributes: most keys of an instrumented span
 #: A span name made only of these (checked on the original name) cannot match the rules that need
 #: another character (Rule.plain_capable); stricter than redaction_policy.PLAIN_TEXT_RE on the
 #: lowercased name, against which that analysis is tested, hence safe.
@@ -73,6 +74,28 @@ def _split(ctx: str, policy: Policy) -> list[str]:
         f"set({rest}, {ctx}.attributes)",
         *([f"delete_matching_keys({rest}, {q(pre)})"] if pre else []),
         *([f"delete_matching_keys({rest}, {q(exact)}) where Len({rest}) > 0"] if exact else []),
+    ]
+
+
+def _mark(policy: Policy) -> list[str]:
+    """Marks a span that carries any attribute outside Tier 1, as cheaply as OTTL allows (every span
+    runs this): our own namespace goes first with an anchored literal (a prefix test in Go, no
+    regex steps), the other prefixes on what is left, then the exact keys by hash (`keep_keys`):
+    if that drops a key, the key was neither under a Tier 1 prefix nor a Tier 1 key."""
+    rest, n = 'span.cache["rest"]', 'span.cache["n"]'
+    prefixes, exact = policy.metadata_keys_split()
+    own = [p for p in prefixes if p == NAMESPACE]
+    others = [p for p in prefixes if p != NAMESPACE]
+    s = [f"set({rest}, span.attributes)"]
+    s += [f'delete_matching_keys({rest}, {q("^" + re.escape(p) + "[.]")})' for p in own]
+    if others:
+        s.append(f'delete_matching_keys({rest}, {q("^(?:" + "|".join(re.escape(p) for p in others) + ")[.]")}) where Len({rest}) > 0')
+    if not exact:
+        return s + [f"set(span.attributes[{q(PENDING)}], true) where Len({rest}) > 0"]
+    return s + [
+        f"set({n}, Len({rest}))",
+        f"keep_keys({rest}, [{', '.join(q(k) for k in exact)}])",
+        f"set(span.attributes[{q(PENDING)}], true) where Len({rest}) < {n}",
     ]
 
 
@@ -159,7 +182,7 @@ def statement_groups(spec: Spec, policy: Policy) -> list[dict]:
     return [
         {"context": "resource", "statements": res_ids + _redacted("resource", policy, limit, None)},
         # Every span: ids hashed, and a mark on the few that carry values outside Tier 1 ...
-        {"context": "span", "statements": ids + _split("span", policy) + [f'set({pending}, true) where Len(span.cache["rest"]) > 0']},
+        {"context": "span", "statements": ids + _mark(policy)},
         # ... which alone enter the content work (the cache does not outlive a group: split again).
         {
             "context": "span",
