@@ -70,11 +70,11 @@ def _proc_stat(pid: int) -> tuple[float, int]:
     return cpu, hwm * 1024
 
 
-def _start(binary: Path, cfg: dict, tmp: Path, health: str) -> subprocess.Popen:
+def _start(binary: Path, cfg: dict, tmp: Path, health: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     path = tmp / "cfg.yaml"
     path.write_text(render.to_yaml(cfg))
     proc = subprocess.Popen([str(binary), f"--config={path}"], stdout=(tmp / "log").open("w"), stderr=subprocess.STDOUT,
-                            env=dict(os.environ, GENAI_O11Y_HASH_SALT=TEST_SALT))
+                            env={**os.environ, "GENAI_O11Y_HASH_SALT": TEST_SALT, **(env or {})})
     wait_healthy(Collector(proc, path, tmp / "log", "", "", "", "", f"http://{health}/"))
     return proc
 
@@ -132,7 +132,8 @@ def ablate(cfg: dict, component: str) -> dict:
 
 def run(binary: Path, label: str, cfg: dict, spec, bodies: list[bytes], tmp: Path, senders: int, warmup: float, window: float) -> dict:
     c = spec.collector
-    proc = _start(binary, cfg, tmp, c.health_endpoint)
+    # both configs run as the product runs the collector (GOMEMLIMIT from the spec's memory limit)
+    proc = _start(binary, cfg, tmp, c.health_endpoint, builder.runtime_env(spec))
     stop = threading.Event()
     refused = [0] * senders
 
@@ -176,6 +177,7 @@ def main() -> None:
     ap.add_argument("--senders", type=int, default=3, help="concurrent OTLP/gRPC clients")
     ap.add_argument("--warmup", type=float, default=4.0, help="seconds of load before the window")
     ap.add_argument("--window", type=float, default=12.0, help="seconds over which throughput and CPU are sampled")
+    ap.add_argument("--memory-limit-mib", type=int, help="the spec's collector.memory_limit_mib (default: the spec's default)")
     ap.add_argument("--ablate", action="store_true", help="also run the full pipeline without each stage")
     args = ap.parse_args()
     binary = toolchain.collector_path()
@@ -195,7 +197,10 @@ def main() -> None:
         for r in range(args.rounds):
             for label in labels:
                 tmp = Path(tempfile.mkdtemp())
-                spec = make_spec(collector_ports({"backends.tempo.endpoint": f"127.0.0.1:{sink_port}", "sampling.decision_wait_seconds": 2}, tmp))
+                overrides = {"backends.tempo.endpoint": f"127.0.0.1:{sink_port}", "sampling.decision_wait_seconds": 2}
+                if args.memory_limit_mib:
+                    overrides["collector.memory_limit_mib"] = args.memory_limit_mib
+                spec = make_spec(collector_ports(overrides, tmp))
                 if label == "pass-through":
                     cfg = passthrough_config(spec, f"127.0.0.1:{sink_port}")
                 else:

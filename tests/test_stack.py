@@ -57,6 +57,9 @@ def test_ctrl_c_stops_everything(tmp_path):
         if line.startswith("ready:") or proc.poll() is not None:
             break
     assert any(x.startswith("ready:") for x in lines), "".join(lines)
+    # the collector runs as it does in compose and Helm: GOMEMLIMIT below the memory limiter
+    collector_env = Path(f"/proc/{_pids(work)[0]}/environ").read_bytes().split(b"\0")
+    assert any(e.startswith(b"GOMEMLIMIT=") and e.endswith(b"MiB") for e in collector_env)
     time.sleep(6)
     proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=60)

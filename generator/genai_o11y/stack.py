@@ -96,7 +96,7 @@ class Stack:
         spec = self.spec = local_spec(load(self.spec_path), self.work, self.hook, self.tempo, self.sustain_minutes)
         c = spec.collector
         (self.work / "otelcol.yaml").write_text(render.to_yaml(collector.build(spec)))
-        env = dict(os.environ)
+        env = {**os.environ, **collector.runtime_env(spec)}
         if not env.get("GENAI_O11Y_HASH_SALT"):
             env["GENAI_O11Y_HASH_SALT"] = secrets.token_hex(16)
             self.out("  GENAI_O11Y_HASH_SALT is not set: using a random salt for this run (ids hash differently next run)")

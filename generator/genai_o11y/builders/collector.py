@@ -285,6 +285,18 @@ def sampling_policies(spec: Spec) -> list[dict]:
     return policies
 
 
+#: Share of collector.memory_limit_mib at which the Go runtime starts collecting harder (GOMEMLIMIT):
+#: below the memory limiter's soft limit (80%), so garbage is reclaimed before data is refused, and
+#: the peak resident memory under sustained overload stays near the limit instead of overshooting
+#: it between the limiter's 1 s checks (bench/RESULTS.md).
+GOMEMLIMIT_SHARE = 0.6
+
+
+def runtime_env(spec: Spec) -> dict[str, str]:
+    """Environment of the collector process wherever it runs (compose, Helm, local stack, benchmarks)."""
+    return {"GOMEMLIMIT": f"{int(spec.collector.memory_limit_mib * GOMEMLIMIT_SHARE)}MiB"}
+
+
 def policy_for(spec: Spec) -> Policy:
     policy = redaction_policy.load(spec.redaction.policy)
     return policy.with_extra([redaction_policy.Rule(p.name, p.regex, f"<{p.name}>") for p in spec.redaction.extra_patterns])

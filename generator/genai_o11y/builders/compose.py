@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .. import __version__, names as n
 from ..spec import Spec
+from . import collector as collector_builder
 from .dashboards.provisioning import DASHBOARDS_PATH
 
 #: Pinned images (current releases; bump together, then `make generate`).
@@ -74,7 +75,7 @@ def build(spec: Spec) -> dict:
                 "image": COLLECTOR_IMAGE,
                 "network_mode": "service:app",
                 "command": ["--config=/etc/otelcol/config.yaml"],
-                "environment": {"GENAI_O11Y_HASH_SALT": SALT, "GENAI_O11Y_RELEASE": "${GENAI_O11Y_RELEASE:-demo}"},
+                "environment": {"GENAI_O11Y_HASH_SALT": SALT, "GENAI_O11Y_RELEASE": "${GENAI_O11Y_RELEASE:-demo}", **collector_builder.runtime_env(spec)},
                 "volumes": ["./collector/otelcol.yaml:/etc/otelcol/config.yaml:ro", f"collector-queue:{c.queue_directory}"],
                 "healthcheck": _wget(f"http://127.0.0.1:{health}/"),
                 "depends_on": {"app": {"condition": "service_started"}, "tempo": {"condition": "service_healthy"}},

@@ -21,7 +21,7 @@ from importlib import resources
 
 from .. import __version__, names as n
 from ..spec import Spec
-from . import alertmanager
+from . import alertmanager, collector as collector_builder
 
 CHART = "deploy/helm/genai-o11y"
 RENDERED = "deploy/helm/rendered/genai-o11y.yaml"
@@ -54,6 +54,7 @@ def values(spec: Spec) -> dict:
             "release": "",
             "ports": {"metrics": port(c.metrics_endpoint), "telemetry": port(c.telemetry_endpoint)},
             "resources": {"requests": {"cpu": "100m", "memory": f"{c.memory_limit_mib // 2}Mi"}, "limits": {"memory": f"{int(c.memory_limit_mib * 1.25)}Mi"}},
+            "goMemLimit": collector_builder.runtime_env(spec)["GOMEMLIMIT"],
             "queue": {"path": c.queue_directory, "sizeLimit": "1Gi"},
         },
         "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
@@ -97,6 +98,8 @@ def values_schema() -> dict:
                 "release": {**STR, "description": "service.version for telemetry that has none (GENAI_O11Y_RELEASE)."},
                 "ports": _obj({"metrics": INT, "telemetry": INT}),
                 "resources": {"type": "object", "description": "Container resources of the sidecar."},
+                "goMemLimit": {"type": "string", "pattern": "^$|^[0-9]+(B|KiB|MiB|GiB)$",
+                               "description": "GOMEMLIMIT of the sidecar (60% of collector.memory_limit_mib; empty: unset)."},
                 "queue": _obj({"path": STR, "sizeLimit": STR}),
             }),
             "prometheusRule": _obj({"enabled": BOOL, "labels": {**LABELS, "description": "Labels the Prometheus ruleSelector matches (kube-prometheus-stack: release)."}}),
