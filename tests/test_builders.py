@@ -356,3 +356,19 @@ def test_the_content_mark_is_set_exactly_when_a_key_is_outside_tier_1(tmp_path, 
         assert _run_mark(statements, keys) == expected, keys
         seen[expected] += 1
     assert seen[True] and seen[False]
+
+
+def test_fold_groups_skip_statements_only_where_they_cannot_apply():
+    """The model and request groups' conditions are necessary conditions of every statement in them:
+    each statement's own `where` requires the same thing (a model set; a request span)."""
+    groups = collector.fold_groups(load())
+    model = next(g for g in groups if g.get("conditions") == ['span.attributes["gen_ai.request.model"] != nil'])
+    request = next(g for g in groups if g.get("conditions") == ['span.attributes["genai_o11y.stage"] == "request"'])
+    for st in model["statements"]:
+        where = st.split(" where ", 1)[1]
+        assert where.startswith('span.attributes["gen_ai.request.model"] == "') or where.startswith('span.attributes["gen_ai.request.model"] != nil and '), st
+    for st in request["statements"]:
+        assert st.split(" where ", 1)[1].startswith('span.attributes["genai_o11y.stage"] == "request"'), st
+    assert any("tool.required_missing" in st for st in request["statements"]) and any("s2m.request" in st for st in request["statements"])
+    every = groups[0]
+    assert "conditions" not in every and not any('== "request"' in st for st in every["statements"])

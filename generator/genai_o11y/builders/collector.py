@@ -71,39 +71,58 @@ def _transform(groups: list[dict], error_mode: str = "ignore") -> dict:
     return {"error_mode": error_mode, "trace_statements": _escape_confmap(groups)}
 
 
-def fold_statements(spec: Spec) -> list[str]:
-    """Metrics branch only: bound label values (traces keep the raw values)."""
-    s: list[str] = [f'set({attr(k)}, resource.attributes[{q(k)}]) where {attr(k)} == nil' for k in RESOURCE_TO_LABEL]
-    s.append(f'set({attr(n.STAGE)}, {q(n.OVERFLOW_VALUE)}) where not IsMatch({attr(n.STAGE)}, {q(one_of_regex(spec.all_stages))})')
+def fold_groups(spec: Spec) -> list[dict]:
+    """Metrics branch only: bound label values (traces keep the raw values), then the derived flags
+    and the metric-family markers. Statements that only apply to model calls or to request spans
+    sit in groups with that condition: one key lookup skips them on every other span."""
+    every: list[str] = [f'set({attr(k)}, resource.attributes[{q(k)}]) where {attr(k)} == nil' for k in RESOURCE_TO_LABEL]
+    every.append(f'set({attr(n.STAGE)}, {q(n.OVERFLOW_VALUE)}) where not IsMatch({attr(n.STAGE)}, {q(one_of_regex(spec.all_stages))})')
+    model: list[str] = []
     for m in spec.models:
         for alias in m.aliases:
-            s.append(f"set({attr(n.REQUEST_MODEL)}, {q(m.name)}) where {attr(n.REQUEST_MODEL)} == {q(alias)}")
+            model.append(f"set({attr(n.REQUEST_MODEL)}, {q(m.name)}) where {attr(n.REQUEST_MODEL)} == {q(alias)}")
     model_names = [m.name for m in spec.models]
     if model_names:
-        s.append(
+        model.append(
             f"set({attr(n.REQUEST_MODEL)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.REQUEST_MODEL)} != nil"
             f" and not IsMatch({attr(n.REQUEST_MODEL)}, {q(one_of_regex(model_names))})"
         )
     if spec.pipeline.routes:
-        s.append(f"set({attr(n.ROUTE)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.ROUTE)} != nil and not IsMatch({attr(n.ROUTE)}, {q(one_of_regex(spec.pipeline.routes))})")
+        every.append(f"set({attr(n.ROUTE)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.ROUTE)} != nil and not IsMatch({attr(n.ROUTE)}, {q(one_of_regex(spec.pipeline.routes))})")
     if spec.pipeline.tools:
         tools = [t.name for t in spec.pipeline.tools]
-        s.append(f"set({attr(n.TOOL_NAME)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.TOOL_NAME)} != nil and not IsMatch({attr(n.TOOL_NAME)}, {q(one_of_regex(tools))})")
-    s.append(
+        every.append(f"set({attr(n.TOOL_NAME)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.TOOL_NAME)} != nil and not IsMatch({attr(n.TOOL_NAME)}, {q(one_of_regex(tools))})")
+    every.append(
         f"set({attr(n.FAILURE_CATEGORY)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.FAILURE_CATEGORY)} != nil"
         f" and not IsMatch({attr(n.FAILURE_CATEGORY)}, {q(one_of_regex(n.FAILURE_CATEGORIES))})"
     )
     # The app lists called tools on the request span, comma-separated or as a list: one form.
     called = attr(n.TOOLS_CALLED)
-    s.append(f"set({called}, Concat({called}, \",\")) where IsList({called})")
+    every.append(f"set({called}, Concat({called}, \",\")) where IsList({called})")
+    request_only = f'{attr(n.STAGE)} == "request"'
     # An answer that failed (error status or a failure category other than a tool's) after the
     # model called tools: "tool success followed by a failed answer".
-    s.append(
-        f"set({attr(n.FAILED_AFTER_TOOLS)}, true) where {attr(n.STAGE)} == \"request\" and {attr(n.TOOLS_CALLED)} != nil"
+    request = [
+        f"set({attr(n.FAILED_AFTER_TOOLS)}, true) where {request_only} and {attr(n.TOOLS_CALLED)} != nil"
         f" and {attr(n.TOOLS_CALLED)} != \"\" and (span.status.code == STATUS_CODE_ERROR or ({attr(n.FAILURE_CATEGORY)} != nil"
         f" and {attr(n.FAILURE_CATEGORY)} != \"tool_failure\" and {attr(n.FAILURE_CATEGORY)} != \"timeout\"))"
-    )
-    return s + required_tool_statements(spec) + marker_statements()
+    ]
+    request += required_tool_statements(spec)
+    markers = marker_statements()
+    request_marker = f"set({attr(marker('request'))}, true) where {marker_families()['request']}"
+    assert request_marker in markers and marker_families()["request"] == request_only
+    every += [m for m in markers if m != request_marker]
+    request.append(request_marker)
+    groups = [{"context": "span", "statements": every}]
+    if model:
+        groups.append({"context": "span", "conditions": [f"{attr(n.REQUEST_MODEL)} != nil"], "statements": model})
+    groups.append({"context": "span", "conditions": [request_only], "statements": request})
+    return groups
+
+
+def fold_statements(spec: Spec) -> list[str]:
+    """Every statement of fold_groups, in order."""
+    return [st for g in fold_groups(spec) for st in g["statements"]]
 
 
 def required_tool_statements(spec: Spec) -> list[str]:
@@ -335,7 +354,7 @@ def build(spec: Spec) -> dict:
         "filter/genai_spans": {"error_mode": "ignore", "traces": {"span": [f"{attr(n.STAGE)} == nil"]}},
         "transform/dimensions": _transform(
             [
-                {"context": "span", "statements": fold_statements(spec)},
+                *fold_groups(spec),
                 # Only service.name stays on the resource: service.instance.id & co. would churn series.
                 {"context": "resource", "statements": [f'keep_keys(resource.attributes, ["{n.SERVICE_NAME}"])']},
             ]
