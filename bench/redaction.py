@@ -2,10 +2,11 @@
 
 1. Leaks and decoy survival per detector: the PII corpus through the real collector.
 2. Collector cost of the redaction stage: the same build and load, generated config with and
-   without transform/redact, in one run; throughput (spans/s) and CPU per span, as ratios.
+   without transform/redact, in one run; steady-state throughput (spans/s) and CPU per span, as
+   ratios (the method of bench/collector.py: senders in a loop, a window after a warm-up).
 3. The app-side helper's cost to redact a 4 KB prompt.
 
-Run: .venv/bin/python bench/redaction.py [--spans 60000]
+Run: .venv/bin/python bench/redaction.py [--spans 20000]
 """
 
 from __future__ import annotations
@@ -16,22 +17,23 @@ import os
 import platform
 import sys
 import tempfile
-import time
 import timeit
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-import grpc  # noqa: E402
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2  # noqa: E402
 from opentelemetry.proto.trace.v1 import trace_pb2  # noqa: E402
 
+import collector as bench_collector  # noqa: E402
 import pii_corpus as corpus  # noqa: E402
-from genai_o11y import render, toolchain  # noqa: E402
+from genai_o11y import toolchain  # noqa: E402
 from genai_o11y.builders import collector as builder  # noqa: E402
 from genai_o11y.redact import Redactor  # noqa: E402
-from harness import TEST_SALT, OtlpSink, collector_ports, make_spec, run_collector, samples_at, wait_for  # noqa: E402
+from harness import OtlpSink, collector_ports, make_spec, run_collector, wait_for  # noqa: E402
 from test_redaction import _kv, case_span, exported_text, send, span_pb  # noqa: E402
 
 
@@ -94,60 +96,32 @@ def _load(n_spans: int) -> list[bytes]:
     return reqs
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _throughput(binary: Path, cfg: dict, reqs: list[bytes], spec, tmp: Path) -> tuple[float, float]:
-    path = tmp / "cfg.yaml"
-    path.write_text(render.to_yaml(cfg))
-    import subprocess
-
-    from harness import Collector, wait_healthy
-
-    log = tmp / "log"
-    proc = subprocess.Popen([str(binary), f"--config={path}"], stdout=log.open("w"), stderr=subprocess.STDOUT, env=dict(os.environ, GENAI_O11Y_HASH_SALT=TEST_SALT))
-    c = spec.collector
-    col = Collector(proc, path, log, c.otlp_grpc_endpoint, "", f"http://{c.metrics_endpoint}/metrics", f"http://{c.telemetry_endpoint}/metrics", f"http://{c.health_endpoint}/")
-    try:
-        wait_healthy(col)
-        export = grpc.insecure_channel(c.otlp_grpc_endpoint).unary_unary(
-            "/opentelemetry.proto.collector.trace.v1.TraceService/Export", request_serializer=lambda b: b, response_deserializer=lambda b: b)
-        cpu0, t0 = _cpu_seconds(proc.pid), time.perf_counter()
-        for body in reqs:
-            export(body, timeout=60)
-        n = len(reqs) * 500
-        wait_for(lambda: samples_at(col.telemetry_url, "otelcol_processor_outgoing_items_total", processor="transform/dimensions") >= n, timeout=300, interval=0.1, what="all spans processed")
-        wall, cpu = time.perf_counter() - t0, _cpu_seconds(proc.pid) - cpu0
-        return n / wall, cpu / n * 1e6
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-
-
 def collector_overhead(binary: Path, n_spans: int) -> None:
-    print(f"\n## 2. Collector cost of the redaction stage ({n_spans} spans, 1 KB prompt each, same build, one run)\n")
+    print(f"\n## 2. Collector cost of the redaction stage ({n_spans} spans in a loop, 1 KB prompt each, same build, one run)\n")
     reqs = _load(n_spans)
     rows = []
-    for label in ("without redaction", "with redaction", "without redaction (again)", "with redaction (again)"):
-        tmp = Path(tempfile.mkdtemp())
-        with OtlpSink() as sink:
-            spec = make_spec(collector_ports({"backends.tempo.endpoint": sink.endpoint, "sampling.baseline_percent": 0, "sampling.decision_wait_seconds": 1}, tmp))
-            cfg = builder.build(spec)
+    sink_tmp = Path(tempfile.mkdtemp())
+    sink_port, sink_health = bench_collector.free_port(), f"127.0.0.1:{bench_collector.free_port()}"
+    sink = bench_collector._start(binary, bench_collector.sink_config(sink_port, sink_health), sink_tmp, sink_health)
+    try:
+        for label in ("without redaction", "with redaction", "without redaction (again)", "with redaction (again)"):
+            tmp = Path(tempfile.mkdtemp())
+            spec = make_spec(collector_ports({"backends.tempo.endpoint": f"127.0.0.1:{sink_port}", "sampling.decision_wait_seconds": 2}, tmp))
+            cfg = copy.deepcopy(builder.build(spec))
             if label.startswith("without"):
-                cfg = copy.deepcopy(cfg)
                 cfg["service"]["pipelines"]["traces/ingest"]["processors"].remove("transform/redact")
                 del cfg["processors"]["transform/redact"]
-            rows.append((label, *_throughput(binary, cfg, reqs, spec, tmp)))
-    print("| config | spans/s | CPU µs per span |\n|---|---|---|")
-    for label, rate, cpu in rows:
-        print(f"| {label} | {rate:,.0f} | {cpu:.1f} |")
-    without = [r for r in rows if r[0].startswith("without")]
-    with_ = [r for r in rows if r[0].startswith("with ")]
-    best = lambda rs, i, f: f(r[i] for r in rs)  # noqa: E731
-    print(f"\nthroughput ratio with/without: {best(with_, 1, max) / best(without, 1, max):.2f}; "
-          f"CPU per span ratio with/without: {best(with_, 2, min) / best(without, 2, min):.2f}")
+            rows.append(bench_collector.run(binary, label, cfg, spec, reqs, tmp, senders=3, warmup=4, window=12))
+    finally:
+        sink.terminate()
+        sink.wait(timeout=30)
+    print("| config | spans/s | CPU µs per span | peak RSS MiB |\n|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['label']} | {r['rate']:,.0f} | {r['cpu_us']:.1f} | {r['rss_mib']:.0f} |")
+    without = [r for r in rows if r["label"].startswith("without")]
+    with_ = [r for r in rows if r["label"].startswith("with ")]
+    print(f"\nthroughput ratio with/without: {max(r['rate'] for r in with_) / max(r['rate'] for r in without):.2f}; "
+          f"CPU per span ratio with/without: {min(r['cpu_us'] for r in with_) / min(r['cpu_us'] for r in without):.2f}")
 
 
 def helper_cost() -> None:
@@ -166,7 +140,7 @@ def helper_cost() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--spans", type=int, default=60_000)
+    ap.add_argument("--spans", type=int, default=20_000, help="spans in the load (sent in a loop)")
     args = ap.parse_args()
     binary = toolchain.collector_path()
     if binary is None:
