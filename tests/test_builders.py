@@ -40,8 +40,11 @@ def test_manifest_holds_exactly_the_components_the_configs_use():
 
 def test_manifest_pins_one_release():
     m = ocb.manifest()
-    mods = [e["gomod"] for kind in ocb.COMPONENTS for e in m[kind]]
+    mods = [e["gomod"] for kind in ocb.COMPONENTS for e in m[kind] if "path" not in e]
     assert {g.split()[1] for g in mods} == {f"v{names.COLLECTOR_VERSION}"}
+    ours = [e for kind in ocb.COMPONENTS for e in m[kind] if "path" in e]  # built from their directory
+    assert ours and all(e["gomod"].startswith(ocb.LOCAL_MODULE_PREFIX) and e["path"].startswith(ocb.LOCAL_ROOT_IN_REPO) for e in ours)
+    assert all((ocb.local_root() / e["path"].split("/")[-1] / "go.mod").is_file() for e in ours)
     assert {e["gomod"].split()[1] for e in m["providers"]} == {f"v{names.COLLECTOR_CORE_STABLE_VERSION}"}
     assert m["dist"]["version"] == names.COLLECTOR_VERSION
 
@@ -58,8 +61,9 @@ def test_every_pipeline_component_is_defined_and_memory_limiter_first():
     assert cfg["service"]["pipelines"]["traces/ingest"]["processors"][0] == "memory_limiter"
     # redaction happens once, before the fan-out
     ingest = cfg["service"]["pipelines"]["traces/ingest"]["processors"]
-    assert "transform/redact" in ingest
-    assert all("transform/redact" not in p["processors"] for n, p in cfg["service"]["pipelines"].items() if n != "traces/ingest")
+    redact = names.redact_processor(load().redaction.engine)
+    assert redact in ingest
+    assert all(redact not in p["processors"] for n, p in cfg["service"]["pipelines"].items() if n != "traces/ingest")
 
 
 def test_otlp_listens_on_localhost_by_default():
@@ -103,11 +107,15 @@ def test_cached_price_defaults_to_input_price():
     assert cost.expected_cost(spec, "unknown", 1000) is None
 
 
-def test_confmap_dollars_are_escaped_in_ottl():
-    spec = make_spec({"redaction.extra_patterns": [{"name": "PRICE", "regex": "\\$[0-9]+$"}]})
+@pytest.mark.parametrize("engine", ["native", "ottl"])
+def test_confmap_dollars_are_escaped(engine):
+    spec = make_spec({"redaction.extra_patterns": [{"name": "PRICE", "regex": "\\$[0-9]+$"}], "redaction.engine": engine})
     text = render.to_yaml(collector.build(spec))
     assert "$${1}<CREDENTIALS>@" in text
-    assert "\\\\$$[0-9]+$$" in text
+    if engine == "ottl":  # inside an OTTL string literal the backslash is escaped too
+        assert "\\\\$$[0-9]+$$" in text
+    else:
+        assert {"name": "PRICE", "regex": "\\$$[0-9]+$$", "mask": "<PRICE>"} in yaml.safe_load(text)["processors"]["genai_redaction"]["detectors"]
     # the only unescaped ${ are the deliberate env references: the release and the hash salt
     import re
 
@@ -175,6 +183,9 @@ def test_custom_policy_file_from_the_spec(tmp_path):
     spec_file.write_text("apiVersion: genai-o11y/v1\napp: {services: [a]}\npipeline: {stages: [model_call]}\nredaction: {policy: policy.yaml}\n")
     spec = load_spec(spec_file)
     cfg = collector.build(spec)
+    regexes = [d["regex"] for d in cfg["processors"]["genai_redaction"]["detectors"]]
+    assert "EMP-[0-9]{6}" in regexes and "<EMAIL>" not in str(cfg["processors"]["genai_redaction"])
+    cfg = collector.build(spec.model_copy(update={"redaction": spec.redaction.model_copy(update={"engine": "ottl"})}))
     stmts = "\n".join(s for g in cfg["processors"]["transform/redact"]["trace_statements"] for s in g["statements"])
     assert "EMP-[0-9]{6}" in stmts and "<EMAIL>" not in stmts
     assert "EMP-[0-9]{6}" in artifacts.build_all(spec, "spec.yaml")[artifacts.REDACTION_POLICY]

@@ -184,7 +184,11 @@ DS_ALERTMANAGER = "genai-o11y-alertmanager"
 
 # --- collector component ids the rules refer to ------------------------------------------------------
 TEMPO_EXPORTER = "otlp_grpc/tempo"
-REDACT_PROCESSOR = "transform/redact"
+REDACT_PROCESSORS = {"native": "genai_redaction", "ottl": "transform/redact"}  # by redaction.engine
+
+
+def redact_processor(engine: str) -> str:
+    return REDACT_PROCESSORS[engine]
 
 # --- Prometheus scrape jobs (the rules' self-watch alerts select on them) ---------------------------
 JOB_SIDECAR = "genai-o11y-sidecar"  # the sidecar's span-derived metrics (collector.metrics_endpoint)

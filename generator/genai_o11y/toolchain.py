@@ -35,6 +35,10 @@ def cache_root() -> Path:
 def manifest_hash(manifest: dict | None = None) -> str:
     doc = json.loads(json.dumps(manifest or ocb.manifest()))
     doc["dist"].pop("output_path", None)
+    doc["local_sources"] = ocb.local_sources_digest()
+    for kind in ocb.COMPONENTS:
+        for m in doc.get(kind, []):
+            m.pop("path", None)  # where the source is does not matter, what it is does
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -85,7 +89,7 @@ def build_collector(force: bool = False, log=print) -> Path:
     log(f"collector: building {ocb.DIST_NAME} v{names.COLLECTOR_VERSION} (a few minutes; log: {logfile})")
     if not builder.is_file():
         _run([go, "install", BUILDER], logfile, env=env)
-    manifest = ocb.manifest(output_path=str(work / "out"))
+    manifest = ocb.manifest(output_path=str(work / "out"), local=str(ocb.local_root()))
     (work / "manifest.yaml").write_text(render.to_yaml(manifest))
     _run([str(builder), "--config", str(work / "manifest.yaml")], logfile, env=env)
     out.mkdir(parents=True, exist_ok=True)

@@ -324,6 +324,7 @@ def policy_for(spec: Spec) -> Policy:
 def build(spec: Spec) -> dict:
     c = spec.collector
     policy = policy_for(spec)
+    redact = n.redact_processor(spec.redaction.engine)
     tele_host, tele_port = _hostport(c.telemetry_endpoint)
 
     processors: dict = {
@@ -341,9 +342,11 @@ def build(spec: Spec) -> dict:
             ),
         },
         "transform/cost": _transform(cost.statement_groups(spec)),
-        # Redaction fails closed: a statement error refuses the batch (GenAIRedactionFailing) instead of
-        # letting an unmasked value through.
-        n.REDACT_PROCESSOR: redaction.insert_salt(_transform(redaction.statement_groups(spec, policy), error_mode="propagate")),
+        # Redaction: our genai_redaction processor (one pass per span), or the same policy in OTTL for a
+        # stock contrib build, where it fails closed: a statement error refuses the batch
+        # (GenAIRedactionFailing) instead of letting an unmasked value through.
+        redact: redaction.insert_salt(_escape_confmap(redaction.native_config(spec, policy))) if spec.redaction.engine == "native"
+        else redaction.insert_salt(_transform(redaction.statement_groups(spec, policy), error_mode="propagate")),
         "batch": {"send_batch_size": 1024, "send_batch_max_size": 2048, "timeout": "1s"},
         "tail_sampling": {
             "decision_wait": f"{spec.sampling.decision_wait_seconds}s",
@@ -380,7 +383,7 @@ def build(spec: Spec) -> dict:
     pipelines: dict = {
         "traces/ingest": {
             "receivers": ["otlp"],
-            "processors": ["memory_limiter", "resource", "transform/normalise", "transform/cost", "transform/redact", "batch"],
+            "processors": ["memory_limiter", "resource", "transform/normalise", "transform/cost", redact, "batch"],
             "exporters": [FORWARD],
         },
         "traces/sample": {"receivers": [FORWARD], "processors": ["tail_sampling"], "exporters": [TEMPO]},
@@ -398,10 +401,10 @@ def build(spec: Spec) -> dict:
         # Unredacted copy to the restricted store only; the main branch is redacted as always.
         raw, restricted = "forward/unredacted", f"otlp_grpc/{store.name}"
         connectors[raw] = {}
-        pipelines["traces/ingest"]["processors"].remove("transform/redact")
+        pipelines["traces/ingest"]["processors"].remove(redact)
         pipelines["traces/ingest"]["exporters"] = [raw]
         pipelines[f"traces/{store.name}"] = {"receivers": [raw], "processors": [], "exporters": [restricted]}
-        pipelines["traces/redact"] = {"receivers": [raw], "processors": ["transform/redact"], "exporters": [FORWARD]}
+        pipelines["traces/redact"] = {"receivers": [raw], "processors": [redact], "exporters": [FORWARD]}
         exporters_extra[restricted] = {
             "endpoint": store.endpoint,
             "tls": {"insecure": store.insecure},

@@ -17,7 +17,7 @@ PYTHON_VERSION = "3.11"
 def collector(spec: Spec, source: str) -> str:
     return _ENV.get_template("collector.Dockerfile.j2").render(
         source=source, version=n.COLLECTOR_VERSION, go_version=GO_VERSION, alpine_version=ALPINE_VERSION,
-        dist=ocb.DIST_NAME, queue_dir=spec.collector.queue_directory,
+        dist=ocb.DIST_NAME, local_root=ocb.LOCAL_ROOT_IN_REPO, queue_dir=spec.collector.queue_directory,
     )
 
 

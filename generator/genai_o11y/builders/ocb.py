@@ -7,12 +7,25 @@ component types (and that each type here is used by some config we generate).
 
 from __future__ import annotations
 
+import hashlib
+from importlib import resources
+from pathlib import Path
+
 from .. import names
 
 CORE = "go.opentelemetry.io/collector"
 CONTRIB = "github.com/open-telemetry/opentelemetry-collector-contrib"
 V = f"v{names.COLLECTOR_VERSION}"
 STABLE = f"v{names.COLLECTOR_CORE_STABLE_VERSION}"
+
+#: Our own components: Go modules shipped inside the Python package (so an installed genai-o11y can
+#: build its collector), added to the build with a `replace` to their directory.
+LOCAL_MODULE_PREFIX = "github.com/genai-o11y/genai-o11y/collector/"
+LOCAL_DIRS = {f"{LOCAL_MODULE_PREFIX}genairedactionprocessor": "genairedactionprocessor"}
+#: Where they live in the repository (the committed manifest and the Dockerfile build from the root).
+LOCAL_ROOT_IN_REPO = "generator/genai_o11y/gocomponents"
+LOCAL_VERSION = "v0.0.0"
+
 
 # kind -> [(component type as configs name it, Go module)], as of collector v0.161.0.
 # Exactly what the generated configs use (tests check both directions); add a row when a config
@@ -29,6 +42,7 @@ COMPONENTS: dict[str, list[tuple[str, str]]] = {
         ("resource", f"{CONTRIB}/processor/resourceprocessor {V}"),
         ("filter", f"{CONTRIB}/processor/filterprocessor {V}"),
         ("delta_to_cumulative", f"{CONTRIB}/processor/deltatocumulativeprocessor {V}"),
+        ("genai_redaction", f"{LOCAL_MODULE_PREFIX}genairedactionprocessor {LOCAL_VERSION}"),
     ],
     "connectors": [
         ("forward", f"{CORE}/connector/forwardconnector {V}"),
@@ -48,13 +62,30 @@ PROVIDERS = ["envprovider", "fileprovider", "httpprovider", "httpsprovider", "ya
 
 DIST_NAME = "otelcol-genai-o11y"
 
+def local_root() -> Path:
+    """The installed package's copy of our Go components."""
+    return Path(str(resources.files("genai_o11y") / "gocomponents"))
+
+
+def local_sources_digest() -> str:
+    """What our own components' source is, for the build cache key (a changed file rebuilds)."""
+    h = hashlib.sha256()
+    for mod, d in sorted(LOCAL_DIRS.items()):
+        for f in sorted((local_root() / d).rglob("*")):
+            # what goes into the binary: the module files and the non-test Go source
+            if f.is_file() and "testdata" not in f.parts and (f.name in ("go.mod", "go.sum") or (f.suffix == ".go" and not f.name.endswith("_test.go"))):
+                h.update(f"{mod}/{f.relative_to(local_root() / d).as_posix()}\0".encode())
+                h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
 
 def component_types(kind: str) -> set[str]:
     return {t for t, _m in COMPONENTS[kind]}
 
 
-def manifest(output_path: str = "./_build") -> dict:
-    """The ocb manifest as data."""
+def manifest(output_path: str = "./_build", local: str = LOCAL_ROOT_IN_REPO) -> dict:
+    """The ocb manifest as data. `local`: the directory holding our own components (relative paths
+    are resolved by the builder against its working directory)."""
     doc: dict = {
         "dist": {
             "name": DIST_NAME,
@@ -64,6 +95,11 @@ def manifest(output_path: str = "./_build") -> dict:
         }
     }
     for kind, comps in COMPONENTS.items():
-        doc[kind] = [{"gomod": mod} for _t, mod in comps]
+        doc[kind] = [_module(mod, local) for _t, mod in comps]
     doc["providers"] = [{"gomod": f"{CORE}/confmap/provider/{p} {STABLE}"} for p in PROVIDERS]
     return doc
+
+
+def _module(gomod: str, local: str) -> dict:
+    path = LOCAL_DIRS.get(gomod.split()[0])
+    return {"gomod": gomod, "path": f"{local}/{path}"} if path else {"gomod": gomod}

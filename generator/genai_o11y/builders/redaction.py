@@ -195,6 +195,39 @@ def statement_groups(spec: Spec, policy: Policy) -> list[dict]:
     ]
 
 
+def _rule(r: Rule) -> dict:
+    out: dict = {"name": r.name, "regex": r.regex, "mask": r.mask}
+    if r.requires_any:
+        out["requires_any"] = list(r.requires_any)
+    if r.requires_match is not None:
+        out["requires_match"] = r.requires_match
+    return out
+
+
+def span_name_rules(policy: Policy) -> list[Rule]:
+    """The rules applied to span names, in the order both engines apply them (the rules that need a
+    character other than letters, `_`, space and `.` first, then the others)."""
+    rules = policy.compiled_detectors() + policy.span_name_rules
+    return [r for r in rules if not r.plain_capable] + [r for r in rules if r.plain_capable]
+
+
+def native_config(spec: Spec, policy: Policy) -> dict:
+    """The genai_redaction processor's config (our component: gocomponents/genairedactionprocessor):
+    the same policy as the OTTL engine, applied in one pass per span. The caller escapes `$` for
+    confmap, then inserts the salt's env reference: an unset variable fails startup (salt: empty)."""
+    return {
+        "mode": "metadata-only" if spec.redaction.mode == "metadata-only" else "redacted",
+        "salt": SALT_MARK,  # insert_salt() after confmap escaping
+        "identifier_keys": list(policy.identifier_keys),
+        "metadata_keys": list(policy.metadata_keys),
+        "detectors": [_rule(r) for r in policy.compiled_detectors()],
+        "span_name_rules": [_rule(r) for r in span_name_rules(policy)],
+        "max_content_chars": spec.redaction.max_content_chars,
+        "count_attribute": COUNT,
+        "mask_tokens": policy.mask_tokens(),
+    }
+
+
 def insert_salt(value):
     """Replace the salt placeholder with the env reference, after confmap escaping."""
     if isinstance(value, str):

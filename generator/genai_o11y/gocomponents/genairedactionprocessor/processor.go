@@ -1,0 +1,324 @@
+// Copyright genai-o11y authors
+// SPDX-License-Identifier: Apache-2.0
+
+package genairedactionprocessor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+type rule struct {
+	re    *regexp.Regexp
+	scan  *scanner // "may re match?" before the replacing scan
+	mask  string
+	lits  []string // gate: a literal in the lowercased text ...
+	gate  *scanner // ... or a match of requires_match there
+	gated bool
+}
+
+func compileRule(r Rule) (*rule, error) {
+	re, err := regexp.Compile(r.Regex)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r.Name, err)
+	}
+	out := &rule{re: re, scan: newScanner(re), mask: r.Mask, lits: r.RequiresAny, gated: len(r.RequiresAny) > 0 || r.RequiresMatch != ""}
+	if r.RequiresMatch != "" {
+		g, err := regexp.Compile(r.RequiresMatch)
+		if err != nil {
+			return nil, fmt.Errorf("%s: requires_match: %w", r.Name, err)
+		}
+		out.gate = newScanner(g)
+	}
+	return out, nil
+}
+
+func (r *rule) gateHolds(lower string) bool {
+	if !r.gated {
+		return true
+	}
+	for _, lit := range r.lits {
+		if strings.Contains(lower, lit) {
+			return true
+		}
+	}
+	return r.gate != nil && r.gate.match(lower)
+}
+
+// apply masks every match in s; lower is the text lowercased before the first rule ran (gates
+// are checked on the original text, as the policy defines them).
+func (r *rule) apply(s, lower string) string {
+	if !r.gateHolds(lower) || !r.scan.match(s) {
+		return s
+	}
+	return r.re.ReplaceAllString(s, r.mask)
+}
+
+// tier1 answers "is this key metadata?" by hash: the exact keys, then each dotted prefix of the key.
+type tier1 struct {
+	exact    map[string]struct{}
+	prefixes map[string]struct{}
+}
+
+func newTier1(keys []string) tier1 {
+	t := tier1{exact: map[string]struct{}{}, prefixes: map[string]struct{}{}}
+	for _, k := range keys {
+		if p, ok := strings.CutSuffix(k, ".*"); ok {
+			t.prefixes[p] = struct{}{}
+		} else {
+			t.exact[k] = struct{}{}
+		}
+	}
+	return t
+}
+
+func (t tier1) has(k string) bool {
+	if _, ok := t.exact[k]; ok {
+		return true
+	}
+	if len(t.prefixes) == 0 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] == '.' {
+			if _, ok := t.prefixes[k[:i]]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+type redactor struct {
+	metadataOnly bool
+	salt         string
+	ids          []string
+	t1           tier1
+	detectors    []*rule
+	names        []*rule
+	limit        int
+	countKey     string
+	tokens       []string
+	tokenFirst   string // the first bytes of the tokens: a value without any holds no token
+}
+
+func newRedactor(c *Config) (*redactor, error) {
+	r := &redactor{metadataOnly: c.Mode == modeMetadataOnly, salt: c.Salt, ids: c.IdentifierKeys, t1: newTier1(c.MetadataKeys),
+		limit: c.MaxContentChars, countKey: c.CountAttribute, tokens: c.MaskTokens}
+	for _, d := range c.Detectors {
+		cr, err := compileRule(d)
+		if err != nil {
+			return nil, fmt.Errorf("detectors: %w", err)
+		}
+		r.detectors = append(r.detectors, cr)
+	}
+	for _, d := range c.SpanNameRules {
+		cr, err := compileRule(d)
+		if err != nil {
+			return nil, fmt.Errorf("span_name_rules: %w", err)
+		}
+		r.names = append(r.names, cr)
+	}
+	seen := map[byte]bool{}
+	for _, t := range c.MaskTokens {
+		if t != "" && !seen[t[0]] {
+			seen[t[0]] = true
+			r.tokenFirst += t[:1]
+		}
+	}
+	return r, nil
+}
+
+func (r *redactor) processTraces(_ context.Context, td ptrace.Traces) (ptrace.Traces, error) {
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		r.attributes(rs.Resource().Attributes())
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				r.span(spans.At(k))
+			}
+		}
+	}
+	return td, nil
+}
+
+func (r *redactor) span(span ptrace.Span) {
+	attrs := span.Attributes()
+	if r.metadataOnly { // the count is the number of keys dropped from the span itself
+		dropped := max(r.attributes(attrs), 0)
+		events := span.Events()
+		for i := 0; i < events.Len(); i++ {
+			r.attributes(events.At(i).Attributes())
+		}
+		attrs.PutInt(r.countKey, int64(dropped))
+		r.spanName(span)
+		return
+	}
+	masks := r.attributes(attrs)
+	events := span.Events()
+	for i := 0; i < events.Len(); i++ {
+		if n := r.attributes(events.At(i).Attributes()); n >= 0 {
+			masks = max(masks, 0) + n
+		}
+	}
+	if masks >= 0 {
+		if v, ok := attrs.Get(r.countKey); ok && v.Type() == pcommon.ValueTypeInt {
+			v.SetInt(v.Int() + int64(masks))
+		} else {
+			attrs.PutInt(r.countKey, int64(masks))
+		}
+	}
+	r.spanName(span)
+}
+
+// attributes redacts one attribute map. It returns -1 when the map had nothing outside Tier 1,
+// else the number of masks (redacted mode) or of keys dropped (metadata-only mode).
+func (r *redactor) attributes(attrs pcommon.Map) int {
+	r.hashIDs(attrs)
+	hasRest := false
+	for k := range attrs.All() {
+		if !r.t1.has(k) {
+			hasRest = true
+			break
+		}
+	}
+	if !hasRest {
+		return -1
+	}
+	if r.metadataOnly {
+		before := attrs.Len()
+		attrs.RemoveIf(func(k string, _ pcommon.Value) bool { return !r.t1.has(k) })
+		return before - attrs.Len()
+	}
+	rest := pcommon.NewMap()
+	for k, v := range attrs.All() {
+		if !r.t1.has(k) {
+			flattenValue(rest, k, v, "")
+		}
+	}
+	attrs.RemoveIf(func(k string, _ pcommon.Value) bool { return !r.t1.has(k) })
+	masks := 0
+	for k, v := range rest.All() {
+		if v.Type() == pcommon.ValueTypeStr {
+			s := r.mask(v.Str())
+			masks += r.countTokens(k) + r.countTokens(s)
+			s = truncate(s, r.limit)
+			if s != v.Str() {
+				v.SetStr(s)
+			}
+		} else {
+			masks += r.countTokens(k) + r.countTokens(v.AsString())
+		}
+		if _, exists := attrs.Get(k); !exists { // Tier 1 wins a key clash
+			v.CopyTo(attrs.PutEmpty(k))
+		}
+	}
+	return masks
+}
+
+func (r *redactor) mask(s string) string {
+	if s == "" {
+		return s
+	}
+	lower := strings.ToLower(s)
+	for _, d := range r.detectors {
+		s = d.apply(s, lower)
+	}
+	return s
+}
+
+func (r *redactor) spanName(span ptrace.Span) {
+	name := span.Name()
+	if name == "" || len(r.names) == 0 {
+		return
+	}
+	lower, orig := strings.ToLower(name), name
+	for _, d := range r.names {
+		name = d.apply(name, lower)
+	}
+	if name != orig {
+		span.SetName(name)
+	}
+}
+
+func (r *redactor) hashIDs(attrs pcommon.Map) {
+	for _, k := range r.ids {
+		v, ok := attrs.Get(k)
+		if !ok || v.Type() == pcommon.ValueTypeEmpty {
+			continue
+		}
+		sum := sha256.Sum256([]byte(r.salt + ":" + v.AsString()))
+		v.SetStr("h_" + hex.EncodeToString(sum[:8]))
+	}
+}
+
+func (r *redactor) countTokens(s string) int {
+	if r.tokenFirst == "" || !strings.ContainsAny(s, r.tokenFirst) {
+		return 0
+	}
+	n := 0
+	for _, t := range r.tokens {
+		n += strings.Count(s, t)
+	}
+	return n
+}
+
+// truncate cuts s to at most limit bytes without splitting a UTF-8 sequence.
+func truncate(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	at := limit
+	for at > 0 && !utf8.RuneStart(s[at]) {
+		at--
+	}
+	return s[:at]
+}
+
+// flattenValue moves v into out under key, maps and lists becoming leaves with dotted keys
+// ("a.b", "list.0"), exactly as OTTL's flatten() names them, so both engines emit the same keys.
+func flattenValue(out pcommon.Map, k string, v pcommon.Value, prefix string) {
+	switch v.Type() {
+	case pcommon.ValueTypeMap:
+		flattenMap(out, v.Map(), prefix+k)
+	case pcommon.ValueTypeSlice:
+		s := v.Slice()
+		for i := 0; i < s.Len(); i++ {
+			el, at := s.At(i), prefix+k+"."+strconv.Itoa(i)
+			switch el.Type() {
+			case pcommon.ValueTypeMap:
+				flattenMap(out, el.Map(), at)
+			case pcommon.ValueTypeSlice:
+				inner := el.Slice()
+				for j := 0; j < inner.Len(); j++ {
+					flattenValue(out, strconv.Itoa(j), inner.At(j), at) // OTTL adds no "." here
+				}
+			default:
+				el.CopyTo(out.PutEmpty(at))
+			}
+		}
+	default:
+		v.CopyTo(out.PutEmpty(prefix + k))
+	}
+}
+
+func flattenMap(out pcommon.Map, m pcommon.Map, prefix string) {
+	if prefix != "" {
+		prefix += "."
+	}
+	for k, v := range m.All() {
+		flattenValue(out, k, v, prefix)
+	}
+}

@@ -1,0 +1,323 @@
+// Copyright genai-o11y authors
+// SPDX-License-Identifier: Apache-2.0
+
+package genairedactionprocessor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor/processortest"
+	"gopkg.in/yaml.v3"
+)
+
+// loadConfig reads a genai_redaction config: $GENAI_REDACTION_CONFIG (genai-o11y's tests point it
+// at the config generated from the embedded policy) or testdata/config.yaml.
+func loadConfig(t *testing.T, path string) *Config {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	cfg := createDefaultConfig()
+	if err := confmap.NewFromStringMap(m).Unmarshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return cfg
+}
+
+func exampleConfig(t *testing.T) *Config {
+	return loadConfig(t, filepath.Join("testdata", "config.yaml"))
+}
+
+func policyConfig(t *testing.T) *Config {
+	if p := os.Getenv("GENAI_REDACTION_CONFIG"); p != "" {
+		cfg := loadConfig(t, p)
+		if cfg.Salt == "" || strings.Contains(cfg.Salt, "${") {
+			cfg.Salt = "test-salt"
+		}
+		return cfg
+	}
+	return exampleConfig(t)
+}
+
+// run sends one span through a processor made by the factory and returns it.
+func run(t *testing.T, cfg *Config, build func(rs ptrace.ResourceSpans, span ptrace.Span)) (pcommon.Map, ptrace.Span) {
+	t.Helper()
+	sink := new(consumertest.TracesSink)
+	p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(Type), cfg, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	span := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	build(rs, span)
+	if err := p.ConsumeTraces(context.Background(), td); err != nil {
+		t.Fatal(err)
+	}
+	out := sink.AllTraces()[0].ResourceSpans().At(0)
+	return out.Resource().Attributes(), out.ScopeSpans().At(0).Spans().At(0)
+}
+
+func str(t *testing.T, m pcommon.Map, k string) string {
+	t.Helper()
+	v, ok := m.Get(k)
+	if !ok {
+		t.Fatalf("no %q in %v", k, m.AsRaw())
+	}
+	return v.AsString()
+}
+
+func maskCount(t *testing.T, span ptrace.Span) int64 {
+	t.Helper()
+	v, ok := span.Attributes().Get("genai_o11y.redaction.count")
+	if !ok {
+		return -1
+	}
+	return v.Int()
+}
+
+func TestIdentifiersHashedTier1KeptContentMasked(t *testing.T) {
+	res, span := run(t, exampleConfig(t), func(rs ptrace.ResourceSpans, s ptrace.Span) {
+		rs.Resource().Attributes().PutStr("service.name", "copilot")
+		rs.Resource().Attributes().PutStr("host.owner", "ops@example.com")
+		s.Attributes().PutStr("user.id", "u-42")
+		s.Attributes().PutStr("gen_ai.request.model", "mail me at jane@example.com") // Tier 1: verbatim
+		s.Attributes().PutInt("gen_ai.usage.input_tokens", 12)
+		s.Attributes().PutStr("gen_ai.prompt", "I am jane@example.com, card 4111 1111 1111 1111, +44 20 7946 0958")
+		s.Attributes().PutStr("note", "https://bob:hunter2@db.internal/x")
+	})
+	sum := sha256.Sum256([]byte("test-salt:u-42"))
+	if got, want := str(t, span.Attributes(), "user.id"), "h_"+hex.EncodeToString(sum[:])[:16]; got != want {
+		t.Errorf("user.id = %q, want %q", got, want)
+	}
+	if got := str(t, span.Attributes(), "gen_ai.request.model"); got != "mail me at jane@example.com" {
+		t.Errorf("Tier 1 value changed: %q", got)
+	}
+	if got := str(t, span.Attributes(), "gen_ai.prompt"); got != "I am <EMAIL>, card <CARD>, <PHONE>" {
+		t.Errorf("gen_ai.prompt = %q", got)
+	}
+	if got := str(t, span.Attributes(), "note"); got != "https://<CREDENTIALS>@db.internal/x" {
+		t.Errorf("note = %q", got)
+	}
+	if got := maskCount(t, span); got != 4 {
+		t.Errorf("count = %d, want 4", got)
+	}
+	if got := str(t, res, "host.owner"); got != "<EMAIL>" {
+		t.Errorf("resource host.owner = %q", got)
+	}
+	if got := str(t, res, "service.name"); got != "copilot" {
+		t.Errorf("resource service.name = %q", got)
+	}
+}
+
+func TestNestedValuesFlattenedTruncatedAndTier1WinsClash(t *testing.T) {
+	_, span := run(t, exampleConfig(t), func(_ ptrace.ResourceSpans, s ptrace.Span) {
+		s.Attributes().PutStr("gen_ai.request.model", "m1")
+		msgs := s.Attributes().PutEmptySlice("messages")
+		msgs.AppendEmpty().SetEmptyMap().PutStr("content", "reach me: jane@example.com")
+		msgs.AppendEmpty().SetStr("IBAN DE89 3704 0044 0532 0130 00 thanks")
+		nested := s.Attributes().PutEmptyMap("gen_ai").PutEmptyMap("request")
+		nested.PutStr("model", "not me")                       // flattens onto the Tier 1 key gen_ai.request.model
+		s.Attributes().PutStr("long", strings.Repeat("é", 40)) // 80 bytes
+		s.Attributes().PutEmptySlice("empty")
+	})
+	a := span.Attributes()
+	if got := str(t, a, "messages.0.content"); got != "reach me: <EMAIL>" {
+		t.Errorf("messages.0.content = %q", got)
+	}
+	if got := str(t, a, "messages.1"); got != "IBAN <IBAN> thanks" {
+		t.Errorf("messages.1 = %q", got)
+	}
+	if got := str(t, a, "gen_ai.request.model"); got != "m1" {
+		t.Errorf("Tier 1 lost the clash: %q", got)
+	}
+	if got := str(t, a, "long"); got != strings.Repeat("é", 32) {
+		t.Errorf("long = %q (%d bytes), want 32 runes in 64 bytes", got, len(got))
+	}
+	for _, gone := range []string{"messages", "empty", "gen_ai"} {
+		if _, ok := a.Get(gone); ok {
+			t.Errorf("%q still present: %v", gone, a.AsRaw())
+		}
+	}
+	if got := maskCount(t, span); got != 2 {
+		t.Errorf("count = %d, want 2", got)
+	}
+}
+
+func TestSpansWithOnlyTier1AreUntouchedAndEventsCountIntoTheSpan(t *testing.T) {
+	_, span := run(t, exampleConfig(t), func(_ ptrace.ResourceSpans, s ptrace.Span) {
+		s.SetName("GET /users/12345/orders/99")
+		s.Attributes().PutStr("gen_ai.request.model", "m1")
+		ev := s.Events().AppendEmpty()
+		ev.Attributes().PutStr("exception.message", "no user jane@example.com")
+	})
+	if got := str(t, span.Events().At(0).Attributes(), "exception.message"); got != "no user <EMAIL>" {
+		t.Errorf("event = %q", got)
+	}
+	if got := maskCount(t, span); got != 1 {
+		t.Errorf("count = %d, want 1 (from the event)", got)
+	}
+	if got := span.Name(); got != "GET /users/<ID>/orders/99" {
+		t.Errorf("name = %q", got)
+	}
+	_, plain := run(t, exampleConfig(t), func(_ ptrace.ResourceSpans, s ptrace.Span) {
+		s.SetName("retrieval")
+		s.Attributes().PutStr("gen_ai.request.model", "m1")
+	})
+	if got := maskCount(t, plain); got != -1 || plain.Name() != "retrieval" || plain.Attributes().Len() != 1 {
+		t.Errorf("a Tier-1-only span changed: count %d, %q, %v", got, plain.Name(), plain.Attributes().AsRaw())
+	}
+}
+
+func TestMetadataOnlyDropsContentAndCountsDroppedKeys(t *testing.T) {
+	cfg := exampleConfig(t)
+	cfg.Mode = modeMetadataOnly
+	_, span := run(t, cfg, func(_ ptrace.ResourceSpans, s ptrace.Span) {
+		s.Attributes().PutStr("gen_ai.request.model", "m1")
+		s.Attributes().PutStr("gen_ai.prompt", "hello")
+		s.Attributes().PutStr("x", "y")
+		s.Events().AppendEmpty().Attributes().PutStr("exception.message", "z")
+	})
+	if got := span.Attributes().AsRaw(); len(got) != 2 || got["gen_ai.request.model"] != "m1" || got["genai_o11y.redaction.count"] != int64(2) {
+		t.Errorf("attributes = %v", got)
+	}
+	if span.Events().At(0).Attributes().Len() != 0 {
+		t.Errorf("event content kept: %v", span.Events().At(0).Attributes().AsRaw())
+	}
+}
+
+func TestGateKeepsADetectorOff(t *testing.T) {
+	cfg := exampleConfig(t)
+	cfg.Detectors = []Rule{{Name: "WORD", Regex: `secret`, Mask: "<X>", RequiresAny: []string{"never"}}}
+	_, span := run(t, cfg, func(_ ptrace.ResourceSpans, s ptrace.Span) { s.Attributes().PutStr("a", "a secret") })
+	if got := str(t, span.Attributes(), "a"); got != "a secret" {
+		t.Errorf("the gate did not hold, yet the detector ran: %q", got)
+	}
+	cfg.Detectors[0].RequiresAny = []string{"secr"}
+	_, span = run(t, cfg, func(_ ptrace.ResourceSpans, s ptrace.Span) { s.Attributes().PutStr("a", "a SECRET secret") })
+	if got := str(t, span.Attributes(), "a"); got != "a SECRET <X>" {
+		t.Errorf("gate on the lowercased text: %q", got)
+	}
+}
+
+func TestValidateNamesTheField(t *testing.T) {
+	cfg := exampleConfig(t)
+	cfg.Salt = ""
+	cfg.Mode = "loose"
+	cfg.Detectors[2].Regex = "[a-"
+	cfg.SpanNameRules[0].RequiresMatch = "("
+	cfg.Detectors[1].RequiresAny = []string{"AT"}
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"salt: empty", `mode: "loose"`, "detectors[2].regex (IBAN): does not compile", "span_name_rules[0].requires_match (NUMERIC_ID)", "detectors[1].requires_any[0] (EMAIL)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+// samples that some detector of the default policy matches, embedded into random text below.
+var samples = []string{
+	"jane.doe@example.com", "+44 20 7946 0958", "(555) 123-4567", "030 1234 5678", "01 23 45 67 89",
+	"4111 1111 1111 1111", "5500-0000-0000-0004", "378282246310005", "DE89 3704 0044 0532 0130 00", "GB29NWBK60161331926819",
+	"123-45-6789", "192.168.10.254", "2001:db8:85a3::8a2e:370:7334", "fe80:0:0:0:202:b3ff:fe1e:8329",
+	"sk-proj-abcdefghijklmnopqrstuvwx", "AKIAIOSFODNN7EXAMPLE", "ghp_" + strings.Repeat("a1", 18), "xoxb-1234567890-abc",
+	"AIza" + strings.Repeat("B", 35), "eyJhbGciOi.eyJzdWIiOi.SflKxwRJSM", "Bearer abc.def-ghi~jkl", "https://u:p@h.io/",
+	"/users/12345/", "/orders/987", "123e4567-e89b-12d3-a456-426614174000",
+}
+
+const filler = "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789 .,:;-+()/@_ \n\t"
+
+func randomText(rng *rand.Rand) string {
+	var b strings.Builder
+	n := rng.Intn(1500)
+	for b.Len() < n {
+		if rng.Intn(60) == 0 {
+			b.WriteString(samples[rng.Intn(len(samples))])
+		} else {
+			b.WriteByte(filler[rng.Intn(len(filler))])
+		}
+	}
+	return b.String()
+}
+
+// The scanner must never say "no match" where the regexp matches: that would skip a detector.
+func TestScannerIsSoundOnThePolicy(t *testing.T) {
+	cfg := policyConfig(t)
+	var res []*regexp.Regexp
+	for _, r := range append(append([]Rule{}, cfg.Detectors...), cfg.SpanNameRules...) {
+		res = append(res, regexp.MustCompile(r.Regex))
+		if r.RequiresMatch != "" {
+			res = append(res, regexp.MustCompile(r.RequiresMatch))
+		}
+	}
+	rng := rand.New(rand.NewSource(7))
+	windowed, matched := 0, 0
+	for _, re := range res {
+		sc := newScanner(re)
+		if sc.anchors != nil {
+			windowed++
+		}
+		for i := 0; i < 3000; i++ {
+			s := randomText(rng)
+			if rng.Intn(2) == 0 {
+				s = strings.ToLower(s)
+			}
+			want := re.MatchString(s)
+			if want {
+				matched++
+			}
+			if want && !sc.match(s) {
+				t.Fatalf("%s: the scanner missed a match in %q", re, s)
+			}
+		}
+	}
+	if windowed < len(res)/3 || matched < 1000 {
+		t.Fatalf("test too weak: %d of %d patterns windowed, %d matching texts", windowed, len(res), matched)
+	}
+}
+
+func TestScannerAnalysis(t *testing.T) {
+	for _, c := range []struct {
+		re      string
+		windows bool
+		maxLen  int
+	}{
+		{`[a-z]{2}[0-9]{2}`, true, 4},
+		{`\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b`, true, 11},
+		{`\+[0-9]{1,3}|\(?\b[0-9]{3}\)?`, true, 5},
+		{`\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b`, false, 0}, // unbounded
+		{`[a-z]{2}x?`, false, 0},                                         // anchors too common
+		{`(?i)bearer`, true, 6},                                          // b folds to B only
+		{`(?i)ks`, false, 0},                                             // k and s also fold to non-ASCII runes
+		{`é[0-9]`, true, 3},                                              // the digit anchors, the é counts two bytes
+		{`[^a]{3}`, false, 0},                                            // a negated class has no ASCII anchor set
+	} {
+		sc := newScanner(regexp.MustCompile(c.re))
+		if (sc.anchors != nil) != c.windows || (c.windows && sc.maxLen != c.maxLen) {
+			t.Errorf("%s: windows %v maxLen %d, want %v %d", c.re, sc.anchors != nil, sc.maxLen, c.windows, c.maxLen)
+		}
+	}
+}

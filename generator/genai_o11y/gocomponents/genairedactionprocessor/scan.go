@@ -1,0 +1,217 @@
+// Copyright genai-o11y authors
+// SPDX-License-Identifier: Apache-2.0
+
+package genairedactionprocessor
+
+import (
+	"regexp"
+	"regexp/syntax"
+	"unicode/utf8"
+)
+
+// scanner answers "can this regexp match somewhere in s?" without scanning all of s when the
+// pattern allows it. Go's regexp tries a pattern that does not start with a literal at every
+// position of the text (tens of nanoseconds per byte). Most detectors are bounded in length and
+// need a byte from a small set (a digit, '+', ':'): every match then lies within maxLen bytes of
+// such an anchor byte, so only windows around the anchors are matched. The answer is sound (no
+// false negative): a match of s lies wholly inside one window, with at least one byte of context on
+// each side, so its assertions (\b, ^, $) see the same neighbours. A window may match where s does
+// not (an assertion at a window's edge); callers then run the full-text scan, which decides.
+type scanner struct {
+	re      *regexp.Regexp
+	anchors *[256]bool // nil: no usable anchor set, scan the whole text
+	maxLen  int
+}
+
+// anchorsWorthIt: an anchor set larger than this (letters, say) would make windows cover most text.
+const anchorsWorthIt = 16
+
+func newScanner(re *regexp.Regexp) *scanner {
+	s := &scanner{re: re}
+	parsed, err := syntax.Parse(re.String(), syntax.Perl)
+	if err != nil {
+		return s
+	}
+	n, bounded := maxBytes(parsed)
+	set, ok := required(parsed)
+	if !bounded || !ok || count(set) > anchorsWorthIt {
+		return s
+	}
+	s.anchors, s.maxLen = set, n
+	return s
+}
+
+// match reports whether re may match s (true when it does; rarely true when it does not).
+func (sc *scanner) match(s string) bool {
+	if sc.anchors == nil || len(s) <= 4*sc.maxLen+2 {
+		return sc.re.MatchString(s)
+	}
+	start, end := -1, -1 // the current merged window [start, end)
+	for i := 0; i < len(s); i++ {
+		if !sc.anchors[s[i]] {
+			continue
+		}
+		lo, hi := i-sc.maxLen-1, i+sc.maxLen+2
+		if lo < 0 {
+			lo = 0
+		}
+		if hi > len(s) {
+			hi = len(s)
+		}
+		if start >= 0 && lo <= end {
+			end = hi
+			continue
+		}
+		if start >= 0 && sc.re.MatchString(s[start:end]) {
+			return true
+		}
+		start, end = lo, hi
+	}
+	return start >= 0 && sc.re.MatchString(s[start:end])
+}
+
+func count(set *[256]bool) int {
+	n := 0
+	for _, b := range set {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
+const unbounded = -1
+
+// maxBytes: the longest match of re in bytes, and whether it is bounded.
+func maxBytes(re *syntax.Regexp) (int, bool) {
+	switch re.Op {
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText,
+		syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return 0, true
+	case syntax.OpLiteral:
+		n := 0
+		for _, r := range re.Rune {
+			if re.Flags&syntax.FoldCase != 0 && r > 0x7f {
+				n += utf8.UTFMax
+			} else {
+				n += utf8.RuneLen(r)
+			}
+		}
+		return n, true
+	case syntax.OpCharClass:
+		w := 1
+		for i := 1; i < len(re.Rune); i += 2 {
+			if l := utf8.RuneLen(re.Rune[i]); l > w {
+				w = l
+			} else if l < 0 {
+				w = utf8.UTFMax
+			}
+		}
+		return w, true
+	case syntax.OpAnyCharNotNL, syntax.OpAnyChar:
+		return utf8.UTFMax, true
+	case syntax.OpCapture:
+		return maxBytes(re.Sub[0])
+	case syntax.OpQuest:
+		return maxBytes(re.Sub[0])
+	case syntax.OpStar, syntax.OpPlus:
+		return 0, false
+	case syntax.OpRepeat:
+		if re.Max < 0 {
+			return 0, false
+		}
+		n, ok := maxBytes(re.Sub[0])
+		return n * re.Max, ok
+	case syntax.OpConcat:
+		total := 0
+		for _, sub := range re.Sub {
+			n, ok := maxBytes(sub)
+			if !ok {
+				return 0, false
+			}
+			total += n
+		}
+		return total, true
+	case syntax.OpAlternate:
+		best := 0
+		for _, sub := range re.Sub {
+			n, ok := maxBytes(sub)
+			if !ok {
+				return 0, false
+			}
+			if n > best {
+				best = n
+			}
+		}
+		return best, true
+	}
+	return 0, false
+}
+
+// required: a set of bytes such that every match of re contains at least one of them (ok=false:
+// none found). Only ASCII bytes are used, so a byte of the set in the text is that character.
+func required(re *syntax.Regexp) (*[256]bool, bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if len(re.Rune) == 0 {
+			return nil, false
+		}
+		return runeSet([]rune{re.Rune[0], re.Rune[0]}, re.Flags&syntax.FoldCase != 0)
+	case syntax.OpCharClass:
+		return runeSet(re.Rune, false)
+	case syntax.OpCapture, syntax.OpPlus:
+		return required(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min < 1 {
+			return nil, false
+		}
+		return required(re.Sub[0])
+	case syntax.OpConcat:
+		var best *[256]bool
+		for _, sub := range re.Sub {
+			if set, ok := required(sub); ok && (best == nil || count(set) < count(best)) {
+				best = set
+			}
+		}
+		return best, best != nil
+	case syntax.OpAlternate:
+		union := new([256]bool)
+		for _, sub := range re.Sub {
+			set, ok := required(sub)
+			if !ok {
+				return nil, false
+			}
+			for b, in := range set {
+				union[b] = union[b] || in
+			}
+		}
+		return union, true
+	}
+	return nil, false
+}
+
+// runeSet: the bytes of a rune class given as ranges (lo, hi, ...), if all of it is ASCII.
+func runeSet(ranges []rune, fold bool) (*[256]bool, bool) {
+	set := new([256]bool)
+	for i := 0; i+1 < len(ranges); i += 2 {
+		lo, hi := ranges[i], ranges[i+1]
+		if hi > 0x7f || lo < 0 {
+			return nil, false
+		}
+		for r := lo; r <= hi; r++ {
+			set[byte(r)] = true
+			if fold {
+				switch {
+				case r == 'k' || r == 'K' || r == 's' || r == 'S':
+					// they also fold to non-ASCII runes (Kelvin sign, long s): not representable
+					return nil, false
+				case 'a' <= r && r <= 'z':
+					set[byte(r-'a'+'A')] = true
+				case 'A' <= r && r <= 'Z':
+					set[byte(r-'A'+'a')] = true
+				}
+			}
+		}
+	}
+	return set, true
+}
