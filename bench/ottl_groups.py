@@ -71,7 +71,7 @@ def main() -> None:
         with (work / "data.bin").open("wb") as f:
             for body in bodies:
                 f.write(struct.pack("<I", len(body)) + body)
-        cfg = builder.build(make_spec({"redaction.engine": "ottl"}))  # the OTTL engine: what this benchmark measures
+        cfg = builder.build(make_spec({"collector.engine": "ottl"}))  # the OTTL engine: what this benchmark measures
         (work / "procs.json").write_text(json.dumps({"order": PROCESSORS, "procs": {p: _resolved(cfg["processors"][p]) for p in PROCESSORS}}))
         env = dict(os.environ, GENAI_O11Y_BENCH_PROCS=str(work / "procs.json"), GENAI_O11Y_BENCH_DATA=str(work / "data.bin"),
                    GOFLAGS="-mod=mod -buildvcs=false")

@@ -2,7 +2,7 @@
 
 1. Leaks and decoy survival per detector: the PII corpus through the real collector.
 2. Collector cost of the redaction stage: the same build and load, generated config with and
-   without the redaction stage (genai_redaction, or transform/redact with redaction.engine: ottl), in one run; steady-state throughput (spans/s) and CPU per span, as
+   without the redaction stage (genai_redaction, or transform/redact with collector.engine: ottl), in one run; steady-state throughput (spans/s) and CPU per span, as
    ratios (the method of bench/collector.py: senders in a loop, a window after a warm-up).
 3. The app-side helper's cost to redact a 4 KB prompt.
 
@@ -109,7 +109,7 @@ def collector_overhead(binary: Path, n_spans: int) -> None:
             spec = make_spec(collector_ports({"backends.tempo.endpoint": f"127.0.0.1:{sink_port}", "sampling.decision_wait_seconds": 2}, tmp))
             cfg = copy.deepcopy(builder.build(spec))
             if label.startswith("without"):
-                stage = names.redact_processor(spec.redaction.engine)
+                stage = names.redact_processor(spec.collector.engine)
                 cfg["service"]["pipelines"]["traces/ingest"]["processors"].remove(stage)
                 del cfg["processors"][stage]
             rows.append(bench_collector.run(binary, label, cfg, spec, reqs, tmp, senders=3, warmup=4, window=12))

@@ -184,8 +184,9 @@ def collector_ports(spec_overrides: dict[str, Any], tmp: Path) -> dict[str, Any]
 
 
 @contextmanager
-def run_collector(binary: Path, spec: Spec, tmp: Path, env: dict | None = None) -> Iterator[Collector]:
-    cfg = collector_builder.build(spec)
+def run_collector(binary: Path, spec: Spec, tmp: Path, env: dict | None = None, config: dict | None = None) -> Iterator[Collector]:
+    """The collector with the config generated from `spec` (or `config`, built from it by the caller)."""
+    cfg = config or collector_builder.build(spec)
     path = tmp / "otelcol.yaml"
     path.write_text(render.to_yaml(cfg))
     log = tmp / "otelcol.log"

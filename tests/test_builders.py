@@ -61,7 +61,7 @@ def test_every_pipeline_component_is_defined_and_memory_limiter_first():
     assert cfg["service"]["pipelines"]["traces/ingest"]["processors"][0] == "memory_limiter"
     # redaction happens once, before the fan-out
     ingest = cfg["service"]["pipelines"]["traces/ingest"]["processors"]
-    redact = names.redact_processor(load().redaction.engine)
+    redact = names.redact_processor(load().collector.engine)
     assert redact in ingest
     assert all(redact not in p["processors"] for n, p in cfg["service"]["pipelines"].items() if n != "traces/ingest")
 
@@ -109,7 +109,7 @@ def test_cached_price_defaults_to_input_price():
 
 @pytest.mark.parametrize("engine", ["native", "ottl"])
 def test_confmap_dollars_are_escaped(engine):
-    spec = make_spec({"redaction.extra_patterns": [{"name": "PRICE", "regex": "\\$[0-9]+$"}], "redaction.engine": engine})
+    spec = make_spec({"redaction.extra_patterns": [{"name": "PRICE", "regex": "\\$[0-9]+$"}], "collector.engine": engine})
     text = render.to_yaml(collector.build(spec))
     assert "$${1}<CREDENTIALS>@" in text
     if engine == "ottl":  # inside an OTTL string literal the backslash is escaped too

@@ -321,7 +321,7 @@ def test_same_hash_after_restart_other_salt_other_hash(otelcol, tmp_path):
 
 @pytest.mark.parametrize("engine", ["native", "ottl"])
 def test_no_salt_is_a_clear_startup_error(otelcol, tmp_path, engine):
-    spec = make_spec(collector_ports({"redaction.engine": engine}, tmp_path))
+    spec = make_spec(collector_ports({"collector.engine": engine}, tmp_path))
     cfg = tmp_path / "c.yaml"
     from genai_o11y import render
 

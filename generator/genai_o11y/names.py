@@ -184,11 +184,16 @@ DS_ALERTMANAGER = "genai-o11y-alertmanager"
 
 # --- collector component ids the rules refer to ------------------------------------------------------
 TEMPO_EXPORTER = "otlp_grpc/tempo"
-REDACT_PROCESSORS = {"native": "genai_redaction", "ottl": "transform/redact"}  # by redaction.engine
+REDACT_PROCESSORS = {"native": "genai_redaction", "ottl": "transform/redact"}  # by collector.engine
+DIMENSIONS_PROCESSORS = {"native": "genai_dimensions", "ottl": "transform/dimensions"}
 
 
 def redact_processor(engine: str) -> str:
     return REDACT_PROCESSORS[engine]
+
+
+def dimensions_processor(engine: str) -> str:
+    return DIMENSIONS_PROCESSORS[engine]
 
 # --- Prometheus scrape jobs (the rules' self-watch alerts select on them) ---------------------------
 JOB_SIDECAR = "genai-o11y-sidecar"  # the sidecar's span-derived metrics (collector.metrics_endpoint)

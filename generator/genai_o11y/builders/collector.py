@@ -71,6 +71,10 @@ def _transform(groups: list[dict], error_mode: str = "ignore") -> dict:
     return {"error_mode": error_mode, "trace_statements": _escape_confmap(groups)}
 
 
+#: Failure categories that are the tool's, not the answer's (see "failed after tools").
+NOT_ANSWER_FAILURES = ("tool_failure", "timeout")
+
+
 def fold_groups(spec: Spec) -> list[dict]:
     """Metrics branch only: bound label values (traces keep the raw values), then the derived flags
     and the metric-family markers. Statements that only apply to model calls or to request spans
@@ -105,7 +109,7 @@ def fold_groups(spec: Spec) -> list[dict]:
     request = [
         f"set({attr(n.FAILED_AFTER_TOOLS)}, true) where {request_only} and {attr(n.TOOLS_CALLED)} != nil"
         f" and {attr(n.TOOLS_CALLED)} != \"\" and (span.status.code == STATUS_CODE_ERROR or ({attr(n.FAILURE_CATEGORY)} != nil"
-        f" and {attr(n.FAILURE_CATEGORY)} != \"tool_failure\" and {attr(n.FAILURE_CATEGORY)} != \"timeout\"))"
+        + "".join(f" and {attr(n.FAILURE_CATEGORY)} != {q(c)}" for c in NOT_ANSWER_FAILURES) + "))"
     ]
     request += required_tool_statements(spec)
     markers = marker_statements()
@@ -118,6 +122,44 @@ def fold_groups(spec: Spec) -> list[dict]:
         groups.append({"context": "span", "conditions": [f"{attr(n.REQUEST_MODEL)} != nil"], "statements": model})
     groups.append({"context": "span", "conditions": [request_only], "statements": request})
     return groups
+
+
+def dimensions_config(spec: Spec) -> dict:
+    """The genai_dimensions processor's config (our component: gocomponents/genaidimensionsprocessor):
+    what fold_groups() says in OTTL, as data, applied in one pass per span."""
+    allowed = {n.STAGE: list(spec.all_stages), n.FAILURE_CATEGORY: list(n.FAILURE_CATEGORIES)}
+    if spec.pipeline.routes:
+        allowed[n.ROUTE] = list(spec.pipeline.routes)
+    if spec.pipeline.tools:
+        allowed[n.TOOL_NAME] = [t.name for t in spec.pipeline.tools]
+    markers = []
+    for family, c in marker_conditions().items():
+        m: dict = {"key": marker(family)}
+        if c.get("present"):
+            m["when_present"] = list(c["present"])
+        if c.get("equals"):
+            m["when_equals"] = [{"key": k, "value": v} for k, v in c["equals"]]
+        markers.append(m)
+    required = [{"name": t.name, "routes": list(t.required_for_routes)} for t in spec.pipeline.tools if t.required_for_routes]
+    return {
+        "overflow_value": n.OVERFLOW_VALUE,
+        "copy_from_resource": list(RESOURCE_TO_LABEL),
+        "allowed_values": allowed,
+        "join_lists": [n.TOOLS_CALLED],
+        "markers": markers,
+        "model": {
+            "key": n.REQUEST_MODEL,
+            "aliases": [{"alias": a, "name": m.name} for m in spec.models for a in m.aliases],
+            "known": [m.name for m in spec.models],
+        },
+        "request": {
+            "stage": {"key": n.STAGE, "value": "request"},
+            "failed_after_tools": {"key": n.FAILED_AFTER_TOOLS, "called_key": n.TOOLS_CALLED, "failure_key": n.FAILURE_CATEGORY,
+                                   "exempt": list(NOT_ANSWER_FAILURES)},
+            "required_tools": {"key": n.REQUIRED_TOOL_MISSING, "route_key": n.ROUTE, "called_key": n.TOOLS_CALLED, "tools": required},
+        },
+        "keep_resource_keys": [n.SERVICE_NAME],
+    }
 
 
 def fold_statements(spec: Spec) -> list[str]:
@@ -154,17 +196,30 @@ def required_tool_statements(spec: Spec) -> list[str]:
 MARKER_PREFIX = "genai_o11y.s2m."
 
 
-def marker_families() -> dict[str, str]:
-    """Family -> the condition (a necessary one for each member metric) that sets its marker."""
+def marker_conditions() -> dict[str, dict]:
+    """Family -> when its marker is set (a necessary condition for each member metric): one of the
+    `present` keys is set, or one of the `equals` (key, value) pairs holds. Both engines read this."""
     prompt_keys = [n.CHUNKS_INCLUDED, *n.CHUNKS_EXCLUDED.values()]
     return {
-        "usage": " or ".join(f"{attr(k)} != nil" for k in (n.INPUT_TOKENS, n.OUTPUT_TOKENS, n.CACHE_READ_TOKENS, n.COST_USD, n.COST_UNPRICED)),
-        "feedback": f'{attr(n.STAGE)} == "feedback"',
-        "request": f'{attr(n.STAGE)} == "request"',
-        "retrieval": f"{attr(n.RETRIEVAL_TOP_SCORE)} != nil or {attr(n.RETRIEVAL_RESULTS)} != nil",
-        "rerank": f"{attr(n.RERANK_DISPLACEMENT)} != nil",
-        "prompt": " or ".join([f"{attr(k)} != nil" for k in prompt_keys] + [f"{attr(n.PROMPT_TRUNCATED)} == true"]),
-        "evaluation": f"{attr(n.EVAL_SCORE)} != nil",
+        "usage": {"present": [n.INPUT_TOKENS, n.OUTPUT_TOKENS, n.CACHE_READ_TOKENS, n.COST_USD, n.COST_UNPRICED]},
+        "feedback": {"equals": [(n.STAGE, "feedback")]},
+        "request": {"equals": [(n.STAGE, "request")]},
+        "retrieval": {"present": [n.RETRIEVAL_TOP_SCORE, n.RETRIEVAL_RESULTS]},
+        "rerank": {"present": [n.RERANK_DISPLACEMENT]},
+        "prompt": {"present": prompt_keys, "equals": [(n.PROMPT_TRUNCATED, True)]},
+        "evaluation": {"present": [n.EVAL_SCORE]},
+    }
+
+
+def _ottl_literal(value) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else q(value) if isinstance(value, str) else str(value)
+
+
+def marker_families() -> dict[str, str]:
+    """Family -> its marker's condition in OTTL."""
+    return {
+        family: " or ".join([f"{attr(k)} != nil" for k in c.get("present", [])] + [f"{attr(k)} == {_ottl_literal(v)}" for k, v in c.get("equals", [])])
+        for family, c in marker_conditions().items()
     }
 
 
@@ -324,7 +379,8 @@ def policy_for(spec: Spec) -> Policy:
 def build(spec: Spec) -> dict:
     c = spec.collector
     policy = policy_for(spec)
-    redact = n.redact_processor(spec.redaction.engine)
+    engine = spec.collector.engine
+    redact, dims = n.redact_processor(engine), n.dimensions_processor(engine)
     tele_host, tele_port = _hostport(c.telemetry_endpoint)
 
     processors: dict = {
@@ -345,7 +401,7 @@ def build(spec: Spec) -> dict:
         # Redaction: our genai_redaction processor (one pass per span), or the same policy in OTTL for a
         # stock contrib build, where it fails closed: a statement error refuses the batch
         # (GenAIRedactionFailing) instead of letting an unmasked value through.
-        redact: redaction.insert_salt(_escape_confmap(redaction.native_config(spec, policy))) if spec.redaction.engine == "native"
+        redact: redaction.insert_salt(_escape_confmap(redaction.native_config(spec, policy))) if engine == "native"
         else redaction.insert_salt(_transform(redaction.statement_groups(spec, policy), error_mode="propagate")),
         "batch": {"send_batch_size": 1024, "send_batch_max_size": 2048, "timeout": "1s"},
         "tail_sampling": {
@@ -355,10 +411,11 @@ def build(spec: Spec) -> dict:
             "policies": _escape_confmap(sampling_policies(spec)),
         },
         "filter/genai_spans": {"error_mode": "ignore", "traces": {"span": [f"{attr(n.STAGE)} == nil"]}},
-        "transform/dimensions": _transform(
+        # Label folding: our genai_dimensions processor, or the same in OTTL. Only service.name stays on
+        # the resource: service.instance.id & co. would churn series.
+        dims: _escape_confmap(dimensions_config(spec)) if engine == "native" else _transform(
             [
                 *fold_groups(spec),
-                # Only service.name stays on the resource: service.instance.id & co. would churn series.
                 {"context": "resource", "statements": [f'keep_keys(resource.attributes, ["{n.SERVICE_NAME}"])']},
             ]
         ),
@@ -389,7 +446,7 @@ def build(spec: Spec) -> dict:
         "traces/sample": {"receivers": [FORWARD], "processors": ["tail_sampling"], "exporters": [TEMPO]},
         "traces/metrics": {
             "receivers": [FORWARD],
-            "processors": ["filter/genai_spans", "transform/dimensions"],
+            "processors": ["filter/genai_spans", dims],
             "exporters": ["span_metrics", "signal_to_metrics"],
         },
         "metrics/spans": {"receivers": ["span_metrics"], "processors": [], "exporters": ["prometheus"]},

@@ -38,7 +38,7 @@ def alerts(spec: Spec) -> list[Alert]:
     tempo = f'exporter="{TEMPO}"'
     tempo_queue, tempo_sent = _m("otelcol_exporter_queue_size", col, tempo), _m("otelcol_exporter_sent_spans", col, tempo)
     prom_failed = _m("otelcol_exporter_send_failed_metric_points", col, 'exporter="prometheus"')
-    redact = f'processor="{n.redact_processor(spec.redaction.engine)}"'
+    redact = f'processor="{n.redact_processor(spec.collector.engine)}"'
     redact_in, redact_out = _m("otelcol_processor_incoming_items", col, redact), _m("otelcol_processor_outgoing_items", col, redact)
     return [
         Alert(
@@ -174,7 +174,7 @@ def alerts(spec: Spec) -> list[Alert]:
             summary=f"Redaction fails on {inst}: spans are refused rather than sent unredacted",
             description=f"{{{{ $value | humanize }}}} spans/s enter the redaction stage of {inst} and do not leave it. Redaction fails closed: those spans are lost, never exported with PII.",
             runbook=Runbook(
-                meaning="The redaction stage returns errors on some spans. With `redaction.engine: ottl`, a statement errors (an attribute of an unexpected type, a custom pattern, a policy file change); the native engine (genai_redaction) has no such errors, so there it is a bug to report with the log. The stage fails closed: the batch is refused, so the app's telemetry is lost but no PII leaks.",
+                meaning="The redaction stage returns errors on some spans. With `collector.engine: ottl`, a statement errors (an attribute of an unexpected type, a custom pattern, a policy file change); the native engine (genai_redaction) has no such errors, so there it is a bug to report with the log. The stage fails closed: the batch is refused, so the app's telemetry is lost but no PII leaks.",
                 confirm=[f"{PIPELINE}, panel *Redaction in/out*; the sidecar log has the error (OTTL: with the statement)."],
                 actions=[
                     "Roll back the last change to redaction.policy / extra_patterns.",

@@ -178,11 +178,6 @@ class Redaction(Strict):
     policy: str | None = Field(None, description="Redaction policy file (relative to the spec); default: the embedded policy.")
     full_content_store: ContentStore | None = Field(None, description="Required in `full` mode; never the main traces backend.")
     max_content_chars: int = Field(4096, ge=64, le=1_000_000)
-    engine: Literal["native", "ottl"] = Field(
-        "native",
-        description="native: our genai_redaction processor (built into our collector; one pass per span, several times cheaper); "
-        "ottl: the same policy as transform-processor statements, for a stock collector-contrib build.",
-    )
     extra_patterns: list[Pattern] = Field(default_factory=list, description="Organisation-specific detectors added to the built-in ones.")
 
 
@@ -262,6 +257,11 @@ class Collector(Strict):
     queue_directory: str = Field("/var/lib/genai-o11y/queue", min_length=1)
     queue_size_batches: int = Field(5000, ge=10)
     metrics_flush_interval_seconds: int = Field(15, ge=1, le=300)
+    engine: Literal["native", "ottl"] = Field(
+        "native",
+        description="native: redaction and label folding by our own processors (genai_redaction, genai_dimensions: one pass "
+        "per span, built into our distribution); ottl: the same as transform-processor statements, for a stock collector-contrib build.",
+    )
 
 
 class Spec(Strict):

@@ -23,7 +23,7 @@ def _each(names: list[str], job: str, like: str) -> str:
 def build(spec: Spec, source: str) -> dict:
     side, col = spec.backends.prometheus.sidecar_job, spec.backends.prometheus.collector_job
     accepted = f"sum by (instance) (rate({_c('otelcol_receiver_accepted_spans', col)}[$__rate_interval]))"
-    redact = f'processor="{n.redact_processor(spec.redaction.engine)}"'
+    redact = f'processor="{n.redact_processor(spec.collector.engine)}"'
     panels = [
         P("Sidecars up", f"Sidecar targets Prometheus scrapes successfully (job {side}) out of all. Fewer than expected: GenAISidecarScrapeFailing; none: GenAISidecarDown.",
           [Q(f'sum(up{{job="{side}"}})', "up"), Q(f'count(up{{job="{side}"}})', "targets")], kind="stat", unit="short", w=6, h=5),

@@ -122,28 +122,20 @@ func maxBytes(re *syntax.Regexp) (int, bool) {
 		}
 		n, ok := maxBytes(re.Sub[0])
 		return n * re.Max, ok
-	case syntax.OpConcat:
+	case syntax.OpConcat, syntax.OpAlternate: // the sum of the parts, or the longest branch
 		total := 0
 		for _, sub := range re.Sub {
 			n, ok := maxBytes(sub)
 			if !ok {
 				return 0, false
 			}
-			total += n
+			if re.Op == syntax.OpConcat {
+				total += n
+			} else {
+				total = max(total, n)
+			}
 		}
 		return total, true
-	case syntax.OpAlternate:
-		best := 0
-		for _, sub := range re.Sub {
-			n, ok := maxBytes(sub)
-			if !ok {
-				return 0, false
-			}
-			if n > best {
-				best = n
-			}
-		}
-		return best, true
 	}
 	return 0, false
 }

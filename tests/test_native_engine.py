@@ -1,0 +1,201 @@
+"""The native engine: our own processors, genai_redaction and genai_dimensions (gocomponents/).
+
+Their Go tests run on the configs generated from the default spec; their module pins match the
+distribution's; and the same spans through a collector with each engine (collector.engine) leave
+it identical: the PII corpus, decoys, probes and randomly shaped spans through the redaction stage
+(both modes), and randomly labelled spans through the metrics branch's label folding. The native
+processors are the OTTL statements, one pass per span.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import subprocess
+import time
+
+import pytest
+import yaml
+
+import pii_corpus as corpus
+from genai_o11y import names, toolchain
+from genai_o11y.builders import collector as collector_builder
+from genai_o11y.builders import ocb, redaction
+from harness import OtlpSink, collector_ports, make_spec, run_collector, wait_for
+from test_redaction import TIER1, corpus_items, send, span_pb, through_collector
+
+COMPONENTS = sorted(ocb.LOCAL_DIRS.values())
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_go_tests_pass_on_the_generated_config(tmp_path, component):
+    spec = make_spec()
+    redact = redaction.native_config(spec, collector_builder.policy_for(spec))
+    redact["salt"] = "test-salt"
+    (tmp_path / "redaction.yaml").write_text(yaml.safe_dump(redact, sort_keys=False))
+    (tmp_path / "dimensions.yaml").write_text(yaml.safe_dump(collector_builder.dimensions_config(spec), sort_keys=False))
+    env = dict(os.environ, GENAI_REDACTION_CONFIG=str(tmp_path / "redaction.yaml"), GENAI_DIMENSIONS_CONFIG=str(tmp_path / "dimensions.yaml"),
+               GOFLAGS="-mod=readonly")
+    proc = subprocess.run([toolchain._go(), "test", "-count=1", "-v", "./..."], cwd=ocb.local_root() / component, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "--- SKIP" not in proc.stdout, proc.stdout  # the generated config was used
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_module_pins_are_the_distributions(component):
+    """Go picks the highest version any module asks for: ours must not pull a newer collector."""
+    gomod = (ocb.local_root() / component / "go.mod").read_text()
+    pins = re.findall(r"^\s+(go\.opentelemetry\.io/collector/\S+|github\.com/open-telemetry/\S+) (v\S+)", gomod, re.M)
+    assert len(pins) >= 8
+    allowed = {f"v{toolchain.names.COLLECTOR_VERSION}", f"v{toolchain.names.COLLECTOR_CORE_STABLE_VERSION}"}
+    assert {v for _m, v in pins} <= allowed, [p for p in pins if p[1] not in allowed]
+
+
+def test_default_spec_uses_the_native_engine_and_the_ottl_one_stays_available():
+    native = collector_builder.build(make_spec())
+    assert "genai_redaction" in native["service"]["pipelines"]["traces/ingest"]["processors"]
+    assert "genai_dimensions" in native["service"]["pipelines"]["traces/metrics"]["processors"]
+    assert not [p for p in native["processors"] if p.startswith("transform/") and p not in ("transform/normalise", "transform/cost", "transform/unmark")]
+    assert native["processors"]["genai_redaction"]["salt"] == "${env:GENAI_O11Y_HASH_SALT}"
+    assert "$${1}<CREDENTIALS>@" in [d["mask"] for d in native["processors"]["genai_redaction"]["detectors"]]  # confmap-escaped
+    ottl = collector_builder.build(make_spec({"collector.engine": "ottl"}))
+    assert "transform/redact" in ottl["service"]["pipelines"]["traces/ingest"]["processors"]
+    assert "transform/dimensions" in ottl["service"]["pipelines"]["traces/metrics"]["processors"]
+    assert not {"genai_redaction", "genai_dimensions"} & set(ottl["processors"])
+
+
+SAMPLES = ["jane.doe@example.com", "+44 20 7946 0958", "4111 1111 1111 1111", "DE89 3704 0044 0532 0130 00", "123-45-6789",
+           "10.0.0.7", "2001:db8::8a2e:370:7334", "sk-proj-" + "a" * 24, "https://u:pw@db.internal/x", "Bearer abcdefgh.ijk",
+           "/users/12345/", "3f2b8c1e-9d4a-4c7b-8e2f-1a2b3c4d5e6f"]
+
+
+def _text(rng: random.Random) -> str:
+    words = ["the", "order", "ünïcödé", "refund", "42", "2024-11-02", "v1.2.3", "a.b", "x:y", "€", "call", "at", "-", "(0)"]
+    parts = [rng.choice(SAMPLES) if rng.random() < 0.15 else rng.choice(words) for _ in range(rng.randint(0, 120))]
+    return " ".join(parts)
+
+
+def _value(rng: random.Random, depth: int = 0):
+    r = rng.random()
+    if depth < 3 and r < 0.12:
+        return {f"k{i}": _value(rng, depth + 1) for i in range(rng.randint(0, 3))}
+    if depth < 3 and r < 0.24:
+        return [_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    if r < 0.32:
+        return rng.randint(-5, 10**9)
+    if r < 0.36:
+        return rng.random() < 0.5
+    return _text(rng)
+
+
+def random_items(n: int, seed: int = 11) -> list:
+    """Spans with randomly shaped attributes: Tier 1 and other keys, nested maps and lists, ints,
+    booleans, Unicode past the truncation limit, identifiers, events, resources, ids in names."""
+    rng = random.Random(seed)
+    keys = [*TIER1, "gen_ai.input.messages", "app.note", "url.full", "user.id", "session.id", "genai_o11y.account.id",
+            "gen_ai", "gen_ai.request", "genai_o11y", "x"]
+    items = []
+    for i in range(n):
+        attrs = {k: (_value(rng) if k not in ("user.id", "session.id") else rng.choice(["u-1", 7, "sé"])) for k in rng.sample(keys, rng.randint(0, 8))}
+        if rng.random() < 0.2:
+            attrs["genai_o11y.redaction.count"] = rng.randint(0, 3)
+        events = [("exception", {"exception.type": "E", "exception.message": _text(rng), "user.id": "u-9"})] if rng.random() < 0.3 else []
+        res = {"service.name": "random-bot", **({"app.owner": _text(rng)} if rng.random() < 0.3 else {})}
+        name = rng.choice(["retrieval", "GET /users/98765/orders", f"lookup {rng.choice(SAMPLES)}", "execute_tool search_kb", _text(rng)[:60]])
+        items.append((res, span_pb(7_000_000 + i, name, attrs, events)))
+    return items
+
+
+def _by_trace(spans) -> dict:
+    return {s.trace_id: (s.name, s.attributes, s.events, s.resource) for s in spans}
+
+
+@pytest.mark.collector
+@pytest.mark.parametrize("mode", ["redacted", "metadata-only"])
+def test_both_engines_give_the_same_spans(otelcol, tmp_path, mode):
+    items = corpus_items() + random_items(300)
+    out = {}
+    for engine in ("native", "ottl"):
+        (tmp_path / engine).mkdir()
+        with through_collector(otelcol, tmp_path / engine, items, {"collector.engine": engine, "redaction.mode": mode}) as (_spec, _col, sink):
+            out[engine] = _by_trace(sink.spans())
+    assert len(out["native"]) == len(items) == len(out["ottl"])
+    diff = [(t, out["native"][t], out["ottl"][t]) for t in out["ottl"] if out["native"].get(t) != out["ottl"][t]]
+    assert not diff, f"{len(diff)} spans differ; first: {diff[:2]}"
+    masked = sum(repr(v).count("<EMAIL>") for v in out["native"].values())
+    assert (masked > 100) == (mode == "redacted")  # the comparison covered real masking
+    assert len(corpus.cases()) >= 400
+
+
+def dimension_items(n: int, seed: int = 5) -> list:
+    """Spans with randomly chosen label values, valid and not, of several types, as the metrics branch sees them."""
+    rng = random.Random(seed)
+    spec = make_spec()
+    pick = lambda *xs: rng.choice(xs)  # noqa: E731
+    stages = [*spec.all_stages, "warmup", 3]
+    models = [m.name for m in spec.models] + [a for m in spec.models for a in m.aliases] + ["llama-3", 7]
+    tools = [t.name for t in spec.pipeline.tools] + ["shell"]
+    items = []
+    for i in range(n):
+        a: dict = {names.STAGE: rng.choice(stages)}
+        optional = {
+            names.ROUTE: lambda: pick(*spec.pipeline.routes, "legal", 1),
+            names.REQUEST_MODEL: lambda: rng.choice(models),
+            names.TOOL_NAME: lambda: rng.choice(tools),
+            names.FAILURE_CATEGORY: lambda: pick(*names.FAILURE_CATEGORIES, "oops", 2),
+            names.TOOLS_CALLED: lambda: pick(rng.sample(tools, rng.randint(0, 3)), " search_kb ,lookup_order", "", "lookup_orders", 5),
+            names.INPUT_TOKENS: lambda: rng.randint(0, 900),
+            names.COST_USD: lambda: rng.random(),
+            names.RETRIEVAL_RESULTS: lambda: rng.randint(0, 9),
+            names.RERANK_DISPLACEMENT: lambda: rng.random(),
+            names.CHUNKS_INCLUDED: lambda: rng.randint(0, 9),
+            names.PROMPT_TRUNCATED: lambda: pick(True, False, "true"),
+            names.EVAL_SCORE: lambda: rng.random(),
+            names.SERVICE_NAME: lambda: "span-level-name",
+        }
+        for k in rng.sample(list(optional), rng.randint(0, len(optional))):
+            a[k] = optional[k]()
+        res = {names.SERVICE_NAME: pick("svc-a", "svc-b"), **({names.ENVIRONMENT: "prod"} if rng.random() < 0.5 else {}), "service.instance.id": f"pod-{i}"}
+        items.append((res, span_pb(8_000_000 + i, "x", a, error=rng.random() < 0.3)))
+    return items
+
+
+def _metrics_branch_to(cfg: dict, endpoint: str) -> dict:
+    """The generated config with the metrics branch ending in an OTLP exporter instead of the
+    span-to-metrics connectors: what label folding left on each span."""
+    pl = cfg["service"]["pipelines"]
+    pl["traces/metrics"]["exporters"] = ["otlp_grpc/folded"]
+    cfg["exporters"]["otlp_grpc/folded"] = {"endpoint": endpoint, "tls": {"insecure": True}}
+    for name in [p for p in pl if p.startswith("metrics/")]:
+        del pl[name]
+    for c in [c for c in cfg["connectors"] if not c.startswith("forward")]:
+        del cfg["connectors"][c]
+    del cfg["exporters"]["prometheus"]
+    return cfg
+
+
+@pytest.mark.collector
+def test_both_engines_fold_labels_the_same(otelcol, tmp_path):
+    items = dimension_items(400)
+    out = {}
+    for engine in ("native", "ottl"):
+        (tmp_path / engine).mkdir()
+        with OtlpSink() as tempo, OtlpSink() as folded:
+            spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "sampling.decision_wait_seconds": 1, "collector.engine": engine}, tmp_path / engine))
+            cfg = _metrics_branch_to(collector_builder.build(spec), folded.endpoint)
+            with run_collector(otelcol, spec, tmp_path / engine, config=cfg) as col:
+                send(col.otlp_grpc, items)
+                wait_for(lambda: len(folded.spans()) >= len(items) - 40, timeout=30, what="folded spans")
+                time.sleep(2)
+                out[engine] = {s.trace_id: (s.attributes, s.resource) for s in folded.spans()}
+    assert len(out["native"]) == len(out["ottl"]) > len(items) * 0.9
+    diff = [(t, out["native"].get(t), out["ottl"][t]) for t in out["ottl"] if out["native"].get(t) != out["ottl"][t]]
+    assert not diff, f"{len(diff)} spans differ; first: {diff[:2]}"
+    values = [a for a, _r in out["native"].values()]
+    # the comparison covered folding, aliases, markers and the request flags
+    assert sum(a.get(names.ROUTE) == names.OVERFLOW_VALUE for a in values) > 10
+    assert sum(a.get(names.REQUEST_MODEL) == "gpt-4o" for a in values) > 5
+    assert sum(names.REQUIRED_TOOL_MISSING in a for a in values) > 3
+    assert sum(names.FAILED_AFTER_TOOLS in a for a in values) > 3
+    assert all(set(r) == {names.SERVICE_NAME} for _a, r in out["native"].values())
