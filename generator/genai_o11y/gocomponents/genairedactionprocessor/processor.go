@@ -42,25 +42,46 @@ func compileRule(r Rule) (*rule, error) {
 	return out, nil
 }
 
-func (r *rule) gateHolds(lower string) bool {
+func (r *rule) gateHolds(t *text) bool {
 	if !r.gated {
 		return true
 	}
 	for _, lit := range r.lits {
-		if strings.Contains(lower, lit) {
+		if strings.Contains(t.lower, lit) {
 			return true
 		}
 	}
-	return r.gate != nil && r.gate.match(lower)
+	return r.gate != nil && r.gate.match(t.lower, &t.lowerBytes)
 }
 
-// apply masks every match in s; lower is the text lowercased before the first rule ran (gates
-// are checked on the original text, as the policy defines them).
-func (r *rule) apply(s, lower string) string {
-	if !r.gateHolds(lower) || !r.scan.match(s) {
-		return s
+// text is a value being masked: its current form and the bytes it holds, and the lowercased
+// original the gates are checked on (as the policy defines them), with its bytes.
+type text struct {
+	s, lower          string
+	bytes, lowerBytes byteSet
+}
+
+func newText(s string) *text {
+	t := &text{s: s, lower: strings.ToLower(s), bytes: presence(s)}
+	if t.lower == s {
+		t.lowerBytes = t.bytes
+	} else {
+		t.lowerBytes = presence(t.lower)
 	}
-	return r.re.ReplaceAllString(s, r.mask)
+	return t
+}
+
+// apply masks every match in t.s.
+func (r *rule) apply(t *text) {
+	if n := r.scan.need; n != nil && !t.bytes.intersects(n) { // cheapest first: a byte every match needs
+		return
+	}
+	if !r.gateHolds(t) || !r.scan.match(t.s, &t.bytes) {
+		return
+	}
+	if masked := r.re.ReplaceAllString(t.s, r.mask); masked != t.s {
+		t.s, t.bytes = masked, presence(masked) // the mask's own characters are there now
+	}
 }
 
 // tier1 answers "is this key metadata?" by hash: the exact keys, then each dotted prefix of the key.
@@ -232,11 +253,11 @@ func (r *redactor) mask(s string) string {
 	if s == "" {
 		return s
 	}
-	lower := strings.ToLower(s)
+	t := newText(s)
 	for _, d := range r.detectors {
-		s = d.apply(s, lower)
+		d.apply(t)
 	}
-	return s
+	return t.s
 }
 
 func (r *redactor) spanName(span ptrace.Span) {
@@ -244,12 +265,12 @@ func (r *redactor) spanName(span ptrace.Span) {
 	if name == "" || len(r.names) == 0 {
 		return
 	}
-	lower, orig := strings.ToLower(name), name
+	t := newText(name)
 	for _, d := range r.names {
-		name = d.apply(name, lower)
+		d.apply(t)
 	}
-	if name != orig {
-		span.SetName(name)
+	if t.s != name {
+		span.SetName(t.s)
 	}
 }
 

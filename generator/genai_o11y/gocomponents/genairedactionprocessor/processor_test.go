@@ -263,6 +263,20 @@ func randomText(rng *rand.Rand) string {
 	return b.String()
 }
 
+func TestNeededBytes(t *testing.T) {
+	email := newScanner(regexp.MustCompile(`\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b`))
+	if email.need == nil || *email.need != *toByteSet(&[256]bool{'@': true}) {
+		t.Fatalf("EMAIL needs '@' only, got %v", email.need)
+	}
+	plain := presence("execute_tool search_kb")
+	if email.match("execute_tool search_kb", &plain) {
+		t.Error("a text without '@' cannot match EMAIL")
+	}
+	if negated := newScanner(regexp.MustCompile(`[^a]x?`)); negated.need != nil {
+		t.Errorf("a negated class needs no ASCII byte: %v", negated.need)
+	}
+}
+
 // The scanner must never say "no match" where the regexp matches: that would skip a detector.
 func TestScannerIsSoundOnThePolicy(t *testing.T) {
 	cfg := policyConfig(t)
@@ -289,7 +303,8 @@ func TestScannerIsSoundOnThePolicy(t *testing.T) {
 			if want {
 				matched++
 			}
-			if want && !sc.match(s) {
+			present := presence(s)
+			if want && !sc.match(s, &present) {
 				t.Fatalf("%s: the scanner missed a match in %q", re, s)
 			}
 		}
@@ -316,6 +331,9 @@ func TestScannerAnalysis(t *testing.T) {
 		{`[^a]{3}`, false, 0},                                            // a negated class has no ASCII anchor set
 	} {
 		sc := newScanner(regexp.MustCompile(c.re))
+		if sc.need == nil && c.windows {
+			t.Errorf("%s: windows without a needed byte set", c.re)
+		}
 		if (sc.anchors != nil) != c.windows || (c.windows && sc.maxLen != c.maxLen) {
 			t.Errorf("%s: windows %v maxLen %d, want %v %d", c.re, sc.anchors != nil, sc.maxLen, c.windows, c.maxLen)
 		}

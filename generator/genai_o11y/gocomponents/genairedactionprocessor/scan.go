@@ -19,8 +19,35 @@ import (
 // not (an assertion at a window's edge); callers then run the full-text scan, which decides.
 type scanner struct {
 	re      *regexp.Regexp
+	need    *byteSet   // every match contains one of these bytes (nil: unknown)
 	anchors *[256]bool // nil: no usable anchor set, scan the whole text
 	maxLen  int
+}
+
+// byteSet is a set of bytes, as four 64-bit words.
+type byteSet [4]uint64
+
+// presence: the set of bytes s contains (one pass; callers compute it once per text).
+func presence(s string) (p byteSet) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		p[c>>6] |= 1 << (c & 63)
+	}
+	return p
+}
+
+func (a *byteSet) intersects(b *byteSet) bool {
+	return a[0]&b[0]|a[1]&b[1]|a[2]&b[2]|a[3]&b[3] != 0
+}
+
+func toByteSet(set *[256]bool) *byteSet {
+	var b byteSet
+	for c, in := range set {
+		if in {
+			b[c>>6] |= 1 << (c & 63)
+		}
+	}
+	return &b
 }
 
 // anchorsWorthIt: an anchor set larger than this (letters, say) would make windows cover most text.
@@ -34,6 +61,9 @@ func newScanner(re *regexp.Regexp) *scanner {
 	}
 	n, bounded := maxBytes(parsed)
 	set, ok := required(parsed)
+	if ok {
+		s.need = toByteSet(set)
+	}
 	if !bounded || !ok || count(set) > anchorsWorthIt {
 		return s
 	}
@@ -42,7 +72,12 @@ func newScanner(re *regexp.Regexp) *scanner {
 }
 
 // match reports whether re may match s (true when it does; rarely true when it does not).
-func (sc *scanner) match(s string) bool {
+// present: the bytes of s (presence(s)); a text without any byte every match needs is skipped
+// without running the regexp.
+func (sc *scanner) match(s string, present *byteSet) bool {
+	if sc.need != nil && !present.intersects(sc.need) {
+		return false
+	}
 	if sc.anchors == nil || len(s) <= 4*sc.maxLen+2 {
 		return sc.re.MatchString(s)
 	}
