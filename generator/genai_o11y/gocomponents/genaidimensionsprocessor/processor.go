@@ -5,6 +5,7 @@ package genaidimensionsprocessor
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 
@@ -30,24 +31,108 @@ type requiredTool struct {
 	listed *regexp.Regexp // the tool as an item of the comma-separated list
 }
 
-type dimensions struct {
-	cfg      *Config
-	allowed  map[string]set
-	known    set
-	exempt   set
-	required []requiredTool
-	keep     set
+// maxKeys bounds the distinct attribute keys the rules read (the generated config reads about 25).
+const maxKeys = 64
+
+type fold struct {
+	id      int
+	allowed set
 }
 
-func newDimensions(c *Config) *dimensions {
-	d := &dimensions{cfg: c, allowed: map[string]set{}, known: newSet(c.Model.Known), exempt: newSet(c.Request.FailedAfterTools.Exempt), keep: newSet(c.KeepResourceKeys)}
+type condition struct {
+	present []int
+	equals  []Equals
+	ids     []int // of equals
+}
+
+func (m *condition) holds(vals *[maxKeys]pcommon.Value, has *[maxKeys]bool) bool {
+	for _, id := range m.present {
+		if has[id] {
+			return true
+		}
+	}
+	for i, e := range m.equals {
+		if id := m.ids[i]; has[id] && equalValue(vals[id], e.Value) {
+			return true
+		}
+	}
+	return false
+}
+
+type marker struct {
+	key string
+	condition
+}
+
+type dimensions struct {
+	cfg       *Config
+	ids       map[string]int // the keys the rules read -> their slot
+	folds     []fold
+	joins     []int
+	markers   []marker
+	model     int
+	stage     condition
+	called    int // failed_after_tools: called_key, failure_key (-1: unused)
+	failure   int
+	route     int // required_tools: route_key, called_key
+	reqCalled int
+	known     set
+	exempt    set
+	required  []requiredTool
+	keep      set
+}
+
+func newDimensions(c *Config) (*dimensions, error) {
+	d := &dimensions{cfg: c, ids: map[string]int{}, known: newSet(c.Model.Known), exempt: newSet(c.Request.FailedAfterTools.Exempt),
+		keep: newSet(c.KeepResourceKeys), called: -1, failure: -1}
+	var err error
+	slot := func(k string) int {
+		if k == "" {
+			return maxKeys - 1 // never set: no key is empty
+		}
+		id, ok := d.ids[k]
+		if !ok {
+			id = len(d.ids)
+			if id >= maxKeys-1 {
+				err = fmt.Errorf("the rules read more than %d attribute keys", maxKeys-1)
+				return maxKeys - 1
+			}
+			d.ids[k] = id
+		}
+		return id
+	}
 	for k, vs := range c.AllowedValues {
-		d.allowed[k] = newSet(vs)
+		d.folds = append(d.folds, fold{slot(k), newSet(vs)})
 	}
-	for _, t := range c.Request.RequiredTools.Tools {
-		d.required = append(d.required, requiredTool{t.Name, newSet(t.Routes), regexp.MustCompile(`(^|,)\s*` + regexp.QuoteMeta(t.Name) + `\s*(,|$)`)})
+	for _, k := range c.JoinLists {
+		d.joins = append(d.joins, slot(k))
 	}
-	return d
+	cond := func(present []string, equals []Equals) condition {
+		out := condition{equals: equals}
+		for _, k := range present {
+			out.present = append(out.present, slot(k))
+		}
+		for _, e := range equals {
+			out.ids = append(out.ids, slot(e.Key))
+		}
+		return out
+	}
+	for _, m := range c.Markers {
+		d.markers = append(d.markers, marker{m.Key, cond(m.WhenPresent, m.WhenEquals)})
+	}
+	d.model = slot(c.Model.Key)
+	if c.Request.Stage.Key != "" {
+		d.stage = cond(nil, []Equals{c.Request.Stage})
+	}
+	if f := c.Request.FailedAfterTools; f.Key != "" {
+		d.called, d.failure = slot(f.CalledKey), slot(f.FailureKey)
+	}
+	t := c.Request.RequiredTools
+	d.route, d.reqCalled = slot(t.RouteKey), slot(t.CalledKey)
+	for _, rt := range t.Tools {
+		d.required = append(d.required, requiredTool{rt.Name, newSet(rt.Routes), regexp.MustCompile(`(^|,)\s*` + regexp.QuoteMeta(rt.Name) + `\s*(,|$)`)})
+	}
+	return d, err
 }
 
 func (d *dimensions) processTraces(_ context.Context, td ptrace.Traces) (ptrace.Traces, error) {
@@ -75,12 +160,9 @@ func get(m pcommon.Map, k string) (pcommon.Value, bool) {
 	return v, ok && v.Type() != pcommon.ValueTypeEmpty
 }
 
-func equals(m pcommon.Map, e Equals) bool {
-	v, ok := get(m, e.Key)
-	if !ok {
-		return false
-	}
-	switch want := e.Value.(type) {
+// equalValue: v is want, of the same type (OTTL's ==).
+func equalValue(v pcommon.Value, want any) bool {
+	switch want := want.(type) {
 	case string:
 		return v.Type() == pcommon.ValueTypeStr && v.Str() == want
 	case bool:
@@ -93,12 +175,9 @@ func equals(m pcommon.Map, e Equals) bool {
 	return false
 }
 
-// isStr: the attribute is the string s (OTTL's `== "s"`).
-func isStr(m pcommon.Map, k, s string) bool {
-	v, ok := get(m, k)
-	return ok && v.Type() == pcommon.ValueTypeStr && v.Str() == s
-}
-
+// span folds one span. Attribute lookups are linear in pdata, so the keys the rules read are found
+// in one pass over the attributes first; values are changed in place, and the keys this adds
+// (markers, flags) are appended last, since appending may move the values the index points to.
 func (d *dimensions) span(span ptrace.Span, res pcommon.Map) {
 	a := span.Attributes()
 	c := d.cfg
@@ -110,83 +189,79 @@ func (d *dimensions) span(span ptrace.Span, res pcommon.Map) {
 			v.CopyTo(a.PutEmpty(k))
 		}
 	}
-	for k, allowed := range d.allowed {
-		if v, ok := get(a, k); ok && !allowed.has(v.AsString()) {
-			a.PutStr(k, c.OverflowValue)
+	var vals [maxKeys]pcommon.Value
+	var has, seen [maxKeys]bool
+	for k, v := range a.All() {
+		if id, ok := d.ids[k]; ok && !seen[id] { // the first of duplicate keys, as Map.Get
+			seen[id] = true
+			vals[id], has[id] = v, v.Type() != pcommon.ValueTypeEmpty
 		}
 	}
-	for _, k := range c.JoinLists {
-		if v, ok := get(a, k); ok && v.Type() == pcommon.ValueTypeSlice {
+	for _, f := range d.folds {
+		if has[f.id] && !f.allowed.has(vals[f.id].AsString()) {
+			vals[f.id].SetStr(c.OverflowValue)
+		}
+	}
+	for _, id := range d.joins {
+		if v := vals[id]; has[id] && v.Type() == pcommon.ValueTypeSlice {
 			items := v.Slice()
 			parts := make([]string, 0, items.Len())
 			for i := 0; i < items.Len(); i++ {
 				parts = append(parts, items.At(i).AsString())
 			}
-			a.PutStr(k, strings.Join(parts, ","))
+			v.SetStr(strings.Join(parts, ","))
 		}
 	}
-	for _, m := range c.Markers {
-		if d.marked(a, m) {
-			a.PutBool(m.Key, true)
-		}
+	var adds [maxKeys]bool // markers to set, by marker index
+	for i, m := range d.markers {
+		adds[i] = m.holds(&vals, &has)
 	}
-	if c.Model.Key != "" {
-		if v, ok := get(a, c.Model.Key); ok {
-			for _, al := range c.Model.Aliases {
-				if v.Type() == pcommon.ValueTypeStr && v.Str() == al.Alias {
-					v.SetStr(al.Name)
-				}
-			}
-			if len(d.known) > 0 && !d.known.has(v.AsString()) {
-				v.SetStr(c.OverflowValue)
+	if has[d.model] {
+		v := vals[d.model]
+		for _, al := range c.Model.Aliases {
+			if v.Type() == pcommon.ValueTypeStr && v.Str() == al.Alias {
+				v.SetStr(al.Name)
 			}
 		}
+		if len(d.known) > 0 && !d.known.has(v.AsString()) {
+			v.SetStr(c.OverflowValue)
+		}
 	}
-	if c.Request.Stage.Key != "" && equals(a, c.Request.Stage) {
-		d.request(span, a)
+	failed, missing := false, ""
+	if d.stage.holds(&vals, &has) {
+		failed, missing = d.request(span, &vals, &has)
+	}
+	for i, m := range d.markers {
+		if adds[i] {
+			a.PutBool(m.key, true)
+		}
+	}
+	if failed {
+		a.PutBool(c.Request.FailedAfterTools.Key, true)
+	}
+	if missing != "" {
+		a.PutStr(c.Request.RequiredTools.Key, missing)
 	}
 }
 
-func (d *dimensions) marked(a pcommon.Map, m Marker) bool {
-	for _, k := range m.WhenPresent {
-		if _, ok := get(a, k); ok {
-			return true
-		}
-	}
-	for _, e := range m.WhenEquals {
-		if equals(a, e) {
-			return true
-		}
-	}
-	return false
-}
-
-func (d *dimensions) request(span ptrace.Span, a pcommon.Map) {
-	if f := d.cfg.Request.FailedAfterTools; f.Key != "" {
-		if _, ok := get(a, f.CalledKey); ok && !isStr(a, f.CalledKey, "") {
-			failed := span.Status().Code() == ptrace.StatusCodeError
-			if !failed {
-				if fc, ok := get(a, f.FailureKey); ok {
-					failed = fc.Type() != pcommon.ValueTypeStr || !d.exempt.has(fc.Str())
-				}
-			}
-			if failed {
-				a.PutBool(f.Key, true)
+func (d *dimensions) request(span ptrace.Span, vals *[maxKeys]pcommon.Value, has *[maxKeys]bool) (failed bool, missing string) {
+	if d.called >= 0 && d.failure >= 0 {
+		called := vals[d.called]
+		if has[d.called] && !(called.Type() == pcommon.ValueTypeStr && called.Str() == "") {
+			failed = span.Status().Code() == ptrace.StatusCodeError
+			if fc := vals[d.failure]; !failed && has[d.failure] {
+				failed = fc.Type() != pcommon.ValueTypeStr || !d.exempt.has(fc.Str())
 			}
 		}
 	}
-	t := d.cfg.Request.RequiredTools
-	if len(d.required) == 0 {
-		return
+	if len(d.required) == 0 || !has[d.route] {
+		return failed, ""
 	}
-	route, ok := get(a, t.RouteKey)
-	if !ok {
-		return
-	}
-	called, hasCalled := get(a, t.CalledKey)
+	route := vals[d.route].AsString()
 	for _, rt := range d.required {
-		if rt.routes.has(route.AsString()) && (!hasCalled || !rt.listed.MatchString(called.AsString())) {
-			a.PutStr(t.Key, rt.name)
+		if rt.routes.has(route) && (!has[d.reqCalled] || !rt.listed.MatchString(vals[d.reqCalled].AsString())) {
+			missing = rt.name
 		}
 	}
+	return failed, missing
 }
