@@ -53,6 +53,12 @@ def test_every_mounted_file_and_build_input_exists(doc):
                         assert (REPO / src).exists(), f"{dockerfile.name}: COPY {src} does not exist"
     collector = (REPO / compose.COLLECTOR_DOCKERFILE).read_text()
     assert "COPY collector/builder-config.yaml" in collector and "builder@v0.161.0" in collector and "AS build" in collector
+    # our own components: the manifest's local paths are what the image copies, at the same place
+    copied = [line.split()[2].removeprefix("./") for line in collector.splitlines() if line.startswith("COPY ") and "--from=" not in line]
+    manifest = yaml.safe_load((REPO / "collector/builder-config.yaml").read_text())
+    local = [m["path"] for kind in ("processors", "connectors", "exporters", "receivers", "extensions") for m in manifest.get(kind, []) if "path" in m]
+    assert local and all(any(p == c or p.startswith(c.rstrip("/") + "/") for c in copied) for p in local), (local, copied)
+    assert all((REPO / p / "go.mod").is_file() for p in local)
 
 
 def test_images_pinned_ports_local_secrets_required(doc):

@@ -199,3 +199,15 @@ def test_both_engines_fold_labels_the_same(otelcol, tmp_path):
     assert sum(names.REQUIRED_TOOL_MISSING in a for a in values) > 3
     assert sum(names.FAILED_AFTER_TOOLS in a for a in values) > 3
     assert all(set(r) == {names.SERVICE_NAME} for _a, r in out["native"].values())
+
+
+def test_the_package_ships_every_source_file_of_our_components():
+    """An installed genai-o11y builds its collector from the copy inside the package."""
+    import tomllib
+
+    root = ocb.local_root().parent  # the package directory
+    globs = tomllib.loads((root.parents[1] / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["genai_o11y"]
+    shipped = {f for g in globs for f in root.glob(g)}  # setuptools' globs: `*` stays within a directory
+    files = [f for f in (root / "gocomponents").rglob("*") if f.is_file()]
+    assert len(files) >= 12
+    assert not [f for f in files if f not in shipped]
