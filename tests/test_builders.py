@@ -20,6 +20,7 @@ VARIANTS = {
     "default": {},
     "metadata-only": {"redaction.mode": "metadata-only"},
     "no-tenants": {"cardinality.max_tenants": 0},
+    "ottl-engine": {"collector.engine": "ottl"},
     "no-optional-sampling": {"sampling.slow_trace_ms": None, "sampling.expensive_span_usd": None, "sampling.keep_errors": False, "sampling.keep_negative_feedback": False},
 }
 
@@ -279,17 +280,35 @@ def test_gated_detectors_only_scan_where_their_gate_holds():
     assert f'delete_key(span.cache["rest"], "{redaction.PENDING}")' in content["statements"]
 
 
-@pytest.mark.parametrize("engine", ["native", "ottl"])
-def test_every_span_derived_metric_is_skipped_cheaply_and_markers_are_dropped(engine):
-    """Each signal_to_metrics metric requires one attribute (checked before the label hash): a
-    label of its own or a family marker that the metrics branch sets and the metric pipelines drop."""
-    cfg = collector.build(make_spec({"collector.engine": engine}))
-    folds = "\n".join(collector.fold_statements(make_spec()))  # the folding as OTTL (the native engine gives the same spans)
-    if engine == "ottl":
-        folds = "\n".join(s for g in cfg["processors"]["transform/dimensions"]["trace_statements"] for s in g["statements"])
-        marks = {k for k in re.findall(r'set\(span\.attributes\["([^"]+)"\], true\) where ', folds)}
-    else:
-        marks = {m["key"] for m in cfg["processors"]["genai_dimensions"]["markers"] if m.get("when_present") or m.get("when_equals")}
+def test_the_native_engine_makes_the_usage_metrics_in_one_connector_without_markers():
+    """genai_usage gets every usage, quality and tenant metric from the same data as signal_to_metrics
+    (UsageMetric), checks their conditions first, and sends cumulative values: no markers, no
+    delta_to_cumulative, no unmark step."""
+    spec = make_spec({"cardinality.max_tenants": 7})
+    cfg = collector.build(spec)
+    usage = cfg["connectors"][names.USAGE_CONNECTORS["native"]]
+    want = collector.usage_metrics() + collector.tenant_metrics(7)
+    assert [m["name"] for m in usage["metrics"]] == [m.name for m in want]
+    for m, um in zip(usage["metrics"], want):
+        assert [w["key"] for w in m["when"]] == [w.key for w in um.when] and m["when"]
+        assert [lab["key"] for lab in m["labels"]] == list(um.labels)
+        # the label a span must carry is the metric's own (a marker is signal_to_metrics's device)
+        assert [lab["key"] for lab in m["labels"] if "default" not in lab] == ([um.requires] if um.requires in um.labels else [])
+    assert {m["name"]: m.get("max_streams", 0) for m in usage["metrics"]}["genai_o11y.tenant.requests"] == 7
+    text = yaml.safe_dump(cfg)
+    assert collector.MARKER_PREFIX not in text
+    assert not {"signal_to_metrics", "delta_to_cumulative", "transform/unmark"} & (set(cfg["connectors"]) | set(cfg["processors"]))
+    assert cfg["service"]["pipelines"]["metrics/usage"] == {"receivers": ["genai_usage"], "processors": [], "exporters": ["prometheus"]}
+    assert "genai_usage" in cfg["service"]["pipelines"]["traces/metrics"]["exporters"]
+
+
+def test_every_signal_to_metrics_metric_is_skipped_cheaply_and_markers_are_dropped():
+    """ottl engine: each signal_to_metrics metric requires one attribute (checked before the label
+    hash): a label of its own or a family marker that the metrics branch sets and the metric
+    pipelines drop."""
+    cfg = collector.build(make_spec({"collector.engine": "ottl"}))
+    folds = "\n".join(s for g in cfg["processors"]["transform/dimensions"]["trace_statements"] for s in g["statements"])
+    marks = {k for k in re.findall(r'set\(span\.attributes\["([^"]+)"\], true\) where ', folds)}
     connectors = {k: v for k, v in cfg["connectors"].items() if k.startswith("signal_to_metrics")}
     assert len(connectors) >= 3
     for name, conn in connectors.items():

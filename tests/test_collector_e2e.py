@@ -17,7 +17,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from genai_o11y import render
+from genai_o11y import names, render
 from genai_o11y.builders import collector as collector_builder
 from genai_o11y.builders import cost
 from harness import (
@@ -492,9 +492,11 @@ def test_collector_watches_itself(stack):
 
 # --- policies that need their own collector ----------------------------------------------------------------
 
-def test_cardinality_budget_folds_overflow_and_keeps_totals(otelcol, tmp_path):
+@pytest.mark.parametrize("engine", ["native", "ottl"])
+def test_cardinality_budget_folds_overflow_and_keeps_totals(otelcol, tmp_path, engine):
     with OtlpSink() as sink:
-        spec = make_spec(collector_ports({"backends.tempo.endpoint": sink.endpoint, "cardinality.max_series_per_metric": 20, "cardinality.max_tenants": 3, **BASE}, tmp_path))
+        spec = make_spec(collector_ports({"backends.tempo.endpoint": sink.endpoint, "cardinality.max_series_per_metric": 20, "cardinality.max_tenants": 3,
+                                          "collector.engine": engine, **BASE}, tmp_path))
         with run_collector(otelcol, spec, tmp_path) as col:
             s = Sender(col.otlp_grpc, "budget-bot")
             for i in range(60):
@@ -520,6 +522,14 @@ def test_cardinality_budget_folds_overflow_and_keeps_totals(otelcol, tmp_path):
             for name in ("genai_o11y_tenant_cost_usd_total", "genai_o11y_tenant_requests_total"):
                 tenants = {x.labels["genai_o11y_tenant"] for x in smp if x.name == name}
                 assert len(tenants) == 3, (name, tenants)
+            # the data points of the other 9 tenants are counted as dropped, where GenAITenantBudgetExhausted reads them
+            counter, matcher = names.BUDGET_DROPS[engine]
+            key, value = matcher.split("=")
+            tele = col.samples(col.telemetry_url)
+            dropped = sum(x.value for x in tele if x.name.removesuffix("_total") == counter and x.labels.get(key) == value.strip('"'))
+            # 60 requests of 12 tenants, 9 of them untracked: 45 request spans and 45 priced model calls. genai_usage counts
+            # each; delta_to_cumulative counts signal_to_metrics's data points (one per tenant and batch)
+            assert dropped == 90 if engine == "native" else 0 < dropped <= 90, dropped
 
 
 def test_backend_outage_and_restart_lose_nothing(otelcol, tmp_path):

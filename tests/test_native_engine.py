@@ -9,6 +9,7 @@ processors are the OTTL statements, one pass per span.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import re
@@ -35,8 +36,10 @@ def test_go_tests_pass_on_the_generated_config(tmp_path, component):
     redact["salt"] = "test-salt"
     (tmp_path / "redaction.yaml").write_text(yaml.safe_dump(redact, sort_keys=False))
     (tmp_path / "dimensions.yaml").write_text(yaml.safe_dump(collector_builder.dimensions_config(spec), sort_keys=False))
+    usage = collector_builder.build(spec)["connectors"][names.USAGE_CONNECTORS["native"]]
+    (tmp_path / "usage.yaml").write_text(yaml.safe_dump(usage, sort_keys=False))
     env = dict(os.environ, GENAI_REDACTION_CONFIG=str(tmp_path / "redaction.yaml"), GENAI_DIMENSIONS_CONFIG=str(tmp_path / "dimensions.yaml"),
-               GOFLAGS="-mod=readonly")
+               GENAI_USAGE_CONFIG=str(tmp_path / "usage.yaml"), GOFLAGS="-mod=readonly")
     proc = subprocess.run([toolchain._go(), "test", "-count=1", "-v", "./..."], cwd=ocb.local_root() / component, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "--- SKIP" not in proc.stdout, proc.stdout  # the generated config was used
@@ -63,6 +66,8 @@ def test_default_spec_uses_the_native_engine_and_the_ottl_one_stays_available():
     assert "transform/redact" in ottl["service"]["pipelines"]["traces/ingest"]["processors"]
     assert "transform/dimensions" in ottl["service"]["pipelines"]["traces/metrics"]["processors"]
     assert not {"genai_redaction", "genai_dimensions"} & set(ottl["processors"])
+    assert "signal_to_metrics" in ottl["connectors"] and "genai_usage" not in ottl["connectors"]
+    assert "genai_usage" in native["connectors"] and "signal_to_metrics" not in native["connectors"]
 
 
 SAMPLES = ["jane.doe@example.com", "+44 20 7946 0958", "4111 1111 1111 1111", "DE89 3704 0044 0532 0130 00", "123-45-6789",
@@ -188,17 +193,107 @@ def test_both_engines_fold_labels_the_same(otelcol, tmp_path):
                 send(col.otlp_grpc, items)
                 wait_for(lambda: len(folded.spans()) >= len(items) - 40, timeout=30, what="folded spans")
                 time.sleep(2)
-                out[engine] = {s.trace_id: (s.attributes, s.resource) for s in folded.spans()}
+                # the family markers are signal_to_metrics's (ottl engine); genai_usage needs none
+                out[engine] = {s.trace_id: ({k: v for k, v in s.attributes.items() if not (engine == "ottl" and k.startswith(collector_builder.MARKER_PREFIX))},
+                                            s.resource) for s in folded.spans()}
     assert len(out["native"]) == len(out["ottl"]) > len(items) * 0.9
     diff = [(t, out["native"].get(t), out["ottl"][t]) for t in out["ottl"] if out["native"].get(t) != out["ottl"][t]]
     assert not diff, f"{len(diff)} spans differ; first: {diff[:2]}"
     values = [a for a, _r in out["native"].values()]
-    # the comparison covered folding, aliases, markers and the request flags
+    # the comparison covered folding, aliases and the request flags
     assert sum(a.get(names.ROUTE) == names.OVERFLOW_VALUE for a in values) > 10
     assert sum(a.get(names.REQUEST_MODEL) == "gpt-4o" for a in values) > 5
     assert sum(names.REQUIRED_TOOL_MISSING in a for a in values) > 3
     assert sum(names.FAILED_AFTER_TOOLS in a for a in values) > 3
     assert all(set(r) == {names.SERVICE_NAME} for _a, r in out["native"].values())
+
+
+def usage_items(n: int, seed: int = 23) -> list:
+    """Spans feeding every usage, quality and tenant metric, with values of every type the
+    conversions meet (numeric strings, doubles for integer metrics, booleans, non-numbers)."""
+    rng = random.Random(seed)
+    spec = make_spec()
+    models = [m.name for m in spec.models] + ["llama-3"]
+    number = lambda hi: rng.choice([rng.randint(0, hi), float(rng.randint(0, hi)) + 0.7, str(rng.randint(0, hi)), True, "many"] if rng.random() < 0.15 else [rng.randint(0, hi)])  # noqa: E731
+    optional = {
+        names.ROUTE: lambda: rng.choice([*spec.pipeline.routes, "legal"]),
+        names.REQUEST_MODEL: lambda: rng.choice(models),
+        names.PROVIDER: lambda: rng.choice(["openai", "anthropic"]),
+        names.PROMPT_TEMPLATE: lambda: rng.choice(["answer", "rewrite"]),
+        names.PROMPT_VERSION: lambda: f"v{rng.randint(1, 3)}",
+        names.TASK_TYPE: lambda: rng.choice(["support", "billing_question"]),
+        names.TENANT: lambda: f"t{rng.randint(0, 9)}",
+        names.TOOLS_CALLED: lambda: rng.choice(["search_kb", "lookup_order,search_kb", ""]),
+        names.INPUT_TOKENS: lambda: number(900),
+        names.OUTPUT_TOKENS: lambda: number(300),
+        names.CACHE_READ_TOKENS: lambda: number(400),
+        names.COST_USD: lambda: rng.choice([rng.random(), rng.randint(0, 2), "0.25"]),
+        names.COST_UNPRICED: lambda: rng.choice([True, False, "true"]),
+        names.FEEDBACK_SENTIMENT: lambda: rng.choice(["positive", "negative"]),
+        names.FAILURE_CATEGORY: lambda: rng.choice([*names.FAILURE_CATEGORIES, "oops"]),
+        names.CACHE_HIT: lambda: rng.choice([True, False]),
+        names.RETRIEVAL_TOP_SCORE: lambda: rng.choice([rng.random(), 0.5, 1, "0.3"]),
+        names.RETRIEVAL_RESULTS: lambda: number(12),
+        names.RETRIEVER_VERSION: lambda: rng.choice(["bm25-1", "dense-2"]),
+        names.RERANK_DISPLACEMENT: lambda: rng.random() * 10,
+        names.CHUNKS_INCLUDED: lambda: number(9),
+        **{key: (lambda: number(5)) for key in names.CHUNKS_EXCLUDED.values()},
+        names.PROMPT_TRUNCATED: lambda: rng.choice([True, False, "true"]),
+        names.EVAL_SCORE: lambda: rng.random(),
+        names.EVAL_NAME: lambda: rng.choice(["faithfulness", "relevance"]),
+    }
+    items = []
+    for i in range(n):
+        a: dict = {names.STAGE: rng.choice(["request", "model_call", "model_call", "retrieval", "feedback", "tool_call", "prompt_assembly", "evaluation"])}
+        for k in rng.sample(list(optional), rng.randint(2, 12)):
+            a[k] = optional[k]()
+        res = {names.SERVICE_NAME: rng.choice(["svc-a", "svc-b"]), **({names.ENVIRONMENT: "prod"} if rng.random() < 0.5 else {}), "service.instance.id": f"pod-{i % 3}"}
+        items.append((res, span_pb(9_000_000 + i, "x", a, error=rng.random() < 0.2)))
+    return items
+
+
+def _usage_series(col) -> dict:
+    """(name, labels) -> value of every usage series the sidecar exports (not the span metrics)."""
+    out = {}
+    for smp in col.samples():
+        if smp.name.startswith("genai_o11y_") and not smp.name.startswith("genai_o11y_span_") and not smp.name.endswith("_created"):
+            out[(smp.name, tuple(sorted(smp.labels.items())))] = smp.value
+    return out
+
+
+@pytest.mark.collector
+def test_both_engines_make_the_same_usage_metrics(otelcol, tmp_path):
+    """The same spans through the whole default pipeline with each engine: genai_usage (native) and
+    signal_to_metrics -> delta_to_cumulative (ottl) export the same series with the same values."""
+    items = usage_items(1500)
+    out = {}
+    for engine in ("native", "ottl"):
+        (tmp_path / engine).mkdir()
+        with OtlpSink() as tempo:
+            spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "sampling.decision_wait_seconds": 1, "collector.engine": engine}, tmp_path / engine))
+            with run_collector(otelcol, spec, tmp_path / engine) as col:
+                send(col.otlp_grpc, items)
+                last: dict = {}
+
+                def settled():
+                    nonlocal last
+                    now = _usage_series(col)
+                    done = now and now == last
+                    last = now
+                    return now if done else None
+
+                out[engine] = wait_for(settled, timeout=60, interval=3, what=f"usage series settled ({engine})")
+    native, ottl = out["native"], out["ottl"]
+    assert set(native) == set(ottl), (sorted(set(native) - set(ottl))[:5], sorted(set(ottl) - set(native))[:5])
+    diff = [(k, native[k], ottl[k]) for k in ottl if not math.isclose(native[k], ottl[k], rel_tol=1e-9, abs_tol=1e-9)]
+    assert not diff, f"{len(diff)} values differ; first: {diff[:3]}"
+    # the comparison covered every metric, many label sets, and the conversions
+    exported = {k[0] for k in native}
+    for m in collector_builder.usage_metrics() + collector_builder.tenant_metrics():
+        base = m.name.replace(".", "_")
+        assert (base + ("_bucket" if m.buckets is not None else "_total")) in exported, m.name
+    assert len(native) > 1000
+    assert not [k for k in native if any(lab.startswith("genai_o11y_s2m") for lab, _v in k[1])]
 
 
 def test_the_package_ships_every_source_file_of_our_components():

@@ -302,7 +302,7 @@ def test_metric_labels_come_from_tier1_keys_only():
     policy = collector_builder.policy_for(make_spec())
     keys = set(collector_builder.SPAN_DIMENSIONS) | set(collector_builder.USAGE_DIMENSIONS) | set(collector_builder.RESOURCE_TO_LABEL)
     for m in collector_builder.usage_metrics() + collector_builder.tenant_metrics():
-        keys |= {a["key"] for a in m["attributes"]}
+        keys |= set(m.labels)
     assert all(policy.is_metadata(k) for k in keys), [k for k in keys if not policy.is_metadata(k)]
 
 

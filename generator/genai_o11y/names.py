@@ -188,6 +188,17 @@ REDACT_PROCESSORS = {"native": "genai_redaction", "ottl": "transform/redact"}  #
 DIMENSIONS_PROCESSORS = {"native": "genai_dimensions", "ottl": "transform/dimensions"}
 
 
+#: The connector that makes the usage and quality metrics, and its stream-budget telemetry (GenAITenantBudgetExhausted).
+USAGE_CONNECTORS = {"native": "genai_usage", "ottl": "signal_to_metrics"}
+#: The counter of data points dropped past a stream budget, and its matcher (GenAITenantBudgetExhausted).
+#: delta_to_cumulative's stream gauges carry no component label (its three processors report one
+#: series), so the alert reads drops, which both engines count per data point.
+BUDGET_DROPS = {
+    "native": ("otelcol_genai_usage_datapoints_dropped", 'reason="limit"'),
+    "ottl": ("otelcol_deltatocumulative_datapoints", 'error="limit"'),
+}
+
+
 def redact_processor(engine: str) -> str:
     return REDACT_PROCESSORS[engine]
 

@@ -2,10 +2,13 @@
 
     traces/ingest   otlp -> memory_limiter -> resource -> normalise -> cost -> redact -> batch -> forward
     traces/sample   forward -> tail_sampling -> otlp_grpc/tempo (persistent queue, retries)
-    traces/metrics  forward -> keep GenAI spans -> fold label values -> span_metrics, signal_to_metrics
+    traces/metrics  forward -> keep GenAI spans -> fold label values -> span_metrics, genai_usage
     metrics/spans   span_metrics (cumulative) -> prometheus
-    metrics/usage   signal_to_metrics (delta) -> delta_to_cumulative -> prometheus
-    metrics/tenant  signal_to_metrics/tenant -> delta_to_cumulative/tenant (stream budget) -> prometheus
+    metrics/usage   genai_usage (cumulative; a stream budget per tenant metric) -> prometheus
+
+With `collector.engine: ottl` (a stock contrib build) folding is OTTL and the usage metrics come from
+signal_to_metrics (delta) -> delta_to_cumulative, with a connector and a stream budget per tenant
+metric (metrics/tenant_*).
 
 Redaction happens once, before the fan-out. Metrics are taken before sampling, so dropped traces
 are still counted and billed.
@@ -14,6 +17,7 @@ are still counted and billed.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, replace
 
 from .. import names as n
 from .. import redaction_policy
@@ -124,29 +128,30 @@ def fold_groups(spec: Spec) -> list[dict]:
     return groups
 
 
-def dimensions_config(spec: Spec) -> dict:
+def dimensions_config(spec: Spec, markers: bool = False) -> dict:
     """The genai_dimensions processor's config (our component: gocomponents/genaidimensionsprocessor):
-    what fold_groups() says in OTTL, as data, applied in one pass per span."""
+    what fold_groups() says in OTTL, as data, applied in one pass per span. `markers`: also set the
+    family markers signal_to_metrics needs (our genai_usage connector does not)."""
     allowed = {n.STAGE: list(spec.all_stages), n.FAILURE_CATEGORY: list(n.FAILURE_CATEGORIES)}
     if spec.pipeline.routes:
         allowed[n.ROUTE] = list(spec.pipeline.routes)
     if spec.pipeline.tools:
         allowed[n.TOOL_NAME] = [t.name for t in spec.pipeline.tools]
-    markers = []
-    for family, c in marker_conditions().items():
+    marks = []
+    for family, c in marker_conditions().items() if markers else ():
         m: dict = {"key": marker(family)}
         if c.get("present"):
             m["when_present"] = list(c["present"])
         if c.get("equals"):
             m["when_equals"] = [{"key": k, "value": v} for k, v in c["equals"]]
-        markers.append(m)
+        marks.append(m)
     required = [{"name": t.name, "routes": list(t.required_for_routes)} for t in spec.pipeline.tools if t.required_for_routes]
     return {
         "overflow_value": n.OVERFLOW_VALUE,
         "copy_from_resource": list(RESOURCE_TO_LABEL),
         "allowed_values": allowed,
         "join_lists": [n.TOOLS_CALLED],
-        "markers": markers,
+        **({"markers": marks} if marks else {}),
         "model": {
             "key": n.REQUEST_MODEL,
             "aliases": [{"alias": a, "name": m.name} for m in spec.models for a in m.aliases],
@@ -239,37 +244,98 @@ def unmark_processor() -> dict:
     }
 
 
-def _usage_metric(name: str, description: str, value: str, condition: str, dims: list[str], unit: str = "", buckets: list[float] | None = None, *, requires: str) -> dict:
-    """`requires`: one of `dims` (then listed without a default) or a family marker."""
-    attributes = [{"key": d} if d == requires else {"key": d, "default_value": n.NONE_VALUE} for d in dims]
-    if requires not in dims:
-        attributes.append({"key": requires})
-    m = {
-        "name": name,
-        "description": description,
-        "conditions": [condition],
-        "attributes": attributes,
-        "include_resource_attributes": [{"key": n.SERVICE_NAME}],
-    }
-    if buckets is not None:
-        m["histogram"] = {"buckets": buckets, "value": value}
-    else:
-        m["sum"] = {"value": value, "monotonic": True}
-    if unit:
-        m["unit"] = unit
-    return m
+@dataclass(frozen=True)
+class When:
+    """A condition on a span attribute: present (set, not empty), or equal to a value of the same type."""
+
+    key: str
+    equals: str | bool | None = None
+
+    def ottl(self) -> str:
+        return f"{attr(self.key)} != nil" if self.equals is None else f"{attr(self.key)} == {_ottl_literal(self.equals)}"
+
+    def native(self) -> dict:
+        return {"key": self.key, "present": True} if self.equals is None else {"key": self.key, "equals": self.equals}
 
 
-def usage_metrics() -> list[dict]:
+@dataclass(frozen=True)
+class UsageMetric:
+    """One span-derived metric besides the span metrics, as data: both engines render it (the
+    signal_to_metrics connector's OTTL, or our genai_usage connector's config).
+
+    `when`: all must hold. `value`: the attribute summed or observed (None: count 1), read as an
+    integer or a double. `labels`: span attributes, `_none` where missing, except `requires`, a
+    label the span must carry (else a family marker that signal_to_metrics checks first)."""
+
+    name: str
+    description: str
+    when: tuple[When, ...]
+    labels: tuple[str, ...]
+    requires: str
+    value: str | None = None
+    value_type: str = "int"
+    unit: str = ""
+    buckets: tuple[float, ...] | None = None
+    max_streams: int = 0
+
+    def signal_to_metrics(self) -> dict:
+        """The metric in signal_to_metrics's config (conditions and values in OTTL)."""
+        attributes = [{"key": d} if d == self.requires else {"key": d, "default_value": n.NONE_VALUE} for d in self.labels]
+        if self.requires not in self.labels:
+            attributes.append({"key": self.requires})
+        m = {
+            "name": self.name,
+            "description": self.description,
+            "conditions": [" and ".join(w.ottl() for w in self.when)],
+            "attributes": attributes,
+            "include_resource_attributes": [{"key": n.SERVICE_NAME}],
+        }
+        value = f"{'Int' if self.value_type == 'int' else 'Double'}({attr(self.value) if self.value else 1})"
+        if self.buckets is not None:
+            m["histogram"] = {"buckets": list(self.buckets), "value": value}
+        else:
+            m["sum"] = {"value": value, "monotonic": True}
+        if self.unit:
+            m["unit"] = self.unit
+        return m
+
+    def native(self) -> dict:
+        """The metric in genai_usage's config (gocomponents/genaiusageconnector)."""
+        m: dict = {"name": self.name, "description": self.description}
+        if self.unit:
+            m["unit"] = self.unit
+        m["when"] = [w.native() for w in self.when]
+        m["labels"] = [{"key": d} if d == self.requires else {"key": d, "default": n.NONE_VALUE} for d in self.labels]
+        m["resource_labels"] = [n.SERVICE_NAME]
+        m["value"] = {"type": self.value_type, **({"key": self.value} if self.value else {})}
+        if self.buckets is not None:
+            m["histogram"] = {"buckets": list(self.buckets)}
+        else:
+            m["sum"] = {"monotonic": True}
+        if self.max_streams:
+            m["max_streams"] = self.max_streams
+        return m
+
+
+def _metric(name: str, description: str, value: str | None, when: list[When], dims: list[str], unit: str = "",
+            buckets: list[float] | None = None, *, requires: str, value_type: str = "int") -> UsageMetric:
+    """`requires`: one of `dims` (the span must carry it) or a marker family (`marker(...)`)."""
+    return UsageMetric(name, description, tuple(when), tuple(dims), requires, value, value_type, unit,
+                       None if buckets is None else tuple(float(b) for b in buckets))
+
+
+def usage_metrics() -> list[UsageMetric]:
     d = USAGE_DIMENSIONS
+    usage = marker("usage")
     return [
-        _usage_metric(n.METRIC_INPUT_TOKENS, "Input tokens, cached ones included.", f"Int({attr(n.INPUT_TOKENS)})", f"{attr(n.INPUT_TOKENS)} != nil", d, "{token}", requires=marker("usage")),
-        _usage_metric(n.METRIC_OUTPUT_TOKENS, "Output tokens.", f"Int({attr(n.OUTPUT_TOKENS)})", f"{attr(n.OUTPUT_TOKENS)} != nil", d, "{token}", requires=marker("usage")),
-        _usage_metric(n.METRIC_CACHED_TOKENS, "Input tokens served from the provider's prompt cache.", f"Int({attr(n.CACHE_READ_TOKENS)})", f"{attr(n.CACHE_READ_TOKENS)} != nil", d, "{token}", requires=marker("usage")),
-        _usage_metric(n.METRIC_COST + ".usd", "Cost in USD from the spec's price table.", f"Double({attr(n.COST_USD)})", f"{attr(n.COST_USD)} != nil", d, requires=marker("usage")),
-        _usage_metric(n.METRIC_UNPRICED, "Calls with token counts whose model is not in the price table.", "Int(1)", f"{attr(n.COST_UNPRICED)} == true", [n.SERVICE_NAME, n.PROVIDER, n.ENVIRONMENT], requires=marker("usage")),
-        _usage_metric(
-            n.METRIC_FEEDBACK, "User feedback events by sentiment.", "Int(1)", f'{attr(n.STAGE)} == "feedback"',
+        _metric(n.METRIC_INPUT_TOKENS, "Input tokens, cached ones included.", n.INPUT_TOKENS, [When(n.INPUT_TOKENS)], d, "{token}", requires=usage),
+        _metric(n.METRIC_OUTPUT_TOKENS, "Output tokens.", n.OUTPUT_TOKENS, [When(n.OUTPUT_TOKENS)], d, "{token}", requires=usage),
+        _metric(n.METRIC_CACHED_TOKENS, "Input tokens served from the provider's prompt cache.", n.CACHE_READ_TOKENS, [When(n.CACHE_READ_TOKENS)], d, "{token}", requires=usage),
+        _metric(n.METRIC_COST + ".usd", "Cost in USD from the spec's price table.", n.COST_USD, [When(n.COST_USD)], d, requires=usage, value_type="double"),
+        _metric(n.METRIC_UNPRICED, "Calls with token counts whose model is not in the price table.", None, [When(n.COST_UNPRICED, True)],
+                [n.SERVICE_NAME, n.PROVIDER, n.ENVIRONMENT], requires=usage),
+        _metric(
+            n.METRIC_FEEDBACK, "User feedback events by sentiment.", None, [When(n.STAGE, "feedback")],
             [n.SERVICE_NAME, n.FEEDBACK_SENTIMENT, n.PROVIDER, n.REQUEST_MODEL, n.ROUTE, n.PROMPT_TEMPLATE, n.PROMPT_VERSION, n.ENVIRONMENT, n.SERVICE_VERSION],
             requires=marker("feedback"),
         ),
@@ -281,65 +347,69 @@ def usage_metrics() -> list[dict]:
 QUALITY_DIMENSIONS = [n.SERVICE_NAME, n.REQUEST_MODEL, n.ROUTE, n.PROMPT_TEMPLATE, n.PROMPT_VERSION, n.ENVIRONMENT, n.SERVICE_VERSION]
 
 
-def quality_metrics() -> list[dict]:
+def quality_metrics() -> list[UsageMetric]:
     """Silent-failure signals: eval scores, failure categories, cache, retrieval, truncation, missing tools."""
     d = QUALITY_DIMENSIONS
     retrieval = [n.SERVICE_NAME, n.ROUTE, n.RETRIEVER_VERSION, n.INDEX_VERSION, n.ENVIRONMENT, n.SERVICE_VERSION]
     chunks = [
-        _usage_metric(f"{n.METRIC_CHUNKS}.excluded.{reason}", f"Chunks left out of prompts: {reason}.", f"Int({attr(key)})", f"{attr(key)} != nil", d, requires=marker("prompt"))
+        _metric(f"{n.METRIC_CHUNKS}.excluded.{reason}", f"Chunks left out of prompts: {reason}.", key, [When(key)], d, requires=marker("prompt"))
         for reason, key in n.CHUNKS_EXCLUDED.items()
     ]
     return [
-        _usage_metric(
-            n.METRIC_RETRIEVAL_SCORE, "Similarity score of the best document per retrieval.", f"Double({attr(n.RETRIEVAL_TOP_SCORE)})",
-            f"{attr(n.RETRIEVAL_TOP_SCORE)} != nil", retrieval, buckets=n.EVAL_SCORE_BUCKETS, requires=marker("retrieval"),
+        _metric(
+            n.METRIC_RETRIEVAL_SCORE, "Similarity score of the best document per retrieval.", n.RETRIEVAL_TOP_SCORE,
+            [When(n.RETRIEVAL_TOP_SCORE)], retrieval, buckets=n.EVAL_SCORE_BUCKETS, requires=marker("retrieval"), value_type="double",
         ),
-        _usage_metric(
+        _metric(
             n.METRIC_RERANK_DISPLACEMENT, "Mean rank change of the documents the reranker kept (0: reranker agreed with retrieval).",
-            f"Double({attr(n.RERANK_DISPLACEMENT)})", f"{attr(n.RERANK_DISPLACEMENT)} != nil", retrieval, buckets=[float(b) for b in n.RERANK_DISPLACEMENT_BUCKETS], requires=marker("rerank"),
+            n.RERANK_DISPLACEMENT, [When(n.RERANK_DISPLACEMENT)], retrieval, buckets=n.RERANK_DISPLACEMENT_BUCKETS, requires=marker("rerank"), value_type="double",
         ),
-        _usage_metric(f"{n.METRIC_CHUNKS}.included", "Chunks included in prompts.", f"Int({attr(n.CHUNKS_INCLUDED)})", f"{attr(n.CHUNKS_INCLUDED)} != nil", d, requires=marker("prompt")),
+        _metric(f"{n.METRIC_CHUNKS}.included", "Chunks included in prompts.", n.CHUNKS_INCLUDED, [When(n.CHUNKS_INCLUDED)], d, requires=marker("prompt")),
         *chunks,
-        _usage_metric(
-            n.METRIC_RESPONSE_TOKENS, "Response length in output tokens per model call.", f"Double({attr(n.OUTPUT_TOKENS)})",
-            f"{attr(n.STAGE)} == \"model_call\" and {attr(n.OUTPUT_TOKENS)} != nil", d, buckets=[float(b) for b in n.RESPONSE_TOKEN_BUCKETS], requires=marker("usage"),
+        _metric(
+            n.METRIC_RESPONSE_TOKENS, "Response length in output tokens per model call.", n.OUTPUT_TOKENS,
+            [When(n.STAGE, "model_call"), When(n.OUTPUT_TOKENS)], d, buckets=n.RESPONSE_TOKEN_BUCKETS, requires=marker("usage"), value_type="double",
         ),
-        _usage_metric(
-            n.METRIC_FAILED_AFTER_TOOLS, "Answers that failed although the tools they called did not.", "Int(1)",
-            f"{attr(n.FAILED_AFTER_TOOLS)} == true", d, requires=marker("request"),
+        _metric(
+            n.METRIC_FAILED_AFTER_TOOLS, "Answers that failed although the tools they called did not.", None,
+            [When(n.FAILED_AFTER_TOOLS, True)], d, requires=marker("request"),
         ),
-        _usage_metric(
-            n.METRIC_EVAL_SCORE, "Evaluation scores (gen_ai.evaluation.score.value) by evaluation name.", f"Double({attr(n.EVAL_SCORE)})",
-            f"{attr(n.EVAL_SCORE)} != nil", [n.EVAL_NAME, *d], buckets=n.EVAL_SCORE_BUCKETS, requires=marker("evaluation"),
+        _metric(
+            n.METRIC_EVAL_SCORE, "Evaluation scores (gen_ai.evaluation.score.value) by evaluation name.", n.EVAL_SCORE,
+            [When(n.EVAL_SCORE)], [n.EVAL_NAME, *d], buckets=n.EVAL_SCORE_BUCKETS, requires=marker("evaluation"), value_type="double",
         ),
-        _usage_metric(
-            n.METRIC_FAILURES, "Spans by failure category (genai_o11y.failure.category; unknown ones fold into _other).", "Int(1)",
-            f"{attr(n.FAILURE_CATEGORY)} != nil", [n.FAILURE_CATEGORY, n.STAGE, n.TOOL_NAME, *d], requires=n.FAILURE_CATEGORY,
+        _metric(
+            n.METRIC_FAILURES, "Spans by failure category (genai_o11y.failure.category; unknown ones fold into _other).", None,
+            [When(n.FAILURE_CATEGORY)], [n.FAILURE_CATEGORY, n.STAGE, n.TOOL_NAME, *d], requires=n.FAILURE_CATEGORY,
         ),
-        _usage_metric(
-            n.METRIC_CACHE, "App-level cache lookups (semantic, response, embedding cache) by hit.", "Int(1)",
-            f"{attr(n.CACHE_HIT)} != nil", [n.CACHE_HIT, n.STAGE, n.SERVICE_NAME, n.ROUTE, n.ENVIRONMENT, n.SERVICE_VERSION], requires=n.CACHE_HIT,
+        _metric(
+            n.METRIC_CACHE, "App-level cache lookups (semantic, response, embedding cache) by hit.", None,
+            [When(n.CACHE_HIT)], [n.CACHE_HIT, n.STAGE, n.SERVICE_NAME, n.ROUTE, n.ENVIRONMENT, n.SERVICE_VERSION], requires=n.CACHE_HIT,
         ),
-        _usage_metric(
-            n.METRIC_RETRIEVAL_RESULTS, "Documents returned per retrieval (le=\"0\": zero results).", f"Double({attr(n.RETRIEVAL_RESULTS)})",
-            f"{attr(n.RETRIEVAL_RESULTS)} != nil", retrieval, buckets=[float(b) for b in n.RETRIEVAL_RESULT_BUCKETS], requires=marker("retrieval"),
+        _metric(
+            n.METRIC_RETRIEVAL_RESULTS, "Documents returned per retrieval (le=\"0\": zero results).", n.RETRIEVAL_RESULTS,
+            [When(n.RETRIEVAL_RESULTS)], retrieval, buckets=n.RETRIEVAL_RESULT_BUCKETS, requires=marker("retrieval"), value_type="double",
         ),
-        _usage_metric(
-            n.METRIC_TRUNCATIONS, "Prompts truncated to fit the context budget.", "Int(1)",
-            f"{attr(n.PROMPT_TRUNCATED)} == true", d, requires=marker("prompt"),
+        _metric(
+            n.METRIC_TRUNCATIONS, "Prompts truncated to fit the context budget.", None,
+            [When(n.PROMPT_TRUNCATED, True)], d, requires=marker("prompt"),
         ),
-        _usage_metric(
-            n.METRIC_MISSING_TOOL, "Answers of a route given without the tool the spec requires for it.", "Int(1)",
-            f"{attr(n.REQUIRED_TOOL_MISSING)} != nil", [n.REQUIRED_TOOL_MISSING, *d], requires=n.REQUIRED_TOOL_MISSING,
+        _metric(
+            n.METRIC_MISSING_TOOL, "Answers of a route given without the tool the spec requires for it.", None,
+            [When(n.REQUIRED_TOOL_MISSING)], [n.REQUIRED_TOOL_MISSING, *d], requires=n.REQUIRED_TOOL_MISSING,
         ),
     ]
 
 
-def tenant_metrics() -> list[dict]:
+def tenant_metrics(max_tenants: int = 0) -> list[UsageMetric]:
+    """Per-tenant counters, each bounded to max_tenants tenants (one stream each)."""
     d = [n.SERVICE_NAME, n.TENANT, n.ENVIRONMENT]
     return [
-        _usage_metric(n.METRIC_TENANT_COST + ".usd", "Cost in USD per tenant (bounded by cardinality.max_tenants).", f"Double({attr(n.COST_USD)})", f"{attr(n.COST_USD)} != nil", d, requires=marker("usage")),
-        _usage_metric(n.METRIC_TENANT_CALLS, "Requests per tenant (bounded by cardinality.max_tenants).", "Int(1)", f'{attr(n.STAGE)} == "request"', d, requires=marker("request")),
+        replace(m, max_streams=max_tenants) for m in (
+            _metric(n.METRIC_TENANT_COST + ".usd", "Cost in USD per tenant (bounded by cardinality.max_tenants).", n.COST_USD, [When(n.COST_USD)], d,
+                    requires=marker("usage"), value_type="double"),
+            _metric(n.METRIC_TENANT_CALLS, "Requests per tenant (bounded by cardinality.max_tenants).", None, [When(n.STAGE, "request")], d, requires=marker("request")),
+        )
     ]
 
 
@@ -374,6 +444,39 @@ def runtime_env(spec: Spec) -> dict[str, str]:
 def policy_for(spec: Spec) -> Policy:
     policy = redaction_policy.load(spec.redaction.policy)
     return policy.with_extra([redaction_policy.Rule(p.name, p.regex, f"<{p.name}>") for p in spec.redaction.extra_patterns])
+
+
+#: How long a usage stream lives without updates (then its series expires, and restarts from zero).
+USAGE_MAX_STALE = "15m"
+
+
+def _usage_metrics_branch(spec: Spec, processors: dict, connectors: dict, pipelines: dict) -> None:
+    """The usage and quality metrics (usage_metrics(), tenant_metrics()), cumulative, to Prometheus.
+
+    native: our genai_usage connector, one pass per span, each tenant metric with its own stream
+    budget. ottl: signal_to_metrics (delta, family markers dropped before export) then
+    delta_to_cumulative; one connector and one stream budget per tenant metric (a shared budget
+    would let twice as many tenants in, one stream each). Either way streams past the budget are
+    not tracked (their data points are counted as dropped); tracked totals stay exact."""
+    tenants = tenant_metrics(spec.cardinality.max_tenants) if spec.cardinality.max_tenants > 0 else []
+    if spec.collector.engine == "native":
+        conn = n.USAGE_CONNECTORS["native"]
+        connectors[conn] = {"max_stale": USAGE_MAX_STALE, "metrics": _escape_confmap([m.native() for m in usage_metrics() + tenants])}
+        pipelines["traces/metrics"]["exporters"].append(conn)
+        pipelines["metrics/usage"] = {"receivers": [conn], "processors": [], "exporters": ["prometheus"]}
+        return
+    processors["transform/unmark"] = unmark_processor()
+    processors["delta_to_cumulative"] = {"max_stale": USAGE_MAX_STALE}
+    connectors["signal_to_metrics"] = {"error_mode": "ignore", "spans": _escape_confmap([m.signal_to_metrics() for m in usage_metrics()])}
+    pipelines["traces/metrics"]["exporters"].append("signal_to_metrics")
+    pipelines["metrics/usage"] = {"receivers": ["signal_to_metrics"], "processors": ["transform/unmark", "delta_to_cumulative"], "exporters": ["prometheus"]}
+    for metric in tenants:
+        key = metric.name.rsplit(".", 2)[1] if metric.name.endswith(".usd") else metric.name.rsplit(".", 1)[1]
+        conn, proc = f"signal_to_metrics/tenant_{key}", f"delta_to_cumulative/tenant_{key}"
+        connectors[conn] = {"error_mode": "ignore", "spans": _escape_confmap([metric.signal_to_metrics()])}
+        processors[proc] = {"max_stale": USAGE_MAX_STALE, "max_streams": metric.max_streams}
+        pipelines["traces/metrics"]["exporters"].append(conn)
+        pipelines[f"metrics/tenant_{key}"] = {"receivers": [conn], "processors": ["transform/unmark", proc], "exporters": ["prometheus"]}
 
 
 def build(spec: Spec) -> dict:
@@ -413,14 +516,12 @@ def build(spec: Spec) -> dict:
         "filter/genai_spans": {"error_mode": "ignore", "traces": {"span": [f"{attr(n.STAGE)} == nil"]}},
         # Label folding: our genai_dimensions processor, or the same in OTTL. Only service.name stays on
         # the resource: service.instance.id & co. would churn series.
-        dims: _escape_confmap(dimensions_config(spec)) if engine == "native" else _transform(
+        dims: _escape_confmap(dimensions_config(spec, markers=False)) if engine == "native" else _transform(
             [
                 *fold_groups(spec),
                 {"context": "resource", "statements": [f'keep_keys(resource.attributes, ["{n.SERVICE_NAME}"])']},
             ]
         ),
-        "transform/unmark": unmark_processor(),
-        "delta_to_cumulative": {"max_stale": "15m"},
     }
     connectors: dict = {
         FORWARD: {},
@@ -435,7 +536,6 @@ def build(spec: Spec) -> dict:
             "metrics_flush_interval": f"{c.metrics_flush_interval_seconds}s",
             "metrics_expiration": "30m",
         },
-        "signal_to_metrics": {"error_mode": "ignore", "spans": _escape_confmap(usage_metrics())},
     }
     pipelines: dict = {
         "traces/ingest": {
@@ -447,10 +547,9 @@ def build(spec: Spec) -> dict:
         "traces/metrics": {
             "receivers": [FORWARD],
             "processors": ["filter/genai_spans", dims],
-            "exporters": ["span_metrics", "signal_to_metrics"],
+            "exporters": ["span_metrics"],
         },
         "metrics/spans": {"receivers": ["span_metrics"], "processors": [], "exporters": ["prometheus"]},
-        "metrics/usage": {"receivers": ["signal_to_metrics"], "processors": ["transform/unmark", "delta_to_cumulative"], "exporters": ["prometheus"]},
     }
     exporters_extra: dict = {}
     store = spec.redaction.full_content_store
@@ -468,17 +567,7 @@ def build(spec: Spec) -> dict:
             "retry_on_failure": {"enabled": True, "initial_interval": "1s", "max_interval": "30s", "max_elapsed_time": "0s"},
             "sending_queue": {"enabled": True, "storage": QUEUE, "queue_size": c.queue_size_batches, "num_consumers": 2},
         }
-    if spec.cardinality.max_tenants > 0:
-        # One connector and one stream budget per tenant metric: each tracks at most max_tenants
-        # tenants (a shared budget would let twice as many in, one stream each). Streams past the
-        # budget are not tracked (otelcol_deltatocumulative_streams_*), totals stay exact.
-        for metric in tenant_metrics():
-            key = metric["name"].rsplit(".", 2)[1] if metric["name"].endswith(".usd") else metric["name"].rsplit(".", 1)[1]
-            conn, proc = f"signal_to_metrics/tenant_{key}", f"delta_to_cumulative/tenant_{key}"
-            connectors[conn] = {"error_mode": "ignore", "spans": _escape_confmap([metric])}
-            processors[proc] = {"max_stale": "15m", "max_streams": spec.cardinality.max_tenants}
-            pipelines["traces/metrics"]["exporters"].append(conn)
-            pipelines[f"metrics/tenant_{key}"] = {"receivers": [conn], "processors": ["transform/unmark", proc], "exporters": ["prometheus"]}
+    _usage_metrics_branch(spec, processors, connectors, pipelines)
 
     return {
         "extensions": {

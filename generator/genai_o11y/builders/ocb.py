@@ -21,7 +21,7 @@ STABLE = f"v{names.COLLECTOR_CORE_STABLE_VERSION}"
 #: Our own components: Go modules shipped inside the Python package (so an installed genai-o11y can
 #: build its collector), added to the build with a `replace` to their directory.
 LOCAL_MODULE_PREFIX = "github.com/genai-o11y/genai-o11y/collector/"
-LOCAL_DIRS = {f"{LOCAL_MODULE_PREFIX}{d}": d for d in ("genairedactionprocessor", "genaidimensionsprocessor")}
+LOCAL_DIRS = {f"{LOCAL_MODULE_PREFIX}{d}": d for d in ("genairedactionprocessor", "genaidimensionsprocessor", "genaiusageconnector")}
 #: Where they live in the repository (the committed manifest and the Dockerfile build from the root).
 LOCAL_ROOT_IN_REPO = "generator/genai_o11y/gocomponents"
 LOCAL_VERSION = "v0.0.0"
@@ -49,6 +49,7 @@ COMPONENTS: dict[str, list[tuple[str, str]]] = {
         ("forward", f"{CORE}/connector/forwardconnector {V}"),
         ("span_metrics", f"{CONTRIB}/connector/spanmetricsconnector {V}"),
         ("signal_to_metrics", f"{CONTRIB}/connector/signaltometricsconnector {V}"),
+        ("genai_usage", f"{LOCAL_MODULE_PREFIX}genaiusageconnector {LOCAL_VERSION}"),
     ],
     "exporters": [
         ("otlp_grpc", f"{CORE}/exporter/otlpexporter {V}"),

@@ -40,6 +40,7 @@ def alerts(spec: Spec) -> list[Alert]:
     prom_failed = _m("otelcol_exporter_send_failed_metric_points", col, 'exporter="prometheus"')
     redact = f'processor="{n.redact_processor(spec.collector.engine)}"'
     redact_in, redact_out = _m("otelcol_processor_incoming_items", col, redact), _m("otelcol_processor_outgoing_items", col, redact)
+    drops, drops_matcher = n.BUDGET_DROPS[spec.collector.engine]
     return [
         Alert(
             name="GenAISidecarDown",
@@ -201,18 +202,19 @@ def alerts(spec: Spec) -> list[Alert]:
         ),
         Alert(
             name="GenAITenantBudgetExhausted",
-            expr=(
-                f"max by (job, instance) ({_m('otelcol_deltatocumulative_streams_tracked', col)})\n>=\n"
-                f"max by (job, instance) ({_m('otelcol_deltatocumulative_streams_limit', col)})"
-            ),
+            expr=f"sum by (job, instance) (increase({_m(drops, col, drops_matcher)}[1h])) > 0",
             severity="info",
             for_="30m",
             from_spans=False,
-            summary=f"Per-tenant cost metrics on {inst} are at their stream budget",
-            description=f"More tenants than cardinality.max_tenants ({spec.cardinality.max_tenants}) are active: the newest tenants are not broken down (totals stay exact).",
+            summary=f"Per-tenant metrics on {inst} are past their stream budget",
+            description=(
+                f"More than cardinality.max_tenants ({spec.cardinality.max_tenants}) tenants are active: the newest ones are not broken down "
+                "by tenant (their data points are dropped from the per-tenant counters; the other totals stay exact)."
+            ),
             runbook=Runbook(
-                meaning="The per-tenant cost and request counters track at most cardinality.max_tenants tenants; further tenants are not tracked individually.",
-                confirm=[f"{dashboard('genai-o11y-cost', 'Cost by tenant')}: the tenant list stops growing."],
+                meaning="The per-tenant cost and request counters track at most cardinality.max_tenants tenants each; data points of further tenants are dropped from them.",
+                confirm=[f"{dashboard('genai-o11y-cost', 'Cost by tenant')}: the tenant list stops growing.",
+                         f"`{drops}` ({drops_matcher}) on the collector's telemetry endpoint counts the dropped data points."],
                 actions=["Raise cardinality.max_tenants if Prometheus can hold it (bench/ series figures), or accept top-N tenants."],
             ),
         ),

@@ -46,9 +46,9 @@ def _metric_labels() -> dict[str, set[str]]:
     for suffix in ("bucket", "sum", "count"):
         out[n.PROM[f"duration_{suffix}"]] = span | ({"le"} if suffix == "bucket" else set())
     for m in collector_builder.usage_metrics() + collector_builder.tenant_metrics():
-        labels = {L(a["key"]) for a in m["attributes"]} | {SVC}
-        base = m["name"].replace(".", "_")
-        if "histogram" in m:
+        labels = {L(k) for k in m.labels} | {SVC}
+        base = m.name.replace(".", "_")
+        if m.buckets is not None:
             out[base + "_bucket"], out[base + "_sum"], out[base + "_count"] = labels | {"le"}, labels, labels
         else:
             out[base + "_total"] = labels
