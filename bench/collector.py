@@ -111,11 +111,10 @@ OTTL_ENGINE = "full pipeline, OTTL engine"
 #: Full pipeline minus one stage: (label, processor to drop from every pipeline | connector to drop).
 ABLATIONS = [
     ("without redaction", names.redact_processor("native")),
-    ("without normalisation", "transform/normalise"),
-    ("without cost", "transform/cost"),
+    ("without normalisation and cost", names.normalise_processors("native")[0]),
     ("without tail sampling", "tail_sampling"),
     ("without label folding", names.dimensions_processor("native")),
-    ("without signal_to_metrics", "signal_to_metrics"),
+    ("without the usage metrics (genai_usage)", names.USAGE_CONNECTORS["native"]),
     ("without span_metrics", "span_metrics"),
 ]
 

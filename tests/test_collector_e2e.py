@@ -129,12 +129,13 @@ def test_validate_accepts_generated_configs(otelcol, tmp_path, variant):
 @pytest.mark.parametrize(
     "corrupt,expect",
     [
-        (lambda c: c["processors"]["transform/cost"]["trace_statements"][0]["statements"].append("set(span.attributes[\"x\"], )"), "transform/cost"),
+        (lambda c: c["processors"]["filter/genai_spans"]["traces"]["span"].append("span.attributes[\"x\"] == ("), "filter/genai_spans"),
+        (lambda c: c["processors"]["genai_normalise"]["tool_outcome"].update({"timeout_pattern": "(?i)time(out"}), "tool_outcome.timeout_pattern: does not compile"),
         (lambda c: c["exporters"].update({"tempo_v2": {}}), "tempo_v2"),
         (lambda c: c["service"]["pipelines"]["traces/sample"]["exporters"].append("otlp_grpc/nowhere"), "otlp_grpc/nowhere"),
         (lambda c: c["connectors"]["span_metrics"].update({"histogram": {"explicit": {"buckets": ["fast"]}}}), "span_metrics"),
     ],
-    ids=["bad-ottl", "unknown-component", "undefined-exporter", "bad-bucket"],
+    ids=["bad-ottl", "bad-native-regex", "unknown-component", "undefined-exporter", "bad-bucket"],
 )
 def test_validate_rejects_corrupted_configs(otelcol, tmp_path, corrupt, expect):
     cfg = collector_builder.build(make_spec())

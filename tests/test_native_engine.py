@@ -38,8 +38,10 @@ def test_go_tests_pass_on_the_generated_config(tmp_path, component):
     (tmp_path / "dimensions.yaml").write_text(yaml.safe_dump(collector_builder.dimensions_config(spec), sort_keys=False))
     usage = collector_builder.build(spec)["connectors"][names.USAGE_CONNECTORS["native"]]
     (tmp_path / "usage.yaml").write_text(yaml.safe_dump(usage, sort_keys=False))
+    normalise = collector_builder.build(spec)["processors"][names.normalise_processors("native")[0]]
+    (tmp_path / "normalise.yaml").write_text(yaml.safe_dump(normalise, sort_keys=False))
     env = dict(os.environ, GENAI_REDACTION_CONFIG=str(tmp_path / "redaction.yaml"), GENAI_DIMENSIONS_CONFIG=str(tmp_path / "dimensions.yaml"),
-               GENAI_USAGE_CONFIG=str(tmp_path / "usage.yaml"), GOFLAGS="-mod=readonly")
+               GENAI_USAGE_CONFIG=str(tmp_path / "usage.yaml"), GENAI_NORMALISE_CONFIG=str(tmp_path / "normalise.yaml"), GOFLAGS="-mod=readonly")
     proc = subprocess.run([toolchain._go(), "test", "-count=1", "-v", "./..."], cwd=ocb.local_root() / component, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "--- SKIP" not in proc.stdout, proc.stdout  # the generated config was used
@@ -59,7 +61,8 @@ def test_default_spec_uses_the_native_engine_and_the_ottl_one_stays_available():
     native = collector_builder.build(make_spec())
     assert "genai_redaction" in native["service"]["pipelines"]["traces/ingest"]["processors"]
     assert "genai_dimensions" in native["service"]["pipelines"]["traces/metrics"]["processors"]
-    assert not [p for p in native["processors"] if p.startswith("transform/") and p not in ("transform/normalise", "transform/cost", "transform/unmark")]
+    assert not [p for p in native["processors"] if p.startswith("transform/")]
+    assert native["service"]["pipelines"]["traces/ingest"]["processors"][2] == "genai_normalise"
     assert native["processors"]["genai_redaction"]["salt"] == "${env:GENAI_O11Y_HASH_SALT}"
     assert "$${1}<CREDENTIALS>@" in [d["mask"] for d in native["processors"]["genai_redaction"]["detectors"]]  # confmap-escaped
     ottl = collector_builder.build(make_spec({"collector.engine": "ottl"}))
@@ -206,6 +209,72 @@ def test_both_engines_fold_labels_the_same(otelcol, tmp_path):
     assert sum(names.REQUIRED_TOOL_MISSING in a for a in values) > 3
     assert sum(names.FAILED_AFTER_TOOLS in a for a in values) > 3
     assert all(set(r) == {names.SERVICE_NAME} for _a, r in out["native"].values())
+
+
+def normalise_items(n: int, seed: int = 31) -> list:
+    """Spans as other instrumentations send them: legacy keys (several at once, of every type),
+    provider spellings, span kinds, token counts as strings and doubles, models with aliases and
+    unknown ones, tool spans with error types and statuses, root and child spans, old resources."""
+    from genai_o11y.builders import normalise
+
+    rng = random.Random(seed)
+    spec = make_spec()
+    models = [m.name for m in spec.models] + [a for m in spec.models for a in m.aliases] + ["llama-3", 7]
+    tokens = lambda: rng.choice([rng.randint(0, 5000), str(rng.randint(0, 5000)), rng.random() * 900, "n/a", True])  # noqa: E731
+    kinds = {k: sorted({v for kk, v, _o in normalise.OPERATION_FROM + normalise.STAGE_FROM if kk == k} | {"OTHER"}) for k, _v, _o in normalise.OPERATION_FROM + normalise.STAGE_FROM}
+    providers = [*normalise.PROVIDER_VALUES, "OpenAI", "Azure", "anthropic", 3]
+    items = []
+    for i in range(n):
+        a: dict = {}
+        for legacy, current, _w in rng.sample(normalise.RENAMES, rng.randint(0, 4)):
+            a[legacy] = rng.choice(providers) if current == names.PROVIDER else tokens() if "token" in legacy else rng.choice(models + ["search_kb"])
+        for k in rng.sample(normalise.DROPPED_LEGACY, rng.randint(0, 1)):
+            a[k] = rng.randint(0, 9)
+        optional = {
+            names.PROVIDER: lambda: rng.choice(providers),
+            names.INPUT_TOKENS: tokens, names.OUTPUT_TOKENS: tokens, names.CACHE_READ_TOKENS: tokens,
+            names.REQUEST_MODEL: lambda: rng.choice(models), names.RESPONSE_MODEL: lambda: rng.choice(models),
+            names.OPERATION: lambda: rng.choice(["chat", "embeddings", "execute_tool", "generate_content", "retrieval"]),
+            names.STAGE: lambda: rng.choice(["tool_call", "retrieval", "request", "model_call"]),
+            names.TOOL_OUTCOME: lambda: rng.choice(["ok", "skipped"]),
+            names.ERROR_TYPE: lambda: rng.choice(["ReadTimeout", "TIMEOUT", "rate_limit", 504]),
+            names.REQUEST_DELEGATED: lambda: True,
+            names.COST_USD: lambda: 0.5,
+            "traceloop.span.kind": lambda: rng.choice(["tool", "agent", "workflow"]),
+            **{k: (lambda k=k: rng.choice(v)) for k, v in kinds.items() if k != names.OPERATION},
+        }
+        for k in rng.sample(list(optional), rng.randint(0, 7)):
+            a[k] = optional[k]()
+        res = rng.choice([{"service.name": "norm-bot"}, {"service.name": "unknown_service:python", "deployment.environment": "staging"},
+                          {"deployment.environment": "dev", "deployment.environment.name": "prod"}, {}])
+        sp = span_pb(9_500_000 + i, "x", a, error=rng.random() < 0.4)
+        if rng.random() < 0.6:
+            sp.parent_span_id = (i + 1).to_bytes(8, "big")
+        items.append((res, sp))
+    return items
+
+
+@pytest.mark.collector
+def test_both_engines_normalise_and_price_the_same(otelcol, tmp_path):
+    """genai_normalise (native) and the transform statements (ottl) leave the same spans."""
+    items = normalise_items(1200)
+    out = {}
+    for engine in ("native", "ottl"):
+        (tmp_path / engine).mkdir()
+        with through_collector(otelcol, tmp_path / engine, items, {"collector.engine": engine, "sampling.baseline_percent": 100}) as (_spec, _col, sink):
+            out[engine] = _by_trace(sink.spans())
+    assert len(out["native"]) == len(items) == len(out["ottl"])
+    diff = [(t, out["native"][t], out["ottl"][t]) for t in out["ottl"] if out["native"].get(t) != out["ottl"][t]]
+    assert not diff, f"{len(diff)} spans differ; first: {diff[:2]}"
+    spans = [attrs for _n, attrs, _e, _r in out["native"].values()]
+    # the comparison covered renames, conversions, derivations, outcomes and prices
+    assert sum(names.COST_USD in a and a[names.COST_USD] != 0.5 for a in spans) > 50
+    assert sum(a.get(names.COST_UNPRICED) is True for a in spans) > 50
+    assert sum(a.get(names.PROVIDER) == "azure.ai.openai" for a in spans) > 5
+    assert {a.get(names.TOOL_OUTCOME) for a in spans} >= {"ok", "error", "timeout", "skipped"}
+    assert sum(a.get(names.STAGE) == "request" for a in spans) > 50
+    assert not [a for a in spans if "llm.usage.prompt_tokens" in a or "gen_ai.system" in a]
+    assert {r.get("service.name") for _n, _a, _e, r in out["native"].values()} >= {"norm-bot", "support-copilot"}
 
 
 def usage_items(n: int, seed: int = 23) -> list:

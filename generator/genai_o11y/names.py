@@ -188,6 +188,8 @@ REDACT_PROCESSORS = {"native": "genai_redaction", "ottl": "transform/redact"}  #
 DIMENSIONS_PROCESSORS = {"native": "genai_dimensions", "ottl": "transform/dimensions"}
 
 
+#: The processors that normalise attributes and compute the cost, in pipeline order.
+NORMALISE_PROCESSORS = {"native": ["genai_normalise"], "ottl": ["transform/normalise", "transform/cost"]}
 #: The connector that makes the usage and quality metrics, and its stream-budget telemetry (GenAITenantBudgetExhausted).
 USAGE_CONNECTORS = {"native": "genai_usage", "ottl": "signal_to_metrics"}
 #: The counter of data points dropped past a stream budget, and its matcher (GenAITenantBudgetExhausted).
@@ -197,6 +199,10 @@ BUDGET_DROPS = {
     "native": ("otelcol_genai_usage_datapoints_dropped", 'reason="limit"'),
     "ottl": ("otelcol_deltatocumulative_datapoints", 'error="limit"'),
 }
+
+
+def normalise_processors(engine: str) -> list[str]:
+    return list(NORMALISE_PROCESSORS[engine])
 
 
 def redact_processor(engine: str) -> str:

@@ -1,12 +1,13 @@
 """The OpenTelemetry Collector sidecar config, as data.
 
-    traces/ingest   otlp -> memory_limiter -> resource -> normalise -> cost -> redact -> batch -> forward
+    traces/ingest   otlp -> memory_limiter -> resource -> normalise + cost -> redact -> batch -> forward
     traces/sample   forward -> tail_sampling -> otlp_grpc/tempo (persistent queue, retries)
     traces/metrics  forward -> keep GenAI spans -> fold label values -> span_metrics, genai_usage
     metrics/spans   span_metrics (cumulative) -> prometheus
     metrics/usage   genai_usage (cumulative; a stream budget per tenant metric) -> prometheus
 
-With `collector.engine: ottl` (a stock contrib build) folding is OTTL and the usage metrics come from
+With `collector.engine: ottl` (a stock contrib build) normalisation, cost, redaction and folding are
+OTTL (transform processors) and the usage metrics come from
 signal_to_metrics (delta) -> delta_to_cumulative, with a connector and a stream budget per tenant
 metric (metrics/tenant_*).
 
@@ -494,13 +495,17 @@ def build(spec: Spec) -> dict:
                 *redaction.salt_check(),
             ]
         },
-        "transform/normalise": {
-            "error_mode": "ignore",
-            "trace_statements": _escape_confmap(
-                [{"context": "resource", "statements": normalise.resource_statements(spec.app.services, spec.app.environment)}] + normalise.statements()
-            ),
-        },
-        "transform/cost": _transform(cost.statement_groups(spec)),
+        # Normalisation and cost: our genai_normalise processor (one pass per span), or the same in OTTL.
+        **({"genai_normalise": _escape_confmap({**normalise.native_config(spec.app.services, spec.app.environment), "cost": cost.native_config(spec)})}
+           if engine == "native" else {
+            "transform/normalise": {
+                "error_mode": "ignore",
+                "trace_statements": _escape_confmap(
+                    [{"context": "resource", "statements": normalise.resource_statements(spec.app.services, spec.app.environment)}] + normalise.statements()
+                ),
+            },
+            "transform/cost": _transform(cost.statement_groups(spec)),
+        }),
         # Redaction: our genai_redaction processor (one pass per span), or the same policy in OTTL for a
         # stock contrib build, where it fails closed: a statement error refuses the batch
         # (GenAIRedactionFailing) instead of letting an unmasked value through.
@@ -540,7 +545,7 @@ def build(spec: Spec) -> dict:
     pipelines: dict = {
         "traces/ingest": {
             "receivers": ["otlp"],
-            "processors": ["memory_limiter", "resource", "transform/normalise", "transform/cost", redact, "batch"],
+            "processors": ["memory_limiter", "resource", *n.normalise_processors(engine), redact, "batch"],
             "exporters": [FORWARD],
         },
         "traces/sample": {"receivers": [FORWARD], "processors": ["tail_sampling"], "exporters": [TEMPO]},

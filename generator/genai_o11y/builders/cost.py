@@ -47,6 +47,21 @@ def statement_groups(spec: Spec) -> list[dict]:
     return [{"context": "span", "conditions": [has_tokens], "statements": stmts}]
 
 
+def native_config(spec: Spec) -> dict:
+    """The cost step of the genai_normalise processor: the same prices (the same decimal literals,
+    so the same doubles) and the same formula as statement_groups()."""
+    models = []
+    for m in spec.models:
+        p = m.price_usd_per_1m_tokens
+        cached = p.cached_input if p.cached_input is not None else p.input
+        models.append({"names": [m.name, *m.aliases], "input": float(num(per_token(p.input))),
+                       "cached_input": float(num(per_token(cached))), "output": float(num(per_token(p.output)))})
+    return {
+        "model_key": n.REQUEST_MODEL, "input_key": n.INPUT_TOKENS, "output_key": n.OUTPUT_TOKENS, "cached_key": n.CACHE_READ_TOKENS,
+        "cost_key": n.COST_USD, "unpriced_key": n.COST_UNPRICED, "models": models,
+    }
+
+
 def expected_cost(spec: Spec, model: str, input_tokens: int = 0, output_tokens: int = 0, cached_tokens: int = 0) -> float | None:
     """The cost the collector computes, reproduced in Python (same float operations, same order)."""
     for m in spec.models:

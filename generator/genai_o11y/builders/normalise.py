@@ -1,6 +1,8 @@
 """Normalisation: attributes of other instrumentations -> current GenAI semantic conventions.
 
-The pinned collector has no GenAI normaliser component, so this is OTTL. Rules, in order:
+The pinned collector has no GenAI normaliser component: with `collector.engine: native` our own
+genai_normalise processor applies these rules (native_config()), with `ottl` the transform
+processor does (statements()). Rules, in order:
 1. renames: a legacy key's value is copied to the current key when the current key is absent, then
    the legacy key is removed (one name per fact, so metrics, redaction and dashboards see one key);
 2. values: provider names lower-cased and mapped to the semconv enumeration, token counts sent as
@@ -129,13 +131,48 @@ def statements() -> list[dict]:
     tool = f"{attr(n.STAGE)} == \"tool_call\" and {attr(n.TOOL_OUTCOME)} == nil"
     groups.append(_group(
         [
-            f"set({attr(n.TOOL_OUTCOME)}, \"timeout\") where {tool} and IsString({attr(n.ERROR_TYPE)}) and IsMatch({attr(n.ERROR_TYPE)}, \"(?i)timeout\")",
+            f"set({attr(n.TOOL_OUTCOME)}, \"timeout\") where {tool} and IsString({attr(n.ERROR_TYPE)}) and IsMatch({attr(n.ERROR_TYPE)}, {q(TOOL_TIMEOUT_PATTERN)})",
             f"set({attr(n.TOOL_OUTCOME)}, \"error\") where {tool} and span.status.code == STATUS_CODE_ERROR",
             f"set({attr(n.TOOL_OUTCOME)}, \"ok\") where {tool}",
         ],
         [tool],
     ))
     return groups
+
+
+TOOL_TIMEOUT_PATTERN = "(?i)timeout"
+
+
+def native_config(services: list[str], environment: str) -> dict:
+    """The genai_normalise processor's config (our component: gocomponents/genainormaliseprocessor):
+    what resource_statements() and statements() say in OTTL, as data, applied in one pass per span.
+    The cost step is added by cost.native_config()."""
+    renames = []
+    for legacy, current, _who in RENAMES:
+        r: dict = {"from": legacy, "to": current}
+        if legacy == "traceloop.entity.name":
+            r["when"] = {"key": "traceloop.span.kind", "value": "tool"}
+        renames.append(r)
+    return {
+        "resource": {
+            "renames": [{"from": "deployment.environment", "to": n.ENVIRONMENT}],
+            "defaults": [{"key": n.ENVIRONMENT, "value": environment}],
+            "service_name": {"key": n.SERVICE_NAME, "value": services[0], "replace_pattern": "^unknown_service"},
+        },
+        "renames": renames,
+        "delete_keys": sorted({legacy for legacy, _c, _w in RENAMES if legacy != "traceloop.entity.name"} | set(DROPPED_LEGACY)),
+        "lowercase": [n.PROVIDER],
+        "value_maps": [{"key": n.PROVIDER, "values": dict(PROVIDER_VALUES)}],
+        "integers": [n.INPUT_TOKENS, n.OUTPUT_TOKENS, n.CACHE_READ_TOKENS],
+        "fill_from": [{"from": n.RESPONSE_MODEL, "to": n.REQUEST_MODEL}],
+        "derive": [{"key": n.OPERATION, "value": op, "when": {"key": key, "value": value}} for key, value, op in OPERATION_FROM]
+        + [{"key": n.STAGE, "value": st, "when": {"key": key, "value": value}} for key, value, st in STAGE_FROM],
+        "root": {"key": n.STAGE, "value": "request", "unless": n.REQUEST_DELEGATED},
+        "tool_outcome": {
+            "stage_key": n.STAGE, "stage_value": "tool_call", "key": n.TOOL_OUTCOME, "error_type_key": n.ERROR_TYPE,
+            "timeout_pattern": TOOL_TIMEOUT_PATTERN, "timeout": "timeout", "error": "error", "ok": "ok",
+        },
+    }
 
 
 def resource_statements(services: list[str], environment: str) -> list[str]:

@@ -21,7 +21,7 @@ STABLE = f"v{names.COLLECTOR_CORE_STABLE_VERSION}"
 #: Our own components: Go modules shipped inside the Python package (so an installed genai-o11y can
 #: build its collector), added to the build with a `replace` to their directory.
 LOCAL_MODULE_PREFIX = "github.com/genai-o11y/genai-o11y/collector/"
-LOCAL_DIRS = {f"{LOCAL_MODULE_PREFIX}{d}": d for d in ("genairedactionprocessor", "genaidimensionsprocessor", "genaiusageconnector")}
+LOCAL_DIRS = {f"{LOCAL_MODULE_PREFIX}{d}": d for d in ("genainormaliseprocessor", "genairedactionprocessor", "genaidimensionsprocessor", "genaiusageconnector")}
 #: Where they live in the repository (the committed manifest and the Dockerfile build from the root).
 LOCAL_ROOT_IN_REPO = "generator/genai_o11y/gocomponents"
 LOCAL_VERSION = "v0.0.0"
@@ -42,6 +42,7 @@ COMPONENTS: dict[str, list[tuple[str, str]]] = {
         ("resource", f"{CONTRIB}/processor/resourceprocessor {V}"),
         ("filter", f"{CONTRIB}/processor/filterprocessor {V}"),
         ("delta_to_cumulative", f"{CONTRIB}/processor/deltatocumulativeprocessor {V}"),
+        ("genai_normalise", f"{LOCAL_MODULE_PREFIX}genainormaliseprocessor {LOCAL_VERSION}"),
         ("genai_redaction", f"{LOCAL_MODULE_PREFIX}genairedactionprocessor {LOCAL_VERSION}"),
         ("genai_dimensions", f"{LOCAL_MODULE_PREFIX}genaidimensionsprocessor {LOCAL_VERSION}"),
     ],

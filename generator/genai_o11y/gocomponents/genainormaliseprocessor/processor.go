@@ -1,0 +1,346 @@
+// Copyright genai-o11y authors
+// SPDX-License-Identifier: Apache-2.0
+
+package genainormaliseprocessor
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// maxKeys bounds the distinct span attributes the steps read (the per-span index is an array).
+const maxKeys = 96
+
+// index: the values of the keys the steps read, found in one pass over a span's attributes
+// (pdata lookups are linear). Empty values count as absent, as OTTL's nil.
+type index struct {
+	vals      [maxKeys]pcommon.Value
+	has       [maxKeys]bool
+	hasDelete bool
+}
+
+type equals struct {
+	slot  int
+	value any
+}
+
+func (e *equals) holds(ix *index) bool {
+	return ix.has[e.slot] && equalValue(ix.vals[e.slot], e.value)
+}
+
+// equalValue: v is want, of the same type (OTTL's ==).
+func equalValue(v pcommon.Value, want any) bool {
+	switch want := want.(type) {
+	case string:
+		return v.Type() == pcommon.ValueTypeStr && v.Str() == want
+	case bool:
+		return v.Type() == pcommon.ValueTypeBool && v.Bool() == want
+	case int:
+		return v.Type() == pcommon.ValueTypeInt && v.Int() == int64(want)
+	case int64:
+		return v.Type() == pcommon.ValueTypeInt && v.Int() == want
+	}
+	return false
+}
+
+type rename struct {
+	from, to int
+	when     *equals
+}
+
+type derive struct {
+	key   int
+	value string
+	when  equals
+}
+
+type normaliser struct {
+	keys     []string
+	slots    map[string]int
+	isDelete []bool
+
+	res       Resource
+	svcRe     *regexp.Regexp
+	renames   []rename
+	deleteSet map[string]struct{}
+	lower     []int
+	valueMaps []struct {
+		slot   int
+		values map[string]string
+	}
+	integers []int
+	fill     []rename
+	derive   []derive
+	root     struct{ key, unless int }
+	tool     struct {
+		on                  bool
+		stage, key, errType int
+		re                  *regexp.Regexp
+	}
+	cost struct {
+		on                                        bool
+		model, in, out, cached, costKey, unpriced int
+		prices                                    map[string]Price
+	}
+	c *Config
+}
+
+func newNormaliser(c *Config) (*normaliser, error) {
+	n := &normaliser{c: c, slots: map[string]int{}, deleteSet: map[string]struct{}{}, res: c.Resource}
+	slot := func(k string) int {
+		if i, ok := n.slots[k]; ok {
+			return i
+		}
+		n.slots[k] = len(n.keys)
+		n.keys = append(n.keys, k)
+		n.isDelete = append(n.isDelete, false)
+		return len(n.keys) - 1
+	}
+	eq := func(e *Equals) *equals {
+		if e == nil {
+			return nil
+		}
+		return &equals{slot: slot(e.Key), value: e.Value}
+	}
+	for _, r := range c.Renames {
+		n.renames = append(n.renames, rename{from: slot(r.From), to: slot(r.To), when: eq(r.When)})
+	}
+	for _, k := range c.DeleteKeys {
+		n.isDelete[slot(k)] = true
+		n.deleteSet[k] = struct{}{}
+	}
+	for _, k := range c.Lowercase {
+		n.lower = append(n.lower, slot(k))
+	}
+	for _, m := range c.ValueMaps {
+		n.valueMaps = append(n.valueMaps, struct {
+			slot   int
+			values map[string]string
+		}{slot(m.Key), m.Values})
+	}
+	for _, k := range c.Integers {
+		n.integers = append(n.integers, slot(k))
+	}
+	for _, r := range c.FillFrom {
+		n.fill = append(n.fill, rename{from: slot(r.From), to: slot(r.To), when: eq(r.When)})
+	}
+	for _, d := range c.Derive {
+		n.derive = append(n.derive, derive{key: slot(d.Key), value: d.Value, when: *eq(&d.When)})
+	}
+	n.root.key, n.root.unless = -1, -1
+	if c.Root.Key != "" {
+		n.root.key = slot(c.Root.Key)
+		if c.Root.Unless != "" {
+			n.root.unless = slot(c.Root.Unless)
+		}
+	}
+	if t := c.ToolOutcome; t.Key != "" {
+		n.tool.on, n.tool.stage, n.tool.key, n.tool.errType = true, slot(t.StageKey), slot(t.Key), slot(t.ErrorTypeKey)
+		n.tool.re = regexp.MustCompile(t.TimeoutPattern) // Validate compiled it
+	}
+	if k := c.Cost; len(k.Models) > 0 {
+		n.cost.on = true
+		n.cost.model, n.cost.in, n.cost.out, n.cost.cached = slot(k.ModelKey), slot(k.InputKey), slot(k.OutputKey), slot(k.CachedKey)
+		n.cost.costKey, n.cost.unpriced = slot(k.CostKey), slot(k.UnpricedKey)
+		n.cost.prices = map[string]Price{}
+		for _, m := range k.Models {
+			for _, name := range m.Names {
+				n.cost.prices[name] = m
+			}
+		}
+	}
+	if s := c.Resource.ServiceName; s.Key != "" {
+		n.svcRe = regexp.MustCompile(s.ReplacePattern)
+	}
+	if len(n.keys) > maxKeys {
+		return nil, fmt.Errorf("the steps read %d distinct span attributes, at most %d are supported", len(n.keys), maxKeys)
+	}
+	return n, nil
+}
+
+func (n *normaliser) processTraces(_ context.Context, td ptrace.Traces) (ptrace.Traces, error) {
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		n.resource(rs.Resource().Attributes())
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				n.span(spans.At(k))
+			}
+		}
+	}
+	return td, nil
+}
+
+func get(m pcommon.Map, k string) (pcommon.Value, bool) {
+	v, ok := m.Get(k)
+	return v, ok && v.Type() != pcommon.ValueTypeEmpty
+}
+
+func (n *normaliser) resource(m pcommon.Map) {
+	for _, r := range n.res.Renames {
+		if _, ok := get(m, r.To); !ok {
+			if v, ok := get(m, r.From); ok {
+				v.CopyTo(m.PutEmpty(r.To))
+			}
+		}
+		m.Remove(r.From)
+	}
+	for _, d := range n.res.Defaults {
+		if _, ok := get(m, d.Key); !ok {
+			m.PutStr(d.Key, d.Value)
+		}
+	}
+	if s := n.res.ServiceName; s.Key != "" {
+		if v, ok := get(m, s.Key); !ok || n.svcRe.MatchString(v.AsString()) {
+			m.PutStr(s.Key, s.Value)
+		}
+	}
+}
+
+func (n *normaliser) scan(m pcommon.Map, ix *index) {
+	clear(ix.has[:len(n.keys)])
+	ix.hasDelete = false
+	for k, v := range m.All() {
+		if s, ok := n.slots[k]; ok && !ix.has[s] && v.Type() != pcommon.ValueTypeEmpty {
+			ix.vals[s], ix.has[s] = v, true
+			ix.hasDelete = ix.hasDelete || n.isDelete[s]
+		}
+	}
+}
+
+// span applies the steps in order. Values are read from the index; a step that adds a key
+// re-indexes (appending may move the values the index points to). The legacy keys are deleted last:
+// no later step reads them.
+func (n *normaliser) span(span ptrace.Span) {
+	m := span.Attributes()
+	var ix index
+	n.scan(m, &ix)
+	copyTo := func(from, to int) {
+		ix.vals[from].CopyTo(m.PutEmpty(n.keys[to]))
+		n.scan(m, &ix)
+	}
+	putStr := func(slot int, v string) {
+		m.PutStr(n.keys[slot], v)
+		n.scan(m, &ix)
+	}
+	for _, r := range n.renames {
+		if !ix.has[r.to] && ix.has[r.from] && (r.when == nil || r.when.holds(&ix)) {
+			copyTo(r.from, r.to)
+		}
+	}
+	for _, s := range n.lower {
+		if ix.has[s] && ix.vals[s].Type() == pcommon.ValueTypeStr {
+			if v := ix.vals[s].Str(); strings.ToLower(v) != v {
+				ix.vals[s].SetStr(strings.ToLower(v))
+			}
+		}
+	}
+	for _, vm := range n.valueMaps {
+		if ix.has[vm.slot] && ix.vals[vm.slot].Type() == pcommon.ValueTypeStr {
+			if to, ok := vm.values[ix.vals[vm.slot].Str()]; ok {
+				ix.vals[vm.slot].SetStr(to)
+			}
+		}
+	}
+	for _, s := range n.integers {
+		if !ix.has[s] {
+			continue
+		}
+		switch v := ix.vals[s]; v.Type() {
+		case pcommon.ValueTypeStr:
+			if i, err := strconv.ParseInt(v.Str(), 10, 64); err == nil {
+				v.SetInt(i)
+			}
+		case pcommon.ValueTypeDouble:
+			v.SetInt(int64(v.Double()))
+		}
+	}
+	for _, r := range n.fill {
+		if !ix.has[r.to] && ix.has[r.from] && (r.when == nil || r.when.holds(&ix)) {
+			copyTo(r.from, r.to)
+		}
+	}
+	for _, d := range n.derive {
+		if !ix.has[d.key] && d.when.holds(&ix) {
+			putStr(d.key, d.value)
+		}
+	}
+	if r := n.root; r.key >= 0 && !ix.has[r.key] && span.ParentSpanID().IsEmpty() && (r.unless < 0 || !ix.has[r.unless]) {
+		putStr(r.key, n.c.Root.Value)
+	}
+	if t := n.tool; t.on && !ix.has[t.key] && ix.has[t.stage] && equalValue(ix.vals[t.stage], n.c.ToolOutcome.StageValue) {
+		out := n.c.ToolOutcome.OK
+		if ix.has[t.errType] && ix.vals[t.errType].Type() == pcommon.ValueTypeStr && t.re.MatchString(ix.vals[t.errType].Str()) {
+			out = n.c.ToolOutcome.Timeout
+		} else if span.Status().Code() == ptrace.StatusCodeError {
+			out = n.c.ToolOutcome.Error
+		}
+		putStr(t.key, out)
+	}
+	if c := n.cost; c.on && (ix.has[c.in] || ix.has[c.out]) {
+		priced := ix.has[c.costKey]
+		if ix.has[c.model] && ix.vals[c.model].Type() == pcommon.ValueTypeStr {
+			if p, ok := c.prices[ix.vals[c.model].Str()]; ok {
+				if usd, ok := cost(p, &ix, c.in, c.cached, c.out); ok {
+					m.PutDouble(n.keys[c.costKey], usd)
+					priced = true
+				}
+			}
+		}
+		if !priced {
+			m.PutBool(n.keys[c.unpriced], true)
+		}
+	}
+	if ix.hasDelete {
+		m.RemoveIf(func(k string, _ pcommon.Value) bool {
+			_, ok := n.deleteSet[k]
+			return ok
+		})
+	}
+}
+
+// cost: (input - cached) * input price + cached * cached price + output * output price, each
+// operation rounded as OTTL's arithmetic rounds it (no fused multiply-add); a token count that is
+// not a number prices nothing.
+func cost(p Price, ix *index, in, cached, out int) (float64, bool) {
+	i, ok1 := number(ix, in)
+	c, ok2 := number(ix, cached)
+	o, ok3 := number(ix, out)
+	if !ok1 || !ok2 || !ok3 {
+		return 0, false
+	}
+	a := float64(float64(i-c) * p.Input)
+	b := float64(c * p.CachedInput)
+	return float64(a+b) + float64(o*p.Output), true
+}
+
+// number: the value as OTTL's Double(Coalesce([value, 0])) reads it.
+func number(ix *index, slot int) (float64, bool) {
+	if !ix.has[slot] {
+		return 0, true
+	}
+	switch v := ix.vals[slot]; v.Type() {
+	case pcommon.ValueTypeDouble:
+		return v.Double(), true
+	case pcommon.ValueTypeInt:
+		return float64(v.Int()), true
+	case pcommon.ValueTypeStr:
+		f, err := strconv.ParseFloat(v.Str(), 64)
+		return f, err == nil
+	case pcommon.ValueTypeBool:
+		if v.Bool() {
+			return 1, true
+		}
+		return 0, true
+	}
+	return 0, false
+}
