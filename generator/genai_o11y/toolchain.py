@@ -39,6 +39,7 @@ def manifest_hash(manifest: dict | None = None) -> str:
     for kind in ocb.COMPONENTS:
         for m in doc.get(kind, []):
             m.pop("path", None)  # where the source is does not matter, what it is does
+    doc["replaces"] = [r.split(" => ")[0] for r in doc.get("replaces", [])]  # likewise
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -8,6 +8,7 @@ component types (and that each type here is used by some config we generate).
 from __future__ import annotations
 
 import hashlib
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -24,6 +25,10 @@ LOCAL_MODULE_PREFIX = "github.com/genai-o11y/genai-o11y/collector/"
 LOCAL_DIRS = {f"{LOCAL_MODULE_PREFIX}{d}": d for d in ("genainormaliseprocessor", "genairedactionprocessor", "genaidimensionsprocessor", "genaiusageconnector")}
 #: Where they live in the repository (the committed manifest and the Dockerfile build from the root).
 LOCAL_ROOT_IN_REPO = "generator/genai_o11y/gocomponents"
+#: What they share (OTTL-like comparisons and conversions, a test config loader): a module of its own
+#: they require, replaced by its directory in the build (a replace in a dependency's go.mod is ignored).
+COMMON_MODULE = f"{LOCAL_MODULE_PREFIX}genaicommon"
+COMMON_DIR = "genaicommon"
 LOCAL_VERSION = "v0.0.0"
 
 
@@ -73,7 +78,7 @@ def local_root() -> Path:
 def local_sources_digest() -> str:
     """What our own components' source is, for the build cache key (a changed file rebuilds)."""
     h = hashlib.sha256()
-    for mod, d in sorted(LOCAL_DIRS.items()):
+    for mod, d in sorted({**LOCAL_DIRS, COMMON_MODULE: COMMON_DIR}.items()):
         for f in sorted((local_root() / d).rglob("*")):
             # what goes into the binary: the module files and the non-test Go source
             if f.is_file() and "testdata" not in f.parts and (f.name in ("go.mod", "go.sum") or (f.suffix == ".go" and not f.name.endswith("_test.go"))):
@@ -100,6 +105,9 @@ def manifest(output_path: str = "./_build", local: str = LOCAL_ROOT_IN_REPO) -> 
     for kind, comps in COMPONENTS.items():
         doc[kind] = [_module(mod, local) for _t, mod in comps]
     doc["providers"] = [{"gomod": f"{CORE}/confmap/provider/{p} {STABLE}"} for p in PROVIDERS]
+    # go.mod is written into output_path: a relative replace is relative to it
+    common = f"{local}/{COMMON_DIR}"
+    doc["replaces"] = [f"{COMMON_MODULE} => {common if os.path.isabs(common) else os.path.relpath(common, output_path)}"]
     return doc
 
 

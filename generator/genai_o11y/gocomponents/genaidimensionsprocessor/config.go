@@ -6,6 +6,8 @@ package genaidimensionsprocessor
 import (
 	"errors"
 	"fmt"
+
+	"github.com/genai-o11y/genai-o11y/collector/genaicommon"
 )
 
 // Config of the genai_dimensions processor; genai-o11y generates it from its spec.
@@ -129,13 +131,4 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func checkEquals(e Equals) error {
-	if e.Key == "" {
-		return errors.New("key: empty")
-	}
-	switch e.Value.(type) {
-	case string, bool, int, int64:
-		return nil
-	}
-	return fmt.Errorf("value of %s: %v (%T) must be a string, bool or integer", e.Key, e.Value, e.Value)
-}
+func checkEquals(e Equals) error { return genaicommon.CheckEquals(e.Key, e.Value) }

@@ -11,6 +11,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/genai-o11y/genai-o11y/collector/genaicommon"
 )
 
 type set map[string]struct{}
@@ -52,7 +54,7 @@ func (m *condition) holds(vals *[maxKeys]pcommon.Value, has *[maxKeys]bool) bool
 		}
 	}
 	for i, e := range m.equals {
-		if id := m.ids[i]; has[id] && equalValue(vals[id], e.Value) {
+		if id := m.ids[i]; has[id] && genaicommon.Equal(vals[id], e.Value) {
 			return true
 		}
 	}
@@ -158,21 +160,6 @@ func (d *dimensions) processTraces(_ context.Context, td ptrace.Traces) (ptrace.
 func get(m pcommon.Map, k string) (pcommon.Value, bool) {
 	v, ok := m.Get(k)
 	return v, ok && v.Type() != pcommon.ValueTypeEmpty
-}
-
-// equalValue: v is want, of the same type (OTTL's ==).
-func equalValue(v pcommon.Value, want any) bool {
-	switch want := want.(type) {
-	case string:
-		return v.Type() == pcommon.ValueTypeStr && v.Str() == want
-	case bool:
-		return v.Type() == pcommon.ValueTypeBool && v.Bool() == want
-	case int:
-		return v.Type() == pcommon.ValueTypeInt && v.Int() == int64(want)
-	case int64:
-		return v.Type() == pcommon.ValueTypeInt && v.Int() == want
-	}
-	return false
 }
 
 // span folds one span. Attribute lookups are linear in pdata, so the keys the rules read are found

@@ -5,40 +5,20 @@ package genaidimensionsprocessor
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor/processortest"
-	"gopkg.in/yaml.v3"
+
+	"github.com/genai-o11y/genai-o11y/collector/genaicommon/configtest"
 )
 
 func loadConfig(t *testing.T) *Config {
-	t.Helper()
-	path := os.Getenv("GENAI_DIMENSIONS_CONFIG")
-	if path == "" {
-		path = filepath.Join("testdata", "config.yaml")
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := yaml.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
 	cfg := createDefaultConfig()
-	if err := confmap.NewFromStringMap(m).Unmarshal(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	configtest.Load(t, "GENAI_DIMENSIONS_CONFIG", cfg)
 	return cfg
 }
 
@@ -141,9 +121,7 @@ func TestRequestSpans(t *testing.T) {
 }
 
 func TestGeneratedConfigLoads(t *testing.T) {
-	if os.Getenv("GENAI_DIMENSIONS_CONFIG") == "" {
-		t.Skip("set GENAI_DIMENSIONS_CONFIG (genai-o11y's tests do)")
-	}
+	configtest.Generated(t, "GENAI_DIMENSIONS_CONFIG")
 	cfg := loadConfig(t)
 	// markers are for signal_to_metrics; genai-o11y's native engine (genai_usage) generates none
 	if len(cfg.AllowedValues) < 2 || cfg.Request.Stage.Value != "request" || len(cfg.Request.RequiredTools.Tools) == 0 {

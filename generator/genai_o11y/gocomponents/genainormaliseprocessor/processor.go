@@ -7,11 +7,12 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/genai-o11y/genai-o11y/collector/genaicommon"
 )
 
 // maxKeys bounds the distinct span attributes the steps read (the per-span index is an array).
@@ -31,22 +32,7 @@ type equals struct {
 }
 
 func (e *equals) holds(ix *index) bool {
-	return ix.has[e.slot] && equalValue(ix.vals[e.slot], e.value)
-}
-
-// equalValue: v is want, of the same type (OTTL's ==).
-func equalValue(v pcommon.Value, want any) bool {
-	switch want := want.(type) {
-	case string:
-		return v.Type() == pcommon.ValueTypeStr && v.Str() == want
-	case bool:
-		return v.Type() == pcommon.ValueTypeBool && v.Bool() == want
-	case int:
-		return v.Type() == pcommon.ValueTypeInt && v.Int() == int64(want)
-	case int64:
-		return v.Type() == pcommon.ValueTypeInt && v.Int() == want
-	}
-	return false
+	return ix.has[e.slot] && genaicommon.Equal(ix.vals[e.slot], e.value)
 }
 
 type rename struct {
@@ -255,13 +241,10 @@ func (n *normaliser) span(span ptrace.Span) {
 		if !ix.has[s] {
 			continue
 		}
-		switch v := ix.vals[s]; v.Type() {
-		case pcommon.ValueTypeStr:
-			if i, err := strconv.ParseInt(v.Str(), 10, 64); err == nil {
+		if v := ix.vals[s]; v.Type() == pcommon.ValueTypeStr || v.Type() == pcommon.ValueTypeDouble {
+			if i, ok := genaicommon.AsInt(v); ok {
 				v.SetInt(i)
 			}
-		case pcommon.ValueTypeDouble:
-			v.SetInt(int64(v.Double()))
 		}
 	}
 	for _, r := range n.fill {
@@ -277,7 +260,7 @@ func (n *normaliser) span(span ptrace.Span) {
 	if r := n.root; r.key >= 0 && !ix.has[r.key] && span.ParentSpanID().IsEmpty() && (r.unless < 0 || !ix.has[r.unless]) {
 		putStr(r.key, n.c.Root.Value)
 	}
-	if t := n.tool; t.on && !ix.has[t.key] && ix.has[t.stage] && equalValue(ix.vals[t.stage], n.c.ToolOutcome.StageValue) {
+	if t := n.tool; t.on && !ix.has[t.key] && ix.has[t.stage] && genaicommon.Equal(ix.vals[t.stage], n.c.ToolOutcome.StageValue) {
 		out := n.c.ToolOutcome.OK
 		if ix.has[t.errType] && ix.vals[t.errType].Type() == pcommon.ValueTypeStr && t.re.MatchString(ix.vals[t.errType].Str()) {
 			out = n.c.ToolOutcome.Timeout
@@ -328,19 +311,5 @@ func number(ix *index, slot int) (float64, bool) {
 	if !ix.has[slot] {
 		return 0, true
 	}
-	switch v := ix.vals[slot]; v.Type() {
-	case pcommon.ValueTypeDouble:
-		return v.Double(), true
-	case pcommon.ValueTypeInt:
-		return float64(v.Int()), true
-	case pcommon.ValueTypeStr:
-		f, err := strconv.ParseFloat(v.Str(), 64)
-		return f, err == nil
-	case pcommon.ValueTypeBool:
-		if v.Bool() {
-			return 1, true
-		}
-		return 0, true
-	}
-	return 0, false
+	return genaicommon.AsDouble(ix.vals[slot])
 }

@@ -5,41 +5,21 @@ package genainormaliseprocessor
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
-	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor/processortest"
-	"gopkg.in/yaml.v3"
+
+	"github.com/genai-o11y/genai-o11y/collector/genaicommon/configtest"
 )
 
 func loadConfig(t *testing.T) *Config {
-	t.Helper()
-	path := os.Getenv("GENAI_NORMALISE_CONFIG")
-	if path == "" {
-		path = filepath.Join("testdata", "config.yaml")
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := yaml.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
 	cfg := createDefaultConfig()
-	if err := confmap.NewFromStringMap(m).Unmarshal(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	configtest.Load(t, "GENAI_NORMALISE_CONFIG", cfg)
 	return cfg
 }
 
@@ -191,9 +171,7 @@ func TestResource(t *testing.T) {
 }
 
 func TestGeneratedConfigLoads(t *testing.T) {
-	if os.Getenv("GENAI_NORMALISE_CONFIG") == "" {
-		t.Skip("set GENAI_NORMALISE_CONFIG (genai-o11y's tests do)")
-	}
+	configtest.Generated(t, "GENAI_NORMALISE_CONFIG")
 	cfg := loadConfig(t)
 	if len(cfg.Renames) < 10 || len(cfg.Derive) < 10 || len(cfg.Cost.Models) == 0 {
 		t.Fatalf("generated config incomplete: %+v", cfg)

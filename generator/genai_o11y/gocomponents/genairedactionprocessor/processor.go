@@ -79,7 +79,7 @@ func (r *rule) apply(t *text) {
 	if !r.gateHolds(t) || !r.scan.match(t.s, &t.bytes) {
 		return
 	}
-	if masked := r.re.ReplaceAllString(t.s, r.mask); masked != t.s {
+	if masked := r.scan.replaceAll(t.s, r.mask); masked != t.s {
 		t.s, t.bytes = masked, presence(masked) // the mask's own characters are there now
 	}
 }

@@ -8,55 +8,32 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"math/rand"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
-	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor/processortest"
-	"gopkg.in/yaml.v3"
+
+	"github.com/genai-o11y/genai-o11y/collector/genaicommon/configtest"
 )
 
-// loadConfig reads a genai_redaction config: $GENAI_REDACTION_CONFIG (genai-o11y's tests point it
-// at the config generated from the embedded policy) or testdata/config.yaml.
-func loadConfig(t *testing.T, path string) *Config {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := yaml.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
+func exampleConfig(t *testing.T) *Config {
+	t.Setenv("GENAI_REDACTION_CONFIG", "")
+	return policyConfig(t)
+}
+
+// policyConfig: $GENAI_REDACTION_CONFIG (genai-o11y's tests point it at the config generated from
+// the embedded policy) or testdata/config.yaml.
+func policyConfig(t *testing.T) *Config {
 	cfg := createDefaultConfig()
-	if err := confmap.NewFromStringMap(m).Unmarshal(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("%s: %v", path, err)
+	configtest.Load(t, "GENAI_REDACTION_CONFIG", cfg)
+	if cfg.Salt == "" || strings.Contains(cfg.Salt, "${") {
+		cfg.Salt = "test-salt"
 	}
 	return cfg
-}
-
-func exampleConfig(t *testing.T) *Config {
-	return loadConfig(t, filepath.Join("testdata", "config.yaml"))
-}
-
-func policyConfig(t *testing.T) *Config {
-	if p := os.Getenv("GENAI_REDACTION_CONFIG"); p != "" {
-		cfg := loadConfig(t, p)
-		if cfg.Salt == "" || strings.Contains(cfg.Salt, "${") {
-			cfg.Salt = "test-salt"
-		}
-		return cfg
-	}
-	return exampleConfig(t)
 }
 
 // run sends one span through a processor made by the factory and returns it.
@@ -281,18 +258,22 @@ func TestNeededBytes(t *testing.T) {
 func TestScannerIsSoundOnThePolicy(t *testing.T) {
 	cfg := policyConfig(t)
 	var res []*regexp.Regexp
+	var masks []string
 	for _, r := range append(append([]Rule{}, cfg.Detectors...), cfg.SpanNameRules...) {
-		res = append(res, regexp.MustCompile(r.Regex))
+		res, masks = append(res, regexp.MustCompile(r.Regex)), append(masks, r.Mask)
 		if r.RequiresMatch != "" {
-			res = append(res, regexp.MustCompile(r.RequiresMatch))
+			res, masks = append(res, regexp.MustCompile(r.RequiresMatch)), append(masks, "<G>")
 		}
 	}
 	rng := rand.New(rand.NewSource(7))
-	windowed, matched := 0, 0
-	for _, re := range res {
+	windowed, runs, matched := 0, 0, 0
+	for k, re := range res {
 		sc := newScanner(re)
 		if sc.anchors != nil {
 			windowed++
+		}
+		if sc.alpha != nil {
+			runs++
 		}
 		for i := 0; i < 3000; i++ {
 			s := randomText(rng)
@@ -304,13 +285,17 @@ func TestScannerIsSoundOnThePolicy(t *testing.T) {
 				matched++
 			}
 			present := presence(s)
-			if want && !sc.match(s, &present) {
-				t.Fatalf("%s: the scanner missed a match in %q", re, s)
+			if got := sc.match(s, &present); want && !got || sc.alpha != nil && got != want {
+				t.Fatalf("%s: the scanner says %v, the regexp %v, in %q", re, got, want, s)
+			}
+			// replacing on the runs gives exactly what replacing on the whole text gives
+			if got, want := sc.replaceAll(s, masks[k]), re.ReplaceAllString(s, masks[k]); got != want {
+				t.Fatalf("%s: replaced on runs %q, on the text %q", re, got, want)
 			}
 		}
 	}
-	if windowed < len(res)/3 || matched < 1000 {
-		t.Fatalf("test too weak: %d of %d patterns windowed, %d matching texts", windowed, len(res), matched)
+	if windowed < len(res)/3 || runs < len(res)/2 || matched < 1000 {
+		t.Fatalf("test too weak: %d of %d patterns windowed, %d with runs, %d matching texts", windowed, len(res), runs, matched)
 	}
 }
 
@@ -319,18 +304,24 @@ func TestScannerAnalysis(t *testing.T) {
 		re      string
 		windows bool
 		maxLen  int
+		runs    bool
 	}{
-		{`[a-z]{2}[0-9]{2}`, true, 4},
-		{`\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b`, true, 11},
-		{`\+[0-9]{1,3}|\(?\b[0-9]{3}\)?`, true, 5},
-		{`\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b`, false, 0}, // unbounded
-		{`[a-z]{2}x?`, false, 0},                                         // anchors too common
-		{`(?i)bearer`, true, 6},                                          // b folds to B only
-		{`(?i)ks`, false, 0},                                             // k and s also fold to non-ASCII runes
-		{`é[0-9]`, true, 3},                                              // the digit anchors, the é counts two bytes
-		{`[^a]{3}`, false, 0},                                            // a negated class has no ASCII anchor set
+		{`[a-z]{2}[0-9]{2}`, true, 4, true},
+		{`\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b`, true, 11, true},
+		{`\+[0-9]{1,3}|\(?\b[0-9]{3}\)?`, true, 5, true},
+		{`\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b`, false, 0, true}, // unbounded, but its alphabet is known
+		{`[a-z]{2}x?`, false, 0, true},                                         // anchors too common
+		{`(?i)bearer`, true, 6, true},                                          // b folds to B only
+		{`(?i)ks`, false, 0, false},                                            // k and s also fold to non-ASCII runes
+		{`é[0-9]`, true, 3, false},                                             // the digit anchors, the é counts two bytes
+		{`[^a]{3}`, false, 0, false},                                           // a negated class has no ASCII anchor set
+		{`a.b`, true, 6, false},                                                // any character: no alphabet
+		{`x*`, false, 0, false},                                                // matches the empty string
 	} {
 		sc := newScanner(regexp.MustCompile(c.re))
+		if alpha := sc.alpha != nil; alpha != c.runs {
+			t.Errorf("%s: runs %v, want %v", c.re, alpha, c.runs)
+		}
 		if sc.need == nil && c.windows {
 			t.Errorf("%s: windows without a needed byte set", c.re)
 		}

@@ -17,11 +17,19 @@ import (
 // false negative): a match of s lies wholly inside one window, with at least one byte of context on
 // each side, so its assertions (\b, ^, $) see the same neighbours. A window may match where s does
 // not (an assertion at a window's edge); callers then run the full-text scan, which decides.
+//
+// Better still, when every byte a match can contain is ASCII and known (its alphabet: e-mail
+// addresses are letters, digits and ._%+-@, phone numbers digits, spaces and +.-()), a match lies
+// wholly inside one run of alphabet bytes, and only runs holding a needed byte can hold one. Such a
+// run, with the byte on each side (not in the alphabet, so in no match) for the assertions, matches
+// exactly where the text does at those positions: matching and replacing run on those runs only.
 type scanner struct {
 	re      *regexp.Regexp
 	need    *byteSet   // every match contains one of these bytes (nil: unknown)
 	anchors *[256]bool // nil: no usable anchor set, scan the whole text
 	maxLen  int
+	alpha   *[256]bool // every byte of every match is one of these (nil: unknown)
+	needs   *[256]bool // need, as a table (with alpha)
 }
 
 // byteSet is a set of bytes, as four 64-bit words.
@@ -63,6 +71,9 @@ func newScanner(re *regexp.Regexp) *scanner {
 	set, ok := required(parsed)
 	if ok {
 		s.need = toByteSet(set)
+		if alpha := new([256]bool); alphabet(parsed, alpha) && !matchesEmpty(re) {
+			s.alpha, s.needs = alpha, set
+		}
 	}
 	if !bounded || !ok || count(set) > anchorsWorthIt {
 		return s
@@ -76,6 +87,14 @@ func newScanner(re *regexp.Regexp) *scanner {
 // without running the regexp.
 func (sc *scanner) match(s string, present *byteSet) bool {
 	if sc.need != nil && !present.intersects(sc.need) {
+		return false
+	}
+	if sc.alpha != nil {
+		for lo, hi := sc.nextRun(s, 0); lo >= 0; lo, hi = sc.nextRun(s, hi) {
+			if sc.re.MatchString(s[lo:hi]) {
+				return true
+			}
+		}
 		return false
 	}
 	if sc.anchors == nil || len(s) <= 4*sc.maxLen+2 {
@@ -104,6 +123,91 @@ func (sc *scanner) match(s string, present *byteSet) bool {
 	}
 	return start >= 0 && sc.re.MatchString(s[start:end])
 }
+
+// nextRun: from byte `from` on, the next run of alphabet bytes holding a needed byte, widened by
+// one byte on each side (context for assertions); lo = -1 when there is none.
+func (sc *scanner) nextRun(s string, from int) (lo, hi int) {
+	for i := from; i < len(s); i++ {
+		if !sc.needs[s[i]] {
+			continue
+		}
+		lo, hi = i, i+1
+		for lo > from && sc.alpha[s[lo-1]] {
+			lo--
+		}
+		for hi < len(s) && sc.alpha[s[hi]] {
+			hi++
+		}
+		return max(lo-1, 0), min(hi+1, len(s))
+	}
+	return -1, -1
+}
+
+// replaceAll is re.ReplaceAllString(s, mask) ($ expanded as in Expand), run on the alphabet runs
+// only when the scanner has an alphabet.
+func (sc *scanner) replaceAll(s, mask string) string {
+	if sc.alpha == nil {
+		return sc.re.ReplaceAllString(s, mask)
+	}
+	var out []byte
+	last := 0
+	for lo, hi := sc.nextRun(s, 0); lo >= 0; lo, hi = sc.nextRun(s, hi) {
+		window := s[lo:hi]
+		for _, m := range sc.re.FindAllStringSubmatchIndex(window, -1) {
+			if out == nil {
+				out = make([]byte, 0, len(s))
+			}
+			out = append(out, s[last:lo+m[0]]...)
+			out = sc.re.ExpandString(out, mask, window, m)
+			last = lo + m[1]
+		}
+	}
+	if out == nil {
+		return s
+	}
+	return string(append(out, s[last:]...))
+}
+
+// alphabet adds to set every byte a match of re can contain; false when that is not a known set of
+// ASCII bytes (any character, a negated or non-ASCII class, a case fold to non-ASCII runes).
+func alphabet(re *syntax.Regexp, set *[256]bool) bool {
+	switch re.Op {
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText,
+		syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return true
+	case syntax.OpLiteral:
+		for _, r := range re.Rune {
+			if !addRunes(set, []rune{r, r}, re.Flags&syntax.FoldCase != 0) {
+				return false
+			}
+		}
+		return true
+	case syntax.OpCharClass:
+		return addRunes(set, re.Rune, false)
+	case syntax.OpCapture, syntax.OpStar, syntax.OpPlus, syntax.OpQuest, syntax.OpRepeat, syntax.OpConcat, syntax.OpAlternate:
+		for _, sub := range re.Sub {
+			if !alphabet(sub, set) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func addRunes(set *[256]bool, ranges []rune, fold bool) bool {
+	add, ok := runeSet(ranges, fold)
+	if !ok {
+		return false
+	}
+	for b, in := range add {
+		set[b] = set[b] || in
+	}
+	return true
+}
+
+// matchesEmpty: the regexp matches the empty string (then a match need not lie in any run).
+func matchesEmpty(re *regexp.Regexp) bool { return re.MatchString("") }
 
 func count(set *[256]bool) int {
 	n := 0

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/genai-o11y/genai-o11y/collector/genaicommon"
 )
 
 // Config of the genai_usage connector; genai-o11y generates it from its spec.
@@ -143,9 +145,8 @@ func (w When) check() error {
 	if w.Present == (w.Equals != nil) {
 		return fmt.Errorf("%s: exactly one of present: true and equals", w.Key)
 	}
-	switch w.Equals.(type) {
-	case nil, string, bool, int, int64:
+	if w.Present {
 		return nil
 	}
-	return fmt.Errorf("equals of %s: %v (%T) must be a string, bool or integer", w.Key, w.Equals, w.Equals)
+	return genaicommon.CheckEquals(w.Key, w.Equals)
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -20,6 +19,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/genai-o11y/genai-o11y/collector/genaicommon"
 )
 
 // ScopeName is the instrumentation scope of the metrics this connector makes.
@@ -34,36 +35,9 @@ type cond struct {
 	equals  any
 }
 
-// holds: OTTL's `attr != nil` or `attr == value` (same type; integers also equal integral doubles).
+// holds: OTTL's `attr != nil` or `attr == value`.
 func (c cond) holds(vals *[maxKeys]pcommon.Value, has *[maxKeys]bool) bool {
-	if !has[c.slot] {
-		return false
-	}
-	if c.present {
-		return true
-	}
-	v := vals[c.slot]
-	switch want := c.equals.(type) {
-	case string:
-		return v.Type() == pcommon.ValueTypeStr && v.Str() == want
-	case bool:
-		return v.Type() == pcommon.ValueTypeBool && v.Bool() == want
-	case int:
-		return equalInt(v, int64(want))
-	case int64:
-		return equalInt(v, want)
-	}
-	return false
-}
-
-func equalInt(v pcommon.Value, want int64) bool {
-	switch v.Type() {
-	case pcommon.ValueTypeInt:
-		return v.Int() == want
-	case pcommon.ValueTypeDouble:
-		return v.Double() == float64(want)
-	}
-	return false
+	return has[c.slot] && (c.present || genaicommon.Equal(vals[c.slot], c.equals))
 }
 
 type label struct {
@@ -295,13 +269,13 @@ func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 						iv, dv = 1, 1
 					} else if v := vals[m.valueSlot]; m.isDouble {
 						var ok bool
-						if dv, ok = asDouble(v); !ok {
+						if dv, ok = genaicommon.AsDouble(v); !ok {
 							drops[mi][1]++
 							continue
 						}
 					} else {
 						var ok bool
-						if iv, ok = asInt(v); !ok {
+						if iv, ok = genaicommon.AsInt(v); !ok {
 							drops[mi][1]++
 							continue
 						}
@@ -458,44 +432,6 @@ func (u *usage) export(touched []*stream, ts pcommon.Timestamp) pmetric.Metrics 
 		}
 	}
 	return out
-}
-
-// asInt converts as OTTL's Int(): strings are parsed, doubles truncated, booleans are 1 or 0.
-func asInt(v pcommon.Value) (int64, bool) {
-	switch v.Type() {
-	case pcommon.ValueTypeInt:
-		return v.Int(), true
-	case pcommon.ValueTypeDouble:
-		return int64(v.Double()), true
-	case pcommon.ValueTypeStr:
-		i, err := strconv.ParseInt(v.Str(), 10, 64)
-		return i, err == nil
-	case pcommon.ValueTypeBool:
-		if v.Bool() {
-			return 1, true
-		}
-		return 0, true
-	}
-	return 0, false
-}
-
-// asDouble converts as OTTL's Double().
-func asDouble(v pcommon.Value) (float64, bool) {
-	switch v.Type() {
-	case pcommon.ValueTypeDouble:
-		return v.Double(), true
-	case pcommon.ValueTypeInt:
-		return float64(v.Int()), true
-	case pcommon.ValueTypeStr:
-		f, err := strconv.ParseFloat(v.Str(), 64)
-		return f, err == nil
-	case pcommon.ValueTypeBool:
-		if v.Bool() {
-			return 1, true
-		}
-		return 0, true
-	}
-	return 0, false
 }
 
 // appendGroup encodes a resource-label group: its index and each key's value (or absence).

@@ -5,15 +5,12 @@ package genaiusageconnector
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -21,30 +18,13 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	"gopkg.in/yaml.v3"
+
+	"github.com/genai-o11y/genai-o11y/collector/genaicommon/configtest"
 )
 
 func loadConfig(t *testing.T) *Config {
-	t.Helper()
-	path := os.Getenv("GENAI_USAGE_CONFIG")
-	if path == "" {
-		path = filepath.Join("testdata", "config.yaml")
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := yaml.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
 	cfg := createDefaultConfig()
-	if err := confmap.NewFromStringMap(m).Unmarshal(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	configtest.Load(t, "GENAI_USAGE_CONFIG", cfg)
 	return cfg
 }
 
@@ -181,7 +161,7 @@ func TestCumulativeSumsAndHistograms(t *testing.T) {
 	f.send(t, "svc", model,
 		// values read as OTTL's Int()/Double() read them: a numeric string, a double truncated
 		map[string]any{"genai_o11y.stage": "model_call", "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": "7", "gen_ai.usage.output_tokens": 64.0},
-		map[string]any{"gen_ai.usage.input_tokens": 2.9}, // no model: the default label value
+		map[string]any{"gen_ai.usage.input_tokens": 2.9},    // no model: the default label value
 		map[string]any{"gen_ai.usage.input_tokens": "many"}, // not a number: dropped, counted
 	)
 	got := f.last()
@@ -219,7 +199,7 @@ func TestConditionsAndRequiredLabels(t *testing.T) {
 		map[string]any{"genai_o11y.stage": "tool_call", "genai_o11y.failure.category": "timeout"},
 		map[string]any{"genai_o11y.failure.category": "timeout"},
 		map[string]any{"genai_o11y.stage": "tool_call", "gen_ai.usage.output_tokens": int64(5)}, // not a model call: no histogram
-		map[string]any{"genai_o11y.stage": true},                                                 // equals is typed: not "request"
+		map[string]any{"genai_o11y.stage": true},                                                // equals is typed: not "request"
 	)
 	got := f.last()
 	if p := find(t, got["genai_o11y.failures"], map[string]any{"genai_o11y.failure.category": "timeout", "genai_o11y.stage": "tool_call"}); p.intV != 1 {
@@ -283,9 +263,7 @@ func TestResourcesStaySeparate(t *testing.T) {
 }
 
 func TestGeneratedConfigLoads(t *testing.T) {
-	if os.Getenv("GENAI_USAGE_CONFIG") == "" {
-		t.Skip("set GENAI_USAGE_CONFIG (genai-o11y's tests do)")
-	}
+	configtest.Generated(t, "GENAI_USAGE_CONFIG")
 	cfg := loadConfig(t)
 	if len(cfg.Metrics) < 15 {
 		t.Fatalf("generated config incomplete: %d metrics", len(cfg.Metrics))
@@ -315,7 +293,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		`metrics[1] (genai_o11y.cost.usd).value.type: "float" must be int or double`,
 		"metrics[2] (genai_o11y.response.tokens).histogram.buckets[1]: 1 not above 1",
 		"metrics[3] (genai_o11y.failures): exactly one of sum and histogram",
-		"metrics[4] (genai_o11y.tokens.input).when[0]: equals of genai_o11y.stage: 1.5 (float64) must be a string, bool or integer",
+		"metrics[4] (genai_o11y.tokens.input).when[0]: value of genai_o11y.stage: 1.5 (float64) must be a string, bool or integer",
 		"metrics[5] (x).when[0]: genai_o11y.stage: exactly one of present: true and equals",
 		"metrics[4] (genai_o11y.tokens.input).name: also metrics[0]",
 	} {
