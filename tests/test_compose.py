@@ -87,9 +87,9 @@ def test_health_checks_volumes_and_the_sidecar(doc):
     assert col["network_mode"] == "service:app", "the collector is the app's sidecar: OTLP stays on localhost"
     assert "./collector/otelcol.yaml:/etc/otelcol/config.yaml:ro" in col["volumes"]
     assert any(v.startswith("collector-queue:") for v in col["volumes"])
-    # the Go runtime's soft limit sits below the memory limiter's (60% of collector.memory_limit_mib)
+    # the Go runtime's soft limit sits below the memory limiter's (50% of collector.memory_limit_mib)
     limit = yaml.safe_load((REPO / "collector" / "otelcol.yaml").read_text())["processors"]["memory_limiter"]["limit_mib"]
-    assert col["environment"]["GOMEMLIMIT"] == f"{int(limit * 0.6)}MiB"
+    assert col["environment"]["GOMEMLIMIT"] == f"{int(limit * 0.5)}MiB"
 
 
 def test_configs_point_at_services_that_exist(doc, repo):

@@ -95,7 +95,7 @@ def test_sidecar_cr_carries_the_generated_config_and_the_collector_validates_it(
     env = {e["name"]: e for e in cr["spec"]["env"]}
     assert env["GENAI_O11Y_HASH_SALT"]["valueFrom"]["secretKeyRef"] == {"name": "genai-o11y-hash-salt", "key": "salt"}
     limit = yaml.safe_load(committed)["processors"]["memory_limiter"]["limit_mib"]
-    assert env["GOMEMLIMIT"]["value"] == f"{int(limit * 0.6)}MiB"  # below the limiter's soft limit (80%)
+    assert env["GOMEMLIMIT"]["value"] == f"{int(limit * 0.5)}MiB"  # below the limiter's soft limit (80%)
     mounts = {m["mountPath"] for m in cr["spec"]["volumeMounts"]}
     assert yaml.safe_load(committed)["extensions"]["file_storage/queue"]["directory"] in mounts
 

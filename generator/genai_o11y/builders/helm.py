@@ -99,7 +99,7 @@ def values_schema() -> dict:
                 "ports": _obj({"metrics": INT, "telemetry": INT}),
                 "resources": {"type": "object", "description": "Container resources of the sidecar."},
                 "goMemLimit": {"type": "string", "pattern": "^$|^[0-9]+(B|KiB|MiB|GiB)$",
-                               "description": "GOMEMLIMIT of the sidecar (60% of collector.memory_limit_mib; empty: unset)."},
+                               "description": "GOMEMLIMIT of the sidecar (50% of collector.memory_limit_mib; empty: unset)."},
                 "queue": _obj({"path": STR, "sizeLimit": STR}),
             }),
             "prometheusRule": _obj({"enabled": BOOL, "labels": {**LABELS, "description": "Labels the Prometheus ruleSelector matches (kube-prometheus-stack: release)."}}),

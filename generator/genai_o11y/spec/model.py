@@ -253,7 +253,7 @@ class Collector(Strict):
     metrics_endpoint: Endpoint = Field("0.0.0.0:8889", description="Where Prometheus scrapes the span-derived metrics.")
     telemetry_endpoint: Endpoint = Field("0.0.0.0:8888", description="The collector's own metrics.")
     health_endpoint: Endpoint = "0.0.0.0:13133"
-    memory_limit_mib: int = Field(400, ge=32, description="The memory limiter refuses data above this (soft limit 80%); GOMEMLIMIT is set to 60% of it.")
+    memory_limit_mib: int = Field(400, ge=32, description="The memory limiter refuses data above this (soft limit 80%); GOMEMLIMIT is set to 50% of it.")
     queue_directory: str = Field("/var/lib/genai-o11y/queue", min_length=1)
     queue_size_batches: int = Field(5000, ge=10)
     metrics_flush_interval_seconds: int = Field(15, ge=1, le=300)
