@@ -1,6 +1,7 @@
 # genai-o11y: two commands do all set-up on a fresh machine.
-#   make run   - install, build the tools, generate from the embedded default spec, validate, then run
-#                the stack locally with the demo and a fault scenario (UP_ARGS="--scenario cost_spike"); Ctrl-C stops
+#   make run   - install, build what the stack runs (collector, Prometheus, Alertmanager), generate from the
+#                embedded default spec, validate, then run the stack locally with the demo and a fault scenario
+#                (UP_ARGS="--scenario cost_spike"; UP_ARGS=--exit-when-paged stops at the first page); Ctrl-C stops
 #   make test  - install, build the tools, check committed artifacts are fresh, run the test suite
 # Built tools are cached under ~/.cache/genai-o11y (override: GENAI_O11Y_CACHE).
 
@@ -10,13 +11,23 @@ PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/genai-o11y
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install collector prometheus alertmanager k8s-tools tools helm-render generate check validate clean
+RUN_TOOLS  := collector prometheus alertmanager
+TEST_TOOLS := $(RUN_TOOLS) k8s
 
-run: install tools generate validate
+.PHONY: run test install plan-run plan-test collector prometheus alertmanager k8s-tools tools helm-render generate check validate clean
+
+# make run builds only what the local stack runs; helm, kubeconform and the k8s schemas are make test's
+run: install plan-run collector prometheus alertmanager generate validate
 	$(CLI) up $(UP_ARGS)
 
-test: install tools check
+test: install plan-test tools check
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+plan-run: install
+	@$(PY) -m genai_o11y.toolchain plan $(RUN_TOOLS)
+
+plan-test: install
+	@$(PY) -m genai_o11y.toolchain plan $(TEST_TOOLS)
 
 install: $(STAMP)
 $(STAMP): pyproject.toml
@@ -35,8 +46,8 @@ prometheus: install
 # Alertmanager + amtool do not build from Go modules: Debian's package (0.25).
 alertmanager:
 	@if command -v amtool >/dev/null && command -v prometheus-alertmanager >/dev/null; then echo "alertmanager: $$(command -v prometheus-alertmanager)"; \
-	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null && echo "alertmanager: installed prometheus-alertmanager"; \
-	elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null; \
+	elif [ "$$(id -u)" = 0 ]; then echo "alertmanager: installing Debian's prometheus-alertmanager (about a minute)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null && echo "alertmanager: installed prometheus-alertmanager"; \
+	elif command -v sudo >/dev/null; then echo "alertmanager: installing Debian's prometheus-alertmanager with sudo (about a minute)"; sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null; \
 	else echo "error: Alertmanager and amtool are needed: apt-get install prometheus-alertmanager"; exit 2; fi
 
 # helm and kubeconform from Go modules, schemas from the Kubernetes and operator modules

@@ -31,6 +31,22 @@ from genai_o11y.spec import Spec, default_text
 
 TEST_SALT = "test-salt-0123456789"
 
+SCHEMAS_ENV = "GENAI_O11Y_SCHEMAS"
+
+
+def schema_file(name: str) -> Path:
+    """A JSON schema the tests validate generated files against (Compose, Grafana, SchemaStore's; see
+    their README): from $GENAI_O11Y_SCHEMAS, else `shared/schemas` beside the repository (where CI puts
+    them). Missing is a failure that says where they are looked for, never a skip."""
+    import pytest
+
+    base = Path(os.environ.get(SCHEMAS_ENV) or Path(__file__).resolve().parents[2] / "shared" / "schemas")
+    path = base / name
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: the schema tests read {name} from ${SCHEMAS_ENV} or from shared/schemas "
+                    "beside the repository (see shared/schemas/README.md for each file's public source)")
+    return path
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -13,6 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import harness
 import pytest
 import yaml
 
@@ -20,7 +21,6 @@ from genai_o11y import toolchain
 from genai_o11y.builders import compose
 
 REPO = Path(__file__).resolve().parent.parent
-SCHEMA = REPO.parent / "shared" / "schemas" / "compose-go_compose-spec.json"
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def doc():
 def test_matches_the_compose_specification(doc):
     import jsonschema
 
-    schema = json.loads(SCHEMA.read_text())
+    schema = json.loads(harness.schema_file("compose-go_compose-spec.json").read_text())
     errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in jsonschema.validators.validator_for(schema)(schema).iter_errors(doc)]
     assert errors == []
 

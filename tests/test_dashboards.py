@@ -11,6 +11,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import harness
 import pytest
 
 from genai_o11y import artifacts, localstack, render
@@ -21,7 +22,6 @@ from harness import OtlpSink, collector_ports, make_spec, run_collector, wait_fo
 import traffic
 
 REPO = Path(__file__).resolve().parent.parent
-SCHEMA = REPO.parent / "shared" / "schemas" / "grafana-foundation-sdk_dashboard.jsonschema.json"
 BOARDS = dashboards.build_all(load(), "the embedded default spec")
 SUBST = {"$__rate_interval": "2m", "$__range": "15m", "${datasource}": "", "$trace_id": ""}
 VARS = ["environment", "service", "model", "route", "tenant", "prompt_version"]
@@ -55,7 +55,7 @@ def _substitute(expr: str) -> str:
 def test_every_board_matches_grafanas_dashboard_schema(repo):
     import jsonschema
 
-    schema = json.loads(SCHEMA.read_text())
+    schema = json.loads(harness.schema_file("grafana-foundation-sdk_dashboard.jsonschema.json").read_text())
     validator = jsonschema.Draft7Validator(schema)
     files = sorted((repo / "dashboards").glob("*.json"))
     assert {f.stem for f in files} == set(BOARDS), "committed dashboards differ from the generated set"

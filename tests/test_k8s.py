@@ -10,6 +10,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import harness
 import pytest
 import yaml
 
@@ -18,7 +19,6 @@ from genai_o11y.builders import helm
 
 REPO = Path(__file__).resolve().parent.parent
 CHART = REPO / helm.CHART
-SCHEMAS = REPO.parent / "shared" / "schemas"
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,7 @@ def test_values_schema_rejects_unknown_and_wrong_values(tools):
 def test_chart_yaml_matches_its_schema():
     import jsonschema
 
-    schema = json.loads((SCHEMAS / "schemastore_chart.json").read_text())
+    schema = json.loads(harness.schema_file("schemastore_chart.json").read_text())
     doc = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert [e.message for e in jsonschema.validators.validator_for(schema)(schema).iter_errors(doc)] == []
 

@@ -9,6 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import harness
 import pytest
 import yaml
 
@@ -155,19 +156,14 @@ def test_inhibition_rules(repo):
                 assert (r["labels"].get("genai_o11y_data") == "spans") == (g["name"] != "genai-o11y.pipeline-alerts"), r["alert"]
 
 
-# --- schemas (../shared/schemas: SchemaStore's, copied as they are) -----------------------------------
-
-SCHEMAS = REPO.parent / "shared" / "schemas"
-
+# --- schemas (SchemaStore's, copied as they are; harness.schema_file says where) -----------------------
 
 def _validate_schema(doc, schema_file: str) -> list[str]:
     import json
 
     import jsonschema
 
-    path = SCHEMAS / schema_file
-    if not path.is_file():
-        pytest.fail(f"{path} is missing: the tests expect shared/ beside the repository")
+    path = harness.schema_file(schema_file)
     schema = json.loads(path.read_text())
     validator = jsonschema.validators.validator_for(schema)(schema)
     return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)]

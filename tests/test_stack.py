@@ -1,5 +1,10 @@
-"""`genai-o11y up` (README command 1): the real stack as local processes, the demo, a fault, the page
-at the webhook; Ctrl-C stops everything; no process is left behind."""
+"""`genai-o11y up` (README command 1, `make run`): the real stack as local processes, the demo, a fault,
+the page at the webhook; Ctrl-C stops everything; no process is left behind.
+
+The page test runs the command as `make run` does: from the repository root with the default
+(relative) --workdir. A test that passes an absolute --workdir cannot see the bug where a relative path
+was handed to a process started in another directory (make run failed on every fresh clone that way).
+.ci/run also runs `make run UP_ARGS=--exit-when-paged` itself, exactly as the README writes it."""
 
 from __future__ import annotations
 
@@ -12,43 +17,48 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.collector
+from genai_o11y import localstack, stack
+from genai_o11y.errors import UserError
+
 CLI = [sys.executable, "-m", "genai_o11y"]
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_WORKDIR = REPO / "out" / "local"  # the CLI's default, relative to where make run starts it
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is not running; /proc says so on Linux
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split()[2] == "Z")
+def _pids(work: Path, name: str = "pids.last") -> list[int]:
+    return [int(x) for x in (work / name).read_text().split()]
 
 
-def _pids(work: Path) -> list[int]:
-    return [int(x) for x in (work / "pids").read_text().split()]
-
-
-def test_up_pages_on_an_error_burst_and_leaves_nothing_running(tmp_path):
-    work = tmp_path / "local"
-    proc = subprocess.run(CLI + ["up", "--scenario", "error_burst", "--baseline-seconds", "15", "--exit-when-paged", "--timeout", "480", "--workdir", str(work)],
-                          capture_output=True, text=True, timeout=600)
+@pytest.mark.collector
+def test_up_as_make_run_starts_it_pages_and_leaves_nothing_running():
+    # as `make run UP_ARGS=--exit-when-paged` runs it: cwd = repo root, no --workdir, no --timeout
+    # (only the healthy minute is shortened, which touches no path)
+    proc = subprocess.run(CLI + ["up", "--baseline-seconds", "15", "--exit-when-paged"], cwd=REPO,
+                          capture_output=True, text=True, timeout=900)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert "ready: demo traffic" in out and "injected: error_burst" in out
+    assert "gives up after 600s without a page" in out  # --exit-when-paged bounds the wait by default
     assert "NOTIFIED pager: GenAIErrorBudgetBurnFast" in out, out[-4000:]
-    assert "Prometheus     http://127.0.0.1:" in out and "Alertmanager   http://127.0.0.1:" in out
+    # where to look, once paged: the runbook section and its steps, the delivered notification, a failing trace
+    assert "runbook   out/local/runbook.md#genaierrorbudgetburnfast" in out, out[-4000:]
+    assert "step 1    " in out
+    assert "a failing request, trace " in out and " ERROR " in out, out[-4000:]
+    assert (DEFAULT_WORKDIR / "webhook" / "notifications.jsonl").read_text().count('"GenAIErrorBudgetBurnFast"') >= 1
+    assert (DEFAULT_WORKDIR / "tempo" / "spans.jsonl").stat().st_size > 0
+    assert "## GenAIErrorBudgetBurnFast" in (DEFAULT_WORKDIR / "runbook.md").read_text()
     assert "stopped; nothing left running" in out
-    pids = _pids(work)
-    assert len(pids) == 3
+    pids = _pids(DEFAULT_WORKDIR)
+    assert len(pids) == 4  # up itself, collector, Alertmanager, Prometheus
     time.sleep(0.5)
-    assert not [p for p in pids if _alive(p)], "collector, Prometheus or Alertmanager still running"
+    assert not [p for p in pids[1:] if stack._alive(p)], "collector, Prometheus or Alertmanager still running"
 
 
-def test_ctrl_c_stops_everything(tmp_path):
+@pytest.mark.collector
+def test_ctrl_c_stops_everything_and_a_second_run_on_the_same_workdir_is_refused(tmp_path):
     work = tmp_path / "local"
-    proc = subprocess.Popen(CLI + ["up", "--scenario", "healthy", "--workdir", str(work)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(CLI + ["up", "--scenario", "healthy", "--workdir", "local"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -57,13 +67,65 @@ def test_ctrl_c_stops_everything(tmp_path):
         if line.startswith("ready:") or proc.poll() is not None:
             break
     assert any(x.startswith("ready:") for x in lines), "".join(lines)
-    # the collector runs as it does in compose and Helm: GOMEMLIMIT below the memory limiter
-    collector_env = Path(f"/proc/{_pids(work)[0]}/environ").read_bytes().split(b"\0")
-    assert any(e.startswith(b"GOMEMLIMIT=") and e.endswith(b"MiB") for e in collector_env)
-    time.sleep(6)
-    proc.send_signal(signal.SIGINT)
-    rest, _ = proc.communicate(timeout=60)
+    try:
+        # the collector runs as it does in compose and Helm: GOMEMLIMIT below the memory limiter
+        collector_env = Path(f"/proc/{_pids(work, 'pids')[1]}/environ").read_bytes().split(b"\0")
+        assert any(e.startswith(b"GOMEMLIMIT=") and e.endswith(b"MiB") for e in collector_env)
+        # a second stack on the same directory would wipe this one's data: refused, naming the pids
+        second = subprocess.run(CLI + ["up", "--workdir", str(work)], capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert "another `genai-o11y up` is using this directory" in second.stderr and "Traceback" not in second.stderr
+    finally:
+        time.sleep(1)
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, rest
     assert "stopped; nothing left running" in rest
     time.sleep(0.5)
-    assert not [p for p in _pids(work) if _alive(p)]
+    assert not [p for p in _pids(work)[1:] if stack._alive(p)]
+
+
+def test_a_new_run_clears_the_previous_runs_data(tmp_path):
+    for d in stack.RUN_DIRS:
+        (tmp_path / d / "data").mkdir(parents=True)
+        (tmp_path / d / "data" / "old").write_text("x")
+    (tmp_path / "pids.last").write_text(f"{os.getpid()}\n")  # a finished run's record is no lock
+    (tmp_path / "mine.txt").write_text("a user's file")
+    assert stack.prepare_workdir(tmp_path) is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt"]
+    assert stack.prepare_workdir(tmp_path) is False
+
+
+def test_a_live_run_is_not_cleared(tmp_path):
+    (tmp_path / "pids").write_text(f"{os.getpid()}\n")
+    (tmp_path / "prometheus").mkdir()
+    with pytest.raises(UserError, match=f"pids {os.getpid()} are running"):
+        stack.prepare_workdir(tmp_path)
+    assert (tmp_path / "prometheus").is_dir()
+
+
+def test_relative_paths_are_refused_before_a_process_starts(tmp_path):
+    # every process runs with cwd=its own directory; a relative path would resolve there
+    with pytest.raises(ValueError, match="relative path"):
+        localstack._start("x", ["/bin/true", "--config=out/local/otelcol.yaml"], tmp_path, "http://127.0.0.1:1", "/")
+    assert not localstack._relative_path_arg("--web.listen-address=127.0.0.1:9090")
+    assert not localstack._relative_path_arg("--cluster.listen-address=")
+    assert not localstack._relative_path_arg(f"--config.file={tmp_path}/prometheus.yml")
+    assert localstack._relative_path_arg("prometheus.yml")
+
+
+def test_waterfall_places_spans_in_time_under_their_parents():
+    ms = 1_000_000
+    spans = [
+        {"trace_id": "t", "span_id": "a", "parent_span_id": "", "name": "request", "stage": "request", "start_ns": 0, "end_ns": 100 * ms,
+         "status": "error", "attributes": {}},
+        {"trace_id": "t", "span_id": "c", "parent_span_id": "a", "name": "chat m", "stage": "model_call", "start_ns": 50 * ms, "end_ns": 100 * ms,
+         "status": "error", "attributes": {"error.type": "RateLimitError"}},
+        {"trace_id": "t", "span_id": "b", "parent_span_id": "a", "name": "retrieve", "stage": "retrieval", "start_ns": 0, "end_ns": 50 * ms,
+         "status": "unset", "attributes": {}},
+    ]
+    lines = stack.waterfall(spans, width=10)
+    assert [ln.split("|")[0].strip() for ln in lines] == ["request", "retrieval", "model_call"]
+    assert lines[0].split("|")[1] == "#" * 10
+    assert lines[1].split("|")[1] == "#####     " and lines[2].split("|")[1] == "     #####"
+    assert lines[2].endswith("ERROR RateLimitError") and "ERROR" not in lines[1]

@@ -90,7 +90,7 @@ def cmd_spec(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from . import stack
 
-    return stack.up(args.spec, Path(args.workdir), args.scenario, args.baseline_seconds, args.rps, args.exit_when_paged, args.timeout, args.sustain_minutes)
+    return stack.up(args.spec, Path(args.workdir).resolve(), args.scenario, args.baseline_seconds, args.rps, args.exit_when_paged, args.timeout, args.sustain_minutes)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -172,8 +172,9 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--baseline-seconds", type=int, default=60, help="healthy traffic before the fault (default 60)")
     u.add_argument("--rps", type=float, default=4.0, help="demo requests per second (default 4)")
     u.add_argument("--workdir", default="out/local", help="configs, data and logs of this run (default out/local)")
-    u.add_argument("--exit-when-paged", action="store_true", help="stop once the pager receiver got a page")
-    u.add_argument("--timeout", type=int, default=0, help="give up (exit 1) after this many seconds without a page; 0: run until Ctrl-C")
+    u.add_argument("--exit-when-paged", action="store_true", help="stop (exit 0) once the pager receiver got a page; exit 1 if none came within --timeout")
+    u.add_argument("--timeout", type=int, default=0, help="give up (exit 1) after this many seconds without a page; 0: run until Ctrl-C, "
+                   "or 600 with --exit-when-paged")
     u.add_argument("--sustain-minutes", type=int, default=None, help="override alerting.thresholds.sustain_minutes (LLM baseline alerts fire sooner)")
     u.set_defaults(func=cmd_up)
 

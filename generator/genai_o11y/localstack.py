@@ -125,6 +125,12 @@ class Proc:
 
 
 def _start(name: str, cmd: list[str], workdir: Path, url: str, ready_path: str, timeout: float = 60, env: dict | None = None) -> Proc:
+    """Start `cmd` in `workdir`. Every path in `cmd` must be absolute: the process runs with cwd=workdir,
+    so a relative one would resolve against the wrong directory (make run's `out/local` did)."""
+    relative = [a for a in cmd if _relative_path_arg(a)]
+    if relative:
+        raise ValueError(f"{name}: relative path(s) handed to a process started in {workdir}: {relative}")
+    workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"{name}.log"
     proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=workdir, env=env)
@@ -144,8 +150,16 @@ def _start(name: str, cmd: list[str], workdir: Path, url: str, ready_path: str, 
     raise UserError(f"{name} not ready at {url}{ready_path} after {timeout:.0f}s; last log lines:\n{p.log()[-3000:]}")
 
 
+def _relative_path_arg(arg: str) -> bool:
+    """`--flag=path` or a bare path argument that is relative (a URL or a plain value is not a path)."""
+    value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else ("" if arg.startswith("-") else arg)
+    return ("/" in value or value.endswith((".yaml", ".yml"))) and "://" not in value and not value.startswith("/") and not value[:1].isdigit()
+
+
 def start_prometheus(config: dict, workdir: Path, rules: dict[str, str], port: int | None = None, storage: Path | None = None) -> Proc:
     """Prometheus 3 (built by `make prometheus`) with this config; rule files written beside it."""
+    workdir = workdir.resolve()
+    storage = storage.resolve() if storage else None
     binary = toolchain.go_tool_path("prometheus")
     if binary is None:
         raise ToolMissing("prometheus is not built: run `make prometheus`")
@@ -169,6 +183,7 @@ def start_prometheus(config: dict, workdir: Path, rules: dict[str, str], port: i
 
 def start_alertmanager(config_text: str, workdir: Path, port: int | None = None) -> Proc:
     """Alertmanager (Debian's prometheus-alertmanager), clustering off."""
+    workdir = workdir.resolve()
     binary = toolchain.alertmanager_path()
     if binary is None:
         raise ToolMissing("Alertmanager is missing: run `make alertmanager` (Debian package prometheus-alertmanager)")

@@ -9,40 +9,57 @@ Ctrl-C (or --exit-when-paged) stops everything it started; nothing is left behin
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import shutil
 import signal
 import threading
 import time
 from concurrent import futures
 from pathlib import Path
 
-from . import localstack, render, toolchain
-from .builders import alertmanager, collector, prometheus_config, rules
-from .errors import ToolMissing
+from . import localstack, names as n, render, toolchain
+from .builders import alertmanager, collector, prometheus_config, rules, runbook
+from .errors import ToolMissing, UserError
 from .spec import Spec, load
 
 
 class TraceReceiver:
-    """OTLP/gRPC trace receiver on loopback that counts what the sidecar exports (Tempo stand-in)."""
+    """OTLP/gRPC trace receiver on loopback standing in for Tempo: counts what the sidecar exports,
+    writes every span as a JSON line to `spans_file` (what Tempo would hold, after redaction), and keeps
+    the spans of the last few traces with an error, to show the on-call one."""
 
-    def __init__(self) -> None:
+    KEEP_FAILED = 20
+
+    def __init__(self, spans_file: Path | None = None) -> None:
         import grpc
         from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
         outer = self
         self.spans = 0
         self.traces: set[bytes] = set()
+        self.failed: dict[str, list[dict]] = {}  # trace id (hex) -> its spans, newest traces last
+        self._by_trace: dict[str, list[dict]] = {}
         self.lock = threading.Lock()
+        self.spans_file = spans_file
+        self._out = None
+        if spans_file is not None:
+            spans_file.parent.mkdir(parents=True, exist_ok=True)
+            self._out = spans_file.open("w", encoding="utf-8")
 
         class Servicer(trace_service_pb2_grpc.TraceServiceServicer):
             def Export(self, request, context):  # noqa: N802
                 with outer.lock:
                     for rs in request.resource_spans:
+                        service = next((a.value.string_value for a in rs.resource.attributes if a.key == "service.name"), "")
                         for ss in rs.scope_spans:
                             for s in ss.spans:
                                 outer.spans += 1
                                 outer.traces.add(s.trace_id)
+                                outer._keep(service, s)
+                    if outer._out:
+                        outer._out.flush()
                 return trace_service_pb2.ExportTraceServiceResponse()
 
         self.port = localstack.free_port()
@@ -50,12 +67,67 @@ class TraceReceiver:
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Servicer(), self.server)
         self.server.add_insecure_port(f"127.0.0.1:{self.port}")
 
+    def _keep(self, service: str, s) -> None:
+        attrs = {a.key: a.value.string_value or a.value.int_value or a.value.double_value or a.value.bool_value for a in s.attributes}
+        row = {
+            "trace_id": s.trace_id.hex(), "span_id": s.span_id.hex(), "parent_span_id": s.parent_span_id.hex(), "service": service,
+            "name": s.name, "stage": attrs.get(n.STAGE, ""), "start_ns": s.start_time_unix_nano, "end_ns": s.end_time_unix_nano,
+            "status": {0: "unset", 1: "ok", 2: "error"}.get(s.status.code, str(s.status.code)), "attributes": attrs,
+        }
+        if self._out:
+            self._out.write(json.dumps(row, default=str) + "\n")
+        tid = row["trace_id"]
+        spans = self._by_trace.setdefault(tid, [])
+        spans.append(row)
+        if len(self._by_trace) > 500:  # bounded: the oldest trace goes
+            self._by_trace.pop(next(iter(self._by_trace)))
+        if row["status"] == "error" or tid in self.failed:
+            self.failed[tid] = spans
+            while len(self.failed) > self.KEEP_FAILED:
+                self.failed.pop(next(iter(self.failed)))
+
+    def failed_trace(self) -> tuple[str, list[dict]] | None:
+        """The most recent failing trace whose root span has arrived: (trace id, spans)."""
+        with self.lock:
+            for tid in reversed(list(self.failed)):
+                spans = list(self.failed[tid])
+                if any(not r["parent_span_id"] for r in spans):
+                    return tid, spans
+        return None
+
     def start(self) -> "TraceReceiver":
         self.server.start()
         return self
 
     def stop(self) -> None:
         self.server.stop(grace=None)
+        if self._out:
+            self._out.close()
+
+
+def waterfall(spans: list[dict], width: int = 40) -> list[str]:
+    """A trace as text, spans in start order indented under their parents, each bar placed in time."""
+    if not spans:
+        return []
+    t0 = min(r["start_ns"] for r in spans)
+    total = max(max(r["end_ns"] for r in spans) - t0, 1)
+    children: dict[str, list[dict]] = {}
+    ids = {r["span_id"] for r in spans}
+    for r in sorted(spans, key=lambda r: r["start_ns"]):
+        children.setdefault(r["parent_span_id"] if r["parent_span_id"] in ids else "", []).append(r)
+    lines: list[str] = []
+
+    def walk(parent: str, depth: int) -> None:
+        for r in children.get(parent, []):
+            a = int((r["start_ns"] - t0) / total * width)
+            b = max(a + 1, int((r["end_ns"] - t0) / total * width))
+            label = ("  " * depth + (r["stage"] or r["name"]))[:28]
+            mark = " ERROR " + str(r["attributes"].get(n.ERROR_TYPE, "")) if r["status"] == "error" else ""
+            lines.append(f"{label:28} |{' ' * a}{'#' * (b - a)}{' ' * (width - b)}| {(r['end_ns'] - r['start_ns']) / 1e6:7.1f} ms{mark}")
+            walk(r["span_id"], depth + 1)
+
+    walk("", 0)
+    return lines
 
 
 def local_spec(spec: Spec, work: Path, hook: localstack.WebhookReceiver, tempo: TraceReceiver, sustain_minutes: int | None) -> Spec:
@@ -74,26 +146,87 @@ def local_spec(spec: Spec, work: Path, hook: localstack.WebhookReceiver, tempo: 
     return Spec.model_validate(doc)
 
 
+RUN_DIRS = ("collector", "prometheus", "alertmanager", "queue", "tempo", "webhook")
+RUN_FILES = ("otelcol.yaml", "runbook.md", "pids", "pids.last")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")  # a zombie is not running
+    try:
+        return stat.read_text().split()[2] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def prepare_workdir(work: Path) -> bool:
+    """Make `work` ready for a new run: refuse while another `up` runs in it (its pids are alive), else
+    clear what a previous run left (Prometheus' TSDB, the export queue, logs), so old alerts and spans
+    cannot leak into this run. Returns whether anything was cleared."""
+    pids_file = work / "pids"
+    if pids_file.is_file():
+        running = [int(p) for p in pids_file.read_text().split() if p.isdigit() and _alive(int(p))]
+        if running:
+            raise UserError(f"{work}: another `genai-o11y up` is using this directory (pids {', '.join(map(str, running))} are "
+                            "running); stop it (Ctrl-C) or give this run its own --workdir")
+    cleared = False
+    for d in RUN_DIRS:
+        if (work / d).exists():
+            shutil.rmtree(work / d)
+            cleared = True
+    for f in RUN_FILES:
+        if (work / f).exists():
+            (work / f).unlink()
+            cleared = True
+    return cleared
+
+
 class Stack:
     def __init__(self, work: Path, spec_path: str | None = None, sustain_minutes: int | None = None, out=print) -> None:
-        self.work = work
+        self.work = work.resolve()  # handed to processes that run in their own directories: never relative
         self.spec_path = spec_path
         self.sustain_minutes = sustain_minutes
         self.out = out
         self.procs: list[localstack.Proc] = []
-        self.hook = localstack.WebhookReceiver()
-        self.tempo = TraceReceiver()
+        self.hook = localstack.WebhookReceiver(on_notification=self._log_notification)
+        self.tempo: TraceReceiver | None = None
         self.spec: Spec | None = None
         self.prom_url = self.am_url = ""
+        self._hook_log = None
+        self._hook_started = False
+
+    def _log_notification(self, note: localstack.Notification) -> None:
+        if self._hook_log:
+            self._hook_log.write(json.dumps({"receiver": note.receiver.strip("/"), "received_at": note.received_at, "payload": note.payload}) + "\n")
+            self._hook_log.flush()
+
+    @property
+    def webhook_log(self) -> Path:
+        return self.work / "webhook" / "notifications.jsonl"
+
+    @property
+    def runbook_path(self) -> Path:
+        return self.work / "runbook.md"
 
     def start(self) -> None:
         binary = toolchain.collector_path()
         if binary is None:
             raise ToolMissing("the collector is not built: run `make collector` (make run does)")
         self.work.mkdir(parents=True, exist_ok=True)
+        if prepare_workdir(self.work):
+            self.out(f"  cleared the previous run's data in {self.work}")
+        self.webhook_log.parent.mkdir(parents=True, exist_ok=True)
+        self._hook_log = self.webhook_log.open("w", encoding="utf-8")
         self.hook.__enter__()
-        self.tempo.start()
+        self._hook_started = True
+        self.tempo = TraceReceiver(self.work / "tempo" / "spans.jsonl").start()
         spec = self.spec = local_spec(load(self.spec_path), self.work, self.hook, self.tempo, self.sustain_minutes)
+        self.runbook_path.write_text(runbook.render(spec, self.spec_path or "the embedded default spec"), encoding="utf-8")
         c = spec.collector
         (self.work / "otelcol.yaml").write_text(render.to_yaml(collector.build(spec)))
         env = {**os.environ, **collector.runtime_env(spec)}
@@ -103,24 +236,36 @@ class Stack:
         col = localstack._start("collector", [str(binary), f"--config={self.work / 'otelcol.yaml'}"], self.work / "collector",
                                 f"http://{c.health_endpoint}", "/", env=env)
         self.procs.append(col)
+        self._write_pids()
         am = localstack.start_alertmanager(render.to_yaml(alertmanager.build(spec)), self.work / "alertmanager")
         self.procs.append(am)
+        self._write_pids()
         self.am_url = am.url
         cfg = prometheus_config.build(spec, [c.metrics_endpoint], [c.telemetry_endpoint], [am.url.split("//")[1]], ["rules.yaml"],
                                       scrape_interval="5s", evaluation_interval="15s")
         prom = localstack.start_prometheus(cfg, self.work / "prometheus", {"rules.yaml": render.to_yaml(rules.build(spec))})
         self.procs.append(prom)
         self.prom_url = prom.url
-        (self.work / "pids").write_text("\n".join(str(p.proc.pid) for p in self.procs) + "\n")
+        self._write_pids()
+
+    def _write_pids(self) -> None:
+        (self.work / "pids").write_text("\n".join([str(os.getpid())] + [str(p.proc.pid) for p in self.procs]) + "\n")
 
     def stop(self) -> None:
         for p in reversed(self.procs):
             p.stop()
         self.procs.clear()
         try:
-            self.tempo.stop()
+            if self.tempo is not None:
+                self.tempo.stop()
         finally:
-            self.hook.__exit__(None, None, None)
+            if self._hook_started:  # shutdown() of a server never started would wait forever
+                self.hook.__exit__(None, None, None)
+                self._hook_started = False
+            if self._hook_log:
+                self._hook_log.close()
+            if (self.work / "pids").exists():  # kept as pids.last: what ran, for a check that nothing still does
+                (self.work / "pids").replace(self.work / "pids.last")
 
     def firing(self) -> list[str]:
         try:
@@ -129,33 +274,77 @@ class Stack:
             return []
 
 
+PAGE_TIMEOUT_S = 600  # --exit-when-paged without --timeout: the default fault pages in about 3 minutes
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def explain_page(stack: Stack, alertname: str, note: localstack.Notification, out) -> None:
+    """After the first page: what it means, the runbook section, and one failing trace to start from."""
+    alert = next((a for a in runbook.grouped_alerts(stack.spec) if a.name == alertname), None) if stack.spec else None
+    firing = next((a for a in note.alerts if a.get("labels", {}).get("alertname") == alertname), {})
+    out(f"--- page: {alertname} ---")
+    if firing.get("annotations", {}).get("summary"):
+        out(f"  summary   {firing['annotations']['summary']}")
+    out(f"  delivered {note.receiver.strip('/')} webhook; every notification is in {_rel(stack.webhook_log)}")
+    out(f"  alert     {stack.prom_url}/alerts?search={alertname}   (Alertmanager: {stack.am_url}/#/alerts)")
+    if alert is not None:
+        out(f"  runbook   {_rel(stack.runbook_path)}#{alert.anchor}   (online: {firing.get('annotations', {}).get('runbook_url', '')})")
+        out(f"  means     {alert.runbook.meaning}")
+        for i, step in enumerate(alert.runbook.actions, 1):
+            out(f"  step {i}    {step}")
+    found = stack.tempo.failed_trace() if stack.tempo else None
+    if found:
+        tid, spans = found
+        out(f"  a failing request, trace {tid} ({len(spans)} spans, as the trace store holds it after redaction;"
+            f" all spans: {_rel(stack.tempo.spans_file)}):")
+        for line in waterfall(spans):
+            out(f"    {line}")
+    out("---")
+
+
 def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: float, exit_when_paged: bool, timeout_s: int,
-       sustain_minutes: int | None, out=print) -> int:
+       sustain_minutes: int | None, out=None) -> int:
     from . import instrument
     from .demo import scenarios
     from .demo.run import Traffic
 
+    out = out or (lambda msg: print(msg, flush=True))  # piped through make or CI, progress must not wait for the end
     fault = scenarios.get(scenario)
+    if exit_when_paged and not timeout_s:
+        timeout_s = PAGE_TIMEOUT_S
     stack = Stack(work, spec_path, sustain_minutes, out)
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     traffic = None
+    obs = None
     try:
         out("genai-o11y: starting the local stack (collector, Prometheus, Alertmanager, webhook, Tempo stand-in)")
         stack.start()
         spec = stack.spec
-        assert spec is not None
+        assert spec is not None and stack.tempo is not None
         c = spec.collector
+        w = stack.work
         out(f"  Prometheus     {stack.prom_url}   (alerts: {stack.prom_url}/alerts)")
         out(f"  Alertmanager   {stack.am_url}")
         out(f"  sidecar        OTLP {c.otlp_grpc_endpoint}, metrics http://{c.metrics_endpoint}/metrics, own telemetry http://{c.telemetry_endpoint}/metrics")
-        out(f"  webhooks       {stack.hook.url('pager')}  {stack.hook.url('chat')}")
-        out(f"  logs           {work}/*/*.log")
+        out(f"  webhooks       {stack.hook.url('pager')}  {stack.hook.url('chat')}   (log: {_rel(stack.webhook_log)})")
+        out(f"  traces         {_rel(stack.tempo.spans_file)}   (what the Tempo stand-in received, one span per line)")
+        out(f"  runbook        {_rel(stack.runbook_path)}")
+        out(f"  logs           {_rel(w)}/*/*.log")
         os.environ.setdefault("GENAI_O11Y_HASH_SALT", secrets.token_hex(16))
         obs = instrument.setup(spec.app.services[0], endpoint=c.otlp_grpc_endpoint, release=os.environ.get("GENAI_O11Y_RELEASE", "demo-1"), set_global=False)
         traffic = Traffic(obs, rps=rps).start()
-        out(f"ready: demo traffic at {rps:g} requests/s, healthy for {baseline_s}s, then scenario {fault.describe()}  (Ctrl-C stops)")
+        limit = f"; gives up after {timeout_s}s without a page" if timeout_s else ""
+        out(f"ready: demo traffic at {rps:g} requests/s, healthy for {baseline_s}s, then scenario {fault.describe()}  (Ctrl-C stops{limit})")
+        out("  where to look: the alerts page above (pending, then firing), the webhook log for what was delivered; "
+            "after the page this prints its runbook steps and a failing trace")
         started = time.monotonic()
         injected_at = injected_wall = None
         seen: set[tuple[str, str]] = set()
@@ -176,6 +365,7 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
                             out(f"[{now - started:5.0f}s] NOTIFIED {receiver}: {name} ({since})")
                             if receiver == "pager" and paged is None:
                                 paged = name
+                                explain_page(stack, name, note, out)
             s = traffic.stats
             out(f"[{now - started:5.0f}s] requests {s.sent} (failed {s.failed}), traces at Tempo {len(stack.tempo.traces)}, "
                 f"dropped by the helper {obs.dropped_spans}; alerts: {', '.join(stack.firing()) or 'none'}")
@@ -183,15 +373,16 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
                 out(f"paged: {paged}; stopping (--exit-when-paged)")
                 break
             if timeout_s and now - started > timeout_s:
-                out(f"timeout after {timeout_s}s without a page")
+                out(f"timeout: no page within {timeout_s}s (alerts: {', '.join(stack.firing()) or 'none'}; "
+                    f"logs in {_rel(w)}/*/*.log)")
                 return 1
         return 0
     finally:
         out("stopping: demo, Prometheus, Alertmanager, collector")
         if traffic is not None:
             traffic.close()
-            traffic.obs.provider.shutdown()
+        if obs is not None:
+            obs.provider.shutdown()
         stack.stop()
         signal.signal(signal.SIGINT, previous)
         out("stopped; nothing left running")
-

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from . import names, render
@@ -28,8 +29,9 @@ BUILDER = f"go.opentelemetry.io/collector/cmd/builder@v{names.COLLECTOR_VERSION}
 
 
 def cache_root() -> Path:
+    """Absolute, whatever the variables say: the path is handed to `go` and to processes started elsewhere."""
     base = os.environ.get("GENAI_O11Y_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "genai-o11y")
-    return Path(base)
+    return Path(base).expanduser().resolve()
 
 
 def manifest_hash(manifest: dict | None = None) -> str:
@@ -56,11 +58,34 @@ def collector_path() -> Path | None:
     return p if p.is_file() else None
 
 
-def _run(cmd: list[str], log: Path, env: dict | None = None, cwd: Path | None = None) -> None:
+def _say(msg: str) -> None:
+    print(msg, flush=True)  # make pipes our output (CI, tee): unflushed, progress would arrive at the end
+
+
+def _mmss(seconds: float) -> str:
+    return f"{int(seconds) // 60}m{int(seconds) % 60:02d}s"
+
+
+# What a first build takes on the reference machine (2 cores, empty Go caches; bench/RESULTS.md), so a
+# newcomer knows what the silence is. Later runs reuse the cache and take seconds.
+FIRST_BUILD_MINUTES = {"collector": 3, "prometheus": 3, "alertmanager": 1, "k8s": 2}
+HEARTBEAT_SECONDS = 30
+
+
+def _run(cmd: list[str], log: Path, env: dict | None = None, cwd: Path | None = None, label: str = "", say=_say) -> None:
+    """Run a build step into `log`; while it runs, say every HEARTBEAT_SECONDS that it still does."""
+    started = time.monotonic()
     with log.open("a") as fh:
         fh.write(f"$ {' '.join(cmd)}\n")
         fh.flush()
-        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        while True:
+            try:
+                proc.wait(timeout=HEARTBEAT_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                if label:
+                    say(f"{label}: still building, {_mmss(time.monotonic() - started)} so far (log: {log})")
     if proc.returncode != 0:
         tail = "".join(log.read_text().splitlines(keepends=True)[-25:])
         raise UserError(f"command failed ({proc.returncode}): {' '.join(cmd)}\nlast lines of {log}:\n{tail}")
@@ -73,7 +98,7 @@ def _go() -> str:
     return go
 
 
-def build_collector(force: bool = False, log=print) -> Path:
+def build_collector(force: bool = False, log=_say) -> Path:
     """Build our distribution with ocb unless the cache already has it for this manifest."""
     existing = collector_path()
     if existing and not force:
@@ -87,12 +112,13 @@ def build_collector(force: bool = False, log=print) -> Path:
     logfile.write_text("")
     env = dict(os.environ, GOBIN=str(cache_root() / "go-bin"), GOFLAGS=os.environ.get("GOFLAGS", "-buildvcs=false"))
     builder = cache_root() / "go-bin" / "builder"
-    log(f"collector: building {ocb.DIST_NAME} v{names.COLLECTOR_VERSION} (a few minutes; log: {logfile})")
+    log(f"collector: building {ocb.DIST_NAME} v{names.COLLECTOR_VERSION} with ocb (first build ~{FIRST_BUILD_MINUTES['collector']} min on 2 cores; "
+        f"cached in {cache_root()} for later runs; log: {logfile})")
     if not builder.is_file():
-        _run([go, "install", BUILDER], logfile, env=env)
+        _run([go, "install", BUILDER], logfile, env=env, label="collector", say=log)
     manifest = ocb.manifest(output_path=str(work / "out"), local=str(ocb.local_root()))
     (work / "manifest.yaml").write_text(render.to_yaml(manifest))
-    _run([str(builder), "--config", str(work / "manifest.yaml")], logfile, env=env)
+    _run([str(builder), "--config", str(work / "manifest.yaml")], logfile, env=env, label="collector", say=log)
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy2(work / "out" / ocb.DIST_NAME, out / ocb.DIST_NAME)
     shutil.rmtree(work, ignore_errors=True)
@@ -128,7 +154,7 @@ def alertmanager_supports_url_file(amtool: Path) -> bool:
     return bool(m) and (int(m.group(1)), int(m.group(2))) >= (0, 26)
 
 
-def build_prometheus_tools(log=print) -> dict[str, Path]:
+def build_prometheus_tools(log=_say) -> dict[str, Path]:
     """Prometheus 3 and promtool, `go install -tags remove_all_sd` (some SD dependencies are not served)."""
     out = {}
     missing = [n for n in ("prometheus", "promtool") if not (cache_root() / "go-bin" / f"{n}-{PROMETHEUS_VERSION}").is_file()]
@@ -138,9 +164,11 @@ def build_prometheus_tools(log=print) -> dict[str, Path]:
         logfile = cache_root() / "prometheus-build.log"
         cache_root().mkdir(parents=True, exist_ok=True)
         logfile.write_text("")
-        log(f"prometheus: building {', '.join(missing)} {PROMETHEUS_VERSION} (a few minutes; log: {logfile})")
+        log(f"prometheus: building {', '.join(missing)} {PROMETHEUS_VERSION} from Go modules (first build ~{FIRST_BUILD_MINUTES['prometheus']} min on 2 cores; "
+            f"cached for later runs; log: {logfile})")
         env = dict(os.environ, GOBIN=str(tmp), GOFLAGS=os.environ.get("GOFLAGS", "-buildvcs=false"))
-        _run([go, "install", "-tags", "remove_all_sd"] + [f"github.com/prometheus/prometheus/cmd/{n}@{PROMETHEUS_VERSION}" for n in missing], logfile, env=env)
+        _run([go, "install", "-tags", "remove_all_sd"] + [f"github.com/prometheus/prometheus/cmd/{n}@{PROMETHEUS_VERSION}" for n in missing], logfile, env=env,
+             label="prometheus", say=log)
         (cache_root() / "go-bin").mkdir(parents=True, exist_ok=True)
         for n in missing:
             shutil.move(str(tmp / n), cache_root() / "go-bin" / f"{n}-{PROMETHEUS_VERSION}")
@@ -155,7 +183,7 @@ HELM = ("helm.sh/helm/v3/cmd/helm", "v3.22.0")
 KUBECONFORM = ("github.com/yannh/kubeconform/cmd/kubeconform", "v0.8.0")
 
 
-def _go_tool(name: str, module: tuple[str, str], log=print) -> Path:
+def _go_tool(name: str, module: tuple[str, str], log=_say) -> Path:
     """A Go tool built once into the cache as <name>-<version>."""
     target = cache_root() / "go-bin" / f"{name}-{module[1]}"
     if target.is_file():
@@ -165,8 +193,9 @@ def _go_tool(name: str, module: tuple[str, str], log=print) -> Path:
     cache_root().mkdir(parents=True, exist_ok=True)
     logfile = cache_root() / f"{name}-build.log"
     logfile.write_text("")
-    log(f"{name}: building {module[1]} (a few minutes; log: {logfile})")
-    _run([go, "install", f"{module[0]}@{module[1]}"], logfile, env=dict(os.environ, GOBIN=str(tmp), GOFLAGS=os.environ.get("GOFLAGS", "-buildvcs=false")))
+    log(f"{name}: building {module[1]} from Go modules (first build about a minute; cached for later runs; log: {logfile})")
+    _run([go, "install", f"{module[0]}@{module[1]}"], logfile, env=dict(os.environ, GOBIN=str(tmp), GOFLAGS=os.environ.get("GOFLAGS", "-buildvcs=false")),
+         label=name, say=log)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(tmp / name), target)
     shutil.rmtree(tmp, ignore_errors=True)
@@ -185,7 +214,7 @@ def k8s_schema_dir() -> Path:
     return cache_root() / "k8s-schemas" / f"{ks.KUBERNETES[1]}-{ks.OTEL_OPERATOR[1]}-{ks.PROM_OPERATOR[1]}"
 
 
-def build_k8s_tools(log=print) -> dict[str, Path]:
+def build_k8s_tools(log=_say) -> dict[str, Path]:
     """helm and kubeconform from Go modules, and the schemas kubeconform validates against."""
     from . import k8s_schemas
 
@@ -199,6 +228,31 @@ def build_k8s_tools(log=print) -> dict[str, Path]:
     return out
 
 
+def plan(tools: list[str], say=_say) -> list[str]:
+    """Say which of `tools` are cached and which a first run builds, with the time each takes, before
+    the builds start (a newcomer's first `make run` is otherwise minutes of silence). Returns the ones to build."""
+    have = {
+        "collector": collector_path,
+        "prometheus": lambda: go_tool_path("prometheus") if (cache_root() / "go-bin" / f"promtool-{PROMETHEUS_VERSION}").is_file() else None,
+        "alertmanager": lambda: alertmanager_path() if amtool_path() else None,
+        "k8s": lambda: k8s_tool_path("helm") if k8s_tool_path("kubeconform") and (k8s_schema_dir() / ".complete").is_file() else None,
+    }
+    minutes = FIRST_BUILD_MINUTES
+    what = {"collector": f"our collector (ocb, v{names.COLLECTOR_VERSION})", "prometheus": f"Prometheus 3 + promtool ({PROMETHEUS_VERSION})",
+            "alertmanager": "Alertmanager + amtool (Debian package)", "k8s": "helm, kubeconform and the Kubernetes schemas"}
+    unknown = [t for t in tools if t not in have]
+    if unknown:
+        raise UserError(f"plan: unknown tool(s) {', '.join(unknown)}; known: {', '.join(have)}")
+    todo = [t for t in tools if not have[t]()]
+    for t in tools:
+        verb = "to install" if t == "alertmanager" else "to build"
+        say(f"  {what[t]:52} {f'{verb}, ~{minutes[t]} min' if t in todo else 'ready'}")
+    if todo:
+        total = sum(minutes[t] for t in todo)
+        say(f"first run: about {total} min of builds and installs on 2 cores ({cache_root()} keeps them; later runs start in seconds)")
+    return todo
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m genai_o11y.toolchain collector|prometheus|path`: used by the Makefile."""
     args = argv if argv is not None else sys.argv[1:]
@@ -209,13 +263,15 @@ def main(argv: list[str] | None = None) -> int:
             build_prometheus_tools()
         elif args == ["k8s"]:
             build_k8s_tools()
+        elif args[:1] == ["plan"]:
+            plan(args[1:])
         elif args == ["collector-path"]:
             p = collector_path()
             if not p:
                 raise ToolMissing("the collector is not built: run `make collector`")
             print(p)
         else:
-            print("usage: python -m genai_o11y.toolchain collector|prometheus|k8s|collector-path", file=sys.stderr)
+            print("usage: python -m genai_o11y.toolchain collector|prometheus|k8s|collector-path|plan TOOL...", file=sys.stderr)
             return 2
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
