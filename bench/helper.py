@@ -74,9 +74,12 @@ def main() -> None:
     print(f"# Helper cost per stage span ({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; best of {args.rounds} x {args.spans})\n")
     print("| span | µs on the app thread | ratio to bare |\n|---|---|---|")
     print(f"| bare opentelemetry-sdk span (same attributes, BatchSpanProcessor) | {b * 1e6:.1f} | 1.00 |")
-    print(f"| helper stage span (obs.retrieval + results) | {h * 1e6:.1f} | {h / b:.2f} |")
-    print(f"| helper stage span, redaction on (runs on the export thread) | {hr[0] * 1e6:.1f} | {hr[0] / b:.2f} |")
-    print(f"\nprocess CPU per span with redaction, export thread included: {hr[1] * 1e6:.1f} µs. Target <= 1.5x: {'met' if h / b <= 1.5 else 'NOT met'}")
+    print(f"| helper stage span, redaction on (the default; it runs on the export thread) | {hr[0] * 1e6:.1f} | {hr[0] / b:.2f} |")
+    print(f"| helper stage span, `redact=False` (not the default) | {h * 1e6:.1f} | {h / b:.2f} |")
+    # the verdict reads the figure it names: the helper as shipped (redaction on), on the app thread
+    ratio = hr[0] / b
+    print(f"\nprocess CPU per span with redaction, export thread included: {hr[1] * 1e6:.1f} µs.")
+    print(f"Target <= 1.5x for the helper as shipped (redaction on), app thread: {ratio:.2f}x, {'met' if ratio <= 1.5 else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -51,3 +51,21 @@ def test_validate_says_which_validators_ran(tmp_path, otelcol):
 def test_validate_reports_a_missing_directory(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "genai_o11y", "validate", str(tmp_path / "nope")], capture_output=True, text=True)
     assert proc.returncode == 2 and "no such directory" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_ci_runs_the_readme_commands_as_written(repo):
+    """.ci/run runs the README's two commands with no flag the README does not give a user, and make run
+    builds only what it runs (helm, kubeconform and the k8s schemas belong to make test)."""
+    import re
+
+    readme = (repo / "README.md").read_text()
+    block = readme.split("## Two commands", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in block.splitlines() if line.strip().startswith("make ")]
+    assert commands == ["make run", "make test"]
+    ci = [line.strip() for line in (repo / ".ci" / "run").read_text().splitlines() if re.match(r"\s*make ", line)]
+    assert ci[0].startswith("make test") and ci[1] == "make run UP_ARGS=--exit-when-paged", ci
+    assert "`make run UP_ARGS=--exit-when-paged`" in readme  # the flag CI adds is one the README documents
+    makefile = (repo / "Makefile").read_text()
+    run_deps = re.search(r"^run: (.*)$", makefile, re.M).group(1).split()
+    assert {"collector", "prometheus", "alertmanager"} <= set(run_deps)
+    assert not {"tools", "k8s-tools", "helm-render"} & set(run_deps), run_deps

@@ -23,16 +23,19 @@ def _build(spec_path: str | None) -> dict[str, str]:
 def cmd_generate(args: argparse.Namespace) -> int:
     files = _build(args.spec)
     out = Path(args.out)
+    changed = []
     for rel, text in files.items():
         dest = out / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.is_file() and dest.read_text(encoding="utf-8") == text:
             continue
+        changed.append(rel)
         tmp = dest.with_name(dest.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(dest)
-    print(f"generated {len(files)} files in {out} from {args.spec or DEFAULT_SOURCE}")
-    for rel in files:
+    print(f"generated {len(files)} files in {out} from {args.spec or DEFAULT_SOURCE}: "
+          + (f"{len(changed)} written" if changed else "all up to date"))
+    for rel in changed:
         print(f"  {rel}")
     return 0
 
