@@ -96,6 +96,23 @@ def cmd_up(args: argparse.Namespace) -> int:
     return stack.up(args.spec, Path(args.workdir).resolve(), args.scenario, args.baseline_seconds, args.rps, args.exit_when_paged, args.timeout, args.sustain_minutes)
 
 
+def cmd_gate(args: argparse.Namespace) -> int:
+    """The release gate: exit 0 pass, 1 regression / floor / too little evidence, 2 bad input."""
+    from . import gate
+
+    spec = load(args.spec)
+    base, cand = gate.read([Path(p) for p in args.baseline]), gate.read([Path(p) for p in args.candidate])
+    for what, run, paths in (("baseline", base, args.baseline), ("candidate", cand, args.candidate)):
+        if not run.results:
+            raise UserError(f"--{what}: no eval results in {', '.join(paths)} (eval records or OTLP JSON with gen_ai.evaluation.* attributes)")
+    verdicts = gate.compare(spec, base, cand, seed=args.seed)
+    confidence = spec.evals.confidence_percent / 100
+    sys.stdout.write(gate.text_report(verdicts, base, cand, confidence))
+    if args.markdown:
+        Path(args.markdown).write_text(gate.markdown_report(verdicts, base, cand, confidence), encoding="utf-8")
+    return 0 if gate.passed(verdicts) else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """The demo app: traffic to the sidecar until stopped (or --requests done)."""
     import signal
@@ -180,6 +197,14 @@ def parser() -> argparse.ArgumentParser:
                    "or 600 with --exit-when-paged")
     u.add_argument("--sustain-minutes", type=int, default=None, help="override alerting.thresholds.sustain_minutes (LLM baseline alerts fire sooner)")
     u.set_defaults(func=cmd_up)
+
+    gt = sub.add_parser("gate", help="release gate: compare a candidate's eval results with a baseline's (exit 0 pass, 1 regression, 2 bad input)")
+    gt.add_argument("spec", nargs="?", help="spec file (its evals section); omitted: the embedded default")
+    gt.add_argument("--baseline", nargs="+", required=True, metavar="FILE", help="eval records (JSONL) or OTLP JSON of the baseline")
+    gt.add_argument("--candidate", nargs="+", required=True, metavar="FILE", help="the same for the candidate")
+    gt.add_argument("--markdown", metavar="FILE", help="also write the report as Markdown (for a pull-request comment)")
+    gt.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0: the same input gives the same report)")
+    gt.set_defaults(func=cmd_gate)
 
     d = sub.add_parser("demo", help="run the demo app (support copilot) against a sidecar")
     d.add_argument("--endpoint", default="127.0.0.1:4317")

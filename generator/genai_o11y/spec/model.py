@@ -239,6 +239,35 @@ class Alerting(Strict):
     thresholds: Thresholds = Field(default_factory=Thresholds)
 
 
+class Evaluator(Strict):
+    """One evaluator (an LLM judge, a heuristic, a human label) as the release gate and the quality alerts read it."""
+
+    name: Name = Field(description="gen_ai.evaluation.name the evaluator reports under.")
+    direction: Literal["higher", "lower"] = Field("higher", description="Which way is better for its score.")
+    floor: float | None = Field(None, description="The worst acceptable mean score (a ceiling when direction is lower); null: none.")
+    pass_threshold: float | None = Field(None, description="A case passes when its score is at least this (at most, when lower is better); "
+                                                            "null: the floor. Cases reported with a label pass when the label is in pass_labels.")
+    pass_labels: list[Name] = Field(default_factory=lambda: ["pass", "correct", "relevant", "faithful", "yes", "true"],
+                                    description="Labels (gen_ai.evaluation.score.label) that count as a pass.")
+    tolerated_regression: float = Field(0.05, ge=0, description="Drop of the mean score (in score units) a candidate may show against the baseline.")
+    tolerated_pass_rate_drop: float = Field(0.05, ge=0, le=1, description="Drop of the pass rate (a fraction) a candidate may show.")
+    min_samples: int = Field(30, ge=1, description="Fewer scored cases than this give no verdict on this evaluator: the gate fails (not enough evidence).")
+
+
+class Evals(Strict):
+    """Evaluators: floors and tolerated regressions, read by `genai-o11y gate` (the release gate in CI)."""
+
+    evaluators: list[Evaluator] = Field(default_factory=list)
+    confidence_percent: Percent = Field(95, description="Confidence of the bootstrap interval a regression must clear to fail the gate.")
+    bootstrap_resamples: int = Field(2000, ge=100, le=100000, description="Resamples for the confidence intervals (seeded: the same input gives the same report).")
+
+    @field_validator("evaluators")
+    @classmethod
+    def _unique_evaluators(cls, v: list[Evaluator]) -> list[Evaluator]:
+        _require_unique([e.name for e in v], "evaluator")
+        return v
+
+
 class Budget(Strict):
     """Spend the cost dashboard draws its budget line at."""
 
@@ -277,6 +306,7 @@ class Spec(Strict):
     backends: Backends = Field(default_factory=Backends)
     alerting: Alerting = Field(default_factory=Alerting)
     budget: Budget = Field(default_factory=Budget)
+    evals: Evals = Field(default_factory=Evals)
     collector: Collector = Field(default_factory=Collector)
 
     # Checks across fields live in checks.py, so that each error names its exact field.

@@ -1,0 +1,403 @@
+"""`genai-o11y gate`: the release gate. Compares a candidate's eval results with a baseline's, evaluator by
+evaluator, against the floors and tolerated regressions in the spec's `evals` section, and exits
+0 (pass), 1 (a regression, a floor broken, or too little evidence) or 2 (bad input).
+
+Input files (any mix, each line one JSON object; documented in the README, "Release gate"):
+- eval records: {"case_id": "...", "evaluator": "faithfulness", "score": 0.82, "label": "pass"}
+  (score or label or both; optional "explanation", ignored);
+- OTLP JSON as the collector's file exporter writes it, one export request per line: spans carrying
+  `gen_ai.evaluation.name` (the helper's linked eval spans), span events `gen_ai.evaluation.result`
+  (the semantic conventions' eval event) and log records with that event name. The case is
+  `genai_o11y.eval.case_id` where set, else the trace id. Spans also give per-stage latency and cost.
+
+How a verdict is reached, per evaluator in the spec:
+- fewer than `min_samples` scored cases in the candidate (or the baseline): fail, not enough evidence;
+- the candidate's mean worse than `floor`: fail;
+- the mean dropped by more than `tolerated_regression` (or the pass rate by more than
+  `tolerated_pass_rate_drop`) AND the bootstrap confidence interval of the change lies entirely on
+  the worse side of zero: fail (a drop within noise is reported as inconclusive, not failed).
+Cases present in both runs are compared pairwise (the same case, before and after); otherwise the two
+samples are resampled independently. The bootstrap is seeded: the same input gives the same report.
+Evaluators found in the data but not in the spec are reported, not gated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import names as n
+from .errors import UserError
+from .spec import Spec
+from .spec.model import Evaluator
+
+EVAL_EVENT = "gen_ai.evaluation.result"
+EVAL_LABEL = "gen_ai.evaluation.score.label"
+CASE_ID = "genai_o11y.eval.case_id"
+RECORD_KEYS = {"case_id", "evaluator", "score", "label", "explanation"}
+
+
+@dataclass(frozen=True)
+class Result:
+    case_id: str
+    evaluator: str
+    score: float | None
+    label: str | None
+
+
+@dataclass
+class Run:
+    """What one side of the comparison (baseline or candidate) holds."""
+
+    results: list[Result] = field(default_factory=list)
+    stage_ms: dict[str, list[float]] = field(default_factory=dict)  # stage -> span durations
+    cost_usd: float = 0.0
+    requests: int = 0
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+def _any_value(v: dict):
+    for k in ("stringValue", "doubleValue", "boolValue"):
+        if k in v:
+            return v[k]
+    if "intValue" in v:
+        return int(v["intValue"])  # OTLP JSON writes 64-bit ints as strings
+    return None
+
+
+def _attrs(items) -> dict:
+    return {a["key"]: _any_value(a.get("value", {})) for a in items or [] if isinstance(a, dict) and "key" in a}
+
+
+def _score(value, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise UserError(f"{where}: score must be a finite number (got {value!r})")
+    return float(value)
+
+
+def _record(doc: dict, where: str) -> Result:
+    unknown = set(doc) - RECORD_KEYS
+    if unknown:
+        raise UserError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; an eval record has {', '.join(sorted(RECORD_KEYS))}")
+    for key in ("case_id", "evaluator"):
+        if not isinstance(doc.get(key), str) or not doc[key]:
+            raise UserError(f"{where}: {key} must be a non-empty string (got {doc.get(key)!r})")
+    label = doc.get("label")
+    if label is not None and not isinstance(label, str):
+        raise UserError(f"{where}: label must be a string (got {label!r})")
+    score = _score(doc.get("score"), where)
+    if score is None and label is None:
+        raise UserError(f"{where}: an eval record needs a score or a label")
+    return Result(doc["case_id"], doc["evaluator"], score, label)
+
+
+def _eval_from(attrs: dict, case: str, where: str) -> Result | None:
+    name = attrs.get(n.EVAL_NAME)
+    if not name:
+        return None
+    score = attrs.get(n.EVAL_SCORE)
+    if isinstance(score, str):
+        try:
+            score = float(score)
+        except ValueError:
+            raise UserError(f"{where}: {n.EVAL_SCORE} is not a number ({score!r})") from None
+    score = _score(score, where)
+    label = attrs.get(EVAL_LABEL)
+    if score is None and label is None:
+        return None
+    return Result(str(attrs.get(CASE_ID) or case), str(name), score, str(label) if label is not None else None)
+
+
+def _otlp(doc: dict, run: Run, where: str) -> None:
+    for rs in doc.get("resourceSpans", []):
+        for ss in rs.get("scopeSpans", []):
+            for sp in ss.get("spans", []):
+                attrs = _attrs(sp.get("attributes"))
+                case = sp.get("traceId", "")
+                r = _eval_from(attrs, case, where)
+                if r:
+                    run.results.append(r)
+                for ev in sp.get("events", []):
+                    if ev.get("name") == EVAL_EVENT:
+                        r = _eval_from({CASE_ID: attrs.get(CASE_ID), **_attrs(ev.get("attributes"))}, case, where)
+                        if r:
+                            run.results.append(r)
+                stage = attrs.get(n.STAGE)
+                if stage and stage not in ("evaluation", "feedback"):
+                    try:
+                        ms = (int(sp["endTimeUnixNano"]) - int(sp["startTimeUnixNano"])) / 1e6
+                    except (KeyError, ValueError):
+                        raise UserError(f"{where}: span {sp.get('spanId', '?')} lacks start/end times") from None
+                    run.stage_ms.setdefault(str(stage), []).append(ms)
+                    run.requests += stage == "request"
+                cost = attrs.get(n.COST_USD)
+                if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+                    run.cost_usd += float(cost)
+    for rl in doc.get("resourceLogs", []):
+        for sl in rl.get("scopeLogs", []):
+            for rec in sl.get("logRecords", []):
+                attrs = _attrs(rec.get("attributes"))
+                if rec.get("eventName") == EVAL_EVENT or attrs.get("event.name") == EVAL_EVENT:
+                    r = _eval_from(attrs, rec.get("traceId", "") or str(attrs.get("gen_ai.response.id", "")), where)
+                    if r:
+                        run.results.append(r)
+
+
+def read(paths: list[Path]) -> Run:
+    """Every result in these files; a bad line is an error naming the file and line."""
+    run = Run()
+    for path in paths:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
+        except UnicodeDecodeError:
+            raise UserError(f"{path}: not UTF-8 text (eval records or OTLP JSON, one object per line)") from None
+        for i, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{i}"
+            try:
+                doc = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{where}: not JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(doc, dict):
+                raise UserError(f"{where}: expected a JSON object, got {type(doc).__name__}")
+            if "resourceSpans" in doc or "resourceLogs" in doc:
+                _otlp(doc, run, where)
+            else:
+                run.results.append(_record(doc, where))
+    return run
+
+
+# --- statistics -------------------------------------------------------------------------------------
+
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs)
+
+
+def _percentile(sorted_xs: list[float], q: float) -> float:
+    i = min(len(sorted_xs) - 1, max(0, int(round(q * (len(sorted_xs) - 1)))))
+    return sorted_xs[i]
+
+
+def bootstrap_delta(base: list[float], cand: list[float], paired: bool, resamples: int, confidence: float, rng: random.Random) -> tuple[float, float]:
+    """Percentile interval of mean(cand) - mean(base): pairs resampled together when `paired`."""
+    deltas = []
+    if paired:
+        k = len(base)
+        for _ in range(resamples):
+            idx = [rng.randrange(k) for _ in range(k)]
+            deltas.append(sum(cand[i] - base[i] for i in idx) / k)
+    else:
+        for _ in range(resamples):
+            b = [base[rng.randrange(len(base))] for _ in base]
+            c = [cand[rng.randrange(len(cand))] for _ in cand]
+            deltas.append(_mean(c) - _mean(b))
+    deltas.sort()
+    tail = (1 - confidence) / 2
+    return _percentile(deltas, tail), _percentile(deltas, 1 - tail)
+
+
+# --- verdicts ---------------------------------------------------------------------------------------
+
+@dataclass
+class Side:
+    n: int = 0
+    mean: float | None = None
+    pass_rate: float | None = None
+
+
+@dataclass
+class Verdict:
+    evaluator: str
+    gated: bool
+    status: str  # pass | fail | inconclusive | reported
+    base: Side
+    cand: Side
+    delta: float | None = None
+    delta_ci: tuple[float, float] | None = None
+    pass_delta: float | None = None
+    pass_ci: tuple[float, float] | None = None
+    paired: bool = False
+    floor: float | None = None
+    reasons: list[str] = field(default_factory=list)
+
+
+def _passes(ev: Evaluator, r: Result) -> bool | None:
+    if r.label is not None:
+        return r.label.lower() in {p.lower() for p in ev.pass_labels}
+    threshold = ev.pass_threshold if ev.pass_threshold is not None else ev.floor
+    if r.score is None or threshold is None:
+        return None
+    return r.score >= threshold if ev.direction == "higher" else r.score <= threshold
+
+
+def _by_case(results: list[Result], name: str) -> dict[str, Result]:
+    out: dict[str, Result] = {}
+    for r in results:
+        if r.evaluator == name:
+            out[r.case_id] = r  # the last result of a case wins (a re-run judge)
+    return out
+
+
+def _side(cases: dict[str, Result], ev: Evaluator) -> Side:
+    scores = [r.score for r in cases.values() if r.score is not None]
+    passes = [p for p in (_passes(ev, r) for r in cases.values()) if p is not None]
+    return Side(len(cases), _mean(scores) if scores else None, _mean([float(p) for p in passes]) if passes else None)
+
+
+def judge(ev: Evaluator, gated: bool, base_run: Run, cand_run: Run, resamples: int, confidence: float, seed: int) -> Verdict:
+    base, cand = _by_case(base_run.results, ev.name), _by_case(cand_run.results, ev.name)
+    v = Verdict(ev.name, gated, "pass", _side(base, ev), _side(cand, ev), floor=ev.floor)
+    worse = -1.0 if ev.direction == "higher" else 1.0  # the sign of a change for the worse
+    if v.cand.n < ev.min_samples or v.base.n < ev.min_samples:
+        v.status = "fail"
+        v.reasons.append(f"not enough evidence: {v.base.n} baseline / {v.cand.n} candidate cases, min_samples is {ev.min_samples}")
+        return _finish(v)
+    shared = sorted(set(base) & set(cand))
+    v.paired = len(shared) >= ev.min_samples and len(shared) >= 0.9 * min(len(base), len(cand))
+    rng = random.Random(f"{seed}:{ev.name}")
+    if v.base.mean is not None and v.cand.mean is not None:
+        if v.paired:
+            pairs = [(base[c].score, cand[c].score) for c in shared if base[c].score is not None and cand[c].score is not None]
+            b, c = [p[0] for p in pairs], [p[1] for p in pairs]
+        else:
+            b = [r.score for r in base.values() if r.score is not None]
+            c = [r.score for r in cand.values() if r.score is not None]
+        v.delta = _mean(c) - _mean(b)
+        v.delta_ci = bootstrap_delta(b, c, v.paired, resamples, confidence, rng)
+        if ev.floor is not None and (v.cand.mean - ev.floor) * -worse < 0:
+            v.status = "fail"
+            v.reasons.append(f"mean {v.cand.mean:.3f} is {'below' if worse < 0 else 'above'} the floor {ev.floor:g}")
+        _regression(v, v.delta, v.delta_ci, ev.tolerated_regression, worse, "mean score")
+    if v.base.pass_rate is not None and v.cand.pass_rate is not None:
+        if v.paired:
+            pp = [(_passes(ev, base[c]), _passes(ev, cand[c])) for c in shared]
+            pp = [(float(a), float(b)) for a, b in pp if a is not None and b is not None]
+            b, c = [p[0] for p in pp], [p[1] for p in pp]
+        else:
+            b = [float(p) for p in (_passes(ev, r) for r in base.values()) if p is not None]
+            c = [float(p) for p in (_passes(ev, r) for r in cand.values()) if p is not None]
+        v.pass_delta = _mean(c) - _mean(b)
+        v.pass_ci = bootstrap_delta(b, c, v.paired, resamples, confidence, rng)
+        _regression(v, v.pass_delta, v.pass_ci, ev.tolerated_pass_rate_drop, -1.0, "pass rate", points=True)
+    return _finish(v)
+
+
+def _regression(v: Verdict, delta: float, ci: tuple[float, float], tolerated: float, worse: float, what: str, points: bool = False) -> None:
+    beyond = delta * worse > tolerated
+    certain = (ci[1] < 0) if worse < 0 else (ci[0] > 0)
+    if points:  # a pass rate: shown in percentage points
+        shown, interval, tol = f"{delta * 100:+.1f} points", f"{ci[0] * 100:+.1f} .. {ci[1] * 100:+.1f}", f"{tolerated * 100:g} points"
+    else:
+        shown, interval, tol = f"{delta:+.3f}", f"{ci[0]:+.3f} .. {ci[1]:+.3f}", f"{tolerated:g}"
+    if beyond and certain:
+        v.status = "fail"
+        v.reasons.append(f"{what} regressed {shown} (interval {interval}), beyond the tolerated {tol}")
+    elif beyond and v.status == "pass":
+        v.status = "inconclusive"
+        v.reasons.append(f"{what} moved {shown}, beyond the tolerated {tol}, but its interval {interval} includes no change")
+
+
+def _finish(v: Verdict) -> Verdict:
+    if not v.gated:
+        v.reasons = [f"not in the spec's evals (reported, not gated){': ' + '; '.join(v.reasons) if v.reasons else ''}"]
+        v.status = "reported"
+    return v
+
+
+def compare(spec: Spec, base: Run, cand: Run, seed: int = 0) -> list[Verdict]:
+    e = spec.evals
+    configured = {ev.name: ev for ev in e.evaluators}
+    seen = sorted({r.evaluator for r in base.results + cand.results} - set(configured))
+    out = [judge(ev, True, base, cand, e.bootstrap_resamples, e.confidence_percent / 100, seed) for ev in e.evaluators]
+    out += [judge(Evaluator(name=name), False, base, cand, e.bootstrap_resamples, e.confidence_percent / 100, seed) for name in seen]
+    return out
+
+
+def passed(verdicts: list[Verdict]) -> bool:
+    return all(v.status in ("pass", "inconclusive", "reported") for v in verdicts)
+
+
+# --- reports ----------------------------------------------------------------------------------------
+
+def _f(x: float | None, fmt: str = ".3f") -> str:
+    return "—" if x is None else format(x, fmt)
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x * 100:.1f}%"
+
+
+def _ci(ci: tuple[float, float] | None, scale: float = 1.0) -> str:
+    return "" if ci is None else f" [{ci[0] * scale:+.3f} .. {ci[1] * scale:+.3f}]"
+
+
+def _rows(verdicts: list[Verdict]) -> list[list[str]]:
+    rows = []
+    for v in verdicts:
+        rows.append([
+            v.evaluator, v.status.upper() if v.status == "fail" else v.status,
+            f"{_f(v.base.mean)} (n={v.base.n})", f"{_f(v.cand.mean)} (n={v.cand.n})",
+            (f"{v.delta:+.3f}" if v.delta is not None else "—") + _ci(v.delta_ci),
+            f"{_pct(v.base.pass_rate)} → {_pct(v.cand.pass_rate)}", _f(v.floor, "g"),
+        ])
+    return rows
+
+
+HEADER = ["evaluator", "verdict", "baseline mean", "candidate mean", "change [interval]", "pass rate", "floor"]
+
+
+def stage_rows(base: Run, cand: Run) -> list[list[str]]:
+    rows = []
+    for stage in sorted(set(base.stage_ms) | set(cand.stage_ms)):
+        b, c = base.stage_ms.get(stage, []), cand.stage_ms.get(stage, [])
+        mb, mc = (_mean(b) if b else None), (_mean(c) if c else None)
+        change = f"{(mc / mb - 1) * 100:+.1f}%" if mb and mc is not None else "—"
+        rows.append([stage, _f(mb, ".1f"), _f(mc, ".1f"), change])
+    if base.requests and cand.requests:
+        b, c = base.cost_usd / base.requests, cand.cost_usd / cand.requests
+        rows.append(["cost per request (USD)", f"{b:.6f}", f"{c:.6f}", f"{(c / b - 1) * 100:+.1f}%" if b else "—"])
+    return rows
+
+
+def text_report(verdicts: list[Verdict], base: Run, cand: Run, confidence: float) -> str:
+    rows = [HEADER] + _rows(verdicts)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    for v in verdicts:
+        lines += [f"  {v.evaluator}: {reason}" for reason in v.reasons]
+    srows = stage_rows(base, cand)
+    if srows:
+        lines += ["", "stage                      baseline ms   candidate ms   change"]
+        lines += [f"{r[0]:26} {r[1]:>11}   {r[2]:>12}   {r[3]}" for r in srows]
+    verdict = "PASS" if passed(verdicts) else "FAIL"
+    lines += ["", f"gate: {verdict} ({confidence * 100:g}% bootstrap intervals{', paired by case' if any(v.paired for v in verdicts) else ''})"]
+    return "\n".join(lines) + "\n"
+
+
+def markdown_report(verdicts: list[Verdict], base: Run, cand: Run, confidence: float) -> str:
+    ok = passed(verdicts)
+    out = [f"### genai-o11y release gate: {'✅ pass' if ok else '❌ fail'}", ""]
+    failing = [v for v in verdicts if v.status == "fail"]
+    if failing:
+        out += [f"- **{v.evaluator}**: {'; '.join(v.reasons)}" for v in failing] + [""]
+    out += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    out += ["| " + " | ".join(r) + " |" for r in _rows(verdicts)]
+    notes = [f"- {v.evaluator}: {r}" for v in verdicts if v.status != "fail" for r in v.reasons]
+    if notes:
+        out += ["", *notes]
+    srows = stage_rows(base, cand)
+    if srows:
+        out += ["", "| stage | baseline mean ms | candidate mean ms | change |", "|---|---|---|---|"]
+        out += ["| " + " | ".join(r) + " |" for r in srows]
+    out += ["", f"<sub>{confidence * 100:g}% bootstrap intervals of the change (candidate − baseline); a regression fails the gate when it is beyond "
+            "the evaluator's tolerance and its interval excludes no change. Floors and tolerances: the spec's `evals`.</sub>"]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,207 @@
+"""`genai-o11y gate`, the release gate: eval results of a baseline and a candidate, per evaluator, against
+the spec's floors and tolerated regressions; exit 0 pass, 1 regression, 2 bad input.
+
+The end-to-end cases run the demo app (healthy, prompt_drift, retrieval_drift) with its deterministic
+judge, export its real spans as OTLP JSON (the collector's file-exporter format: hex ids, one export
+request per line), and gate on those files through the CLI."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from google.protobuf.json_format import MessageToDict
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from genai_o11y import gate
+from genai_o11y.demo import scenarios
+from genai_o11y.demo.app import SupportCopilot
+from genai_o11y.errors import UserError
+from genai_o11y.instrument.core import EnrichingSpanProcessor, Observability
+from genai_o11y.spec import load
+from genai_o11y.spec.model import Evaluator
+
+CLI = [sys.executable, "-m", "genai_o11y"]
+GOLDEN = Path(__file__).parent / "gate"
+
+
+def otlp_json(spans) -> str:
+    """Spans as the file exporter writes them: OTLP JSON, ids in hex."""
+    doc = MessageToDict(encode_spans(spans))
+
+    def hexify(obj):
+        if isinstance(obj, dict):
+            return {k: (base64.b64decode(v).hex() if k in ("traceId", "spanId", "parentSpanId") and isinstance(v, str) else hexify(v)) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [hexify(x) for x in obj]
+        return obj
+
+    return json.dumps(hexify(doc)) + "\n"
+
+
+def demo_run(path: Path, scenario: str, requests: int = 45, seed: int = 1) -> Path:
+    mem = InMemorySpanExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(EnrichingSpanProcessor())
+    tp.add_span_processor(SimpleSpanProcessor(mem))
+    app = SupportCopilot(Observability(tp), scenarios.get(scenario), seed=seed, time_scale=0)
+    for _ in range(requests):
+        app.ask()
+    spans = list(mem.get_finished_spans())
+    path.write_text("".join(otlp_json(spans[i:i + 200]) for i in range(0, len(spans), 200)))
+    return path
+
+
+def run_gate(base: Path, cand: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(CLI + ["gate", "--baseline", str(base), "--candidate", str(cand), *extra], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("evals")
+    return {
+        "healthy": demo_run(d / "healthy.otlp.jsonl", "healthy", seed=1),
+        "healthy_again": demo_run(d / "healthy-again.otlp.jsonl", "healthy", seed=2),
+        "prompt_drift": demo_run(d / "prompt-drift.otlp.jsonl", "prompt_drift", seed=3),
+        "retrieval_drift": demo_run(d / "retrieval-drift.otlp.jsonl", "retrieval_drift", seed=4),
+    }
+
+
+def test_healthy_against_healthy_passes(runs, tmp_path):
+    proc = run_gate(runs["healthy"], runs["healthy_again"], "--markdown", str(tmp_path / "gate.md"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "gate: PASS" in proc.stdout
+    assert "FAIL" not in proc.stdout
+    # the traces' own figures come along: per-stage latency and cost per request
+    assert "model_call" in proc.stdout and "cost per request (USD)" in proc.stdout
+    assert (tmp_path / "gate.md").read_text().startswith("### genai-o11y release gate: ✅ pass")
+
+
+@pytest.mark.parametrize("drift", ["prompt_drift", "retrieval_drift"])
+def test_a_drift_fails_and_names_the_regression(runs, tmp_path, drift):
+    proc = run_gate(runs["healthy"], runs[drift], "--markdown", str(tmp_path / "gate.md"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "gate: FAIL" in proc.stdout
+    assert "faithfulness: mean score regressed" in proc.stdout
+    md = (tmp_path / "gate.md").read_text()
+    assert md.startswith("### genai-o11y release gate: ❌ fail")
+    assert "- **faithfulness**: " in md and "below the floor 0.6" in md
+
+
+def test_the_eval_event_and_log_shapes_give_what_the_eval_span_gives(tmp_path):
+    """The same results as the helper's linked eval spans, as `gen_ai.evaluation.result` span events on the
+    evaluated span, and as OTel events (log records): identical verdicts."""
+    import random
+
+    rng = random.Random(7)
+    results = [(f"{i:032x}", "faithfulness", round(rng.uniform(0.5, 1.0), 3), rng.choice(["pass", "fail"])) for i in range(1, 41)]
+
+    def attrs(name, score, label):
+        return [{"key": "gen_ai.evaluation.name", "value": {"stringValue": name}},
+                {"key": "gen_ai.evaluation.score.value", "value": {"doubleValue": score}},
+                {"key": "gen_ai.evaluation.score.label", "value": {"stringValue": label}}]
+
+    span = {"resourceSpans": [{"scopeSpans": [{"spans": [
+        {"traceId": t, "spanId": "01" * 8, "name": f"evaluation {e}", "startTimeUnixNano": "1", "endTimeUnixNano": "2",
+         "attributes": [{"key": "genai_o11y.stage", "value": {"stringValue": "evaluation"}}] + attrs(e, s, lab)} for t, e, s, lab in results]}]}]}
+    event = {"resourceSpans": [{"scopeSpans": [{"spans": [
+        {"traceId": t, "spanId": "02" * 8, "name": "chat", "startTimeUnixNano": "1", "endTimeUnixNano": "2", "attributes": [],
+         "events": [{"name": "gen_ai.evaluation.result", "attributes": attrs(e, s, lab)}]} for t, e, s, lab in results]}]}]}
+    log = {"resourceLogs": [{"scopeLogs": [{"logRecords": [
+        {"traceId": t, "eventName": "gen_ai.evaluation.result", "attributes": attrs(e, s, lab)} for t, e, s, lab in results]}]}]}
+    shapes = {}
+    for name, doc in (("span", span), ("event", event), ("log", log)):
+        (tmp_path / f"{name}.jsonl").write_text(json.dumps(doc) + "\n")
+        shapes[name] = gate.read([tmp_path / f"{name}.jsonl"]).results
+    assert len(shapes["span"]) == 40
+    assert sorted(shapes["span"], key=repr) == sorted(shapes["event"], key=repr) == sorted(shapes["log"], key=repr)
+
+
+def _records(path: Path, evaluator: str, scores: list[float], prefix: str = "c") -> Path:
+    path.write_text("".join(json.dumps({"case_id": f"{prefix}{i}", "evaluator": evaluator, "score": s}) + "\n" for i, s in enumerate(scores)))
+    return path
+
+
+def _verdict(ev: Evaluator, base: list[float], cand: list[float], tmp_path: Path, paired: bool = True):
+    b = gate.read([_records(tmp_path / "b.jsonl", ev.name, base)])
+    c = gate.read([_records(tmp_path / "c.jsonl", ev.name, cand, "c" if paired else "d")])
+    return gate.judge(ev, True, b, c, resamples=500, confidence=0.95, seed=0)
+
+
+def test_floor_min_samples_noise_and_direction(tmp_path):
+    ev = Evaluator(name="q", floor=0.7, tolerated_regression=0.05, min_samples=10)
+    steady = [0.8 + 0.01 * (i % 5) for i in range(20)]
+    assert _verdict(ev, steady, steady, tmp_path).status == "pass"
+    # below the floor fails even with no regression against a baseline that was already low
+    low = [0.65 + 0.01 * (i % 3) for i in range(20)]
+    v = _verdict(ev, low, low, tmp_path)
+    assert v.status == "fail" and any("below the floor 0.7" in r for r in v.reasons)
+    # too few cases: no verdict is a failure, not a pass
+    v = _verdict(ev, steady[:9], steady[:9], tmp_path)
+    assert v.status == "fail" and "not enough evidence" in v.reasons[0]
+    # a drop beyond the tolerance that noise explains is reported, not failed
+    noisy_b = [0.95 if i % 2 else 0.75 for i in range(12)]
+    noisy_c = [0.95 if i % 3 == 0 else 0.72 for i in range(12)]
+    v = _verdict(ev, noisy_b, noisy_c, tmp_path, paired=False)
+    assert v.delta < -0.05 and v.delta_ci[1] >= 0 and v.status == "inconclusive", v
+    # lower is better: a rise is the regression, a ceiling the floor
+    lat = Evaluator(name="hallucination_rate", direction="lower", floor=0.2, tolerated_regression=0.02, min_samples=10)
+    base = [0.05 + 0.001 * i for i in range(20)]
+    assert _verdict(lat, base, [x + 0.1 for x in base], tmp_path).status == "fail"
+    assert _verdict(lat, base, [x - 0.03 for x in base], tmp_path).status == "pass"
+
+
+def test_an_evaluator_the_spec_expects_but_the_run_lacks_fails(tmp_path):
+    spec = load()
+    b = gate.read([_records(tmp_path / "b.jsonl", "faithfulness", [0.8] * 40)])
+    verdicts = {v.evaluator: v for v in gate.compare(spec, b, b)}
+    assert verdicts["faithfulness"].status == "pass"
+    assert verdicts["answer_length_ok"].status == "fail" and not gate.passed(list(verdicts.values()))
+
+
+@pytest.mark.parametrize("line, message", [
+    ("not json", "b.jsonl:2: not JSON"),
+    ('{"case_id": "x", "evaluator": "q", "score": "high"}', "b.jsonl:2: score must be a finite number (got 'high')"),
+    ('{"case_id": "x", "evaluator": "q"}', "b.jsonl:2: an eval record needs a score or a label"),
+    ('{"case": "x", "evaluator": "q", "score": 1}', "b.jsonl:2: unknown key(s) case"),
+    ('[1, 2]', "b.jsonl:2: expected a JSON object, got list"),
+    ('{"case_id": "", "evaluator": "q", "score": 1}', "b.jsonl:2: case_id must be a non-empty string"),
+])
+def test_bad_input_exits_2_naming_file_and_line(tmp_path, line, message):
+    bad = tmp_path / "b.jsonl"
+    bad.write_text('{"case_id": "a", "evaluator": "q", "score": 1}\n' + line + "\n")
+    with pytest.raises(UserError, match=message.split(": ", 1)[1].replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        gate.read([bad])
+    proc = run_gate(bad, bad)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_missing_file_and_empty_input_exit_2(tmp_path):
+    proc = run_gate(tmp_path / "nope.jsonl", tmp_path / "nope.jsonl")
+    assert proc.returncode == 2 and "nope.jsonl: cannot read" in proc.stderr
+    (tmp_path / "empty.jsonl").write_text("\n")
+    proc = run_gate(tmp_path / "empty.jsonl", tmp_path / "empty.jsonl")
+    assert proc.returncode == 2 and "--baseline: no eval results" in proc.stderr
+
+
+def test_markdown_report_golden(update_golden):
+    """A fixed pair of runs (committed under tests/gate/) gives this exact report: the PR comment's format."""
+    base, cand = gate.read([GOLDEN / "baseline.jsonl"]), gate.read([GOLDEN / "candidate.jsonl"])
+    verdicts = gate.compare(load(), base, cand)
+    text = gate.markdown_report(verdicts, base, cand, 0.95)
+    golden = GOLDEN / "report.md"
+    if update_golden:
+        golden.write_text(text)
+    assert golden.exists(), "tests/gate/report.md is missing: review the report, then pytest --update-golden"
+    assert text == golden.read_text()
+    # and the same input in another process gives the same bytes (the bootstrap is seeded)
+    proc = subprocess.run(CLI + ["gate", "--baseline", str(GOLDEN / "baseline.jsonl"), "--candidate", str(GOLDEN / "candidate.jsonl"),
+                                 "--markdown", "/dev/stdout"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and text in proc.stdout
