@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from genai_o11y import artifacts, localstack, render
-from genai_o11y.builders import dashboards, prometheus_config, rules
+from genai_o11y.builders import dashboards
 from genai_o11y.builders.dashboards import provisioning
 from genai_o11y.spec import load
-from harness import OtlpSink, collector_ports, make_spec, run_collector, wait_for
+from harness import OtlpSink, collector_ports, make_spec, prometheus_for, run_collector, wait_for
 import traffic
 
 REPO = Path(__file__).resolve().parent.parent
@@ -133,9 +133,7 @@ def live(tmp_path_factory, otelcol):
     with OtlpSink() as tempo:
         spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "sampling.decision_wait_seconds": 2}, tmp))
         with run_collector(otelcol, spec, tmp) as col:
-            host = lambda url: url.split("//")[1].split("/")[0]  # noqa: E731
-            cfg = prometheus_config.build(spec, [host(col.metrics_url)], [host(col.telemetry_url)], [], ["rules.yaml"], scrape_interval="2s", evaluation_interval="5s")
-            prom = localstack.start_prometheus(cfg, tmp / "prometheus", {"rules.yaml": render.to_yaml(rules.build(spec))})
+            prom = prometheus_for(spec, col, tmp)
             try:
                 # Two rounds a minute apart, so rates have two points and recording rules have inputs.
                 traffic.send(col.otlp_grpc, ["support-copilot", "billing-bot"], requests=60, seed=1)
