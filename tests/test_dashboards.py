@@ -94,6 +94,32 @@ def test_every_board_links_into_the_drilldown():
             assert any("/d/genai-o11y-drilldown" in u for u in urls), uid
 
 
+def test_every_board_says_which_signals_fill_it():
+    for uid, b in BOARDS.items():
+        note = b["panels"][0]
+        assert note["title"] == "What fills this board" and note["type"] == "text", uid
+        assert note["options"]["content"].startswith("**Fills from** ") and len(note["options"]["content"]) > 80, uid
+        assert "Fills from " in b["description"], uid
+    # the boards a plain OpenAI app leaves empty say so, and what would fill them
+    assert "leaves this board empty" in BOARDS["genai-o11y-retrieval"]["panels"][0]["options"]["content"]
+    assert "`gen_ai.operation.name=execute_tool`" in BOARDS["genai-o11y-tools"]["panels"][0]["options"]["content"]
+
+
+def test_failure_ratios_and_rates_fall_back_to_zero_where_there_is_traffic():
+    """`x or on (...) 0 * traffic`: 0 with traffic and no failure, "No data" only without traffic."""
+    zero_filled = {
+        "genai-o11y-overview": ["Error ratio", "Error ratio over time", "Negative-feedback rate"],
+        "genai-o11y-failures": ["Failures by category", "Failure share of requests by category", "Failures by prompt version",
+                                "Failures by model", "Errors by error type", "Guardrail blocks"],
+        "genai-o11y-tools": ["Tool outcome rates", "Tool calls per request", "Answers without a required tool", "Tool success followed by a failed answer"],
+        "genai-o11y-quality": ["Feedback positive rate by prompt version", "Feedback positive rate by model", "Feedback positive rate by release"],
+    }
+    for uid, titles in zero_filled.items():
+        for title in titles:
+            p = next(p for p in BOARDS[uid]["panels"] if p["title"] == title)
+            assert re.search(r"\nor on \([\w, ]*\)\n  (label_replace\()*0 \* sum", p["targets"][0]["expr"]), f"{uid} / {title}"
+
+
 def test_stage_boards_follow_the_pipeline_order():
     spec = load()
     waterfall = next(p for p in BOARDS["genai-o11y-stages"]["panels"] if p["title"] == "Share of end-to-end latency")
