@@ -116,7 +116,7 @@ def passthrough_config(spec, sink: str) -> dict:
 
 OTTL_ENGINE = "full pipeline, OTTL engine"
 
-#: Full pipeline minus one stage: (label, processor to drop from every pipeline | connector to drop).
+#: Full pipeline minus one stage: (label, processor to drop from every pipeline | connector | pipeline to drop).
 ABLATIONS = [
     ("without redaction", names.redact_processor("native")),
     ("without normalisation and cost", names.normalise_processors("native")[0]),
@@ -124,11 +124,13 @@ ABLATIONS = [
     ("without label folding", names.dimensions_processor("native")),
     ("without the usage metrics (genai_usage)", names.USAGE_CONNECTORS["native"]),
     ("without span_metrics", "span_metrics"),
+    ("without the request view of root spans (traces/requests)", "traces/requests"),
 ]
 
 
 def ablate(cfg: dict, component: str) -> dict:
     pipelines = cfg["service"]["pipelines"]
+    pipelines.pop(component, None)
     for key, pl in list(pipelines.items()):
         if component in pl.get("processors", []):
             pl["processors"].remove(component)

@@ -98,6 +98,7 @@ class SinkSpan:
     resource: dict
     status_code: int
     events: list = field(default_factory=list)
+    parent_span_id: str = ""  # hex; empty for a root span
 
 
 def _any_value(v) -> Any:
@@ -146,7 +147,7 @@ class OtlpSink:
                         out.append(
                             SinkSpan(
                                 s.trace_id.hex(), s.span_id.hex(), s.name, _attrs(s.attributes), res, s.status.code,
-                                [(e.name, _attrs(e.attributes)) for e in s.events],
+                                [(e.name, _attrs(e.attributes)) for e in s.events], s.parent_span_id.hex(),
                             )
                         )
         return out
@@ -253,6 +254,18 @@ def wait_for(predicate, timeout: float = 20, interval: float = 0.25, what: str =
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+def prometheus_for(spec: Spec, col: Collector, tmp: Path, alertmanagers: list[str] = (), storage: Path | None = None):
+    """A real Prometheus 3 scraping `col` (span metrics and the collector's own) with the rules
+    generated from `spec`, every 2 s, rules evaluated every 5 s; `alertmanagers`: host:port. Stop it."""
+    from genai_o11y import localstack
+    from genai_o11y.builders import prometheus_config, rules
+
+    host = lambda url: url.split("//")[1].split("/")[0]  # noqa: E731
+    cfg = prometheus_config.build(spec, sidecar_targets=[host(col.metrics_url)], collector_targets=[host(col.telemetry_url)],
+                                  alertmanagers=list(alertmanagers), rule_files=["rules.yaml"], scrape_interval="2s", evaluation_interval="5s")
+    return localstack.start_prometheus(cfg, tmp / "prometheus", {"rules.yaml": render.to_yaml(rules.build(spec))}, storage=storage)
+
+
 # --- sending spans ---------------------------------------------------------------------------------------
 
 def tracer_provider(endpoint: str, resource: dict | None = None):
@@ -288,3 +301,68 @@ def samples_at(url: str, name: str, **labels) -> float:
             if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
                 total += s.value
     return total
+
+
+# --- a fake OpenAI API on loopback ------------------------------------------------------------------------
+
+class FakeOpenAI:
+    """An OpenAI-compatible HTTP server on 127.0.0.1 (chat completions and embeddings) for the real
+    `openai` client and the instrumentations wrapping it. `fail_every`: every n-th call (counted
+    over all endpoints) is answered 429 with OpenAI's rate-limit error body; `fail_all` answers every
+    call so (an error burst). Counts what it answered."""
+
+    def __init__(self, fail_every: int = 0) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.fail_every, self.fail_all = fail_every, False
+        self.lock = threading.Lock()
+        self.calls = self.failed = 0
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                import json
+
+                req = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                with fake.lock:
+                    fake.calls += 1
+                    fail = fake.fail_all or (fake.fail_every > 0 and fake.calls % fake.fail_every == 0)
+                    fake.failed += fail
+                if fail:
+                    status, body = 429, {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}
+                elif self.path.endswith("/embeddings"):
+                    status, body = 200, {"object": "list", "model": req.get("model", "text-embedding-3-small"),
+                                         "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2, 0.3]}],
+                                         "usage": {"prompt_tokens": 8, "total_tokens": 8}}
+                else:
+                    status, body = 200, {
+                        "id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "model": "gpt-4o-2024-08-06",
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Your order shipped."}, "finish_reason": "stop"}],
+                        "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15},
+                    }
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *a):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_port}/v1"
+
+    def __enter__(self) -> "FakeOpenAI":
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def client(self):
+        """An openai client on this server that does not retry (a 429 is one failed call)."""
+        import openai
+
+        return openai.OpenAI(api_key="test-key", base_url=self.base_url, max_retries=0)

@@ -21,8 +21,8 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from genai_o11y import localstack, render
-from genai_o11y.builders import alertmanager, prometheus_config, rules
-from harness import OtlpSink, collector_ports, make_spec, run_collector, tracer_provider, wait_for
+from genai_o11y.builders import alertmanager
+from harness import OtlpSink, collector_ports, make_spec, prometheus_for, run_collector, tracer_provider, wait_for
 
 pytestmark = pytest.mark.collector
 
@@ -101,16 +101,7 @@ def test_error_burst_pages_and_cost_spike_tickets(otelcol, tmp_path):
         with run_collector(otelcol, spec, tmp_path) as col:
             am = localstack.start_alertmanager(render.to_yaml(alertmanager.build(spec)), tmp_path / "alertmanager")
             try:
-                cfg = prometheus_config.build(
-                    spec,
-                    sidecar_targets=[col.metrics_url.split("//")[1].split("/")[0]],
-                    collector_targets=[col.telemetry_url.split("//")[1].split("/")[0]],
-                    alertmanagers=[am.url.split("//")[1]],
-                    rule_files=["rules.yaml"],
-                    scrape_interval="2s",
-                    evaluation_interval="5s",
-                )
-                prom = localstack.start_prometheus(cfg, tmp_path / "prometheus", {"rules.yaml": render.to_yaml(rules.build(spec))}, storage=storage)
+                prom = prometheus_for(spec, col, tmp_path, alertmanagers=[am.url.split("//")[1]], storage=storage)
                 try:
                     _run_scenario(spec, col, prom, hook, svc_err, svc_cost)
                 finally:

@@ -15,10 +15,10 @@ import harness
 import pytest
 
 from genai_o11y import artifacts, localstack, render
-from genai_o11y.builders import dashboards, prometheus_config, rules
+from genai_o11y.builders import dashboards
 from genai_o11y.builders.dashboards import provisioning
 from genai_o11y.spec import load
-from harness import OtlpSink, collector_ports, make_spec, run_collector, wait_for
+from harness import OtlpSink, collector_ports, make_spec, prometheus_for, run_collector, wait_for
 import traffic
 
 REPO = Path(__file__).resolve().parent.parent
@@ -94,6 +94,32 @@ def test_every_board_links_into_the_drilldown():
             assert any("/d/genai-o11y-drilldown" in u for u in urls), uid
 
 
+def test_every_board_says_which_signals_fill_it():
+    for uid, b in BOARDS.items():
+        note = b["panels"][0]
+        assert note["title"] == "What fills this board" and note["type"] == "text", uid
+        assert note["options"]["content"].startswith("**Fills from** ") and len(note["options"]["content"]) > 80, uid
+        assert "Fills from " in b["description"], uid
+    # the boards a plain OpenAI app leaves empty say so, and what would fill them
+    assert "leaves this board empty" in BOARDS["genai-o11y-retrieval"]["panels"][0]["options"]["content"]
+    assert "`gen_ai.operation.name=execute_tool`" in BOARDS["genai-o11y-tools"]["panels"][0]["options"]["content"]
+
+
+def test_failure_ratios_and_rates_fall_back_to_zero_where_there_is_traffic():
+    """`x or on (...) 0 * traffic`: 0 with traffic and no failure, "No data" only without traffic."""
+    zero_filled = {
+        "genai-o11y-overview": ["Error ratio", "Error ratio over time", "Negative-feedback rate"],
+        "genai-o11y-failures": ["Failures by category", "Failure share of requests by category", "Failures by prompt version",
+                                "Failures by model", "Errors by error type", "Guardrail blocks"],
+        "genai-o11y-tools": ["Tool outcome rates", "Tool calls per request", "Answers without a required tool", "Tool success followed by a failed answer"],
+        "genai-o11y-quality": ["Feedback positive rate by prompt version", "Feedback positive rate by model", "Feedback positive rate by release"],
+    }
+    for uid, titles in zero_filled.items():
+        for title in titles:
+            p = next(p for p in BOARDS[uid]["panels"] if p["title"] == title)
+            assert re.search(r"\nor on \([\w, ]*\)\n  (label_replace\()*0 \* sum", p["targets"][0]["expr"]), f"{uid} / {title}"
+
+
 def test_stage_boards_follow_the_pipeline_order():
     spec = load()
     waterfall = next(p for p in BOARDS["genai-o11y-stages"]["panels"] if p["title"] == "Share of end-to-end latency")
@@ -133,9 +159,7 @@ def live(tmp_path_factory, otelcol):
     with OtlpSink() as tempo:
         spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "sampling.decision_wait_seconds": 2}, tmp))
         with run_collector(otelcol, spec, tmp) as col:
-            host = lambda url: url.split("//")[1].split("/")[0]  # noqa: E731
-            cfg = prometheus_config.build(spec, [host(col.metrics_url)], [host(col.telemetry_url)], [], ["rules.yaml"], scrape_interval="2s", evaluation_interval="5s")
-            prom = localstack.start_prometheus(cfg, tmp / "prometheus", {"rules.yaml": render.to_yaml(rules.build(spec))})
+            prom = prometheus_for(spec, col, tmp)
             try:
                 # Two rounds a minute apart, so rates have two points and recording rules have inputs.
                 traffic.send(col.otlp_grpc, ["support-copilot", "billing-bot"], requests=60, seed=1)

@@ -4,10 +4,8 @@ working alongside the official OpenAI instrumentation and OpenLLMetry (one trace
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -18,7 +16,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from genai_o11y import instrument, names as n
 from genai_o11y.errors import UserError
 from genai_o11y.instrument.core import EnrichingSpanProcessor, Observability
-from harness import collector_ports, make_spec, metric_value, run_collector, wait_for
+from harness import FakeOpenAI, collector_ports, make_spec, metric_value, run_collector, wait_for
 
 
 @pytest.fixture
@@ -231,30 +229,10 @@ def test_redaction_applies_before_export(monkeypatch, prompts):
 
 # --- alongside other instrumentations -----------------------------------------------------------------
 
-class _FakeOpenAI(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = json.dumps({
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "model": "gpt-4o-2024-08-06",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Your order shipped."}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15},
-        }).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *a):
-        pass
-
-
 @pytest.fixture
 def fake_openai():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _FakeOpenAI)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_port}/v1"
-    srv.shutdown()
+    with FakeOpenAI() as srv:
+        yield srv.base_url
 
 
 @pytest.mark.parametrize("which", ["official-openai-v2", "openllmetry"])

@@ -22,6 +22,8 @@ import yaml
 import pii_corpus as corpus
 from genai_o11y import names, toolchain
 from genai_o11y.builders import collector as collector_builder
+from genai_o11y.builders import cost as cost_builder
+from genai_o11y.builders import normalise as normalise_builder
 from genai_o11y.builders import ocb, redaction
 from harness import OtlpSink, collector_ports, make_spec, run_collector, wait_for
 from test_redaction import TIER1, corpus_items, send, span_pb, through_collector
@@ -39,7 +41,7 @@ def test_go_tests_pass_on_the_generated_config(tmp_path, component):
     (tmp_path / "dimensions.yaml").write_text(yaml.safe_dump(collector_builder.dimensions_config(spec), sort_keys=False))
     usage = collector_builder.build(spec)["connectors"][names.USAGE_CONNECTORS["native"]]
     (tmp_path / "usage.yaml").write_text(yaml.safe_dump(usage, sort_keys=False))
-    normalise = collector_builder.build(spec)["processors"][names.normalise_processors("native")[0]]
+    normalise = {**normalise_builder.native_config(spec.app.services, spec.app.environment, spec.failures.infer), "cost": cost_builder.native_config(spec)}  # unescaped, as the collector reads it
     (tmp_path / "normalise.yaml").write_text(yaml.safe_dump(normalise, sort_keys=False))
     env = dict(os.environ, GENAI_REDACTION_CONFIG=str(tmp_path / "redaction.yaml"), GENAI_DIMENSIONS_CONFIG=str(tmp_path / "dimensions.yaml"),
                GENAI_USAGE_CONFIG=str(tmp_path / "usage.yaml"), GENAI_NORMALISE_CONFIG=str(tmp_path / "normalise.yaml"), GOFLAGS="-mod=readonly")
@@ -65,7 +67,8 @@ def test_default_spec_uses_the_native_engine_and_the_ottl_one_stays_available():
     native = collector_builder.build(make_spec())
     assert "genai_redaction" in native["service"]["pipelines"]["traces/ingest"]["processors"]
     assert "genai_dimensions" in native["service"]["pipelines"]["traces/metrics"]["processors"]
-    assert not [p for p in native["processors"] if p.startswith("transform/")]
+    # the request view (a keep_keys and a set on root spans only) is the same OTTL for both engines
+    assert [p for p in native["processors"] if p.startswith("transform/")] == ["transform/request_view"]
     assert native["service"]["pipelines"]["traces/ingest"]["processors"][2] == "genai_normalise"
     assert native["processors"]["genai_redaction"]["salt"] == "${env:GENAI_O11Y_HASH_SALT}"
     assert "$${1}<CREDENTIALS>@" in [d["mask"] for d in native["processors"]["genai_redaction"]["detectors"]]  # confmap-escaped
@@ -178,6 +181,7 @@ def _metrics_branch_to(cfg: dict, endpoint: str) -> dict:
     span-to-metrics connectors: what label folding left on each span."""
     pl = cfg["service"]["pipelines"]
     pl["traces/metrics"]["exporters"] = ["otlp_grpc/folded"]
+    del pl["traces/requests"]  # request views share their span's ids (the usage test covers them)
     cfg["exporters"]["otlp_grpc/folded"] = {"endpoint": endpoint, "tls": {"insecure": True}}
     for name in [p for p in pl if p.startswith("metrics/")]:
         del pl[name]
@@ -241,7 +245,15 @@ def normalise_items(n: int, seed: int = 31) -> list:
             names.OPERATION: lambda: rng.choice(["chat", "embeddings", "execute_tool", "generate_content", "retrieval"]),
             names.STAGE: lambda: rng.choice(["tool_call", "retrieval", "request", "model_call"]),
             names.TOOL_OUTCOME: lambda: rng.choice(["ok", "skipped"]),
-            names.ERROR_TYPE: lambda: rng.choice(["ReadTimeout", "TIMEOUT", "rate_limit", 504]),
+            names.ERROR_TYPE: lambda: rng.choice(["ReadTimeout", "TIMEOUT", "rate_limit", 504, "<class 'openai.RateLimitError'>", "openai.APITimeoutError",
+                                                  "a.b", "BadRequestError", "ContentPolicyViolation", "<class 'KeyError'>"]),
+            names.FAILURE_CATEGORY: lambda: rng.choice(["refusal", "oops"]),
+            "http.response.status_code": lambda: rng.choice([429, 504, 200, "429", 429.0]),
+            "http.status_code": lambda: rng.choice([408, 500]),
+            "rpc.grpc.status_code": lambda: rng.choice([4, 8, 0]),
+            names.FINISH_REASONS: lambda: rng.choice([["stop"], ["stop", "content_filter"], "length", ["refusal"], [8], "SAFETY", []]),
+            "llm.invocation_parameters": lambda: rng.choice(['{"model": "gpt-4o"}', '{"model": 4}', "[1]", "not json", '{"n": 1}', 7]),
+            "embedding.invocation_parameters": lambda: rng.choice(['{"model": "text-embedding-3-small"}', "{}"]),
             names.REQUEST_DELEGATED: lambda: True,
             names.COST_USD: lambda: 0.5,
             "traceloop.span.kind": lambda: rng.choice(["tool", "agent", "workflow"]),
@@ -251,7 +263,9 @@ def normalise_items(n: int, seed: int = 31) -> list:
             a[k] = optional[k]()
         res = rng.choice([{"service.name": "norm-bot"}, {"service.name": "unknown_service:python", "deployment.environment": "staging"},
                           {"deployment.environment": "dev", "deployment.environment.name": "prod"}, {}])
-        sp = span_pb(9_500_000 + i, "x", a, error=rng.random() < 0.4)
+        events = [("exception", rng.choice([{"exception.type": "openai.RateLimitError"}, {"exception.message": "m"}, {"exception.type": 5}]))
+                  for _ in range(rng.choice([0, 0, 1, 2]))] + ([("log", {"exception.type": "NotAnException"})] if rng.random() < 0.1 else [])
+        sp = span_pb(9_500_000 + i, "x", a, events, error=rng.random() < 0.4)
         if rng.random() < 0.6:
             sp.parent_span_id = (i + 1).to_bytes(8, "big")
         items.append((res, sp))
@@ -277,6 +291,11 @@ def test_both_engines_normalise_and_price_the_same(otelcol, tmp_path):
     assert sum(a.get(names.PROVIDER) == "azure.ai.openai" for a in spans) > 5
     assert {a.get(names.TOOL_OUTCOME) for a in spans} >= {"ok", "error", "timeout", "skipped"}
     assert sum(a.get(names.STAGE) == "request" for a in spans) > 50
+    # error types from exception events and in one spelling, categories from each kind of matcher, models from parameters
+    assert sum(a.get(names.ERROR_TYPE) == "RateLimitError" for a in spans) > 30
+    assert not [a for a in spans if str(a.get(names.ERROR_TYPE, "")).startswith(("<class", "openai."))]
+    assert {a.get(names.FAILURE_CATEGORY) for a in spans} >= {"rate_limited", "timeout", "guardrail_block", "refusal", "context_overflow", "oops"}
+    assert sum(a.get(names.REQUEST_MODEL) == "text-embedding-3-small" for a in spans) > 5
     assert not [a for a in spans if "llm.usage.prompt_tokens" in a or "gen_ai.system" in a]
     assert {r.get("service.name") for _n, _a, _e, r in out["native"].values()} >= {"norm-bot", "support-copilot"}
 
@@ -320,16 +339,33 @@ def usage_items(n: int, seed: int = 23) -> list:
         a: dict = {names.STAGE: rng.choice(["request", "model_call", "model_call", "retrieval", "feedback", "tool_call", "prompt_assembly", "evaluation"])}
         for k in rng.sample(list(optional), rng.randint(2, 12)):
             a[k] = optional[k]()
+        if rng.random() < 0.05:
+            a[names.REQUEST_DELEGATED] = True
         res = {names.SERVICE_NAME: rng.choice(["svc-a", "svc-b"]), **({names.ENVIRONMENT: "prod"} if rng.random() < 0.5 else {}), "service.instance.id": f"pod-{i % 3}"}
-        items.append((res, span_pb(9_000_000 + i, "x", a, error=rng.random() < 0.2)))
+        sp = span_pb(9_000_000 + i, "x", a, error=rng.random() < 0.2)
+        if rng.random() < 0.3:  # a child, or a span whose parent is remote: not a root
+            sp.parent_span_id = (i + 1).to_bytes(8, "big")
+        items.append((res, sp))
     return items
 
 
+def expected_requests(items: list) -> int:
+    """Every trace counts one request: its root (whatever its stage, feedback, evals and delegating
+    outer spans excepted), or the span that says it is the request."""
+    count = 0
+    for _res, sp in items:
+        a = {kv.key: kv.value for kv in sp.attributes}
+        stage = a[names.STAGE].string_value
+        root = not sp.parent_span_id and names.REQUEST_DELEGATED not in a and stage not in ("feedback", "evaluation")
+        count += stage == "request" or root
+    return count
+
+
 def _usage_series(col) -> dict:
-    """(name, labels) -> value of every usage series the sidecar exports (not the span metrics)."""
+    """(name, labels) -> value of every usage series the sidecar exports, and of span call counts."""
     out = {}
     for smp in col.samples():
-        if smp.name.startswith("genai_o11y_") and not smp.name.startswith("genai_o11y_span_") and not smp.name.endswith("_created"):
+        if smp.name.startswith("genai_o11y_") and (not smp.name.startswith("genai_o11y_span_") or smp.name == "genai_o11y_span_calls_total") and not smp.name.endswith("_created"):
             out[(smp.name, tuple(sorted(smp.labels.items())))] = smp.value
     return out
 
@@ -367,6 +403,14 @@ def test_both_engines_make_the_same_usage_metrics(otelcol, tmp_path):
         assert (base + ("_bucket" if m.buckets is not None else "_total")) in exported, m.name
     assert len(native) > 1000
     assert not [k for k in native if any(lab.startswith("genai_o11y_s2m") for lab, _v in k[1])]
+    # one request per trace: a root model call, retrieval, ... counts as a request too, nothing else does
+    requests = sum(v for (name, labels), v in native.items() if name == "genai_o11y_span_calls_total" and (names.prom_label(names.STAGE), "request") in labels)
+    assert requests == expected_requests(items)
+    tenant_requests = sum(v for (name, _l), v in native.items() if name == "genai_o11y_tenant_requests_total")
+    assert 0 < tenant_requests <= requests
+    # the request view of a root span carries no failure (nor tokens, cost): each span's failure is counted once
+    failures = sum(v for (name, _l), v in native.items() if name == "genai_o11y_failures_total")
+    assert failures == sum(any(kv.key == names.FAILURE_CATEGORY for kv in sp.attributes) for _r, sp in items)
 
 
 def test_the_package_ships_every_source_file_of_our_components():

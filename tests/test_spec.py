@@ -129,3 +129,12 @@ def test_prices_are_exact_decimals():
 
     assert p.input == Decimal("2.50") and p.cached_input == Decimal("1.25")
     assert yaml.safe_load(default_text())["models"][0]["price_usd_per_1m_tokens"]["input"] == 2.5
+
+
+def test_the_default_failure_table_is_the_one_the_default_spec_spells_out():
+    """spec/default.yaml shows users the table a spec without `failures` gets."""
+    from genai_o11y.spec.model import DEFAULT_FAILURE_RULES, Failures
+
+    spelled = load().failures
+    assert spelled == Failures() and len(spelled.infer) == len(DEFAULT_FAILURE_RULES) >= 10
+    assert {r.category for r in spelled.infer} >= {"rate_limited", "timeout", "guardrail_block", "context_overflow", "refusal"}

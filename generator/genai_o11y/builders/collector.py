@@ -3,6 +3,7 @@
     traces/ingest   otlp -> memory_limiter -> resource -> normalise + cost -> redact -> batch -> forward
     traces/sample   forward -> tail_sampling -> otlp_grpc/tempo (persistent queue, retries)
     traces/metrics  forward -> keep GenAI spans -> fold label values -> span_metrics, genai_usage
+    traces/requests forward -> keep roots that are not request spans -> their request view -> fold -> same connectors
     metrics/spans   span_metrics (cumulative) -> prometheus
     metrics/usage   genai_usage (cumulative; a stream budget per tenant metric) -> prometheus
 
@@ -50,6 +51,38 @@ SPAN_DIMENSIONS = [
 USAGE_DIMENSIONS = [n.SERVICE_NAME, n.STAGE, n.PROVIDER, n.REQUEST_MODEL, n.ROUTE, n.PROMPT_TEMPLATE, n.PROMPT_VERSION, n.TASK_TYPE, n.ENVIRONMENT, n.SERVICE_VERSION]
 #: Resource attributes copied onto spans in the metrics branch, so they become labels.
 RESOURCE_TO_LABEL = [n.SERVICE_NAME, n.ENVIRONMENT, n.SERVICE_VERSION]
+
+#: The request view of a root span that is something else (an instrumentation's model call with no
+#: app span above it): a trace counts exactly one request, its root. The view keeps only what
+#: request-level metrics read, so tokens, cost, failures and the other per-span metrics stay counted
+#: once, on the span itself.
+REQUEST_VIEW_KEYS = [
+    n.STAGE, n.PROVIDER, n.REQUEST_MODEL, n.ROUTE, n.PROMPT_TEMPLATE, n.PROMPT_VERSION, n.ERROR_TYPE,
+    n.TENANT, n.TASK_TYPE, n.TOOLS_CALLED, n.ENVIRONMENT, n.SERVICE_VERSION,
+]
+#: Stages that are never a request even as a root: feedback and evals join a request's trace later.
+NOT_REQUESTS = ("request", "feedback", "evaluation")
+
+
+def request_view_condition() -> str:
+    """OTTL: the span is a root (no parent: a remote parent is a parent), has a stage other than
+    request/feedback/evaluation, and is not an outer span the helper marked as delegating."""
+    stage = attr(n.STAGE)
+    return (f"IsRootSpan() and {stage} != nil and " + " and ".join(f"{stage} != {q(s)}" for s in NOT_REQUESTS)
+            + f" and {attr(n.REQUEST_DELEGATED)} == nil")
+
+
+def request_view_processors() -> dict:
+    """filter/request_view drops every span but those of request_view_condition();
+    transform/request_view makes the request view of what is left. Both engines use these."""
+    return {
+        "filter/request_view": {"error_mode": "ignore", "traces": {"span": [f"not ({request_view_condition()})"]}},
+        "transform/request_view": _transform([{"context": "span", "statements": [
+            f"keep_keys(span.attributes, [{', '.join(q(k) for k in REQUEST_VIEW_KEYS)}])",
+            f'set({attr(n.STAGE)}, "request")',
+        ]}]),
+    }
+
 
 FORWARD = "forward/fanout"
 TEMPO = n.TEMPO_EXPORTER
@@ -498,12 +531,12 @@ def build(spec: Spec) -> dict:
             ]
         },
         # Normalisation and cost: our genai_normalise processor (one pass per span), or the same in OTTL.
-        **({"genai_normalise": _escape_confmap({**normalise.native_config(spec.app.services, spec.app.environment), "cost": cost.native_config(spec)})}
+        **({"genai_normalise": _escape_confmap({**normalise.native_config(spec.app.services, spec.app.environment, spec.failures.infer), "cost": cost.native_config(spec)})}
            if engine == "native" else {
             "transform/normalise": {
                 "error_mode": "ignore",
                 "trace_statements": _escape_confmap(
-                    [{"context": "resource", "statements": normalise.resource_statements(spec.app.services, spec.app.environment)}] + normalise.statements()
+                    [{"context": "resource", "statements": normalise.resource_statements(spec.app.services, spec.app.environment)}] + normalise.statements(spec.failures.infer)
                 ),
             },
             "transform/cost": _transform(cost.statement_groups(spec)),
@@ -556,8 +589,15 @@ def build(spec: Spec) -> dict:
             "processors": ["filter/genai_spans", dims],
             "exporters": ["span_metrics"],
         },
+        # a trace whose root is not a request span (an instrumentation's model call alone) counts its root's request view
+        "traces/requests": {
+            "receivers": [FORWARD],
+            "processors": ["filter/request_view", "transform/request_view", dims],
+            "exporters": ["span_metrics"],
+        },
         "metrics/spans": {"receivers": ["span_metrics"], "processors": [], "exporters": ["prometheus"]},
     }
+    processors.update(request_view_processors())
     exporters_extra: dict = {}
     store = spec.redaction.full_content_store
     if spec.redaction.mode == "full" and store is not None:
@@ -575,6 +615,7 @@ def build(spec: Spec) -> dict:
             "sending_queue": {"enabled": True, "storage": QUEUE, "queue_size": c.queue_size_batches, "num_consumers": 2},
         }
     _usage_metrics_branch(spec, processors, connectors, pipelines)
+    pipelines["traces/requests"]["exporters"] = list(pipelines["traces/metrics"]["exporters"])
 
     return {
         "extensions": {

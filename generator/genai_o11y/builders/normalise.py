@@ -8,12 +8,17 @@ processor does (statements()). Rules, in order:
 2. values: provider names lower-cased and mapped to the semconv enumeration, token counts sent as
    strings converted to integers, the operation name derived from other instrumentations' span kinds;
 3. our `genai_o11y.stage` inferred where the app did not set it (model call, embedding, retrieval,
-   tool call, rerank, guardrail; a root span is the whole `request`).
+   tool call, rerank, guardrail; a root span with no other stage is the whole `request`; a root
+   span that is something else also counts as the request in the metrics branch: collector.py);
+4. errors: `error.type` from the exception event where the instrumentation recorded only that,
+   spellings normalised (`<class 'openai.RateLimitError'>`, `openai.RateLimitError` -> `RateLimitError`),
+   and `genai_o11y.failure.category` inferred from the spec's failure table where the app set none.
 """
 
 from __future__ import annotations
 
 from .. import names as n
+from ..spec.model import FailureRule
 from .ottl import attr, one_of_regex, q
 
 # (legacy key, current key, who emits it). First match wins when several legacy keys are present.
@@ -84,14 +89,69 @@ STAGE_FROM: list[tuple[str, str, str]] = [
 ]
 
 
+#: Where an instrumentation recorded the failure only as an exception event (OpenInference), the first
+#: exception event's type becomes error.type on a span that ended in error.
+EXCEPTION_EVENT, EXCEPTION_TYPE = "exception", "exception.type"
+#: error.type spellings -> one: Python's repr of a class (openai-v2's chat spans) and a dotted class
+#: path (an exception event's type) become the class name. RE2; `${1}` is the first group.
+ERROR_TYPE_REWRITES: list[tuple[str, str]] = [
+    ("^<class '(?:[^']*\\.)?([^'.]+)'>$", "${1}"),
+    ("^(?:[A-Za-z_][A-Za-z0-9_]*\\.)+([A-Z][A-Za-z0-9_]*)$", "${1}"),
+]
+#: The request model from an instrumentation's invocation parameters (a JSON string) where no model
+#: is set: OpenInference's failed calls carry only these.
+MODEL_FROM_JSON: list[tuple[str, str]] = [("llm.invocation_parameters", "model"), ("embedding.invocation_parameters", "model")]
+#: Keys the failure table's matchers read.
+HTTP_STATUS_KEYS = ["http.response.status_code", "http.status_code"]
+GRPC_CODE_KEY = "rpc.grpc.status_code"
+
+
 def _group(statements: list[str], conditions: list[str]) -> dict:
     """A span statement group that runs only on spans where one of `conditions` holds (each is a
     necessary condition of every statement in it): most spans skip most groups with a few lookups."""
     return {"context": "span", "conditions": conditions, "statements": statements}
 
 
-def statements() -> list[dict]:
-    """transform processor statement groups (span context), in order."""
+def _failure_matchers(rule: FailureRule) -> list[tuple[list[str], str, list, bool]]:
+    """(keys, regex, values, lists): the rule as data, for both engines. The rule holds where one of
+    `keys` is a string matching `regex`, or equals one of `values` (typed), or, with `lists`, is a
+    list holding one of them."""
+    if rule.error_type:
+        return [([n.ERROR_TYPE], rule.error_type, [], False)]
+    if rule.http_status:
+        return [(HTTP_STATUS_KEYS, "", list(rule.http_status), False)]
+    if rule.grpc_code:
+        return [([GRPC_CODE_KEY], "", list(rule.grpc_code), False)]
+    return [([n.FINISH_REASONS], "", list(rule.finish_reason), True)]
+
+
+def _ottl_value(v) -> str:
+    return q(v) if isinstance(v, str) else str(v)
+
+
+def failure_statements(rules: list[FailureRule]) -> list[str]:
+    cat = attr(n.FAILURE_CATEGORY)
+    out = []
+    for rule in rules:
+        for keys, regex, values, lists in _failure_matchers(rule):
+            if regex:
+                cond = " or ".join(f"(IsString({attr(k)}) and IsMatch({attr(k)}, {q(regex)}))" for k in keys)
+                out.append(f"set({cat}, {q(rule.category)}) where {cat} == nil and ({cond})")
+                continue
+            scalar = " or ".join(f"{attr(k)} == {_ottl_value(v)}" for k in keys for v in values)
+            out.append(f"set({cat}, {q(rule.category)}) where {cat} == nil and ({scalar})")
+            if lists:  # a separate statement: ContainsValue fails on a value that is not a list
+                contains = " or ".join(f"ContainsValue({attr(k)}, {_ottl_value(v)})" for k in keys for v in values)
+                out.append(f"set({cat}, {q(rule.category)}) where {cat} == nil and " + " and ".join(f"IsList({attr(k)})" for k in keys) + f" and ({contains})")
+    return out
+
+
+def failure_keys(rules: list[FailureRule]) -> list[str]:
+    return sorted({k for r in rules for keys, _r, _v, _l in _failure_matchers(r) for k in keys})
+
+
+def statements(failure_rules: list[FailureRule] | None = None) -> list[dict]:
+    """transform processor statement groups (span and span event context), in order."""
     groups: list[dict] = []
     renames: list[str] = []
     for legacy, current, _who in RENAMES:
@@ -102,6 +162,15 @@ def statements() -> list[dict]:
     legacy_keys = sorted({legacy for legacy, _c, _w in RENAMES if legacy != "traceloop.entity.name"} | set(DROPPED_LEGACY))
     renames += [f"delete_key(span.attributes, {q(legacy)})" for legacy in legacy_keys]
     groups.append(_group(renames, [f"{attr(k)} != nil" for k in [*legacy_keys, "traceloop.entity.name"]]))
+    # error.type: from the exception event where missing, then one spelling
+    et = attr(n.ERROR_TYPE)
+    groups.append({
+        "context": "spanevent",
+        "conditions": [f"spanevent.name == {q(EXCEPTION_EVENT)} and spanevent.attributes[{q(EXCEPTION_TYPE)}] != nil and {et} == nil"
+                       " and span.status.code == STATUS_CODE_ERROR"],
+        "statements": [f"set({et}, spanevent.attributes[{q(EXCEPTION_TYPE)}])"],
+    })
+    groups.append(_group([f"replace_pattern({et}, {q(p)}, {q(r)})" for p, r in ERROR_TYPE_REWRITES], [f"IsString({et})"]))
     # values
     provider = attr(n.PROVIDER)
     groups.append(_group([f"set({provider}, ToLowerCase({provider}))"], [f"IsString({provider})"]))
@@ -117,6 +186,11 @@ def statements() -> list[dict]:
     groups.append(_group(
         [f"set({attr(n.REQUEST_MODEL)}, {attr(n.RESPONSE_MODEL)})"],
         [f"{attr(n.REQUEST_MODEL)} == nil and {attr(n.RESPONSE_MODEL)} != nil"],
+    ))
+    model = attr(n.REQUEST_MODEL)
+    groups.append(_group(
+        [f"set({model}, ParseJSON({attr(k)})[{q(f)}]) where {model} == nil and IsString({attr(k)}) and IsString(ParseJSON({attr(k)})[{q(f)}])" for k, f in MODEL_FROM_JSON],
+        [f"{model} == nil and ({' or '.join(f'{attr(k)} != nil' for k, _f in MODEL_FROM_JSON)})"],
     ))
     kinds = sorted({key for key, _v, _o in OPERATION_FROM})
     groups.append(_group(
@@ -137,13 +211,18 @@ def statements() -> list[dict]:
         ],
         [tool],
     ))
+    # failure category: the app's own value wins; otherwise the first row of the spec's table that matches
+    rules = list(failure_rules or [])
+    if rules:
+        cat = attr(n.FAILURE_CATEGORY)
+        groups.append(_group(failure_statements(rules), [f"{cat} == nil and ({' or '.join(f'{attr(k)} != nil' for k in failure_keys(rules))})"]))
     return groups
 
 
 TOOL_TIMEOUT_PATTERN = "(?i)timeout"
 
 
-def native_config(services: list[str], environment: str) -> dict:
+def native_config(services: list[str], environment: str, failure_rules: list[FailureRule] | None = None) -> dict:
     """The genai_normalise processor's config (our component: gocomponents/genainormaliseprocessor):
     what resource_statements() and statements() say in OTTL, as data, applied in one pass per span.
     The cost step is added by cost.native_config()."""
@@ -161,16 +240,28 @@ def native_config(services: list[str], environment: str) -> dict:
         },
         "renames": renames,
         "delete_keys": sorted({legacy for legacy, _c, _w in RENAMES if legacy != "traceloop.entity.name"} | set(DROPPED_LEGACY)),
+        "error_type": {
+            "key": n.ERROR_TYPE, "from_event": {"name": EXCEPTION_EVENT, "key": EXCEPTION_TYPE},
+            "rewrites": [{"pattern": p, "replacement": r} for p, r in ERROR_TYPE_REWRITES],
+        },
         "lowercase": [n.PROVIDER],
         "value_maps": [{"key": n.PROVIDER, "values": dict(PROVIDER_VALUES)}],
         "integers": [n.INPUT_TOKENS, n.OUTPUT_TOKENS, n.CACHE_READ_TOKENS],
         "fill_from": [{"from": n.RESPONSE_MODEL, "to": n.REQUEST_MODEL}],
+        "from_json": [{"from": k, "field": f, "to": n.REQUEST_MODEL} for k, f in MODEL_FROM_JSON],
         "derive": [{"key": n.OPERATION, "value": op, "when": {"key": key, "value": value}} for key, value, op in OPERATION_FROM]
         + [{"key": n.STAGE, "value": st, "when": {"key": key, "value": value}} for key, value, st in STAGE_FROM],
         "root": {"key": n.STAGE, "value": "request", "unless": n.REQUEST_DELEGATED},
         "tool_outcome": {
             "stage_key": n.STAGE, "stage_value": "tool_call", "key": n.TOOL_OUTCOME, "error_type_key": n.ERROR_TYPE,
             "timeout_pattern": TOOL_TIMEOUT_PATTERN, "timeout": "timeout", "error": "error", "ok": "ok",
+        },
+        "failure": {
+            "key": n.FAILURE_CATEGORY,
+            "rules": [
+                {"category": r.category, "keys": keys, **({"pattern": regex} if regex else {"values": values}), **({"lists": True} if lists else {})}
+                for r in (failure_rules or []) for keys, regex, values, lists in _failure_matchers(r)
+            ],
         },
     }
 

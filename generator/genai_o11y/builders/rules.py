@@ -117,7 +117,7 @@ def slo_alerts(spec: Spec) -> list[Alert]:
             ),
             runbook=Runbook(
                 meaning=(
-                    f"End-to-end requests (spans with stage `request`) fail often enough that, at this rate, the "
+                    f"End-to-end requests (stage `request`: each trace's root span, a model call included when nothing of the app is above it) fail often enough that, at this rate, the "
                     f"{av.window_days}-day budget of {round(100 - av.objective_percent, 6)}% failed requests is gone "
                     + ("within hours to a couple of days: users are affected now." if page else "before the window ends: a slow leak worth a ticket.")
                 ),

@@ -14,6 +14,14 @@ def run(spec: Spec) -> Iterator[tuple[Loc, str]]:
     yield from _slo_stages(spec)
     yield from _tool_routes(spec)
     yield from _full_mode(spec)
+    yield from _failure_rules(spec)
+
+
+def _failure_rules(spec: Spec):
+    for i, r in enumerate(spec.failures.infer):
+        given = [k for k in ("error_type", "http_status", "grpc_code", "finish_reason") if getattr(r, k)]
+        if len(given) != 1:
+            yield ("failures", "infer", i), (f"exactly one of error_type, http_status, grpc_code, finish_reason per row (got {', '.join(given) or 'none'})")
 
 
 def _full_mode(spec: Spec):

@@ -136,6 +136,61 @@ class Slos(Strict):
     latency: list[LatencySlo] = Field(default_factory=list)
 
 
+def _known_category(c: str) -> str:
+    if c not in names.FAILURE_CATEGORIES:
+        raise ValueError(f"unknown failure category {c!r}; known categories: {', '.join(names.FAILURE_CATEGORIES)}")
+    return c
+
+
+def _re2(v: str) -> str:
+    try:
+        re.compile(v)
+    except re.error as e:
+        raise ValueError(f"regex does not compile: {e}") from None
+    for bad, why in _NOT_RE2:
+        if bad.search(v):
+            raise ValueError(f"regex {v!r}: {why}")
+    return v
+
+
+class FailureRule(Strict):
+    """One row of the failure table: where the app set no genai_o11y.failure.category, the first row
+    that matches the span sets it. Exactly one matcher per row."""
+
+    category: Annotated[str, AfterValidator(_known_category)] = Field(description=f"One of: {', '.join(names.FAILURE_CATEGORIES)}.")
+    error_type: Annotated[str, AfterValidator(_re2)] | None = Field(
+        None, description="RE2 regex on error.type (after `<class 'openai.RateLimitError'>` and `openai.RateLimitError` become `RateLimitError`).")
+    http_status: list[Annotated[int, Field(ge=100, le=599)]] = Field(default_factory=list, description="http.response.status_code (or http.status_code) values.")
+    grpc_code: list[Annotated[int, Field(ge=0, le=16)]] = Field(default_factory=list, description="rpc.grpc.status_code values (4: DEADLINE_EXCEEDED, 8: RESOURCE_EXHAUSTED).")
+    finish_reason: list[Name] = Field(default_factory=list, description="A value of gen_ai.response.finish_reasons (a list or one string).")
+
+
+#: The default failure table: major providers' SDK errors (OpenAI, Anthropic, Google, AWS Bedrock,
+#: httpx), HTTP and gRPC status codes, finish reasons. spec/default.yaml spells out the same table.
+DEFAULT_FAILURE_RULES: list[dict] = [
+    {"category": "rate_limited", "error_type": "(?i)(rate_?limit|too_?many_?requests|resource_?exhausted|throttl|quota_?exceeded)"},
+    {"category": "timeout", "error_type": "(?i)(time_?out|timed_?out|deadline_?exceeded)"},
+    {"category": "context_overflow", "error_type": "(?i)(context_?length|context_?window|too_?many_?tokens)"},
+    {"category": "guardrail_block", "error_type": "(?i)(content_?filter|content_?policy)"},
+    {"category": "rate_limited", "http_status": [429]},
+    {"category": "timeout", "http_status": [408, 504]},
+    {"category": "rate_limited", "grpc_code": [8]},
+    {"category": "timeout", "grpc_code": [4]},
+    {"category": "guardrail_block", "finish_reason": ["content_filter", "safety", "SAFETY"]},
+    {"category": "refusal", "finish_reason": ["refusal"]},
+    {"category": "context_overflow", "finish_reason": ["length", "max_tokens", "MAX_TOKENS"]},
+]
+
+
+class Failures(Strict):
+    """Failure categories the collector infers where the app set none."""
+
+    infer: list[FailureRule] = Field(
+        default_factory=lambda: [FailureRule.model_validate(r) for r in DEFAULT_FAILURE_RULES],
+        description="In order, the first matching row wins; empty: infer nothing.",
+    )
+
+
 class Sampling(Strict):
     """Tail sampling: what reaches Tempo. Metrics are taken before sampling and see everything."""
 
@@ -301,6 +356,7 @@ class Spec(Strict):
     prompts: Prompts = Field(default_factory=Prompts)
     cardinality: Cardinality = Field(default_factory=Cardinality)
     slos: Slos = Field(default_factory=Slos)
+    failures: Failures = Field(default_factory=Failures)
     sampling: Sampling = Field(default_factory=Sampling)
     redaction: Redaction = Field(default_factory=Redaction)
     backends: Backends = Field(default_factory=Backends)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ... import names as n
 from ...spec import Spec
 from .common import ERROR, MODEL, PROVIDER, ROUTE, STAGE, TEMPLATE, TENANT, VERSION, P, Q, dashboard, L
-from .queries import PROM, REQ, per_s, ratio
+from .queries import PROM, REQ, or_zero, per_s, ratio
 
 UID = "genai-o11y-cost"
 
@@ -40,11 +40,12 @@ def build(spec: Spec, source: str) -> dict:
         P("Cost per thumbs-up", "USD spent per positive feedback: what a satisfied answer costs. Rising means more spend, fewer happy users, or both.",
           [Q(ratio(per_s(cost), per_s(fb, f'{sentiment}="positive"')), "per thumbs-up")], unit="currencyUSD"),
         P("Input vs output vs cached tokens", "Tokens per second by kind. Cached input falling while input holds means the provider's prompt cache stopped hitting (a changed prompt prefix).",
-          [Q(per_s(PROM["input_tokens"]), "input"), Q(per_s(PROM["output_tokens"]), "output"), Q(per_s(PROM["cached_tokens"]), "cached input")], unit="short"),
+          [Q(per_s(PROM["input_tokens"]), "input"), Q(per_s(PROM["output_tokens"]), "output"), Q(or_zero(per_s(PROM["cached_tokens"]), per_s(PROM["input_tokens"])), "cached input")], unit="short"),
         P("Unpriced calls", "Calls per second with token counts to a model that has no price in the spec: their cost is missing everywhere (GenAIUnpricedModelCalls). Should be 0.",
           [Q(per_s(PROM["unpriced"], by=PROVIDER), "{{" + PROVIDER + "}}")], unit="ops", thresholds=[(0.0001, "red")]),
         P("Spend over 24 hours against the daily budget", (f"USD spent in the last 24 hours against the spec's daily budget ({budget} USD). Crossing the line means the month's budget runs out early." if budget is not None else "USD spent in the last 24 hours (no daily budget set in the spec)."),
           [Q(f"sum (increase({cost}{{deployment_environment_name=~\"$environment\",service_name=~\"$service\"}}[24h]))", "spent in 24h")] + ([Q(f"vector({budget})", "daily budget")] if budget is not None else []),
           unit="currencyUSD"),
     ]
-    return dashboard(UID, "Where the money goes: by model, route, tenant, prompt version and task; per request, per success, per thumbs-up; against the daily budget.", panels, source)
+    return dashboard(UID, "Where the money goes: by model, route, tenant, prompt version and task; per request, per success, per thumbs-up; against the daily budget.", panels, source,
+                     needs="' + HELPER_MODEL + 'token counts and `gen_ai.request.model` priced by the spec's price table. The splits by route, tenant, prompt version and task type need `genai_o11y.route`, `genai_o11y.tenant`, `genai_o11y.prompt.version`, `genai_o11y.task.type` (the helper sets them); per thumbs-up needs feedback spans.")

@@ -55,7 +55,8 @@ def build(spec: Spec, source: str) -> dict:
         P("Slow requests (exemplars)", "p99 of whole requests with exemplars: each dot is a real trace; click it to open the trace in Tempo.",
           [Q(quantile(0.99, REQ), "p99", exemplar=True)], unit="ms", w=24),
     ]
-    d = dashboard(UID, "Find the request: Tempo search by service, status, model, prompt version and tenant, and the trace itself.", panels, source)
+    d = dashboard(UID, "Find the request: Tempo search by service, status, model, prompt version and tenant, and the trace itself.", panels, source,
+                  needs="Tempo (traces kept by tail sampling) and ' + HELPER_MODEL + 'the searches by prompt version and tenant need `genai_o11y.prompt.version` and `genai_o11y.tenant` (the helper sets them); slow requests with exemplars need the span metrics.")
     d["templating"]["list"] = variables() + [{
         "type": "textbox", "name": "trace_id", "label": "Trace id", "query": "", "hide": 0,
         "current": {"selected": False, "text": "", "value": ""}, "options": [],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ... import names as n
 from ...spec import Spec
 from .common import ERROR, FAILURE, MODEL, STAGE, VERSION, P, Q, dashboard, L
-from .queries import PROM, REQ, per_s, ratio
+from .queries import PROM, REQ, or_zero, per_s, ratio
 
 UID = "genai-o11y-failures"
 
@@ -16,18 +16,20 @@ def build(spec: Spec, source: str) -> dict:
     cats = ", ".join(n.FAILURE_CATEGORIES)
     panels = [
         P("Failures by category", f"Spans per second by failure category (genai_o11y.failure.category: {cats}; others fold into _other). The category that rose is the failure mode to chase.",
-          [Q(per_s(f, by=FAILURE), "{{" + FAILURE + "}}")], unit="ops", stack=True, w=24),
+          [Q(or_zero(per_s(f, by=FAILURE), per_s(PROM["calls"], REQ), labels=(FAILURE,)), "{{" + FAILURE + "}}")], unit="ops", stack=True, w=24),
         P("Failure share of requests by category", "Failures of each category per end-to-end request. Hallucination flags or citation mismatches rising with steady errors: answers are wrong, not failing.",
-          [Q(ratio(per_s(f, by=FAILURE), f"on () group_left\n{per_s(PROM['calls'], REQ)}"), "{{" + FAILURE + "}}")], unit="percentunit"),
+          [Q(or_zero(ratio(per_s(f, by=FAILURE), f"on () group_left\n{per_s(PROM['calls'], REQ)}"), per_s(PROM["calls"], REQ), labels=(FAILURE,)), "{{" + FAILURE + "}}")], unit="percentunit"),
         P("Failures by category and stage", "Failures over the range by category and the stage that reported them.",
           [Q(f"sum by ({FAILURE}, {STAGE}) (increase({f}{{deployment_environment_name=~\"$environment\",service_name=~\"$service\"}}[$__range]))", "{{" + FAILURE + "}} {{" + STAGE + "}}", instant=True)],
           kind="table", unit="short"),
         P("Failures by prompt version", "Failures per second by prompt version and category: a version that fails differently from its predecessor.",
-          [Q(per_s(f, by=f"{VERSION}, {FAILURE}"), "{{" + VERSION + "}} {{" + FAILURE + "}}")], unit="ops"),
-        P("Failures by model", "Failures per second by model and category.", [Q(per_s(f, by=f"{MODEL}, {FAILURE}"), "{{" + MODEL + "}} {{" + FAILURE + "}}")], unit="ops"),
+          [Q(or_zero(per_s(f, by=f"{VERSION}, {FAILURE}"), per_s(PROM["calls"], REQ), labels=(VERSION, FAILURE)), "{{" + VERSION + "}} {{" + FAILURE + "}}")], unit="ops"),
+        P("Failures by model", "Failures per second by model and category.", [Q(or_zero(per_s(f, by=f"{MODEL}, {FAILURE}"), per_s(PROM["calls"], REQ), labels=(MODEL, FAILURE)), "{{" + MODEL + "}} {{" + FAILURE + "}}")], unit="ops"),
         P("Errors by error type", "Spans ending in error per second by error.type and stage (exceptions, provider errors such as RateLimitError, timeouts); 'unspecified' when the app set no error.type.",
-          [Q(f'label_replace(\n  {per_s(PROM["calls"], ERROR, by=f"{err}, {STAGE}")},\n  "{err}", "unspecified", "{err}", ""\n)', "{{" + err + "}} {{" + STAGE + "}}")], unit="ops"),
+          [Q(or_zero(f'label_replace(\n  {per_s(PROM["calls"], ERROR, by=f"{err}, {STAGE}")},\n  "{err}", "unspecified", "{err}", ""\n)', per_s(PROM["calls"], REQ), labels=(err, STAGE)),
+             "{{" + err + "}} {{" + STAGE + "}}")], unit="ops"),
         P("Guardrail blocks", "Share of requests blocked by a guardrail (failure category guardrail_block). 10x its baseline alerts (GenAIGuardrailBlockSpike).",
-          [Q(ratio(per_s(f, f'{FAILURE}="{n.GUARDRAIL_BLOCK}"'), per_s(PROM["calls"], REQ)), "blocked")], unit="percentunit"),
+          [Q(or_zero(ratio(per_s(f, f'{FAILURE}="{n.GUARDRAIL_BLOCK}"'), per_s(PROM["calls"], REQ)), per_s(PROM["calls"], REQ)), "blocked")], unit="percentunit"),
     ]
-    return dashboard(UID, "What kind of failure: counts and trends per failure category, by stage, prompt version and model.", panels, source)
+    return dashboard(UID, "What kind of failure: counts and trends per failure category, by stage, prompt version and model.", panels, source,
+                     needs="any GenAI instrumentation alone (our helper, `opentelemetry-instrumentation-openai-v2`, OpenLLMetry, OpenInference): where the app sets no `genai_o11y.failure.category`, the sidecar infers it from `error.type`, HTTP status, gRPC code and finish reasons (the spec's `failures.infer`: rate_limited, timeout, context_overflow, guardrail_block, refusal). retrieval_miss, wrong_tool, hallucination_flag, citation_mismatch and parse_error need the app (the helper's `fail()`). Guardrail blocks need moderation spans or finish reasons such as content_filter.")

@@ -47,4 +47,5 @@ def build(spec: Spec, source: str) -> dict:
         P("Series per metric", f"Series per span-derived metric. Near cardinality.max_series_per_metric ({spec.cardinality.max_series_per_metric}) new label sets fold into the overflow series (GenAIMetricsCardinalityOverflow).",
           [Q(f'topk(15, count by (__name__) ({{__name__=~"genai_o11y_.*",job="{side}"}}))', "{{__name__}}", instant=True)], kind="bargauge", unit="short"),
     ]
-    return dashboard(UID, "The telemetry pipeline watching itself: sidecars up, spans accepted, refused, dropped, queues, redaction, memory, sampling, series.", panels, source)
+    return dashboard(UID, "The telemetry pipeline watching itself: sidecars up, spans accepted, refused, dropped, queues, redaction, memory, sampling, series.", panels, source,
+                     needs="the sidecar's own telemetry and Prometheus' scrape of it (`up`, `otelcol_*`): no app signal is needed.")

@@ -5,14 +5,14 @@ from __future__ import annotations
 from ... import names as n
 from ...spec import Spec
 from .common import EVAL, MODEL, RELEASE, STAGE, TEMPLATE, VERSION, P, Q, change_annotations, dashboard, L
-from .queries import PROM, mean, per_s, quantile, ratio
+from .queries import PROM, mean, or_zero, per_s, quantile, ratio
 
 UID = "genai-o11y-quality"
 
 
 def build(spec: Spec, source: str) -> dict:
     fb, sentiment = PROM["feedback"], L(n.FEEDBACK_SENTIMENT)
-    pos = lambda by: ratio(per_s(fb, f'{sentiment}="positive"', by=by), per_s(fb, by=by))  # noqa: E731
+    pos = lambda by: or_zero(ratio(per_s(fb, f'{sentiment}="positive"', by=by), per_s(fb, by=by)), per_s(fb, by=by), on=by)  # noqa: E731
     ev = "genai_o11y_evaluation_score"
     expected = "; ".join(f"{k}: {', '.join(v)}" for k, v in spec.prompts.expected_versions.items()) or "none"
     panels = [
@@ -31,4 +31,5 @@ def build(spec: Spec, source: str) -> dict:
           [Q(per_s(PROM["calls"], f'{STAGE}="model_call"', by=f"{TEMPLATE}, {VERSION}"), "{{" + TEMPLATE + "}} {{" + VERSION + "}}")], unit="ops", stack=True),
     ]
     return dashboard(UID, "Quality by what changed: feedback and eval scores by prompt version, model and release, with annotations where versions changed.",
-                     panels, source, annotations=change_annotations())
+                     panels, source, annotations=change_annotations(),
+                     needs="feedback and evaluation spans (the helper's `record_feedback` / `record_eval`, or spans with stage feedback / evaluation carrying `genai_o11y.feedback.sentiment`, `gen_ai.evaluation.name` and `gen_ai.evaluation.score.value`) and prompt versions (`genai_o11y.prompt.template` / `.version`, set by the helper). Response length and calls fill from any GenAI instrumentation's model calls.")

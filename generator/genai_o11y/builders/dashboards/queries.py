@@ -34,4 +34,15 @@ def zero_or(expr: str, like: str) -> str:
     return f"(\n  {expr}\n  or\n  0 * {like}\n)"
 
 
-__all__ = ["PROM", "REQ", "NOT_PIPELINE", "per_s", "ratio", "quantile", "mean", "zero_or", "sel", "rate"]
+def or_zero(expr: str, traffic: str, on: str = "", labels: tuple[str, ...] = ()) -> str:
+    """`expr`, or 0 where `traffic` has series and `expr` has none (a ratio or rate of failures with
+    traffic and no failure is 0, not "No data"; without traffic it stays "No data"). `on`: the labels
+    `expr` and `traffic` share (a 0 per group without its own series); `labels`: `expr`'s other
+    legend labels, "none" on the zeros."""
+    zero = f"0 * {traffic}"
+    for lab in labels:
+        zero = f'label_replace({zero}, "{lab}", "none", "", "")'
+    return f"(\n  {expr}\n)\nor on ({on})\n  {zero}"
+
+
+__all__ = ["PROM", "REQ", "NOT_PIPELINE", "per_s", "ratio", "quantile", "mean", "zero_or", "or_zero", "sel", "rate"]

@@ -33,4 +33,5 @@ def build(spec: Spec, source: str) -> dict:
         P("Truncation events", "Prompts truncated to fit the context budget per second, by prompt version (GenAIPromptTruncationRise). A new version that truncates more needs a shorter template or fewer chunks.",
           [Q(per_s(PROM["truncations"], by=f"{TEMPLATE}, {VERSION}"), "{{" + TEMPLATE + "}} {{" + VERSION + "}}")], unit="ops"),
     ]
-    return dashboard(UID, "Retrieval and prompt assembly: results and zero results, score distribution, reranking, chunks dropped, truncation.", panels, source)
+    return dashboard(UID, "Retrieval and prompt assembly: results and zero results, score distribution, reranking, chunks dropped, truncation.", panels, source,
+                     needs="the helper's retrieval, rerank and prompt-assembly stages, or spans that set `genai_o11y.retrieval.results`, `genai_o11y.retrieval.top_score`, `genai_o11y.rerank.displacement`, `genai_o11y.chunks.included` / `.excluded.*` and `genai_o11y.prompt.truncated`. No model-call instrumentation sets these: an app with only OpenAI's instrumentation leaves this board empty.")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ... import names as n
 from ...spec import Spec
-from .common import MODEL, RELEASE, ROUTE, STAGE, P, Q, dashboard, L
-from .queries import NOT_PIPELINE, PROM, per_s, quantile
+from .common import ENV, MODEL, RELEASE, ROUTE, STAGE, SVC, P, Q, dashboard, L
+from .queries import NOT_PIPELINE, PROM, or_zero, per_s, quantile
 
 UID = "genai-o11y-stages"
 
@@ -37,10 +37,12 @@ def build(spec: Spec, source: str) -> dict:
         P("p95 by stage and release", "p95 per stage split by release (service.version): a regression that starts with a release shows here first.",
           [Q(quantile(0.95, pipeline, by=f"{STAGE}, {RELEASE}"), "{{" + STAGE + "}} {{" + RELEASE + "}}")], unit="ms"),
         P("Stage error ratio", "Share of spans of each stage that ended in error (recorded rule genai_o11y:stage_errors:ratio_rate5m).",
-          [Q('genai_o11y:stage_errors:ratio_rate5m{service_name=~"$service",deployment_environment_name=~"$environment"}', "{{" + STAGE + "}}")], unit="percentunit"),
+          [Q(or_zero('genai_o11y:stage_errors:ratio_rate5m{service_name=~"$service",deployment_environment_name=~"$environment"}',
+                     per_s(PROM["calls"], by=f"{SVC}, {ENV}, {STAGE}", window="5m"), on=f"{SVC}, {ENV}, {STAGE}"), "{{" + STAGE + "}}")], unit="percentunit"),
         P("Cache hit vs miss", "App-level cache lookups (semantic, response, embedding cache) per second by result. Hits falling means more model calls, latency and cost (GenAICacheHitRateCollapse).",
           [Q(per_s(PROM["cache"], by=hit), "hit={{" + hit + "}}")], unit="ops", stack=True),
         P("Stage calls per second", "Spans per second per stage: a stage that stops appearing was skipped (e.g. retrieval bypassed) or lost its instrumentation.",
           [Q(per_s(PROM["calls"], by=STAGE), "{{" + STAGE + "}}")], unit="ops"),
     ]
-    return dashboard(UID, "Per stage, in pipeline order: latency percentiles, share of the request, and splits by route, model and release.", panels, source)
+    return dashboard(UID, "Per stage, in pipeline order: latency percentiles, share of the request, and splits by route, model and release.", panels, source,
+                     needs="' + HELPER_MODEL + 'model calls and embeddings (and the request: each trace's root). The other stages (retrieval, rerank, prompt assembly, routing, tools, moderation) need the helper, `genai_o11y.stage` set by the app, or span kinds the sidecar maps (OpenInference RETRIEVER, RERANKER, TOOL, GUARDRAIL; OpenLLMetry tool spans); the route split needs `genai_o11y.route`.")

@@ -19,6 +19,8 @@ type Config struct {
 	// Renames: in order, a legacy key's value is copied to To where To is not set (the first legacy
 	// key present wins); When, if set, must hold too.
 	Renames []Rename `mapstructure:"renames"`
+	// ErrorType: error.type from the exception event where missing, then spellings rewritten.
+	ErrorType ErrorType `mapstructure:"error_type"`
 	// DeleteKeys: removed after the renames (legacy keys).
 	DeleteKeys []string `mapstructure:"delete_keys"`
 	// Lowercase: string values lower-cased.
@@ -29,12 +31,17 @@ type Config struct {
 	Integers []string `mapstructure:"integers"`
 	// FillFrom: To takes From's value where To is not set and From is.
 	FillFrom []Rename `mapstructure:"fill_from"`
+	// FromJSON: To takes the string field Field of the JSON object in the string From, where To is
+	// not set.
+	FromJSON []FromJSON `mapstructure:"from_json"`
 	// Derive: in order, Key is set to Value where Key is not set and When holds.
 	Derive []Derive `mapstructure:"derive"`
 	// Root: Key is set to Value on root spans where Key is not set and Unless is not set.
 	Root Root `mapstructure:"root"`
 	// ToolOutcome: the outcome of tool spans that do not say it.
 	ToolOutcome ToolOutcome `mapstructure:"tool_outcome"`
+	// Failure: the failure category from the first rule that holds, where Key is not set.
+	Failure Failure `mapstructure:"failure"`
 	// Cost: USD per span from the price table.
 	Cost Cost `mapstructure:"cost"`
 }
@@ -128,6 +135,50 @@ type Price struct {
 	Output      float64  `mapstructure:"output"`
 }
 
+// ErrorType: on spans ending in error where Key is not set, the FromEvent.Key attribute of the first
+// event named FromEvent.Name that has it; then each rewrite whose pattern matches the string value
+// replaces it (regexp.ReplaceAllString, `${1}` is the first group).
+type ErrorType struct {
+	Key       string    `mapstructure:"key"`
+	FromEvent FromEvent `mapstructure:"from_event"`
+	Rewrites  []Rewrite `mapstructure:"rewrites"`
+}
+
+// FromEvent names an event and one of its attributes.
+type FromEvent struct {
+	Name string `mapstructure:"name"`
+	Key  string `mapstructure:"key"`
+}
+
+// Rewrite replaces matches of Pattern with Replacement.
+type Rewrite struct {
+	Pattern     string `mapstructure:"pattern"`
+	Replacement string `mapstructure:"replacement"`
+}
+
+// FromJSON reads a string field of a JSON object held in a string attribute.
+type FromJSON struct {
+	From  string `mapstructure:"from"`
+	Field string `mapstructure:"field"`
+	To    string `mapstructure:"to"`
+}
+
+// Failure: in order, the first rule that holds sets Key to its category where Key is not set.
+type Failure struct {
+	Key   string        `mapstructure:"key"`
+	Rules []FailureRule `mapstructure:"rules"`
+}
+
+// FailureRule holds where one of Keys is a string matching Pattern, or equals one of Values (typed,
+// as OTTL's ==), or, with Lists, is a list holding one of Values.
+type FailureRule struct {
+	Category string   `mapstructure:"category"`
+	Keys     []string `mapstructure:"keys"`
+	Pattern  string   `mapstructure:"pattern"`
+	Values   []any    `mapstructure:"values"`
+	Lists    bool     `mapstructure:"lists"`
+}
+
 func createDefaultConfig() *Config { return &Config{} }
 
 // Validate names the field of every problem.
@@ -173,6 +224,44 @@ func (c *Config) Validate() error {
 		}
 		if err := checkEquals(d.When); err != nil {
 			add("derive[%d].when: %w", i, err)
+		}
+	}
+	if e := c.ErrorType; e.Key != "" {
+		if (e.FromEvent.Name == "") != (e.FromEvent.Key == "") {
+			add("error_type.from_event: name and key are required together")
+		}
+		for i, r := range e.Rewrites {
+			if _, err := regexp.Compile(r.Pattern); err != nil || r.Pattern == "" {
+				add("error_type.rewrites[%d].pattern: does not compile: %v", i, err)
+			}
+		}
+	} else if len(e.Rewrites) > 0 || e.FromEvent.Name != "" {
+		add("error_type.key: empty")
+	}
+	for i, j := range c.FromJSON {
+		if j.From == "" || j.Field == "" || j.To == "" {
+			add("from_json[%d]: from, field and to are required", i)
+		}
+	}
+	if f := c.Failure; len(f.Rules) > 0 {
+		if f.Key == "" {
+			add("failure.key: empty")
+		}
+		for i, r := range f.Rules {
+			if r.Category == "" || len(r.Keys) == 0 {
+				add("failure.rules[%d]: category and keys are required", i)
+			}
+			if (r.Pattern == "") == (len(r.Values) == 0) {
+				add("failure.rules[%d]: exactly one of pattern and values", i)
+			}
+			if _, err := regexp.Compile(r.Pattern); err != nil {
+				add("failure.rules[%d].pattern: does not compile: %v", i, err)
+			}
+			for j, v := range r.Values {
+				if err := genaicommon.CheckEquals(r.Category, v); err != nil {
+					add("failure.rules[%d].values[%d]: %w", i, j, err)
+				}
+			}
 		}
 	}
 	if r := c.Root; r.Key != "" && r.Value == "" {

@@ -5,6 +5,7 @@ package genainormaliseprocessor
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -46,6 +47,52 @@ type derive struct {
 	when  equals
 }
 
+type failureRule struct {
+	keys []int
+	re   *regexp.Regexp
+	rule FailureRule
+}
+
+// holds: one of the keys is a string matching the pattern, equals a value, or (lists) is a list
+// holding one: as the OTTL statements read it.
+func (f *failureRule) holds(ix *index) bool {
+	for _, k := range f.keys {
+		if !ix.has[k] {
+			continue
+		}
+		v := ix.vals[k]
+		if f.re != nil {
+			if v.Type() == pcommon.ValueTypeStr && f.re.MatchString(v.Str()) {
+				return true
+			}
+			continue
+		}
+		for _, want := range f.rule.Values {
+			if genaicommon.Equal(v, want) {
+				return true
+			}
+		}
+	}
+	if f.rule.Lists && f.re == nil {
+		for _, k := range f.keys { // every key must be a list (the OTTL statement's IsList guards)
+			if !ix.has[k] || ix.vals[k].Type() != pcommon.ValueTypeSlice {
+				return false
+			}
+		}
+		for _, k := range f.keys {
+			s := ix.vals[k].Slice()
+			for i := 0; i < s.Len(); i++ {
+				for _, want := range f.rule.Values {
+					if genaicommon.Equal(s.At(i), want) {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
 type normaliser struct {
 	keys     []string
 	slots    map[string]int
@@ -62,9 +109,19 @@ type normaliser struct {
 	}
 	integers []int
 	fill     []rename
-	derive   []derive
-	root     struct{ key, unless int }
-	tool     struct {
+	errType  struct {
+		on, fromEvent bool
+		key           int
+		rewrites      []*regexp.Regexp
+	}
+	fromJSON []struct{ from, to int }
+	failure  struct {
+		key   int
+		rules []failureRule
+	}
+	derive []derive
+	root   struct{ key, unless int }
+	tool   struct {
 		on                  bool
 		stage, key, errType int
 		re                  *regexp.Regexp
@@ -115,6 +172,29 @@ func newNormaliser(c *Config) (*normaliser, error) {
 	}
 	for _, r := range c.FillFrom {
 		n.fill = append(n.fill, rename{from: slot(r.From), to: slot(r.To), when: eq(r.When)})
+	}
+	if e := c.ErrorType; e.Key != "" {
+		n.errType.on, n.errType.key, n.errType.fromEvent = true, slot(e.Key), e.FromEvent.Name != ""
+		for _, r := range e.Rewrites {
+			n.errType.rewrites = append(n.errType.rewrites, regexp.MustCompile(r.Pattern)) // Validate compiled it
+		}
+	}
+	for _, j := range c.FromJSON {
+		n.fromJSON = append(n.fromJSON, struct{ from, to int }{slot(j.From), slot(j.To)})
+	}
+	n.failure.key = -1
+	if f := c.Failure; len(f.Rules) > 0 {
+		n.failure.key = slot(f.Key)
+		for _, r := range f.Rules {
+			fr := failureRule{rule: r}
+			for _, k := range r.Keys {
+				fr.keys = append(fr.keys, slot(k))
+			}
+			if r.Pattern != "" {
+				fr.re = regexp.MustCompile(r.Pattern)
+			}
+			n.failure.rules = append(n.failure.rules, fr)
+		}
 	}
 	for _, d := range c.Derive {
 		n.derive = append(n.derive, derive{key: slot(d.Key), value: d.Value, when: *eq(&d.When)})
@@ -223,6 +303,29 @@ func (n *normaliser) span(span ptrace.Span) {
 			copyTo(r.from, r.to)
 		}
 	}
+	if e := n.errType; e.on {
+		if !ix.has[e.key] && e.fromEvent && span.Status().Code() == ptrace.StatusCodeError {
+			evs := span.Events()
+			for i := 0; i < evs.Len(); i++ {
+				ev := evs.At(i)
+				if ev.Name() != n.c.ErrorType.FromEvent.Name {
+					continue
+				}
+				if v, ok := get(ev.Attributes(), n.c.ErrorType.FromEvent.Key); ok {
+					v.CopyTo(m.PutEmpty(n.keys[e.key]))
+					n.scan(m, &ix)
+					break
+				}
+			}
+		}
+		if ix.has[e.key] && ix.vals[e.key].Type() == pcommon.ValueTypeStr {
+			for i, re := range e.rewrites {
+				if v := ix.vals[e.key].Str(); re.MatchString(v) {
+					ix.vals[e.key].SetStr(re.ReplaceAllString(v, n.c.ErrorType.Rewrites[i].Replacement))
+				}
+			}
+		}
+	}
 	for _, s := range n.lower {
 		if ix.has[s] && ix.vals[s].Type() == pcommon.ValueTypeStr {
 			if v := ix.vals[s].Str(); strings.ToLower(v) != v {
@@ -252,6 +355,18 @@ func (n *normaliser) span(span ptrace.Span) {
 			copyTo(r.from, r.to)
 		}
 	}
+	for i, j := range n.fromJSON {
+		if ix.has[j.to] || !ix.has[j.from] || ix.vals[j.from].Type() != pcommon.ValueTypeStr {
+			continue
+		}
+		var obj map[string]any
+		if json.Unmarshal([]byte(ix.vals[j.from].Str()), &obj) != nil {
+			continue
+		}
+		if v, ok := obj[n.c.FromJSON[i].Field].(string); ok {
+			putStr(j.to, v)
+		}
+	}
 	for _, d := range n.derive {
 		if !ix.has[d.key] && d.when.holds(&ix) {
 			putStr(d.key, d.value)
@@ -268,6 +383,14 @@ func (n *normaliser) span(span ptrace.Span) {
 			out = n.c.ToolOutcome.Error
 		}
 		putStr(t.key, out)
+	}
+	if f := n.failure; f.key >= 0 && !ix.has[f.key] {
+		for i := range f.rules {
+			if f.rules[i].holds(&ix) {
+				putStr(f.key, f.rules[i].rule.Category)
+				break
+			}
+		}
 	}
 	if c := n.cost; c.on && (ix.has[c.in] || ix.has[c.out]) {
 		priced := ix.has[c.costKey]

@@ -32,6 +32,7 @@ type spanIn struct {
 	attrs  map[string]any
 	child  bool
 	failed bool
+	events []map[string]any // exception events
 }
 
 // run one span (and its resource) through the processor; returns the span's and resource's attributes.
@@ -56,6 +57,13 @@ func run(t *testing.T, cfg *Config, res map[string]any, in spanIn) (map[string]a
 	}
 	if in.failed {
 		sp.Status().SetCode(ptrace.StatusCodeError)
+	}
+	for _, ev := range in.events {
+		e := sp.Events().AppendEmpty()
+		e.SetName("exception")
+		if err := e.Attributes().FromRaw(ev); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := p.ConsumeTraces(context.Background(), td); err != nil {
 		t.Fatal(err)
@@ -101,7 +109,7 @@ func TestStageToolOutcomeAndRoot(t *testing.T) {
 		{spanIn{child: true, attrs: map[string]any{}}, map[string]any{}},
 		{spanIn{child: true, attrs: map[string]any{"openinference.span.kind": "TOOL", "error.type": "ReadTimeoutError"}},
 			map[string]any{"openinference.span.kind": "TOOL", "error.type": "ReadTimeoutError", "gen_ai.operation.name": "execute_tool",
-				"genai_o11y.stage": "tool_call", "genai_o11y.tool.outcome": "timeout"}},
+				"genai_o11y.stage": "tool_call", "genai_o11y.tool.outcome": "timeout", "genai_o11y.failure.category": "timeout"}},
 		{spanIn{child: true, failed: true, attrs: map[string]any{"genai_o11y.stage": "tool_call"}},
 			map[string]any{"genai_o11y.stage": "tool_call", "genai_o11y.tool.outcome": "error"}},
 		{spanIn{child: true, attrs: map[string]any{"genai_o11y.stage": "tool_call", "genai_o11y.tool.outcome": "skipped"}},
@@ -111,6 +119,44 @@ func TestStageToolOutcomeAndRoot(t *testing.T) {
 				"gen_ai.operation.name": "execute_tool", "genai_o11y.stage": "tool_call", "genai_o11y.tool.outcome": "ok"}},
 		{spanIn{child: true, attrs: map[string]any{"traceloop.span.kind": "workflow", "traceloop.entity.name": "answer"}},
 			map[string]any{"traceloop.span.kind": "workflow", "traceloop.entity.name": "answer"}},
+	}
+	for i, c := range cases {
+		if got, _ := run(t, cfg, map[string]any{}, c.in); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("case %d: got %v, want %v", i, got, c.want)
+		}
+	}
+}
+
+func TestErrorTypesModelFromParametersAndFailureCategories(t *testing.T) {
+	cfg := example(t)
+	cases := []struct {
+		in   spanIn
+		want map[string]any
+	}{
+		// openai-v2's chat spans: Python's repr of the class; the 429 is rate_limited
+		{spanIn{child: true, failed: true, attrs: map[string]any{"error.type": "<class 'openai.RateLimitError'>"}},
+			map[string]any{"error.type": "RateLimitError", "genai_o11y.failure.category": "rate_limited"}},
+		// OpenInference: only an exception event (the first one with a type), and the model in the invocation parameters
+		{spanIn{child: true, failed: true, attrs: map[string]any{"llm.invocation_parameters": `{"model": "gpt-4o", "n": 1}`},
+			events: []map[string]any{{"exception.message": "x"}, {"exception.type": "openai.APITimeoutError"}, {"exception.type": "openai.RateLimitError"}}},
+			map[string]any{"llm.invocation_parameters": `{"model": "gpt-4o", "n": 1}`, "gen_ai.request.model": "gpt-4o",
+				"error.type": "APITimeoutError", "genai_o11y.failure.category": "timeout"}},
+		// an exception event on a span that did not fail is not its error
+		{spanIn{child: true, attrs: map[string]any{}, events: []map[string]any{{"exception.type": "ValueError"}}}, map[string]any{}},
+		// the app's own category wins; lowercase dotted names are not class paths
+		{spanIn{child: true, failed: true, attrs: map[string]any{"error.type": "RateLimitError", "genai_o11y.failure.category": "refusal"}},
+			map[string]any{"error.type": "RateLimitError", "genai_o11y.failure.category": "refusal"}},
+		{spanIn{child: true, attrs: map[string]any{"error.type": "a.b"}}, map[string]any{"error.type": "a.b"}},
+		// HTTP status (typed: the string "429" is not the integer), gRPC code, finish reasons as a list or one string
+		{spanIn{child: true, attrs: map[string]any{"http.status_code": int64(429)}}, map[string]any{"http.status_code": int64(429), "genai_o11y.failure.category": "rate_limited"}},
+		{spanIn{child: true, attrs: map[string]any{"http.response.status_code": "429"}}, map[string]any{"http.response.status_code": "429"}},
+		{spanIn{child: true, attrs: map[string]any{"rpc.grpc.status_code": int64(4)}}, map[string]any{"rpc.grpc.status_code": int64(4), "genai_o11y.failure.category": "timeout"}},
+		{spanIn{child: true, attrs: map[string]any{"gen_ai.response.finish_reasons": []any{"stop", "content_filter"}}},
+			map[string]any{"gen_ai.response.finish_reasons": []any{"stop", "content_filter"}, "genai_o11y.failure.category": "guardrail_block"}},
+		{spanIn{child: true, attrs: map[string]any{"gen_ai.response.finish_reasons": "length"}},
+			map[string]any{"gen_ai.response.finish_reasons": "length", "genai_o11y.failure.category": "context_overflow"}},
+		{spanIn{child: true, attrs: map[string]any{"gen_ai.response.finish_reasons": []any{"stop"}, "llm.invocation_parameters": "not json"}},
+			map[string]any{"gen_ai.response.finish_reasons": []any{"stop"}, "llm.invocation_parameters": "not json"}},
 	}
 	for i, c := range cases {
 		if got, _ := run(t, cfg, map[string]any{}, c.in); !reflect.DeepEqual(got, c.want) {
@@ -189,6 +235,9 @@ func TestValidateNamesTheField(t *testing.T) {
 	cfg.Resource.ServiceName.ReplacePattern = "["
 	cfg.Cost.Models[1].Names = append(cfg.Cost.Models[1].Names, cfg.Cost.Models[0].Names[0])
 	cfg.Cost.Models[2].Output = -1
+	cfg.ErrorType.Rewrites[0].Pattern = "(x"
+	cfg.Failure.Rules[0].Values = []any{429}
+	cfg.FromJSON[0].Field = ""
 	err := cfg.Validate()
 	if err == nil {
 		t.Fatal("no error")
@@ -200,6 +249,9 @@ func TestValidateNamesTheField(t *testing.T) {
 		"resource.service_name.replace_pattern: does not compile",
 		"cost.models[1].names: gpt-4o is also in cost.models[0]",
 		"cost.models[2] ([claude-sonnet-4-5]): a negative price",
+		"error_type.rewrites[0].pattern: does not compile",
+		"failure.rules[0]: exactly one of pattern and values",
+		"from_json[0]: from, field and to are required",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
