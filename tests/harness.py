@@ -366,3 +366,54 @@ class FakeOpenAI:
         import openai
 
         return openai.OpenAI(api_key="test-key", base_url=self.base_url, max_retries=0)
+
+
+# --- OTLP JSON (the file exporter's format) and the demo's spans -----------------------------------------
+
+def otlp_json(spans) -> str:
+    """SDK spans as one line of OTLP JSON, as the collector's file exporter writes it (ids in hex)."""
+    import base64
+    import json
+
+    from google.protobuf.json_format import MessageToDict
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    def hexify(obj):
+        if isinstance(obj, dict):
+            return {k: (base64.b64decode(v).hex() if k in ("traceId", "spanId", "parentSpanId") and isinstance(v, str) else hexify(v))
+                    for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [hexify(x) for x in obj]
+        return obj
+
+    return json.dumps(hexify(MessageToDict(encode_spans(spans)))) + "\n"
+
+
+def demo_spans(scenario: str, requests: int, seed: int = 1, replay: list[dict] | None = None) -> list:
+    """The demo app's real spans (stand-in model, no sleeping); `replay`: frozen eval cases asked again
+    (their question and route), the eval results carrying each case's id."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from genai_o11y.demo import scenarios
+    from genai_o11y.demo.app import SupportCopilot
+    from genai_o11y.instrument.core import EnrichingSpanProcessor, Observability
+
+    mem = InMemorySpanExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(EnrichingSpanProcessor())
+    tp.add_span_processor(SimpleSpanProcessor(mem))
+    app = SupportCopilot(Observability(tp), scenarios.get(scenario), seed=seed, time_scale=0)
+    if replay is None:
+        for _ in range(requests):
+            app.ask()
+    else:
+        for case in replay:
+            app.ask(question=case["question"], route_hint=case["route"], case_id=case["case_id"])
+    return list(mem.get_finished_spans())
+
+
+def write_otlp_json(path: Path, spans, per_line: int = 200) -> Path:
+    path.write_text("".join(otlp_json(spans[i:i + per_line]) for i in range(0, len(spans), per_line)))
+    return path

@@ -7,24 +7,16 @@ request per line), and gate on those files through the CLI."""
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from google.protobuf.json_format import MessageToDict
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from harness import demo_spans, write_otlp_json
 
 from genai_o11y import gate
-from genai_o11y.demo import scenarios
-from genai_o11y.demo.app import SupportCopilot
 from genai_o11y.errors import UserError
-from genai_o11y.instrument.core import EnrichingSpanProcessor, Observability
 from genai_o11y.spec import load
 from genai_o11y.spec.model import Evaluator
 
@@ -32,31 +24,8 @@ CLI = [sys.executable, "-m", "genai_o11y"]
 GOLDEN = Path(__file__).parent / "gate"
 
 
-def otlp_json(spans) -> str:
-    """Spans as the file exporter writes them: OTLP JSON, ids in hex."""
-    doc = MessageToDict(encode_spans(spans))
-
-    def hexify(obj):
-        if isinstance(obj, dict):
-            return {k: (base64.b64decode(v).hex() if k in ("traceId", "spanId", "parentSpanId") and isinstance(v, str) else hexify(v)) for k, v in obj.items()}
-        if isinstance(obj, list):
-            return [hexify(x) for x in obj]
-        return obj
-
-    return json.dumps(hexify(doc)) + "\n"
-
-
 def demo_run(path: Path, scenario: str, requests: int = 45, seed: int = 1) -> Path:
-    mem = InMemorySpanExporter()
-    tp = TracerProvider()
-    tp.add_span_processor(EnrichingSpanProcessor())
-    tp.add_span_processor(SimpleSpanProcessor(mem))
-    app = SupportCopilot(Observability(tp), scenarios.get(scenario), seed=seed, time_scale=0)
-    for _ in range(requests):
-        app.ask()
-    spans = list(mem.get_finished_spans())
-    path.write_text("".join(otlp_json(spans[i:i + 200]) for i in range(0, len(spans), 200)))
-    return path
+    return write_otlp_json(path, demo_spans(scenario, requests, seed))
 
 
 def run_gate(base: Path, cand: Path, *extra: str) -> subprocess.CompletedProcess:

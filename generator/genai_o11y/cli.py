@@ -113,6 +113,34 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return 0 if gate.passed(verdicts) else 1
 
 
+def cmd_dataset(args: argparse.Namespace) -> int:
+    """Production traces (the eval-dataset pipeline's OTLP JSON files) -> eval cases (JSONL)."""
+    import json
+
+    from . import dataset
+
+    if args.action == "schema":
+        print(json.dumps(dataset.CASE_SCHEMA, indent=2))
+        return 0
+    if not args.files:
+        raise UserError("dataset build: give the OTLP JSON files the eval-dataset pipeline wrote (evals.dataset.path and its rotated files)")
+    spec = load(args.spec)
+    floors = {e.name: (e.direction, e.floor) for e in spec.evals.evaluators if e.floor is not None}
+    cases = dataset.build([Path(f) for f in args.files], floors, tempo_url=spec.backends.tempo.query_url, route=args.route,
+                          tenant=args.tenant, signal=args.signal, since=args.since, until=args.until)
+    text = dataset.dumps(cases)
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.out).write_text(text, encoding="utf-8")
+        by: dict[str, int] = {}
+        for c in cases:
+            for sig in c["signals"]:
+                by[sig] = by.get(sig, 0) + 1
+        print(f"{len(cases)} eval cases -> {args.out}" + (f" ({', '.join(f'{k} {v}' for k, v in sorted(by.items()))})" if by else ""))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """The demo app: traffic to the sidecar until stopped (or --requests done)."""
     import signal
@@ -205,6 +233,18 @@ def parser() -> argparse.ArgumentParser:
     gt.add_argument("--markdown", metavar="FILE", help="also write the report as Markdown (for a pull-request comment)")
     gt.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0: the same input gives the same report)")
     gt.set_defaults(func=cmd_gate)
+
+    ds = sub.add_parser("dataset", help="production traces -> eval cases: `dataset build FILE...`, `dataset schema`")
+    ds.add_argument("action", choices=["build", "schema"])
+    ds.add_argument("files", nargs="*", metavar="FILE", help="OTLP JSON files written by the eval-dataset pipeline (evals.dataset)")
+    ds.add_argument("--spec", help="spec file (evaluator floors, the Tempo URL); omitted: the embedded default")
+    ds.add_argument("--out", default="-", help="where to write the cases (JSON Lines; default: stdout)")
+    ds.add_argument("--route", help="only cases of this route")
+    ds.add_argument("--tenant", help="only cases of this tenant (as exported: hashed)")
+    ds.add_argument("--signal", help="only cases kept for this reason: error, negative_feedback, low_score, sampled")
+    ds.add_argument("--since", help="only requests that started at or after this time (ISO 8601, UTC if no zone)")
+    ds.add_argument("--until", help="only requests that started before this time")
+    ds.set_defaults(func=cmd_dataset)
 
     d = sub.add_parser("demo", help="run the demo app (support copilot) against a sidecar")
     d.add_argument("--endpoint", default="127.0.0.1:4317")

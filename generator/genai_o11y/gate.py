@@ -36,7 +36,7 @@ from .spec.model import Evaluator
 
 EVAL_EVENT = "gen_ai.evaluation.result"
 EVAL_LABEL = "gen_ai.evaluation.score.label"
-CASE_ID = "genai_o11y.eval.case_id"
+CASE_ID = n.EVAL_CASE_ID
 RECORD_KEYS = {"case_id", "evaluator", "score", "label", "explanation"}
 
 
@@ -61,11 +61,18 @@ class Run:
 # --- reading ----------------------------------------------------------------------------------------
 
 def _any_value(v: dict):
-    for k in ("stringValue", "doubleValue", "boolValue"):
+    """An OTLP JSON AnyValue as Python: scalars, lists (arrayValue), dicts (kvlistValue); bytes stay base64 text."""
+    if not isinstance(v, dict):
+        return None
+    for k in ("stringValue", "doubleValue", "boolValue", "bytesValue"):
         if k in v:
             return v[k]
     if "intValue" in v:
         return int(v["intValue"])  # OTLP JSON writes 64-bit ints as strings
+    if "arrayValue" in v:
+        return [_any_value(x) for x in v["arrayValue"].get("values", [])]
+    if "kvlistValue" in v:
+        return _attrs(v["kvlistValue"].get("values"))
     return None
 
 

@@ -463,6 +463,56 @@ def sampling_policies(spec: Spec) -> list[dict]:
     return policies
 
 
+DATASET_SAMPLER = "tail_sampling/eval_dataset"
+DATASET_EXPORTER = "file/eval_dataset"
+
+
+def dataset_policies(spec: Spec) -> list[dict]:
+    """What makes a trace eval-worthy (evals.dataset): an error, negative feedback, an eval score past its
+    evaluator's floor, and a rate-limited share of every known route."""
+    d = spec.evals.dataset
+    policies: list[dict] = []
+    if d.keep_errors:
+        policies.append({"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}})
+    if d.keep_negative_feedback:
+        policies.append({"name": "negative-feedback", "type": "string_attribute", "string_attribute": {"key": n.FEEDBACK_SENTIMENT, "values": ["negative"]}})
+    if d.keep_below_floor:
+        for ev in spec.evals.evaluators:
+            if ev.floor is not None:
+                score = attr(n.EVAL_SCORE)
+                cond = f"{attr(n.EVAL_NAME)} == {q(ev.name)} and {score} != nil and {score} {'<' if ev.direction == 'higher' else '>'} {float(ev.floor)!r}"
+                policies.append({"name": f"below-floor-{ev.name}", "type": "ottl_condition", "ottl_condition": {"error_mode": "ignore", "span": [cond]}})
+    if d.sample_spans_per_second_per_route:
+        for route in spec.pipeline.routes:
+            policies.append({"name": f"route-{route}", "type": "and", "and": {"and_sub_policy": [
+                {"name": "route", "type": "string_attribute", "string_attribute": {"key": n.ROUTE, "values": [route]}},
+                {"name": "share", "type": "rate_limiting", "rate_limiting": {"spans_per_second": d.sample_spans_per_second_per_route}},
+            ]}})
+    return policies
+
+
+def dataset_branch(spec: Spec) -> tuple[dict, dict, dict]:
+    """(processors, exporters, pipelines) of the eval-dataset branch, empty when evals.dataset is off. It
+    reads the redacted fan-out: the files never hold more than the redaction mode lets out."""
+    d = spec.evals.dataset
+    if not d.enabled:
+        return {}, {}, {}
+    s = spec.sampling
+    processors = {DATASET_SAMPLER: {
+        "decision_wait": f"{s.decision_wait_seconds}s",
+        "num_traces": s.max_traces_in_memory,
+        "decision_cache": {"sampled_cache_size": 100_000, "non_sampled_cache_size": 100_000},
+        "policies": _escape_confmap(dataset_policies(spec)),
+    }}
+    exporters = {DATASET_EXPORTER: {
+        "path": d.path,
+        "format": "json",
+        "rotation": {"max_megabytes": d.max_megabytes, "max_backups": d.max_backups},
+    }}
+    pipelines = {"traces/eval_dataset": {"receivers": [FORWARD], "processors": [DATASET_SAMPLER], "exporters": [DATASET_EXPORTER]}}
+    return processors, exporters, pipelines
+
+
 #: Share of collector.memory_limit_mib at which the Go runtime starts collecting harder (GOMEMLIMIT):
 #: below the memory limiter's soft limit (80%), so garbage is reclaimed before data is refused, and
 #: the peak resident memory under sustained overload stays near the limit instead of overshooting
@@ -616,6 +666,10 @@ def build(spec: Spec) -> dict:
         }
     _usage_metrics_branch(spec, processors, connectors, pipelines)
     pipelines["traces/requests"]["exporters"] = list(pipelines["traces/metrics"]["exporters"])
+    ds_processors, ds_exporters, ds_pipelines = dataset_branch(spec)
+    processors.update(ds_processors)
+    exporters_extra.update(ds_exporters)
+    pipelines.update(ds_pipelines)
 
     return {
         "extensions": {

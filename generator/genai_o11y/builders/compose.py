@@ -7,6 +7,8 @@ secrets from the environment (required, no defaults).
 
 from __future__ import annotations
 
+import posixpath
+
 from .. import __version__, names as n
 from ..spec import Spec
 from . import collector as collector_builder
@@ -76,7 +78,8 @@ def build(spec: Spec) -> dict:
                 "network_mode": "service:app",
                 "command": ["--config=/etc/otelcol/config.yaml"],
                 "environment": {"GENAI_O11Y_HASH_SALT": SALT, "GENAI_O11Y_RELEASE": "${GENAI_O11Y_RELEASE:-demo}", **collector_builder.runtime_env(spec)},
-                "volumes": ["./collector/otelcol.yaml:/etc/otelcol/config.yaml:ro", f"collector-queue:{c.queue_directory}"],
+                "volumes": ["./collector/otelcol.yaml:/etc/otelcol/config.yaml:ro", f"collector-queue:{c.queue_directory}"]
+                + ([f"eval-dataset:{posixpath.dirname(spec.evals.dataset.path)}"] if spec.evals.dataset.enabled else []),
                 "healthcheck": _wget(f"http://127.0.0.1:{health}/"),
                 "depends_on": {"app": {"condition": "service_started"}, "tempo": {"condition": "service_healthy"}},
                 "restart": "unless-stopped",
@@ -138,5 +141,6 @@ def build(spec: Spec) -> dict:
                 "restart": "unless-stopped",
             },
         },
-        "volumes": {v: {} for v in ("collector-queue", "tempo-data", "prometheus-data", "alertmanager-data", "grafana-data")},
+        "volumes": {v: {} for v in ("collector-queue", "tempo-data", "prometheus-data", "alertmanager-data", "grafana-data")
+                    + (("eval-dataset",) if spec.evals.dataset.enabled else ())},
     }

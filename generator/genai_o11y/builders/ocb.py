@@ -60,6 +60,7 @@ COMPONENTS: dict[str, list[tuple[str, str]]] = {
     "exporters": [
         ("otlp_grpc", f"{CORE}/exporter/otlpexporter {V}"),
         ("prometheus", f"{CONTRIB}/exporter/prometheusexporter {V}"),
+        ("file", f"{CONTRIB}/exporter/fileexporter {V}"),  # the eval-dataset pipeline (evals.dataset)
     ],
     "extensions": [
         ("health_check", f"{CONTRIB}/extension/healthcheckextension {V}"),

@@ -4,6 +4,8 @@ Every stage goes through genai_o11y.instrument (the way an app developer would u
 
 from __future__ import annotations
 
+import json
+
 import hashlib
 import random
 import time
@@ -68,7 +70,8 @@ class SupportCopilot:
         if self.time_scale:
             time.sleep(ms * self.time_scale / 1000)
 
-    def ask(self, question: str | None = None, route_hint: str | None = None) -> Result:
+    def ask(self, question: str | None = None, route_hint: str | None = None, case_id: str | None = None) -> Result:
+        """One request; `question`/`route_hint` replay a frozen eval case, whose `case_id` the eval results then carry."""
         sc, rnd, obs = self.scenario, self.rnd, self.obs
         route_hint = route_hint or rnd.choice(list(QUESTIONS))
         question = question or rnd.choice(QUESTIONS[route_hint])
@@ -88,7 +91,7 @@ class SupportCopilot:
                 with obs.retrieval(retriever_version="bm25+dense-2", index_version=sc.index_version) as s:
                     self._sleep(40 + rnd.random() * 80)
                     docs = self._retrieve(question)
-                    s.results(len(docs), top_score=docs[0][1] if docs else None)
+                    s.results(len(docs), top_score=docs[0][1] if docs else None, documents=[(d[0], d[1]) for d in docs])
                     if not docs:
                         s.fail("retrieval_miss")
                 with obs.rerank() as s:
@@ -112,8 +115,13 @@ class SupportCopilot:
                     s.usage(c.input_tokens, c.output_tokens, c.cached_input_tokens).response(model=c.model, finish_reasons=[c.finish_reason])
                     answer = c.text
                     if self.capture_content:  # content capture on: the sidecar redacts it (the PII in questions shows that)
-                        s.attribute("gen_ai.input.messages", prompt.render(context=context, q=question))
-                        s.attribute("gen_ai.output.messages", answer)
+                        # as the semantic conventions shape them: the assembled prompt, the user's question, the answer
+                        s.attribute("gen_ai.input.messages", json.dumps([
+                            {"role": "system", "parts": [{"type": "text", "content": prompt.render(context=context, q="")}]},
+                            {"role": "user", "parts": [{"type": "text", "content": question}]},
+                        ]))
+                        s.attribute("gen_ai.output.messages", json.dumps([
+                            {"role": "assistant", "parts": [{"type": "text", "content": answer}], "finish_reason": c.finish_reason}]))
                 tool = TOOLS.get(route)
                 if tool and route not in sc.skip_tools_on:
                     with obs.tool_call(tool, call_id=f"call_{rnd.getrandbits(32):08x}") as s:
@@ -133,7 +141,7 @@ class SupportCopilot:
                         s.block()
                 with obs.post_processing():
                     self._sleep(2)
-            self._feedback_and_eval(req.trace_id, route, docs, answer)
+            self._feedback_and_eval(req.trace_id, route, docs, answer, case_id)
             return Result(req.trace_id, route, True, answer)
         except RateLimitError:
             ok = False
@@ -153,13 +161,13 @@ class SupportCopilot:
             return []
         return sorted(scored, key=lambda d: -d[1])[:8]
 
-    def _feedback_and_eval(self, trace_id: str, route: str, docs: list, answer: str) -> None:
+    def _feedback_and_eval(self, trace_id: str, route: str, docs: list, answer: str, case_id: str | None = None) -> None:
         sc, rnd = self.scenario, self.rnd
         quality = 0.85 - sc.feedback_penalty - (0.2 if not docs else 0.0) - (0.2 if route in sc.skip_tools_on else 0.0)
         if rnd.random() < 0.3:  # three users in ten leave feedback
             self.obs.record_feedback(trace_id, "positive" if rnd.random() < quality else "negative")
-        self.obs.record_eval(trace_id, "faithfulness", round(max(0.0, min(1.0, quality + rnd.uniform(-0.1, 0.1))), 3))
-        self.obs.record_eval(trace_id, "answer_length_ok", 1.0 if len(answer.split()) >= 15 else 0.0)
+        self.obs.record_eval(trace_id, "faithfulness", round(max(0.0, min(1.0, quality + rnd.uniform(-0.1, 0.1))), 3), case_id=case_id)
+        self.obs.record_eval(trace_id, "answer_length_ok", 1.0 if len(answer.split()) >= 15 else 0.0, case_id=case_id)
 
 
 __all__ = ["SupportCopilot", "prompts", "Result"]

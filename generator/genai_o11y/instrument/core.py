@@ -124,8 +124,13 @@ class Stage:
         return self.attribute("gen_ai.response.id", response_id)
 
     # retrieval / rerank / prompt assembly
-    def results(self, count: int, top_score: float | None = None) -> "Stage":
+    def results(self, count: int, top_score: float | None = None, documents: list[tuple[str, float]] | None = None) -> "Stage":
+        """What a retrieval returned; `documents` (id, score), best first, lets an eval case built from the
+        trace name the chunks the answer was grounded on."""
         self.attribute(n.RETRIEVAL_RESULTS, int(count))
+        if documents:
+            self.attribute(n.RETRIEVAL_DOCUMENT_IDS, [str(d) for d, _s in documents])
+            self.attribute(n.RETRIEVAL_DOCUMENT_SCORES, [float(s) for _d, s in documents])
         return self.attribute(n.RETRIEVAL_TOP_SCORE, None if top_score is None else float(top_score))
 
     def displacement(self, mean_rank_change: float) -> "Stage":
@@ -332,9 +337,12 @@ class Observability:
         attrs = {n.FEEDBACK_SENTIMENT: sentiment, n.FEEDBACK_SCORE: score, "genai_o11y.feedback.comment": comment}
         self._linked("feedback", "feedback", trace_id, attrs)
 
-    def record_eval(self, trace_id: str | int, name: str, score: float, label: str | None = None, explanation: str | None = None) -> None:
-        """An evaluation result (online eval, LLM-as-judge) of the answer of `trace_id`."""
-        attrs = {n.EVAL_NAME: name, n.EVAL_SCORE: float(score), "gen_ai.evaluation.score.label": label, "gen_ai.evaluation.explanation": explanation}
+    def record_eval(self, trace_id: str | int, name: str, score: float, label: str | None = None, explanation: str | None = None,
+                    case_id: str | None = None) -> None:
+        """An evaluation result (online eval, LLM-as-judge) of the answer of `trace_id`; `case_id` when the
+        request answered a frozen eval case (`genai-o11y dataset build`), so the release gate pairs runs by case."""
+        attrs = {n.EVAL_NAME: name, n.EVAL_SCORE: float(score), "gen_ai.evaluation.score.label": label, "gen_ai.evaluation.explanation": explanation,
+                 n.EVAL_CASE_ID: case_id}
         self._linked("evaluation", f"evaluation {name}", trace_id, attrs)
 
     @_safe

@@ -309,10 +309,29 @@ class Evaluator(Strict):
     min_samples: int = Field(30, ge=1, description="Fewer scored cases than this give no verdict on this evaluator: the gate fails (not enough evidence).")
 
 
+class EvalDataset(Strict):
+    """The sidecar's eval-dataset pipeline: eval-worthy traces, after redaction, written as OTLP JSON
+    (the file exporter, rotated) for `genai-o11y dataset build`. Off by default: it holds traces for
+    `sampling.decision_wait_seconds` like tail sampling does."""
+
+    enabled: bool = Field(False, description="Write eval-worthy traces to `path`.")
+    path: str = Field("/var/lib/genai-o11y/evals/traces.jsonl", min_length=1, description="The file; rotated files sit beside it.")
+    keep_errors: bool = Field(True, description="Traces with an error.")
+    keep_negative_feedback: bool = Field(True, description="Traces with negative feedback (it must arrive within the decision wait).")
+    keep_below_floor: bool = Field(True, description="Traces with an eval score past its evaluator's floor.")
+    sample_spans_per_second_per_route: int = Field(20, ge=0, description="Of the rest, up to this many spans per second of whole traces for each "
+                                                                          "of pipeline.routes (tail sampling's rate limit: a stratified share, so rare routes are "
+                                                                          "kept as often as busy ones); 0: none.")
+    max_megabytes: int = Field(100, ge=1, description="Rotate the file at this size.")
+    max_backups: int = Field(10, ge=0, description="Rotated files kept.")
+
+
 class Evals(Strict):
-    """Evaluators: floors and tolerated regressions, read by `genai-o11y gate` (the release gate in CI)."""
+    """Evaluators: floors and tolerated regressions, read by `genai-o11y gate` (the release gate in CI)
+    and by `dataset build` (which eval scores make a trace eval-worthy)."""
 
     evaluators: list[Evaluator] = Field(default_factory=list)
+    dataset: EvalDataset = Field(default_factory=EvalDataset)
     confidence_percent: Percent = Field(95, description="Confidence of the bootstrap interval a regression must clear to fail the gate.")
     bootstrap_resamples: int = Field(2000, ge=100, le=100000, description="Resamples for the confidence intervals (seeded: the same input gives the same report).")
 

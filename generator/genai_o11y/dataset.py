@@ -1,0 +1,272 @@
+"""`genai-o11y dataset build`: production traces -> eval cases.
+
+Reads the OTLP JSON files the sidecar's eval-dataset pipeline writes (`evals.dataset` in the spec: the
+file exporter, after redaction, keeping errors, negative feedback, eval scores past a floor and a share
+of the rest) and writes one eval case per request trace as JSON Lines, sorted by start time then trace
+id, so the same files give the same bytes. The case schema is `CASE_SCHEMA` (also in the README).
+
+A trace's spans may sit in several files (rotation) and arrive out of order; feedback and eval spans
+join their request's trace by trace id. Content is what the trace store holds: redacted as the spec's
+redaction mode allows, never more.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import names as n
+from .errors import UserError
+from .gate import EVAL_EVENT, EVAL_LABEL, _attrs
+
+SCHEMA_VERSION = 1
+SIGNALS = ("error", "negative_feedback", "low_score", "sampled")
+
+#: The eval case, as JSON Schema (draft 2020-12). Every case validates against it (tested).
+CASE_SCHEMA: dict = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "genai-o11y eval case",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["schema_version", "case_id", "trace_id", "trace_url", "started_at", "service", "route", "tenant", "signals",
+                 "question", "answer", "prompt", "model", "retrieval", "tools", "feedback", "evals", "error", "cost_usd", "duration_ms"],
+    "properties": {
+        "schema_version": {"const": SCHEMA_VERSION},
+        "case_id": {"type": "string", "description": "Stable id of the case: the source trace id."},
+        "trace_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+        "trace_url": {"type": ["string", "null"], "description": "The trace in the trace store (backends.tempo.query_url)."},
+        "started_at": {"type": "string", "description": "Start of the request span, RFC 3339 UTC."},
+        "service": {"type": ["string", "null"]},
+        "route": {"type": ["string", "null"]},
+        "tenant": {"type": ["string", "null"], "description": "As exported: hashed by redaction."},
+        "task_type": {"type": ["string", "null"]},
+        "signals": {"type": "array", "items": {"enum": list(SIGNALS)}, "description": "Why the trace is eval-worthy."},
+        "question": {"type": ["string", "null"], "description": "The user's input as exported (redacted); null when content is not captured."},
+        "answer": {"type": ["string", "null"]},
+        "prompt": {"type": "object", "additionalProperties": False, "properties": {
+            "template": {"type": ["string", "null"]}, "version": {"type": ["string", "null"]}, "hash": {"type": ["string", "null"]}}},
+        "model": {"type": "object", "additionalProperties": False, "properties": {
+            "provider": {"type": ["string", "null"]}, "request": {"type": ["string", "null"]}, "response": {"type": ["string", "null"]}}},
+        "retrieval": {"type": "array", "items": {"type": "object", "additionalProperties": False, "required": ["chunk_id", "score"], "properties": {
+            "chunk_id": {"type": "string"}, "score": {"type": ["number", "null"]}}}},
+        "tools": {"type": "array", "items": {"type": "object", "additionalProperties": False, "required": ["name", "outcome", "duration_ms"], "properties": {
+            "name": {"type": "string"}, "outcome": {"type": ["string", "null"]}, "duration_ms": {"type": "number"}}}},
+        "feedback": {"type": "array", "items": {"type": "object", "additionalProperties": False, "required": ["sentiment"], "properties": {
+            "sentiment": {"type": ["string", "null"]}, "score": {"type": ["number", "null"]}}}},
+        "evals": {"type": "array", "items": {"type": "object", "additionalProperties": False, "required": ["evaluator", "score", "label"], "properties": {
+            "evaluator": {"type": "string"}, "score": {"type": ["number", "null"]}, "label": {"type": ["string", "null"]}}}},
+        "error": {"type": ["object", "null"], "additionalProperties": False, "properties": {
+            "stage": {"type": ["string", "null"]}, "type": {"type": ["string", "null"]}, "category": {"type": ["string", "null"]}}},
+        "cost_usd": {"type": "number"},
+        "duration_ms": {"type": "number"},
+    },
+}
+
+
+@dataclass
+class Span:
+    trace_id: str
+    span_id: str
+    parent: str
+    name: str
+    start: int
+    end: int
+    error: bool
+    service: str | None
+    attrs: dict
+    events: list[tuple[str, dict]] = field(default_factory=list)
+
+
+def _spans(path: Path):
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text (expected OTLP JSON, one export request per line: the file exporter's format)") from None
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{i}"
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{where}: not JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(doc, dict) or not ({"resourceSpans", "resourceLogs", "resourceMetrics"} & set(doc)):
+            raise UserError(f"{where}: not an OTLP JSON export request (no resourceSpans): is this the eval-dataset file exporter's output?")
+        for rs in doc.get("resourceSpans", []):
+            service = _attrs(rs.get("resource", {}).get("attributes")).get(n.SERVICE_NAME)
+            for ss in rs.get("scopeSpans", []):
+                for sp in ss.get("spans", []):
+                    try:
+                        yield Span(
+                            trace_id=sp["traceId"], span_id=sp.get("spanId", ""), parent=sp.get("parentSpanId", ""), name=sp.get("name", ""),
+                            start=int(sp["startTimeUnixNano"]), end=int(sp["endTimeUnixNano"]),
+                            error=sp.get("status", {}).get("code") in (2, "STATUS_CODE_ERROR"), service=service,
+                            attrs=_attrs(sp.get("attributes")), events=[(e.get("name", ""), _attrs(e.get("attributes"))) for e in sp.get("events", [])],
+                        )
+                    except (KeyError, ValueError, TypeError) as e:
+                        raise UserError(f"{where}: span {sp.get('spanId', '?')} is missing or has a bad {e}") from None
+
+
+def _content(attrs: dict, keys: tuple[str, ...], role: str | None) -> str | None:
+    """A message's text from the attribute shapes instrumentations use: the semantic conventions'
+    JSON messages (`gen_ai.input.messages`, last message of `role`), a plain string, OpenInference's
+    `input.value`/`output.value`, OpenLLMetry's indexed `gen_ai.prompt.N.content`."""
+    for key in keys:
+        v = attrs.get(key)
+        if not isinstance(v, str) or not v:
+            continue
+        try:
+            msgs = json.loads(v)
+        except ValueError:
+            return v
+        if isinstance(msgs, list):
+            texts = []
+            for m in msgs:
+                if isinstance(m, dict) and (role is None or m.get("role") in (role, None)):
+                    parts = m.get("parts") or [{"content": m.get("content")}]
+                    texts = [str(p.get("content")) for p in parts if isinstance(p, dict) and p.get("content") is not None]
+            if texts:
+                return "\n".join(texts)
+        return v
+    for prefix in ("gen_ai.prompt", "gen_ai.completion"):
+        idx = sorted({int(k.split(".")[2]) for k in attrs if k.startswith(prefix + ".") and k.split(".")[2].isdigit()})
+        if idx and ((prefix == "gen_ai.prompt") == (role == "user")):
+            return str(attrs.get(f"{prefix}.{idx[-1]}.content")) if attrs.get(f"{prefix}.{idx[-1]}.content") is not None else None
+    return None
+
+
+def _iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _num(v) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _case(trace_id: str, spans: list[Span], floors: dict[str, tuple[str, float]], tempo_url: str | None) -> dict | None:
+    requests = [s for s in spans if s.attrs.get(n.STAGE) == "request"]
+    roots = [s for s in spans if not s.parent and s.attrs.get(n.STAGE) not in ("feedback", "evaluation")]
+    root = min(requests or roots, key=lambda s: s.start, default=None)
+    if root is None:
+        return None  # only feedback/eval spans arrived: no request to make a case of
+    work = [s for s in spans if s.attrs.get(n.STAGE) not in ("feedback", "evaluation")]
+    models = sorted((s for s in work if s.attrs.get(n.STAGE) == "model_call" or s.attrs.get(n.OPERATION) in ("chat", "text_completion")),
+                    key=lambda s: s.start)
+    answer_span = models[-1] if models else root
+    evals = []
+    for s in sorted(spans, key=lambda s: (s.start, s.span_id)):
+        candidates = [s.attrs] + [a for name, a in s.events if name == EVAL_EVENT]
+        for a in candidates:
+            if a.get(n.EVAL_NAME):
+                evals.append({"evaluator": str(a[n.EVAL_NAME]), "score": _num(a.get(n.EVAL_SCORE)),
+                              "label": None if a.get(EVAL_LABEL) is None else str(a.get(EVAL_LABEL))})
+    feedback = [{"sentiment": s.attrs.get(n.FEEDBACK_SENTIMENT), "score": _num(s.attrs.get(n.FEEDBACK_SCORE))}
+                for s in sorted(spans, key=lambda s: s.start) if s.attrs.get(n.STAGE) == "feedback"]
+    failed = sorted((s for s in work if s.error), key=lambda s: s.start)
+    signals = []
+    if failed:
+        signals.append("error")
+    if any(f["sentiment"] == "negative" for f in feedback):
+        signals.append("negative_feedback")
+    for e in evals:
+        if e["evaluator"] in floors and e["score"] is not None:
+            direction, floor = floors[e["evaluator"]]
+            if (e["score"] < floor) if direction == "higher" else (e["score"] > floor):
+                signals.append("low_score")
+                break
+    if not signals:
+        signals.append("sampled")
+    retrieval = []
+    for s in sorted(work, key=lambda s: s.start):
+        ids, scores = s.attrs.get(n.RETRIEVAL_DOCUMENT_IDS), s.attrs.get(n.RETRIEVAL_DOCUMENT_SCORES)
+        if isinstance(ids, list):
+            scores = scores if isinstance(scores, list) else []
+            retrieval += [{"chunk_id": str(d), "score": _num(scores[i]) if i < len(scores) else None} for i, d in enumerate(ids)]
+    tools = [{"name": str(s.attrs.get(n.TOOL_NAME)), "outcome": s.attrs.get(n.TOOL_OUTCOME), "duration_ms": round((s.end - s.start) / 1e6, 3)}
+             for s in sorted(work, key=lambda s: s.start) if s.attrs.get(n.STAGE) == "tool_call" and s.attrs.get(n.TOOL_NAME)]
+    # where it failed: the failed span that started last is the innermost (a request fails because its model call did)
+    culprit = max(failed, key=lambda s: (s.start, s.span_id)) if failed else None
+    prompt_span = next((s for s in reversed(models) if s.attrs.get(n.PROMPT_VERSION)), None) or root
+
+    def get(key: str):
+        """The request's value of `key`, else the first stage span's."""
+        return next((s.attrs[key] for s in [root] + work if s.attrs.get(key) is not None), None)
+
+    question_keys = ("gen_ai.input.messages", "input.value")
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "case_id": trace_id,
+        "trace_id": trace_id,
+        "trace_url": f"{tempo_url.rstrip('/')}/api/traces/{trace_id}" if tempo_url else None,
+        "started_at": _iso(root.start),
+        "service": root.service,
+        "route": get(n.ROUTE),
+        "tenant": get(n.TENANT),
+        "task_type": get(n.TASK_TYPE),
+        "signals": signals,
+        "question": next((q for q in (_content(s.attrs, question_keys, "user") for s in [root] + models) if q), None),
+        "answer": _content(answer_span.attrs, ("gen_ai.output.messages", "output.value"), None)
+        or _content(root.attrs, ("gen_ai.output.messages", "output.value"), None),
+        "prompt": {"template": prompt_span.attrs.get(n.PROMPT_TEMPLATE), "version": prompt_span.attrs.get(n.PROMPT_VERSION),
+                   "hash": prompt_span.attrs.get(n.PROMPT_HASH)},
+        "model": {"provider": answer_span.attrs.get(n.PROVIDER), "request": answer_span.attrs.get(n.REQUEST_MODEL),
+                  "response": answer_span.attrs.get(n.RESPONSE_MODEL)},
+        "retrieval": retrieval,
+        "tools": tools,
+        "feedback": feedback,
+        "evals": evals,
+        "error": None if culprit is None else {"stage": culprit.attrs.get(n.STAGE), "type": culprit.attrs.get(n.ERROR_TYPE),
+                                               "category": culprit.attrs.get(n.FAILURE_CATEGORY)},
+        "cost_usd": round(sum(_num(s.attrs.get(n.COST_USD)) or 0.0 for s in work), 9),
+        "duration_ms": round((root.end - root.start) / 1e6, 3),
+    }
+
+
+def _when(value: str | None, flag: str) -> int | None:
+    if not value:
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(f"{flag}: not an ISO 8601 time ({value!r}; e.g. 2026-11-30T12:00:00Z)") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return int(t.timestamp() * 1e9)
+
+
+def build(paths: list[Path], floors: dict[str, tuple[str, float]], tempo_url: str | None = None, route: str | None = None,
+          tenant: str | None = None, signal: str | None = None, since: str | None = None, until: str | None = None) -> list[dict]:
+    """Eval cases from these files, filtered, in a stable order."""
+    if signal is not None and signal not in SIGNALS:
+        raise UserError(f"--signal: unknown signal {signal!r}; known: {', '.join(SIGNALS)}")
+    t0, t1 = _when(since, "--since"), _when(until, "--until")
+    traces: dict[str, list[Span]] = {}
+    seen: set[tuple[str, str]] = set()
+    for path in paths:
+        for s in _spans(path):
+            if (s.trace_id, s.span_id) in seen:  # a span exported twice (a retry) counts once
+                continue
+            seen.add((s.trace_id, s.span_id))
+            traces.setdefault(s.trace_id, []).append(s)
+    cases = []
+    for tid, spans in traces.items():
+        c = _case(tid, spans, floors, tempo_url)
+        if c is None:
+            continue
+        start = min(s.start for s in spans if s.attrs.get(n.STAGE) not in ("feedback", "evaluation"))
+        if (route and c["route"] != route) or (tenant and c["tenant"] != tenant) or (signal and signal not in c["signals"]):
+            continue
+        if (t0 is not None and start < t0) or (t1 is not None and start >= t1):
+            continue
+        cases.append((start, tid, c))
+    return [c for _s, _t, c in sorted(cases, key=lambda x: (x[0], x[1]))]
+
+
+def dumps(cases: list[dict]) -> str:
+    return "".join(json.dumps(c, sort_keys=True, ensure_ascii=False) + "\n" for c in cases)
+
+

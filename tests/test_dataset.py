@@ -1,0 +1,201 @@
+"""Production traces -> eval cases: the sidecar's eval-dataset pipeline (tail sampling for eval-worthy
+traces, after redaction, into the file exporter) and `genai-o11y dataset build`.
+
+The end-to-end test sends the demo's real spans through the real collector with `evals.dataset` on,
+builds cases from the file it wrote, and requires exactly the eval-worthy traces (computed from what was
+sent) with no PII left; then it replays the frozen cases through the demo, healthy and drifted, and the
+release gate passes the first and fails the second."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from harness import collector_ports, demo_spans, make_spec, run_collector, spec_dict, write_otlp_json
+
+from genai_o11y import dataset, names as n
+from genai_o11y.builders import collector as collector_builder
+from genai_o11y.demo.app import QUESTIONS
+from genai_o11y.errors import UserError
+from genai_o11y.spec import load
+
+CLI = [sys.executable, "-m", "genai_o11y"]
+FLOORS = {"faithfulness": ("higher", 0.6)}
+GOLDEN = Path(__file__).parent / "dataset"
+ALL_QUESTIONS = {q for qs in QUESTIONS.values() for q in qs}
+
+
+def _expected(spans) -> dict[str, set[str]]:
+    """From the spans sent: which traces are eval-worthy, and why (the oracle, independent of the builder)."""
+    why: dict[str, set[str]] = {}
+    for s in spans:
+        tid = format(s.context.trace_id, "032x")
+        a = s.attributes
+        if s.status.status_code.name == "ERROR" and a.get(n.STAGE) not in ("feedback", "evaluation"):
+            why.setdefault(tid, set()).add("error")
+        if a.get(n.FEEDBACK_SENTIMENT) == "negative":
+            why.setdefault(tid, set()).add("negative_feedback")
+        if a.get(n.EVAL_NAME) == "faithfulness" and a.get(n.EVAL_SCORE) < 0.6:
+            why.setdefault(tid, set()).add("low_score")
+    return why
+
+
+def test_cases_from_the_demos_spans_follow_the_schema(tmp_path):
+    spans = demo_spans("healthy", 30, seed=3) + demo_spans("error_burst", 20, seed=4)
+    cases = dataset.build([write_otlp_json(tmp_path / "t.jsonl", spans)], FLOORS, tempo_url="http://tempo:3200")
+    requests = {format(s.context.trace_id, "032x") for s in spans if s.attributes.get(n.STAGE) == "request"}
+    assert {c["trace_id"] for c in cases} == requests  # one case per request trace, feedback/eval spans joined to it
+    for c in cases:
+        jsonschema.validate(c, dataset.CASE_SCHEMA)
+        assert c["trace_url"] == f"http://tempo:3200/api/traces/{c['trace_id']}"
+    expected = _expected(spans)
+    for c in cases:
+        assert set(c["signals"]) == (expected.get(c["trace_id"]) or {"sampled"}), c
+    failed = [c for c in cases if "error" in c["signals"]]
+    # raw SDK spans: the category is the collector's inference (checked end to end below)
+    assert failed and all(c["error"] == {"stage": "model_call", "type": "RateLimitError", "category": None} for c in failed), failed[:1]
+    answered = [c for c in cases if "error" not in c["signals"]]
+    assert all(c["question"] in ALL_QUESTIONS and c["answer"] for c in answered)  # the user's message, not the assembled prompt
+    assert all(c["prompt"]["version"] == "v7" and c["model"]["request"] for c in answered)
+    returned: dict[str, int] = {}
+    for sp in spans:
+        if sp.attributes.get(n.RETRIEVAL_RESULTS) is not None:
+            tid = format(sp.context.trace_id, "032x")
+            returned[tid] = returned.get(tid, 0) + sp.attributes[n.RETRIEVAL_RESULTS]
+    assert all(len(c["retrieval"]) == returned.get(c["trace_id"], 0) for c in cases)  # every chunk the retrieval returned, with its id
+    assert sum(len(c["retrieval"]) for c in cases) > len(cases) and all(r["chunk_id"].startswith("kb-") for c in cases for r in c["retrieval"])
+    assert {e["evaluator"] for c in answered for e in c["evals"]} == {"faithfulness", "answer_length_ok"}
+    assert any(t["name"] == "lookup_order" for c in answered if c["route"] == "billing" for t in c["tools"])
+    assert all(c["cost_usd"] == 0 for c in cases)  # cost is the collector's (priced end to end below)
+
+
+def test_output_is_the_same_whatever_the_file_order_split_or_duplicates(tmp_path):
+    spans = demo_spans("healthy", 25, seed=5)
+    one = dataset.dumps(dataset.build([write_otlp_json(tmp_path / "one.jsonl", spans)], FLOORS))
+    shuffled = list(spans)
+    random.Random(1).shuffle(shuffled)
+    a = write_otlp_json(tmp_path / "a.jsonl", shuffled[: len(shuffled) // 2], per_line=7)
+    b = write_otlp_json(tmp_path / "b.jsonl", shuffled[len(shuffled) // 3:], per_line=11)  # overlaps a: spans exported twice
+    assert dataset.dumps(dataset.build([b, a], FLOORS)) == one
+    assert len(one.splitlines()) == 25
+
+
+def test_filters(tmp_path):
+    spans = demo_spans("healthy", 30, seed=6) + demo_spans("error_burst", 20, seed=7)
+    path = write_otlp_json(tmp_path / "t.jsonl", spans)
+    every = dataset.build([path], FLOORS)
+    billing = dataset.build([path], FLOORS, route="billing")
+    assert billing and {c["route"] for c in billing} == {"billing"} and len(billing) < len(every)
+    errors = dataset.build([path], FLOORS, signal="error")
+    assert errors and all("error" in c["signals"] for c in errors)
+    tenant = every[0]["tenant"]
+    assert {c["tenant"] for c in dataset.build([path], FLOORS, tenant=tenant)} == {tenant}
+    middle = every[len(every) // 2]["started_at"]
+    early, late = dataset.build([path], FLOORS, until=middle), dataset.build([path], FLOORS, since=middle)
+    assert len(early) + len(late) == len(every) and early and late
+    with pytest.raises(UserError, match="--signal: unknown signal 'slow'"):
+        dataset.build([path], FLOORS, signal="slow")
+    with pytest.raises(UserError, match="--since: not an ISO 8601 time"):
+        dataset.build([path], FLOORS, since="yesterday")
+
+
+@pytest.mark.parametrize("line, message", [
+    ("not json", ":2: not JSON"),
+    ('{"spans": []}', ":2: not an OTLP JSON export request"),
+    ('{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "ab", "spanId": "cd"}]}]}]}', ":2: span cd is missing or has a bad 'startTimeUnixNano'"),
+])
+def test_bad_input_names_file_and_line_and_exits_2(tmp_path, line, message):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"resourceSpans": []}\n' + line + "\n")
+    with pytest.raises(UserError, match=message.replace("(", r"\(")):
+        dataset.build([bad], FLOORS)
+    proc = subprocess.run(CLI + ["dataset", "build", str(bad)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and f"bad.jsonl{message}" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_golden_cases(update_golden):
+    """A committed trace file gives exactly these cases: the schema by example, and what a change to it breaks."""
+    cases = dataset.dumps(dataset.build([GOLDEN / "traces.jsonl"], FLOORS, tempo_url="http://tempo:3200"))
+    golden = GOLDEN / "cases.jsonl"
+    if update_golden:
+        golden.write_text(cases)
+    assert golden.exists(), "tests/dataset/cases.jsonl is missing: review, then pytest --update-golden"
+    assert cases == golden.read_text()
+    proc = subprocess.run(CLI + ["dataset", "schema"], capture_output=True, text=True, timeout=60)
+    assert json.loads(proc.stdout) == dataset.CASE_SCHEMA
+
+
+def test_the_pipeline_is_off_by_default_and_reads_the_redacted_fan_out():
+    assert "traces/eval_dataset" not in collector_builder.build(load())["service"]["pipelines"]
+    cfg = collector_builder.build(make_spec({"evals.dataset.enabled": True}))
+    p = cfg["service"]["pipelines"]["traces/eval_dataset"]
+    assert p == {"receivers": [collector_builder.FORWARD], "processors": [collector_builder.DATASET_SAMPLER], "exporters": [collector_builder.DATASET_EXPORTER]}
+    ingest = cfg["service"]["pipelines"]["traces/ingest"]
+    assert ingest["exporters"] == [collector_builder.FORWARD] and any("redact" in x for x in ingest["processors"])
+    names = [p["name"] for p in cfg["processors"][collector_builder.DATASET_SAMPLER]["policies"]]
+    assert names[:3] == ["errors", "negative-feedback", "below-floor-faithfulness"]
+    assert [x for x in names if x.startswith("route-")] == [f"route-{r}" for r in load().pipeline.routes]
+    # compose gives the files a volume of their own (the collector image's filesystem is not for data)
+    from genai_o11y.builders import compose
+
+    on = compose.build(make_spec({"evals.dataset.enabled": True, "evals.dataset.path": "/data/evals/t.jsonl"}))
+    assert "eval-dataset:/data/evals" in on["services"]["collector"]["volumes"] and "eval-dataset" in on["volumes"]
+    assert "eval-dataset" not in compose.build(load())["volumes"]
+
+
+@pytest.mark.collector
+def test_eval_worthy_traces_through_the_collector_become_cases_that_gate_a_release(otelcol, tmp_path):
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    out = tmp_path / "evals" / "traces.jsonl"
+    spec = make_spec(collector_ports({"evals.dataset.enabled": True, "evals.dataset.path": str(out), "evals.dataset.sample_spans_per_second_per_route": 0,
+                                      "sampling.decision_wait_seconds": 2, "backends.tempo.endpoint": "127.0.0.1:1"}, tmp_path))
+    spans = demo_spans("healthy", 40, seed=11) + demo_spans("retrieval_drift", 80, seed=12) + demo_spans("error_burst", 20, seed=13)
+    with run_collector(otelcol, spec, tmp_path) as col:
+        exporter = OTLPSpanExporter(endpoint=f"http://{col.otlp_grpc}", insecure=True)
+        for i in range(0, len(spans), 300):
+            assert exporter.export(spans[i:i + 300]).name == "SUCCESS"
+        expected = _expected(spans)
+        deadline = time.time() + 60
+        cases: list[dict] = []
+        while time.time() < deadline:
+            time.sleep(2)
+            if out.exists():
+                cases = dataset.build([out], FLOORS)
+                if len(cases) >= len(expected):
+                    break
+        exporter.shutdown()
+    # exactly the eval-worthy traces, each for the reason it was kept (no share of the rest: the rate is 0 here)
+    assert {c["trace_id"]: set(c["signals"]) for c in cases} == expected
+    failed = [c for c in cases if "error" in c["signals"]]
+    assert failed and all(c["error"] == {"stage": "model_call", "type": "RateLimitError", "category": "rate_limited"} for c in failed)
+    assert all(c["cost_usd"] > 0 for c in cases if "error" not in c["signals"])  # priced by the sidecar
+    # after redaction: no PII the demo's questions carry reaches the files
+    text = "".join(p.read_text() for p in out.parent.iterdir())
+    for pii in ("jane.doe@example.com", "bob@example.org", "202-555-0143", "7946 0958"):
+        assert pii not in text
+    assert "<EMAIL>" in text or "<PHONE>" in text
+    # the frozen cases replayed: healthy passes the gate against the original run, prompt drift fails it
+    frozen = [c for c in cases if c["question"]]
+    assert len(frozen) >= 30, len(frozen)
+    doc = spec_dict()
+    for ev in doc["evals"]["evaluators"]:
+        ev["min_samples"] = 20
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(yaml.safe_dump(doc))
+    runs = {name: write_otlp_json(tmp_path / f"{name}.jsonl", demo_spans(name, 0, seed=21 + i, replay=frozen))
+            for i, name in enumerate(("healthy", "prompt_drift"))}
+    baseline = write_otlp_json(tmp_path / "baseline.jsonl", demo_spans("healthy", 0, seed=20, replay=frozen))
+    ok = subprocess.run(CLI + ["gate", str(spec_file), "--baseline", str(baseline), "--candidate", str(runs["healthy"])], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "paired by case" in ok.stdout  # the replays carry the frozen cases' ids
+    bad = subprocess.run(CLI + ["gate", str(spec_file), "--baseline", str(baseline), "--candidate", str(runs["prompt_drift"])], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "faithfulness: mean score regressed" in bad.stdout
