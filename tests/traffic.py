@@ -98,6 +98,9 @@ def _request(tracer, rnd: random.Random, i: int, release: str, tenants: int) -> 
                                          "gen_ai.request.model": model, "gen_ai.provider.name": provider})
         _span(tracer, "eval faithfulness", t, 1, {"genai_o11y.stage": "evaluation", "gen_ai.evaluation.name": "faithfulness",
                                                   "gen_ai.evaluation.score.value": round(rnd.uniform(0.55, 0.98), 3), **prompt, "gen_ai.request.model": model})
+        # every evaluator the default spec names (the quality board has a panel with its floor for each)
+        _span(tracer, "eval answer_length_ok", t, 1, {"genai_o11y.stage": "evaluation", "gen_ai.evaluation.name": "answer_length_ok",
+                                                      "gen_ai.evaluation.score.value": 1.0 if i % 7 else 0.0, **prompt, "gen_ai.request.model": model})
     if failed:
         root.set_status(Status(StatusCode.ERROR, "answer failed"))
     root.end(end_time=t + 2 * MS)

@@ -146,6 +146,51 @@ def _rise(name: str, factor: float, floor: float, volume: str, on: str) -> str:
     )
 
 
+def floor_expr(spec: Spec) -> str | None:
+    """Each evaluator with a floor (evals.evaluators): its mean over the last hour past the floor (below it,
+    or above it when lower is better), with at least its min_samples results in that hour."""
+    parts = []
+    for ev in spec.evals.evaluators:
+        if ev.floor is None:
+            continue
+        sel = f'{{{EVAL}="{ev.name}"}}'
+        op = "<" if ev.direction == "higher" else ">"
+        parts.append(f"(\n  genai_o11y:eval_score:mean_1h{sel} {op} {ev.floor!r}\n  and on ({G}, {EVAL})\n  "
+                     f"genai_o11y:evals:rate1h{sel} * 3600 >= {ev.min_samples}\n)")
+    return "\nor\n".join(parts) if parts else None
+
+
+def _floor_alerts(spec: Spec, for_: str) -> list[Alert]:
+    expr = floor_expr(spec)
+    if expr is None:
+        return []
+    floors = "; ".join(f"{e.name} {'>=' if e.direction == 'higher' else '<='} {e.floor:g}" for e in spec.evals.evaluators if e.floor is not None)
+    svc = f"{{{{ $labels.{SVC} }}}} ({{{{ $labels.{ENV} }}}})"
+    return [Alert(
+        name="GenAIEvalScoreBelowFloor",
+        expr=expr,
+        severity="critical",
+        for_=for_,
+        summary=f"Eval score {{{{ $labels.{EVAL} }}}} of {{{{ $labels.{SVC} }}}} is past its floor",
+        description=(f"The mean {{{{ $labels.{EVAL} }}}} score of {svc} over the last hour is {{{{ $value | printf \"%.3f\" }}}}, "
+                     f"past the floor the spec sets ({floors})."),
+        runbook=Runbook(
+            meaning="Answers are worse than the team's absolute line for this evaluator (evals.evaluators in the spec), whatever the baseline: "
+                    "a slow decline that a relative alert never sees ends here too. It pages: users get answers the team decided are not acceptable.",
+            confirm=[
+                f"{dashboard('genai-o11y-quality', 'Eval score by prompt version')}: which prompt version, model or release scores below the floor.",
+                f"{dashboard('genai-o11y-quality')}: the annotations mark prompt-version and release changes.",
+                f"{dashboard('genai-o11y-drilldown')}: open low-scoring traces and read the answers and the retrieved context.",
+            ],
+            actions=[
+                "Roll back the prompt version, model or release the low scores follow (the quality board splits by each).",
+                "If the evaluator itself changed (a new judge prompt or model), check it against labelled cases before trusting the page.",
+                "Turn the low-scoring traces into eval cases (`genai-o11y dataset build --signal low_score`) so the release gate catches this next time.",
+            ],
+        ),
+    )]
+
+
 def alerts(spec: Spec) -> list[Alert]:
     t = spec.alerting.thresholds
     days = t.baseline_days
@@ -180,6 +225,7 @@ def alerts(spec: Spec) -> list[Alert]:
                 ],
             ),
         ),
+        *_floor_alerts(spec, quick),
         Alert(
             name="GenAINegativeFeedbackRise",
             expr=_rise("feedback_negative", t.negative_feedback_factor, FLOORS["negative_feedback"], f"genai_o11y:feedback:rate1h {min_rate}", G),

@@ -112,12 +112,14 @@ class P:
     h: int = 8
     stack: bool = False
     thresholds: list[tuple[float, str]] | None = None
+    threshold_base: str = "green"  # the colour below the first threshold
+    threshold_lines: bool = False  # draw the thresholds as lines on a time series (a floor)
     options: dict[str, Any] = field(default_factory=dict)
     links: list[dict] = field(default_factory=list)
 
 
-def _thresholds(steps: list[tuple[float, str]] | None) -> dict:
-    base = [{"color": "green", "value": None}]
+def _thresholds(steps: list[tuple[float, str]] | None, base_color: str = "green") -> dict:
+    base = [{"color": base_color, "value": None}]
     return {"mode": "absolute", "steps": base + [{"color": c, "value": v} for v, c in (steps or [])]}
 
 
@@ -176,7 +178,9 @@ def panel(p: P, pid: int, x: int, y: int) -> Any:
     if p.kind in ("timeseries", "stat", "bargauge", "table"):
         data["fieldConfig"]["defaults"]["unit"] = p.unit
         if p.thresholds:
-            data["fieldConfig"]["defaults"]["thresholds"] = _thresholds(p.thresholds)
+            data["fieldConfig"]["defaults"]["thresholds"] = _thresholds(p.thresholds, p.threshold_base)
+        if p.threshold_lines:
+            data["fieldConfig"]["defaults"].setdefault("custom", {})["thresholdsStyle"] = {"mode": "line"}
     if p.options:
         data.setdefault("options", {}).update({k: v for k, v in p.options.items() if v is not None})
     return data

@@ -24,6 +24,14 @@ def build(spec: Spec, source: str) -> dict:
           [Q(mean(ev, by=f"{EVAL}, {TEMPLATE}, {VERSION}"), "{{" + EVAL + "}} {{" + TEMPLATE + "}} {{" + VERSION + "}}")], unit="short"),
         P("Eval score by model", "Mean evaluation score per evaluation and model.", [Q(mean(ev, by=f"{EVAL}, {MODEL}"), "{{" + EVAL + "}} {{" + MODEL + "}}")], unit="short"),
         P("Eval score by release", "Mean evaluation score per evaluation and release.", [Q(mean(ev, by=f"{EVAL}, {RELEASE}"), "{{" + EVAL + "}} {{" + RELEASE + "}}")], unit="short"),
+        *[P(f"Eval score {e.name} by prompt version and model, floor {e.floor:g}",
+            f"Mean {e.name} score per prompt version and model, with the floor the spec sets drawn as a line ({'higher' if e.direction == 'higher' else 'lower'} "
+            f"is better). Past the floor for {spec.alerting.thresholds.sustain_minutes} minutes with at least {e.min_samples} results an hour pages "
+            f"(GenAIEvalScoreBelowFloor); the release gate holds candidates to the same floor (genai-o11y gate).",
+            [Q(mean(ev, f'{EVAL}="{e.name}"', by=f"{TEMPLATE}, {VERSION}, {MODEL}"), "{{" + TEMPLATE + "}} {{" + VERSION + "}} {{" + MODEL + "}}")],
+            unit="short", thresholds=[(e.floor, "green" if e.direction == "higher" else "red")],
+            threshold_base="red" if e.direction == "higher" else "green", threshold_lines=True)
+          for e in spec.evals.evaluators if e.floor is not None],
         P("Response length by prompt version", "Median and p90 answer length in output tokens per prompt version. Much shorter answers after a change (prompt drift) usually come with lower feedback.",
           [Q(quantile(0.5, metric=PROM["response_tokens_bucket"], by=VERSION), "{{" + VERSION + "}} p50"),
            Q(quantile(0.9, metric=PROM["response_tokens_bucket"], by=VERSION), "{{" + VERSION + "}} p90")], unit="short"),
