@@ -27,7 +27,7 @@ from genai_o11y.errors import UserError
 from genai_o11y.spec import load
 
 CLI = [sys.executable, "-m", "genai_o11y"]
-FLOORS = {"faithfulness": ("higher", 0.6)}
+FLOORS = {e.name: (e.direction, e.floor) for e in load().evals.evaluators if e.floor is not None}  # what the default spec's sidecar keeps
 GOLDEN = Path(__file__).parent / "dataset"
 ALL_QUESTIONS = {q for qs in QUESTIONS.values() for q in qs}
 
@@ -42,8 +42,10 @@ def _expected(spans) -> dict[str, set[str]]:
             why.setdefault(tid, set()).add("error")
         if a.get(n.FEEDBACK_SENTIMENT) == "negative":
             why.setdefault(tid, set()).add("negative_feedback")
-        if a.get(n.EVAL_NAME) == "faithfulness" and a.get(n.EVAL_SCORE) < 0.6:
-            why.setdefault(tid, set()).add("low_score")
+        if a.get(n.EVAL_NAME) in FLOORS:
+            direction, floor = FLOORS[a[n.EVAL_NAME]]
+            if (a[n.EVAL_SCORE] < floor) if direction == "higher" else (a[n.EVAL_SCORE] > floor):
+                why.setdefault(tid, set()).add("low_score")
     return why
 
 
@@ -155,6 +157,7 @@ def test_eval_worthy_traces_through_the_collector_become_cases_that_gate_a_relea
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
     out = tmp_path / "evals" / "traces.jsonl"
+    out.parent.mkdir()  # the file exporter writes into an existing directory (compose mounts a volume there; up creates it)
     spec = make_spec(collector_ports({"evals.dataset.enabled": True, "evals.dataset.path": str(out), "evals.dataset.sample_spans_per_second_per_route": 0,
                                       "sampling.decision_wait_seconds": 2, "backends.tempo.endpoint": "127.0.0.1:1"}, tmp_path))
     spans = demo_spans("healthy", 40, seed=11) + demo_spans("retrieval_drift", 80, seed=12) + demo_spans("error_burst", 20, seed=13)

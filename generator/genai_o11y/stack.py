@@ -139,6 +139,9 @@ def local_spec(spec: Spec, work: Path, hook: localstack.WebhookReceiver, tempo: 
         "metrics_endpoint": f"127.0.0.1:{p['metrics']}", "telemetry_endpoint": f"127.0.0.1:{p['telemetry']}",
         "health_endpoint": f"127.0.0.1:{p['health']}", "queue_directory": str(work / "queue"), "metrics_flush_interval_seconds": 5,
     })
+    if doc["evals"]["dataset"]["enabled"]:  # the file exporter writes into an existing directory
+        doc["evals"]["dataset"]["path"] = str(work / "evals" / "traces.jsonl")
+        (work / "evals").mkdir(parents=True, exist_ok=True)
     doc["backends"]["tempo"]["endpoint"] = f"127.0.0.1:{tempo.port}"
     doc["alerting"]["receivers"] = {"pager": {"webhook_url": hook.url("pager")}, "chat": {"webhook_url": hook.url("chat")}}
     if sustain_minutes:
@@ -146,7 +149,7 @@ def local_spec(spec: Spec, work: Path, hook: localstack.WebhookReceiver, tempo: 
     return Spec.model_validate(doc)
 
 
-RUN_DIRS = ("collector", "prometheus", "alertmanager", "queue", "tempo", "webhook")
+RUN_DIRS = ("collector", "prometheus", "alertmanager", "queue", "tempo", "webhook", "evals")
 RUN_FILES = ("otelcol.yaml", "runbook.md", "pids", "pids.last")
 
 

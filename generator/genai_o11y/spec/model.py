@@ -315,7 +315,9 @@ class EvalDataset(Strict):
     `sampling.decision_wait_seconds` like tail sampling does."""
 
     enabled: bool = Field(False, description="Write eval-worthy traces to `path`.")
-    path: str = Field("/var/lib/genai-o11y/evals/traces.jsonl", min_length=1, description="The file; rotated files sit beside it.")
+    path: str = Field("/var/lib/genai-o11y/evals/traces.jsonl", min_length=1,
+                      description="The file; rotated files sit beside it. Its directory must exist and be writable: the collector does not start "
+                                  "otherwise (compose mounts a volume there, `genai-o11y up` creates it under its work directory).")
     keep_errors: bool = Field(True, description="Traces with an error.")
     keep_negative_feedback: bool = Field(True, description="Traces with negative feedback (it must arrive within the decision wait).")
     keep_below_floor: bool = Field(True, description="Traces with an eval score past its evaluator's floor.")
