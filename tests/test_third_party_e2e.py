@@ -59,16 +59,44 @@ FILLED = {
     ("genai-o11y-failures", "Errors by error type"): "all",
     ("genai-o11y-failures", "Guardrail blocks"): "all",  # 0: traffic and no block
     ("genai-o11y-drilldown", "Slow requests (exemplars)"): "all",
+    # by a label such an app does not set: one series with the `_none` value (route, tenant, prompt version, task type, release)
+    ("genai-o11y-stages", "p95 by stage and route"): "all",
+    ("genai-o11y-stages", "p95 by stage and release"): "all",
+    ("genai-o11y-cost", "Cost by route"): "all",
+    ("genai-o11y-cost", "Cost by tenant"): "all",
+    ("genai-o11y-cost", "Cost by prompt version"): "all",
+    ("genai-o11y-cost", "Cost by task type"): "all",
+    ("genai-o11y-cost", "Spend over 24 hours against the daily budget"): "all",
+    ("genai-o11y-quality", "Response length by prompt version"): "all",
+    ("genai-o11y-quality", "Calls by prompt version"): "all",
+    ("genai-o11y-failures", "Failures by prompt version"): "all",
+    # 0 where there are requests and no tool call (zero-filled ratios and rates)
+    ("genai-o11y-tools", "Tool calls per request"): "all",
+    ("genai-o11y-tools", "Answers without a required tool"): "all",
+    ("genai-o11y-tools", "Tool success followed by a failed answer"): "all",
+    # the sidecar's own telemetry: there whatever the app sends
+    ("genai-o11y-pipeline", "Sidecars up"): "all",
+    ("genai-o11y-pipeline", "Spans received"): "all",
+    ("genai-o11y-pipeline", "Spans refused"): "all",
+    ("genai-o11y-pipeline", "Spans dropped"): "all",
+    ("genai-o11y-pipeline", "Export queue"): "all",
+    ("genai-o11y-pipeline", "Redaction in/out"): "all",
+    ("genai-o11y-pipeline", "Collector memory"): "all",
+    ("genai-o11y-pipeline", "Tail sampling decisions"): "all",
+    ("genai-o11y-pipeline", "Series per metric"): "all",
 }
 
 
-def _panel_queries(spec, service: str) -> dict:
+def _panel_queries(spec, service: str, panels: dict | None = None) -> dict:
+    """(board, panel) -> (need, its PromQL with the variables filled), for `panels` (default FILLED)."""
     boards = dashboards.build_all(spec, "test")
     out = {}
-    for (uid, title), need in FILLED.items():
+    for (uid, title), need in (panels or FILLED).items():
         panel = next(p for p in boards[uid]["panels"] if p["title"] == title)
         exprs = []
-        for t in panel["targets"]:
+        for t in panel.get("targets", []):
+            if "expr" not in t:
+                continue  # Tempo searches, alert lists: not PromQL
             e = t["expr"]
             for k, v in SUBST.items():
                 e = e.replace(k, v)
@@ -148,6 +176,12 @@ def _scenario(spec, base: str, tempo: OtlpSink, hook, services: dict, apps: dict
             if (need == "all" and len(with_data) < len(exprs)) or (need != "all" and len(with_data) < need):
                 empty.append(f"{uid} / {title}: {len(with_data)} of {len(exprs)} queries with data")
         assert not empty, f"{w}: panels without data:\n" + "\n".join(empty)
+        # ... and FILLED is every such panel: one that has data for this app but is not listed fails (by construction,
+        # over every panel of every board, so a panel that starts filling from a plain app cannot be forgotten here)
+        every = {(uid, p["title"]): "all" for uid, b in dashboards.build_all(spec, "test").items() for p in b["panels"]}
+        unlisted = [key for key, (_need, exprs) in _panel_queries(spec, svc, every).items()
+                    if key not in FILLED and any(localstack.prom_query(base, e) for e in exprs)]
+        assert not unlisted, f"{w}: panels with data that FILLED does not list (add them): {unlisted}"
         # One request per trace: the root model call or embedding, counted as a request and as its stage.
         by_stage = {r["metric"].get(stage): float(r["value"][1]) for r in localstack.prom_query(base, f'sum by ({stage}) ({calls}{{service_name="{svc}"}})')}
         assert by_stage["request"] == by_stage["model_call"] + by_stage["embedding"], (w, by_stage)
