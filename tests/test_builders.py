@@ -259,7 +259,7 @@ def test_gated_detectors_only_scan_where_their_gate_holds():
     group of rules that need another character."""
     spec = make_spec()
     groups = [g for g in redaction.statement_groups(spec, collector.policy_for(spec)) if g["context"] == "span"]
-    first, content, other_names, plain_names = groups
+    first, content, other_names, plain_names, others = groups
     pending = f'span.attributes["{redaction.PENDING}"]'
     # the mark: own namespace by an anchored literal, other prefixes by one regex, exact keys by hash
     assert "conditions" not in first and first["statements"][-1] == f'set({pending}, true) where Len(span.cache["rest"]) < span.cache["n"]'
@@ -269,7 +269,12 @@ def test_gated_detectors_only_scan_where_their_gate_holds():
     assert not any("replace" in s for s in first["statements"])
     assert content["conditions"] == [f"{pending} != nil"] and content["statements"][0] == f'delete_key(span.attributes, "{redaction.PENDING}")'
     masks = [s for s in content["statements"] if s.startswith("replace_all_patterns(")]
-    assert len(masks) == 16 and all(' where (IsMatch(span.cache["kv"], ' in s for s in masks)
+    assert len(masks) == 2 * 16 and all(' where (IsMatch(span.cache["kv"], ' in s for s in masks)
+    assert len([s for s in masks if s.startswith('replace_all_patterns(span.cache["rest"], "key", ')]) == 16  # keys are masked too
+    # the other string fields: trace state and status message masked, links removed (OTTL cannot reach them)
+    assert any(s.startswith("replace_pattern(span.status.message, ") and "<EMAIL>" in s for s in others["statements"])
+    assert any(s.startswith("replace_pattern(span.trace_state, ") for s in others["statements"])
+    assert "set(span.links, nil) where Len(span.links) > 0" in others["statements"]
     assert any('IsMatch(span.cache["kv"], "@")' in s and "<EMAIL>" in s for s in masks)
     assert other_names["conditions"] == [f'not IsMatch(span.name, "{redaction.PLAIN_NAME_RE}")']
     assert len([s for s in other_names["statements"] if s.startswith("replace_pattern(span.name")]) == 13

@@ -18,6 +18,7 @@ import yaml
 from .errors import Problem, SpecError
 
 MASK_TOKEN = re.compile(r"<[A-Z_]+>")
+BYTES_MASK = "<BYTES>"  # a bytes value outside Tier 1 is masked whole (opaque: never scanned, never passed)
 RULE_KEYS = {"name", "regex", "mask", "requires_any", "requires_match"}
 # RE2 has no look-around, back-references, possessive quantifiers or atomic groups.
 NOT_RE2 = [
@@ -178,7 +179,7 @@ class Policy:
         return tuple(out)
 
     def mask_tokens(self) -> list[str]:
-        return sorted({r.token for r in self.detectors + self.span_name_rules})
+        return sorted({r.token for r in self.detectors + self.span_name_rules} | {BYTES_MASK})
 
     def with_extra(self, extra: list[Rule]) -> "Policy":
         return Policy(self.metadata_keys, self.identifier_keys, self.detectors + tuple(extra), self.span_name_rules)

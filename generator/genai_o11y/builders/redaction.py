@@ -114,8 +114,8 @@ def _content(ctx: str, policy: Policy, limit: int, count_into: str | None, guard
         f"keep_matching_keys({attrs}, {t1})" + where(),
         f"flatten({rest})" + where(),
         f"set({kv}, ToLowerCase(ToKeyValueString({rest})))" + where(),
-        *[f'replace_all_patterns({rest}, "value", {q(r.regex)}, {q(r.mask)})' + where(f"({g})" if (g := gate(r, kv)) else None)
-          for r in policy.compiled_detectors()],
+        *[f'replace_all_patterns({rest}, {q(mode)}, {q(r.regex)}, {q(r.mask)})' + where(f"({g})" if (g := gate(r, kv)) else None)
+          for r in policy.compiled_detectors() for mode in ("key", "value")],
     ]
     if count_into:  # before truncation, so masks past the limit are counted too
         s.append(f"set({kv}, ToKeyValueString({rest}))" + where())
@@ -129,6 +129,54 @@ def _redacted(ctx: str, policy: Policy, limit: int, count_into: str | None) -> l
     """One group (resource, span events: few per batch): the content work guarded by a cache flag."""
     flag = f'{ctx}.cache["content"]'  # a nil cache entry costs nothing to test; Len() on a map boxes it
     return _split(ctx, policy) + [f'set({flag}, true) where Len({ctx}.cache["rest"]) > 0'] + _content(ctx, policy, limit, count_into, f"{flag} != nil")
+
+
+def _labels(ctx: str, paths: list[str], policy: Policy) -> list[str]:
+    """Short descriptive string fields (schema URLs, scope name and version, event names, trace
+    states): every detector where its gate holds on the lowercased field, in every mode."""
+    low = f'{ctx}.cache["l"]'
+    out = []
+    for path in paths:
+        out.append(f'set({low}, ToLowerCase({path})) where {path} != ""')
+        out += [f"replace_pattern({path}, {q(r.regex)}, {q(r.mask)}) where {path} != \"\"" + (f" and ({g})" if (g := gate(r, low)) else "")
+                for r in policy.compiled_detectors()]
+    return out
+
+
+def _status_message(spec: Spec, policy: Policy) -> list[str]:
+    """The status message is content: masked and truncated (bytes, UTF-8 safe: OTTL cannot count
+    characters), or dropped in metadata-only mode."""
+    msg = "span.status.message"
+    if spec.redaction.mode == "metadata-only":
+        return [f'set({msg}, "") where {msg} != ""']
+    limit = spec.redaction.max_content_chars
+    return _labels("span", [msg], policy) + [f"set({msg}, Substring({msg}, 0, {limit}, true)) where Len({msg}) > {limit}"]
+
+
+#: Fields the OTTL engine cannot redact (no OTTL path reaches them, or no function can tell their
+#: type): generate() prints these, and the redaction README lists them.
+OTTL_LIMITS = [
+    "span links: OTTL has no path to a link's attributes or trace state, so the OTTL engine removes every link (trace and span ids included)",
+    "bytes-valued attributes outside Tier 1: OTTL cannot tell a bytes value from others, so they pass unmasked (the native engine masks them whole as <BYTES>)",
+    "max_content_chars counts bytes (UTF-8 safe) in the OTTL engine: OTTL's truncate_all and Substring cannot count characters",
+    "resource entity references (type, schema URL, attribute key names; experimental in OTLP): OTTL has no path to them, so they pass unredacted (the native engine masks them)",
+]
+
+
+def _others(spec: Spec, policy: Policy) -> list[dict]:
+    """Every string field outside attributes and span names (the OTLP trace model, field by field):
+    resource and scope schema URLs, scope name, version and attributes, trace state, status message,
+    event names; links are removed (OTTL_LIMITS)."""
+    scope_attrs = ([_hash(f"scope.attributes[{q(k)}]") for k in policy.identifier_keys]
+                   + ([f"keep_matching_keys(scope.attributes, {q(policy.metadata_regex())})"] if spec.redaction.mode == "metadata-only"
+                      else _redacted("scope", policy, spec.redaction.max_content_chars, None)))
+    return [
+        {"context": "resource", "statements": _labels("resource", ["resource.schema_url"], policy)},
+        {"context": "scope", "statements": scope_attrs + _labels("scope", ["scope.name", "scope.version", "scope.schema_url"], policy)},
+        {"context": "span", "statements": _labels("span", ["span.trace_state"], policy) + _status_message(spec, policy)
+         + ["set(span.links, nil) where Len(span.links) > 0"]},
+        {"context": "spanevent", "statements": _labels("spanevent", ["spanevent.name"], policy)},
+    ]
 
 
 def _span_name_groups(policy: Policy) -> list[dict]:
@@ -176,6 +224,7 @@ def statement_groups(spec: Spec, policy: Policy) -> list[dict]:
             },
             *names,
             {"context": "spanevent", "statements": ev_ids + [f"keep_matching_keys(spanevent.attributes, {t1})"]},
+            *_others(spec, policy),
         ]
     limit = spec.redaction.max_content_chars
     pending = f"span.attributes[{q(PENDING)}]"
@@ -192,6 +241,7 @@ def statement_groups(spec: Spec, policy: Policy) -> list[dict]:
         },
         *names,
         {"context": "spanevent", "statements": ev_ids + _redacted("spanevent", policy, limit, count)},
+        *_others(spec, policy),
     ]
 
 

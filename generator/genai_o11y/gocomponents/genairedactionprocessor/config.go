@@ -35,7 +35,7 @@ type Config struct {
 	Detectors []Rule `mapstructure:"detectors"`
 	// SpanNameRules, applied in order to span names.
 	SpanNameRules []Rule `mapstructure:"span_name_rules"`
-	// MaxContentChars: values outside Tier 1 are truncated to this many bytes (UTF-8 safe).
+	// MaxContentChars: values outside Tier 1 are truncated to this many characters (never splitting a UTF-8 sequence).
 	MaxContentChars int `mapstructure:"max_content_chars"`
 	// CountAttribute: on spans with content, how many masks their values hold after redaction.
 	CountAttribute string `mapstructure:"count_attribute"`

@@ -11,10 +11,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+	"sync"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/xpdata/entity"
 )
 
 type rule struct {
@@ -119,7 +120,15 @@ func (t tier1) has(k string) bool {
 	return false
 }
 
+// BytesMask replaces a bytes value outside Tier 1: opaque data is never scanned, nor passed.
+const BytesMask = "<BYTES>"
+
+// keyCacheSize bounds the cache of masked keys (keys repeat: the same few per span).
+const keyCacheSize = 4096
+
 type redactor struct {
+	keysMu       sync.RWMutex
+	keys         map[string]string // key -> the key masked
 	metadataOnly bool
 	salt         string
 	ids          []string
@@ -133,7 +142,7 @@ type redactor struct {
 }
 
 func newRedactor(c *Config) (*redactor, error) {
-	r := &redactor{metadataOnly: c.Mode == modeMetadataOnly, salt: c.Salt, ids: c.IdentifierKeys, t1: newTier1(c.MetadataKeys),
+	r := &redactor{keys: map[string]string{}, metadataOnly: c.Mode == modeMetadataOnly, salt: c.Salt, ids: c.IdentifierKeys, t1: newTier1(c.MetadataKeys),
 		limit: c.MaxContentChars, countKey: c.CountAttribute, tokens: c.MaskTokens}
 	for _, d := range c.Detectors {
 		cr, err := compileRule(d)
@@ -159,14 +168,23 @@ func newRedactor(c *Config) (*redactor, error) {
 	return r, nil
 }
 
+// processTraces visits every string- and bytes-carrying field of the OTLP trace model: resource
+// (attributes, schema URL), scope (name, version, attributes, schema URL), span (name, trace state,
+// attributes, status message), events (name, attributes) and links (trace state, attributes). Only
+// trace and span ids, kinds, flags, timestamps and counts pass as they are.
 func (r *redactor) processTraces(_ context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
 		r.attributes(rs.Resource().Attributes())
+		r.entityRefs(rs.Resource())
+		r.setLabel(rs.SchemaUrl(), rs.SetSchemaUrl)
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
-			spans := sss.At(j).Spans()
+			ss := sss.At(j)
+			r.scope(ss.Scope())
+			r.setLabel(ss.SchemaUrl(), ss.SetSchemaUrl)
+			spans := ss.Spans()
 			for k := 0; k < spans.Len(); k++ {
 				r.span(spans.At(k))
 			}
@@ -175,24 +193,93 @@ func (r *redactor) processTraces(_ context.Context, td ptrace.Traces) (ptrace.Tr
 	return td, nil
 }
 
+// entityRefs: a resource's entity references name an entity type, a schema URL and attribute keys
+// (masked as the keys themselves were, so references still resolve).
+func (r *redactor) entityRefs(res pcommon.Resource) {
+	refs := entity.ResourceEntityRefs(res)
+	for i := 0; i < refs.Len(); i++ {
+		ref := refs.At(i)
+		r.setLabel(ref.Type(), ref.SetType)
+		r.setLabel(ref.SchemaUrl(), ref.SetSchemaUrl)
+		for _, keys := range []pcommon.StringSlice{ref.IdKeys(), ref.DescriptionKeys()} {
+			for j := 0; j < keys.Len(); j++ {
+				if k := keys.At(j); !r.t1.has(k) {
+					if m := r.maskKey(k); m != k {
+						keys.SetAt(j, m)
+					}
+				}
+			}
+		}
+	}
+}
+
+func (r *redactor) scope(sc pcommon.InstrumentationScope) {
+	r.setLabel(sc.Name(), sc.SetName)
+	r.setLabel(sc.Version(), sc.SetVersion)
+	r.attributes(sc.Attributes())
+}
+
+// setLabel masks a short descriptive field (schema URL, scope name or version, event name, trace
+// state) with the detectors, in every mode: these fields carry no content by design, but may carry
+// PII by accident.
+func (r *redactor) setLabel(s string, set func(string)) {
+	if s == "" {
+		return
+	}
+	if m := r.mask(s); m != s {
+		set(m)
+	}
+}
+
+// others redacts the span's fields other than its name and attributes: trace state, status message
+// (content: masked and truncated, dropped in metadata-only mode), event names and attributes, link
+// trace states and attributes. It returns the masks counted in event and link attributes (-1: none
+// outside Tier 1), as attributes() does.
+func (r *redactor) others(span ptrace.Span) int {
+	if ts := span.TraceState(); ts.AsRaw() != "" {
+		r.setLabel(ts.AsRaw(), ts.FromRaw)
+	}
+	if st := span.Status(); st.Message() != "" {
+		if r.metadataOnly {
+			st.SetMessage("")
+		} else if m := truncate(r.mask(st.Message()), r.limit); m != st.Message() {
+			st.SetMessage(m)
+		}
+	}
+	masks := -1
+	events := span.Events()
+	for i := 0; i < events.Len(); i++ {
+		e := events.At(i)
+		r.setLabel(e.Name(), e.SetName)
+		if n := r.attributes(e.Attributes()); n >= 0 {
+			masks = max(masks, 0) + n
+		}
+	}
+	links := span.Links()
+	for i := 0; i < links.Len(); i++ {
+		l := links.At(i)
+		if ts := l.TraceState(); ts.AsRaw() != "" {
+			r.setLabel(ts.AsRaw(), ts.FromRaw)
+		}
+		if n := r.attributes(l.Attributes()); n >= 0 {
+			masks = max(masks, 0) + n
+		}
+	}
+	return masks
+}
+
 func (r *redactor) span(span ptrace.Span) {
 	attrs := span.Attributes()
 	if r.metadataOnly { // the count is the number of keys dropped from the span itself
 		dropped := max(r.attributes(attrs), 0)
-		events := span.Events()
-		for i := 0; i < events.Len(); i++ {
-			r.attributes(events.At(i).Attributes())
-		}
+		r.others(span)
 		attrs.PutInt(r.countKey, int64(dropped))
 		r.spanName(span)
 		return
 	}
 	masks := r.attributes(attrs)
-	events := span.Events()
-	for i := 0; i < events.Len(); i++ {
-		if n := r.attributes(events.At(i).Attributes()); n >= 0 {
-			masks = max(masks, 0) + n
-		}
+	if n := r.others(span); n >= 0 {
+		masks = max(masks, 0) + n
 	}
 	if masks >= 0 {
 		if v, ok := attrs.Get(r.countKey); ok && v.Type() == pcommon.ValueTypeInt {
@@ -232,6 +319,12 @@ func (r *redactor) attributes(attrs pcommon.Map) int {
 	attrs.RemoveIf(func(k string, _ pcommon.Value) bool { return !r.t1.has(k) })
 	masks := 0
 	for k, v := range rest.All() {
+		if mk := r.maskKey(k); mk != k { // a key is free text too: PII in a key is masked like in a value
+			k = mk
+		}
+		if v.Type() == pcommon.ValueTypeBytes { // opaque: masked whole, never scanned
+			v.SetStr(BytesMask)
+		}
 		if v.Type() == pcommon.ValueTypeStr {
 			s := r.mask(v.Str())
 			masks += r.countTokens(k) + r.countTokens(s)
@@ -247,6 +340,24 @@ func (r *redactor) attributes(attrs pcommon.Map) int {
 		}
 	}
 	return masks
+}
+
+// maskKey: the detectors applied to a key outside Tier 1 (cached).
+func (r *redactor) maskKey(k string) string {
+	r.keysMu.RLock()
+	m, ok := r.keys[k]
+	r.keysMu.RUnlock()
+	if ok {
+		return m
+	}
+	m = r.mask(k)
+	r.keysMu.Lock()
+	if len(r.keys) >= keyCacheSize {
+		clear(r.keys)
+	}
+	r.keys[k] = m
+	r.keysMu.Unlock()
+	return m
 }
 
 func (r *redactor) mask(s string) string {
@@ -296,16 +407,20 @@ func (r *redactor) countTokens(s string) int {
 	return n
 }
 
-// truncate cuts s to at most limit bytes without splitting a UTF-8 sequence.
+// truncate cuts s to at most limit characters (runes; an invalid byte counts as one), never
+// splitting a UTF-8 sequence.
 func truncate(s string, limit int) string {
-	if len(s) <= limit {
+	if len(s) <= limit { // at most limit bytes: at most limit characters
 		return s
 	}
-	at := limit
-	for at > 0 && !utf8.RuneStart(s[at]) {
-		at--
+	n := 0
+	for i := range s {
+		if n == limit {
+			return s[:i]
+		}
+		n++
 	}
-	return s[:at]
+	return s
 }
 
 // flattenValue moves v into out under key, maps and lists becoming leaves with dotted keys

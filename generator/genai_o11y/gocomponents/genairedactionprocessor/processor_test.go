@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/xpdata/entity"
 	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/genai-o11y/genai-o11y/collector/genaicommon/configtest"
@@ -115,7 +116,7 @@ func TestNestedValuesFlattenedTruncatedAndTier1WinsClash(t *testing.T) {
 		msgs.AppendEmpty().SetStr("IBAN DE89 3704 0044 0532 0130 00 thanks")
 		nested := s.Attributes().PutEmptyMap("gen_ai").PutEmptyMap("request")
 		nested.PutStr("model", "not me")                       // flattens onto the Tier 1 key gen_ai.request.model
-		s.Attributes().PutStr("long", strings.Repeat("é", 40)) // 80 bytes
+		s.Attributes().PutStr("long", strings.Repeat("é", 80)) // 160 bytes, 80 characters
 		s.Attributes().PutEmptySlice("empty")
 	})
 	a := span.Attributes()
@@ -128,8 +129,8 @@ func TestNestedValuesFlattenedTruncatedAndTier1WinsClash(t *testing.T) {
 	if got := str(t, a, "gen_ai.request.model"); got != "m1" {
 		t.Errorf("Tier 1 lost the clash: %q", got)
 	}
-	if got := str(t, a, "long"); got != strings.Repeat("é", 32) {
-		t.Errorf("long = %q (%d bytes), want 32 runes in 64 bytes", got, len(got))
+	if got := str(t, a, "long"); got != strings.Repeat("é", 64) { // max_content_chars: 64 characters
+		t.Errorf("long = %q (%d bytes), want 64 characters", got, len(got))
 	}
 	for _, gone := range []string{"messages", "empty", "gen_ai"} {
 		if _, ok := a.Get(gone); ok {
@@ -327,6 +328,93 @@ func TestScannerAnalysis(t *testing.T) {
 		}
 		if (sc.anchors != nil) != c.windows || (c.windows && sc.maxLen != c.maxLen) {
 			t.Errorf("%s: windows %v maxLen %d, want %v %d", c.re, sc.anchors != nil, sc.maxLen, c.windows, c.maxLen)
+		}
+	}
+}
+
+// Every string- and bytes-carrying field of the trace model is redacted, not only attributes.
+func TestEveryFieldIsRedacted(t *testing.T) {
+	const pii = "jane.doe@example.com"
+	for _, mode := range []string{modeRedacted, modeMetadataOnly} {
+		cfg := exampleConfig(t)
+		cfg.Mode = mode
+		sink := new(consumertest.TracesSink)
+		p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(Type), cfg, sink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.SetSchemaUrl("https://x/" + pii)
+		rs.Resource().Attributes().PutStr("app."+pii, "k")
+		ref := entity.ResourceEntityRefs(rs.Resource()).AppendEmpty()
+		ref.SetType("t " + pii)
+		ref.SetSchemaUrl("https://e/" + pii)
+		ref.IdKeys().Append("app." + pii)
+		ref.DescriptionKeys().Append("d " + pii)
+		ss := rs.ScopeSpans().AppendEmpty()
+		ss.SetSchemaUrl("https://s/" + pii)
+		ss.Scope().SetName("scope " + pii)
+		ss.Scope().SetVersion("v " + pii)
+		ss.Scope().Attributes().PutStr("note", pii)
+		s := ss.Spans().AppendEmpty()
+		s.SetName("n " + pii)
+		s.TraceState().FromRaw("v=" + pii)
+		s.Status().SetMessage("failed for " + pii)
+		s.Attributes().PutEmptyBytes("blob").FromRaw([]byte(pii))
+		s.Attributes().PutEmptySlice("list").AppendEmpty().SetEmptyBytes().FromRaw([]byte(pii))
+		e := s.Events().AppendEmpty()
+		e.SetName("event " + pii)
+		e.Attributes().PutEmptyMap("m").PutStr(pii, pii)
+		l := s.Links().AppendEmpty()
+		l.TraceState().FromRaw("w=" + pii)
+		l.Attributes().PutStr("note", pii)
+		if err := p.ConsumeTraces(context.Background(), td); err != nil {
+			t.Fatal(err)
+		}
+		out := sink.AllTraces()[0]
+		m := &ptrace.ProtoMarshaler{}
+		raw, err := m.MarshalTraces(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(raw), pii) {
+			j, _ := (&ptrace.JSONMarshaler{}).MarshalTraces(out)
+			t.Fatalf("%s: PII left in %s", mode, j)
+		}
+		got := out.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+		if mode == modeRedacted {
+			if got.Status().Message() != "failed for <EMAIL>" || str(t, got.Attributes(), "blob") != BytesMask || str(t, got.Attributes(), "list.0") != BytesMask {
+				t.Fatalf("%s: %v %v", mode, got.Status().Message(), got.Attributes().AsRaw())
+			}
+			if _, ok := got.Links().At(0).Attributes().Get("note"); !ok || str(t, got.Events().At(0).Attributes(), "<EMAIL>") != "<EMAIL>" {
+				t.Fatalf("%v %v", got.Links().At(0).Attributes().AsRaw(), got.Events().At(0).Attributes().AsRaw())
+			}
+		} else if got.Status().Message() != "" {
+			t.Fatalf("metadata-only kept the status message %q", got.Status().Message())
+		}
+		if got.Events().At(0).Name() != "event <EMAIL>" || got.TraceState().AsRaw() != "v=<EMAIL>" {
+			t.Fatalf("%s: %q %q", mode, got.Events().At(0).Name(), got.TraceState().AsRaw())
+		}
+	}
+}
+
+// max_content_chars counts characters, not bytes, and never splits a UTF-8 sequence.
+func TestTruncationCountsCharacters(t *testing.T) {
+	for _, c := range []struct {
+		in    string
+		limit int
+		want  string
+	}{
+		{strings.Repeat("ü", 10), 4, "üüüü"},
+		{strings.Repeat("日", 10), 3, "日日日"},
+		{"ab😀cd", 3, "ab😀"},
+		{"abc", 3, "abc"},
+		{"a\xffbc", 2, "a\xff"},
+		{strings.Repeat("ü", 3), 4, "üüü"},
+	} {
+		if got := truncate(c.in, c.limit); got != c.want {
+			t.Errorf("truncate(%q, %d) = %q, want %q", c.in, c.limit, got, c.want)
 		}
 	}
 }
