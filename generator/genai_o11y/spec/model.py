@@ -177,7 +177,7 @@ class Redaction(Strict):
     mode: Literal["metadata-only", "redacted", "full"] = Field("redacted", description="metadata-only: content dropped; redacted: PII masked; full: also an unredacted copy to full_content_store only.")
     policy: str | None = Field(None, description="Redaction policy file (relative to the spec); default: the embedded policy.")
     full_content_store: ContentStore | None = Field(None, description="Required in `full` mode; never the main traces backend.")
-    max_content_chars: int = Field(4096, ge=64, le=1_000_000)
+    max_content_chars: int = Field(4096, ge=64, le=1_000_000, description="Longest content value kept, in characters (not bytes; never splitting one). The OTTL engine can only count bytes (UTF-8 safe).")
     extra_patterns: list[Pattern] = Field(default_factory=list, description="Organisation-specific detectors added to the built-in ones.")
 
 
