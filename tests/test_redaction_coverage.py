@@ -82,6 +82,30 @@ class Planter:
         self.needles.setdefault(field, []).append(needle)
         return f"note {value}"
 
+    def raw(self, kind: str, label: str) -> str:
+        """A secret of this kind, bare (shaped like an id where the kind allows), under `label`."""
+        value, needle = KINDS[kind](next(self.n))
+        self.needles.setdefault(label, []).append(needle)
+        return value
+
+    def tier1(self) -> list[common_pb2.KeyValue]:
+        """Tier 1 keys carrying secrets: bare secrets that keep the key's shape (only a
+        high-confidence detector can tell), text that breaks it, and our own free-text keys."""
+        s = lambda v: common_pb2.AnyValue(string_value=v)  # noqa: E731
+        t1 = {
+            "gen_ai.request.model": self.raw("EMAIL", "tier1 model_id"),  # model ids may hold @
+            "gen_ai.response.id": self.raw("OPENAI_KEY", "tier1 identifier"),
+            "gen_ai.conversation.id": self.raw("JWT", "tier1 identifier"),
+            "gen_ai.tool.call.id": self.raw("CARD", "tier1 identifier"),
+            "host.name": self.raw("IBAN", "tier1 host").replace(" ", ""),
+            "genai_o11y.route": f"refund for {self.raw('PHONE', 'tier1 broken shape')}",
+            "genai_o11y.feedback.comment": f"wrong answer, email me at {self.raw('EMAIL', 'free text we emit')}",
+            "gen_ai.evaluation.explanation": f"the answer leaked {self.raw('US_SSN', 'free text we emit')}",
+            "service.owner_note": f"ask {self.raw('EMAIL', 'free text under a resource namespace')}",
+        }
+        self.needles["tier1 host"] = [n.replace(" ", "") for n in self.needles["tier1 host"]]
+        return [common_pb2.KeyValue(key=k, value=s(v)) for k, v in t1.items()]
+
     def fill(self, msg) -> None:
         for f in msg.DESCRIPTOR.fields:
             name = f.full_name
@@ -123,7 +147,7 @@ class Planter:
     def shapes(self) -> list[common_pb2.KeyValue]:
         """One attribute per value shape, and one whose key is the secret."""
         kvs = [common_pb2.KeyValue(key=f"app.{s}", value=self.value(s)) for s in ("string", "bytes", "array", "kvlist")]
-        return kvs + [common_pb2.KeyValue(key=self.secret(COMMON + "KeyValue.key"), value=common_pb2.AnyValue(string_value="v"))]
+        return kvs + [common_pb2.KeyValue(key=self.secret(COMMON + "KeyValue.key"), value=common_pb2.AnyValue(string_value="v"))] + self.tier1()
 
 
 def text_fields(desc, seen=None) -> set[str]:
@@ -293,8 +317,8 @@ def test_no_secret_leaves_the_app_side_redactor_from_any_field(mode):
     plain, redacted = _Capture(), _Capture()
     plain.export(sdk_spans(req))
     RedactingSpanExporter(redacted, Redactor(salt="s", mode=mode)).export(sdk_spans(req))
-    # without the redactor, every field the SDK can carry leaks: the test sees what it must
-    assert set(leaks(p, plain.raw)) == p.planted - SDK_CANNOT_CARRY, sorted(p.planted - SDK_CANNOT_CARRY - set(leaks(p, plain.raw)))
+    # without the redactor, every field the SDK can carry leaks (and every Tier 1 probe): the test sees what it must
+    assert set(leaks(p, plain.raw)) == set(p.needles) - SDK_CANNOT_CARRY, sorted(set(p.needles) - SDK_CANNOT_CARRY - set(leaks(p, plain.raw)))
     assert b"note" in redacted.raw or mode == "metadata-only"
     assert not leaks(p, redacted.raw), leaks(p, redacted.raw)
 

@@ -2,7 +2,8 @@
 
 Defence in depth, and for apps that export without our sidecar. Semantics match the collector's
 redaction stage (tests run both against one corpus):
-- Tier 1 keys are kept verbatim; identifier keys are replaced by a keyed hash;
+- Tier 1 keys are kept verbatim while their value keeps its contract (shape, and no high-confidence
+  detector match), else the value is content; identifier keys are replaced by a keyed hash;
 - every other string value (and its key) is passed through the detectors (masks keep the kind) and
   truncated to max_chars characters; bytes values become <BYTES>;
 - `metadata-only` drops everything that is not Tier 1;
@@ -47,11 +48,23 @@ class Redactor:
         self._ids = set(self.policy.identifier_keys)
         self._meta_cache: dict[str, bool] = {}
         self._keys: dict[str, tuple[str, int]] = {}
+        self._conform_cache: dict[tuple[str, str], bool] = {}
 
     def _is_meta(self, key: str) -> bool:
         hit = self._meta_cache.get(key)
         if hit is None:
             hit = self._meta_cache[key] = self.policy.is_metadata(key)
+        return hit
+
+    def _conforms(self, key: str, value: Any) -> bool:
+        """A Tier 1 value keeps its contract (shape, no high-confidence detector match); else it is content."""
+        if not isinstance(value, str):
+            return self.policy.conforms(key, value)
+        hit = self._conform_cache.get((key, value))
+        if hit is None:
+            if len(self._conform_cache) >= 4096:
+                self._conform_cache.clear()
+            hit = self._conform_cache[(key, value)] = self.policy.conforms(key, value)
         return hit
 
     def mask(self, text: str) -> tuple[str, int]:
@@ -93,7 +106,7 @@ class Redactor:
         for key, value in attrs.items():
             if key in self._ids and value is not None:
                 out[key] = hash_id(value, self.salt)
-            elif self._is_meta(key):
+            elif self._is_meta(key) and self._conforms(key, value):
                 out[key] = value
             elif self.mode == "metadata-only":
                 count += 1

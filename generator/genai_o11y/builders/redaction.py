@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from ..redaction_policy import Policy, Rule
+from ..redaction_policy import Policy, Rule, Shape
 from ..spec import Spec
 from .ottl import q
 
@@ -66,14 +66,74 @@ def _count(kv: str, tokens: list[str]) -> str:
     return " + ".join(f"(Len(Split({kv}, {q(t)})) - 1)" for t in tokens)
 
 
+def conforms(p: str, shape: Shape | None, hc_copy: str | None) -> str:
+    """The OTTL condition for "the Tier 1 value at path p keeps its contract" (Policy.conforms).
+    hc_copy: the same value in a copy of the Tier 1 attributes where the high-confidence detectors
+    replaced their matches (_hc_copy): a string that changed there holds a match."""
+    if shape is None:
+        ok = "true"
+    elif shape.kind == "bool":
+        ok = f"IsBool({p})"
+    elif shape.kind == "num":
+        ok = f"(IsInt({p}) or IsDouble({p}) or (IsString({p}) and IsMatch({p}, {q(shape.regex())})))"
+    elif shape.kind == "strlist":
+        ok = f"(IsString({p}) or IsList({p})) and IsMatch({p}, {q(shape.regex())})"
+    else:
+        ok = f"IsString({p}) and IsMatch({p}, {q(shape.regex())})"
+    if hc_copy is None or (shape is not None and shape.kind == "bool"):
+        return ok
+    return f"{ok} and not (IsString({p}) and {hc_copy} != {p})"
+
+
+HC_MARK = "<HC>"  # what _hc_copy puts where a high-confidence detector matched (only in the cache copy)
+
+
+def _hc_copy(ctx: str, policy: Policy) -> list[str]:
+    """cache["t1"]: the Tier 1 attributes with every high-confidence detector match replaced (one
+    regex for all of them, once per map), for conforms()."""
+    hc = policy.high_confidence_regex()
+    if hc is None:
+        return []
+    t1 = f'{ctx}.cache["t1"]'
+    return [f"set({t1}, {ctx}.attributes)", f"keep_matching_keys({t1}, {q(policy.metadata_regex())})",
+            f'replace_all_patterns({t1}, "value", {q(hc)}, {q(HC_MARK)})']
+
+
+def violations(ctx: str, policy: Policy) -> list[tuple[str, str]]:
+    """(Tier 1 key, the OTTL condition for "its value in ctx.attributes breaks its contract"), per
+    key: such a value is content. Needs _hc_copy(ctx) first in the same group."""
+    hc = policy.high_confidence_regex()
+    shapes = policy.shape_of()
+    out = []
+    for k in sorted(policy.metadata_keys):
+        if k.endswith(".*") or (k not in shapes and hc is None):
+            continue
+        p = f"{ctx}.attributes[{q(k)}]"
+        copy = f'{ctx}.cache["t1"][{q(k)}]' if hc is not None else None
+        out.append((k, f"{p} != nil and not ({conforms(p, shapes.get(k), copy)})"))
+    return out
+
+
+def _drop_violations(attrs: str, policy: Policy) -> list[str]:
+    """metadata-only: a Tier 1 value that breaks its contract is content, hence dropped."""
+    ctx = attrs.split(".")[0]
+    return _hc_copy(ctx, policy) + [f"delete_key({attrs}, {q(k)}) where {cond}" for k, cond in violations(ctx, policy)]
+
+
 def _split(ctx: str, policy: Policy) -> list[str]:
-    """cache["rest"] = the attributes that are not Tier 1 (prefixes first, then the exact keys)."""
+    """cache["rest"] = the attributes that are not Tier 1 (prefixes first, then the exact keys),
+    and the Tier 1 values that break their contract, which leave the attributes for content."""
     rest = f'{ctx}.cache["rest"]'
+    attrs = f"{ctx}.attributes"
     pre, exact = policy.metadata_split()
+    bad = violations(ctx, policy)
     return [
-        f"set({rest}, {ctx}.attributes)",
+        *_hc_copy(ctx, policy),
+        f"set({rest}, {attrs})",
         *([f"delete_matching_keys({rest}, {q(pre)})"] if pre else []),
         *([f"delete_matching_keys({rest}, {q(exact)}) where Len({rest}) > 0"] if exact else []),
+        *[f"set({rest}[{q(k)}], {attrs}[{q(k)}]) where {cond}" for k, cond in bad],
+        *[f"delete_key({attrs}, {q(k)}) where {rest}[{q(k)}] != nil" for k, _ in bad],
     ]
 
 
@@ -86,7 +146,8 @@ def _mark(policy: Policy) -> list[str]:
     prefixes, exact = policy.metadata_keys_split()
     own = [p for p in prefixes if p == NAMESPACE]
     others = [p for p in prefixes if p != NAMESPACE]
-    s = [f"set({rest}, span.attributes)"]
+    s = _hc_copy("span", policy) + [f"set(span.attributes[{q(PENDING)}], true) where {cond}" for _k, cond in violations("span", policy)]
+    s += [f"set({rest}, span.attributes)"]
     s += [f'delete_matching_keys({rest}, {q("^" + re.escape(p) + "[.]")})' for p in own]
     if others:
         s.append(f'delete_matching_keys({rest}, {q("^(?:" + "|".join(re.escape(p) for p in others) + ")[.]")}) where Len({rest}) > 0')
@@ -168,7 +229,8 @@ def _others(spec: Spec, policy: Policy) -> list[dict]:
     resource and scope schema URLs, scope name, version and attributes, trace state, status message,
     event names; links are removed (OTTL_LIMITS)."""
     scope_attrs = ([_hash(f"scope.attributes[{q(k)}]") for k in policy.identifier_keys]
-                   + ([f"keep_matching_keys(scope.attributes, {q(policy.metadata_regex())})"] if spec.redaction.mode == "metadata-only"
+                   + (_drop_violations("scope.attributes", policy) + [f"keep_matching_keys(scope.attributes, {q(policy.metadata_regex())})"]
+                      if spec.redaction.mode == "metadata-only"
                       else _redacted("scope", policy, spec.redaction.max_content_chars, None)))
     return [
         {"context": "resource", "statements": _labels("resource", ["resource.schema_url"], policy)},
@@ -212,18 +274,19 @@ def statement_groups(spec: Spec, policy: Policy) -> list[dict]:
     t1 = q(policy.metadata_regex())
     if spec.redaction.mode == "metadata-only":
         return [
-            {"context": "resource", "statements": res_ids + [f"keep_matching_keys(resource.attributes, {t1})"]},
+            {"context": "resource", "statements": res_ids + _drop_violations("resource.attributes", policy) + [f"keep_matching_keys(resource.attributes, {t1})"]},
             {
                 "context": "span",
                 "statements": ids
                 + [
                     'set(span.cache["n"], Len(span.attributes))',
+                    *_drop_violations("span.attributes", policy),
                     f"keep_matching_keys(span.attributes, {t1})",
                     f'set({count}, span.cache["n"] - Len(span.attributes))',
                 ],
             },
             *names,
-            {"context": "spanevent", "statements": ev_ids + [f"keep_matching_keys(spanevent.attributes, {t1})"]},
+            {"context": "spanevent", "statements": ev_ids + _drop_violations("spanevent.attributes", policy) + [f"keep_matching_keys(spanevent.attributes, {t1})"]},
             *_others(spec, policy),
         ]
     limit = spec.redaction.max_content_chars
@@ -251,6 +314,8 @@ def _rule(r: Rule) -> dict:
         out["requires_any"] = list(r.requires_any)
     if r.requires_match is not None:
         out["requires_match"] = r.requires_match
+    if r.high_confidence:
+        out["high_confidence"] = True
     return out
 
 
@@ -270,6 +335,9 @@ def native_config(spec: Spec, policy: Policy) -> dict:
         "salt": SALT_MARK,  # insert_salt() after confmap escaping
         "identifier_keys": list(policy.identifier_keys),
         "metadata_keys": list(policy.metadata_keys),
+        # Tier 1 value contracts: a value that breaks its shape, or holds a high-confidence match, is content
+        "metadata_shapes": [{"kind": sh.kind, **({"regex": sh.regex()} if sh.regex() else {}), "keys": keys} for sh, keys in policy.shape_groups()],
+
         "detectors": [_rule(r) for r in policy.compiled_detectors()],
         "span_name_rules": [_rule(r) for r in span_name_rules(policy)],
         "max_content_chars": spec.redaction.max_content_chars,

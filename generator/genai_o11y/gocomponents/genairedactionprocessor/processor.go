@@ -7,8 +7,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +27,7 @@ type rule struct {
 	lits  []string // gate: a literal in the lowercased text ...
 	gate  *scanner // ... or a match of requires_match there
 	gated bool
+	hc    bool // high confidence: also checked on Tier 1 values
 }
 
 func compileRule(r Rule) (*rule, error) {
@@ -32,7 +35,7 @@ func compileRule(r Rule) (*rule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", r.Name, err)
 	}
-	out := &rule{re: re, scan: newScanner(re), mask: r.Mask, lits: r.RequiresAny, gated: len(r.RequiresAny) > 0 || r.RequiresMatch != ""}
+	out := &rule{re: re, scan: newScanner(re), mask: r.Mask, lits: r.RequiresAny, gated: len(r.RequiresAny) > 0 || r.RequiresMatch != "", hc: r.HighConfidence}
 	if r.RequiresMatch != "" {
 		g, err := regexp.Compile(r.RequiresMatch)
 		if err != nil {
@@ -70,6 +73,14 @@ func newText(s string) *text {
 		t.lowerBytes = presence(t.lower)
 	}
 	return t
+}
+
+// matches: whether the rule matches somewhere in t.s (the same pre-checks as apply).
+func (r *rule) matches(t *text) bool {
+	if n := r.scan.need; n != nil && !t.bytes.intersects(n) {
+		return false
+	}
+	return r.gateHolds(t) && r.scan.match(t.s, &t.bytes) && r.re.MatchString(t.s)
 }
 
 // apply masks every match in t.s.
@@ -126,7 +137,21 @@ const BytesMask = "<BYTES>"
 // keyCacheSize bounds the cache of masked keys (keys repeat: the same few per span).
 const keyCacheSize = 4096
 
+// contract is the value contract of Tier 1 keys (Shape), with a cache of its verdicts on strings
+// (Tier 1 values repeat: models, stages, routes).
+type contract struct {
+	kind  string // str, num, bool, strlist; "" for a key without a shape (only the high-confidence check)
+	re    *regexp.Regexp
+	mu    sync.RWMutex
+	cache map[string]bool
+}
+
+const contractCacheSize = 4096
+
 type redactor struct {
+	contracts    map[string]*contract // Tier 1 key -> its contract (every exact Tier 1 key)
+	hc           []*rule              // the high-confidence detectors
+	anyShape     *contract            // the contract of keys without a shape
 	keysMu       sync.RWMutex
 	keys         map[string]string // key -> the key masked
 	metadataOnly bool
@@ -150,6 +175,29 @@ func newRedactor(c *Config) (*redactor, error) {
 			return nil, fmt.Errorf("detectors: %w", err)
 		}
 		r.detectors = append(r.detectors, cr)
+		if cr.hc {
+			r.hc = append(r.hc, cr)
+		}
+	}
+	r.contracts = map[string]*contract{}
+	r.anyShape = &contract{cache: map[string]bool{}}
+	for _, sh := range c.MetadataShapes {
+		ct := &contract{kind: sh.Kind, cache: map[string]bool{}}
+		if sh.Regex != "" {
+			re, err := regexp.Compile(sh.Regex)
+			if err != nil {
+				return nil, fmt.Errorf("metadata_shapes: %w", err)
+			}
+			ct.re = re
+		}
+		for _, k := range sh.Keys {
+			r.contracts[k] = ct
+		}
+	}
+	for k := range r.t1.exact {
+		if _, ok := r.contracts[k]; !ok {
+			r.contracts[k] = &contract{cache: map[string]bool{}}
+		}
 	}
 	for _, d := range c.SpanNameRules {
 		cr, err := compileRule(d)
@@ -292,31 +340,36 @@ func (r *redactor) span(span ptrace.Span) {
 }
 
 // attributes redacts one attribute map. It returns -1 when the map had nothing outside Tier 1,
-// else the number of masks (redacted mode) or of keys dropped (metadata-only mode).
+// else the number of masks (redacted mode) or of keys dropped (metadata-only mode). A Tier 1 value
+// that breaks its contract (conforms) is content, as if its key were not Tier 1.
 func (r *redactor) attributes(attrs pcommon.Map) int {
 	r.hashIDs(attrs)
 	hasRest := false
-	for k := range attrs.All() {
+	var bad []string // Tier 1 keys whose value breaks its contract (almost always none)
+	for k, v := range attrs.All() {
 		if !r.t1.has(k) {
 			hasRest = true
-			break
+		} else if !r.conforms(k, v) {
+			hasRest = true
+			bad = append(bad, k)
 		}
 	}
 	if !hasRest {
 		return -1
 	}
+	keep := func(k string, _ pcommon.Value) bool { return r.t1.has(k) && (bad == nil || !slices.Contains(bad, k)) }
 	if r.metadataOnly {
 		before := attrs.Len()
-		attrs.RemoveIf(func(k string, _ pcommon.Value) bool { return !r.t1.has(k) })
+		attrs.RemoveIf(func(k string, v pcommon.Value) bool { return !keep(k, v) })
 		return before - attrs.Len()
 	}
 	rest := pcommon.NewMap()
 	for k, v := range attrs.All() {
-		if !r.t1.has(k) {
+		if !keep(k, v) {
 			flattenValue(rest, k, v, "")
 		}
 	}
-	attrs.RemoveIf(func(k string, _ pcommon.Value) bool { return !r.t1.has(k) })
+	attrs.RemoveIf(func(k string, v pcommon.Value) bool { return !keep(k, v) })
 	masks := 0
 	for k, v := range rest.All() {
 		if mk := r.maskKey(k); mk != k { // a key is free text too: PII in a key is masked like in a value
@@ -340,6 +393,67 @@ func (r *redactor) attributes(attrs pcommon.Map) int {
 		}
 	}
 	return masks
+}
+
+// conforms: whether the value of Tier 1 key k keeps its contract: its shape holds, and no
+// high-confidence detector matches it (a string). The same verdict as the OTTL engine's
+// statements (builders/redaction.py conforms) and the app-side redactor (Policy.conforms).
+func (r *redactor) conforms(k string, v pcommon.Value) bool {
+	c := r.contracts[k]
+	if c == nil { // a key under a prefix (x.*): no shape, the high-confidence check only
+		c = r.anyShape
+	}
+	if v.Type() == pcommon.ValueTypeEmpty {
+		return true
+	}
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		if c.kind == "bool" {
+			return false
+		}
+		return r.conformsStr(c, v.Str())
+	case pcommon.ValueTypeInt, pcommon.ValueTypeDouble:
+		return c.kind == "" || c.kind == "num"
+	case pcommon.ValueTypeBool:
+		return c.kind == "" || c.kind == "bool"
+	case pcommon.ValueTypeSlice:
+		if c.kind == "" {
+			return true
+		}
+		if c.kind != "strlist" {
+			return false
+		}
+		j, err := json.Marshal(v.Slice().AsRaw()) // as OTTL's IsMatch sees a list
+		return err == nil && c.re.Match(j)
+	default: // bytes, maps
+		return c.kind == ""
+	}
+}
+
+func (r *redactor) conformsStr(c *contract, s string) bool {
+	c.mu.RLock()
+	ok, hit := c.cache[s]
+	c.mu.RUnlock()
+	if hit {
+		return ok
+	}
+	ok = c.re == nil || c.re.MatchString(s)
+	if ok && len(r.hc) > 0 {
+		t := newText(s)
+		for _, d := range r.hc {
+			if d.matches(t) {
+				ok = false
+				break
+			}
+		}
+	}
+	c.mu.Lock()
+	if len(c.cache) >= contractCacheSize {
+		clear(c.cache)
+	}
+	c.cache[s] = ok
+	c.mu.Unlock()
+	return ok
 }
 
 // maskKey: the detectors applied to a key outside Tier 1 (cached).

@@ -79,7 +79,7 @@ func TestIdentifiersHashedTier1KeptContentMasked(t *testing.T) {
 		rs.Resource().Attributes().PutStr("service.name", "copilot")
 		rs.Resource().Attributes().PutStr("host.owner", "ops@example.com")
 		s.Attributes().PutStr("user.id", "u-42")
-		s.Attributes().PutStr("gen_ai.request.model", "mail me at jane@example.com") // Tier 1: verbatim
+		s.Attributes().PutStr("gen_ai.request.model", "gpt-4o@2024-08-06") // Tier 1, in its shape: verbatim
 		s.Attributes().PutInt("gen_ai.usage.input_tokens", 12)
 		s.Attributes().PutStr("gen_ai.prompt", "I am jane@example.com, card 4111 1111 1111 1111, +44 20 7946 0958")
 		s.Attributes().PutStr("note", "https://bob:hunter2@db.internal/x")
@@ -88,7 +88,7 @@ func TestIdentifiersHashedTier1KeptContentMasked(t *testing.T) {
 	if got, want := str(t, span.Attributes(), "user.id"), "h_"+hex.EncodeToString(sum[:])[:16]; got != want {
 		t.Errorf("user.id = %q, want %q", got, want)
 	}
-	if got := str(t, span.Attributes(), "gen_ai.request.model"); got != "mail me at jane@example.com" {
+	if got := str(t, span.Attributes(), "gen_ai.request.model"); got != "gpt-4o@2024-08-06" {
 		t.Errorf("Tier 1 value changed: %q", got)
 	}
 	if got := str(t, span.Attributes(), "gen_ai.prompt"); got != "I am <EMAIL>, card <CARD>, <PHONE>" {
@@ -415,6 +415,82 @@ func TestTruncationCountsCharacters(t *testing.T) {
 	} {
 		if got := truncate(c.in, c.limit); got != c.want {
 			t.Errorf("truncate(%q, %d) = %q, want %q", c.in, c.limit, got, c.want)
+		}
+	}
+}
+
+// A Tier 1 value that breaks its key's shape, or holds a high-confidence match, is content.
+func TestTier1ContractsMakeBadValuesContent(t *testing.T) {
+	for _, mode := range []string{modeRedacted, modeMetadataOnly} {
+		cfg := exampleConfig(t)
+		cfg.Mode = mode
+		_, span := run(t, cfg, func(_ ptrace.ResourceSpans, s ptrace.Span) {
+			a := s.Attributes()
+			a.PutStr("genai_o11y.stage", "model_call")
+			a.PutStr("gen_ai.usage.note", "free text under a prefix") // a prefix key has no contract
+			a.PutStr("service.name", "ops jane.doe@example.com")      // no shape, but a high-confidence match
+			a.PutStr("gen_ai.request.model", "call me at jane.doe@example.com")
+			a.PutEmptySlice("gen_ai.response.finish_reasons").FromRaw([]any{"stop", "Length!"})
+			a.PutStr("gen_ai.request.seed", "42")
+			a.PutStr("genai_o11y.cost.unpriced", "true") // a string, not a bool
+		})
+		a := span.Attributes()
+		if mode == modeMetadataOnly {
+			for _, k := range []string{"service.name", "gen_ai.request.model", "gen_ai.response.finish_reasons", "genai_o11y.cost.unpriced"} {
+				if _, ok := a.Get(k); ok {
+					t.Errorf("metadata-only kept %s: %v", k, a.AsRaw())
+				}
+			}
+			if str(t, a, "gen_ai.request.seed") != "42" || maskCount(t, span) != 4 {
+				t.Errorf("%v", a.AsRaw())
+			}
+			continue
+		}
+		want := map[string]string{
+			"genai_o11y.stage": "model_call", "gen_ai.usage.note": "free text under a prefix", "service.name": "ops <EMAIL>",
+			"gen_ai.request.model": "call me at <EMAIL>", "gen_ai.response.finish_reasons.0": "stop",
+			"gen_ai.response.finish_reasons.1": "Length!", "gen_ai.request.seed": "42", "genai_o11y.cost.unpriced": "true",
+		}
+		for k, v := range want {
+			if got := str(t, a, k); got != v {
+				t.Errorf("%s = %q, want %q", k, got, v)
+			}
+		}
+		if maskCount(t, span) != 2 {
+			t.Errorf("count %d", maskCount(t, span))
+		}
+	}
+}
+
+func TestTier1ContractsKeepGoodValues(t *testing.T) {
+	r, err := newRedactor(exampleConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := pcommon.NewValueEmpty()
+	v.SetEmptySlice().FromRaw([]any{"stop", "length"})
+	for _, c := range []struct {
+		k    string
+		v    pcommon.Value
+		want bool
+	}{
+		{"gen_ai.request.model", pcommon.NewValueStr("gpt-4o-2024-08-06"), true},
+		{"gen_ai.request.model", pcommon.NewValueStr("gpt 4o"), false},
+		{"gen_ai.request.model", pcommon.NewValueInt(4), false},
+		{"gen_ai.request.seed", pcommon.NewValueInt(4111111111111111), true},
+		{"gen_ai.request.seed", pcommon.NewValueDouble(0.5), true},
+		{"gen_ai.request.seed", pcommon.NewValueStr("x"), false},
+		{"gen_ai.request.seed", pcommon.NewValueBool(true), false},
+		{"genai_o11y.cost.unpriced", pcommon.NewValueBool(true), true},
+		{"gen_ai.response.finish_reasons", v, true},
+		{"gen_ai.response.finish_reasons", pcommon.NewValueStr("stop"), false},
+		{"service.name", pcommon.NewValueStr("copilot"), true},
+		{"service.name", pcommon.NewValueBytes(), true},
+	} {
+		for range 2 { // the second answer comes from the cache
+			if got := r.conforms(c.k, c.v); got != c.want {
+				t.Errorf("conforms(%s, %v) = %v, want %v", c.k, c.v.AsRaw(), got, c.want)
+			}
 		}
 	}
 }
