@@ -418,3 +418,25 @@ def test_fold_groups_skip_statements_only_where_they_cannot_apply():
     assert any("tool.required_missing" in st for st in request["statements"]) and any("s2m.request" in st for st in request["statements"])
     every = groups[0]
     assert "conditions" not in every and not any('== "request"' in st for st in every["statements"])
+
+
+def test_the_spec_adds_tier1_keys_with_a_contract_and_bad_ones_are_named():
+    from pydantic import ValidationError
+
+    from genai_o11y import redaction_policy
+    from genai_o11y.errors import SpecError
+
+    spec = make_spec({"redaction.metadata_keys": {"my.team": "identifier", "my.tier": {"enum": ["gold", "silver"]}}})
+    policy = collector.policy_for(spec)
+    assert policy.is_metadata("my.team") and policy.conforms("my.tier", "gold") and not policy.conforms("my.tier", "bronze")
+    assert not policy.conforms("my.team", "jane doe") and not policy.conforms("my.team", "sk-proj-" + "a" * 24)
+    shapes = redaction.native_config(spec, policy)["metadata_shapes"]
+    assert any("my.team" in g["keys"] for g in shapes) and any(g["keys"] == ["my.tier"] and g["regex"] == "^(?:gold|silver)$" for g in shapes)
+    for bad, words in [({"my.*": "identifier"}, "no prefixes"), ({"my.key": "text"}, "unknown shape 'text'"), ({"my.key": {"enum": []}}, "my.key.enum")]:
+        with pytest.raises(ValidationError, match=r"redaction\.metadata_keys") as e:
+            make_spec({"redaction.metadata_keys": bad})
+        assert words in str(e.value), str(e.value)
+    with pytest.raises(SpecError, match=r"metadata_keys: must be a mapping of exact attribute keys"):
+        redaction_policy.parse("version: 1\nmetadata_keys: ['service.*']\ndetectors: [{name: K, regex: 'k', mask: '<K>'}]\n", "p.yaml")
+    with pytest.raises(SpecError, match=r"metadata_keys\.service\.\*: must be an exact attribute key"):
+        redaction_policy.parse("version: 1\nmetadata_keys: {'service.*': identifier}\ndetectors: [{name: K, regex: 'k', mask: '<K>'}]\n", "p.yaml")
