@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"math/rand"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"testing"
 
@@ -491,6 +492,29 @@ func TestTier1ContractsKeepGoodValues(t *testing.T) {
 			if got := r.conforms(c.k, c.v); got != c.want {
 				t.Errorf("conforms(%s, %v) = %v, want %v", c.k, c.v.AsRaw(), got, c.want)
 			}
+		}
+	}
+}
+
+func TestAnchoredPatternsScanOnlyAtTheStart(t *testing.T) {
+	for _, c := range []struct {
+		re   string
+		want bool
+	}{{`^\s*[A-Za-z0-9+/]{100,}={0,2}\s*$`, true}, {`(^a)b`, true}, {`a^`, false}, {`(?m)^a`, false}, {`[a-z]+`, false}} {
+		parsed, err := syntax.Parse(c.re, syntax.Perl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := startsAtBeginning(parsed); got != c.want {
+			t.Errorf("startsAtBeginning(%q) = %v", c.re, got)
+		}
+	}
+	sc := newScanner(regexp.MustCompile(`^\s*[A-Za-z0-9+/]{100,}={0,2}\s*$`))
+	blob := strings.Repeat("QUJD", 40)
+	for _, s := range []string{blob, " " + blob + "==\n", "x " + blob, blob + " y"} {
+		p := presence(s)
+		if got, want := sc.match(s, &p), sc.re.MatchString(s); got != want {
+			t.Errorf("match(%q) = %v, want %v", s[:8], got, want)
 		}
 	}
 }

@@ -67,6 +67,9 @@ func newScanner(re *regexp.Regexp) *scanner {
 	if err != nil {
 		return s
 	}
+	if startsAtBeginning(parsed) { // Go's regexp tries such a pattern at position 0 only: nothing to gain
+		return s
+	}
 	n, bounded := maxBytes(parsed)
 	set, ok := required(parsed)
 	if ok {
@@ -80,6 +83,17 @@ func newScanner(re *regexp.Regexp) *scanner {
 	}
 	s.anchors, s.maxLen = set, n
 	return s
+}
+
+// startsAtBeginning: every match of re starts at the beginning of the text (^ without (?m), \A).
+func startsAtBeginning(re *syntax.Regexp) bool {
+	for re.Op == syntax.OpConcat || re.Op == syntax.OpCapture {
+		if len(re.Sub) == 0 {
+			return false
+		}
+		re = re.Sub[0]
+	}
+	return re.Op == syntax.OpBeginText
 }
 
 // match reports whether re may match s (true when it does; rarely true when it does not).
