@@ -88,7 +88,12 @@ func (r *rule) apply(t *text) {
 	if n := r.scan.need; n != nil && !t.bytes.intersects(n) { // cheapest first: a byte every match needs
 		return
 	}
-	if !r.gateHolds(t) || !r.scan.match(t.s, &t.bytes) {
+	if !r.gateHolds(t) {
+		return
+	}
+	// on alphabet runs, replacing finds every run's answer itself: a "may it match?" pass first
+	// would scan the runs twice where there is something to mask
+	if r.scan.alpha == nil && !r.scan.match(t.s, &t.bytes) {
 		return
 	}
 	if masked := r.scan.replaceAll(t.s, r.mask); masked != t.s {

@@ -518,3 +518,18 @@ func TestAnchoredPatternsScanOnlyAtTheStart(t *testing.T) {
 		}
 	}
 }
+
+func TestMinDigits(t *testing.T) {
+	for re, want := range map[string]int{
+		`\b(?:4[0-9]{3}|5[1-5][0-9]{2})[ -]?[0-9]{4}[ -]?[0-9]{4}[ -]?[0-9]{1,7}\b`: 13,
+		`\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b`: 9, `[0-9a-f]{4}`: 0, `a|[0-9]{2}`: 0, `(?:1|22)+x*`: 1, `[0-9]?`: 0,
+	} {
+		parsed, err := syntax.Parse(re, syntax.Perl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := minDigits(parsed.Simplify()); got != want {
+			t.Errorf("minDigits(%q) = %d, want %d", re, got, want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ package genairedactionprocessor
 import (
 	"regexp"
 	"regexp/syntax"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -30,6 +31,7 @@ type scanner struct {
 	maxLen  int
 	alpha   *[256]bool // every byte of every match is one of these (nil: unknown)
 	needs   *[256]bool // need, as a table (with alpha)
+	digits  int        // every match holds at least this many ASCII digits (with alpha: runs with fewer are skipped)
 }
 
 // byteSet is a set of bytes, as four 64-bit words.
@@ -76,6 +78,7 @@ func newScanner(re *regexp.Regexp) *scanner {
 		s.need = toByteSet(set)
 		if alpha := new([256]bool); alphabet(parsed, alpha) && !matchesEmpty(re) {
 			s.alpha, s.needs = alpha, set
+			s.digits = minDigits(parsed)
 		}
 	}
 	if !bounded || !ok || count(set) > anchorsWorthIt {
@@ -140,6 +143,7 @@ func (sc *scanner) match(s string, present *byteSet) bool {
 
 // nextRun: from byte `from` on, the next run of alphabet bytes holding a needed byte, widened by
 // one byte on each side (context for assertions); lo = -1 when there is none.
+// Runs with fewer digits than every match holds are skipped (a card number needs 13).
 func (sc *scanner) nextRun(s string, from int) (lo, hi int) {
 	for i := from; i < len(s); i++ {
 		if !sc.needs[s[i]] {
@@ -152,9 +156,65 @@ func (sc *scanner) nextRun(s string, from int) (lo, hi int) {
 		for hi < len(s) && sc.alpha[s[hi]] {
 			hi++
 		}
+		if sc.digits > 0 {
+			n := 0
+			for j := lo; j < hi && n < sc.digits; j++ {
+				if '0' <= s[j] && s[j] <= '9' {
+					n++
+				}
+			}
+			if n < sc.digits {
+				i = hi
+				continue
+			}
+		}
 		return max(lo-1, 0), min(hi+1, len(s))
 	}
 	return -1, -1
+}
+
+// minDigits: the fewest ASCII digits a match of re holds (0 when unknown). Sound: a character
+// class counts only when all of it is digits, a literal only when it is one.
+func minDigits(re *syntax.Regexp) int {
+	switch re.Op {
+	case syntax.OpLiteral:
+		n := 0
+		for _, r := range re.Rune {
+			if '0' <= r && r <= '9' {
+				n++
+			}
+		}
+		return n
+	case syntax.OpCharClass:
+		if len(re.Rune) == 0 {
+			return 0
+		}
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			if re.Rune[i] < '0' || re.Rune[i+1] > '9' {
+				return 0
+			}
+		}
+		return 1
+	case syntax.OpCapture, syntax.OpPlus:
+		return minDigits(re.Sub[0])
+	case syntax.OpRepeat:
+		return re.Min * minDigits(re.Sub[0])
+	case syntax.OpConcat:
+		n := 0
+		for _, sub := range re.Sub {
+			n += minDigits(sub)
+		}
+		return n
+	case syntax.OpAlternate:
+		n := -1
+		for _, sub := range re.Sub {
+			if m := minDigits(sub); n < 0 || m < n {
+				n = m
+			}
+		}
+		return max(n, 0)
+	}
+	return 0
 }
 
 // replaceAll is re.ReplaceAllString(s, mask) ($ expanded as in Expand), run on the alphabet runs
@@ -163,10 +223,21 @@ func (sc *scanner) replaceAll(s, mask string) string {
 	if sc.alpha == nil {
 		return sc.re.ReplaceAllString(s, mask)
 	}
+	literal := !strings.Contains(mask, "$") // no ${1} to expand: the cheaper search without submatches
 	var out []byte
 	last := 0
 	for lo, hi := sc.nextRun(s, 0); lo >= 0; lo, hi = sc.nextRun(s, hi) {
 		window := s[lo:hi]
+		if literal {
+			for _, m := range sc.re.FindAllStringIndex(window, -1) {
+				if out == nil {
+					out = make([]byte, 0, len(s))
+				}
+				out = append(append(out, s[last:lo+m[0]]...), mask...)
+				last = lo + m[1]
+			}
+			continue
+		}
 		for _, m := range sc.re.FindAllStringSubmatchIndex(window, -1) {
 			if out == nil {
 				out = make([]byte, 0, len(s))
