@@ -12,6 +12,7 @@ OTTL engine, with its stated limits) and through the app-side RedactingSpanExpor
 from __future__ import annotations
 
 import itertools
+import re
 import time
 import urllib.request
 
@@ -226,6 +227,11 @@ def test_no_secret_leaves_the_collector_from_any_field(otelcol, tmp_path, mode):
     assert b"<EMAIL>" in out or mode == "metadata-only"  # the span arrived, masked
     assert not leaks(p, out), leaks(p, out)
     assert not leaks(p, other.encode()), leaks(p, other.encode())
+    # fail closed, counted: what could not be classified (bytes values, Tier 1 values out of shape) is
+    # masked and counted for the alert GenAIRedactionUnclassified
+    counted = {r: sum(float(v) for v in re.findall(rf'otelcol_genai_redaction_values_unclassified(?:_total)?{{[^}}]*reason="{r}"[^}}]*}} (\S+)', other))
+               for r in ("bytes", "contract")}
+    assert counted["contract"] >= 9 and (counted["bytes"] >= 1 or mode == "metadata-only"), counted
 
 
 #: What the OTTL engine cannot redact (redaction.OTTL_LIMITS, printed by `generate`): bytes values

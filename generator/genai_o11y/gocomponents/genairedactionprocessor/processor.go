@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/xpdata/entity"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 )
 
 type rule struct {
@@ -154,6 +156,7 @@ type contract struct {
 const contractCacheSize = 4096
 
 type redactor struct {
+	unclassified metric.Int64Counter  // values masked whole because they could not be classified (nil: no telemetry)
 	contracts    map[string]*contract // Tier 1 key -> its contract (every exact Tier 1 key)
 	hc           []*rule              // the high-confidence detectors
 	anyShape     *contract            // the contract of keys without a shape
@@ -362,6 +365,9 @@ func (r *redactor) attributes(attrs pcommon.Map) int {
 	if !hasRest {
 		return -1
 	}
+	for range bad {
+		r.count(reasonContract)
+	}
 	keep := func(k string, _ pcommon.Value) bool { return r.t1.has(k) && (bad == nil || !slices.Contains(bad, k)) }
 	if r.metadataOnly {
 		before := attrs.Len()
@@ -382,6 +388,7 @@ func (r *redactor) attributes(attrs pcommon.Map) int {
 		}
 		if v.Type() == pcommon.ValueTypeBytes { // opaque: masked whole, never scanned
 			v.SetStr(BytesMask)
+			r.count(reasonBytes)
 		}
 		if v.Type() == pcommon.ValueTypeStr {
 			s := r.mask(v.Str())
@@ -398,6 +405,20 @@ func (r *redactor) attributes(attrs pcommon.Map) int {
 		}
 	}
 	return masks
+}
+
+var (
+	reasonContract = metric.WithAttributes(attribute.String("reason", "contract"))
+	reasonBytes    = metric.WithAttributes(attribute.String("reason", "bytes"))
+)
+
+// count records a value that could not be classified: a Tier 1 value that breaks its contract
+// (made content), or a bytes value (masked whole). Both are rare; the alert GenAIRedactionUnclassified
+// reads the counter (otelcol_genai_redaction_values_unclassified, by reason).
+func (r *redactor) count(reason metric.AddOption) {
+	if r.unclassified != nil {
+		r.unclassified.Add(context.Background(), 1, reason)
+	}
 }
 
 // conforms: whether the value of Tier 1 key k keeps its contract: its shape holds, and no

@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/xpdata/entity"
 	"go.opentelemetry.io/collector/processor/processortest"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/genai-o11y/genai-o11y/collector/genaicommon/configtest"
 )
@@ -522,7 +524,7 @@ func TestAnchoredPatternsScanOnlyAtTheStart(t *testing.T) {
 func TestMinDigits(t *testing.T) {
 	for re, want := range map[string]int{
 		`\b(?:4[0-9]{3}|5[1-5][0-9]{2})[ -]?[0-9]{4}[ -]?[0-9]{4}[ -]?[0-9]{1,7}\b`: 13,
-		`\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b`: 9, `[0-9a-f]{4}`: 0, `a|[0-9]{2}`: 0, `(?:1|22)+x*`: 1, `[0-9]?`: 0,
+		`\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b`:                                            9, `[0-9a-f]{4}`: 0, `a|[0-9]{2}`: 0, `(?:1|22)+x*`: 1, `[0-9]?`: 0,
 	} {
 		parsed, err := syntax.Parse(re, syntax.Perl)
 		if err != nil {
@@ -531,5 +533,44 @@ func TestMinDigits(t *testing.T) {
 		if got := minDigits(parsed.Simplify()); got != want {
 			t.Errorf("minDigits(%q) = %d, want %d", re, got, want)
 		}
+	}
+}
+
+// Values that cannot be classified are counted by reason (the alert GenAIRedactionUnclassified).
+func TestUnclassifiedValuesAreCounted(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	set := processortest.NewNopSettings(Type)
+	set.TelemetrySettings.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	sink := new(consumertest.TracesSink)
+	p, err := NewFactory().CreateTraces(context.Background(), set, exampleConfig(t), sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := ptrace.NewTraces()
+	s := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	s.Attributes().PutStr("gen_ai.request.model", "not a model id")
+	s.Attributes().PutEmptyBytes("blob").FromRaw([]byte("x"))
+	s.Attributes().PutEmptyBytes("blob2").FromRaw([]byte("y"))
+	if err := p.ConsumeTraces(context.Background(), td); err != nil {
+		t.Fatal(err)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "otelcol_genai_redaction_values_unclassified" {
+				continue
+			}
+			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				reason, _ := dp.Attributes.Value("reason")
+				got[reason.AsString()] += dp.Value
+			}
+		}
+	}
+	if got["contract"] != 1 || got["bytes"] != 2 {
+		t.Fatalf("counted %v", got)
 	}
 }
