@@ -574,3 +574,15 @@ func TestUnclassifiedValuesAreCounted(t *testing.T) {
 		t.Fatalf("counted %v", got)
 	}
 }
+
+func TestMinLetters(t *testing.T) {
+	for re, want := range map[string]int{`[a-z]{2}[0-9]{2}`: 2, `\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}`: 2, `(?i)ab`: 2, `(?i)sk`: 0, `[a-z0-9]+`: 0, `x|yz`: 1} {
+		parsed, err := syntax.Parse(re, syntax.Perl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := minCount(parsed, isLetter); got != want {
+			t.Errorf("minCount(%q, letters) = %d, want %d", re, got, want)
+		}
+	}
+}

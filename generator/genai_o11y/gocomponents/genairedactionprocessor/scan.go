@@ -32,6 +32,7 @@ type scanner struct {
 	alpha   *[256]bool // every byte of every match is one of these (nil: unknown)
 	needs   *[256]bool // need, as a table (with alpha)
 	digits  int        // every match holds at least this many ASCII digits (with alpha: runs with fewer are skipped)
+	letters int        // ... and this many ASCII letters
 }
 
 // byteSet is a set of bytes, as four 64-bit words.
@@ -78,7 +79,7 @@ func newScanner(re *regexp.Regexp) *scanner {
 		s.need = toByteSet(set)
 		if alpha := new([256]bool); alphabet(parsed, alpha) && !matchesEmpty(re) {
 			s.alpha, s.needs = alpha, set
-			s.digits = minDigits(parsed)
+			s.digits, s.letters = minCount(parsed, isDigit), minCount(parsed, isLetter)
 		}
 	}
 	if !bounded || !ok || count(set) > anchorsWorthIt {
@@ -156,14 +157,16 @@ func (sc *scanner) nextRun(s string, from int) (lo, hi int) {
 		for hi < len(s) && sc.alpha[s[hi]] {
 			hi++
 		}
-		if sc.digits > 0 {
-			n := 0
-			for j := lo; j < hi && n < sc.digits; j++ {
-				if '0' <= s[j] && s[j] <= '9' {
-					n++
+		if sc.digits > 0 || sc.letters > 0 {
+			d, l := 0, 0
+			for j := lo; j < hi && (d < sc.digits || l < sc.letters); j++ {
+				if isDigit(rune(s[j])) {
+					d++
+				} else if isLetter(rune(s[j])) {
+					l++
 				}
 			}
-			if n < sc.digits {
+			if d < sc.digits || l < sc.letters {
 				i = hi
 				continue
 			}
@@ -173,14 +176,31 @@ func (sc *scanner) nextRun(s string, from int) (lo, hi int) {
 	return -1, -1
 }
 
-// minDigits: the fewest ASCII digits a match of re holds (0 when unknown). Sound: a character
-// class counts only when all of it is digits, a literal only when it is one.
-func minDigits(re *syntax.Regexp) int {
+func isDigit(r rune) bool  { return '0' <= r && r <= '9' }
+func isLetter(r rune) bool { return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' }
+
+// minDigits: the fewest ASCII digits a match of re holds.
+func minDigits(re *syntax.Regexp) int { return minCount(re, isDigit) }
+
+// minCount: the fewest characters of a class (ASCII digits, ASCII letters) a match of re holds (0
+// when unknown). Sound: a character class counts only when all of it is in the class (and under
+// case folding, so are its other cases), a literal only when it is.
+func minCount(re *syntax.Regexp, in func(rune) bool) int {
+	fold := re.Flags&syntax.FoldCase != 0
+	member := func(r rune) bool {
+		if !in(r) {
+			return false
+		}
+		if fold && isLetter(r) {
+			return r != 'k' && r != 'K' && r != 's' && r != 'S' // these also fold to non-ASCII runes
+		}
+		return true
+	}
 	switch re.Op {
 	case syntax.OpLiteral:
 		n := 0
 		for _, r := range re.Rune {
-			if '0' <= r && r <= '9' {
+			if member(r) {
 				n++
 			}
 		}
@@ -190,25 +210,27 @@ func minDigits(re *syntax.Regexp) int {
 			return 0
 		}
 		for i := 0; i+1 < len(re.Rune); i += 2 {
-			if re.Rune[i] < '0' || re.Rune[i+1] > '9' {
-				return 0
+			for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
+				if r > 0x7f || !member(r) {
+					return 0
+				}
 			}
 		}
 		return 1
 	case syntax.OpCapture, syntax.OpPlus:
-		return minDigits(re.Sub[0])
+		return minCount(re.Sub[0], in)
 	case syntax.OpRepeat:
-		return re.Min * minDigits(re.Sub[0])
+		return re.Min * minCount(re.Sub[0], in)
 	case syntax.OpConcat:
 		n := 0
 		for _, sub := range re.Sub {
-			n += minDigits(sub)
+			n += minCount(sub, in)
 		}
 		return n
 	case syntax.OpAlternate:
 		n := -1
 		for _, sub := range re.Sub {
-			if m := minDigits(sub); n < 0 || m < n {
+			if m := minCount(sub, in); n < 0 || m < n {
 				n = m
 			}
 		}
