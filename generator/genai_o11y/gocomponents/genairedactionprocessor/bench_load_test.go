@@ -13,12 +13,12 @@ import (
 
 // The worst-case load of bench/redaction.py: 1 KB of content with PII in every span.
 func BenchmarkWorstCaseLoad(b *testing.B) {
-	r, err := newRedactor(policyConfig(&testing.T{}))
+	r, err := newRedactor(policyConfig(b))
 	if err != nil {
 		b.Fatal(err)
 	}
 	prompt := strings.Repeat("Summarise the ticket. Customer jane.doe@example.com called from +1 202-555-0143 about order ORD-2024-118233. ", 10)[:1024]
-	make := func() ptrace.Traces {
+	batch := func() ptrace.Traces {
 		td := ptrace.NewTraces()
 		rs := td.ResourceSpans().AppendEmpty()
 		rs.Resource().Attributes().PutStr("service.name", "bench")
@@ -39,7 +39,7 @@ func BenchmarkWorstCaseLoad(b *testing.B) {
 		}
 		return td
 	}
-	tds := make2(b.N, make)
+	tds := make2(b.N, batch)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		_, _ = r.processTraces(context.Background(), tds[i])

@@ -31,7 +31,7 @@ func exampleConfig(t *testing.T) *Config {
 
 // policyConfig: $GENAI_REDACTION_CONFIG (genai-o11y's tests point it at the config generated from
 // the embedded policy) or testdata/config.yaml.
-func policyConfig(t *testing.T) *Config {
+func policyConfig(t testing.TB) *Config {
 	cfg := createDefaultConfig()
 	configtest.Load(t, "GENAI_REDACTION_CONFIG", cfg)
 	if cfg.Salt == "" || strings.Contains(cfg.Salt, "${") {
