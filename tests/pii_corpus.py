@@ -63,7 +63,7 @@ DECOYS = [
     "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "base64 encoding",
 ]
 
-PLACES = ["content", "unknown_key", "event_message", "event_stacktrace", "span_name", "url", "resource", "nested_list"]
+PLACES = ["content", "unknown_key", "event_message", "event_stacktrace", "span_name", "url", "resource", "nested_list", "url_encoded"]
 
 
 @dataclass(frozen=True)

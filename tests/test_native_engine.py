@@ -156,7 +156,7 @@ def _by_trace(spans) -> dict:
 @pytest.mark.collector
 @pytest.mark.parametrize("mode", ["redacted", "metadata-only"])
 def test_both_engines_give_the_same_spans(otelcol, tmp_path, mode):
-    items = corpus_items() + random_items(300)
+    items = corpus_items(exclude_places=("url_encoded",)) + random_items(300)  # OTTL cannot decode (redaction.OTTL_LIMITS)
     out = {}
     for engine in ("native", "ottl"):
         (tmp_path / engine).mkdir()

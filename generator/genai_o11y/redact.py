@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import urllib.parse
 from typing import Any, Mapping
 
 from . import redaction_policy
@@ -24,6 +26,9 @@ from .redaction_policy import BYTES_MASK, Policy
 
 SALT_ENV = "GENAI_O11Y_HASH_SALT"
 COUNT_KEY = "genai_o11y.redaction.count"
+
+
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
 class MissingSalt(UserError):
@@ -49,6 +54,7 @@ class Redactor:
         self._meta_cache: dict[str, bool] = {}
         self._keys: dict[str, tuple[str, int]] = {}
         self._conform_cache: dict[tuple[str, str], bool] = {}
+        self._tokens = self.policy.mask_tokens()
 
     def _is_meta(self, key: str) -> bool:
         hit = self._meta_cache.get(key)
@@ -68,7 +74,26 @@ class Redactor:
         return hit
 
     def mask(self, text: str) -> tuple[str, int]:
-        """Text with every detector applied, and how many values were masked."""
+        """Text with every detector applied, and how many values were masked. Text that may be
+        percent-encoded (URLs, query strings: `%XX`, or `+` for a space beside an `=`) is also masked
+        decoded; the decoded result wins when it masked something and leaves fewer letters and
+        digits visible (as in the collector)."""
+        out, n = self._mask(text)
+        if ("%" in text and _PERCENT.search(text)) or ("+" in text and "=" in text):  # %XX, or a query string's + for a space
+            decoded = urllib.parse.unquote_plus(text, errors="replace")
+            if decoded != text:
+                masked, k = self._mask(decoded)
+                if masked != decoded and self._visible(masked) < self._visible(out):
+                    return masked, k
+        return out, n
+
+    def _visible(self, text: str) -> int:
+        """ASCII letters and digits outside mask tokens (the collector's measure)."""
+        for t in self._tokens:
+            text = text.replace(t, "")
+        return sum(1 for c in text if c.isascii() and c.isalnum())
+
+    def _mask(self, text: str) -> tuple[str, int]:
         n = 0
         lowered = text.lower()  # the gates (as in the collector): skip detectors that cannot match
         for rule, pattern, repl in self._rules:
@@ -91,7 +116,7 @@ class Redactor:
         return self.mask(text)[0][: self.max_chars]
 
     def span_name(self, name: str) -> str:
-        name, _ = self.mask(name)
+        name, _ = self._mask(name)
         lowered = name.lower()
         for rule, pattern, repl in self._name_rules:
             if rule.gate_holds(lowered):

@@ -221,6 +221,7 @@ OTTL_LIMITS = [
     "bytes-valued attributes outside Tier 1: OTTL cannot tell a bytes value from others, so they pass unmasked (the native engine masks them whole as <BYTES>)",
     "max_content_chars counts bytes (UTF-8 safe) in the OTTL engine: OTTL's truncate_all and Substring cannot count characters",
     "resource entity references (type, schema URL, attribute key names; experimental in OTLP): OTTL has no path to them, so they pass unredacted (the native engine masks them)",
+    "percent-encoded text (URLs, query strings) is not decoded: only e-mail addresses (%40) are caught encoded; the native engine also checks such text decoded",
     "values the stage cannot classify (Tier 1 values out of shape) are masked as content but not counted in a metric: no GenAIRedactionUnclassified alert",
 ]
 

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -500,7 +501,89 @@ func (r *redactor) maskKey(k string) string {
 	return m
 }
 
+// mask applies every detector. Text that may be percent-encoded (URLs, query strings: %XX, or + for
+// a space beside an =) is also masked decoded; the decoded result wins when it masked something
+// and leaves fewer letters and digits visible (the app-side redactor does the same).
 func (r *redactor) mask(s string) string {
+	out := r.maskPlain(s)
+	if !maybeEncoded(s) {
+		return out
+	}
+	if dec := percentDecode(s); dec != s {
+		if m := r.maskPlain(dec); m != dec && r.visible(m) < r.visible(out) {
+			return m
+		}
+	}
+	return out
+}
+
+// visible: the ASCII letters and digits of s outside mask tokens.
+func (r *redactor) visible(s string) int {
+	for _, t := range r.tokens {
+		s = strings.ReplaceAll(s, t, "")
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; isDigit(rune(c)) || isLetter(rune(c)) {
+			n++
+		}
+	}
+	return n
+}
+
+func maybeEncoded(s string) bool {
+	if i := strings.IndexByte(s, '%'); i >= 0 {
+		for ; i >= 0 && i+2 < len(s); i = indexFrom(s, '%', i+1) {
+			if isHex(s[i+1]) && isHex(s[i+2]) {
+				return true
+			}
+		}
+	}
+	return strings.IndexByte(s, '+') >= 0 && strings.IndexByte(s, '=') >= 0
+}
+
+func indexFrom(s string, c byte, from int) int {
+	if j := strings.IndexByte(s[from:], c); j >= 0 {
+		return from + j
+	}
+	return -1
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
+}
+
+// percentDecode: + becomes a space, %XX its byte (other % stay), invalid UTF-8 becomes U+FFFD (as
+// Python's urllib.parse.unquote_plus(errors="replace") for valid input).
+func percentDecode(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b = append(b, ' ')
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+		default:
+			b = append(b, c)
+		}
+	}
+	out := string(b)
+	if !utf8.ValidString(out) {
+		out = strings.ToValidUTF8(out, "\uFFFD")
+	}
+	return out
+}
+
+func (r *redactor) maskPlain(s string) string {
 	if s == "" {
 		return s
 	}

@@ -586,3 +586,27 @@ func TestMinLetters(t *testing.T) {
 		}
 	}
 }
+
+// Percent-encoded text is checked decoded too: PII visible only decoded is masked (the value
+// becomes the decoded text, masked); encoded text without PII stays as it came.
+func TestPercentEncodedTextIsCheckedDecoded(t *testing.T) {
+	r, err := newRedactor(exampleConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for in, want := range map[string]string{
+		"q=4111+1111+1111+1111&x=1":                    "q=<CARD>&x=1",
+		"card%3A%204111%201111%201111%201111":          "card: <CARD>",
+		"u=postgres%3A%2F%2Fadmin%3As3cr3t%40db%2Fapp": "u=postgres://<CREDENTIALS>@db/app",
+		"top_p=0.95&q=refund+policy":                   "top_p=0.95&q=refund+policy",
+		"a%zz%4":                                       "a%zz%4",
+		"mail%20jane%40example.com":                    "mail <EMAIL>",
+	} {
+		if got := r.mask(in); got != want {
+			t.Errorf("mask(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := percentDecode("%C3%BC%FF+x"); got != "ü\uFFFD x" {
+		t.Errorf("percentDecode = %q", got)
+	}
+}
