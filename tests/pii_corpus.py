@@ -27,6 +27,11 @@ SECRETS: dict[str, tuple[str, list[str]]] = {
     "JWT": ("<JWT>", ["eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"]),
     "BEARER_TOKEN": ("<TOKEN>", ["Bearer 9f8e7d6c5b4a39281706f5e4d3c2b1a0"]),
     "URL_CREDENTIALS": ("<CREDENTIALS>", ["postgres://admin:s3cr3tPassw0rd@db.internal:5432/app", "https://deploy:hunter2hunter2@git.example.com/repo.git"]),
+    # obfuscated and encoded forms
+    "EMAIL_OBFUSCATED": ("<EMAIL>", ["jane.doe at example.com", "jane.doe[at]example[dot]com", "jane.doe (at) example (dot) com",
+                                     "jane at example dot com", "Jane.Doe AT Example.COM", "jane.doe%40example.com", "jane.doe%2540example.com"]),
+    "BASE64_DATA_URL": ("<BASE64>", ["data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAAASUVORK5CYII=",
+                                     "data:text/plain;base64,amFuZS5kb2VAZXhhbXBsZS5jb20gKzQ0IDIwIDc5NDYgMDk1OA=="]),
 }
 
 # What must not appear anywhere for a value (the value itself, or its secret part).
@@ -53,9 +58,12 @@ DECOYS = [
     "port 8080", "localhost:4317", "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", "ticket #48213",
     "HTTP 503", "retry in 30s", "1732329600", "temperature 0.7", "top_p=0.95", "chunk doc-17#p3", "score 0.8731",
     "budget 4096 tokens", "page 12 of 40", "3 items x 12.99", "sku A-1234-XL", "room 404", "chapter 3.2.1",
+    # near the obfuscation and blob detectors
+    "available at docs.example.com", "meet at 10.30", "v2.3.1 at build 7", "look at the data",
+    "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "base64 encoding",
 ]
 
-PLACES = ["content", "unknown_key", "event_message", "event_stacktrace", "span_name", "url", "resource", "nested_list"]
+PLACES = ["content", "unknown_key", "event_message", "event_stacktrace", "span_name", "url", "resource", "nested_list", "url_encoded"]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import contextlib
 import os
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 
 import grpc
@@ -104,7 +105,13 @@ def case_span(case: corpus.Case, service: str) -> tuple[dict, trace_pb2.Span]:
         res["app.owner_contact"] = t
     elif case.place == "nested_list":
         attrs["gen_ai.output.messages"] = [{"role": "assistant", "content": t}, "plain " + t]
+    elif case.place == "url_encoded":  # a query string as a browser sends it: %XX, + for a space
+        attrs["url.full"] = encoded_url(t)
     return res, span_pb(1_000_000 + case.id, name, attrs, events)
+
+
+def encoded_url(text: str) -> str:
+    return "https://api.example.com/v1/search?q=" + urllib.parse.quote_plus(text) + "&page=2"
 
 
 def exported_text(sink: OtlpSink) -> str:
@@ -187,9 +194,9 @@ def test_helper_metadata_only_drops_content():
 
 # --- the collector --------------------------------------------------------------------------------
 
-def corpus_items() -> list[tuple[dict, trace_pb2.Span]]:
+def corpus_items(exclude_places: tuple[str, ...] = ()) -> list[tuple[dict, trace_pb2.Span]]:
     """The whole corpus, the decoys, and the Tier 1 and id probes, one span (and trace) each."""
-    items = [case_span(c, "corpus-bot") for c in corpus.cases()]
+    items = [case_span(c, "corpus-bot") for c in corpus.cases() if c.place not in exclude_places]
     for i, (_d, text) in enumerate(corpus.decoy_texts()):
         items.append(({"service.name": "decoy-bot"}, span_pb(5_000_000 + i, "chat", {"genai_o11y.stage": "model_call", "gen_ai.input.messages": text, "decoy": i})))
     items.append(({"service.name": "probe-bot", "user.id": "u-resource-7"}, span_pb(9_000_001, "probe", {
@@ -223,6 +230,7 @@ def corpus_run(tmp_path_factory, otelcol):
 
 def test_zero_leaks_in_traces_metrics_and_logs(corpus_run):
     exported = exported_text(corpus_run["sink"])
+    exported += "\n" + urllib.parse.unquote_plus(exported)  # nothing left encoded either
     leaks: dict[str, list] = {}
     for case in corpus_run["cases"]:
         for needle in case.needles():
@@ -257,6 +265,8 @@ def test_collector_and_helper_agree_on_the_same_cases(corpus_run):
             assert s.attributes["gen_ai.input.messages"] == r.mask(case.text)[0][:512]
         elif case.place == "unknown_key":
             assert s.attributes["app.customer_note"] == r.mask(case.text)[0][:512]
+        elif case.place == "url_encoded":
+            assert s.attributes["url.full"] == r.mask(encoded_url(case.text))[0][:512], case.text
         elif case.place == "span_name":
             assert s.name == r.span_name(f"lookup {case.text}")
         elif case.place == "nested_list":
@@ -364,3 +374,22 @@ def test_full_mode_sends_content_only_to_the_restricted_store(otelcol, tmp_path)
             red = wait_for(lambda: main.spans(), what="main copy")[0]
     assert raw.attributes["gen_ai.input.messages"] == "mail jane.doe@example.com"
     assert red.attributes["gen_ai.input.messages"] == "mail <EMAIL>"
+
+
+def test_helper_limits_count_characters_not_bytes():
+    """max_content_chars counts characters (2-byte "ü", 3-byte CJK, 4-byte emoji), never splitting one."""
+    r = Redactor(salt="s", max_chars=100)
+    for ch in ("ü", "日", "😀", "-"):
+        out, _ = r.attributes({"gen_ai.input.messages": ch * 300})
+        assert out["gen_ai.input.messages"] == ch * 100
+        out, _ = r.attributes({"gen_ai.input.messages": ch * 99})
+        assert out["gen_ai.input.messages"] == ch * 99
+    assert r.message("ü" * 300) == "ü" * 100
+
+
+def test_collector_limits_count_characters_not_bytes(otelcol, tmp_path):
+    items = [({"service.name": "u"}, span_pb(61_000 + i, "chat", {"gen_ai.input.messages": ch * 600, "k": i}))
+             for i, ch in enumerate(("ü", "日", "😀", "-"))]
+    with through_collector(otelcol, tmp_path, items) as (_spec, _col, sink):
+        got = {s.attributes["k"]: s.attributes["gen_ai.input.messages"] for s in sink.spans()}
+    assert got == {i: ch * 512 for i, ch in enumerate(("ü", "日", "😀", "-"))}, {k: (len(v), v[:3]) for k, v in got.items()}

@@ -20,7 +20,18 @@ def _build(spec_path: str | None) -> dict[str, str]:
     return artifacts.build_all(load(spec_path), _source_name(spec_path))
 
 
+def redaction_notes(spec) -> list[str]:
+    """What the chosen redaction engine cannot do, said where the user looks (never a silent gap)."""
+    from .builders import redaction
+
+    if spec.collector.engine != "ottl":
+        return []
+    return [f"note: collector.engine ottl: {limit}" for limit in redaction.OTTL_LIMITS]
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
+    for note in redaction_notes(load(args.spec)):
+        print(note, file=sys.stderr)
     files = _build(args.spec)
     out = Path(args.out)
     changed = []

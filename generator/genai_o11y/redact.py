@@ -2,23 +2,33 @@
 
 Defence in depth, and for apps that export without our sidecar. Semantics match the collector's
 redaction stage (tests run both against one corpus):
-- Tier 1 keys are kept verbatim; identifier keys are replaced by a keyed hash;
-- every other string value is passed through the detectors (masks keep the kind) and truncated;
-- `metadata-only` drops everything that is not Tier 1.
+- Tier 1 keys are kept verbatim while their value keeps its contract (shape, and no high-confidence
+  detector match), else the value is content; identifier keys are replaced by a keyed hash;
+- every other string value (and its key) is passed through the detectors (masks keep the kind) and
+  truncated to max_chars characters; bytes values become <BYTES>;
+- `metadata-only` drops everything that is not Tier 1;
+- every other string field of a span is redacted too: its name, trace state, status message, event
+  names, links (trace state, attributes), the instrumentation scope (name, version, schema URL,
+  attributes) and the resource's schema URL.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+import urllib.parse
 from typing import Any, Mapping
 
 from . import redaction_policy
 from .errors import UserError
-from .redaction_policy import Policy
+from .redaction_policy import BYTES_MASK, Policy
 
 SALT_ENV = "GENAI_O11Y_HASH_SALT"
 COUNT_KEY = "genai_o11y.redaction.count"
+
+
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
 class MissingSalt(UserError):
@@ -42,6 +52,9 @@ class Redactor:
         self._name_rules = [(r, *r.python()) for r in self.policy.span_name_rules]
         self._ids = set(self.policy.identifier_keys)
         self._meta_cache: dict[str, bool] = {}
+        self._keys: dict[str, tuple[str, int]] = {}
+        self._conform_cache: dict[tuple[str, str], bool] = {}
+        self._tokens = self.policy.mask_tokens()
 
     def _is_meta(self, key: str) -> bool:
         hit = self._meta_cache.get(key)
@@ -49,8 +62,38 @@ class Redactor:
             hit = self._meta_cache[key] = self.policy.is_metadata(key)
         return hit
 
+    def _conforms(self, key: str, value: Any) -> bool:
+        """A Tier 1 value keeps its contract (shape, no high-confidence detector match); else it is content."""
+        if not isinstance(value, str):
+            return self.policy.conforms(key, value)
+        hit = self._conform_cache.get((key, value))
+        if hit is None:
+            if len(self._conform_cache) >= 4096:
+                self._conform_cache.clear()
+            hit = self._conform_cache[(key, value)] = self.policy.conforms(key, value)
+        return hit
+
     def mask(self, text: str) -> tuple[str, int]:
-        """Text with every detector applied, and how many values were masked."""
+        """Text with every detector applied, and how many values were masked. Text that may be
+        percent-encoded (URLs, query strings: `%XX`, or `+` for a space beside an `=`) is also masked
+        decoded; the decoded result wins when it masked something and leaves fewer letters and
+        digits visible (as in the collector)."""
+        out, n = self._mask(text)
+        if ("%" in text and _PERCENT.search(text)) or ("+" in text and "=" in text):  # %XX, or a query string's + for a space
+            decoded = urllib.parse.unquote_plus(text, errors="replace")
+            if decoded != text:
+                masked, k = self._mask(decoded)
+                if masked != decoded and self._visible(masked) < self._visible(out):
+                    return masked, k
+        return out, n
+
+    def _visible(self, text: str) -> int:
+        """ASCII letters and digits outside mask tokens (the collector's measure)."""
+        for t in self._tokens:
+            text = text.replace(t, "")
+        return sum(1 for c in text if c.isascii() and c.isalnum())
+
+    def _mask(self, text: str) -> tuple[str, int]:
         n = 0
         lowered = text.lower()  # the gates (as in the collector): skip detectors that cannot match
         for rule, pattern, repl in self._rules:
@@ -59,8 +102,21 @@ class Redactor:
                 n += k
         return text, n
 
+    def label(self, text: str | None) -> str | None:
+        """A short descriptive field (schema URL, scope name or version, event name, trace state
+        value): the detectors, in every mode."""
+        return self.mask(text)[0] if text else text
+
+    def message(self, text: str | None) -> str | None:
+        """Free text outside attributes (a span's status message): content."""
+        if not text:
+            return text
+        if self.mode == "metadata-only":
+            return None
+        return self.mask(text)[0][: self.max_chars]
+
     def span_name(self, name: str) -> str:
-        name, _ = self.mask(name)
+        name, _ = self._mask(name)
         lowered = name.lower()
         for rule, pattern, repl in self._name_rules:
             if rule.gate_holds(lowered):
@@ -75,18 +131,30 @@ class Redactor:
         for key, value in attrs.items():
             if key in self._ids and value is not None:
                 out[key] = hash_id(value, self.salt)
-            elif self._is_meta(key):
+            elif self._is_meta(key) and self._conforms(key, value):
                 out[key] = value
             elif self.mode == "metadata-only":
                 count += 1
             else:
                 for k, v in _flatten(key, value):
+                    k, n = self._key(k)  # a key is free text too
+                    count += n
+                    if isinstance(v, (bytes, bytearray)):
+                        v = BYTES_MASK
                     if isinstance(v, str):
                         v, n = self.mask(v)
-                        count += n
-                        v = v[: self.max_chars]
-                    out[k] = v
+                        count += n + (v == BYTES_MASK)
+                        v = v[: self.max_chars]  # characters, as in the collector
+                    out.setdefault(k, v)  # Tier 1 wins a key clash (it came first or comes later)
         return out, count
+
+    def _key(self, key: str) -> tuple[str, int]:
+        hit = self._keys.get(key)
+        if hit is None:
+            if len(self._keys) >= 4096:
+                self._keys.clear()
+            hit = self._keys[key] = self.mask(key)
+        return hit
 
 
 def _flatten(key: str, value: Any):
@@ -111,6 +179,7 @@ class RedactingSpanExporter:
         self.inner = inner
         self.redactor = redactor or Redactor()
         self._resources: dict[int, tuple[Any, Any]] = {}  # id(resource) -> (resource, redacted): one per provider
+        self._scopes: dict[int, tuple[Any, Any]] = {}  # id(scope) -> (scope, redacted): one per tracer
         self._names: dict[str, str] = {}  # span names repeat: redact each once
         self._name_cache = name_cache
 
@@ -121,8 +190,22 @@ class RedactingSpanExporter:
         if hit is not None and hit[0] is resource:
             return hit[1]
         attrs, _ = self.redactor.attributes(dict(resource.attributes))
-        redacted = Resource(attrs, resource.schema_url)
+        redacted = Resource(attrs, self.redactor.label(resource.schema_url))
         self._resources[id(resource)] = (resource, redacted)
+        return redacted
+
+    def _scope(self, scope):
+        if scope is None:
+            return None
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+        hit = self._scopes.get(id(scope))
+        if hit is not None and hit[0] is scope:
+            return hit[1]
+        r = self.redactor
+        attrs, _ = r.attributes(dict(scope.attributes or {}))
+        redacted = InstrumentationScope(r.label(scope.name) or "", r.label(scope.version), r.label(scope.schema_url), attrs)
+        self._scopes[id(scope)] = (scope, redacted)
         return redacted
 
     def _name(self, name: str) -> str:
@@ -134,8 +217,20 @@ class RedactingSpanExporter:
             self._names[name] = out
         return out
 
+    def _context(self, ctx):
+        """A span context with its trace state's values (and keys) masked; ids, flags kept."""
+        if ctx is None or not ctx.trace_state:
+            return ctx
+        from opentelemetry.trace import SpanContext, TraceState
+
+        label = self.redactor.label
+        state = TraceState([(label(k), label(v)) for k, v in ctx.trace_state.items()])  # invalid pairs are dropped
+        return SpanContext(ctx.trace_id, ctx.span_id, ctx.is_remote, ctx.trace_flags, state)
+
     def _span(self, span):
         from opentelemetry.sdk.trace import Event, ReadableSpan
+        from opentelemetry.trace import Link
+        from opentelemetry.trace.status import Status
 
         r = self.redactor
         attrs, count = r.attributes(dict(span.attributes or {}))
@@ -143,13 +238,21 @@ class RedactingSpanExporter:
         for e in span.events:
             ea, n = r.attributes(dict(e.attributes or {}))
             count += n
-            events.append(Event(e.name, ea, e.timestamp))
+            events.append(Event(r.label(e.name), ea, e.timestamp))
+        links = []
+        for link in span.links:
+            la, n = r.attributes(dict(link.attributes or {}))
+            count += n
+            links.append(Link(self._context(link.context), la))
         if count:
             attrs[COUNT_KEY] = count
+        status = span.status
+        if status is not None and status.description:
+            status = Status(status.status_code, r.message(status.description))
         return ReadableSpan(
-            name=self._name(span.name), context=span.context, parent=span.parent, resource=self._resource(span.resource),
-            attributes=attrs, events=events, links=span.links, kind=span.kind, status=span.status,
-            start_time=span.start_time, end_time=span.end_time, instrumentation_scope=span.instrumentation_scope,
+            name=self._name(span.name), context=self._context(span.context), parent=span.parent, resource=self._resource(span.resource),
+            attributes=attrs, events=events, links=links, kind=span.kind, status=status,
+            start_time=span.start_time, end_time=span.end_time, instrumentation_scope=self._scope(span.instrumentation_scope),
         )
 
     def export(self, spans):

@@ -18,7 +18,8 @@ import yaml
 from .errors import Problem, SpecError
 
 MASK_TOKEN = re.compile(r"<[A-Z_]+>")
-RULE_KEYS = {"name", "regex", "mask", "requires_any", "requires_match"}
+BYTES_MASK = "<BYTES>"  # a bytes value outside Tier 1 is masked whole (opaque: never scanned, never passed)
+RULE_KEYS = {"name", "regex", "mask", "requires_any", "requires_match", "high_confidence"}
 # RE2 has no look-around, back-references, possessive quantifiers or atomic groups.
 NOT_RE2 = [
     (re.compile(r"\(\?<?[=!]"), "look-around is not supported by RE2"),
@@ -81,6 +82,72 @@ def _can_match_plain(regex: str) -> bool:
     return not _seq_never_plain(list(parsed), fold)
 
 
+@dataclass(frozen=True)
+class Shape:
+    """A Tier 1 key's value contract. `kind`: which value types may hold it (str: a string; num: an
+    int, a double or a string; bool: a boolean; strlist: a string or a list, a list checked as its
+    JSON text, as OTTL's IsMatch sees it); `body`: an RE2 regex the whole text must match (None for
+    bool). The collector checks `^(?:body)$`; Python fullmatch()es the body (same semantics)."""
+
+    kind: str
+    body: str | None
+
+    def regex(self) -> str | None:
+        return None if self.body is None else f"^(?:{self.body})$"
+
+    def conforms(self, value) -> bool:
+        if self.kind == "bool":
+            return isinstance(value, bool)
+        if isinstance(value, bool):
+            return False
+        if self.kind == "num" and isinstance(value, (int, float)):
+            return True
+        if isinstance(value, str):
+            text = value
+        elif self.kind == "strlist" and isinstance(value, (list, tuple)):
+            import json
+
+            text = json.dumps(list(value), separators=(",", ":"), ensure_ascii=False)
+        else:
+            return False
+        return _gate_re(self.body).fullmatch(text) is not None
+
+
+_ID = r"[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}"
+#: The named shapes a Tier 1 key may have (redaction/README.md; the policy's header lists them).
+SHAPES: dict[str, Shape] = {
+    "identifier": Shape("str", _ID),
+    "model_id": Shape("str", r"[A-Za-z0-9_][A-Za-z0-9_.:/@+-]{0,127}"),
+    "version": Shape("str", r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}"),
+    "hash": Shape("str", r"(?:h_|[a-z0-9]{1,16}:)?[0-9a-fA-F]{8,128}"),
+    "route": Shape("str", r"[A-Za-z0-9_./~{}:*-]{1,256}"),
+    "host": Shape("str", r"[A-Za-z0-9_.:-]{1,255}"),
+    "number": Shape("num", r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"),
+    "bool": Shape("bool", None),
+    "identifiers": Shape("strlist", r"[A-Za-z0-9_.:/ ,-]{0,1000}|\[(?:\"" + _ID + r"\"(?:,\"" + _ID + r"\")*)?\]"),
+}
+ENUM_VALUE = re.compile(r"^[A-Za-z0-9_.:/+-]{1,128}$")
+
+
+def parse_shape(where: str, raw) -> tuple[Shape | None, list[Problem]]:
+    """A shape from the policy or the spec: a name of SHAPES, or {enum: [...], list?: bool}."""
+    if isinstance(raw, str):
+        if raw in SHAPES:
+            return SHAPES[raw], []
+        return None, [Problem(where, f"unknown shape {raw!r} (one of: {', '.join(SHAPES)}, or {{enum: [values]}})")]
+    if isinstance(raw, dict) and set(raw) <= {"enum", "list"} and "enum" in raw:
+        vals = raw["enum"]
+        if not isinstance(vals, list) or not vals or not all(isinstance(v, str) and ENUM_VALUE.match(v) for v in vals):
+            return None, [Problem(f"{where}.enum", "must be a non-empty list of values made of letters, digits and _ . : / + -")]
+        if not isinstance(raw.get("list", False), bool):
+            return None, [Problem(f"{where}.list", "must be true or false")]
+        alt = "|".join(re.escape(v) for v in sorted(vals))
+        if raw.get("list"):
+            return Shape("strlist", rf'\[(?:"(?:{alt})"(?:,"(?:{alt})")*)?\]'), []
+        return Shape("str", alt), []
+    return None, [Problem(where, "a shape is a name (identifier, model_id, version, hash, route, host, number, bool, identifiers) or {enum: [values], list: false}")]
+
+
 @lru_cache(maxsize=256)
 def _gate_re(pattern: str) -> re.Pattern:
     return re.compile(pattern, re.ASCII)
@@ -98,6 +165,7 @@ class Rule:
     mask: str
     requires_any: tuple[str, ...] = ()
     requires_match: str | None = None
+    high_confidence: bool = False  # also checked on Tier 1 values (a match makes the value content)
 
     @property
     def plain_capable(self) -> bool:
@@ -133,6 +201,38 @@ class Policy:
     identifier_keys: tuple[str, ...]
     detectors: tuple[Rule, ...]
     span_name_rules: tuple[Rule, ...]
+    shapes: tuple[tuple[str, Shape], ...] = ()  # (Tier 1 key, its value contract); a key without one keeps any value
+
+    def shape_of(self) -> dict[str, Shape]:
+        return dict(self.shapes)
+
+    def shape_groups(self) -> list[tuple[Shape, list[str]]]:
+        """The contracts, each with its keys (sorted), in a stable order."""
+        groups: dict[Shape, list[str]] = {}
+        for k, sh in self.shapes:
+            groups.setdefault(sh, []).append(k)
+        return sorted(((sh, sorted(ks)) for sh, ks in groups.items()), key=lambda g: g[1][0])
+
+    def high_confidence_regex(self) -> str | None:
+        """The high-confidence detectors as one regex (checked on Tier 1 string values)."""
+        rs = [r.regex for r in self.detectors if r.high_confidence]
+        # a leading global flag, scoped to its own alternative (Python rejects one mid-pattern)
+        return "|".join(f"(?{r[2:r.index(')')]}:{r[r.index(')') + 1:]})" if re.match(r"\(\?[a-z]+\)", r) else f"(?:{r})" for r in rs) if rs else None
+
+    def conforms(self, key: str, value) -> bool:
+        """Whether a Tier 1 key's value keeps its contract: its shape holds and no high-confidence
+        detector matches it (a string). Keys without a contract keep any value."""
+        sh = dict(self.shapes).get(key)
+        if sh is not None and not sh.conforms(value):
+            return False
+        hc = self.high_confidence_regex()
+        return not (hc and isinstance(value, str) and _gate_re(hc).search(value))
+
+    def with_metadata(self, extra: dict[str, Shape]) -> "Policy":
+        """More Tier 1 keys (from the spec), each with its contract."""
+        keys = self.metadata_keys + tuple(k for k in extra if k not in self.metadata_keys)
+        shapes = tuple((k, sh) for k, sh in self.shapes if k not in extra) + tuple(extra.items())
+        return Policy(keys, self.identifier_keys, self.detectors, self.span_name_rules, shapes)
 
     def metadata_regex(self) -> str:
         """One anchored alternation over the Tier 1 keys, sorted so RE2's parser factors the shared
@@ -174,14 +274,15 @@ class Policy:
             if len(rs) == 1:
                 out.append(rs[0])
             else:
-                out.append(Rule("+".join(r.name for r in rs), "|".join(f"(?:{r.regex})" for r in rs), rs[0].mask))
+                out.append(Rule("+".join(r.name for r in rs), "|".join(f"(?:{r.regex})" for r in rs), rs[0].mask,
+                                high_confidence=all(r.high_confidence for r in rs)))
         return tuple(out)
 
     def mask_tokens(self) -> list[str]:
-        return sorted({r.token for r in self.detectors + self.span_name_rules})
+        return sorted({r.token for r in self.detectors + self.span_name_rules} | {BYTES_MASK})
 
     def with_extra(self, extra: list[Rule]) -> "Policy":
-        return Policy(self.metadata_keys, self.identifier_keys, self.detectors + tuple(extra), self.span_name_rules)
+        return Policy(self.metadata_keys, self.identifier_keys, self.detectors + tuple(extra), self.span_name_rules, self.shapes)
 
 
 def _gate_problems(where: str, d: dict) -> list[Problem]:
@@ -227,10 +328,23 @@ def parse(text: str, source: str) -> Policy:
             problems.append(Problem(str(k), f"unknown key (allowed: {', '.join(sorted(allowed))})"))
     if raw.get("version") != 1:
         problems.append(Problem("version", "must be 1"))
-    for key in ("metadata_keys", "identifier_keys"):
-        v = raw.get(key, [])
-        if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
-            problems.append(Problem(key, "must be a list of attribute keys"))
+    v = raw.get("identifier_keys", [])
+    if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+        problems.append(Problem("identifier_keys", "must be a list of attribute keys"))
+    meta = raw.get("metadata_keys") or {}
+    shapes: list[tuple[str, Shape]] = []
+    if not isinstance(meta, dict):
+        problems.append(Problem("metadata_keys", "must be a mapping of exact attribute keys to their shape (e.g. gen_ai.request.model: model_id); prefixes (x.*) are not Tier 1"))
+        meta = {}
+    for k, raw_shape in meta.items():
+        where = f"metadata_keys.{k}"
+        if not isinstance(k, str) or not k or "*" in k:
+            problems.append(Problem(where, "must be an exact attribute key (no prefixes or wildcards: a prefix would keep any invented key verbatim)"))
+            continue
+        sh, ps = parse_shape(where, raw_shape)
+        problems.extend(ps)
+        if sh is not None:
+            shapes.append((k, sh))
     rules: dict[str, list[Rule]] = {}
     for key in ("detectors", "span_name_rules"):
         rules[key] = []
@@ -252,14 +366,17 @@ def parse(text: str, source: str) -> Policy:
             if bad:
                 problems.append(Problem(f"{where}.regex", bad[0]))
                 continue
-            rules[key].append(Rule(str(d["name"]), d["regex"], str(d["mask"]), tuple(d.get("requires_any", [])), d.get("requires_match")))
+            if not isinstance(d.get("high_confidence", False), bool):
+                problems.append(Problem(f"{where}.high_confidence", "must be true or false"))
+                continue
+            rules[key].append(Rule(str(d["name"]), d["regex"], str(d["mask"]), tuple(d.get("requires_any", [])), d.get("requires_match"),
+                                   bool(d.get("high_confidence", False))))
     if not rules.get("detectors") and not problems:
         problems.append(Problem("detectors", "at least one detector is required"))
     if problems:
         raise SpecError(source, problems)
     ids = tuple(raw.get("identifier_keys") or [])
-    meta = tuple(raw.get("metadata_keys") or [])
-    return Policy(meta, ids, tuple(rules["detectors"]), tuple(rules["span_name_rules"]))
+    return Policy(tuple(k for k, _ in shapes), ids, tuple(rules["detectors"]), tuple(rules["span_name_rules"]), tuple(shapes))
 
 
 def default_text() -> str:

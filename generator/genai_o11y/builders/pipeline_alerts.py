@@ -218,4 +218,34 @@ def alerts(spec: Spec) -> list[Alert]:
                 actions=["Raise cardinality.max_tenants if Prometheus can hold it (bench/ series figures), or accept top-N tenants."],
             ),
         ),
+        *([] if spec.collector.engine != "native" else [_unclassified(col, inst)]),
     ]
+
+
+#: The native redaction stage's counter of values it could not classify (OTTL has no such counter).
+UNCLASSIFIED = "otelcol_genai_redaction_values_unclassified"
+
+
+def _unclassified(col: str, inst: str) -> Alert:
+    return Alert(
+        name="GenAIRedactionUnclassified",
+        expr=f"sum by (job, instance) (rate({_m(UNCLASSIFIED, col)}[10m])) > 0",
+        severity="warning",
+        for_="15m",
+        from_spans=False,
+        summary=f"The redaction stage of {inst} masks values it cannot classify",
+        description=(
+            f"{{{{ $value | humanize }}}} values/s reach the redaction stage of {inst} that break their Tier 1 contract or are opaque bytes: "
+            "they are masked as content (never exported as they came), so a dashboard label or a trace attribute may show a masked value."
+        ),
+        runbook=Runbook(
+            meaning=("An app sends a Tier 1 attribute with a value outside its shape (free text in `service.name`, an e-mail in "
+                     "`gen_ai.request.model`, a string under a number key) or a bytes-valued attribute. Redaction fails closed: the value is "
+                     "treated as content (masked, truncated, counted on the span in genai_o11y.redaction.count), never kept verbatim."),
+            confirm=[f"`{UNCLASSIFIED}` by `reason` (contract, bytes) on the collector's telemetry endpoint; {PIPELINE}, panel *Redaction in/out*.",
+                     "In Tempo, spans with genai_o11y.redaction.count > 0 show which attribute holds a mask where an id was expected."],
+            actions=["Fix the app to send the attribute in its shape (redaction/README.md lists the shapes), or, if the value is legitimate, "
+                     "add the key with the right shape to `redaction.metadata_keys` in the spec.",
+                     "Bytes values: send text, or accept that they are masked whole."],
+        ),
+    )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from ..redaction_policy import Policy, Rule
+from ..redaction_policy import Policy, Rule, Shape
 from ..spec import Spec
 from .ottl import q
 
@@ -66,14 +66,74 @@ def _count(kv: str, tokens: list[str]) -> str:
     return " + ".join(f"(Len(Split({kv}, {q(t)})) - 1)" for t in tokens)
 
 
+def conforms(p: str, shape: Shape | None, hc_copy: str | None) -> str:
+    """The OTTL condition for "the Tier 1 value at path p keeps its contract" (Policy.conforms).
+    hc_copy: the same value in a copy of the Tier 1 attributes where the high-confidence detectors
+    replaced their matches (_hc_copy): a string that changed there holds a match."""
+    if shape is None:
+        ok = "true"
+    elif shape.kind == "bool":
+        ok = f"IsBool({p})"
+    elif shape.kind == "num":
+        ok = f"(IsInt({p}) or IsDouble({p}) or (IsString({p}) and IsMatch({p}, {q(shape.regex())})))"
+    elif shape.kind == "strlist":
+        ok = f"(IsString({p}) or IsList({p})) and IsMatch({p}, {q(shape.regex())})"
+    else:
+        ok = f"IsString({p}) and IsMatch({p}, {q(shape.regex())})"
+    if hc_copy is None or (shape is not None and shape.kind == "bool"):
+        return ok
+    return f"{ok} and not (IsString({p}) and {hc_copy} != {p})"
+
+
+HC_MARK = "<HC>"  # what _hc_copy puts where a high-confidence detector matched (only in the cache copy)
+
+
+def _hc_copy(ctx: str, policy: Policy) -> list[str]:
+    """cache["t1"]: the Tier 1 attributes with every high-confidence detector match replaced (one
+    regex for all of them, once per map), for conforms()."""
+    hc = policy.high_confidence_regex()
+    if hc is None:
+        return []
+    t1 = f'{ctx}.cache["t1"]'
+    return [f"set({t1}, {ctx}.attributes)", f"keep_matching_keys({t1}, {q(policy.metadata_regex())})",
+            f'replace_all_patterns({t1}, "value", {q(hc)}, {q(HC_MARK)})']
+
+
+def violations(ctx: str, policy: Policy) -> list[tuple[str, str]]:
+    """(Tier 1 key, the OTTL condition for "its value in ctx.attributes breaks its contract"), per
+    key: such a value is content. Needs _hc_copy(ctx) first in the same group."""
+    hc = policy.high_confidence_regex()
+    shapes = policy.shape_of()
+    out = []
+    for k in sorted(policy.metadata_keys):
+        if k.endswith(".*") or (k not in shapes and hc is None):
+            continue
+        p = f"{ctx}.attributes[{q(k)}]"
+        copy = f'{ctx}.cache["t1"][{q(k)}]' if hc is not None else None
+        out.append((k, f"{p} != nil and not ({conforms(p, shapes.get(k), copy)})"))
+    return out
+
+
+def _drop_violations(attrs: str, policy: Policy) -> list[str]:
+    """metadata-only: a Tier 1 value that breaks its contract is content, hence dropped."""
+    ctx = attrs.split(".")[0]
+    return _hc_copy(ctx, policy) + [f"delete_key({attrs}, {q(k)}) where {cond}" for k, cond in violations(ctx, policy)]
+
+
 def _split(ctx: str, policy: Policy) -> list[str]:
-    """cache["rest"] = the attributes that are not Tier 1 (prefixes first, then the exact keys)."""
+    """cache["rest"] = the attributes that are not Tier 1 (prefixes first, then the exact keys),
+    and the Tier 1 values that break their contract, which leave the attributes for content."""
     rest = f'{ctx}.cache["rest"]'
+    attrs = f"{ctx}.attributes"
     pre, exact = policy.metadata_split()
+    bad = violations(ctx, policy)
     return [
-        f"set({rest}, {ctx}.attributes)",
+        *_hc_copy(ctx, policy),
+        f"set({rest}, {attrs})",
         *([f"delete_matching_keys({rest}, {q(pre)})"] if pre else []),
         *([f"delete_matching_keys({rest}, {q(exact)}) where Len({rest}) > 0"] if exact else []),
+        *[f"set({rest}[{q(k)}], {attrs}[{q(k)}]) where {cond}" for k, cond in bad],
+        *[f"delete_key({attrs}, {q(k)}) where {rest}[{q(k)}] != nil" for k, _ in bad],
     ]
 
 
@@ -86,7 +146,8 @@ def _mark(policy: Policy) -> list[str]:
     prefixes, exact = policy.metadata_keys_split()
     own = [p for p in prefixes if p == NAMESPACE]
     others = [p for p in prefixes if p != NAMESPACE]
-    s = [f"set({rest}, span.attributes)"]
+    s = _hc_copy("span", policy) + [f"set(span.attributes[{q(PENDING)}], true) where {cond}" for _k, cond in violations("span", policy)]
+    s += [f"set({rest}, span.attributes)"]
     s += [f'delete_matching_keys({rest}, {q("^" + re.escape(p) + "[.]")})' for p in own]
     if others:
         s.append(f'delete_matching_keys({rest}, {q("^(?:" + "|".join(re.escape(p) for p in others) + ")[.]")}) where Len({rest}) > 0')
@@ -114,8 +175,8 @@ def _content(ctx: str, policy: Policy, limit: int, count_into: str | None, guard
         f"keep_matching_keys({attrs}, {t1})" + where(),
         f"flatten({rest})" + where(),
         f"set({kv}, ToLowerCase(ToKeyValueString({rest})))" + where(),
-        *[f'replace_all_patterns({rest}, "value", {q(r.regex)}, {q(r.mask)})' + where(f"({g})" if (g := gate(r, kv)) else None)
-          for r in policy.compiled_detectors()],
+        *[f'replace_all_patterns({rest}, {q(mode)}, {q(r.regex)}, {q(r.mask)})' + where(f"({g})" if (g := gate(r, kv)) else None)
+          for r in policy.compiled_detectors() for mode in ("key", "value")],
     ]
     if count_into:  # before truncation, so masks past the limit are counted too
         s.append(f"set({kv}, ToKeyValueString({rest}))" + where())
@@ -129,6 +190,57 @@ def _redacted(ctx: str, policy: Policy, limit: int, count_into: str | None) -> l
     """One group (resource, span events: few per batch): the content work guarded by a cache flag."""
     flag = f'{ctx}.cache["content"]'  # a nil cache entry costs nothing to test; Len() on a map boxes it
     return _split(ctx, policy) + [f'set({flag}, true) where Len({ctx}.cache["rest"]) > 0'] + _content(ctx, policy, limit, count_into, f"{flag} != nil")
+
+
+def _labels(ctx: str, paths: list[str], policy: Policy) -> list[str]:
+    """Short descriptive string fields (schema URLs, scope name and version, event names, trace
+    states): every detector where its gate holds on the lowercased field, in every mode."""
+    low = f'{ctx}.cache["l"]'
+    out = []
+    for path in paths:
+        out.append(f'set({low}, ToLowerCase({path})) where {path} != ""')
+        out += [f"replace_pattern({path}, {q(r.regex)}, {q(r.mask)}) where {path} != \"\"" + (f" and ({g})" if (g := gate(r, low)) else "")
+                for r in policy.compiled_detectors()]
+    return out
+
+
+def _status_message(spec: Spec, policy: Policy) -> list[str]:
+    """The status message is content: masked and truncated (bytes, UTF-8 safe: OTTL cannot count
+    characters), or dropped in metadata-only mode."""
+    msg = "span.status.message"
+    if spec.redaction.mode == "metadata-only":
+        return [f'set({msg}, "") where {msg} != ""']
+    limit = spec.redaction.max_content_chars
+    return _labels("span", [msg], policy) + [f"set({msg}, Substring({msg}, 0, {limit}, true)) where Len({msg}) > {limit}"]
+
+
+#: Fields the OTTL engine cannot redact (no OTTL path reaches them, or no function can tell their
+#: type): generate() prints these, and the redaction README lists them.
+OTTL_LIMITS = [
+    "span links: OTTL has no path to a link's attributes or trace state, so the OTTL engine removes every link (trace and span ids included)",
+    "bytes-valued attributes outside Tier 1: OTTL cannot tell a bytes value from others, so they pass unmasked (the native engine masks them whole as <BYTES>)",
+    "max_content_chars counts bytes (UTF-8 safe) in the OTTL engine: OTTL's truncate_all and Substring cannot count characters",
+    "resource entity references (type, schema URL, attribute key names; experimental in OTLP): OTTL has no path to them, so they pass unredacted (the native engine masks them)",
+    "percent-encoded text (URLs, query strings) is not decoded: only e-mail addresses (%40) are caught encoded; the native engine also checks such text decoded",
+    "values the stage cannot classify (Tier 1 values out of shape) are masked as content but not counted in a metric: no GenAIRedactionUnclassified alert",
+]
+
+
+def _others(spec: Spec, policy: Policy) -> list[dict]:
+    """Every string field outside attributes and span names (the OTLP trace model, field by field):
+    resource and scope schema URLs, scope name, version and attributes, trace state, status message,
+    event names; links are removed (OTTL_LIMITS)."""
+    scope_attrs = ([_hash(f"scope.attributes[{q(k)}]") for k in policy.identifier_keys]
+                   + (_drop_violations("scope.attributes", policy) + [f"keep_matching_keys(scope.attributes, {q(policy.metadata_regex())})"]
+                      if spec.redaction.mode == "metadata-only"
+                      else _redacted("scope", policy, spec.redaction.max_content_chars, None)))
+    return [
+        {"context": "resource", "statements": _labels("resource", ["resource.schema_url"], policy)},
+        {"context": "scope", "statements": scope_attrs + _labels("scope", ["scope.name", "scope.version", "scope.schema_url"], policy)},
+        {"context": "span", "statements": _labels("span", ["span.trace_state"], policy) + _status_message(spec, policy)
+         + ["set(span.links, nil) where Len(span.links) > 0"]},
+        {"context": "spanevent", "statements": _labels("spanevent", ["spanevent.name"], policy)},
+    ]
 
 
 def _span_name_groups(policy: Policy) -> list[dict]:
@@ -164,18 +276,20 @@ def statement_groups(spec: Spec, policy: Policy) -> list[dict]:
     t1 = q(policy.metadata_regex())
     if spec.redaction.mode == "metadata-only":
         return [
-            {"context": "resource", "statements": res_ids + [f"keep_matching_keys(resource.attributes, {t1})"]},
+            {"context": "resource", "statements": res_ids + _drop_violations("resource.attributes", policy) + [f"keep_matching_keys(resource.attributes, {t1})"]},
             {
                 "context": "span",
                 "statements": ids
                 + [
                     'set(span.cache["n"], Len(span.attributes))',
+                    *_drop_violations("span.attributes", policy),
                     f"keep_matching_keys(span.attributes, {t1})",
                     f'set({count}, span.cache["n"] - Len(span.attributes))',
                 ],
             },
             *names,
-            {"context": "spanevent", "statements": ev_ids + [f"keep_matching_keys(spanevent.attributes, {t1})"]},
+            {"context": "spanevent", "statements": ev_ids + _drop_violations("spanevent.attributes", policy) + [f"keep_matching_keys(spanevent.attributes, {t1})"]},
+            *_others(spec, policy),
         ]
     limit = spec.redaction.max_content_chars
     pending = f"span.attributes[{q(PENDING)}]"
@@ -192,6 +306,7 @@ def statement_groups(spec: Spec, policy: Policy) -> list[dict]:
         },
         *names,
         {"context": "spanevent", "statements": ev_ids + _redacted("spanevent", policy, limit, count)},
+        *_others(spec, policy),
     ]
 
 
@@ -201,6 +316,8 @@ def _rule(r: Rule) -> dict:
         out["requires_any"] = list(r.requires_any)
     if r.requires_match is not None:
         out["requires_match"] = r.requires_match
+    if r.high_confidence:
+        out["high_confidence"] = True
     return out
 
 
@@ -220,6 +337,9 @@ def native_config(spec: Spec, policy: Policy) -> dict:
         "salt": SALT_MARK,  # insert_salt() after confmap escaping
         "identifier_keys": list(policy.identifier_keys),
         "metadata_keys": list(policy.metadata_keys),
+        # Tier 1 value contracts: a value that breaks its shape, or holds a high-confidence match, is content
+        "metadata_shapes": [{"kind": sh.kind, **({"regex": sh.regex()} if sh.regex() else {}), "keys": keys} for sh, keys in policy.shape_groups()],
+
         "detectors": [_rule(r) for r in policy.compiled_detectors()],
         "span_name_rules": [_rule(r) for r in span_name_rules(policy)],
         "max_content_chars": spec.redaction.max_content_chars,

@@ -232,8 +232,22 @@ class Redaction(Strict):
     mode: Literal["metadata-only", "redacted", "full"] = Field("redacted", description="metadata-only: content dropped; redacted: PII masked; full: also an unredacted copy to full_content_store only.")
     policy: str | None = Field(None, description="Redaction policy file (relative to the spec); default: the embedded policy.")
     full_content_store: ContentStore | None = Field(None, description="Required in `full` mode; never the main traces backend.")
-    max_content_chars: int = Field(4096, ge=64, le=1_000_000)
+    max_content_chars: int = Field(4096, ge=64, le=1_000_000, description="Longest content value kept, in characters (not bytes; never splitting one). The OTTL engine can only count bytes (UTF-8 safe).")
     extra_patterns: list[Pattern] = Field(default_factory=list, description="Organisation-specific detectors added to the built-in ones.")
+    metadata_keys: dict[str, str | dict] = Field(default_factory=dict, description="More Tier 1 keys, each with its value contract (identifier, model_id, version, hash, route, host, number, bool, identifiers, or {enum: [values]}): kept verbatim while the value keeps its shape.")
+
+    @field_validator("metadata_keys")
+    @classmethod
+    def _shapes(cls, v: dict) -> dict:
+        from ..redaction_policy import parse_shape
+
+        for key, raw in v.items():
+            if not key or "*" in key:
+                raise ValueError(f"{key!r}: must be an exact attribute key (no prefixes: a prefix would keep any invented key verbatim)")
+            _, problems = parse_shape(key, raw)
+            if problems:
+                raise ValueError("; ".join(f"{p.path}: {p.message}" for p in problems))
+        return v
 
 
 class Tempo(Strict):

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -19,6 +20,17 @@ type Rule struct {
 	Mask          string   `mapstructure:"mask"`
 	RequiresAny   []string `mapstructure:"requires_any"`
 	RequiresMatch string   `mapstructure:"requires_match"`
+	// HighConfidence: also checked on Tier 1 string values; a match makes the value content.
+	HighConfidence bool `mapstructure:"high_confidence"`
+}
+
+// Shape is a value contract of Tier 1 keys: Kind says which value types may hold it ("str": a
+// string; "num": an int, a double, or a string; "bool": a boolean; "strlist": a string or a list,
+// a list matched as its JSON text), Regex what the text must match (anchored; none for bool).
+type Shape struct {
+	Kind  string   `mapstructure:"kind"`
+	Regex string   `mapstructure:"regex"`
+	Keys  []string `mapstructure:"keys"`
 }
 
 // Config of the genai_redaction processor; genai-o11y generates it from its redaction policy.
@@ -27,6 +39,9 @@ type Config struct {
 	Mode string `mapstructure:"mode"`
 	// Salt of the identifier hash; required.
 	Salt string `mapstructure:"salt"`
+	// MetadataShapes: the contracts of Tier 1 keys. A Tier 1 value that breaks its key's shape, or
+	// in which a high-confidence detector matches, is content. Keys without a shape keep any value.
+	MetadataShapes []Shape `mapstructure:"metadata_shapes"`
 	// IdentifierKeys: values replaced by "h_" + 16 hex of SHA-256("<salt>:<value>").
 	IdentifierKeys []string `mapstructure:"identifier_keys"`
 	// MetadataKeys: Tier 1, never touched. "x.*" is every key under the prefix "x.".
@@ -35,7 +50,7 @@ type Config struct {
 	Detectors []Rule `mapstructure:"detectors"`
 	// SpanNameRules, applied in order to span names.
 	SpanNameRules []Rule `mapstructure:"span_name_rules"`
-	// MaxContentChars: values outside Tier 1 are truncated to this many bytes (UTF-8 safe).
+	// MaxContentChars: values outside Tier 1 are truncated to this many characters (never splitting a UTF-8 sequence).
 	MaxContentChars int `mapstructure:"max_content_chars"`
 	// CountAttribute: on spans with content, how many masks their values hold after redaction.
 	CountAttribute string `mapstructure:"count_attribute"`
@@ -83,6 +98,26 @@ func (c *Config) Validate() error {
 	for i, t := range c.MaskTokens {
 		if t == "" {
 			errs = append(errs, fmt.Errorf("mask_tokens[%d]: empty token", i))
+		}
+	}
+	for i, sh := range c.MetadataShapes {
+		where := fmt.Sprintf("metadata_shapes[%d]", i)
+		switch sh.Kind {
+		case "bool":
+		case "str", "num", "strlist":
+			if _, err := regexp.Compile(sh.Regex); err != nil || sh.Regex == "" {
+				errs = append(errs, fmt.Errorf("%s.regex: does not compile: %v", where, err))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s.kind: %q is not one of str, num, bool, strlist", where, sh.Kind))
+		}
+		if len(sh.Keys) == 0 {
+			errs = append(errs, fmt.Errorf("%s.keys: empty", where))
+		}
+		for j, k := range sh.Keys {
+			if !slices.Contains(c.MetadataKeys, k) {
+				errs = append(errs, fmt.Errorf("%s.keys[%d]: %q is not in metadata_keys", where, j, k))
+			}
 		}
 	}
 	errs = append(errs, validateRules("detectors", c.Detectors)...)

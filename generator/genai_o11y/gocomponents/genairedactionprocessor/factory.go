@@ -13,7 +13,11 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
+	"go.opentelemetry.io/otel/metric"
 )
+
+// ScopeName is the instrumentation scope of the metrics this processor makes.
+const ScopeName = "github.com/genai-o11y/genai-o11y/collector/genairedactionprocessor"
 
 // Type is the component type as configs name it.
 var Type = component.MustNewType("genai_redaction")
@@ -31,6 +35,13 @@ func createTraces(ctx context.Context, set processor.Settings, cfg component.Con
 	r, err := newRedactor(cfg.(*Config))
 	if err != nil {
 		return nil, err
+	}
+	if mp := set.TelemetrySettings.MeterProvider; mp != nil {
+		if r.unclassified, err = mp.Meter(ScopeName).Int64Counter("otelcol_genai_redaction_values_unclassified",
+			metric.WithDescription("Values the redaction stage could not classify, masked as content or whole, by reason (contract: a Tier 1 value that breaks its shape or holds a high-confidence match; bytes: an opaque value)."),
+			metric.WithUnit("{value}")); err != nil {
+			return nil, err
+		}
 	}
 	return processorhelper.NewTraces(ctx, set, cfg, next, r.processTraces,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}))

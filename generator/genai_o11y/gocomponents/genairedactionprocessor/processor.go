@@ -7,14 +7,20 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/xpdata/entity"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 )
 
 type rule struct {
@@ -24,6 +30,7 @@ type rule struct {
 	lits  []string // gate: a literal in the lowercased text ...
 	gate  *scanner // ... or a match of requires_match there
 	gated bool
+	hc    bool // high confidence: also checked on Tier 1 values
 }
 
 func compileRule(r Rule) (*rule, error) {
@@ -31,7 +38,7 @@ func compileRule(r Rule) (*rule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", r.Name, err)
 	}
-	out := &rule{re: re, scan: newScanner(re), mask: r.Mask, lits: r.RequiresAny, gated: len(r.RequiresAny) > 0 || r.RequiresMatch != ""}
+	out := &rule{re: re, scan: newScanner(re), mask: r.Mask, lits: r.RequiresAny, gated: len(r.RequiresAny) > 0 || r.RequiresMatch != "", hc: r.HighConfidence}
 	if r.RequiresMatch != "" {
 		g, err := regexp.Compile(r.RequiresMatch)
 		if err != nil {
@@ -71,12 +78,25 @@ func newText(s string) *text {
 	return t
 }
 
+// matches: whether the rule matches somewhere in t.s (the same pre-checks as apply).
+func (r *rule) matches(t *text) bool {
+	if n := r.scan.need; n != nil && !t.bytes.intersects(n) {
+		return false
+	}
+	return r.gateHolds(t) && r.scan.match(t.s, &t.bytes) && r.re.MatchString(t.s)
+}
+
 // apply masks every match in t.s.
 func (r *rule) apply(t *text) {
 	if n := r.scan.need; n != nil && !t.bytes.intersects(n) { // cheapest first: a byte every match needs
 		return
 	}
-	if !r.gateHolds(t) || !r.scan.match(t.s, &t.bytes) {
+	if !r.gateHolds(t) {
+		return
+	}
+	// on alphabet runs, replacing finds every run's answer itself: a "may it match?" pass first
+	// would scan the runs twice where there is something to mask
+	if r.scan.alpha == nil && !r.scan.match(t.s, &t.bytes) {
 		return
 	}
 	if masked := r.scan.replaceAll(t.s, r.mask); masked != t.s {
@@ -119,7 +139,30 @@ func (t tier1) has(k string) bool {
 	return false
 }
 
+// BytesMask replaces a bytes value outside Tier 1: opaque data is never scanned, nor passed.
+const BytesMask = "<BYTES>"
+
+// keyCacheSize bounds the cache of masked keys (keys repeat: the same few per span).
+const keyCacheSize = 4096
+
+// contract is the value contract of Tier 1 keys (Shape), with a cache of its verdicts on strings
+// (Tier 1 values repeat: models, stages, routes).
+type contract struct {
+	kind  string // str, num, bool, strlist; "" for a key without a shape (only the high-confidence check)
+	re    *regexp.Regexp
+	mu    sync.RWMutex
+	cache map[string]bool
+}
+
+const contractCacheSize = 4096
+
 type redactor struct {
+	unclassified metric.Int64Counter  // values masked whole because they could not be classified (nil: no telemetry)
+	contracts    map[string]*contract // Tier 1 key -> its contract (every exact Tier 1 key)
+	hc           []*rule              // the high-confidence detectors
+	anyShape     *contract            // the contract of keys without a shape
+	keysMu       sync.RWMutex
+	keys         map[string]string // key -> the key masked
 	metadataOnly bool
 	salt         string
 	ids          []string
@@ -133,7 +176,7 @@ type redactor struct {
 }
 
 func newRedactor(c *Config) (*redactor, error) {
-	r := &redactor{metadataOnly: c.Mode == modeMetadataOnly, salt: c.Salt, ids: c.IdentifierKeys, t1: newTier1(c.MetadataKeys),
+	r := &redactor{keys: map[string]string{}, metadataOnly: c.Mode == modeMetadataOnly, salt: c.Salt, ids: c.IdentifierKeys, t1: newTier1(c.MetadataKeys),
 		limit: c.MaxContentChars, countKey: c.CountAttribute, tokens: c.MaskTokens}
 	for _, d := range c.Detectors {
 		cr, err := compileRule(d)
@@ -141,6 +184,29 @@ func newRedactor(c *Config) (*redactor, error) {
 			return nil, fmt.Errorf("detectors: %w", err)
 		}
 		r.detectors = append(r.detectors, cr)
+		if cr.hc {
+			r.hc = append(r.hc, cr)
+		}
+	}
+	r.contracts = map[string]*contract{}
+	r.anyShape = &contract{cache: map[string]bool{}}
+	for _, sh := range c.MetadataShapes {
+		ct := &contract{kind: sh.Kind, cache: map[string]bool{}}
+		if sh.Regex != "" {
+			re, err := regexp.Compile(sh.Regex)
+			if err != nil {
+				return nil, fmt.Errorf("metadata_shapes: %w", err)
+			}
+			ct.re = re
+		}
+		for _, k := range sh.Keys {
+			r.contracts[k] = ct
+		}
+	}
+	for k := range r.t1.exact {
+		if _, ok := r.contracts[k]; !ok {
+			r.contracts[k] = &contract{cache: map[string]bool{}}
+		}
 	}
 	for _, d := range c.SpanNameRules {
 		cr, err := compileRule(d)
@@ -159,14 +225,23 @@ func newRedactor(c *Config) (*redactor, error) {
 	return r, nil
 }
 
+// processTraces visits every string- and bytes-carrying field of the OTLP trace model: resource
+// (attributes, schema URL), scope (name, version, attributes, schema URL), span (name, trace state,
+// attributes, status message), events (name, attributes) and links (trace state, attributes). Only
+// trace and span ids, kinds, flags, timestamps and counts pass as they are.
 func (r *redactor) processTraces(_ context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
 		r.attributes(rs.Resource().Attributes())
+		r.entityRefs(rs.Resource())
+		r.setLabel(rs.SchemaUrl(), rs.SetSchemaUrl)
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
-			spans := sss.At(j).Spans()
+			ss := sss.At(j)
+			r.scope(ss.Scope())
+			r.setLabel(ss.SchemaUrl(), ss.SetSchemaUrl)
+			spans := ss.Spans()
 			for k := 0; k < spans.Len(); k++ {
 				r.span(spans.At(k))
 			}
@@ -175,24 +250,93 @@ func (r *redactor) processTraces(_ context.Context, td ptrace.Traces) (ptrace.Tr
 	return td, nil
 }
 
+// entityRefs: a resource's entity references name an entity type, a schema URL and attribute keys
+// (masked as the keys themselves were, so references still resolve).
+func (r *redactor) entityRefs(res pcommon.Resource) {
+	refs := entity.ResourceEntityRefs(res)
+	for i := 0; i < refs.Len(); i++ {
+		ref := refs.At(i)
+		r.setLabel(ref.Type(), ref.SetType)
+		r.setLabel(ref.SchemaUrl(), ref.SetSchemaUrl)
+		for _, keys := range []pcommon.StringSlice{ref.IdKeys(), ref.DescriptionKeys()} {
+			for j := 0; j < keys.Len(); j++ {
+				if k := keys.At(j); !r.t1.has(k) {
+					if m := r.maskKey(k); m != k {
+						keys.SetAt(j, m)
+					}
+				}
+			}
+		}
+	}
+}
+
+func (r *redactor) scope(sc pcommon.InstrumentationScope) {
+	r.setLabel(sc.Name(), sc.SetName)
+	r.setLabel(sc.Version(), sc.SetVersion)
+	r.attributes(sc.Attributes())
+}
+
+// setLabel masks a short descriptive field (schema URL, scope name or version, event name, trace
+// state) with the detectors, in every mode: these fields carry no content by design, but may carry
+// PII by accident.
+func (r *redactor) setLabel(s string, set func(string)) {
+	if s == "" {
+		return
+	}
+	if m := r.mask(s); m != s {
+		set(m)
+	}
+}
+
+// others redacts the span's fields other than its name and attributes: trace state, status message
+// (content: masked and truncated, dropped in metadata-only mode), event names and attributes, link
+// trace states and attributes. It returns the masks counted in event and link attributes (-1: none
+// outside Tier 1), as attributes() does.
+func (r *redactor) others(span ptrace.Span) int {
+	if ts := span.TraceState(); ts.AsRaw() != "" {
+		r.setLabel(ts.AsRaw(), ts.FromRaw)
+	}
+	if st := span.Status(); st.Message() != "" {
+		if r.metadataOnly {
+			st.SetMessage("")
+		} else if m := truncate(r.mask(st.Message()), r.limit); m != st.Message() {
+			st.SetMessage(m)
+		}
+	}
+	masks := -1
+	events := span.Events()
+	for i := 0; i < events.Len(); i++ {
+		e := events.At(i)
+		r.setLabel(e.Name(), e.SetName)
+		if n := r.attributes(e.Attributes()); n >= 0 {
+			masks = max(masks, 0) + n
+		}
+	}
+	links := span.Links()
+	for i := 0; i < links.Len(); i++ {
+		l := links.At(i)
+		if ts := l.TraceState(); ts.AsRaw() != "" {
+			r.setLabel(ts.AsRaw(), ts.FromRaw)
+		}
+		if n := r.attributes(l.Attributes()); n >= 0 {
+			masks = max(masks, 0) + n
+		}
+	}
+	return masks
+}
+
 func (r *redactor) span(span ptrace.Span) {
 	attrs := span.Attributes()
 	if r.metadataOnly { // the count is the number of keys dropped from the span itself
 		dropped := max(r.attributes(attrs), 0)
-		events := span.Events()
-		for i := 0; i < events.Len(); i++ {
-			r.attributes(events.At(i).Attributes())
-		}
+		r.others(span)
 		attrs.PutInt(r.countKey, int64(dropped))
 		r.spanName(span)
 		return
 	}
 	masks := r.attributes(attrs)
-	events := span.Events()
-	for i := 0; i < events.Len(); i++ {
-		if n := r.attributes(events.At(i).Attributes()); n >= 0 {
-			masks = max(masks, 0) + n
-		}
+	if n := r.others(span); n >= 0 {
+		masks = max(masks, 0) + n
 	}
 	if masks >= 0 {
 		if v, ok := attrs.Get(r.countKey); ok && v.Type() == pcommon.ValueTypeInt {
@@ -205,33 +349,48 @@ func (r *redactor) span(span ptrace.Span) {
 }
 
 // attributes redacts one attribute map. It returns -1 when the map had nothing outside Tier 1,
-// else the number of masks (redacted mode) or of keys dropped (metadata-only mode).
+// else the number of masks (redacted mode) or of keys dropped (metadata-only mode). A Tier 1 value
+// that breaks its contract (conforms) is content, as if its key were not Tier 1.
 func (r *redactor) attributes(attrs pcommon.Map) int {
 	r.hashIDs(attrs)
 	hasRest := false
-	for k := range attrs.All() {
+	var bad []string // Tier 1 keys whose value breaks its contract (almost always none)
+	for k, v := range attrs.All() {
 		if !r.t1.has(k) {
 			hasRest = true
-			break
+		} else if !r.conforms(k, v) {
+			hasRest = true
+			bad = append(bad, k)
 		}
 	}
 	if !hasRest {
 		return -1
 	}
+	for range bad {
+		r.count(reasonContract)
+	}
+	keep := func(k string, _ pcommon.Value) bool { return r.t1.has(k) && (bad == nil || !slices.Contains(bad, k)) }
 	if r.metadataOnly {
 		before := attrs.Len()
-		attrs.RemoveIf(func(k string, _ pcommon.Value) bool { return !r.t1.has(k) })
+		attrs.RemoveIf(func(k string, v pcommon.Value) bool { return !keep(k, v) })
 		return before - attrs.Len()
 	}
 	rest := pcommon.NewMap()
 	for k, v := range attrs.All() {
-		if !r.t1.has(k) {
+		if !keep(k, v) {
 			flattenValue(rest, k, v, "")
 		}
 	}
-	attrs.RemoveIf(func(k string, _ pcommon.Value) bool { return !r.t1.has(k) })
+	attrs.RemoveIf(func(k string, v pcommon.Value) bool { return !keep(k, v) })
 	masks := 0
 	for k, v := range rest.All() {
+		if mk := r.maskKey(k); mk != k { // a key is free text too: PII in a key is masked like in a value
+			k = mk
+		}
+		if v.Type() == pcommon.ValueTypeBytes { // opaque: masked whole, never scanned
+			v.SetStr(BytesMask)
+			r.count(reasonBytes)
+		}
 		if v.Type() == pcommon.ValueTypeStr {
 			s := r.mask(v.Str())
 			masks += r.countTokens(k) + r.countTokens(s)
@@ -249,7 +408,182 @@ func (r *redactor) attributes(attrs pcommon.Map) int {
 	return masks
 }
 
+var (
+	reasonContract = metric.WithAttributes(attribute.String("reason", "contract"))
+	reasonBytes    = metric.WithAttributes(attribute.String("reason", "bytes"))
+)
+
+// count records a value that could not be classified: a Tier 1 value that breaks its contract
+// (made content), or a bytes value (masked whole). Both are rare; the alert GenAIRedactionUnclassified
+// reads the counter (otelcol_genai_redaction_values_unclassified, by reason).
+func (r *redactor) count(reason metric.AddOption) {
+	if r.unclassified != nil {
+		r.unclassified.Add(context.Background(), 1, reason)
+	}
+}
+
+// conforms: whether the value of Tier 1 key k keeps its contract: its shape holds, and no
+// high-confidence detector matches it (a string). The same verdict as the OTTL engine's
+// statements (builders/redaction.py conforms) and the app-side redactor (Policy.conforms).
+func (r *redactor) conforms(k string, v pcommon.Value) bool {
+	c := r.contracts[k]
+	if c == nil { // a key under a prefix (x.*): no shape, the high-confidence check only
+		c = r.anyShape
+	}
+	if v.Type() == pcommon.ValueTypeEmpty {
+		return true
+	}
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		if c.kind == "bool" {
+			return false
+		}
+		return r.conformsStr(c, v.Str())
+	case pcommon.ValueTypeInt, pcommon.ValueTypeDouble:
+		return c.kind == "" || c.kind == "num"
+	case pcommon.ValueTypeBool:
+		return c.kind == "" || c.kind == "bool"
+	case pcommon.ValueTypeSlice:
+		if c.kind == "" {
+			return true
+		}
+		if c.kind != "strlist" {
+			return false
+		}
+		j, err := json.Marshal(v.Slice().AsRaw()) // as OTTL's IsMatch sees a list
+		return err == nil && c.re.Match(j)
+	default: // bytes, maps
+		return c.kind == ""
+	}
+}
+
+func (r *redactor) conformsStr(c *contract, s string) bool {
+	c.mu.RLock()
+	ok, hit := c.cache[s]
+	c.mu.RUnlock()
+	if hit {
+		return ok
+	}
+	ok = c.re == nil || c.re.MatchString(s)
+	if ok && len(r.hc) > 0 {
+		t := newText(s)
+		for _, d := range r.hc {
+			if d.matches(t) {
+				ok = false
+				break
+			}
+		}
+	}
+	c.mu.Lock()
+	if len(c.cache) >= contractCacheSize {
+		clear(c.cache)
+	}
+	c.cache[s] = ok
+	c.mu.Unlock()
+	return ok
+}
+
+// maskKey: the detectors applied to a key outside Tier 1 (cached).
+func (r *redactor) maskKey(k string) string {
+	r.keysMu.RLock()
+	m, ok := r.keys[k]
+	r.keysMu.RUnlock()
+	if ok {
+		return m
+	}
+	m = r.mask(k)
+	r.keysMu.Lock()
+	if len(r.keys) >= keyCacheSize {
+		clear(r.keys)
+	}
+	r.keys[k] = m
+	r.keysMu.Unlock()
+	return m
+}
+
+// mask applies every detector. Text that may be percent-encoded (URLs, query strings: %XX, or + for
+// a space beside an =) is also masked decoded; the decoded result wins when it masked something
+// and leaves fewer letters and digits visible (the app-side redactor does the same).
 func (r *redactor) mask(s string) string {
+	out := r.maskPlain(s)
+	if !maybeEncoded(s) {
+		return out
+	}
+	if dec := percentDecode(s); dec != s {
+		if m := r.maskPlain(dec); m != dec && r.visible(m) < r.visible(out) {
+			return m
+		}
+	}
+	return out
+}
+
+// visible: the ASCII letters and digits of s outside mask tokens.
+func (r *redactor) visible(s string) int {
+	for _, t := range r.tokens {
+		s = strings.ReplaceAll(s, t, "")
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; isDigit(rune(c)) || isLetter(rune(c)) {
+			n++
+		}
+	}
+	return n
+}
+
+func maybeEncoded(s string) bool {
+	if i := strings.IndexByte(s, '%'); i >= 0 {
+		for ; i >= 0 && i+2 < len(s); i = indexFrom(s, '%', i+1) {
+			if isHex(s[i+1]) && isHex(s[i+2]) {
+				return true
+			}
+		}
+	}
+	return strings.IndexByte(s, '+') >= 0 && strings.IndexByte(s, '=') >= 0
+}
+
+func indexFrom(s string, c byte, from int) int {
+	if j := strings.IndexByte(s[from:], c); j >= 0 {
+		return from + j
+	}
+	return -1
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
+}
+
+// percentDecode: + becomes a space, %XX its byte (other % stay), invalid UTF-8 becomes U+FFFD (as
+// Python's urllib.parse.unquote_plus(errors="replace") for valid input).
+func percentDecode(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b = append(b, ' ')
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+		default:
+			b = append(b, c)
+		}
+	}
+	out := string(b)
+	if !utf8.ValidString(out) {
+		out = strings.ToValidUTF8(out, "\uFFFD")
+	}
+	return out
+}
+
+func (r *redactor) maskPlain(s string) string {
 	if s == "" {
 		return s
 	}
@@ -296,16 +630,20 @@ func (r *redactor) countTokens(s string) int {
 	return n
 }
 
-// truncate cuts s to at most limit bytes without splitting a UTF-8 sequence.
+// truncate cuts s to at most limit characters (runes; an invalid byte counts as one), never
+// splitting a UTF-8 sequence.
 func truncate(s string, limit int) string {
-	if len(s) <= limit {
+	if len(s) <= limit { // at most limit bytes: at most limit characters
 		return s
 	}
-	at := limit
-	for at > 0 && !utf8.RuneStart(s[at]) {
-		at--
+	n := 0
+	for i := range s {
+		if n == limit {
+			return s[:i]
+		}
+		n++
 	}
-	return s[:at]
+	return s
 }
 
 // flattenValue moves v into out under key, maps and lists becoming leaves with dotted keys

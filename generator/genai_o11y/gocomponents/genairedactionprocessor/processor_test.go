@@ -9,13 +9,17 @@ import (
 	"encoding/hex"
 	"math/rand"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"testing"
 
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/xpdata/entity"
 	"go.opentelemetry.io/collector/processor/processortest"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/genai-o11y/genai-o11y/collector/genaicommon/configtest"
 )
@@ -27,7 +31,7 @@ func exampleConfig(t *testing.T) *Config {
 
 // policyConfig: $GENAI_REDACTION_CONFIG (genai-o11y's tests point it at the config generated from
 // the embedded policy) or testdata/config.yaml.
-func policyConfig(t *testing.T) *Config {
+func policyConfig(t testing.TB) *Config {
 	cfg := createDefaultConfig()
 	configtest.Load(t, "GENAI_REDACTION_CONFIG", cfg)
 	if cfg.Salt == "" || strings.Contains(cfg.Salt, "${") {
@@ -78,7 +82,7 @@ func TestIdentifiersHashedTier1KeptContentMasked(t *testing.T) {
 		rs.Resource().Attributes().PutStr("service.name", "copilot")
 		rs.Resource().Attributes().PutStr("host.owner", "ops@example.com")
 		s.Attributes().PutStr("user.id", "u-42")
-		s.Attributes().PutStr("gen_ai.request.model", "mail me at jane@example.com") // Tier 1: verbatim
+		s.Attributes().PutStr("gen_ai.request.model", "gpt-4o@2024-08-06") // Tier 1, in its shape: verbatim
 		s.Attributes().PutInt("gen_ai.usage.input_tokens", 12)
 		s.Attributes().PutStr("gen_ai.prompt", "I am jane@example.com, card 4111 1111 1111 1111, +44 20 7946 0958")
 		s.Attributes().PutStr("note", "https://bob:hunter2@db.internal/x")
@@ -87,7 +91,7 @@ func TestIdentifiersHashedTier1KeptContentMasked(t *testing.T) {
 	if got, want := str(t, span.Attributes(), "user.id"), "h_"+hex.EncodeToString(sum[:])[:16]; got != want {
 		t.Errorf("user.id = %q, want %q", got, want)
 	}
-	if got := str(t, span.Attributes(), "gen_ai.request.model"); got != "mail me at jane@example.com" {
+	if got := str(t, span.Attributes(), "gen_ai.request.model"); got != "gpt-4o@2024-08-06" {
 		t.Errorf("Tier 1 value changed: %q", got)
 	}
 	if got := str(t, span.Attributes(), "gen_ai.prompt"); got != "I am <EMAIL>, card <CARD>, <PHONE>" {
@@ -115,7 +119,7 @@ func TestNestedValuesFlattenedTruncatedAndTier1WinsClash(t *testing.T) {
 		msgs.AppendEmpty().SetStr("IBAN DE89 3704 0044 0532 0130 00 thanks")
 		nested := s.Attributes().PutEmptyMap("gen_ai").PutEmptyMap("request")
 		nested.PutStr("model", "not me")                       // flattens onto the Tier 1 key gen_ai.request.model
-		s.Attributes().PutStr("long", strings.Repeat("é", 40)) // 80 bytes
+		s.Attributes().PutStr("long", strings.Repeat("é", 80)) // 160 bytes, 80 characters
 		s.Attributes().PutEmptySlice("empty")
 	})
 	a := span.Attributes()
@@ -128,8 +132,8 @@ func TestNestedValuesFlattenedTruncatedAndTier1WinsClash(t *testing.T) {
 	if got := str(t, a, "gen_ai.request.model"); got != "m1" {
 		t.Errorf("Tier 1 lost the clash: %q", got)
 	}
-	if got := str(t, a, "long"); got != strings.Repeat("é", 32) {
-		t.Errorf("long = %q (%d bytes), want 32 runes in 64 bytes", got, len(got))
+	if got := str(t, a, "long"); got != strings.Repeat("é", 64) { // max_content_chars: 64 characters
+		t.Errorf("long = %q (%d bytes), want 64 characters", got, len(got))
 	}
 	for _, gone := range []string{"messages", "empty", "gen_ai"} {
 		if _, ok := a.Get(gone); ok {
@@ -328,5 +332,281 @@ func TestScannerAnalysis(t *testing.T) {
 		if (sc.anchors != nil) != c.windows || (c.windows && sc.maxLen != c.maxLen) {
 			t.Errorf("%s: windows %v maxLen %d, want %v %d", c.re, sc.anchors != nil, sc.maxLen, c.windows, c.maxLen)
 		}
+	}
+}
+
+// Every string- and bytes-carrying field of the trace model is redacted, not only attributes.
+func TestEveryFieldIsRedacted(t *testing.T) {
+	const pii = "jane.doe@example.com"
+	for _, mode := range []string{modeRedacted, modeMetadataOnly} {
+		cfg := exampleConfig(t)
+		cfg.Mode = mode
+		sink := new(consumertest.TracesSink)
+		p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(Type), cfg, sink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.SetSchemaUrl("https://x/" + pii)
+		rs.Resource().Attributes().PutStr("app."+pii, "k")
+		ref := entity.ResourceEntityRefs(rs.Resource()).AppendEmpty()
+		ref.SetType("t " + pii)
+		ref.SetSchemaUrl("https://e/" + pii)
+		ref.IdKeys().Append("app." + pii)
+		ref.DescriptionKeys().Append("d " + pii)
+		ss := rs.ScopeSpans().AppendEmpty()
+		ss.SetSchemaUrl("https://s/" + pii)
+		ss.Scope().SetName("scope " + pii)
+		ss.Scope().SetVersion("v " + pii)
+		ss.Scope().Attributes().PutStr("note", pii)
+		s := ss.Spans().AppendEmpty()
+		s.SetName("n " + pii)
+		s.TraceState().FromRaw("v=" + pii)
+		s.Status().SetMessage("failed for " + pii)
+		s.Attributes().PutEmptyBytes("blob").FromRaw([]byte(pii))
+		s.Attributes().PutEmptySlice("list").AppendEmpty().SetEmptyBytes().FromRaw([]byte(pii))
+		e := s.Events().AppendEmpty()
+		e.SetName("event " + pii)
+		e.Attributes().PutEmptyMap("m").PutStr(pii, pii)
+		l := s.Links().AppendEmpty()
+		l.TraceState().FromRaw("w=" + pii)
+		l.Attributes().PutStr("note", pii)
+		if err := p.ConsumeTraces(context.Background(), td); err != nil {
+			t.Fatal(err)
+		}
+		out := sink.AllTraces()[0]
+		m := &ptrace.ProtoMarshaler{}
+		raw, err := m.MarshalTraces(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(raw), pii) {
+			j, _ := (&ptrace.JSONMarshaler{}).MarshalTraces(out)
+			t.Fatalf("%s: PII left in %s", mode, j)
+		}
+		got := out.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+		if mode == modeRedacted {
+			if got.Status().Message() != "failed for <EMAIL>" || str(t, got.Attributes(), "blob") != BytesMask || str(t, got.Attributes(), "list.0") != BytesMask {
+				t.Fatalf("%s: %v %v", mode, got.Status().Message(), got.Attributes().AsRaw())
+			}
+			if _, ok := got.Links().At(0).Attributes().Get("note"); !ok || str(t, got.Events().At(0).Attributes(), "<EMAIL>") != "<EMAIL>" {
+				t.Fatalf("%v %v", got.Links().At(0).Attributes().AsRaw(), got.Events().At(0).Attributes().AsRaw())
+			}
+		} else if got.Status().Message() != "" {
+			t.Fatalf("metadata-only kept the status message %q", got.Status().Message())
+		}
+		if got.Events().At(0).Name() != "event <EMAIL>" || got.TraceState().AsRaw() != "v=<EMAIL>" {
+			t.Fatalf("%s: %q %q", mode, got.Events().At(0).Name(), got.TraceState().AsRaw())
+		}
+	}
+}
+
+// max_content_chars counts characters, not bytes, and never splits a UTF-8 sequence.
+func TestTruncationCountsCharacters(t *testing.T) {
+	for _, c := range []struct {
+		in    string
+		limit int
+		want  string
+	}{
+		{strings.Repeat("ü", 10), 4, "üüüü"},
+		{strings.Repeat("日", 10), 3, "日日日"},
+		{"ab😀cd", 3, "ab😀"},
+		{"abc", 3, "abc"},
+		{"a\xffbc", 2, "a\xff"},
+		{strings.Repeat("ü", 3), 4, "üüü"},
+	} {
+		if got := truncate(c.in, c.limit); got != c.want {
+			t.Errorf("truncate(%q, %d) = %q, want %q", c.in, c.limit, got, c.want)
+		}
+	}
+}
+
+// A Tier 1 value that breaks its key's shape, or holds a high-confidence match, is content.
+func TestTier1ContractsMakeBadValuesContent(t *testing.T) {
+	for _, mode := range []string{modeRedacted, modeMetadataOnly} {
+		cfg := exampleConfig(t)
+		cfg.Mode = mode
+		_, span := run(t, cfg, func(_ ptrace.ResourceSpans, s ptrace.Span) {
+			a := s.Attributes()
+			a.PutStr("genai_o11y.stage", "model_call")
+			a.PutStr("gen_ai.usage.note", "free text under a prefix") // a prefix key has no contract
+			a.PutStr("service.name", "ops jane.doe@example.com")      // no shape, but a high-confidence match
+			a.PutStr("gen_ai.request.model", "call me at jane.doe@example.com")
+			a.PutEmptySlice("gen_ai.response.finish_reasons").FromRaw([]any{"stop", "Length!"})
+			a.PutStr("gen_ai.request.seed", "42")
+			a.PutStr("genai_o11y.cost.unpriced", "true") // a string, not a bool
+		})
+		a := span.Attributes()
+		if mode == modeMetadataOnly {
+			for _, k := range []string{"service.name", "gen_ai.request.model", "gen_ai.response.finish_reasons", "genai_o11y.cost.unpriced"} {
+				if _, ok := a.Get(k); ok {
+					t.Errorf("metadata-only kept %s: %v", k, a.AsRaw())
+				}
+			}
+			if str(t, a, "gen_ai.request.seed") != "42" || maskCount(t, span) != 4 {
+				t.Errorf("%v", a.AsRaw())
+			}
+			continue
+		}
+		want := map[string]string{
+			"genai_o11y.stage": "model_call", "gen_ai.usage.note": "free text under a prefix", "service.name": "ops <EMAIL>",
+			"gen_ai.request.model": "call me at <EMAIL>", "gen_ai.response.finish_reasons.0": "stop",
+			"gen_ai.response.finish_reasons.1": "Length!", "gen_ai.request.seed": "42", "genai_o11y.cost.unpriced": "true",
+		}
+		for k, v := range want {
+			if got := str(t, a, k); got != v {
+				t.Errorf("%s = %q, want %q", k, got, v)
+			}
+		}
+		if maskCount(t, span) != 2 {
+			t.Errorf("count %d", maskCount(t, span))
+		}
+	}
+}
+
+func TestTier1ContractsKeepGoodValues(t *testing.T) {
+	r, err := newRedactor(exampleConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := pcommon.NewValueEmpty()
+	v.SetEmptySlice().FromRaw([]any{"stop", "length"})
+	for _, c := range []struct {
+		k    string
+		v    pcommon.Value
+		want bool
+	}{
+		{"gen_ai.request.model", pcommon.NewValueStr("gpt-4o-2024-08-06"), true},
+		{"gen_ai.request.model", pcommon.NewValueStr("gpt 4o"), false},
+		{"gen_ai.request.model", pcommon.NewValueInt(4), false},
+		{"gen_ai.request.seed", pcommon.NewValueInt(4111111111111111), true},
+		{"gen_ai.request.seed", pcommon.NewValueDouble(0.5), true},
+		{"gen_ai.request.seed", pcommon.NewValueStr("x"), false},
+		{"gen_ai.request.seed", pcommon.NewValueBool(true), false},
+		{"genai_o11y.cost.unpriced", pcommon.NewValueBool(true), true},
+		{"gen_ai.response.finish_reasons", v, true},
+		{"gen_ai.response.finish_reasons", pcommon.NewValueStr("stop"), false},
+		{"service.name", pcommon.NewValueStr("copilot"), true},
+		{"service.name", pcommon.NewValueBytes(), true},
+	} {
+		for range 2 { // the second answer comes from the cache
+			if got := r.conforms(c.k, c.v); got != c.want {
+				t.Errorf("conforms(%s, %v) = %v, want %v", c.k, c.v.AsRaw(), got, c.want)
+			}
+		}
+	}
+}
+
+func TestAnchoredPatternsScanOnlyAtTheStart(t *testing.T) {
+	for _, c := range []struct {
+		re   string
+		want bool
+	}{{`^\s*[A-Za-z0-9+/]{100,}={0,2}\s*$`, true}, {`(^a)b`, true}, {`a^`, false}, {`(?m)^a`, false}, {`[a-z]+`, false}} {
+		parsed, err := syntax.Parse(c.re, syntax.Perl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := startsAtBeginning(parsed); got != c.want {
+			t.Errorf("startsAtBeginning(%q) = %v", c.re, got)
+		}
+	}
+	sc := newScanner(regexp.MustCompile(`^\s*[A-Za-z0-9+/]{100,}={0,2}\s*$`))
+	blob := strings.Repeat("QUJD", 40)
+	for _, s := range []string{blob, " " + blob + "==\n", "x " + blob, blob + " y"} {
+		p := presence(s)
+		if got, want := sc.match(s, &p), sc.re.MatchString(s); got != want {
+			t.Errorf("match(%q) = %v, want %v", s[:8], got, want)
+		}
+	}
+}
+
+func TestMinDigits(t *testing.T) {
+	for re, want := range map[string]int{
+		`\b(?:4[0-9]{3}|5[1-5][0-9]{2})[ -]?[0-9]{4}[ -]?[0-9]{4}[ -]?[0-9]{1,7}\b`: 13,
+		`\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b`:                                            9, `[0-9a-f]{4}`: 0, `a|[0-9]{2}`: 0, `(?:1|22)+x*`: 1, `[0-9]?`: 0,
+	} {
+		parsed, err := syntax.Parse(re, syntax.Perl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := minDigits(parsed.Simplify()); got != want {
+			t.Errorf("minDigits(%q) = %d, want %d", re, got, want)
+		}
+	}
+}
+
+// Values that cannot be classified are counted by reason (the alert GenAIRedactionUnclassified).
+func TestUnclassifiedValuesAreCounted(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	set := processortest.NewNopSettings(Type)
+	set.TelemetrySettings.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	sink := new(consumertest.TracesSink)
+	p, err := NewFactory().CreateTraces(context.Background(), set, exampleConfig(t), sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := ptrace.NewTraces()
+	s := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	s.Attributes().PutStr("gen_ai.request.model", "not a model id")
+	s.Attributes().PutEmptyBytes("blob").FromRaw([]byte("x"))
+	s.Attributes().PutEmptyBytes("blob2").FromRaw([]byte("y"))
+	if err := p.ConsumeTraces(context.Background(), td); err != nil {
+		t.Fatal(err)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "otelcol_genai_redaction_values_unclassified" {
+				continue
+			}
+			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				reason, _ := dp.Attributes.Value("reason")
+				got[reason.AsString()] += dp.Value
+			}
+		}
+	}
+	if got["contract"] != 1 || got["bytes"] != 2 {
+		t.Fatalf("counted %v", got)
+	}
+}
+
+func TestMinLetters(t *testing.T) {
+	for re, want := range map[string]int{`[a-z]{2}[0-9]{2}`: 2, `\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}`: 2, `(?i)ab`: 2, `(?i)sk`: 0, `[a-z0-9]+`: 0, `x|yz`: 1} {
+		parsed, err := syntax.Parse(re, syntax.Perl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := minCount(parsed, isLetter); got != want {
+			t.Errorf("minCount(%q, letters) = %d, want %d", re, got, want)
+		}
+	}
+}
+
+// Percent-encoded text is checked decoded too: PII visible only decoded is masked (the value
+// becomes the decoded text, masked); encoded text without PII stays as it came.
+func TestPercentEncodedTextIsCheckedDecoded(t *testing.T) {
+	r, err := newRedactor(exampleConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for in, want := range map[string]string{
+		"q=4111+1111+1111+1111&x=1":                    "q=<CARD>&x=1",
+		"card%3A%204111%201111%201111%201111":          "card: <CARD>",
+		"u=postgres%3A%2F%2Fadmin%3As3cr3t%40db%2Fapp": "u=postgres://<CREDENTIALS>@db/app",
+		"top_p=0.95&q=refund+policy":                   "top_p=0.95&q=refund+policy",
+		"a%zz%4":                                       "a%zz%4",
+		"mail%20jane%40example.com":                    "mail <EMAIL>",
+	} {
+		if got := r.mask(in); got != want {
+			t.Errorf("mask(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := percentDecode("%C3%BC%FF+x"); got != "ü\uFFFD x" {
+		t.Errorf("percentDecode = %q", got)
 	}
 }

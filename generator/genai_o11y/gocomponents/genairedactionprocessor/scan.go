@@ -6,6 +6,7 @@ package genairedactionprocessor
 import (
 	"regexp"
 	"regexp/syntax"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -30,6 +31,8 @@ type scanner struct {
 	maxLen  int
 	alpha   *[256]bool // every byte of every match is one of these (nil: unknown)
 	needs   *[256]bool // need, as a table (with alpha)
+	digits  int        // every match holds at least this many ASCII digits (with alpha: runs with fewer are skipped)
+	letters int        // ... and this many ASCII letters
 }
 
 // byteSet is a set of bytes, as four 64-bit words.
@@ -67,12 +70,16 @@ func newScanner(re *regexp.Regexp) *scanner {
 	if err != nil {
 		return s
 	}
+	if startsAtBeginning(parsed) { // Go's regexp tries such a pattern at position 0 only: nothing to gain
+		return s
+	}
 	n, bounded := maxBytes(parsed)
 	set, ok := required(parsed)
 	if ok {
 		s.need = toByteSet(set)
 		if alpha := new([256]bool); alphabet(parsed, alpha) && !matchesEmpty(re) {
 			s.alpha, s.needs = alpha, set
+			s.digits, s.letters = minCount(parsed, isDigit), minCount(parsed, isLetter)
 		}
 	}
 	if !bounded || !ok || count(set) > anchorsWorthIt {
@@ -80,6 +87,17 @@ func newScanner(re *regexp.Regexp) *scanner {
 	}
 	s.anchors, s.maxLen = set, n
 	return s
+}
+
+// startsAtBeginning: every match of re starts at the beginning of the text (^ without (?m), \A).
+func startsAtBeginning(re *syntax.Regexp) bool {
+	for re.Op == syntax.OpConcat || re.Op == syntax.OpCapture {
+		if len(re.Sub) == 0 {
+			return false
+		}
+		re = re.Sub[0]
+	}
+	return re.Op == syntax.OpBeginText
 }
 
 // match reports whether re may match s (true when it does; rarely true when it does not).
@@ -126,6 +144,7 @@ func (sc *scanner) match(s string, present *byteSet) bool {
 
 // nextRun: from byte `from` on, the next run of alphabet bytes holding a needed byte, widened by
 // one byte on each side (context for assertions); lo = -1 when there is none.
+// Runs with fewer digits than every match holds are skipped (a card number needs 13).
 func (sc *scanner) nextRun(s string, from int) (lo, hi int) {
 	for i := from; i < len(s); i++ {
 		if !sc.needs[s[i]] {
@@ -138,9 +157,86 @@ func (sc *scanner) nextRun(s string, from int) (lo, hi int) {
 		for hi < len(s) && sc.alpha[s[hi]] {
 			hi++
 		}
+		if sc.digits > 0 || sc.letters > 0 {
+			d, l := 0, 0
+			for j := lo; j < hi && (d < sc.digits || l < sc.letters); j++ {
+				if isDigit(rune(s[j])) {
+					d++
+				} else if isLetter(rune(s[j])) {
+					l++
+				}
+			}
+			if d < sc.digits || l < sc.letters {
+				i = hi
+				continue
+			}
+		}
 		return max(lo-1, 0), min(hi+1, len(s))
 	}
 	return -1, -1
+}
+
+func isDigit(r rune) bool  { return '0' <= r && r <= '9' }
+func isLetter(r rune) bool { return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' }
+
+// minDigits: the fewest ASCII digits a match of re holds.
+func minDigits(re *syntax.Regexp) int { return minCount(re, isDigit) }
+
+// minCount: the fewest characters of a class (ASCII digits, ASCII letters) a match of re holds (0
+// when unknown). Sound: a character class counts only when all of it is in the class (and under
+// case folding, so are its other cases), a literal only when it is.
+func minCount(re *syntax.Regexp, in func(rune) bool) int {
+	fold := re.Flags&syntax.FoldCase != 0
+	member := func(r rune) bool {
+		if !in(r) {
+			return false
+		}
+		if fold && isLetter(r) {
+			return r != 'k' && r != 'K' && r != 's' && r != 'S' // these also fold to non-ASCII runes
+		}
+		return true
+	}
+	switch re.Op {
+	case syntax.OpLiteral:
+		n := 0
+		for _, r := range re.Rune {
+			if member(r) {
+				n++
+			}
+		}
+		return n
+	case syntax.OpCharClass:
+		if len(re.Rune) == 0 {
+			return 0
+		}
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
+				if r > 0x7f || !member(r) {
+					return 0
+				}
+			}
+		}
+		return 1
+	case syntax.OpCapture, syntax.OpPlus:
+		return minCount(re.Sub[0], in)
+	case syntax.OpRepeat:
+		return re.Min * minCount(re.Sub[0], in)
+	case syntax.OpConcat:
+		n := 0
+		for _, sub := range re.Sub {
+			n += minCount(sub, in)
+		}
+		return n
+	case syntax.OpAlternate:
+		n := -1
+		for _, sub := range re.Sub {
+			if m := minCount(sub, in); n < 0 || m < n {
+				n = m
+			}
+		}
+		return max(n, 0)
+	}
+	return 0
 }
 
 // replaceAll is re.ReplaceAllString(s, mask) ($ expanded as in Expand), run on the alphabet runs
@@ -149,10 +245,21 @@ func (sc *scanner) replaceAll(s, mask string) string {
 	if sc.alpha == nil {
 		return sc.re.ReplaceAllString(s, mask)
 	}
+	literal := !strings.Contains(mask, "$") // no ${1} to expand: the cheaper search without submatches
 	var out []byte
 	last := 0
 	for lo, hi := sc.nextRun(s, 0); lo >= 0; lo, hi = sc.nextRun(s, hi) {
 		window := s[lo:hi]
+		if literal {
+			for _, m := range sc.re.FindAllStringIndex(window, -1) {
+				if out == nil {
+					out = make([]byte, 0, len(s))
+				}
+				out = append(append(out, s[last:lo+m[0]]...), mask...)
+				last = lo + m[1]
+			}
+			continue
+		}
 		for _, m := range sc.re.FindAllStringSubmatchIndex(window, -1) {
 			if out == nil {
 				out = make([]byte, 0, len(s))

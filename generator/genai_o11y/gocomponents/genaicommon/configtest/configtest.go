@@ -19,7 +19,7 @@ type Validator interface{ Validate() error }
 
 // Load unmarshals the file $env (else testdata/config.yaml) into cfg, which holds the defaults,
 // and validates it.
-func Load(t *testing.T, env string, cfg Validator) {
+func Load(t testing.TB, env string, cfg Validator) {
 	t.Helper()
 	path := os.Getenv(env)
 	if path == "" {
@@ -42,7 +42,7 @@ func Load(t *testing.T, env string, cfg Validator) {
 }
 
 // Generated: whether $env names a generated config (else the test that needs one skips).
-func Generated(t *testing.T, env string) {
+func Generated(t testing.TB, env string) {
 	t.Helper()
 	if os.Getenv(env) == "" {
 		t.Skipf("set %s (genai-o11y's tests do)", env)

@@ -1,0 +1,56 @@
+// Copyright genai-o11y authors
+// SPDX-License-Identifier: Apache-2.0
+
+package genairedactionprocessor
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// The worst-case load of bench/redaction.py: 1 KB of content with PII in every span.
+func BenchmarkWorstCaseLoad(b *testing.B) {
+	r, err := newRedactor(policyConfig(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	prompt := strings.Repeat("Summarise the ticket. Customer jane.doe@example.com called from +1 202-555-0143 about order ORD-2024-118233. ", 10)[:1024]
+	batch := func() ptrace.Traces {
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "bench")
+		spans := rs.ScopeSpans().AppendEmpty().Spans()
+		for i := 0; i < 100; i++ {
+			a := spans.AppendEmpty()
+			a.SetName("chat gpt-4o")
+			at := a.Attributes()
+			at.PutStr("genai_o11y.stage", "model_call")
+			at.PutStr("gen_ai.operation.name", "chat")
+			at.PutStr("gen_ai.provider.name", "openai")
+			at.PutStr("gen_ai.request.model", "gpt-4o")
+			at.PutInt("gen_ai.usage.input_tokens", 900)
+			at.PutInt("gen_ai.usage.output_tokens", 120)
+			at.PutStr("genai_o11y.route", "faq")
+			at.PutStr("gen_ai.input.messages", prompt)
+			at.PutStr("gen_ai.output.messages", "Sure, I can help with that.")
+		}
+		return td
+	}
+	tds := make2(b.N, batch)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_, _ = r.processTraces(context.Background(), tds[i])
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100)/1000, "us/span")
+}
+
+func make2(n int, f func() ptrace.Traces) []ptrace.Traces {
+	out := make([]ptrace.Traces, n)
+	for i := range out {
+		out[i] = f()
+	}
+	return out
+}
