@@ -180,6 +180,9 @@ def test_eval_worthy_traces_through_the_collector_become_cases_that_gate_a_relea
     failed = [c for c in cases if "error" in c["signals"]]
     assert failed and all(c["error"] == {"stage": "model_call", "type": "RateLimitError", "category": "rate_limited"} for c in failed)
     assert all(c["cost_usd"] > 0 for c in cases if "error" not in c["signals"])  # priced by the sidecar
+    # the chunks survive redaction: ids are Tier 1 (identifiers), scores numbers (flattened, never masked)
+    assert sum(len(c["retrieval"]) for c in cases) > len(cases)
+    assert all(r["chunk_id"].startswith("kb-") and isinstance(r["score"], float) for c in cases for r in c["retrieval"])
     # after redaction: no PII the demo's questions carry reaches the files
     text = "".join(p.read_text() for p in out.parent.iterdir())
     for pii in ("jane.doe@example.com", "bob@example.org", "202-555-0143", "7946 0958"):

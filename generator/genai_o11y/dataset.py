@@ -139,6 +139,18 @@ def _content(attrs: dict, keys: tuple[str, ...], role: str | None) -> str | None
     return None
 
 
+def _list_attr(attrs: dict, key: str) -> list | None:
+    """A list attribute as exported: whole (Tier 1 keeps it), or flattened by redaction into `key.0`, `key.1`, ..."""
+    v = attrs.get(key)
+    if isinstance(v, list):
+        return v
+    items, i = [], 0
+    while f"{key}.{i}" in attrs:
+        items.append(attrs[f"{key}.{i}"])
+        i += 1
+    return items or None
+
+
 def _iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -182,9 +194,9 @@ def _case(trace_id: str, spans: list[Span], floors: dict[str, tuple[str, float]]
         signals.append("sampled")
     retrieval = []
     for s in sorted(work, key=lambda s: s.start):
-        ids, scores = s.attrs.get(n.RETRIEVAL_DOCUMENT_IDS), s.attrs.get(n.RETRIEVAL_DOCUMENT_SCORES)
-        if isinstance(ids, list):
-            scores = scores if isinstance(scores, list) else []
+        ids, scores = _list_attr(s.attrs, n.RETRIEVAL_DOCUMENT_IDS), _list_attr(s.attrs, n.RETRIEVAL_DOCUMENT_SCORES)
+        if ids:
+            scores = scores or []
             retrieval += [{"chunk_id": str(d), "score": _num(scores[i]) if i < len(scores) else None} for i, d in enumerate(ids)]
     tools = [{"name": str(s.attrs.get(n.TOOL_NAME)), "outcome": s.attrs.get(n.TOOL_OUTCOME), "duration_ms": round((s.end - s.start) / 1e6, 3)}
              for s in sorted(work, key=lambda s: s.start) if s.attrs.get(n.STAGE) == "tool_call" and s.attrs.get(n.TOOL_NAME)]
