@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import names as n
 from .errors import UserError
-from .gate import EVAL_EVENT, EVAL_LABEL, _attrs
+from .gate import EVAL_EVENT, EVAL_LABEL, _attrs, json_lines
 
 SCHEMA_VERSION = 1
 SIGNALS = ("error", "negative_feedback", "low_score", "sampled")
@@ -80,21 +80,8 @@ class Span:
 
 
 def _spans(path: Path):
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text (expected OTLP JSON, one export request per line: the file exporter's format)") from None
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{i}"
-        try:
-            doc = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{where}: not JSON ({e.msg} at column {e.colno})") from None
-        if not isinstance(doc, dict) or not ({"resourceSpans", "resourceLogs", "resourceMetrics"} & set(doc)):
+    for where, doc in json_lines(path, "OTLP JSON export requests, the file exporter's format"):
+        if not ({"resourceSpans", "resourceLogs", "resourceMetrics"} & set(doc)):
             raise UserError(f"{where}: not an OTLP JSON export request (no resourceSpans): is this the eval-dataset file exporter's output?")
         for rs in doc.get("resourceSpans", []):
             service = _attrs(rs.get("resource", {}).get("attributes")).get(n.SERVICE_NAME)

@@ -156,26 +156,33 @@ def _otlp(doc: dict, run: Run, where: str) -> None:
                         run.results.append(r)
 
 
+def json_lines(path: Path, what: str):
+    """(where, object) for each non-empty line of a JSON Lines file; a bad line is an error naming the
+    file and line (`what`: what the file should hold, for the message)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text ({what}, one per line)") from None
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{i}"
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{where}: not JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(doc, dict):
+            raise UserError(f"{where}: expected a JSON object, got {type(doc).__name__}")
+        yield where, doc
+
+
 def read(paths: list[Path]) -> Run:
     """Every result in these files; a bad line is an error naming the file and line."""
     run = Run()
     for path in paths:
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as e:
-            raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
-        except UnicodeDecodeError:
-            raise UserError(f"{path}: not UTF-8 text (eval records or OTLP JSON, one object per line)") from None
-        for i, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{i}"
-            try:
-                doc = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{where}: not JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(doc, dict):
-                raise UserError(f"{where}: expected a JSON object, got {type(doc).__name__}")
+        for where, doc in json_lines(path, "eval records or OTLP JSON"):
             if "resourceSpans" in doc or "resourceLogs" in doc:
                 _otlp(doc, run, where)
             else:
