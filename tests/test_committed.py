@@ -69,3 +69,33 @@ def test_ci_runs_the_readme_commands_as_written(repo):
     run_deps = re.search(r"^run: (.*)$", makefile, re.M).group(1).split()
     assert {"collector", "prometheus", "alertmanager"} <= set(run_deps)
     assert not {"tools", "k8s-tools", "helm-render"} & set(run_deps), run_deps
+
+
+def test_the_installed_package_works_outside_a_clone(repo, tmp_path):
+    """What `pip install genai-o11y` gives, run from elsewhere: the wheel alone (no repository beside it)
+    generates, finds the collector built from the clone's sources (the same cache key: every Go source
+    ships in the package) and runs its help; nothing reads the repository's files."""
+    import zipfile
+
+    wheels = tmp_path / "wheels"
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(repo)],
+                           capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stdout + build.stderr
+    site = tmp_path / "site"
+    with zipfile.ZipFile(next(wheels.glob("genai_o11y-*.whl"))) as z:
+        z.extractall(site)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**__import__("os").environ, "PYTHONPATH": str(site)}
+    probe = subprocess.run([sys.executable, "-c", "import genai_o11y, sys; from genai_o11y import toolchain; "
+                            "print(genai_o11y.__file__); print(toolchain.collector_dir().name)"],
+                           cwd=elsewhere, env=env, capture_output=True, text=True, timeout=60)
+    assert probe.returncode == 0, probe.stderr
+    where, collector_dir = probe.stdout.split()
+    assert where.startswith(str(site)), where  # the wheel's copy, not the clone's
+    from genai_o11y import toolchain
+
+    assert collector_dir == toolchain.collector_dir().name  # same manifest and Go sources as the clone's build
+    gen = subprocess.run([sys.executable, "-m", "genai_o11y", "generate", "--out", "out"], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
+    assert gen.returncode == 0, gen.stderr
+    assert (elsewhere / "out" / artifacts.COLLECTOR_CONFIG).read_text() == (repo / artifacts.COLLECTOR_CONFIG).read_text()
