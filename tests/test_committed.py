@@ -99,3 +99,14 @@ def test_the_installed_package_works_outside_a_clone(repo, tmp_path):
     gen = subprocess.run([sys.executable, "-m", "genai_o11y", "generate", "--out", "out"], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
     assert gen.returncode == 0, gen.stderr
     assert (elsewhere / "out" / artifacts.COLLECTOR_CONFIG).read_text() == (repo / artifacts.COLLECTOR_CONFIG).read_text()
+
+
+def test_no_source_code_leaks_into_generated_text():
+    """A string concatenation typed inside a literal (`"' + NAME + '..."`) ends up verbatim in a panel
+    description; no generated file may carry such a fragment."""
+    import re
+
+    leak = re.compile(r"""['"] \+ [A-Za-z_][A-Za-z0-9_.]* \+ ['"]""")
+    files = artifacts.build_all(load(), "the embedded default spec")
+    bad = {rel: leak.findall(text)[:2] for rel, text in files.items() if leak.search(text)}
+    assert not bad, bad

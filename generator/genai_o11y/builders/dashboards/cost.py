@@ -48,4 +48,4 @@ def build(spec: Spec, source: str) -> dict:
           unit="currencyUSD"),
     ]
     return dashboard(UID, "Where the money goes: by model, route, tenant, prompt version and task; per request, per success, per thumbs-up; against the daily budget.", panels, source,
-                     needs="' + HELPER_MODEL + 'token counts and `gen_ai.request.model` priced by the spec's price table. The splits by route, tenant, prompt version and task type need `genai_o11y.route`, `genai_o11y.tenant`, `genai_o11y.prompt.version`, `genai_o11y.task.type` (the helper sets them); per thumbs-up needs feedback spans.")
+                     needs="any GenAI instrumentation's token counts and `gen_ai.request.model` priced by the spec's price table. The splits by route, tenant, prompt version and task type need `genai_o11y.route`, `genai_o11y.tenant`, `genai_o11y.prompt.version`, `genai_o11y.task.type` (the helper sets them); per thumbs-up needs feedback spans.")

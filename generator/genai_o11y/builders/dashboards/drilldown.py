@@ -56,7 +56,7 @@ def build(spec: Spec, source: str) -> dict:
           [Q(quantile(0.99, REQ), "p99", exemplar=True)], unit="ms", w=24),
     ]
     d = dashboard(UID, "Find the request: Tempo search by service, status, model, prompt version and tenant, and the trace itself.", panels, source,
-                  needs="Tempo (traces kept by tail sampling) and ' + HELPER_MODEL + 'the searches by prompt version and tenant need `genai_o11y.prompt.version` and `genai_o11y.tenant` (the helper sets them); slow requests with exemplars need the span metrics.")
+                  needs="Tempo (traces kept by tail sampling) and any GenAI instrumentation; the searches by prompt version and tenant need `genai_o11y.prompt.version` and `genai_o11y.tenant` (the helper sets them); slow requests with exemplars need the span metrics.")
     d["templating"]["list"] = variables() + [{
         "type": "textbox", "name": "trace_id", "label": "Trace id", "query": "", "hide": 0,
         "current": {"selected": False, "text": "", "value": ""}, "options": [],

@@ -45,4 +45,4 @@ def build(spec: Spec, source: str) -> dict:
           [Q(per_s(PROM["calls"], by=STAGE), "{{" + STAGE + "}}")], unit="ops"),
     ]
     return dashboard(UID, "Per stage, in pipeline order: latency percentiles, share of the request, and splits by route, model and release.", panels, source,
-                     needs="' + HELPER_MODEL + 'model calls and embeddings (and the request: each trace's root). The other stages (retrieval, rerank, prompt assembly, routing, tools, moderation) need the helper, `genai_o11y.stage` set by the app, or span kinds the sidecar maps (OpenInference RETRIEVER, RERANKER, TOOL, GUARDRAIL; OpenLLMetry tool spans); the route split needs `genai_o11y.route`.")
+                     needs="any GenAI instrumentation's model calls and embeddings (and the request: each trace's root). The other stages (retrieval, rerank, prompt assembly, routing, tools, moderation) need the helper, `genai_o11y.stage` set by the app, or span kinds the sidecar maps (OpenInference RETRIEVER, RERANKER, TOOL, GUARDRAIL; OpenLLMetry tool spans); the route split needs `genai_o11y.route`.")
