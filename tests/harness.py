@@ -389,9 +389,8 @@ def otlp_json(spans) -> str:
     return json.dumps(hexify(MessageToDict(encode_spans(spans)))) + "\n"
 
 
-def demo_spans(scenario: str, requests: int, seed: int = 1, replay: list[dict] | None = None) -> list:
-    """The demo app's real spans (stand-in model, no sleeping); `replay`: frozen eval cases asked again
-    (their question and route), the eval results carrying each case's id."""
+def demo_spans(scenario: str, requests: int, seed: int = 1) -> list:
+    """The demo app's real spans (stand-in model, no sleeping)."""
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -405,12 +404,8 @@ def demo_spans(scenario: str, requests: int, seed: int = 1, replay: list[dict] |
     tp.add_span_processor(EnrichingSpanProcessor())
     tp.add_span_processor(SimpleSpanProcessor(mem))
     app = SupportCopilot(Observability(tp), scenarios.get(scenario), seed=seed, time_scale=0)
-    if replay is None:
-        for _ in range(requests):
-            app.ask()
-    else:
-        for case in replay:
-            app.ask(question=case["question"], route_hint=case["route"], case_id=case["case_id"])
+    for _ in range(requests):
+        app.ask()
     return list(mem.get_finished_spans())
 
 

@@ -133,6 +133,7 @@ def test_an_evaluator_the_spec_expects_but_the_run_lacks_fails(tmp_path):
     verdicts = {v.evaluator: v for v in gate.compare(spec, b, b)}
     assert verdicts["faithfulness"].status == "pass"
     assert verdicts["answer_length_ok"].status == "fail" and not gate.passed(list(verdicts.values()))
+    assert verdicts["answer_length_ok"].reasons == ["no results for answer_length_ok in the baseline and the candidate"]
 
 
 @pytest.mark.parametrize("line, message", [

@@ -139,6 +139,9 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     floors = {e.name: (e.direction, e.floor) for e in spec.evals.evaluators if e.floor is not None}
     cases = dataset.build([Path(f) for f in args.files], floors, tempo_url=spec.backends.tempo.query_url, route=args.route,
                           tenant=args.tenant, signal=args.signal, since=args.since, until=args.until)
+    if not cases:
+        raise UserError(f"no request traces in {', '.join(args.files)}" + (" that match the filters" if any(
+            (args.route, args.tenant, args.signal, args.since, args.until)) else "") + ": nothing to build cases from")
     text = dataset.dumps(cases)
     if args.out == "-":
         sys.stdout.write(text)
@@ -148,7 +151,9 @@ def cmd_dataset(args: argparse.Namespace) -> int:
         for c in cases:
             for sig in c["signals"]:
                 by[sig] = by.get(sig, 0) + 1
-        print(f"{len(cases)} eval cases -> {args.out}" + (f" ({', '.join(f'{k} {v}' for k, v in sorted(by.items()))})" if by else ""))
+        no_question = sum(1 for c in cases if not c["question"])
+        print(f"{len(cases)} eval cases -> {args.out}" + (f" ({', '.join(f'{k} {v}' for k, v in sorted(by.items()))})" if by else "")
+              + (f"; {no_question} without a question (content not captured) cannot be replayed" if no_question else ""))
     return 0
 
 
@@ -162,6 +167,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo.app import SupportCopilot
 
     scenario = scenarios.get(args.scenario)
+    if args.replay:
+        from .demo import replay
+
+        if not args.results:
+            raise UserError("--replay needs --results FILE: where the eval results of the replayed cases go (for genai-o11y gate)")
+        cases, skipped = replay.load_cases(Path(args.replay))
+        if not cases:
+            raise UserError(f"{args.replay}: no case with a question to replay ({skipped} without one: content capture off, or calls that failed first)")
+        records = replay.replay(cases, args.scenario, seed=args.seed)
+        Path(args.results).write_text(replay.dumps(records), encoding="utf-8")
+        print(f"demo: replayed {len(cases)} cases under {scenario.name} -> {len(records)} eval results in {args.results}"
+              + (f" ({skipped} cases without a question skipped)" if skipped else ""))
+        return 0
     obs = instrument.setup(args.service, endpoint=args.endpoint, set_global=False)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -265,6 +283,8 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--requests", type=int, default=0, help="stop after this many (0: run until stopped)")
     d.add_argument("--seed", type=int, default=1)
     d.add_argument("--time-scale", type=float, default=1.0, help="stand-in model latency scale (0: no sleeping)")
+    d.add_argument("--replay", metavar="CASES", help="answer these frozen eval cases (dataset build output) in process instead of sending traffic")
+    d.add_argument("--results", metavar="FILE", help="with --replay: write the eval results as eval records (the gate's input)")
     d.set_defaults(func=cmd_demo)
 
     w = sub.add_parser("webhook", help="receive Alertmanager webhooks and print them (pager/chat stand-in)")

@@ -183,6 +183,9 @@ def read(paths: list[Path]) -> Run:
     run = Run()
     for path in paths:
         for where, doc in json_lines(path, "eval records or OTLP JSON"):
+            if "schema_version" in doc and "signals" in doc:
+                raise UserError(f"{where}: this is an eval case (`genai-o11y dataset build` output), not an eval result: replay the cases "
+                                "(your app, or `genai-o11y demo --replay CASES --results R.jsonl`) and give the gate their results")
             if "resourceSpans" in doc or "resourceLogs" in doc:
                 _otlp(doc, run, where)
             else:
@@ -271,6 +274,11 @@ def judge(ev: Evaluator, gated: bool, base_run: Run, cand_run: Run, resamples: i
     base, cand = _by_case(base_run.results, ev.name), _by_case(cand_run.results, ev.name)
     v = Verdict(ev.name, gated, "pass", _side(base, ev), _side(cand, ev), floor=ev.floor)
     worse = -1.0 if ev.direction == "higher" else 1.0  # the sign of a change for the worse
+    missing = [side for side, k in (("baseline", v.base.n), ("candidate", v.cand.n)) if k == 0]
+    if missing:
+        v.status = "fail"
+        v.reasons.append(f"no results for {ev.name} in the {' and the '.join(missing)}")
+        return _finish(v)
     if v.cand.n < ev.min_samples or v.base.n < ev.min_samples:
         v.status = "fail"
         v.reasons.append(f"not enough evidence: {v.base.n} baseline / {v.cand.n} candidate cases, min_samples is {ev.min_samples}")
@@ -291,6 +299,8 @@ def judge(ev: Evaluator, gated: bool, base_run: Run, cand_run: Run, resamples: i
             v.status = "fail"
             v.reasons.append(f"mean {v.cand.mean:.3f} is {'below' if worse < 0 else 'above'} the floor {ev.floor:g}")
         _regression(v, v.delta, v.delta_ci, ev.tolerated_regression, worse, "mean score")
+    elif ev.floor is not None and v.status != "fail":
+        v.reasons.append(f"no scores (labels only): the floor {ev.floor:g} and the mean are not checked")
     if v.base.pass_rate is not None and v.cand.pass_rate is not None:
         if v.paired:
             pp = [(_passes(ev, base[c]), _passes(ev, cand[c])) for c in shared]
@@ -322,7 +332,7 @@ def _regression(v: Verdict, delta: float, ci: tuple[float, float], tolerated: fl
 
 def _finish(v: Verdict) -> Verdict:
     if not v.gated:
-        v.reasons = [f"not in the spec's evals (reported, not gated){': ' + '; '.join(v.reasons) if v.reasons else ''}"]
+        v.reasons = ["not in the spec's evals: reported, not gated"]
         v.status = "reported"
     return v
 

@@ -110,16 +110,17 @@ class SupportCopilot:
                     s.route(route, reason="keyword_classifier")
                 model = (sc.route_model or {}).get(route, MODELS[route])
                 with obs.model_call(model, PROVIDERS[model], prompt=prompt) as s:
-                    c = self.model.complete(model, prompt.render(context=context, q=question), max_words=sc.answer_max_words,
-                                            fail=rnd.random() < sc.model_error_ratio, cached_prefix=60)
-                    s.usage(c.input_tokens, c.output_tokens, c.cached_input_tokens).response(model=c.model, finish_reasons=[c.finish_reason])
-                    answer = c.text
                     if self.capture_content:  # content capture on: the sidecar redacts it (the PII in questions shows that)
-                        # as the semantic conventions shape them: the assembled prompt, the user's question, the answer
+                        # as the semantic conventions shape them, the input before the call (a failed call keeps it too)
                         s.attribute("gen_ai.input.messages", json.dumps([
                             {"role": "system", "parts": [{"type": "text", "content": prompt.render(context=context, q="")}]},
                             {"role": "user", "parts": [{"type": "text", "content": question}]},
                         ]))
+                    c = self.model.complete(model, prompt.render(context=context, q=question), max_words=sc.answer_max_words,
+                                            fail=rnd.random() < sc.model_error_ratio, cached_prefix=60)
+                    s.usage(c.input_tokens, c.output_tokens, c.cached_input_tokens).response(model=c.model, finish_reasons=[c.finish_reason])
+                    answer = c.text
+                    if self.capture_content:
                         s.attribute("gen_ai.output.messages", json.dumps([
                             {"role": "assistant", "parts": [{"type": "text", "content": answer}], "finish_reason": c.finish_reason}]))
                 tool = TOOLS.get(route)
