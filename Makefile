@@ -1,7 +1,7 @@
 # genai-o11y: two commands do all set-up on a fresh machine.
 #   make run   - install, build what the stack runs (collector, Prometheus, Alertmanager), generate from the
 #                embedded default spec, validate, then run the stack locally with the demo and a fault scenario
-#                (UP_ARGS="--scenario cost_spike"; UP_ARGS=--exit-when-paged stops at the first page); Ctrl-C stops
+#                (UP_ARGS="--scenario slow_tool"; UP_ARGS=--exit-when-paged stops at the first page); Ctrl-C stops
 #   make test  - install, build the tools, check committed artifacts are fresh, run the test suite
 # Built tools are cached under ~/.cache/genai-o11y (override: GENAI_O11Y_CACHE).
 

@@ -21,6 +21,7 @@ VARIANTS = {
     "metadata-only": {"redaction.mode": "metadata-only"},
     "no-tenants": {"cardinality.max_tenants": 0},
     "ottl-engine": {"collector.engine": "ottl"},
+    "eval-dataset": {"evals.dataset.enabled": True},
     "no-optional-sampling": {"sampling.slow_trace_ms": None, "sampling.expensive_span_usd": None, "sampling.keep_errors": False, "sampling.keep_negative_feedback": False},
 }
 

@@ -85,6 +85,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"\n{len(ran)} validator(s) ran, {len(missing)} missing" + (f" ({', '.join(missing)})" if missing else ""))
     if any(r.status == "failed" for r in results):
         return 1
+    if not ran and not missing:
+        print(f"nothing validated: {out} holds none of the generated files (generate first: genai-o11y generate --out {out})", file=sys.stderr)
+        return 1
     if args.strict and missing:
         return 1
     return 0
@@ -288,8 +291,8 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     w = sub.add_parser("webhook", help="receive Alertmanager webhooks and print them (pager/chat stand-in)")
-    w.add_argument("--host", default="0.0.0.0")
-    w.add_argument("--port", type=int, default=8080)
+    w.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; compose passes 0.0.0.0 inside its network)")
+    w.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     w.set_defaults(func=cmd_webhook)
 
     s = sub.add_parser("spec", help="print the default spec or check a spec file")

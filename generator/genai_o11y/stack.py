@@ -319,6 +319,14 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
 
     out = out or (lambda msg: print(msg, flush=True))  # piped through make or CI, progress must not wait for the end
     fault = scenarios.get(scenario)
+    expect = scenarios.EXPECTED.get(fault.name)
+    if exit_when_paged and expect is not None and (not expect.pages or expect.local):
+        why = "it opens a ticket (chat), it does not page" if not expect.pages else ""
+        if expect.local:
+            why = (why + "; " if why else "") + expect.local.format(days=load(spec_path).alerting.thresholds.baseline_days)
+        raise UserError(f"--exit-when-paged with scenario {fault.name}: its alert {expect.alert} cannot page here: {why}. "
+                        f"Scenarios that page on a fresh local stack: "
+                        f"{', '.join(k for k, e in scenarios.EXPECTED.items() if e.pages and not e.local)}")
     if exit_when_paged and not timeout_s:
         timeout_s = PAGE_TIMEOUT_S
     stack = Stack(work, spec_path, sustain_minutes, out)
@@ -340,6 +348,9 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
         out(f"  webhooks       {stack.hook.url('pager')}  {stack.hook.url('chat')}   (log: {_rel(stack.webhook_log)})")
         out(f"  traces         {_rel(stack.tempo.spans_file)}   (what the Tempo stand-in received, one span per line)")
         out(f"  runbook        {_rel(stack.runbook_path)}")
+        if spec.evals.dataset.enabled:
+            out(f"  eval dataset   {_rel(Path(spec.evals.dataset.path))}   (eval-worthy traces: genai-o11y dataset build {_rel(Path(spec.evals.dataset.path))}; "
+                "the next run clears it, copy it to keep it)")
         out(f"  logs           {_rel(w)}/*/*.log")
         os.environ.setdefault("GENAI_O11Y_HASH_SALT", secrets.token_hex(16))
         obs = instrument.setup(spec.app.services[0], endpoint=c.otlp_grpc_endpoint, release=os.environ.get("GENAI_O11Y_RELEASE", "demo-1"), set_global=False)
@@ -348,6 +359,13 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
         out(f"ready: demo traffic at {rps:g} requests/s, healthy for {baseline_s}s, then scenario {fault.describe()}  (Ctrl-C stops{limit})")
         out("  where to look: the alerts page above (pending, then firing), the webhook log for what was delivered; "
             "after the page this prints its runbook steps and a failing trace")
+        if expect is not None:
+            hint = (f"  expect: {expect.alert} ({'a page' if expect.pages else 'a ticket in chat'}) after the fault")
+            if expect.local:
+                hint += "; not on this fresh stack: " + expect.local.format(days=spec.alerting.thresholds.baseline_days)
+            elif expect.alert == "GenAIEvalScoreBelowFloor" and not sustain_minutes:
+                hint += f" and {spec.alerting.thresholds.sustain_minutes} minutes of it (--sustain-minutes 2 shortens that)"
+            out(hint)
         started = time.monotonic()
         injected_at = injected_wall = None
         seen: set[tuple[str, str]] = set()
@@ -381,11 +399,14 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
                 return 1
         return 0
     finally:
-        out("stopping: demo, Prometheus, Alertmanager, collector")
+        started = bool(stack.procs) or traffic is not None
+        if started:
+            out("stopping: demo, Prometheus, Alertmanager, collector")
         if traffic is not None:
             traffic.close()
         if obs is not None:
             obs.provider.shutdown()
         stack.stop()
         signal.signal(signal.SIGINT, previous)
-        out("stopped; nothing left running")
+        if started:
+            out("stopped; nothing left running")

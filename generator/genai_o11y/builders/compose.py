@@ -135,7 +135,7 @@ def build(spec: Spec) -> dict:
             },
             "webhook": {
                 "image": DEMO_IMAGE,
-                "command": ["genai-o11y", "webhook", "--port", "8080"],
+                "command": ["genai-o11y", "webhook", "--host", "0.0.0.0", "--port", "8080"],
                 "healthcheck": _python_get("http://127.0.0.1:8080/healthz"),
                 "depends_on": {"app": {"condition": "service_started"}},  # the same image: built once, by app
                 "restart": "unless-stopped",

@@ -43,6 +43,27 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
+@dataclass(frozen=True)
+class Expectation:
+    """What a scenario should set off, and whether a fresh local stack (`genai-o11y up`) can show it."""
+
+    alert: str
+    pages: bool  # critical: the pager; else a warning: a ticket in chat
+    local: str | None = None  # why a fresh local stack cannot show it (None: it can)
+
+
+_NO_HISTORY = "it compares the last hour with the {days} days before it, and a fresh local stack has no history (tests/test_alerts_e2e.py backfills some to prove it)"
+EXPECTED: dict[str, Expectation] = {
+    "error_burst": Expectation("GenAIErrorBudgetBurnFast", True),
+    "slow_tool": Expectation("GenAILatencyBudgetBurnFast", True),
+    "prompt_drift": Expectation("GenAIEvalScoreBelowFloor", True),
+    "retrieval_drift": Expectation("GenAIEvalScoreBelowFloor", True),
+    "unexpected_prompt_version": Expectation("GenAIUnexpectedPromptVersion", False),
+    "cost_spike": Expectation("GenAICostSpike", False, _NO_HISTORY),
+    "tool_skipping": Expectation("GenAIRequiredToolSkipped", False, _NO_HISTORY),
+}
+
+
 def get(name: str) -> Scenario:
     from ..errors import UserError
 

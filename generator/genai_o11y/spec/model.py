@@ -144,9 +144,11 @@ def _known_category(c: str) -> str:
 
 def _re2(v: str) -> str:
     try:
-        re.compile(v)
+        compiled = re.compile(v)
     except re.error as e:
         raise ValueError(f"regex does not compile: {e}") from None
+    if compiled.fullmatch("") is not None:
+        raise ValueError(f"regex {v!r} matches the empty string: it would match everywhere (or, empty, not compile in the collector)")
     for bad, why in _NOT_RE2:
         if bad.search(v):
             raise ValueError(f"regex {v!r}: {why}")
