@@ -110,3 +110,8 @@ def test_no_source_code_leaks_into_generated_text():
     files = artifacts.build_all(load(), "the embedded default spec")
     bad = {rel: leak.findall(text)[:2] for rel, text in files.items() if leak.search(text)}
     assert not bad, bad
+
+
+def test_validate_fails_when_it_validated_nothing(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "genai_o11y", "validate", "--strict", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "nothing validated" in proc.stderr, proc.stdout + proc.stderr

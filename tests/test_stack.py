@@ -129,3 +129,13 @@ def test_waterfall_places_spans_in_time_under_their_parents():
     assert lines[0].split("|")[1] == "#" * 10
     assert lines[1].split("|")[1] == "#####     " and lines[2].split("|")[1] == "     #####"
     assert lines[2].endswith("ERROR RateLimitError") and "ERROR" not in lines[1]
+
+
+def test_exit_when_paged_refuses_a_scenario_that_cannot_page_here(tmp_path):
+    """cost_spike alerts against days of history a fresh local stack lacks, and opens a ticket: waiting
+    for a page would only time out, so up says so before starting anything."""
+    proc = subprocess.run(CLI + ["up", "--scenario", "cost_spike", "--exit-when-paged", "--workdir", str(tmp_path / "w")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "GenAICostSpike cannot page here" in proc.stderr and "error_burst, slow_tool" in proc.stderr
+    assert "stopping" not in proc.stdout and not (tmp_path / "w").exists()
