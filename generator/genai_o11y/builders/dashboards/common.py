@@ -89,9 +89,12 @@ class Q:
     legend: str = ""
     instant: bool = False
     exemplar: bool = False
+    table: bool = False  # one row per series (label columns, one value): what a bar chart joins
 
     def target(self, ref: str) -> dict:
         t = {"datasource": PROM_DS, "expr": self.expr, "refId": ref, "editorMode": "code", "range": not self.instant, "instant": self.instant}
+        if self.table:
+            t["format"] = "table"
         if self.legend:
             t["legendFormat"] = self.legend
         if self.exemplar:
@@ -106,7 +109,7 @@ class P:
     title: str
     description: str
     queries: list[Q] = field(default_factory=list)
-    kind: str = "timeseries"  # timeseries | stat | bargauge | table | alertlist | traces | text
+    kind: str = "timeseries"  # timeseries | stat | bargauge | barchart | table | alertlist | traces | text
     unit: str = "short"
     w: int = 12
     h: int = 8
@@ -116,6 +119,8 @@ class P:
     threshold_lines: bool = False  # draw the thresholds as lines on a time series (a floor)
     options: dict[str, Any] = field(default_factory=dict)
     links: list[dict] = field(default_factory=list)
+    transformations: list[dict] = field(default_factory=list)
+    overrides: list[dict] = field(default_factory=list)
 
 
 def _thresholds(steps: list[tuple[float, str]] | None, base_color: str = "green") -> dict:
@@ -128,6 +133,22 @@ class TracesPanel(G.Panel):
 
     def to_json_data(self):
         return self.panel_json({"type": "traces"})
+
+
+class BarChartPanel(G.Panel):
+    """Grafana's `barchart` panel over one joined table (grafanalib 0.7.1's BarChart predates the table form)."""
+
+    def to_json_data(self):
+        return self.panel_json({"type": "barchart"})
+
+
+def hide_field(name: str) -> dict:
+    """A field override: `name` drawn transparent and left out of the legend (a waterfall's offset)."""
+    return {
+        "matcher": {"id": "byNames", "options": {"mode": "include", "names": [name], "prefix": "", "readOnly": True}},
+        "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": "transparent"}},
+                       {"id": "custom.hideFrom", "value": {"legend": True, "tooltip": False, "viz": False}}],
+    }
 
 
 def drilldown_link() -> dict:
@@ -148,7 +169,7 @@ def panel(p: P, pid: int, x: int, y: int) -> Any:
     targets = [q.target(chr(ord("A") + i)) for i, q in enumerate(p.queries)]
     grid = G.GridPos(h=p.h, w=p.w, x=x, y=y)
     common = dict(title=p.title, description=p.description, gridPos=grid, id=pid, targets=targets, dataSource=PROM_DS)
-    links = p.links or ([drilldown_link()] if p.kind in ("timeseries", "table", "bargauge", "stat") else [])
+    links = p.links or ([drilldown_link()] if p.kind in ("timeseries", "table", "bargauge", "barchart", "stat") else [])
     if p.kind == "timeseries":
         obj = G.TimeSeries(**common, unit=p.unit, stacking={"mode": "normal"} if p.stack else {}, legendDisplayMode="table",
                            legendPlacement="bottom", legendCalcs=["mean", "max", "lastNotNull"], tooltipMode="multi")
@@ -159,6 +180,8 @@ def panel(p: P, pid: int, x: int, y: int) -> Any:
                          thresholds=_thresholds(p.thresholds)["steps"], allValues=False)
     elif p.kind == "table":
         obj = G.Table(**common, unit=p.unit)
+    elif p.kind == "barchart":
+        obj = BarChartPanel(**common, transformations=p.transformations)
     elif p.kind == "alertlist":
         obj = G.AlertList(title=p.title, description=p.description, gridPos=grid, id=pid)
         p.options.setdefault("datasource", None)
@@ -175,7 +198,8 @@ def panel(p: P, pid: int, x: int, y: int) -> Any:
         data["links"] = links
     data.setdefault("fieldConfig", {"defaults": {}, "overrides": []})
     data["fieldConfig"].setdefault("overrides", [])
-    if p.kind in ("timeseries", "stat", "bargauge", "table"):
+    data["fieldConfig"]["overrides"].extend(p.overrides)
+    if p.kind in ("timeseries", "stat", "bargauge", "barchart", "table"):
         data["fieldConfig"]["defaults"]["unit"] = p.unit
         if p.thresholds:
             data["fieldConfig"]["defaults"]["thresholds"] = _thresholds(p.thresholds, p.threshold_base)
@@ -263,7 +287,8 @@ def normalise(value: Any, in_targets: bool = False) -> Any:
             if v is None and threshold_step and k == "value":
                 out[k] = None  # the base step: -Infinity serialises as null (the schema allows exactly this)
                 continue
-            if v is None or k in LEGACY_KEYS or (in_targets and "expr" in value and k in LEGACY_TARGET_KEYS):
+            legacy_target = in_targets and "expr" in value and k in LEGACY_TARGET_KEYS and not (k == "format" and v == "table")
+            if v is None or k in LEGACY_KEYS or legacy_target:
                 continue
             out[k] = normalise(v, in_targets=(k == "targets"))
         return out

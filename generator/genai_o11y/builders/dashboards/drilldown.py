@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from ... import names as n
 from ...spec import Spec
-from .common import TEMPO_DS, P, Q, dashboard, variables
-from .queries import REQ, quantile
+from .common import P, Q, dashboard, variables
+from .queries import REQ, TEMPO_SCOPE as SCOPE, quantile, tempo as _tempo, where as _where
 
 UID = "genai-o11y-drilldown"
-
-
-def _where(*conds: str) -> str:
-    return "{ " + " && ".join(conds) + " }"
-
-
-#: Conditions on the request's own resource (every span of the trace has it).
-SCOPE = ('resource.service.name =~ "$service"', f'resource.{n.ENVIRONMENT} =~ "$environment"')
 
 
 def failed_requests() -> str:
@@ -30,10 +22,6 @@ def by_model_and_prompt() -> str:
 def of_tenant() -> str:
     """Requests of a tenant (the tenant hash is on the request span)."""
     return _where(*SCOPE, f'span.{n.TENANT} =~ "$tenant"')
-
-
-def _tempo(query: str, ref: str = "A") -> dict:
-    return {"datasource": TEMPO_DS, "queryType": "traceql", "query": query, "refId": ref, "limit": 50, "tableType": "traces"}
 
 
 def build(spec: Spec, source: str) -> dict:
