@@ -141,13 +141,21 @@ def test_the_stage_waterfall_is_a_waterfall_beside_a_slow_trace():
         (hidden,) = p["fieldConfig"]["overrides"]
         assert hidden["matcher"]["options"]["names"] == [starts]
         assert {"id": "color", "value": {"mode": "fixed", "fixedColor": "transparent"}} in hidden["properties"]
-    slow = panels["Waterfall of a slow trace (Tempo)"]
-    assert slow["type"] == "traces" and "trace:duration > 8000ms" in slow["targets"][0]["query"]
-    # beside each other, the slow trace right under them
-    assert panels["Stage waterfall (mean)"]["gridPos"]["y"] == panels["Stage waterfall (p95)"]["gridPos"]["y"] < slow["gridPos"]["y"]
+    slow, trace = panels["Slow traces (Tempo)"], panels["Waterfall of a slow trace"]
+    assert slow["type"] == "table" and slow["datasource"]["type"] == "tempo"
+    assert "trace:duration > 8000ms" in slow["targets"][0]["query"]
+    # a row opens this board with that trace id (and the same time range and filters): the trace panel draws it
+    (link,) = slow["fieldConfig"]["defaults"]["links"]
+    assert link["url"].startswith("/d/genai-o11y-stages?${__url_time_range}") and "var-trace_id=${__data.fields.traceID}" in link["url"]
+    assert all(f"${{{v}:queryparam}}" in link["url"] for v in ["datasource", *VARS])
+    assert trace["type"] == "traces" and trace["targets"][0]["query"] == "$trace_id"
+    assert "trace_id" in [v["name"] for v in BOARDS["genai-o11y-stages"]["templating"]["list"]]
+    # the two waterfalls side by side, the slow traces and the picked trace side by side under them
+    g = {t: panels[t]["gridPos"] for t in ("Stage waterfall (mean)", "Stage waterfall (p95)", "Slow traces (Tempo)", "Waterfall of a slow trace")}
+    assert g["Stage waterfall (mean)"]["y"] == g["Stage waterfall (p95)"]["y"] < g["Slow traces (Tempo)"]["y"] == g["Waterfall of a slow trace"]["y"]
     no_slo = make_spec({"slos.latency": [{"stage": "retrieval", "threshold_ms": 800, "objective_percent": 99.0}]})
     other = {p["title"]: p for p in dashboards.build_all(no_slo, "x")["genai-o11y-stages"]["panels"]}
-    assert "trace:duration > 5000ms" in other["Waterfall of a slow trace (Tempo)"]["targets"][0]["query"]
+    assert "trace:duration > 5000ms" in other["Slow traces (Tempo)"]["targets"][0]["query"]
 
 
 def test_spec_changes_reach_the_panels():
@@ -292,7 +300,7 @@ def test_tempo_searches_use_attributes_real_spans_carry(live):
     span_keys = set().union(*(s.attributes.keys() for s in spans))
     resource_keys = set().union(*(s.resource.keys() for s in spans))
     queries = [t["query"] for b in BOARDS.values() for p in b["panels"] for t in p.get("targets", []) if t.get("datasource", {}).get("type") == "tempo"]
-    assert len(queries) == 5  # four drill-down searches and the stage board's slow trace
+    assert len(queries) == 6  # the drill-down's four; the stage board's slow-trace search and the picked trace
     for q in queries:
         # every attribute a search names is carried by real spans, and those one spanset `{...}` names
         # together are carried by one span (a TraceQL spanset matches span by span)

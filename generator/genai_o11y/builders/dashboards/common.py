@@ -121,6 +121,7 @@ class P:
     links: list[dict] = field(default_factory=list)
     transformations: list[dict] = field(default_factory=list)
     overrides: list[dict] = field(default_factory=list)
+    data_links: list[dict] = field(default_factory=list)  # on every value (fieldConfig.defaults.links)
 
 
 def _thresholds(steps: list[tuple[float, str]] | None, base_color: str = "green") -> dict:
@@ -179,6 +180,8 @@ def panel(p: P, pid: int, x: int, y: int) -> Any:
         obj = G.BarGauge(**common, format=p.unit, calc="lastNotNull", displayMode="gradient", orientation="horizontal",
                          thresholds=_thresholds(p.thresholds)["steps"], allValues=False)
     elif p.kind == "table":
+        if "targets" in p.options:  # a Tempo search as a table
+            common.update(targets=p.options.pop("targets"), dataSource=TEMPO_DS)
         obj = G.Table(**common, unit=p.unit)
     elif p.kind == "barchart":
         obj = BarChartPanel(**common, transformations=p.transformations)
@@ -203,6 +206,8 @@ def panel(p: P, pid: int, x: int, y: int) -> Any:
         data["fieldConfig"]["defaults"]["unit"] = p.unit
         if p.thresholds:
             data["fieldConfig"]["defaults"]["thresholds"] = _thresholds(p.thresholds, p.threshold_base)
+        if p.data_links:
+            data["fieldConfig"]["defaults"]["links"] = p.data_links
         if p.threshold_lines:
             data["fieldConfig"]["defaults"].setdefault("custom", {})["thresholdsStyle"] = {"mode": "line"}
     if p.options:
@@ -230,6 +235,21 @@ def _query_var(name: str, label: str, metric: str, text: str, upstream: str = ""
         "definition": q, "refresh": 2, "includeAll": True, "multi": True, "allValue": ".*", "sort": 1,
         "current": {"selected": True, "text": ["All"], "value": ["$__all"]}, "options": [], "hide": 0,
     }
+
+
+def trace_id_variable() -> dict:
+    """A textbox holding one trace id: a `traces` panel querying `$trace_id` draws that trace as a waterfall."""
+    return {"type": "textbox", "name": "trace_id", "label": "Trace id", "query": "", "hide": 0,
+            "current": {"selected": False, "text": "", "value": ""}, "options": []}
+
+
+def data_link(title: str, uid: str, **params: str) -> dict:
+    """A data link to board `uid` keeping the time range and every filter variable, plus `params`
+    (`var-x=...`); Grafana expands ${__data.fields.<name>} per clicked row."""
+    query = ["${__url_time_range}", "${datasource:queryparam}", *(f"${{{var}:queryparam}}" for var, _ in FILTERS),
+             *(f"{k}={v}" for k, v in params.items())]
+    return {"title": title, "type": "link", "url": f"/d/{uid}?" + "&".join(query), "icon": "external link", "tooltip": title, "tags": [],
+            "asDropdown": False, "targetBlank": False, "includeVars": False, "keepTime": False}
 
 
 def variables() -> list[dict]:

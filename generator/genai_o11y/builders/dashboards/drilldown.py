@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ... import names as n
 from ...spec import Spec
-from .common import P, Q, dashboard, variables
+from .common import P, Q, dashboard, trace_id_variable, variables
 from .queries import REQ, TEMPO_SCOPE as SCOPE, quantile, tempo as _tempo, where as _where
 
 UID = "genai-o11y-drilldown"
@@ -45,8 +45,5 @@ def build(spec: Spec, source: str) -> dict:
     ]
     d = dashboard(UID, "Find the request: Tempo search by service, status, model, prompt version and tenant, and the trace itself.", panels, source,
                   needs="Tempo (traces kept by tail sampling) and ' + HELPER_MODEL + 'the searches by prompt version and tenant need `genai_o11y.prompt.version` and `genai_o11y.tenant` (the helper sets them); slow requests with exemplars need the span metrics.")
-    d["templating"]["list"] = variables() + [{
-        "type": "textbox", "name": "trace_id", "label": "Trace id", "query": "", "hide": 0,
-        "current": {"selected": False, "text": "", "value": ""}, "options": [],
-    }]
+    d["templating"]["list"] = variables() + [trace_id_variable()]
     return d

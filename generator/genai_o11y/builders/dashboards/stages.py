@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ... import names as n
 from ...spec import Spec
-from .common import ENV, MODEL, RELEASE, ROUTE, STAGE, SVC, P, Q, dashboard, hide_field, L
+from .common import ENV, MODEL, RELEASE, ROUTE, STAGE, SVC, P, Q, dashboard, data_link, hide_field, trace_id_variable, variables, L
 from .queries import NOT_PIPELINE, POSITION, PROM, TEMPO_SCOPE, or_zero, per_s, quantile, stage_mean, stage_p95, tempo, waterfall, where
 
 #: The waterfall bar chart's two fields: where a stage starts (drawn transparent) and its bar.
@@ -65,10 +65,13 @@ def build(spec: Spec, source: str) -> dict:
         waterfall_panel("Stage waterfall (p95)", stages, stage_p95, "p95",
                         "The p95s laid end to end: a pessimistic budget (the slow tail of every stage at once). A stage whose p95 bar is far longer than "
                         "its mean bar has a slow tail worth an exemplar (Latency by stage) and the slow trace below."),
-        P("Waterfall of a slow trace (Tempo)", f"Traces of the selected services slower than {slow_ms} ms end to end ({slow_why}), from Tempo "
-          "(tail sampling keeps slow traces): open one to see its stages as a waterfall with their attributes. Many traces here means requests "
-          "breach the latency SLO; the stage with the widest span in them is the one to fix.",
-          kind="traces", w=24, h=14, options={"targets": [tempo(slow_trace_query(slow_ms), limit=20)]}),
+        P("Slow traces (Tempo)", f"Traces of the selected services slower than {slow_ms} ms end to end ({slow_why}), from Tempo (tail sampling "
+          "keeps slow traces). Many rows means requests breach the latency SLO. Click a row to draw that trace as a waterfall beside this table.",
+          kind="table", w=8, h=14, options={"targets": [tempo(slow_trace_query(slow_ms), limit=20)]},
+          data_links=[data_link("Show this trace's waterfall", UID, **{"var-trace_id": "${__data.fields.traceID}"})]),
+        P("Waterfall of a slow trace", "The trace picked in 'Slow traces' (or pasted into the Trace id variable), from Tempo: its stages as a waterfall "
+          "with their attributes. The widest span is the stage to fix; a gap between spans is time the stages do not account for (queueing, "
+          "an uninstrumented call).", kind="traces", w=16, h=14, options={"targets": [tempo("$trace_id")]}),
         P("Latency by stage", f"p95 and p99 per stage over time. Latency SLO thresholds: {slo_text}. One stage rising alone is that stage's problem (GenAIStageLatencyRegression); all rising is the platform. Exemplars open slow traces.",
           [Q(quantile(0.95, pipeline, by=STAGE), "{{" + STAGE + "}} p95"), Q(quantile(0.99, pipeline, by=STAGE), "{{" + STAGE + "}} p99", exemplar=True)], unit="ms", w=24, h=9),
         P("Share of end-to-end latency", "Each stage's share of the time requests spend end to end, in pipeline order. A share that grows points at the stage that got slower; the shares can exceed 100% when stages overlap (parallel tool calls).",
@@ -89,5 +92,7 @@ def build(spec: Spec, source: str) -> dict:
         P("Stage calls per second", "Spans per second per stage: a stage that stops appearing was skipped (e.g. retrieval bypassed) or lost its instrumentation.",
           [Q(per_s(PROM["calls"], by=STAGE), "{{" + STAGE + "}}")], unit="ops"),
     ]
-    return dashboard(UID, "Per stage, in pipeline order: the waterfall (mean and p95, each stage starting where the one before ends) beside a slow trace from Tempo, latency percentiles, share of the request, and splits by route, model and release.", panels, source,
+    d = dashboard(UID, "Per stage, in pipeline order: the waterfall (mean and p95, each stage starting where the one before ends), slow traces from Tempo and one drawn as a waterfall, latency percentiles, share of the request, and splits by route, model and release.", panels, source,
                      needs="' + HELPER_MODEL + 'model calls and embeddings (and the request: each trace's root). The other stages (retrieval, rerank, prompt assembly, routing, tools, moderation) need the helper, `genai_o11y.stage` set by the app, or span kinds the sidecar maps (OpenInference RETRIEVER, RERANKER, TOOL, GUARDRAIL; OpenLLMetry tool spans); the route split needs `genai_o11y.route`.")
+    d["templating"]["list"] = variables() + [trace_id_variable()]
+    return d
