@@ -281,6 +281,26 @@ def test_stage_waterfall_starts_each_stage_where_the_ones_before_end(live, title
 
 
 @pytest.mark.collector
+def test_slow_trace_search_keeps_the_slow_traces_of_real_traffic(live):
+    """`trace:duration > N ms` on what reached Tempo: some traces of the test traffic are slower than the
+    request SLO threshold (the table has rows) and most are not (it filters). Trace duration as Tempo
+    computes it: first span start to last span end."""
+    _base, tempo, _ids, _col = live
+    slow = next(p for p in BOARDS["genai-o11y-stages"]["panels"] if p["title"] == "Slow traces (Tempo)")
+    threshold_ms = int(re.search(r"trace:duration > (\d+)ms", slow["targets"][0]["query"]).group(1))
+    assert threshold_ms == next(s.threshold_ms for s in load().slos.latency if s.stage == "request")
+    bounds: dict[str, list[int]] = {}
+    for s in tempo.spans():
+        assert s.start_ns and s.end_ns >= s.start_ns
+        b = bounds.setdefault(s.trace_id, [s.start_ns, s.end_ns])
+        b[0], b[1] = min(b[0], s.start_ns), max(b[1], s.end_ns)
+    durations_ms = [(end - start) / 1e6 for start, end in bounds.values()]
+    slow_ones = [d for d in durations_ms if d > threshold_ms]
+    assert slow_ones, f"no trace at the sink is slower than {threshold_ms} ms (longest {max(durations_ms):.0f} ms)"
+    assert len(slow_ones) < len(durations_ms) / 2, (len(slow_ones), len(durations_ms))
+
+
+@pytest.mark.collector
 def test_template_variables_have_values(live):
     base, _tempo, _ids, _col = live
     for v in BOARDS["genai-o11y-overview"]["templating"]["list"]:
