@@ -1,5 +1,5 @@
-"""2. Stage latency waterfall: stages in pipeline order end to end (mean and p95), a slow trace from Tempo,
-and which stage of the pipeline is slow, for which route, model, release."""
+"""2. Stage latency waterfall: stages in pipeline order end to end (mean and p95), slow traces from Tempo
+with the picked one drawn as a waterfall, and which stage is slow, for which route, model, release."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from ... import names as n
 from ...spec import Spec
 from .common import ENV, MODEL, RELEASE, ROUTE, STAGE, SVC, P, Q, dashboard, data_link, hide_field, trace_id_variable, variables, L
 from .queries import NOT_PIPELINE, POSITION, PROM, TEMPO_SCOPE, or_zero, per_s, quantile, stage_mean, stage_p95, tempo, waterfall, where
+
+UID = "genai-o11y-stages"
 
 #: The waterfall bar chart's two fields: where a stage starts (drawn transparent) and its bar.
 STARTS, LENGTH = "starts at", "duration"
@@ -40,8 +42,6 @@ def slow_trace_query(threshold_ms: int) -> str:
     """TraceQL: traces of the selected services that took longer than `threshold_ms` end to end."""
     return where(*TEMPO_SCOPE, f"trace:duration > {threshold_ms}ms")
 
-UID = "genai-o11y-stages"
-
 
 def build(spec: Spec, source: str) -> dict:
     dsum = PROM["duration_sum"]
@@ -64,7 +64,7 @@ def build(spec: Spec, source: str) -> dict:
                         "pushes every later stage (and the request) out. Compare the last bar's end with the request's mean: much less means time outside the stages."),
         waterfall_panel("Stage waterfall (p95)", stages, stage_p95, "p95",
                         "The p95s laid end to end: a pessimistic budget (the slow tail of every stage at once). A stage whose p95 bar is far longer than "
-                        "its mean bar has a slow tail worth an exemplar (Latency by stage) and the slow trace below."),
+                        "its mean bar has a slow tail worth an exemplar (Latency by stage) and a look at the slow traces below."),
         P("Slow traces (Tempo)", f"Traces of the selected services slower than {slow_ms} ms end to end ({slow_why}), from Tempo (tail sampling "
           "keeps slow traces). Many rows means requests breach the latency SLO. Click a row to draw that trace as a waterfall beside this table.",
           kind="table", w=8, h=14, options={"targets": [tempo(slow_trace_query(slow_ms), limit=20)]},
