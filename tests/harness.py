@@ -99,6 +99,8 @@ class SinkSpan:
     status_code: int
     events: list = field(default_factory=list)
     parent_span_id: str = ""  # hex; empty for a root span
+    start_ns: int = 0  # unix nanoseconds
+    end_ns: int = 0
 
 
 def _any_value(v) -> Any:
@@ -148,6 +150,7 @@ class OtlpSink:
                             SinkSpan(
                                 s.trace_id.hex(), s.span_id.hex(), s.name, _attrs(s.attributes), res, s.status.code,
                                 [(e.name, _attrs(e.attributes)) for e in s.events], s.parent_span_id.hex(),
+                                s.start_time_unix_nano, s.end_time_unix_nano,
                             )
                         )
         return out

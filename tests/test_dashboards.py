@@ -127,6 +127,37 @@ def test_stage_boards_follow_the_pipeline_order():
     assert order == list(spec.pipeline.stages)
 
 
+def test_the_stage_waterfall_is_a_waterfall_beside_a_slow_trace():
+    """Mean and p95 bar charts (a transparent bar up to where the stage starts, then the stage), sorted
+    by pipeline position; the slow-trace search uses the spec's request latency SLO."""
+    panels = {p["title"]: p for p in BOARDS["genai-o11y-stages"]["panels"]}
+    for title in ("Stage waterfall (mean)", "Stage waterfall (p95)"):
+        p = panels[title]
+        assert p["type"] == "barchart" and p["options"]["stacking"] == "normal" and p["options"]["xField"] == "genai_o11y_stage"
+        assert [t["format"] for t in p["targets"]] == ["table", "table"] and all(t["instant"] for t in p["targets"])
+        assert [t["id"] for t in p["transformations"]] == ["merge", "sortBy", "organize"]
+        assert p["transformations"][1]["options"]["sort"] == [{"field": "position", "desc": False}]
+        starts = p["transformations"][2]["options"]["renameByName"]["Value #A"]
+        (hidden,) = p["fieldConfig"]["overrides"]
+        assert hidden["matcher"]["options"]["names"] == [starts]
+        assert {"id": "color", "value": {"mode": "fixed", "fixedColor": "transparent"}} in hidden["properties"]
+    slow, trace = panels["Slow traces (Tempo)"], panels["Waterfall of a slow trace"]
+    assert slow["type"] == "table" and slow["datasource"]["type"] == "tempo"
+    assert "trace:duration > 8000ms" in slow["targets"][0]["query"]
+    # a row opens this board with that trace id (and the same time range and filters): the trace panel draws it
+    (link,) = slow["fieldConfig"]["defaults"]["links"]
+    assert link["url"].startswith("/d/genai-o11y-stages?${__url_time_range}") and "var-trace_id=${__data.fields.traceID}" in link["url"]
+    assert all(f"${{{v}:queryparam}}" in link["url"] for v in ["datasource", *VARS])
+    assert trace["type"] == "traces" and trace["targets"][0]["query"] == "$trace_id"
+    assert "trace_id" in [v["name"] for v in BOARDS["genai-o11y-stages"]["templating"]["list"]]
+    # the two waterfalls side by side, the slow traces and the picked trace side by side under them
+    g = {t: panels[t]["gridPos"] for t in ("Stage waterfall (mean)", "Stage waterfall (p95)", "Slow traces (Tempo)", "Waterfall of a slow trace")}
+    assert g["Stage waterfall (mean)"]["y"] == g["Stage waterfall (p95)"]["y"] < g["Slow traces (Tempo)"]["y"] == g["Waterfall of a slow trace"]["y"]
+    no_slo = make_spec({"slos.latency": [{"stage": "retrieval", "threshold_ms": 800, "objective_percent": 99.0}]})
+    other = {p["title"]: p for p in dashboards.build_all(no_slo, "x")["genai-o11y-stages"]["panels"]}
+    assert "trace:duration > 5000ms" in other["Slow traces (Tempo)"]["targets"][0]["query"]
+
+
 def test_spec_changes_reach_the_panels():
     """The price table and the daily budget are read from the spec, not typed into the boards."""
     spec = make_spec({"budget.daily_usd": 1234, "models": [{"name": "m-x", "provider": "p", "price_usd_per_1m_tokens": {"input": 7, "output": 9}}]})
@@ -198,6 +229,77 @@ def test_query_returns_series_with_its_legend_labels(live, uid, what, expr, lege
         assert wait_for(exemplar_trace_ids, timeout=60, interval=2, what=f"{uid} / {what}: exemplars with a trace_id")
 
 
+def _query_at(base: str, expr: str, at: float) -> list[dict]:
+    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr, "time": f"{at:.3f}"})
+    with urllib.request.urlopen(url, timeout=30) as r:
+        out = json.loads(r.read())
+    assert out["status"] == "success", out
+    return out["data"]["result"]
+
+
+@pytest.mark.collector
+@pytest.mark.parametrize("title", ["Stage waterfall (mean)", "Stage waterfall (p95)"])
+def test_stage_waterfall_starts_each_stage_where_the_ones_before_end(live, title):
+    """On real data, at one instant: one row per pipeline stage in pipeline order (by its position
+    label), its bar equal to the stage's own mean / p95 computed here independently, and its start
+    equal to the sum of the bars of the stages before it."""
+    import math
+
+    base, _tempo, _ids, _col = live
+    stages = list(load().pipeline.stages)
+    panel = next(p for p in BOARDS["genai-o11y-stages"]["panels"] if p["title"] == title)
+    starts_q, lengths_q = (_substitute(t["expr"]) for t in panel["targets"])
+    at = time.time()
+
+    def rows(expr):
+        out = {}
+        for s in _query_at(base, expr, at):
+            out[s["metric"]["genai_o11y_stage"]] = (s["metric"]["position"], float(s["value"][1]))
+        return out
+
+    starts, lengths = rows(starts_q), rows(lengths_q)
+    assert sorted(starts, key=lambda s: starts[s][0]) == stages, starts
+    assert sorted(lengths, key=lambda s: lengths[s][0]) == stages, lengths
+    assert [starts[s][0] for s in stages] == [f"{k:02d}" for k in range(1, len(stages) + 1)]
+    # the stages' own values, written out here rather than taken from the builder
+    m, w = 'genai_o11y_stage=~"' + "|".join(stages) + '"', "15m"
+    if "mean" in title:
+        own_q = (f"sum by (genai_o11y_stage) (rate(genai_o11y_span_duration_milliseconds_sum{{{m}}}[{w}]))"
+                 f" / sum by (genai_o11y_stage) (rate(genai_o11y_span_duration_milliseconds_count{{{m}}}[{w}]))")
+    else:
+        own_q = f"histogram_quantile(0.95, sum by (le, genai_o11y_stage) (rate(genai_o11y_span_duration_milliseconds_bucket{{{m}}}[{w}])))"
+    own = {s["metric"]["genai_o11y_stage"]: float(s["value"][1]) for s in _query_at(base, own_q, at)}
+    assert set(own) == set(stages) and all(v > 0 for v in own.values()), own
+    running = 0.0
+    for s in stages:
+        assert math.isclose(lengths[s][1], own[s], rel_tol=1e-9), (s, lengths[s], own[s])
+        assert math.isclose(starts[s][1], running, rel_tol=1e-9, abs_tol=1e-9), (s, starts[s], running)
+        running += own[s]
+    # a waterfall: each stage starts where the one before it ends
+    for prev, nxt in zip(stages, stages[1:]):
+        assert math.isclose(starts[nxt][1], starts[prev][1] + lengths[prev][1], rel_tol=1e-9)
+
+
+@pytest.mark.collector
+def test_slow_trace_search_keeps_the_slow_traces_of_real_traffic(live):
+    """`trace:duration > N ms` on what reached Tempo: some traces of the test traffic are slower than the
+    request SLO threshold (the table has rows) and most are not (it filters). Trace duration as Tempo
+    computes it: first span start to last span end."""
+    _base, tempo, _ids, _col = live
+    slow = next(p for p in BOARDS["genai-o11y-stages"]["panels"] if p["title"] == "Slow traces (Tempo)")
+    threshold_ms = int(re.search(r"trace:duration > (\d+)ms", slow["targets"][0]["query"]).group(1))
+    assert threshold_ms == next(s.threshold_ms for s in load().slos.latency if s.stage == "request")
+    bounds: dict[str, list[int]] = {}
+    for s in tempo.spans():
+        assert s.start_ns and s.end_ns >= s.start_ns
+        b = bounds.setdefault(s.trace_id, [s.start_ns, s.end_ns])
+        b[0], b[1] = min(b[0], s.start_ns), max(b[1], s.end_ns)
+    durations_ms = [(end - start) / 1e6 for start, end in bounds.values()]
+    slow_ones = [d for d in durations_ms if d > threshold_ms]
+    assert slow_ones, f"no trace at the sink is slower than {threshold_ms} ms (longest {max(durations_ms):.0f} ms)"
+    assert len(slow_ones) < len(durations_ms) / 2, (len(slow_ones), len(durations_ms))
+
+
 @pytest.mark.collector
 def test_template_variables_have_values(live):
     base, _tempo, _ids, _col = live
@@ -217,8 +319,8 @@ def test_tempo_searches_use_attributes_real_spans_carry(live):
     spans = tempo.spans()
     span_keys = set().union(*(s.attributes.keys() for s in spans))
     resource_keys = set().union(*(s.resource.keys() for s in spans))
-    queries = [t["query"] for p in BOARDS["genai-o11y-drilldown"]["panels"] for t in p.get("targets", []) if t.get("datasource", {}).get("type") == "tempo"]
-    assert len(queries) == 4
+    queries = [t["query"] for b in BOARDS.values() for p in b["panels"] for t in p.get("targets", []) if t.get("datasource", {}).get("type") == "tempo"]
+    assert len(queries) == 6  # the drill-down's four; the stage board's slow-trace search and the picked trace
     for q in queries:
         # every attribute a search names is carried by real spans, and those one spanset `{...}` names
         # together are carried by one span (a TraceQL spanset matches span by span)

@@ -49,6 +49,8 @@ FILLED = {
     ("genai-o11y-stages", "Latency by stage"): "all",
     ("genai-o11y-stages", "Share of end-to-end latency"): 2,  # embedding and model_call
     ("genai-o11y-stages", "p95 per stage in pipeline order"): 2,
+    ("genai-o11y-stages", "Stage waterfall (mean)"): "all",  # bars for embedding and model_call; every stage starts (0 where none ran before)
+    ("genai-o11y-stages", "Stage waterfall (p95)"): "all",
     ("genai-o11y-stages", "p95 by stage and model"): "all",
     ("genai-o11y-stages", "Stage error ratio"): "all",
     ("genai-o11y-stages", "Stage calls per second"): "all",

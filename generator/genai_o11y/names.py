@@ -222,7 +222,7 @@ JOB_COLLECTOR = "genai-o11y-collector"  # the collector's own telemetry (collect
 # --- Grafana dashboards (uid -> title); runbooks and panels link by these uids ----------------------
 DASHBOARDS: dict[str, str] = {
     "genai-o11y-overview": "GenAI / Overview",
-    "genai-o11y-stages": "GenAI / Stage latency",
+    "genai-o11y-stages": "GenAI / Stage latency waterfall",
     "genai-o11y-cost": "GenAI / Cost attribution",
     "genai-o11y-tools": "GenAI / Tool reliability",
     "genai-o11y-retrieval": "GenAI / Retrieval quality",

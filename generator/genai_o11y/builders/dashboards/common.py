@@ -89,9 +89,12 @@ class Q:
     legend: str = ""
     instant: bool = False
     exemplar: bool = False
+    table: bool = False  # one row per series (label columns, one value): what a bar chart joins
 
     def target(self, ref: str) -> dict:
         t = {"datasource": PROM_DS, "expr": self.expr, "refId": ref, "editorMode": "code", "range": not self.instant, "instant": self.instant}
+        if self.table:
+            t["format"] = "table"
         if self.legend:
             t["legendFormat"] = self.legend
         if self.exemplar:
@@ -106,7 +109,7 @@ class P:
     title: str
     description: str
     queries: list[Q] = field(default_factory=list)
-    kind: str = "timeseries"  # timeseries | stat | bargauge | table | alertlist | traces | text
+    kind: str = "timeseries"  # timeseries | stat | bargauge | barchart | table | alertlist | traces | text
     unit: str = "short"
     w: int = 12
     h: int = 8
@@ -116,6 +119,9 @@ class P:
     threshold_lines: bool = False  # draw the thresholds as lines on a time series (a floor)
     options: dict[str, Any] = field(default_factory=dict)
     links: list[dict] = field(default_factory=list)
+    transformations: list[dict] = field(default_factory=list)
+    overrides: list[dict] = field(default_factory=list)
+    data_links: list[dict] = field(default_factory=list)  # on every value (fieldConfig.defaults.links)
 
 
 def _thresholds(steps: list[tuple[float, str]] | None, base_color: str = "green") -> dict:
@@ -128,6 +134,22 @@ class TracesPanel(G.Panel):
 
     def to_json_data(self):
         return self.panel_json({"type": "traces"})
+
+
+class BarChartPanel(G.Panel):
+    """Grafana's `barchart` panel over one joined table (grafanalib 0.7.1's BarChart predates the table form)."""
+
+    def to_json_data(self):
+        return self.panel_json({"type": "barchart"})
+
+
+def hide_field(name: str) -> dict:
+    """A field override: `name` drawn transparent and left out of the legend (a waterfall's offset)."""
+    return {
+        "matcher": {"id": "byNames", "options": {"mode": "include", "names": [name], "prefix": "", "readOnly": True}},
+        "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": "transparent"}},
+                       {"id": "custom.hideFrom", "value": {"legend": True, "tooltip": False, "viz": False}}],
+    }
 
 
 def drilldown_link() -> dict:
@@ -148,7 +170,7 @@ def panel(p: P, pid: int, x: int, y: int) -> Any:
     targets = [q.target(chr(ord("A") + i)) for i, q in enumerate(p.queries)]
     grid = G.GridPos(h=p.h, w=p.w, x=x, y=y)
     common = dict(title=p.title, description=p.description, gridPos=grid, id=pid, targets=targets, dataSource=PROM_DS)
-    links = p.links or ([drilldown_link()] if p.kind in ("timeseries", "table", "bargauge", "stat") else [])
+    links = p.links or ([drilldown_link()] if p.kind in ("timeseries", "table", "bargauge", "barchart", "stat") else [])
     if p.kind == "timeseries":
         obj = G.TimeSeries(**common, unit=p.unit, stacking={"mode": "normal"} if p.stack else {}, legendDisplayMode="table",
                            legendPlacement="bottom", legendCalcs=["mean", "max", "lastNotNull"], tooltipMode="multi")
@@ -158,7 +180,11 @@ def panel(p: P, pid: int, x: int, y: int) -> Any:
         obj = G.BarGauge(**common, format=p.unit, calc="lastNotNull", displayMode="gradient", orientation="horizontal",
                          thresholds=_thresholds(p.thresholds)["steps"], allValues=False)
     elif p.kind == "table":
+        if "targets" in p.options:  # a Tempo search as a table
+            common.update(targets=p.options.pop("targets"), dataSource=TEMPO_DS)
         obj = G.Table(**common, unit=p.unit)
+    elif p.kind == "barchart":
+        obj = BarChartPanel(**common, transformations=p.transformations)
     elif p.kind == "alertlist":
         obj = G.AlertList(title=p.title, description=p.description, gridPos=grid, id=pid)
         p.options.setdefault("datasource", None)
@@ -175,10 +201,13 @@ def panel(p: P, pid: int, x: int, y: int) -> Any:
         data["links"] = links
     data.setdefault("fieldConfig", {"defaults": {}, "overrides": []})
     data["fieldConfig"].setdefault("overrides", [])
-    if p.kind in ("timeseries", "stat", "bargauge", "table"):
+    data["fieldConfig"]["overrides"].extend(p.overrides)
+    if p.kind in ("timeseries", "stat", "bargauge", "barchart", "table"):
         data["fieldConfig"]["defaults"]["unit"] = p.unit
         if p.thresholds:
             data["fieldConfig"]["defaults"]["thresholds"] = _thresholds(p.thresholds, p.threshold_base)
+        if p.data_links:
+            data["fieldConfig"]["defaults"]["links"] = p.data_links
         if p.threshold_lines:
             data["fieldConfig"]["defaults"].setdefault("custom", {})["thresholdsStyle"] = {"mode": "line"}
     if p.options:
@@ -206,6 +235,21 @@ def _query_var(name: str, label: str, metric: str, text: str, upstream: str = ""
         "definition": q, "refresh": 2, "includeAll": True, "multi": True, "allValue": ".*", "sort": 1,
         "current": {"selected": True, "text": ["All"], "value": ["$__all"]}, "options": [], "hide": 0,
     }
+
+
+def trace_id_variable() -> dict:
+    """A textbox holding one trace id: a `traces` panel querying `$trace_id` draws that trace as a waterfall."""
+    return {"type": "textbox", "name": "trace_id", "label": "Trace id", "query": "", "hide": 0,
+            "current": {"selected": False, "text": "", "value": ""}, "options": []}
+
+
+def data_link(title: str, uid: str, **params: str) -> dict:
+    """A data link to board `uid` keeping the time range and every filter variable, plus `params`
+    (`var-x=...`); Grafana expands ${__data.fields.<name>} per clicked row."""
+    query = ["${__url_time_range}", "${datasource:queryparam}", *(f"${{{var}:queryparam}}" for var, _ in FILTERS),
+             *(f"{k}={v}" for k, v in params.items())]
+    return {"title": title, "type": "link", "url": f"/d/{uid}?" + "&".join(query), "icon": "external link", "tooltip": title, "tags": [],
+            "asDropdown": False, "targetBlank": False, "includeVars": False, "keepTime": False}
 
 
 def variables() -> list[dict]:
@@ -263,7 +307,8 @@ def normalise(value: Any, in_targets: bool = False) -> Any:
             if v is None and threshold_step and k == "value":
                 out[k] = None  # the base step: -Infinity serialises as null (the schema allows exactly this)
                 continue
-            if v is None or k in LEGACY_KEYS or (in_targets and "expr" in value and k in LEGACY_TARGET_KEYS):
+            legacy_target = in_targets and "expr" in value and k in LEGACY_TARGET_KEYS and not (k == "format" and v == "table")
+            if v is None or k in LEGACY_KEYS or legacy_target:
                 continue
             out[k] = normalise(v, in_targets=(k == "targets"))
         return out

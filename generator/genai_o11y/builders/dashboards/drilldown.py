@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from ... import names as n
 from ...spec import Spec
-from .common import TEMPO_DS, P, Q, dashboard, variables
-from .queries import REQ, quantile
+from .common import P, Q, dashboard, trace_id_variable, variables
+from .queries import REQ, TEMPO_SCOPE as SCOPE, quantile, tempo as _tempo, where as _where
 
 UID = "genai-o11y-drilldown"
-
-
-def _where(*conds: str) -> str:
-    return "{ " + " && ".join(conds) + " }"
-
-
-#: Conditions on the request's own resource (every span of the trace has it).
-SCOPE = ('resource.service.name =~ "$service"', f'resource.{n.ENVIRONMENT} =~ "$environment"')
 
 
 def failed_requests() -> str:
@@ -30,10 +22,6 @@ def by_model_and_prompt() -> str:
 def of_tenant() -> str:
     """Requests of a tenant (the tenant hash is on the request span)."""
     return _where(*SCOPE, f'span.{n.TENANT} =~ "$tenant"')
-
-
-def _tempo(query: str, ref: str = "A") -> dict:
-    return {"datasource": TEMPO_DS, "queryType": "traceql", "query": query, "refId": ref, "limit": 50, "tableType": "traces"}
 
 
 def build(spec: Spec, source: str) -> dict:
@@ -57,8 +45,5 @@ def build(spec: Spec, source: str) -> dict:
     ]
     d = dashboard(UID, "Find the request: Tempo search by service, status, model, prompt version and tenant, and the trace itself.", panels, source,
                   needs="Tempo (traces kept by tail sampling) and any GenAI instrumentation; the searches by prompt version and tenant need `genai_o11y.prompt.version` and `genai_o11y.tenant` (the helper sets them); slow requests with exemplars need the span metrics.")
-    d["templating"]["list"] = variables() + [{
-        "type": "textbox", "name": "trace_id", "label": "Trace id", "query": "", "hide": 0,
-        "current": {"selected": False, "text": "", "value": ""}, "options": [],
-    }]
+    d["templating"]["list"] = variables() + [trace_id_variable()]
     return d

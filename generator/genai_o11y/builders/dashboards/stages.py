@@ -1,13 +1,46 @@
-"""2. Stage latency waterfall: which stage of the pipeline is slow, for which route, model, release."""
+"""2. Stage latency waterfall: stages in pipeline order end to end (mean and p95), slow traces from Tempo
+with the picked one drawn as a waterfall, and which stage is slow, for which route, model, release."""
 
 from __future__ import annotations
 
 from ... import names as n
 from ...spec import Spec
-from .common import ENV, MODEL, RELEASE, ROUTE, STAGE, SVC, P, Q, dashboard, L
-from .queries import NOT_PIPELINE, PROM, or_zero, per_s, quantile
+from .common import ENV, MODEL, RELEASE, ROUTE, STAGE, SVC, P, Q, dashboard, data_link, hide_field, trace_id_variable, variables, L
+from .queries import NOT_PIPELINE, POSITION, PROM, TEMPO_SCOPE, or_zero, per_s, quantile, stage_mean, stage_p95, tempo, waterfall, where
 
 UID = "genai-o11y-stages"
+
+#: The waterfall bar chart's two fields: where a stage starts (drawn transparent) and its bar.
+STARTS, LENGTH = "starts at", "duration"
+
+#: A request slower than this is "slow" for the slow-trace waterfall when the spec has no request latency SLO.
+SLOW_REQUEST_MS = 5000
+
+
+def waterfall_panel(title: str, stages: list[str], per_stage, what: str, bad: str) -> P:
+    """A horizontal stacked bar per stage, in pipeline order: a transparent bar up to where the
+    stages before it end, then the stage's own bar (two instant table queries merged on the stage)."""
+    starts, lengths = waterfall(stages, per_stage)
+    return P(title, f"Stages in pipeline order (spec pipeline.stages); each bar starts where the stages before it end, its length the stage's {what} "
+             f"over the time range (a stage that runs several times per request, like tool calls, counts one call; a stage without spans adds 0). {bad}",
+             [Q(starts, "{{" + STAGE + "}}", instant=True, table=True), Q(lengths, "{{" + STAGE + "}}", instant=True, table=True)],
+             kind="barchart", unit="ms", w=12, h=10, overrides=[hide_field(STARTS)],
+             transformations=[
+                 {"id": "merge", "options": {}},
+                 {"id": "sortBy", "options": {"fields": {}, "sort": [{"field": POSITION, "desc": False}]}},
+                 {"id": "organize", "options": {"excludeByName": {"Time": True, POSITION: True}, "includeByName": {},
+                                                "indexByName": {STAGE: 0, "Value #A": 1, "Value #B": 2},
+                                                "renameByName": {"Value #A": STARTS, "Value #B": LENGTH}}},
+             ],
+             options={"orientation": "horizontal", "stacking": "normal", "xField": STAGE, "showValue": "never", "groupWidth": 0.8, "barWidth": 0.9,
+                      "barRadius": 0, "fullHighlight": False, "xTickLabelRotation": 0, "xTickLabelSpacing": 0,
+                      "legend": {"showLegend": True, "displayMode": "list", "placement": "bottom", "calcs": []},
+                      "tooltip": {"mode": "multi", "sort": "none"}})
+
+
+def slow_trace_query(threshold_ms: int) -> str:
+    """TraceQL: traces of the selected services that took longer than `threshold_ms` end to end."""
+    return where(*TEMPO_SCOPE, f"trace:duration > {threshold_ms}ms")
 
 
 def build(spec: Spec, source: str) -> dict:
@@ -23,10 +56,25 @@ def build(spec: Spec, source: str) -> dict:
     p95 = [Q(quantile(0.95, f'{STAGE}="{s}"', by=STAGE, window="$__range"), "{{" + STAGE + "}}", instant=True) for s in stages]
     hit = L(n.CACHE_HIT)
     slo_text = ", ".join(f"{k} {v} ms" for k, v in slo.items()) or "none"
+    slow_ms = slo.get("request", SLOW_REQUEST_MS)
+    slow_why = "the request latency SLO" if "request" in slo else "a fixed threshold: the spec has no request latency SLO"
     panels = [
+        waterfall_panel("Stage waterfall (mean)", stages, stage_mean, "mean duration",
+                        "A long bar is where the time goes; a bar that grew against last week is the stage that got slower, and its end moving right "
+                        "pushes every later stage (and the request) out. Compare the last bar's end with the request's mean: much less means time outside the stages."),
+        waterfall_panel("Stage waterfall (p95)", stages, stage_p95, "p95",
+                        "The p95s laid end to end: a pessimistic budget (the slow tail of every stage at once). A stage whose p95 bar is far longer than "
+                        "its mean bar has a slow tail worth an exemplar (Latency by stage) and a look at the slow traces below."),
+        P("Slow traces (Tempo)", f"Traces of the selected services slower than {slow_ms} ms end to end ({slow_why}), from Tempo (tail sampling "
+          "keeps slow traces). Many rows means requests breach the latency SLO. Click a row to draw that trace as a waterfall beside this table.",
+          kind="table", w=8, h=14, options={"targets": [tempo(slow_trace_query(slow_ms), limit=20)]},
+          data_links=[data_link("Show this trace's waterfall", UID, **{"var-trace_id": "${__data.fields.traceID}"})]),
+        P("Waterfall of a slow trace", "The trace picked in 'Slow traces' (or pasted into the Trace id variable), from Tempo: its stages as a waterfall "
+          "with their attributes. The widest span is the stage to fix; a gap between spans is time the stages do not account for (queueing, "
+          "an uninstrumented call).", kind="traces", w=16, h=14, options={"targets": [tempo("$trace_id")]}),
         P("Latency by stage", f"p95 and p99 per stage over time. Latency SLO thresholds: {slo_text}. One stage rising alone is that stage's problem (GenAIStageLatencyRegression); all rising is the platform. Exemplars open slow traces.",
           [Q(quantile(0.95, pipeline, by=STAGE), "{{" + STAGE + "}} p95"), Q(quantile(0.99, pipeline, by=STAGE), "{{" + STAGE + "}} p99", exemplar=True)], unit="ms", w=24, h=9),
-        P("Share of end-to-end latency", "Each stage's share of the time requests spend end to end, in pipeline order (the waterfall). A share that grows points at the stage that got slower; the shares can exceed 100% when stages overlap (parallel tool calls).",
+        P("Share of end-to-end latency", "Each stage's share of the time requests spend end to end, in pipeline order. A share that grows points at the stage that got slower; the shares can exceed 100% when stages overlap (parallel tool calls).",
           share, kind="bargauge", unit="percentunit", w=12, h=9),
         P("p95 per stage in pipeline order", "p95 of each stage over the range, in the spec's pipeline order. Compare with the SLO thresholds in the description of 'Latency by stage'.",
           p95, kind="bargauge", unit="ms", w=12, h=9),
@@ -44,5 +92,7 @@ def build(spec: Spec, source: str) -> dict:
         P("Stage calls per second", "Spans per second per stage: a stage that stops appearing was skipped (e.g. retrieval bypassed) or lost its instrumentation.",
           [Q(per_s(PROM["calls"], by=STAGE), "{{" + STAGE + "}}")], unit="ops"),
     ]
-    return dashboard(UID, "Per stage, in pipeline order: latency percentiles, share of the request, and splits by route, model and release.", panels, source,
+    d = dashboard(UID, "Per stage, in pipeline order: the waterfall (mean and p95, each stage starting where the one before ends), slow traces from Tempo and one drawn as a waterfall, latency percentiles, share of the request, and splits by route, model and release.", panels, source,
                      needs="any GenAI instrumentation's model calls and embeddings (and the request: each trace's root). The other stages (retrieval, rerank, prompt assembly, routing, tools, moderation) need the helper, `genai_o11y.stage` set by the app, or span kinds the sidecar maps (OpenInference RETRIEVER, RERANKER, TOOL, GUARDRAIL; OpenLLMetry tool spans); the route split needs `genai_o11y.route`.")
+    d["templating"]["list"] = variables() + [trace_id_variable()]
+    return d
