@@ -550,3 +550,29 @@ def test_eval_events_and_eval_spans_give_the_same_series(otelcol, tmp_path):
         assert count == len(spans)
         assert {dict(k[1]).get(names.prom_label(names.PROMPT_VERSION)) for k in as_events} == {"v1", "v2", "v3"}
         assert {dict(k[1]).get(names.prom_label(names.EVAL_LABEL)) for k in as_events} >= {"pass", "fail"}
+
+
+@pytest.mark.collector
+def test_eval_events_past_the_ottl_stages_are_counted_by_the_native_engine_only(otelcol, tmp_path):
+    """The documented limit: the ottl engine counts EVAL_EVENT_STAGES eval events per span, the native one all."""
+    k = collector_builder.EVAL_EVENT_STAGES
+    events = [(names.EVAL_EVENT, {names.EVAL_NAME: "relevance", names.EVAL_SCORE: 0.5, names.EVAL_LABEL: "pass"}) for _ in range(k + 2)]
+    item = ({names.SERVICE_NAME: "many-evals"}, span_pb(6_000_001, "chat", {names.STAGE: "model_call"}, events, error=False))
+    for engine, want in (("native", k + 2), ("ottl", k)):
+        (tmp_path / engine).mkdir()
+        with OtlpSink() as tempo:
+            spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "sampling.decision_wait_seconds": 1, "collector.engine": engine}, tmp_path / engine))
+            with run_collector(otelcol, spec, tmp_path / engine) as col:
+                send(col.otlp_grpc, [item])
+                last: dict = {}
+
+                def settled():
+                    nonlocal last
+                    now = {name: v for (name, _l), v in _eval_series(col).get("many-evals", {}).items()
+                           if name in ("genai_o11y_evaluation_results_total", "genai_o11y_evaluation_score_count")}
+                    done = now and now == last
+                    last = now
+                    return now if done else None
+
+                counts = wait_for(settled, timeout=60, interval=3, what=f"eval series settled ({engine})")
+        assert counts == {"genai_o11y_evaluation_results_total": want, "genai_o11y_evaluation_score_count": want}, (engine, counts)
