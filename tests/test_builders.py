@@ -447,3 +447,39 @@ def test_the_spec_adds_tier1_keys_with_a_contract_and_bad_ones_are_named():
         redaction_policy.parse("version: 1\nmetadata_keys: ['service.*']\ndetectors: [{name: K, regex: 'k', mask: '<K>'}]\n", "p.yaml")
     with pytest.raises(SpecError, match=r"metadata_keys\.service\.\*: must be an exact attribute key"):
         redaction_policy.parse("version: 1\nmetadata_keys: {'service.*': identifier}\ndetectors: [{name: K, regex: 'k', mask: '<K>'}]\n", "p.yaml")
+
+
+def test_eval_events_feed_the_eval_metrics_in_both_engines():
+    """The eval metrics are fed by gen_ai.evaluation.result span events too: genai_usage reads them
+    (span_event: the result from the event, the dimensions from the span); the ottl engine lifts one
+    event per span per stage onto a span copy for the same signal_to_metrics definitions; the
+    request view drops eval events in both (they are counted on the span itself)."""
+    evals = [m for m in collector.usage_metrics() if m.span_event]
+    assert {m.name for m in evals} == {names.METRIC_EVAL_SCORE, names.METRIC_EVAL_RESULTS}
+    assert all(m.span_event == names.EVAL_EVENT for m in evals)
+    native = collector.build(make_spec())
+    usage = {m["name"]: m for m in native["connectors"][names.USAGE_CONNECTORS["native"]]["metrics"]}
+    for m in evals:
+        ev = usage[m.name]["span_event"]
+        assert ev["name"] == names.EVAL_EVENT
+        assert ev["span_labels"] == collector.QUALITY_DIMENSIONS  # the evaluated span's dimensions
+        assert names.EVAL_NAME not in ev["span_labels"]  # the evaluator is the event's
+    assert [m["name"] for m in usage.values() if "span_event" in m] == [m.name for m in evals]
+    results = usage[names.METRIC_EVAL_RESULTS]
+    assert [lab["key"] for lab in results["labels"] if "default" not in lab] == [names.EVAL_LABEL]
+    assert not [p for p in native["service"]["pipelines"] if p.startswith("traces/eval_events")]
+    ottl = collector.build(make_spec({"collector.engine": "ottl"}))
+    pl = ottl["service"]["pipelines"]
+    stages = [pl[f"traces/eval_events_{i}"] for i in range(collector.EVAL_EVENT_STAGES)]
+    assert stages[0]["receivers"] == [collector.FORWARD] and "transform/dimensions" in stages[0]["processors"]
+    for i, st in enumerate(stages):
+        assert st["exporters"][0] == "signal_to_metrics"
+        if i:
+            assert st["receivers"] == stages[i - 1]["exporters"][1:]
+    assert stages[-1]["exporters"] == ["signal_to_metrics"]
+    lift = "\n".join(s for g in ottl["processors"]["transform/eval_event_lift"]["trace_statements"] for s in g["statements"])
+    for key in (names.EVAL_NAME, names.EVAL_SCORE, names.EVAL_LABEL):
+        assert f'set(span.attributes["{key}"], spanevent.attributes["{key}"])' in lift
+    assert f'keep_keys(span.attributes, [{", ".join(chr(34) + k + chr(34) for k in collector.QUALITY_DIMENSIONS)}' in lift
+    for cfg in (native, ottl):
+        assert cfg["processors"]["filter/request_view"]["traces"]["spanevent"] == [f'spanevent.name == "{names.EVAL_EVENT}"']

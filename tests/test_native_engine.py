@@ -213,9 +213,9 @@ def _metrics_branch_to(cfg: dict, endpoint: str) -> dict:
     pl["traces/metrics"]["exporters"] = ["otlp_grpc/folded"]
     del pl["traces/requests"]  # request views share their span's ids (the usage test covers them)
     cfg["exporters"]["otlp_grpc/folded"] = {"endpoint": endpoint, "tls": {"insecure": True}}
-    for name in [p for p in pl if p.startswith("metrics/")]:
+    for name in [p for p in pl if p.startswith(("metrics/", "traces/eval_events"))]:  # eval events: the usage tests
         del pl[name]
-    for c in [c for c in cfg["connectors"] if not c.startswith("forward")]:
+    for c in [c for c in cfg["connectors"] if not c.startswith("forward") or c.startswith("forward/eval_events")]:
         del cfg["connectors"][c]
     del cfg["exporters"]["prometheus"]
     return cfg
@@ -363,6 +363,7 @@ def usage_items(n: int, seed: int = 23) -> list:
         names.PROMPT_TRUNCATED: lambda: rng.choice([True, False, "true"]),
         names.EVAL_SCORE: lambda: rng.random(),
         names.EVAL_NAME: lambda: rng.choice(["faithfulness", "relevance"]),
+        names.EVAL_LABEL: lambda: rng.choice(["pass", "fail"]),
     }
     items = []
     for i in range(n):
@@ -372,11 +373,35 @@ def usage_items(n: int, seed: int = 23) -> list:
         if rng.random() < 0.05:
             a[names.REQUEST_DELEGATED] = True
         res = {names.SERVICE_NAME: rng.choice(["svc-a", "svc-b"]), **({names.ENVIRONMENT: "prod"} if rng.random() < 0.5 else {}), "service.instance.id": f"pod-{i % 3}"}
-        sp = span_pb(9_000_000 + i, "x", a, error=rng.random() < 0.2)
+        sp = span_pb(9_000_000 + i, "x", a, random_eval_events(rng), error=rng.random() < 0.2)
         if rng.random() < 0.3:  # a child, or a span whose parent is remote: not a root
             sp.parent_span_id = (i + 1).to_bytes(8, "big")
         items.append((res, sp))
     return items
+
+
+def random_eval_events(rng: random.Random) -> list[tuple[str, dict]]:
+    """gen_ai.evaluation.result span events (as many as the ottl engine lifts per span), some partial,
+    some carrying keys that are the span's to give (ignored), and other events with eval keys."""
+    if rng.random() < 0.7:
+        return []
+    events = []
+    for _ in range(rng.randint(1, collector_builder.EVAL_EVENT_STAGES)):
+        e: dict = {}
+        if rng.random() < 0.9:
+            e[names.EVAL_NAME] = rng.choice(["faithfulness", "relevance", "tone"])
+        if rng.random() < 0.8:
+            e[names.EVAL_SCORE] = rng.choice([rng.random(), rng.random(), 1, "0.3"])
+        if rng.random() < 0.6:
+            e[names.EVAL_LABEL] = rng.choice(["pass", "fail"])
+        if rng.random() < 0.1:
+            e[names.ERROR_TYPE] = "judge_timeout"
+        if rng.random() < 0.1:
+            e[names.REQUEST_MODEL] = "not-the-spans"
+        events.append((names.EVAL_EVENT, e))
+    if rng.random() < 0.2:
+        events.insert(rng.randint(0, len(events)), ("exception", {names.EVAL_NAME: "relevance", names.EVAL_SCORE: 0.5, names.EVAL_LABEL: "pass"}))
+    return events
 
 
 def expected_requests(items: list) -> int:
@@ -453,3 +478,101 @@ def test_the_package_ships_every_source_file_of_our_components():
     files = [f for f in (root / "gocomponents").rglob("*") if f.is_file()]
     assert len(files) >= 12
     assert not [f for f in files if f not in shipped]
+
+
+def eval_shapes(n: int, seed: int = 41) -> tuple[list, list]:
+    """The same evaluations twice: as our eval spans (each carrying the result and the evaluated
+    call's dimensions) under service evals-as-spans, and as gen_ai.evaluation.result span events on
+    the evaluated model call under service evals-as-events."""
+    rng = random.Random(seed)
+    spec = make_spec()
+    spans, events = [], []
+    for i in range(n):
+        dims = {names.REQUEST_MODEL: rng.choice([m.name for m in spec.models] + ["llama-3"]), names.PROMPT_TEMPLATE: "answer",
+                names.PROMPT_VERSION: f"v{rng.randint(1, 3)}", **({names.ROUTE: rng.choice(spec.pipeline.routes)} if rng.random() < 0.8 else {})}
+        env = {names.ENVIRONMENT: "prod"} if rng.random() < 0.5 else {}
+        results = []
+        for _ in range(rng.randint(1, collector_builder.EVAL_EVENT_STAGES)):
+            r = {names.EVAL_NAME: rng.choice(["faithfulness", "relevance"]), names.EVAL_SCORE: round(rng.random(), 3)}
+            if rng.random() < 0.7:
+                r[names.EVAL_LABEL] = "pass" if r[names.EVAL_SCORE] >= 0.5 else "fail"
+            results.append(r)
+        for j, r in enumerate(results):
+            spans.append(({names.SERVICE_NAME: "evals-as-spans", **env}, span_pb(7_000_000 + i * 10 + j, "eval", {names.STAGE: "evaluation", **dims, **r}, error=False)))
+        events.append(({names.SERVICE_NAME: "evals-as-events", **env},
+                       span_pb(7_500_000 + i, "chat", {names.STAGE: "model_call", **dims}, [(names.EVAL_EVENT, r) for r in results], error=False)))
+    return spans, events
+
+
+def _eval_series(col) -> dict:
+    """(name, labels but the job's) -> value of the evaluation series, by the service that sent them."""
+    out: dict = {}
+    for smp in col.samples():
+        if smp.name.startswith(("genai_o11y_evaluation_score", "genai_o11y_evaluation_results")) and not smp.name.endswith("_created"):
+            labels = dict(smp.labels)
+            service = labels.pop(names.prom_label(names.SERVICE_NAME), None) or labels.pop("job", None)
+            labels.pop("job", None)
+            out.setdefault(service, {})[(smp.name, tuple(sorted(labels.items())))] = smp.value
+    return out
+
+
+@pytest.mark.collector
+def test_eval_events_and_eval_spans_give_the_same_series(otelcol, tmp_path):
+    """Through the real collector, with each engine: the semantic conventions' evaluation events feed
+    the score histogram and the results counter exactly as the same results sent as eval spans do,
+    labelled with the evaluated span's dimensions."""
+    spans, events = eval_shapes(120)
+    for engine in ("native", "ottl"):
+        (tmp_path / engine).mkdir()
+        with OtlpSink() as tempo:
+            spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "sampling.decision_wait_seconds": 1, "collector.engine": engine}, tmp_path / engine))
+            with run_collector(otelcol, spec, tmp_path / engine) as col:
+                send(col.otlp_grpc, spans)
+                send(col.otlp_grpc, events)
+                last: dict = {}
+
+                def settled():
+                    nonlocal last
+                    now = _eval_series(col)
+                    done = len(now) == 2 and now == last
+                    last = now
+                    return now if done else None
+
+                out = wait_for(settled, timeout=60, interval=3, what=f"eval series settled ({engine})")
+        as_spans, as_events = out["evals-as-spans"], out["evals-as-events"]
+        assert set(as_spans) == set(as_events), (engine, sorted(set(as_spans) ^ set(as_events))[:4])
+        # the same results, summed in another order (the ottl engine lifts one event per span at a time)
+        diff = [(k, as_spans[k], as_events[k]) for k in as_spans if not math.isclose(as_spans[k], as_events[k], rel_tol=1e-9, abs_tol=1e-9)]
+        assert not diff, (engine, diff[:3])
+        results = sum(v for (name, _l), v in as_events.items() if name == "genai_o11y_evaluation_results_total")
+        assert results == sum(names.EVAL_LABEL in dict((kv.key, 1) for kv in sp.attributes) for _r, sp in spans)
+        count = sum(v for (name, _l), v in as_events.items() if name == "genai_o11y_evaluation_score_count")
+        assert count == len(spans)
+        assert {dict(k[1]).get(names.prom_label(names.PROMPT_VERSION)) for k in as_events} == {"v1", "v2", "v3"}
+        assert {dict(k[1]).get(names.prom_label(names.EVAL_LABEL)) for k in as_events} >= {"pass", "fail"}
+
+
+@pytest.mark.collector
+def test_eval_events_past_the_ottl_stages_are_counted_by_the_native_engine_only(otelcol, tmp_path):
+    """The documented limit: the ottl engine counts EVAL_EVENT_STAGES eval events per span, the native one all."""
+    k = collector_builder.EVAL_EVENT_STAGES
+    events = [(names.EVAL_EVENT, {names.EVAL_NAME: "relevance", names.EVAL_SCORE: 0.5, names.EVAL_LABEL: "pass"}) for _ in range(k + 2)]
+    item = ({names.SERVICE_NAME: "many-evals"}, span_pb(6_000_001, "chat", {names.STAGE: "model_call"}, events, error=False))
+    for engine, want in (("native", k + 2), ("ottl", k)):
+        (tmp_path / engine).mkdir()
+        with OtlpSink() as tempo:
+            spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "sampling.decision_wait_seconds": 1, "collector.engine": engine}, tmp_path / engine))
+            with run_collector(otelcol, spec, tmp_path / engine) as col:
+                send(col.otlp_grpc, [item])
+                last: dict = {}
+
+                def settled():
+                    nonlocal last
+                    now = {name: v for (name, _l), v in _eval_series(col).get("many-evals", {}).items()
+                           if name in ("genai_o11y_evaluation_results_total", "genai_o11y_evaluation_score_count")}
+                    done = now and now == last
+                    last = now
+                    return now if done else None
+
+                counts = wait_for(settled, timeout=60, interval=3, what=f"eval series settled ({engine})")
+        assert counts == {"genai_o11y_evaluation_results_total": want, "genai_o11y_evaluation_score_count": want}, (engine, counts)

@@ -34,8 +34,8 @@ from .errors import UserError
 from .spec import Spec
 from .spec.model import Evaluator
 
-EVAL_EVENT = "gen_ai.evaluation.result"
-EVAL_LABEL = "gen_ai.evaluation.score.label"
+EVAL_EVENT = n.EVAL_EVENT
+EVAL_LABEL = n.EVAL_LABEL
 CASE_ID = n.EVAL_CASE_ID
 RECORD_KEYS = {"case_id", "evaluator", "score", "label", "explanation"}
 

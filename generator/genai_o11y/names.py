@@ -30,6 +30,10 @@ FINISH_REASONS = _ga.GEN_AI_RESPONSE_FINISH_REASONS
 CONVERSATION_ID = _ga.GEN_AI_CONVERSATION_ID
 EVAL_NAME = _ga.GEN_AI_EVALUATION_NAME  # gen_ai.evaluation.name
 EVAL_SCORE = _ga.GEN_AI_EVALUATION_SCORE_VALUE  # gen_ai.evaluation.score.value
+EVAL_LABEL = _ga.GEN_AI_EVALUATION_SCORE_LABEL  # gen_ai.evaluation.score.label (e.g. pass, fail)
+EVAL_EXPLANATION = _ga.GEN_AI_EVALUATION_EXPLANATION  # gen_ai.evaluation.explanation
+#: The semantic conventions' evaluation event (a span event on the evaluated span); no older spelling.
+EVAL_EVENT = "gen_ai.evaluation.result"
 ERROR_TYPE = _err.ERROR_TYPE
 SERVICE_NAME = _svc.SERVICE_NAME
 SERVICE_VERSION = _svc.SERVICE_VERSION
@@ -122,6 +126,7 @@ METRIC_TENANT_COST = "genai_o11y.tenant.cost"
 METRIC_TENANT_CALLS = "genai_o11y.tenant.requests"
 METRIC_FEEDBACK = "genai_o11y.feedback"
 METRIC_EVAL_SCORE = "genai_o11y.evaluation.score"
+METRIC_EVAL_RESULTS = "genai_o11y.evaluation.results"
 METRIC_FAILURES = "genai_o11y.failures"
 METRIC_CACHE = "genai_o11y.cache.lookups"
 METRIC_RETRIEVAL_RESULTS = "genai_o11y.retrieval.results"
@@ -159,6 +164,7 @@ PROM = {
     "feedback": "genai_o11y_feedback_total",
     "eval_sum": "genai_o11y_evaluation_score_sum",
     "eval_count": "genai_o11y_evaluation_score_count",
+    "eval_results": "genai_o11y_evaluation_results_total",
     "failures": "genai_o11y_failures_total",
     "cache": "genai_o11y_cache_lookups_total",
     "retrieval_bucket": "genai_o11y_retrieval_results_bucket",

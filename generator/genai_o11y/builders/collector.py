@@ -76,7 +76,9 @@ def request_view_processors() -> dict:
     """filter/request_view drops every span but those of request_view_condition();
     transform/request_view makes the request view of what is left. Both engines use these."""
     return {
-        "filter/request_view": {"error_mode": "ignore", "traces": {"span": [f"not ({request_view_condition()})"]}},
+        # the request view is a copy of the span: its eval events were counted on the span itself
+        "filter/request_view": {"error_mode": "ignore", "traces": {"span": [f"not ({request_view_condition()})"],
+                                                                   "spanevent": [f"spanevent.name == {q(n.EVAL_EVENT)}"]}},
         "transform/request_view": _transform([{"context": "span", "statements": [
             f"keep_keys(span.attributes, [{', '.join(q(k) for k in REQUEST_VIEW_KEYS)}])",
             f'set({attr(n.STAGE)}, "request")',
@@ -311,6 +313,14 @@ class UsageMetric:
     unit: str = ""
     buckets: tuple[float, ...] | None = None
     max_streams: int = 0
+    #: Also fed by each span event of this name: `event_keys` (conditions, value, labels) are read
+    #: from the event, every other label from the span that carries it (the evaluated span's dimensions).
+    span_event: str | None = None
+    event_keys: tuple[str, ...] = ()
+
+    def span_labels(self) -> list[str]:
+        """Labels read from the span carrying the event (a span_event metric)."""
+        return [d for d in self.labels if d not in self.event_keys]
 
     def signal_to_metrics(self) -> dict:
         """The metric in signal_to_metrics's config (conditions and values in OTTL)."""
@@ -348,6 +358,8 @@ class UsageMetric:
             m["sum"] = {"monotonic": True}
         if self.max_streams:
             m["max_streams"] = self.max_streams
+        if self.span_event:
+            m["span_event"] = {"name": self.span_event, "span_labels": self.span_labels()}
         return m
 
 
@@ -408,10 +420,7 @@ def quality_metrics() -> list[UsageMetric]:
             n.METRIC_FAILED_AFTER_TOOLS, "Answers that failed although the tools they called did not.", None,
             [When(n.FAILED_AFTER_TOOLS, True)], d, requires=marker("request"),
         ),
-        _metric(
-            n.METRIC_EVAL_SCORE, "Evaluation scores (gen_ai.evaluation.score.value) by evaluation name.", n.EVAL_SCORE,
-            [When(n.EVAL_SCORE)], [n.EVAL_NAME, *d], buckets=n.EVAL_SCORE_BUCKETS, requires=marker("evaluation"), value_type="double",
-        ),
+        *eval_metrics(),
         _metric(
             n.METRIC_FAILURES, "Spans by failure category (genai_o11y.failure.category; unknown ones fold into _other).", None,
             [When(n.FAILURE_CATEGORY)], [n.FAILURE_CATEGORY, n.STAGE, n.TOOL_NAME, *d], requires=n.FAILURE_CATEGORY,
@@ -433,6 +442,70 @@ def quality_metrics() -> list[UsageMetric]:
             [When(n.REQUIRED_TOOL_MISSING)], [n.REQUIRED_TOOL_MISSING, *d], requires=n.REQUIRED_TOOL_MISSING,
         ),
     ]
+
+
+def eval_metrics() -> list[UsageMetric]:
+    """Evaluation results, from both shapes: our eval spans (the span carries the result and its
+    dimensions) and the semantic conventions' gen_ai.evaluation.result span events (the event carries
+    the result, the evaluated span its dimensions)."""
+    d = QUALITY_DIMENSIONS
+    event = {"span_event": n.EVAL_EVENT}
+    return [
+        replace(_metric(
+            n.METRIC_EVAL_SCORE, "Evaluation scores (gen_ai.evaluation.score.value) by evaluation name.", n.EVAL_SCORE,
+            [When(n.EVAL_SCORE)], [n.EVAL_NAME, *d], buckets=n.EVAL_SCORE_BUCKETS, requires=marker("evaluation"), value_type="double",
+        ), **event, event_keys=(n.EVAL_NAME, n.EVAL_SCORE)),
+        replace(_metric(
+            n.METRIC_EVAL_RESULTS, "Evaluation results by evaluation name and label (gen_ai.evaluation.score.label, e.g. pass, fail).", None,
+            [When(n.EVAL_LABEL)], [n.EVAL_NAME, n.EVAL_LABEL, *d], requires=n.EVAL_LABEL,
+        ), **event, event_keys=(n.EVAL_NAME, n.EVAL_LABEL)),
+    ]
+
+
+#: ottl engine: signal_to_metrics (v0.161) reads spans, not span events. Each stage of the eval-event
+#: branch lifts one gen_ai.evaluation.result event per span onto a copy of that span (its keys from
+#: the event, only the span's dimensions kept) and feeds the same metric definitions; so at most this
+#: many eval events per span are counted (the native engine counts every one).
+EVAL_EVENT_STAGES = 4
+_TAKE, _TAKEN, _HAS = MARKER_PREFIX + "take", MARKER_PREFIX + "taken", MARKER_PREFIX + "has_event"
+
+
+def _event_attr(key: str) -> str:
+    return f"spanevent.attributes[{q(key)}]"
+
+
+def eval_event_processors() -> dict:
+    """The processors of each stage of the ottl engine's eval-event branch (see EVAL_EVENT_STAGES)."""
+    metrics = [m for m in usage_metrics() if m.span_event]
+    names = sorted({m.span_event for m in metrics})
+    assert len(names) == 1, names
+    event_keys = list(dict.fromkeys(k for m in metrics for k in m.event_keys))
+    span_keys = list(dict.fromkeys(k for m in metrics for k in m.span_labels()))
+    assert all(set(m.span_labels()) <= set(span_keys) and not set(m.span_labels()) & set(event_keys) for m in metrics)
+    named = f"spanevent.name == {q(names[0])}"
+    take = f"{_event_attr(_TAKE)} == true"
+    lift = [f"set({attr(k)}, {_event_attr(k)}) where {take}" for k in event_keys]
+    lift += [f"delete_key(span.attributes, {q(k)}) where {take} and {_event_attr(k)} == nil" for k in event_keys]
+    keep = ", ".join(q(k) for k in [*span_keys, *event_keys])
+    return {
+        # which spans still carry an eval event (a stage's copy has lost those of earlier stages)
+        "transform/eval_event_find": _transform([
+            {"context": "span", "statements": [f"delete_key(span.attributes, {q(_HAS)})", f"delete_key(span.attributes, {q(_TAKEN)})"]},
+            {"context": "spanevent", "statements": [f"set(span.attributes[{q(_HAS)}], true) where {named}"]},
+        ]),
+        "filter/eval_event_none": {"error_mode": "ignore", "traces": {"span": [f"{attr(_HAS)} == nil"]}},
+        # the span's first eval event: its keys onto the span, only the span's dimensions kept
+        "transform/eval_event_lift": _transform([
+            {"context": "spanevent", "statements": [
+                f"set({_event_attr(_TAKE)}, true) where {named} and {attr(_TAKEN)} == nil",
+                f"set(span.attributes[{q(_TAKEN)}], true) where {take}",
+            ]},
+            {"context": "span", "conditions": [f"{attr(_TAKEN)} == true"], "statements": [f"keep_keys(span.attributes, [{keep}])"]},
+            {"context": "spanevent", "statements": lift},
+            {"context": "span", "statements": [f"set({attr(marker('evaluation'))}, true) where {marker_families()['evaluation']}"]},
+        ]),
+        "filter/eval_event_lifted": {"error_mode": "ignore", "traces": {"spanevent": [take]}},
+    }
 
 
 def tenant_metrics(max_tenants: int = 0) -> list[UsageMetric]:
@@ -557,6 +630,18 @@ def _usage_metrics_branch(spec: Spec, processors: dict, connectors: dict, pipeli
     connectors["signal_to_metrics"] = {"error_mode": "ignore", "spans": _escape_confmap([m.signal_to_metrics() for m in usage_metrics()])}
     pipelines["traces/metrics"]["exporters"].append("signal_to_metrics")
     pipelines["metrics/usage"] = {"receivers": ["signal_to_metrics"], "processors": ["transform/unmark", "delta_to_cumulative"], "exporters": ["prometheus"]}
+    processors.update(eval_event_processors())
+    lift = ["transform/eval_event_find", "filter/eval_event_none", "transform/eval_event_lift", "filter/eval_event_lifted"]
+    for i in range(EVAL_EVENT_STAGES):
+        nxt = f"forward/eval_events_{i + 1}" if i + 1 < EVAL_EVENT_STAGES else None
+        if nxt:
+            connectors[nxt] = {}
+        pipelines[f"traces/eval_events_{i}"] = {
+            "receivers": [FORWARD if i == 0 else f"forward/eval_events_{i}"],
+            # the first stage folds the labels as the metrics branch does (on the spans with eval events only)
+            "processors": ["filter/genai_spans", *lift[:2], n.dimensions_processor("ottl"), *lift[2:]] if i == 0 else lift,
+            "exporters": ["signal_to_metrics", *([nxt] if nxt else [])],
+        }
     for metric in tenants:
         key = metric.name.rsplit(".", 2)[1] if metric.name.endswith(".usd") else metric.name.rsplit(".", 1)[1]
         conn, proc = f"signal_to_metrics/tenant_{key}", f"delta_to_cumulative/tenant_{key}"

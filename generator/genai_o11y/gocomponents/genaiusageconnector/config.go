@@ -40,6 +40,16 @@ type Metric struct {
 	// MaxStreams: at most this many label sets are tracked (0: no limit); data points of further
 	// label sets are dropped and counted (otelcol_genai_usage_datapoints_dropped{reason="limit"}).
 	MaxStreams int `mapstructure:"max_streams"`
+	// SpanEvent: the metric is also fed by each span event of this name (besides the spans).
+	SpanEvent *SpanEvent `mapstructure:"span_event"`
+}
+
+// SpanEvent: on an event named Name, the labels in SpanLabels are read from the span that carries
+// the event (the evaluated span's dimensions); the conditions, the value and the other labels are
+// read from the event's attributes.
+type SpanEvent struct {
+	Name       string   `mapstructure:"name"`
+	SpanLabels []string `mapstructure:"span_labels"`
 }
 
 // When holds where the attribute is set (Present), or equals Equals with the same type.
@@ -129,6 +139,21 @@ func (c *Config) Validate() error {
 				if b[j] <= b[j-1] {
 					errs = append(errs, fmt.Errorf("%s.histogram.buckets[%d]: %v not above %v", at, j, b[j], b[j-1]))
 				}
+			}
+		}
+		if e := m.SpanEvent; e != nil {
+			if e.Name == "" {
+				errs = append(errs, fmt.Errorf("%s.span_event.name: empty", at))
+			}
+			spanSeen := map[string]bool{}
+			for j, k := range e.SpanLabels {
+				switch {
+				case !seen[k]:
+					errs = append(errs, fmt.Errorf("%s.span_event.span_labels[%d]: %q is not one of the metric's labels", at, j, k))
+				case spanSeen[k]:
+					errs = append(errs, fmt.Errorf("%s.span_event.span_labels[%d]: %s listed twice", at, j, k))
+				}
+				spanSeen[k] = true
 			}
 		}
 		if m.MaxStreams < 0 {

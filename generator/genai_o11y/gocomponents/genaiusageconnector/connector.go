@@ -35,15 +35,40 @@ type cond struct {
 	equals  any
 }
 
+// attrs: the values of the keys the metrics read, by slot, of one span or span event.
+type attrs struct {
+	vals [maxKeys]pcommon.Value
+	has  [maxKeys]bool
+}
+
+// load: the values of m's keys the metrics read (the first of a key wins; empty values are absent).
+func (a *attrs) load(m pcommon.Map, slots map[string]int) {
+	clear(a.has[:])
+	for ak, av := range m.All() {
+		if s, ok := slots[ak]; ok && !a.has[s] && av.Type() != pcommon.ValueTypeEmpty {
+			a.vals[s], a.has[s] = av, true
+		}
+	}
+}
+
 // holds: OTTL's `attr != nil` or `attr == value`.
-func (c cond) holds(vals *[maxKeys]pcommon.Value, has *[maxKeys]bool) bool {
-	return has[c.slot] && (c.present || genaicommon.Equal(vals[c.slot], c.equals))
+func (c cond) holds(a *attrs) bool {
+	return a.has[c.slot] && (c.present || genaicommon.Equal(a.vals[c.slot], c.equals))
 }
 
 type label struct {
-	slot int
-	key  string
-	def  *string
+	slot     int
+	key      string
+	def      *string
+	fromSpan bool // a span_event metric reads it from the span carrying the event
+}
+
+// of: the attributes a label is read from: the event's, or the span's for a span label.
+func (l *label) of(ev, sp *attrs) *attrs {
+	if l.fromSpan {
+		return sp
+	}
+	return ev
 }
 
 type metricDef struct {
@@ -57,6 +82,7 @@ type metricDef struct {
 	monotonic               bool
 	maxStreams              int
 	tracked                 int
+	spanEvent               string // also fed by the span events of this name
 	attrName                attribute.Set
 }
 
@@ -82,6 +108,8 @@ type usage struct {
 	slots     map[string]int
 	resGroups [][]string
 	maxStale  time.Duration
+	// events: span event name -> the metrics those events feed.
+	events map[string][]int
 
 	mu      sync.Mutex
 	streams map[string]*stream
@@ -95,7 +123,7 @@ type usage struct {
 var reasonLimit, reasonValue = attribute.String("reason", "limit"), attribute.String("reason", "value")
 
 func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics) (*usage, error) {
-	u := &usage{next: next, slots: map[string]int{}, maxStale: c.MaxStale, streams: map[string]*stream{}}
+	u := &usage{next: next, slots: map[string]int{}, maxStale: c.MaxStale, streams: map[string]*stream{}, events: map[string][]int{}}
 	slot := func(k string) int {
 		if i, ok := u.slots[k]; ok {
 			return i
@@ -110,8 +138,16 @@ func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics)
 		for _, w := range m.When {
 			d.when = append(d.when, cond{slot: slot(w.Key), present: w.Present, equals: w.Equals})
 		}
+		fromSpan := map[string]bool{}
+		if m.SpanEvent != nil {
+			d.spanEvent = m.SpanEvent.Name
+			u.events[d.spanEvent] = append(u.events[d.spanEvent], len(u.metrics))
+			for _, k := range m.SpanEvent.SpanLabels {
+				fromSpan[k] = true
+			}
+		}
 		for _, l := range m.Labels {
-			d.labels = append(d.labels, label{slot: slot(l.Key), key: l.Key, def: l.Default})
+			d.labels = append(d.labels, label{slot: slot(l.Key), key: l.Key, def: l.Default, fromSpan: fromSpan[l.Key]})
 		}
 		if m.Value.Key != "" {
 			d.valueSlot = slot(m.Value.Key)
@@ -225,13 +261,12 @@ func (u *usage) expire(now time.Time) {
 	}
 }
 
-// ConsumeTraces updates the streams the spans feed and sends their cumulative values on.
-// Attribute lookups are linear in pdata, so the keys the metrics read are found in one pass over
-// each span's attributes first.
+// ConsumeTraces updates the streams the spans (and their span events) feed and sends their
+// cumulative values on. Attribute lookups are linear in pdata, so the keys the metrics read are
+// found in one pass over each span's (event's) attributes first.
 func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	var (
-		vals    [maxKeys]pcommon.Value
-		has     [maxKeys]bool
+		sp, ev  attrs
 		key     []byte
 		touched []*stream
 		drops   = make([][2]int64, len(u.metrics))
@@ -241,6 +276,66 @@ func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	ts := pcommon.NewTimestampFromTime(now)
 
 	u.mu.Lock()
+	// observe: metric mi on an observation whose conditions, value and labels are read from ev,
+	// span labels from sp (both the span itself for a span).
+	observe := func(mi int, ev, sp *attrs, resKey []byte, res pcommon.Map) {
+		m := &u.metrics[mi]
+		if !m.feeds(ev, sp) {
+			return
+		}
+		var iv int64
+		var dv float64
+		if m.valueSlot < 0 {
+			iv, dv = 1, 1
+		} else if v := ev.vals[m.valueSlot]; m.isDouble {
+			var ok bool
+			if dv, ok = genaicommon.AsDouble(v); !ok {
+				drops[mi][1]++
+				return
+			}
+		} else {
+			var ok bool
+			if iv, ok = genaicommon.AsInt(v); !ok {
+				drops[mi][1]++
+				return
+			}
+		}
+		key = binary.LittleEndian.AppendUint16(key[:0], uint16(mi))
+		key = append(key, resKey...)
+		for i := range m.labels {
+			l := &m.labels[i]
+			if a := l.of(ev, sp); a.has[l.slot] {
+				key = appendValue(key, a.vals[l.slot])
+			} else {
+				key = appendStr(key, *l.def)
+			}
+		}
+		s := u.streams[string(key)]
+		if s == nil {
+			if m.maxStreams > 0 && m.tracked >= m.maxStreams {
+				drops[mi][0]++
+				return
+			}
+			s = u.newStream(mi, string(resKey), res, ev, sp, ts)
+			u.streams[string(key)] = s
+			m.tracked++
+		}
+		s.last = now
+		switch {
+		case m.histogram != nil:
+			s.count++
+			s.dblSum += dv
+			s.counts[sort.SearchFloat64s(m.histogram, dv)]++
+		case m.isDouble:
+			s.dblSum += dv
+		default:
+			s.intSum += iv
+		}
+		if !s.touched {
+			s.touched = true
+			touched = append(touched, s)
+		}
+	}
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -252,67 +347,24 @@ func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
-				clear(has[:])
-				for ak, av := range spans.At(k).Attributes().All() {
-					if s, ok := u.slots[ak]; ok && !has[s] && av.Type() != pcommon.ValueTypeEmpty {
-						vals[s], has[s] = av, true
-					}
-				}
+				span := spans.At(k)
+				sp.load(span.Attributes(), u.slots)
 				for mi := range u.metrics {
-					m := &u.metrics[mi]
-					if !m.feeds(&vals, &has) {
+					observe(mi, &sp, &sp, resKeys[u.metrics[mi].resGroup], res)
+				}
+				if len(u.events) == 0 {
+					continue
+				}
+				events := span.Events()
+				for e := 0; e < events.Len(); e++ {
+					event := events.At(e)
+					feeds := u.events[event.Name()]
+					if len(feeds) == 0 {
 						continue
 					}
-					var iv int64
-					var dv float64
-					if m.valueSlot < 0 {
-						iv, dv = 1, 1
-					} else if v := vals[m.valueSlot]; m.isDouble {
-						var ok bool
-						if dv, ok = genaicommon.AsDouble(v); !ok {
-							drops[mi][1]++
-							continue
-						}
-					} else {
-						var ok bool
-						if iv, ok = genaicommon.AsInt(v); !ok {
-							drops[mi][1]++
-							continue
-						}
-					}
-					key = binary.LittleEndian.AppendUint16(key[:0], uint16(mi))
-					key = append(key, resKeys[m.resGroup]...)
-					for _, l := range m.labels {
-						if has[l.slot] {
-							key = appendValue(key, vals[l.slot])
-						} else {
-							key = appendStr(key, *l.def)
-						}
-					}
-					s := u.streams[string(key)]
-					if s == nil {
-						if m.maxStreams > 0 && m.tracked >= m.maxStreams {
-							drops[mi][0]++
-							continue
-						}
-						s = u.newStream(mi, string(resKeys[m.resGroup]), res, &vals, &has, ts)
-						u.streams[string(key)] = s
-						m.tracked++
-					}
-					s.last = now
-					switch {
-					case m.histogram != nil:
-						s.count++
-						s.dblSum += dv
-						s.counts[sort.SearchFloat64s(m.histogram, dv)]++
-					case m.isDouble:
-						s.dblSum += dv
-					default:
-						s.intSum += iv
-					}
-					if !s.touched {
-						s.touched = true
-						touched = append(touched, s)
+					ev.load(event.Attributes(), u.slots)
+					for _, mi := range feeds {
+						observe(mi, &ev, &sp, resKeys[u.metrics[mi].resGroup], res)
 					}
 				}
 			}
@@ -337,22 +389,24 @@ func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	return u.next.ConsumeMetrics(ctx, out)
 }
 
-// feeds: every condition holds and every label without a default is on the span.
-func (m *metricDef) feeds(vals *[maxKeys]pcommon.Value, has *[maxKeys]bool) bool {
+// feeds: every condition holds and every label without a default is there (ev: the span or
+// event observed; sp: the span, for a span_event metric's span labels).
+func (m *metricDef) feeds(ev, sp *attrs) bool {
 	for _, c := range m.when {
-		if !c.holds(vals, has) {
+		if !c.holds(ev) {
 			return false
 		}
 	}
-	for _, l := range m.labels {
-		if l.def == nil && !has[l.slot] {
+	for i := range m.labels {
+		l := &m.labels[i]
+		if l.def == nil && !l.of(ev, sp).has[l.slot] {
 			return false
 		}
 	}
 	return true
 }
 
-func (u *usage) newStream(mi int, resKey string, res pcommon.Map, vals *[maxKeys]pcommon.Value, has *[maxKeys]bool, ts pcommon.Timestamp) *stream {
+func (u *usage) newStream(mi int, resKey string, res pcommon.Map, ev, sp *attrs, ts pcommon.Timestamp) *stream {
 	m := &u.metrics[mi]
 	s := &stream{metric: mi, resKey: resKey, res: pcommon.NewMap(), attrs: pcommon.NewMap(), start: ts}
 	for _, k := range u.resGroups[m.resGroup] {
@@ -361,9 +415,10 @@ func (u *usage) newStream(mi int, resKey string, res pcommon.Map, vals *[maxKeys
 		}
 	}
 	s.attrs.EnsureCapacity(len(m.labels))
-	for _, l := range m.labels {
-		if has[l.slot] {
-			vals[l.slot].CopyTo(s.attrs.PutEmpty(l.key))
+	for i := range m.labels {
+		l := &m.labels[i]
+		if a := l.of(ev, sp); a.has[l.slot] {
+			a.vals[l.slot].CopyTo(s.attrs.PutEmpty(l.key))
 		} else {
 			s.attrs.PutStr(l.key, *l.def)
 		}

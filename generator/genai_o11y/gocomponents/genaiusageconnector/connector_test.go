@@ -5,6 +5,7 @@ package genaiusageconnector
 
 import (
 	"context"
+	"math"
 	"sort"
 	"strings"
 	"testing"
@@ -354,4 +355,108 @@ func equalU(a, b []uint64) bool {
 		}
 	}
 	return true
+}
+
+func evalConfig() *Config {
+	none := "_none"
+	event := &SpanEvent{Name: "gen_ai.evaluation.result", SpanLabels: []string{"gen_ai.request.model", "genai_o11y.route"}}
+	return &Config{MaxStale: time.Hour, Metrics: []Metric{
+		{Name: "eval.score", When: []When{{Key: "gen_ai.evaluation.score.value", Present: true}},
+			Labels: []Label{{Key: "gen_ai.evaluation.name", Default: &none}, {Key: "gen_ai.request.model", Default: &none}, {Key: "genai_o11y.route", Default: &none}},
+			Value:  Value{Key: "gen_ai.evaluation.score.value", Type: "double"}, Histogram: &Histogram{Buckets: []float64{0.5, 1}}, SpanEvent: event},
+		{Name: "eval.results", When: []When{{Key: "gen_ai.evaluation.score.label", Present: true}},
+			Labels: []Label{{Key: "gen_ai.evaluation.name", Default: &none}, {Key: "gen_ai.evaluation.score.label"}, {Key: "gen_ai.request.model", Default: &none}, {Key: "genai_o11y.route", Default: &none}},
+			Value:  Value{Type: "int"}, Sum: &Sum{Monotonic: true}, SpanEvent: event},
+		{Name: "spans.only", When: []When{{Key: "gen_ai.evaluation.score.value", Present: true}},
+			Labels: []Label{{Key: "gen_ai.evaluation.name", Default: &none}}, Value: Value{Type: "int"}, Sum: &Sum{Monotonic: true}},
+	}}
+}
+
+// sendEvents: one span with these attributes and span events (name, attributes).
+func (f *fixture) sendEvents(t *testing.T, span map[string]any, events ...any) {
+	t.Helper()
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "svc")
+	s := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	if err := s.Attributes().FromRaw(span); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(events); i += 2 {
+		e := s.Events().AppendEmpty()
+		e.SetName(events[i].(string))
+		if err := e.Attributes().FromRaw(events[i+1].(map[string]any)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.u.ConsumeTraces(context.Background(), td); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSpanEventsFeedTheMetricWithTheSpansDimensions(t *testing.T) {
+	f := start(t, evalConfig())
+	// an eval span (the span carries the result and its dimensions)
+	f.sendEvents(t, map[string]any{"genai_o11y.stage": "evaluation", "gen_ai.request.model": "m1", "genai_o11y.route": "r1",
+		"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.7, "gen_ai.evaluation.score.label": "pass"})
+	// the evaluated span with its eval events: the span's dimensions, the event's result
+	f.sendEvents(t, map[string]any{"genai_o11y.stage": "model_call", "gen_ai.request.model": "m1", "genai_o11y.route": "r1"},
+		"gen_ai.evaluation.result", map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.7, "gen_ai.evaluation.score.label": "pass"},
+		"gen_ai.evaluation.result", map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.2, "gen_ai.evaluation.score.label": "fail",
+			"gen_ai.request.model": "not-the-span's"},
+		"exception", map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.9, "gen_ai.evaluation.score.label": "pass"},
+		"gen_ai.evaluation.result", map[string]any{"gen_ai.evaluation.name": "tone", "gen_ai.evaluation.score.label": "pass"},
+		"gen_ai.evaluation.result", map[string]any{"error.type": "timeout"},
+	)
+	// a span whose own evaluation keys must not leak into its events' results
+	f.sendEvents(t, map[string]any{"genai_o11y.stage": "model_call", "gen_ai.evaluation.name": "span-own", "gen_ai.evaluation.score.label": "x"},
+		"gen_ai.evaluation.result", map[string]any{"gen_ai.evaluation.score.value": 1})
+	got := f.last()
+	score := got["eval.score"]
+	rel := find(t, score, map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.request.model": "m1", "genai_o11y.route": "r1"})
+	if rel.count != 3 || math.Abs(rel.dblV-1.6) > 1e-9 || !equalU(rel.bkts, []uint64{1, 2, 0}) {
+		t.Errorf("relevance: %+v", rel)
+	}
+	anon := find(t, score, map[string]any{"gen_ai.evaluation.name": "_none", "gen_ai.request.model": "_none", "genai_o11y.route": "_none"})
+	if anon.count != 1 || anon.dblV != 1 {
+		t.Errorf("event without a name on a span with one: %+v", anon)
+	}
+	if len(score) != 2 {
+		t.Errorf("score series: %+v", score)
+	}
+	results := got["eval.results"]
+	want := map[string]int64{"relevance|pass|m1": 2, "relevance|fail|m1": 1, "tone|pass|m1": 1, "span-own|x|_none": 1}
+	for k, v := range want {
+		p := strings.Split(k, "|")
+		pt := find(t, results, map[string]any{"gen_ai.evaluation.name": p[0], "gen_ai.evaluation.score.label": p[1], "gen_ai.request.model": p[2],
+			"genai_o11y.route": map[bool]string{true: "r1", false: "_none"}[p[2] == "m1"]})
+		if pt.intV != v {
+			t.Errorf("%s: %d, want %d", k, pt.intV, v)
+		}
+	}
+	if len(results) != len(want) {
+		t.Errorf("results series: %+v", results)
+	}
+	// a metric without span_event reads spans only
+	if only := got["spans.only"]; len(only) != 1 || only[0].intV != 1 {
+		t.Errorf("spans.only: %+v", only)
+	}
+}
+
+func TestValidateNamesTheSpanEventField(t *testing.T) {
+	cfg := evalConfig()
+	cfg.Metrics[0].SpanEvent = &SpanEvent{SpanLabels: []string{"gen_ai.request.model", "tenant", "gen_ai.request.model"}}
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"metrics[0] (eval.score).span_event.name: empty",
+		`metrics[0] (eval.score).span_event.span_labels[1]: "tenant" is not one of the metric's labels`,
+		"metrics[0] (eval.score).span_event.span_labels[2]: gen_ai.request.model listed twice",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
 }
