@@ -42,11 +42,28 @@ def _expected(spans) -> dict[str, set[str]]:
             why.setdefault(tid, set()).add("error")
         if a.get(n.FEEDBACK_SENTIMENT) == "negative":
             why.setdefault(tid, set()).add("negative_feedback")
-        if a.get(n.EVAL_NAME) in FLOORS:
-            direction, floor = FLOORS[a[n.EVAL_NAME]]
-            if (a[n.EVAL_SCORE] < floor) if direction == "higher" else (a[n.EVAL_SCORE] > floor):
-                why.setdefault(tid, set()).add("low_score")
+        for ev in [a] + [e.attributes for e in s.events if e.name == n.EVAL_EVENT]:  # eval spans, and eval events on a span
+            if ev.get(n.EVAL_NAME) in FLOORS:
+                direction, floor = FLOORS[ev[n.EVAL_NAME]]
+                if (ev[n.EVAL_SCORE] < floor) if direction == "higher" else (ev[n.EVAL_SCORE] > floor):
+                    why.setdefault(tid, set()).add("low_score")
     return why
+
+
+def _event_scored_calls(scores: dict[str, float], count: int) -> list:
+    """Model calls alone (the trace's root), scored by the semantic conventions' eval event on the span itself."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    mem = InMemorySpanExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(mem))
+    for _ in range(count):
+        with tp.get_tracer("t").start_as_current_span("chat gpt-4o", attributes={n.OPERATION: "chat", n.REQUEST_MODEL: "gpt-4o", n.PROVIDER: "openai"}) as sp:
+            for name, score in scores.items():
+                sp.add_event(n.EVAL_EVENT, {n.EVAL_NAME: name, n.EVAL_SCORE: score})
+    return list(mem.get_finished_spans())
 
 
 def test_cases_from_the_demos_spans_follow_the_schema(tmp_path):
@@ -161,6 +178,7 @@ def test_eval_worthy_traces_through_the_collector_become_cases_that_gate_a_relea
     spec = make_spec(collector_ports({"evals.dataset.enabled": True, "evals.dataset.path": str(out), "evals.dataset.sample_spans_per_second_per_route": 0,
                                       "sampling.decision_wait_seconds": 2, "backends.tempo.endpoint": "127.0.0.1:1"}, tmp_path))
     spans = demo_spans("healthy", 40, seed=11) + demo_spans("retrieval_drift", 80, seed=12) + demo_spans("error_burst", 20, seed=13)
+    spans += _event_scored_calls({"faithfulness": 0.2, "answer_length_ok": 1.0}, 3) + _event_scored_calls({"faithfulness": 0.9, "answer_length_ok": 1.0}, 3)
     with run_collector(otelcol, spec, tmp_path) as col:
         exporter = OTLPSpanExporter(endpoint=f"http://{col.otlp_grpc}", insecure=True)
         for i in range(0, len(spans), 300):
@@ -179,7 +197,7 @@ def test_eval_worthy_traces_through_the_collector_become_cases_that_gate_a_relea
     assert {c["trace_id"]: set(c["signals"]) for c in cases} == expected
     failed = [c for c in cases if "error" in c["signals"]]
     assert failed and all(c["error"] == {"stage": "model_call", "type": "RateLimitError", "category": "rate_limited"} for c in failed)
-    assert all(c["cost_usd"] > 0 for c in cases if "error" not in c["signals"])  # priced by the sidecar
+    assert all(c["cost_usd"] > 0 for c in cases if "error" not in c["signals"] and c["question"])  # priced by the sidecar (the demo's calls)
     # the chunks survive redaction: ids are Tier 1 (identifiers), scores numbers (flattened, never masked)
     assert sum(len(c["retrieval"]) for c in cases) > len(cases)
     assert all(r["chunk_id"].startswith("kb-") and isinstance(r["score"], float) for c in cases for r in c["retrieval"])
@@ -190,7 +208,9 @@ def test_eval_worthy_traces_through_the_collector_become_cases_that_gate_a_relea
     assert "<EMAIL>" in text or "<PHONE>" in text
     # the frozen cases replayed with the CLI (the demo answers each case's question on its route): a healthy
     # candidate passes the gate against a healthy baseline, a prompt drift fails it
-    assert all(c["question"] for c in cases), "a failed call keeps its input: every case can be replayed"
+    # a failed call keeps its input: every demo case can be replayed; the 3 event-scored calls carry no content
+    without = [c for c in cases if not c["question"]]
+    assert len(without) == 3 and all(c["signals"] == ["low_score"] and c["model"]["request"] == "gpt-4o" for c in without), without
     frozen = tmp_path / "cases.jsonl"
     frozen.write_text(dataset.dumps(cases))
     doc = spec_dict()
@@ -203,7 +223,8 @@ def test_eval_worthy_traces_through_the_collector_become_cases_that_gate_a_relea
         results[name] = tmp_path / f"{name}.results.jsonl"
         rep = subprocess.run(CLI + ["demo", "--replay", str(frozen), "--results", str(results[name]), "--scenario", scenario, "--seed", str(seed)],
                              capture_output=True, text=True, timeout=300)
-        assert rep.returncode == 0 and f"replayed {len(cases)} cases" in rep.stdout, rep.stdout + rep.stderr
+        assert rep.returncode == 0 and f"replayed {len(cases) - 3} cases" in rep.stdout and "(3 cases without a question skipped)" in rep.stdout, \
+            rep.stdout + rep.stderr
     ok = subprocess.run(CLI + ["gate", str(spec_file), "--baseline", str(results["baseline"]), "--candidate", str(results["healthy"])],
                         capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stdout + ok.stderr

@@ -554,7 +554,12 @@ def dataset_policies(spec: Spec) -> list[dict]:
             if ev.floor is not None:
                 score = attr(n.EVAL_SCORE)
                 cond = f"{attr(n.EVAL_NAME)} == {q(ev.name)} and {score} != nil and {score} {'<' if ev.direction == 'higher' else '>'} {float(ev.floor)!r}"
-                policies.append({"name": f"below-floor-{ev.name}", "type": "ottl_condition", "ottl_condition": {"error_mode": "ignore", "span": [cond]}})
+                # the score as an eval span's attributes, or as a gen_ai.evaluation.result event on the evaluated span
+                ev_attr = lambda key: attr(key, "spanevent")  # noqa: E731
+                ev_cond = (f"spanevent.name == {q(n.EVAL_EVENT)} and {ev_attr(n.EVAL_NAME)} == {q(ev.name)} and {ev_attr(n.EVAL_SCORE)} != nil and "
+                           f"{ev_attr(n.EVAL_SCORE)} {'<' if ev.direction == 'higher' else '>'} {float(ev.floor)!r}")
+                policies.append({"name": f"below-floor-{ev.name}", "type": "ottl_condition",
+                                 "ottl_condition": {"error_mode": "ignore", "span": [cond], "spanevent": [ev_cond]}})
     if d.sample_spans_per_second_per_route:
         for route in spec.pipeline.routes:
             policies.append({"name": f"route-{route}", "type": "and", "and": {"and_sub_policy": [
