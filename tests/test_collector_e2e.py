@@ -491,6 +491,31 @@ def test_collector_watches_itself(stack):
     assert urllib.request.urlopen(col.health_url, timeout=5).status == 200
 
 
+def test_logs_are_accepted_dropped_and_counted_never_forwarded(stack):
+    """An app exporting OTLP logs (GenAI events; instrumentations with content capture on send the prompt as a
+    log record) gets no error from the sidecar, and no log content leaves it: logs are not redacted yet."""
+    from opentelemetry._logs import LogRecord
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    spec, sink, col = stack
+    mem = InMemoryLogRecordExporter()
+    lp = LoggerProvider()
+    lp.add_log_record_processor(SimpleLogRecordProcessor(mem))
+    for i in range(7):
+        lp.get_logger("app").emit(LogRecord(body=f"user said: mail me at jane.doe{i}@example.com",
+                                            attributes={"event.name": "gen_ai.user.message", "gen_ai.system": "openai"}))
+    exporter = OTLPLogExporter(endpoint=f"http://{col.otlp_grpc}", insecure=True)
+    assert exporter.export(mem.get_finished_logs()).name == "SUCCESS"
+    exporter.shutdown()
+    wait_for(lambda: metric_value(col.samples(col.telemetry_url), "otelcol_processor_filter_logs_filtered_total", filter=collector_builder.LOGS_DROP) >= 7,
+             timeout=30, what="the dropped logs counted")
+    exported = {x.name: x.value for x in col.samples(col.telemetry_url) if x.name.startswith("otelcol_exporter_sent_log_records")}
+    assert not any(exported.values()), exported
+    assert all("jane.doe" not in str(s.attributes) for s in sink.spans())
+
+
 # --- policies that need their own collector ----------------------------------------------------------------
 
 @pytest.mark.parametrize("engine", ["native", "ottl"])

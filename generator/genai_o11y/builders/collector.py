@@ -1,6 +1,8 @@
 """The OpenTelemetry Collector sidecar config, as data.
 
     traces/ingest   otlp -> memory_limiter -> resource -> normalise + cost -> redact -> batch -> forward
+    logs/drop       otlp -> memory_limiter -> drop every record (counted) -> nop: an app exporting logs gets no error,
+                    and no log content leaves the sidecar (logs are neither redacted nor forwarded yet)
     traces/sample   forward -> tail_sampling -> otlp_grpc/tempo (persistent queue, retries)
     traces/metrics  forward -> keep GenAI spans -> fold label values -> span_metrics, genai_usage
     traces/requests forward -> keep roots that are not request spans -> their request view -> fold -> same connectors
@@ -536,6 +538,7 @@ def sampling_policies(spec: Spec) -> list[dict]:
     return policies
 
 
+LOGS_DROP = "filter/drop_logs"
 DATASET_SAMPLER = "tail_sampling/eval_dataset"
 DATASET_EXPORTER = "file/eval_dataset"
 
@@ -665,6 +668,7 @@ def build(spec: Spec) -> dict:
 
     processors: dict = {
         "memory_limiter": {"check_interval": "1s", "limit_mib": c.memory_limit_mib, "spike_limit_mib": max(16, c.memory_limit_mib // 5)},
+        LOGS_DROP: {"error_mode": "ignore", "logs": {"log_record": ["true"]}},
         "resource": {
             "attributes": [
                 {"key": n.SERVICE_VERSION, "value": "${env:GENAI_O11Y_RELEASE:-unknown}", "action": "insert"},
@@ -725,6 +729,9 @@ def build(spec: Spec) -> dict:
             "exporters": [FORWARD],
         },
         "traces/sample": {"receivers": [FORWARD], "processors": ["tail_sampling"], "exporters": [TEMPO]},
+        # OTLP logs (GenAI events, content events of instrumentations with capture on): accepted, so the app's
+        # export does not fail, and dropped, counted (otelcol_processor_filter_logs_filtered): none leaves unredacted
+        "logs/drop": {"receivers": ["otlp"], "processors": ["memory_limiter", LOGS_DROP], "exporters": ["nop"]},
         "traces/metrics": {
             "receivers": [FORWARD],
             "processors": ["filter/genai_spans", dims],
@@ -791,6 +798,7 @@ def build(spec: Spec) -> dict:
                 "metric_expiration": "30m",
                 "resource_to_telemetry_conversion": {"enabled": False},
             },
+            "nop": {},
             **exporters_extra,
         },
         "service": {

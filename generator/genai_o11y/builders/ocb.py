@@ -61,6 +61,7 @@ COMPONENTS: dict[str, list[tuple[str, str]]] = {
         ("otlp_grpc", f"{CORE}/exporter/otlpexporter {V}"),
         ("prometheus", f"{CONTRIB}/exporter/prometheusexporter {V}"),
         ("file", f"{CONTRIB}/exporter/fileexporter {V}"),  # the eval-dataset pipeline (evals.dataset)
+        ("nop", f"{CORE}/exporter/nopexporter {V}"),  # the end of the logs pipeline: logs are accepted and dropped, counted
     ],
     "extensions": [
         ("health_check", f"{CONTRIB}/extension/healthcheckextension {V}"),
