@@ -67,6 +67,8 @@ def _ratios(spec: Spec, w: str) -> dict[str, str]:
         "cache_hits": _ratio(f'{n.PROM["cache"]}{{{L(n.CACHE_HIT)}="true"}}', n.PROM["cache"], G, w),
         "prompt_truncations": _ratio(n.PROM["truncations"], REQUESTS, G, w),
         "retrieval_zero_results": _ratio(f'{n.PROM["retrieval_bucket"]}{{{le(0)}}}', n.PROM["retrieval_count"], G, w),
+        # labelled eval results (gen_ai.evaluation.score.label) that pass, per evaluator
+        "eval_pass": _ratio(f'{n.PROM["eval_results"]}{{{L(n.EVAL_LABEL)}=~"{pass_label_regex(spec)}"}}', n.PROM["eval_results"], f"{G}, {EVAL}", w),
     }
     if _required_tools(spec):
         out["answers_missing_tool"] = (
@@ -75,6 +77,15 @@ def _ratios(spec: Spec, w: str) -> dict[str, str]:
             f"sum by ({G}, {ROUTE}) (rate({REQUESTS}[{w}]))"
         )
     return out
+
+
+def pass_label_regex(spec: Spec) -> str:
+    """Labels that count as a pass: every evaluator's pass_labels (the spec's default list where it names
+    none), case-insensitive."""
+    from ..spec.model import Evaluator
+
+    labels = {lab.lower() for e in [*spec.evals.evaluators, Evaluator(name="default")] for lab in e.pass_labels}
+    return "(?i)" + prom_regex(sorted(labels))
 
 
 def _required_tools(spec: Spec) -> bool:
@@ -92,6 +103,7 @@ def current_records(spec: Spec) -> list[dict]:
         {"record": "genai_o11y:cache_lookups:rate1h", "expr": f"sum by ({G}) (rate({n.PROM['cache']}[{w}]))"},
         {"record": "genai_o11y:retrievals:rate1h", "expr": f"sum by ({G}) (rate({n.PROM['retrieval_count']}[{w}]))"},
         {"record": "genai_o11y:evals:rate1h", "expr": f"sum by ({G}, {EVAL}) (rate({n.PROM['eval_count']}[{w}]))"},
+        {"record": "genai_o11y:eval_results:rate1h", "expr": f"sum by ({G}, {EVAL}) (rate({n.PROM['eval_results']}[{w}]))"},
         {
             "record": "genai_o11y:eval_score:mean_1h",
             "expr": f"sum by ({G}, {EVAL}) (rate({n.PROM['eval_sum']}[{w}]))\n/\nsum by ({G}, {EVAL}) (rate({n.PROM['eval_count']}[{w}]))",
@@ -160,6 +172,21 @@ def floor_expr(spec: Spec) -> str | None:
     return "\nor\n".join(parts) if parts else None
 
 
+def pass_rate_drop_expr(spec: Spec) -> str:
+    """Per evaluator: its pass rate over the last hour more than its tolerated_pass_rate_drop (points) below
+    the baseline, with at least min_samples labelled results in the hour; evaluators the spec does not
+    list use the spec's defaults."""
+    from ..spec.model import Evaluator
+
+    listed = [e.name for e in spec.evals.evaluators]
+    parts = []
+    for ev, sel in [(e, f'{{{EVAL}="{e.name}"}}') for e in spec.evals.evaluators] + [
+            (Evaluator(name="default"), f'{{{EVAL}!~"{prom_regex(listed)}"}}' if listed else "")]:
+        parts.append(f"(\n  genai_o11y:eval_pass:ratio_rate1h{sel} < genai_o11y:eval_pass:ratio_baseline{sel} - {ev.tolerated_pass_rate_drop!r}\n"
+                     f"  and on ({G}, {EVAL})\n  genai_o11y:eval_results:rate1h{sel} * 3600 >= {ev.min_samples}\n)")
+    return "\nor\n".join(parts)
+
+
 def _floor_alerts(spec: Spec, for_: str) -> list[Alert]:
     expr = floor_expr(spec)
     if expr is None:
@@ -226,6 +253,27 @@ def alerts(spec: Spec) -> list[Alert]:
             ),
         ),
         *_floor_alerts(spec, quick),
+        Alert(
+            name="GenAIEvalPassRateDrop",
+            expr=pass_rate_drop_expr(spec),
+            severity="warning",
+            for_=slow,
+            summary=f"Pass rate of {{{{ $labels.{EVAL} }}}} for {{{{ $labels.{SVC} }}}} dropped below its {days}-day average",
+            description=(f"The share of {{{{ $labels.{EVAL} }}}} results of {svc} labelled as a pass (gen_ai.evaluation.score.label) over the last hour "
+                         f"is {{{{ $value | humanizePercentage }}}}, more than the evaluator's tolerated drop below its average of the previous {days} days."),
+            runbook=Runbook(
+                meaning="A labelling evaluator (pass/fail, correct/incorrect: an LLM judge or a human review queue) passes fewer answers than it used to. "
+                        "It reads labels where score-based alerts read scores, with the tolerance the release gate uses (evals.evaluators.tolerated_pass_rate_drop).",
+                confirm=[
+                    f"{dashboard('genai-o11y-quality', 'Eval score by prompt version')}: which prompt version, model or release the drop follows.",
+                    f"{dashboard('genai-o11y-quality')}: the annotations mark prompt-version and release changes.",
+                ],
+                actions=[
+                    "Roll back the change the drop follows, or hold its rollout.",
+                    "Build eval cases from the failing traces (`genai-o11y dataset build --signal low_score`) and gate the fix on them (`genai-o11y gate`).",
+                ],
+            ),
+        ),
         Alert(
             name="GenAINegativeFeedbackRise",
             expr=_rise("feedback_negative", t.negative_feedback_factor, FLOORS["negative_feedback"], f"genai_o11y:feedback:rate1h {min_rate}", G),
