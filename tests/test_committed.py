@@ -115,3 +115,17 @@ def test_no_source_code_leaks_into_generated_text():
 def test_validate_fails_when_it_validated_nothing(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "genai_o11y", "validate", "--strict", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "nothing validated" in proc.stderr, proc.stdout + proc.stderr
+
+
+def test_files_from_a_users_spec_say_how_to_regenerate_them(tmp_path):
+    """`make generate` regenerates from the embedded default spec: a file made from the user's spec names
+    the CLI command with that spec instead (a newcomer followed the wrong one)."""
+    spec = tmp_path / "my-spec.yaml"
+    from genai_o11y.spec import default_text
+
+    spec.write_text(default_text())
+    files = artifacts.build_all(load(str(spec)), "my-spec.yaml")
+    wrong = [rel for rel, text in files.items() if "make generate" in text]
+    assert not wrong, wrong
+    assert "Regenerate: genai-o11y generate my-spec.yaml --out <this directory>" in files[artifacts.COLLECTOR_CONFIG]
+    assert "make generate" in artifacts.build_all(load(), "the embedded default spec")[artifacts.COLLECTOR_CONFIG]

@@ -39,5 +39,11 @@ def to_json(doc: Any) -> str:
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def header(source: str, command: str = "make generate") -> str:
-    return HEADER.format(source=source, command=command)
+def regenerate_command(source: str) -> str:
+    """How to regenerate a file made from `source`: `make generate` for the embedded default spec (the
+    committed artifacts), else the CLI with the user's spec."""
+    return "make generate" if "default spec" in source else f"genai-o11y generate {source} --out <this directory>"
+
+
+def header(source: str) -> str:
+    return HEADER.format(source=source, command=regenerate_command(source))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jinja2
 
 from .. import names as n
+from .. import render as render_mod
 from ..spec import Spec
 from . import ocb
 
@@ -16,10 +17,10 @@ PYTHON_VERSION = "3.11"
 
 def collector(spec: Spec, source: str) -> str:
     return _ENV.get_template("collector.Dockerfile.j2").render(
-        source=source, version=n.COLLECTOR_VERSION, go_version=GO_VERSION, alpine_version=ALPINE_VERSION,
+        source=source, regenerate=render_mod.regenerate_command(source), version=n.COLLECTOR_VERSION, go_version=GO_VERSION, alpine_version=ALPINE_VERSION,
         dist=ocb.DIST_NAME, local_root=ocb.LOCAL_ROOT_IN_REPO, queue_dir=spec.collector.queue_directory,
     )
 
 
 def demo(source: str) -> str:
-    return _ENV.get_template("demo.Dockerfile.j2").render(source=source, python_version=PYTHON_VERSION)
+    return _ENV.get_template("demo.Dockerfile.j2").render(source=source, regenerate=render_mod.regenerate_command(source), python_version=PYTHON_VERSION)

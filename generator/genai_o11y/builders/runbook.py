@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import jinja2
 
+from .. import render as render_mod
 from ..spec import Spec
 from . import llm_alerts, pipeline_alerts, rules
 
@@ -36,5 +37,5 @@ def grouped_alerts(spec: Spec) -> list:
 def render(spec: Spec, source: str) -> str:
     t = spec.alerting.thresholds
     return _ENV.get_template("runbook.md.j2").render(
-        source=source, alerts=grouped_alerts(spec), baseline_days=t.baseline_days, min_requests=t.min_requests_per_hour
+        source=source, regenerate=render_mod.regenerate_command(source), alerts=grouped_alerts(spec), baseline_days=t.baseline_days, min_requests=t.min_requests_per_hour
     )
