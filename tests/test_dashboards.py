@@ -331,3 +331,24 @@ def test_tempo_searches_use_attributes_real_spans_carry(live):
             span_level = {k for sc, k in keys if sc == "span"}
             if span_level:
                 assert any(span_level <= set(s.attributes) for s in spans), f"no single span carries {sorted(span_level)}: {q}"
+
+
+@pytest.mark.parametrize("spec_file", [None, *sorted((REPO / "tests" / "spec" / "valid").glob("*.yaml"))], ids=lambda p: p.name if p else "default")
+def test_every_runbook_link_names_a_board_and_panel_that_exist(spec_file):
+    """The runbook sends the on-call to `/d/<uid>` and a panel by title: both must exist in the boards
+    generated from the same spec (a renamed panel or board fails here, not during an incident)."""
+    spec = load(spec_file)
+    files = artifacts.build_all(spec, "spec")
+    boards = dashboards.build_all(spec, "spec")
+    titles = {uid: {p["title"] for p in b["panels"]} for uid, b in boards.items()}
+    text = files[artifacts.RUNBOOK]
+    links = re.findall(r"\(`/d/([a-z0-9-]+)`\)(?:, panel \*([^*]+)\*)?", text)
+    assert len(links) >= 20, "the runbook links the boards"
+    for uid, panel in links:
+        assert uid in boards, f"runbook links /d/{uid}, which no board has"
+        assert not panel or panel in titles[uid], f"runbook links panel {panel!r} on /d/{uid}, which has no such panel"
+    # every board link inside the boards too
+    for uid, b in boards.items():
+        for link in [*b.get("links", []), *(l for p in b["panels"] for l in p.get("links", []))]:
+            target = re.match(r"/d/([a-z0-9-]+)", link.get("url", ""))
+            assert not target or target.group(1) in boards, f"{uid}: link to {link['url']}"

@@ -122,6 +122,51 @@ def test_cli_reports_spec_errors_without_traceback(path, tmp_path):
     assert not any(tmp_path.iterdir()), "nothing is written for a broken spec"
 
 
+BAD_POLICY = """version: 1
+identifier_keys: [user.id]
+metadata_keys:
+  gen_ai.request.model: model_id
+  service.*: identifier
+detectors:
+  - {name: EMAIL, regex: '[a-z]+@[a-z]+', mask: '<EMAIL>'}
+  - {name: BAD, regex: '(?<=x)y', mask: '<X>'}
+"""
+
+
+def test_a_policy_file_is_checked_when_the_spec_loads_each_problem_at_its_line(tmp_path):
+    """The redaction policy is parsed once, at load time (not when the collector config is built):
+    `validate`, `check` and `generate` all report its problems, each with the policy file's line."""
+    (tmp_path / "policy.yaml").write_text(BAD_POLICY)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("apiVersion: genai-o11y/v1\napp: {services: [a]}\npipeline: {stages: [model_call]}\nredaction: {policy: policy.yaml}\n")
+    with pytest.raises(SpecError) as exc:
+        load(spec)
+    assert exc.value.source == str(tmp_path / "policy.yaml")
+    lines = BAD_POLICY.splitlines()
+    got = {p.path: lines[p.line - 1] for p in exc.value.problems}
+    assert set(got) == {"metadata_keys.service.*", "detectors[1].regex"}, got
+    assert got["metadata_keys.service.*"].strip().startswith("service.*:")
+    assert "(?<=x)y" in got["detectors[1].regex"]
+    proc = subprocess.run([sys.executable, "-m", "genai_o11y", "generate", str(spec), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{tmp_path / 'policy.yaml'}:8: detectors[1].regex: look-around" in proc.stderr, proc.stderr
+
+
+def test_the_loaded_policy_is_the_one_the_collector_config_uses(tmp_path):
+    """Parsed once: the spec carries its policy; a copy pointing elsewhere reads the other file."""
+    from genai_o11y.builders import collector
+
+    (tmp_path / "policy.yaml").write_text("version: 1\ndetectors:\n  - {name: EMP, regex: 'EMP-[0-9]{6}', mask: '<EMP>'}\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("apiVersion: genai-o11y/v1\napp: {services: [a]}\npipeline: {stages: [model_call]}\nredaction: {policy: policy.yaml}\n")
+    loaded = load(spec)
+    (tmp_path / "policy.yaml").write_text("not: [valid")  # read once: a later change is not seen by this spec
+    assert [d.name for d in collector.policy_for(loaded).detectors] == ["EMP"]
+    default = loaded.model_copy(update={"redaction": loaded.redaction.model_copy(update={"policy": None})})
+    assert "EMAIL" in {d.name for d in collector.policy_for(default).detectors}
+
+
 def test_prices_are_exact_decimals():
     spec = load()
     p = spec.models[0].price_usd_per_1m_tokens

@@ -22,42 +22,46 @@ DASHBOARD_PROVIDERS = "dashboards/provisioning/dashboards.yaml"
 
 
 def build_all(spec: Spec, source: str) -> dict[str, str]:
+    """Every artifact, each built once: the chart's files/ carry the same texts as the root's."""
     head = render.header(source)
+    boards = {uid: render.to_json(board) for uid, board in dashboards.build_all(spec, source).items()}
+    collector_config = render.to_yaml(collector.build(spec), head)
+    rule_groups = render.to_yaml(rules.build(spec), head)
+    datasources = render.to_yaml(provisioning.datasources(spec), head)
     return {
-        COLLECTOR_CONFIG: render.to_yaml(collector.build(spec), head),
+        COLLECTOR_CONFIG: collector_config,
         OCB_MANIFEST: render.to_yaml(ocb.manifest(), head),
         REDACTION_POLICY: _policy_text(spec, head),
-        RULES: render.to_yaml(rules.build(spec), head),
+        RULES: rule_groups,
         ALERTMANAGER: render.to_yaml(alertmanager.build(spec), head),
         RUNBOOK: runbook.render(spec, source),
-        DATASOURCES: render.to_yaml(provisioning.datasources(spec), head),
+        DATASOURCES: datasources,
         DASHBOARD_PROVIDERS: render.to_yaml(provisioning.providers(), head),
-        **{f"{DASHBOARDS_DIR}/{uid}.json": render.to_json(board) for uid, board in dashboards.build_all(spec, source).items()},
+        **{f"{DASHBOARDS_DIR}/{uid}.json": text for uid, text in boards.items()},
         COMPOSE: render.to_yaml(compose.build(spec), head),
         compose.PROMETHEUS_CONFIG: render.to_yaml(_compose_prometheus(spec), head),
         compose.TEMPO_CONFIG: render.to_yaml(compose.tempo_config(), head),
         compose.COLLECTOR_DOCKERFILE: dockerfiles.collector(spec, source),
         compose.DEMO_DOCKERFILE: dockerfiles.demo(source),
-        **_chart(spec, source, head),
+        **_chart(spec, head, collector_config, rule_groups, datasources, boards),
     }
 
 
-def _chart(spec: Spec, source: str, head: str) -> dict[str, str]:
-    """The Helm chart: data from the spec, Helm templates as they are, files/ from the artifacts above."""
+def _chart(spec: Spec, head: str, collector_config: str, rule_groups: str, datasources: str, boards: dict[str, str]) -> dict[str, str]:
+    """The Helm chart: data from the spec, Helm templates as they are, files/ the texts built above."""
     c = helm.CHART
-    out = {
+    return {
         f"{c}/Chart.yaml": render.to_yaml(helm.chart(), head),
         f"{c}/values.yaml": render.to_yaml(helm.values(spec), head),
         f"{c}/values.schema.json": render.to_json(helm.values_schema()),
-        f"{c}/files/otelcol.yaml": render.to_yaml(collector.build(spec), head),
-        f"{c}/files/rules.yaml": render.to_yaml(rules.build(spec), head),
+        f"{c}/files/otelcol.yaml": collector_config,
+        f"{c}/files/rules.yaml": rule_groups,
         f"{c}/files/alertmanagerconfig-routing.yaml": render.to_yaml(helm.alertmanager_routing(spec), head),
-        f"{c}/files/datasources.yaml": render.to_yaml(provisioning.datasources(spec), head),
-        **{f"{c}/files/dashboards/{uid}.json": render.to_json(board) for uid, board in dashboards.build_all(spec, source).items()},
+        f"{c}/files/datasources.yaml": datasources,
+        **{f"{c}/files/dashboards/{uid}.json": text for uid, text in boards.items()},
         **{f"{c}/templates/{t}": helm.template_text(t) for t in helm.TEMPLATES},
         helm.EXAMPLE_APP: render.to_yaml_all(helm.example_app(spec), head),
     }
-    return out
 
 
 def _compose_prometheus(spec: Spec) -> dict:

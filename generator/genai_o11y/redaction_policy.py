@@ -13,8 +13,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-import yaml
 
+from . import yamlines
 from .errors import Problem, SpecError
 
 MASK_TOKEN = re.compile(r"<[A-Z_]+>")
@@ -315,13 +315,10 @@ def _gate_problems(where: str, d: dict) -> list[Problem]:
 
 
 def parse(text: str, source: str) -> Policy:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise SpecError(source, [Problem("", f"not valid YAML: {e}")]) from None
+    raw, lines = yamlines.compose(text, source, "policy")
     problems: list[Problem] = []
     if not isinstance(raw, dict):
-        raise SpecError(source, [Problem("", "the policy must be a YAML mapping")])
+        raise SpecError(source, [Problem("", "the policy must be a YAML mapping", 1)])
     allowed = {"version", "metadata_keys", "identifier_keys", "detectors", "span_name_rules"}
     for k in raw:
         if k not in allowed:
@@ -374,7 +371,7 @@ def parse(text: str, source: str) -> Policy:
     if not rules.get("detectors") and not problems:
         problems.append(Problem("detectors", "at least one detector is required"))
     if problems:
-        raise SpecError(source, problems)
+        raise SpecError(source, yamlines.with_lines(problems, lines))
     ids = tuple(raw.get("identifier_keys") or [])
     return Policy(tuple(k for k, _ in shapes), ids, tuple(rules["detectors"]), tuple(rules["span_name_rules"]), tuple(shapes))
 

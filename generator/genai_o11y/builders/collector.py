@@ -609,7 +609,7 @@ def runtime_env(spec: Spec) -> dict[str, str]:
 
 
 def policy_for(spec: Spec) -> Policy:
-    policy = redaction_policy.load(spec.redaction.policy)
+    policy = spec.policy_file()
     extra_keys = {k: redaction_policy.parse_shape(k, raw)[0] for k, raw in spec.redaction.metadata_keys.items()}
     return policy.with_extra([redaction_policy.Rule(p.name, p.regex, f"<{p.name}>") for p in spec.redaction.extra_patterns]).with_metadata(extra_keys)
 

@@ -6,10 +6,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from .. import redaction_policy
 from ..errors import Problem, SpecError
+from ..yamlines import compose as _compose, fmt_path as _fmt_path, nearest_line as _nearest_line
 from . import checks
 from .model import Spec
 
@@ -31,14 +32,13 @@ def load(path: str | Path | None = None) -> Spec:
         raise SpecError(str(p), [Problem("", "file not found")]) from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
         raise SpecError(str(p), [Problem("", f"cannot read the file: {e}")]) from None
-    spec = parse(text, str(p))
-    pol = spec.redaction.policy
-    if pol and not Path(pol).is_absolute():  # relative to the spec file
-        spec = spec.model_copy(update={"redaction": spec.redaction.model_copy(update={"policy": str(p.parent / pol)})})
-    return spec
+    return parse(text, str(p), p.parent)
 
 
-def parse(text: str, source: str) -> Spec:
+def parse(text: str, source: str, base_dir: Path | None = None) -> Spec:
+    """Validate a spec's text; a relative `redaction.policy` is relative to base_dir (the spec's
+    directory; default: the working directory). The policy file is parsed here, once, and its
+    problems reported with their lines like the spec's."""
     data, lines = _compose(text, source)
     if not isinstance(data, dict):
         raise SpecError(source, [Problem("", "the spec must be a YAML mapping (key: value)", 1)])
@@ -49,68 +49,14 @@ def parse(text: str, source: str) -> Spec:
     problems = [Problem(_fmt_path(loc), msg, _nearest_line(loc, lines)) for loc, msg in checks.run(spec)]
     if problems:
         raise SpecError(source, problems)
+    pol = spec.redaction.policy
+    if pol and base_dir is not None and not Path(pol).is_absolute():
+        spec = spec.model_copy(update={"redaction": spec.redaction.model_copy(update={"policy": str(base_dir / pol)})})
+    spec.attach_policy(redaction_policy.load(spec.redaction.policy))
     return spec
 
 
-# --- YAML with line numbers -------------------------------------------------------------------------
-
-def _compose(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        raise SpecError(source, [Problem("", f"not valid YAML: {getattr(e, 'problem', None) or e}", line)]) from None
-    if node is None:
-        raise SpecError(source, [Problem("", "the spec is empty", 1)])
-    lines: dict[tuple, int] = {}
-    try:
-        return _walk(node, (), lines), lines
-    except _DuplicateKey as d:
-        raise SpecError(source, [Problem(_fmt_path(d.path), f"key {d.key!r} appears twice", d.line)]) from None
-
-
-class _DuplicateKey(Exception):
-    def __init__(self, path: tuple, key: str, line: int):
-        self.path, self.key, self.line = path, key, line
-
-
-def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for k_node, v_node in node.value:
-            key = _scalar(k_node)
-            if key in out:
-                raise _DuplicateKey(path, key, k_node.start_mark.line + 1)
-            lines[path + (key,)] = k_node.start_mark.line + 1
-            out[key] = _walk(v_node, path + (key,), lines)
-            lines[path + (key,)] = k_node.start_mark.line + 1  # the key's line, not its value's
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_walk(v, path + (i,), lines) for i, v in enumerate(node.value)]
-    return _scalar(node)
-
-
-def _scalar(node: yaml.Node) -> Any:
-    loader = yaml.SafeLoader("")
-    try:
-        return loader.construct_object(node, deep=True)
-    finally:
-        loader.dispose()
-
-
 # --- pydantic errors -> problems --------------------------------------------------------------------
-
-def _fmt_path(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
 
 def _problem(err: dict, lines: dict[tuple, int]) -> Problem:
     loc = _real_loc(err["loc"], lines)
@@ -130,13 +76,6 @@ def _real_loc(loc: tuple, lines: dict[tuple, int]) -> tuple:
 
 def _is_internal(part: Any) -> bool:
     return isinstance(part, str) and (part.startswith("function-") or part in {"str", "int", "float", "decimal", "bool", "none", "list", "dict"} or "[" in part)
-
-
-def _nearest_line(loc: tuple, lines: dict[tuple, int]) -> int | None:
-    for n in range(len(loc), -1, -1):
-        if loc[:n] in lines:
-            return lines[loc[:n]]
-    return None
 
 
 def _message(err: dict, loc: tuple) -> str:

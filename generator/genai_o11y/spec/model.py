@@ -11,7 +11,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from .. import names
 
@@ -396,6 +396,24 @@ class Spec(Strict):
     collector: Collector = Field(default_factory=Collector)
 
     # Checks across fields live in checks.py, so that each error names its exact field.
+
+    # The redaction policy file, parsed once at load time: (the policy path it was read from, Policy)
+    _policy: tuple = PrivateAttr(default=(None, None))
+
+    def attach_policy(self, policy) -> None:
+        self._policy = (self.redaction.policy, policy)
+
+    def policy_file(self):
+        """The parsed redaction policy file (the embedded one by default), before the spec's own
+        additions (collector.policy_for adds them). Parsed at load time; a copy whose
+        redaction.policy changed reads its file again."""
+        from ..redaction_policy import load
+
+        path, policy = self._policy
+        if policy is None or path != self.redaction.policy:
+            policy = load(self.redaction.policy)
+            self._policy = (self.redaction.policy, policy)
+        return policy
 
     @property
     def all_stages(self) -> list[str]:

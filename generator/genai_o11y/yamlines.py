@@ -1,0 +1,93 @@
+"""YAML with line numbers: the spec and the redaction policy report each problem at its line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from .errors import Problem, SpecError
+
+
+def compose(text: str, source: str, what: str = "spec") -> tuple[Any, dict[tuple, int]]:
+    """The document as plain data, and the line of every path in it (a key's path: the key's line).
+    Invalid YAML, an empty document and a key given twice are SpecErrors with their line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise SpecError(source, [Problem("", f"not valid YAML: {getattr(e, 'problem', None) or e}", line)]) from None
+    if node is None:
+        raise SpecError(source, [Problem("", f"the {what} is empty", 1)])
+    lines: dict[tuple, int] = {}
+    try:
+        return _walk(node, (), lines), lines
+    except _DuplicateKey as d:
+        raise SpecError(source, [Problem(fmt_path(d.path), f"key {d.key!r} appears twice", d.line)]) from None
+
+
+def fmt_path(loc: tuple) -> str:
+    """('detectors', 2, 'regex') -> 'detectors[2].regex'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def nearest_line(loc: tuple, lines: dict[tuple, int]) -> int | None:
+    """The line of loc, or of its nearest ancestor present in the document."""
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def with_lines(problems: list[Problem], lines: dict[tuple, int]) -> list[Problem]:
+    """Problems that name their field by its printed path ('metadata_keys.gen_ai.request.model'),
+    given the line of that field, or of its nearest enclosing field."""
+    by_path = {fmt_path(loc): line for loc, line in lines.items()}
+    out = []
+    for p in problems:
+        path, line = p.path, None
+        while line is None:
+            line = by_path.get(path)
+            if not path:
+                break
+            cut = max(path.rfind("."), path.rfind("["))
+            path = path[:cut] if cut > 0 else ""
+        out.append(p if p.line else Problem(p.path, p.message, line))
+    return out
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, path: tuple, key: str, line: int):
+        self.path, self.key, self.line = path, key, line
+
+
+def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for k_node, v_node in node.value:
+            key = _scalar(k_node)
+            if key in out:
+                raise _DuplicateKey(path, key, k_node.start_mark.line + 1)
+            lines[path + (key,)] = k_node.start_mark.line + 1
+            out[key] = _walk(v_node, path + (key,), lines)
+            lines[path + (key,)] = k_node.start_mark.line + 1  # the key's line, not its value's
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_walk(v, path + (i,), lines) for i, v in enumerate(node.value)]
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
