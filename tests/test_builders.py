@@ -144,10 +144,9 @@ def test_fold_statements_bound_label_values():
     assert not any("genai_o11y.route" in s or "gen_ai.tool.name" in s or "gen_ai.request.model" in s for s in nofold)
 
 
-def test_generation_is_deterministic():
+def test_every_artifact_says_it_is_generated():
+    """(Determinism is test_committed's two processes with different hash seeds.)"""
     a = artifacts.build_all(load(), "x")
-    b = artifacts.build_all(load(), "x")
-    assert a == b
     for path, text in a.items():
         if path.endswith(".json"):  # JSON has no comments: dashboards say it in their description, schemas in $comment
             doc = json.loads(text)

@@ -64,9 +64,7 @@ def test_every_board_matches_grafanas_dashboard_schema(repo):
         assert not errors, f"{f.name}:\n" + "\n".join(errors[:20])
 
 
-def test_boards_are_deterministic_and_complete():
-    again = dashboards.build_all(load(), "the embedded default spec")
-    assert {k: render.to_json(v) for k, v in again.items()} == {k: render.to_json(v) for k, v in BOARDS.items()}
+def test_boards_are_complete():
     assert len(BOARDS) == 9
     for uid, b in BOARDS.items():
         assert b["uid"] == uid and "DO NOT EDIT" in b["description"]
