@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 import yaml
 
+from genai_o11y import catalog
 from genai_o11y import artifacts, names, render
 from genai_o11y.builders import collector, cost, ocb, ottl, redaction
 from genai_o11y.spec import load
@@ -301,7 +302,7 @@ def test_the_native_engine_makes_the_usage_metrics_in_one_connector_without_mark
     spec = make_spec({"cardinality.max_tenants": 7})
     cfg = collector.build(spec)
     usage = cfg["connectors"][names.USAGE_CONNECTORS["native"]]
-    want = collector.usage_metrics() + collector.tenant_metrics(7)
+    want = catalog.usage_metrics() + catalog.tenant_metrics(7)
     assert [m["name"] for m in usage["metrics"]] == [m.name for m in want]
     for m, um in zip(usage["metrics"], want):
         assert [w["key"] for w in m["when"]] == [w.key for w in um.when] and m["when"]
@@ -340,7 +341,7 @@ def test_every_signal_to_metrics_metric_is_skipped_cheaply_and_markers_are_dropp
     unmark = cfg["processors"]["transform/unmark"]["metric_statements"][0]["statements"]
     assert unmark == ['delete_matching_keys(datapoint.attributes, "^genai_o11y\\\\.s2m\\\\.")']
     # a marker's condition is necessary for its members: each member's condition names a key of it
-    fams = collector.marker_families()
+    fams = catalog.marker_families()
     for m in (m for conn in connectors.values() for m in conn["spans"]):
         key = next(a["key"] for a in m["attributes"] if "default_value" not in a)
         if key.startswith(collector.MARKER_PREFIX):
@@ -453,7 +454,7 @@ def test_eval_events_feed_the_eval_metrics_in_both_engines():
     (span_event: the result from the event, the dimensions from the span); the ottl engine lifts one
     event per span per stage onto a span copy for the same signal_to_metrics definitions; the
     request view drops eval events in both (they are counted on the span itself)."""
-    evals = [m for m in collector.usage_metrics() if m.span_event]
+    evals = [m for m in catalog.usage_metrics() if m.span_event]
     assert {m.name for m in evals} == {names.METRIC_EVAL_SCORE, names.METRIC_EVAL_RESULTS}
     assert all(m.span_event == names.EVAL_EVENT for m in evals)
     native = collector.build(make_spec())
@@ -461,7 +462,7 @@ def test_eval_events_feed_the_eval_metrics_in_both_engines():
     for m in evals:
         ev = usage[m.name]["span_event"]
         assert ev["name"] == names.EVAL_EVENT
-        assert ev["span_labels"] == collector.QUALITY_DIMENSIONS  # the evaluated span's dimensions
+        assert ev["span_labels"] == catalog.QUALITY_DIMENSIONS  # the evaluated span's dimensions
         assert names.EVAL_NAME not in ev["span_labels"]  # the evaluator is the event's
     assert [m["name"] for m in usage.values() if "span_event" in m] == [m.name for m in evals]
     results = usage[names.METRIC_EVAL_RESULTS]
@@ -479,6 +480,6 @@ def test_eval_events_feed_the_eval_metrics_in_both_engines():
     lift = "\n".join(s for g in ottl["processors"]["transform/eval_event_lift"]["trace_statements"] for s in g["statements"])
     for key in (names.EVAL_NAME, names.EVAL_SCORE, names.EVAL_LABEL):
         assert f'set(span.attributes["{key}"], spanevent.attributes["{key}"])' in lift
-    assert f'keep_keys(span.attributes, [{", ".join(chr(34) + k + chr(34) for k in collector.QUALITY_DIMENSIONS)}' in lift
+    assert f'keep_keys(span.attributes, [{", ".join(chr(34) + k + chr(34) for k in catalog.QUALITY_DIMENSIONS)}' in lift
     for cfg in (native, ottl):
         assert cfg["processors"]["filter/request_view"]["traces"]["spanevent"] == [f'spanevent.name == "{names.EVAL_EVENT}"']

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 import pii_corpus as corpus
+from genai_o11y import catalog
 from genai_o11y import names, toolchain
 from genai_o11y.builders import collector as collector_builder
 from genai_o11y.builders import cost as cost_builder
@@ -453,7 +454,7 @@ def test_both_engines_make_the_same_usage_metrics(otelcol, tmp_path):
     assert not diff, f"{len(diff)} values differ; first: {diff[:3]}"
     # the comparison covered every metric, many label sets, and the conversions
     exported = {k[0] for k in native}
-    for m in collector_builder.usage_metrics() + collector_builder.tenant_metrics():
+    for m in catalog.usage_metrics() + catalog.tenant_metrics():
         base = m.name.replace(".", "_")
         assert (base + ("_bucket" if m.buckets is not None else "_total")) in exported, m.name
     assert len(native) > 1000

@@ -22,6 +22,7 @@ from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 import pii_corpus as corpus
+from genai_o11y import catalog
 from genai_o11y.builders import collector as collector_builder
 from genai_o11y.redact import MissingSalt, Redactor, hash_id
 from harness import TEST_SALT, OtlpSink, collector_ports, make_spec, run_collector, wait_for
@@ -310,8 +311,8 @@ def test_tier1_untouched_ids_hashed_content_truncated_and_counted(corpus_run):
 
 def test_metric_labels_come_from_tier1_keys_only():
     policy = collector_builder.policy_for(make_spec())
-    keys = set(collector_builder.SPAN_DIMENSIONS) | set(collector_builder.USAGE_DIMENSIONS) | set(collector_builder.RESOURCE_TO_LABEL)
-    for m in collector_builder.usage_metrics() + collector_builder.tenant_metrics():
+    keys = set(catalog.SPAN_DIMENSIONS) | set(catalog.USAGE_DIMENSIONS) | set(catalog.RESOURCE_TO_LABEL)
+    for m in catalog.usage_metrics() + catalog.tenant_metrics():
         keys |= set(m.labels)
     assert all(policy.is_metadata(k) for k in keys), [k for k in keys if not policy.is_metadata(k)]
 

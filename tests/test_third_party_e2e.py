@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from genai_o11y import localstack, names, render
+from genai_o11y import catalog, localstack, names, render
 from genai_o11y.builders import alertmanager, dashboards
 from harness import OtlpSink, collector_ports, make_spec, prometheus_for, run_collector, wait_for
 
@@ -156,7 +156,7 @@ def _scenario(spec, base: str, tempo: OtlpSink, hook, services: dict, apps: dict
     for w, (proc, ctl) in apps.items():
         wait_for(lambda: (ctl / "calls").exists() or proc.poll() is not None, timeout=60, what=f"{w} app making calls")
         assert proc.poll() is None, f"{w} app exited:\n{_app_log(tmp_path, w)}"
-    calls = names.PROM["calls"]
+    calls = catalog.PROM["calls"]
     stage = names.prom_label(names.STAGE)
     # Rates need two scrapes of every series: wait until each app's requests (roots) have a rate.
     for w, svc in services.items():
@@ -189,14 +189,14 @@ def _scenario(spec, base: str, tempo: OtlpSink, hook, services: dict, apps: dict
         assert by_stage["request"] == by_stage["model_call"] + by_stage["embedding"], (w, by_stage)
         assert set(by_stage) == {"request", "model_call", "embedding"}, (w, by_stage)
         # Tokens and cost counted once, on the model call (the request view carries none).
-        assert not localstack.prom_query(base, f'{names.PROM["input_tokens"]}{{service_name="{svc}",{stage}="request"}}')
+        assert not localstack.prom_query(base, f'{catalog.PROM["input_tokens"]}{{service_name="{svc}",{stage}="request"}}')
         # The failure board shows rate_limited; error.type has one spelling.
-        cats = {r["metric"].get(names.prom_label(names.FAILURE_CATEGORY)) for r in localstack.prom_query(base, f'{names.PROM["failures"]}{{service_name="{svc}"}}')}
+        cats = {r["metric"].get(names.prom_label(names.FAILURE_CATEGORY)) for r in localstack.prom_query(base, f'{catalog.PROM["failures"]}{{service_name="{svc}"}}')}
         assert cats == {"rate_limited"}, (w, cats)
         err_types = {r["metric"].get("error_type") for r in localstack.prom_query(base, f'{calls}{{service_name="{svc}",status_code="STATUS_CODE_ERROR"}}')}
         assert err_types == {"RateLimitError"}, (w, err_types)
         # Failed calls still carry their model (OpenInference sends it only in the invocation parameters).
-        models = {r["metric"].get(names.prom_label(names.REQUEST_MODEL)) for r in localstack.prom_query(base, f'{names.PROM["failures"]}{{service_name="{svc}"}}')}
+        models = {r["metric"].get(names.prom_label(names.REQUEST_MODEL)) for r in localstack.prom_query(base, f'{catalog.PROM["failures"]}{{service_name="{svc}"}}')}
         assert models <= {"gpt-4o", "text-embedding-3-small"} and models, (w, models)
 
     # The OpenAI span is the only span, and the root, of every trace these apps sent.

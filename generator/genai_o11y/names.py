@@ -149,42 +149,7 @@ def prom_label(attribute: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in attribute)
 
 
-PROM = {
-    "calls": "genai_o11y_span_calls_total",
-    "duration_bucket": "genai_o11y_span_duration_milliseconds_bucket",
-    "duration_count": "genai_o11y_span_duration_milliseconds_count",
-    "duration_sum": "genai_o11y_span_duration_milliseconds_sum",
-    "input_tokens": "genai_o11y_tokens_input_total",
-    "output_tokens": "genai_o11y_tokens_output_total",
-    "cached_tokens": "genai_o11y_tokens_cached_input_total",
-    "cost": "genai_o11y_cost_usd_total",
-    "unpriced": "genai_o11y_unpriced_calls_total",
-    "tenant_cost": "genai_o11y_tenant_cost_usd_total",
-    "tenant_requests": "genai_o11y_tenant_requests_total",
-    "feedback": "genai_o11y_feedback_total",
-    "eval_sum": "genai_o11y_evaluation_score_sum",
-    "eval_count": "genai_o11y_evaluation_score_count",
-    "eval_results": "genai_o11y_evaluation_results_total",
-    "failures": "genai_o11y_failures_total",
-    "cache": "genai_o11y_cache_lookups_total",
-    "retrieval_bucket": "genai_o11y_retrieval_results_bucket",
-    "retrieval_count": "genai_o11y_retrieval_results_count",
-    "retrieval_sum": "genai_o11y_retrieval_results_sum",
-    "truncations": "genai_o11y_prompt_truncations_total",
-    "missing_tool": "genai_o11y_answers_missing_required_tool_total",
-    "failed_after_tools": "genai_o11y_answers_failed_after_tools_total",
-    "retrieval_score_bucket": "genai_o11y_retrieval_top_score_bucket",
-    "retrieval_score_sum": "genai_o11y_retrieval_top_score_sum",
-    "retrieval_score_count": "genai_o11y_retrieval_top_score_count",
-    "rerank_bucket": "genai_o11y_rerank_displacement_bucket",
-    "rerank_sum": "genai_o11y_rerank_displacement_sum",
-    "rerank_count": "genai_o11y_rerank_displacement_count",
-    "chunks_included": "genai_o11y_prompt_chunks_included_total",
-    **{f"chunks_excluded_{r}": f"genai_o11y_prompt_chunks_excluded_{r}_total" for r in ("budget", "dedupe", "policy")},
-    "response_tokens_bucket": "genai_o11y_response_tokens_bucket",
-    "response_tokens_sum": "genai_o11y_response_tokens_sum",
-    "response_tokens_count": "genai_o11y_response_tokens_count",
-}
+# Prometheus series names are derived from the metric catalog: catalog.PROM.
 
 #: Grafana datasource UIDs, fixed so dashboards, provisioning and links agree.
 DS_PROMETHEUS = "genai-o11y-prometheus"

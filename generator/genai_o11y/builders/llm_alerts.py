@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import re
 
+from .. import catalog
 from .. import names as n
 from ..spec import Spec
 from .alerting import Alert, Runbook, dashboard
 
-CALLS, BUCKET, COUNT = n.PROM["calls"], n.PROM["duration_bucket"], n.PROM["duration_count"]
+CALLS, BUCKET, COUNT = catalog.PROM["calls"], catalog.PROM["duration_bucket"], catalog.PROM["duration_count"]
 L = n.prom_label
 STAGE, SVC, ENV, ROUTE = L(n.STAGE), L(n.SERVICE_NAME), L(n.ENVIRONMENT), L(n.ROUTE)
 TEMPLATE, VERSION, EVAL = L(n.PROMPT_TEMPLATE), L(n.PROMPT_VERSION), L(n.EVAL_NAME)
@@ -58,21 +59,21 @@ def _ratio(num: str, den: str, by: str, w: str, fallback: bool = True) -> str:
 
 def _ratios(spec: Spec, w: str) -> dict[str, str]:
     """name -> expression for every ratio SLI over window `w` (an offset may follow the window)."""
-    fb = n.PROM["feedback"]
+    fb = catalog.PROM["feedback"]
     sentiment = L(n.FEEDBACK_SENTIMENT)
     out = {
         "feedback_negative": _ratio(f'{fb}{{{sentiment}="negative"}}', fb, G, w),
         "feedback_positive": _ratio(f'{fb}{{{sentiment}="positive"}}', fb, G, w),
-        "guardrail_blocks": _ratio(f'{n.PROM["failures"]}{{{L(n.FAILURE_CATEGORY)}="{n.GUARDRAIL_BLOCK}"}}', REQUESTS, G, w),
-        "cache_hits": _ratio(f'{n.PROM["cache"]}{{{L(n.CACHE_HIT)}="true"}}', n.PROM["cache"], G, w),
-        "prompt_truncations": _ratio(n.PROM["truncations"], REQUESTS, G, w),
-        "retrieval_zero_results": _ratio(f'{n.PROM["retrieval_bucket"]}{{{le(0)}}}', n.PROM["retrieval_count"], G, w),
+        "guardrail_blocks": _ratio(f'{catalog.PROM["failures"]}{{{L(n.FAILURE_CATEGORY)}="{n.GUARDRAIL_BLOCK}"}}', REQUESTS, G, w),
+        "cache_hits": _ratio(f'{catalog.PROM["cache"]}{{{L(n.CACHE_HIT)}="true"}}', catalog.PROM["cache"], G, w),
+        "prompt_truncations": _ratio(catalog.PROM["truncations"], REQUESTS, G, w),
+        "retrieval_zero_results": _ratio(f'{catalog.PROM["retrieval_bucket"]}{{{le(0)}}}', catalog.PROM["retrieval_count"], G, w),
         # labelled eval results (gen_ai.evaluation.score.label) that pass, per evaluator
-        "eval_pass": _ratio(f'{n.PROM["eval_results"]}{{{L(n.EVAL_LABEL)}=~"{pass_label_regex(spec)}"}}', n.PROM["eval_results"], f"{G}, {EVAL}", w),
+        "eval_pass": _ratio(f'{catalog.PROM["eval_results"]}{{{L(n.EVAL_LABEL)}=~"{pass_label_regex(spec)}"}}', catalog.PROM["eval_results"], f"{G}, {EVAL}", w),
     }
     if _required_tools(spec):
         out["answers_missing_tool"] = (
-            f"sum by ({G}, {ROUTE}, {MISSING}) (rate({n.PROM['missing_tool']}[{w}]))\n"
+            f"sum by ({G}, {ROUTE}, {MISSING}) (rate({catalog.PROM['missing_tool']}[{w}]))\n"
             f"/ on ({G}, {ROUTE}) group_left\n"
             f"sum by ({G}, {ROUTE}) (rate({REQUESTS}[{w}]))"
         )
@@ -98,15 +99,15 @@ def current_records(spec: Spec) -> list[dict]:
     rec = [
         {"record": "genai_o11y:requests:rate1h", "expr": f"sum by ({G}) (rate({REQUESTS}[{w}]))"},
         {"record": "genai_o11y:route_requests:rate1h", "expr": f"sum by ({G}, {ROUTE}) (rate({REQUESTS}[{w}]))"},
-        {"record": "genai_o11y:cost_usd_per_hour:rate1h", "expr": f"sum by ({G}) (rate({n.PROM['cost']}[{w}])) * 3600"},
-        {"record": "genai_o11y:feedback:rate1h", "expr": f"sum by ({G}) (rate({n.PROM['feedback']}[{w}]))"},
-        {"record": "genai_o11y:cache_lookups:rate1h", "expr": f"sum by ({G}) (rate({n.PROM['cache']}[{w}]))"},
-        {"record": "genai_o11y:retrievals:rate1h", "expr": f"sum by ({G}) (rate({n.PROM['retrieval_count']}[{w}]))"},
-        {"record": "genai_o11y:evals:rate1h", "expr": f"sum by ({G}, {EVAL}) (rate({n.PROM['eval_count']}[{w}]))"},
-        {"record": "genai_o11y:eval_results:rate1h", "expr": f"sum by ({G}, {EVAL}) (rate({n.PROM['eval_results']}[{w}]))"},
+        {"record": "genai_o11y:cost_usd_per_hour:rate1h", "expr": f"sum by ({G}) (rate({catalog.PROM['cost']}[{w}])) * 3600"},
+        {"record": "genai_o11y:feedback:rate1h", "expr": f"sum by ({G}) (rate({catalog.PROM['feedback']}[{w}]))"},
+        {"record": "genai_o11y:cache_lookups:rate1h", "expr": f"sum by ({G}) (rate({catalog.PROM['cache']}[{w}]))"},
+        {"record": "genai_o11y:retrievals:rate1h", "expr": f"sum by ({G}) (rate({catalog.PROM['retrieval_count']}[{w}]))"},
+        {"record": "genai_o11y:evals:rate1h", "expr": f"sum by ({G}, {EVAL}) (rate({catalog.PROM['eval_count']}[{w}]))"},
+        {"record": "genai_o11y:eval_results:rate1h", "expr": f"sum by ({G}, {EVAL}) (rate({catalog.PROM['eval_results']}[{w}]))"},
         {
             "record": "genai_o11y:eval_score:mean_1h",
-            "expr": f"sum by ({G}, {EVAL}) (rate({n.PROM['eval_sum']}[{w}]))\n/\nsum by ({G}, {EVAL}) (rate({n.PROM['eval_count']}[{w}]))",
+            "expr": f"sum by ({G}, {EVAL}) (rate({catalog.PROM['eval_sum']}[{w}]))\n/\nsum by ({G}, {EVAL}) (rate({catalog.PROM['eval_count']}[{w}]))",
         },
         {
             "record": "genai_o11y:stage_latency_ms:p99_1h",
@@ -139,8 +140,8 @@ def baseline_records(spec: Spec) -> list[dict]:
         {
             "record": "genai_o11y:eval_score:mean_baseline",
             "expr": (
-                f"sum by ({G}, {EVAL}) (rate({n.PROM['eval_sum']}[{d}d] offset 1h))\n/\n"
-                f"sum by ({G}, {EVAL}) (rate({n.PROM['eval_count']}[{d}d] offset 1h))"
+                f"sum by ({G}, {EVAL}) (rate({catalog.PROM['eval_sum']}[{d}d] offset 1h))\n/\n"
+                f"sum by ({G}, {EVAL}) (rate({catalog.PROM['eval_count']}[{d}d] offset 1h))"
             ),
         },
     ]
@@ -441,7 +442,7 @@ def alerts(spec: Spec) -> list[Alert]:
         ),
         Alert(
             name="GenAIUnpricedModelCalls",
-            expr=f"sum by ({G}, {L(n.PROVIDER)}) (increase({n.PROM['unpriced']}[15m])) > 0",
+            expr=f"sum by ({G}, {L(n.PROVIDER)}) (increase({catalog.PROM['unpriced']}[15m])) > 0",
             severity="warning",
             for_="5m",
             summary=f"{{{{ $labels.{SVC} }}}} calls a model of {{{{ $labels.{L(n.PROVIDER)} }}}} that has no price",

@@ -7,6 +7,7 @@ without the suffix, and an OpenMetrics scrape (Prometheus 3's default) adds it.
 
 from __future__ import annotations
 
+from .. import catalog
 from .. import names as n
 from ..spec import Spec
 from .alerting import Alert, Runbook, dashboard
@@ -185,7 +186,7 @@ def alerts(spec: Spec) -> list[Alert]:
         ),
         Alert(
             name="GenAIMetricsCardinalityOverflow",
-            expr=f'sum by (job, instance) (rate({n.PROM["calls"]}{{job="{side}",otel_metric_overflow="true"}}[10m])) > 0',
+            expr=f'sum by (job, instance) (rate({catalog.PROM["calls"]}{{job="{side}",otel_metric_overflow="true"}}[10m])) > 0',
             severity="warning",
             for_="15m",
             from_spans=False,

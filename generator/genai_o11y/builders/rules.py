@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import catalog
 from .. import names as n
 from ..spec import Spec
 from . import llm_alerts, pipeline_alerts
 from .alerting import Alert, Runbook, dashboard
 
-CALLS = n.PROM["calls"]
-BUCKET = n.PROM["duration_bucket"]
-COUNT = n.PROM["duration_count"]
+CALLS = catalog.PROM["calls"]
+BUCKET = catalog.PROM["duration_bucket"]
+COUNT = catalog.PROM["duration_count"]
 STAGE, SVC, ENV = n.prom_label(n.STAGE), n.prom_label(n.SERVICE_NAME), n.prom_label(n.ENVIRONMENT)
 BY = f"{SVC}, {ENV}"
 ERROR = 'status_code="STATUS_CODE_ERROR"'
@@ -41,11 +42,6 @@ BURN_WINDOWS = [
     BurnWindow("warning", "3d", "6h", 1.0),
 ]
 SPEEDS = (("critical", "Fast", "fast", "2m"), ("warning", "Slow", "slow", "15m"))
-
-
-def latency_buckets_ms(spec: Spec, base: list[float]) -> list[float]:
-    """Histogram buckets: the base ones plus every latency-SLO threshold, so SLIs are exact."""
-    return sorted(set(base) | {float(s.threshold_ms) for s in spec.slos.latency})
 
 
 def record_availability(window: str) -> dict:
@@ -83,7 +79,7 @@ def record_stage_slis() -> list[dict]:
     })
     out.append({
         "record": "genai_o11y:model_cost_usd_per_hour:rate1h",
-        "expr": f"sum by ({BY}, {n.prom_label(n.REQUEST_MODEL)}) (rate({n.PROM['cost']}[1h])) * 3600",
+        "expr": f"sum by ({BY}, {n.prom_label(n.REQUEST_MODEL)}) (rate({catalog.PROM['cost']}[1h])) * 3600",
     })
     return out
 

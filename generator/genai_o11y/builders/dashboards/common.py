@@ -14,9 +14,9 @@ from typing import Any
 from grafanalib import core as G
 from grafanalib._gen import DashboardEncoder
 
+from ... import catalog
 from ... import names as n
 from ... import render
-from .. import collector as collector_builder
 
 PROM_DS = {"type": "prometheus", "uid": "${datasource}"}
 TEMPO_DS = {"type": "tempo", "uid": n.DS_TEMPO}
@@ -39,29 +39,9 @@ FILTERS: list[tuple[str, str]] = [
 ]
 
 
-def _metric_labels() -> dict[str, set[str]]:
-    """Prometheus metric name -> its labels, derived from the collector config that makes it."""
-    out: dict[str, set[str]] = {}
-    span = {L(d) for d in collector_builder.SPAN_DIMENSIONS} | {SVC, "status_code"}
-    out[n.PROM["calls"]] = span
-    for suffix in ("bucket", "sum", "count"):
-        out[n.PROM[f"duration_{suffix}"]] = span | ({"le"} if suffix == "bucket" else set())
-    for m in collector_builder.usage_metrics() + collector_builder.tenant_metrics():
-        labels = {L(k) for k in m.labels} | {SVC}
-        base = m.name.replace(".", "_")
-        if m.buckets is not None:
-            out[base + "_bucket"], out[base + "_sum"], out[base + "_count"] = labels | {"le"}, labels, labels
-        else:
-            out[base + "_total"] = labels
-    return out
-
-
-METRIC_LABELS = _metric_labels()
-
-
 def labels_of(metric: str) -> set[str]:
-    if metric in METRIC_LABELS:
-        return METRIC_LABELS[metric]
+    if metric in catalog.PROM_LABELS:
+        return set(catalog.PROM_LABELS[metric])
     if metric.startswith("genai_o11y:"):  # recording rules aggregate by service and environment at least
         return {SVC, ENV}
     return set()
@@ -254,7 +234,7 @@ def data_link(title: str, uid: str, **params: str) -> dict:
 
 
 def variables() -> list[dict]:
-    calls = n.PROM["calls"]
+    calls = catalog.PROM["calls"]
     up = f'{{{ENV}=~"$environment"}}'
     up2 = f'{{{ENV}=~"$environment",{SVC}=~"$service"}}'
     return [
@@ -264,14 +244,14 @@ def variables() -> list[dict]:
         _query_var("service", SVC, calls, "Service", up),
         _query_var("model", MODEL, calls, "Model", up2),
         _query_var("route", ROUTE, calls, "Route", up2),
-        _query_var("tenant", TENANT, n.PROM["tenant_requests"], "Tenant", up2),
+        _query_var("tenant", TENANT, catalog.PROM["tenant_requests"], "Tenant", up2),
         _query_var("prompt_version", VERSION, calls, "Prompt version", up2),
     ]
 
 
 def change_annotations() -> list[dict]:
     """Annotations where a prompt version or a release starts serving (a series that did not exist 10m before)."""
-    calls = n.PROM["calls"]
+    calls = catalog.PROM["calls"]
     base = f'{ENV}=~"$environment",{SVC}=~"$service"'
     return [
         {"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True, "hide": True, "iconColor": "rgba(0, 211, 255, 1)",

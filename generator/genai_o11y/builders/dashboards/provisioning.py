@@ -6,6 +6,7 @@ Grafana expands $VAR in provisioning files: literal dollars are written $$.
 
 from __future__ import annotations
 
+from ... import catalog
 from ... import names as n
 from ...spec import Spec
 
@@ -33,8 +34,8 @@ def datasources(spec: Spec) -> dict:
                         "datasourceUid": n.DS_PROMETHEUS, "spanStartTimeShift": "-5m", "spanEndTimeShift": "5m",
                         "tags": [{"key": "service.name", "value": "service_name"}, {"key": n.STAGE, "value": stage}],
                         "queries": [
-                            {"name": "Stage latency p95", "query": f"histogram_quantile(0.95, sum by (le) (rate({n.PROM['duration_bucket']}{{$$__tags}}[5m])))"},
-                            {"name": "Stage error ratio", "query": f"sum(rate({n.PROM['calls']}{{$$__tags,status_code=\"STATUS_CODE_ERROR\"}}[5m])) / sum(rate({n.PROM['calls']}{{$$__tags}}[5m]))"},
+                            {"name": "Stage latency p95", "query": f"histogram_quantile(0.95, sum by (le) (rate({catalog.PROM['duration_bucket']}{{$$__tags}}[5m])))"},
+                            {"name": "Stage error ratio", "query": f"sum(rate({catalog.PROM['calls']}{{$$__tags,status_code=\"STATUS_CODE_ERROR\"}}[5m])) / sum(rate({catalog.PROM['calls']}{{$$__tags}}[5m]))"},
                         ],
                     },
                     "serviceMap": {"datasourceUid": n.DS_PROMETHEUS},

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from ... import catalog
 from ... import names as n
 from .common import RATE, STAGE, TEMPO_DS, rate, sel
 
-PROM = n.PROM
+PROM = catalog.PROM
 REQ = f'{STAGE}="request"'
 NOT_PIPELINE = "|".join(n.IMPLICIT_STAGES)
 
