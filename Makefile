@@ -61,10 +61,10 @@ helm-render: k8s-tools generate
 	$(PY) -m genai_o11y.k8s_render > deploy/helm/rendered/genai-o11y.yaml
 
 generate: install
-	$(CLI) generate --out .
+	$(CLI) generate --out . --go-testdata
 
 check: install
-	$(CLI) check --dir .
+	$(CLI) check --dir . --go-testdata
 
 validate: install
 	$(CLI) validate .

@@ -43,11 +43,12 @@ def test_manifest_holds_exactly_the_components_the_configs_use():
 
 def test_manifest_pins_one_release():
     m = ocb.manifest()
-    mods = [e["gomod"] for kind in ocb.COMPONENTS for e in m[kind] if "path" not in e]
+    mods = [e["gomod"] for kind in ocb.COMPONENTS for e in m[kind] if "import" not in e]
     assert {g.split()[1] for g in mods} == {f"v{names.COLLECTOR_VERSION}"}
-    ours = [e for kind in ocb.COMPONENTS for e in m[kind] if "path" in e]  # built from their directory
-    assert ours and all(e["gomod"].startswith(ocb.LOCAL_MODULE_PREFIX) and e["path"].startswith(ocb.LOCAL_ROOT_IN_REPO) for e in ours)
-    assert all((ocb.local_root() / e["path"].split("/")[-1] / "go.mod").is_file() for e in ours)
+    ours = [e for kind in ocb.COMPONENTS for e in m[kind] if "import" in e]  # packages of our one module
+    assert len(ours) == len(ocb.LOCAL_COMPONENTS) and {e["gomod"] for e in ours} == {f"{ocb.LOCAL_MODULE} {ocb.LOCAL_VERSION}"}
+    assert all((ocb.local_root() / e["import"].removeprefix(ocb.LOCAL_MODULE + "/") / "factory.go").is_file() for e in ours)
+    assert m["replaces"] == [f"{ocb.LOCAL_MODULE} => ../{ocb.LOCAL_ROOT_IN_REPO}"]  # relative to the output path, ./_build
     assert {e["gomod"].split()[1] for e in m["providers"]} == {f"v{names.COLLECTOR_CORE_STABLE_VERSION}"}
     assert m["dist"]["version"] == names.COLLECTOR_VERSION
 

@@ -11,7 +11,7 @@ from genai_o11y.spec import load
 
 
 def test_committed_artifacts_are_fresh(repo):
-    files = artifacts.build_all(load(), "the embedded default spec")
+    files = {**artifacts.build_all(load(), "the embedded default spec"), **artifacts.go_testdata(load(), "the embedded default spec")}
     stale = [rel for rel, text in files.items() if not (repo / rel).is_file() or (repo / rel).read_text() != text]
     assert not stale, f"stale generated files {stale}: run `make generate` and commit"
 

@@ -29,41 +29,6 @@ from genai_o11y.builders import ocb, redaction
 from harness import OtlpSink, collector_ports, make_spec, run_collector, wait_for
 from test_redaction import TIER1, corpus_items, send, span_pb, through_collector
 
-COMPONENTS = sorted(ocb.LOCAL_DIRS.values())
-MODULES = [*COMPONENTS, ocb.COMMON_DIR]
-
-
-@pytest.mark.parametrize("component", MODULES)
-def test_go_tests_pass_on_the_generated_config(tmp_path, component):
-    spec = make_spec()
-    redact = redaction.native_config(spec, collector_builder.policy_for(spec))
-    redact["salt"] = "test-salt"
-    (tmp_path / "redaction.yaml").write_text(yaml.safe_dump(redact, sort_keys=False))
-    (tmp_path / "dimensions.yaml").write_text(yaml.safe_dump(collector_builder.dimensions_config(spec), sort_keys=False))
-    usage = collector_builder.build(spec)["connectors"][names.USAGE_CONNECTORS["native"]]
-    (tmp_path / "usage.yaml").write_text(yaml.safe_dump(usage, sort_keys=False))
-    normalise = {**normalise_builder.native_config(spec.app.services, spec.app.environment, spec.failures.infer), "cost": cost_builder.native_config(spec)}  # unescaped, as the collector reads it
-    (tmp_path / "normalise.yaml").write_text(yaml.safe_dump(normalise, sort_keys=False))
-    env = dict(os.environ, GENAI_REDACTION_CONFIG=str(tmp_path / "redaction.yaml"), GENAI_DIMENSIONS_CONFIG=str(tmp_path / "dimensions.yaml"),
-               GENAI_USAGE_CONFIG=str(tmp_path / "usage.yaml"), GENAI_NORMALISE_CONFIG=str(tmp_path / "normalise.yaml"), GOFLAGS="-mod=readonly")
-    proc = subprocess.run([toolchain._go(), "test", "-count=1", "-v", "./..."], cwd=ocb.local_root() / component, capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "--- SKIP" not in proc.stdout, proc.stdout  # the generated config was used
-    assert "--- PASS" in proc.stdout
-
-
-@pytest.mark.parametrize("component", MODULES)
-def test_module_pins_are_the_distributions(component):
-    """Go picks the highest version any module asks for: ours must not pull a newer collector."""
-    gomod = (ocb.local_root() / component / "go.mod").read_text()
-    pins = re.findall(r"^\s+(go\.opentelemetry\.io/collector/\S+|github\.com/open-telemetry/\S+) (v\S+)", gomod, re.M)
-    assert len(pins) >= (2 if component == ocb.COMMON_DIR else 8)
-    if component != ocb.COMMON_DIR:  # the shared module, from its directory (the build replaces it the same way)
-        assert f"replace {ocb.COMMON_MODULE} => ../{ocb.COMMON_DIR}" in gomod
-    allowed = {f"v{toolchain.names.COLLECTOR_VERSION}", f"v{toolchain.names.COLLECTOR_CORE_STABLE_VERSION}"}
-    assert {v for _m, v in pins} <= allowed, [p for p in pins if p[1] not in allowed]
-
-
 def test_default_spec_uses_the_native_engine_and_the_ottl_one_stays_available():
     native = collector_builder.build(make_spec())
     assert "genai_redaction" in native["service"]["pipelines"]["traces/ingest"]["processors"]
@@ -467,18 +432,6 @@ def test_both_engines_make_the_same_usage_metrics(otelcol, tmp_path):
     # the request view of a root span carries no failure (nor tokens, cost): each span's failure is counted once
     failures = sum(v for (name, _l), v in native.items() if name == "genai_o11y_failures_total")
     assert failures == sum(any(kv.key == names.FAILURE_CATEGORY for kv in sp.attributes) for _r, sp in items)
-
-
-def test_the_package_ships_every_source_file_of_our_components():
-    """An installed genai-o11y builds its collector from the copy inside the package."""
-    import tomllib
-
-    root = ocb.local_root().parent  # the package directory
-    globs = tomllib.loads((root.parents[1] / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["genai_o11y"]
-    shipped = {f for g in globs for f in root.glob(g)}  # setuptools' globs: `*` stays within a directory
-    files = [f for f in (root / "gocomponents").rglob("*") if f.is_file()]
-    assert len(files) >= 12
-    assert not [f for f in files if f not in shipped]
 
 
 def eval_shapes(n: int, seed: int = 41) -> tuple[list, list]:

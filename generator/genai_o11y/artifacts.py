@@ -64,6 +64,37 @@ def _chart(spec: Spec, head: str, collector_config: str, rule_groups: str, datas
     }
 
 
+#: The salt in the Go components' testdata (the real one comes from $GENAI_O11Y_HASH_SALT).
+TESTDATA_SALT = "test-salt"
+
+
+def go_testdata(spec: Spec, source: str) -> dict[str, str]:
+    """Each of our Go components' testdata/config.yaml: its section of the collector config generated
+    from `spec`, as the collector reads it (confmap escapes undone, a fixed salt). Their Go tests
+    load it, so a config the generator changes is tested by `go test ./...` as it ships."""
+    cfg = collector.build(spec.model_copy(update={"collector": spec.collector.model_copy(update={"engine": "native"})}))
+    sections = {**cfg["processors"], **cfg["connectors"]}
+    head = render.header(source)
+    out = {}
+    for ctype, pkg in ocb.LOCAL_COMPONENTS.items():
+        section = _unescape(sections[ctype])
+        if ctype == "genai_redaction":
+            section = {**section, "salt": TESTDATA_SALT}
+        out[f"{ocb.LOCAL_ROOT_IN_REPO}/{pkg}/testdata/config.yaml"] = render.to_yaml(section, head + f"# {ctype}: its section of collector/otelcol.yaml\n")
+    return out
+
+
+def _unescape(value):
+    """confmap's `$$` -> `$` (the collector config escapes literal dollars; the component sees one)."""
+    if isinstance(value, str):
+        return value.replace("$$", "$")
+    if isinstance(value, list):
+        return [_unescape(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _unescape(v) for k, v in value.items()}
+    return value
+
+
 def _compose_prometheus(spec: Spec) -> dict:
     """Prometheus in compose scrapes the sidecar through the app service (they share a network namespace)."""
     port = lambda e: e.rsplit(":", 1)[1]  # noqa: E731

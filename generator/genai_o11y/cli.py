@@ -16,8 +16,12 @@ def _source_name(spec_path: str | None) -> str:
     return "the embedded default spec" if spec_path is None else Path(spec_path).name
 
 
-def _build(spec_path: str | None) -> dict[str, str]:
-    return artifacts.build_all(load(spec_path), _source_name(spec_path))
+def _build(spec_path: str | None, go_testdata: bool = False) -> dict[str, str]:
+    spec = load(spec_path)
+    files = artifacts.build_all(spec, _source_name(spec_path))
+    if go_testdata:
+        files.update(artifacts.go_testdata(spec, _source_name(spec_path)))
+    return files
 
 
 def redaction_notes(spec) -> list[str]:
@@ -32,7 +36,7 @@ def redaction_notes(spec) -> list[str]:
 def cmd_generate(args: argparse.Namespace) -> int:
     for note in redaction_notes(load(args.spec)):
         print(note, file=sys.stderr)
-    files = _build(args.spec)
+    files = _build(args.spec, args.go_testdata)
     out = Path(args.out)
     changed = []
     for rel, text in files.items():
@@ -53,7 +57,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Fail when the files in --dir differ from a fresh generation (CI's drift check)."""
-    files = _build(args.spec)
+    files = _build(args.spec, args.go_testdata)
     out = Path(args.dir)
     stale = []
     for rel, text in files.items():
@@ -234,11 +238,13 @@ def parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="write every artifact for a spec (default: the embedded spec)")
     g.add_argument("spec", nargs="?", help="spec file; omitted: the embedded default")
     g.add_argument("--out", default=".", help="output directory (default: .)")
+    g.add_argument("--go-testdata", action="store_true", help="also the Go components' testdata/config.yaml (the repository's goldens; make generate and make check pass it)")
     g.set_defaults(func=cmd_generate)
 
     c = sub.add_parser("check", help="fail if generated files in --dir are stale")
     c.add_argument("spec", nargs="?")
     c.add_argument("--dir", default=".")
+    c.add_argument("--go-testdata", action="store_true", help="also the Go components' testdata/config.yaml (the repository's goldens; make generate and make check pass it)")
     c.set_defaults(func=cmd_check)
 
     v = sub.add_parser("validate", help="run the real validators (otelcol, promtool, amtool, schemas) on a generated dir")

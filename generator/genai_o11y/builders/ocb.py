@@ -19,17 +19,24 @@ CONTRIB = "github.com/open-telemetry/opentelemetry-collector-contrib"
 V = f"v{names.COLLECTOR_VERSION}"
 STABLE = f"v{names.COLLECTOR_CORE_STABLE_VERSION}"
 
-#: Our own components: Go modules shipped inside the Python package (so an installed genai-o11y can
-#: build its collector), added to the build with a `replace` to their directory.
-LOCAL_MODULE_PREFIX = "github.com/genai-o11y/genai-o11y/collector/"
-LOCAL_DIRS = {f"{LOCAL_MODULE_PREFIX}{d}": d for d in ("genainormaliseprocessor", "genairedactionprocessor", "genaidimensionsprocessor", "genaiusageconnector")}
-#: Where they live in the repository (the committed manifest and the Dockerfile build from the root).
-LOCAL_ROOT_IN_REPO = "generator/genai_o11y/gocomponents"
-#: What they share (OTTL-like comparisons and conversions, a test config loader): a module of its own
-#: they require, replaced by its directory in the build (a replace in a dependency's go.mod is ignored).
-COMMON_MODULE = f"{LOCAL_MODULE_PREFIX}genaicommon"
-COMMON_DIR = "genaicommon"
+#: Our own components: one Go module (processor/, connector/, internal/ as in collector-contrib),
+#: shipped inside the Python package so that an installed genai-o11y builds its collector too, and
+#: added to the build with a `replace` to its directory.
+LOCAL_MODULE = "github.com/genai-o11y/genai-o11y/collector"
 LOCAL_VERSION = "v0.0.0"
+#: component type -> its package directory in the module
+LOCAL_COMPONENTS = {
+    "genai_normalise": "processor/genainormaliseprocessor",
+    "genai_redaction": "processor/genairedactionprocessor",
+    "genai_dimensions": "processor/genaidimensionsprocessor",
+    "genai_usage": "connector/genaiusageconnector",
+}
+#: Where the module lives in the repository (the committed manifest and the Dockerfile build from the root).
+LOCAL_ROOT_IN_REPO = "generator/genai_o11y/gocomponents"
+
+
+def _local(component_type: str) -> str:
+    return f"{LOCAL_MODULE}/{LOCAL_COMPONENTS[component_type]} {LOCAL_VERSION}"
 
 
 # kind -> [(component type as configs name it, Go module)], as of collector v0.161.0.
@@ -47,15 +54,15 @@ COMPONENTS: dict[str, list[tuple[str, str]]] = {
         ("resource", f"{CONTRIB}/processor/resourceprocessor {V}"),
         ("filter", f"{CONTRIB}/processor/filterprocessor {V}"),
         ("delta_to_cumulative", f"{CONTRIB}/processor/deltatocumulativeprocessor {V}"),
-        ("genai_normalise", f"{LOCAL_MODULE_PREFIX}genainormaliseprocessor {LOCAL_VERSION}"),
-        ("genai_redaction", f"{LOCAL_MODULE_PREFIX}genairedactionprocessor {LOCAL_VERSION}"),
-        ("genai_dimensions", f"{LOCAL_MODULE_PREFIX}genaidimensionsprocessor {LOCAL_VERSION}"),
+        ("genai_normalise", _local("genai_normalise")),
+        ("genai_redaction", _local("genai_redaction")),
+        ("genai_dimensions", _local("genai_dimensions")),
     ],
     "connectors": [
         ("forward", f"{CORE}/connector/forwardconnector {V}"),
         ("span_metrics", f"{CONTRIB}/connector/spanmetricsconnector {V}"),
         ("signal_to_metrics", f"{CONTRIB}/connector/signaltometricsconnector {V}"),
-        ("genai_usage", f"{LOCAL_MODULE_PREFIX}genaiusageconnector {LOCAL_VERSION}"),
+        ("genai_usage", _local("genai_usage")),
     ],
     "exporters": [
         ("otlp_grpc", f"{CORE}/exporter/otlpexporter {V}"),
@@ -80,12 +87,12 @@ def local_root() -> Path:
 def local_sources_digest() -> str:
     """What our own components' source is, for the build cache key (a changed file rebuilds)."""
     h = hashlib.sha256()
-    for mod, d in sorted({**LOCAL_DIRS, COMMON_MODULE: COMMON_DIR}.items()):
-        for f in sorted((local_root() / d).rglob("*")):
-            # what goes into the binary: the module files and the non-test Go source
-            if f.is_file() and "testdata" not in f.parts and (f.name in ("go.mod", "go.sum") or (f.suffix == ".go" and not f.name.endswith("_test.go"))):
-                h.update(f"{mod}/{f.relative_to(local_root() / d).as_posix()}\0".encode())
-                h.update(f.read_bytes())
+    root = local_root()
+    for f in sorted(root.rglob("*")):
+        # what goes into the binary: the module files and the non-test Go source
+        if f.is_file() and "testdata" not in f.parts and (f.name in ("go.mod", "go.sum") or (f.suffix == ".go" and not f.name.endswith("_test.go"))):
+            h.update(f"{f.relative_to(root).as_posix()}\0".encode())
+            h.update(f.read_bytes())
     return h.hexdigest()[:12]
 
 
@@ -105,14 +112,17 @@ def manifest(output_path: str = "./_build", local: str = LOCAL_ROOT_IN_REPO) -> 
         }
     }
     for kind, comps in COMPONENTS.items():
-        doc[kind] = [_module(mod, local) for _t, mod in comps]
+        doc[kind] = [_module(mod) for _t, mod in comps]
     doc["providers"] = [{"gomod": f"{CORE}/confmap/provider/{p} {STABLE}"} for p in PROVIDERS]
     # go.mod is written into output_path: a relative replace is relative to it
-    common = f"{local}/{COMMON_DIR}"
-    doc["replaces"] = [f"{COMMON_MODULE} => {common if os.path.isabs(common) else os.path.relpath(common, output_path)}"]
+    doc["replaces"] = [f"{LOCAL_MODULE} => {local if os.path.isabs(local) else os.path.relpath(local, output_path)}"]
     return doc
 
 
-def _module(gomod: str, local: str) -> dict:
-    path = LOCAL_DIRS.get(gomod.split()[0])
-    return {"gomod": gomod, "path": f"{local}/{path}"} if path else {"gomod": gomod}
+def _module(gomod: str) -> dict:
+    """A manifest entry; ours name the package to import inside our one module (the module itself
+    is replaced by its directory once, in `replaces`)."""
+    path, version = gomod.split()
+    if path.startswith(LOCAL_MODULE + "/"):
+        return {"gomod": f"{LOCAL_MODULE} {version}", "import": path}
+    return {"gomod": gomod}

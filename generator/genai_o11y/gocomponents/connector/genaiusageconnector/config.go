@@ -1,0 +1,177 @@
+// Copyright genai-o11y authors
+// SPDX-License-Identifier: Apache-2.0
+
+package genaiusageconnector
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon"
+)
+
+// Config of the genai_usage connector; genai-o11y generates it from its spec.
+type Config struct {
+	// MaxStale: a stream not updated for this long is forgotten (its series then expires in the
+	// exporter, and comes back from zero with a new start time if it is seen again).
+	MaxStale time.Duration `mapstructure:"max_stale"`
+	// Metrics: what to count or observe, and on which spans.
+	Metrics []Metric `mapstructure:"metrics"`
+}
+
+// Metric is one cumulative sum or explicit-bucket histogram fed by the spans where all of When hold.
+type Metric struct {
+	Name        string `mapstructure:"name"`
+	Description string `mapstructure:"description"`
+	Unit        string `mapstructure:"unit"`
+	// When: every condition must hold for a span to feed the metric.
+	When []When `mapstructure:"when"`
+	// Labels: span attributes copied onto the data point. A label with a Default takes it where the
+	// span lacks the attribute; a label without one must be on the span, else the span is skipped.
+	Labels []Label `mapstructure:"labels"`
+	// ResourceLabels: resource attributes kept on the metric's resource (the exporter's job label).
+	ResourceLabels []string `mapstructure:"resource_labels"`
+	// Value: the attribute summed or observed, read as Type; without Key every span counts 1.
+	Value Value `mapstructure:"value"`
+	// Exactly one of Sum and Histogram.
+	Sum       *Sum       `mapstructure:"sum"`
+	Histogram *Histogram `mapstructure:"histogram"`
+	// MaxStreams: at most this many label sets are tracked (0: no limit); data points of further
+	// label sets are dropped and counted (otelcol_genai_usage_datapoints_dropped{reason="limit"}).
+	MaxStreams int `mapstructure:"max_streams"`
+	// SpanEvent: the metric is also fed by each span event of this name (besides the spans).
+	SpanEvent *SpanEvent `mapstructure:"span_event"`
+}
+
+// SpanEvent: on an event named Name, the labels in SpanLabels are read from the span that carries
+// the event (the evaluated span's dimensions); the conditions, the value and the other labels are
+// read from the event's attributes.
+type SpanEvent struct {
+	Name       string   `mapstructure:"name"`
+	SpanLabels []string `mapstructure:"span_labels"`
+}
+
+// When holds where the attribute is set (Present), or equals Equals with the same type.
+type When struct {
+	Key     string `mapstructure:"key"`
+	Present bool   `mapstructure:"present"`
+	Equals  any    `mapstructure:"equals"`
+}
+
+// Label is a span attribute that becomes a data point attribute.
+type Label struct {
+	Key     string  `mapstructure:"key"`
+	Default *string `mapstructure:"default"`
+}
+
+// Value is read from the span attribute Key as "int" or "double" (as OTTL's Int() and Double()
+// convert: strings are parsed, doubles truncated to integers, booleans are 1 or 0).
+type Value struct {
+	Key  string `mapstructure:"key"`
+	Type string `mapstructure:"type"`
+}
+
+// Sum is a cumulative sum.
+type Sum struct {
+	Monotonic bool `mapstructure:"monotonic"`
+}
+
+// Histogram is a cumulative explicit-bucket histogram; a value equal to a bound falls in its bucket.
+type Histogram struct {
+	Buckets []float64 `mapstructure:"buckets"`
+}
+
+func createDefaultConfig() *Config { return &Config{MaxStale: 15 * time.Minute} }
+
+// Validate names the field of every problem.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.MaxStale <= 0 {
+		errs = append(errs, fmt.Errorf("max_stale: must be a positive duration (got %s)", c.MaxStale))
+	}
+	if len(c.Metrics) == 0 {
+		errs = append(errs, errors.New("metrics: empty"))
+	}
+	names := map[string]int{}
+	for i, m := range c.Metrics {
+		at := fmt.Sprintf("metrics[%d] (%s)", i, m.Name)
+		if m.Name == "" {
+			errs = append(errs, fmt.Errorf("metrics[%d].name: empty", i))
+		} else if j, dup := names[m.Name]; dup {
+			errs = append(errs, fmt.Errorf("%s.name: also metrics[%d]", at, j))
+		}
+		names[m.Name] = i
+		if len(m.When) == 0 {
+			errs = append(errs, fmt.Errorf("%s.when: empty (a metric must say which spans feed it)", at))
+		}
+		for j, w := range m.When {
+			if err := w.check(); err != nil {
+				errs = append(errs, fmt.Errorf("%s.when[%d]: %w", at, j, err))
+			}
+		}
+		seen := map[string]bool{}
+		for j, l := range m.Labels {
+			if l.Key == "" {
+				errs = append(errs, fmt.Errorf("%s.labels[%d].key: empty", at, j))
+			} else if seen[l.Key] {
+				errs = append(errs, fmt.Errorf("%s.labels[%d].key: %s listed twice", at, j, l.Key))
+			}
+			seen[l.Key] = true
+		}
+		for j, k := range m.ResourceLabels {
+			if k == "" {
+				errs = append(errs, fmt.Errorf("%s.resource_labels[%d]: empty", at, j))
+			}
+		}
+		if m.Value.Type != "int" && m.Value.Type != "double" {
+			errs = append(errs, fmt.Errorf("%s.value.type: %q must be int or double", at, m.Value.Type))
+		}
+		switch {
+		case (m.Sum == nil) == (m.Histogram == nil):
+			errs = append(errs, fmt.Errorf("%s: exactly one of sum and histogram", at))
+		case m.Histogram != nil:
+			b := m.Histogram.Buckets
+			if len(b) == 0 {
+				errs = append(errs, fmt.Errorf("%s.histogram.buckets: empty", at))
+			}
+			for j := 1; j < len(b); j++ {
+				if b[j] <= b[j-1] {
+					errs = append(errs, fmt.Errorf("%s.histogram.buckets[%d]: %v not above %v", at, j, b[j], b[j-1]))
+				}
+			}
+		}
+		if e := m.SpanEvent; e != nil {
+			if e.Name == "" {
+				errs = append(errs, fmt.Errorf("%s.span_event.name: empty", at))
+			}
+			spanSeen := map[string]bool{}
+			for j, k := range e.SpanLabels {
+				switch {
+				case !seen[k]:
+					errs = append(errs, fmt.Errorf("%s.span_event.span_labels[%d]: %q is not one of the metric's labels", at, j, k))
+				case spanSeen[k]:
+					errs = append(errs, fmt.Errorf("%s.span_event.span_labels[%d]: %s listed twice", at, j, k))
+				}
+				spanSeen[k] = true
+			}
+		}
+		if m.MaxStreams < 0 {
+			errs = append(errs, fmt.Errorf("%s.max_streams: %d is negative", at, m.MaxStreams))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (w When) check() error {
+	if w.Key == "" {
+		return errors.New("key: empty")
+	}
+	if w.Present == (w.Equals != nil) {
+		return fmt.Errorf("%s: exactly one of present: true and equals", w.Key)
+	}
+	if w.Present {
+		return nil
+	}
+	return genaicommon.CheckEquals(w.Key, w.Equals)
+}

@@ -1,0 +1,526 @@
+// Copyright genai-o11y authors
+// SPDX-License-Identifier: Apache-2.0
+
+package genaiusageconnector
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon"
+)
+
+// ScopeName is the instrumentation scope of the metrics this connector makes.
+const ScopeName = "github.com/genai-o11y/genai-o11y/collector/genaiusageconnector"
+
+// maxKeys bounds the distinct span attributes the metrics read (the per-span index is an array).
+const maxKeys = 64
+
+type cond struct {
+	slot    int
+	present bool
+	equals  any
+}
+
+// attrs: the values of the keys the metrics read, by slot, of one span or span event.
+type attrs struct {
+	vals [maxKeys]pcommon.Value
+	has  [maxKeys]bool
+}
+
+// load: the values of m's keys the metrics read (the first of a key wins; empty values are absent).
+func (a *attrs) load(m pcommon.Map, slots map[string]int) {
+	clear(a.has[:])
+	for ak, av := range m.All() {
+		if s, ok := slots[ak]; ok && !a.has[s] && av.Type() != pcommon.ValueTypeEmpty {
+			a.vals[s], a.has[s] = av, true
+		}
+	}
+}
+
+// holds: OTTL's `attr != nil` or `attr == value`.
+func (c cond) holds(a *attrs) bool {
+	return a.has[c.slot] && (c.present || genaicommon.Equal(a.vals[c.slot], c.equals))
+}
+
+type label struct {
+	slot     int
+	key      string
+	def      *string
+	fromSpan bool // a span_event metric reads it from the span carrying the event
+}
+
+// of: the attributes a label is read from: the event's, or the span's for a span label.
+func (l *label) of(ev, sp *attrs) *attrs {
+	if l.fromSpan {
+		return sp
+	}
+	return ev
+}
+
+type metricDef struct {
+	name, description, unit string
+	when                    []cond
+	labels                  []label
+	resGroup                int
+	valueSlot               int // -1: every span counts 1
+	isDouble                bool
+	histogram               []float64
+	monotonic               bool
+	maxStreams              int
+	tracked                 int
+	spanEvent               string // also fed by the span events of this name
+	attrName                attribute.Set
+}
+
+// stream is one cumulative series: a metric, its resource labels and its labels.
+type stream struct {
+	metric  int
+	resKey  string
+	res     pcommon.Map
+	attrs   pcommon.Map
+	start   pcommon.Timestamp
+	last    time.Time
+	intSum  int64
+	dblSum  float64
+	count   uint64
+	counts  []uint64
+	touched bool
+}
+
+type usage struct {
+	component.StartFunc
+	next      consumer.Metrics
+	metrics   []metricDef
+	slots     map[string]int
+	resGroups [][]string
+	maxStale  time.Duration
+	// events: span event name -> the metrics those events feed.
+	events map[string][]int
+
+	mu      sync.Mutex
+	streams map[string]*stream
+
+	dropped metric.Int64Counter
+	reg     metric.Registration
+	stop    chan struct{}
+	done    sync.WaitGroup
+}
+
+var reasonLimit, reasonValue = attribute.String("reason", "limit"), attribute.String("reason", "value")
+
+func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics) (*usage, error) {
+	u := &usage{next: next, slots: map[string]int{}, maxStale: c.MaxStale, streams: map[string]*stream{}, events: map[string][]int{}}
+	slot := func(k string) int {
+		if i, ok := u.slots[k]; ok {
+			return i
+		}
+		u.slots[k] = len(u.slots)
+		return len(u.slots) - 1
+	}
+	groups := map[string]int{}
+	for _, m := range c.Metrics {
+		d := metricDef{name: m.Name, description: m.Description, unit: m.Unit, valueSlot: -1, isDouble: m.Value.Type == "double",
+			maxStreams: m.MaxStreams, attrName: attribute.NewSet(attribute.String("metric", m.Name))}
+		for _, w := range m.When {
+			d.when = append(d.when, cond{slot: slot(w.Key), present: w.Present, equals: w.Equals})
+		}
+		fromSpan := map[string]bool{}
+		if m.SpanEvent != nil {
+			d.spanEvent = m.SpanEvent.Name
+			u.events[d.spanEvent] = append(u.events[d.spanEvent], len(u.metrics))
+			for _, k := range m.SpanEvent.SpanLabels {
+				fromSpan[k] = true
+			}
+		}
+		for _, l := range m.Labels {
+			d.labels = append(d.labels, label{slot: slot(l.Key), key: l.Key, def: l.Default, fromSpan: fromSpan[l.Key]})
+		}
+		if m.Value.Key != "" {
+			d.valueSlot = slot(m.Value.Key)
+		}
+		if m.Histogram != nil {
+			d.histogram = append([]float64(nil), m.Histogram.Buckets...)
+		} else {
+			d.monotonic = m.Sum.Monotonic
+		}
+		gk := fmt.Sprintf("%q", m.ResourceLabels)
+		g, ok := groups[gk]
+		if !ok {
+			g = len(u.resGroups)
+			groups[gk] = g
+			u.resGroups = append(u.resGroups, append([]string(nil), m.ResourceLabels...))
+		}
+		d.resGroup = g
+		u.metrics = append(u.metrics, d)
+	}
+	if len(u.slots) > maxKeys {
+		return nil, fmt.Errorf("metrics: read %d distinct span attributes, at most %d are supported", len(u.slots), maxKeys)
+	}
+	if err := u.telemetry(set); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// telemetry: otelcol_genai_usage_streams_tracked and _limit per metric (the limit only where there
+// is one), and otelcol_genai_usage_datapoints_dropped by reason (limit: over the stream budget;
+// value: the value attribute could not be read as a number).
+func (u *usage) telemetry(set component.TelemetrySettings) error {
+	if set.MeterProvider == nil {
+		return nil
+	}
+	meter := set.MeterProvider.Meter(ScopeName)
+	tracked, err := meter.Int64ObservableGauge("otelcol_genai_usage_streams_tracked",
+		metric.WithDescription("Label sets (streams) tracked per metric."), metric.WithUnit("{stream}"))
+	if err != nil {
+		return err
+	}
+	limit, err := meter.Int64ObservableGauge("otelcol_genai_usage_streams_limit",
+		metric.WithDescription("Stream budget per metric (max_streams), where it has one."), metric.WithUnit("{stream}"))
+	if err != nil {
+		return err
+	}
+	if u.dropped, err = meter.Int64Counter("otelcol_genai_usage_datapoints_dropped",
+		metric.WithDescription("Span observations not recorded, by reason (limit: over the metric's stream budget; value: not a number)."),
+		metric.WithUnit("{datapoint}")); err != nil {
+		return err
+	}
+	u.reg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		for i := range u.metrics {
+			m := &u.metrics[i]
+			o.ObserveInt64(tracked, int64(m.tracked), metric.WithAttributeSet(m.attrName))
+			if m.maxStreams > 0 {
+				o.ObserveInt64(limit, int64(m.maxStreams), metric.WithAttributeSet(m.attrName))
+			}
+		}
+		return nil
+	}, tracked, limit)
+	return err
+}
+
+func (*usage) Capabilities() consumer.Capabilities { return consumer.Capabilities{MutatesData: false} }
+
+// Start runs the expiry of stale streams.
+func (u *usage) Start(context.Context, component.Host) error {
+	u.stop = make(chan struct{})
+	u.done.Add(1)
+	go func() {
+		defer u.done.Done()
+		tick := time.NewTicker(min(u.maxStale/2, time.Minute))
+		defer tick.Stop()
+		for {
+			select {
+			case <-u.stop:
+				return
+			case now := <-tick.C:
+				u.expire(now)
+			}
+		}
+	}()
+	return nil
+}
+
+// Shutdown stops the expiry and the telemetry callback.
+func (u *usage) Shutdown(context.Context) error {
+	if u.stop != nil {
+		close(u.stop)
+		u.done.Wait()
+		u.stop = nil
+	}
+	if u.reg != nil {
+		return u.reg.Unregister()
+	}
+	return nil
+}
+
+// expire forgets the streams not updated for max_stale.
+func (u *usage) expire(now time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for k, s := range u.streams {
+		if now.Sub(s.last) > u.maxStale {
+			delete(u.streams, k)
+			u.metrics[s.metric].tracked--
+		}
+	}
+}
+
+// ConsumeTraces updates the streams the spans (and their span events) feed and sends their
+// cumulative values on. Attribute lookups are linear in pdata, so the keys the metrics read are
+// found in one pass over each span's (event's) attributes first.
+func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	var (
+		sp, ev  attrs
+		key     []byte
+		touched []*stream
+		drops   = make([][2]int64, len(u.metrics))
+	)
+	resKeys := make([][]byte, len(u.resGroups))
+	now := time.Now()
+	ts := pcommon.NewTimestampFromTime(now)
+
+	u.mu.Lock()
+	// observe: metric mi on an observation whose conditions, value and labels are read from ev,
+	// span labels from sp (both the span itself for a span).
+	observe := func(mi int, ev, sp *attrs, resKey []byte, res pcommon.Map) {
+		m := &u.metrics[mi]
+		if !m.feeds(ev, sp) {
+			return
+		}
+		var iv int64
+		var dv float64
+		if m.valueSlot < 0 {
+			iv, dv = 1, 1
+		} else if v := ev.vals[m.valueSlot]; m.isDouble {
+			var ok bool
+			if dv, ok = genaicommon.AsDouble(v); !ok {
+				drops[mi][1]++
+				return
+			}
+		} else {
+			var ok bool
+			if iv, ok = genaicommon.AsInt(v); !ok {
+				drops[mi][1]++
+				return
+			}
+		}
+		key = binary.LittleEndian.AppendUint16(key[:0], uint16(mi))
+		key = append(key, resKey...)
+		for i := range m.labels {
+			l := &m.labels[i]
+			if a := l.of(ev, sp); a.has[l.slot] {
+				key = appendValue(key, a.vals[l.slot])
+			} else {
+				key = appendStr(key, *l.def)
+			}
+		}
+		s := u.streams[string(key)]
+		if s == nil {
+			if m.maxStreams > 0 && m.tracked >= m.maxStreams {
+				drops[mi][0]++
+				return
+			}
+			s = u.newStream(mi, string(resKey), res, ev, sp, ts)
+			u.streams[string(key)] = s
+			m.tracked++
+		}
+		s.last = now
+		switch {
+		case m.histogram != nil:
+			s.count++
+			s.dblSum += dv
+			s.counts[sort.SearchFloat64s(m.histogram, dv)]++
+		case m.isDouble:
+			s.dblSum += dv
+		default:
+			s.intSum += iv
+		}
+		if !s.touched {
+			s.touched = true
+			touched = append(touched, s)
+		}
+	}
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		res := rs.Resource().Attributes()
+		for g, keys := range u.resGroups {
+			resKeys[g] = appendGroup(resKeys[g][:0], g, keys, res)
+		}
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				span := spans.At(k)
+				sp.load(span.Attributes(), u.slots)
+				for mi := range u.metrics {
+					observe(mi, &sp, &sp, resKeys[u.metrics[mi].resGroup], res)
+				}
+				if len(u.events) == 0 {
+					continue
+				}
+				events := span.Events()
+				for e := 0; e < events.Len(); e++ {
+					event := events.At(e)
+					feeds := u.events[event.Name()]
+					if len(feeds) == 0 {
+						continue
+					}
+					ev.load(event.Attributes(), u.slots)
+					for _, mi := range feeds {
+						observe(mi, &ev, &sp, resKeys[u.metrics[mi].resGroup], res)
+					}
+				}
+			}
+		}
+	}
+	out := u.export(touched, ts)
+	u.mu.Unlock()
+
+	if u.dropped != nil {
+		for mi, d := range drops {
+			if d[0] > 0 {
+				u.dropped.Add(ctx, d[0], metric.WithAttributes(reasonLimit, attribute.String("metric", u.metrics[mi].name)))
+			}
+			if d[1] > 0 {
+				u.dropped.Add(ctx, d[1], metric.WithAttributes(reasonValue, attribute.String("metric", u.metrics[mi].name)))
+			}
+		}
+	}
+	if out.DataPointCount() == 0 {
+		return nil
+	}
+	return u.next.ConsumeMetrics(ctx, out)
+}
+
+// feeds: every condition holds and every label without a default is there (ev: the span or
+// event observed; sp: the span, for a span_event metric's span labels).
+func (m *metricDef) feeds(ev, sp *attrs) bool {
+	for _, c := range m.when {
+		if !c.holds(ev) {
+			return false
+		}
+	}
+	for i := range m.labels {
+		l := &m.labels[i]
+		if l.def == nil && !l.of(ev, sp).has[l.slot] {
+			return false
+		}
+	}
+	return true
+}
+
+func (u *usage) newStream(mi int, resKey string, res pcommon.Map, ev, sp *attrs, ts pcommon.Timestamp) *stream {
+	m := &u.metrics[mi]
+	s := &stream{metric: mi, resKey: resKey, res: pcommon.NewMap(), attrs: pcommon.NewMap(), start: ts}
+	for _, k := range u.resGroups[m.resGroup] {
+		if v, ok := res.Get(k); ok {
+			v.CopyTo(s.res.PutEmpty(k))
+		}
+	}
+	s.attrs.EnsureCapacity(len(m.labels))
+	for i := range m.labels {
+		l := &m.labels[i]
+		if a := l.of(ev, sp); a.has[l.slot] {
+			a.vals[l.slot].CopyTo(s.attrs.PutEmpty(l.key))
+		} else {
+			s.attrs.PutStr(l.key, *l.def)
+		}
+	}
+	if m.histogram != nil {
+		s.counts = make([]uint64, len(m.histogram)+1)
+	}
+	return s
+}
+
+// export: the touched streams' cumulative values, grouped by resource and metric.
+func (u *usage) export(touched []*stream, ts pcommon.Timestamp) pmetric.Metrics {
+	out := pmetric.NewMetrics()
+	type mkey struct {
+		res    string
+		metric int
+	}
+	scopes := map[string]pmetric.MetricSlice{}
+	metrics := map[mkey]pmetric.Metric{}
+	for _, s := range touched {
+		s.touched = false
+		ms, ok := scopes[s.resKey]
+		if !ok {
+			rm := out.ResourceMetrics().AppendEmpty()
+			s.res.CopyTo(rm.Resource().Attributes())
+			sm := rm.ScopeMetrics().AppendEmpty()
+			sm.Scope().SetName(ScopeName)
+			ms = sm.Metrics()
+			scopes[s.resKey] = ms
+		}
+		d := &u.metrics[s.metric]
+		pm, ok := metrics[mkey{s.resKey, s.metric}]
+		if !ok {
+			pm = ms.AppendEmpty()
+			pm.SetName(d.name)
+			pm.SetDescription(d.description)
+			pm.SetUnit(d.unit)
+			if d.histogram != nil {
+				pm.SetEmptyHistogram().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+			} else {
+				sum := pm.SetEmptySum()
+				sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+				sum.SetIsMonotonic(d.monotonic)
+			}
+			metrics[mkey{s.resKey, s.metric}] = pm
+		}
+		if d.histogram != nil {
+			dp := pm.Histogram().DataPoints().AppendEmpty()
+			s.attrs.CopyTo(dp.Attributes())
+			dp.SetStartTimestamp(s.start)
+			dp.SetTimestamp(ts)
+			dp.SetCount(s.count)
+			dp.SetSum(s.dblSum)
+			dp.ExplicitBounds().FromRaw(d.histogram)
+			dp.BucketCounts().FromRaw(s.counts)
+			continue
+		}
+		dp := pm.Sum().DataPoints().AppendEmpty()
+		s.attrs.CopyTo(dp.Attributes())
+		dp.SetStartTimestamp(s.start)
+		dp.SetTimestamp(ts)
+		if d.isDouble {
+			dp.SetDoubleValue(s.dblSum)
+		} else {
+			dp.SetIntValue(s.intSum)
+		}
+	}
+	return out
+}
+
+// appendGroup encodes a resource-label group: its index and each key's value (or absence).
+func appendGroup(b []byte, g int, keys []string, res pcommon.Map) []byte {
+	b = binary.LittleEndian.AppendUint16(b, uint16(g))
+	for _, k := range keys {
+		if v, ok := res.Get(k); ok {
+			b = appendValue(b, v)
+		} else {
+			b = append(b, 0)
+		}
+	}
+	return b
+}
+
+// appendValue encodes a value with its type, so that "1", 1 and true are different label sets.
+func appendValue(b []byte, v pcommon.Value) []byte {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return appendStr(b, v.Str())
+	case pcommon.ValueTypeInt:
+		return binary.LittleEndian.AppendUint64(append(b, 2), uint64(v.Int()))
+	case pcommon.ValueTypeDouble:
+		return binary.LittleEndian.AppendUint64(append(b, 3), math.Float64bits(v.Double()))
+	case pcommon.ValueTypeBool:
+		if v.Bool() {
+			return append(b, 4, 1)
+		}
+		return append(b, 4, 0)
+	}
+	s := v.AsString()
+	return append(binary.AppendUvarint(append(b, 5, byte(v.Type())), uint64(len(s))), s...)
+}
+
+func appendStr(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(append(b, 1), uint64(len(s))), s...)
+}

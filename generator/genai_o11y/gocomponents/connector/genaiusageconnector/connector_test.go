@@ -1,0 +1,471 @@
+// Copyright genai-o11y authors
+// SPDX-License-Identifier: Apache-2.0
+
+package genaiusageconnector
+
+import (
+	"context"
+	"math"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/connector/connectortest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon/configtest"
+)
+
+func loadConfig(t *testing.T) *Config {
+	cfg := createDefaultConfig()
+	configtest.Load(t, "GENAI_USAGE_CONFIG", cfg)
+	return cfg
+}
+
+func example(t *testing.T) *Config {
+	t.Setenv("GENAI_USAGE_CONFIG", configtest.Example)
+	return loadConfig(t)
+}
+
+type fixture struct {
+	u      *usage
+	sink   *consumertest.MetricsSink
+	reader *sdkmetric.ManualReader
+}
+
+func start(t *testing.T, cfg *Config) *fixture {
+	t.Helper()
+	f := &fixture{sink: new(consumertest.MetricsSink), reader: sdkmetric.NewManualReader()}
+	set := connectortest.NewNopSettings(Type)
+	set.TelemetrySettings = componenttest.NewNopTelemetrySettings()
+	set.TelemetrySettings.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(f.reader))
+	c, err := NewFactory().CreateTracesToMetrics(context.Background(), set, cfg, f.sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Shutdown(context.Background()) })
+	f.u = c.(*usage)
+	return f
+}
+
+// send one batch: one resource (service.name) with a span per attribute map.
+func (f *fixture) send(t *testing.T, service string, spans ...map[string]any) {
+	t.Helper()
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", service)
+	rs.Resource().Attributes().PutStr("service.instance.id", "pod-1")
+	ss := rs.ScopeSpans().AppendEmpty()
+	for _, a := range spans {
+		if err := ss.Spans().AppendEmpty().Attributes().FromRaw(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.u.ConsumeTraces(context.Background(), td); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type point struct {
+	attrs map[string]any
+	res   map[string]any
+	intV  int64
+	dblV  float64
+	count uint64
+	bkts  []uint64
+	start pcommon.Timestamp
+}
+
+// last: the latest data point of each (metric, label set) the sink received.
+func (f *fixture) last() map[string][]point {
+	out := map[string][]point{}
+	seen := map[string]int{}
+	for _, md := range f.sink.AllMetrics() {
+		for i := 0; i < md.ResourceMetrics().Len(); i++ {
+			rm := md.ResourceMetrics().At(i)
+			ms := rm.ScopeMetrics().At(0).Metrics()
+			for j := 0; j < ms.Len(); j++ {
+				m := ms.At(j)
+				add := func(p point, attrs pcommon.Map) {
+					p.attrs, p.res = attrs.AsRaw(), rm.Resource().Attributes().AsRaw()
+					id := m.Name() + "|" + mapKey(p.res) + "|" + mapKey(p.attrs)
+					if k, ok := seen[id]; ok {
+						out[m.Name()][k] = p
+						return
+					}
+					seen[id] = len(out[m.Name()])
+					out[m.Name()] = append(out[m.Name()], p)
+				}
+				switch m.Type() {
+				case pmetric.MetricTypeSum:
+					if m.Sum().AggregationTemporality() != pmetric.AggregationTemporalityCumulative {
+						panic("not cumulative")
+					}
+					for k := 0; k < m.Sum().DataPoints().Len(); k++ {
+						dp := m.Sum().DataPoints().At(k)
+						add(point{intV: dp.IntValue(), dblV: dp.DoubleValue(), start: dp.StartTimestamp()}, dp.Attributes())
+					}
+				case pmetric.MetricTypeHistogram:
+					for k := 0; k < m.Histogram().DataPoints().Len(); k++ {
+						dp := m.Histogram().DataPoints().At(k)
+						add(point{count: dp.Count(), dblV: dp.Sum(), bkts: dp.BucketCounts().AsRaw(), start: dp.StartTimestamp()}, dp.Attributes())
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func mapKey(m map[string]any) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		v := pcommon.NewValueEmpty()
+		_ = v.FromRaw(m[k])
+		b.WriteString(k + "=" + v.Type().String() + ":" + v.AsString() + ";")
+	}
+	return b.String()
+}
+
+func find(t *testing.T, pts []point, attrs map[string]any) point {
+	t.Helper()
+	for _, p := range pts {
+		if mapKey(p.attrs) == mapKey(attrs) {
+			return p
+		}
+	}
+	t.Fatalf("no data point with %v among %v", attrs, pts)
+	return point{}
+}
+
+func TestCumulativeSumsAndHistograms(t *testing.T) {
+	f := start(t, example(t))
+	model := map[string]any{"genai_o11y.stage": "model_call", "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": int64(100),
+		"gen_ai.usage.output_tokens": int64(20), "genai_o11y.cost.usd": 0.25}
+	f.send(t, "svc", model, map[string]any{"genai_o11y.stage": "retrieval"})
+	first := f.last()
+	f.send(t, "svc", model,
+		// values read as OTTL's Int()/Double() read them: a numeric string, a double truncated
+		map[string]any{"genai_o11y.stage": "model_call", "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": "7", "gen_ai.usage.output_tokens": 64.0},
+		map[string]any{"gen_ai.usage.input_tokens": 2.9},    // no model: the default label value
+		map[string]any{"gen_ai.usage.input_tokens": "many"}, // not a number: dropped, counted
+	)
+	got := f.last()
+
+	in := got["genai_o11y.tokens.input"]
+	p := find(t, in, map[string]any{"gen_ai.request.model": "gpt-4o", "genai_o11y.route": "_none"})
+	if p.intV != 100+100+7 || p.res["service.name"] != "svc" || len(p.res) != 1 {
+		t.Errorf("input tokens: %+v", p)
+	}
+	if p.start != find(t, first["genai_o11y.tokens.input"], p.attrs).start || p.start == 0 {
+		t.Errorf("the start time must stay the stream's first sighting: %v", p.start)
+	}
+	if p := find(t, in, map[string]any{"gen_ai.request.model": "_none", "genai_o11y.route": "_none"}); p.intV != 2 {
+		t.Errorf("truncated double: %+v", p)
+	}
+	if c := find(t, got["genai_o11y.cost.usd"], map[string]any{"gen_ai.request.model": "gpt-4o"}); c.dblV != 0.5 {
+		t.Errorf("cost: %+v", c)
+	}
+	h := find(t, got["genai_o11y.response.tokens"], map[string]any{"gen_ai.request.model": "gpt-4o"})
+	// buckets 16, 64, 256, 1024: 20 twice -> (16,64]; 64 -> (16,64] (a bound is in its own bucket)
+	if h.count != 3 || h.dblV != 104 || !equalU(h.bkts, []uint64{0, 3, 0, 0, 0}) {
+		t.Errorf("histogram: %+v", h)
+	}
+	if _, ok := got["genai_o11y.failures"]; ok {
+		t.Error("a metric whose required label is missing got data")
+	}
+	if n := dropped(t, f, "value"); n != 1 {
+		t.Errorf("dropped for value: %d", n)
+	}
+}
+
+func TestConditionsAndRequiredLabels(t *testing.T) {
+	f := start(t, example(t))
+	f.send(t, "svc",
+		map[string]any{"genai_o11y.stage": "tool_call", "genai_o11y.failure.category": "timeout"},
+		map[string]any{"genai_o11y.failure.category": "timeout"},
+		map[string]any{"genai_o11y.stage": "tool_call", "gen_ai.usage.output_tokens": int64(5)}, // not a model call: no histogram
+		map[string]any{"genai_o11y.stage": true},                                                // equals is typed: not "request"
+	)
+	got := f.last()
+	if p := find(t, got["genai_o11y.failures"], map[string]any{"genai_o11y.failure.category": "timeout", "genai_o11y.stage": "tool_call"}); p.intV != 1 {
+		t.Errorf("%+v", p)
+	}
+	if p := find(t, got["genai_o11y.failures"], map[string]any{"genai_o11y.failure.category": "timeout", "genai_o11y.stage": "_none"}); p.intV != 1 {
+		t.Errorf("%+v", p)
+	}
+	for _, name := range []string{"genai_o11y.response.tokens", "genai_o11y.tenant.requests", "genai_o11y.tokens.input"} {
+		if _, ok := got[name]; ok {
+			t.Errorf("%s got data", name)
+		}
+	}
+}
+
+func TestStreamBudgetKeepsTrackedTotalsAndCountsTheRest(t *testing.T) {
+	f := start(t, example(t)) // tenant.requests: max_streams 2
+	for i := 0; i < 3; i++ {
+		for _, tenant := range []string{"a", "b", "c", "d"} {
+			f.send(t, "svc", map[string]any{"genai_o11y.stage": "request", "genai_o11y.tenant": tenant})
+		}
+	}
+	got := f.last()["genai_o11y.tenant.requests"]
+	if len(got) != 2 || find(t, got, map[string]any{"genai_o11y.tenant": "a"}).intV != 3 || find(t, got, map[string]any{"genai_o11y.tenant": "b"}).intV != 3 {
+		t.Errorf("tracked tenants: %+v", got)
+	}
+	if n := dropped(t, f, "limit"); n != 6 {
+		t.Errorf("dropped over the budget: %d", n)
+	}
+	if tr, lim := gauge(t, f, "otelcol_genai_usage_streams_tracked", "genai_o11y.tenant.requests"), gauge(t, f, "otelcol_genai_usage_streams_limit", "genai_o11y.tenant.requests"); tr != 2 || lim != 2 {
+		t.Errorf("tracked %d, limit %d", tr, lim)
+	}
+	if lim := gauge(t, f, "otelcol_genai_usage_streams_limit", "genai_o11y.cost.usd"); lim != -1 {
+		t.Errorf("a metric without a budget reports a limit: %d", lim)
+	}
+	// stale streams are forgotten and free the budget
+	f.u.expire(time.Now().Add(f.u.maxStale + time.Second))
+	f.send(t, "svc", map[string]any{"genai_o11y.stage": "request", "genai_o11y.tenant": "d"})
+	got = f.last()["genai_o11y.tenant.requests"]
+	if p := find(t, got, map[string]any{"genai_o11y.tenant": "d"}); p.intV != 1 {
+		t.Errorf("after expiry: %+v", p)
+	}
+	if tr := gauge(t, f, "otelcol_genai_usage_streams_tracked", "genai_o11y.tenant.requests"); tr != 1 {
+		t.Errorf("tracked after expiry: %d", tr)
+	}
+}
+
+func TestResourcesStaySeparate(t *testing.T) {
+	f := start(t, example(t))
+	span := map[string]any{"gen_ai.usage.input_tokens": int64(1)}
+	f.send(t, "a", span)
+	f.send(t, "b", span, span)
+	got := f.last()["genai_o11y.tokens.input"]
+	sums := map[any]int64{}
+	for _, p := range got {
+		sums[p.res["service.name"]] += p.intV
+	}
+	if sums["a"] != 1 || sums["b"] != 2 || len(got) != 2 {
+		t.Errorf("%+v", got)
+	}
+}
+
+func TestGeneratedConfigLoads(t *testing.T) {
+	cfg := loadConfig(t)
+	if len(cfg.Metrics) < 15 {
+		t.Fatalf("generated config incomplete: %d metrics", len(cfg.Metrics))
+	}
+	if _, err := newUsage(cfg, componenttest.NewNopTelemetrySettings(), new(consumertest.MetricsSink)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestValidateNamesTheField(t *testing.T) {
+	cfg := example(t)
+	cfg.MaxStale = 0
+	cfg.Metrics[0].When = nil
+	cfg.Metrics[1].Value.Type = "float"
+	cfg.Metrics[2].Histogram.Buckets = []float64{1, 1}
+	cfg.Metrics[3].Sum = nil
+	cfg.Metrics[4].When[0].Equals = 1.5
+	cfg.Metrics[4].Name = cfg.Metrics[0].Name
+	cfg.Metrics = append(cfg.Metrics, Metric{Name: "x", When: []When{{Key: "genai_o11y.stage", Present: true, Equals: "request"}}, Value: Value{Type: "int"}, Sum: &Sum{}})
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"max_stale: must be a positive duration",
+		"metrics[0] (genai_o11y.tokens.input).when: empty",
+		`metrics[1] (genai_o11y.cost.usd).value.type: "float" must be int or double`,
+		"metrics[2] (genai_o11y.response.tokens).histogram.buckets[1]: 1 not above 1",
+		"metrics[3] (genai_o11y.failures): exactly one of sum and histogram",
+		"metrics[4] (genai_o11y.tokens.input).when[0]: value of genai_o11y.stage: 1.5 (float64) must be a string, bool or integer",
+		"metrics[5] (x).when[0]: genai_o11y.stage: exactly one of present: true and equals",
+		"metrics[4] (genai_o11y.tokens.input).name: also metrics[0]",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func collect(t *testing.T, f *fixture) metricdata.ResourceMetrics {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := f.reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	return rm
+}
+
+// gauge: the value for this metric attribute, -1 when not reported.
+func gauge(t *testing.T, f *fixture, name, metric string) int64 {
+	for _, sm := range collect(t, f).ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if g, ok := m.Data.(metricdata.Gauge[int64]); ok && m.Name == name {
+				for _, dp := range g.DataPoints {
+					if v, _ := dp.Attributes.Value("metric"); v.AsString() == metric {
+						return dp.Value
+					}
+				}
+			}
+		}
+	}
+	return -1
+}
+
+func dropped(t *testing.T, f *fixture, reason string) int64 {
+	var n int64
+	for _, sm := range collect(t, f).ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if s, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "otelcol_genai_usage_datapoints_dropped" {
+				for _, dp := range s.DataPoints {
+					if v, _ := dp.Attributes.Value("reason"); v.AsString() == reason {
+						n += dp.Value
+					}
+				}
+			}
+		}
+	}
+	return n
+}
+
+func equalU(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func evalConfig() *Config {
+	none := "_none"
+	event := &SpanEvent{Name: "gen_ai.evaluation.result", SpanLabels: []string{"gen_ai.request.model", "genai_o11y.route"}}
+	return &Config{MaxStale: time.Hour, Metrics: []Metric{
+		{Name: "eval.score", When: []When{{Key: "gen_ai.evaluation.score.value", Present: true}},
+			Labels: []Label{{Key: "gen_ai.evaluation.name", Default: &none}, {Key: "gen_ai.request.model", Default: &none}, {Key: "genai_o11y.route", Default: &none}},
+			Value:  Value{Key: "gen_ai.evaluation.score.value", Type: "double"}, Histogram: &Histogram{Buckets: []float64{0.5, 1}}, SpanEvent: event},
+		{Name: "eval.results", When: []When{{Key: "gen_ai.evaluation.score.label", Present: true}},
+			Labels: []Label{{Key: "gen_ai.evaluation.name", Default: &none}, {Key: "gen_ai.evaluation.score.label"}, {Key: "gen_ai.request.model", Default: &none}, {Key: "genai_o11y.route", Default: &none}},
+			Value:  Value{Type: "int"}, Sum: &Sum{Monotonic: true}, SpanEvent: event},
+		{Name: "spans.only", When: []When{{Key: "gen_ai.evaluation.score.value", Present: true}},
+			Labels: []Label{{Key: "gen_ai.evaluation.name", Default: &none}}, Value: Value{Type: "int"}, Sum: &Sum{Monotonic: true}},
+	}}
+}
+
+// sendEvents: one span with these attributes and span events (name, attributes).
+func (f *fixture) sendEvents(t *testing.T, span map[string]any, events ...any) {
+	t.Helper()
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "svc")
+	s := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	if err := s.Attributes().FromRaw(span); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(events); i += 2 {
+		e := s.Events().AppendEmpty()
+		e.SetName(events[i].(string))
+		if err := e.Attributes().FromRaw(events[i+1].(map[string]any)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.u.ConsumeTraces(context.Background(), td); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSpanEventsFeedTheMetricWithTheSpansDimensions(t *testing.T) {
+	f := start(t, evalConfig())
+	// an eval span (the span carries the result and its dimensions)
+	f.sendEvents(t, map[string]any{"genai_o11y.stage": "evaluation", "gen_ai.request.model": "m1", "genai_o11y.route": "r1",
+		"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.7, "gen_ai.evaluation.score.label": "pass"})
+	// the evaluated span with its eval events: the span's dimensions, the event's result
+	f.sendEvents(t, map[string]any{"genai_o11y.stage": "model_call", "gen_ai.request.model": "m1", "genai_o11y.route": "r1"},
+		"gen_ai.evaluation.result", map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.7, "gen_ai.evaluation.score.label": "pass"},
+		"gen_ai.evaluation.result", map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.2, "gen_ai.evaluation.score.label": "fail",
+			"gen_ai.request.model": "not-the-span's"},
+		"exception", map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.9, "gen_ai.evaluation.score.label": "pass"},
+		"gen_ai.evaluation.result", map[string]any{"gen_ai.evaluation.name": "tone", "gen_ai.evaluation.score.label": "pass"},
+		"gen_ai.evaluation.result", map[string]any{"error.type": "timeout"},
+	)
+	// a span whose own evaluation keys must not leak into its events' results
+	f.sendEvents(t, map[string]any{"genai_o11y.stage": "model_call", "gen_ai.evaluation.name": "span-own", "gen_ai.evaluation.score.label": "x"},
+		"gen_ai.evaluation.result", map[string]any{"gen_ai.evaluation.score.value": 1})
+	got := f.last()
+	score := got["eval.score"]
+	rel := find(t, score, map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.request.model": "m1", "genai_o11y.route": "r1"})
+	if rel.count != 3 || math.Abs(rel.dblV-1.6) > 1e-9 || !equalU(rel.bkts, []uint64{1, 2, 0}) {
+		t.Errorf("relevance: %+v", rel)
+	}
+	anon := find(t, score, map[string]any{"gen_ai.evaluation.name": "_none", "gen_ai.request.model": "_none", "genai_o11y.route": "_none"})
+	if anon.count != 1 || anon.dblV != 1 {
+		t.Errorf("event without a name on a span with one: %+v", anon)
+	}
+	if len(score) != 2 {
+		t.Errorf("score series: %+v", score)
+	}
+	results := got["eval.results"]
+	want := map[string]int64{"relevance|pass|m1": 2, "relevance|fail|m1": 1, "tone|pass|m1": 1, "span-own|x|_none": 1}
+	for k, v := range want {
+		p := strings.Split(k, "|")
+		pt := find(t, results, map[string]any{"gen_ai.evaluation.name": p[0], "gen_ai.evaluation.score.label": p[1], "gen_ai.request.model": p[2],
+			"genai_o11y.route": map[bool]string{true: "r1", false: "_none"}[p[2] == "m1"]})
+		if pt.intV != v {
+			t.Errorf("%s: %d, want %d", k, pt.intV, v)
+		}
+	}
+	if len(results) != len(want) {
+		t.Errorf("results series: %+v", results)
+	}
+	// a metric without span_event reads spans only
+	if only := got["spans.only"]; len(only) != 1 || only[0].intV != 1 {
+		t.Errorf("spans.only: %+v", only)
+	}
+}
+
+func TestValidateNamesTheSpanEventField(t *testing.T) {
+	cfg := evalConfig()
+	cfg.Metrics[0].SpanEvent = &SpanEvent{SpanLabels: []string{"gen_ai.request.model", "tenant", "gen_ai.request.model"}}
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"metrics[0] (eval.score).span_event.name: empty",
+		`metrics[0] (eval.score).span_event.span_labels[1]: "tenant" is not one of the metric's labels`,
+		"metrics[0] (eval.score).span_event.span_labels[2]: gen_ai.request.model listed twice",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+// The configs in testdata/: the generated one (config.yaml, as shipped) and the unit tests' example
+// load and validate; every testdata/invalid/*.yaml is refused with the errors its `# want:` lines name.
+func TestTestdataConfigs(t *testing.T) {
+	for _, path := range []string{"", configtest.Example} {
+		t.Setenv("GENAI_USAGE_CONFIG", path)
+		loadConfig(t)
+	}
+	configtest.Invalid(t, func() configtest.Validator { return createDefaultConfig() })
+}

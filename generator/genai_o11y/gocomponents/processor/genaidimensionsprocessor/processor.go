@@ -1,0 +1,254 @@
+// Copyright genai-o11y authors
+// SPDX-License-Identifier: Apache-2.0
+
+package genaidimensionsprocessor
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon"
+)
+
+type set map[string]struct{}
+
+func newSet(values []string) set {
+	s := make(set, len(values))
+	for _, v := range values {
+		s[v] = struct{}{}
+	}
+	return s
+}
+
+func (s set) has(v string) bool { _, ok := s[v]; return ok }
+
+type requiredTool struct {
+	name   string
+	routes set
+	listed *regexp.Regexp // the tool as an item of the comma-separated list
+}
+
+// maxKeys bounds the distinct attribute keys the rules read (the generated config reads about 25).
+const maxKeys = 64
+
+type fold struct {
+	id      int
+	allowed set
+}
+
+type condition struct {
+	present []int
+	equals  []Equals
+	ids     []int // of equals
+}
+
+func (m *condition) holds(vals *[maxKeys]pcommon.Value, has *[maxKeys]bool) bool {
+	for _, id := range m.present {
+		if has[id] {
+			return true
+		}
+	}
+	for i, e := range m.equals {
+		if id := m.ids[i]; has[id] && genaicommon.Equal(vals[id], e.Value) {
+			return true
+		}
+	}
+	return false
+}
+
+type marker struct {
+	key string
+	condition
+}
+
+type dimensions struct {
+	cfg       *Config
+	ids       map[string]int // the keys the rules read -> their slot
+	folds     []fold
+	joins     []int
+	markers   []marker
+	model     int
+	stage     condition
+	called    int // failed_after_tools: called_key, failure_key (-1: unused)
+	failure   int
+	route     int // required_tools: route_key, called_key
+	reqCalled int
+	known     set
+	exempt    set
+	required  []requiredTool
+	keep      set
+}
+
+func newDimensions(c *Config) (*dimensions, error) {
+	d := &dimensions{cfg: c, ids: map[string]int{}, known: newSet(c.Model.Known), exempt: newSet(c.Request.FailedAfterTools.Exempt),
+		keep: newSet(c.KeepResourceKeys), called: -1, failure: -1}
+	var err error
+	slot := func(k string) int {
+		if k == "" {
+			return maxKeys - 1 // never set: no key is empty
+		}
+		id, ok := d.ids[k]
+		if !ok {
+			id = len(d.ids)
+			if id >= maxKeys-1 {
+				err = fmt.Errorf("the rules read more than %d attribute keys", maxKeys-1)
+				return maxKeys - 1
+			}
+			d.ids[k] = id
+		}
+		return id
+	}
+	for k, vs := range c.AllowedValues {
+		d.folds = append(d.folds, fold{slot(k), newSet(vs)})
+	}
+	for _, k := range c.JoinLists {
+		d.joins = append(d.joins, slot(k))
+	}
+	cond := func(present []string, equals []Equals) condition {
+		out := condition{equals: equals}
+		for _, k := range present {
+			out.present = append(out.present, slot(k))
+		}
+		for _, e := range equals {
+			out.ids = append(out.ids, slot(e.Key))
+		}
+		return out
+	}
+	for _, m := range c.Markers {
+		d.markers = append(d.markers, marker{m.Key, cond(m.WhenPresent, m.WhenEquals)})
+	}
+	d.model = slot(c.Model.Key)
+	if c.Request.Stage.Key != "" {
+		d.stage = cond(nil, []Equals{c.Request.Stage})
+	}
+	if f := c.Request.FailedAfterTools; f.Key != "" {
+		d.called, d.failure = slot(f.CalledKey), slot(f.FailureKey)
+	}
+	t := c.Request.RequiredTools
+	d.route, d.reqCalled = slot(t.RouteKey), slot(t.CalledKey)
+	for _, rt := range t.Tools {
+		d.required = append(d.required, requiredTool{rt.Name, newSet(rt.Routes), regexp.MustCompile(`(^|,)\s*` + regexp.QuoteMeta(rt.Name) + `\s*(,|$)`)})
+	}
+	return d, err
+}
+
+func (d *dimensions) processTraces(_ context.Context, td ptrace.Traces) (ptrace.Traces, error) {
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		res := rs.Resource().Attributes()
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				d.span(spans.At(k), res)
+			}
+		}
+		if len(d.keep) > 0 {
+			res.RemoveIf(func(k string, _ pcommon.Value) bool { return !d.keep.has(k) })
+		}
+	}
+	return td, nil
+}
+
+// get: the attribute, if set (an empty value counts as unset, as in OTTL).
+func get(m pcommon.Map, k string) (pcommon.Value, bool) {
+	v, ok := m.Get(k)
+	return v, ok && v.Type() != pcommon.ValueTypeEmpty
+}
+
+// span folds one span. Attribute lookups are linear in pdata, so the keys the rules read are found
+// in one pass over the attributes first; values are changed in place, and the keys this adds
+// (markers, flags) are appended last, since appending may move the values the index points to.
+func (d *dimensions) span(span ptrace.Span, res pcommon.Map) {
+	a := span.Attributes()
+	c := d.cfg
+	for _, k := range c.CopyFromResource {
+		if _, ok := get(a, k); ok {
+			continue
+		}
+		if v, ok := get(res, k); ok {
+			v.CopyTo(a.PutEmpty(k))
+		}
+	}
+	var vals [maxKeys]pcommon.Value
+	var has, seen [maxKeys]bool
+	for k, v := range a.All() {
+		if id, ok := d.ids[k]; ok && !seen[id] { // the first of duplicate keys, as Map.Get
+			seen[id] = true
+			vals[id], has[id] = v, v.Type() != pcommon.ValueTypeEmpty
+		}
+	}
+	for _, f := range d.folds {
+		if has[f.id] && !f.allowed.has(vals[f.id].AsString()) {
+			vals[f.id].SetStr(c.OverflowValue)
+		}
+	}
+	for _, id := range d.joins {
+		if v := vals[id]; has[id] && v.Type() == pcommon.ValueTypeSlice {
+			items := v.Slice()
+			parts := make([]string, 0, items.Len())
+			for i := 0; i < items.Len(); i++ {
+				parts = append(parts, items.At(i).AsString())
+			}
+			v.SetStr(strings.Join(parts, ","))
+		}
+	}
+	var adds [maxKeys]bool // markers to set, by marker index
+	for i, m := range d.markers {
+		adds[i] = m.holds(&vals, &has)
+	}
+	if has[d.model] {
+		v := vals[d.model]
+		for _, al := range c.Model.Aliases {
+			if v.Type() == pcommon.ValueTypeStr && v.Str() == al.Alias {
+				v.SetStr(al.Name)
+			}
+		}
+		if len(d.known) > 0 && !d.known.has(v.AsString()) {
+			v.SetStr(c.OverflowValue)
+		}
+	}
+	failed, missing := false, ""
+	if d.stage.holds(&vals, &has) {
+		failed, missing = d.request(span, &vals, &has)
+	}
+	for i, m := range d.markers {
+		if adds[i] {
+			a.PutBool(m.key, true)
+		}
+	}
+	if failed {
+		a.PutBool(c.Request.FailedAfterTools.Key, true)
+	}
+	if missing != "" {
+		a.PutStr(c.Request.RequiredTools.Key, missing)
+	}
+}
+
+func (d *dimensions) request(span ptrace.Span, vals *[maxKeys]pcommon.Value, has *[maxKeys]bool) (failed bool, missing string) {
+	if d.called >= 0 && d.failure >= 0 {
+		called := vals[d.called]
+		if has[d.called] && !(called.Type() == pcommon.ValueTypeStr && called.Str() == "") {
+			failed = span.Status().Code() == ptrace.StatusCodeError
+			if fc := vals[d.failure]; !failed && has[d.failure] {
+				failed = fc.Type() != pcommon.ValueTypeStr || !d.exempt.has(fc.Str())
+			}
+		}
+	}
+	if len(d.required) == 0 || !has[d.route] {
+		return failed, ""
+	}
+	route := vals[d.route].AsString()
+	for _, rt := range d.required {
+		if rt.routes.has(route) && (!has[d.reqCalled] || !rt.listed.MatchString(vals[d.reqCalled].AsString())) {
+			missing = rt.name
+		}
+	}
+	return failed, missing
+}

@@ -1,0 +1,168 @@
+// Copyright genai-o11y authors
+// SPDX-License-Identifier: Apache-2.0
+
+package genaidimensionsprocessor
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon/configtest"
+)
+
+func loadConfig(t *testing.T) *Config {
+	cfg := createDefaultConfig()
+	configtest.Load(t, "GENAI_DIMENSIONS_CONFIG", cfg)
+	return cfg
+}
+
+func example(t *testing.T) *Config {
+	t.Setenv("GENAI_DIMENSIONS_CONFIG", configtest.Example)
+	return loadConfig(t)
+}
+
+func run(t *testing.T, cfg *Config, build func(res pcommon.Map, span ptrace.Span)) (pcommon.Map, pcommon.Map) {
+	t.Helper()
+	sink := new(consumertest.TracesSink)
+	p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(Type), cfg, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	build(rs.Resource().Attributes(), rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty())
+	if err := p.ConsumeTraces(context.Background(), td); err != nil {
+		t.Fatal(err)
+	}
+	out := sink.AllTraces()[0].ResourceSpans().At(0)
+	return out.Resource().Attributes(), out.ScopeSpans().At(0).Spans().At(0).Attributes()
+}
+
+func TestFoldingMarkersAndResource(t *testing.T) {
+	res, a := run(t, example(t), func(res pcommon.Map, s ptrace.Span) {
+		res.PutStr("service.name", "copilot")
+		res.PutStr("deployment.environment.name", "prod")
+		res.PutStr("service.instance.id", "pod-7")
+		s.Attributes().PutStr("genai_o11y.stage", "model_call")
+		s.Attributes().PutStr("genai_o11y.route", "legal")                 // not allowed: folds
+		s.Attributes().PutStr("gen_ai.request.model", "gpt-4o-2024-08-06") // an alias
+		s.Attributes().PutInt("gen_ai.usage.input_tokens", 10)
+		s.Attributes().PutStr("genai_o11y.prompt.truncated", "true") // a string, not the bool: no marker
+	})
+	want := map[string]any{
+		"genai_o11y.stage": "model_call", "genai_o11y.route": "_other", "gen_ai.request.model": "gpt-4o",
+		"gen_ai.usage.input_tokens": int64(10), "genai_o11y.prompt.truncated": "true", "genai_o11y.s2m.usage": true,
+		"service.name": "copilot", "deployment.environment.name": "prod",
+	}
+	if got := a.AsRaw(); !equalMaps(got, want) {
+		t.Errorf("span attributes\n got %v\nwant %v", got, want)
+	}
+	if got := res.AsRaw(); len(got) != 1 || got["service.name"] != "copilot" {
+		t.Errorf("resource kept %v", got)
+	}
+	_, a = run(t, example(t), func(_ pcommon.Map, s ptrace.Span) {
+		s.Attributes().PutStr("genai_o11y.stage", "model_call")
+		s.Attributes().PutStr("gen_ai.request.model", "llama-3")
+		s.Attributes().PutBool("genai_o11y.prompt.truncated", true)
+	})
+	if m, _ := a.Get("gen_ai.request.model"); m.Str() != "_other" {
+		t.Errorf("unknown model kept: %v", a.AsRaw())
+	}
+	if _, ok := a.Get("genai_o11y.s2m.prompt"); !ok {
+		t.Errorf("prompt marker missing: %v", a.AsRaw())
+	}
+}
+
+func TestRequestSpans(t *testing.T) {
+	_, a := run(t, example(t), func(_ pcommon.Map, s ptrace.Span) {
+		s.Attributes().PutStr("genai_o11y.stage", "request")
+		s.Attributes().PutStr("genai_o11y.route", "billing")
+		tools := s.Attributes().PutEmptySlice("genai_o11y.tools.called")
+		tools.AppendEmpty().SetStr("search_kb")
+		tools.AppendEmpty().SetStr("lookup_invoices") // not the required tool: a prefix of nothing
+		s.Attributes().PutStr("genai_o11y.failure.category", "hallucination")
+	})
+	for k, v := range map[string]any{
+		"genai_o11y.tools.called": "search_kb,lookup_invoices", "genai_o11y.tool.required_missing": "lookup_invoice",
+		"genai_o11y.answer.failed_after_tools": true, "genai_o11y.s2m.request": true,
+	} {
+		if got, ok := a.Get(k); !ok || got.AsRaw() != v {
+			t.Errorf("%s = %v, want %v (all: %v)", k, got.AsRaw(), v, a.AsRaw())
+		}
+	}
+	_, a = run(t, example(t), func(_ pcommon.Map, s ptrace.Span) {
+		s.Attributes().PutStr("genai_o11y.stage", "request")
+		s.Attributes().PutStr("genai_o11y.route", "billing")
+		s.Attributes().PutStr("genai_o11y.tools.called", "search_kb , lookup_invoice")
+		s.Attributes().PutStr("genai_o11y.failure.category", "timeout") // the tool's failure, not the answer's
+	})
+	for _, k := range []string{"genai_o11y.tool.required_missing", "genai_o11y.answer.failed_after_tools"} {
+		if _, ok := a.Get(k); ok {
+			t.Errorf("%s set: %v", k, a.AsRaw())
+		}
+	}
+	_, a = run(t, example(t), func(_ pcommon.Map, s ptrace.Span) {
+		s.Attributes().PutStr("genai_o11y.stage", "retrieval") // not a request: no request flags
+		s.Attributes().PutStr("genai_o11y.route", "billing")
+		s.Status().SetCode(ptrace.StatusCodeError)
+		s.Attributes().PutStr("genai_o11y.tools.called", "x")
+	})
+	for _, k := range []string{"genai_o11y.tool.required_missing", "genai_o11y.answer.failed_after_tools", "genai_o11y.s2m.request"} {
+		if _, ok := a.Get(k); ok {
+			t.Errorf("%s set on a retrieval span: %v", k, a.AsRaw())
+		}
+	}
+}
+
+func TestGeneratedConfigLoads(t *testing.T) {
+	cfg := loadConfig(t)
+	// markers are for signal_to_metrics; genai-o11y's native engine (genai_usage) generates none
+	if len(cfg.AllowedValues) < 2 || cfg.Request.Stage.Value != "request" || len(cfg.Request.RequiredTools.Tools) == 0 {
+		t.Fatalf("generated config incomplete: %+v", cfg)
+	}
+}
+
+func TestValidateNamesTheField(t *testing.T) {
+	cfg := example(t)
+	cfg.OverflowValue = ""
+	cfg.Markers[0].WhenPresent = nil
+	cfg.Markers[1].WhenEquals[0].Value = 1.5
+	cfg.AllowedValues["x"] = nil
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"overflow_value: empty", "markers[0] (genai_o11y.s2m.usage): no condition", "markers[1].when_equals[0]: value of genai_o11y.stage", "allowed_values.x: empty list"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func equalMaps(a, b map[string]any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// The configs in testdata/: the generated one (config.yaml, as shipped) and the unit tests' example
+// load and validate; every testdata/invalid/*.yaml is refused with the errors its `# want:` lines name.
+func TestTestdataConfigs(t *testing.T) {
+	for _, path := range []string{"", configtest.Example} {
+		t.Setenv("GENAI_DIMENSIONS_CONFIG", path)
+		loadConfig(t)
+	}
+	configtest.Invalid(t, func() configtest.Validator { return createDefaultConfig() })
+}

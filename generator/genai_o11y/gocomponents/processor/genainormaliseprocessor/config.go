@@ -1,0 +1,301 @@
+// Copyright genai-o11y authors
+// SPDX-License-Identifier: Apache-2.0
+
+package genainormaliseprocessor
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+
+	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon"
+)
+
+// Config of the genai_normalise processor; genai-o11y generates it from its spec. The steps run in
+// the order of the fields below.
+type Config struct {
+	// Resource: fixes applied once per resource.
+	Resource Resource `mapstructure:"resource"`
+	// Renames: in order, a legacy key's value is copied to To where To is not set (the first legacy
+	// key present wins); When, if set, must hold too.
+	Renames []Rename `mapstructure:"renames"`
+	// ErrorType: error.type from the exception event where missing, then spellings rewritten.
+	ErrorType ErrorType `mapstructure:"error_type"`
+	// DeleteKeys: removed after the renames (legacy keys).
+	DeleteKeys []string `mapstructure:"delete_keys"`
+	// Lowercase: string values lower-cased.
+	Lowercase []string `mapstructure:"lowercase"`
+	// ValueMaps: string values replaced by their mapped spelling.
+	ValueMaps []ValueMap `mapstructure:"value_maps"`
+	// Integers: string or double values converted to integers (strings that are not integers stay).
+	Integers []string `mapstructure:"integers"`
+	// FillFrom: To takes From's value where To is not set and From is.
+	FillFrom []Rename `mapstructure:"fill_from"`
+	// FromJSON: To takes the string field Field of the JSON object in the string From, where To is
+	// not set.
+	FromJSON []FromJSON `mapstructure:"from_json"`
+	// Derive: in order, Key is set to Value where Key is not set and When holds.
+	Derive []Derive `mapstructure:"derive"`
+	// Root: Key is set to Value on root spans where Key is not set and Unless is not set.
+	Root Root `mapstructure:"root"`
+	// ToolOutcome: the outcome of tool spans that do not say it.
+	ToolOutcome ToolOutcome `mapstructure:"tool_outcome"`
+	// Failure: the failure category from the first rule that holds, where Key is not set.
+	Failure Failure `mapstructure:"failure"`
+	// Cost: USD per span from the price table.
+	Cost Cost `mapstructure:"cost"`
+}
+
+// Resource fixes: renames (where To is not set), then defaults (where not set), then the service
+// name where it is missing or matches ServiceName.ReplacePattern.
+type Resource struct {
+	Renames     []Rename    `mapstructure:"renames"`
+	Defaults    []KeyValue  `mapstructure:"defaults"`
+	ServiceName ServiceName `mapstructure:"service_name"`
+}
+
+// KeyValue is a string attribute.
+type KeyValue struct {
+	Key   string `mapstructure:"key"`
+	Value string `mapstructure:"value"`
+}
+
+// ServiceName is set to Value where missing or matching ReplacePattern (as text).
+type ServiceName struct {
+	Key            string `mapstructure:"key"`
+	Value          string `mapstructure:"value"`
+	ReplacePattern string `mapstructure:"replace_pattern"`
+}
+
+// Rename copies From to To.
+type Rename struct {
+	From string  `mapstructure:"from"`
+	To   string  `mapstructure:"to"`
+	When *Equals `mapstructure:"when"`
+}
+
+// Equals holds where the attribute has this value, of the same type (string, bool or int).
+type Equals struct {
+	Key   string `mapstructure:"key"`
+	Value any    `mapstructure:"value"`
+}
+
+// ValueMap replaces the string values of Key found in Values.
+type ValueMap struct {
+	Key    string            `mapstructure:"key"`
+	Values map[string]string `mapstructure:"values"`
+}
+
+// Derive sets Key to Value.
+type Derive struct {
+	Key   string `mapstructure:"key"`
+	Value string `mapstructure:"value"`
+	When  Equals `mapstructure:"when"`
+}
+
+// Root marks root spans (no parent).
+type Root struct {
+	Key    string `mapstructure:"key"`
+	Value  string `mapstructure:"value"`
+	Unless string `mapstructure:"unless"`
+}
+
+// ToolOutcome: on spans where StageKey equals StageValue and Key is not set, Key becomes Timeout
+// where the string ErrorTypeKey matches TimeoutPattern, else Error where the span status is an
+// error, else OK.
+type ToolOutcome struct {
+	StageKey       string `mapstructure:"stage_key"`
+	StageValue     string `mapstructure:"stage_value"`
+	Key            string `mapstructure:"key"`
+	ErrorTypeKey   string `mapstructure:"error_type_key"`
+	TimeoutPattern string `mapstructure:"timeout_pattern"`
+	Timeout        string `mapstructure:"timeout"`
+	Error          string `mapstructure:"error"`
+	OK             string `mapstructure:"ok"`
+}
+
+// Cost: on spans with input or output tokens, CostKey = (input - cached) * input + cached *
+// cached_input + output * output (prices per token) where ModelKey names a model of Models;
+// UnpricedKey = true where CostKey is still not set.
+type Cost struct {
+	ModelKey    string  `mapstructure:"model_key"`
+	InputKey    string  `mapstructure:"input_key"`
+	OutputKey   string  `mapstructure:"output_key"`
+	CachedKey   string  `mapstructure:"cached_key"`
+	CostKey     string  `mapstructure:"cost_key"`
+	UnpricedKey string  `mapstructure:"unpriced_key"`
+	Models      []Price `mapstructure:"models"`
+}
+
+// Price of one model (and its aliases) in USD per token.
+type Price struct {
+	Names       []string `mapstructure:"names"`
+	Input       float64  `mapstructure:"input"`
+	CachedInput float64  `mapstructure:"cached_input"`
+	Output      float64  `mapstructure:"output"`
+}
+
+// ErrorType: on spans ending in error where Key is not set, the FromEvent.Key attribute of the first
+// event named FromEvent.Name that has it; then each rewrite whose pattern matches the string value
+// replaces it (regexp.ReplaceAllString, `${1}` is the first group).
+type ErrorType struct {
+	Key       string    `mapstructure:"key"`
+	FromEvent FromEvent `mapstructure:"from_event"`
+	Rewrites  []Rewrite `mapstructure:"rewrites"`
+}
+
+// FromEvent names an event and one of its attributes.
+type FromEvent struct {
+	Name string `mapstructure:"name"`
+	Key  string `mapstructure:"key"`
+}
+
+// Rewrite replaces matches of Pattern with Replacement.
+type Rewrite struct {
+	Pattern     string `mapstructure:"pattern"`
+	Replacement string `mapstructure:"replacement"`
+}
+
+// FromJSON reads a string field of a JSON object held in a string attribute.
+type FromJSON struct {
+	From  string `mapstructure:"from"`
+	Field string `mapstructure:"field"`
+	To    string `mapstructure:"to"`
+}
+
+// Failure: in order, the first rule that holds sets Key to its category where Key is not set.
+type Failure struct {
+	Key   string        `mapstructure:"key"`
+	Rules []FailureRule `mapstructure:"rules"`
+}
+
+// FailureRule holds where one of Keys is a string matching Pattern, or equals one of Values (typed,
+// as OTTL's ==), or, with Lists, is a list holding one of Values.
+type FailureRule struct {
+	Category string   `mapstructure:"category"`
+	Keys     []string `mapstructure:"keys"`
+	Pattern  string   `mapstructure:"pattern"`
+	Values   []any    `mapstructure:"values"`
+	Lists    bool     `mapstructure:"lists"`
+}
+
+func createDefaultConfig() *Config { return &Config{} }
+
+// Validate names the field of every problem.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	renames := func(field string, rs []Rename) {
+		for i, r := range rs {
+			if r.From == "" || r.To == "" {
+				add("%s[%d]: from and to are required", field, i)
+			}
+			if r.When != nil {
+				if err := checkEquals(*r.When); err != nil {
+					add("%s[%d].when: %w", field, i, err)
+				}
+			}
+		}
+	}
+	renames("resource.renames", c.Resource.Renames)
+	for i, d := range c.Resource.Defaults {
+		if d.Key == "" {
+			add("resource.defaults[%d].key: empty", i)
+		}
+	}
+	if s := c.Resource.ServiceName; s.Key != "" || s.Value != "" {
+		if s.Key == "" || s.Value == "" {
+			add("resource.service_name: key and value are required")
+		}
+		if _, err := regexp.Compile(s.ReplacePattern); err != nil {
+			add("resource.service_name.replace_pattern: does not compile: %v", err)
+		}
+	}
+	renames("renames", c.Renames)
+	renames("fill_from", c.FillFrom)
+	for i, m := range c.ValueMaps {
+		if m.Key == "" {
+			add("value_maps[%d].key: empty", i)
+		}
+	}
+	for i, d := range c.Derive {
+		if d.Key == "" || d.Value == "" {
+			add("derive[%d]: key and value are required", i)
+		}
+		if err := checkEquals(d.When); err != nil {
+			add("derive[%d].when: %w", i, err)
+		}
+	}
+	if e := c.ErrorType; e.Key != "" {
+		if (e.FromEvent.Name == "") != (e.FromEvent.Key == "") {
+			add("error_type.from_event: name and key are required together")
+		}
+		for i, r := range e.Rewrites {
+			if _, err := regexp.Compile(r.Pattern); err != nil || r.Pattern == "" {
+				add("error_type.rewrites[%d].pattern: does not compile: %v", i, err)
+			}
+		}
+	} else if len(e.Rewrites) > 0 || e.FromEvent.Name != "" {
+		add("error_type.key: empty")
+	}
+	for i, j := range c.FromJSON {
+		if j.From == "" || j.Field == "" || j.To == "" {
+			add("from_json[%d]: from, field and to are required", i)
+		}
+	}
+	if f := c.Failure; len(f.Rules) > 0 {
+		if f.Key == "" {
+			add("failure.key: empty")
+		}
+		for i, r := range f.Rules {
+			if r.Category == "" || len(r.Keys) == 0 {
+				add("failure.rules[%d]: category and keys are required", i)
+			}
+			if (r.Pattern == "") == (len(r.Values) == 0) {
+				add("failure.rules[%d]: exactly one of pattern and values", i)
+			}
+			if _, err := regexp.Compile(r.Pattern); err != nil {
+				add("failure.rules[%d].pattern: does not compile: %v", i, err)
+			}
+			for j, v := range r.Values {
+				if err := genaicommon.CheckEquals(r.Category, v); err != nil {
+					add("failure.rules[%d].values[%d]: %w", i, j, err)
+				}
+			}
+		}
+	}
+	if r := c.Root; r.Key != "" && r.Value == "" {
+		add("root.value: empty")
+	}
+	if t := c.ToolOutcome; t.Key != "" {
+		if t.StageKey == "" || t.StageValue == "" || t.ErrorTypeKey == "" || t.Timeout == "" || t.Error == "" || t.OK == "" {
+			add("tool_outcome: stage_key, stage_value, error_type_key, timeout, error and ok are required")
+		}
+		if _, err := regexp.Compile(t.TimeoutPattern); err != nil {
+			add("tool_outcome.timeout_pattern: does not compile: %v", err)
+		}
+	}
+	if k := c.Cost; len(k.Models) > 0 {
+		if k.ModelKey == "" || k.InputKey == "" || k.OutputKey == "" || k.CachedKey == "" || k.CostKey == "" || k.UnpricedKey == "" {
+			add("cost: model_key, input_key, output_key, cached_key, cost_key and unpriced_key are required")
+		}
+		seen := map[string]int{}
+		for i, m := range k.Models {
+			if len(m.Names) == 0 {
+				add("cost.models[%d].names: empty", i)
+			}
+			for _, n := range m.Names {
+				if j, dup := seen[n]; dup {
+					add("cost.models[%d].names: %s is also in cost.models[%d]", i, n, j)
+				}
+				seen[n] = i
+			}
+			if m.Input < 0 || m.CachedInput < 0 || m.Output < 0 {
+				add("cost.models[%d] (%v): a negative price", i, m.Names)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkEquals(e Equals) error { return genaicommon.CheckEquals(e.Key, e.Value) }
