@@ -62,7 +62,6 @@ def _ratios(spec: Spec, w: str) -> dict[str, str]:
     sentiment = L(n.FEEDBACK_SENTIMENT)
     out = {
         "feedback_negative": _ratio(f'{fb}{{{sentiment}="negative"}}', fb, G, w),
-        "feedback_positive": _ratio(f'{fb}{{{sentiment}="positive"}}', fb, G, w),
         "guardrail_blocks": _ratio(f'{n.PROM["failures"]}{{{L(n.FAILURE_CATEGORY)}="{n.GUARDRAIL_BLOCK}"}}', REQUESTS, G, w),
         "cache_hits": _ratio(f'{n.PROM["cache"]}{{{L(n.CACHE_HIT)}="true"}}', n.PROM["cache"], G, w),
         "prompt_truncations": _ratio(n.PROM["truncations"], REQUESTS, G, w),
