@@ -24,7 +24,6 @@ from .ottl import any_of, attr, num
 TRIGGER_KEYS = [k.attribute for k in n.TOKEN_KINDS if k.part_of is None]
 
 
-
 def formula(price: PriceTerms) -> str:
     """The cost as an OTTL expression, left to right as the other renderings add it."""
 
