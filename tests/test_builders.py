@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import random
 import re
 
 from decimal import Decimal
@@ -14,6 +16,7 @@ from genai_o11y import catalog
 from genai_o11y import artifacts, names, render
 from genai_o11y.builders import collector, cost, ocb, ottl, redaction
 from genai_o11y.spec import load
+from genai_o11y.spec.model import Price
 from genai_o11y.redaction_policy import PLAIN_TEXT_RE
 from harness import make_spec
 
@@ -105,10 +108,53 @@ def test_cost_statement_uses_exact_per_token_prices():
     assert stmts[-1].startswith('set(span.attributes["genai_o11y.cost.unpriced"], true)')
 
 
-def test_cached_price_defaults_to_input_price():
-    spec = make_spec({"models": [{"name": "m", "provider": "p", "price_usd_per_1m_tokens": {"input": 4, "output": 8}}]})
-    assert cost.expected_cost(spec, "m", 1000, 0, 500) == pytest.approx(1000 * 4e-6)
-    assert cost.expected_cost(spec, "unknown", 1000) is None
+def test_price_field_per_token_kind():
+    """The spec's price fields are the catalog's token kinds (a kind is one catalog entry and one field)."""
+    assert set(Price.model_fields) == set(names.TOKEN_KIND)
+    for k in names.TOKEN_KINDS:  # one level: a kind inside another is inside a kind nothing includes
+        assert k.part_of is None or names.TOKEN_KIND[k.part_of].part_of is None
+        assert Price.model_fields[k.name].is_required() == (k.part_of is None)
+
+
+SUBKINDS = [k.name for k in names.TOKEN_KINDS if k.part_of]
+
+
+@pytest.mark.parametrize("priced", [frozenset(c) for r in range(len(SUBKINDS) + 1) for c in itertools.combinations(SUBKINDS, r)], ids=lambda p: "+".join(sorted(p)) or "base")
+@pytest.mark.parametrize("fee", [None, "0.002"])
+def test_price_terms_count_every_token_once_at_its_price(priced, fee):
+    """Every combination of optional prices and the fee: the oracle rendered from the terms equals
+    the cost computed token by token (each token in its finest kind, at that kind's price or, where
+    the spec gives none, at the price of the kind it is part of), in exact decimals."""
+    rng = random.Random(len(priced) * 7 + (fee is not None))
+    prices = {k.name: Decimal(rng.randint(1, 4000)) / 100 for k in names.TOKEN_KINDS if k.part_of is None or k.name in priced}
+    model = {"name": "m", "provider": "p", "price_usd_per_1m_tokens": {k: str(v) for k, v in prices.items()}, **({"per_call_usd": fee} if fee else {})}
+    spec = make_spec({"models": [model]})
+    terms = spec.models[0].price_terms()
+    assert [t.kind.name for t in terms.terms] == [k.name for k in names.TOKEN_KINDS if k.name in prices]
+    for _ in range(50):
+        tokens = {k.name: rng.randint(0, 5000) for k in names.TOKEN_KINDS if k.part_of is None}
+        tokens |= {k.name: rng.randint(0, tokens[k.part_of]) for k in names.TOKEN_KINDS if k.part_of}
+        want = Decimal(fee or 0)
+        for k in names.TOKEN_KINDS:  # tokens of k in no narrower kind, at the price they are billed at
+            own = tokens[k.name] - sum(tokens[j.name] for j in names.TOKEN_KINDS if j.part_of == k.name)
+            want += own * prices.get(k.name, prices.get(k.part_of or "", Decimal(0))) / 1_000_000
+        assert cost.expected_cost(spec, "m", tokens) == pytest.approx(float(want), rel=1e-12, abs=1e-15)
+    assert cost.expected_cost(spec, "unknown", {"input": 1000}) is None
+    with pytest.raises(ValueError, match="unknown token kinds"):
+        cost.expected_cost(spec, "m", {"thinking": 1})
+
+
+def test_reasoning_tokens_are_priced_from_the_spec_and_catalog_alone():
+    """A reasoning price reaches the OTTL statement and the native config as its own term, taken
+    out of the output's; the fee per call is the last addend of both."""
+    model = {"name": "o", "provider": "openai", "price_usd_per_1m_tokens": {"input": 1.1, "output": 4.4, "reasoning": 8.8}, "per_call_usd": 0.001}
+    spec = make_spec({"models": [model]})
+    stmt = cost.statement_groups(spec)[0]["statements"][0]
+    out, reasoning = (f'Double(Coalesce([span.attributes["{key}"], 0]))' for key in (names.OUTPUT_TOKENS, names.REASONING_TOKENS))
+    assert f"({out} - {reasoning}) * 0.0000044 + {reasoning} * 0.0000088 + 0.001)" in stmt
+    native = cost.native_config(spec)["models"][0]
+    assert native["terms"][1] == {"kind": "output", "tokens": names.OUTPUT_TOKENS, "minus": [names.REASONING_TOKENS], "usd": 4.4e-06}
+    assert native["terms"][2]["usd"] == 8.8e-06 and native["per_call_usd"] == 0.001
 
 
 @pytest.mark.parametrize("engine", ["native", "ottl"])

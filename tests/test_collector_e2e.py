@@ -210,7 +210,7 @@ def test_cost_and_tokens_match_the_price_table_exactly(stack):
         a = span.attributes
         if a.get("genai_o11y.stage") != "model_call":
             continue
-        want = cost.expected_cost(spec, a["gen_ai.request.model"], a.get("gen_ai.usage.input_tokens", 0), a.get("gen_ai.usage.output_tokens", 0), a.get("gen_ai.usage.cache_read.input_tokens", 0))
+        want = cost.expected_cost(spec, a["gen_ai.request.model"], cost.tokens_of(a))
         if want is None:
             assert "genai_o11y.cost.usd" not in a and a["genai_o11y.cost.unpriced"] is True
         else:
@@ -223,7 +223,7 @@ def test_cost_and_tokens_match_the_price_table_exactly(stack):
     expect_tok: dict[str, list[int]] = {}
     for m, i, o, c in CALLS:
         name = canonical.get(m, m)
-        expect_cost[name] = expect_cost.get(name, 0.0) + cost.expected_cost(spec, m, i, o, c)
+        expect_cost[name] = expect_cost.get(name, 0.0) + cost.expected_cost(spec, m, {"input": i, "output": o, "cached_input": c})
         t = expect_tok.setdefault(name, [0, 0, 0])
         t[0] += i
         t[1] += o
@@ -303,7 +303,7 @@ def test_other_instrumentations_are_normalised(stack):
         assert not (LEGACY_KEYS & set(span.attributes)), (span.name, LEGACY_KEYS & set(span.attributes))
     # normalised spans are priced and fill the dashboards' labels
     oll = next(x for x in spans_of(sink, svc) if x.name == "openllmetry")
-    assert oll.attributes["genai_o11y.cost.usd"] == cost.expected_cost(spec, "gpt-4o-mini", 400, 40, 100)
+    assert oll.attributes["genai_o11y.cost.usd"] == cost.expected_cost(spec, "gpt-4o-mini", {"input": 400, "output": 40, "cached_input": 100})
     smp = wait_for(lambda: (lambda s: s if metric_value(s, "genai_o11y_span_calls_total", service_name=svc, genai_o11y_stage="rerank") == 1 else None)(col.samples()), what="span metrics")
     assert metric_value(smp, "genai_o11y_span_calls_total", service_name=svc, genai_o11y_stage="model_call", gen_ai_provider_name="anthropic") == 1
     assert metric_value(smp, "genai_o11y_tokens_output_total", service_name=svc, gen_ai_request_model="claude-sonnet-4-5") == 90
@@ -529,7 +529,7 @@ def test_cardinality_budget_folds_overflow_and_keeps_totals(otelcol, tmp_path, e
                 s.trace(root_attrs={"genai_o11y.tenant": f"tenant-{i % 12}"},
                         children=[model_span("gpt-4o-mini", 100, 10, **{"genai_o11y.prompt.version": f"v{i}", "genai_o11y.tenant": f"tenant-{i % 12}"})])
             s.flush()
-            want_cost = 60 * cost.expected_cost(spec, "gpt-4o-mini", 100, 10)
+            want_cost = 60 * cost.expected_cost(spec, "gpt-4o-mini", {"input": 100, "output": 10})
 
             def settled():
                 smp = col.samples()

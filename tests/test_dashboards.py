@@ -14,7 +14,7 @@ from pathlib import Path
 import harness
 import pytest
 
-from genai_o11y import artifacts, localstack, render
+from genai_o11y import artifacts, catalog, localstack, names, render
 from genai_o11y.builders import dashboards
 from genai_o11y.builders.dashboards import provisioning
 from genai_o11y.spec import load
@@ -158,10 +158,13 @@ def test_the_stage_waterfall_is_a_waterfall_beside_a_slow_trace():
 
 def test_spec_changes_reach_the_panels():
     """The price table and the daily budget are read from the spec, not typed into the boards."""
-    spec = make_spec({"budget.daily_usd": 1234, "models": [{"name": "m-x", "provider": "p", "price_usd_per_1m_tokens": {"input": 7, "output": 9}}]})
+    spec = make_spec({"budget.daily_usd": 1234, "models": [{"name": "m-x", "provider": "p", "price_usd_per_1m_tokens": {"input": 7, "output": 9, "reasoning": 11}, "per_call_usd": 0.002}]})
     cost = dashboards.build_all(spec, "x")["genai-o11y-cost"]
     text = json.dumps(cost)
-    assert "vector(1234)" in text and "m-x: in 7, out 9" in text
+    assert "vector(1234)" in text and "m-x: input 7, output 9, reasoning 11, per call 0.002" in text
+    # the token panels draw every kind of the catalog
+    kinds = next(p for p in cost["panels"] if p.get("title") == "Tokens by kind")
+    assert [t["expr"].split("{")[0].split("(")[-1] for t in kinds["targets"]] == [catalog.PROM[k.key] for k in names.TOKEN_KINDS]
 
 
 def test_provisioning_fixes_datasource_uids():

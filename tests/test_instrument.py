@@ -50,7 +50,7 @@ def run_pipeline(obs: Observability, prompts: instrument.PromptRegistry, route: 
         with obs.routing() as s:
             s.route(route, reason="classifier")
         with obs.model_call("gpt-4o", provider="openai", prompt=prompts.get("answer")) as s:
-            s.usage(input_tokens=812, output_tokens=96, cached_input_tokens=200).response(model="gpt-4o-2024-08-06", finish_reasons=["stop"])
+            s.usage(input_tokens=812, output_tokens=96, cached_input_tokens=200, reasoning_tokens=40).response(model="gpt-4o-2024-08-06", finish_reasons=["stop"])
         if call_tool:
             with obs.tool_call("lookup_order", call_id="call_1") as s:
                 s.outcome("ok")
@@ -83,6 +83,7 @@ def test_every_stage_has_its_span_with_semconv_names(mem, prompts):
     assert model[GA.GEN_AI_REQUEST_MODEL] == "gpt-4o" and model[GA.GEN_AI_PROVIDER_NAME] == "openai" and model[GA.GEN_AI_OPERATION_NAME] == "chat"
     assert model[GA.GEN_AI_USAGE_INPUT_TOKENS] == 812 and model[GA.GEN_AI_USAGE_OUTPUT_TOKENS] == 96
     assert model[GA.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 200 and model[GA.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert model[GA.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 40
     # the prompt registry: template, version and content hash on every model span
     answer = prompts.get("answer")
     assert (model[n.PROMPT_TEMPLATE], model[n.PROMPT_VERSION], model[n.PROMPT_HASH]) == ("answer", "v7", answer.hash)
@@ -249,8 +250,9 @@ def test_alongside_other_openai_instrumentations_one_trace_one_model_span(mem, p
     try:
         client = openai.OpenAI(api_key="test-key", base_url=fake_openai)
         with obs.request(route="billing") as req:
-            with obs.model_call("gpt-4o", provider="openai", prompt=prompts.get("answer")):
+            with obs.model_call("gpt-4o", provider="openai", prompt=prompts.get("answer")) as s:
                 client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "where is my order?"}])
+                s.usage(input_tokens=12, output_tokens=5, cached_input_tokens=2, reasoning_tokens=3)  # the app's own counts on the wrapper
     finally:
         inst.uninstrument()
     spans = exporter.get_finished_spans()
@@ -264,6 +266,7 @@ def test_alongside_other_openai_instrumentations_one_trace_one_model_span(mem, p
     # our wrapper is not a second model span for the collector either (no stage, no operation)
     ours = next(s for s in spans if s.instrumentation_scope.name == "genai_o11y.instrument" and s.name.startswith("chat"))
     assert n.STAGE not in ours.attributes and GA.GEN_AI_OPERATION_NAME not in ours.attributes
+    assert not [k.attribute for k in n.TOKEN_KINDS if k.attribute in ours.attributes], "tokens counted once, on their span"
 
 
 @pytest.mark.collector

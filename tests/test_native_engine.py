@@ -236,7 +236,7 @@ def normalise_items(n: int, seed: int = 31) -> list:
             a[k] = rng.randint(0, 9)
         optional = {
             names.PROVIDER: lambda: rng.choice(providers),
-            names.INPUT_TOKENS: tokens, names.OUTPUT_TOKENS: tokens, names.CACHE_READ_TOKENS: tokens,
+            **{k.attribute: tokens for k in names.TOKEN_KINDS},
             names.REQUEST_MODEL: lambda: rng.choice(models), names.RESPONSE_MODEL: lambda: rng.choice(models),
             names.OPERATION: lambda: rng.choice(["chat", "embeddings", "execute_tool", "generate_content", "retrieval"]),
             names.STAGE: lambda: rng.choice(["tool_call", "retrieval", "request", "model_call"]),
@@ -312,9 +312,7 @@ def usage_items(n: int, seed: int = 23) -> list:
         names.TASK_TYPE: lambda: rng.choice(["support", "billing_question"]),
         names.TENANT: lambda: f"t{rng.randint(0, 9)}",
         names.TOOLS_CALLED: lambda: rng.choice(["search_kb", "lookup_order,search_kb", ""]),
-        names.INPUT_TOKENS: lambda: number(900),
-        names.OUTPUT_TOKENS: lambda: number(300),
-        names.CACHE_READ_TOKENS: lambda: number(400),
+        **{k.attribute: (lambda: number(600)) for k in names.TOKEN_KINDS},
         names.COST_USD: lambda: rng.choice([rng.random(), rng.randint(0, 2), "0.25"]),
         names.COST_UNPRICED: lambda: rng.choice([True, False, "true"]),
         names.FEEDBACK_SENTIMENT: lambda: rng.choice(["positive", "negative"]),

@@ -56,7 +56,7 @@ def marker_conditions() -> dict[str, dict]:
     `present` keys is set, or one of the `equals` (key, value) pairs holds. Both engines read this."""
     prompt_keys = [n.CHUNKS_INCLUDED, *n.CHUNKS_EXCLUDED.values()]
     return {
-        "usage": {"present": [n.INPUT_TOKENS, n.OUTPUT_TOKENS, n.CACHE_READ_TOKENS, n.COST_USD, n.COST_UNPRICED]},
+        "usage": {"present": [*(k.attribute for k in n.TOKEN_KINDS), n.COST_USD, n.COST_UNPRICED]},
         "feedback": {"equals": [(n.STAGE, "feedback")]},
         "request": {"equals": [(n.STAGE, "request")]},
         "retrieval": {"present": [n.RETRIEVAL_TOP_SCORE, n.RETRIEVAL_RESULTS]},
@@ -189,9 +189,7 @@ def usage_metrics() -> list[UsageMetric]:
     d = USAGE_DIMENSIONS
     usage = marker("usage")
     return [
-        _metric("input_tokens", n.METRIC_INPUT_TOKENS, "Input tokens, cached ones included.", n.INPUT_TOKENS, [When(n.INPUT_TOKENS)], d, "{token}", requires=usage),
-        _metric("output_tokens", n.METRIC_OUTPUT_TOKENS, "Output tokens.", n.OUTPUT_TOKENS, [When(n.OUTPUT_TOKENS)], d, "{token}", requires=usage),
-        _metric("cached_tokens", n.METRIC_CACHED_TOKENS, "Input tokens served from the provider's prompt cache.", n.CACHE_READ_TOKENS, [When(n.CACHE_READ_TOKENS)], d, "{token}", requires=usage),
+        *(_metric(k.key, k.metric, k.description, k.attribute, [When(k.attribute)], d, "{token}", requires=usage) for k in n.TOKEN_KINDS),
         _metric("cost", n.METRIC_COST + ".usd", "Cost in USD from the spec's price table.", n.COST_USD, [When(n.COST_USD)], d, requires=usage, value_type="double"),
         _metric("unpriced", n.METRIC_UNPRICED, "Calls with token counts whose model is not in the price table.", None, [When(n.COST_UNPRICED, True)],
                 [n.SERVICE_NAME, n.PROVIDER, n.ENVIRONMENT], requires=usage),

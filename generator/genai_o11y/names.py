@@ -7,6 +7,8 @@ Prometheus names are derived here once so that the collector, the rules and the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _ga
 from opentelemetry.semconv._incubating.attributes import error_attributes as _err
 from opentelemetry.semconv.attributes import service_attributes as _svc
@@ -23,6 +25,7 @@ RESPONSE_MODEL = _ga.GEN_AI_RESPONSE_MODEL
 INPUT_TOKENS = _ga.GEN_AI_USAGE_INPUT_TOKENS
 OUTPUT_TOKENS = _ga.GEN_AI_USAGE_OUTPUT_TOKENS
 CACHE_READ_TOKENS = _ga.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
+REASONING_TOKENS = _ga.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS  # gen_ai.usage.reasoning.output_tokens: part of the output tokens
 TOOL_NAME = _ga.GEN_AI_TOOL_NAME
 TOOL_CALL_ID = _ga.GEN_AI_TOOL_CALL_ID
 PROMPT_NAME = _ga.GEN_AI_PROMPT_NAME
@@ -115,11 +118,56 @@ FAILURE_CATEGORIES: tuple[str, ...] = (
     "refusal",
 )
 
+# --- token kinds: the one catalog of what a model call is billed for --------------------------------
+@dataclass(frozen=True)
+class TokenKind:
+    """A kind of token a model call reports and a price may name.
+
+    `name` is the spec's price field (`models[].price_usd_per_1m_tokens.<name>`) and the metric's
+    suffix; `attribute` the span attribute of the current GenAI semantic conventions that carries the
+    count; `legacy` other instrumentations' spellings (normalised to `attribute` in both engines);
+    `part_of` the kind whose count includes this one (the conventions count cached input inside
+    input and reasoning inside output): priced at that kind's price unless the spec prices it, and
+    then taken out of it, so no token is counted twice. Adding a kind: one entry here and one price
+    field in spec/model.py; the normalisation, the cost (both engines), the oracle, the token metric
+    and the token panels derive from this list."""
+
+    name: str
+    attribute: str
+    legacy: tuple[tuple[str, str], ...]
+    part_of: str | None
+    description: str
+    label: str
+
+    @property
+    def metric(self) -> str:
+        return f"genai_o11y.tokens.{self.name}"
+
+    @property
+    def key(self) -> str:
+        """Its counter's key in the metric catalog (catalog.PROM[key])."""
+        return f"{self.name}_tokens"
+
+
+TOKEN_KINDS: tuple[TokenKind, ...] = (
+    TokenKind("input", INPUT_TOKENS,
+              ((LEGACY_PROMPT_TOKENS, "GenAI semconv <= 1.26"), ("llm.usage.prompt_tokens", "OpenLLMetry"), ("llm.token_count.prompt", "OpenInference")),
+              None, "Input tokens, cached ones included.", "input"),
+    TokenKind("cached_input", CACHE_READ_TOKENS,
+              (("gen_ai.usage.cache_read_input_tokens", "OpenLLMetry"), ("llm.token_count.prompt_details.cache_read", "OpenInference")),
+              "input", "Input tokens served from the provider's prompt cache.", "cached input"),
+    TokenKind("output", OUTPUT_TOKENS,
+              ((LEGACY_COMPLETION_TOKENS, "GenAI semconv <= 1.26"), ("llm.usage.completion_tokens", "OpenLLMetry"), ("llm.token_count.completion", "OpenInference")),
+              None, "Output tokens, reasoning ones included.", "output"),
+    TokenKind("reasoning", REASONING_TOKENS,
+              (("gen_ai.usage.reasoning_tokens", "OpenLLMetry"), ("llm.token_count.completion_details.reasoning", "OpenInference")),
+              "output", "Output tokens the model spent reasoning (part of the output tokens).", "reasoning"),
+)
+TOKEN_KIND = {k.name: k for k in TOKEN_KINDS}
+
+
 # --- metric names (OpenTelemetry names; Prometheus names derived below) ---------------------------
 SPAN_METRICS_NAMESPACE = "genai_o11y.span"
-METRIC_INPUT_TOKENS = "genai_o11y.tokens.input"
-METRIC_OUTPUT_TOKENS = "genai_o11y.tokens.output"
-METRIC_CACHED_TOKENS = "genai_o11y.tokens.cached_input"
 METRIC_COST = "genai_o11y.cost"
 METRIC_UNPRICED = "genai_o11y.unpriced.calls"
 METRIC_TENANT_COST = "genai_o11y.tenant.cost"

@@ -63,7 +63,6 @@ def _ratios(spec: Spec, w: str) -> dict[str, str]:
     sentiment = L(n.FEEDBACK_SENTIMENT)
     out = {
         "feedback_negative": _ratio(f'{fb}{{{sentiment}="negative"}}', fb, G, w),
-        "feedback_positive": _ratio(f'{fb}{{{sentiment}="positive"}}', fb, G, w),
         "guardrail_blocks": _ratio(f'{catalog.PROM["failures"]}{{{L(n.FAILURE_CATEGORY)}="{n.GUARDRAIL_BLOCK}"}}', REQUESTS, G, w),
         "cache_hits": _ratio(f'{catalog.PROM["cache"]}{{{L(n.CACHE_HIT)}="true"}}', catalog.PROM["cache"], G, w),
         "prompt_truncations": _ratio(catalog.PROM["truncations"], REQUESTS, G, w),
@@ -315,7 +314,7 @@ def alerts(spec: Spec) -> list[Alert]:
                 confirm=[
                     f"{dashboard('genai-o11y-cost', 'Cost by model')} and *Cost by route*: what changed.",
                     f"{dashboard('genai-o11y-cost', 'Cost by tenant')}: one tenant, or everyone.",
-                    f"{dashboard('genai-o11y-cost', 'Input vs output vs cached tokens')}: prompt growth or cache loss.",
+                    f"{dashboard('genai-o11y-cost', 'Tokens by kind')}: prompt growth or cache loss.",
                 ],
                 actions=[
                     "A route now sends to an expensive model: revert the routing change.",
@@ -365,7 +364,7 @@ def alerts(spec: Spec) -> list[Alert]:
                 meaning="The app's cache (semantic, response or embedding cache; spans with genai_o11y.cache.hit) stopped answering: more model calls, higher latency and cost follow.",
                 confirm=[
                     f"{dashboard('genai-o11y-stages', 'Cache hit vs miss')}: when the hit ratio fell.",
-                    f"{dashboard('genai-o11y-cost', 'Input vs output vs cached tokens')}: whether cost rose with it.",
+                    f"{dashboard('genai-o11y-cost', 'Tokens by kind')}: whether cost rose with it.",
                 ],
                 actions=[
                     "Cache store down or flushed (restart, eviction): check the cache backend.",

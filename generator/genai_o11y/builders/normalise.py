@@ -27,20 +27,16 @@ RENAMES: list[tuple[str, str, str]] = [
     ("llm.provider", n.PROVIDER, "OpenInference"),
     ("llm.system", n.PROVIDER, "OpenInference"),
     ("llm.vendor", n.PROVIDER, "OpenLLMetry (old)"),
-    (n.LEGACY_PROMPT_TOKENS, n.INPUT_TOKENS, "GenAI semconv <= 1.26"),
-    (n.LEGACY_COMPLETION_TOKENS, n.OUTPUT_TOKENS, "GenAI semconv <= 1.26"),
-    ("llm.usage.prompt_tokens", n.INPUT_TOKENS, "OpenLLMetry"),
-    ("llm.usage.completion_tokens", n.OUTPUT_TOKENS, "OpenLLMetry"),
-    ("llm.token_count.prompt", n.INPUT_TOKENS, "OpenInference"),
-    ("llm.token_count.completion", n.OUTPUT_TOKENS, "OpenInference"),
-    ("gen_ai.usage.cache_read_input_tokens", n.CACHE_READ_TOKENS, "OpenLLMetry"),
-    ("llm.token_count.prompt_details.cache_read", n.CACHE_READ_TOKENS, "OpenInference"),
+    # token counts: the spellings of names.TOKEN_KINDS
+    *[(legacy, k.attribute, who) for k in n.TOKEN_KINDS for legacy, who in k.legacy],
     ("llm.model_name", n.REQUEST_MODEL, "OpenInference"),
     ("embedding.model_name", n.REQUEST_MODEL, "OpenInference"),
     ("llm.request.model", n.REQUEST_MODEL, "OpenLLMetry (old)"),
     ("tool.name", n.TOOL_NAME, "OpenInference"),
     ("traceloop.entity.name", n.TOOL_NAME, "OpenLLMetry (tool spans only)"),
 ]
+#: Token counts, converted to integers where sent as strings or doubles.
+TOKEN_KEYS = [k.attribute for k in n.TOKEN_KINDS]
 # Keys removed after mapping that have no current equivalent we keep.
 DROPPED_LEGACY = ["llm.usage.total_tokens", "llm.token_count.total", "gen_ai.usage.total_tokens"]
 
@@ -178,7 +174,7 @@ def statements(failure_rules: list[FailureRule] | None = None) -> list[dict]:
         [f"set({provider}, {q(new)}) where {provider} == {q(old)}" for old, new in PROVIDER_VALUES.items()],
         [f"IsString({provider}) and IsMatch({provider}, {q(one_of_regex(PROVIDER_VALUES))})"],
     ))
-    tokens = [n.INPUT_TOKENS, n.OUTPUT_TOKENS, n.CACHE_READ_TOKENS]
+    tokens = TOKEN_KEYS
     groups.append(_group(
         [f"set({attr(key)}, Int({attr(key)})) where IsString({attr(key)}) or IsDouble({attr(key)})" for key in tokens],
         [f"IsString({attr(key)}) or IsDouble({attr(key)})" for key in tokens],
@@ -246,7 +242,7 @@ def native_config(services: list[str], environment: str, failure_rules: list[Fai
         },
         "lowercase": [n.PROVIDER],
         "value_maps": [{"key": n.PROVIDER, "values": dict(PROVIDER_VALUES)}],
-        "integers": [n.INPUT_TOKENS, n.OUTPUT_TOKENS, n.CACHE_READ_TOKENS],
+        "integers": TOKEN_KEYS,
         "fill_from": [{"from": n.RESPONSE_MODEL, "to": n.REQUEST_MODEL}],
         "from_json": [{"from": k, "field": f, "to": n.REQUEST_MODEL} for k, f in MODEL_FROM_JSON],
         "derive": [{"key": n.OPERATION, "value": op, "when": {"key": key, "value": value}} for key, value, op in OPERATION_FROM]

@@ -66,22 +66,13 @@ def record_latency_slo(stage: str, threshold_ms: int, window: str) -> dict:
 
 
 def record_stage_slis() -> list[dict]:
-    """Per-stage latency quantiles and error ratios the dashboards read (5m)."""
-    out = []
-    for q in ("50", "95", "99"):
-        out.append({
-            "record": f"genai_o11y:stage_latency_ms:p{q}_5m",
-            "expr": f"histogram_quantile(0.{q}, sum by (le, {BY}, {STAGE}) (rate({BUCKET}[5m])))",
-        })
-    out.append({
+    """Per-stage error ratios the dashboards read (5m). Only what a reader reads is recorded
+    (tests/test_rule_readers.py): the boards' latency quantiles and cost per model query the
+    histograms and counters with the board's variables, which a record by service would drop."""
+    return [{
         "record": "genai_o11y:stage_errors:ratio_rate5m",
         "expr": f"sum by ({BY}, {STAGE}) (rate({CALLS}{{{ERROR}}}[5m]))\n/\nsum by ({BY}, {STAGE}) (rate({CALLS}[5m]))",
-    })
-    out.append({
-        "record": "genai_o11y:model_cost_usd_per_hour:rate1h",
-        "expr": f"sum by ({BY}, {n.prom_label(n.REQUEST_MODEL)}) (rate({catalog.PROM['cost']}[1h])) * 3600",
-    })
-    return out
+    }]
 
 
 def _burn_expr(metric: str, objective_pct: float, w: BurnWindow) -> str:

@@ -113,9 +113,13 @@ class Stage:
         return self.attribute(n.CACHE_HIT, bool(hit))
 
     # model_call
-    def usage(self, input_tokens: int | None = None, output_tokens: int | None = None, cached_input_tokens: int | None = None) -> "Stage":
+    def usage(self, input_tokens: int | None = None, output_tokens: int | None = None, cached_input_tokens: int | None = None,
+              reasoning_tokens: int | None = None) -> "Stage":
+        """Token counts as the semantic conventions count them: cached input is part of input,
+        reasoning part of output (pass output including reasoning)."""
         self.attribute(n.INPUT_TOKENS, input_tokens)
         self.attribute(n.OUTPUT_TOKENS, output_tokens)
+        self.attribute(n.REASONING_TOKENS, reasoning_tokens)
         return self.attribute(n.CACHE_READ_TOKENS, cached_input_tokens)
 
     def response(self, model: str | None = None, finish_reasons: list[str] | None = None, response_id: str | None = None) -> "Stage":
@@ -284,7 +288,7 @@ class Observability:
                     req.meta[k] = attrs[k]
         if handle.foreign_child:
             # another instrumentation's span is the model call: ours stays a plain wrapper span
-            for k in (n.OPERATION, n.PROVIDER, n.REQUEST_MODEL, n.INPUT_TOKENS, n.OUTPUT_TOKENS, n.CACHE_READ_TOKENS):
+            for k in (n.OPERATION, n.PROVIDER, n.REQUEST_MODEL, *(kind.attribute for kind in n.TOKEN_KINDS)):
                 attrs.pop(k, None)
         else:
             attrs[n.STAGE] = handle.stage

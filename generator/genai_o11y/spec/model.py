@@ -8,6 +8,7 @@ has a default except where only the user can know the answer. Unknown keys are e
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -91,11 +92,36 @@ class Pipeline(Strict):
 
 
 class Price(Strict):
-    """USD per 1 million tokens."""
+    """USD per 1 million tokens, one field per token kind of names.TOKEN_KINDS."""
 
     input: USD
     output: USD
     cached_input: USD | None = Field(None, description="Price of input tokens served from the provider's prompt cache; default: the input price.")
+    reasoning: USD | None = Field(
+        None, description="Price of reasoning tokens (part of the output tokens, as the GenAI semantic conventions count them); default: the output price."
+    )
+
+
+MILLION = Decimal(1_000_000)
+
+
+@dataclass(frozen=True)
+class PriceTerm:
+    """USD per token of one kind. `minus`: the kinds counted inside this one that have a term of
+    their own (their tokens are taken out of this count, so no token is priced twice)."""
+
+    kind: names.TokenKind
+    usd_per_token: Decimal
+    minus: tuple[names.TokenKind, ...] = ()
+
+
+@dataclass(frozen=True)
+class PriceTerms:
+    """A model's price resolved once: cost = sum over terms of (tokens - minus tokens) * usd_per_token,
+    in this order, plus per_call_usd. Every engine and the test oracle render from this."""
+
+    terms: tuple[PriceTerm, ...]
+    per_call_usd: Decimal | None
 
 
 class Model(Strict):
@@ -105,6 +131,18 @@ class Model(Strict):
     provider: Name = Field(description="gen_ai.provider.name, e.g. openai, anthropic, aws.bedrock.")
     aliases: list[Name] = Field(default_factory=list, description="Other names the same model is reported under (dated snapshots).")
     price_usd_per_1m_tokens: Price
+    per_call_usd: USD | None = Field(None, description="A fee in USD per call on top of its tokens (charged on spans that report token counts).")
+
+    def price_terms(self) -> PriceTerms:
+        """The price as terms: each kind the spec prices, in names.TOKEN_KINDS order; a kind it does
+        not price (cached input, reasoning) stays inside its `part_of` kind at that kind's price."""
+        priced = {k.name: getattr(self.price_usd_per_1m_tokens, k.name) for k in names.TOKEN_KINDS}
+        priced = {kind: usd for kind, usd in priced.items() if usd is not None}
+        terms = tuple(
+            PriceTerm(k, priced[k.name] / MILLION, tuple(j for j in names.TOKEN_KINDS if j.part_of == k.name and j.name in priced))
+            for k in names.TOKEN_KINDS if k.name in priced
+        )
+        return PriceTerms(terms, self.per_call_usd)
 
 
 class Prompts(Strict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ... import names as n
 from ...spec import Spec
 from .common import ERROR, MODEL, PROVIDER, ROUTE, STAGE, TEMPLATE, TENANT, VERSION, P, Q, dashboard, L
-from .queries import PROM, REQ, or_zero, per_s, ratio
+from .queries import PROM, REQ, or_zero, per_s, tokens_per_s, ratio
 
 UID = "genai-o11y-cost"
 
@@ -14,8 +14,8 @@ def build(spec: Spec, source: str) -> dict:
     cost = PROM["cost"]
     per_hour = lambda by: f"{per_s(cost, by=by)} * 3600"  # noqa: E731
     prices = "; ".join(
-        f"{m.name}: in {m.price_usd_per_1m_tokens.input}, out {m.price_usd_per_1m_tokens.output}"
-        + (f", cached {m.price_usd_per_1m_tokens.cached_input}" if m.price_usd_per_1m_tokens.cached_input is not None else "")
+        f"{m.name}: " + ", ".join(f"{t.kind.label} {getattr(m.price_usd_per_1m_tokens, t.kind.name)}" for t in m.price_terms().terms)
+        + (f", per call {m.per_call_usd}" if m.per_call_usd is not None else "")
         for m in spec.models
     )
     task = L(n.TASK_TYPE)
@@ -39,8 +39,9 @@ def build(spec: Spec, source: str) -> dict:
           unit="currencyUSD"),
         P("Cost per thumbs-up", "USD spent per positive feedback: what a satisfied answer costs. Rising means more spend, fewer happy users, or both.",
           [Q(ratio(per_s(cost), per_s(fb, f'{sentiment}="positive"')), "per thumbs-up")], unit="currencyUSD"),
-        P("Input vs output vs cached tokens", "Tokens per second by kind. Cached input falling while input holds means the provider's prompt cache stopped hitting (a changed prompt prefix).",
-          [Q(per_s(PROM["input_tokens"]), "input"), Q(per_s(PROM["output_tokens"]), "output"), Q(or_zero(per_s(PROM["cached_tokens"]), per_s(PROM["input_tokens"])), "cached input")], unit="short"),
+        P("Tokens by kind", "Tokens per second by kind (cached input is part of input, reasoning part of output, as the GenAI semantic conventions count them). "
+          "Cached input falling while input holds means the provider's prompt cache stopped hitting (a changed prompt prefix); reasoning growing faster than output means the model thinks longer per answer.",
+          [Q(q, legend) for q, legend in tokens_per_s()], unit="short"),
         P("Unpriced calls", "Calls per second with token counts to a model that has no price in the spec: their cost is missing everywhere (GenAIUnpricedModelCalls). Should be 0.",
           [Q(per_s(PROM["unpriced"], by=PROVIDER), "{{" + PROVIDER + "}}")], unit="ops", thresholds=[(0.0001, "red")]),
         P("Spend over 24 hours against the daily budget", (f"USD spent in the last 24 hours against the spec's daily budget ({budget} USD). Crossing the line means the month's budget runs out early." if budget is not None else "USD spent in the last 24 hours (no daily budget set in the spec)."),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...spec import Spec
 from .common import ERROR, MODEL, OUTCOME, STAGE, TOOL, P, Q, dashboard, L
-from .queries import PROM, REQ, or_zero, per_s, quantile, ratio
+from .queries import PROM, REQ, or_zero, per_s, tokens_per_s, quantile, ratio
 from ... import names as n
 
 UID = "genai-o11y-overview"
@@ -28,8 +28,8 @@ def build(spec: Spec, source: str) -> dict:
           [Q(quantile(0.5, REQ), "p50"), Q(quantile(0.95, REQ), "p95"), Q(quantile(0.99, REQ), "p99", exemplar=True)], unit="ms"),
         P("Error ratio over time", "Error ratio of requests, and the page threshold (14.4x the budget). Above the line for minutes pages.",
           [Q(or_zero(ratio(per_s(PROM["calls"], REQ, ERROR), per_s(PROM["calls"], REQ)), per_s(PROM["calls"], REQ)), "error ratio"), Q(f"vector({budget * 14.4})", "page threshold")], unit="percentunit"),
-        P("Tokens per second", "Input, output and cached-input tokens per second. Input growing faster than requests means prompts got longer (more chunks, longer history).",
-          [Q(per_s(PROM["input_tokens"]), "input"), Q(per_s(PROM["output_tokens"]), "output"), Q(or_zero(per_s(PROM["cached_tokens"]), per_s(PROM["input_tokens"])), "cached input")], unit="short"),
+        P("Tokens per second", "Tokens per second by kind (cached input is part of input, reasoning part of output). Input growing faster than requests means prompts got longer (more chunks, longer history).",
+          [Q(q, legend) for q, legend in tokens_per_s()], unit="short"),
         P("Top failing operations", "The stages, operations, models and tools with the most errors over the range. The first row is where to start.",
           [Q(f"topk(10, sum by ({STAGE}, {op}, {MODEL}, {TOOL}, {OUTCOME}) (increase({PROM['calls']}{{{ERROR}}}[$__range])))", "{{" + STAGE + "}}", instant=True)],
           kind="table", unit="short"),

@@ -46,6 +46,16 @@ def or_zero(expr: str, traffic: str, on: str = "", labels: tuple[str, ...] = ())
     return f"(\n  {expr}\n)\nor on ({on})\n  {zero}"
 
 
+def tokens_per_s() -> list[tuple[str, str]]:
+    """(query, legend) per token kind of names.TOKEN_KINDS, tokens per second; a kind counted inside
+    another (cached input, reasoning) shows 0 where that kind has traffic and it has none."""
+    out = []
+    for k in n.TOKEN_KINDS:
+        q = per_s(catalog.PROM[k.key])
+        out.append((q if k.part_of is None else or_zero(q, per_s(catalog.PROM[n.TOKEN_KIND[k.part_of].key])), k.label))
+    return out
+
+
 # --- the stage waterfall ---------------------------------------------------------------------------
 
 #: The label carrying a stage's place in the pipeline (01, 02, ...): the bar chart sorts by it.

@@ -114,25 +114,32 @@ type ToolOutcome struct {
 	OK             string `mapstructure:"ok"`
 }
 
-// Cost: on spans with input or output tokens, CostKey = (input - cached) * input + cached *
-// cached_input + output * output (prices per token) where ModelKey names a model of Models;
-// UnpricedKey = true where CostKey is still not set.
+// Cost: on spans where one of WhenAny is set, CostKey = the sum of the terms of the model ModelKey
+// names (in Models, aliases included), in order, plus its PerCallUSD; UnpricedKey = true where
+// CostKey is still not set.
 type Cost struct {
-	ModelKey    string  `mapstructure:"model_key"`
-	InputKey    string  `mapstructure:"input_key"`
-	OutputKey   string  `mapstructure:"output_key"`
-	CachedKey   string  `mapstructure:"cached_key"`
-	CostKey     string  `mapstructure:"cost_key"`
-	UnpricedKey string  `mapstructure:"unpriced_key"`
-	Models      []Price `mapstructure:"models"`
+	ModelKey    string   `mapstructure:"model_key"`
+	WhenAny     []string `mapstructure:"when_any"`
+	CostKey     string   `mapstructure:"cost_key"`
+	UnpricedKey string   `mapstructure:"unpriced_key"`
+	Models      []Price  `mapstructure:"models"`
 }
 
-// Price of one model (and its aliases) in USD per token.
+// Price of one model (and its aliases): its terms and an optional fee per call, in USD.
 type Price struct {
-	Names       []string `mapstructure:"names"`
-	Input       float64  `mapstructure:"input"`
-	CachedInput float64  `mapstructure:"cached_input"`
-	Output      float64  `mapstructure:"output"`
+	Names      []string `mapstructure:"names"`
+	Terms      []Term   `mapstructure:"terms"`
+	PerCallUSD *float64 `mapstructure:"per_call_usd"`
+}
+
+// Term: (Tokens - each of Minus) * USD, the counts read as OTTL's Double(Coalesce([key, 0])); Kind
+// names the token kind (for messages). Minus holds the kinds counted inside Tokens that have a term
+// of their own, so no token is priced twice.
+type Term struct {
+	Kind   string   `mapstructure:"kind"`
+	Tokens string   `mapstructure:"tokens"`
+	Minus  []string `mapstructure:"minus"`
+	USD    float64  `mapstructure:"usd"`
 }
 
 // ErrorType: on spans ending in error where Key is not set, the FromEvent.Key attribute of the first
@@ -276,8 +283,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	if k := c.Cost; len(k.Models) > 0 {
-		if k.ModelKey == "" || k.InputKey == "" || k.OutputKey == "" || k.CachedKey == "" || k.CostKey == "" || k.UnpricedKey == "" {
-			add("cost: model_key, input_key, output_key, cached_key, cost_key and unpriced_key are required")
+		if k.ModelKey == "" || len(k.WhenAny) == 0 || k.CostKey == "" || k.UnpricedKey == "" {
+			add("cost: model_key, when_any, cost_key and unpriced_key are required")
 		}
 		seen := map[string]int{}
 		for i, m := range k.Models {
@@ -290,8 +297,19 @@ func (c *Config) Validate() error {
 				}
 				seen[n] = i
 			}
-			if m.Input < 0 || m.CachedInput < 0 || m.Output < 0 {
-				add("cost.models[%d] (%v): a negative price", i, m.Names)
+			if len(m.Terms) == 0 {
+				add("cost.models[%d].terms (%v): empty", i, m.Names)
+			}
+			for j, t := range m.Terms {
+				if t.Tokens == "" {
+					add("cost.models[%d].terms[%d].tokens (%v): empty", i, j, m.Names)
+				}
+				if t.USD < 0 {
+					add("cost.models[%d].terms[%d].usd (%v, %s): a negative price", i, j, m.Names, t.Kind)
+				}
+			}
+			if m.PerCallUSD != nil && *m.PerCallUSD < 0 {
+				add("cost.models[%d].per_call_usd (%v): a negative price", i, m.Names)
 			}
 		}
 	}

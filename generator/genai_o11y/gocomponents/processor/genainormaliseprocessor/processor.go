@@ -126,12 +126,8 @@ type normaliser struct {
 		stage, key, errType int
 		re                  *regexp.Regexp
 	}
-	cost struct {
-		on                                        bool
-		model, in, out, cached, costKey, unpriced int
-		prices                                    map[string]Price
-	}
-	c *Config
+	cost costStep
+	c    *Config
 }
 
 func newNormaliser(c *Config) (*normaliser, error) {
@@ -212,12 +208,22 @@ func newNormaliser(c *Config) (*normaliser, error) {
 	}
 	if k := c.Cost; len(k.Models) > 0 {
 		n.cost.on = true
-		n.cost.model, n.cost.in, n.cost.out, n.cost.cached = slot(k.ModelKey), slot(k.InputKey), slot(k.OutputKey), slot(k.CachedKey)
-		n.cost.costKey, n.cost.unpriced = slot(k.CostKey), slot(k.UnpricedKey)
-		n.cost.prices = map[string]Price{}
+		n.cost.model, n.cost.costKey, n.cost.unpriced = slot(k.ModelKey), slot(k.CostKey), slot(k.UnpricedKey)
+		for _, key := range k.WhenAny {
+			n.cost.when = append(n.cost.when, slot(key))
+		}
+		n.cost.prices = map[string]*pricedModel{}
 		for _, m := range k.Models {
+			pm := &pricedModel{perCall: m.PerCallUSD}
+			for _, t := range m.Terms {
+				pt := pricedTerm{tokens: slot(t.Tokens), usd: t.USD}
+				for _, key := range t.Minus {
+					pt.minus = append(pt.minus, slot(key))
+				}
+				pm.terms = append(pm.terms, pt)
+			}
 			for _, name := range m.Names {
-				n.cost.prices[name] = m
+				n.cost.prices[name] = pm
 			}
 		}
 	}
@@ -228,6 +234,16 @@ func newNormaliser(c *Config) (*normaliser, error) {
 		return nil, fmt.Errorf("the steps read %d distinct span attributes, at most %d are supported", len(n.keys), maxKeys)
 	}
 	return n, nil
+}
+
+// triggered: the span reports one of the counts that make it a priced call.
+func (c *costStep) triggered(ix *index) bool {
+	for _, s := range c.when {
+		if ix.has[s] {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *normaliser) processTraces(_ context.Context, td ptrace.Traces) (ptrace.Traces, error) {
@@ -392,11 +408,11 @@ func (n *normaliser) span(span ptrace.Span) {
 			}
 		}
 	}
-	if c := n.cost; c.on && (ix.has[c.in] || ix.has[c.out]) {
+	if c := n.cost; c.on && c.triggered(&ix) {
 		priced := ix.has[c.costKey]
 		if ix.has[c.model] && ix.vals[c.model].Type() == pcommon.ValueTypeStr {
 			if p, ok := c.prices[ix.vals[c.model].Str()]; ok {
-				if usd, ok := cost(p, &ix, c.in, c.cached, c.out); ok {
+				if usd, ok := p.cost(&ix); ok {
 					m.PutDouble(n.keys[c.costKey], usd)
 					priced = true
 				}
@@ -414,19 +430,55 @@ func (n *normaliser) span(span ptrace.Span) {
 	}
 }
 
-// cost: (input - cached) * input price + cached * cached price + output * output price, each
-// operation rounded as OTTL's arithmetic rounds it (no fused multiply-add); a token count that is
-// not a number prices nothing.
-func cost(p Price, ix *index, in, cached, out int) (float64, bool) {
-	i, ok1 := number(ix, in)
-	c, ok2 := number(ix, cached)
-	o, ok3 := number(ix, out)
-	if !ok1 || !ok2 || !ok3 {
-		return 0, false
+type costStep struct {
+	on                       bool
+	model, costKey, unpriced int
+	when                     []int
+	prices                   map[string]*pricedModel
+}
+
+type pricedTerm struct {
+	tokens int
+	minus  []int
+	usd    float64
+}
+
+type pricedModel struct {
+	terms   []pricedTerm
+	perCall *float64
+}
+
+// cost: the sum of the terms, in order, each (tokens - minus...) * usd, then the fee per call; each
+// operation rounded as OTTL's arithmetic rounds it (explicit conversions: no fused multiply-add); a
+// token count that is not a number prices nothing.
+func (p *pricedModel) cost(ix *index) (float64, bool) {
+	var total float64
+	first := true
+	add := func(v float64) {
+		if first {
+			total, first = v, false
+		} else {
+			total = float64(total + v)
+		}
 	}
-	a := float64(float64(i-c) * p.Input)
-	b := float64(c * p.CachedInput)
-	return float64(a+b) + float64(o*p.Output), true
+	for _, t := range p.terms {
+		c, ok := number(ix, t.tokens)
+		if !ok {
+			return 0, false
+		}
+		for _, m := range t.minus {
+			v, ok := number(ix, m)
+			if !ok {
+				return 0, false
+			}
+			c = float64(c - v)
+		}
+		add(float64(c * t.usd))
+	}
+	if p.perCall != nil {
+		add(*p.perCall)
+	}
+	return total, true
 }
 
 // number: the value as OTTL's Double(Coalesce([value, 0])) reads it.

@@ -182,6 +182,22 @@ func TestCostAndUnpriced(t *testing.T) {
 	if want := runtimeCost(1000, 400, 10, 0.00000015, 0.000000075, 0.0000006); got["genai_o11y.cost.usd"] != want {
 		t.Errorf("cost %v, want %v", got["genai_o11y.cost.usd"], want)
 	}
+	// reasoning tokens are part of the output tokens: priced at their own price, taken out of the output's; plus the fee per call
+	got, _ = run(t, cfg, map[string]any{}, spanIn{child: true, attrs: map[string]any{"gen_ai.request.model": "o4-mini",
+		"gen_ai.usage.input_tokens": int64(100), "gen_ai.usage.output_tokens": int64(50), "gen_ai.usage.reasoning.output_tokens": int64(30)}})
+	if want := runtimeSum(float64(runtime(100)*1.1e-06), float64(runtime(50-30)*4.4e-06), float64(runtime(30)*8.8e-06), 0.001); got["genai_o11y.cost.usd"] != want {
+		t.Errorf("reasoning cost %v, want %v", got["genai_o11y.cost.usd"], want)
+	}
+	// a reasoning count that is not a number prices nothing where the model prices reasoning, and is not read where it does not
+	got, _ = run(t, cfg, map[string]any{}, spanIn{child: true, attrs: map[string]any{"gen_ai.request.model": "o4-mini",
+		"gen_ai.usage.input_tokens": int64(100), "gen_ai.usage.output_tokens": int64(50), "gen_ai.usage.reasoning.output_tokens": "n/a"}})
+	if got["genai_o11y.cost.unpriced"] != true || got["genai_o11y.cost.usd"] != nil {
+		t.Errorf("a reasoning count that is not a number prices nothing: %v", got)
+	}
+	got, _ = run(t, cfg, map[string]any{}, spanIn{child: true, attrs: with(map[string]any{"gen_ai.request.model": "gpt-4o-mini", "gen_ai.usage.reasoning.output_tokens": "n/a"})})
+	if want := runtimeCost(1000, 400, 10, 0.00000015, 0.000000075, 0.0000006); got["genai_o11y.cost.usd"] != want {
+		t.Errorf("cost %v, want %v: a model without a reasoning price does not read the count", got["genai_o11y.cost.usd"], want)
+	}
 	got, _ = run(t, cfg, map[string]any{}, spanIn{child: true, attrs: with(map[string]any{"gen_ai.request.model": "llama-3"})})
 	if got["genai_o11y.cost.unpriced"] != true || got["genai_o11y.cost.usd"] != nil {
 		t.Errorf("an unknown model must be unpriced, not costed: %v", got)
@@ -196,12 +212,21 @@ func TestCostAndUnpriced(t *testing.T) {
 	}
 }
 
-// runtimeCost: the formula in float64 operations at run time (Go folds constant expressions exactly).
+// runtime: a value the compiler cannot fold (Go folds constant expressions exactly).
+func runtime(v float64) float64 { return v }
+
+// runtimeCost: the default terms in float64 operations at run time.
 func runtimeCost(in, cached, out, pin, pc, pout float64) float64 {
-	a := (in - cached) * pin
-	b := cached * pc
-	c := out * pout
-	return float64(a+b) + c
+	return runtimeSum(float64(runtime(in-cached)*pin), float64(runtime(cached)*pc), float64(runtime(out)*pout))
+}
+
+// runtimeSum: the terms added left to right, each rounded.
+func runtimeSum(terms ...float64) float64 {
+	total := terms[0]
+	for _, v := range terms[1:] {
+		total = float64(total + v)
+	}
+	return total
 }
 
 func TestResource(t *testing.T) {
@@ -233,7 +258,7 @@ func TestValidateNamesTheField(t *testing.T) {
 	cfg.ToolOutcome.TimeoutPattern = "(?i)time(out"
 	cfg.Resource.ServiceName.ReplacePattern = "["
 	cfg.Cost.Models[1].Names = append(cfg.Cost.Models[1].Names, cfg.Cost.Models[0].Names[0])
-	cfg.Cost.Models[2].Output = -1
+	cfg.Cost.Models[2].Terms[2].USD = -1
 	cfg.ErrorType.Rewrites[0].Pattern = "(x"
 	cfg.Failure.Rules[0].Values = []any{429}
 	cfg.FromJSON[0].Field = ""
@@ -247,7 +272,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		"tool_outcome.timeout_pattern: does not compile",
 		"resource.service_name.replace_pattern: does not compile",
 		"cost.models[1].names: gpt-4o is also in cost.models[0]",
-		"cost.models[2] ([claude-sonnet-4-5]): a negative price",
+		"cost.models[2].terms[2].usd ([claude-sonnet-4-5], output): a negative price",
 		"error_type.rewrites[0].pattern: does not compile",
 		"failure.rules[0]: exactly one of pattern and values",
 		"from_json[0]: from, field and to are required",
