@@ -38,13 +38,7 @@ PROCESSORS = ["transform/normalise", "transform/cost", "transform/redact", "tran
 
 def _resolved(value):
     """Config values as the collector's confmap would hand them over: ${env:...} expanded, $$ unescaped."""
-    if isinstance(value, str):
-        return value.replace("${env:GENAI_O11Y_HASH_SALT}", TEST_SALT).replace("$$", "$")
-    if isinstance(value, list):
-        return [_resolved(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _resolved(v) for k, v in value.items()}
-    return value
+    return render.confmap_unescape(render.map_strings(value, lambda s: s.replace("${env:GENAI_O11Y_HASH_SALT}", TEST_SALT)))
 
 
 def _module(work: Path) -> None:

@@ -13,7 +13,7 @@ import subprocess
 import pytest
 import yaml
 
-from genai_o11y import artifacts, names, toolchain
+from genai_o11y import artifacts, names, render, toolchain
 from genai_o11y.builders import collector as collector_builder
 from genai_o11y.builders import ocb
 from genai_o11y.spec import load
@@ -102,7 +102,7 @@ def test_testdata_holds_the_shipped_config_an_example_and_invalid_ones(ctype, pk
     shipped = yaml.safe_load((td / "config.yaml").read_text())
     committed = yaml.safe_load((ROOT.parents[2] / artifacts.COLLECTOR_CONFIG).read_text()) if (ROOT.parents[2] / artifacts.COLLECTOR_CONFIG).is_file() else collector_builder.build(load())
     section = {**committed["processors"], **committed["connectors"]}[ctype]
-    assert shipped == artifacts._unescape({**section, **({"salt": artifacts.TESTDATA_SALT} if ctype == "genai_redaction" else {})})
+    assert shipped == render.confmap_unescape({**section, **({"salt": artifacts.TESTDATA_SALT} if ctype == "genai_redaction" else {})})
     assert (td / "example.yaml").is_file()
     invalid = sorted((td / "invalid").glob("*.yaml"))
     assert len(invalid) >= 1 and all("# want: " in f.read_text() for f in invalid)

@@ -77,22 +77,11 @@ def go_testdata(spec: Spec, source: str) -> dict[str, str]:
     head = render.header(source)
     out = {}
     for ctype, pkg in ocb.LOCAL_COMPONENTS.items():
-        section = _unescape(sections[ctype])
+        section = render.confmap_unescape(sections[ctype])
         if ctype == "genai_redaction":
             section = {**section, "salt": TESTDATA_SALT}
         out[f"{ocb.LOCAL_ROOT_IN_REPO}/{pkg}/testdata/config.yaml"] = render.to_yaml(section, head + f"# {ctype}: its section of collector/otelcol.yaml\n")
     return out
-
-
-def _unescape(value):
-    """confmap's `$$` -> `$` (the collector config escapes literal dollars; the component sees one)."""
-    if isinstance(value, str):
-        return value.replace("$$", "$")
-    if isinstance(value, list):
-        return [_unescape(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _unescape(v) for k, v in value.items()}
-    return value
 
 
 def _compose_prometheus(spec: Spec) -> dict:

@@ -47,3 +47,24 @@ def regenerate_command(source: str) -> str:
 
 def header(source: str) -> str:
     return HEADER.format(source=source, command=regenerate_command(source))
+
+
+def map_strings(value, fn):
+    """`value` with fn applied to every string in it (lists and mappings walked; keys kept)."""
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, list):
+        return [map_strings(v, fn) for v in value]
+    if isinstance(value, dict):
+        return {k: map_strings(v, fn) for k, v in value.items()}
+    return value
+
+
+def confmap_escape(value):
+    """The collector expands ${...} in every string of its config: a literal `$` is written `$$`."""
+    return map_strings(value, lambda s: s.replace("$", "$$"))
+
+
+def confmap_unescape(value):
+    """A config section as the collector hands it to its component: `$$` read back as `$`."""
+    return map_strings(value, lambda s: s.replace("$$", "$"))

@@ -27,6 +27,7 @@ from ..catalog import (SPAN_DURATION, MARKER_PREFIX, duration_buckets_ms, RESOUR
                        marker_families, marker_statements, tenant_metrics, unmark_processor, usage_metrics)
 from .. import redaction_policy
 from ..redaction_policy import Policy
+from ..render import confmap_escape as _escape_confmap
 from ..spec import Spec
 from . import cost, normalise, redaction
 from .ottl import attr, one_of_regex, q
@@ -73,17 +74,6 @@ QUEUE = "file_storage/queue"
 def _hostport(endpoint: str) -> tuple[str, int]:
     host, _, port = endpoint.rpartition(":")
     return host or "0.0.0.0", int(port)
-
-
-def _escape_confmap(value):
-    """The collector expands ${...} in every string: escape `$` in OTTL as `$$`."""
-    if isinstance(value, str):
-        return value.replace("$", "$$")
-    if isinstance(value, list):
-        return [_escape_confmap(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _escape_confmap(v) for k, v in value.items()}
-    return value
 
 
 def _transform(groups: list[dict], error_mode: str = "ignore") -> dict:
