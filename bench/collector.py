@@ -197,7 +197,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, help="seconds of load before the window (default: decision wait + 10)")
     ap.add_argument("--window", type=float, default=12.0, help="seconds over which throughput and CPU are sampled")
     ap.add_argument("--rates", default="", help="comma-separated offered loads in spans/s, each run as well as unthrottled (e.g. 400,2000)")
-    ap.add_argument("--decision-wait", type=int, help="also run the full pipeline with this sampling.decision_wait_seconds (printed beside its figures)")
+    ap.add_argument("--decision-wait", type=int, help="also run the full pipeline with this gateway.decision_wait_seconds (printed beside its figures)")
     ap.add_argument("--memory-limit-mib", type=int, help="the spec's collector.memory_limit_mib (default: the spec's default)")
     ap.add_argument("--ablate", action="store_true", help="also run the full pipeline without each stage")
     ap.add_argument("--engines", action="store_true", help="also run the full pipeline with the OTTL engine (collector.engine: ottl: redaction and folding as transform statements)")
@@ -205,7 +205,7 @@ def main() -> None:
     binary = toolchain.collector_path()
     if binary is None:
         sys.exit("build the collector first: make collector")
-    shipped_wait = make_spec().sampling.decision_wait_seconds
+    shipped_wait = make_spec().gateway.decision_wait_seconds
     waits = [shipped_wait] + ([args.decision_wait] if args.decision_wait and args.decision_wait != shipped_wait else [])
     rates: list[float | None] = [None] + [float(r) for r in args.rates.split(",") if r.strip()]
     bodies, n = load(args.requests)
@@ -230,7 +230,7 @@ def main() -> None:
             for rate in rates:
                 for label, wait in configs:
                     tmp = Path(tempfile.mkdtemp())
-                    overrides = {"backends.tempo.endpoint": f"127.0.0.1:{sink_port}", "sampling.decision_wait_seconds": wait}
+                    overrides = {"backends.tempo.endpoint": f"127.0.0.1:{sink_port}", "gateway.decision_wait_seconds": wait}
                     if args.memory_limit_mib:
                         overrides["collector.memory_limit_mib"] = args.memory_limit_mib
                     if label == OTTL_ENGINE:

@@ -224,6 +224,7 @@ def dimensions_processor(engine: str) -> str:
 # --- Prometheus scrape jobs (the rules' self-watch alerts select on them) ---------------------------
 JOB_SIDECAR = "genai-o11y-sidecar"  # the sidecar's span-derived metrics (collector.metrics_endpoint)
 JOB_COLLECTOR = "genai-o11y-collector"  # the collector's own telemetry (collector.telemetry_endpoint)
+JOB_GATEWAY = "genai-o11y-gateway"  # the gateways' own telemetry (gateway.telemetry_port)
 
 # --- Grafana dashboards (uid -> title); runbooks and panels link by these uids ----------------------
 DASHBOARDS: dict[str, str] = {

@@ -580,8 +580,8 @@ def dataset_branch(spec: Spec) -> tuple[dict, dict, dict]:
         return {}, {}, {}
     s = spec.sampling
     processors = {DATASET_SAMPLER: {
-        "decision_wait": f"{s.decision_wait_seconds}s",
-        "num_traces": s.max_traces_in_memory,
+        "decision_wait": f"{spec.gateway.decision_wait_seconds}s",
+        "num_traces": spec.gateway.num_traces,
         "decision_cache": {"sampled_cache_size": 100_000, "non_sampled_cache_size": 100_000},
         "policies": _escape_confmap(dataset_policies(spec)),
     }}
@@ -693,8 +693,8 @@ def build(spec: Spec) -> dict:
         else redaction.insert_salt(_transform(redaction.statement_groups(spec, policy), error_mode="propagate")),
         "batch": {"send_batch_size": 1024, "send_batch_max_size": 2048, "timeout": "1s"},
         "tail_sampling": {
-            "decision_wait": f"{spec.sampling.decision_wait_seconds}s",
-            "num_traces": spec.sampling.max_traces_in_memory,
+            "decision_wait": f"{spec.gateway.decision_wait_seconds}s",
+            "num_traces": spec.gateway.num_traces,
             "decision_cache": {"sampled_cache_size": 100_000, "non_sampled_cache_size": 100_000},
             "policies": _escape_confmap(sampling_policies(spec)),
         },

@@ -92,7 +92,7 @@ def alerts(spec: Spec) -> list[Alert]:
                 meaning="The OTLP receiver answers the app with errors: the memory_limiter is over its limit (back-pressure), or a processor returned an error (redaction fails closed).",
                 confirm=[f"{PIPELINE}, panels *Spans refused* and *Collector memory*; the sidecar's log."],
                 actions=[
-                    "Memory: raise collector.memory_limit_mib (and the container limit), or lower sampling.max_traces_in_memory.",
+                    "Memory: raise collector.memory_limit_mib (and the container limit), or lower gateway.num_traces.",
                     "Redaction errors in the log: see GenAIRedactionFailing.",
                 ],
             ),
@@ -106,11 +106,11 @@ def alerts(spec: Spec) -> list[Alert]:
             summary=f"The collector {inst} drops spans",
             description=f"The sidecar {inst} drops {{{{ $value | humanize }}}} spans (or traces) per second: the export queue is full, the backend rejects data permanently, or tail sampling evicts traces before deciding.",
             runbook=Runbook(
-                meaning="Accepted spans never reach Tempo: the persistent queue is full (long outage), the backend rejects them as invalid, or more traces arrive within decision_wait than sampling.max_traces_in_memory holds.",
+                meaning="Accepted spans never reach Tempo: the persistent queue is full (long outage), the backend rejects them as invalid, or more traces arrive within decision_wait than gateway.num_traces holds.",
                 confirm=[f"{PIPELINE}, panels *Export queue* and *Spans dropped*."],
                 actions=[
                     "Queue full: restore Tempo (GenAITempoExportFailing), then raise collector.queue_size_batches.",
-                    "Dropped too early: raise sampling.max_traces_in_memory or lower decision_wait_seconds.",
+                    "Dropped too early: raise gateway.num_traces or lower gateway.decision_wait_seconds.",
                 ],
             ),
         ),
