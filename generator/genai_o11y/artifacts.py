@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import redaction_policy, render
-from .builders import alertmanager, collector, compose, dashboards, dockerfiles, helm, ocb, prometheus_config, rules, runbook
+from .builders import alertmanager, collector, compose, dashboards, dockerfiles, gateway, helm, ocb, prometheus_config, rules, runbook
 from .builders.dashboards import provisioning
 from .spec import Spec
 
 COLLECTOR_CONFIG = "collector/otelcol.yaml"
+GATEWAY_CONFIG = "collector/gateway.yaml"  # gateway.enabled only
 OCB_MANIFEST = "collector/builder-config.yaml"
 REDACTION_POLICY = "redaction/policy.yaml"
 RULES = "alerts/rules.yaml"
@@ -25,6 +26,7 @@ def build_all(spec: Spec, source: str) -> dict[str, str]:
     head = render.header(source)
     return {
         COLLECTOR_CONFIG: render.to_yaml(collector.build(spec), head),
+        **({GATEWAY_CONFIG: render.to_yaml(gateway.build(spec), head)} if spec.gateway.enabled else {}),
         OCB_MANIFEST: render.to_yaml(ocb.manifest(), head),
         REDACTION_POLICY: _policy_text(spec, head),
         RULES: render.to_yaml(rules.build(spec), head),

@@ -192,7 +192,9 @@ DS_TEMPO = "genai-o11y-tempo"
 DS_ALERTMANAGER = "genai-o11y-alertmanager"
 
 # --- collector component ids the rules refer to ------------------------------------------------------
-TEMPO_EXPORTER = "otlp_grpc/tempo"
+TEMPO_EXPORTER = "otlp_grpc/tempo"  # on whichever tier samples: the gateway (gateway.enabled) or the sidecar
+GATEWAY_EXPORTER = "load_balancing"  # the sidecar's exporter to the gateway tier (gateway.enabled)
+TAIL_SAMPLER = "tail_sampling"  # on whichever tier samples
 REDACT_PROCESSORS = {"native": "genai_redaction", "ottl": "transform/redact"}  # by collector.engine
 DIMENSIONS_PROCESSORS = {"native": "genai_dimensions", "ottl": "transform/dimensions"}
 

@@ -214,6 +214,8 @@ class Gateway(Strict):
     replicas: int = Field(2, ge=1, le=1000, description="Gateway replicas (compose deploy.replicas, the Helm chart, `genai-o11y up`).")
     host: Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")] = Field(
         "genai-o11y-gateway", description="DNS name the sidecars resolve to every replica's address (the headless Service, the compose service).")
+    static_endpoints: list[Endpoint] = Field(default_factory=list, description="host:port of every replica, when they have no DNS name that resolves to all of them "
+                                             "(the sidecars' static resolver); empty: resolve `host` (dns resolver, every 5 s).")
     otlp_grpc_port: Port = Field(4317, description="OTLP/gRPC port the gateway listens on (cluster network) and the sidecars send to.")
     telemetry_port: Port = Field(8888, description="The gateway's own metrics (scrape job genai-o11y-gateway).")
     health_port: Port = Field(13133, description="health_check extension.")
