@@ -115,8 +115,9 @@ def test_rules_dashboards_datasources_and_routing(rendered):
     amc = next(d for d in all_docs if d["kind"] == "AlertmanagerConfig")
     routes = {r["matchers"][0]["value"]: r["receiver"] for r in amc["spec"]["route"]["routes"]}
     assert routes == {"critical": "pager", "warning": "chat", "info": "null"}
-    assert [i["sourceMatch"][0] for i in amc["spec"]["inhibitRules"]] == [{"name": "severity", "value": "critical"},
-                                                                           {"name": "alertname", "value": "GenAISidecarDown"}]
+    assert [i["sourceMatch"][0] for i in amc["spec"]["inhibitRules"]] == [
+        {"name": "severity", "value": "critical"}, {"name": "alertname", "value": "GenAISidecarDown"},
+        {"name": "alertname", "value": "GenAIGatewayDown|GenAIGatewayReplicasDown", "matchType": "=~"}]
     assert amc["spec"]["inhibitRules"][0]["sourceMatch"][1] == {"name": "genai_o11y_slo", "value": ".+", "matchType": "=~"}
     for r in amc["spec"]["receivers"]:
         for w in r.get("webhookConfigs", []):
