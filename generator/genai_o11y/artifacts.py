@@ -52,6 +52,8 @@ def _chart(spec: Spec, source: str, head: str) -> dict[str, str]:
         f"{c}/values.yaml": render.to_yaml(helm.values(spec), head),
         f"{c}/values.schema.json": render.to_json(helm.values_schema()),
         f"{c}/files/otelcol.yaml": render.to_yaml(collector.build(spec), head),
+        **({f"{c}/files/gateway.yaml": render.to_yaml(gateway.build(spec), head)} if spec.gateway.enabled else {}),
+        f"{c}/README.md": helm.readme_text(),
         f"{c}/files/rules.yaml": render.to_yaml(rules.build(spec), head),
         f"{c}/files/alertmanagerconfig-routing.yaml": render.to_yaml(helm.alertmanager_routing(spec), head),
         f"{c}/files/datasources.yaml": render.to_yaml(provisioning.datasources(spec), head),
