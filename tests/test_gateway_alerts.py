@@ -82,6 +82,30 @@ def test_every_gateway_alert_selector_returns_series_from_the_real_collectors(ot
                 up = localstack.prom_query(prom.url, f'up{{job="{spec.backends.prometheus.gateway_job}"}} == 1')
                 assert len(up) == spec.gateway.replicas, up  # the gateway scrape job finds every replica
                 assert not [r for r in localstack.prom_rule_health(prom.url) if r[0] in alerts], "gateway alerts evaluate with errors"
+
+                # the expressions themselves on this real data (windows shortened to 20 s: the series are seconds old, and
+                # Prometheus's rate over a 5m window of a younger series reads low): the dead backend's failures are seen,
+                # all else is quiet
+                def true(name, window="[20s]"):
+                    return localstack.prom_query(prom.url, re.sub(r"\[\d+m\]", window, alerts[name].expr))
+
+                harness.wait_for(lambda: true("GenAILoadBalancerExportFailing"), timeout=60, interval=2, what="the dead backend's failures")
+                late = alerts["GenAIGatewayDecisionsLate"].expr.rsplit(" > ", 1)[0]  # the estimated decision delay, s
+                wait = spec.gateway.decision_wait_seconds
+
+                def on_time():  # a healthy gateway decides after decision_wait: one decision tick a second per shard
+                    got = localstack.prom_query(prom.url, re.sub(r"\[\d+m\]", "[20s]", late))
+                    return len(got) == spec.gateway.replicas and all(abs(float(r["value"][1]) - wait) < 0.1 * wait for r in got) and got
+
+                harness.wait_for(on_time, timeout=60, interval=2, what=f"decision delays of {wait} s")
+                assert {name: true(name) for name in alerts if name != "GenAILoadBalancerExportFailing" and true(name)} == {}
+
+                # one replica killed: fewer than gateway.replicas up (and not "no gateway")
+                g1.proc.terminate()
+                g1.proc.wait(timeout=15)
+                down = harness.wait_for(lambda: true("GenAIGatewayReplicasDown"), timeout=30, interval=1, what="a replica seen down")
+                assert [float(r["value"][1]) for r in down] == [spec.gateway.replicas - 1]
+                assert true("GenAIGatewayDown") == []
             finally:
                 prom.stop()
 

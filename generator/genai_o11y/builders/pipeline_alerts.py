@@ -376,6 +376,8 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
             ),
         ),
         Alert(
+            # for: 10m outlasts the 5m window: the tick counter of a (re)started gateway reads low under rate()[5m]
+            # while it is younger than the window (Prometheus 3 here: the expression is true for about 4 minutes)
             name="GenAIGatewayDecisionsLate",
             expr=f"{wait * shards} / sum by (job, instance) (rate({TS_TICKS}{{{gw_sel}}}[5m])) > {late:g}",
             severity="warning",
