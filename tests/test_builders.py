@@ -522,6 +522,8 @@ def test_exactly_one_tier_samples(enabled, dataset, engine, mode):
         assert _pipelines_with(gw, sampler) == ["traces/sample"] and _pipelines_with(gw, names.TEMPO_EXPORTER) == ["traces/sample"]
         assert gw["service"]["pipelines"]["traces/sample"]["processors"] == [sampler, "batch"]
         assert (collector.DATASET_SAMPLER in gw["processors"]) == dataset and collector.DATASET_SAMPLER not in side["processors"]
+        if dataset:  # replicas share the directory, each writes its own file
+            assert gw["exporters"][collector.DATASET_EXPORTER]["path"] == spec.evals.dataset.path.replace(".jsonl", "-${env:HOSTNAME}.jsonl")
         # the metrics are still taken in the sidecar, before sampling
         assert "traces/metrics" in side["service"]["pipelines"] and "span_metrics" not in gw.get("connectors", {})
     else:
@@ -529,6 +531,8 @@ def test_exactly_one_tier_samples(enabled, dataset, engine, mode):
         assert _pipelines_with(side, sampler) == ["traces/sample"]
         assert names.GATEWAY_EXPORTER not in side["exporters"]
         assert (collector.DATASET_SAMPLER in side["processors"]) == dataset
+        if dataset:
+            assert side["exporters"][collector.DATASET_EXPORTER]["path"] == spec.evals.dataset.path
 
 
 def test_gateway_sized_from_the_spec():

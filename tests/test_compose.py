@@ -133,6 +133,18 @@ def test_gateway_tier_behind_docker_dns(doc, repo):
     assert job["static_configs"] == [{"targets": [f"{doc['name']}-{spec.gateway.host}-{i}:{spec.gateway.telemetry_port}" for i in (1, 2)]}]
 
 
+@pytest.mark.parametrize("gateway", [True, False])
+def test_eval_dataset_volume_on_the_tier_that_samples(gateway):
+    from genai_o11y.builders import compose as builder
+
+    spec = harness.make_spec({"gateway.enabled": gateway, "evals.dataset.enabled": True})
+    doc = builder.build(spec)
+    mount = f"eval-dataset:{spec.evals.dataset.path.rsplit('/', 1)[0]}"
+    assert (mount in doc["services"]["collector"]["volumes"]) != gateway
+    assert gateway == (mount in doc["services"].get(spec.gateway.host, {}).get("volumes", []))
+    assert "eval-dataset" in doc["volumes"]
+
+
 def test_sidecar_only_compose_has_no_gateway():
     from genai_o11y.builders import compose as builder
 

@@ -259,7 +259,8 @@ class Stack:
             d.mkdir(parents=True, exist_ok=True)
             (d / "gateway.yaml").write_text(render.to_yaml(gateway.build(gspec, listen_host="127.0.0.1")))
             self.procs.append(localstack._start(f"gateway-{i}", [str(binary), f"--config={d / 'gateway.yaml'}"], d,
-                                                f"http://127.0.0.1:{gspec.gateway.health_port}", "/", env={**os.environ, **gateway.runtime_env(gspec)}))
+                                                f"http://127.0.0.1:{gspec.gateway.health_port}", "/",
+                                                env={**os.environ, **gateway.runtime_env(gspec), "HOSTNAME": f"gateway-{i}"}))
             self._write_pids()
         (self.work / "otelcol.yaml").write_text(render.to_yaml(collector.build(spec)))
         env = {**os.environ, **collector.runtime_env(spec)}
@@ -383,7 +384,8 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
         out(f"  traces         {_rel(stack.tempo.spans_file)}   (what the Tempo stand-in received, one span per line)")
         out(f"  runbook        {_rel(stack.runbook_path)}")
         if spec.evals.dataset.enabled:
-            files = " ".join(_rel(Path(g.evals.dataset.path)) for g in stack.gateways) or _rel(Path(spec.evals.dataset.path))
+            files = " ".join(_rel(Path(collector.replica_dataset_path(g.evals.dataset.path, f"gateway-{i}"))) for i, g in enumerate(stack.gateways, 1)
+                             ) or _rel(Path(spec.evals.dataset.path))
             out(f"  eval dataset   {files}   (eval-worthy traces: genai-o11y dataset build {files}; "
                 "the next run clears it, copy it to keep it)")
         out(f"  logs           {_rel(w)}/*/*.log")

@@ -72,7 +72,9 @@ def gateway_service(spec: Spec) -> dict:
         "image": COLLECTOR_IMAGE,
         "command": ["--config=/etc/otelcol/config.yaml"],
         "environment": gateway_builder.runtime_env(spec),
-        "volumes": [f"./{GATEWAY_CONFIG}:/etc/otelcol/config.yaml:ro", g.queue_directory],
+        "volumes": [f"./{GATEWAY_CONFIG}:/etc/otelcol/config.yaml:ro", g.queue_directory]
+        # the replicas share the eval-dataset volume, each writing its own file (named after its host)
+        + ([f"eval-dataset:{posixpath.dirname(spec.evals.dataset.path)}"] if spec.evals.dataset.enabled else []),
         "deploy": {"replicas": g.replicas},
         "healthcheck": _wget(f"http://127.0.0.1:{g.health_port}/"),
         "depends_on": {"tempo": {"condition": "service_healthy"}},
@@ -113,7 +115,7 @@ def build(spec: Spec) -> dict:
                 "command": ["--config=/etc/otelcol/config.yaml"],
                 "environment": {"GENAI_O11Y_HASH_SALT": SALT, "GENAI_O11Y_RELEASE": "${GENAI_O11Y_RELEASE:-demo}", **collector_builder.runtime_env(spec)},
                 "volumes": ["./collector/otelcol.yaml:/etc/otelcol/config.yaml:ro", f"collector-queue:{c.queue_directory}"]
-                + ([f"eval-dataset:{posixpath.dirname(spec.evals.dataset.path)}"] if spec.evals.dataset.enabled else []),
+                + ([f"eval-dataset:{posixpath.dirname(spec.evals.dataset.path)}"] if spec.evals.dataset.enabled and not spec.gateway.enabled else []),
                 "healthcheck": _wget(f"http://127.0.0.1:{health}/"),
                 "depends_on": {"app": {"condition": "service_started"},
                                **({spec.gateway.host: {"condition": "service_healthy"}} if spec.gateway.enabled else {"tempo": {"condition": "service_healthy"}})},

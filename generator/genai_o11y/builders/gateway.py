@@ -2,7 +2,8 @@
 
     traces/ingest   otlp (cluster network) -> memory_limiter -> forward
     traces/sample   forward -> tail_sampling (the spec's policies) -> batch -> otlp_grpc/tempo (persistent queue, retries)
-    traces/eval_dataset  forward -> tail_sampling (eval-worthy) -> file      (evals.dataset.enabled)
+    traces/eval_dataset  forward -> tail_sampling (eval-worthy) -> file      (evals.dataset.enabled; each replica
+                    writes its own file, named after its host: traces-<host>.jsonl beside evals.dataset.path)
 
 The sidecars send every span here with the load_balancing exporter keyed by trace id, so all spans of
 a trace reach one replica whichever service emitted them, and the sampling decision sees the whole
@@ -23,7 +24,7 @@ def build(spec: Spec, listen_host: str = "0.0.0.0") -> dict:
     """The gateway replica's config. `listen_host`: the address its ports bind (the local stack and the
     tests run several replicas on loopback, each with its own ports in a copy of the spec)."""
     g = spec.gateway
-    processors, exporters, pipelines = sampling_branch(spec, FORWARD, g.queue_size_batches, batch=BATCH)
+    processors, exporters, pipelines = sampling_branch(spec, FORWARD, g.queue_size_batches, batch=BATCH, per_replica=True)
     return {
         "extensions": {
             "health_check": {"endpoint": f"{listen_host}:{g.health_port}"},
