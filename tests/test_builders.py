@@ -541,7 +541,7 @@ def test_gateway_sized_from_the_spec():
     gw = gateway.build(spec)
     assert gw["processors"]["memory_limiter"]["limit_mib"] == 2048
     assert gw["processors"]["tail_sampling"]["decision_wait"] == "45s" and gw["processors"]["tail_sampling"]["num_traces"] == 12345
-    assert gw["receivers"]["otlp"]["protocols"] == {"grpc": {"endpoint": "0.0.0.0:14317"}}
+    assert gw["receivers"]["otlp"]["protocols"] == {"grpc": {"endpoint": "0.0.0.0:14317", "max_recv_msg_size_mib": 32}}
     assert gw["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]["port"] == 18888
     assert gateway.runtime_env(spec) == {"GOMEMLIMIT": "1024MiB"}
     assert collector.build(spec)["exporters"][names.GATEWAY_EXPORTER]["resolver"] == {"static": {"hostnames": ["a:1", "b:2"]}}

@@ -18,6 +18,7 @@ from ..spec import Spec
 from .collector import FORWARD, QUEUE, GOMEMLIMIT_SHARE, sampling_branch
 
 BATCH = "batch"
+MAX_RECV_MIB = 32
 
 
 def build(spec: Spec, listen_host: str = "0.0.0.0") -> dict:
@@ -35,7 +36,9 @@ def build(spec: Spec, listen_host: str = "0.0.0.0") -> dict:
                 "compaction": {"on_start": True, "on_rebound": True, "directory": g.queue_directory},
             },
         },
-        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": f"{listen_host}:{g.otlp_grpc_port}"}}}},
+        # a sidecar's batch (up to 2,048 spans, content up to redaction.max_content_chars per value) can pass
+        # gRPC's default 4 MiB per message
+        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": f"{listen_host}:{g.otlp_grpc_port}", "max_recv_msg_size_mib": MAX_RECV_MIB}}}},
         "processors": {
             "memory_limiter": {"check_interval": "1s", "limit_mib": g.memory_limit_mib, "spike_limit_mib": max(16, g.memory_limit_mib // 5)},
             BATCH: {"send_batch_size": 1024, "send_batch_max_size": 2048, "timeout": "1s"},
