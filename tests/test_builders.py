@@ -522,6 +522,8 @@ def test_exactly_one_tier_samples(enabled, dataset, engine, mode):
         assert _pipelines_with(gw, sampler) == ["traces/sample"] and _pipelines_with(gw, names.TEMPO_EXPORTER) == ["traces/sample"]
         assert gw["service"]["pipelines"]["traces/sample"]["processors"] == [sampler, "batch"]
         assert (collector.DATASET_SAMPLER in gw["processors"]) == dataset and collector.DATASET_SAMPLER not in side["processors"]
+        if dataset:  # replicas share the directory, each writes its own file
+            assert gw["exporters"][collector.DATASET_EXPORTER]["path"] == spec.evals.dataset.path.replace(".jsonl", "-${env:HOSTNAME}.jsonl")
         # the metrics are still taken in the sidecar, before sampling
         assert "traces/metrics" in side["service"]["pipelines"] and "span_metrics" not in gw.get("connectors", {})
     else:
@@ -529,6 +531,8 @@ def test_exactly_one_tier_samples(enabled, dataset, engine, mode):
         assert _pipelines_with(side, sampler) == ["traces/sample"]
         assert names.GATEWAY_EXPORTER not in side["exporters"]
         assert (collector.DATASET_SAMPLER in side["processors"]) == dataset
+        if dataset:
+            assert side["exporters"][collector.DATASET_EXPORTER]["path"] == spec.evals.dataset.path
 
 
 def test_gateway_sized_from_the_spec():
@@ -537,7 +541,7 @@ def test_gateway_sized_from_the_spec():
     gw = gateway.build(spec)
     assert gw["processors"]["memory_limiter"]["limit_mib"] == 2048
     assert gw["processors"]["tail_sampling"]["decision_wait"] == "45s" and gw["processors"]["tail_sampling"]["num_traces"] == 12345
-    assert gw["receivers"]["otlp"]["protocols"] == {"grpc": {"endpoint": "0.0.0.0:14317"}}
+    assert gw["receivers"]["otlp"]["protocols"] == {"grpc": {"endpoint": "0.0.0.0:14317", "max_recv_msg_size_mib": 32}}
     assert gw["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]["port"] == 18888
     assert gateway.runtime_env(spec) == {"GOMEMLIMIT": "1024MiB"}
     assert collector.build(spec)["exporters"][names.GATEWAY_EXPORTER]["resolver"] == {"static": {"hostnames": ["a:1", "b:2"]}}

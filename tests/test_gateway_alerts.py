@@ -111,13 +111,8 @@ def test_every_gateway_alert_selector_returns_series_from_the_real_collectors(ot
 
 
 @pytest.mark.parametrize("enabled", [True, False])
-def test_prometheus_scrapes_the_gateways_by_dns_unless_given_targets(enabled):
-    spec = harness.make_spec({"gateway.enabled": enabled, "gateway.host": "gw.example", "gateway.telemetry_port": 9999})
-    by_dns = prometheus_config.build(spec, ["s:1"], ["s:2"], [], [])["scrape_configs"]
-    static = prometheus_config.build(spec, ["s:1"], ["s:2"], [], [], gateway_targets=["a:1", "b:1"])["scrape_configs"]
-    jobs = [j for j in by_dns if j["job_name"] == spec.backends.prometheus.gateway_job]
-    if not enabled:
-        assert jobs == [] and len(static) == 2
-        return
-    assert jobs == [{"job_name": "genai-o11y-gateway", "dns_sd_configs": [{"names": ["gw.example"], "type": "A", "port": 9999, "refresh_interval": "15s"}]}]
-    assert static[-1] == {"job_name": "genai-o11y-gateway", "static_configs": [{"targets": ["a:1", "b:1"]}]}
+def test_prometheus_scrapes_each_gateway_replica_as_the_gateway_job(enabled):
+    spec = harness.make_spec({"gateway.enabled": enabled})
+    jobs = prometheus_config.build(spec, ["s:1"], ["s:2"], [], [], gateway_targets=["a:1", "b:1"])["scrape_configs"]
+    gw = [j for j in jobs if j["job_name"] == spec.backends.prometheus.gateway_job]
+    assert gw == ([{"job_name": "genai-o11y-gateway", "static_configs": [{"targets": ["a:1", "b:1"]}]}] if enabled else [])

@@ -10,7 +10,7 @@ from .builders.dashboards import provisioning
 from .spec import Spec
 
 COLLECTOR_CONFIG = "collector/otelcol.yaml"
-GATEWAY_CONFIG = "collector/gateway.yaml"  # gateway.enabled only
+GATEWAY_CONFIG = compose.GATEWAY_CONFIG  # gateway.enabled only
 OCB_MANIFEST = "collector/builder-config.yaml"
 REDACTION_POLICY = "redaction/policy.yaml"
 RULES = "alerts/rules.yaml"
@@ -65,11 +65,12 @@ def _chart(spec: Spec, source: str, head: str) -> dict[str, str]:
 
 
 def _compose_prometheus(spec: Spec) -> dict:
-    """Prometheus in compose scrapes the sidecar through the app service (they share a network namespace)."""
+    """Prometheus in compose scrapes the sidecar through the app service (they share a network namespace),
+    and every gateway replica by its container's name."""
     port = lambda e: e.rsplit(":", 1)[1]  # noqa: E731
     c = spec.collector
     return prometheus_config.build(spec, [f"app:{port(c.metrics_endpoint)}"], [f"app:{port(c.telemetry_endpoint)}"], ["alertmanager:9093"],
-                                   ["/etc/prometheus/rules.yaml"])
+                                   ["/etc/prometheus/rules.yaml"], gateway_targets=compose.gateway_replica_targets(spec))
 
 
 def _policy_text(spec: Spec, head: str) -> str:

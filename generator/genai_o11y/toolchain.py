@@ -25,11 +25,6 @@ from .builders import ocb
 from .errors import ToolMissing, UserError
 
 PROMETHEUS_VERSION = "v0.316.0"  # Prometheus 3.x as a Go module version
-#: Service discovery: none (some SD dependencies are not served) but DNS, which compose's Prometheus uses to
-#: scrape every gateway replica behind one name (builders/prometheus_config.py). The cached binaries' names
-#: carry it, so a build with other tags is never taken for this one.
-PROMETHEUS_TAGS = "remove_all_sd,enable_dns_sd"
-PROMETHEUS_BUILD = f"{PROMETHEUS_VERSION}-dnssd"
 BUILDER = f"go.opentelemetry.io/collector/cmd/builder@v{names.COLLECTOR_VERSION}"
 
 
@@ -133,7 +128,7 @@ def build_collector(force: bool = False, log=_say) -> Path:
 
 def go_tool_path(name: str) -> Path | None:
     """prometheus / promtool (v3, built from Go modules) from the cache, else PATH."""
-    p = cache_root() / "go-bin" / f"{name}-{PROMETHEUS_BUILD}"
+    p = cache_root() / "go-bin" / f"{name}-{PROMETHEUS_VERSION}"
     if p.is_file():
         return p
     found = shutil.which(name)
@@ -160,9 +155,9 @@ def alertmanager_supports_url_file(amtool: Path) -> bool:
 
 
 def build_prometheus_tools(log=_say) -> dict[str, Path]:
-    """Prometheus 3 and promtool, `go install -tags remove_all_sd,enable_dns_sd` (PROMETHEUS_TAGS)."""
+    """Prometheus 3 and promtool, `go install -tags remove_all_sd` (some SD dependencies are not served)."""
     out = {}
-    missing = [n for n in ("prometheus", "promtool") if not (cache_root() / "go-bin" / f"{n}-{PROMETHEUS_BUILD}").is_file()]
+    missing = [n for n in ("prometheus", "promtool") if not (cache_root() / "go-bin" / f"{n}-{PROMETHEUS_VERSION}").is_file()]
     if missing:
         go = _go()
         tmp = Path(tempfile.mkdtemp(prefix="gobin-"))
@@ -172,14 +167,14 @@ def build_prometheus_tools(log=_say) -> dict[str, Path]:
         log(f"prometheus: building {', '.join(missing)} {PROMETHEUS_VERSION} from Go modules (first build ~{FIRST_BUILD_MINUTES['prometheus']} min on 2 cores; "
             f"cached for later runs; log: {logfile})")
         env = dict(os.environ, GOBIN=str(tmp), GOFLAGS=os.environ.get("GOFLAGS", "-buildvcs=false"))
-        _run([go, "install", "-tags", PROMETHEUS_TAGS] + [f"github.com/prometheus/prometheus/cmd/{n}@{PROMETHEUS_VERSION}" for n in missing], logfile, env=env,
+        _run([go, "install", "-tags", "remove_all_sd"] + [f"github.com/prometheus/prometheus/cmd/{n}@{PROMETHEUS_VERSION}" for n in missing], logfile, env=env,
              label="prometheus", say=log)
         (cache_root() / "go-bin").mkdir(parents=True, exist_ok=True)
         for n in missing:
-            shutil.move(str(tmp / n), cache_root() / "go-bin" / f"{n}-{PROMETHEUS_BUILD}")
+            shutil.move(str(tmp / n), cache_root() / "go-bin" / f"{n}-{PROMETHEUS_VERSION}")
         shutil.rmtree(tmp, ignore_errors=True)
     for n in ("prometheus", "promtool"):
-        out[n] = cache_root() / "go-bin" / f"{n}-{PROMETHEUS_BUILD}"
+        out[n] = cache_root() / "go-bin" / f"{n}-{PROMETHEUS_VERSION}"
         log(f"{n}: {out[n]}")
     return out
 
@@ -238,7 +233,7 @@ def plan(tools: list[str], say=_say) -> list[str]:
     the builds start (a newcomer's first `make run` is otherwise minutes of silence). Returns the ones to build."""
     have = {
         "collector": collector_path,
-        "prometheus": lambda: go_tool_path("prometheus") if (cache_root() / "go-bin" / f"promtool-{PROMETHEUS_BUILD}").is_file() else None,
+        "prometheus": lambda: go_tool_path("prometheus") if (cache_root() / "go-bin" / f"promtool-{PROMETHEUS_VERSION}").is_file() else None,
         "alertmanager": lambda: alertmanager_path() if amtool_path() else None,
         "k8s": lambda: k8s_tool_path("helm") if k8s_tool_path("kubeconform") and (k8s_schema_dir() / ".complete").is_file() else None,
     }

@@ -577,7 +577,21 @@ def dataset_policies(spec: Spec) -> list[dict]:
     return policies
 
 
-def dataset_branch(spec: Spec, receiver: str = FORWARD) -> tuple[dict, dict, dict]:
+#: The file each gateway replica writes the eval dataset to: replicas share the spec's directory (a
+#: volume), so each writes its own file, named after its host (the pod, the container).
+REPLICA_SUFFIX = "-${env:HOSTNAME}"
+
+
+def replica_dataset_path(path: str, hostname: str = REPLICA_SUFFIX[1:]) -> str:
+    """evals.dataset.path with the replica's host name before the extension (traces.jsonl ->
+    traces-<host>.jsonl); by default the collector's ${env:HOSTNAME}."""
+    import posixpath
+
+    stem, ext = posixpath.splitext(path)
+    return f"{stem}-{hostname}{ext}"
+
+
+def dataset_branch(spec: Spec, receiver: str = FORWARD, per_replica: bool = False) -> tuple[dict, dict, dict]:
     """(processors, exporters, pipelines) of the eval-dataset branch, empty when evals.dataset is off. It
     reads the redacted fan-out (on the gateway: what the sidecars sent, redacted): the files never hold
     more than the redaction mode lets out."""
@@ -591,7 +605,7 @@ def dataset_branch(spec: Spec, receiver: str = FORWARD) -> tuple[dict, dict, dic
         "policies": _escape_confmap(dataset_policies(spec)),
     }}
     exporters = {DATASET_EXPORTER: {
-        "path": d.path,
+        "path": replica_dataset_path(d.path) if per_replica else d.path,
         "format": "json",
         "rotation": {"max_megabytes": d.max_megabytes, "max_backups": d.max_backups},
     }}
@@ -624,14 +638,15 @@ def tempo_exporter(spec: Spec, queue_size: int) -> dict:
     }
 
 
-def sampling_branch(spec: Spec, receiver: str, queue_size: int, batch: str | None = None) -> tuple[dict, dict, dict]:
+def sampling_branch(spec: Spec, receiver: str, queue_size: int, batch: str | None = None, per_replica: bool = False) -> tuple[dict, dict, dict]:
     """(processors, exporters, pipelines) of tail sampling to Tempo and the eval-dataset branch, reading
     `receiver` (a forward connector): the sidecar's with gateway.enabled false, else the gateway's.
-    `batch`: a batch processor after the sampler (the gateway: the sampler releases traces one by one)."""
+    `batch`: a batch processor after the sampler (the gateway: the sampler releases traces one by one);
+    `per_replica`: the eval-dataset file is named after the replica's host (replica_dataset_path)."""
     processors = {n.TAIL_SAMPLER: tail_sampling_processor(spec)}
     exporters = {TEMPO: tempo_exporter(spec, queue_size)}
     pipelines = {"traces/sample": {"receivers": [receiver], "processors": [n.TAIL_SAMPLER, *([batch] if batch else [])], "exporters": [TEMPO]}}
-    ds_processors, ds_exporters, ds_pipelines = dataset_branch(spec, receiver)
+    ds_processors, ds_exporters, ds_pipelines = dataset_branch(spec, receiver, per_replica)
     return {**processors, **ds_processors}, {**exporters, **ds_exporters}, {**pipelines, **ds_pipelines}
 
 
