@@ -206,6 +206,9 @@ def test_gateway_cr_service_and_podmonitor(rendered, otelcol, tmp_path):
     assert cr["spec"]["podDisruptionBudget"] == {"maxUnavailable": 1} and "autoscaler" not in cr["spec"]
     assert {m["mountPath"] for m in cr["spec"]["volumeMounts"]} == {yaml.safe_load(committed)["extensions"]["file_storage/queue"]["directory"]}
     assert [v["metadata"]["name"] for v in cr["spec"]["volumeClaimTemplates"]] == [m["name"] for m in cr["spec"]["volumeMounts"]]
+    # the queue volume is writable by the image's user (a fresh volume is root's)
+    user = next(ln.split()[1] for ln in (REPO / "collector" / "Dockerfile").read_text().splitlines() if ln.startswith("USER "))
+    assert cr["spec"]["podSecurityContext"]["fsGroup"] == int(user)
     assert {e["name"]: e["value"] for e in cr["spec"]["env"]}["GOMEMLIMIT"] == f"{spec.gateway.memory_limit_mib // 2}MiB"
     # what the sidecars resolve is this Service
     dns = yaml.safe_load((REPO / "collector" / "otelcol.yaml").read_text())["exporters"]["load_balancing"]["resolver"]["dns"]

@@ -25,7 +25,7 @@ from importlib import resources
 
 from .. import __version__, names as n
 from ..spec import Spec
-from . import alertmanager, collector as collector_builder, gateway as gateway_builder
+from . import alertmanager, collector as collector_builder, dockerfiles, gateway as gateway_builder
 
 CHART = "deploy/helm/genai-o11y"
 RENDERED = "deploy/helm/rendered/genai-o11y.yaml"
@@ -93,6 +93,8 @@ def gateway_values(spec: Spec) -> dict:
         "goMemLimit": gateway_builder.runtime_env(spec)["GOMEMLIMIT"],
         "queue": {"path": g.queue_directory, "size": "2Gi", "storageClassName": ""},
         "podDisruptionBudget": {"maxUnavailable": 1},
+        # the image runs as COLLECTOR_UID: a fresh volume is root's, fsGroup makes it writable for the queue
+        "podSecurityContext": {"runAsNonRoot": True, "fsGroup": dockerfiles.COLLECTOR_UID},
         "autoscaling": {"enabled": False, "maxReplicas": max(g.replicas * 3, g.replicas + 1), "targetCPUUtilization": 70, "targetMemoryUtilization": 70},
     }
 
@@ -134,6 +136,7 @@ def values_schema() -> dict:
                                "description": "GOMEMLIMIT of a replica (50% of gateway.memory_limit_mib; empty: unset)."},
                 "queue": _obj({"path": STR, "size": {"type": "string", "pattern": "^[0-9]+(Mi|Gi|Ti)$"},
                                "storageClassName": {**STR, "description": "StorageClass of the queue volumes; empty: the cluster's default."}}),
+                "podSecurityContext": {"type": "object", "description": "Pod securityContext of the gateways (fsGroup: the image's user, so the queue volume is writable)."},
                 "podDisruptionBudget": _obj({"maxUnavailable": {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[0-9]+%$"}]}}),
                 "autoscaling": _obj({
                     "enabled": {**BOOL, "description": "A HorizontalPodAutoscaler (made by the Operator from spec.autoscaler) between replicas and maxReplicas."},
