@@ -1,6 +1,17 @@
-"""Collector throughput and memory: the full generated pipeline vs a pass-through config of the same
-build, same load, in one run. Prints figures and ratios (targets: throughput ratio >= 0.5, peak RSS
-< 300 MiB); asserts nothing.
+"""Collector throughput and memory: the sidecar as generated vs a pass-through config of the same
+build, same load, in one run; and the gateway tier's throughput per core. Prints figures and ratios
+(targets: sidecar CPU per span <= 2x pass-through at every rate with metadata-only spans, RSS
+independent of traffic); asserts nothing.
+
+As shipped (gateway.enabled): the sidecar is stateless, its load_balancing exporter sends every span to
+the gateway tier; here the drop-all sink stands in for the gateways (static resolver). The gateway
+runs its generated config (tail sampling, the shipped 30 s wait) with the sink as Tempo, loaded
+directly, unthrottled: spans/s per core and peak RSS. --sidecar-only adds the sidecar with
+gateway.enabled: false (tail sampling in the pod: the topology before the gateway tier).
+
+Loads (--loads): `metadata` (the demo's spans with only Tier 1 metadata attributes and identifiers),
+`1kb` (the same plus 1 KB of content per span, an e-mail address in it: the redaction stage works),
+`demo` (the demo's spans as they are, content captured on model calls).
 
 Load: the demo app's real spans (every stage of the support copilot, content captured on model calls,
 PII in a share of the questions), pre-serialised as OTLP requests of 500 spans. Sink: a second
@@ -23,7 +34,7 @@ counted and printed. Rounds alternate the configs; the best round of each is com
 runs of the full pipeline without one stage each, to show where the CPU goes.
 
 Run: .venv/bin/python bench/collector.py [--requests 1500] [--rounds 2] [--senders 3] [--window 12] [--ablate]
-                                         [--rates 400,2000] [--decision-wait 2]
+                                         [--rates 400,2000] [--decision-wait 2] [--loads metadata,1kb] [--sidecar-only]
 """
 
 from __future__ import annotations
@@ -50,15 +61,39 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from genai_o11y import names, render, toolchain  # noqa: E402
 from genai_o11y.builders import collector as builder  # noqa: E402
+from genai_o11y.builders import gateway as gateway_builder  # noqa: E402
+from genai_o11y.redaction_policy import load as load_policy  # noqa: E402
 from genai_o11y.demo import scenarios  # noqa: E402
 from genai_o11y.demo.app import SupportCopilot  # noqa: E402
 from genai_o11y.instrument.core import EnrichingSpanProcessor, Observability  # noqa: E402
-from harness import TEST_SALT, collector_ports, free_port, make_spec, samples_at, wait_healthy, Collector  # noqa: E402
+from harness import TEST_SALT, collector_ports, free_port, gateway_ports, gateway_spec, make_spec, samples_at, wait_healthy, Collector  # noqa: E402
 
 PER_REQUEST = 500
 
 
-def load(requests: int) -> tuple[list[bytes], int]:
+CONTENT_1KB = ("Hello, I am jane.roe@example.org and my order has not arrived. " * 17)[:1024]
+
+
+def _reshape(body: bytes, kind: str) -> bytes:
+    """`metadata`: only the policy's Tier 1 and identifier attributes; `1kb`: those and 1 KB of content."""
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+    from opentelemetry.proto.common.v1 import common_pb2
+
+    policy = load_policy(None)
+    keep = set(policy.metadata_keys) | set(policy.identifier_keys)
+    req = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+    for rs in req.resource_spans:
+        for ss in rs.scope_spans:
+            for span in ss.spans:
+                attrs = [a for a in span.attributes if a.key in keep]
+                del span.attributes[:]
+                span.attributes.extend(attrs)
+                if kind == "1kb":
+                    span.attributes.append(common_pb2.KeyValue(key="gen_ai.input.messages", value=common_pb2.AnyValue(string_value=CONTENT_1KB)))
+    return req.SerializeToString()
+
+
+def load(requests: int, kind: str = "demo") -> tuple[list[bytes], int]:
     mem = InMemorySpanExporter()
     tp = TracerProvider()
     tp.add_span_processor(EnrichingSpanProcessor())
@@ -68,6 +103,8 @@ def load(requests: int) -> tuple[list[bytes], int]:
         app.ask()
     spans = list(mem.get_finished_spans())
     bodies = [encode_spans(spans[i:i + PER_REQUEST]).SerializeToString() for i in range(0, len(spans), PER_REQUEST)]
+    if kind != "demo":
+        bodies = [_reshape(b, kind) for b in bodies]
     return bodies, len(spans)
 
 
@@ -120,7 +157,6 @@ OTTL_ENGINE = "full pipeline, OTTL engine"
 ABLATIONS = [
     ("without redaction", names.redact_processor("native")),
     ("without normalisation and cost", names.normalise_processors("native")[0]),
-    ("without tail sampling", "tail_sampling"),
     ("without label folding", names.dimensions_processor("native")),
     ("without the usage metrics (genai_usage)", names.USAGE_CONNECTORS["native"]),
     ("without span_metrics", "span_metrics"),
@@ -142,11 +178,19 @@ def ablate(cfg: dict, component: str) -> dict:
 
 
 def run(binary: Path, label: str, cfg: dict, spec, bodies: list[bytes], tmp: Path, senders: int, warmup: float, window: float,
-        rate: float | None = None) -> dict:
-    """One config under load: unthrottled, or `rate` spans/s offered in total (each sender paced)."""
-    c = spec.collector
-    # both configs run as the product runs the collector (GOMEMLIMIT from the spec's memory limit)
-    proc = _start(binary, cfg, tmp, c.health_endpoint, builder.runtime_env(spec))
+        rate: float | None = None, gateway: bool = False) -> dict:
+    """One config under load: unthrottled, or `rate` spans/s offered in total (each sender paced).
+    `gateway`: the config is a gateway replica's (its ports from spec.gateway, on loopback)."""
+    from types import SimpleNamespace
+
+    if gateway:
+        g = spec.gateway
+        c = SimpleNamespace(health_endpoint=f"127.0.0.1:{g.health_port}", otlp_grpc_endpoint=f"127.0.0.1:{g.otlp_grpc_port}",
+                            telemetry_endpoint=f"127.0.0.1:{g.telemetry_port}")
+    else:
+        c = spec.collector
+    # every config runs as the product runs the collector (GOMEMLIMIT from the spec's memory limit)
+    proc = _start(binary, cfg, tmp, c.health_endpoint, gateway_builder.runtime_env(spec) if gateway else builder.runtime_env(spec))
     stop = threading.Event()
     refused = [0] * senders
 
@@ -189,98 +233,131 @@ def run(binary: Path, label: str, cfg: dict, spec, bodies: list[bytes], tmp: Pat
         proc.wait(timeout=30)
 
 
+SIDECAR = "sidecar (shipped: stateless, to the gateways)"
+SIDECAR_ONLY = "sidecar-only (gateway.enabled: false)"
+GATEWAY = "gateway replica"
+LOADS = {"metadata": "metadata-only spans", "1kb": "spans with 1 KB content", "demo": "the demo's spans"}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=1500, help="demo requests turned into spans (about 14 spans each), sent in a loop")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--senders", type=int, default=3, help="concurrent OTLP/gRPC clients")
-    ap.add_argument("--warmup", type=float, help="seconds of load before the window (default: decision wait + 10)")
+    ap.add_argument("--warmup", type=float, help="seconds of load before the window (default: 10, and the decision wait + 10 where a config samples)")
     ap.add_argument("--window", type=float, default=12.0, help="seconds over which throughput and CPU are sampled")
     ap.add_argument("--rates", default="", help="comma-separated offered loads in spans/s, each run as well as unthrottled (e.g. 400,2000)")
-    ap.add_argument("--decision-wait", type=int, help="also run the full pipeline with this sampling.decision_wait_seconds (printed beside its figures)")
+    ap.add_argument("--loads", default="metadata,1kb", help=f"comma-separated: {', '.join(LOADS)}")
+    ap.add_argument("--decision-wait", type=int, help="also run the sampling configs with this gateway.decision_wait_seconds (printed beside its figures)")
     ap.add_argument("--memory-limit-mib", type=int, help="the spec's collector.memory_limit_mib (default: the spec's default)")
-    ap.add_argument("--ablate", action="store_true", help="also run the full pipeline without each stage")
-    ap.add_argument("--engines", action="store_true", help="also run the full pipeline with the OTTL engine (collector.engine: ottl: redaction and folding as transform statements)")
+    ap.add_argument("--sidecar-only", action="store_true", help="also run the sidecar with gateway.enabled: false (tail sampling in the pod)")
+    ap.add_argument("--no-gateway", action="store_true", help="skip the gateway replica's runs")
+    ap.add_argument("--ablate", action="store_true", help="also run the sidecar without each stage (unthrottled)")
+    ap.add_argument("--engines", action="store_true", help="also run the sidecar with the OTTL engine (collector.engine: ottl: redaction and folding as transform statements)")
     args = ap.parse_args()
     binary = toolchain.collector_path()
     if binary is None:
         sys.exit("build the collector first: make collector")
-    shipped_wait = make_spec().sampling.decision_wait_seconds
+    shipped_wait = make_spec().gateway.decision_wait_seconds
     waits = [shipped_wait] + ([args.decision_wait] if args.decision_wait and args.decision_wait != shipped_wait else [])
     rates: list[float | None] = [None] + [float(r) for r in args.rates.split(",") if r.strip()]
-    bodies, n = load(args.requests)
-    print(f"# Collector throughput and memory ({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {binary.name})\n")
-    print(f"load: {n} spans from {args.requests} demo requests, {len(bodies)} OTLP requests of {PER_REQUEST} spans, "
-          f"{sum(map(len, bodies)) / n:.0f} bytes per span on the wire; {args.senders} concurrent senders in a loop, "
-          f"warm-up {args.warmup if args.warmup is not None else 'decision wait + 10'} s, {args.window:g} s window; "
-          f"decision_wait as shipped: {shipped_wait} s\n")
+    loads = {k: load(args.requests, k) for k in args.loads.split(",") if k.strip()}
+    print(f"# Collector throughput and memory ({platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
+          f"Python {platform.python_version()}, {binary.name})\n")
+    for k, (bodies, n) in loads.items():
+        print(f"load {k} ({LOADS[k]}): {n} spans from {args.requests} demo requests, {len(bodies)} OTLP requests of {PER_REQUEST} spans, "
+              f"{sum(map(len, bodies)) / n:.0f} bytes per span on the wire")
+    print(f"\n{args.senders} concurrent senders in a loop, warm-up {args.warmup if args.warmup is not None else '10 s (sampling configs: decision wait + 10 s)'}, "
+          f"{args.window:g} s window; decision_wait as shipped: {shipped_wait} s; the sink (drop all) stands in for the gateways and Tempo\n")
     sink_tmp = Path(tempfile.mkdtemp())
     sink_port, sink_health = free_port(), f"127.0.0.1:{free_port()}"
     sink = _start(binary, sink_config(sink_port, sink_health), sink_tmp, sink_health)
+    sink_ep = f"127.0.0.1:{sink_port}"
     rows = []
 
     def wait_label(w: int) -> str:
         return f"decision_wait {w} s" + (" (shipped)" if w == shipped_wait else " (NOT the shipped default)")
 
+    samples = lambda label: label in (SIDECAR_ONLY, GATEWAY)  # noqa: E731
     try:
-        configs = [("pass-through", shipped_wait)] + [("full pipeline", w) for w in waits]
+        configs = [("pass-through", shipped_wait), (SIDECAR, shipped_wait)]
+        configs += [(SIDECAR_ONLY, w) for w in waits] if args.sidecar_only else []
         configs += [(OTTL_ENGINE, shipped_wait)] if args.engines else []
-        configs += [(a, shipped_wait) for a, _ in ABLATIONS] if args.ablate else []
-        for r in range(args.rounds):
-            for rate in rates:
-                for label, wait in configs:
-                    tmp = Path(tempfile.mkdtemp())
-                    overrides = {"backends.tempo.endpoint": f"127.0.0.1:{sink_port}", "sampling.decision_wait_seconds": wait}
-                    if args.memory_limit_mib:
-                        overrides["collector.memory_limit_mib"] = args.memory_limit_mib
-                    if label == OTTL_ENGINE:
-                        overrides["collector.engine"] = "ottl"
-                    spec = make_spec(collector_ports(overrides, tmp))
-                    if label == "pass-through":
-                        cfg = passthrough_config(spec, f"127.0.0.1:{sink_port}")
-                    else:
-                        cfg = copy.deepcopy(builder.build(spec))
-                        for a, component in ABLATIONS:
-                            if a == label:
-                                cfg = ablate(cfg, component)
-                    warmup = args.warmup if args.warmup is not None else wait + 10
-                    row = run(binary, f"{label} (round {r + 1})", cfg, spec, bodies, tmp, args.senders, warmup, args.window, rate)
-                    row.update(config=label, wait=wait)
-                    rows.append(row)
+        plan = [(r, k, rate, label, wait) for r in range(args.rounds) for k in loads for rate in rates for label, wait in configs]
+        if args.ablate:  # unthrottled only
+            plan += [(r, k, None, a, shipped_wait) for r in range(args.rounds) for k in loads for a, _ in ABLATIONS]
+        if not args.no_gateway:
+            plan += [(r, k, None, GATEWAY, w) for r in range(args.rounds) for k in loads for w in waits]
+        for r, k, rate, label, wait in plan:
+            bodies, _n = loads[k]
+            tmp = Path(tempfile.mkdtemp())
+            overrides = {"backends.tempo.endpoint": sink_ep, "gateway.decision_wait_seconds": wait,
+                         "gateway.enabled": label != SIDECAR_ONLY, "gateway.static_endpoints": [sink_ep]}
+            if args.memory_limit_mib:
+                overrides["collector.memory_limit_mib"] = args.memory_limit_mib
+            if label == OTTL_ENGINE:
+                overrides["collector.engine"] = "ottl"
+            spec = make_spec(collector_ports(overrides, tmp))
+            if label == GATEWAY:
+                spec = gateway_spec(spec, gateway_ports(tmp))
+                cfg = gateway_builder.build(spec, listen_host="127.0.0.1")
+            elif label == "pass-through":
+                cfg = passthrough_config(spec, sink_ep)
+            else:
+                cfg = copy.deepcopy(builder.build(spec))
+                for a, component in ABLATIONS:
+                    if a == label:
+                        cfg = ablate(cfg, component)
+            warmup = args.warmup if args.warmup is not None else (wait + 10 if samples(label) else 10)
+            row = run(binary, f"{label} (round {r + 1})", cfg, spec, bodies, tmp, args.senders, warmup, args.window, rate, gateway=label == GATEWAY)
+            row.update(config=label, wait=wait, load=k)
+            rows.append(row)
     finally:
         sink.terminate()
         sink.wait(timeout=30)
-    print("| config | offered spans/s | decision_wait | spans/s | collector CPU µs per span | cores | peak RSS MiB | requests refused |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| config | load | offered spans/s | decision_wait | spans/s | CPU µs per span | cores | spans/s per core | peak RSS MiB | requests refused |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         offered = f"{row['offered']:,.0f}" if row["offered"] else "unthrottled"
-        wait = "—" if row["config"] == "pass-through" else wait_label(row["wait"])
-        print(f"| {row['label']} | {offered} | {wait} | {row['rate']:,.0f} | {row['cpu_us']:.1f} | {row['cores']:.2f} | {row['rss_mib']:.0f} | {row['refused']} |")
+        wait = wait_label(row["wait"]) if samples(row["config"]) else "—"
+        per_core = row["rate"] / row["cores"] if row["cores"] else float("nan")
+        print(f"| {row['label']} | {row['load']} | {offered} | {wait} | {row['rate']:,.0f} | {row['cpu_us']:.1f} | {row['cores']:.2f} | {per_core:,.0f} | "
+              f"{row['rss_mib']:.0f} | {row['refused']} |")
 
-    def pick(config: str, rate, wait=shipped_wait) -> list[dict]:
-        return [r for r in rows if r["config"] == config and r["offered"] == rate and (config == "pass-through" or r["wait"] == wait)]
+    def pick(config: str, rate, k: str, wait=shipped_wait) -> list[dict]:
+        return [r for r in rows if r["config"] == config and r["offered"] == rate and r["load"] == k and (not samples(config) or r["wait"] == wait)]
 
     print()
-    for wait in waits:
-        for rate in rates:
-            full, thru = pick("full pipeline", rate, wait), pick("pass-through", rate)
-            cpu_ratio = min(r["cpu_us"] for r in full) / min(r["cpu_us"] for r in thru)
-            rss = max(r["rss_mib"] for r in full)
-            at = f"at {rate:,.0f} spans/s offered" if rate else "unthrottled"
-            line = f"{wait_label(wait)}, {at}: CPU per span full/pass-through {cpu_ratio:.1f}x; peak RSS {rss:.0f} MiB (target < 300: {'met' if rss < 300 else 'NOT met'})"
-            if not rate:
-                ratio = max(r["rate"] for r in full) / max(r["rate"] for r in thru)
-                line += f"; throughput ratio {ratio:.2f} (target >= 0.5: {'met' if ratio >= 0.5 else 'NOT met'})"
-            print(line)
+    for k in loads:
+        for config, cwaits in [(SIDECAR, [shipped_wait])] + ([(SIDECAR_ONLY, waits)] if args.sidecar_only else []):
+            for wait in cwaits:
+                for rate in rates:
+                    full, thru = pick(config, rate, k, wait), pick("pass-through", rate, k)
+                    cpu_ratio = min(r["cpu_us"] for r in full) / min(r["cpu_us"] for r in thru)
+                    rss = max(r["rss_mib"] for r in full)
+                    at = f"at {rate:,.0f} spans/s offered" if rate else "unthrottled"
+                    line = (f"{LOADS[k]}, {config}{', ' + wait_label(wait) if samples(config) else ''}, {at}: CPU per span vs pass-through "
+                            f"{cpu_ratio:.1f}x (target <= 2x{'' if k == 'metadata' else ' plus redaction'}: {'met' if cpu_ratio <= 2 else 'NOT met'}); peak RSS {rss:.0f} MiB")
+                    if not rate:
+                        line += f"; throughput {max(r['rate'] for r in full) / max(r['rate'] for r in thru):.2f} of pass-through"
+                    print(line)
+        if not args.no_gateway:
+            for wait in waits:
+                g = pick(GATEWAY, None, k, wait)
+                best = max(g, key=lambda r: r["rate"] / r["cores"])
+                print(f"{LOADS[k]}, gateway replica, {wait_label(wait)}, unthrottled: {best['rate'] / best['cores']:,.0f} spans/s per core "
+                      f"({best['rate']:,.0f} spans/s on {best['cores']:.2f} cores), peak RSS {max(r['rss_mib'] for r in g):.0f} MiB")
     if args.engines:
-        ottl = max(r["rate"] for r in pick(OTTL_ENGINE, None)) / max(r["rate"] for r in pick("pass-through", None))
-        print(f"with the OTTL engine instead ({wait_label(shipped_wait)}, unthrottled): throughput ratio {ottl:.2f}")
+        for k in loads:
+            ottl = max(r["rate"] for r in pick(OTTL_ENGINE, None, k)) / max(r["rate"] for r in pick("pass-through", None, k))
+            print(f"with the OTTL engine instead ({LOADS[k]}, unthrottled): throughput ratio {ottl:.2f}")
     if args.ablate:
-        best_full = min(r["cpu_us"] for r in pick("full pipeline", None))
-        print(f"\n| stage removed ({wait_label(shipped_wait)}, unthrottled) | best CPU µs per span | the stage's share |\n|---|---|---|")
-        for a, _ in ABLATIONS:
-            cpu = min(r["cpu_us"] for r in pick(a, None))
-            print(f"| {a.removeprefix('without ')} | {cpu:.1f} | {best_full - cpu:+.1f} µs |")
+        for k in loads:
+            best_full = min(r["cpu_us"] for r in pick(SIDECAR, None, k))
+            print(f"\n| stage removed ({LOADS[k]}, unthrottled) | best CPU µs per span | the stage's share |\n|---|---|---|")
+            for a, _ in ABLATIONS:
+                cpu = min(r["cpu_us"] for r in pick(a, None, k))
+                print(f"| {a.removeprefix('without ')} | {cpu:.1f} | {best_full - cpu:+.1f} µs |")
 
 
 if __name__ == "__main__":

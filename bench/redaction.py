@@ -41,7 +41,7 @@ def leaks_and_decoys(binary: Path) -> None:
     print("\n## 1. Leaks and decoy survival (PII corpus through the real collector)\n")
     tmp = Path(tempfile.mkdtemp())
     with OtlpSink() as sink:
-        spec = make_spec(collector_ports({"backends.tempo.endpoint": sink.endpoint, "sampling.decision_wait_seconds": 1}, tmp))
+        spec = make_spec(collector_ports({"backends.tempo.endpoint": sink.endpoint, "gateway.decision_wait_seconds": 1}, tmp))
         with run_collector(binary, spec, tmp) as col:
             cases = corpus.cases()
             items = [case_span(c, "corpus") for c in cases]
@@ -106,7 +106,7 @@ def collector_overhead(binary: Path, n_spans: int) -> None:
     try:
         for label in ("without redaction", "with redaction", "without redaction (again)", "with redaction (again)"):
             tmp = Path(tempfile.mkdtemp())
-            spec = make_spec(collector_ports({"backends.tempo.endpoint": f"127.0.0.1:{sink_port}", "sampling.decision_wait_seconds": 2}, tmp))
+            spec = make_spec(collector_ports({"backends.tempo.endpoint": f"127.0.0.1:{sink_port}", "gateway.decision_wait_seconds": 2}, tmp))
             cfg = copy.deepcopy(builder.build(spec))
             if label.startswith("without"):
                 stage = names.redact_processor(spec.collector.engine)

@@ -189,8 +189,12 @@ class Collector:
 
 
 def collector_ports(spec_overrides: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    """A single sidecar on free ports. It samples itself (gateway.enabled: false) unless the overrides say
+    otherwise: the single-sidecar tests check the sidecar's stages and the sampling branch, which is the
+    same function on either tier; the gateway topology (sidecars -> gateways) is test_gateway_e2e.py's."""
     ports = {k: free_port() for k in ("grpc", "http", "metrics", "telemetry", "health")}
     o = {
+        "gateway.enabled": False,
         "collector.otlp_grpc_endpoint": f"127.0.0.1:{ports['grpc']}",
         "collector.otlp_http_endpoint": f"127.0.0.1:{ports['http']}",
         "collector.metrics_endpoint": f"127.0.0.1:{ports['metrics']}",
@@ -229,6 +233,45 @@ def run_collector(binary: Path, spec: Spec, tmp: Path, env: dict | None = None, 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def gateway_ports(tmp: Path) -> dict[str, Any]:
+    """One gateway replica's ports and queue (spec overrides), on loopback."""
+    return {"gateway.otlp_grpc_port": free_port(), "gateway.telemetry_port": free_port(), "gateway.health_port": free_port(),
+            "gateway.queue_directory": str(tmp / "queue")}
+
+
+def gateway_spec(spec: Spec, ports: dict[str, Any]) -> Spec:
+    """`spec` with one replica's ports (from gateway_ports)."""
+    g = spec.gateway.model_copy(update={k.split(".", 1)[1]: v for k, v in ports.items()})
+    return spec.model_copy(update={"gateway": g})
+
+
+@contextmanager
+def run_gateway(binary: Path, spec: Spec, tmp: Path, env: dict | None = None) -> Iterator[Collector]:
+    """One gateway replica with the config generated from `spec` (its ports: gateway_spec), on loopback."""
+    from genai_o11y.builders import gateway as gateway_builder
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    path = tmp / "gateway.yaml"
+    path.write_text(render.to_yaml(gateway_builder.build(spec, listen_host="127.0.0.1")))
+    log = tmp / "gateway.log"
+    g = spec.gateway
+    proc = subprocess.Popen([str(binary), f"--config={path}"], stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            env=dict(os.environ, **gateway_builder.runtime_env(spec), **(env or {})))
+    col = Collector(proc, path, log, f"127.0.0.1:{g.otlp_grpc_port}", "", "", f"http://127.0.0.1:{g.telemetry_port}/metrics",
+                    f"http://127.0.0.1:{g.health_port}/")
+    try:
+        wait_healthy(col)
+        yield col
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def wait_healthy(col: Collector, timeout: float = 30) -> None:

@@ -93,7 +93,7 @@ def test_error_burst_pages_and_cost_spike_tickets(otelcol, tmp_path):
             "alerting.receivers.pager.webhook_url": hook.url("pager"),
             "alerting.receivers.chat.webhook_url": hook.url("chat"),
             "alerting.thresholds.sustain_minutes": 1,
-            "sampling.decision_wait_seconds": 2,
+            "gateway.decision_wait_seconds": 2,
         }, tmp_path))
         storage = tmp_path / "prometheus" / "data"
         localstack.backfill_openmetrics(_history(svc_cost, env, datetime.now(timezone.utc) - timedelta(minutes=2)), storage, tmp_path / "backfill")

@@ -14,7 +14,7 @@ import yaml
 
 from genai_o11y import catalog
 from genai_o11y import artifacts, names, render
-from genai_o11y.builders import collector, cost, ocb, ottl, redaction
+from genai_o11y.builders import collector, cost, gateway, ocb, ottl, redaction
 from genai_o11y.spec import load
 from genai_o11y.spec.model import Price
 from genai_o11y.redaction_policy import PLAIN_TEXT_RE
@@ -27,7 +27,14 @@ VARIANTS = {
     "ottl-engine": {"collector.engine": "ottl"},
     "eval-dataset": {"evals.dataset.enabled": True},
     "no-optional-sampling": {"sampling.slow_trace_ms": None, "sampling.expensive_span_usd": None, "sampling.keep_errors": False, "sampling.keep_negative_feedback": False},
+    "sidecar-only": {"gateway.enabled": False},
+    "sidecar-only-eval-dataset": {"gateway.enabled": False, "evals.dataset.enabled": True},
 }
+
+
+def _configs(spec) -> list[dict]:
+    """Every collector config generated for `spec`: the sidecar, and the gateway when enabled."""
+    return [collector.build(spec), *([gateway.build(spec)] if spec.gateway.enabled else [])]
 
 
 def _types(cfg: dict, kind: str) -> set[str]:
@@ -37,9 +44,9 @@ def _types(cfg: dict, kind: str) -> set[str]:
 def test_manifest_holds_exactly_the_components_the_configs_use():
     used = {k: set() for k in ocb.COMPONENTS}
     for overrides in VARIANTS.values():
-        cfg = collector.build(make_spec(overrides))
-        for kind in used:
-            used[kind] |= _types(cfg, kind)
+        for cfg in _configs(make_spec(overrides)):
+            for kind in used:
+                used[kind] |= _types(cfg, kind)
     for kind in ocb.COMPONENTS:
         assert used[kind] == ocb.component_types(kind), kind
 
@@ -51,21 +58,23 @@ def test_manifest_pins_one_release():
     ours = [e for kind in ocb.COMPONENTS for e in m[kind] if "import" in e]  # packages of our one module
     assert len(ours) == len(ocb.LOCAL_COMPONENTS) and {e["gomod"] for e in ours} == {f"{ocb.LOCAL_MODULE} {ocb.LOCAL_VERSION}"}
     assert all((ocb.local_root() / e["import"].removeprefix(ocb.LOCAL_MODULE + "/") / "factory.go").is_file() for e in ours)
-    assert m["replaces"] == [f"{ocb.LOCAL_MODULE} => ../{ocb.LOCAL_ROOT_IN_REPO}"]  # relative to the output path, ./_build
+    assert m["replaces"] == [f"{ocb.LOCAL_MODULE} => ../{ocb.LOCAL_ROOT_IN_REPO}", *ocb.REPLACES]  # ours relative to the output path, ./_build
     assert {e["gomod"].split()[1] for e in m["providers"]} == {f"v{names.COLLECTOR_CORE_STABLE_VERSION}"}
     assert m["dist"]["version"] == names.COLLECTOR_VERSION
 
 
 def test_every_pipeline_component_is_defined_and_memory_limiter_first():
+    for overrides in VARIANTS.values():
+        for c in _configs(make_spec(overrides)):
+            for name, p in c["service"]["pipelines"].items():
+                for r in p["receivers"]:
+                    assert r in c["receivers"] or r in c["connectors"], (name, r)
+                for e in p["exporters"]:
+                    assert e in c["exporters"] or e in c["connectors"], (name, e)
+                for pr in p["processors"]:
+                    assert pr in c["processors"], (name, pr)
+            assert c["service"]["pipelines"]["traces/ingest"]["processors"][0] == "memory_limiter"
     cfg = collector.build(load())
-    for name, p in cfg["service"]["pipelines"].items():
-        for r in p["receivers"]:
-            assert r in cfg["receivers"] or r in cfg["connectors"], (name, r)
-        for e in p["exporters"]:
-            assert e in cfg["exporters"] or e in cfg["connectors"], (name, e)
-        for pr in p["processors"]:
-            assert pr in cfg["processors"], (name, pr)
-    assert cfg["service"]["pipelines"]["traces/ingest"]["processors"][0] == "memory_limiter"
     # redaction happens once, before the fan-out
     ingest = cfg["service"]["pipelines"]["traces/ingest"]["processors"]
     redact = names.redact_processor(load().collector.engine)
@@ -530,3 +539,61 @@ def test_eval_events_feed_the_eval_metrics_in_both_engines():
     assert f'keep_keys(span.attributes, [{", ".join(chr(34) + k + chr(34) for k in catalog.QUALITY_DIMENSIONS)}' in lift
     for cfg in (native, ottl):
         assert cfg["processors"]["filter/request_view"]["traces"]["spanevent"] == [f'spanevent.name == "{names.EVAL_EVENT}"']
+
+
+def _pipelines_with(cfg: dict, component: str) -> list[str]:
+    return [name for name, p in cfg["service"]["pipelines"].items() if component in p["processors"] + p["exporters"]]
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["gateway", "sidecar-only"])
+@pytest.mark.parametrize("dataset", [True, False], ids=["dataset", "no-dataset"])
+@pytest.mark.parametrize("engine", ["native", "ottl"])
+@pytest.mark.parametrize("mode", ["metadata-only", "redacted"])
+def test_exactly_one_tier_samples(enabled, dataset, engine, mode):
+    """Every combination: tail sampling (and the eval-dataset sampler) sits in exactly one tier, the
+    gateway when enabled; the stateless sidecar holds no trace and sends every span to the gateways by
+    trace id; the sampler is the same one builder on either tier."""
+    spec = make_spec({"gateway.enabled": enabled, "evals.dataset.enabled": dataset, "collector.engine": engine, "redaction.mode": mode})
+    side = collector.build(spec)
+    gw = gateway.build(spec)
+    sampler = names.TAIL_SAMPLER
+    if enabled:
+        assert not any(p.startswith("tail_sampling") for p in side["processors"]), "the sidecar must hold no trace"
+        assert names.TEMPO_EXPORTER not in side["exporters"]
+        assert _pipelines_with(side, names.GATEWAY_EXPORTER) == ["traces/gateway"]
+        lb = side["exporters"][names.GATEWAY_EXPORTER]
+        assert lb["routing_key"] == "traceID"
+        assert lb["sending_queue"]["storage"] == collector.QUEUE and lb["retry_on_failure"]["enabled"]
+        assert lb["resolver"] == {"dns": {"hostname": spec.gateway.host, "port": str(spec.gateway.otlp_grpc_port), "interval": "5s", "timeout": "1s"}}
+        assert gw["processors"][sampler] == collector.tail_sampling_processor(spec)
+        assert _pipelines_with(gw, sampler) == ["traces/sample"] and _pipelines_with(gw, names.TEMPO_EXPORTER) == ["traces/sample"]
+        assert gw["service"]["pipelines"]["traces/sample"]["processors"] == [sampler, "batch"]
+        assert (collector.DATASET_SAMPLER in gw["processors"]) == dataset and collector.DATASET_SAMPLER not in side["processors"]
+        if dataset:  # replicas share the directory, each writes its own file
+            assert gw["exporters"][collector.DATASET_EXPORTER]["path"] == spec.evals.dataset.path.replace(".jsonl", "-${env:HOSTNAME}.jsonl")
+        # the metrics are still taken in the sidecar, before sampling
+        assert "traces/metrics" in side["service"]["pipelines"] and "span_metrics" not in gw.get("connectors", {})
+    else:
+        assert side["processors"][sampler] == collector.tail_sampling_processor(spec)
+        assert _pipelines_with(side, sampler) == ["traces/sample"]
+        assert names.GATEWAY_EXPORTER not in side["exporters"]
+        assert (collector.DATASET_SAMPLER in side["processors"]) == dataset
+        if dataset:
+            assert side["exporters"][collector.DATASET_EXPORTER]["path"] == spec.evals.dataset.path
+
+
+def test_gateway_sized_from_the_spec():
+    spec = make_spec({"gateway.memory_limit_mib": 2048, "gateway.decision_wait_seconds": 45, "gateway.num_traces": 12345,
+                      "gateway.otlp_grpc_port": 14317, "gateway.telemetry_port": 18888, "gateway.static_endpoints": ["a:1", "b:2"]})
+    gw = gateway.build(spec)
+    assert gw["processors"]["memory_limiter"]["limit_mib"] == 2048
+    assert gw["processors"]["tail_sampling"]["decision_wait"] == "45s" and gw["processors"]["tail_sampling"]["num_traces"] == 12345
+    assert gw["receivers"]["otlp"]["protocols"] == {"grpc": {"endpoint": "0.0.0.0:14317", "max_recv_msg_size_mib": 32}}
+    assert gw["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]["port"] == 18888
+    assert gateway.runtime_env(spec) == {"GOMEMLIMIT": "1024MiB"}
+    assert collector.build(spec)["exporters"][names.GATEWAY_EXPORTER]["resolver"] == {"static": {"hostnames": ["a:1", "b:2"]}}
+
+
+def test_gateway_artifact_only_when_enabled():
+    assert artifacts.GATEWAY_CONFIG in artifacts.build_all(load(), "x")
+    assert artifacts.GATEWAY_CONFIG not in artifacts.build_all(make_spec({"gateway.enabled": False}), "x")

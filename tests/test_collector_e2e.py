@@ -35,7 +35,7 @@ pytestmark = pytest.mark.collector
 MS = 1_000_000  # ns
 
 BASE = {
-    "sampling.decision_wait_seconds": 2,
+    "gateway.decision_wait_seconds": 2,
     "sampling.baseline_percent": 25,
     "sampling.slow_trace_ms": 3000,
     "sampling.expensive_span_usd": 0.05,
@@ -442,7 +442,7 @@ def test_tail_sampling_keeps_what_the_policy_says(stack):
     s.flush()
     must = set(errors + feedback + slow + expensive)
     wait_for(lambda: must <= {x.trace_id for x in spans_of(sink, svc)}, timeout=30, what="every must-keep trace")
-    time.sleep(spec.sampling.decision_wait_seconds + 2)
+    time.sleep(spec.gateway.decision_wait_seconds + 2)
     kept = {x.trace_id for x in spans_of(sink, svc)}
     n_plain = len(set(plain) & kept) + len(set(positive) & kept)
     n = len(plain) + len(positive)

@@ -43,10 +43,15 @@ def test_validate_says_which_validators_ran(tmp_path, otelcol):
     ok = subprocess.run(cli + ["validate", str(tmp_path)], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "ok       otelcol validate" in ok.stdout and "validator(s) ran" in ok.stdout
-    cfg = tmp_path / artifacts.COLLECTOR_CONFIG
-    cfg.write_text(cfg.read_text().replace("otlp_grpc/tempo:", "otlp_grpc/tempo_typo:", 1))
-    bad = subprocess.run(cli + ["validate", str(tmp_path)], capture_output=True, text=True)
-    assert bad.returncode == 1 and "failed   otelcol validate" in bad.stdout
+    assert "ok       otelcol validate (gateway)" in ok.stdout
+    for rel, typo in ((artifacts.COLLECTOR_CONFIG, "load_balancing:"), (artifacts.GATEWAY_CONFIG, "otlp_grpc/tempo:")):
+        cfg = tmp_path / rel
+        good = cfg.read_text()
+        assert typo in good
+        cfg.write_text(good.replace(typo, typo[:-1] + "_typo:", 1))
+        bad = subprocess.run(cli + ["validate", str(tmp_path)], capture_output=True, text=True)
+        assert bad.returncode == 1 and f"failed   otelcol validate{' (gateway)' if rel == artifacts.GATEWAY_CONFIG else ''}" in bad.stdout, bad.stdout
+        cfg.write_text(good)
 
 
 def test_validate_reports_a_missing_directory(tmp_path):

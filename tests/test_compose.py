@@ -6,6 +6,7 @@ that exist; the Prometheus config passes the real promtool; the commands the con
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -40,7 +41,9 @@ def test_every_mounted_file_and_build_input_exists(doc):
     for name, svc in doc["services"].items():
         for v in svc.get("volumes", []):
             src = v.split(":")[0]
-            if src.startswith("./"):
+            if ":" not in v:
+                assert v.startswith("/"), f"{name}: anonymous volume {v} needs an absolute path"  # a volume per container
+            elif src.startswith("./"):
                 assert (REPO / src).exists(), f"{name}: {src} does not exist"
             else:
                 assert src in doc["volumes"], f"{name}: named volume {src} not declared"
@@ -56,7 +59,9 @@ def test_every_mounted_file_and_build_input_exists(doc):
     # our own components: the manifest's local paths are what the image copies, at the same place
     copied = [line.split()[2].removeprefix("./") for line in collector.splitlines() if line.startswith("COPY ") and "--from=" not in line]
     manifest = yaml.safe_load((REPO / "collector/builder-config.yaml").read_text())
-    local = [m["path"] for kind in ("processors", "connectors", "exporters", "receivers", "extensions") for m in manifest.get(kind, []) if "path" in m]
+    # a replace to a directory is relative to the build's output path (./_build, beside the repository's root)
+    out = manifest["dist"]["output_path"]
+    local = [os.path.normpath(os.path.join(out, r.split(" => ")[1])) for r in manifest["replaces"] if r.split(" => ")[1].startswith(".")]
     assert local and all(any(p == c or p.startswith(c.rstrip("/") + "/") for c in copied) for p in local), (local, copied)
     assert all((REPO / p / "go.mod").is_file() for p in local)
 
@@ -98,10 +103,56 @@ def test_configs_point_at_services_that_exist(doc, repo):
     for rel in ("alerts/alertmanager.yml", "dashboards/provisioning/datasources.yaml", compose.PROMETHEUS_CONFIG, "collector/otelcol.yaml"):
         hosts |= set(re.findall(r"https?://([a-z][a-z0-9-]*):\d+", (repo / rel).read_text()))
         hosts |= set(re.findall(r"targets:\n\s+- ([a-z][a-z0-9-]*):\d+", (repo / rel).read_text()))
-    hosts |= {re.match(r"([a-z0-9-]+):", yaml.safe_load((repo / "collector/otelcol.yaml").read_text())["exporters"]["otlp_grpc/tempo"]["endpoint"]).group(1)}
+    sidecar = yaml.safe_load((repo / "collector/otelcol.yaml").read_text())
+    gateway = yaml.safe_load((repo / compose.GATEWAY_CONFIG).read_text())
+    hosts |= {re.match(r"([a-z0-9-]+):", gateway["exporters"]["otlp_grpc/tempo"]["endpoint"]).group(1)}
+    hosts |= {sidecar["exporters"]["load_balancing"]["resolver"]["dns"]["hostname"]}
+    # a replica's container name (<project>-<service>-<i>) names its service
+    hosts = {m.group(1) if (m := re.fullmatch(rf"{re.escape(doc['name'])}-(.+)-\d+", h)) else h for h in hosts}
     assert hosts and hosts <= services, hosts - services
     tempo = yaml.safe_load((repo / compose.TEMPO_CONFIG).read_text())
     assert tempo["distributor"]["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"].endswith(":4317")
+
+
+def test_gateway_tier_behind_docker_dns(doc, repo):
+    """The gateway: replicas of one service, the sidecar's dns resolver on that service's name and port,
+    no port published, a queue volume per replica, Prometheus scraping every replica."""
+    from genai_o11y.spec import load
+
+    spec = load()
+    gw = doc["services"][spec.gateway.host]
+    assert gw["deploy"]["replicas"] == spec.gateway.replicas == 2
+    assert "ports" not in gw and f"./{compose.GATEWAY_CONFIG}:/etc/otelcol/config.yaml:ro" in gw["volumes"]
+    assert spec.gateway.queue_directory in gw["volumes"], "an anonymous volume: each replica its own queue"
+    assert gw["image"] == doc["services"]["collector"]["image"]
+    assert doc["services"]["collector"]["depends_on"][spec.gateway.host] == {"condition": "service_healthy"}
+    resolver = yaml.safe_load((repo / "collector/otelcol.yaml").read_text())["exporters"]["load_balancing"]["resolver"]
+    assert resolver["dns"]["hostname"] == spec.gateway.host and resolver["dns"]["port"] == str(spec.gateway.otlp_grpc_port)
+    gw_cfg = yaml.safe_load((repo / compose.GATEWAY_CONFIG).read_text())
+    assert gw_cfg["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"].endswith(f":{spec.gateway.otlp_grpc_port}")
+    prom = yaml.safe_load((repo / compose.PROMETHEUS_CONFIG).read_text())
+    job = next(j for j in prom["scrape_configs"] if j["job_name"] == spec.backends.prometheus.gateway_job)
+    # compose names replica i <project>-<service>-<i>
+    assert job["static_configs"] == [{"targets": [f"{doc['name']}-{spec.gateway.host}-{i}:{spec.gateway.telemetry_port}" for i in (1, 2)]}]
+
+
+@pytest.mark.parametrize("gateway", [True, False])
+def test_eval_dataset_volume_on_the_tier_that_samples(gateway):
+    from genai_o11y.builders import compose as builder
+
+    spec = harness.make_spec({"gateway.enabled": gateway, "evals.dataset.enabled": True})
+    doc = builder.build(spec)
+    mount = f"eval-dataset:{spec.evals.dataset.path.rsplit('/', 1)[0]}"
+    assert (mount in doc["services"]["collector"]["volumes"]) != gateway
+    assert gateway == (mount in doc["services"].get(spec.gateway.host, {}).get("volumes", []))
+    assert "eval-dataset" in doc["volumes"]
+
+
+def test_sidecar_only_compose_has_no_gateway():
+    from genai_o11y.builders import compose as builder
+
+    doc = builder.build(harness.make_spec({"gateway.enabled": False}))
+    assert "genai-o11y-gateway" not in doc["services"] and doc["services"]["collector"]["depends_on"]["tempo"] == {"condition": "service_healthy"}
 
 
 def test_compose_prometheus_config_passes_promtool(tmp_path, repo):

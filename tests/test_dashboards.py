@@ -189,7 +189,7 @@ def test_provisioning_fixes_datasource_uids():
 def live(tmp_path_factory, otelcol):
     tmp = tmp_path_factory.mktemp("dashboards")
     with OtlpSink() as tempo:
-        spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "sampling.decision_wait_seconds": 2}, tmp))
+        spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "gateway.decision_wait_seconds": 2}, tmp))
         with run_collector(otelcol, spec, tmp) as col:
             prom = prometheus_for(spec, col, tmp)
             try:

@@ -176,7 +176,7 @@ def test_eval_worthy_traces_through_the_collector_become_cases_that_gate_a_relea
     out = tmp_path / "evals" / "traces.jsonl"
     out.parent.mkdir()  # the file exporter writes into an existing directory (compose mounts a volume there; up creates it)
     spec = make_spec(collector_ports({"evals.dataset.enabled": True, "evals.dataset.path": str(out), "evals.dataset.sample_spans_per_second_per_route": 0,
-                                      "sampling.decision_wait_seconds": 2, "backends.tempo.endpoint": "127.0.0.1:1"}, tmp_path))
+                                      "gateway.decision_wait_seconds": 2, "backends.tempo.endpoint": "127.0.0.1:1"}, tmp_path))
     spans = demo_spans("healthy", 40, seed=11) + demo_spans("retrieval_drift", 80, seed=12) + demo_spans("error_burst", 20, seed=13)
     spans += _event_scored_calls({"faithfulness": 0.2, "answer_length_ok": 1.0}, 3) + _event_scored_calls({"faithfulness": 0.9, "answer_length_ok": 1.0}, 3)
     with run_collector(otelcol, spec, tmp_path) as col:

@@ -59,7 +59,7 @@ def test_every_manifest_passes_kubeconform_strict(tools, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Invalid: 0, Errors: 0, Skipped: 0" in proc.stdout
     kinds = {d["kind"] for d in docs((REPO / helm.RENDERED).read_text())}
-    assert kinds == {"OpenTelemetryCollector", "PrometheusRule", "PodMonitor", "ConfigMap", "AlertmanagerConfig"}
+    assert kinds == {"OpenTelemetryCollector", "PrometheusRule", "PodMonitor", "ConfigMap", "AlertmanagerConfig", "Service"}
 
 
 @pytest.mark.parametrize("kind,path", [("OpenTelemetryCollector", ["spec", "sidecarMode"]), ("PrometheusRule", ["spec", "groupz"]),
@@ -78,13 +78,13 @@ def test_kubeconform_schemas_are_strict(tools, tmp_path, kind, path):
 
 
 def test_sidecar_cr_carries_the_generated_config_and_the_collector_validates_it(rendered, otelcol, tmp_path):
-    cr = next(d for d in docs(rendered) if d["kind"] == "OpenTelemetryCollector")
+    cr = next(d for d in docs(rendered) if d["kind"] == "OpenTelemetryCollector" and d["spec"]["mode"] == "sidecar")
     assert cr["spec"]["mode"] == "sidecar"
     committed = (REPO / "collector" / "otelcol.yaml").read_text()
     assert (CHART / "files" / "otelcol.yaml").read_text() == committed  # byte for byte in the chart
     assert cr["spec"]["config"] == yaml.safe_load(committed)  # the same document in the CR
     # and the same bytes: the CR's config block is the committed file, indented under `config:`
-    block = rendered.split("\n  config:\n", 1)[1].split("\n---", 1)[0]
+    block = rendered.split("byte for byte collector/otelcol.yaml\n  config:\n", 1)[1].split("\n---", 1)[0]
     lines = block.split("\n")
     body = [ln for ln in lines if ln.startswith("    ") or ln == ""]
     assert "\n".join(ln[4:] for ln in body).rstrip("\n") + "\n" == committed
@@ -115,13 +115,14 @@ def test_rules_dashboards_datasources_and_routing(rendered):
     amc = next(d for d in all_docs if d["kind"] == "AlertmanagerConfig")
     routes = {r["matchers"][0]["value"]: r["receiver"] for r in amc["spec"]["route"]["routes"]}
     assert routes == {"critical": "pager", "warning": "chat", "info": "null"}
-    assert [i["sourceMatch"][0] for i in amc["spec"]["inhibitRules"]] == [{"name": "severity", "value": "critical"},
-                                                                           {"name": "alertname", "value": "GenAISidecarDown"}]
+    assert [i["sourceMatch"][0] for i in amc["spec"]["inhibitRules"]] == [
+        {"name": "severity", "value": "critical"}, {"name": "alertname", "value": "GenAISidecarDown"},
+        {"name": "alertname", "value": "GenAIGatewayDown|GenAIGatewayReplicasDown", "matchType": "=~"}]
     assert amc["spec"]["inhibitRules"][0]["sourceMatch"][1] == {"name": "genai_o11y_slo", "value": ".+", "matchType": "=~"}
     for r in amc["spec"]["receivers"]:
         for w in r.get("webhookConfigs", []):
             assert "url" not in w and w["urlSecret"]["name"]  # from a Secret, never inline
-    pm = next(d for d in all_docs if d["kind"] == "PodMonitor")
+    pm = next(d for d in all_docs if d["kind"] == "PodMonitor" and d["metadata"]["name"] == "genai-o11y-sidecar")
     jobs = [e["relabelings"][0]["replacement"] for e in pm["spec"]["podMetricsEndpoints"]]
     assert jobs == ["genai-o11y-sidecar", "genai-o11y-collector"]
 
@@ -153,6 +154,107 @@ def test_no_secret_values_in_generated_files():
 
     for f in [*CHART.rglob("*.yaml"), REPO / helm.RENDERED, REPO / helm.EXAMPLE_APP, REPO / "docker-compose.yml"]:
         text = f.read_text()
-        literal = re.findall(r"(?im)^[ \t]*[\w.-]*(?:password|token|secret|apikey|api_key|salt)[\w.-]*:[ \t]+(?!\$\{)(\S.*)$", text)
+        literal = re.findall(r"(?im)^[ \t]*[\w.-]*(?:password|token(?!s)|secret|apikey|api_key|salt)[\w.-]*:[ \t]+(?!\$\{)(\S.*)$", text)
         assert not literal, (f, literal)
         assert "BEGIN PRIVATE KEY" not in text, f
+
+
+# --- the gateway tier ------------------------------------------------------------------------------------
+
+def _gateway_objects(text: str) -> dict[str, dict]:
+    out = {}
+    for d in docs(text):
+        if d["kind"] == "OpenTelemetryCollector" and d["spec"]["mode"] != "sidecar":
+            out["cr"] = d
+        elif d["kind"] == "Service":
+            out["service"] = d
+        elif d["kind"] == "PodMonitor" and d["metadata"]["name"] == "genai-o11y-gateway":
+            out["podmonitor"] = d
+    return out
+
+
+def operator_selector_label_keys() -> set[str]:
+    """The labels the OpenTelemetry Operator selects its collector pods by (manifestutils.SelectorLabels), from its source."""
+    import re
+
+    from genai_o11y import k8s_schemas
+
+    src = (k8s_schemas.module_dir(k8s_schemas.OTEL_OPERATOR) / "internal/manifests/manifestutils/labels.go").read_text()
+    body = src.split("func SelectorLabels(", 1)[1].split("\n}\n", 1)[0]
+    return set(re.findall(r'"(app\.kubernetes\.io/[a-z-]+)":', body))
+
+
+def test_gateway_cr_service_and_podmonitor(rendered, otelcol, tmp_path):
+    """The gateway CR runs collector/gateway.yaml byte for byte (the real collector validates it); the headless
+    Service is the name and port the sidecars' dns resolver looks up and selects the pods the Operator labels;
+    the PodMonitor scrapes them as the job the gateway alerts select on."""
+    from genai_o11y.spec import load
+
+    spec = load()
+    g = _gateway_objects(rendered)
+    cr, svc, pm = g["cr"], g["service"], g["podmonitor"]
+    committed = (REPO / "collector" / "gateway.yaml").read_text()
+    assert (CHART / "files" / "gateway.yaml").read_text() == committed
+    assert cr["spec"]["config"] == yaml.safe_load(committed)
+    block = rendered.split("byte for byte collector/gateway.yaml\n  config:\n", 1)[1].split("\n---", 1)[0]
+    assert "\n".join(ln[4:] for ln in block.split("\n")).rstrip("\n") + "\n" == committed
+    (tmp_path / "gw.yaml").write_text(committed)
+    proc = subprocess.run([str(otelcol), "validate", f"--config={tmp_path / 'gw.yaml'}"], capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    assert cr["spec"]["mode"] == "statefulset" and cr["spec"]["replicas"] == spec.gateway.replicas
+    assert cr["spec"]["podDisruptionBudget"] == {"maxUnavailable": 1} and "autoscaler" not in cr["spec"]
+    assert {m["mountPath"] for m in cr["spec"]["volumeMounts"]} == {yaml.safe_load(committed)["extensions"]["file_storage/queue"]["directory"]}
+    assert [v["metadata"]["name"] for v in cr["spec"]["volumeClaimTemplates"]] == [m["name"] for m in cr["spec"]["volumeMounts"]]
+    # the queue volume is writable by the image's user (a fresh volume is root's)
+    user = next(ln.split()[1] for ln in (REPO / "collector" / "Dockerfile").read_text().splitlines() if ln.startswith("USER "))
+    assert cr["spec"]["podSecurityContext"]["fsGroup"] == int(user)
+    assert {e["name"]: e["value"] for e in cr["spec"]["env"]}["GOMEMLIMIT"] == f"{spec.gateway.memory_limit_mib // 2}MiB"
+    # what the sidecars resolve is this Service
+    dns = yaml.safe_load((REPO / "collector" / "otelcol.yaml").read_text())["exporters"]["load_balancing"]["resolver"]["dns"]
+    assert svc["metadata"]["name"] == dns["hostname"] == spec.gateway.host == cr["spec"]["serviceName"]
+    assert svc["spec"]["clusterIP"] == "None" and [p["port"] for p in svc["spec"]["ports"]] == [int(dns["port"])] == [spec.gateway.otlp_grpc_port]
+    assert set(svc["spec"]["selector"]) == operator_selector_label_keys()
+    assert svc["spec"]["selector"]["app.kubernetes.io/instance"] == f"{k8s_render.NAMESPACE}.{cr['metadata']['name']}"
+    # scraped as the gateway job, on the telemetry port of the generated config
+    assert pm["spec"]["selector"]["matchLabels"] == svc["spec"]["selector"]
+    (ep,) = pm["spec"]["podMetricsEndpoints"]
+    assert ep["relabelings"][0]["replacement"] == spec.backends.prometheus.gateway_job
+    assert ep["portNumber"] == yaml.safe_load(committed)["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]["port"]
+    assert ep["portNumber"] in [p["port"] for p in cr["spec"]["ports"]]
+
+
+def test_gateway_autoscaler_is_optional_and_valid(tools, tmp_path):
+    _h, k, schemas = tools
+    text = k8s_render.helm_template(CHART, ["--set", "gateway.autoscaling.enabled=true", "--set", "gateway.autoscaling.maxReplicas=7"])
+    cr = _gateway_objects(text)["cr"]
+    assert cr["spec"]["autoscaler"] == {"minReplicas": cr["spec"]["replicas"], "maxReplicas": 7, "targetCPUUtilization": 70, "targetMemoryUtilization": 70}
+    (tmp_path / "hpa.yaml").write_text(text)
+    proc = kubeconform(k, schemas, tmp_path / "hpa.yaml")
+    assert proc.returncode == 0 and "Invalid: 0, Errors: 0" in proc.stdout, proc.stdout
+    for bad in (["--set", "gateway.replicas=0"], ["--set", "gateway.autoscaling.unknown=1"], ["--set", "gateway.queue.size=lots"]):
+        with pytest.raises(Exception, match="values don't meet the specifications|schema"):
+            k8s_render.helm_template(CHART, bad)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_chart_from_a_spec_with_and_without_the_gateway(tools, tmp_path, enabled):
+    """A chart generated from either spec renders and validates; without the tier it has no gateway objects,
+    and turning them on in values alone fails with a message (the sidecars would not send to them)."""
+    from genai_o11y import artifacts
+
+    _h, k, schemas = tools
+    spec = harness.make_spec({"gateway.enabled": enabled})
+    for path, text in artifacts.build_all(spec, "test").items():
+        if path.startswith(helm.CHART):
+            (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / path).write_text(text)
+    chart = tmp_path / helm.CHART
+    text = k8s_render.helm_template(chart)
+    assert bool(_gateway_objects(text)) == enabled and len(_gateway_objects(text)) in (0, 3)
+    (tmp_path / "r.yaml").write_text(text)
+    proc = kubeconform(k, schemas, tmp_path / "r.yaml")
+    assert proc.returncode == 0 and "Invalid: 0, Errors: 0" in proc.stdout, proc.stdout
+    if not enabled:
+        with pytest.raises(Exception, match="no load_balancing exporter with a dns resolver"):
+            k8s_render.helm_template(chart, ["--set", "gateway.enabled=true"])

@@ -194,7 +194,7 @@ def test_both_engines_fold_labels_the_same(otelcol, tmp_path):
     for engine in ("native", "ottl"):
         (tmp_path / engine).mkdir()
         with OtlpSink() as tempo, OtlpSink() as folded:
-            spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "sampling.decision_wait_seconds": 1, "collector.engine": engine}, tmp_path / engine))
+            spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "gateway.decision_wait_seconds": 1, "collector.engine": engine}, tmp_path / engine))
             cfg = _metrics_branch_to(collector_builder.build(spec), folded.endpoint)
             with run_collector(otelcol, spec, tmp_path / engine, config=cfg) as col:
                 send(col.otlp_grpc, items)
@@ -398,7 +398,7 @@ def test_both_engines_make_the_same_usage_metrics(otelcol, tmp_path):
     for engine in ("native", "ottl"):
         (tmp_path / engine).mkdir()
         with OtlpSink() as tempo:
-            spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "sampling.decision_wait_seconds": 1, "collector.engine": engine}, tmp_path / engine))
+            spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "gateway.decision_wait_seconds": 1, "collector.engine": engine}, tmp_path / engine))
             with run_collector(otelcol, spec, tmp_path / engine) as col:
                 send(col.otlp_grpc, items)
                 last: dict = {}
@@ -477,7 +477,7 @@ def test_eval_events_and_eval_spans_give_the_same_series(otelcol, tmp_path):
     for engine in ("native", "ottl"):
         (tmp_path / engine).mkdir()
         with OtlpSink() as tempo:
-            spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "sampling.decision_wait_seconds": 1, "collector.engine": engine}, tmp_path / engine))
+            spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "gateway.decision_wait_seconds": 1, "collector.engine": engine}, tmp_path / engine))
             with run_collector(otelcol, spec, tmp_path / engine) as col:
                 send(col.otlp_grpc, spans)
                 send(col.otlp_grpc, events)
@@ -513,7 +513,7 @@ def test_eval_events_past_the_ottl_stages_are_counted_by_the_native_engine_only(
     for engine, want in (("native", k + 2), ("ottl", k)):
         (tmp_path / engine).mkdir()
         with OtlpSink() as tempo:
-            spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "sampling.decision_wait_seconds": 1, "collector.engine": engine}, tmp_path / engine))
+            spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "gateway.decision_wait_seconds": 1, "collector.engine": engine}, tmp_path / engine))
             with run_collector(otelcol, spec, tmp_path / engine) as col:
                 send(col.otlp_grpc, [item])
                 last: dict = {}

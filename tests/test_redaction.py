@@ -28,7 +28,7 @@ from genai_o11y.redact import MissingSalt, Redactor, hash_id
 from harness import TEST_SALT, OtlpSink, collector_ports, make_spec, run_collector, wait_for
 
 pytestmark = pytest.mark.collector
-BASE = {"sampling.decision_wait_seconds": 1}
+BASE = {"gateway.decision_wait_seconds": 1}
 ID_PATH = "GET /users/123456/orders/3f2b8c1e-9d4a-4c7b-8e2f-1a2b3c4d5e6f for jane.doe@example.com"
 TIER1 = {
     "gen_ai.request.model": "gpt-4o-2024-08-06",

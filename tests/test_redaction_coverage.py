@@ -207,7 +207,7 @@ def through_collector(otelcol, tmp, overrides: dict) -> tuple[bytes, str]:
     metrics endpoints and the collector's log)."""
     req, _ = planted_request()
     with OtlpSink() as sink:
-        spec = make_spec(collector_ports({"backends.tempo.endpoint": sink.endpoint, "sampling.decision_wait_seconds": 1, **overrides}, tmp))
+        spec = make_spec(collector_ports({"backends.tempo.endpoint": sink.endpoint, "gateway.decision_wait_seconds": 1, **overrides}, tmp))
         with run_collector(otelcol, spec, tmp) as col:
             with grpc.insecure_channel(col.otlp_grpc) as ch:
                 trace_service_pb2_grpc.TraceServiceStub(ch).Export(req, timeout=30)

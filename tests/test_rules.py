@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from genai_o11y import render, toolchain
-from genai_o11y.builders import alertmanager, alerting, rules, runbook
+from genai_o11y.builders import alertmanager, alerting, pipeline_alerts, rules, runbook
 from genai_o11y.spec import load
 
 REPO = Path(__file__).resolve().parent.parent
@@ -123,6 +123,8 @@ def test_alertmanager_config_passes_amtool(amtool, repo):
         (["alertname=GenAIErrorBudgetBurnFast", "severity=critical", "service_name=copilot"], "pager"),
         (["alertname=GenAICostSpike", "severity=warning", "service_name=copilot"], "chat"),
         (["alertname=GenAITenantBudgetExhausted", "severity=info"], "null"),
+        (["alertname=GenAIGatewayDown", "severity=critical", "job=genai-o11y-gateway"], "pager"),
+        (["alertname=GenAILoadBalancerExportFailing", "severity=warning", "job=genai-o11y-collector"], "chat"),
         (["alertname=SomethingWithoutSeverity"], "chat"),
     ],
 )
@@ -145,15 +147,40 @@ def test_env_receiver_becomes_a_secret_file_not_a_literal(tmp_path):
 
 def test_inhibition_rules(repo):
     cfg = yaml.safe_load((repo / "alerts" / "alertmanager.yml").read_text())
-    slo, sidecar = cfg["inhibit_rules"]
+    slo, sidecar, gateway = cfg["inhibit_rules"]
     assert 'severity="critical"' in slo["source_matchers"] and 'severity="warning"' in slo["target_matchers"]
     assert set(slo["equal"]) == {"genai_o11y_slo", "genai_o11y_stage", "service_name", "deployment_environment_name"}
     assert sidecar["source_matchers"] == ['alertname="GenAISidecarDown"'] and sidecar["target_matchers"] == ['genai_o11y_data="spans"']
+    # gateway replicas down hold back the load-balancer alerts they cause; every name in it is an alert we generate
+    names = alert_names()
+    for side in ("source_matchers", "target_matchers"):
+        (m,) = gateway[side]
+        listed = m.removeprefix('alertname=~"').removesuffix('"').split("|")
+        assert listed and set(listed) <= names, (side, listed)
+    assert "equal" not in gateway
     # every alert computed from span data carries the label the inhibition targets; pipeline alerts do not
     for g in rules.build(load())["groups"]:
         for r in g["rules"]:
             if "alert" in r:
                 assert (r["labels"].get("genai_o11y_data") == "spans") == (g["name"] != "genai-o11y.pipeline-alerts"), r["alert"]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_gateway_alerts_and_their_inhibition_follow_gateway_enabled(enabled):
+    """The gateway tier's alerts and inhibition exist exactly when the spec has the tier; their thresholds
+    are the gateway config's (replicas, decision_wait, num_traces), so a changed spec moves them."""
+    spec = harness.make_spec({"gateway.enabled": enabled, "gateway.replicas": 5, "gateway.decision_wait_seconds": 8, "gateway.num_traces": 1000})
+    gw = {a.name: a for a in pipeline_alerts.gateway_alerts(spec)}
+    all_names = {r["alert"] for g in rules.build(spec)["groups"] for r in g["rules"] if "alert" in r}
+    inhibits = [i for i in alertmanager.build(spec)["inhibit_rules"] if any("GenAIGateway" in m for m in i["source_matchers"])]
+    if not enabled:
+        assert gw == {} and not inhibits and not any("Gateway" in a or "LoadBalancer" in a for a in all_names)
+        return
+    assert set(gw) <= all_names and len(inhibits) == 1
+    assert gw["GenAIGatewayReplicasDown"].expr.endswith("< 5") and gw["GenAILoadBalancerBackendsMissing"].expr.endswith("< 5")
+    assert gw["GenAIGatewayDecisionsLate"].expr.endswith(f"> {8 * pipeline_alerts.LATE_FACTOR:g}")
+    assert gw["GenAIGatewaySamplingBufferFull"].expr.endswith(f"> {int(1000 * pipeline_alerts.BUFFER_FULL_SHARE)}")
+    assert 'job=~"genai-o11y-collector|genai-o11y-gateway"' in next(a for a in pipeline_alerts.alerts(spec) if a.name == "GenAITempoExportFailing").expr
 
 
 # --- schemas (SchemaStore's, copied as they are; harness.schema_file says where) -----------------------

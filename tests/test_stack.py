@@ -19,6 +19,7 @@ import pytest
 
 from genai_o11y import localstack, stack
 from genai_o11y.errors import UserError
+from genai_o11y.spec import load
 
 CLI = [sys.executable, "-m", "genai_o11y"]
 REPO = Path(__file__).resolve().parent.parent
@@ -49,7 +50,13 @@ def test_up_as_make_run_starts_it_pages_and_leaves_nothing_running():
     assert "## GenAIErrorBudgetBurnFast" in (DEFAULT_WORKDIR / "runbook.md").read_text()
     assert "stopped; nothing left running" in out
     pids = _pids(DEFAULT_WORKDIR)
-    assert len(pids) == 4  # up itself, collector, Alertmanager, Prometheus
+    replicas = load().gateway.replicas
+    assert len(pids) == 4 + replicas  # up itself, the gateways, collector, Alertmanager, Prometheus
+    # the same topology as a deploy: the sidecar's spans reached the trace store through the gateways
+    assert out.count("  gateway ") == replicas and "tail sampling, decision wait 30s" in out
+    for i in range(1, replicas + 1):
+        log = (DEFAULT_WORKDIR / "gateways" / str(i) / f"gateway-{i}.log").read_text()
+        assert "Everything is ready" in log
     time.sleep(0.5)
     assert not [p for p in pids[1:] if stack._alive(p)], "collector, Prometheus or Alertmanager still running"
 

@@ -120,7 +120,7 @@ def test_each_instrumentation_alone_fills_the_boards_and_pages(otelcol, tmp_path
             "alerting.receivers.pager.webhook_url": hook.url("pager"),
             "alerting.receivers.chat.webhook_url": hook.url("chat"),
             "slos.availability.objective_percent": 99.0,
-            "sampling.decision_wait_seconds": 2,
+            "gateway.decision_wait_seconds": 2,
             "sampling.baseline_percent": 100,
         }, tmp_path))
         with run_collector(otelcol, spec, tmp_path) as col:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import redaction_policy, render
-from .builders import alertmanager, collector, compose, dashboards, dockerfiles, helm, ocb, prometheus_config, rules, runbook
+from .builders import alertmanager, collector, compose, dashboards, dockerfiles, gateway, helm, ocb, prometheus_config, rules, runbook
 from .builders.dashboards import provisioning
 from .spec import Spec
 
 COLLECTOR_CONFIG = "collector/otelcol.yaml"
+GATEWAY_CONFIG = compose.GATEWAY_CONFIG  # gateway.enabled only
 OCB_MANIFEST = "collector/builder-config.yaml"
 REDACTION_POLICY = "redaction/policy.yaml"
 RULES = "alerts/rules.yaml"
@@ -26,10 +27,12 @@ def build_all(spec: Spec, source: str) -> dict[str, str]:
     head = render.header(source)
     boards = {uid: render.to_json(board) for uid, board in dashboards.build_all(spec, source).items()}
     collector_config = render.to_yaml(collector.build(spec), head)
+    gateway_config = render.to_yaml(gateway.build(spec), head) if spec.gateway.enabled else None
     rule_groups = render.to_yaml(rules.build(spec), head)
     datasources = render.to_yaml(provisioning.datasources(spec), head)
     return {
         COLLECTOR_CONFIG: collector_config,
+        **({GATEWAY_CONFIG: gateway_config} if gateway_config else {}),
         OCB_MANIFEST: render.to_yaml(ocb.manifest(), head),
         REDACTION_POLICY: _policy_text(spec, head),
         RULES: rule_groups,
@@ -43,11 +46,12 @@ def build_all(spec: Spec, source: str) -> dict[str, str]:
         compose.TEMPO_CONFIG: render.to_yaml(compose.tempo_config(), head),
         compose.COLLECTOR_DOCKERFILE: dockerfiles.collector(spec, source),
         compose.DEMO_DOCKERFILE: dockerfiles.demo(source),
-        **_chart(spec, head, collector_config, rule_groups, datasources, boards),
+        **_chart(spec, head, collector_config, gateway_config, rule_groups, datasources, boards),
     }
 
 
-def _chart(spec: Spec, head: str, collector_config: str, rule_groups: str, datasources: str, boards: dict[str, str]) -> dict[str, str]:
+def _chart(spec: Spec, head: str, collector_config: str, gateway_config: str | None, rule_groups: str, datasources: str,
+           boards: dict[str, str]) -> dict[str, str]:
     """The Helm chart: data from the spec, Helm templates as they are, files/ the texts built above."""
     c = helm.CHART
     return {
@@ -55,6 +59,8 @@ def _chart(spec: Spec, head: str, collector_config: str, rule_groups: str, datas
         f"{c}/values.yaml": render.to_yaml(helm.values(spec), head),
         f"{c}/values.schema.json": render.to_json(helm.values_schema()),
         f"{c}/files/otelcol.yaml": collector_config,
+        **({f"{c}/files/gateway.yaml": gateway_config} if gateway_config else {}),
+        f"{c}/README.md": helm.readme_text(),
         f"{c}/files/rules.yaml": rule_groups,
         f"{c}/files/alertmanagerconfig-routing.yaml": render.to_yaml(helm.alertmanager_routing(spec), head),
         f"{c}/files/datasources.yaml": datasources,
@@ -85,11 +91,12 @@ def go_testdata(spec: Spec, source: str) -> dict[str, str]:
 
 
 def _compose_prometheus(spec: Spec) -> dict:
-    """Prometheus in compose scrapes the sidecar through the app service (they share a network namespace)."""
+    """Prometheus in compose scrapes the sidecar through the app service (they share a network namespace),
+    and every gateway replica by its container's name."""
     port = lambda e: e.rsplit(":", 1)[1]  # noqa: E731
     c = spec.collector
     return prometheus_config.build(spec, [f"app:{port(c.metrics_endpoint)}"], [f"app:{port(c.telemetry_endpoint)}"], ["alertmanager:9093"],
-                                   ["/etc/prometheus/rules.yaml"])
+                                   ["/etc/prometheus/rules.yaml"], gateway_targets=compose.gateway_replica_targets(spec))
 
 
 def _policy_text(spec: Spec, head: str) -> str:

@@ -205,7 +205,9 @@ DS_TEMPO = "genai-o11y-tempo"
 DS_ALERTMANAGER = "genai-o11y-alertmanager"
 
 # --- collector component ids the rules refer to ------------------------------------------------------
-TEMPO_EXPORTER = "otlp_grpc/tempo"
+TEMPO_EXPORTER = "otlp_grpc/tempo"  # on whichever tier samples: the gateway (gateway.enabled) or the sidecar
+GATEWAY_EXPORTER = "load_balancing"  # the sidecar's exporter to the gateway tier (gateway.enabled)
+TAIL_SAMPLER = "tail_sampling"  # on whichever tier samples
 REDACT_PROCESSORS = {"native": "genai_redaction", "ottl": "transform/redact"}  # by collector.engine
 DIMENSIONS_PROCESSORS = {"native": "genai_dimensions", "ottl": "transform/dimensions"}
 
@@ -237,6 +239,7 @@ def dimensions_processor(engine: str) -> str:
 # --- Prometheus scrape jobs (the rules' self-watch alerts select on them) ---------------------------
 JOB_SIDECAR = "genai-o11y-sidecar"  # the sidecar's span-derived metrics (collector.metrics_endpoint)
 JOB_COLLECTOR = "genai-o11y-collector"  # the collector's own telemetry (collector.telemetry_endpoint)
+JOB_GATEWAY = "genai-o11y-gateway"  # the gateways' own telemetry (gateway.telemetry_port)
 
 # --- Grafana dashboards (uid -> title); runbooks and panels link by these uids ----------------------
 DASHBOARDS: dict[str, str] = {

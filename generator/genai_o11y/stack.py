@@ -1,8 +1,10 @@
 """`genai-o11y up` (README command 1, `make run`): the whole stack as local processes, no Docker.
 
 Generates from the spec (the embedded default unless given), starts a webhook receiver (the pager and
-chat stand-in), an OTLP trace receiver (the Tempo stand-in), our collector, Alertmanager and
-Prometheus with the generated configs, runs the demo app healthy and then with a fault scenario,
+chat stand-in), an OTLP trace receiver (the Tempo stand-in), the topology a deploy runs (with
+gateway.enabled, the default: gateway.replicas gateway processes, then our collector as the sidecar,
+its load_balancing exporter listing every gateway: static resolver on loopback), Alertmanager and
+Prometheus (scraping the sidecar and every gateway) with the generated configs, runs the demo app healthy and then with a fault scenario,
 prints progress, the alerts firing and the notifications delivered, with the URLs to look at.
 Ctrl-C (or --exit-when-paged) stops everything it started; nothing is left behind.
 """
@@ -20,13 +22,13 @@ from concurrent import futures
 from pathlib import Path
 
 from . import localstack, names as n, render, toolchain
-from .builders import alertmanager, collector, prometheus_config, rules, runbook
+from .builders import alertmanager, collector, gateway, prometheus_config, rules, runbook
 from .errors import ToolMissing, UserError
 from .spec import Spec, load
 
 
 class TraceReceiver:
-    """OTLP/gRPC trace receiver on loopback standing in for Tempo: counts what the sidecar exports,
+    """OTLP/gRPC trace receiver on loopback standing in for Tempo: counts what the sampling tier exports,
     writes every span as a JSON line to `spans_file` (what Tempo would hold, after redaction), and keeps
     the spans of the last few traces with an error, to show the on-call one."""
 
@@ -142,6 +144,9 @@ def local_spec(spec: Spec, work: Path, hook: localstack.WebhookReceiver, tempo: 
     if doc["evals"]["dataset"]["enabled"]:  # the file exporter writes into an existing directory
         doc["evals"]["dataset"]["path"] = str(work / "evals" / "traces.jsonl")
         (work / "evals").mkdir(parents=True, exist_ok=True)
+    if doc["gateway"]["enabled"]:
+        # the replicas listen on loopback ports of their own (gateway_specs); the sidecar lists them all
+        doc["gateway"]["static_endpoints"] = [f"127.0.0.1:{localstack.free_port()}" for _ in range(doc["gateway"]["replicas"])]
     doc["backends"]["tempo"]["endpoint"] = f"127.0.0.1:{tempo.port}"
     doc["alerting"]["receivers"] = {"pager": {"webhook_url": hook.url("pager")}, "chat": {"webhook_url": hook.url("chat")}}
     if sustain_minutes:
@@ -149,7 +154,23 @@ def local_spec(spec: Spec, work: Path, hook: localstack.WebhookReceiver, tempo: 
     return Spec.model_validate(doc)
 
 
-RUN_DIRS = ("collector", "prometheus", "alertmanager", "queue", "tempo", "webhook", "evals")
+def gateway_specs(spec: Spec, work: Path) -> list[Spec]:
+    """One spec per local gateway replica: its OTLP port from gateway.static_endpoints (local_spec), its own
+    telemetry and health ports, queue and eval-dataset file under `work`/gateways/<i>."""
+    out = []
+    for i, endpoint in enumerate(spec.gateway.static_endpoints, 1):
+        d = work / "gateways" / str(i)
+        g = spec.gateway.model_copy(update={"otlp_grpc_port": int(endpoint.rsplit(":", 1)[1]), "telemetry_port": localstack.free_port(),
+                                            "health_port": localstack.free_port(), "queue_directory": str(d / "queue")})
+        update = {"gateway": g}
+        if spec.evals.dataset.enabled:  # replicas cannot share a file: each writes its own
+            (d / "evals").mkdir(parents=True, exist_ok=True)
+            update["evals"] = spec.evals.model_copy(update={"dataset": spec.evals.dataset.model_copy(update={"path": str(d / "evals" / "traces.jsonl")})})
+        out.append(spec.model_copy(update=update))
+    return out
+
+
+RUN_DIRS = ("collector", "prometheus", "alertmanager", "queue", "tempo", "webhook", "evals", "gateways")
 RUN_FILES = ("otelcol.yaml", "runbook.md", "pids", "pids.last")
 
 
@@ -199,6 +220,7 @@ class Stack:
         self.hook = localstack.WebhookReceiver(on_notification=self._log_notification)
         self.tempo: TraceReceiver | None = None
         self.spec: Spec | None = None
+        self.gateways: list[Spec] = []  # one spec per local gateway replica (its ports)
         self.prom_url = self.am_url = ""
         self._hook_log = None
         self._hook_started = False
@@ -231,6 +253,15 @@ class Stack:
         spec = self.spec = local_spec(load(self.spec_path), self.work, self.hook, self.tempo, self.sustain_minutes)
         self.runbook_path.write_text(runbook.render(spec, self.spec_path or "the embedded default spec"), encoding="utf-8")
         c = spec.collector
+        self.gateways = gateway_specs(spec, self.work) if spec.gateway.enabled else []
+        for i, gspec in enumerate(self.gateways, 1):
+            d = self.work / "gateways" / str(i)
+            d.mkdir(parents=True, exist_ok=True)
+            (d / "gateway.yaml").write_text(render.to_yaml(gateway.build(gspec, listen_host="127.0.0.1")))
+            self.procs.append(localstack._start(f"gateway-{i}", [str(binary), f"--config={d / 'gateway.yaml'}"], d,
+                                                f"http://127.0.0.1:{gspec.gateway.health_port}", "/",
+                                                env={**os.environ, **gateway.runtime_env(gspec), "HOSTNAME": f"gateway-{i}"}))
+            self._write_pids()
         (self.work / "otelcol.yaml").write_text(render.to_yaml(collector.build(spec)))
         env = {**os.environ, **collector.runtime_env(spec)}
         if not env.get("GENAI_O11Y_HASH_SALT"):
@@ -245,7 +276,8 @@ class Stack:
         self._write_pids()
         self.am_url = am.url
         cfg = prometheus_config.build(spec, [c.metrics_endpoint], [c.telemetry_endpoint], [am.url.split("//")[1]], ["rules.yaml"],
-                                      scrape_interval="5s", evaluation_interval="15s")
+                                      scrape_interval="5s", evaluation_interval="15s",
+                                      gateway_targets=[f"127.0.0.1:{g.gateway.telemetry_port}" for g in self.gateways])
         prom = localstack.start_prometheus(cfg, self.work / "prometheus", {"rules.yaml": render.to_yaml(rules.build(spec))})
         self.procs.append(prom)
         self.prom_url = prom.url
@@ -336,7 +368,7 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
     traffic = None
     obs = None
     try:
-        out("genai-o11y: starting the local stack (collector, Prometheus, Alertmanager, webhook, Tempo stand-in)")
+        out("genai-o11y: starting the local stack (gateways, collector sidecar, Prometheus, Alertmanager, webhook, Tempo stand-in)")
         stack.start()
         spec = stack.spec
         assert spec is not None and stack.tempo is not None
@@ -345,11 +377,16 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
         out(f"  Prometheus     {stack.prom_url}   (alerts: {stack.prom_url}/alerts)")
         out(f"  Alertmanager   {stack.am_url}")
         out(f"  sidecar        OTLP {c.otlp_grpc_endpoint}, metrics http://{c.metrics_endpoint}/metrics, own telemetry http://{c.telemetry_endpoint}/metrics")
+        for i, g in enumerate(stack.gateways, 1):
+            out(f"  gateway {i}      OTLP 127.0.0.1:{g.gateway.otlp_grpc_port} (tail sampling, decision wait {g.gateway.decision_wait_seconds}s), "
+                f"own telemetry http://127.0.0.1:{g.gateway.telemetry_port}/metrics")
         out(f"  webhooks       {stack.hook.url('pager')}  {stack.hook.url('chat')}   (log: {_rel(stack.webhook_log)})")
         out(f"  traces         {_rel(stack.tempo.spans_file)}   (what the Tempo stand-in received, one span per line)")
         out(f"  runbook        {_rel(stack.runbook_path)}")
         if spec.evals.dataset.enabled:
-            out(f"  eval dataset   {_rel(Path(spec.evals.dataset.path))}   (eval-worthy traces: genai-o11y dataset build {_rel(Path(spec.evals.dataset.path))}; "
+            files = " ".join(_rel(Path(collector.replica_dataset_path(g.evals.dataset.path, f"gateway-{i}"))) for i, g in enumerate(stack.gateways, 1)
+                             ) or _rel(Path(spec.evals.dataset.path))
+            out(f"  eval dataset   {files}   (eval-worthy traces: genai-o11y dataset build {files}; "
                 "the next run clears it, copy it to keep it)")
         out(f"  logs           {_rel(w)}/*/*.log")
         os.environ.setdefault("GENAI_O11Y_HASH_SALT", secrets.token_hex(16))
@@ -401,7 +438,7 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
     finally:
         started = bool(stack.procs) or traffic is not None
         if started:
-            out("stopping: demo, Prometheus, Alertmanager, collector")
+            out("stopping: demo, Prometheus, Alertmanager, collector, gateways")
         if traffic is not None:
             traffic.close()
         if obs is not None:

@@ -5,7 +5,8 @@
   alert is visible in Alertmanager and Grafana's alert list).
 - Grouped by alert name and service, so one incident is one notification per service.
 - Inhibition: a page inhibits the ticket of the same SLO (same SLO, stage, service, environment);
-  "no sidecar reports" inhibits every alert computed from span data (they are blind, not healthy).
+  "no sidecar reports" inhibits every alert computed from span data (they are blind, not healthy);
+  gateway replicas down inhibit the sidecars' load-balancer alerts they cause (gateway.enabled).
 - Receiver URLs from the spec; a URL given as ${env:NAME} becomes `url_file` read from
   /etc/alertmanager/secrets/NAME (Alertmanager >= 0.26), so no secret is written into the file.
 """
@@ -46,6 +47,21 @@ def secret_files(spec: Spec) -> list[str]:
     return out
 
 
+#: Gateway replicas down (all of them, or fewer than gateway.replicas) cause these on every sidecar.
+GATEWAY_CAUSES = ("GenAIGatewayDown", "GenAIGatewayReplicasDown")
+GATEWAY_EFFECTS = ("GenAILoadBalancerBackendsMissing", "GenAILoadBalancerExportFailing")
+
+
+def _gateway_inhibition(spec: Spec) -> list[dict]:
+    if not spec.gateway.enabled:
+        return []
+    # one gateway tier per Alertmanager config: no `equal` (the sidecars' instances are not the gateways')
+    return [{
+        "source_matchers": [f'alertname=~"{"|".join(GATEWAY_CAUSES)}"'],
+        "target_matchers": [f'alertname=~"{"|".join(GATEWAY_EFFECTS)}"'],
+    }]
+
+
 def build(spec: Spec) -> dict:
     rec = spec.alerting.receivers
     return {
@@ -73,6 +89,7 @@ def build(spec: Spec) -> dict:
                 "source_matchers": ['alertname="GenAISidecarDown"'],
                 "target_matchers": [f'{DATA_LABEL}="spans"'],
             },
+            *_gateway_inhibition(spec),
         ],
         "receivers": [
             {"name": "pager", "webhook_configs": [webhook(rec.pager.webhook_url)]},

@@ -3,7 +3,11 @@
     traces/ingest   otlp -> memory_limiter -> resource -> normalise + cost -> redact -> batch -> forward
     logs/drop       otlp -> memory_limiter -> drop every record (counted) -> nop: an app exporting logs gets no error,
                     and no log content leaves the sidecar (logs are neither redacted nor forwarded yet)
+    traces/gateway  forward -> load_balancing (routing key: trace id; persistent queue, retries) -> the gateway tier
+                    (gateway.enabled, the default: the sidecar holds no trace; builders/gateway.py samples)
     traces/sample   forward -> tail_sampling -> otlp_grpc/tempo (persistent queue, retries)
+                    (gateway.enabled: false only: each sidecar samples its own pod's spans, fragmenting
+                    traces that cross services)
     traces/metrics  forward -> keep GenAI spans -> fold label values -> span_metrics, genai_usage
     traces/requests forward -> keep roots that are not request spans -> their request view -> fold -> same connectors
     metrics/spans   span_metrics (cumulative) -> prometheus
@@ -15,7 +19,8 @@ signal_to_metrics (delta) -> delta_to_cumulative, with a connector and a stream 
 metric (metrics/tenant_*).
 
 Redaction happens once, before the fan-out. Metrics are taken before sampling, so dropped traces
-are still counted and billed.
+are still counted and billed. The sampling branch (sampling_branch()) is one function, used by
+whichever tier samples.
 """
 
 from __future__ import annotations
@@ -293,26 +298,104 @@ def dataset_policies(spec: Spec) -> list[dict]:
     return policies
 
 
-def dataset_branch(spec: Spec) -> tuple[dict, dict, dict]:
+#: The file each gateway replica writes the eval dataset to: replicas share the spec's directory (a
+#: volume), so each writes its own file, named after its host (the pod, the container).
+REPLICA_SUFFIX = "-${env:HOSTNAME}"
+
+
+def replica_dataset_path(path: str, hostname: str = REPLICA_SUFFIX[1:]) -> str:
+    """evals.dataset.path with the replica's host name before the extension (traces.jsonl ->
+    traces-<host>.jsonl); by default the collector's ${env:HOSTNAME}."""
+    import posixpath
+
+    stem, ext = posixpath.splitext(path)
+    return f"{stem}-{hostname}{ext}"
+
+
+def dataset_branch(spec: Spec, receiver: str = FORWARD, per_replica: bool = False) -> tuple[dict, dict, dict]:
     """(processors, exporters, pipelines) of the eval-dataset branch, empty when evals.dataset is off. It
-    reads the redacted fan-out: the files never hold more than the redaction mode lets out."""
+    reads the redacted fan-out (on the gateway: what the sidecars sent, redacted): the files never hold
+    more than the redaction mode lets out."""
     d = spec.evals.dataset
     if not d.enabled:
         return {}, {}, {}
-    s = spec.sampling
     processors = {DATASET_SAMPLER: {
-        "decision_wait": f"{s.decision_wait_seconds}s",
-        "num_traces": s.max_traces_in_memory,
+        "decision_wait": f"{spec.gateway.decision_wait_seconds}s",
+        "num_traces": spec.gateway.num_traces,
         "decision_cache": {"sampled_cache_size": 100_000, "non_sampled_cache_size": 100_000},
         "policies": _escape_confmap(dataset_policies(spec)),
     }}
     exporters = {DATASET_EXPORTER: {
-        "path": d.path,
+        "path": replica_dataset_path(d.path) if per_replica else d.path,
         "format": "json",
         "rotation": {"max_megabytes": d.max_megabytes, "max_backups": d.max_backups},
     }}
-    pipelines = {"traces/eval_dataset": {"receivers": [FORWARD], "processors": [DATASET_SAMPLER], "exporters": [DATASET_EXPORTER]}}
+    pipelines = {"traces/eval_dataset": {"receivers": [receiver], "processors": [DATASET_SAMPLER], "exporters": [DATASET_EXPORTER]}}
     return processors, exporters, pipelines
+
+
+def tail_sampling_processor(spec: Spec) -> dict:
+    return {
+        "decision_wait": f"{spec.gateway.decision_wait_seconds}s",
+        "num_traces": spec.gateway.num_traces,
+        "decision_cache": {"sampled_cache_size": 100_000, "non_sampled_cache_size": 100_000},
+        "policies": _escape_confmap(sampling_policies(spec)),
+    }
+
+
+RETRY_FOREVER = {"enabled": True, "initial_interval": "1s", "max_interval": "30s", "max_elapsed_time": "0s"}
+
+
+def persistent_queue(size: int, consumers: int) -> dict:
+    return {"enabled": True, "storage": QUEUE, "queue_size": size, "num_consumers": consumers}
+
+
+def tempo_exporter(spec: Spec, queue_size: int) -> dict:
+    return {
+        "endpoint": spec.backends.tempo.endpoint,
+        "tls": {"insecure": spec.backends.tempo.insecure},
+        "retry_on_failure": RETRY_FOREVER,
+        "sending_queue": persistent_queue(queue_size, 4),
+    }
+
+
+def sampling_branch(spec: Spec, receiver: str, queue_size: int, batch: str | None = None, per_replica: bool = False) -> tuple[dict, dict, dict]:
+    """(processors, exporters, pipelines) of tail sampling to Tempo and the eval-dataset branch, reading
+    `receiver` (a forward connector): the sidecar's with gateway.enabled false, else the gateway's.
+    `batch`: a batch processor after the sampler (the gateway: the sampler releases traces one by one);
+    `per_replica`: the eval-dataset file is named after the replica's host (replica_dataset_path)."""
+    processors = {n.TAIL_SAMPLER: tail_sampling_processor(spec)}
+    exporters = {TEMPO: tempo_exporter(spec, queue_size)}
+    pipelines = {"traces/sample": {"receivers": [receiver], "processors": [n.TAIL_SAMPLER, *([batch] if batch else [])], "exporters": [TEMPO]}}
+    ds_processors, ds_exporters, ds_pipelines = dataset_branch(spec, receiver, per_replica)
+    return {**processors, **ds_processors}, {**exporters, **ds_exporters}, {**pipelines, **ds_pipelines}
+
+
+#: How often the sidecars' dns resolver looks the gateway name up again (a replica added or gone).
+GATEWAY_RESOLVE_INTERVAL = "5s"
+
+
+def gateway_exporter(spec: Spec) -> dict:
+    """The sidecar's load_balancing exporter: every span of a trace to the same gateway replica.
+    Retries and the persistent queue sit at the load-balancer level, so data a replica did not take
+    goes back through the ring (re-routed when the resolver has dropped that replica); the
+    per-replica otlp exporters retry briefly and queue nothing (they cannot use a persistent queue)."""
+    g, c = spec.gateway, spec.collector
+    resolver = ({"static": {"hostnames": list(g.static_endpoints)}} if g.static_endpoints else
+                {"dns": {"hostname": g.host, "port": str(g.otlp_grpc_port), "interval": GATEWAY_RESOLVE_INTERVAL, "timeout": "1s"}})
+    return {
+        "routing_key": "traceID",
+        "protocol": {"otlp": {
+            "tls": {"insecure": True},
+            "timeout": "5s",
+            "sending_queue": {"enabled": False},
+            "retry_on_failure": {"enabled": True, "initial_interval": "1s", "max_interval": "5s", "max_elapsed_time": "10s"},
+        }},
+        "resolver": resolver,
+        "timeout": "10s",
+        "retry_on_failure": RETRY_FOREVER,
+        "sending_queue": persistent_queue(c.queue_size_batches, 4),
+    }
 
 
 #: Share of collector.memory_limit_mib at which the Go runtime starts collecting harder (GOMEMLIMIT):
@@ -413,12 +496,6 @@ def build(spec: Spec) -> dict:
         redact: redaction.insert_salt(_escape_confmap(redaction.native_config(spec, policy))) if engine == "native"
         else redaction.insert_salt(_transform(redaction.statement_groups(spec, policy), error_mode="propagate")),
         "batch": {"send_batch_size": 1024, "send_batch_max_size": 2048, "timeout": "1s"},
-        "tail_sampling": {
-            "decision_wait": f"{spec.sampling.decision_wait_seconds}s",
-            "num_traces": spec.sampling.max_traces_in_memory,
-            "decision_cache": {"sampled_cache_size": 100_000, "non_sampled_cache_size": 100_000},
-            "policies": _escape_confmap(sampling_policies(spec)),
-        },
         "filter/genai_spans": {"error_mode": "ignore", "traces": {"span": [f"{attr(n.STAGE)} == nil"]}},
         # Label folding: our genai_dimensions processor, or the same in OTTL. Only service.name stays on
         # the resource: service.instance.id & co. would churn series.
@@ -450,7 +527,6 @@ def build(spec: Spec) -> dict:
             "processors": ["memory_limiter", "resource", *n.normalise_processors(engine), redact, "batch"],
             "exporters": [FORWARD],
         },
-        "traces/sample": {"receivers": [FORWARD], "processors": ["tail_sampling"], "exporters": [TEMPO]},
         # OTLP logs (GenAI events, content events of instrumentations with capture on): accepted, so the app's
         # export does not fail, and dropped, counted (otelcol_processor_filter_logs_filtered): none leaves unredacted
         "logs/drop": {"receivers": ["otlp"], "processors": ["memory_limiter", LOGS_DROP], "exporters": ["nop"]},
@@ -481,15 +557,20 @@ def build(spec: Spec) -> dict:
         exporters_extra[restricted] = {
             "endpoint": store.endpoint,
             "tls": {"insecure": store.insecure},
-            "retry_on_failure": {"enabled": True, "initial_interval": "1s", "max_interval": "30s", "max_elapsed_time": "0s"},
-            "sending_queue": {"enabled": True, "storage": QUEUE, "queue_size": c.queue_size_batches, "num_consumers": 2},
+            "retry_on_failure": RETRY_FOREVER,
+            "sending_queue": persistent_queue(c.queue_size_batches, 2),
         }
     _usage_metrics_branch(spec, processors, connectors, pipelines)
     pipelines["traces/requests"]["exporters"] = list(pipelines["traces/metrics"]["exporters"])
-    ds_processors, ds_exporters, ds_pipelines = dataset_branch(spec)
-    processors.update(ds_processors)
-    exporters_extra.update(ds_exporters)
-    pipelines.update(ds_pipelines)
+    if spec.gateway.enabled:
+        # stateless: every span to the gateway tier, which samples whole traces (builders/gateway.py)
+        exporters_extra[n.GATEWAY_EXPORTER] = gateway_exporter(spec)
+        pipelines["traces/gateway"] = {"receivers": [FORWARD], "processors": [], "exporters": [n.GATEWAY_EXPORTER]}
+    else:
+        s_processors, s_exporters, s_pipelines = sampling_branch(spec, FORWARD, c.queue_size_batches)
+        processors.update(s_processors)
+        exporters_extra.update(s_exporters)
+        pipelines.update(s_pipelines)
 
     return {
         "extensions": {
@@ -507,12 +588,6 @@ def build(spec: Spec) -> dict:
         "processors": processors,
         "connectors": connectors,
         "exporters": {
-            TEMPO: {
-                "endpoint": spec.backends.tempo.endpoint,
-                "tls": {"insecure": spec.backends.tempo.insecure},
-                "retry_on_failure": {"enabled": True, "initial_interval": "1s", "max_interval": "30s", "max_elapsed_time": "0s"},
-                "sending_queue": {"enabled": True, "storage": QUEUE, "queue_size": c.queue_size_batches, "num_consumers": 4},
-            },
             "prometheus": {
                 "endpoint": c.metrics_endpoint,
                 "enable_open_metrics": True,  # exemplars (trace ids) on the histogram buckets

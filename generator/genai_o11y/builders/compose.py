@@ -1,5 +1,7 @@
 """docker-compose.yml for one host, as data: the demo app with our collector as its sidecar (same
-network namespace: OTLP stays on localhost), Tempo, Prometheus, Alertmanager, Grafana (provisioned),
+network namespace: OTLP stays on localhost), the gateway tier (gateway.enabled: `deploy.replicas`
+replicas of our collector as one service named gateway.host; the sidecar's load_balancing exporter
+resolves that name with Docker DNS, which answers with every replica), Tempo, Prometheus, Alertmanager, Grafana (provisioned),
 and a webhook receiver standing in for the pager and chat. Pinned images, health checks with
 depends_on conditions, named volumes for data and the collector's queue, ports on 127.0.0.1 only,
 secrets from the environment (required, no defaults).
@@ -12,6 +14,7 @@ import posixpath
 from .. import __version__, names as n
 from ..spec import Spec
 from . import collector as collector_builder
+from . import gateway as gateway_builder
 from .dashboards.provisioning import DASHBOARDS_PATH
 
 #: Pinned images (current releases; bump together, then `make generate`).
@@ -56,11 +59,44 @@ def tempo_config() -> dict:
     }
 
 
+GATEWAY_CONFIG = "collector/gateway.yaml"
+
+
+def gateway_service(spec: Spec) -> dict:
+    """The gateway tier: replicas of our collector (the same image as the sidecar) behind the service
+    name; no published port (the sidecars reach it on the compose network); each replica's queue on a
+    volume of its own (an anonymous one: replicas cannot share a queue directory)."""
+    g = spec.gateway
+    return {
+        "build": {"context": ".", "dockerfile": COLLECTOR_DOCKERFILE},
+        "image": COLLECTOR_IMAGE,
+        "command": ["--config=/etc/otelcol/config.yaml"],
+        "environment": gateway_builder.runtime_env(spec),
+        "volumes": [f"./{GATEWAY_CONFIG}:/etc/otelcol/config.yaml:ro", g.queue_directory]
+        # the replicas share the eval-dataset volume, each writing its own file (named after its host)
+        + ([f"eval-dataset:{posixpath.dirname(spec.evals.dataset.path)}"] if spec.evals.dataset.enabled else []),
+        "deploy": {"replicas": g.replicas},
+        "healthcheck": _wget(f"http://127.0.0.1:{g.health_port}/"),
+        "depends_on": {"tempo": {"condition": "service_healthy"}},
+        "restart": "unless-stopped",
+    }
+
+
+PROJECT = "genai-o11y"
+
+
+def gateway_replica_targets(spec: Spec) -> list[str]:
+    """host:port of each replica's telemetry: compose names replica i `<project>-<service>-<i>`, a name
+    Docker DNS resolves on the project network."""
+    g = spec.gateway
+    return [f"{PROJECT}-{g.host}-{i}:{g.telemetry_port}" for i in range(1, g.replicas + 1)] if g.enabled else []
+
+
 def build(spec: Spec) -> dict:
     c = spec.collector
     metrics, telemetry, health = _port(c.metrics_endpoint), _port(c.telemetry_endpoint), _port(c.health_endpoint)
     return {
-        "name": "genai-o11y",
+        "name": PROJECT,
         "services": {
             "app": {
                 "build": {"context": ".", "dockerfile": DEMO_DOCKERFILE},
@@ -79,11 +115,13 @@ def build(spec: Spec) -> dict:
                 "command": ["--config=/etc/otelcol/config.yaml"],
                 "environment": {"GENAI_O11Y_HASH_SALT": SALT, "GENAI_O11Y_RELEASE": "${GENAI_O11Y_RELEASE:-demo}", **collector_builder.runtime_env(spec)},
                 "volumes": ["./collector/otelcol.yaml:/etc/otelcol/config.yaml:ro", f"collector-queue:{c.queue_directory}"]
-                + ([f"eval-dataset:{posixpath.dirname(spec.evals.dataset.path)}"] if spec.evals.dataset.enabled else []),
+                + ([f"eval-dataset:{posixpath.dirname(spec.evals.dataset.path)}"] if spec.evals.dataset.enabled and not spec.gateway.enabled else []),
                 "healthcheck": _wget(f"http://127.0.0.1:{health}/"),
-                "depends_on": {"app": {"condition": "service_started"}, "tempo": {"condition": "service_healthy"}},
+                "depends_on": {"app": {"condition": "service_started"},
+                               **({spec.gateway.host: {"condition": "service_healthy"}} if spec.gateway.enabled else {"tempo": {"condition": "service_healthy"}})},
                 "restart": "unless-stopped",
             },
+            **({spec.gateway.host: gateway_service(spec)} if spec.gateway.enabled else {}),
             "tempo": {
                 "image": IMAGES["tempo"],
                 "command": ["-config.file=/etc/tempo.yaml"],

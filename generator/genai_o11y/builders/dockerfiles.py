@@ -13,12 +13,14 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("genai_o11y", "templates")
 GO_VERSION = "1.26"
 ALPINE_VERSION = "3.22"
 PYTHON_VERSION = "3.11"
+#: The collector image's user (not root); the Helm chart gives the gateways' queue volumes this group (fsGroup).
+COLLECTOR_UID = 10001
 
 
 def collector(spec: Spec, source: str) -> str:
     return _ENV.get_template("collector.Dockerfile.j2").render(
         source=source, regenerate=render_mod.regenerate_command(source), version=n.COLLECTOR_VERSION, go_version=GO_VERSION, alpine_version=ALPINE_VERSION,
-        dist=ocb.DIST_NAME, local_root=ocb.LOCAL_ROOT_IN_REPO, queue_dir=spec.collector.queue_directory,
+        dist=ocb.DIST_NAME, local_root=ocb.LOCAL_ROOT_IN_REPO, queue_dir=spec.collector.queue_directory, uid=COLLECTOR_UID,
     )
 
 

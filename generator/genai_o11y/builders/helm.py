@@ -4,8 +4,12 @@ Prometheus Operator (kube-prometheus-stack):
 - the sidecar: an OpenTelemetryCollector (mode: sidecar, v1beta1) whose `config` is the generated
   collector config byte for byte (collector/otelcol.yaml's text, indented), injected by the pod annotation
   sidecar.opentelemetry.io/inject;
+- the gateway tier (gateway.enabled): an OpenTelemetryCollector (mode: statefulset) whose `config` is
+  collector/gateway.yaml byte for byte, and the headless Service the sidecars' dns resolver looks up (its
+  name and port read from the sidecar config in the template); the Operator makes the StatefulSet, the
+  PodDisruptionBudget and the optional HorizontalPodAutoscaler from the CR (README.md of the chart says why);
 - a PrometheusRule (labels kube-prometheus-stack selects on) with the generated rules;
-- a PodMonitor scraping the sidecars with the job names the pipeline alerts select on;
+- PodMonitors scraping the sidecars and the gateways with the job names the pipeline alerts select on;
 - one ConfigMap per dashboard (label grafana_dashboard) and one for the datasources (grafana_datasource);
 - the Alertmanager routing as an AlertmanagerConfig (chosen over a values snippet for
   kube-prometheus-stack: it ships with the app's namespace and needs no change to the central
@@ -21,12 +25,12 @@ from importlib import resources
 
 from .. import __version__, names as n
 from ..spec import Spec
-from . import alertmanager, collector as collector_builder
+from . import alertmanager, collector as collector_builder, dockerfiles, gateway as gateway_builder
 
 CHART = "deploy/helm/genai-o11y"
 RENDERED = "deploy/helm/rendered/genai-o11y.yaml"
 EXAMPLE_APP = "deploy/k8s/example-app.yaml"
-TEMPLATES = ["_helpers.tpl", "sidecar.yaml", "prometheusrule.yaml", "podmonitor.yaml", "dashboards.yaml", "datasources.yaml", "alertmanagerconfig.yaml", "NOTES.txt"]
+TEMPLATES = ["_helpers.tpl", "sidecar.yaml", "gateway.yaml", "prometheusrule.yaml", "podmonitor.yaml", "dashboards.yaml", "datasources.yaml", "alertmanagerconfig.yaml", "NOTES.txt"]
 
 
 def chart() -> dict:
@@ -57,6 +61,7 @@ def values(spec: Spec) -> dict:
             "goMemLimit": collector_builder.runtime_env(spec)["GOMEMLIMIT"],
             "queue": {"path": c.queue_directory, "sizeLimit": "1Gi"},
         },
+        "gateway": gateway_values(spec),
         "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
         "podMonitor": {
             "enabled": True,
@@ -64,6 +69,7 @@ def values(spec: Spec) -> dict:
             "selector": {"matchLabels": {"genai-o11y/sidecar": "true"}},
             "sidecarJob": spec.backends.prometheus.sidecar_job,
             "collectorJob": spec.backends.prometheus.collector_job,
+            "gatewayJob": spec.backends.prometheus.gateway_job,
         },
         "dashboards": {"enabled": True, "labels": {"grafana_dashboard": "1"}, "folder": "GenAI"},
         "datasources": {"enabled": True, "labels": {"grafana_datasource": "1"}},
@@ -73,6 +79,23 @@ def values(spec: Spec) -> dict:
             "pager": {"urlSecret": {"name": "genai-o11y-alert-webhooks", "key": "pager"}},
             "chat": {"urlSecret": {"name": "genai-o11y-alert-webhooks", "key": "chat"}},
         },
+    }
+
+
+def gateway_values(spec: Spec) -> dict:
+    g = spec.gateway
+    return {
+        "enabled": g.enabled,
+        "name": "genai-o11y-gateway",
+        "replicas": g.replicas,
+        "ports": {"telemetry": g.telemetry_port},
+        "resources": {"requests": {"cpu": "500m", "memory": f"{g.memory_limit_mib // 2}Mi"}, "limits": {"memory": f"{int(g.memory_limit_mib * 1.25)}Mi"}},
+        "goMemLimit": gateway_builder.runtime_env(spec)["GOMEMLIMIT"],
+        "queue": {"path": g.queue_directory, "size": "2Gi", "storageClassName": ""},
+        "podDisruptionBudget": {"maxUnavailable": 1},
+        # the image runs as COLLECTOR_UID: a fresh volume is root's, fsGroup makes it writable for the queue
+        "podSecurityContext": {"runAsNonRoot": True, "fsGroup": dockerfiles.COLLECTOR_UID},
+        "autoscaling": {"enabled": False, "maxReplicas": max(g.replicas * 3, g.replicas + 1), "targetCPUUtilization": 70, "targetMemoryUtilization": 70},
     }
 
 
@@ -102,8 +125,28 @@ def values_schema() -> dict:
                                "description": "GOMEMLIMIT of the sidecar (50% of collector.memory_limit_mib; empty: unset)."},
                 "queue": _obj({"path": STR, "sizeLimit": STR}),
             }),
+            "gateway": _obj({
+                "enabled": {**BOOL, "description": "The gateway tier; true only in a chart generated from a spec with gateway.enabled (the sidecar config must send to it)."},
+                "name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 40,
+                         "description": "The OpenTelemetryCollector's name (the Operator names the pods <name>-collector-N)."},
+                "replicas": {"type": "integer", "minimum": 1, "description": "Replicas (spec gateway.replicas: the gateway alerts expect at least this many); the autoscaler's minimum."},
+                "ports": _obj({"telemetry": INT}),
+                "resources": {"type": "object", "description": "Container resources of a gateway replica."},
+                "goMemLimit": {"type": "string", "pattern": "^$|^[0-9]+(B|KiB|MiB|GiB)$",
+                               "description": "GOMEMLIMIT of a replica (50% of gateway.memory_limit_mib; empty: unset)."},
+                "queue": _obj({"path": STR, "size": {"type": "string", "pattern": "^[0-9]+(Mi|Gi|Ti)$"},
+                               "storageClassName": {**STR, "description": "StorageClass of the queue volumes; empty: the cluster's default."}}),
+                "podSecurityContext": {"type": "object", "description": "Pod securityContext of the gateways (fsGroup: the image's user, so the queue volume is writable)."},
+                "podDisruptionBudget": _obj({"maxUnavailable": {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[0-9]+%$"}]}}),
+                "autoscaling": _obj({
+                    "enabled": {**BOOL, "description": "A HorizontalPodAutoscaler (made by the Operator from spec.autoscaler) between replicas and maxReplicas."},
+                    "maxReplicas": {"type": "integer", "minimum": 1},
+                    "targetCPUUtilization": {"type": "integer", "minimum": 1, "maximum": 100},
+                    "targetMemoryUtilization": {"type": "integer", "minimum": 1, "maximum": 100},
+                }),
+            }),
             "prometheusRule": _obj({"enabled": BOOL, "labels": {**LABELS, "description": "Labels the Prometheus ruleSelector matches (kube-prometheus-stack: release)."}}),
-            "podMonitor": _obj({"enabled": BOOL, "labels": LABELS, "selector": {"type": "object"}, "sidecarJob": STR, "collectorJob": STR}),
+            "podMonitor": _obj({"enabled": BOOL, "labels": LABELS, "selector": {"type": "object"}, "sidecarJob": STR, "collectorJob": STR, "gatewayJob": STR}),
             "dashboards": _obj({"enabled": BOOL, "labels": LABELS, "folder": STR}),
             "datasources": _obj({"enabled": BOOL, "labels": LABELS}),
             "alertmanagerConfig": _obj({"enabled": BOOL, "labels": LABELS, "pager": _obj({"urlSecret": SECRET_REF}), "chat": _obj({"urlSecret": SECRET_REF})}),
@@ -135,6 +178,11 @@ def alertmanager_routing(spec: Spec) -> dict:
             for i in am["inhibit_rules"]
         ],
     }
+
+
+def readme_text() -> str:
+    """The chart's README.md (what it deploys, and why the gateway tier is built as it is)."""
+    return template_text("README.md")
 
 
 def template_text(name: str) -> str:

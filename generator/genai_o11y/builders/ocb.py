@@ -69,12 +69,17 @@ COMPONENTS: dict[str, list[tuple[str, str]]] = {
         ("prometheus", f"{CONTRIB}/exporter/prometheusexporter {V}"),
         ("file", f"{CONTRIB}/exporter/fileexporter {V}"),  # the eval-dataset pipeline (evals.dataset)
         ("nop", f"{CORE}/exporter/nopexporter {V}"),  # the end of the logs pipeline: logs are accepted and dropped, counted
+        ("load_balancing", f"{CONTRIB}/exporter/loadbalancingexporter {V}"),  # sidecar -> gateway tier, keyed by trace id
     ],
     "extensions": [
         ("health_check", f"{CONTRIB}/extension/healthcheckextension {V}"),
         ("file_storage", f"{CONTRIB}/extension/storage/filestorage {V}"),
     ],
 }
+#: Module versions the build must use instead of what a component asks for: the servicediscovery
+#: v1.48.0 the load_balancing exporter requires (for its AWS Cloud Map resolver) is refused by the
+#: module proxy here; v1.49.0 is served and builds.
+REPLACES = ["github.com/aws/aws-sdk-go-v2/service/servicediscovery => github.com/aws/aws-sdk-go-v2/service/servicediscovery v1.49.0"]
 PROVIDERS = ["envprovider", "fileprovider", "httpprovider", "httpsprovider", "yamlprovider"]
 
 DIST_NAME = "otelcol-genai-o11y"
@@ -115,7 +120,7 @@ def manifest(output_path: str = "./_build", local: str = LOCAL_ROOT_IN_REPO) -> 
         doc[kind] = [_module(mod) for _t, mod in comps]
     doc["providers"] = [{"gomod": f"{CORE}/confmap/provider/{p} {STABLE}"} for p in PROVIDERS]
     # go.mod is written into output_path: a relative replace is relative to it
-    doc["replaces"] = [f"{LOCAL_MODULE} => {local if os.path.isabs(local) else os.path.relpath(local, output_path)}"]
+    doc["replaces"] = [f"{LOCAL_MODULE} => {local if os.path.isabs(local) else os.path.relpath(local, output_path)}", *REPLACES]
     return doc
 
 

@@ -23,7 +23,8 @@ PIPELINE = dashboard("genai-o11y-pipeline")
 
 def _m(name: str, job: str, extra: str = "") -> str:
     """A collector self-metric selector (`name` may be an alternation), with or without `_total`."""
-    return f'{{__name__=~"({name})(_total)?",job="{job}"{("," + extra) if extra else ""}}}'
+    op = "=~" if "|" in job else "="  # several jobs: an alternation
+    return f'{{__name__=~"({name})(_total)?",job{op}"{job}"{("," + extra) if extra else ""}}}'
 
 
 def _any_rate(names: list[str], job: str) -> str:
@@ -37,7 +38,9 @@ def alerts(spec: Spec) -> list[Alert]:
     side, col = spec.backends.prometheus.sidecar_job, spec.backends.prometheus.collector_job
     inst = "{{ $labels.instance }}"
     tempo = f'exporter="{TEMPO}"'
-    tempo_queue, tempo_sent = _m("otelcol_exporter_queue_size", col, tempo), _m("otelcol_exporter_sent_spans", col, tempo)
+    # the Tempo exporter and its queue run on whichever tier samples: the gateways too when they are on
+    exp = f"{col}|{spec.backends.prometheus.gateway_job}" if spec.gateway.enabled else col
+    tempo_queue, tempo_sent = _m("otelcol_exporter_queue_size", exp, tempo), _m("otelcol_exporter_sent_spans", exp, tempo)
     prom_failed = _m("otelcol_exporter_send_failed_metric_points", col, 'exporter="prometheus"')
     redact = f'processor="{n.redact_processor(spec.collector.engine)}"'
     redact_in, redact_out = _m("otelcol_processor_incoming_items", col, redact), _m("otelcol_processor_outgoing_items", col, redact)
@@ -93,7 +96,7 @@ def alerts(spec: Spec) -> list[Alert]:
                 meaning="The OTLP receiver answers the app with errors: the memory_limiter is over its limit (back-pressure), or a processor returned an error (redaction fails closed).",
                 confirm=[f"{PIPELINE}, panels *Spans refused* and *Collector memory*; the sidecar's log."],
                 actions=[
-                    "Memory: raise collector.memory_limit_mib (and the container limit), or lower sampling.max_traces_in_memory.",
+                    "Memory: raise collector.memory_limit_mib (and the container limit), or lower gateway.num_traces.",
                     "Redaction errors in the log: see GenAIRedactionFailing.",
                 ],
             ),
@@ -107,19 +110,19 @@ def alerts(spec: Spec) -> list[Alert]:
             summary=f"The collector {inst} drops spans",
             description=f"The sidecar {inst} drops {{{{ $value | humanize }}}} spans (or traces) per second: the export queue is full, the backend rejects data permanently, or tail sampling evicts traces before deciding.",
             runbook=Runbook(
-                meaning="Accepted spans never reach Tempo: the persistent queue is full (long outage), the backend rejects them as invalid, or more traces arrive within decision_wait than sampling.max_traces_in_memory holds.",
+                meaning="Accepted spans never reach Tempo: the persistent queue is full (long outage), the backend rejects them as invalid, or more traces arrive within decision_wait than gateway.num_traces holds.",
                 confirm=[f"{PIPELINE}, panels *Export queue* and *Spans dropped*."],
                 actions=[
                     "Queue full: restore Tempo (GenAITempoExportFailing), then raise collector.queue_size_batches.",
-                    "Dropped too early: raise sampling.max_traces_in_memory or lower decision_wait_seconds.",
+                    "Dropped too early: raise gateway.num_traces or lower gateway.decision_wait_seconds.",
                 ],
             ),
         ),
         Alert(
             name="GenAIExportQueueNearFull",
             expr=(
-                f"max by (job, instance, exporter) ({_m('otelcol_exporter_queue_size', col)})\n/\n"
-                f"max by (job, instance, exporter) ({_m('otelcol_exporter_queue_capacity', col)})\n> 0.8"
+                f"max by (job, instance, exporter) ({_m('otelcol_exporter_queue_size', exp)})\n/\n"
+                f"max by (job, instance, exporter) ({_m('otelcol_exporter_queue_capacity', exp)})\n> 0.8"
             ),
             severity="warning",
             for_="5m",
@@ -142,7 +145,7 @@ def alerts(spec: Spec) -> list[Alert]:
             severity="warning",
             for_="10m",
             from_spans=False,
-            summary=f"The sidecar {inst} cannot send traces to Tempo",
+            summary=f"The collector {inst} cannot send traces to Tempo",
             description=f"Spans wait in the queue of {TEMPO} on {inst} and none were sent for 10 minutes: Tempo at {spec.backends.tempo.endpoint} is unreachable or refusing. The queue holds them until it is full.",
             runbook=Runbook(
                 meaning="The collector retries forever from its persistent queue, so an outage loses nothing until the queue is full; meanwhile no new traces are visible in Tempo.",
@@ -220,6 +223,7 @@ def alerts(spec: Spec) -> list[Alert]:
             ),
         ),
         *([] if spec.collector.engine != "native" else [_unclassified(col, inst)]),
+        *gateway_alerts(spec),
     ]
 
 
@@ -250,3 +254,196 @@ def _unclassified(col: str, inst: str) -> Alert:
                      "Bytes values: send text, or accept that they are masked whole."],
         ),
     )
+
+
+# --- the gateway tier (gateway.enabled) --------------------------------------------------------------
+# Names checked on the real collector (tests/test_gateway_alerts.py scrapes a gateway pair and a sidecar
+# and finds every otelcol_* name these expressions use).
+LB_BACKENDS = "otelcol_loadbalancer_num_backends"  # gauge, per resolver: the backends the sidecar routes to
+LB_OUTCOME = "otelcol_loadbalancer_backend_outcome"  # counter, per endpoint and success="true"/"false"
+TS = "otelcol_processor_tail_sampling_"
+TS_DROPPED_EARLY = TS + "sampling_trace_dropped_too_early"  # traces evicted (num_traces reached) before their decision
+TS_ON_MEMORY = TS + "sampling_traces_on_memory"  # gauge: traces held (all shards)
+TS_TICKS = TS + "sampling_decision_timer_latency_count"  # one per decision tick per shard, empty ticks included
+#: The buffer counts as full from this share of num_traces (the next burst evicts undecided traces).
+BUFFER_FULL_SHARE = 0.9
+#: Decisions count as late from this multiple of decision_wait.
+LATE_FACTOR = 1.25
+#: tail_sampling's decision ticker (processor.go: tickerFrequency, 1 s): each tick decides the traces whose
+#: wait is over, so a trace is decided after decision_wait ticks; fewer ticks per second, later decisions.
+TICK_SECONDS = 1
+FAILED = 'success="false"'
+
+
+def gateway_alerts(spec: Spec) -> list[Alert]:
+    """The gateway tier watching itself (its replicas, their receivers and sampling buffers) and the
+    sidecars' side of it (the load_balancing exporter's backends and exports). Thresholds come from the
+    gateway config the replicas run (builders/gateway.py), so they cannot disagree with it."""
+    if not spec.gateway.enabled:
+        return []
+    from . import gateway as gateway_builder  # gateway imports collector; collector does not import us
+
+    jobs = spec.backends.prometheus
+    gw, col, replicas = jobs.gateway_job, jobs.collector_job, spec.gateway.replicas
+    ts = gateway_builder.build(spec)["processors"][n.TAIL_SAMPLER]
+    wait = int(ts["decision_wait"].rstrip("s"))
+    num_traces, shards = ts["num_traces"], ts.get("num_shards", 1)
+    inst = "{{ $labels.instance }}"
+    gw_board = PIPELINE  # it has no gateway panels yet: the runbook names the metrics to query
+    late = wait * LATE_FACTOR
+    gw_sel = f'job="{gw}"'
+    return [
+        Alert(
+            name="GenAIGatewayDown",
+            expr=f'absent(up{{job="{gw}"}} == 1)',
+            severity="critical",
+            for_="5m",
+            from_spans=False,
+            labels={"job": gw},  # absent() of a comparison carries no labels
+            summary="No genai-o11y gateway is up: no trace reaches Tempo",
+            description=(
+                f"Prometheus has no healthy target of job {gw} for 5 minutes. The sidecars keep the traces in their persistent queue "
+                "(on the app pod's disk) and retry; when it is full they drop them. Span metrics and the LLM alerts are not affected."
+            ),
+            runbook=Runbook(
+                meaning=("Every gateway replica is down or unreachable: tail sampling and the export to Tempo stop. The sidecars' load_balancing "
+                         "exporter retries forever from its persistent queue (collector.queue_size_batches per sidecar), so nothing is lost "
+                         "until a sidecar's queue is full, but the queue grows on the app pod's volume."),
+                confirm=[f"Prometheus *Status > Targets*, job `{gw}`; {gw_board}.",
+                         "The gateway pods (`kubectl get pods -l app.kubernetes.io/component=opentelemetry-collector`; compose: `docker compose ps gateway`) and their logs (OOM kills, config errors)."],
+                actions=[f"Bring the gateways back (restart, fix the config, raise gateway.memory_limit_mib if they are OOM-killed); the sidecars' queues drain by themselves.",
+                         f"If they run: fix the scrape config (job name must match `backends.prometheus.gateway_job`, port gateway.telemetry_port {spec.gateway.telemetry_port})."],
+            ),
+        ),
+        Alert(
+            name="GenAIGatewayReplicasDown",
+            expr=f'count by (job) (up{{job="{gw}"}} == 1) < {replicas}',
+            severity="warning",
+            for_="10m",
+            from_spans=False,
+            summary=f"Only {{{{ $value }}}} of {replicas} gateway replicas are up",
+            description=(
+                f"{{{{ $value }}}} targets of job {gw} are up for 10 minutes, fewer than gateway.replicas ({replicas}): the others' share of "
+                "the trace ids is re-routed, their in-memory traces were lost, and the survivors hold more traces each."
+            ),
+            runbook=Runbook(
+                meaning=("Some gateway replicas are down (crash, OOM kill, eviction, a node drain) or no longer scraped. The sidecars' dns resolver "
+                         "drops them within seconds and routes their trace ids to the others; traces that were in a lost replica's memory "
+                         "are gone or split (spans before and after the re-route were decided apart). Measured with the shipped "
+                         "30 s wait (bench/gateway_fault.py, one of 2 replicas SIGKILLed and restarted): its undecided traces were "
+                         "lost (270 of 900 sent in the 45 s before the kill); nothing sent while it was down was lost (queued in "
+                         "the sidecars, the last arrived 37 s after the restart); every trace after the restart arrived whole."),
+                confirm=[f"Prometheus *Status > Targets*, job `{gw}`; {gw_board}; GenAILoadBalancerBackendsMissing on the sidecars."],
+                actions=["Look at the missing replicas' pods and logs (OOM: raise gateway.memory_limit_mib or lower gateway.num_traces).",
+                         "Scale back to gateway.replicas; a PodDisruptionBudget (Helm) keeps voluntary disruptions to one replica at a time."],
+            ),
+        ),
+        Alert(
+            name="GenAIGatewayRefusingSpans",
+            expr=_any_rate(["otelcol_receiver_refused_spans", "otelcol_receiver_failed_spans"], gw),
+            severity="warning",
+            for_="5m",
+            from_spans=False,
+            summary=f"The gateway {inst} refuses spans from the sidecars",
+            description=(
+                f"The gateway {inst} refuses or fails {{{{ $value | humanize }}}} spans/s: its memory limiter is over gateway.memory_limit_mib "
+                f"({spec.gateway.memory_limit_mib} MiB). The sidecars retry from their queues, which grow meanwhile."
+            ),
+            runbook=Runbook(
+                meaning=("The gateway's OTLP receiver answers with errors: the memory_limiter is over its soft limit and pushes back (its refusals "
+                         "are counted by the receiver), usually because the sampling buffer holds more traces or bigger spans than the memory allows."),
+                confirm=[f"{gw_board}; `otelcol_receiver_refused_spans`, `otelcol_process_memory_rss` and `{TS_ON_MEMORY}` of job `{gw}`; the gateway's log says `data refused due to high memory usage`."],
+                actions=[f"Raise gateway.memory_limit_mib (and the pod limit) or gateway.replicas; lower gateway.num_traces ({num_traces}) "
+                         f"or gateway.decision_wait_seconds ({wait} s) if traffic grew."],
+            ),
+        ),
+        Alert(
+            name="GenAIGatewaySamplingBufferFull",
+            expr=(
+                f"sum by (job, instance) (rate({_m(TS_DROPPED_EARLY, gw)}[5m])) > 0\nor\n"
+                f"max by (job, instance) ({TS_ON_MEMORY}{{{gw_sel}}}) > {int(BUFFER_FULL_SHARE * num_traces)}"
+            ),
+            severity="warning",
+            for_="5m",
+            from_spans=False,
+            summary=f"Tail sampling on {inst} is at its num_traces limit",
+            description=(
+                f"The gateway {inst} holds more than {BUFFER_FULL_SHARE:.0%} of gateway.num_traces ({num_traces}) traces, or evicts traces before "
+                f"their decision ({wait} s): evicted traces are never sampled, whatever their errors or feedback."
+            ),
+            runbook=Runbook(
+                meaning=(f"More traces arrive within decision_wait ({wait} s) than one replica holds (num_traces {num_traces}): the oldest "
+                         "undecided traces are dropped to make room (counted as dropped too early), so errors and negative feedback go unsampled."),
+                confirm=[f"{gw_board}; `{TS_DROPPED_EARLY}` and `{TS_ON_MEMORY}` on the gateway's telemetry endpoint."],
+                actions=["Add replicas (gateway.replicas, or the Helm autoscaler): each holds its share of the trace ids.",
+                         "Or raise gateway.num_traces with gateway.memory_limit_mib, or lower gateway.decision_wait_seconds."],
+            ),
+        ),
+        Alert(
+            # for: 10m outlasts the 5m window: the tick counter of a (re)started gateway reads low under rate()[5m]
+            # while it is younger than the window (Prometheus 3 here: the expression is true for about 4 minutes)
+            name="GenAIGatewayDecisionsLate",
+            expr=f"{wait * shards} / sum by (job, instance) (rate({TS_TICKS}{{{gw_sel}}}[5m])) > {late:g}",
+            severity="warning",
+            for_="10m",
+            from_spans=False,
+            summary=f"Tail sampling on {inst} decides traces later than decision_wait",
+            description=(
+                f"The gateway {inst} decides a trace about {{{{ $value | humanizeDuration }}}} after its first span, more than {LATE_FACTOR:g}x "
+                f"gateway.decision_wait_seconds ({wait} s): its decision loop cannot keep up, traces stay in memory longer and the buffer fills."
+            ),
+            runbook=Runbook(
+                meaning=(f"Tail sampling decides a trace after decision_wait ticks of its decision timer ({TICK_SECONDS} s each, per shard); "
+                         "one loop both takes in spans and runs the policies, so when it is busy ticks are skipped and every decision comes "
+                         f"later: the expression is decision_wait x shards / ticks per second. Late decisions hold traces longer "
+                         "(GenAIGatewaySamplingBufferFull follows) and delay what reaches Tempo. For the first minutes after a "
+                         "gateway (re)starts the expression reads high (its counter is younger than the 5m window); `for: 10m` outlasts that."),
+                confirm=[f"{gw_board}; the decision timer latency histogram (`{TS}sampling_decision_timer_latency`) near or above 1000 ms; "
+                         "the gateway's CPU at its limit."],
+                actions=["Give the gateways more CPU or add replicas (each decides its share of the trace ids).",
+                         "Look for an expensive policy (ottl_condition) in the sampling section of the spec."],
+            ),
+        ),
+        Alert(
+            name="GenAILoadBalancerBackendsMissing",
+            expr=f'min by (job, instance) ({LB_BACKENDS}{{job="{col}"}}) < {replicas}',
+            severity="warning",
+            for_="10m",
+            from_spans=False,
+            summary=f"The sidecar {inst} sends traces to {{{{ $value }}}} gateways, fewer than {replicas}",
+            description=(
+                f"The load_balancing exporter of {inst} resolves {{{{ $value }}}} backends for 10 minutes, fewer than gateway.replicas ({replicas}): "
+                f"the name {spec.gateway.host} does not resolve to every replica, so fewer gateways share the trace ids."
+            ),
+            runbook=Runbook(
+                meaning=(f"The sidecar's resolver (dns on `{spec.gateway.host}`, or gateway.static_endpoints) returns fewer addresses than there "
+                         "should be replicas: replicas are down or not ready (GenAIGatewayReplicasDown), or the name points at the wrong thing "
+                         "(not a headless Service, another namespace). Each trace still reaches one gateway: traces are not split, only fewer replicas work."),
+                confirm=[f"`{LB_BACKENDS}` and `otelcol_loadbalancer_num_resolutions` (success=\"false\") on the sidecar's telemetry endpoint; "
+                         f"{PIPELINE}; from the app pod, `getent hosts {spec.gateway.host}`."],
+                actions=["If replicas are down: see GenAIGatewayReplicasDown (it inhibits this alert).",
+                         f"Otherwise fix the name: the sidecar and the gateway in one namespace, `{spec.gateway.host}` a headless Service (clusterIP: None)."],
+            ),
+        ),
+        Alert(
+            name="GenAILoadBalancerExportFailing",
+            expr=f"sum by (job, instance) (rate({_m(LB_OUTCOME, col, FAILED)}[5m])) > 0",
+            severity="warning",
+            for_="10m",
+            from_spans=False,
+            summary=f"The sidecar {inst} fails to send traces to the gateways",
+            description=(
+                f"{{{{ $value | humanize }}}} exports/s from the load_balancing exporter of {inst} to a gateway fail: the traces wait in the sidecar's "
+                "persistent queue and are retried (GenAIExportQueueNearFull warns before it is full)."
+            ),
+            runbook=Runbook(
+                meaning=("A gateway the sidecar routes to refuses or does not answer (down but still resolved, refusing under memory pressure, "
+                         "network policy, TLS). The exporter retries from its persistent queue; a trace id stays on its gateway, so it waits "
+                         "until that gateway answers or the resolver drops it."),
+                confirm=[f"`{LB_OUTCOME}` by `endpoint` on the sidecar's telemetry endpoint names the failing gateway; {gw_board}; "
+                         "the sidecar log says `Exporting failed` with the endpoint."],
+                actions=["A gateway refusing: see GenAIGatewayRefusingSpans. Down: see GenAIGatewayReplicasDown (it inhibits this alert).",
+                         f"Otherwise check the network path from the app pods to port {spec.gateway.otlp_grpc_port} of the gateways."],
+            ),
+        ),
+    ]

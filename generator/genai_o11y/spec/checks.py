@@ -15,6 +15,16 @@ def run(spec: Spec) -> Iterator[tuple[Loc, str]]:
     yield from _tool_routes(spec)
     yield from _full_mode(spec)
     yield from _failure_rules(spec)
+    yield from _gateway(spec)
+
+
+def _gateway(spec: Spec):
+    g = spec.gateway
+    if g.static_endpoints and len(g.static_endpoints) != g.replicas:
+        yield ("gateway", "static_endpoints"), (f"lists {len(g.static_endpoints)} endpoint(s) but gateway.replicas is {g.replicas}: "
+                                                "the sidecars would send to a different set of gateways than runs")
+    if len(set(g.static_endpoints)) != len(g.static_endpoints):
+        yield ("gateway", "static_endpoints"), "an endpoint is listed twice: its replica would take twice its share of the traces"
 
 
 def _failure_rules(spec: Spec):

@@ -18,6 +18,7 @@ from .. import names
 
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/@+-]*$")]
 Endpoint = Annotated[str, Field(pattern=r"^[^\s:]*:\d{1,5}$")]
+Port = Annotated[int, Field(ge=1, le=65535)]
 Url = Annotated[str, Field(pattern=r"^(https?://\S+|\$\{env:[A-Za-z_][A-Za-z0-9_]*\})$")]
 USD = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=9)]
 Percent = Annotated[float, Field(gt=0, lt=100)]
@@ -239,8 +240,28 @@ class Sampling(Strict):
     slow_trace_ms: int | None = Field(10_000, gt=0, description="Keep traces longer than this end to end; null: off.")
     expensive_span_usd: USD | None = Field(Decimal("0.05"), description="Keep traces with a span costing at least this; null: off.")
     baseline_percent: float = Field(10.0, ge=0, le=100, description="Share of all other traces kept.")
-    decision_wait_seconds: int = Field(30, ge=1, le=600, description="How long a trace is buffered before the decision; late spans (feedback) must arrive within it.")
-    max_traces_in_memory: int = Field(50_000, ge=100)
+
+
+class Gateway(Strict):
+    """The gateway tier: N collector replicas that hold traces for tail sampling. Each sidecar sends its
+    spans there with the load_balancing exporter (routing key: trace id), so every span of a trace
+    reaches the same replica whichever service emitted it. Disabled: each sidecar samples the spans of
+    its own pod, which fragments traces that cross services."""
+
+    enabled: bool = Field(True, description="Sidecars stateless, tail sampling on the gateway tier; false: each sidecar samples its own spans (fragments multi-service traces).")
+    replicas: int = Field(2, ge=1, le=1000, description="Gateway replicas (compose deploy.replicas, the Helm chart, `genai-o11y up`).")
+    host: Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")] = Field(
+        "genai-o11y-gateway", description="DNS name the sidecars resolve to every replica's address (the headless Service, the compose service).")
+    static_endpoints: list[Endpoint] = Field(default_factory=list, description="host:port of every replica, when they have no DNS name that resolves to all of them "
+                                             "(the sidecars' static resolver); empty: resolve `host` (dns resolver, every 5 s).")
+    otlp_grpc_port: Port = Field(4317, description="OTLP/gRPC port the gateway listens on (cluster network) and the sidecars send to.")
+    telemetry_port: Port = Field(8888, description="The gateway's own metrics (scrape job genai-o11y-gateway).")
+    health_port: Port = Field(13133, description="health_check extension.")
+    decision_wait_seconds: int = Field(30, ge=1, le=600, description="How long a trace is buffered before the tail-sampling decision (on whichever tier samples); late spans (feedback) must arrive within it.")
+    num_traces: int = Field(50_000, ge=100, description="Traces each sampling collector holds in memory (tail_sampling num_traces).")
+    memory_limit_mib: int = Field(1024, ge=64, description="Per replica: the memory limiter refuses data above this (soft limit 80%); GOMEMLIMIT is set to 50% of it.")
+    queue_directory: str = Field("/var/lib/genai-o11y/gateway-queue", min_length=1, description="Persistent queue towards Tempo.")
+    queue_size_batches: int = Field(5000, ge=10)
 
 
 class Pattern(Strict):
@@ -293,6 +314,7 @@ class Prometheus(Strict):
     url: Url = "http://prometheus:9090"
     sidecar_job: Name = Field(names.JOB_SIDECAR, description="Scrape job of the sidecar's span metrics (collector.metrics_endpoint); the sidecar-down alerts select on it.")
     collector_job: Name = Field(names.JOB_COLLECTOR, description="Scrape job of the collector's own telemetry (collector.telemetry_endpoint); the pipeline alerts select on it.")
+    gateway_job: Name = Field(names.JOB_GATEWAY, description="Scrape job of the gateways' own telemetry (gateway.telemetry_port); the gateway alerts select on it.")
 
 
 class Alertmanager(Strict):
@@ -359,7 +381,7 @@ class Evaluator(Strict):
 class EvalDataset(Strict):
     """The sidecar's eval-dataset pipeline: eval-worthy traces, after redaction, written as OTLP JSON
     (the file exporter, rotated) for `genai-o11y dataset build`. Off by default: it holds traces for
-    `sampling.decision_wait_seconds` like tail sampling does."""
+    `gateway.decision_wait_seconds` like tail sampling does (on the gateway tier when it is enabled)."""
 
     enabled: bool = Field(False, description="Write eval-worthy traces to `path`.")
     path: str = Field("/var/lib/genai-o11y/evals/traces.jsonl", min_length=1,
@@ -426,6 +448,7 @@ class Spec(Strict):
     slos: Slos = Field(default_factory=Slos)
     failures: Failures = Field(default_factory=Failures)
     sampling: Sampling = Field(default_factory=Sampling)
+    gateway: Gateway = Field(default_factory=Gateway)
     redaction: Redaction = Field(default_factory=Redaction)
     backends: Backends = Field(default_factory=Backends)
     alerting: Alerting = Field(default_factory=Alerting)

@@ -6,3 +6,9 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
+{{- define "genai-o11y.gatewaySelector" -}}
+app.kubernetes.io/managed-by: opentelemetry-operator
+app.kubernetes.io/instance: {{ printf "%s.%s" .Release.Namespace .Values.gateway.name | trunc 63 }}
+app.kubernetes.io/part-of: opentelemetry
+app.kubernetes.io/component: opentelemetry-collector
+{{- end -}}

@@ -1,0 +1,168 @@
+"""One gateway killed mid-run: traces lost or split, and the time until traces are whole again after it
+returns. Prints figures, asserts nothing (figures go to bench/RESULTS.md and the gateway runbook).
+
+The topology of tests/test_gateway_e2e.py with the shipped gateway settings (decision wait 30 s): 3
+services each with its own sidecar process, 2 gateways (the sidecars' load_balancing exporter, static
+resolver listing both, as `genai-o11y up` runs it), the trace sink. Every trace fails in its last
+service, so the policy keeps every one: a trace missing at the sink is lost, one with some of its spans
+is split, one with a span twice is duplicated. Traffic at a steady rate; gateway 2 is SIGKILLed at
+--kill-at s (what it held in its decision buffer dies with it), restarted --down s later on the same
+ports; recovery: when the traces sent during the outage (queued in the sidecars) arrive, and from when on
+every trace sent is whole. Arrival times are the sink's, polled every 0.5 s.
+
+Run: .venv/bin/python bench/gateway_fault.py [--rate 20] [--kill-at 20] [--down 20] [--after 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from contextlib import ExitStack
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from opentelemetry import trace  # noqa: E402
+from opentelemetry.trace import Status, StatusCode  # noqa: E402
+
+from genai_o11y import toolchain  # noqa: E402
+from harness import (OtlpSink, collector_ports, gateway_ports, gateway_spec, make_spec, run_collector,  # noqa: E402
+                     run_gateway, tracer_provider)
+from test_gateway_e2e import SERVICES, SPANS, _remote  # noqa: E402
+
+
+def one_trace(tracers) -> str:
+    t0 = time.time_ns()
+    root = tracers[SERVICES[0]].start_span("POST /ask", start_time=t0, attributes={"genai_o11y.stage": "request"})
+    rw = tracers[SERVICES[0]].start_span("rewrite", context=trace.set_span_in_context(root), start_time=t0, attributes={"genai_o11y.stage": "query_rewrite"})
+    rw.end()
+    ret = tracers[SERVICES[1]].start_span("retrieve", context=_remote(root), attributes={"genai_o11y.stage": "retrieval"})
+    tool = tracers[SERVICES[2]].start_span("search_kb", context=_remote(ret), attributes={"genai_o11y.stage": "tool_call"})
+    tool.set_status(Status(StatusCode.ERROR, "tool failed"))
+    tool.end()
+    ret.end()
+    root.end()
+    return format(root.get_span_context().trace_id, "032x")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rate", type=float, default=20, help="traces per second (4 spans each)")
+    ap.add_argument("--kill-at", type=float, default=45, help="seconds into the run (past the decision wait: a full buffer dies)")
+    ap.add_argument("--down", type=float, default=20)
+    ap.add_argument("--after", type=float, default=40, help="seconds of traffic after the restart")
+    args = ap.parse_args()
+    binary = toolchain.collector_path()
+    assert binary, "make collector"
+    tmp = Path(tempfile.mkdtemp(prefix="gwfault-"))
+    shipped = make_spec()
+    wait = shipped.gateway.decision_wait_seconds
+    print(f"# gateway fault: {platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
+          f"decision wait {wait} s (shipped), {args.rate:g} traces/s × {len(SPANS)} spans, kill at {args.kill_at:g} s, "
+          f"down {args.down:g} s, {args.after:g} s after")
+    with OtlpSink() as sink, ExitStack() as stack:
+        base = {"backends.tempo.endpoint": sink.endpoint, "gateway.enabled": True}
+        gw_ports = [gateway_ports(tmp / f"gw{i}") for i in range(2)]
+        base["gateway.static_endpoints"] = [f"127.0.0.1:{p['gateway.otlp_grpc_port']}" for p in gw_ports]
+        gw_specs = [gateway_spec(make_spec(base), p) for p in gw_ports]
+        stack.enter_context(run_gateway(binary, gw_specs[0], tmp / "gw0"))
+        victim_cm = run_gateway(binary, gw_specs[1], tmp / "gw1")
+        victim = victim_cm.__enter__()
+        sidecars = {}
+        for svc in SERVICES:
+            d = tmp / svc
+            d.mkdir(parents=True, exist_ok=True)
+            sidecars[svc] = stack.enter_context(run_collector(binary, make_spec(collector_ports(base, d)), d))
+        providers = {svc: tracer_provider(sidecars[svc].otlp_grpc, {"service.name": svc}) for svc in SERVICES}
+        tracers = {svc: tp.get_tracer("gateway-fault") for svc, tp in providers.items()}
+        sent: list[tuple[float, str]] = []
+        start = time.time()
+        arrived: dict[str, float] = {}  # trace id -> when its first span reached the sink (s into the run)
+        done = threading.Event()
+
+        def poll() -> None:
+            while not done.is_set():
+                t = time.time() - start
+                for s in sink.spans():
+                    arrived.setdefault(s.trace_id, t)
+                done.wait(0.5)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        killed_at = restarted_at = None
+        restarted_cm = None
+        total = args.kill_at + args.down + args.after
+        i = 0
+        while True:
+            now = time.time() - start
+            if now >= total:
+                break
+            if killed_at is None and now >= args.kill_at:
+                os.kill(victim.proc.pid, signal.SIGKILL)
+                victim.proc.wait()
+                killed_at = now
+            if restarted_at is None and killed_at is not None and now >= args.kill_at + args.down:
+                restarted_cm = run_gateway(binary, gw_specs[1], tmp / "gw1b")
+                restarted_cm.__enter__()
+                restarted_at = time.time() - start
+            sent.append((now, one_trace(tracers)))
+            i += 1
+            time.sleep(max(0.0, start + i / args.rate - time.time()))
+        for tp in providers.values():
+            tp.force_flush(30_000)
+        # every trace decided: the wait, the sidecars' retries (1-30 s backoff), the batches
+        time.sleep(wait + 45)
+        done.set()
+        poller.join()
+        spans = sink.spans()
+        if restarted_cm is not None:
+            restarted_cm.__exit__(None, None, None)
+        try:
+            victim_cm.__exit__(None, None, None)
+        except Exception:
+            pass
+    by_trace = defaultdict(list)
+    for s in spans:
+        by_trace[s.trace_id].append((s.resource.get("service.name"), s.attributes.get("genai_o11y.stage"), s.span_id))
+    want = sorted(SPANS)
+
+    def state(tid: str) -> str:
+        got = by_trace.get(tid, [])
+        if not got:
+            return "lost"
+        distinct = sorted({(a, b) for a, b, _ in got})
+        if len(got) > len({sid for _, _, sid in got}):
+            return "duplicated" if distinct == want else "split+dup"
+        return "whole" if sorted((a, b) for a, b, _ in got) == want else "split"
+
+    phases = [("before the kill", 0, killed_at), ("gateway 2 down", killed_at, restarted_at), ("after the restart", restarted_at, total)]
+    print("\n| phase | traces sent | whole | lost | split | duplicated |\n|---|---|---|---|---|---|")
+    for name, a, b in phases:
+        states = [state(t) for ts, t in sent if a <= ts < b]
+        c = {k: states.count(k) for k in ("whole", "lost", "split", "duplicated", "split+dup")}
+        print(f"| {name} ({a:.0f}–{b:.0f} s) | {len(states)} | {c['whole']} | {c['lost']} | {c['split'] + c['split+dup']} | {c['duplicated'] + c['split+dup']} |")
+    bad_after = [ts for ts, t in sent if ts >= restarted_at and state(t) != "whole"]
+    bad_before_kill = [ts for ts, t in sent if ts < killed_at and state(t) != "whole"]
+    recovered = (max(bad_after) - restarted_at) if bad_after else 0.0
+    print(f"\nkilled at {killed_at:.1f} s, restarted at {restarted_at:.1f} s; recovery: every trace sent later than "
+          f"{recovered:.1f} s after the restart arrived whole ({len(bad_after)} traces after the restart were not)")
+    print(f"traces sent before the kill and not whole: {len(bad_before_kill)} (the victim's decision buffer: up to {wait} s of its share)")
+    down = [t for ts, t in sent if killed_at <= ts < restarted_at and t in arrived]
+    if down:
+        print(f"traces sent while gateway 2 was down: {len(down)} arrived, the last {max(arrived[t] for t in down) - restarted_at:.1f} s after the restart "
+              f"(the sidecars' queue drains; retries back off up to 30 s)")
+    lag = sorted(arrived[t] - ts for ts, t in sent if ts >= restarted_at and t in arrived)
+    if lag:
+        print(f"traces sent after the restart: median {lag[len(lag) // 2]:.1f} s from send to the sink (the decision wait is {wait} s)")
+
+
+if __name__ == "__main__":
+    main()
