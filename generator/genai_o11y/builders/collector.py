@@ -1,8 +1,10 @@
 """The OpenTelemetry Collector sidecar config, as data.
 
     traces/ingest   otlp -> memory_limiter -> resource -> normalise + cost -> redact -> batch -> forward
-    logs/drop       otlp -> memory_limiter -> drop every record (counted) -> nop: an app exporting logs gets no error,
-                    and no log content leaves the sidecar (logs are neither redacted nor forwarded yet)
+    logs/drop       otlp -> memory_limiter -> drop every record (counted) -> nop   (spec logs.export: drop, the default):
+                    an app exporting logs gets no error, and no log content leaves the sidecar
+    logs/ingest     otlp -> memory_limiter -> resource -> redact -> batch -> otlp_grpc/logs (logs.export: otlp;
+                    persistent queue, retries): the same redaction stage as traces, every field of the logs model
     traces/sample   forward -> tail_sampling -> otlp_grpc/tempo (persistent queue, retries)
     traces/metrics  forward -> keep GenAI spans -> fold label values -> span_metrics, genai_usage
     traces/requests forward -> keep roots that are not request spans -> their request view -> fold -> same connectors
@@ -539,6 +541,26 @@ def sampling_policies(spec: Spec) -> list[dict]:
 
 
 LOGS_DROP = "filter/drop_logs"
+LOGS_EXPORTER = "otlp_grpc/logs"
+
+
+def logs_branch(spec: Spec, redact: str) -> tuple[dict, dict, dict]:
+    """(processors, exporters, pipelines) for OTLP logs (GenAI events, content events of
+    instrumentations with capture on): always accepted, so an app's export does not fail. export:
+    drop drops every record, counted (otelcol_processor_filter_logs_filtered); export: otlp sends
+    them on through the redaction stage (the processor `redact` of the traces, logs too), with
+    retries and the persistent queue."""
+    if spec.logs.export == "drop":
+        return ({LOGS_DROP: {"error_mode": "ignore", "logs": {"log_record": ["true"]}}}, {},
+                {"logs/drop": {"receivers": ["otlp"], "processors": ["memory_limiter", LOGS_DROP], "exporters": ["nop"]}})
+    exporter = {
+        "endpoint": spec.logs.endpoint,
+        "tls": {"insecure": spec.logs.insecure},
+        "retry_on_failure": {"enabled": True, "initial_interval": "1s", "max_interval": "30s", "max_elapsed_time": "0s"},
+        "sending_queue": {"enabled": True, "storage": QUEUE, "queue_size": spec.collector.queue_size_batches, "num_consumers": 2},
+    }
+    pipeline = {"receivers": ["otlp"], "processors": ["memory_limiter", "resource", redact, "batch"], "exporters": [LOGS_EXPORTER]}
+    return {}, {LOGS_EXPORTER: exporter}, {"logs/ingest": pipeline}
 DATASET_SAMPLER = "tail_sampling/eval_dataset"
 DATASET_EXPORTER = "file/eval_dataset"
 
@@ -665,10 +687,11 @@ def build(spec: Spec) -> dict:
     engine = spec.collector.engine
     redact, dims = n.redact_processor(engine), n.dimensions_processor(engine)
     tele_host, tele_port = _hostport(c.telemetry_endpoint)
+    logs_processors, logs_exporters, logs_pipelines = logs_branch(spec, redact)
 
     processors: dict = {
         "memory_limiter": {"check_interval": "1s", "limit_mib": c.memory_limit_mib, "spike_limit_mib": max(16, c.memory_limit_mib // 5)},
-        LOGS_DROP: {"error_mode": "ignore", "logs": {"log_record": ["true"]}},
+        **logs_processors,
         "resource": {
             "attributes": [
                 {"key": n.SERVICE_VERSION, "value": "${env:GENAI_O11Y_RELEASE:-unknown}", "action": "insert"},
@@ -690,7 +713,8 @@ def build(spec: Spec) -> dict:
         # stock contrib build, where it fails closed: a statement error refuses the batch
         # (GenAIRedactionFailing) instead of letting an unmasked value through.
         redact: redaction.insert_salt(_escape_confmap(redaction.native_config(spec, policy))) if engine == "native"
-        else redaction.insert_salt(_transform(redaction.statement_groups(spec, policy), error_mode="propagate")),
+        else redaction.insert_salt({**_transform(redaction.statement_groups(spec, policy), error_mode="propagate"),
+                                    **({"log_statements": _escape_confmap(redaction.log_statement_groups(spec, policy))} if spec.logs.export != "drop" else {})}),
         "batch": {"send_batch_size": 1024, "send_batch_max_size": 2048, "timeout": "1s"},
         "tail_sampling": {
             "decision_wait": f"{spec.sampling.decision_wait_seconds}s",
@@ -729,9 +753,7 @@ def build(spec: Spec) -> dict:
             "exporters": [FORWARD],
         },
         "traces/sample": {"receivers": [FORWARD], "processors": ["tail_sampling"], "exporters": [TEMPO]},
-        # OTLP logs (GenAI events, content events of instrumentations with capture on): accepted, so the app's
-        # export does not fail, and dropped, counted (otelcol_processor_filter_logs_filtered): none leaves unredacted
-        "logs/drop": {"receivers": ["otlp"], "processors": ["memory_limiter", LOGS_DROP], "exporters": ["nop"]},
+        **logs_pipelines,
         "traces/metrics": {
             "receivers": [FORWARD],
             "processors": ["filter/genai_spans", dims],
@@ -764,6 +786,7 @@ def build(spec: Spec) -> dict:
         }
     _usage_metrics_branch(spec, processors, connectors, pipelines)
     pipelines["traces/requests"]["exporters"] = list(pipelines["traces/metrics"]["exporters"])
+    exporters_extra.update(logs_exporters)
     ds_processors, ds_exporters, ds_pipelines = dataset_branch(spec)
     processors.update(ds_processors)
     exporters_extra.update(ds_exporters)

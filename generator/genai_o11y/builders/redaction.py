@@ -310,6 +310,71 @@ def statement_groups(spec: Spec, policy: Policy) -> list[dict]:
     ]
 
 
+BYTES_MASK = "<BYTES>"  # the native engine's BytesMask
+
+
+def _log_body(spec: Spec, policy: Policy, count: str) -> list[dict]:
+    """A log record's body is content whatever its shape: a string masked (gated, as labels are),
+    counted and truncated; a map flattened, masked, counted and truncated like attributes outside
+    Tier 1; a list the same, as the map {"body.0": ..., "body.1": ...} (OTTL cannot keep a list's
+    shape while flattening it); a bytes body (the one value that is none of OTTL's Is* types)
+    becomes <BYTES>. metadata-only drops the body."""
+    body, rest, kv = "log.body", 'log.cache["rest"]', 'log.cache["kv"]'
+    texty = f"(IsString({body}) or IsMap({body}) or IsList({body}) or IsInt({body}) or IsDouble({body}) or IsBool({body}))"
+    if spec.redaction.mode == "metadata-only":
+        return [{"context": "log", "statements": [f"set({body}, nil) where {body} != nil and not (IsInt({body}) or IsDouble({body}) or IsBool({body}))"]}]
+    limit = spec.redaction.max_content_chars
+    tokens = policy.mask_tokens()
+
+    def structured(load: str) -> list[str]:
+        return [
+            load,
+            f"flatten({rest})",
+            f"set({kv}, ToLowerCase(ToKeyValueString({rest})))",
+            *[f'replace_all_patterns({rest}, {q(mode)}, {q(r.regex)}, {q(r.mask)})' + (f" where ({g})" if (g := gate(r, kv)) else "")
+              for r in policy.compiled_detectors() for mode in ("key", "value")],
+            f"set({kv}, ToKeyValueString({rest}))",
+            f"set({count}, Coalesce([{count}, 0]) + {_count(kv, tokens)})",
+            f"truncate_all({rest}, {limit})",
+            f"set({body}, {rest})",
+        ]
+
+    return [
+        {"context": "log", "conditions": [f"IsString({body})"], "statements": _labels("log", [body], policy) + [
+            f"set({count}, Coalesce([{count}, 0]) + {_count(body, tokens)})",
+            f"set({body}, Substring({body}, 0, {limit}, true)) where Len({body}) > {limit}",
+        ]},
+        {"context": "log", "conditions": [f"IsMap({body})"], "statements": structured(f"set({rest}, {body})")},
+        {"context": "log", "conditions": [f"IsList({body})"], "statements": structured(f'set({rest}["body"], {body})')},
+        {"context": "log", "statements": [f"set({body}, {q(BYTES_MASK)}) where {body} != nil and not {texty}"]},
+    ]
+
+
+def log_statement_groups(spec: Spec, policy: Policy) -> list[dict]:
+    """transform processor statement groups for logs (resource, scope, log): the same policy as for
+    spans, field by field of the OTLP logs model (OTTL_LIMITS apply as for traces)."""
+    ids = [_hash(f"log.attributes[{q(k)}]") for k in policy.identifier_keys]
+    res_ids = [_hash(f"resource.attributes[{q(k)}]") for k in policy.identifier_keys]
+    count = f"log.attributes[{q(COUNT)}]"
+    t1 = q(policy.metadata_regex())
+    limit = spec.redaction.max_content_chars
+    others = _others(spec, policy)
+    resource_labels, scope_group = others[0], others[1]
+    labels = {"context": "log", "statements": _labels("log", ["log.severity_text", "log.event_name"], policy)}
+    if spec.redaction.mode == "metadata-only":
+        attrs = {"context": "log", "statements": ids + [
+            'set(log.cache["n"], Len(log.attributes))',
+            *_drop_violations("log.attributes", policy),
+            f"keep_matching_keys(log.attributes, {t1})",
+            f'set({count}, log.cache["n"] - Len(log.attributes)) where Len(log.attributes) < log.cache["n"]',
+        ]}
+        resource = {"context": "resource", "statements": res_ids + _drop_violations("resource.attributes", policy) + [f"keep_matching_keys(resource.attributes, {t1})"]}
+    else:
+        attrs = {"context": "log", "statements": ids + _redacted("log", policy, limit, count)}
+        resource = {"context": "resource", "statements": res_ids + _redacted("resource", policy, limit, None)}
+    return [resource, resource_labels, scope_group, attrs, *_log_body(spec, policy, count), labels]
+
+
 def _rule(r: Rule) -> dict:
     out: dict = {"name": r.name, "regex": r.regex, "mask": r.mask}
     if r.requires_any:

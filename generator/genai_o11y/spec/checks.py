@@ -15,6 +15,14 @@ def run(spec: Spec) -> Iterator[tuple[Loc, str]]:
     yield from _tool_routes(spec)
     yield from _full_mode(spec)
     yield from _failure_rules(spec)
+    yield from _logs(spec)
+
+
+def _logs(spec: Spec):
+    if spec.logs.export == "otlp" and spec.logs.endpoint is None:
+        yield ("logs", "endpoint"), "export: otlp needs logs.endpoint (the OTLP/gRPC endpoint of the logs backend)"
+    if spec.logs.export == "drop" and spec.logs.endpoint is not None:
+        yield ("logs", "export"), "logs.endpoint is set but export is drop: set export: otlp to send logs there"
 
 
 def _failure_rules(spec: Spec):

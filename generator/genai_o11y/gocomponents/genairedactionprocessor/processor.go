@@ -382,6 +382,12 @@ func (r *redactor) attributes(attrs pcommon.Map) int {
 		}
 	}
 	attrs.RemoveIf(func(k string, v pcommon.Value) bool { return !keep(k, v) })
+	return r.content(rest, attrs)
+}
+
+// content masks the flattened values of rest (keys and string values by the detectors, bytes whole,
+// strings truncated) into attrs, where a key already there wins. It returns the masks counted.
+func (r *redactor) content(rest, attrs pcommon.Map) int {
 	masks := 0
 	for k, v := range rest.All() {
 		if mk := r.maskKey(k); mk != k { // a key is free text too: PII in a key is masked like in a value
