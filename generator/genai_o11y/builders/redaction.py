@@ -160,6 +160,40 @@ def _mark(policy: Policy) -> list[str]:
     ]
 
 
+STRING_MARK = "#s#"  # put before every string value of a cache copy, so that bytes values are the unmarked JSON strings
+BYTES_MASK = "<BYTES>"  # the native engine's BytesMask
+#: In the JSON text of a flat map (OTTL's String()): an entry whose value is a marked string, a number, a bool or
+#: null. Every `"` inside a JSON string is escaped, so matching from the left keeps to entry boundaries.
+_JSON_NOT_BYTES = r'"(?:[^"\\]|\\.)*":(?:"' + STRING_MARK + r'(?:[^"\\]|\\.)*"|-?[0-9][-+.eE0-9]*|true|false|null),?'
+#: A JSON string value made only of base64 characters: in a map whose strings are marked, a bytes value.
+_JSON_BYTES_VALUE = r':"[A-Za-z0-9+/=]*"'
+
+
+def mask_bytes(ctx: str, target: str, guard: str | None = None) -> list[str]:
+    """Bytes values of the flat map `target` become <BYTES>, as in the native engine. OTTL has no
+    converter that tells a bytes value from a string, so: a copy of the map with every string value
+    marked, as JSON (bytes values are base64 strings there, the only unmarked ones); if one is
+    there, every other entry is cut from the JSON text, what is left (the bytes values) is
+    replaced by <BYTES>, parsed back and merged over the map. Text the JSON step cannot parse fails
+    the statement, hence the batch (error_mode propagate): refused, never passed."""
+    copy, js, found = f'{ctx}.cache["b"]', f'{ctx}.cache["j"]', f'{ctx}.cache["bytes"]'
+
+    def where(*conds: str) -> str:
+        cs = [c for c in (guard, *conds) if c]
+        return f" where {' and '.join(cs)}" if cs else ""
+
+    return [
+        f"set({copy}, {target})" + where(),
+        f'replace_all_patterns({copy}, "value", "^", {q(STRING_MARK)})' + where(),
+        f"set({js}, String({copy}))" + where(),
+        f"set({found}, true)" + where(f"IsMatch({js}, {q(_JSON_BYTES_VALUE + '[,}]')})"),
+        f'replace_pattern({js}, {q(_JSON_NOT_BYTES)}, "")' + where(f"{found} != nil"),
+        f'replace_pattern({js}, ",}}$", "}}")' + where(f"{found} != nil"),
+        f"replace_pattern({js}, {q(_JSON_BYTES_VALUE)}, {q(':' + chr(34) + BYTES_MASK + chr(34))})" + where(f"{found} != nil"),
+        f'merge_maps({target}, ParseJSON({js}), "update")' + where(f"{found} != nil"),
+    ]
+
+
 def _content(ctx: str, policy: Policy, limit: int, count_into: str | None, guard: str | None) -> list[str]:
     """cache["rest"] flattened, masked where each detector's gate holds, counted, truncated and
     merged back (Tier 1 wins a key clash). `guard`: a condition on every statement (None: the
@@ -174,6 +208,7 @@ def _content(ctx: str, policy: Policy, limit: int, count_into: str | None, guard
     s = [
         f"keep_matching_keys({attrs}, {t1})" + where(),
         f"flatten({rest})" + where(),
+        *mask_bytes(ctx, rest, guard),
         f"set({kv}, ToLowerCase(ToKeyValueString({rest})))" + where(),
         *[f'replace_all_patterns({rest}, {q(mode)}, {q(r.regex)}, {q(r.mask)})' + where(f"({g})" if (g := gate(r, kv)) else None)
           for r in policy.compiled_detectors() for mode in ("key", "value")],
@@ -218,7 +253,6 @@ def _status_message(spec: Spec, policy: Policy) -> list[str]:
 #: type): generate() prints these, and the redaction README lists them.
 OTTL_LIMITS = [
     "span links: OTTL has no path to a link's attributes or trace state, so the OTTL engine removes every link (trace and span ids included)",
-    "bytes-valued attributes outside Tier 1: OTTL cannot tell a bytes value from others, so they pass unmasked (the native engine masks them whole as <BYTES>)",
     "max_content_chars counts bytes (UTF-8 safe) in the OTTL engine: OTTL's truncate_all and Substring cannot count characters",
     "resource entity references (type, schema URL, attribute key names; experimental in OTLP): OTTL has no path to them, so they pass unredacted (the native engine masks them)",
     "percent-encoded text (URLs, query strings) is not decoded: only e-mail addresses (%40) are caught encoded; the native engine also checks such text decoded",
@@ -243,7 +277,7 @@ def _others(spec: Spec, policy: Policy) -> list[dict]:
     ]
 
 
-def _span_name_groups(policy: Policy) -> list[dict]:
+def _span_name_groups(policy: Policy, limit: int) -> list[dict]:
     """Most span names are plain (`retrieval`, `execute_tool search_kb`): the rules that provably
     need a character outside letters, `_`, space and `.` run in a group only names with such a
     character enter; the few rules that can match letters alone run on every name. Each rule is
@@ -261,8 +295,9 @@ def _span_name_groups(policy: Policy) -> list[dict]:
     if other:
         groups.append({"context": "span", "conditions": [f"not IsMatch(span.name, {q(PLAIN_NAME_RE)})"], "statements": stmts(other)})
     plain = [r for r in rules if r.plain_capable]
-    if plain:
-        groups.append({"context": "span", "statements": stmts(plain)})
+    # a name is truncated like content (bytes, UTF-8 safe: OTTL cannot count characters)
+    cut = f"set(span.name, Substring(span.name, 0, {limit}, true)) where Len(span.name) > {limit}"
+    groups.append({"context": "span", "statements": (stmts(plain) if plain else []) + [cut]})
     return groups
 
 
@@ -271,7 +306,7 @@ def statement_groups(spec: Spec, policy: Policy) -> list[dict]:
     ids = [_hash(f"span.attributes[{q(k)}]") for k in policy.identifier_keys]
     ev_ids = [_hash(f"spanevent.attributes[{q(k)}]") for k in policy.identifier_keys]
     res_ids = [_hash(f"resource.attributes[{q(k)}]") for k in policy.identifier_keys]
-    names = _span_name_groups(policy)
+    names = _span_name_groups(policy, spec.redaction.max_content_chars)
     count = f"span.attributes[{q(COUNT)}]"
     t1 = q(policy.metadata_regex())
     if spec.redaction.mode == "metadata-only":
@@ -310,9 +345,6 @@ def statement_groups(spec: Spec, policy: Policy) -> list[dict]:
     ]
 
 
-BYTES_MASK = "<BYTES>"  # the native engine's BytesMask
-
-
 def _log_body(spec: Spec, policy: Policy, count: str) -> list[dict]:
     """A log record's body is content whatever its shape: a string masked (gated, as labels are),
     counted and truncated; a map flattened, masked, counted and truncated like attributes outside
@@ -330,6 +362,7 @@ def _log_body(spec: Spec, policy: Policy, count: str) -> list[dict]:
         return [
             load,
             f"flatten({rest})",
+            *mask_bytes("log", rest),
             f"set({kv}, ToLowerCase(ToKeyValueString({rest})))",
             *[f'replace_all_patterns({rest}, {q(mode)}, {q(r.regex)}, {q(r.mask)})' + (f" where ({g})" if (g := gate(r, kv)) else "")
               for r in policy.compiled_detectors() for mode in ("key", "value")],

@@ -600,18 +600,33 @@ func (r *redactor) maskPlain(s string) string {
 	return t.s
 }
 
+// spanName: the span name rules (the detectors and the id placeholders), like content: also on the
+// name percent-decoded (the decoded result wins as in mask), and truncated to max_content_chars
+// characters (the app-side redactor does the same).
 func (r *redactor) spanName(span ptrace.Span) {
 	name := span.Name()
-	if name == "" || len(r.names) == 0 {
+	if name == "" {
 		return
 	}
+	out := r.maskName(name)
+	if maybeEncoded(name) {
+		if dec := percentDecode(name); dec != name {
+			if m := r.maskName(dec); m != dec && r.visible(m) < r.visible(out) {
+				out = m
+			}
+		}
+	}
+	if out = truncate(out, r.limit); out != name {
+		span.SetName(out)
+	}
+}
+
+func (r *redactor) maskName(name string) string {
 	t := newText(name)
 	for _, d := range r.names {
 		d.apply(t)
 	}
-	if t.s != name {
-		span.SetName(t.s)
-	}
+	return t.s
 }
 
 func (r *redactor) hashIDs(attrs pcommon.Map) {
