@@ -5,6 +5,8 @@
                     an app exporting logs gets no error, and no log content leaves the sidecar
     logs/ingest     otlp -> memory_limiter -> resource -> redact -> batch -> otlp_grpc/logs (logs.export: otlp;
                     persistent queue, retries): the same redaction stage as traces, every field of the logs model
+    logs/eval_events otlp -> memory_limiter -> gen_ai.evaluation.result records -> resource -> redact -> normalise
+                    resource -> genai_usage / signal_to_metrics: the eval series of the span event, from log records
     traces/sample   forward -> tail_sampling -> otlp_grpc/tempo (persistent queue, retries)
     traces/metrics  forward -> keep GenAI spans -> fold label values -> span_metrics, genai_usage
     traces/requests forward -> keep roots that are not request spans -> their request view -> fold -> same connectors
@@ -291,8 +293,9 @@ class When:
     key: str
     equals: str | bool | None = None
 
-    def ottl(self) -> str:
-        return f"{attr(self.key)} != nil" if self.equals is None else f"{attr(self.key)} == {_ottl_literal(self.equals)}"
+    def ottl(self, ctx: str = "span") -> str:
+        a = attr(self.key, ctx)
+        return f"{a} != nil" if self.equals is None else f"{a} == {_ottl_literal(self.equals)}"
 
     def native(self) -> dict:
         return {"key": self.key, "present": True} if self.equals is None else {"key": self.key, "equals": self.equals}
@@ -326,19 +329,24 @@ class UsageMetric:
         """Labels read from the span carrying the event (a span_event metric)."""
         return [d for d in self.labels if d not in self.event_keys]
 
-    def signal_to_metrics(self) -> dict:
-        """The metric in signal_to_metrics's config (conditions and values in OTTL)."""
+    def log_resource_labels(self) -> list[str]:
+        """The span labels the event as a log record reads from its resource (it is on no span)."""
+        return [d for d in self.span_labels() if d in RESOURCE_TO_LABEL]
+
+    def signal_to_metrics(self, ctx: str = "span") -> dict:
+        """The metric in signal_to_metrics's config (conditions and values in OTTL), read from spans
+        or (ctx "log") from log records."""
         attributes = [{"key": d} if d == self.requires else {"key": d, "default_value": n.NONE_VALUE} for d in self.labels]
         if self.requires not in self.labels:
             attributes.append({"key": self.requires})
         m = {
             "name": self.name,
             "description": self.description,
-            "conditions": [" and ".join(w.ottl() for w in self.when)],
+            "conditions": [" and ".join(w.ottl(ctx) for w in self.when)],
             "attributes": attributes,
             "include_resource_attributes": [{"key": n.SERVICE_NAME}],
         }
-        value = f"{'Int' if self.value_type == 'int' else 'Double'}({attr(self.value) if self.value else 1})"
+        value = f"{'Int' if self.value_type == 'int' else 'Double'}({attr(self.value, ctx) if self.value else 1})"
         if self.buckets is not None:
             m["histogram"] = {"buckets": list(self.buckets), "value": value}
         else:
@@ -363,7 +371,7 @@ class UsageMetric:
         if self.max_streams:
             m["max_streams"] = self.max_streams
         if self.span_event:
-            m["span_event"] = {"name": self.span_event, "span_labels": self.span_labels()}
+            m["span_event"] = {"name": self.span_event, "span_labels": self.span_labels(), "log_resource_labels": self.log_resource_labels()}
         return m
 
 
@@ -542,6 +550,37 @@ def sampling_policies(spec: Spec) -> list[dict]:
 
 LOGS_DROP = "filter/drop_logs"
 LOGS_EXPORTER = "otlp_grpc/logs"
+EVAL_LOGS_FILTER = "filter/eval_event_logs"
+EVAL_LOGS_TRANSFORM = "transform/eval_event_logs"
+
+
+def eval_event_logs(spec: Spec, redact: str) -> tuple[dict, dict]:
+    """(processors, pipelines): OTel events as log records (gen_ai.evaluation.result, by event name or
+    the attribute event.name) feed the same evaluation metrics as the span event, whatever
+    logs.export says: only those records, redacted, their resource normalised as a span's; the
+    evaluated call's dimensions (model, route, prompt) are not on a log record, so those labels are
+    `_none`; service, environment and release come from the record's resource. native: our genai_usage
+    connector (shared with the traces, so one series per label set); ottl: the same signal_to_metrics
+    connector's `logs` metrics, the record's attributes narrowed to what the span event gives."""
+    ev = n.EVAL_EVENT
+    keep = f"log.event_name == {q(ev)} or {attr('event.name', 'log')} == {q(ev)}"
+    statements = [{"context": "resource", "statements": normalise.resource_statements(spec.app.services, spec.app.environment)}]
+    if spec.collector.engine == "ottl":
+        metrics = [m for m in usage_metrics() if m.span_event]
+        event_keys = list(dict.fromkeys(k for m in metrics for k in m.event_keys))
+        from_resource = list(dict.fromkeys(k for m in metrics for k in m.log_resource_labels()))
+        statements.append({"context": "log", "statements": [
+            f"keep_keys(log.attributes, [{', '.join(q(k) for k in event_keys)}])",
+            *[f"set({attr(k, 'log')}, resource.attributes[{q(k)}]) where resource.attributes[{q(k)}] != nil" for k in from_resource],
+            f"set({attr(marker('evaluation'), 'log')}, true) where {attr(n.EVAL_SCORE, 'log')} != nil",
+        ]})
+    processors = {
+        EVAL_LOGS_FILTER: {"error_mode": "ignore", "logs": {"log_record": [f"not ({keep})"]}},
+        EVAL_LOGS_TRANSFORM: {"error_mode": "ignore", "log_statements": _escape_confmap(statements)},
+    }
+    connector = n.USAGE_CONNECTORS["native"] if spec.collector.engine == "native" else "signal_to_metrics"
+    pipeline = {"receivers": ["otlp"], "processors": ["memory_limiter", EVAL_LOGS_FILTER, "resource", redact, EVAL_LOGS_TRANSFORM], "exporters": [connector]}
+    return processors, {"logs/eval_events": pipeline}
 
 
 def logs_branch(spec: Spec, redact: str) -> tuple[dict, dict, dict]:
@@ -657,7 +696,9 @@ def _usage_metrics_branch(spec: Spec, processors: dict, connectors: dict, pipeli
         return
     processors["transform/unmark"] = unmark_processor()
     processors["delta_to_cumulative"] = {"max_stale": USAGE_MAX_STALE}
-    connectors["signal_to_metrics"] = {"error_mode": "ignore", "spans": _escape_confmap([m.signal_to_metrics() for m in usage_metrics()])}
+    connectors["signal_to_metrics"] = {"error_mode": "ignore", "spans": _escape_confmap([m.signal_to_metrics() for m in usage_metrics()]),
+                                       # gen_ai.evaluation.result events as log records (eval_event_logs)
+                                       "logs": _escape_confmap([m.signal_to_metrics("log") for m in usage_metrics() if m.span_event])}
     pipelines["traces/metrics"]["exporters"].append("signal_to_metrics")
     pipelines["metrics/usage"] = {"receivers": ["signal_to_metrics"], "processors": ["transform/unmark", "delta_to_cumulative"], "exporters": ["prometheus"]}
     processors.update(eval_event_processors())
@@ -688,6 +729,9 @@ def build(spec: Spec) -> dict:
     redact, dims = n.redact_processor(engine), n.dimensions_processor(engine)
     tele_host, tele_port = _hostport(c.telemetry_endpoint)
     logs_processors, logs_exporters, logs_pipelines = logs_branch(spec, redact)
+    eval_processors, eval_pipelines = eval_event_logs(spec, redact)
+    logs_processors.update(eval_processors)
+    logs_pipelines.update(eval_pipelines)
 
     processors: dict = {
         "memory_limiter": {"check_interval": "1s", "limit_mib": c.memory_limit_mib, "spike_limit_mib": max(16, c.memory_limit_mib // 5)},
@@ -714,7 +758,7 @@ def build(spec: Spec) -> dict:
         # (GenAIRedactionFailing) instead of letting an unmasked value through.
         redact: redaction.insert_salt(_escape_confmap(redaction.native_config(spec, policy))) if engine == "native"
         else redaction.insert_salt({**_transform(redaction.statement_groups(spec, policy), error_mode="propagate"),
-                                    **({"log_statements": _escape_confmap(redaction.log_statement_groups(spec, policy))} if spec.logs.export != "drop" else {})}),
+                                    "log_statements": _escape_confmap(redaction.log_statement_groups(spec, policy))}),
         "batch": {"send_batch_size": 1024, "send_batch_max_size": 2048, "timeout": "1s"},
         "tail_sampling": {
             "decision_wait": f"{spec.sampling.decision_wait_seconds}s",
