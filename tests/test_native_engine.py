@@ -214,7 +214,7 @@ def _metrics_branch_to(cfg: dict, endpoint: str) -> dict:
     pl["traces/metrics"]["exporters"] = ["otlp_grpc/folded"]
     del pl["traces/requests"]  # request views share their span's ids (the usage test covers them)
     cfg["exporters"]["otlp_grpc/folded"] = {"endpoint": endpoint, "tls": {"insecure": True}}
-    for name in [p for p in pl if p.startswith(("metrics/", "traces/eval_events"))]:  # eval events: the usage tests
+    for name in [p for p in pl if p.startswith(("metrics/", "traces/eval_events", "logs/eval_events"))]:  # eval events: the usage tests
         del pl[name]
     for c in [c for c in cfg["connectors"] if not c.startswith("forward") or c.startswith("forward/eval_events")]:
         del cfg["connectors"][c]
