@@ -24,13 +24,14 @@ import (
 )
 
 type rule struct {
-	re    *regexp.Regexp
-	scan  *scanner // "may re match?" before the replacing scan
-	mask  string
-	lits  []string // gate: a literal in the lowercased text ...
-	gate  *scanner // ... or a match of requires_match there
-	gated bool
-	hc    bool // high confidence: also checked on Tier 1 values
+	re        *regexp.Regexp
+	scan      *scanner // "may re match?" before the replacing scan
+	mask      string
+	maskBytes byteSet  // the bytes of mask (a superset of what masking adds: ${1} expands to matched text)
+	lits      []string // gate: a literal in the lowercased text ...
+	gate      *scanner // ... or a match of requires_match there
+	gated     bool
+	hc        bool // high confidence: also checked on Tier 1 values
 }
 
 func compileRule(r Rule) (*rule, error) {
@@ -38,7 +39,7 @@ func compileRule(r Rule) (*rule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", r.Name, err)
 	}
-	out := &rule{re: re, scan: newScanner(re), mask: r.Mask, lits: r.RequiresAny, gated: len(r.RequiresAny) > 0 || r.RequiresMatch != "", hc: r.HighConfidence}
+	out := &rule{re: re, scan: newScanner(re), mask: r.Mask, maskBytes: presence(r.Mask), lits: r.RequiresAny, gated: len(r.RequiresAny) > 0 || r.RequiresMatch != "", hc: r.HighConfidence}
 	if r.RequiresMatch != "" {
 		g, err := regexp.Compile(r.RequiresMatch)
 		if err != nil {
@@ -100,7 +101,10 @@ func (r *rule) apply(t *text) {
 		return
 	}
 	if masked := r.scan.replaceAll(t.s, r.mask); masked != t.s {
-		t.s, t.bytes = masked, presence(masked) // the mask's own characters are there now
+		// the mask's own characters are there now; bytes the match removed may be gone, but a
+		// superset only ever makes a later pre-check run a scan it could have skipped
+		t.s = masked
+		t.bytes.add(&r.maskBytes)
 	}
 }
 
