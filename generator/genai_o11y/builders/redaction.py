@@ -257,6 +257,7 @@ OTTL_LIMITS = [
     "resource entity references (type, schema URL, attribute key names; experimental in OTLP): OTTL has no path to them, so they pass unredacted (the native engine masks them)",
     "percent-encoded text (URLs, query strings) is not decoded: only e-mail addresses (%40) are caught encoded; the native engine also checks such text decoded",
     "values the stage cannot classify (Tier 1 values out of shape) are masked as content but not counted in a metric: no GenAIRedactionUnclassified alert",
+    "a log record's body that is a list becomes the map of its leaves ({\"body.0\": ...}): OTTL cannot flatten a list in place (the native engine keeps the list, redacted)",
 ]
 
 
