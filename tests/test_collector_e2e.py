@@ -493,7 +493,8 @@ def test_collector_watches_itself(stack):
 
 def test_logs_are_accepted_dropped_and_counted_never_forwarded(stack):
     """An app exporting OTLP logs (GenAI events; instrumentations with content capture on send the prompt as a
-    log record) gets no error from the sidecar, and no log content leaves it: logs are not redacted yet."""
+    log record) gets no error from the sidecar, and with logs.export: drop (the default) no log content leaves it
+    (with otlp they leave redacted: test_redaction_coverage.py)."""
     from opentelemetry._logs import LogRecord
     from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
     from opentelemetry.sdk._logs import LoggerProvider
