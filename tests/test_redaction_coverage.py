@@ -419,3 +419,30 @@ def test_generate_says_what_the_ottl_engine_cannot_redact():
     notes = redaction_notes(make_spec({"collector.engine": "ottl"}))
     assert len(notes) == len(redaction.OTTL_LIMITS) and all("collector.engine ottl" in n for n in notes)
     assert redaction_notes(make_spec()) == []  # the native engine reaches every field
+
+
+@pytest.mark.collector
+def test_the_ottl_engine_masks_bytes_beside_a_nan_double(otelcol, tmp_path):
+    """JSON has no NaN: the OTTL engine's bytes step makes such a span's values strings first. The span
+    is accepted, its bytes value masked, its numbers kept as they are (the native engine does the same)."""
+    import math
+
+    from opentelemetry.proto.trace.v1 import trace_pb2
+
+    kv = lambda k, **v: common_pb2.KeyValue(key=k, value=common_pb2.AnyValue(**v))  # noqa: E731
+    now = time.time_ns()
+    spans = [trace_pb2.Span(trace_id=bytes(range(1, 17)), span_id=bytes([i + 1]) * 8, name="x", start_time_unix_nano=now - 1000, end_time_unix_nano=now,
+                            status=trace_pb2.Status(code=trace_pb2.Status.STATUS_CODE_ERROR),  # kept by the sampler
+                            attributes=[kv("app.x", double_value=x), kv("app.blob", bytes_value=b"note jane.doe@example.com"), kv("app.n", int_value=1234)])
+             for i, x in enumerate((math.nan, math.inf, 1.5))]
+    req = trace_service_pb2.ExportTraceServiceRequest(resource_spans=[trace_pb2.ResourceSpans(scope_spans=[trace_pb2.ScopeSpans(spans=spans)])])
+    with OtlpSink() as sink:
+        spec = make_spec(collector_ports({"backends.tempo.endpoint": sink.endpoint, "sampling.decision_wait_seconds": 1, "collector.engine": "ottl"}, tmp_path))
+        with run_collector(otelcol, spec, tmp_path) as col:
+            with grpc.insecure_channel(col.otlp_grpc) as ch:
+                trace_service_pb2_grpc.TraceServiceStub(ch).Export(req, timeout=30)  # accepted: raises if refused
+            wait_for(lambda: len(sink.spans()) >= 3, timeout=60, what="the spans at the sink")
+    got = sorted((s.attributes["app.x"], s.attributes["app.blob"], s.attributes["app.n"]) for s in sink.spans() if not math.isnan(s.attributes["app.x"]))
+    assert got == [(1.5, "<BYTES>", 1234), (math.inf, "<BYTES>", 1234)], got
+    nan = [s.attributes for s in sink.spans() if math.isnan(s.attributes["app.x"])]
+    assert len(nan) == 1 and nan[0]["app.blob"] == "<BYTES>" and nan[0]["app.n"] == 1234, nan

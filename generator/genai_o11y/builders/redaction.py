@@ -167,6 +167,10 @@ BYTES_MASK = "<BYTES>"  # the native engine's BytesMask
 _JSON_NOT_BYTES = r'"(?:[^"\\]|\\.)*":(?:"' + STRING_MARK + r'(?:[^"\\]|\\.)*"|-?[0-9][-+.eE0-9]*|true|false|null),?'
 #: A JSON string value made only of base64 characters: in a map whose strings are marked, a bytes value.
 _JSON_BYTES_VALUE = r':"[A-Za-z0-9+/=]*"'
+#: The same entries once every value is a string (stringify_all: numbers, NaN, ±Infinity, bools, empty values).
+_JSON_NOT_BYTES_STRINGIFIED = (r'"(?:[^"\\]|\\.)*":"(?:' + STRING_MARK + r'(?:[^"\\]|\\.)*|-?[0-9][-+.eE0-9]*|NaN|-?Infinity|true|false|)",?')
+#: A double that is NaN or infinite (JSON has no such number: String() would fail), in ToKeyValueString's text.
+_KV_NOT_FINITE = r'=(?:NaN|-?Infinity)(?: |$)'  # pcommon's AsString of a double
 
 
 def mask_bytes(ctx: str, target: str, guard: str | None = None) -> list[str]:
@@ -174,9 +178,12 @@ def mask_bytes(ctx: str, target: str, guard: str | None = None) -> list[str]:
     converter that tells a bytes value from a string, so: a copy of the map with every string value
     marked, as JSON (bytes values are base64 strings there, the only unmarked ones); if one is
     there, every other entry is cut from the JSON text, what is left (the bytes values) is
-    replaced by <BYTES>, parsed back and merged over the map. Text the JSON step cannot parse fails
-    the statement, hence the batch (error_mode propagate): refused, never passed."""
-    copy, js, found = f'{ctx}.cache["b"]', f'{ctx}.cache["j"]', f'{ctx}.cache["bytes"]'
+    replaced by <BYTES>, parsed back and merged over the map. A NaN or infinite double has no JSON
+    form: where the copy holds one, every value of the copy is made a string first (stringify_all)
+    and the numbers' and bools' forms are cut too (a bytes value whose base64 reads as a number, or
+    `true`, then passes: binary data of a few bytes). Text the JSON step cannot parse fails the
+    statement, hence the batch (error_mode propagate): refused, never passed."""
+    copy, js, found, nf = f'{ctx}.cache["b"]', f'{ctx}.cache["j"]', f'{ctx}.cache["bytes"]', f'{ctx}.cache["nf"]'
 
     def where(*conds: str) -> str:
         cs = [c for c in (guard, *conds) if c]
@@ -185,9 +192,12 @@ def mask_bytes(ctx: str, target: str, guard: str | None = None) -> list[str]:
     return [
         f"set({copy}, {target})" + where(),
         f'replace_all_patterns({copy}, "value", "^", {q(STRING_MARK)})' + where(),
+        f"set({nf}, true)" + where(f"IsMatch(ToKeyValueString({copy}), {q(_KV_NOT_FINITE)})"),
+        f"stringify_all({copy})" + where(f"{nf} != nil"),
         f"set({js}, String({copy}))" + where(),
         f"set({found}, true)" + where(f"IsMatch({js}, {q(_JSON_BYTES_VALUE + '[,}]')})"),
-        f'replace_pattern({js}, {q(_JSON_NOT_BYTES)}, "")' + where(f"{found} != nil"),
+        f'replace_pattern({js}, {q(_JSON_NOT_BYTES)}, "")' + where(f"{found} != nil", f"{nf} == nil"),
+        f'replace_pattern({js}, {q(_JSON_NOT_BYTES_STRINGIFIED)}, "")' + where(f"{found} != nil", f"{nf} != nil"),
         f'replace_pattern({js}, ",}}$", "}}")' + where(f"{found} != nil"),
         f"replace_pattern({js}, {q(_JSON_BYTES_VALUE)}, {q(':' + chr(34) + BYTES_MASK + chr(34))})" + where(f"{found} != nil"),
         f'merge_maps({target}, ParseJSON({js}), "update")' + where(f"{found} != nil"),
