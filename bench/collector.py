@@ -172,7 +172,7 @@ def ablate(cfg: dict, component: str) -> dict:
             pl["processors"].remove(component)
         if component in pl["exporters"]:
             pl["exporters"].remove(component)
-        if component in pl["receivers"]:
+        if component in pl["receivers"] or not pl["exporters"]:  # a pipeline left without an exporter (logs/eval_events) goes too
             del pipelines[key]
     return cfg
 

@@ -110,7 +110,9 @@ def collector_overhead(binary: Path, n_spans: int) -> None:
             cfg = copy.deepcopy(builder.build(spec))
             if label.startswith("without"):
                 stage = names.redact_processor(spec.collector.engine)
-                cfg["service"]["pipelines"]["traces/ingest"]["processors"].remove(stage)
+                for pl in cfg["service"]["pipelines"].values():  # traces/ingest, and the logs pipelines (no logs in this load)
+                    if stage in pl["processors"]:
+                        pl["processors"].remove(stage)
                 del cfg["processors"][stage]
             rows.append(bench_collector.run(binary, label, cfg, spec, reqs, tmp, senders=3, warmup=4, window=12))
     finally:

@@ -21,6 +21,7 @@ from typing import Any, Iterator
 
 import grpc
 import yaml
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -89,6 +90,17 @@ class _TraceSink(trace_service_pb2_grpc.TraceServiceServicer):
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
+class _LogsSink(logs_service_pb2_grpc.LogsServiceServicer):
+    def __init__(self) -> None:
+        self.requests: list[logs_service_pb2.ExportLogsServiceRequest] = []
+        self.lock = threading.Lock()
+
+    def Export(self, request, context):  # noqa: N802 - gRPC method name
+        with self.lock:
+            self.requests.append(request)
+        return logs_service_pb2.ExportLogsServiceResponse()
+
+
 @dataclass
 class SinkSpan:
     trace_id: str
@@ -117,13 +129,15 @@ def _attrs(kvs) -> dict:
 
 
 class OtlpSink:
-    """An OTLP/gRPC trace receiver on a free port (stands in for Tempo)."""
+    """An OTLP/gRPC trace receiver on a free port (stands in for Tempo); it takes logs too (`logs`)."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.servicer = _TraceSink()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self.servicer, self.server)
+        self.logs = _LogsSink()
+        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(self.logs, self.server)
         self.server.add_insecure_port(f"127.0.0.1:{self.port}")
 
     def __enter__(self) -> "OtlpSink":

@@ -79,7 +79,13 @@ def test_every_pipeline_component_is_defined_and_memory_limiter_first():
     ingest = cfg["service"]["pipelines"]["traces/ingest"]["processors"]
     redact = names.redact_processor(load().collector.engine)
     assert redact in ingest
-    assert all(redact not in p["processors"] for n, p in cfg["service"]["pipelines"].items() if n != "traces/ingest")
+    assert all(redact not in p["processors"] for n, p in cfg["service"]["pipelines"].items() if n.startswith("traces/") and n != "traces/ingest")
+    # logs: every pipeline that lets anything out (to an exporter or a connector, not nop) redacts first
+    for spec in (load(), make_spec({"logs.export": "otlp", "logs.endpoint": "loki:4317"}), make_spec({"collector.engine": "ottl"})):
+        pipes = collector.build(spec)["service"]["pipelines"]
+        r = names.redact_processor(spec.collector.engine)
+        logs = {n: p for n, p in pipes.items() if n.startswith("logs/")}
+        assert logs and all(r in p["processors"] for p in logs.values() if p["exporters"] != ["nop"]), logs
 
 
 def test_otlp_listens_on_localhost_by_default():

@@ -132,7 +132,7 @@ def test_validate_accepts_generated_configs(otelcol, tmp_path, variant):
         (lambda c: c["processors"]["filter/genai_spans"]["traces"]["span"].append("span.attributes[\"x\"] == ("), "filter/genai_spans"),
         (lambda c: c["processors"]["genai_normalise"]["tool_outcome"].update({"timeout_pattern": "(?i)time(out"}), "tool_outcome.timeout_pattern: does not compile"),
         (lambda c: c["exporters"].update({"tempo_v2": {}}), "tempo_v2"),
-        (lambda c: c["service"]["pipelines"]["traces/sample"]["exporters"].append("otlp_grpc/nowhere"), "otlp_grpc/nowhere"),
+        (lambda c: c["service"]["pipelines"]["traces/metrics"]["exporters"].append("otlp_grpc/nowhere"), "otlp_grpc/nowhere"),
         (lambda c: c["connectors"]["span_metrics"].update({"histogram": {"explicit": {"buckets": ["fast"]}}}), "span_metrics"),
     ],
     ids=["bad-ottl", "bad-native-regex", "unknown-component", "undefined-exporter", "bad-bucket"],
@@ -493,7 +493,8 @@ def test_collector_watches_itself(stack):
 
 def test_logs_are_accepted_dropped_and_counted_never_forwarded(stack):
     """An app exporting OTLP logs (GenAI events; instrumentations with content capture on send the prompt as a
-    log record) gets no error from the sidecar, and no log content leaves it: logs are not redacted yet."""
+    log record) gets no error from the sidecar, and with logs.export: drop (the default) no log content leaves it
+    (with otlp they leave redacted: test_redaction_coverage.py)."""
     from opentelemetry._logs import LogRecord
     from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
     from opentelemetry.sdk._logs import LoggerProvider

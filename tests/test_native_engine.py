@@ -34,7 +34,8 @@ def test_default_spec_uses_the_native_engine_and_the_ottl_one_stays_available():
     assert "genai_redaction" in native["service"]["pipelines"]["traces/ingest"]["processors"]
     assert "genai_dimensions" in native["service"]["pipelines"]["traces/metrics"]["processors"]
     # the request view (a keep_keys and a set on root spans only) is the same OTTL for both engines
-    assert [p for p in native["processors"] if p.startswith("transform/")] == ["transform/request_view"]
+    # and so is the resource normalisation of eval-event log records (genai_normalise takes traces only)
+    assert [p for p in native["processors"] if p.startswith("transform/")] == [collector_builder.EVAL_LOGS_TRANSFORM, "transform/request_view"]
     assert native["service"]["pipelines"]["traces/ingest"]["processors"][2] == "genai_normalise"
     assert native["processors"]["genai_redaction"]["salt"] == "${env:GENAI_O11Y_HASH_SALT}"
     assert "$${1}<CREDENTIALS>@" in [d["mask"] for d in native["processors"]["genai_redaction"]["detectors"]]  # confmap-escaped
@@ -179,7 +180,7 @@ def _metrics_branch_to(cfg: dict, endpoint: str) -> dict:
     pl["traces/metrics"]["exporters"] = ["otlp_grpc/folded"]
     del pl["traces/requests"]  # request views share their span's ids (the usage test covers them)
     cfg["exporters"]["otlp_grpc/folded"] = {"endpoint": endpoint, "tls": {"insecure": True}}
-    for name in [p for p in pl if p.startswith(("metrics/", "traces/eval_events"))]:  # eval events: the usage tests
+    for name in [p for p in pl if p.startswith(("metrics/", "traces/eval_events", "logs/eval_events"))]:  # eval events: the usage tests
         del pl[name]
     for c in [c for c in cfg["connectors"] if not c.startswith("forward") or c.startswith("forward/eval_events")]:
         del cfg["connectors"][c]

@@ -1,4 +1,4 @@
-"""Redaction by construction: a secret in every string and bytes field of the OTLP trace model.
+"""Redaction by construction: a secret in every string and bytes field of the OTLP trace and logs models.
 
 The request is built by walking the protobuf descriptors of ExportTraceServiceRequest (installed
 with the SDK), not by a list of fields we thought of: every string and bytes field gets a secret,
@@ -6,7 +6,10 @@ every attribute list gets every value shape (string, bytes, array, nested kvlist
 key), so a field the OTLP model gains, or one the redaction forgets, fails here. Only the fields
 in VERBATIM (reviewed: the data does not work without them) keep their value, and they get valid
 ids, not secrets. The same request goes through the real collector (native engine, both modes;
-OTTL engine, with its stated limits) and through the app-side RedactingSpanExporter.
+OTTL engine, with its stated limits) and through the app-side RedactingSpanExporter. The logs
+request (ExportLogsServiceRequest) is built the same way, with a log record per body shape, and
+goes through the collector with `logs.export: otlp` (the helper exports no logs: no app-side
+log redactor to hold to it).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import urllib.request
 import grpc
 import pytest
 from google.protobuf.descriptor import FieldDescriptor as FD
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1 import common_pb2
 
@@ -27,6 +31,7 @@ from genai_o11y.redact import RedactingSpanExporter, Redactor
 from harness import OtlpSink, collector_ports, make_spec, run_collector, wait_for
 
 TRACE = "opentelemetry.proto.trace.v1."
+LOGS = "opentelemetry.proto.logs.v1."
 COMMON = "opentelemetry.proto.common.v1."
 
 #: Fields that pass verbatim, reviewed one by one: ids join spans into traces and links to their
@@ -38,7 +43,11 @@ VERBATIM = {
     TRACE + "Span.parent_span_id": "joins the span to its parent",
     TRACE + "Span.Link.trace_id": "the linked trace",
     TRACE + "Span.Link.span_id": "the linked span",
+    LOGS + "LogRecord.trace_id": "joins the record to its trace (GenAI events to the evaluated call)",
+    LOGS + "LogRecord.span_id": "joins the record to its span",
 }
+#: Every value shape a log record's body (an AnyValue of its own) can take: one record each.
+BODY_SHAPES = ("string", "bytes", "array", "kvlist")
 
 def _luhn(digits: str) -> str:
     """digits + the Luhn check digit."""
@@ -75,6 +84,7 @@ class Planter:
         self.planted: set[str] = set()
         self.needles: dict[str, list[str]] = {}
         self.ids = itertools.count(1)
+        self.body_shape = BODY_SHAPES[0]
 
     def secret(self, field: str) -> str:
         _kind, make = next(self.kinds)
@@ -126,6 +136,8 @@ class Planter:
             elif f.type == FD.TYPE_MESSAGE:
                 if f.message_type.full_name == COMMON + "KeyValue":
                     getattr(msg, f.name).extend(self.shapes())
+                elif f.message_type.full_name == COMMON + "AnyValue" and name == LOGS + "LogRecord.body":
+                    getattr(msg, f.name).CopyFrom(self.value(self.body_shape))
                 elif f.message_type.full_name == COMMON + "AnyValue":
                     raise AssertionError(f"{name}: an AnyValue outside a KeyValue: extend the planter")
                 elif f.is_repeated:
@@ -180,6 +192,22 @@ def planted_request() -> tuple[trace_service_pb2.ExportTraceServiceRequest, Plan
     return req, p
 
 
+def planted_logs_request() -> tuple[logs_service_pb2.ExportLogsServiceRequest, Planter]:
+    """Every field of the logs model planted, and one more log record per other body shape."""
+    p = Planter()
+    req = logs_service_pb2.ExportLogsServiceRequest()
+    p.fill(req)
+    records = req.resource_logs[0].scope_logs[0].log_records
+    for shape in BODY_SHAPES[1:]:
+        p.body_shape = shape
+        p.fill(records.add())
+    now = time.time_ns()
+    for r in records:
+        r.time_unix_nano = r.observed_time_unix_nano = now
+        r.severity_number = 9  # INFO
+    return req, p
+
+
 def leaks(planter: Planter, text: bytes) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for field, needles in planter.needles.items():
@@ -192,10 +220,22 @@ def leaks(planter: Planter, text: bytes) -> dict[str, list[str]]:
 def test_the_planter_reaches_every_text_field_of_the_model():
     req, p = planted_request()
     every = text_fields(trace_service_pb2.ExportTraceServiceRequest.DESCRIPTOR)
-    assert set(VERBATIM) <= every, set(VERBATIM) - every  # no stale exception
+    models = every | text_fields(logs_service_pb2.ExportLogsServiceRequest.DESCRIPTOR)
+    assert set(VERBATIM) <= models, set(VERBATIM) - models  # no stale exception
     assert p.planted == every - set(VERBATIM), sorted(every - set(VERBATIM) - p.planted)
     assert len(every) >= 20
     # and every secret is in the request it sends
+    raw = req.SerializeToString()
+    assert all(n.encode() in raw for ns in p.needles.values() for n in ns)
+
+
+def test_the_planter_reaches_every_text_field_of_the_logs_model():
+    req, p = planted_logs_request()
+    every = text_fields(logs_service_pb2.ExportLogsServiceRequest.DESCRIPTOR)
+    assert p.planted == every - set(VERBATIM), sorted(every - set(VERBATIM) - p.planted)
+    assert {LOGS + "LogRecord.event_name", LOGS + "LogRecord.severity_text", COMMON + "AnyValue.bytes_value"} <= p.planted
+    bodies = [r.body.WhichOneof("value") for r in req.resource_logs[0].scope_logs[0].log_records]
+    assert bodies == ["string_value", "bytes_value", "array_value", "kvlist_value"]
     raw = req.SerializeToString()
     assert all(n.encode() in raw for ns in p.needles.values() for n in ns)
 
@@ -234,9 +274,9 @@ def test_no_secret_leaves_the_collector_from_any_field(otelcol, tmp_path, mode):
     assert counted["contract"] >= 9 and (counted["bytes"] >= 1 or mode == "metadata-only"), counted
 
 
-#: What the OTTL engine cannot redact (redaction.OTTL_LIMITS, printed by `generate`): bytes values
-#: and resource entity references (no OTTL path reaches them).
-OTTL_CANNOT = {COMMON + "AnyValue.bytes_value", COMMON + "EntityRef.schema_url", COMMON + "EntityRef.type",
+#: What the OTTL engine cannot redact (redaction.OTTL_LIMITS, printed by `generate`): resource entity
+#: references (no OTTL path reaches them). Bytes values are masked there too (redaction.mask_bytes).
+OTTL_CANNOT = {COMMON + "EntityRef.schema_url", COMMON + "EntityRef.type",
                COMMON + "EntityRef.id_keys", COMMON + "EntityRef.description_keys"}
 
 
@@ -248,10 +288,52 @@ def test_the_ottl_engine_leaks_nothing_but_its_stated_limits(otelcol, tmp_path, 
     assert b"<EMAIL>" in out or mode == "metadata-only"
     got = leaks(p, out)
     assert set(got) <= OTTL_CANNOT, got
-    assert got or mode == "metadata-only", "the OTTL engine's stated limits are real: bytes values pass there"
+    assert got, "the OTTL engine's stated limits are real: entity references pass there"
+    assert (b"<BYTES>" in out) == (mode == "redacted")  # bytes values masked whole, as in the native engine
     assert not leaks(p, other.encode())
-    for words in (["bytes-valued"], ["links"], ["entity references"]):
+    for words in (["links"], ["entity references"]):
         assert any(all(w in limit for w in words) for limit in redaction.OTTL_LIMITS), words
+
+
+def logs_through_collector(otelcol, tmp, overrides: dict) -> tuple[bytes, str]:
+    """The planted logs request through the real collector with logs.export: otlp; what left it."""
+    req, _ = planted_logs_request()
+    with OtlpSink() as sink:
+        spec = make_spec(collector_ports({"logs.export": "otlp", "logs.endpoint": sink.endpoint, **overrides}, tmp))
+        with run_collector(otelcol, spec, tmp) as col:
+            with grpc.insecure_channel(col.otlp_grpc) as ch:
+                logs_service_pb2_grpc.LogsServiceStub(ch).Export(req, timeout=30)
+            wait_for(lambda: len(sink.logs.requests) >= 1, timeout=60, what="the log records at the sink")
+            time.sleep(2)  # metrics flush
+            other = col.metrics_text() + urllib.request.urlopen(col.telemetry_url, timeout=5).read().decode() + col.log()
+        with sink.logs.lock:
+            out = b"".join(r.SerializeToString() for r in sink.logs.requests)
+            records = [r for rq in sink.logs.requests for rl in rq.resource_logs for sl in rl.scope_logs for r in sl.log_records]
+    assert len(records) == len(BODY_SHAPES), len(records)  # every record left, redacted: none was dropped
+    return out, other
+
+
+@pytest.mark.collector
+@pytest.mark.parametrize("mode", ["redacted", "metadata-only"])
+def test_no_secret_leaves_the_collector_from_any_log_field(otelcol, tmp_path, mode):
+    out, other = logs_through_collector(otelcol, tmp_path, {"redaction.mode": mode})
+    _, p = planted_logs_request()
+    assert re.search(rb"<(EMAIL|API_KEY|SSN|IBAN)>", out)  # the records arrived, masked
+    assert (b"<BYTES>" in out) == (mode == "redacted")
+    assert not leaks(p, out), leaks(p, out)
+    assert not leaks(p, other.encode()), leaks(p, other.encode())
+
+
+@pytest.mark.collector
+@pytest.mark.parametrize("mode", ["redacted", "metadata-only"])
+def test_the_ottl_engine_leaks_no_log_field_but_its_stated_limits(otelcol, tmp_path, mode):
+    out, other = logs_through_collector(otelcol, tmp_path, {"collector.engine": "ottl", "redaction.mode": mode})
+    _, p = planted_logs_request()
+    assert re.search(rb"<(EMAIL|API_KEY|SSN|IBAN)>", out)  # the records arrived, masked
+    got = leaks(p, out)
+    assert set(got) <= OTTL_CANNOT, got
+    assert (b"<BYTES>" in out) == (mode == "redacted")
+    assert not leaks(p, other.encode())
 
 
 # --- the app-side redactor ----------------------------------------------------------------------------
@@ -337,3 +419,30 @@ def test_generate_says_what_the_ottl_engine_cannot_redact():
     notes = redaction_notes(make_spec({"collector.engine": "ottl"}))
     assert len(notes) == len(redaction.OTTL_LIMITS) and all("collector.engine ottl" in n for n in notes)
     assert redaction_notes(make_spec()) == []  # the native engine reaches every field
+
+
+@pytest.mark.collector
+def test_the_ottl_engine_masks_bytes_beside_a_nan_double(otelcol, tmp_path):
+    """JSON has no NaN: the OTTL engine's bytes step makes such a span's values strings first. The span
+    is accepted, its bytes value masked, its numbers kept as they are (the native engine does the same)."""
+    import math
+
+    from opentelemetry.proto.trace.v1 import trace_pb2
+
+    kv = lambda k, **v: common_pb2.KeyValue(key=k, value=common_pb2.AnyValue(**v))  # noqa: E731
+    now = time.time_ns()
+    spans = [trace_pb2.Span(trace_id=bytes(range(1, 17)), span_id=bytes([i + 1]) * 8, name="x", start_time_unix_nano=now - 1000, end_time_unix_nano=now,
+                            status=trace_pb2.Status(code=trace_pb2.Status.STATUS_CODE_ERROR),  # kept by the sampler
+                            attributes=[kv("app.x", double_value=x), kv("app.blob", bytes_value=b"note jane.doe@example.com"), kv("app.n", int_value=1234)])
+             for i, x in enumerate((math.nan, math.inf, 1.5))]
+    req = trace_service_pb2.ExportTraceServiceRequest(resource_spans=[trace_pb2.ResourceSpans(scope_spans=[trace_pb2.ScopeSpans(spans=spans)])])
+    with OtlpSink() as sink:
+        spec = make_spec(collector_ports({"backends.tempo.endpoint": sink.endpoint, "gateway.decision_wait_seconds": 1, "collector.engine": "ottl"}, tmp_path))
+        with run_collector(otelcol, spec, tmp_path) as col:
+            with grpc.insecure_channel(col.otlp_grpc) as ch:
+                trace_service_pb2_grpc.TraceServiceStub(ch).Export(req, timeout=30)  # accepted: raises if refused
+            wait_for(lambda: len(sink.spans()) >= 3, timeout=60, what="the spans at the sink")
+    got = sorted((s.attributes["app.x"], s.attributes["app.blob"], s.attributes["app.n"]) for s in sink.spans() if not math.isnan(s.attributes["app.x"]))
+    assert got == [(1.5, "<BYTES>", 1234), (math.inf, "<BYTES>", 1234)], got
+    nan = [s.attributes for s in sink.spans() if math.isnan(s.attributes["app.x"])]
+    assert len(nan) == 1 and nan[0]["app.blob"] == "<BYTES>" and nan[0]["app.n"] == 1234, nan

@@ -101,8 +101,9 @@ class When:
     key: str
     equals: str | bool | None = None
 
-    def ottl(self) -> str:
-        return f"{attr(self.key)} != nil" if self.equals is None else f"{attr(self.key)} == {_ottl_literal(self.equals)}"
+    def ottl(self, ctx: str = "span") -> str:
+        a = attr(self.key, ctx)
+        return f"{a} != nil" if self.equals is None else f"{a} == {_ottl_literal(self.equals)}"
 
     def native(self) -> dict:
         return {"key": self.key, "present": True} if self.equals is None else {"key": self.key, "equals": self.equals}
@@ -137,19 +138,24 @@ class UsageMetric:
         """Labels read from the span carrying the event (a span_event metric)."""
         return [d for d in self.labels if d not in self.event_keys]
 
-    def signal_to_metrics(self) -> dict:
-        """The metric in signal_to_metrics's config (conditions and values in OTTL)."""
+    def log_resource_labels(self) -> list[str]:
+        """The span labels the event as a log record reads from its resource (it is on no span)."""
+        return [d for d in self.span_labels() if d in RESOURCE_TO_LABEL]
+
+    def signal_to_metrics(self, ctx: str = "span") -> dict:
+        """The metric in signal_to_metrics's config (conditions and values in OTTL), read from spans
+        or (ctx "log") from log records."""
         attributes = [{"key": d} if d == self.requires else {"key": d, "default_value": n.NONE_VALUE} for d in self.labels]
         if self.requires not in self.labels:
             attributes.append({"key": self.requires})
         m = {
             "name": self.name,
             "description": self.description,
-            "conditions": [" and ".join(w.ottl() for w in self.when)],
+            "conditions": [" and ".join(w.ottl(ctx) for w in self.when)],
             "attributes": attributes,
             "include_resource_attributes": [{"key": n.SERVICE_NAME}],
         }
-        value = f"{'Int' if self.value_type == 'int' else 'Double'}({attr(self.value) if self.value else 1})"
+        value = f"{'Int' if self.value_type == 'int' else 'Double'}({attr(self.value, ctx) if self.value else 1})"
         if self.buckets is not None:
             m["histogram"] = {"buckets": list(self.buckets), "value": value}
         else:
@@ -174,7 +180,7 @@ class UsageMetric:
         if self.max_streams:
             m["max_streams"] = self.max_streams
         if self.span_event:
-            m["span_event"] = {"name": self.span_event, "span_labels": self.span_labels()}
+            m["span_event"] = {"name": self.span_event, "span_labels": self.span_labels(), "log_resource_labels": self.log_resource_labels()}
         return m
 
 

@@ -116,12 +116,14 @@ class Redactor:
         return self.mask(text)[0][: self.max_chars]
 
     def span_name(self, name: str) -> str:
-        name, _ = self._mask(name)
+        """The detectors (also on the name percent-decoded, as `mask`), the id placeholders, and
+        max_content_chars characters at most, as in the collector."""
+        name, _ = self.mask(name)
         lowered = name.lower()
         for rule, pattern, repl in self._name_rules:
             if rule.gate_holds(lowered):
                 name = pattern.sub(repl, name)
-        return name
+        return name[: self.max_chars]
 
     def attributes(self, attrs: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
         """Redacted attributes and the count of masked values. Non-Tier-1 lists and maps are

@@ -1,8 +1,12 @@
 """The OpenTelemetry Collector sidecar config, as data.
 
     traces/ingest   otlp -> memory_limiter -> resource -> normalise + cost -> redact -> batch -> forward
-    logs/drop       otlp -> memory_limiter -> drop every record (counted) -> nop: an app exporting logs gets no error,
-                    and no log content leaves the sidecar (logs are neither redacted nor forwarded yet)
+    logs/drop       otlp -> memory_limiter -> drop every record (counted) -> nop   (spec logs.export: drop, the default):
+                    an app exporting logs gets no error, and no log content leaves the sidecar
+    logs/ingest     otlp -> memory_limiter -> resource -> redact -> batch -> otlp_grpc/logs (logs.export: otlp;
+                    persistent queue, retries): the same redaction stage as traces, every field of the logs model
+    logs/eval_events otlp -> memory_limiter -> gen_ai.evaluation.result records -> resource -> redact -> normalise
+                    resource -> genai_usage / signal_to_metrics: the eval series of the span event, from log records
     traces/gateway  forward -> load_balancing (routing key: trace id; persistent queue, retries) -> the gateway tier
                     (gateway.enabled, the default: the sidecar holds no trace; builders/gateway.py samples)
     traces/sample   forward -> tail_sampling -> otlp_grpc/tempo (persistent queue, retries)
@@ -265,6 +269,57 @@ def sampling_policies(spec: Spec) -> list[dict]:
 
 
 LOGS_DROP = "filter/drop_logs"
+LOGS_EXPORTER = "otlp_grpc/logs"
+EVAL_LOGS_FILTER = "filter/eval_event_logs"
+EVAL_LOGS_TRANSFORM = "transform/eval_event_logs"
+
+
+def eval_event_logs(spec: Spec, redact: str) -> tuple[dict, dict]:
+    """(processors, pipelines): OTel events as log records (gen_ai.evaluation.result, by event name or
+    the attribute event.name) feed the same evaluation metrics as the span event, whatever
+    logs.export says: only those records, redacted, their resource normalised as a span's; the
+    evaluated call's dimensions (model, route, prompt) are not on a log record, so those labels are
+    `_none`; service, environment and release come from the record's resource. native: our genai_usage
+    connector (shared with the traces, so one series per label set); ottl: the same signal_to_metrics
+    connector's `logs` metrics, the record's attributes narrowed to what the span event gives."""
+    ev = n.EVAL_EVENT
+    keep = f"log.event_name == {q(ev)} or {attr('event.name', 'log')} == {q(ev)}"
+    statements = [{"context": "resource", "statements": normalise.resource_statements(spec.app.services, spec.app.environment)}]
+    if spec.collector.engine == "ottl":
+        metrics = [m for m in usage_metrics() if m.span_event]
+        event_keys = list(dict.fromkeys(k for m in metrics for k in m.event_keys))
+        from_resource = list(dict.fromkeys(k for m in metrics for k in m.log_resource_labels()))
+        statements.append({"context": "log", "statements": [
+            f"keep_keys(log.attributes, [{', '.join(q(k) for k in event_keys)}])",
+            *[f"set({attr(k, 'log')}, resource.attributes[{q(k)}]) where resource.attributes[{q(k)}] != nil" for k in from_resource],
+            f"set({attr(marker('evaluation'), 'log')}, true) where {attr(n.EVAL_SCORE, 'log')} != nil",
+        ]})
+    processors = {
+        EVAL_LOGS_FILTER: {"error_mode": "ignore", "logs": {"log_record": [f"not ({keep})"]}},
+        EVAL_LOGS_TRANSFORM: {"error_mode": "ignore", "log_statements": _escape_confmap(statements)},
+    }
+    connector = n.USAGE_CONNECTORS["native"] if spec.collector.engine == "native" else "signal_to_metrics"
+    pipeline = {"receivers": ["otlp"], "processors": ["memory_limiter", EVAL_LOGS_FILTER, "resource", redact, EVAL_LOGS_TRANSFORM], "exporters": [connector]}
+    return processors, {"logs/eval_events": pipeline}
+
+
+def logs_branch(spec: Spec, redact: str) -> tuple[dict, dict, dict]:
+    """(processors, exporters, pipelines) for OTLP logs (GenAI events, content events of
+    instrumentations with capture on): always accepted, so an app's export does not fail. export:
+    drop drops every record, counted (otelcol_processor_filter_logs_filtered); export: otlp sends
+    them on through the redaction stage (the processor `redact` of the traces, logs too), with
+    retries and the persistent queue."""
+    if spec.logs.export == "drop":
+        return ({LOGS_DROP: {"error_mode": "ignore", "logs": {"log_record": ["true"]}}}, {},
+                {"logs/drop": {"receivers": ["otlp"], "processors": ["memory_limiter", LOGS_DROP], "exporters": ["nop"]}})
+    exporter = {
+        "endpoint": spec.logs.endpoint,
+        "tls": {"insecure": spec.logs.insecure},
+        "retry_on_failure": {"enabled": True, "initial_interval": "1s", "max_interval": "30s", "max_elapsed_time": "0s"},
+        "sending_queue": {"enabled": True, "storage": QUEUE, "queue_size": spec.collector.queue_size_batches, "num_consumers": 2},
+    }
+    pipeline = {"receivers": ["otlp"], "processors": ["memory_limiter", "resource", redact, "batch"], "exporters": [LOGS_EXPORTER]}
+    return {}, {LOGS_EXPORTER: exporter}, {"logs/ingest": pipeline}
 DATASET_SAMPLER = "tail_sampling/eval_dataset"
 DATASET_EXPORTER = "file/eval_dataset"
 
@@ -439,7 +494,9 @@ def _usage_metrics_branch(spec: Spec, processors: dict, connectors: dict, pipeli
         return
     processors["transform/unmark"] = unmark_processor()
     processors["delta_to_cumulative"] = {"max_stale": USAGE_MAX_STALE}
-    connectors["signal_to_metrics"] = {"error_mode": "ignore", "spans": _escape_confmap([m.signal_to_metrics() for m in usage_metrics()])}
+    connectors["signal_to_metrics"] = {"error_mode": "ignore", "spans": _escape_confmap([m.signal_to_metrics() for m in usage_metrics()]),
+                                       # gen_ai.evaluation.result events as log records (eval_event_logs)
+                                       "logs": _escape_confmap([m.signal_to_metrics("log") for m in usage_metrics() if m.span_event])}
     pipelines["traces/metrics"]["exporters"].append("signal_to_metrics")
     pipelines["metrics/usage"] = {"receivers": ["signal_to_metrics"], "processors": ["transform/unmark", "delta_to_cumulative"], "exporters": ["prometheus"]}
     processors.update(eval_event_processors())
@@ -469,10 +526,14 @@ def build(spec: Spec) -> dict:
     engine = spec.collector.engine
     redact, dims = n.redact_processor(engine), n.dimensions_processor(engine)
     tele_host, tele_port = _hostport(c.telemetry_endpoint)
+    logs_processors, logs_exporters, logs_pipelines = logs_branch(spec, redact)
+    eval_processors, eval_pipelines = eval_event_logs(spec, redact)
+    logs_processors.update(eval_processors)
+    logs_pipelines.update(eval_pipelines)
 
     processors: dict = {
         "memory_limiter": {"check_interval": "1s", "limit_mib": c.memory_limit_mib, "spike_limit_mib": max(16, c.memory_limit_mib // 5)},
-        LOGS_DROP: {"error_mode": "ignore", "logs": {"log_record": ["true"]}},
+        **logs_processors,
         "resource": {
             "attributes": [
                 {"key": n.SERVICE_VERSION, "value": "${env:GENAI_O11Y_RELEASE:-unknown}", "action": "insert"},
@@ -494,7 +555,8 @@ def build(spec: Spec) -> dict:
         # stock contrib build, where it fails closed: a statement error refuses the batch
         # (GenAIRedactionFailing) instead of letting an unmasked value through.
         redact: redaction.insert_salt(_escape_confmap(redaction.native_config(spec, policy))) if engine == "native"
-        else redaction.insert_salt(_transform(redaction.statement_groups(spec, policy), error_mode="propagate")),
+        else redaction.insert_salt({**_transform(redaction.statement_groups(spec, policy), error_mode="propagate"),
+                                    "log_statements": _escape_confmap(redaction.log_statement_groups(spec, policy))}),
         "batch": {"send_batch_size": 1024, "send_batch_max_size": 2048, "timeout": "1s"},
         "filter/genai_spans": {"error_mode": "ignore", "traces": {"span": [f"{attr(n.STAGE)} == nil"]}},
         # Label folding: our genai_dimensions processor, or the same in OTTL. Only service.name stays on
@@ -527,9 +589,7 @@ def build(spec: Spec) -> dict:
             "processors": ["memory_limiter", "resource", *n.normalise_processors(engine), redact, "batch"],
             "exporters": [FORWARD],
         },
-        # OTLP logs (GenAI events, content events of instrumentations with capture on): accepted, so the app's
-        # export does not fail, and dropped, counted (otelcol_processor_filter_logs_filtered): none leaves unredacted
-        "logs/drop": {"receivers": ["otlp"], "processors": ["memory_limiter", LOGS_DROP], "exporters": ["nop"]},
+        **logs_pipelines,
         "traces/metrics": {
             "receivers": [FORWARD],
             "processors": ["filter/genai_spans", dims],
@@ -571,6 +631,7 @@ def build(spec: Spec) -> dict:
         processors.update(s_processors)
         exporters_extra.update(s_exporters)
         pipelines.update(s_pipelines)
+    exporters_extra.update(logs_exporters)
 
     return {
         "extensions": {

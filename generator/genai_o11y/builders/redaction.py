@@ -160,6 +160,50 @@ def _mark(policy: Policy) -> list[str]:
     ]
 
 
+STRING_MARK = "#s#"  # put before every string value of a cache copy, so that bytes values are the unmarked JSON strings
+BYTES_MASK = "<BYTES>"  # the native engine's BytesMask
+#: In the JSON text of a flat map (OTTL's String()): an entry whose value is a marked string, a number, a bool or
+#: null. Every `"` inside a JSON string is escaped, so matching from the left keeps to entry boundaries.
+_JSON_NOT_BYTES = r'"(?:[^"\\]|\\.)*":(?:"' + STRING_MARK + r'(?:[^"\\]|\\.)*"|-?[0-9][-+.eE0-9]*|true|false|null),?'
+#: A JSON string value made only of base64 characters: in a map whose strings are marked, a bytes value.
+_JSON_BYTES_VALUE = r':"[A-Za-z0-9+/=]*"'
+#: The same entries once every value is a string (stringify_all: numbers, NaN, ±Infinity, bools, empty values).
+_JSON_NOT_BYTES_STRINGIFIED = (r'"(?:[^"\\]|\\.)*":"(?:' + STRING_MARK + r'(?:[^"\\]|\\.)*|-?[0-9][-+.eE0-9]*|NaN|-?Infinity|true|false|)",?')
+#: A double that is NaN or infinite (JSON has no such number: String() would fail), in ToKeyValueString's text.
+_KV_NOT_FINITE = r'=(?:NaN|-?Infinity)(?: |$)'  # pcommon's AsString of a double
+
+
+def mask_bytes(ctx: str, target: str, guard: str | None = None) -> list[str]:
+    """Bytes values of the flat map `target` become <BYTES>, as in the native engine. OTTL has no
+    converter that tells a bytes value from a string, so: a copy of the map with every string value
+    marked, as JSON (bytes values are base64 strings there, the only unmarked ones); if one is
+    there, every other entry is cut from the JSON text, what is left (the bytes values) is
+    replaced by <BYTES>, parsed back and merged over the map. A NaN or infinite double has no JSON
+    form: where the copy holds one, every value of the copy is made a string first (stringify_all)
+    and the numbers' and bools' forms are cut too (a bytes value whose base64 reads as a number, or
+    `true`, then passes: binary data of a few bytes). Text the JSON step cannot parse fails the
+    statement, hence the batch (error_mode propagate): refused, never passed."""
+    copy, js, found, nf = f'{ctx}.cache["b"]', f'{ctx}.cache["j"]', f'{ctx}.cache["bytes"]', f'{ctx}.cache["nf"]'
+
+    def where(*conds: str) -> str:
+        cs = [c for c in (guard, *conds) if c]
+        return f" where {' and '.join(cs)}" if cs else ""
+
+    return [
+        f"set({copy}, {target})" + where(),
+        f'replace_all_patterns({copy}, "value", "^", {q(STRING_MARK)})' + where(),
+        f"set({nf}, true)" + where(f"IsMatch(ToKeyValueString({copy}), {q(_KV_NOT_FINITE)})"),
+        f"stringify_all({copy})" + where(f"{nf} != nil"),
+        f"set({js}, String({copy}))" + where(),
+        f"set({found}, true)" + where(f"IsMatch({js}, {q(_JSON_BYTES_VALUE + '[,}]')})"),
+        f'replace_pattern({js}, {q(_JSON_NOT_BYTES)}, "")' + where(f"{found} != nil", f"{nf} == nil"),
+        f'replace_pattern({js}, {q(_JSON_NOT_BYTES_STRINGIFIED)}, "")' + where(f"{found} != nil", f"{nf} != nil"),
+        f'replace_pattern({js}, ",}}$", "}}")' + where(f"{found} != nil"),
+        f"replace_pattern({js}, {q(_JSON_BYTES_VALUE)}, {q(':' + chr(34) + BYTES_MASK + chr(34))})" + where(f"{found} != nil"),
+        f'merge_maps({target}, ParseJSON({js}), "update")' + where(f"{found} != nil"),
+    ]
+
+
 def _content(ctx: str, policy: Policy, limit: int, count_into: str | None, guard: str | None) -> list[str]:
     """cache["rest"] flattened, masked where each detector's gate holds, counted, truncated and
     merged back (Tier 1 wins a key clash). `guard`: a condition on every statement (None: the
@@ -174,6 +218,7 @@ def _content(ctx: str, policy: Policy, limit: int, count_into: str | None, guard
     s = [
         f"keep_matching_keys({attrs}, {t1})" + where(),
         f"flatten({rest})" + where(),
+        *mask_bytes(ctx, rest, guard),
         f"set({kv}, ToLowerCase(ToKeyValueString({rest})))" + where(),
         *[f'replace_all_patterns({rest}, {q(mode)}, {q(r.regex)}, {q(r.mask)})' + where(f"({g})" if (g := gate(r, kv)) else None)
           for r in policy.compiled_detectors() for mode in ("key", "value")],
@@ -218,11 +263,11 @@ def _status_message(spec: Spec, policy: Policy) -> list[str]:
 #: type): generate() prints these, and the redaction README lists them.
 OTTL_LIMITS = [
     "span links: OTTL has no path to a link's attributes or trace state, so the OTTL engine removes every link (trace and span ids included)",
-    "bytes-valued attributes outside Tier 1: OTTL cannot tell a bytes value from others, so they pass unmasked (the native engine masks them whole as <BYTES>)",
     "max_content_chars counts bytes (UTF-8 safe) in the OTTL engine: OTTL's truncate_all and Substring cannot count characters",
     "resource entity references (type, schema URL, attribute key names; experimental in OTLP): OTTL has no path to them, so they pass unredacted (the native engine masks them)",
     "percent-encoded text (URLs, query strings) is not decoded: only e-mail addresses (%40) are caught encoded; the native engine also checks such text decoded",
     "values the stage cannot classify (Tier 1 values out of shape) are masked as content but not counted in a metric: no GenAIRedactionUnclassified alert",
+    "a log record's body that is a list becomes the map of its leaves ({\"body.0\": ...}): OTTL cannot flatten a list in place (the native engine keeps the list, redacted)",
 ]
 
 
@@ -243,7 +288,7 @@ def _others(spec: Spec, policy: Policy) -> list[dict]:
     ]
 
 
-def _span_name_groups(policy: Policy) -> list[dict]:
+def _span_name_groups(policy: Policy, limit: int) -> list[dict]:
     """Most span names are plain (`retrieval`, `execute_tool search_kb`): the rules that provably
     need a character outside letters, `_`, space and `.` run in a group only names with such a
     character enter; the few rules that can match letters alone run on every name. Each rule is
@@ -261,8 +306,9 @@ def _span_name_groups(policy: Policy) -> list[dict]:
     if other:
         groups.append({"context": "span", "conditions": [f"not IsMatch(span.name, {q(PLAIN_NAME_RE)})"], "statements": stmts(other)})
     plain = [r for r in rules if r.plain_capable]
-    if plain:
-        groups.append({"context": "span", "statements": stmts(plain)})
+    # a name is truncated like content (bytes, UTF-8 safe: OTTL cannot count characters)
+    cut = f"set(span.name, Substring(span.name, 0, {limit}, true)) where Len(span.name) > {limit}"
+    groups.append({"context": "span", "statements": (stmts(plain) if plain else []) + [cut]})
     return groups
 
 
@@ -271,7 +317,7 @@ def statement_groups(spec: Spec, policy: Policy) -> list[dict]:
     ids = [_hash(f"span.attributes[{q(k)}]") for k in policy.identifier_keys]
     ev_ids = [_hash(f"spanevent.attributes[{q(k)}]") for k in policy.identifier_keys]
     res_ids = [_hash(f"resource.attributes[{q(k)}]") for k in policy.identifier_keys]
-    names = _span_name_groups(policy)
+    names = _span_name_groups(policy, spec.redaction.max_content_chars)
     count = f"span.attributes[{q(COUNT)}]"
     t1 = q(policy.metadata_regex())
     if spec.redaction.mode == "metadata-only":
@@ -308,6 +354,69 @@ def statement_groups(spec: Spec, policy: Policy) -> list[dict]:
         {"context": "spanevent", "statements": ev_ids + _redacted("spanevent", policy, limit, count)},
         *_others(spec, policy),
     ]
+
+
+def _log_body(spec: Spec, policy: Policy, count: str) -> list[dict]:
+    """A log record's body is content whatever its shape: a string masked (gated, as labels are),
+    counted and truncated; a map flattened, masked, counted and truncated like attributes outside
+    Tier 1; a list the same, as the map {"body.0": ..., "body.1": ...} (OTTL cannot keep a list's
+    shape while flattening it); a bytes body (the one value that is none of OTTL's Is* types)
+    becomes <BYTES>. metadata-only drops the body."""
+    body, rest, kv = "log.body", 'log.cache["rest"]', 'log.cache["kv"]'
+    texty = f"(IsString({body}) or IsMap({body}) or IsList({body}) or IsInt({body}) or IsDouble({body}) or IsBool({body}))"
+    if spec.redaction.mode == "metadata-only":
+        return [{"context": "log", "statements": [f"set({body}, nil) where {body} != nil and not (IsInt({body}) or IsDouble({body}) or IsBool({body}))"]}]
+    limit = spec.redaction.max_content_chars
+    tokens = policy.mask_tokens()
+
+    def structured(load: str) -> list[str]:
+        return [
+            load,
+            f"flatten({rest})",
+            *mask_bytes("log", rest),
+            f"set({kv}, ToLowerCase(ToKeyValueString({rest})))",
+            *[f'replace_all_patterns({rest}, {q(mode)}, {q(r.regex)}, {q(r.mask)})' + (f" where ({g})" if (g := gate(r, kv)) else "")
+              for r in policy.compiled_detectors() for mode in ("key", "value")],
+            f"set({kv}, ToKeyValueString({rest}))",
+            f"set({count}, Coalesce([{count}, 0]) + {_count(kv, tokens)})",
+            f"truncate_all({rest}, {limit})",
+            f"set({body}, {rest})",
+        ]
+
+    return [
+        {"context": "log", "conditions": [f"IsString({body})"], "statements": _labels("log", [body], policy) + [
+            f"set({count}, Coalesce([{count}, 0]) + {_count(body, tokens)})",
+            f"set({body}, Substring({body}, 0, {limit}, true)) where Len({body}) > {limit}",
+        ]},
+        {"context": "log", "conditions": [f"IsMap({body})"], "statements": structured(f"set({rest}, {body})")},
+        {"context": "log", "conditions": [f"IsList({body})"], "statements": structured(f'set({rest}["body"], {body})')},
+        {"context": "log", "statements": [f"set({body}, {q(BYTES_MASK)}) where {body} != nil and not {texty}"]},
+    ]
+
+
+def log_statement_groups(spec: Spec, policy: Policy) -> list[dict]:
+    """transform processor statement groups for logs (resource, scope, log): the same policy as for
+    spans, field by field of the OTLP logs model (OTTL_LIMITS apply as for traces)."""
+    ids = [_hash(f"log.attributes[{q(k)}]") for k in policy.identifier_keys]
+    res_ids = [_hash(f"resource.attributes[{q(k)}]") for k in policy.identifier_keys]
+    count = f"log.attributes[{q(COUNT)}]"
+    t1 = q(policy.metadata_regex())
+    limit = spec.redaction.max_content_chars
+    others = _others(spec, policy)
+    resource_labels, scope_group = others[0], others[1]
+    labels = {"context": "log", "statements": _labels("log", ["log.severity_text", "log.event_name"], policy)}
+    if spec.redaction.mode == "metadata-only":
+        attrs = {"context": "log", "statements": ids + [
+            'set(log.cache["n"], Len(log.attributes))',
+            *_drop_violations("log.attributes", policy),
+            f"keep_matching_keys(log.attributes, {t1})",
+            f'set({count}, log.cache["n"] - Len(log.attributes)) where Len(log.attributes) < log.cache["n"]',
+        ]}
+        resource = {"context": "resource", "statements": res_ids + _drop_violations("resource.attributes", policy) + [f"keep_matching_keys(resource.attributes, {t1})"]}
+    else:
+        attrs = {"context": "log", "statements": ids + _redacted("log", policy, limit, count)}
+        resource = {"context": "resource", "statements": res_ids + _redacted("resource", policy, limit, None)}
+    return [resource, resource_labels, scope_group, attrs, *_log_body(spec, policy, count), labels]
 
 
 def _rule(r: Rule) -> dict:

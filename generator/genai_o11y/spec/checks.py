@@ -16,6 +16,7 @@ def run(spec: Spec) -> Iterator[tuple[Loc, str]]:
     yield from _full_mode(spec)
     yield from _failure_rules(spec)
     yield from _gateway(spec)
+    yield from _logs(spec)
 
 
 def _gateway(spec: Spec):
@@ -25,6 +26,13 @@ def _gateway(spec: Spec):
                                                 "the sidecars would send to a different set of gateways than runs")
     if len(set(g.static_endpoints)) != len(g.static_endpoints):
         yield ("gateway", "static_endpoints"), "an endpoint is listed twice: its replica would take twice its share of the traces"
+
+
+def _logs(spec: Spec):
+    if spec.logs.export == "otlp" and spec.logs.endpoint is None:
+        yield ("logs", "endpoint"), "export: otlp needs logs.endpoint (the OTLP/gRPC endpoint of the logs backend)"
+    if spec.logs.export == "drop" and spec.logs.endpoint is not None:
+        yield ("logs", "export"), "logs.endpoint is set but export is drop: set export: otlp to send logs there"
 
 
 def _failure_rules(spec: Spec):

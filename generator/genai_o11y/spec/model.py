@@ -438,6 +438,15 @@ class Collector(Strict):
     )
 
 
+class Logs(Strict):
+    """Where the OTLP logs an app sends (GenAI events, content events of instrumentations) go: they are
+    always accepted (an app's export never fails) and redacted like traces before they leave."""
+
+    export: Literal["drop", "otlp"] = Field("drop", description="drop: every record dropped, counted; otlp: redacted, then sent to `endpoint` (OTLP/gRPC, retries and a persistent queue).")
+    endpoint: Endpoint | None = Field(None, description="OTLP/gRPC endpoint of the logs backend; required with export: otlp.")
+    insecure: bool = True
+
+
 class Spec(Strict):
     apiVersion: Literal["genai-o11y/v1"]
     app: App
@@ -451,6 +460,7 @@ class Spec(Strict):
     gateway: Gateway = Field(default_factory=Gateway)
     redaction: Redaction = Field(default_factory=Redaction)
     backends: Backends = Field(default_factory=Backends)
+    logs: Logs = Field(default_factory=Logs)
     alerting: Alerting = Field(default_factory=Alerting)
     budget: Budget = Field(default_factory=Budget)
     evals: Evals = Field(default_factory=Evals)

@@ -50,6 +50,9 @@ type Metric struct {
 type SpanEvent struct {
 	Name       string   `mapstructure:"name"`
 	SpanLabels []string `mapstructure:"span_labels"`
+	// LogResourceLabels: the same event as a log record (connector logs -> metrics) is on no span:
+	// these span labels are read from the record's resource, the others take their default.
+	LogResourceLabels []string `mapstructure:"log_resource_labels"`
 }
 
 // When holds where the attribute is set (Present), or equals Equals with the same type.
@@ -154,6 +157,11 @@ func (c *Config) Validate() error {
 					errs = append(errs, fmt.Errorf("%s.span_event.span_labels[%d]: %s listed twice", at, j, k))
 				}
 				spanSeen[k] = true
+			}
+			for j, k := range e.LogResourceLabels {
+				if !spanSeen[k] {
+					errs = append(errs, fmt.Errorf("%s.span_event.log_resource_labels[%d]: %q is not one of span_labels", at, j, k))
+				}
 			}
 		}
 		if m.MaxStreams < 0 {

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
@@ -110,6 +111,8 @@ type usage struct {
 	maxStale  time.Duration
 	// events: span event name -> the metrics those events feed.
 	events map[string][]int
+	// logResSlots: the slots of the span labels a log record reads from its resource (log_resource_labels).
+	logResSlots map[string]int
 
 	mu      sync.Mutex
 	streams map[string]*stream
@@ -123,7 +126,7 @@ type usage struct {
 var reasonLimit, reasonValue = attribute.String("reason", "limit"), attribute.String("reason", "value")
 
 func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics) (*usage, error) {
-	u := &usage{next: next, slots: map[string]int{}, maxStale: c.MaxStale, streams: map[string]*stream{}, events: map[string][]int{}}
+	u := &usage{next: next, slots: map[string]int{}, maxStale: c.MaxStale, streams: map[string]*stream{}, events: map[string][]int{}, logResSlots: map[string]int{}}
 	slot := func(k string) int {
 		if i, ok := u.slots[k]; ok {
 			return i
@@ -144,6 +147,9 @@ func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics)
 			u.events[d.spanEvent] = append(u.events[d.spanEvent], len(u.metrics))
 			for _, k := range m.SpanEvent.SpanLabels {
 				fromSpan[k] = true
+			}
+			for _, k := range m.SpanEvent.LogResourceLabels {
+				u.logResSlots[k] = slot(k)
 			}
 		}
 		for _, l := range m.Labels {
@@ -261,81 +267,114 @@ func (u *usage) expire(now time.Time) {
 	}
 }
 
+// pass is one batch's work: the streams it touched and the observations it dropped.
+type pass struct {
+	u       *usage
+	key     []byte
+	touched []*stream
+	drops   [][2]int64
+	now     time.Time
+	ts      pcommon.Timestamp
+}
+
+// begin locks the streams for one batch; end exports what it touched and unlocks.
+func (u *usage) begin() *pass {
+	now := time.Now()
+	u.mu.Lock()
+	return &pass{u: u, drops: make([][2]int64, len(u.metrics)), now: now, ts: pcommon.NewTimestampFromTime(now)}
+}
+
+// observe: metric mi on an observation whose conditions, value and labels are read from ev, span
+// labels from sp (both the span itself for a span).
+func (p *pass) observe(mi int, ev, sp *attrs, resKey []byte, res pcommon.Map) {
+	u := p.u
+	m := &u.metrics[mi]
+	if !m.feeds(ev, sp) {
+		return
+	}
+	var iv int64
+	var dv float64
+	if m.valueSlot < 0 {
+		iv, dv = 1, 1
+	} else if v := ev.vals[m.valueSlot]; m.isDouble {
+		var ok bool
+		if dv, ok = genaicommon.AsDouble(v); !ok {
+			p.drops[mi][1]++
+			return
+		}
+	} else {
+		var ok bool
+		if iv, ok = genaicommon.AsInt(v); !ok {
+			p.drops[mi][1]++
+			return
+		}
+	}
+	key := binary.LittleEndian.AppendUint16(p.key[:0], uint16(mi))
+	key = append(key, resKey...)
+	for i := range m.labels {
+		l := &m.labels[i]
+		if a := l.of(ev, sp); a.has[l.slot] {
+			key = appendValue(key, a.vals[l.slot])
+		} else {
+			key = appendStr(key, *l.def)
+		}
+	}
+	p.key = key
+	s := u.streams[string(key)]
+	if s == nil {
+		if m.maxStreams > 0 && m.tracked >= m.maxStreams {
+			p.drops[mi][0]++
+			return
+		}
+		s = u.newStream(mi, string(resKey), res, ev, sp, p.ts)
+		u.streams[string(key)] = s
+		m.tracked++
+	}
+	s.last = p.now
+	switch {
+	case m.histogram != nil:
+		s.count++
+		s.dblSum += dv
+		s.counts[sort.SearchFloat64s(m.histogram, dv)]++
+	case m.isDouble:
+		s.dblSum += dv
+	default:
+		s.intSum += iv
+	}
+	if !s.touched {
+		s.touched = true
+		p.touched = append(p.touched, s)
+	}
+}
+
+func (p *pass) end(ctx context.Context) error {
+	u := p.u
+	out := u.export(p.touched, p.ts)
+	u.mu.Unlock()
+
+	if u.dropped != nil {
+		for mi, d := range p.drops {
+			if d[0] > 0 {
+				u.dropped.Add(ctx, d[0], metric.WithAttributes(reasonLimit, attribute.String("metric", u.metrics[mi].name)))
+			}
+			if d[1] > 0 {
+				u.dropped.Add(ctx, d[1], metric.WithAttributes(reasonValue, attribute.String("metric", u.metrics[mi].name)))
+			}
+		}
+	}
+	if out.DataPointCount() == 0 {
+		return nil
+	}
+	return u.next.ConsumeMetrics(ctx, out)
+}
+
 // ConsumeTraces updates the streams the spans (and their span events) feed and sends their
 // cumulative values on. Attribute lookups are linear in pdata, so the keys the metrics read are
 // found in one pass over each span's (event's) attributes first.
 func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	var (
-		sp, ev  attrs
-		key     []byte
-		touched []*stream
-		drops   = make([][2]int64, len(u.metrics))
-	)
+	var sp, ev attrs
 	resKeys := make([][]byte, len(u.resGroups))
-	now := time.Now()
-	ts := pcommon.NewTimestampFromTime(now)
-
-	u.mu.Lock()
-	// observe: metric mi on an observation whose conditions, value and labels are read from ev,
-	// span labels from sp (both the span itself for a span).
-	observe := func(mi int, ev, sp *attrs, resKey []byte, res pcommon.Map) {
-		m := &u.metrics[mi]
-		if !m.feeds(ev, sp) {
-			return
-		}
-		var iv int64
-		var dv float64
-		if m.valueSlot < 0 {
-			iv, dv = 1, 1
-		} else if v := ev.vals[m.valueSlot]; m.isDouble {
-			var ok bool
-			if dv, ok = genaicommon.AsDouble(v); !ok {
-				drops[mi][1]++
-				return
-			}
-		} else {
-			var ok bool
-			if iv, ok = genaicommon.AsInt(v); !ok {
-				drops[mi][1]++
-				return
-			}
-		}
-		key = binary.LittleEndian.AppendUint16(key[:0], uint16(mi))
-		key = append(key, resKey...)
-		for i := range m.labels {
-			l := &m.labels[i]
-			if a := l.of(ev, sp); a.has[l.slot] {
-				key = appendValue(key, a.vals[l.slot])
-			} else {
-				key = appendStr(key, *l.def)
-			}
-		}
-		s := u.streams[string(key)]
-		if s == nil {
-			if m.maxStreams > 0 && m.tracked >= m.maxStreams {
-				drops[mi][0]++
-				return
-			}
-			s = u.newStream(mi, string(resKey), res, ev, sp, ts)
-			u.streams[string(key)] = s
-			m.tracked++
-		}
-		s.last = now
-		switch {
-		case m.histogram != nil:
-			s.count++
-			s.dblSum += dv
-			s.counts[sort.SearchFloat64s(m.histogram, dv)]++
-		case m.isDouble:
-			s.dblSum += dv
-		default:
-			s.intSum += iv
-		}
-		if !s.touched {
-			s.touched = true
-			touched = append(touched, s)
-		}
-	}
+	p := u.begin()
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -350,7 +389,7 @@ func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 				span := spans.At(k)
 				sp.load(span.Attributes(), u.slots)
 				for mi := range u.metrics {
-					observe(mi, &sp, &sp, resKeys[u.metrics[mi].resGroup], res)
+					p.observe(mi, &sp, &sp, resKeys[u.metrics[mi].resGroup], res)
 				}
 				if len(u.events) == 0 {
 					continue
@@ -364,29 +403,61 @@ func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 					}
 					ev.load(event.Attributes(), u.slots)
 					for _, mi := range feeds {
-						observe(mi, &ev, &sp, resKeys[u.metrics[mi].resGroup], res)
+						p.observe(mi, &ev, &sp, resKeys[u.metrics[mi].resGroup], res)
 					}
 				}
 			}
 		}
 	}
-	out := u.export(touched, ts)
-	u.mu.Unlock()
+	return p.end(ctx)
+}
 
-	if u.dropped != nil {
-		for mi, d := range drops {
-			if d[0] > 0 {
-				u.dropped.Add(ctx, d[0], metric.WithAttributes(reasonLimit, attribute.String("metric", u.metrics[mi].name)))
-			}
-			if d[1] > 0 {
-				u.dropped.Add(ctx, d[1], metric.WithAttributes(reasonValue, attribute.String("metric", u.metrics[mi].name)))
+// EventNameKey: the attribute that names an OTel event on a log record that has no event name (older SDKs).
+const EventNameKey = "event.name"
+
+// ConsumeLogs: OTel events as log records (the event name, else the attribute event.name) feed the
+// metrics of the span event of that name exactly as the span event does, but for the span labels:
+// a log record is not on the evaluated span, so those are read from its resource where the metric's
+// span_event lists them in log_resource_labels (service.name, environment, release), and take their
+// default otherwise (the evaluated call's model, route, prompt).
+func (u *usage) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	if len(u.events) == 0 {
+		return nil
+	}
+	var sp, ev attrs
+	resKeys := make([][]byte, len(u.resGroups))
+	p := u.begin()
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		res := rl.Resource().Attributes()
+		for g, keys := range u.resGroups {
+			resKeys[g] = appendGroup(resKeys[g][:0], g, keys, res)
+		}
+		sp.load(res, u.logResSlots)
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			records := sls.At(j).LogRecords()
+			for k := 0; k < records.Len(); k++ {
+				lr := records.At(k)
+				name := lr.EventName()
+				if name == "" {
+					if v, ok := lr.Attributes().Get(EventNameKey); ok && v.Type() == pcommon.ValueTypeStr {
+						name = v.Str()
+					}
+				}
+				feeds := u.events[name]
+				if len(feeds) == 0 {
+					continue
+				}
+				ev.load(lr.Attributes(), u.slots)
+				for _, mi := range feeds {
+					p.observe(mi, &ev, &sp, resKeys[u.metrics[mi].resGroup], res)
+				}
 			}
 		}
 	}
-	if out.DataPointCount() == 0 {
-		return nil
-	}
-	return u.next.ConsumeMetrics(ctx, out)
+	return p.end(ctx)
 }
 
 // feeds: every condition holds and every label without a default is there (ev: the span or

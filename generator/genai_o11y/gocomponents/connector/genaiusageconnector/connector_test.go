@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -38,6 +40,7 @@ type fixture struct {
 	u      *usage
 	sink   *consumertest.MetricsSink
 	reader *sdkmetric.ManualReader
+	set    connector.Settings
 }
 
 func start(t *testing.T, cfg *Config) *fixture {
@@ -54,7 +57,7 @@ func start(t *testing.T, cfg *Config) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Shutdown(context.Background()) })
-	f.u = c.(*usage)
+	f.u, f.set = c.(*sharedUsage).usage, set
 	return f
 }
 
@@ -468,4 +471,61 @@ func TestTestdataConfigs(t *testing.T) {
 		loadConfig(t)
 	}
 	configtest.Invalid(t, func() configtest.Validator { return createDefaultConfig() })
+}
+
+// An OTel event as a log record (the event name, else the attribute event.name) feeds the same
+// series as the span event, in the same connector: span labels from the record's resource where
+// log_resource_labels says so, the default otherwise (a record is on no span).
+func TestLogRecordEventsFeedTheSameSeries(t *testing.T) {
+	cfg := evalConfig()
+	for i := range cfg.Metrics[:2] {
+		e := *cfg.Metrics[i].SpanEvent
+		e.LogResourceLabels = []string{"genai_o11y.route"}
+		cfg.Metrics[i].SpanEvent = &e
+	}
+	f := start(t, cfg)
+	lc, err := NewFactory().CreateLogsToMetrics(context.Background(), f.set, cfg, f.sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lc.Shutdown(context.Background()) })
+	if err := lc.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	if lc.(*sharedUsage).usage != f.u {
+		t.Fatal("traces and logs of one genai_usage must share its streams")
+	}
+	result := map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.7, "gen_ai.evaluation.score.label": "pass"}
+	f.sendEvents(t, map[string]any{"genai_o11y.route": "r1"}, "gen_ai.evaluation.result", result)
+
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "svc")
+	rl.Resource().Attributes().PutStr("genai_o11y.route", "r1")
+	records := rl.ScopeLogs().AppendEmpty().LogRecords()
+	named := records.AppendEmpty()
+	named.SetEventName("gen_ai.evaluation.result")
+	_ = named.Attributes().FromRaw(result)
+	named.Attributes().PutStr("gen_ai.request.model", "a record's own, not the evaluated call's") // span labels never come from the record
+	byAttr := records.AppendEmpty()
+	_ = byAttr.Attributes().FromRaw(result)
+	byAttr.Attributes().PutStr("event.name", "gen_ai.evaluation.result")
+	other := records.AppendEmpty()
+	other.SetEventName("gen_ai.client.inference.operation.details")
+	_ = other.Attributes().FromRaw(result)
+	if err := lc.ConsumeLogs(context.Background(), ld); err != nil {
+		t.Fatal(err)
+	}
+	got := f.last()
+	rel := find(t, got["eval.score"], map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.request.model": "_none", "genai_o11y.route": "r1"})
+	if rel.count != 3 || math.Abs(rel.dblV-2.1) > 1e-9 || len(got["eval.score"]) != 1 {
+		t.Errorf("score: %+v", got["eval.score"])
+	}
+	pass := find(t, got["eval.results"], map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.label": "pass", "gen_ai.request.model": "_none", "genai_o11y.route": "r1"})
+	if pass.intV != 3 || len(got["eval.results"]) != 1 {
+		t.Errorf("results: %+v", got["eval.results"])
+	}
+	if only := got["spans.only"]; len(only) != 0 {
+		t.Errorf("a metric without span_event reads no log record: %+v", only)
+	}
 }

@@ -28,10 +28,11 @@ func NewFactory() processor.Factory {
 		Type,
 		func() component.Config { return createDefaultConfig() },
 		processor.WithTraces(createTraces, component.StabilityLevelBeta),
+		processor.WithLogs(createLogs, component.StabilityLevelBeta),
 	)
 }
 
-func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
+func newInstrumentedRedactor(set processor.Settings, cfg component.Config) (*redactor, error) {
 	r, err := newRedactor(cfg.(*Config))
 	if err != nil {
 		return nil, err
@@ -43,6 +44,23 @@ func createTraces(ctx context.Context, set processor.Settings, cfg component.Con
 			return nil, err
 		}
 	}
+	return r, nil
+}
+
+func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
+	r, err := newInstrumentedRedactor(set, cfg)
+	if err != nil {
+		return nil, err
+	}
 	return processorhelper.NewTraces(ctx, set, cfg, next, r.processTraces,
+		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}))
+}
+
+func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
+	r, err := newInstrumentedRedactor(set, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return processorhelper.NewLogs(ctx, set, cfg, next, r.processLogs,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}))
 }

@@ -24,13 +24,14 @@ import (
 )
 
 type rule struct {
-	re    *regexp.Regexp
-	scan  *scanner // "may re match?" before the replacing scan
-	mask  string
-	lits  []string // gate: a literal in the lowercased text ...
-	gate  *scanner // ... or a match of requires_match there
-	gated bool
-	hc    bool // high confidence: also checked on Tier 1 values
+	re        *regexp.Regexp
+	scan      *scanner // "may re match?" before the replacing scan
+	mask      string
+	maskBytes byteSet  // the bytes of mask (a superset of what masking adds: ${1} expands to matched text)
+	lits      []string // gate: a literal in the lowercased text ...
+	gate      *scanner // ... or a match of requires_match there
+	gated     bool
+	hc        bool // high confidence: also checked on Tier 1 values
 }
 
 func compileRule(r Rule) (*rule, error) {
@@ -38,7 +39,7 @@ func compileRule(r Rule) (*rule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", r.Name, err)
 	}
-	out := &rule{re: re, scan: newScanner(re), mask: r.Mask, lits: r.RequiresAny, gated: len(r.RequiresAny) > 0 || r.RequiresMatch != "", hc: r.HighConfidence}
+	out := &rule{re: re, scan: newScanner(re), mask: r.Mask, maskBytes: presence(r.Mask), lits: r.RequiresAny, gated: len(r.RequiresAny) > 0 || r.RequiresMatch != "", hc: r.HighConfidence}
 	if r.RequiresMatch != "" {
 		g, err := regexp.Compile(r.RequiresMatch)
 		if err != nil {
@@ -100,7 +101,10 @@ func (r *rule) apply(t *text) {
 		return
 	}
 	if masked := r.scan.replaceAll(t.s, r.mask); masked != t.s {
-		t.s, t.bytes = masked, presence(masked) // the mask's own characters are there now
+		// the mask's own characters are there now; bytes the match removed may be gone, but a
+		// superset only ever makes a later pre-check run a scan it could have skipped
+		t.s = masked
+		t.bytes.add(&r.maskBytes)
 	}
 }
 
@@ -382,6 +386,12 @@ func (r *redactor) attributes(attrs pcommon.Map) int {
 		}
 	}
 	attrs.RemoveIf(func(k string, v pcommon.Value) bool { return !keep(k, v) })
+	return r.content(rest, attrs)
+}
+
+// content masks the flattened values of rest (keys and string values by the detectors, bytes whole,
+// strings truncated) into attrs, where a key already there wins. It returns the masks counted.
+func (r *redactor) content(rest, attrs pcommon.Map) int {
 	masks := 0
 	for k, v := range rest.All() {
 		if mk := r.maskKey(k); mk != k { // a key is free text too: PII in a key is masked like in a value
@@ -594,18 +604,33 @@ func (r *redactor) maskPlain(s string) string {
 	return t.s
 }
 
+// spanName: the span name rules (the detectors and the id placeholders), like content: also on the
+// name percent-decoded (the decoded result wins as in mask), and truncated to max_content_chars
+// characters (the app-side redactor does the same).
 func (r *redactor) spanName(span ptrace.Span) {
 	name := span.Name()
-	if name == "" || len(r.names) == 0 {
+	if name == "" {
 		return
 	}
+	out := r.maskName(name)
+	if maybeEncoded(name) {
+		if dec := percentDecode(name); dec != name {
+			if m := r.maskName(dec); m != dec && r.visible(m) < r.visible(out) {
+				out = m
+			}
+		}
+	}
+	if out = truncate(out, r.limit); out != name {
+		span.SetName(out)
+	}
+}
+
+func (r *redactor) maskName(name string) string {
 	t := newText(name)
 	for _, d := range r.names {
 		d.apply(t)
 	}
-	if t.s != name {
-		span.SetName(t.s)
-	}
+	return t.s
 }
 
 func (r *redactor) hashIDs(attrs pcommon.Map) {

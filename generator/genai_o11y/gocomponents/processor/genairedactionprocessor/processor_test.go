@@ -620,3 +620,20 @@ func TestTestdataConfigs(t *testing.T) {
 	}
 	configtest.Invalid(t, func() configtest.Validator { return createDefaultConfig() })
 }
+
+// Span names are masked like content: percent-decoded too, and cut to max_content_chars characters.
+func TestSpanNamesLikeContent(t *testing.T) {
+	cfg := exampleConfig(t)
+	cfg.MaxContentChars = 64
+	for name, want := range map[string]func(string) bool{
+		"GET /search?q=jane.doe%40example.com": func(s string) bool { return !strings.Contains(s, "jane.doe") && strings.Contains(s, "<EMAIL>") },
+		"GET /u/jane%2Edoe%40example%2Ecom":    func(s string) bool { return !strings.Contains(s, "jane") && strings.Contains(s, "<EMAIL>") },
+		strings.Repeat("ü", 100):               func(s string) bool { return s == strings.Repeat("ü", 64) },
+		"execute_tool search_kb":               func(s string) bool { return s == "execute_tool search_kb" },
+	} {
+		_, span := run(t, cfg, func(_ ptrace.ResourceSpans, span ptrace.Span) { span.SetName(name) })
+		if !want(span.Name()) {
+			t.Errorf("%q -> %q", name, span.Name())
+		}
+	}
+}

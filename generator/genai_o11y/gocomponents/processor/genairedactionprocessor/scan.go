@@ -33,6 +33,8 @@ type scanner struct {
 	needs   *[256]bool // need, as a table (with alpha)
 	digits  int        // every match holds at least this many ASCII digits (with alpha: runs with fewer are skipped)
 	letters int        // ... and this many ASCII letters
+	starts  *starts    // where a match can begin (with alpha; nil: anywhere)
+	needOne int        // the one byte every match needs, when needs has one (found by IndexByte); -1 otherwise
 }
 
 // byteSet is a set of bytes, as four 64-bit words.
@@ -45,6 +47,10 @@ func presence(s string) (p byteSet) {
 		p[c>>6] |= 1 << (c & 63)
 	}
 	return p
+}
+
+func (a *byteSet) add(b *byteSet) {
+	a[0], a[1], a[2], a[3] = a[0]|b[0], a[1]|b[1], a[2]|b[2], a[3]|b[3]
 }
 
 func (a *byteSet) intersects(b *byteSet) bool {
@@ -78,8 +84,16 @@ func newScanner(re *regexp.Regexp) *scanner {
 	if ok {
 		s.need = toByteSet(set)
 		if alpha := new([256]bool); alphabet(parsed, alpha) && !matchesEmpty(re) {
-			s.alpha, s.needs = alpha, set
+			s.alpha, s.needs, s.needOne = alpha, set, -1
+			if count(set) == 1 {
+				for c, in := range set {
+					if in {
+						s.needOne = c
+					}
+				}
+			}
 			s.digits, s.letters = minCount(parsed, isDigit), minCount(parsed, isLetter)
+			s.starts = newStarts(re, parsed)
 		}
 	}
 	if !bounded || !ok || count(set) > anchorsWorthIt {
@@ -147,7 +161,13 @@ func (sc *scanner) match(s string, present *byteSet) bool {
 // Runs with fewer digits than every match holds are skipped (a card number needs 13).
 func (sc *scanner) nextRun(s string, from int) (lo, hi int) {
 	for i := from; i < len(s); i++ {
-		if !sc.needs[s[i]] {
+		if sc.needOne >= 0 { // one needed byte ('@' for e-mail): a vectorised search
+			j := strings.IndexByte(s[i:], byte(sc.needOne))
+			if j < 0 {
+				return -1, -1
+			}
+			i += j
+		} else if !sc.needs[s[i]] {
 			continue
 		}
 		lo, hi = i, i+1
@@ -251,7 +271,7 @@ func (sc *scanner) replaceAll(s, mask string) string {
 	for lo, hi := sc.nextRun(s, 0); lo >= 0; lo, hi = sc.nextRun(s, hi) {
 		window := s[lo:hi]
 		if literal {
-			for _, m := range sc.re.FindAllStringIndex(window, -1) {
+			for _, m := range sc.findAll(window) {
 				if out == nil {
 					out = make([]byte, 0, len(s))
 				}
@@ -273,6 +293,15 @@ func (sc *scanner) replaceAll(s, mask string) string {
 		return s
 	}
 	return string(append(out, s[last:]...))
+}
+
+// findAll: re.FindAllStringIndex(s, -1), anchored at the positions where a match can begin when
+// that is known (starts).
+func (sc *scanner) findAll(s string) [][]int {
+	if sc.starts != nil {
+		return sc.starts.findAll(s)
+	}
+	return sc.re.FindAllStringIndex(s, -1)
 }
 
 // alphabet adds to set every byte a match of re can contain; false when that is not a known set of
