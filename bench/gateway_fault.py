@@ -158,7 +158,7 @@ def main() -> None:
     down = [t for ts, t in sent if killed_at <= ts < restarted_at and t in arrived]
     if down:
         print(f"traces sent while gateway 2 was down: {len(down)} arrived, the last {max(arrived[t] for t in down) - restarted_at:.1f} s after the restart "
-              f"(the sidecars' queue drains; retries back off up to 30 s)")
+              f"(the sidecars' queue drains, retries at most 5 s apart, then the decision wait)")
     lag = sorted(arrived[t] - ts for ts, t in sent if ts >= restarted_at and t in arrived)
     if lag:
         print(f"traces sent after the restart: median {lag[len(lag) // 2]:.1f} s from send to the sink (the decision wait is {wait} s)")

@@ -47,6 +47,7 @@ SERVICES = ["svc-frontend", "svc-retrieval", "svc-tools"]
 SPANS = [(SERVICES[0], "request"), (SERVICES[0], "query_rewrite"), (SERVICES[1], "retrieval"), (SERVICES[2], "tool_call")]
 PLAIN, ERRORS = 300, 30
 WAIT = 2
+FAULT_WAIT = 10
 # sampled=true|false, summed over policies and collectors: one decision per trace per sampling collector
 DECIDED = "otelcol_processor_tail_sampling_global_count_traces_sampled_total"  # as the client parser names a counter
 
@@ -197,12 +198,15 @@ def test_a_gateway_killed_and_back_loses_nothing_sent_meanwhile(otelcol, tmp_pat
     returns on the same port: the sidecars keep what it did not take in their persistent queue and
     retry, so every trace sent before, during and after arrives with all its spans (each trace fails in
     its last service, so every one is kept). What a replica holds undecided when killed is lost: that is
-    bench/gateway_fault.py's figure, not this test's."""
-    with topology(otelcol, tmp_path, gateway=True) as (sink, gw_specs, gateways, sidecars):
+    bench/gateway_fault.py's figure, not this test's. The decision wait is 10 s here: twice the sidecars'
+    longest retry interval, so their queued spans of one trace still meet in one decision."""
+    with topology(otelcol, tmp_path, gateway=True, wait=FAULT_WAIT) as (sink, gw_specs, gateways, sidecars):
         endpoints = {svc: c.otlp_grpc for svc, c in sidecars.items()}
         kept = lambda: _by_trace(sink.spans())  # noqa: E731
+        whole = lambda ids: (lambda t: all({(s.resource["service.name"], s.attributes.get("genai_o11y.stage")) for s in t.get(i, [])} == set(SPANS)  # noqa: E731
+                                           for i in ids))(kept())
         _, before = send_traffic(endpoints, 0, 40)
-        wait_for(lambda: set(before) <= set(kept()), timeout=60, what="the traces sent before the kill")
+        wait_for(lambda: whole(before), timeout=60, what="the traces sent before the kill, whole")
         victim = gateways[1]
         os.kill(victim.proc.pid, signal.SIGKILL)
         victim.proc.wait()
@@ -212,7 +216,7 @@ def test_a_gateway_killed_and_back_loses_nothing_sent_meanwhile(otelcol, tmp_pat
         assert not set(during) <= set(kept()), "half of these traces belong to the killed gateway"
         with run_gateway(otelcol, gw_specs[1], tmp_path / "gw1-back"):
             _, after = send_traffic(endpoints, 0, 40)
-            wait_for(lambda: set(before + during + after) <= set(kept()), timeout=120, interval=1, what="every trace, the queued ones included")
+            wait_for(lambda: whole(before + during + after), timeout=120, interval=1, what="every trace whole, the queued ones included")
             traces = kept()
     want = sorted(SPANS)
     dup = 0

@@ -426,6 +426,12 @@ def sampling_branch(spec: Spec, receiver: str, queue_size: int, batch: str | Non
     return {**processors, **ds_processors}, {**exporters, **ds_exporters}, {**pipelines, **ds_pipelines}
 
 
+#: The load balancer's retries: forever, but never more than 5 s apart. After a replica comes back,
+#: every sidecar delivers what it queued for it within about that long, so the spans of one trace from
+#: different sidecars still reach the replica within one decision wait (at backoffs up to 30 s they did
+#: not with short waits: the first sidecar's spans were decided alone and the later ones dropped).
+GATEWAY_RETRY = {"enabled": True, "initial_interval": "1s", "max_interval": "5s", "max_elapsed_time": "0s"}
+
 #: How often the sidecars' dns resolver looks the gateway name up again (a replica added or gone).
 GATEWAY_RESOLVE_INTERVAL = "5s"
 
@@ -444,11 +450,11 @@ def gateway_exporter(spec: Spec) -> dict:
             "tls": {"insecure": True},
             "timeout": "5s",
             "sending_queue": {"enabled": False},
-            "retry_on_failure": {"enabled": True, "initial_interval": "1s", "max_interval": "5s", "max_elapsed_time": "10s"},
+            "retry_on_failure": {"enabled": True, "initial_interval": "1s", "max_interval": "2s", "max_elapsed_time": "10s"},
         }},
         "resolver": resolver,
         "timeout": "10s",
-        "retry_on_failure": RETRY_FOREVER,
+        "retry_on_failure": GATEWAY_RETRY,
         "sending_queue": persistent_queue(c.queue_size_batches, 4),
     }
 

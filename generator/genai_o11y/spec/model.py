@@ -257,7 +257,8 @@ class Gateway(Strict):
     otlp_grpc_port: Port = Field(4317, description="OTLP/gRPC port the gateway listens on (cluster network) and the sidecars send to.")
     telemetry_port: Port = Field(8888, description="The gateway's own metrics (scrape job genai-o11y-gateway).")
     health_port: Port = Field(13133, description="health_check extension.")
-    decision_wait_seconds: int = Field(30, ge=1, le=600, description="How long a trace is buffered before the tail-sampling decision (on whichever tier samples); late spans (feedback) must arrive within it.")
+    decision_wait_seconds: int = Field(30, ge=1, le=600, description="How long a trace is buffered before the tail-sampling decision (on whichever tier samples); late spans (feedback) must arrive within it. "
+                                                                  "Keep it well above 5 s, the sidecars' longest retry interval: after a gateway outage their queued spans of one trace arrive up to that far apart.")
     num_traces: int = Field(50_000, ge=100, description="Traces each sampling collector holds in memory (tail_sampling num_traces).")
     memory_limit_mib: int = Field(1024, ge=64, description="Per replica: the memory limiter refuses data above this (soft limit 80%); GOMEMLIMIT is set to 50% of it.")
     queue_directory: str = Field("/var/lib/genai-o11y/gateway-queue", min_length=1, description="Persistent queue towards Tempo.")
