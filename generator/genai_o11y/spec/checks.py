@@ -15,6 +15,13 @@ def run(spec: Spec) -> Iterator[tuple[Loc, str]]:
     yield from _tool_routes(spec)
     yield from _full_mode(spec)
     yield from _failure_rules(spec)
+    yield from _remote_write(spec)
+
+
+def _remote_write(spec: Spec):
+    rw = spec.backends.remote_write
+    if rw is not None and rw.rules_on_store and rw.tenant_id is None:
+        yield ("backends", "remote_write", "tenant_id"), "rules_on_store needs the tenant whose rules the store's ruler evaluates (tenant_id)"
 
 
 def _failure_rules(spec: Spec):
