@@ -311,7 +311,7 @@ def cluster(tmp_path_factory, otelcol):
                 traffic.send(col.otlp_grpc, ["support-copilot", "billing-bot"], requests=60, seed=2)
                 labelled_evals(col.otlp_grpc, 2)
                 wait_for(lambda: localstack.prom_query(prom.url, "genai_o11y:requests:rate1h"), timeout=120, interval=2, what="LLM recording rules in Prometheus")
-                at = time.time() - 5
+                at = time.time()  # after the recording rules have written: their series are in the comparison
                 # Prometheus has sent everything up to `at` to both tenants (its own account, per queue)
                 wait_for(lambda: sent_up_to(prom.url) >= at, timeout=60, interval=1, what="Prometheus' remote_write queues past the evaluation time")
                 yield {"spec": spec, "cx": cx, "prom": prom.url, "at": at, "killed": killed, "am": am, "col": col}
@@ -415,3 +415,26 @@ def test_the_ruler_runs_our_rules_unchanged(cluster):
     assert len(names(prom_series)) > 20, sorted(names(prom_series))
     assert names(cx_series) == names(prom_series), sorted(names(prom_series) ^ names(cx_series))
     assert cx_series == prom_series, sorted(prom_series ^ cx_series)[:5]
+
+
+def test_query_latency_figures(cluster):
+    """Figures, not asserts: every dashboard query once on each side (Cortex: querier -> 2 live ingesters
+    of 3 + store-gateway; Prometheus: local TSDB), and what Prometheus sent. Printed for bench/RESULTS.md."""
+    cx, prom, at = cluster["cx"], cluster["prom"], cluster["at"]
+    took = {"prometheus": [], "cortex": []}
+    for _uid, _what, expr, _legend, _exemplar in BOARD_EXPRS:
+        q = _substitute(expr)
+        t = time.perf_counter()
+        prom_query(prom, q, at)
+        took["prometheus"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        cx.query(q, MIRROR, at)
+        took["cortex"].append(time.perf_counter() - t)
+    for side, xs in took.items():
+        xs.sort()
+        print(f"\n{side}: {len(xs)} dashboard queries, median {1000 * xs[len(xs) // 2]:.1f} ms, p95 {1000 * xs[int(len(xs) * 0.95)]:.1f} ms, max {1000 * xs[-1]:.1f} ms")
+    with urllib.request.urlopen(prom + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    sent = re.findall(r'^prometheus_remote_storage_samples_total\{remote_name="([\w-]+)"[^}]*\} (\S+)$', text, re.M)
+    print("samples sent by remote_write (scrape every 2 s, queue defaults): " + ", ".join(f"{q} {float(v):.0f}" for q, v in sent))
+    assert len(took["cortex"]) == len(BOARD_EXPRS) and len(sent) == 2
