@@ -144,14 +144,23 @@ class Cortex:
             "-log.level=warn",
         ]
         per = {n: [f"-ingester.lifecycler.addr=127.0.0.1", f"-ingester.lifecycler.port={self.ports[n]['grpc']}", f"-ingester.lifecycler.ID={n}",
-                   "-ingester.min-ready-duration=0s"] for n in names if n.startswith("ingester")}
-        per["ruler"] = [f"-ruler-storage.local.directory={rules_dir}", f"-ruler.rule-path={tmp / 'ruler' / 'rules'}",
+                   # all three start at once here: each is ready when it is ACTIVE itself (Cortex's advice for simultaneous rollouts)
+                   "-ingester.min-ready-duration=0s", "-ingester.readiness-check-ring-health=false"] for n in names if n.startswith("ingester")}
+        per["ruler"] = [f"-ruler-storage.local.directory={rules_dir}", f"-ruler.rule-path={tmp / 'ruler-rules'}",
                         "-ruler.poll-interval=2s", "-ruler.ring.instance-addr=127.0.0.1"]
-        per["store-gateway"] = [f"-store-gateway.sharding-ring.instance-id=store-gateway"]
+        # one store-gateway: no ring to wait for to settle (the default waits a minute for it)
+        per["store-gateway"] = ["-store-gateway.sharding-ring.instance-id=store-gateway", "-store-gateway.sharding-ring.wait-stability-min-duration=0s"]
         targets = {n: n.split("-")[0] if n.startswith("ingester") else n for n in names}
 
+        (tmp / "ruler-rules").mkdir(parents=True, exist_ok=True)
+
+        t0 = time.monotonic()
+        self.ready_after: dict[str, float] = {}
+
         def one(n):
-            return n, localstack.start_cortex(config_file, targets[n], n, tmp, common(n) + per.get(n, []), self.ports[n]["http"], timeout=120)
+            p = localstack.start_cortex(config_file, targets[n], n, tmp, common(n) + per.get(n, []), self.ports[n]["http"], timeout=120)
+            self.ready_after[n] = time.monotonic() - t0
+            return n, p
 
         with ThreadPoolExecutor(len(names)) as pool:
             futures = [pool.submit(one, n) for n in names]
@@ -294,7 +303,8 @@ def cluster(tmp_path_factory, otelcol):
             (rules_dir / rel).write_text(files[artifacts.RULES])
             started = time.monotonic()
             cx.start(tmp, config_file, rules_dir)
-            print(f"\nCortex: {len(cx.procs)} processes ready in {time.monotonic() - started:.0f} s")
+            print(f"\nCortex: {len(cx.procs)} processes ready in {time.monotonic() - started:.0f} s ("
+                  + ", ".join(f"{n} {t:.0f} s" for n, t in sorted(cx.ready_after.items(), key=lambda x: x[1])) + ")")
             with run_collector(otelcol, spec, tmp) as col:
                 host = lambda url: url.split("//")[1].split("/")[0]  # noqa: E731
                 cfg = prometheus_config.build(spec, [host(col.metrics_url)], [host(col.telemetry_url)], [am.url.split("//")[1]], ["rules.yaml"],
