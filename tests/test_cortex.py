@@ -279,7 +279,8 @@ def recorded_regex(spec) -> str:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, otelcol):
     """Cortex + Alertmanager, then traffic through our collector into Prometheus and on to Cortex, an
-    ingester killed between the two rounds; yields once both tenants hold what Prometheus holds."""
+    ingester killed between the two rounds; yields once Prometheus has sent both tenants every sample up
+    to the evaluation time."""
     tmp = tmp_path_factory.mktemp("cortex")
     am = prom = None
     cx = Cortex()
@@ -317,14 +318,16 @@ def cluster(tmp_path_factory, otelcol):
                 wait_for(lambda: quietly(lambda: cx.query("count(up)", MIRROR, time.time())["result"]), timeout=60, interval=1, what="first samples in Cortex")
                 killed = f"ingester-{INGESTERS}"
                 cx.kill(killed)
-                time.sleep(10)  # Prometheus keeps scraping and writing while the ingester is gone
+                killed_at = time.time()
+                # Prometheus keeps scraping and writing while the ingester is gone: 10 s of it delivered
+                wait_for(lambda: sent_up_to(prom.url) > killed_at + 10, timeout=60, interval=1, what="remote_write past the kill")
                 traffic.send(col.otlp_grpc, ["support-copilot", "billing-bot"], requests=60, seed=2)
                 labelled_evals(col.otlp_grpc, 2)
                 wait_for(lambda: localstack.prom_query(prom.url, "genai_o11y:requests:rate1h"), timeout=120, interval=2, what="LLM recording rules in Prometheus")
                 at = time.time()  # after the recording rules have written: their series are in the comparison
                 # Prometheus has sent everything up to `at` to both tenants (its own account, per queue)
                 wait_for(lambda: sent_up_to(prom.url) >= at, timeout=60, interval=1, what="Prometheus' remote_write queues past the evaluation time")
-                yield {"spec": spec, "cx": cx, "prom": prom.url, "at": at, "killed": killed, "am": am, "col": col}
+                yield {"spec": spec, "cx": cx, "prom": prom.url, "at": at, "killed": killed, "killed_at": killed_at, "am": am, "col": col}
         finally:
             for p in (prom, cx, am):
                 if p is not None:
@@ -342,6 +345,8 @@ def test_a_killed_ingester_loses_no_sample(cluster):
     scraped = {k: v for k, v in p.items() if not recorded.fullmatch(dict(k)["__name__"])}
     assert len(scraped) > 100 and sum(map(len, scraped.values())) > 10_000, (len(scraped), sum(map(len, scraped.values())))
     assert len(p) > len(scraped), "no recorded series in Prometheus"
+    after_kill = sum(1 for v in p.values() for t, _ in v if float(t) > cluster["killed_at"] + 10)
+    assert after_kill > 1000, f"only {after_kill} samples written after the ingester was killed"
     print(f"\nPrometheus up to the evaluation time: {len(p)} series, {sum(map(len, p.values()))} samples "
           f"({len(scraped)} series, {sum(map(len, scraped.values()))} samples scraped; the rest recorded by its rules)")
     for tenant, want in ((MIRROR, p), (TENANT, scraped)):
