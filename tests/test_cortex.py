@@ -432,6 +432,24 @@ def test_the_ruler_runs_our_rules_unchanged(cluster):
     assert cx_series == prom_series, sorted(prom_series ^ cx_series)[:5]
 
 
+def test_the_ruler_holds_the_alerts_prometheus_holds(cluster):
+    """Alerting rules evaluate on the ruler as on Prometheus: the same alerts are pending or firing on both
+    (this traffic has errors enough for the error-budget burn alerts, and unpriced and unexpected values)."""
+    cx = cluster["cx"]
+
+    def active(alerts):
+        return {(a["labels"]["alertname"], a["labels"].get("service_name", "")) for a in alerts if a["state"] in ("pending", "firing")}
+
+    def both():
+        return active(localstack.prom_alerts(cluster["prom"])), active(cx.get("/prometheus/api/v1/alerts", TENANT, "ruler")["data"]["alerts"])
+
+    quietly(lambda: wait_for(lambda: (lambda p, c: p and p == c)(*both()), timeout=90, interval=3, what="the same active alerts"))
+    on_prom, on_cortex = both()
+    print(f"\nactive alerts on both: {sorted(on_prom)}")
+    assert on_prom, "no alert is pending or firing on Prometheus: the comparison would prove nothing"
+    assert on_cortex == on_prom, (sorted(on_prom - on_cortex), sorted(on_cortex - on_prom))
+
+
 def test_query_latency_figures(cluster):
     """Figures, not asserts: every dashboard query once on each side (Cortex: querier -> 2 live ingesters
     of 3 + store-gateway; Prometheus: local TSDB), and what Prometheus sent. Printed for bench/RESULTS.md."""
