@@ -397,6 +397,25 @@ def test_rule_expressions_with_data(cluster):
     assert not set(empty_records) - allowed, sorted(set(empty_records) - allowed)
 
 
+_caught_up: dict = {}
+
+
+def ruler_series(cluster) -> tuple[set, set]:
+    """The recorded series (label sets) now on Prometheus and on the ruler's tenant, once the ruler has
+    caught up (each group writes at its own interval, up to 2 min; waited for once per module)."""
+    cx, spec = cluster["cx"], cluster["spec"]
+    sel = f'{{__name__=~"{recorded_regex(spec)}", __name__!~"ALERTS.*"}}'
+
+    def both():
+        now = time.time()
+        return set(as_vector(prom_query(cluster["prom"], sel, now))), set(as_vector(cx.query(sel, TENANT, now)))
+
+    if not _caught_up:
+        quietly(lambda: wait_for(lambda: (lambda p, c: p == c)(*both()), timeout=150, interval=5, what="the ruler's series"))
+        _caught_up["done"] = True
+    return both()
+
+
 def test_the_ruler_runs_our_rules_unchanged(cluster):
     """Cortex's ruler loaded the rule file as generated (same groups, same rules, same intervals), every
     rule is healthy, it found our Alertmanager, and its recording rules write the series Prometheus'
@@ -417,19 +436,23 @@ def test_the_ruler_runs_our_rules_unchanged(cluster):
             assert got["interval"] == int(g["interval"].rstrip("sm")) * (60 if g["interval"].endswith("m") else 1)
     discovered = re.findall(r'cortex_prometheus_notifications_alertmanagers_discovered\{user="' + TENANT + r'"\} (\S+)', cx.metrics("ruler"))
     assert discovered == ["1"], discovered
-    sel = f'{{__name__=~"{recorded_regex(spec)}", __name__!~"ALERTS.*"}}'
-
-    def both():
-        now = time.time()
-        return set(as_vector(prom_query(cluster["prom"], sel, now))), set(as_vector(cx.query(sel, TENANT, now)))
-
-    # each group writes at its own interval (up to 2 min): wait until the ruler has caught up with Prometheus
-    quietly(lambda: wait_for(lambda: (lambda p, c: p == c)(*both()), timeout=150, interval=5, what="the ruler's series"))
-    prom_series, cx_series = both()
+    prom_series, cx_series = ruler_series(cluster)
     names = lambda keys: {dict(k)["__name__"] for k in keys}  # noqa: E731
     assert len(names(prom_series)) > 20, sorted(names(prom_series))
     assert names(cx_series) == names(prom_series), sorted(names(prom_series) ^ names(cx_series))
     assert cx_series == prom_series, sorted(prom_series ^ cx_series)[:5]
+
+
+@pytest.mark.parametrize("uid,what,expr,legend,exemplar", BOARD_EXPRS, ids=[f"{e[0][11:]}:{e[1]}" for e in BOARD_EXPRS])
+def test_every_dashboard_query_has_its_series_on_the_rulers_tenant(cluster, uid, what, expr, legend, exemplar):
+    """As deployed (the spec's tenant: scraped series from Prometheus, recorded ones from the ruler), every
+    board query returns the same series as on Prometheus. Values of recorded series differ by the two
+    evaluators' timing, so only the series are compared; the values are, on the mirror tenant, above."""
+    ruler_series(cluster)
+    q, now = _substitute(expr), time.time()
+    p, c = as_vector(prom_query(cluster["prom"], q, now)), as_vector(cluster["cx"].query(q, TENANT, now))
+    assert p, f"{uid} / {what}: empty on Prometheus"
+    assert set(c) == set(p), f"{uid} / {what}: only on Prometheus {sorted(set(p) - set(c))[:3]}, only on Cortex {sorted(set(c) - set(p))[:3]}"
 
 
 def test_the_ruler_holds_the_alerts_prometheus_holds(cluster):
