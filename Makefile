@@ -12,9 +12,9 @@ CLI    := $(VENV)/bin/genai-o11y
 STAMP  := $(VENV)/.installed
 
 RUN_TOOLS  := collector prometheus alertmanager
-TEST_TOOLS := $(RUN_TOOLS) k8s
+TEST_TOOLS := $(RUN_TOOLS) k8s cortex
 
-.PHONY: run test install plan-run plan-test collector prometheus alertmanager k8s-tools tools helm-render generate check validate clean
+.PHONY: run test install plan-run plan-test collector prometheus alertmanager k8s-tools cortex-tools tools helm-render generate check validate clean
 
 # make run builds only what the local stack runs; helm, kubeconform and the k8s schemas are make test's
 run: install plan-run collector prometheus alertmanager generate validate
@@ -54,7 +54,11 @@ alertmanager:
 k8s-tools: install
 	$(PY) -m genai_o11y.toolchain k8s
 
-tools: collector prometheus alertmanager k8s-tools
+# Cortex (the distributed store of tests/test_cortex.py), from a wrapper module with Cortex's replaces
+cortex-tools: install
+	$(PY) -m genai_o11y.toolchain cortex
+
+tools: collector prometheus alertmanager k8s-tools cortex-tools
 
 # the chart's rendering, committed for review (tests compare it with a fresh `helm template`)
 helm-render: k8s-tools generate

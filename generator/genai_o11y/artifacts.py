@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import redaction_policy, render
-from .builders import alertmanager, collector, compose, dashboards, dockerfiles, gateway, helm, ocb, prometheus_config, rules, runbook
+from .builders import alertmanager, collector, compose, cortex, dashboards, dockerfiles, gateway, helm, ocb, prometheus_config, rules, runbook
 from .builders.dashboards import provisioning
 from .spec import Spec
 
@@ -20,6 +20,7 @@ COMPOSE = "docker-compose.yml"
 DASHBOARDS_DIR = "dashboards"
 DATASOURCES = "dashboards/provisioning/datasources.yaml"
 DASHBOARD_PROVIDERS = "dashboards/provisioning/dashboards.yaml"
+CORTEX_CONFIG = "deploy/cortex/cortex.yaml"  # only with backends.remote_write.rules_on_store
 
 
 def build_all(spec: Spec, source: str) -> dict[str, str]:
@@ -47,7 +48,13 @@ def build_all(spec: Spec, source: str) -> dict[str, str]:
         compose.COLLECTOR_DOCKERFILE: dockerfiles.collector(spec, source),
         compose.DEMO_DOCKERFILE: dockerfiles.demo(source),
         **_chart(spec, head, collector_config, gateway_config, rule_groups, datasources, boards),
+        **({CORTEX_CONFIG: render.to_yaml(cortex.build(spec), head + _cortex_note(spec))} if cortex.wanted(spec) else {}),
     }
+
+
+def _cortex_note(spec: Spec) -> str:
+    return (f"# Cortex, one file for every process (-target=distributor|ingester|querier|store-gateway|ruler).\n"
+            f"# The ruler reads {RULES} unchanged from {cortex.rules_path(spec.backends.remote_write.tenant_id)}.\n")
 
 
 def _chart(spec: Spec, head: str, collector_config: str, gateway_config: str | None, rule_groups: str, datasources: str,

@@ -201,6 +201,16 @@ def start_alertmanager(config_text: str, workdir: Path, port: int | None = None)
     return _start("alertmanager", cmd, workdir, url, "/-/ready")
 
 
+def start_cortex(config_file: Path, target: str, name: str, workdir: Path, flags: list[str], http_port: int, timeout: float = 90) -> Proc:
+    """One Cortex process (`-target=...`, built by `make cortex-tools`) with the shared config file and
+    its own flags (ports, ring address, directories: flags override the file). Ready on /ready."""
+    binary = toolchain.cortex_path()
+    if binary is None:
+        raise ToolMissing("Cortex is not built: run `make cortex-tools`")
+    cmd = [str(binary), f"-config.file={config_file.resolve()}", f"-target={target}", *flags]
+    return _start(name, cmd, workdir / name, f"http://127.0.0.1:{http_port}", "/ready", timeout=timeout)
+
+
 def backfill_openmetrics(text: str, storage: Path, workdir: Path) -> None:
     """Write history into a Prometheus TSDB with `promtool tsdb create-blocks-from openmetrics`."""
     promtool = toolchain.go_tool_path("promtool")

@@ -5,6 +5,7 @@ run (and CI with a warm cache) reuses it:
 
     ~/.cache/genai-o11y/otelcol-<version>-<manifest hash>/otelcol-genai-o11y
     ~/.cache/genai-o11y/go-bin/{prometheus,promtool}-<version>
+    ~/.cache/genai-o11y/cortex-<version>-<wrapper module hash>/cortex
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def _mmss(seconds: float) -> str:
 
 # What a first build takes on the reference machine (2 cores, empty Go caches; bench/RESULTS.md), so a
 # newcomer knows what the silence is. Later runs reuse the cache and take seconds.
-FIRST_BUILD_MINUTES = {"collector": 3, "prometheus": 3, "alertmanager": 1, "k8s": 2}
+FIRST_BUILD_MINUTES = {"collector": 3, "prometheus": 3, "alertmanager": 1, "k8s": 2, "cortex": 5}
 HEARTBEAT_SECONDS = 30
 
 
@@ -228,6 +229,70 @@ def build_k8s_tools(log=_say) -> dict[str, Path]:
     return out
 
 
+# Cortex (Apache-2.0), the distributed store the remote_write proof runs (tests/test_cortex.py). `go install`
+# refuses a module with replace directives, and Cortex's go.mod has them: we build cmd/cortex from a wrapper
+# module of our own (data/cortex-build: go.mod with Cortex's replace/exclude lines, go.sum, tools.go).
+CORTEX_BUILD = Path(__file__).parent / "data" / "cortex-build"
+CORTEX_MODULE = "github.com/cortexproject/cortex"
+# Cortex's own release build (its Makefile's GO_FLAGS): without `slicelabels` the ingesters panic on the
+# first push (labels.decodeString: slice bounds out of range), the Prometheus packages it links defaulting
+# to another labels layout.
+CORTEX_TAGS = "netgo,slicelabels"
+
+
+def _cortex_build_args() -> list[str]:
+    return ["-tags", CORTEX_TAGS, "-ldflags", f"-X main.Version={cortex_version().lstrip('v')}"]
+
+
+def cortex_version() -> str:
+    """The Cortex version the wrapper module requires (typed once, in its go.mod)."""
+    m = re.search(rf"^require {re.escape(CORTEX_MODULE)} (v\S+)$", (CORTEX_BUILD / "go.mod").read_text(), re.M)
+    if not m:
+        raise UserError(f"{CORTEX_BUILD / 'go.mod'}: no `require {CORTEX_MODULE} vX.Y.Z` line")
+    return m.group(1)
+
+
+def cortex_dir() -> Path:
+    digest = hashlib.sha256(" ".join(_cortex_build_args()).encode())
+    for name in ("go.mod", "go.sum", "tools.go"):
+        digest.update(name.encode() + b"\0" + (CORTEX_BUILD / name).read_bytes())
+    return cache_root() / f"cortex-{cortex_version()}-{digest.hexdigest()[:12]}"
+
+
+def cortex_path() -> Path | None:
+    """The built Cortex binary: $GENAI_O11Y_CORTEX, else the cache, else None."""
+    env = os.environ.get("GENAI_O11Y_CORTEX")
+    if env:
+        return Path(env) if Path(env).is_file() else None
+    p = cortex_dir() / "cortex"
+    return p if p.is_file() else None
+
+
+def build_cortex(log=_say) -> Path:
+    """`go build` of Cortex's cmd/cortex in the wrapper module (one ~140 MB binary, every module in it)."""
+    existing = cortex_path()
+    if existing:
+        log(f"cortex: cached {existing}")
+        return existing
+    go = _go()
+    out = cortex_dir()
+    cache_root().mkdir(parents=True, exist_ok=True)
+    logfile = cache_root() / "cortex-build.log"
+    logfile.write_text("")
+    work = Path(tempfile.mkdtemp(prefix="cortex-", dir=cache_root()))
+    for name in ("go.mod", "go.sum", "tools.go"):
+        shutil.copy2(CORTEX_BUILD / name, work / name)
+    log(f"cortex: building {CORTEX_MODULE}/cmd/cortex {cortex_version()} (first build ~{FIRST_BUILD_MINUTES['cortex']} min on 2 cores; "
+        f"cached in {cache_root()} for later runs; log: {logfile})")
+    env = dict(os.environ, GOFLAGS=os.environ.get("GOFLAGS", "-buildvcs=false"))
+    _run([go, "build", *_cortex_build_args(), "-o", str(work / "cortex"), f"{CORTEX_MODULE}/cmd/cortex"], logfile, env=env, cwd=work, label="cortex", say=log)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(work / "cortex"), out / "cortex")
+    shutil.rmtree(work, ignore_errors=True)
+    log(f"cortex: built {out / 'cortex'}")
+    return out / "cortex"
+
+
 def plan(tools: list[str], say=_say) -> list[str]:
     """Say which of `tools` are cached and which a first run builds, with the time each takes, before
     the builds start (a newcomer's first `make run` is otherwise minutes of silence). Returns the ones to build."""
@@ -236,10 +301,12 @@ def plan(tools: list[str], say=_say) -> list[str]:
         "prometheus": lambda: go_tool_path("prometheus") if (cache_root() / "go-bin" / f"promtool-{PROMETHEUS_VERSION}").is_file() else None,
         "alertmanager": lambda: alertmanager_path() if amtool_path() else None,
         "k8s": lambda: k8s_tool_path("helm") if k8s_tool_path("kubeconform") and (k8s_schema_dir() / ".complete").is_file() else None,
+        "cortex": cortex_path,
     }
     minutes = FIRST_BUILD_MINUTES
     what = {"collector": f"our collector (ocb, v{names.COLLECTOR_VERSION})", "prometheus": f"Prometheus 3 + promtool ({PROMETHEUS_VERSION})",
-            "alertmanager": "Alertmanager + amtool (Debian package)", "k8s": "helm, kubeconform and the Kubernetes schemas"}
+            "alertmanager": "Alertmanager + amtool (Debian package)", "k8s": "helm, kubeconform and the Kubernetes schemas",
+            "cortex": f"Cortex {cortex_version()} (the remote_write proof)"}
     unknown = [t for t in tools if t not in have]
     if unknown:
         raise UserError(f"plan: unknown tool(s) {', '.join(unknown)}; known: {', '.join(have)}")
@@ -263,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
             build_prometheus_tools()
         elif args == ["k8s"]:
             build_k8s_tools()
+        elif args == ["cortex"]:
+            build_cortex()
         elif args[:1] == ["plan"]:
             plan(args[1:])
         elif args == ["collector-path"]:
@@ -271,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ToolMissing("the collector is not built: run `make collector`")
             print(p)
         else:
-            print("usage: python -m genai_o11y.toolchain collector|prometheus|k8s|collector-path|plan TOOL...", file=sys.stderr)
+            print("usage: python -m genai_o11y.toolchain collector|prometheus|k8s|cortex|collector-path|plan TOOL...", file=sys.stderr)
             return 2
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

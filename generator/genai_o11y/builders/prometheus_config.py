@@ -5,11 +5,46 @@ metrics (collector.metrics_endpoint), the collector's own telemetry (collector.t
 with gateway.enabled, the gateways' own telemetry (gateway.telemetry_port), one target per replica
 (static: the Prometheus we build and test with has no service discovery compiled in).
 `honor_labels: false` keeps the target's `job`; the exporter's own job label becomes exported_job.
+
+With `backends.remote_write` the same Prometheus also writes to a distributed store (Cortex). When the
+store's ruler runs our rules (`rules_on_store`), the series our rules record here and Prometheus' own
+ALERTS / ALERTS_FOR_STATE are not forwarded: the ruler writes those names itself, and one series
+written by two evaluators would interleave two sets of timestamps.
 """
 
 from __future__ import annotations
 
 from ..spec import Spec
+from . import rules
+
+# what Prometheus' rule manager writes into its own TSDB for alerting rules
+ALERT_SERIES = ("ALERTS", "ALERTS_FOR_STATE")
+
+
+def recorded_names(spec: Spec) -> list[str]:
+    """Every series name our rules write (recording rules' `record`, then the alert series), in order, once."""
+    seen = [r["record"] for g in rules.build(spec)["groups"] for r in g["rules"] if "record" in r]
+    return list(dict.fromkeys([*seen, *ALERT_SERIES]))
+
+
+def remote_write(spec: Spec) -> list[dict]:
+    """prometheus.yml `remote_write` for backends.remote_write (none without it)."""
+    rw = spec.backends.remote_write
+    if rw is None:
+        return []
+    headers = {**({"X-Scope-OrgID": rw.tenant_id} if rw.tenant_id else {}), **rw.headers}
+    q = rw.queue
+    out: dict = {
+        "url": rw.url,
+        "name": "genai-o11y-store",
+        "queue_config": {"capacity": q.capacity, "min_shards": q.min_shards, "max_shards": q.max_shards,
+                         "max_samples_per_send": q.max_samples_per_send, "batch_send_deadline": f"{q.batch_send_deadline_seconds:g}s"},
+    }
+    if headers:
+        out["headers"] = headers
+    if rw.rules_on_store:
+        out["write_relabel_configs"] = [{"source_labels": ["__name__"], "regex": "|".join(recorded_names(spec)), "action": "drop"}]
+    return [out]
 
 
 def build(
@@ -24,7 +59,7 @@ def build(
 ) -> dict:
     jobs = spec.backends.prometheus
     gateway_jobs = [{"job_name": jobs.gateway_job, "static_configs": [{"targets": list(gateway_targets)}]}] if spec.gateway.enabled and gateway_targets else []
-    return {
+    cfg = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": evaluation_interval},
         "rule_files": rule_files,
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": alertmanagers}]}]},
@@ -36,3 +71,6 @@ def build(
             *gateway_jobs,
         ],
     }
+    if spec.backends.remote_write is not None:
+        cfg["remote_write"] = remote_write(spec)
+    return cfg

@@ -17,6 +17,7 @@ def run(spec: Spec) -> Iterator[tuple[Loc, str]]:
     yield from _failure_rules(spec)
     yield from _gateway(spec)
     yield from _logs(spec)
+    yield from _remote_write(spec)
 
 
 def _gateway(spec: Spec):
@@ -33,6 +34,12 @@ def _logs(spec: Spec):
         yield ("logs", "endpoint"), "export: otlp needs logs.endpoint (the OTLP/gRPC endpoint of the logs backend)"
     if spec.logs.export == "drop" and spec.logs.endpoint is not None:
         yield ("logs", "export"), "logs.endpoint is set but export is drop: set export: otlp to send logs there"
+
+
+def _remote_write(spec: Spec):
+    rw = spec.backends.remote_write
+    if rw is not None and rw.rules_on_store and rw.tenant_id is None:
+        yield ("backends", "remote_write", "tenant_id"), "rules_on_store needs the tenant whose rules the store's ruler evaluates (tenant_id)"
 
 
 def _failure_rules(spec: Spec):

@@ -322,10 +322,44 @@ class Alertmanager(Strict):
     url: Url = "http://alertmanager:9093"
 
 
+class RemoteWriteQueue(Strict):
+    """Prometheus' remote_write queue_config (defaults as Prometheus 3 ships them)."""
+
+    capacity: int = Field(10000, ge=1, description="Samples buffered per shard before reading the WAL pauses.")
+    min_shards: int = Field(1, ge=1)
+    max_shards: int = Field(50, ge=1, description="Upper bound of parallel senders; the store must take max_shards x max_samples_per_send per send.")
+    max_samples_per_send: int = Field(2000, ge=1)
+    batch_send_deadline_seconds: float = Field(5, gt=0, le=300, description="A partial batch is sent after this long.")
+
+
+class RemoteWrite(Strict):
+    """Metrics beyond one Prometheus: every Prometheus we generate also writes to a horizontally scalable,
+    Prometheus-compatible store (Cortex; README "Metrics beyond one Prometheus"), whose ruler runs our rules."""
+
+    url: Url = Field(description="The store's remote-write endpoint, e.g. http://cortex-distributor:8080/api/v1/push.")
+    tenant_id: Name | None = Field(None, description="Sent as X-Scope-OrgID (Cortex's tenant); the generated ruler config loads the rules for this tenant.")
+    headers: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9-]+$")], str] = Field(
+        default_factory=dict, description="Extra HTTP headers, written as given into prometheus.yml (no secrets here); X-Scope-OrgID belongs in tenant_id.")
+    queue: RemoteWriteQueue = Field(default_factory=RemoteWriteQueue)
+    rules_on_store: bool = Field(
+        True,
+        description="true: the store's ruler evaluates alerts/rules.yaml, so Prometheus forwards only scraped series (recorded "
+        "series and ALERTS stay local; the two never write the same series). false: forward everything, no ruler config.")
+
+    @field_validator("headers")
+    @classmethod
+    def _no_tenant_header(cls, v: dict[str, str]) -> dict[str, str]:
+        for k in v:
+            if k.lower() == "x-scope-orgid":
+                raise ValueError("X-Scope-OrgID: set backends.remote_write.tenant_id instead (the ruler config needs it too)")
+        return v
+
+
 class Backends(Strict):
     tempo: Tempo = Field(default_factory=Tempo)
     prometheus: Prometheus = Field(default_factory=Prometheus)
     alertmanager: Alertmanager = Field(default_factory=Alertmanager)
+    remote_write: RemoteWrite | None = Field(None, description="Optional: a Prometheus-compatible distributed store (Cortex) every generated Prometheus also writes to.")
 
 
 class Receiver(Strict):
