@@ -148,11 +148,11 @@ def _num(v) -> float | None:
 
 def _case(trace_id: str, spans: list[Span], floors: dict[str, tuple[str, float]], tempo_url: str | None) -> dict | None:
     requests = [s for s in spans if s.attrs.get(n.STAGE) == "request"]
-    roots = [s for s in spans if not s.parent and s.attrs.get(n.STAGE) not in ("feedback", "evaluation")]
+    roots = [s for s in spans if not s.parent and s.attrs.get(n.STAGE) not in n.LINKED_STAGES]
     root = min(requests or roots, key=lambda s: s.start, default=None)
     if root is None:
         return None  # only feedback/eval spans arrived: no request to make a case of
-    work = [s for s in spans if s.attrs.get(n.STAGE) not in ("feedback", "evaluation")]
+    work = [s for s in spans if s.attrs.get(n.STAGE) not in n.LINKED_STAGES]
     models = sorted((s for s in work if s.attrs.get(n.STAGE) == "model_call" or s.attrs.get(n.OPERATION) in ("chat", "text_completion")),
                     key=lambda s: s.start)
     answer_span = models[-1] if models else root
@@ -256,7 +256,7 @@ def build(paths: list[Path], floors: dict[str, tuple[str, float]], tempo_url: st
         c = _case(tid, spans, floors, tempo_url)
         if c is None:
             continue
-        start = min(s.start for s in spans if s.attrs.get(n.STAGE) not in ("feedback", "evaluation"))
+        start = min(s.start for s in spans if s.attrs.get(n.STAGE) not in n.LINKED_STAGES)
         if (route and c["route"] != route) or (tenant and c["tenant"] != tenant) or (signal and signal not in c["signals"]):
             continue
         if (t0 is not None and start < t0) or (t1 is not None and start >= t1):

@@ -62,13 +62,13 @@ REQUEST_VIEW_KEYS = [
     n.STAGE, n.PROVIDER, n.REQUEST_MODEL, n.ROUTE, n.PROMPT_TEMPLATE, n.PROMPT_VERSION, n.ERROR_TYPE,
     n.TENANT, n.TASK_TYPE, n.TOOLS_CALLED, n.ENVIRONMENT, n.SERVICE_VERSION,
 ]
-#: Stages that are never a request even as a root: feedback and evals join a request's trace later.
-NOT_REQUESTS = ("request", "feedback", "evaluation")
+#: Stages that are never a request even as a root: feedback, evals and user actions join a request's trace later.
+NOT_REQUESTS = ("request", *n.LINKED_STAGES)
 
 
 def request_view_condition() -> str:
     """OTTL: the span is a root (no parent: a remote parent is a parent), has a stage other than
-    request/feedback/evaluation, and is not an outer span the helper marked as delegating."""
+    request/feedback/evaluation/user_action, and is not an outer span the helper marked as delegating."""
     stage = attr(n.STAGE)
     return (f"IsRootSpan() and {stage} != nil and " + " and ".join(f"{stage} != {q(s)}" for s in NOT_REQUESTS)
             + f" and {attr(n.REQUEST_DELEGATED)} == nil")
@@ -139,6 +139,10 @@ def fold_groups(spec: Spec) -> list[dict]:
         tools = [t.name for t in spec.pipeline.tools]
         every.append(f"set({attr(n.TOOL_NAME)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.TOOL_NAME)} != nil and not IsMatch({attr(n.TOOL_NAME)}, {q(one_of_regex(tools))})")
     every.append(
+        f"set({attr(n.QUALITY_PROXY)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.QUALITY_PROXY)} != nil"
+        f" and not IsMatch({attr(n.QUALITY_PROXY)}, {q(one_of_regex(proxy_kinds(spec)))})"
+    )
+    every.append(
         f"set({attr(n.FAILURE_CATEGORY)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.FAILURE_CATEGORY)} != nil"
         f" and not IsMatch({attr(n.FAILURE_CATEGORY)}, {q(one_of_regex(n.FAILURE_CATEGORIES))})"
     )
@@ -166,11 +170,17 @@ def fold_groups(spec: Spec) -> list[dict]:
     return groups
 
 
+def proxy_kinds(spec: Spec) -> list[str]:
+    """The quality proxies a label may name (evals.proxies); any other kind folds into _other. With none
+    listed, the overflow value alone (so every kind folds, and neither engine sees an empty list)."""
+    return [p.name for p in spec.evals.proxies] or [n.OVERFLOW_VALUE]
+
+
 def dimensions_config(spec: Spec, markers: bool = False) -> dict:
     """The genai_dimensions processor's config (our component: gocomponents/genaidimensionsprocessor):
     what fold_groups() says in OTTL, as data, applied in one pass per span. `markers`: also set the
     family markers signal_to_metrics needs (our genai_usage connector does not)."""
-    allowed = {n.STAGE: list(spec.all_stages), n.FAILURE_CATEGORY: list(n.FAILURE_CATEGORIES)}
+    allowed = {n.STAGE: list(spec.all_stages), n.FAILURE_CATEGORY: list(n.FAILURE_CATEGORIES), n.QUALITY_PROXY: proxy_kinds(spec)}
     if spec.pipeline.routes:
         allowed[n.ROUTE] = list(spec.pipeline.routes)
     if spec.pipeline.tools:
@@ -423,6 +433,11 @@ def quality_metrics() -> list[UsageMetric]:
             [When(n.FAILED_AFTER_TOOLS, True)], d, requires=marker("request"),
         ),
         *eval_metrics(),
+        _metric(
+            n.METRIC_QUALITY_PROXIES, "User actions on answers that hint at their quality (genai_o11y.quality.proxy: regenerate, copy_answer, "
+            "escalate, ...; kinds not in the spec's evals.proxies fold into _other).", None,
+            [When(n.QUALITY_PROXY)], [n.QUALITY_PROXY, *d], requires=n.QUALITY_PROXY,
+        ),
         _metric(
             n.METRIC_FAILURES, "Spans by failure category (genai_o11y.failure.category; unknown ones fold into _other).", None,
             [When(n.FAILURE_CATEGORY)], [n.FAILURE_CATEGORY, n.STAGE, n.TOOL_NAME, *d], requires=n.FAILURE_CATEGORY,

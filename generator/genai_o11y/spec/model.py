@@ -337,11 +337,38 @@ class EvalDataset(Strict):
     max_backups: int = Field(10, ge=0, description="Rotated files kept.")
 
 
+class QualityProxy(Strict):
+    """A user action on an answer that hints at its quality without anyone rating it (the helper's
+    `record_proxy`): its rate per request against its own baseline alerts when it moves the bad way."""
+
+    name: Name = Field(description="genai_o11y.quality.proxy the action is reported under (e.g. regenerate).")
+    worse_when: Literal["rise", "fall"] = Field("rise", description="rise: users do it when an answer is bad (regenerate, escalate); "
+                                                                     "fall: when it is good (copy the answer, open a cited source).")
+    tolerated_factor: Factor = Field(2.0, description="Its rate per request over the last hour this many times its baseline rate alerts "
+                                                       "(for a proxy that falls: below the baseline divided by this).")
+    min_rate: float = Field(0.02, ge=0, le=1, description="Per request: a rise must also exceed this rate, a fall needs a baseline at least "
+                                                         "this high (a zero or tiny baseline does not page on one event).")
+    min_requests_per_hour: int = Field(50, ge=1, description="Fewer requests than this in the last hour give no alert for this proxy.")
+
+
+def _default_proxies() -> list[QualityProxy]:
+    return [
+        QualityProxy(name="regenerate"),
+        QualityProxy(name="rephrase"),
+        QualityProxy(name="copy_answer", worse_when="fall"),
+        QualityProxy(name="open_citation", worse_when="fall"),
+        QualityProxy(name="escalate", min_rate=0.01),
+        QualityProxy(name="abandon"),
+    ]
+
+
 class Evals(Strict):
     """Evaluators: floors and tolerated regressions, read by `genai-o11y gate` (the release gate in CI)
     and by `dataset build` (which eval scores make a trace eval-worthy)."""
 
     evaluators: list[Evaluator] = Field(default_factory=list)
+    proxies: list[QualityProxy] = Field(default_factory=_default_proxies,
+                                        description="Online quality proxies (user actions on answers); other kinds fold into _other in metrics.")
     dataset: EvalDataset = Field(default_factory=EvalDataset)
     confidence_percent: Percent = Field(95, description="Confidence of the bootstrap interval a regression must clear to fail the gate.")
     bootstrap_resamples: int = Field(2000, ge=100, le=100000, description="Resamples for the confidence intervals (seeded: the same input gives the same report).")
@@ -350,6 +377,15 @@ class Evals(Strict):
     @classmethod
     def _unique_evaluators(cls, v: list[Evaluator]) -> list[Evaluator]:
         _require_unique([e.name for e in v], "evaluator")
+        return v
+
+    @field_validator("proxies")
+    @classmethod
+    def _unique_proxies(cls, v: list[QualityProxy]) -> list[QualityProxy]:
+        _require_unique([p.name for p in v], "quality proxy")
+        for p in v:
+            if p.name == names.OVERFLOW_VALUE or p.name == names.NONE_VALUE:
+                raise ValueError(f"quality proxy {p.name!r} is the label value unknown or missing kinds fold into")
         return v
 
 
