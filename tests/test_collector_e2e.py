@@ -112,7 +112,7 @@ def _validate(otelcol: Path, cfg_text: str, tmp: Path) -> subprocess.CompletedPr
     return subprocess.run([str(otelcol), "validate", f"--config={p}"], capture_output=True, text=True, timeout=60, env=env)
 
 
-@pytest.mark.parametrize("variant", ["default", "metadata-only", "no-tenants", "no-models", "minimal"])
+@pytest.mark.parametrize("variant", ["default", "metadata-only", "no-tenants", "no-models", "minimal", "keep-below-floor", "no-proxies"])
 def test_validate_accepts_generated_configs(otelcol, tmp_path, variant):
     overrides = {
         "default": {},
@@ -120,6 +120,8 @@ def test_validate_accepts_generated_configs(otelcol, tmp_path, variant):
         "no-tenants": {"cardinality.max_tenants": 0, "sampling.slow_trace_ms": None, "sampling.expensive_span_usd": None},
         "no-models": {"models": [], "pipeline.routes": [], "pipeline.tools": []},
         "minimal": {"pipeline": {"stages": ["model_call"]}, "slos": {}, "models": []},
+        "keep-below-floor": {"sampling.keep_below_floor": True},
+        "no-proxies": {"evals.proxies": []},
     }[variant]
     spec = make_spec(overrides)
     proc = _validate(otelcol, render.to_yaml(collector_builder.build(spec)), tmp_path)

@@ -544,6 +544,8 @@ def sampling_policies(spec: Spec) -> list[dict]:
         policies.append({"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}})
     if s.keep_negative_feedback:
         policies.append({"name": "negative-feedback", "type": "string_attribute", "string_attribute": {"key": n.FEEDBACK_SENTIMENT, "values": ["negative"]}})
+    if s.keep_below_floor:
+        policies += below_floor_policies(spec)
     if s.slow_trace_ms is not None:
         policies.append({"name": "slow", "type": "latency", "latency": {"threshold_ms": s.slow_trace_ms}})
     if s.expensive_span_usd is not None:
@@ -558,6 +560,23 @@ DATASET_SAMPLER = "tail_sampling/eval_dataset"
 DATASET_EXPORTER = "file/eval_dataset"
 
 
+def below_floor_policies(spec: Spec) -> list[dict]:
+    """Tail-sampling policies keeping a trace with an eval score past its evaluator's floor: one per evaluator
+    with a floor (the Tempo sampler's `sampling.keep_below_floor`, the dataset's `evals.dataset.keep_below_floor`)."""
+    policies = []
+    for ev in spec.evals.evaluators:
+        if ev.floor is not None:
+            score = attr(n.EVAL_SCORE)
+            cond = f"{attr(n.EVAL_NAME)} == {q(ev.name)} and {score} != nil and {score} {'<' if ev.direction == 'higher' else '>'} {float(ev.floor)!r}"
+            # the score as an eval span's attributes, or as a gen_ai.evaluation.result event on the evaluated span
+            ev_attr = lambda key: attr(key, "spanevent")  # noqa: E731
+            ev_cond = (f"spanevent.name == {q(n.EVAL_EVENT)} and {ev_attr(n.EVAL_NAME)} == {q(ev.name)} and {ev_attr(n.EVAL_SCORE)} != nil and "
+                       f"{ev_attr(n.EVAL_SCORE)} {'<' if ev.direction == 'higher' else '>'} {float(ev.floor)!r}")
+            policies.append({"name": f"below-floor-{ev.name}", "type": "ottl_condition",
+                             "ottl_condition": {"error_mode": "ignore", "span": [cond], "spanevent": [ev_cond]}})
+    return policies
+
+
 def dataset_policies(spec: Spec) -> list[dict]:
     """What makes a trace eval-worthy (evals.dataset): an error, negative feedback, an eval score past its
     evaluator's floor, and a rate-limited share of every known route."""
@@ -568,16 +587,7 @@ def dataset_policies(spec: Spec) -> list[dict]:
     if d.keep_negative_feedback:
         policies.append({"name": "negative-feedback", "type": "string_attribute", "string_attribute": {"key": n.FEEDBACK_SENTIMENT, "values": ["negative"]}})
     if d.keep_below_floor:
-        for ev in spec.evals.evaluators:
-            if ev.floor is not None:
-                score = attr(n.EVAL_SCORE)
-                cond = f"{attr(n.EVAL_NAME)} == {q(ev.name)} and {score} != nil and {score} {'<' if ev.direction == 'higher' else '>'} {float(ev.floor)!r}"
-                # the score as an eval span's attributes, or as a gen_ai.evaluation.result event on the evaluated span
-                ev_attr = lambda key: attr(key, "spanevent")  # noqa: E731
-                ev_cond = (f"spanevent.name == {q(n.EVAL_EVENT)} and {ev_attr(n.EVAL_NAME)} == {q(ev.name)} and {ev_attr(n.EVAL_SCORE)} != nil and "
-                           f"{ev_attr(n.EVAL_SCORE)} {'<' if ev.direction == 'higher' else '>'} {float(ev.floor)!r}")
-                policies.append({"name": f"below-floor-{ev.name}", "type": "ottl_condition",
-                                 "ottl_condition": {"error_mode": "ignore", "span": [cond], "spanevent": [ev_cond]}})
+        policies += below_floor_policies(spec)
     if d.sample_spans_per_second_per_route:
         for route in spec.pipeline.routes:
             policies.append({"name": f"route-{route}", "type": "and", "and": {"and_sub_policy": [

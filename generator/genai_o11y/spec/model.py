@@ -198,6 +198,9 @@ class Sampling(Strict):
 
     keep_errors: bool = True
     keep_negative_feedback: bool = True
+    keep_below_floor: bool = Field(False, description="Keep traces with an eval score past its evaluator's floor (evals.evaluators), so the quality "
+                                                       "board's low-scoring traces are all in Tempo, not only the baseline share; off by default: one "
+                                                       "more OTTL condition per span at each decision.")
     slow_trace_ms: int | None = Field(10_000, gt=0, description="Keep traces longer than this end to end; null: off.")
     expensive_span_usd: USD | None = Field(Decimal("0.05"), description="Keep traces with a span costing at least this; null: off.")
     baseline_percent: float = Field(10.0, ge=0, le=100, description="Share of all other traces kept.")
@@ -382,10 +385,7 @@ class Evals(Strict):
     @field_validator("proxies")
     @classmethod
     def _unique_proxies(cls, v: list[QualityProxy]) -> list[QualityProxy]:
-        _require_unique([p.name for p in v], "quality proxy")
-        for p in v:
-            if p.name == names.OVERFLOW_VALUE or p.name == names.NONE_VALUE:
-                raise ValueError(f"quality proxy {p.name!r} is the label value unknown or missing kinds fold into")
+        _require_unique([p.name for p in v], "quality proxy")  # `_other` (what unknown kinds fold into) fails Name's pattern
         return v
 
 
