@@ -156,3 +156,32 @@ def test_no_secret_values_in_generated_files():
         literal = re.findall(r"(?im)^[ \t]*[\w.-]*(?:password|token|secret|apikey|api_key|salt)[\w.-]*:[ \t]+(?!\$\{)(\S.*)$", text)
         assert not literal, (f, literal)
         assert "BEGIN PRIVATE KEY" not in text, f
+
+
+@pytest.mark.parametrize("volume", [None, {"persistentVolumeClaim": {"claimName": "eval-dataset"}}], ids=["emptyDir", "pvc"])
+def test_the_eval_dataset_directory_is_a_sidecar_volume_when_the_spec_enables_it(tools, tmp_path, volume):
+    """A spec with evals.dataset.enabled generates a chart whose sidecar mounts the file exporter's directory
+    (an emptyDir sized for the rotated files, or the volume given in values); kubeconform-valid. The default
+    spec's chart (the committed rendering) mounts nothing more than the queue."""
+    from genai_o11y import artifacts
+    from genai_o11y.builders import collector as collector_builder
+
+    spec = harness.make_spec({"evals.dataset.enabled": True, "evals.dataset.path": "/data/evals/traces.jsonl",
+                              "evals.dataset.max_megabytes": 50, "evals.dataset.max_backups": 3})
+    for rel, text in artifacts.build_all(spec, "test-spec.yaml").items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    extra = ["--set-json", f"sidecar.evalDataset.volume={json.dumps(volume)}"] if volume else []
+    out = k8s_render.helm_template(tmp_path / helm.CHART, extra)
+    (tmp_path / "rendered.yaml").write_text(out)
+    _h, k, schemas = tools
+    proc = kubeconform(k, schemas, tmp_path / "rendered.yaml")
+    assert proc.returncode == 0 and "Invalid: 0, Errors: 0" in proc.stdout, proc.stdout + proc.stderr
+    cr = next(d for d in docs(out) if d["kind"] == "OpenTelemetryCollector")
+    file_path = cr["spec"]["config"]["exporters"][collector_builder.DATASET_EXPORTER]["path"]
+    mount = next(m for m in cr["spec"]["volumeMounts"] if m["name"] == "genai-o11y-eval-dataset")
+    assert file_path == "/data/evals/traces.jsonl" and mount["mountPath"] == "/data/evals"
+    vol = next(v for v in cr["spec"]["volumes"] if v["name"] == "genai-o11y-eval-dataset")
+    assert vol == {"name": "genai-o11y-eval-dataset", **(volume or {"emptyDir": {"sizeLimit": "200Mi"}})}
+    default = next(d for d in docs((REPO / helm.RENDERED).read_text()) if d["kind"] == "OpenTelemetryCollector")
+    assert [v["name"] for v in default["spec"]["volumes"]] == ["genai-o11y-queue"]

@@ -17,6 +17,8 @@ values.schema.json are data from the spec; files/ holds the generated artifacts 
 
 from __future__ import annotations
 
+import posixpath
+
 from importlib import resources
 
 from .. import __version__, names as n
@@ -56,6 +58,7 @@ def values(spec: Spec) -> dict:
             "resources": {"requests": {"cpu": "100m", "memory": f"{c.memory_limit_mib // 2}Mi"}, "limits": {"memory": f"{int(c.memory_limit_mib * 1.25)}Mi"}},
             "goMemLimit": collector_builder.runtime_env(spec)["GOMEMLIMIT"],
             "queue": {"path": c.queue_directory, "sizeLimit": "1Gi"},
+            "evalDataset": eval_dataset_values(spec),
         },
         "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
         "podMonitor": {
@@ -73,6 +76,20 @@ def values(spec: Spec) -> dict:
             "pager": {"urlSecret": {"name": "genai-o11y-alert-webhooks", "key": "pager"}},
             "chat": {"urlSecret": {"name": "genai-o11y-alert-webhooks", "key": "chat"}},
         },
+    }
+
+
+def eval_dataset_values(spec: Spec) -> dict:
+    """The eval dataset's directory (evals.dataset.path's) as a volume of the sidecar when the spec enables the
+    dataset: the file exporter does not start without it. An emptyDir sized for the rotated files
+    (max_megabytes x (max_backups + 1)) unless `volume` names another source (a PersistentVolumeClaim keeps
+    the files past the pod)."""
+    d = spec.evals.dataset
+    return {
+        "enabled": d.enabled,
+        "path": posixpath.dirname(d.path),
+        "sizeLimit": f"{d.max_megabytes * (d.max_backups + 1)}Mi",
+        "volume": {},
     }
 
 
@@ -101,6 +118,11 @@ def values_schema() -> dict:
                 "goMemLimit": {"type": "string", "pattern": "^$|^[0-9]+(B|KiB|MiB|GiB)$",
                                "description": "GOMEMLIMIT of the sidecar (50% of collector.memory_limit_mib; empty: unset)."},
                 "queue": _obj({"path": STR, "sizeLimit": STR}),
+                "evalDataset": _obj({"enabled": {**BOOL, "description": "Mount the eval dataset's directory (evals.dataset.enabled in the spec)."},
+                                     "path": {**STR, "description": "The directory of evals.dataset.path."},
+                                     "sizeLimit": {**STR, "description": "Size of the emptyDir (max_megabytes x (max_backups + 1))."},
+                                     "volume": {"type": "object", "description": "Another volume source, e.g. persistentVolumeClaim: {claimName: ...}; "
+                                                                                   "empty: an emptyDir of sizeLimit."}}),
             }),
             "prometheusRule": _obj({"enabled": BOOL, "labels": {**LABELS, "description": "Labels the Prometheus ruleSelector matches (kube-prometheus-stack: release)."}}),
             "podMonitor": _obj({"enabled": BOOL, "labels": LABELS, "selector": {"type": "object"}, "sidecarJob": STR, "collectorJob": STR}),
