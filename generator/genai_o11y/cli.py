@@ -248,7 +248,9 @@ def parser() -> argparse.ArgumentParser:
 
     u = sub.add_parser("up", help="run the stack locally (collector, Prometheus, Alertmanager, webhook) with the demo and a fault scenario")
     u.add_argument("spec", nargs="?", help="spec file; omitted: the embedded default")
-    u.add_argument("--scenario", default="error_burst", help="fault injected after the healthy baseline: healthy, prompt_drift, retrieval_drift, tool_skipping, cost_spike, slow_tool, error_burst, unexpected_prompt_version")
+    from .demo.scenarios import SCENARIOS
+
+    u.add_argument("--scenario", default="error_burst", help=f"fault injected after the healthy baseline: {', '.join(SCENARIOS)}")
     u.add_argument("--baseline-seconds", type=int, default=60, help="healthy traffic before the fault (default 60)")
     u.add_argument("--rps", type=float, default=4.0, help="demo requests per second (default 4)")
     u.add_argument("--workdir", default="out/local", help="configs, data and logs of this run (default out/local)")
