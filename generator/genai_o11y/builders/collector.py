@@ -329,6 +329,8 @@ class UsageMetric:
     #: from the event, every other label from the span that carries it (the evaluated span's dimensions).
     span_event: str | None = None
     event_keys: tuple[str, ...] = ()
+    #: Native engine only (genai_usage): each histogram point carries the trace of a recent observation.
+    exemplars: bool = False
 
     def span_labels(self) -> list[str]:
         """Labels read from the span carrying the event (a span_event metric)."""
@@ -372,6 +374,8 @@ class UsageMetric:
             m["max_streams"] = self.max_streams
         if self.span_event:
             m["span_event"] = {"name": self.span_event, "span_labels": self.span_labels()}
+        if self.exemplars:
+            m["exemplars"] = True
         return m
 
 
@@ -471,7 +475,7 @@ def eval_metrics() -> list[UsageMetric]:
         replace(_metric(
             n.METRIC_EVAL_SCORE, "Evaluation scores (gen_ai.evaluation.score.value) by evaluation name.", n.EVAL_SCORE,
             [When(n.EVAL_SCORE)], [n.EVAL_NAME, *d], buckets=n.EVAL_SCORE_BUCKETS, requires=marker("evaluation"), value_type="double",
-        ), **event, event_keys=(n.EVAL_NAME, n.EVAL_SCORE)),
+        ), **event, event_keys=(n.EVAL_NAME, n.EVAL_SCORE), exemplars=True),
         replace(_metric(
             n.METRIC_EVAL_RESULTS, "Evaluation results by evaluation name and label (gen_ai.evaluation.score.label, e.g. pass, fail).", None,
             [When(n.EVAL_LABEL)], [n.EVAL_NAME, n.EVAL_LABEL, *d], requires=n.EVAL_LABEL,

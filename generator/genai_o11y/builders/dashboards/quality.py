@@ -44,8 +44,11 @@ def build(spec: Spec, source: str) -> dict:
         *[P(f"Eval score {e.name} by prompt version and model, floor {e.floor:g}",
             f"Mean {e.name} score per prompt version and model, with the floor the spec sets drawn as a line ({'higher' if e.direction == 'higher' else 'lower'} "
             f"is better). Past the floor for {spec.alerting.thresholds.sustain_minutes} minutes with at least {e.min_samples} results an hour pages "
-            f"(GenAIEvalScoreBelowFloor); the release gate holds candidates to the same floor (genai-o11y gate).",
-            [Q(mean(ev, f'{EVAL}="{e.name}"', by=f"{TEMPLATE}, {VERSION}, {MODEL}"), "{{" + TEMPLATE + "}} {{" + VERSION + "}} {{" + MODEL + "}}")],
+            f"(GenAIEvalScoreBelowFloor); the release gate holds candidates to the same floor (genai-o11y gate). The worst decile over all "
+            f"versions carries exemplars: each dot is a scored trace, click it to open it in Tempo (native engine).",
+            [Q(mean(ev, f'{EVAL}="{e.name}"', by=f"{TEMPLATE}, {VERSION}, {MODEL}"), "{{" + TEMPLATE + "}} {{" + VERSION + "}} {{" + MODEL + "}}"),
+             Q(quantile(0.1 if e.direction == "higher" else 0.9, f'{EVAL}="{e.name}"', metric=ev + "_bucket"),
+               f"{'p10' if e.direction == 'higher' else 'p90'} (exemplars: example traces)", exemplar=True)],
             unit="short", thresholds=[(e.floor, "green" if e.direction == "higher" else "red")],
             threshold_base="red" if e.direction == "higher" else "green", threshold_lines=True)
           for e in spec.evals.evaluators if e.floor is not None],

@@ -83,6 +83,7 @@ type metricDef struct {
 	maxStreams              int
 	tracked                 int
 	spanEvent               string // also fed by the span events of this name
+	exemplars               bool   // histogram points carry the last observation's trace
 	attrName                attribute.Set
 }
 
@@ -99,6 +100,11 @@ type stream struct {
 	count   uint64
 	counts  []uint64
 	touched bool
+	// the exemplar of this batch (exemplars on): the last observation's trace, span and value
+	hasEx   bool
+	exTrace pcommon.TraceID
+	exSpan  pcommon.SpanID
+	exValue float64
 }
 
 type usage struct {
@@ -134,7 +140,7 @@ func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics)
 	groups := map[string]int{}
 	for _, m := range c.Metrics {
 		d := metricDef{name: m.Name, description: m.Description, unit: m.Unit, valueSlot: -1, isDouble: m.Value.Type == "double",
-			maxStreams: m.MaxStreams, attrName: attribute.NewSet(attribute.String("metric", m.Name))}
+			maxStreams: m.MaxStreams, exemplars: m.Exemplars, attrName: attribute.NewSet(attribute.String("metric", m.Name))}
 		for _, w := range m.When {
 			d.when = append(d.when, cond{slot: slot(w.Key), present: w.Present, equals: w.Equals})
 		}
@@ -278,7 +284,7 @@ func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	u.mu.Lock()
 	// observe: metric mi on an observation whose conditions, value and labels are read from ev,
 	// span labels from sp (both the span itself for a span).
-	observe := func(mi int, ev, sp *attrs, resKey []byte, res pcommon.Map) {
+	observe := func(mi int, ev, sp *attrs, resKey []byte, res pcommon.Map, tid pcommon.TraceID, sid pcommon.SpanID) {
 		m := &u.metrics[mi]
 		if !m.feeds(ev, sp) {
 			return
@@ -326,6 +332,9 @@ func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 			s.count++
 			s.dblSum += dv
 			s.counts[sort.SearchFloat64s(m.histogram, dv)]++
+			if m.exemplars && !tid.IsEmpty() {
+				s.hasEx, s.exTrace, s.exSpan, s.exValue = true, tid, sid, dv
+			}
 		case m.isDouble:
 			s.dblSum += dv
 		default:
@@ -350,7 +359,7 @@ func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 				span := spans.At(k)
 				sp.load(span.Attributes(), u.slots)
 				for mi := range u.metrics {
-					observe(mi, &sp, &sp, resKeys[u.metrics[mi].resGroup], res)
+					observe(mi, &sp, &sp, resKeys[u.metrics[mi].resGroup], res, span.TraceID(), span.SpanID())
 				}
 				if len(u.events) == 0 {
 					continue
@@ -364,7 +373,7 @@ func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 					}
 					ev.load(event.Attributes(), u.slots)
 					for _, mi := range feeds {
-						observe(mi, &ev, &sp, resKeys[u.metrics[mi].resGroup], res)
+						observe(mi, &ev, &sp, resKeys[u.metrics[mi].resGroup], res, span.TraceID(), span.SpanID())
 					}
 				}
 			}
@@ -474,6 +483,14 @@ func (u *usage) export(touched []*stream, ts pcommon.Timestamp) pmetric.Metrics 
 			dp.SetSum(s.dblSum)
 			dp.ExplicitBounds().FromRaw(d.histogram)
 			dp.BucketCounts().FromRaw(s.counts)
+			if s.hasEx {
+				e := dp.Exemplars().AppendEmpty()
+				e.SetTimestamp(ts)
+				e.SetDoubleValue(s.exValue)
+				e.SetTraceID(s.exTrace)
+				e.SetSpanID(s.exSpan)
+				s.hasEx = false
+			}
 			continue
 		}
 		dp := pm.Sum().DataPoints().AppendEmpty()
