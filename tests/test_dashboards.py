@@ -330,7 +330,7 @@ def test_tempo_searches_use_attributes_real_spans_carry(live):
     span_keys = set().union(*(s.attributes.keys() for s in spans))
     resource_keys = set().union(*(s.resource.keys() for s in spans))
     queries = [t["query"] for b in BOARDS.values() for p in b["panels"] for t in p.get("targets", []) if t.get("datasource", {}).get("type") == "tempo"]
-    assert len(queries) == 7  # the drill-down's four; the stage board's slow-trace search and the picked trace; the quality board's low scores
+    assert len(queries) == 8  # the drill-down's four; the stage board's slow-trace search and the picked trace; the quality board's two
     for q in queries:
         # every attribute a search names is carried by real spans, and those one spanset `{...}` names
         # together are carried by one span (a TraceQL spanset matches span by span)

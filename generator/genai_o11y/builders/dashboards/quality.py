@@ -20,6 +20,12 @@ def proxies_per_request(spec: Spec) -> str:
     return f"(\n  {expr}\n)\nor on ({PROXY})\n  {zeros}" if zeros else expr
 
 
+def acted_on(spec: Spec) -> str | None:
+    """TraceQL: traces where a user did what users do after a bad answer (the proxies worse when they rise)."""
+    kinds = [p.name for p in spec.evals.proxies if p.worse_when == "rise"]
+    return where(*TEMPO_SCOPE, f'span.{n.QUALITY_PROXY} =~ "{"|".join(kinds)}"') if kinds else None
+
+
 def low_scores(spec: Spec) -> str | None:
     """TraceQL: traces with an eval span past its evaluator's floor (one spanset per evaluator with a floor)."""
     sets = [where(*TEMPO_SCOPE, f'span.{n.EVAL_NAME} = "{e.name}"', f"span.{n.EVAL_SCORE} {'<' if e.direction == 'higher' else '>'} {e.floor!r}")
@@ -60,6 +66,11 @@ def build(spec: Spec, source: str) -> dict:
              "regenerate, escalate or abandon.",
              [Q(per_s(PROM["quality_proxies"], by=f"{PROXY}, {TEMPLATE}, {VERSION}, {MODEL}"),
                 "{{" + PROXY + "}} {{" + TEMPLATE + "}} {{" + VERSION + "}} {{" + MODEL + "}}")], unit="ops")] if spec.evals.proxies else []),
+        *([P("Traces users acted on after a bad answer",
+             "Traces with a user action of a proxy that rises with bad answers (" + ", ".join(p.name for p in spec.evals.proxies if p.worse_when == "rise")
+             + "), that Tempo holds: read the answer the user reacted to, in the same trace. Click a row to open it in the request drill-down.",
+             kind="table", w=24, h=10, options={"targets": [tempo(acted_on(spec), limit=20)]},
+             data_links=[data_link("Open this trace", "genai-o11y-drilldown", **{"var-trace_id": "${__data.fields.traceID}"})])] if acted_on(spec) else []),
         *([P("Low-scoring traces", "Traces with an eval span past its evaluator's floor (" + "; ".join(
              f"{e.name} {'<' if e.direction == 'higher' else '>'} {e.floor:g}" for e in spec.evals.evaluators if e.floor is not None)
              + "), that Tempo holds: open one to read the question, the retrieved context and the answer that scored low. Tail sampling keeps them "
