@@ -22,7 +22,7 @@ VARIANTS = {
     "no-tenants": {"cardinality.max_tenants": 0},
     "ottl-engine": {"collector.engine": "ottl"},
     "eval-dataset": {"evals.dataset.enabled": True},
-    "keep-below-floor": {"sampling.keep_below_floor": True},
+    "keep-below-floor": {"sampling.keep_below_floor": True, "sampling.keep_quality_proxies": True},
     "no-proxies": {"evals.proxies": []},
     "no-optional-sampling": {"sampling.slow_trace_ms": None, "sampling.expensive_span_usd": None, "sampling.keep_errors": False, "sampling.keep_negative_feedback": False},
 }
@@ -91,6 +91,10 @@ def test_sampling_policies_follow_the_spec():
     floors = [e.name for e in kept.evals.evaluators if e.floor is not None]
     assert [p["name"] for p in below] == [f"below-floor-{e}" for e in floors] and len(floors) == 2
     assert below == [p for p in collector.dataset_policies(kept) if p["name"].startswith("below-floor-")]
+    # traces users acted on after a bad answer: the proxies worse when they rise
+    proxies = next(p for p in collector.sampling_policies(kept) if p["name"] == "quality-proxies")["string_attribute"]
+    assert proxies == {"key": names.QUALITY_PROXY, "values": [p.name for p in kept.evals.proxies if p.worse_when == "rise"]}
+    assert set(proxies["values"]) == {"regenerate", "rephrase", "escalate", "abandon"}
 
 
 def test_quality_proxy_kinds_fold_to_the_spec_list_in_both_engines():

@@ -120,7 +120,7 @@ def test_validate_accepts_generated_configs(otelcol, tmp_path, variant):
         "no-tenants": {"cardinality.max_tenants": 0, "sampling.slow_trace_ms": None, "sampling.expensive_span_usd": None},
         "no-models": {"models": [], "pipeline.routes": [], "pipeline.tools": []},
         "minimal": {"pipeline": {"stages": ["model_call"]}, "slos": {}, "models": []},
-        "keep-below-floor": {"sampling.keep_below_floor": True},
+        "keep-below-floor": {"sampling.keep_below_floor": True, "sampling.keep_quality_proxies": True},
         "no-proxies": {"evals.proxies": []},
     }[variant]
     spec = make_spec(overrides)

@@ -550,6 +550,9 @@ def sampling_policies(spec: Spec) -> list[dict]:
         policies.append({"name": "negative-feedback", "type": "string_attribute", "string_attribute": {"key": n.FEEDBACK_SENTIMENT, "values": ["negative"]}})
     if s.keep_below_floor:
         policies += below_floor_policies(spec)
+    rising = [p.name for p in spec.evals.proxies if p.worse_when == "rise"]
+    if s.keep_quality_proxies and rising:
+        policies.append({"name": "quality-proxies", "type": "string_attribute", "string_attribute": {"key": n.QUALITY_PROXY, "values": rising}})
     if s.slow_trace_ms is not None:
         policies.append({"name": "slow", "type": "latency", "latency": {"threshold_ms": s.slow_trace_ms}})
     if s.expensive_span_usd is not None:

@@ -201,6 +201,8 @@ class Sampling(Strict):
     keep_below_floor: bool = Field(False, description="Keep traces with an eval score past its evaluator's floor (evals.evaluators), so the quality "
                                                        "board's low-scoring traces are all in Tempo, not only the baseline share; off by default: one "
                                                        "more OTTL condition per span at each decision.")
+    keep_quality_proxies: bool = Field(False, description="Keep traces a user regenerated, rephrased, escalated or abandoned (the evals.proxies "
+                                                            "worse when they rise; the action must arrive within the decision wait); off by default.")
     slow_trace_ms: int | None = Field(10_000, gt=0, description="Keep traces longer than this end to end; null: off.")
     expensive_span_usd: USD | None = Field(Decimal("0.05"), description="Keep traces with a span costing at least this; null: off.")
     baseline_percent: float = Field(10.0, ge=0, le=100, description="Share of all other traces kept.")

@@ -68,7 +68,8 @@ def build(spec: Spec, source: str) -> dict:
                 "{{" + PROXY + "}} {{" + TEMPLATE + "}} {{" + VERSION + "}} {{" + MODEL + "}}")], unit="ops")] if spec.evals.proxies else []),
         *([P("Traces users acted on after a bad answer",
              "Traces with a user action of a proxy that rises with bad answers (" + ", ".join(p.name for p in spec.evals.proxies if p.worse_when == "rise")
-             + "), that Tempo holds: read the answer the user reacted to, in the same trace. Click a row to open it in the request drill-down.",
+             + "), that Tempo holds: read the answer the user reacted to, in the same trace. Tail sampling keeps them all with "
+             "sampling.keep_quality_proxies, else the baseline share. Click a row to open it in the request drill-down.",
              kind="table", w=24, h=10, options={"targets": [tempo(acted_on(spec), limit=20)]},
              data_links=[data_link("Open this trace", "genai-o11y-drilldown", **{"var-trace_id": "${__data.fields.traceID}"})])] if acted_on(spec) else []),
         *([P("Low-scoring traces", "Traces with an eval span past its evaluator's floor (" + "; ".join(
