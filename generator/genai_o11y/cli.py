@@ -140,8 +140,10 @@ def cmd_dataset(args: argparse.Namespace) -> int:
         raise UserError("dataset build: give the OTLP JSON files the eval-dataset pipeline wrote (evals.dataset.path and its rotated files)")
     spec = load(args.spec)
     floors = {e.name: (e.direction, e.floor) for e in spec.evals.evaluators if e.floor is not None}
+    from .builders.collector import rising_proxies
+
     cases = dataset.build([Path(f) for f in args.files], floors, tempo_url=spec.backends.tempo.query_url, route=args.route,
-                          tenant=args.tenant, signal=args.signal, since=args.since, until=args.until)
+                          tenant=args.tenant, signal=args.signal, since=args.since, until=args.until, actions=set(rising_proxies(spec)))
     if not cases:
         raise UserError(f"no request traces in {', '.join(args.files)}" + (" that match the filters" if any(
             (args.route, args.tenant, args.signal, args.since, args.until)) else "") + ": nothing to build cases from")
@@ -275,7 +277,9 @@ def parser() -> argparse.ArgumentParser:
     ds.add_argument("--out", default="-", help="where to write the cases (JSON Lines; default: stdout)")
     ds.add_argument("--route", help="only cases of this route")
     ds.add_argument("--tenant", help="only cases of this tenant (as exported: hashed)")
-    ds.add_argument("--signal", help="only cases kept for this reason: error, negative_feedback, low_score, sampled")
+    from .dataset import SIGNALS
+
+    ds.add_argument("--signal", help=f"only cases kept for this reason: {', '.join(SIGNALS)}")
     ds.add_argument("--since", help="only requests that started at or after this time (ISO 8601, UTC if no zone)")
     ds.add_argument("--until", help="only requests that started before this time")
     ds.set_defaults(func=cmd_dataset)

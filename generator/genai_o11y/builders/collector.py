@@ -550,9 +550,8 @@ def sampling_policies(spec: Spec) -> list[dict]:
         policies.append({"name": "negative-feedback", "type": "string_attribute", "string_attribute": {"key": n.FEEDBACK_SENTIMENT, "values": ["negative"]}})
     if s.keep_below_floor:
         policies += below_floor_policies(spec)
-    rising = [p.name for p in spec.evals.proxies if p.worse_when == "rise"]
-    if s.keep_quality_proxies and rising:
-        policies.append({"name": "quality-proxies", "type": "string_attribute", "string_attribute": {"key": n.QUALITY_PROXY, "values": rising}})
+    if s.keep_quality_proxies:
+        policies += quality_proxy_policies(spec)
     if s.slow_trace_ms is not None:
         policies.append({"name": "slow", "type": "latency", "latency": {"threshold_ms": s.slow_trace_ms}})
     if s.expensive_span_usd is not None:
@@ -565,6 +564,18 @@ def sampling_policies(spec: Spec) -> list[dict]:
 LOGS_DROP = "filter/drop_logs"
 DATASET_SAMPLER = "tail_sampling/eval_dataset"
 DATASET_EXPORTER = "file/eval_dataset"
+
+
+def rising_proxies(spec: Spec) -> list[str]:
+    """The quality proxies users do after a bad answer (evals.proxies worse when they rise)."""
+    return [p.name for p in spec.evals.proxies if p.worse_when == "rise"]
+
+
+def quality_proxy_policies(spec: Spec) -> list[dict]:
+    """Keep a trace with a user action of a rising proxy (Tempo's sampling.keep_quality_proxies, the dataset's
+    evals.dataset.keep_quality_proxies); none when the spec lists no such proxy."""
+    rising = rising_proxies(spec)
+    return [{"name": "quality-proxies", "type": "string_attribute", "string_attribute": {"key": n.QUALITY_PROXY, "values": rising}}] if rising else []
 
 
 def below_floor_policies(spec: Spec) -> list[dict]:
@@ -586,7 +597,7 @@ def below_floor_policies(spec: Spec) -> list[dict]:
 
 def dataset_policies(spec: Spec) -> list[dict]:
     """What makes a trace eval-worthy (evals.dataset): an error, negative feedback, an eval score past its
-    evaluator's floor, and a rate-limited share of every known route."""
+    evaluator's floor, a user action of a rising quality proxy, and a rate-limited share of every known route."""
     d = spec.evals.dataset
     policies: list[dict] = []
     if d.keep_errors:
@@ -595,6 +606,8 @@ def dataset_policies(spec: Spec) -> list[dict]:
         policies.append({"name": "negative-feedback", "type": "string_attribute", "string_attribute": {"key": n.FEEDBACK_SENTIMENT, "values": ["negative"]}})
     if d.keep_below_floor:
         policies += below_floor_policies(spec)
+    if d.keep_quality_proxies:
+        policies += quality_proxy_policies(spec)
     if d.sample_spans_per_second_per_route:
         for route in spec.pipeline.routes:
             policies.append({"name": f"route-{route}", "type": "and", "and": {"and_sub_policy": [

@@ -335,6 +335,8 @@ class EvalDataset(Strict):
     keep_errors: bool = Field(True, description="Traces with an error.")
     keep_negative_feedback: bool = Field(True, description="Traces with negative feedback (it must arrive within the decision wait).")
     keep_below_floor: bool = Field(True, description="Traces with an eval score past its evaluator's floor.")
+    keep_quality_proxies: bool = Field(True, description="Traces a user regenerated, rephrased, escalated or abandoned (evals.proxies that rise; "
+                                                          "the action must arrive within the decision wait).")
     sample_spans_per_second_per_route: int = Field(2, ge=0, description="Of the rest, up to this many spans per second of whole traces for each "
                                                                           "of pipeline.routes (tail sampling's rate limit: a stratified share, so rare routes are "
                                                                           "kept as often as busy ones); 0: none.")
