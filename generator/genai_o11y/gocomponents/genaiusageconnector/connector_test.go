@@ -40,7 +40,7 @@ type fixture struct {
 	reader *sdkmetric.ManualReader
 }
 
-func start(t *testing.T, cfg *Config) *fixture {
+func start(t testing.TB, cfg *Config) *fixture {
 	t.Helper()
 	f := &fixture{sink: new(consumertest.MetricsSink), reader: sdkmetric.NewManualReader()}
 	set := connectortest.NewNopSettings(Type)
