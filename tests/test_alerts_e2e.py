@@ -1,9 +1,10 @@
 """Alerts end to end, every component real: spans -> our collector (generated config) -> Prometheus 3
 (generated rules) -> Alertmanager (generated config) -> a webhook receiver (pager, chat).
 
-An error burst must page (pager receiver) and a cost spike must open a ticket (chat receiver),
-and nothing else may be delivered. The cost baseline is 24 hours of history written into
-Prometheus' TSDB with promtool's backfill; the spike itself goes through the collector. The spec
+An error burst must page (pager receiver), a cost spike and users regenerating answers must open
+tickets (chat receiver), and nothing else may be delivered. The cost and regeneration baselines are
+24 hours of history written into Prometheus' TSDB with promtool's backfill; the spike and the
+regenerations themselves go through the collector. The spec
 shortens `alerting.thresholds.sustain_minutes` to 1 so the test does not wait 15 minutes; the SLO
 alerts keep their own `for`. Times from injection to delivery are printed (figures, not asserts).
 """
@@ -20,7 +21,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from genai_o11y import localstack, render
+from genai_o11y import localstack, names, render
 from genai_o11y.builders import alertmanager
 from harness import OtlpSink, collector_ports, make_spec, prometheus_for, run_collector, tracer_provider, wait_for
 
@@ -32,7 +33,24 @@ PIPELINE_ALERTS = {"GenAISidecarDown", "GenAISidecarScrapeFailing", "GenAICollec
                    "GenAIExportQueueNearFull", "GenAITempoExportFailing", "GenAIPrometheusExportFailing", "GenAIRedactionFailing"}
 
 
-def _history(service: str, env: str, end: datetime, hours: int = 24) -> str:
+#: The regeneration baseline: requests and regenerations per minute (5% of answers regenerated).
+BASELINE_REQUESTS_PER_MIN, BASELINE_REGENERATIONS_PER_MIN = 10, 0.5
+
+
+def _proxy_history(service: str, env: str, end: datetime, hours: int = 24) -> str:
+    """OpenMetrics families: the raw request and regeneration counters of `service`, one sample a minute."""
+    lines = []
+    for family, match, per_min in (("genai_o11y_span_calls", f'{names.prom_label(names.STAGE)}="request"', BASELINE_REQUESTS_PER_MIN),
+                                   ("genai_o11y_quality_proxies", f'{names.prom_label(names.QUALITY_PROXY)}="regenerate"', BASELINE_REGENERATIONS_PER_MIN)):
+        lines.append(f"# TYPE {family} counter")
+        t, k = end - timedelta(hours=hours), 0
+        while t < end:
+            lines.append(f'{family}_total{{{match},deployment_environment_name="{env}",service_name="{service}"}} {k * per_min} {t.timestamp():.3f}')
+            t, k = t + timedelta(minutes=1), k + 1
+    return "\n".join(lines) + "\n"
+
+
+def _history(service: str, env: str, end: datetime, hours: int = 24, more: str = "") -> str:
     """OpenMetrics text: the recorded hourly cost of `service` at 12 USD/h, one sample a minute."""
     name = "genai_o11y:cost_usd_per_hour:rate1h"
     lines = [f"# TYPE {name} gauge"]
@@ -40,17 +58,18 @@ def _history(service: str, env: str, end: datetime, hours: int = 24) -> str:
     while t < end:
         lines.append(f'{name}{{deployment_environment_name="{env}",service_name="{service}"}} {BASELINE_USD_PER_HOUR} {t.timestamp():.3f}')
         t += timedelta(minutes=1)
-    return "\n".join(lines) + "\n# EOF\n"
+    return "\n".join(lines) + "\n" + more + "# EOF\n"
 
 
 class Traffic(threading.Thread):
-    """Keeps `service` busy: `ok` good and `errors` failed requests every second until stopped."""
+    """Keeps `service` busy: `ok` good and `errors` failed requests every second until stopped; `regenerate`
+    of them are followed by the user's regenerate (a user_action span in the answer's trace)."""
 
-    def __init__(self, endpoint: str, service: str, ok: int, errors: int) -> None:
+    def __init__(self, endpoint: str, service: str, ok: int, errors: int, regenerate: int = 0) -> None:
         super().__init__(daemon=True)
         self.tp = tracer_provider(endpoint, {"service.name": service, "service.version": "2026.11.1"})
         self.tracer = self.tp.get_tracer("alerts-e2e")
-        self.ok, self.errors = ok, errors
+        self.ok, self.errors, self.regenerate = ok, errors, regenerate
         self.stop = threading.Event()
 
     def set_rate(self, ok: int, errors: int) -> None:
@@ -63,6 +82,9 @@ class Traffic(threading.Thread):
                 if i < self.errors:
                     span.set_status(Status(StatusCode.ERROR, "upstream model failed"))
                     span.set_attribute("error.type", "RateLimitError")
+                if i < self.regenerate:
+                    self.tracer.start_span("user_action regenerate", context=trace.set_span_in_context(span), attributes={
+                        names.STAGE: names.USER_ACTION, names.QUALITY_PROXY: "regenerate"}).end()
                 span.end()
             self.tp.force_flush()
             self.stop.wait(1.0)
@@ -83,12 +105,12 @@ def _model_calls(endpoint: str, service: str, calls: int, input_tokens: int) -> 
     tp.shutdown()
 
 
-def test_error_burst_pages_and_cost_spike_tickets(otelcol, tmp_path):
+def test_error_burst_pages_and_cost_spike_and_regenerations_ticket(otelcol, tmp_path):
     run = uuid.uuid4().hex[:6]
-    svc_err, svc_cost, env = f"checkout-bot-{run}", f"support-copilot-{run}", "production"
+    svc_err, svc_cost, svc_px, env = f"checkout-bot-{run}", f"support-copilot-{run}", f"faq-bot-{run}", "production"
     with localstack.WebhookReceiver() as hook, OtlpSink() as tempo:
         spec = make_spec(collector_ports({
-            "app.services": [svc_cost, svc_err],
+            "app.services": [svc_cost, svc_err, svc_px],
             "backends.tempo.endpoint": tempo.endpoint,
             "alerting.receivers.pager.webhook_url": hook.url("pager"),
             "alerting.receivers.chat.webhook_url": hook.url("chat"),
@@ -96,25 +118,30 @@ def test_error_burst_pages_and_cost_spike_tickets(otelcol, tmp_path):
             "gateway.decision_wait_seconds": 2,
         }, tmp_path))
         storage = tmp_path / "prometheus" / "data"
-        localstack.backfill_openmetrics(_history(svc_cost, env, datetime.now(timezone.utc) - timedelta(minutes=2)), storage, tmp_path / "backfill")
+        now = datetime.now(timezone.utc)
+        # the regeneration history ends an hour ago: the last hour is the live traffic's alone
+        history = _history(svc_cost, env, now - timedelta(minutes=2), more=_proxy_history(svc_px, env, now - timedelta(minutes=62)))
+        localstack.backfill_openmetrics(history, storage, tmp_path / "backfill")
 
         with run_collector(otelcol, spec, tmp_path) as col:
             am = localstack.start_alertmanager(render.to_yaml(alertmanager.build(spec)), tmp_path / "alertmanager")
             try:
                 prom = prometheus_for(spec, col, tmp_path, alertmanagers=[am.url.split("//")[1]], storage=storage)
                 try:
-                    _run_scenario(spec, col, prom, hook, svc_err, svc_cost)
+                    _run_scenario(spec, col, prom, hook, svc_err, svc_cost, svc_px)
                 finally:
                     prom.stop()
             finally:
                 am.stop()
 
 
-def _run_scenario(spec, col, prom, hook, svc_err, svc_cost) -> None:
+def _run_scenario(spec, col, prom, hook, svc_err, svc_cost, svc_px) -> None:
     base = prom.url
     # Healthy traffic first, so every counter exists before the incident (a spike must be an increase).
     traffic = Traffic(col.otlp_grpc, svc_err, ok=10, errors=0)
     traffic.start()
+    users = Traffic(col.otlp_grpc, svc_px, ok=5, errors=0)
+    users.start()
     try:
         _model_calls(col.otlp_grpc, svc_cost, calls=1, input_tokens=1000)
         for q in (f'genai_o11y_cost_usd_total{{service_name="{svc_cost}"}}', f'genai_o11y_span_calls_total{{service_name="{svc_err}"}}'):
@@ -123,18 +150,25 @@ def _run_scenario(spec, col, prom, hook, svc_err, svc_cost) -> None:
         sel = f'genai_o11y:cost_usd_per_hour:baseline{{service_name="{svc_cost}"}}'
         found = wait_for(lambda: localstack.prom_query(base, sel), timeout=200, interval=2, what="the cost baseline from the backfilled history")
         assert float(found[0]["value"][1]) == pytest.approx(BASELINE_USD_PER_HOUR, rel=0.01)
+        sel = f'genai_o11y:quality_proxy:ratio_baseline{{service_name="{svc_px}",{names.prom_label(names.QUALITY_PROXY)}="regenerate"}}'
+        found = wait_for(lambda: localstack.prom_query(base, sel), timeout=200, interval=2, what="the regeneration baseline from the backfilled history")
+        assert float(found[0]["value"][1]) == pytest.approx(BASELINE_REGENERATIONS_PER_MIN / BASELINE_REQUESTS_PER_MIN, rel=0.01)
         time.sleep(3)
 
         injected = time.time()
         traffic.set_rate(ok=5, errors=5)  # error burst: 50% of requests fail
         _model_calls(col.otlp_grpc, svc_cost, calls=12, input_tokens=2_000_000)  # cost spike: 60 USD at once
+        users.regenerate = 2  # users regenerate 40% of the answers (the baseline: 5%)
         page = wait_for(lambda: hook.first_firing("pager", "GenAIErrorBudgetBurnFast"), timeout=420, interval=1, what="the page for the error burst")
         ticket = wait_for(lambda: hook.first_firing("chat", "GenAICostSpike"), timeout=420, interval=1, what="the ticket for the cost spike")
+        regen = wait_for(lambda: hook.first_firing("chat", "GenAIQualityProxyRise"), timeout=420, interval=1, what="the ticket for the regenerations")
     finally:
-        traffic.stop.set()
-        traffic.join(timeout=10)
+        for t in (traffic, users):
+            t.stop.set()
+            t.join(timeout=10)
     print(f"\nerror burst -> page at pager receiver: {page.received_at - injected:.1f} s")
     print(f"cost spike  -> ticket at chat receiver: {ticket.received_at - injected:.1f} s")
+    print(f"regenerate  -> ticket at chat receiver: {regen.received_at - injected:.1f} s")
 
     fast = next(a for a in page.alerts if a["labels"]["alertname"] == "GenAIErrorBudgetBurnFast")
     assert fast["labels"]["service_name"] == svc_err and fast["labels"]["severity"] == "critical"
@@ -145,10 +179,15 @@ def _run_scenario(spec, col, prom, hook, svc_err, svc_cost) -> None:
     spent = float(spike["annotations"]["description"].split(" spent ")[1].split(" USD")[0])
     assert spent >= 3 * BASELINE_USD_PER_HOUR  # what the description reports is what crossed the threshold
 
+    rise = next(a for a in regen.alerts if a["labels"]["alertname"] == "GenAIQualityProxyRise")
+    assert rise["labels"]["service_name"] == svc_px and rise["labels"][names.prom_label(names.QUALITY_PROXY)] == "regenerate"
+    per_request = float(rise["annotations"]["description"].split(" over the last hour is ")[1].split(":")[0])
+    assert per_request > 2 * BASELINE_REGENERATIONS_PER_MIN / BASELINE_REQUESTS_PER_MIN  # what crossed the threshold
+
     # Nothing went to the wrong receiver, and the pipeline watching itself stayed quiet.
     pager = set().union(*(n.alertnames() for n in hook.received("pager")))
     chat = set().union(*(n.alertnames() for n in hook.received("chat")))
-    assert "GenAICostSpike" not in pager and "GenAIErrorBudgetBurnFast" not in chat
+    assert not {"GenAICostSpike", "GenAIQualityProxyRise"} & pager and "GenAIErrorBudgetBurnFast" not in chat
     assert not (pager | chat) & PIPELINE_ALERTS, (pager, chat)
     # Every rule evaluated cleanly on real data (no label collisions, no type errors).
     assert localstack.prom_rule_health(base) == []

@@ -26,6 +26,8 @@ VARIANTS = {
     "no-tenants": {"cardinality.max_tenants": 0},
     "ottl-engine": {"collector.engine": "ottl"},
     "eval-dataset": {"evals.dataset.enabled": True},
+    "keep-below-floor": {"sampling.keep_below_floor": True, "sampling.keep_quality_proxies": True},
+    "no-proxies": {"evals.proxies": []},
     "no-optional-sampling": {"sampling.slow_trace_ms": None, "sampling.expensive_span_usd": None, "sampling.keep_errors": False, "sampling.keep_negative_feedback": False},
     "sidecar-only": {"gateway.enabled": False},
     "sidecar-only-eval-dataset": {"gateway.enabled": False, "evals.dataset.enabled": True},
@@ -103,6 +105,24 @@ def test_sampling_policies_follow_the_spec():
     assert set(pol) == {"errors", "negative-feedback", "slow", "expensive", "baseline"}
     off = make_spec(VARIANTS["no-optional-sampling"])
     assert [p["name"] for p in collector.sampling_policies(off)] == ["baseline"]
+    # low eval scores: the same policies as the eval dataset's, one per evaluator with a floor
+    kept = make_spec(VARIANTS["keep-below-floor"])
+    below = [p for p in collector.sampling_policies(kept) if p["name"].startswith("below-floor-")]
+    floors = [e.name for e in kept.evals.evaluators if e.floor is not None]
+    assert [p["name"] for p in below] == [f"below-floor-{e}" for e in floors] and len(floors) == 2
+    assert below == [p for p in collector.dataset_policies(kept) if p["name"].startswith("below-floor-")]
+    # traces users acted on after a bad answer: the proxies worse when they rise
+    proxies = next(p for p in collector.sampling_policies(kept) if p["name"] == "quality-proxies")["string_attribute"]
+    assert proxies == {"key": names.QUALITY_PROXY, "values": [p.name for p in kept.evals.proxies if p.worse_when == "rise"]}
+    assert set(proxies["values"]) == {"regenerate", "rephrase", "escalate", "abandon"}
+
+
+def test_quality_proxy_kinds_fold_to_the_spec_list_in_both_engines():
+    for overrides, kinds in ((VARIANTS["default"], [p.name for p in load().evals.proxies]), (VARIANTS["no-proxies"], [names.OVERFLOW_VALUE])):
+        spec = make_spec(overrides)
+        assert collector.dimensions_config(spec)["allowed_values"][names.QUALITY_PROXY] == kinds
+        fold = [st for st in collector.fold_statements(spec) if names.QUALITY_PROXY in st]
+        assert len(fold) == 1 and "|".join(kinds) in fold[0], fold
 
 
 @pytest.mark.parametrize("value,text", [(Decimal("2.5"), "2.5"), (Decimal("0"), "0.0"), (Decimal("0.0000025"), "0.0000025"), (10, "10.0"), (Decimal("1E-7"), "0.0000001")])

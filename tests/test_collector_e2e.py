@@ -39,6 +39,7 @@ BASE = {
     "sampling.baseline_percent": 25,
     "sampling.slow_trace_ms": 3000,
     "sampling.expensive_span_usd": 0.05,
+    "sampling.keep_quality_proxies": True,
 }
 
 
@@ -112,7 +113,7 @@ def _validate(otelcol: Path, cfg_text: str, tmp: Path) -> subprocess.CompletedPr
     return subprocess.run([str(otelcol), "validate", f"--config={p}"], capture_output=True, text=True, timeout=60, env=env)
 
 
-@pytest.mark.parametrize("variant", ["default", "metadata-only", "no-tenants", "no-models", "minimal"])
+@pytest.mark.parametrize("variant", ["default", "metadata-only", "no-tenants", "no-models", "minimal", "keep-below-floor", "no-proxies"])
 def test_validate_accepts_generated_configs(otelcol, tmp_path, variant):
     overrides = {
         "default": {},
@@ -120,6 +121,8 @@ def test_validate_accepts_generated_configs(otelcol, tmp_path, variant):
         "no-tenants": {"cardinality.max_tenants": 0, "sampling.slow_trace_ms": None, "sampling.expensive_span_usd": None},
         "no-models": {"models": [], "pipeline.routes": [], "pipeline.tools": []},
         "minimal": {"pipeline": {"stages": ["model_call"]}, "slos": {}, "models": []},
+        "keep-below-floor": {"sampling.keep_below_floor": True, "sampling.keep_quality_proxies": True},
+        "no-proxies": {"evals.proxies": []},
     }[variant]
     spec = make_spec(overrides)
     proc = _validate(otelcol, render.to_yaml(collector_builder.build(spec)), tmp_path)
@@ -437,15 +440,19 @@ def test_tail_sampling_keeps_what_the_policy_says(stack):
     errors = [s.trace(children=[{"attrs": {"genai_o11y.stage": "retrieval"}, "error": True}]) for _ in range(10)]
     feedback = [s.trace(children=[model_span("gpt-4o-mini", 100, 10), {"attrs": {"genai_o11y.stage": "feedback", "genai_o11y.feedback.sentiment": "negative"}}]) for _ in range(10)]
     positive = [s.trace(children=[{"attrs": {"genai_o11y.stage": "feedback", "genai_o11y.feedback.sentiment": "positive"}}]) for _ in range(10)]
+    # user actions: a regenerated answer is kept (keep_quality_proxies), a copied one is ordinary
+    regenerated = [s.trace(children=[model_span("gpt-4o-mini", 100, 10), {"attrs": {"genai_o11y.stage": "user_action", "genai_o11y.quality.proxy": "regenerate"}}])
+                   for _ in range(10)]
+    copied = [s.trace(children=[{"attrs": {"genai_o11y.stage": "user_action", "genai_o11y.quality.proxy": "copy_answer"}}]) for _ in range(10)]
     slow = [s.trace(children=[model_span("gpt-4o-mini", 100, 10)], root_ms=3500) for _ in range(10)]
     expensive = [s.trace(children=[model_span("gpt-4o", 1000, 6000)]) for _ in range(10)]  # 0.0625 USD
     s.flush()
-    must = set(errors + feedback + slow + expensive)
+    must = set(errors + feedback + slow + expensive + regenerated)
     wait_for(lambda: must <= {x.trace_id for x in spans_of(sink, svc)}, timeout=30, what="every must-keep trace")
     time.sleep(spec.gateway.decision_wait_seconds + 2)
     kept = {x.trace_id for x in spans_of(sink, svc)}
-    n_plain = len(set(plain) & kept) + len(set(positive) & kept)
-    n = len(plain) + len(positive)
+    n_plain = len(set(plain) & kept) + len(set(positive) & kept) + len(set(copied) & kept)
+    n = len(plain) + len(positive) + len(copied)
     p = spec.sampling.baseline_percent / 100
     mean, sd = n * p, math.sqrt(n * p * (1 - p))
     assert abs(n_plain - mean) <= 4 * sd, f"kept {n_plain} of {n} ordinary traces, expected {mean:.0f} ± {4 * sd:.0f}"
@@ -453,11 +460,13 @@ def test_tail_sampling_keeps_what_the_policy_says(stack):
     for tid in must:
         assert len([x for x in spans_of(sink, svc) if x.trace_id == tid]) >= 2
     # metrics are taken before sampling: every request counted
-    total = len(plain) + len(errors) + len(feedback) + len(positive) + len(slow) + len(expensive)
+    total = len(plain) + len(errors) + len(feedback) + len(positive) + len(slow) + len(expensive) + len(regenerated) + len(copied)
     wait_for(lambda: metric_value(col.samples(), "genai_o11y_span_calls_total", service_name=svc, genai_o11y_stage="request") == total, what="all requests in metrics")
     smp = col.samples()
     assert metric_value(smp, "genai_o11y_feedback_total", service_name=svc, genai_o11y_feedback_sentiment="negative") == 10
     assert metric_value(smp, "genai_o11y_feedback_total", service_name=svc, genai_o11y_feedback_sentiment="positive") == 10
+    for proxy in ("regenerate", "copy_answer"):
+        assert metric_value(smp, "genai_o11y_quality_proxies_total", service_name=svc, genai_o11y_quality_proxy=proxy) == 10
 
 
 # --- redaction is wired before fan-out --------------------------------------------------------------------

@@ -84,6 +84,15 @@ def test_boards_are_complete():
                     cells.add((x, y))
 
 
+def test_every_panel_the_runbook_names_is_on_its_board(repo):
+    """A runbook step "**Board** (`/d/uid`), panel *Title*" leads to a panel that exists (checked over every reference)."""
+    text = (repo / "alerts" / "runbook.md").read_text()
+    refs = re.findall(r"\(`/d/([\w-]+)`\), panel \*([^*]+)\*", text)
+    assert len(refs) >= 30 and ("genai-o11y-quality", "Quality proxies per request") in refs
+    missing = [(uid, title) for uid, title in refs if title not in {p["title"] for p in BOARDS[uid]["panels"]}]
+    assert not missing, missing
+
+
 def test_every_board_links_into_the_drilldown():
     for uid, b in BOARDS.items():
         assert b["links"] and b["links"][0]["tags"] == ["genai-o11y"]
@@ -110,7 +119,8 @@ def test_failure_ratios_and_rates_fall_back_to_zero_where_there_is_traffic():
         "genai-o11y-failures": ["Failures by category", "Failure share of requests by category", "Failures by prompt version",
                                 "Failures by model", "Errors by error type", "Guardrail blocks"],
         "genai-o11y-tools": ["Tool outcome rates", "Tool calls per request", "Answers without a required tool", "Tool success followed by a failed answer"],
-        "genai-o11y-quality": ["Feedback positive rate by prompt version", "Feedback positive rate by model", "Feedback positive rate by release"],
+        "genai-o11y-quality": ["Feedback positive rate by prompt version", "Feedback positive rate by model", "Feedback positive rate by release",
+                               "Quality proxies per request"],
     }
     for uid, titles in zero_filled.items():
         for title in titles:
@@ -321,7 +331,7 @@ def test_tempo_searches_use_attributes_real_spans_carry(live):
     span_keys = set().union(*(s.attributes.keys() for s in spans))
     resource_keys = set().union(*(s.resource.keys() for s in spans))
     queries = [t["query"] for b in BOARDS.values() for p in b["panels"] for t in p.get("targets", []) if t.get("datasource", {}).get("type") == "tempo"]
-    assert len(queries) == 6  # the drill-down's four; the stage board's slow-trace search and the picked trace
+    assert len(queries) == 8  # the drill-down's four; the stage board's slow-trace search and the picked trace; the quality board's two
     for q in queries:
         # every attribute a search names is carried by real spans, and those one spanset `{...}` names
         # together are carried by one span (a TraceQL spanset matches span by span)

@@ -28,6 +28,7 @@ from genai_o11y.spec import load
 
 CLI = [sys.executable, "-m", "genai_o11y"]
 FLOORS = {e.name: (e.direction, e.floor) for e in load().evals.evaluators if e.floor is not None}  # what the default spec's sidecar keeps
+ACTIONS = {p.name for p in load().evals.proxies if p.worse_when == "rise"}  # user actions that keep a trace (regenerate, escalate, ...)
 GOLDEN = Path(__file__).parent / "dataset"
 ALL_QUESTIONS = {q for qs in QUESTIONS.values() for q in qs}
 
@@ -47,6 +48,8 @@ def _expected(spans) -> dict[str, set[str]]:
                 direction, floor = FLOORS[ev[n.EVAL_NAME]]
                 if (ev[n.EVAL_SCORE] < floor) if direction == "higher" else (ev[n.EVAL_SCORE] > floor):
                     why.setdefault(tid, set()).add("low_score")
+        if a.get(n.QUALITY_PROXY) in ACTIONS:
+            why.setdefault(tid, set()).add("user_action")
     return why
 
 
@@ -68,7 +71,7 @@ def _event_scored_calls(scores: dict[str, float], count: int) -> list:
 
 def test_cases_from_the_demos_spans_follow_the_schema(tmp_path):
     spans = demo_spans("healthy", 30, seed=3) + demo_spans("error_burst", 20, seed=4)
-    cases = dataset.build([write_otlp_json(tmp_path / "t.jsonl", spans)], FLOORS, tempo_url="http://tempo:3200")
+    cases = dataset.build([write_otlp_json(tmp_path / "t.jsonl", spans)], FLOORS, tempo_url="http://tempo:3200", actions=ACTIONS)
     requests = {format(s.context.trace_id, "032x") for s in spans if s.attributes.get(n.STAGE) == "request"}
     assert {c["trace_id"] for c in cases} == requests  # one case per request trace, feedback/eval spans joined to it
     for c in cases:
@@ -153,7 +156,13 @@ def test_golden_cases(update_golden):
 
 def test_the_pipeline_is_off_by_default_and_reads_the_redacted_fan_out():
     assert "traces/eval_dataset" not in collector_builder.build(load())["service"]["pipelines"]
-    cfg = collector_builder.build(make_spec({"evals.dataset.enabled": True}))
+    from genai_o11y.builders import gateway
+
+    # the tier that samples keeps the dataset: the gateway (the default), or the sidecar without one
+    on_gateway = gateway.build(make_spec({"evals.dataset.enabled": True}))["service"]["pipelines"]
+    assert "traces/eval_dataset" in on_gateway
+    assert "traces/eval_dataset" not in collector_builder.build(make_spec({"evals.dataset.enabled": True}))["service"]["pipelines"]
+    cfg = collector_builder.build(make_spec({"evals.dataset.enabled": True, "gateway.enabled": False}))
     p = cfg["service"]["pipelines"]["traces/eval_dataset"]
     assert p == {"receivers": [collector_builder.FORWARD], "processors": [collector_builder.DATASET_SAMPLER], "exporters": [collector_builder.DATASET_EXPORTER]}
     ingest = cfg["service"]["pipelines"]["traces/ingest"]
@@ -164,7 +173,7 @@ def test_the_pipeline_is_off_by_default_and_reads_the_redacted_fan_out():
     # compose gives the files a volume of their own (the collector image's filesystem is not for data)
     from genai_o11y.builders import compose
 
-    on = compose.build(make_spec({"evals.dataset.enabled": True, "evals.dataset.path": "/data/evals/t.jsonl"}))
+    on = compose.build(make_spec({"evals.dataset.enabled": True, "evals.dataset.path": "/data/evals/t.jsonl", "gateway.enabled": False}))
     assert "eval-dataset:/data/evals" in on["services"]["collector"]["volumes"] and "eval-dataset" in on["volumes"]
     assert "eval-dataset" not in compose.build(load())["volumes"]
 
@@ -189,12 +198,14 @@ def test_eval_worthy_traces_through_the_collector_become_cases_that_gate_a_relea
         while time.time() < deadline:
             time.sleep(2)
             if out.exists():
-                cases = dataset.build([out], FLOORS)
+                cases = dataset.build([out], FLOORS, actions=ACTIONS)
                 if len(cases) >= len(expected):
                     break
         exporter.shutdown()
     # exactly the eval-worthy traces, each for the reason it was kept (no share of the rest: the rate is 0 here)
     assert {c["trace_id"]: set(c["signals"]) for c in cases} == expected
+    # traces kept only because the user regenerated, rephrased, escalated or abandoned the answer
+    assert [c for c in cases if c["signals"] == ["user_action"]]
     failed = [c for c in cases if "error" in c["signals"]]
     assert failed and all(c["error"] == {"stage": "model_call", "type": "RateLimitError", "category": "rate_limited"} for c in failed)
     assert all(c["cost_usd"] > 0 for c in cases if "error" not in c["signals"] and c["question"])  # priced by the sidecar (the demo's calls)

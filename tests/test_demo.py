@@ -110,3 +110,37 @@ def test_slow_tool_makes_tools_slow_for_real():
 def test_unknown_scenario_names_the_known_ones():
     with pytest.raises(UserError, match="known: healthy, prompt_drift"):
         scenarios.get("meteor_strike")
+
+
+def test_users_act_on_answers_with_every_proxy_the_spec_lists_and_regenerate_storm_raises_retries(healthy):
+    """Healthy traffic carries every quality proxy of the default spec (user_action spans of the answer's trace);
+    regenerate_storm multiplies regenerations per request (the GenAIQualityProxyRise it sets off needs the days
+    before, like cost_spike); copies per request stay (the proxies that fall with bad answers do not move)."""
+    from genai_o11y.spec import load
+
+    _, base = healthy
+    _, storm = run("regenerate_storm")
+    kinds = [p.name for p in load().evals.proxies]
+    assert {s.attributes[n.QUALITY_PROXY] for s in stage(base, n.USER_ACTION)} == set(kinds)
+    requests = {format(s.context.trace_id, "032x") for s in stage(base, "request")}
+    assert {format(s.context.trace_id, "032x") for s in stage(base, n.USER_ACTION)} <= requests
+
+    def per_request(spans, kind):
+        return sum(s.attributes[n.QUALITY_PROXY] == kind for s in stage(spans, n.USER_ACTION)) / len(stage(spans, "request"))
+
+    assert per_request(storm, "regenerate") > 3 * per_request(base, "regenerate")
+    assert per_request(storm, "rephrase") > 2 * per_request(base, "rephrase")
+    assert 0.5 < per_request(storm, "copy_answer") / per_request(base, "copy_answer") < 1.5
+    exp = scenarios.EXPECTED["regenerate_storm"]
+    assert exp.alert == "GenAIQualityProxyRise" and not exp.pages and exp.local
+
+
+def test_every_scenario_expectation_names_an_alert_the_default_spec_generates():
+    from genai_o11y.builders import rules
+    from genai_o11y.spec import load
+
+    alerts = {r["alert"]: r for g in rules.build(load())["groups"] for r in g["rules"] if "alert" in r}
+    assert set(scenarios.EXPECTED) < set(scenarios.SCENARIOS)
+    for name, exp in scenarios.EXPECTED.items():
+        assert exp.alert in alerts, name
+        assert (alerts[exp.alert]["labels"]["severity"] == "critical") == exp.pages, name

@@ -166,6 +166,30 @@ def test_feedback_and_evals_join_the_request_trace(mem, prompts):
     assert any(format(s.context.trace_id, "032x") == other for s in by_stage(exporter)["feedback"])
 
 
+def test_quality_proxies_join_the_request_trace(mem, prompts, caplog):
+    """Every proxy the default spec lists, and a kind it does not (recorded; metrics fold it), become
+    user_action spans of the answer's trace carrying what the request ran with; a kind that is not a
+    string is refused with a warning, never an exception."""
+    from genai_o11y.spec import load
+
+    obs, exporter, _ = mem
+    trace_id = run_pipeline(obs, prompts)
+    kinds = [p.name for p in load().evals.proxies] + ["thumbs_sideways"]
+    assert len(kinds) == 7
+    for kind in kinds:
+        obs.record_proxy(trace_id, kind, response_id="resp-1")
+    obs.record_proxy(trace_id, None)
+    obs.record_proxy(trace_id, "")
+    assert "quality proxy kind None" in caplog.text
+    stages = by_stage(exporter)
+    root, actions = stages["request"][0], stages[n.USER_ACTION]
+    assert [s.attributes[n.QUALITY_PROXY] for s in actions] == kinds
+    for s in actions:
+        assert s.context.trace_id == root.context.trace_id and s.parent.span_id == root.context.span_id
+        assert s.attributes[n.PROMPT_VERSION] == "v7" and s.attributes[n.REQUEST_MODEL] == "gpt-4o" and s.attributes[n.ROUTE] == "billing"
+        assert s.attributes["gen_ai.response.id"] == "resp-1" and s.name == f"user_action {s.attributes[n.QUALITY_PROXY]}"
+
+
 class _Blocked:
     """An exporter stuck like a hung collector connection, until released."""
 

@@ -258,3 +258,40 @@ def test_chart_from_a_spec_with_and_without_the_gateway(tools, tmp_path, enabled
     if not enabled:
         with pytest.raises(Exception, match="no load_balancing exporter with a dns resolver"):
             k8s_render.helm_template(chart, ["--set", "gateway.enabled=true"])
+
+
+@pytest.mark.parametrize("gateway", [True, False], ids=["on-the-gateway", "sidecar-only"])
+@pytest.mark.parametrize("volume", [None, {"persistentVolumeClaim": {"claimName": "eval-dataset"}}], ids=["emptyDir", "pvc"])
+def test_the_eval_dataset_directory_is_a_volume_of_the_tier_that_samples(tools, tmp_path, volume, gateway):
+    """A spec with evals.dataset.enabled generates a chart whose sampling tier (the gateway, or the sidecar
+    with gateway.enabled: false) mounts the file exporter's directory (an emptyDir sized for the rotated
+    files, or the volume given in values); the other tier mounts none; kubeconform-valid. The default spec's
+    chart (the committed rendering) mounts nothing more than the queue."""
+    from genai_o11y import artifacts
+    from genai_o11y.builders import collector as collector_builder
+
+    spec = harness.make_spec({"gateway.enabled": gateway, "evals.dataset.enabled": True, "evals.dataset.path": "/data/evals/traces.jsonl",
+                              "evals.dataset.max_megabytes": 50, "evals.dataset.max_backups": 3})
+    for rel, text in artifacts.build_all(spec, "test-spec.yaml").items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    tier = "gateway" if gateway else "sidecar"
+    extra = ["--set-json", f"{tier}.evalDataset.volume={json.dumps(volume)}"] if volume else []
+    out = k8s_render.helm_template(tmp_path / helm.CHART, extra)
+    (tmp_path / "rendered.yaml").write_text(out)
+    _h, k, schemas = tools
+    proc = kubeconform(k, schemas, tmp_path / "rendered.yaml")
+    assert proc.returncode == 0 and "Invalid: 0, Errors: 0" in proc.stdout, proc.stdout + proc.stderr
+    crs = {d["spec"]["mode"]: d for d in docs(out) if d["kind"] == "OpenTelemetryCollector"}
+    cr, other = (crs["statefulset"], crs["sidecar"]) if gateway else (crs["sidecar"], None)
+    config = cr["spec"]["config"] if isinstance(cr["spec"]["config"], dict) else yaml.safe_load(cr["spec"]["config"])
+    file_path = config["exporters"][collector_builder.DATASET_EXPORTER]["path"]
+    if gateway:
+        file_path = file_path.rsplit("/", 1)[0] + "/traces.jsonl"  # each replica writes traces-<host>.jsonl beside it
+        assert "genai-o11y-eval-dataset" not in {m["name"] for m in other["spec"]["volumeMounts"]}
+    mount = next(m for m in cr["spec"]["volumeMounts"] if m["name"] == "genai-o11y-eval-dataset")
+    assert file_path == "/data/evals/traces.jsonl" and mount["mountPath"] == "/data/evals"
+    vol = next(v for v in cr["spec"]["volumes"] if v["name"] == "genai-o11y-eval-dataset")
+    assert vol == {"name": "genai-o11y-eval-dataset", **(volume or {"emptyDir": {"sizeLimit": "200Mi"}})}
+    default = next(d for d in docs((REPO / helm.RENDERED).read_text()) if d["kind"] == "OpenTelemetryCollector" and d["spec"]["mode"] == "sidecar")
+    assert [v["name"] for v in default["spec"]["volumes"]] == ["genai-o11y-queue"]

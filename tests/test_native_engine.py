@@ -164,6 +164,7 @@ def dimension_items(n: int, seed: int = 5) -> list:
             names.CHUNKS_INCLUDED: lambda: rng.randint(0, 9),
             names.PROMPT_TRUNCATED: lambda: pick(True, False, "true"),
             names.EVAL_SCORE: lambda: rng.random(),
+            names.QUALITY_PROXY: lambda: pick(*[p.name for p in spec.evals.proxies], "thumbs_sideways", 4),
             names.SERVICE_NAME: lambda: "span-level-name",
         }
         for k in rng.sample(list(optional), rng.randint(0, len(optional))):
@@ -213,6 +214,8 @@ def test_both_engines_fold_labels_the_same(otelcol, tmp_path):
     assert sum(a.get(names.REQUEST_MODEL) == "gpt-4o" for a in values) > 5
     assert sum(names.REQUIRED_TOOL_MISSING in a for a in values) > 3
     assert sum(names.FAILED_AFTER_TOOLS in a for a in values) > 3
+    assert sum(a.get(names.QUALITY_PROXY) == names.OVERFLOW_VALUE for a in values) > 10
+    assert sum(a.get(names.QUALITY_PROXY) == "regenerate" for a in values) > 3
     assert all(set(r) == {names.SERVICE_NAME} for _a, r in out["native"].values())
 
 
@@ -317,6 +320,7 @@ def usage_items(n: int, seed: int = 23) -> list:
         names.COST_USD: lambda: rng.choice([rng.random(), rng.randint(0, 2), "0.25"]),
         names.COST_UNPRICED: lambda: rng.choice([True, False, "true"]),
         names.FEEDBACK_SENTIMENT: lambda: rng.choice(["positive", "negative"]),
+        names.QUALITY_PROXY: lambda: rng.choice([*[p.name for p in spec.evals.proxies], "thumbs_sideways", 3]),
         names.FAILURE_CATEGORY: lambda: rng.choice([*names.FAILURE_CATEGORIES, "oops"]),
         names.CACHE_HIT: lambda: rng.choice([True, False]),
         names.RETRIEVAL_TOP_SCORE: lambda: rng.choice([rng.random(), 0.5, 1, "0.3"]),
@@ -332,7 +336,7 @@ def usage_items(n: int, seed: int = 23) -> list:
     }
     items = []
     for i in range(n):
-        a: dict = {names.STAGE: rng.choice(["request", "model_call", "model_call", "retrieval", "feedback", "tool_call", "prompt_assembly", "evaluation"])}
+        a: dict = {names.STAGE: rng.choice(["request", "model_call", "model_call", "retrieval", "feedback", "tool_call", "prompt_assembly", "evaluation", names.USER_ACTION])}
         for k in rng.sample(list(optional), rng.randint(2, 12)):
             a[k] = optional[k]()
         if rng.random() < 0.05:
@@ -370,13 +374,13 @@ def random_eval_events(rng: random.Random) -> list[tuple[str, dict]]:
 
 
 def expected_requests(items: list) -> int:
-    """Every trace counts one request: its root (whatever its stage, feedback, evals and delegating
-    outer spans excepted), or the span that says it is the request."""
+    """Every trace counts one request: its root (whatever its stage, feedback, evals, user actions and
+    delegating outer spans excepted), or the span that says it is the request."""
     count = 0
     for _res, sp in items:
         a = {kv.key: kv.value for kv in sp.attributes}
         stage = a[names.STAGE].string_value
-        root = not sp.parent_span_id and names.REQUEST_DELEGATED not in a and stage not in ("feedback", "evaluation")
+        root = not sp.parent_span_id and names.REQUEST_DELEGATED not in a and stage not in names.LINKED_STAGES
         count += stage == "request" or root
     return count
 

@@ -122,6 +122,7 @@ def test_alertmanager_config_passes_amtool(amtool, repo):
     [
         (["alertname=GenAIErrorBudgetBurnFast", "severity=critical", "service_name=copilot"], "pager"),
         (["alertname=GenAICostSpike", "severity=warning", "service_name=copilot"], "chat"),
+        (["alertname=GenAIQualityProxyRise", "severity=warning", "genai_o11y_quality_proxy=regenerate", "service_name=copilot"], "chat"),
         (["alertname=GenAITenantBudgetExhausted", "severity=info"], "null"),
         (["alertname=GenAIGatewayDown", "severity=critical", "job=genai-o11y-gateway"], "pager"),
         (["alertname=GenAILoadBalancerExportFailing", "severity=warning", "job=genai-o11y-collector"], "chat"),

@@ -76,6 +76,7 @@ FILLED = {
     ("genai-o11y-tools", "Tool calls per request"): "all",
     ("genai-o11y-tools", "Answers without a required tool"): "all",
     ("genai-o11y-tools", "Tool success followed by a failed answer"): "all",
+    ("genai-o11y-quality", "Quality proxies per request"): "all",  # 0 for each of the spec's proxies
     # the sidecar's own telemetry: there whatever the app sends
     ("genai-o11y-pipeline", "Sidecars up"): "all",
     ("genai-o11y-pipeline", "Spans received"): "all",

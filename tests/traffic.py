@@ -12,6 +12,7 @@ import time
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
+from genai_o11y.spec import load
 from harness import tracer_provider
 
 MS = 1_000_000
@@ -19,6 +20,8 @@ ROUTES = ["faq", "troubleshooting", "billing", "escalation"]
 MODELS = [("gpt-4o", "openai"), ("gpt-4o-mini-2024-07-18", "openai"), ("claude-sonnet-4-5", "anthropic"), ("mistral-large", "mistral_ai")]
 TOOLS_FOR = {"troubleshooting": ["search_kb"], "billing": ["lookup_order"], "escalation": ["create_ticket"], "faq": []}
 TOOL_OUTCOMES = ["ok", "ok", "ok", "error", "timeout", "retry", "invalid_argument"]
+#: The default spec's quality proxies (evals.proxies), one user action per request in turn.
+PROXIES = [p.name for p in load().evals.proxies]
 FAILURES = ["retrieval_miss", "hallucination_flag", "citation_mismatch", "parse_error", "guardrail_block", "wrong_tool"]
 
 
@@ -98,6 +101,9 @@ def _request(tracer, rnd: random.Random, i: int, release: str, tenants: int) -> 
                                          "gen_ai.request.model": model, "gen_ai.provider.name": provider})
         _span(tracer, "eval faithfulness", t, 1, {"genai_o11y.stage": "evaluation", "gen_ai.evaluation.name": "faithfulness",
                                                   "gen_ai.evaluation.score.value": round(rnd.uniform(0.55, 0.98), 3), **prompt, "gen_ai.request.model": model})
+        # a user action on the answer (a quality proxy), cycling through the default spec's proxies
+        _span(tracer, "user_action", t, 1, {"genai_o11y.stage": "user_action", "genai_o11y.quality.proxy": PROXIES[i % len(PROXIES)], **prompt,
+                                            "gen_ai.request.model": model, "genai_o11y.route": route})
         # every evaluator the default spec names (the quality board has a panel with its floor for each)
         _span(tracer, "eval answer_length_ok", t, 1, {"genai_o11y.stage": "evaluation", "gen_ai.evaluation.name": "answer_length_ok",
                                                       "gen_ai.evaluation.score.value": 1.0 if i % 7 else 0.0, **prompt, "gen_ai.request.model": model})

@@ -133,6 +133,8 @@ class UsageMetric:
     #: from the event, every other label from the span that carries it (the evaluated span's dimensions).
     span_event: str | None = None
     event_keys: tuple[str, ...] = ()
+    #: Native engine only (genai_usage): each histogram point carries the trace of a recent observation.
+    exemplars: bool = False
 
     def span_labels(self) -> list[str]:
         """Labels read from the span carrying the event (a span_event metric)."""
@@ -181,6 +183,8 @@ class UsageMetric:
             m["max_streams"] = self.max_streams
         if self.span_event:
             m["span_event"] = {"name": self.span_event, "span_labels": self.span_labels(), "log_resource_labels": self.log_resource_labels()}
+        if self.exemplars:
+            m["exemplars"] = True
         return m
 
 
@@ -241,6 +245,11 @@ def quality_metrics() -> list[UsageMetric]:
         ),
         *eval_metrics(),
         _metric(
+            "quality_proxies", n.METRIC_QUALITY_PROXIES, "User actions on answers that hint at their quality (genai_o11y.quality.proxy: regenerate, copy_answer, "
+            "escalate, ...; kinds not in the spec's evals.proxies fold into _other).", None,
+            [When(n.QUALITY_PROXY)], [n.QUALITY_PROXY, *d], requires=n.QUALITY_PROXY,
+        ),
+        _metric(
             "failures", n.METRIC_FAILURES, "Spans by failure category (genai_o11y.failure.category; unknown ones fold into _other).", None,
             [When(n.FAILURE_CATEGORY)], [n.FAILURE_CATEGORY, n.STAGE, n.TOOL_NAME, *d], requires=n.FAILURE_CATEGORY,
         ),
@@ -273,7 +282,7 @@ def eval_metrics() -> list[UsageMetric]:
         replace(_metric(
             "eval", n.METRIC_EVAL_SCORE, "Evaluation scores (gen_ai.evaluation.score.value) by evaluation name.", n.EVAL_SCORE,
             [When(n.EVAL_SCORE)], [n.EVAL_NAME, *d], buckets=n.EVAL_SCORE_BUCKETS, requires=marker("evaluation"), value_type="double",
-        ), **event, event_keys=(n.EVAL_NAME, n.EVAL_SCORE)),
+        ), **event, event_keys=(n.EVAL_NAME, n.EVAL_SCORE), exemplars=True),
         replace(_metric(
             "eval_results", n.METRIC_EVAL_RESULTS, "Evaluation results by evaluation name and label (gen_ai.evaluation.score.label, e.g. pass, fail).", None,
             [When(n.EVAL_LABEL)], [n.EVAL_NAME, n.EVAL_LABEL, *d], requires=n.EVAL_LABEL,

@@ -144,8 +144,10 @@ def cmd_dataset(args: argparse.Namespace) -> int:
         raise UserError("dataset build: give the OTLP JSON files the eval-dataset pipeline wrote (evals.dataset.path and its rotated files)")
     spec = load(args.spec)
     floors = {e.name: (e.direction, e.floor) for e in spec.evals.evaluators if e.floor is not None}
+    from .builders.collector import rising_proxies
+
     cases = dataset.build([Path(f) for f in args.files], floors, tempo_url=spec.backends.tempo.query_url, route=args.route,
-                          tenant=args.tenant, signal=args.signal, since=args.since, until=args.until)
+                          tenant=args.tenant, signal=args.signal, since=args.since, until=args.until, actions=set(rising_proxies(spec)))
     if not cases:
         raise UserError(f"no request traces in {', '.join(args.files)}" + (" that match the filters" if any(
             (args.route, args.tenant, args.signal, args.since, args.until)) else "") + ": nothing to build cases from")
@@ -254,7 +256,9 @@ def parser() -> argparse.ArgumentParser:
 
     u = sub.add_parser("up", help="run the stack locally (collector, Prometheus, Alertmanager, webhook) with the demo and a fault scenario")
     u.add_argument("spec", nargs="?", help="spec file; omitted: the embedded default")
-    u.add_argument("--scenario", default="error_burst", help="fault injected after the healthy baseline: healthy, prompt_drift, retrieval_drift, tool_skipping, cost_spike, slow_tool, error_burst, unexpected_prompt_version")
+    from .demo.scenarios import SCENARIOS
+
+    u.add_argument("--scenario", default="error_burst", help=f"fault injected after the healthy baseline: {', '.join(SCENARIOS)}")
     u.add_argument("--baseline-seconds", type=int, default=60, help="healthy traffic before the fault (default 60)")
     u.add_argument("--rps", type=float, default=4.0, help="demo requests per second (default 4)")
     u.add_argument("--workdir", default="out/local", help="configs, data and logs of this run (default out/local)")
@@ -279,7 +283,9 @@ def parser() -> argparse.ArgumentParser:
     ds.add_argument("--out", default="-", help="where to write the cases (JSON Lines; default: stdout)")
     ds.add_argument("--route", help="only cases of this route")
     ds.add_argument("--tenant", help="only cases of this tenant (as exported: hashed)")
-    ds.add_argument("--signal", help="only cases kept for this reason: error, negative_feedback, low_score, sampled")
+    from .dataset import SIGNALS
+
+    ds.add_argument("--signal", help=f"only cases kept for this reason: {', '.join(SIGNALS)}")
     ds.add_argument("--since", help="only requests that started at or after this time (ISO 8601, UTC if no zone)")
     ds.add_argument("--until", help="only requests that started before this time")
     ds.set_defaults(func=cmd_dataset)

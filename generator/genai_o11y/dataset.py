@@ -22,7 +22,7 @@ from .errors import UserError
 from .gate import EVAL_EVENT, EVAL_LABEL, _attrs, json_lines
 
 SCHEMA_VERSION = 1
-SIGNALS = ("error", "negative_feedback", "low_score", "sampled")
+SIGNALS = ("error", "negative_feedback", "low_score", "user_action", "sampled")
 
 #: The eval case, as JSON Schema (draft 2020-12). Every case validates against it (tested).
 CASE_SCHEMA: dict = {
@@ -146,13 +146,14 @@ def _num(v) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
-def _case(trace_id: str, spans: list[Span], floors: dict[str, tuple[str, float]], tempo_url: str | None) -> dict | None:
+def _case(trace_id: str, spans: list[Span], floors: dict[str, tuple[str, float]], tempo_url: str | None,
+          actions: frozenset[str] = frozenset()) -> dict | None:
     requests = [s for s in spans if s.attrs.get(n.STAGE) == "request"]
-    roots = [s for s in spans if not s.parent and s.attrs.get(n.STAGE) not in ("feedback", "evaluation")]
+    roots = [s for s in spans if not s.parent and s.attrs.get(n.STAGE) not in n.LINKED_STAGES]
     root = min(requests or roots, key=lambda s: s.start, default=None)
     if root is None:
         return None  # only feedback/eval spans arrived: no request to make a case of
-    work = [s for s in spans if s.attrs.get(n.STAGE) not in ("feedback", "evaluation")]
+    work = [s for s in spans if s.attrs.get(n.STAGE) not in n.LINKED_STAGES]
     models = sorted((s for s in work if s.attrs.get(n.STAGE) == "model_call" or s.attrs.get(n.OPERATION) in ("chat", "text_completion")),
                     key=lambda s: s.start)
     answer_span = models[-1] if models else root
@@ -177,6 +178,8 @@ def _case(trace_id: str, spans: list[Span], floors: dict[str, tuple[str, float]]
             if (e["score"] < floor) if direction == "higher" else (e["score"] > floor):
                 signals.append("low_score")
                 break
+    if any(s.attrs.get(n.QUALITY_PROXY) in actions for s in spans):
+        signals.append("user_action")
     if not signals:
         signals.append("sampled")
     retrieval = []
@@ -238,8 +241,10 @@ def _when(value: str | None, flag: str) -> int | None:
 
 
 def build(paths: list[Path], floors: dict[str, tuple[str, float]], tempo_url: str | None = None, route: str | None = None,
-          tenant: str | None = None, signal: str | None = None, since: str | None = None, until: str | None = None) -> list[dict]:
-    """Eval cases from these files, filtered, in a stable order."""
+          tenant: str | None = None, signal: str | None = None, since: str | None = None, until: str | None = None,
+          actions: frozenset[str] | set[str] = frozenset()) -> list[dict]:
+    """Eval cases from these files, filtered, in a stable order. `actions`: the quality proxies (user actions)
+    that make a trace eval-worthy (signal user_action; the spec's proxies that rise)."""
     if signal is not None and signal not in SIGNALS:
         raise UserError(f"--signal: unknown signal {signal!r}; known: {', '.join(SIGNALS)}")
     t0, t1 = _when(since, "--since"), _when(until, "--until")
@@ -253,10 +258,10 @@ def build(paths: list[Path], floors: dict[str, tuple[str, float]], tempo_url: st
             traces.setdefault(s.trace_id, []).append(s)
     cases = []
     for tid, spans in traces.items():
-        c = _case(tid, spans, floors, tempo_url)
+        c = _case(tid, spans, floors, tempo_url, frozenset(actions))
         if c is None:
             continue
-        start = min(s.start for s in spans if s.attrs.get(n.STAGE) not in ("feedback", "evaluation"))
+        start = min(s.start for s in spans if s.attrs.get(n.STAGE) not in n.LINKED_STAGES)
         if (route and c["route"] != route) or (tenant and c["tenant"] != tenant) or (signal and signal not in c["signals"]):
             continue
         if (t0 is not None and start < t0) or (t1 is not None and start >= t1):

@@ -136,7 +136,7 @@ def _otlp(doc: dict, run: Run, where: str) -> None:
                         if r:
                             run.results.append(r)
                 stage = attrs.get(n.STAGE)
-                if stage and stage not in ("evaluation", "feedback"):
+                if stage and stage not in n.LINKED_STAGES:
                     try:
                         ms = (int(sp["endTimeUnixNano"]) - int(sp["startTimeUnixNano"])) / 1e6
                     except (KeyError, ValueError):

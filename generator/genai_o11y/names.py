@@ -73,6 +73,9 @@ GUARDRAIL_BLOCK = "guardrail_block"  # the failure category of a blocked answer
 RETRIEVAL_TOP_SCORE = "genai_o11y.retrieval.top_score"  # double: similarity score of the best document
 RETRIEVAL_DOCUMENT_IDS = "genai_o11y.retrieval.document_ids"  # string[]: ids of the documents returned, best first
 RETRIEVAL_DOCUMENT_SCORES = "genai_o11y.retrieval.document_scores"  # double[]: their scores, same order
+#: A user action on an answer that hints at its quality (regenerate, rephrase, copy the answer, ...), on a span
+#: of stage USER_ACTION in the answer's trace; the kinds are spec data (evals.proxies).
+QUALITY_PROXY = "genai_o11y.quality.proxy"
 EVAL_CASE_ID = "genai_o11y.eval.case_id"  # on eval results of a frozen eval case (`dataset build`'s case_id)
 RETRIEVER_VERSION = "genai_o11y.retriever.version"
 INDEX_VERSION = "genai_o11y.index.version"
@@ -100,8 +103,12 @@ STAGE_CATALOG: tuple[str, ...] = (
     "moderation",
     "post_processing",
 )
-#: Stages that always exist: the whole request (end to end), user feedback and offline evals.
-IMPLICIT_STAGES: tuple[str, ...] = ("request", "feedback", "evaluation")
+#: The stage of a user action on an answer (a quality proxy: regenerate, copy, escalate, ...).
+USER_ACTION = "user_action"
+#: Stages that join a request's trace after the answer: never a request nor pipeline work themselves.
+LINKED_STAGES: tuple[str, ...] = ("feedback", "evaluation", USER_ACTION)
+#: Stages that always exist: the whole request (end to end), user feedback, offline evals and user actions.
+IMPLICIT_STAGES: tuple[str, ...] = ("request", *LINKED_STAGES)
 
 #: Failure categories (genai_o11y.failure.category); other values fold into "_other" in metrics.
 FAILURE_CATEGORIES: tuple[str, ...] = (
@@ -175,6 +182,7 @@ METRIC_TENANT_CALLS = "genai_o11y.tenant.requests"
 METRIC_FEEDBACK = "genai_o11y.feedback"
 METRIC_EVAL_SCORE = "genai_o11y.evaluation.score"
 METRIC_EVAL_RESULTS = "genai_o11y.evaluation.results"
+METRIC_QUALITY_PROXIES = "genai_o11y.quality.proxies"
 METRIC_FAILURES = "genai_o11y.failures"
 METRIC_CACHE = "genai_o11y.cache.lookups"
 METRIC_RETRIEVAL_RESULTS = "genai_o11y.retrieval.results"

@@ -49,13 +49,13 @@ REQUEST_VIEW_KEYS = [
     n.STAGE, n.PROVIDER, n.REQUEST_MODEL, n.ROUTE, n.PROMPT_TEMPLATE, n.PROMPT_VERSION, n.ERROR_TYPE,
     n.TENANT, n.TASK_TYPE, n.TOOLS_CALLED, n.ENVIRONMENT, n.SERVICE_VERSION,
 ]
-#: Stages that are never a request even as a root: feedback and evals join a request's trace later.
-NOT_REQUESTS = ("request", "feedback", "evaluation")
+#: Stages that are never a request even as a root: feedback, evals and user actions join a request's trace later.
+NOT_REQUESTS = ("request", *n.LINKED_STAGES)
 
 
 def request_view_condition() -> str:
     """OTTL: the span is a root (no parent: a remote parent is a parent), has a stage other than
-    request/feedback/evaluation, and is not an outer span the helper marked as delegating."""
+    request/feedback/evaluation/user_action, and is not an outer span the helper marked as delegating."""
     stage = attr(n.STAGE)
     return (f"IsRootSpan() and {stage} != nil and " + " and ".join(f"{stage} != {q(s)}" for s in NOT_REQUESTS)
             + f" and {attr(n.REQUEST_DELEGATED)} == nil")
@@ -115,6 +115,10 @@ def fold_groups(spec: Spec) -> list[dict]:
         tools = [t.name for t in spec.pipeline.tools]
         every.append(f"set({attr(n.TOOL_NAME)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.TOOL_NAME)} != nil and not IsMatch({attr(n.TOOL_NAME)}, {q(one_of_regex(tools))})")
     every.append(
+        f"set({attr(n.QUALITY_PROXY)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.QUALITY_PROXY)} != nil"
+        f" and not IsMatch({attr(n.QUALITY_PROXY)}, {q(one_of_regex(proxy_kinds(spec)))})"
+    )
+    every.append(
         f"set({attr(n.FAILURE_CATEGORY)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.FAILURE_CATEGORY)} != nil"
         f" and not IsMatch({attr(n.FAILURE_CATEGORY)}, {q(one_of_regex(n.FAILURE_CATEGORIES))})"
     )
@@ -142,11 +146,17 @@ def fold_groups(spec: Spec) -> list[dict]:
     return groups
 
 
+def proxy_kinds(spec: Spec) -> list[str]:
+    """The quality proxies a label may name (evals.proxies); any other kind folds into _other. With none
+    listed, the overflow value alone (so every kind folds, and neither engine sees an empty list)."""
+    return [p.name for p in spec.evals.proxies] or [n.OVERFLOW_VALUE]
+
+
 def dimensions_config(spec: Spec, markers: bool = False) -> dict:
     """The genai_dimensions processor's config (our component: gocomponents/genaidimensionsprocessor):
     what fold_groups() says in OTTL, as data, applied in one pass per span. `markers`: also set the
     family markers signal_to_metrics needs (our genai_usage connector does not)."""
-    allowed = {n.STAGE: list(spec.all_stages), n.FAILURE_CATEGORY: list(n.FAILURE_CATEGORIES)}
+    allowed = {n.STAGE: list(spec.all_stages), n.FAILURE_CATEGORY: list(n.FAILURE_CATEGORIES), n.QUALITY_PROXY: proxy_kinds(spec)}
     if spec.pipeline.routes:
         allowed[n.ROUTE] = list(spec.pipeline.routes)
     if spec.pipeline.tools:
@@ -259,6 +269,10 @@ def sampling_policies(spec: Spec) -> list[dict]:
         policies.append({"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}})
     if s.keep_negative_feedback:
         policies.append({"name": "negative-feedback", "type": "string_attribute", "string_attribute": {"key": n.FEEDBACK_SENTIMENT, "values": ["negative"]}})
+    if s.keep_below_floor:
+        policies += below_floor_policies(spec)
+    if s.keep_quality_proxies:
+        policies += quality_proxy_policies(spec)
     if s.slow_trace_ms is not None:
         policies.append({"name": "slow", "type": "latency", "latency": {"threshold_ms": s.slow_trace_ms}})
     if s.expensive_span_usd is not None:
@@ -324,9 +338,38 @@ DATASET_SAMPLER = "tail_sampling/eval_dataset"
 DATASET_EXPORTER = "file/eval_dataset"
 
 
+def rising_proxies(spec: Spec) -> list[str]:
+    """The quality proxies users do after a bad answer (evals.proxies worse when they rise)."""
+    return [p.name for p in spec.evals.proxies if p.worse_when == "rise"]
+
+
+def quality_proxy_policies(spec: Spec) -> list[dict]:
+    """Keep a trace with a user action of a rising proxy (Tempo's sampling.keep_quality_proxies, the dataset's
+    evals.dataset.keep_quality_proxies); none when the spec lists no such proxy."""
+    rising = rising_proxies(spec)
+    return [{"name": "quality-proxies", "type": "string_attribute", "string_attribute": {"key": n.QUALITY_PROXY, "values": rising}}] if rising else []
+
+
+def below_floor_policies(spec: Spec) -> list[dict]:
+    """Tail-sampling policies keeping a trace with an eval score past its evaluator's floor: one per evaluator
+    with a floor (the Tempo sampler's `sampling.keep_below_floor`, the dataset's `evals.dataset.keep_below_floor`)."""
+    policies = []
+    for ev in spec.evals.evaluators:
+        if ev.floor is not None:
+            score = attr(n.EVAL_SCORE)
+            cond = f"{attr(n.EVAL_NAME)} == {q(ev.name)} and {score} != nil and {score} {'<' if ev.direction == 'higher' else '>'} {float(ev.floor)!r}"
+            # the score as an eval span's attributes, or as a gen_ai.evaluation.result event on the evaluated span
+            ev_attr = lambda key: attr(key, "spanevent")  # noqa: E731
+            ev_cond = (f"spanevent.name == {q(n.EVAL_EVENT)} and {ev_attr(n.EVAL_NAME)} == {q(ev.name)} and {ev_attr(n.EVAL_SCORE)} != nil and "
+                       f"{ev_attr(n.EVAL_SCORE)} {'<' if ev.direction == 'higher' else '>'} {float(ev.floor)!r}")
+            policies.append({"name": f"below-floor-{ev.name}", "type": "ottl_condition",
+                             "ottl_condition": {"error_mode": "ignore", "span": [cond], "spanevent": [ev_cond]}})
+    return policies
+
+
 def dataset_policies(spec: Spec) -> list[dict]:
     """What makes a trace eval-worthy (evals.dataset): an error, negative feedback, an eval score past its
-    evaluator's floor, and a rate-limited share of every known route."""
+    evaluator's floor, a user action of a rising quality proxy, and a rate-limited share of every known route."""
     d = spec.evals.dataset
     policies: list[dict] = []
     if d.keep_errors:
@@ -334,16 +377,9 @@ def dataset_policies(spec: Spec) -> list[dict]:
     if d.keep_negative_feedback:
         policies.append({"name": "negative-feedback", "type": "string_attribute", "string_attribute": {"key": n.FEEDBACK_SENTIMENT, "values": ["negative"]}})
     if d.keep_below_floor:
-        for ev in spec.evals.evaluators:
-            if ev.floor is not None:
-                score = attr(n.EVAL_SCORE)
-                cond = f"{attr(n.EVAL_NAME)} == {q(ev.name)} and {score} != nil and {score} {'<' if ev.direction == 'higher' else '>'} {float(ev.floor)!r}"
-                # the score as an eval span's attributes, or as a gen_ai.evaluation.result event on the evaluated span
-                ev_attr = lambda key: attr(key, "spanevent")  # noqa: E731
-                ev_cond = (f"spanevent.name == {q(n.EVAL_EVENT)} and {ev_attr(n.EVAL_NAME)} == {q(ev.name)} and {ev_attr(n.EVAL_SCORE)} != nil and "
-                           f"{ev_attr(n.EVAL_SCORE)} {'<' if ev.direction == 'higher' else '>'} {float(ev.floor)!r}")
-                policies.append({"name": f"below-floor-{ev.name}", "type": "ottl_condition",
-                                 "ottl_condition": {"error_mode": "ignore", "span": [cond], "spanevent": [ev_cond]}})
+        policies += below_floor_policies(spec)
+    if d.keep_quality_proxies:
+        policies += quality_proxy_policies(spec)
     if d.sample_spans_per_second_per_route:
         for route in spec.pipeline.routes:
             policies.append({"name": f"route-{route}", "type": "and", "and": {"and_sub_policy": [

@@ -21,6 +21,8 @@ values.schema.json are data from the spec; files/ holds the generated artifacts 
 
 from __future__ import annotations
 
+import posixpath
+
 from importlib import resources
 
 from .. import __version__, names as n
@@ -60,6 +62,7 @@ def values(spec: Spec) -> dict:
             "resources": {"requests": {"cpu": "100m", "memory": f"{c.memory_limit_mib // 2}Mi"}, "limits": {"memory": f"{int(c.memory_limit_mib * 1.25)}Mi"}},
             "goMemLimit": collector_builder.runtime_env(spec)["GOMEMLIMIT"],
             "queue": {"path": c.queue_directory, "sizeLimit": "1Gi"},
+            "evalDataset": eval_dataset_values(spec, "sidecar"),
         },
         "gateway": gateway_values(spec),
         "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
@@ -96,6 +99,22 @@ def gateway_values(spec: Spec) -> dict:
         # the image runs as COLLECTOR_UID: a fresh volume is root's, fsGroup makes it writable for the queue
         "podSecurityContext": {"runAsNonRoot": True, "fsGroup": dockerfiles.COLLECTOR_UID},
         "autoscaling": {"enabled": False, "maxReplicas": max(g.replicas * 3, g.replicas + 1), "targetCPUUtilization": 70, "targetMemoryUtilization": 70},
+        "evalDataset": eval_dataset_values(spec, "gateway"),
+    }
+
+
+def eval_dataset_values(spec: Spec, tier: str) -> dict:
+    """The eval dataset's directory (evals.dataset.path's) as a volume of the tier that samples (the gateway,
+    or the sidecar with gateway.enabled: false) when the spec enables the dataset: the file exporter does
+    not start without it. An emptyDir sized for the rotated files (max_megabytes x (max_backups + 1))
+    unless `volume` names another source (a PersistentVolumeClaim keeps the files past the pod)."""
+    d = spec.evals.dataset
+    samples = spec.gateway.enabled == (tier == "gateway")
+    return {
+        "enabled": d.enabled and samples,
+        "path": posixpath.dirname(d.path),
+        "sizeLimit": f"{d.max_megabytes * (d.max_backups + 1)}Mi",
+        "volume": {},
     }
 
 
@@ -106,6 +125,14 @@ def _obj(props: dict, required: list[str] | None = None) -> dict:
 STR, INT, BOOL = {"type": "string"}, {"type": "integer", "minimum": 1, "maximum": 65535}, {"type": "boolean"}
 LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
 SECRET_REF = _obj({"name": {"type": "string", "minLength": 1}, "key": {"type": "string", "minLength": 1}})
+
+
+EVAL_DATASET_SCHEMA = _obj({
+    "enabled": {**BOOL, "description": "Mount the eval dataset's directory (evals.dataset.enabled in the spec, on the tier that samples)."},
+    "path": {**STR, "description": "The directory of evals.dataset.path."},
+    "sizeLimit": {**STR, "description": "Size of the emptyDir (max_megabytes x (max_backups + 1))."},
+    "volume": {"type": "object", "description": "Another volume source, e.g. persistentVolumeClaim: {claimName: ...}; empty: an emptyDir of sizeLimit."},
+})
 
 
 def values_schema() -> dict:
@@ -124,6 +151,7 @@ def values_schema() -> dict:
                 "goMemLimit": {"type": "string", "pattern": "^$|^[0-9]+(B|KiB|MiB|GiB)$",
                                "description": "GOMEMLIMIT of the sidecar (50% of collector.memory_limit_mib; empty: unset)."},
                 "queue": _obj({"path": STR, "sizeLimit": STR}),
+                "evalDataset": EVAL_DATASET_SCHEMA,
             }),
             "gateway": _obj({
                 "enabled": {**BOOL, "description": "The gateway tier; true only in a chart generated from a spec with gateway.enabled (the sidecar config must send to it)."},
@@ -144,6 +172,7 @@ def values_schema() -> dict:
                     "targetCPUUtilization": {"type": "integer", "minimum": 1, "maximum": 100},
                     "targetMemoryUtilization": {"type": "integer", "minimum": 1, "maximum": 100},
                 }),
+                "evalDataset": EVAL_DATASET_SCHEMA,
             }),
             "prometheusRule": _obj({"enabled": BOOL, "labels": {**LABELS, "description": "Labels the Prometheus ruleSelector matches (kube-prometheus-stack: release)."}}),
             "podMonitor": _obj({"enabled": BOOL, "labels": LABELS, "selector": {"type": "object"}, "sidecarJob": STR, "collectorJob": STR, "gatewayJob": STR}),

@@ -22,6 +22,7 @@ L = n.prom_label
 STAGE, SVC, ENV, ROUTE = L(n.STAGE), L(n.SERVICE_NAME), L(n.ENVIRONMENT), L(n.ROUTE)
 TEMPLATE, VERSION, EVAL = L(n.PROMPT_TEMPLATE), L(n.PROMPT_VERSION), L(n.EVAL_NAME)
 MISSING = L(n.REQUIRED_TOOL_MISSING)
+PROXY = L(n.QUALITY_PROXY)
 G = f"{SVC}, {ENV}"
 REQUESTS = f'{CALLS}{{{STAGE}="request"}}'
 NOT_PIPELINE = "|".join(n.IMPLICIT_STAGES)  # request, feedback, evaluation: not pipeline stages
@@ -115,7 +116,20 @@ def current_records(spec: Spec) -> list[dict]:
         {"record": "genai_o11y:stage_calls:rate1h", "expr": f'sum by ({G}, {STAGE}) (rate({COUNT}{{{STAGE}!~"{NOT_PIPELINE}"}}[{w}]))'},
     ]
     rec += [{"record": f"genai_o11y:{name}:ratio_rate1h", "expr": expr} for name, expr in _ratios(spec, w).items()]
+    if spec.evals.proxies:
+        rec.append({"record": "genai_o11y:quality_proxy:ratio_rate1h", "expr": proxy_ratio(spec, w)})
     return rec
+
+
+def proxy_ratio(spec: Spec, w: str, offset: str = "") -> str:
+    """Each quality proxy (evals.proxies) per request over `w`, by service and environment: 0 where there
+    are requests and none of that proxy (each listed proxy gets a zero series, so a baseline of "never"
+    is a baseline and a proxy that stopped is a fall to 0)."""
+    off = f" offset {offset}" if offset else ""
+    requests = f"sum by ({G}) (rate({REQUESTS}[{w}]{off}))"
+    zeros = [f'label_replace(0 * {requests}, "{PROXY}", "{p.name}", "", "")' for p in spec.evals.proxies]
+    top = "\n  or\n  ".join([f'sum by ({G}, {PROXY}) (rate({catalog.PROM["quality_proxies"]}[{w}]{off}))', *zeros])
+    return f"(\n  {top}\n)\n/ on ({G}) group_left\n{requests}"
 
 
 def baseline_records(spec: Spec) -> list[dict]:
@@ -133,6 +147,8 @@ def baseline_records(spec: Spec) -> list[dict]:
             ]
             expr = f"(\n{expr}\n)\nor\n" + "\nor\n".join(zeros)
         rec.append({"record": f"genai_o11y:{name}:ratio_baseline", "expr": expr})
+    if spec.evals.proxies:
+        rec.append({"record": "genai_o11y:quality_proxy:ratio_baseline", "expr": proxy_ratio(spec, f"{d}d", offset="1h")})
     rec += [
         {"record": "genai_o11y:cost_usd_per_hour:baseline", "expr": f"avg_over_time(genai_o11y:cost_usd_per_hour:rate1h[{d}d] offset 1h)"},
         {"record": "genai_o11y:stage_latency_ms:p99_baseline", "expr": f"avg_over_time(genai_o11y:stage_latency_ms:p99_1h[{d}d] offset 1h)"},
@@ -185,6 +201,75 @@ def pass_rate_drop_expr(spec: Spec) -> str:
         parts.append(f"(\n  genai_o11y:eval_pass:ratio_rate1h{sel} < genai_o11y:eval_pass:ratio_baseline{sel} - {ev.tolerated_pass_rate_drop!r}\n"
                      f"  and on ({G}, {EVAL})\n  genai_o11y:eval_results:rate1h{sel} * 3600 >= {ev.min_samples}\n)")
     return "\nor\n".join(parts)
+
+
+def proxy_expr(spec: Spec, worse_when: str) -> str | None:
+    """Each quality proxy that is worse when it rises (falls): its rate per request over the last hour past
+    tolerated_factor times (divided by) its baseline, a rise also above min_rate, a fall only from a baseline
+    of at least min_rate, with at least min_requests_per_hour requests in the hour."""
+    cur, base = "genai_o11y:quality_proxy:ratio_rate1h", "genai_o11y:quality_proxy:ratio_baseline"
+    parts = []
+    for p in spec.evals.proxies:
+        if p.worse_when != worse_when:
+            continue
+        sel = f'{{{PROXY}="{p.name}"}}'
+        if worse_when == "rise":
+            cond = f"{cur}{sel} > {p.tolerated_factor!r} * {base}{sel}\n  and\n  {cur}{sel} > {p.min_rate!r}"
+        else:
+            cond = f"{cur}{sel} < {base}{sel} / {p.tolerated_factor!r}\n  and\n  {base}{sel} >= {p.min_rate!r}"
+        parts.append(f"(\n  {cond}\n  and on ({G})\n  genai_o11y:requests:rate1h * 3600 >= {p.min_requests_per_hour}\n)")
+    return "\nor\n".join(parts) if parts else None
+
+
+def _proxy_alerts(spec: Spec, for_: str) -> list[Alert]:
+    days = spec.alerting.thresholds.baseline_days
+    svc = f"{{{{ $labels.{SVC} }}}} ({{{{ $labels.{ENV} }}}})"
+    kind = f"{{{{ $labels.{PROXY} }}}}"
+    panel = dashboard("genai-o11y-quality", "Quality proxies per request")
+    out = []
+    for worse_when, name, verb in (("rise", "GenAIQualityProxyRise", "rose"), ("fall", "GenAIQualityProxyFall", "fell")):
+        expr = proxy_expr(spec, worse_when)
+        if expr is None:
+            continue
+        listed = [p for p in spec.evals.proxies if p.worse_when == worse_when]
+        tolerance = "; ".join(f"{p.name} {'above' if worse_when == 'rise' else 'below'} "
+                              f"{'' if worse_when == 'rise' else '1/'}{p.tolerated_factor:g}x, min rate {p.min_rate:g}" for p in listed)
+        if worse_when == "rise":
+            meaning = ("Users do more often what they do after a bad answer (ask again, reword the question, ask for a human, leave): "
+                       "answers got worse in a way users notice before any evaluator or thumbs-down does. Quality proxies are noisy one by one, "
+                       "so each alerts only against its own baseline, past the spec's factor and an absolute rate (evals.proxies).")
+            actions = [
+                "Correlate with the prompt-version and release annotations on the quality board; roll back a change that lines up.",
+                "Read a few traces of the proxy (Tempo: `genai_o11y.stage` = user_action and `genai_o11y.quality.proxy` = the proxy): the answer before it is in the same trace.",
+                "A rise of escalate alone with normal answers: the human hand-off (or its button) changed, not the model; check the release notes of the UI.",
+            ]
+        else:
+            meaning = ("Users do less often what they do with a good answer (copy it, open the sources it cites): answers got less useful, "
+                       "or citations stopped showing or working. Each proxy is compared with its own baseline (evals.proxies).")
+            actions = [
+                "Correlate with the prompt-version and release annotations on the quality board; roll back a change that lines up.",
+                "open_citation fell alone: check that answers still carry citations and that the links resolve (retrieval and post-processing).",
+                "copy_answer fell alone: a UI change (the copy button) explains it as well as worse answers; check the release notes of the UI.",
+            ]
+        out.append(Alert(
+            name=name,
+            expr=expr,
+            severity="warning",
+            for_=for_,
+            summary=f"Quality proxy {kind} of {{{{ $labels.{SVC} }}}} {verb} {'above' if worse_when == 'rise' else 'below'} its {days}-day rate per request",
+            description=(f"{kind} per request of {svc} over the last hour is {{{{ $value | printf \"%.3f\" }}}}: it {verb} past the tolerated change against "
+                         f"the previous {days} days ({tolerance})."),
+            runbook=Runbook(
+                meaning=meaning,
+                confirm=[
+                    f"{panel}: which proxy, since when; the annotations mark prompt-version and release changes.",
+                    f"{dashboard('genai-o11y-quality', 'Eval score by prompt version')} and *Feedback positive rate by prompt version*: whether evals and feedback moved too.",
+                    f"{dashboard('genai-o11y-drilldown')}: traces of the route and prompt version the proxy follows.",
+                ],
+                actions=actions,
+            ),
+        ))
+    return out
 
 
 def _floor_alerts(spec: Spec, for_: str) -> list[Alert]:
@@ -296,6 +381,7 @@ def alerts(spec: Spec) -> list[Alert]:
                 ],
             ),
         ),
+        *_proxy_alerts(spec, slow),
         Alert(
             name="GenAICostSpike",
             expr=(

@@ -62,6 +62,7 @@ class SupportCopilot:
         self.scenario = scenario
         self.model = StandInModel(time_scale)
         self.rnd = random.Random(seed)
+        self.users = random.Random(seed + 1)  # what users do with answers: its own stream, so the rest of the demo is unchanged
         self.prompts = prompts()
         self.time_scale = time_scale
         self.tenants = [("h_" + hashlib.sha256(f"tenant-{i}".encode()).hexdigest()[:12]) for i in range(tenants)]
@@ -169,6 +170,24 @@ class SupportCopilot:
             self.obs.record_feedback(trace_id, "positive" if rnd.random() < quality else "negative")
         self.obs.record_eval(trace_id, "faithfulness", round(max(0.0, min(1.0, quality + rnd.uniform(-0.1, 0.1))), 3), case_id=case_id)
         self.obs.record_eval(trace_id, "answer_length_ok", 1.0 if len(answer.split()) >= 15 else 0.0, case_id=case_id)
+        if case_id is None:  # a replayed eval case has no user
+            self._user_actions(trace_id, route, docs, quality)
+
+    def _user_actions(self, trace_id: str, route: str, docs: list, quality: float) -> None:
+        """What the user does with the answer (online quality proxies): bad answers are regenerated, rephrased,
+        escalated or abandoned more; good ones copied and their sources opened more."""
+        sc, rnd = self.scenario, self.users
+        chances = {
+            "regenerate": 0.03 + 0.05 * (1 - quality) + sc.user_retry_rate,
+            "rephrase": 0.02 + 0.04 * (1 - quality) + sc.user_retry_rate / 2,
+            "copy_answer": 0.25 * quality,
+            "open_citation": 0.2 * quality if docs else 0.0,
+            "escalate": (0.08 if route == "escalation" else 0.01) + 0.02 * (1 - quality),
+            "abandon": 0.02 + 0.03 * (1 - quality),
+        }
+        for kind, p in chances.items():
+            if rnd.random() < p:
+                self.obs.record_proxy(trace_id, kind)
 
 
 __all__ = ["SupportCopilot", "prompts", "Result"]

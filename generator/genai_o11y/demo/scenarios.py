@@ -19,6 +19,7 @@ class Scenario:
     model_error_ratio: float = 0.0  # share of model calls failing (rate limits)
     answer_max_words: int = 60
     feedback_penalty: float = 0.0  # extra chance of thumbs-down (answers got worse)
+    user_retry_rate: float = 0.0  # extra chance that a user regenerates (and half that: rephrases) an answer
 
     def describe(self) -> str:
         return f"{self.name}: {self.description}"
@@ -38,6 +39,8 @@ SCENARIOS: dict[str, Scenario] = {
                           context_chunks=12),
     "slow_tool": replace(HEALTHY, name="slow_tool", description="The order service slows down: lookup_order and search_kb take 3.5 s more.", slow_tool_ms=3500),
     "error_burst": replace(HEALTHY, name="error_burst", description="The model provider rate-limits: 60% of model calls fail.", model_error_ratio=0.6),
+    "regenerate_storm": replace(HEALTHY, name="regenerate_storm", description="A model snapshot change makes answers unhelpful in ways no evaluator "
+                                "scores: users regenerate 5x and rephrase 3x as often.", user_retry_rate=0.2),
     "unexpected_prompt_version": replace(HEALTHY, name="unexpected_prompt_version", description="An experimental prompt version leaks into production.",
                                          answer_prompt_version="v9-experimental"),
 }
@@ -61,6 +64,7 @@ EXPECTED: dict[str, Expectation] = {
     "unexpected_prompt_version": Expectation("GenAIUnexpectedPromptVersion", False),
     "cost_spike": Expectation("GenAICostSpike", False, _NO_HISTORY),
     "tool_skipping": Expectation("GenAIRequiredToolSkipped", False, _NO_HISTORY),
+    "regenerate_storm": Expectation("GenAIQualityProxyRise", False, _NO_HISTORY),
 }
 
 

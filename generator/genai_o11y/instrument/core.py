@@ -10,6 +10,7 @@ opentelemetry semantic-conventions package, via genai_o11y.names) and our extens
         with obs.tool_call("lookup_order") as t:
             t.outcome("ok")
     obs.record_feedback(req.trace_id, "negative")
+    obs.record_proxy(req.trace_id, "regenerate")      # the user asked for another answer
 
 Nothing here raises into the app: the helper's own failures are logged and swallowed; the app's
 exceptions inside a stage are recorded on the span (error status, error.type) and re-raised.
@@ -340,6 +341,18 @@ class Observability:
         the request's route, model and prompt version, so feedback metrics split by them."""
         attrs = {n.FEEDBACK_SENTIMENT: sentiment, n.FEEDBACK_SCORE: score, "genai_o11y.feedback.comment": comment}
         self._linked("feedback", "feedback", trace_id, attrs)
+
+    def record_proxy(self, trace_id: str | int, kind: str, response_id: str | None = None, **attrs: Any) -> None:
+        """A user action on the answer of `trace_id` that hints at its quality (an online quality proxy):
+        regenerate, rephrase, copy_answer, open_citation, escalate, abandon (the spec's evals.proxies;
+        other kinds are recorded and fold into _other in metrics). A span in that trace (stage user_action,
+        `genai_o11y.quality.proxy` = kind) carrying the request's route, model and prompt version, so the
+        sidecar counts it by them; `response_id` (gen_ai.response.id) names the answer when a trace has several."""
+        if not isinstance(kind, str) or not kind:
+            log.warning("quality proxy kind %r is not a non-empty string (ignored)", kind)
+            return
+        extra = {k.replace("__", "."): v for k, v in attrs.items()}
+        self._linked(n.USER_ACTION, f"user_action {kind}", trace_id, {**extra, n.QUALITY_PROXY: kind, "gen_ai.response.id": response_id})
 
     def record_eval(self, trace_id: str | int, name: str, score: float, label: str | None = None, explanation: str | None = None,
                     case_id: str | None = None) -> None:

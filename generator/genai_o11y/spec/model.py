@@ -237,6 +237,11 @@ class Sampling(Strict):
 
     keep_errors: bool = True
     keep_negative_feedback: bool = True
+    keep_below_floor: bool = Field(False, description="Keep traces with an eval score past its evaluator's floor (evals.evaluators), so the quality "
+                                                       "board's low-scoring traces are all in Tempo, not only the baseline share; off by default: one "
+                                                       "more OTTL condition per span at each decision.")
+    keep_quality_proxies: bool = Field(False, description="Keep traces a user regenerated, rephrased, escalated or abandoned (the evals.proxies "
+                                                            "worse when they rise; the action must arrive within the decision wait); off by default.")
     slow_trace_ms: int | None = Field(10_000, gt=0, description="Keep traces longer than this end to end; null: off.")
     expensive_span_usd: USD | None = Field(Decimal("0.05"), description="Keep traces with a span costing at least this; null: off.")
     baseline_percent: float = Field(10.0, ge=0, le=100, description="Share of all other traces kept.")
@@ -425,6 +430,8 @@ class EvalDataset(Strict):
     keep_errors: bool = Field(True, description="Traces with an error.")
     keep_negative_feedback: bool = Field(True, description="Traces with negative feedback (it must arrive within the decision wait).")
     keep_below_floor: bool = Field(True, description="Traces with an eval score past its evaluator's floor.")
+    keep_quality_proxies: bool = Field(True, description="Traces a user regenerated, rephrased, escalated or abandoned (evals.proxies that rise; "
+                                                          "the action must arrive within the decision wait).")
     sample_spans_per_second_per_route: int = Field(2, ge=0, description="Of the rest, up to this many spans per second of whole traces for each "
                                                                           "of pipeline.routes (tail sampling's rate limit: a stratified share, so rare routes are "
                                                                           "kept as often as busy ones); 0: none.")
@@ -432,11 +439,38 @@ class EvalDataset(Strict):
     max_backups: int = Field(10, ge=0, description="Rotated files kept.")
 
 
+class QualityProxy(Strict):
+    """A user action on an answer that hints at its quality without anyone rating it (the helper's
+    `record_proxy`): its rate per request against its own baseline alerts when it moves the bad way."""
+
+    name: Name = Field(description="genai_o11y.quality.proxy the action is reported under (e.g. regenerate).")
+    worse_when: Literal["rise", "fall"] = Field("rise", description="rise: users do it when an answer is bad (regenerate, escalate); "
+                                                                     "fall: when it is good (copy the answer, open a cited source).")
+    tolerated_factor: Factor = Field(2.0, description="Its rate per request over the last hour this many times its baseline rate alerts "
+                                                       "(for a proxy that falls: below the baseline divided by this).")
+    min_rate: float = Field(0.02, ge=0, le=1, description="Per request: a rise must also exceed this rate, a fall needs a baseline at least "
+                                                         "this high (a zero or tiny baseline does not page on one event).")
+    min_requests_per_hour: int = Field(50, ge=1, description="Fewer requests than this in the last hour give no alert for this proxy.")
+
+
+def _default_proxies() -> list[QualityProxy]:
+    return [
+        QualityProxy(name="regenerate"),
+        QualityProxy(name="rephrase"),
+        QualityProxy(name="copy_answer", worse_when="fall"),
+        QualityProxy(name="open_citation", worse_when="fall"),
+        QualityProxy(name="escalate", min_rate=0.01),
+        QualityProxy(name="abandon"),
+    ]
+
+
 class Evals(Strict):
     """Evaluators: floors and tolerated regressions, read by `genai-o11y gate` (the release gate in CI)
     and by `dataset build` (which eval scores make a trace eval-worthy)."""
 
     evaluators: list[Evaluator] = Field(default_factory=list)
+    proxies: list[QualityProxy] = Field(default_factory=_default_proxies,
+                                        description="Online quality proxies (user actions on answers); other kinds fold into _other in metrics.")
     dataset: EvalDataset = Field(default_factory=EvalDataset)
     confidence_percent: Percent = Field(95, description="Confidence of the bootstrap interval a regression must clear to fail the gate.")
     bootstrap_resamples: int = Field(2000, ge=100, le=100000, description="Resamples for the confidence intervals (seeded: the same input gives the same report).")
@@ -445,6 +479,12 @@ class Evals(Strict):
     @classmethod
     def _unique_evaluators(cls, v: list[Evaluator]) -> list[Evaluator]:
         _require_unique([e.name for e in v], "evaluator")
+        return v
+
+    @field_validator("proxies")
+    @classmethod
+    def _unique_proxies(cls, v: list[QualityProxy]) -> list[QualityProxy]:
+        _require_unique([p.name for p in v], "quality proxy")  # `_other` (what unknown kinds fold into) fails Name's pattern
         return v
 
 

@@ -4,10 +4,33 @@ from __future__ import annotations
 
 from ... import names as n
 from ...spec import Spec
-from .common import EVAL, MODEL, RELEASE, STAGE, TEMPLATE, VERSION, P, Q, change_annotations, dashboard, L
-from .queries import PROM, mean, or_zero, per_s, quantile, ratio
+from .common import EVAL, MODEL, RELEASE, STAGE, TEMPLATE, VERSION, P, Q, change_annotations, dashboard, data_link, L
+from .queries import PROM, REQ, TEMPO_SCOPE, mean, or_zero, per_s, quantile, ratio, tempo, where
 
 UID = "genai-o11y-quality"
+PROXY = L(n.QUALITY_PROXY)
+
+
+def proxies_per_request(spec: Spec) -> str:
+    """Each quality proxy per request, by proxy; 0 for each of the spec's proxies where there are requests
+    and none of it (a proxy that stopped is a fall to 0, not "No data")."""
+    requests = per_s(PROM["calls"], REQ)
+    expr = f"{per_s(PROM['quality_proxies'], by=PROXY)}\n/ on () group_left\n{requests}"
+    zeros = "\nor\n  ".join(f'label_replace(0 * {requests}, "{PROXY}", "{p.name}", "", "")' for p in spec.evals.proxies)
+    return f"(\n  {expr}\n)\nor on ({PROXY})\n  {zeros}" if zeros else expr
+
+
+def acted_on(spec: Spec) -> str | None:
+    """TraceQL: traces where a user did what users do after a bad answer (the proxies worse when they rise)."""
+    kinds = [p.name for p in spec.evals.proxies if p.worse_when == "rise"]
+    return where(*TEMPO_SCOPE, f'span.{n.QUALITY_PROXY} =~ "{"|".join(kinds)}"') if kinds else None
+
+
+def low_scores(spec: Spec) -> str | None:
+    """TraceQL: traces with an eval span past its evaluator's floor (one spanset per evaluator with a floor)."""
+    sets = [where(*TEMPO_SCOPE, f'span.{n.EVAL_NAME} = "{e.name}"', f"span.{n.EVAL_SCORE} {'<' if e.direction == 'higher' else '>'} {e.floor!r}")
+            for e in spec.evals.evaluators if e.floor is not None]
+    return " || ".join(sets) or None
 
 
 def build(spec: Spec, source: str) -> dict:
@@ -27,11 +50,34 @@ def build(spec: Spec, source: str) -> dict:
         *[P(f"Eval score {e.name} by prompt version and model, floor {e.floor:g}",
             f"Mean {e.name} score per prompt version and model, with the floor the spec sets drawn as a line ({'higher' if e.direction == 'higher' else 'lower'} "
             f"is better). Past the floor for {spec.alerting.thresholds.sustain_minutes} minutes with at least {e.min_samples} results an hour pages "
-            f"(GenAIEvalScoreBelowFloor); the release gate holds candidates to the same floor (genai-o11y gate).",
-            [Q(mean(ev, f'{EVAL}="{e.name}"', by=f"{TEMPLATE}, {VERSION}, {MODEL}"), "{{" + TEMPLATE + "}} {{" + VERSION + "}} {{" + MODEL + "}}")],
+            f"(GenAIEvalScoreBelowFloor); the release gate holds candidates to the same floor (genai-o11y gate). The worst decile over all "
+            f"versions carries exemplars: each dot is a scored trace, click it to open it in Tempo (native engine).",
+            [Q(mean(ev, f'{EVAL}="{e.name}"', by=f"{TEMPLATE}, {VERSION}, {MODEL}"), "{{" + TEMPLATE + "}} {{" + VERSION + "}} {{" + MODEL + "}}"),
+             Q(quantile(0.1 if e.direction == "higher" else 0.9, f'{EVAL}="{e.name}"', metric=ev + "_bucket"),
+               f"{'p10' if e.direction == 'higher' else 'p90'} (exemplars: example traces)", exemplar=True)],
             unit="short", thresholds=[(e.floor, "green" if e.direction == "higher" else "red")],
             threshold_base="red" if e.direction == "higher" else "green", threshold_lines=True)
           for e in spec.evals.evaluators if e.floor is not None],
+        *([P("Quality proxies per request", "What users do with answers, per request (the helper's record_proxy: regenerate, rephrase, copy the answer, open a "
+             "cited source, escalate, abandon). Regenerate, rephrase, escalate and abandon rising, or copy and open-citation falling, against their own "
+             "7-day rate alerts (GenAIQualityProxyRise / GenAIQualityProxyFall, tolerances in the spec's evals.proxies); the annotations mark version changes.",
+             [Q(proxies_per_request(spec), "{{" + PROXY + "}}")], unit="short"),
+           P("Quality proxies by prompt version and model", "User actions per second by proxy, prompt version and model: which version or model users "
+             "regenerate, escalate or abandon.",
+             [Q(per_s(PROM["quality_proxies"], by=f"{PROXY}, {TEMPLATE}, {VERSION}, {MODEL}"),
+                "{{" + PROXY + "}} {{" + TEMPLATE + "}} {{" + VERSION + "}} {{" + MODEL + "}}")], unit="ops")] if spec.evals.proxies else []),
+        *([P("Traces users acted on after a bad answer",
+             "Traces with a user action of a proxy that rises with bad answers (" + ", ".join(p.name for p in spec.evals.proxies if p.worse_when == "rise")
+             + "), that Tempo holds: read the answer the user reacted to, in the same trace. Tail sampling keeps them all with "
+             "sampling.keep_quality_proxies, else the baseline share. Click a row to open it in the request drill-down.",
+             kind="table", w=24, h=10, options={"targets": [tempo(acted_on(spec), limit=20)]},
+             data_links=[data_link("Open this trace", "genai-o11y-drilldown", **{"var-trace_id": "${__data.fields.traceID}"})])] if acted_on(spec) else []),
+        *([P("Low-scoring traces", "Traces with an eval span past its evaluator's floor (" + "; ".join(
+             f"{e.name} {'<' if e.direction == 'higher' else '>'} {e.floor:g}" for e in spec.evals.evaluators if e.floor is not None)
+             + "), that Tempo holds: open one to read the question, the retrieved context and the answer that scored low. Tail sampling keeps them "
+             "(sampling.keep_below_floor). Click a row to open the trace in the request drill-down.", kind="table", w=24, h=10,
+             options={"targets": [tempo(low_scores(spec), limit=20)]},
+             data_links=[data_link("Open this trace", "genai-o11y-drilldown", **{"var-trace_id": "${__data.fields.traceID}"})])] if low_scores(spec) else []),
         P("Response length by prompt version", "Median and p90 answer length in output tokens per prompt version. Much shorter answers after a change (prompt drift) usually come with lower feedback.",
           [Q(quantile(0.5, metric=PROM["response_tokens_bucket"], by=VERSION), "{{" + VERSION + "}} p50"),
            Q(quantile(0.9, metric=PROM["response_tokens_bucket"], by=VERSION), "{{" + VERSION + "}} p90")], unit="short"),
@@ -40,4 +86,4 @@ def build(spec: Spec, source: str) -> dict:
     ]
     return dashboard(UID, "Quality by what changed: feedback and eval scores by prompt version, model and release, with annotations where versions changed.",
                      panels, source, annotations=change_annotations(),
-                     needs="feedback and evaluation spans (the helper's `record_feedback` / `record_eval`, or spans with stage feedback / evaluation carrying `genai_o11y.feedback.sentiment`, `gen_ai.evaluation.name` and `gen_ai.evaluation.score.value`) and prompt versions (`genai_o11y.prompt.template` / `.version`, set by the helper). Response length and calls fill from any GenAI instrumentation's model calls.")
+                     needs="feedback and evaluation spans (the helper's `record_feedback` / `record_eval`, or spans with stage feedback / evaluation carrying `genai_o11y.feedback.sentiment`, `gen_ai.evaluation.name` and `gen_ai.evaluation.score.value`), user actions (the helper's `record_proxy`, or spans with stage user_action carrying `genai_o11y.quality.proxy`) and prompt versions (`genai_o11y.prompt.template` / `.version`, set by the helper). Response length and calls fill from any GenAI instrumentation's model calls.")

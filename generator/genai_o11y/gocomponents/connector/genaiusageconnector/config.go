@@ -42,6 +42,9 @@ type Metric struct {
 	MaxStreams int `mapstructure:"max_streams"`
 	// SpanEvent: the metric is also fed by each span event of this name (besides the spans).
 	SpanEvent *SpanEvent `mapstructure:"span_event"`
+	// Exemplars: a histogram's data points carry an exemplar (trace and span id, value) of the last
+	// observation of each stream in each batch, so a dashboard links a bucket to a real trace.
+	Exemplars bool `mapstructure:"exemplars"`
 }
 
 // SpanEvent: on an event named Name, the labels in SpanLabels are read from the span that carries
@@ -133,6 +136,8 @@ func (c *Config) Validate() error {
 		switch {
 		case (m.Sum == nil) == (m.Histogram == nil):
 			errs = append(errs, fmt.Errorf("%s: exactly one of sum and histogram", at))
+		case m.Exemplars && m.Histogram == nil:
+			errs = append(errs, fmt.Errorf("%s.exemplars: only a histogram carries exemplars", at))
 		case m.Histogram != nil:
 			b := m.Histogram.Buckets
 			if len(b) == 0 {

@@ -84,6 +84,7 @@ type metricDef struct {
 	maxStreams              int
 	tracked                 int
 	spanEvent               string // also fed by the span events of this name
+	exemplars               bool   // histogram points carry the last observation's trace
 	attrName                attribute.Set
 }
 
@@ -100,6 +101,11 @@ type stream struct {
 	count   uint64
 	counts  []uint64
 	touched bool
+	// the exemplar of this batch (exemplars on): the last observation's trace, span and value
+	hasEx   bool
+	exTrace pcommon.TraceID
+	exSpan  pcommon.SpanID
+	exValue float64
 }
 
 type usage struct {
@@ -137,7 +143,7 @@ func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics)
 	groups := map[string]int{}
 	for _, m := range c.Metrics {
 		d := metricDef{name: m.Name, description: m.Description, unit: m.Unit, valueSlot: -1, isDouble: m.Value.Type == "double",
-			maxStreams: m.MaxStreams, attrName: attribute.NewSet(attribute.String("metric", m.Name))}
+			maxStreams: m.MaxStreams, exemplars: m.Exemplars, attrName: attribute.NewSet(attribute.String("metric", m.Name))}
 		for _, w := range m.When {
 			d.when = append(d.when, cond{slot: slot(w.Key), present: w.Present, equals: w.Equals})
 		}
@@ -286,7 +292,7 @@ func (u *usage) begin() *pass {
 
 // observe: metric mi on an observation whose conditions, value and labels are read from ev, span
 // labels from sp (both the span itself for a span).
-func (p *pass) observe(mi int, ev, sp *attrs, resKey []byte, res pcommon.Map) {
+func (p *pass) observe(mi int, ev, sp *attrs, resKey []byte, res pcommon.Map, tid pcommon.TraceID, sid pcommon.SpanID) {
 	u := p.u
 	m := &u.metrics[mi]
 	if !m.feeds(ev, sp) {
@@ -336,6 +342,9 @@ func (p *pass) observe(mi int, ev, sp *attrs, resKey []byte, res pcommon.Map) {
 		s.count++
 		s.dblSum += dv
 		s.counts[sort.SearchFloat64s(m.histogram, dv)]++
+		if m.exemplars && !tid.IsEmpty() {
+			s.hasEx, s.exTrace, s.exSpan, s.exValue = true, tid, sid, dv
+		}
 	case m.isDouble:
 		s.dblSum += dv
 	default:
@@ -389,7 +398,7 @@ func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 				span := spans.At(k)
 				sp.load(span.Attributes(), u.slots)
 				for mi := range u.metrics {
-					p.observe(mi, &sp, &sp, resKeys[u.metrics[mi].resGroup], res)
+					p.observe(mi, &sp, &sp, resKeys[u.metrics[mi].resGroup], res, span.TraceID(), span.SpanID())
 				}
 				if len(u.events) == 0 {
 					continue
@@ -403,7 +412,7 @@ func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 					}
 					ev.load(event.Attributes(), u.slots)
 					for _, mi := range feeds {
-						p.observe(mi, &ev, &sp, resKeys[u.metrics[mi].resGroup], res)
+						p.observe(mi, &ev, &sp, resKeys[u.metrics[mi].resGroup], res, span.TraceID(), span.SpanID())
 					}
 				}
 			}
@@ -452,7 +461,7 @@ func (u *usage) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 				}
 				ev.load(lr.Attributes(), u.slots)
 				for _, mi := range feeds {
-					p.observe(mi, &ev, &sp, resKeys[u.metrics[mi].resGroup], res)
+					p.observe(mi, &ev, &sp, resKeys[u.metrics[mi].resGroup], res, lr.TraceID(), lr.SpanID())
 				}
 			}
 		}
@@ -545,6 +554,14 @@ func (u *usage) export(touched []*stream, ts pcommon.Timestamp) pmetric.Metrics 
 			dp.SetSum(s.dblSum)
 			dp.ExplicitBounds().FromRaw(d.histogram)
 			dp.BucketCounts().FromRaw(s.counts)
+			if s.hasEx {
+				e := dp.Exemplars().AppendEmpty()
+				e.SetTimestamp(ts)
+				e.SetDoubleValue(s.exValue)
+				e.SetTraceID(s.exTrace)
+				e.SetSpanID(s.exSpan)
+				s.hasEx = false
+			}
 			continue
 		}
 		dp := pm.Sum().DataPoints().AppendEmpty()

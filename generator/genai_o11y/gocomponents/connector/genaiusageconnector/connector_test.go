@@ -43,7 +43,7 @@ type fixture struct {
 	set    connector.Settings
 }
 
-func start(t *testing.T, cfg *Config) *fixture {
+func start(t testing.TB, cfg *Config) *fixture {
 	t.Helper()
 	f := &fixture{sink: new(consumertest.MetricsSink), reader: sdkmetric.NewManualReader()}
 	set := connectortest.NewNopSettings(Type)
@@ -527,5 +527,67 @@ func TestLogRecordEventsFeedTheSameSeries(t *testing.T) {
 	}
 	if only := got["spans.only"]; len(only) != 0 {
 		t.Errorf("a metric without span_event reads no log record: %+v", only)
+	}
+}
+
+func TestHistogramsWithExemplarsCarryTheLastObservationsTrace(t *testing.T) {
+	cfg := evalConfig()
+	cfg.Metrics[0].Exemplars = true
+	cfg.Metrics = append(cfg.Metrics, Metric{Name: "eval.score.plain", When: cfg.Metrics[0].When, Labels: cfg.Metrics[0].Labels[:1],
+		Value: cfg.Metrics[0].Value, Histogram: cfg.Metrics[0].Histogram})
+	f := start(t, cfg)
+	batch := func(spans ...[3]any) { // (trace id byte, span id byte, score)
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "svc")
+		ss := rs.ScopeSpans().AppendEmpty()
+		for _, x := range spans {
+			s := ss.Spans().AppendEmpty()
+			if b := x[0].(byte); b != 0 {
+				s.SetTraceID(pcommon.TraceID{b, 1})
+				s.SetSpanID(pcommon.SpanID{x[1].(byte), 2})
+			}
+			s.Attributes().PutStr("gen_ai.evaluation.name", "relevance")
+			s.Attributes().PutDouble("gen_ai.evaluation.score.value", x[2].(float64))
+		}
+		if err := f.u.ConsumeTraces(context.Background(), td); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exemplars := func(name string) []pmetric.Exemplar {
+		all := f.sink.AllMetrics()
+		var out []pmetric.Exemplar
+		ms := all[len(all)-1].ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			if ms.At(j).Name() == name {
+				ex := ms.At(j).Histogram().DataPoints().At(0).Exemplars()
+				for k := 0; k < ex.Len(); k++ {
+					out = append(out, ex.At(k))
+				}
+			}
+		}
+		return out
+	}
+	batch([3]any{byte(7), byte(8), 0.9}, [3]any{byte(9), byte(10), 0.3})
+	ex := exemplars("eval.score")
+	if len(ex) != 1 || ex[0].TraceID() != (pcommon.TraceID{9, 1}) || ex[0].SpanID() != (pcommon.SpanID{10, 2}) || ex[0].DoubleValue() != 0.3 {
+		t.Fatalf("exemplar of the batch's last observation: %+v", ex)
+	}
+	if plain := exemplars("eval.score.plain"); len(plain) != 0 {
+		t.Errorf("a histogram without exemplars carries %d", len(plain))
+	}
+	// the next batch's point carries the next exemplar only; a span without a trace id gives none
+	batch([3]any{byte(0), byte(0), 0.4})
+	if ex := exemplars("eval.score"); len(ex) != 0 {
+		t.Errorf("no trace id, no exemplar: %+v", ex)
+	}
+	batch([3]any{byte(11), byte(12), 0.1})
+	if ex := exemplars("eval.score"); len(ex) != 1 || ex[0].TraceID() != (pcommon.TraceID{11, 1}) {
+		t.Errorf("second batch: %+v", ex)
+	}
+	bad := evalConfig()
+	bad.Metrics[1].Exemplars = true
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "metrics[1] (eval.results).exemplars: only a histogram carries exemplars") {
+		t.Errorf("validate: %v", err)
 	}
 }
