@@ -187,3 +187,30 @@ def test_the_commands_the_containers_run_work(tmp_path):
     demo = subprocess.run([sys.executable, "-m", "genai_o11y", "demo", "--endpoint", "127.0.0.1:1", "--requests", "5", "--rps", "100", "--time-scale", "0"],
                           capture_output=True, text=True, timeout=60, env={**__import__("os").environ, "GENAI_O11Y_HASH_SALT": "s"})
     assert demo.returncode == 0 and "demo: 5 requests sent" in demo.stdout, demo.stdout + demo.stderr
+
+
+@pytest.mark.parametrize("overrides", [{}, {"evals.dataset.enabled": True}, {"evals.dataset.enabled": True, "gateway.enabled": False}],
+                         ids=["default", "dataset-on-gateway", "dataset-on-sidecar"])
+def test_every_volume_of_a_collector_service_is_writable_by_the_image_user(overrides):
+    """A named or anonymous volume takes the owner of the image's directory it is mounted on (root's where the
+    image has none): each volume a collector-image service mounts (queues, the eval dataset) must be a
+    directory the Dockerfile creates for its user, or the collector cannot write its queue."""
+    from genai_o11y.builders import dockerfiles
+
+    spec = harness.make_spec(overrides)
+    doc = compose.build(spec)
+    dockerfile = dockerfiles.collector(spec, "test")
+    (line,) = [ln for ln in dockerfile.splitlines() if ln.startswith("RUN adduser")]
+    owned = set(line.split("chown", 1)[1].split()[1:])
+    mounted = 0
+    for name, svc in doc["services"].items():
+        if svc.get("build", {}).get("dockerfile") != compose.COLLECTOR_DOCKERFILE:
+            continue
+        for v in svc.get("volumes", []):
+            parts = v.split(":")
+            if parts[0].startswith("./"):
+                continue  # a bind-mounted file of the repository (read-only config)
+            target = parts[1] if len(parts) > 1 else parts[0]
+            mounted += 1
+            assert target in owned, f"{name}: volume on {target}, which the image does not create for its user ({sorted(owned)})"
+    assert mounted >= 2

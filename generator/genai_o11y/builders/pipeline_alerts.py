@@ -96,7 +96,10 @@ def alerts(spec: Spec) -> list[Alert]:
                 meaning="The OTLP receiver answers the app with errors: the memory_limiter is over its limit (back-pressure), or a processor returned an error (redaction fails closed).",
                 confirm=[f"{PIPELINE}, panels *Spans refused* and *Collector memory*; the sidecar's log."],
                 actions=[
-                    "Memory: raise collector.memory_limit_mib (and the container limit), or lower gateway.num_traces.",
+                    "Memory: raise collector.memory_limit_mib (and the container limit). With the gateway tier the sidecar holds "
+                    "no traces, only batches in flight and its export queue: a sidecar near its limit usually means the "
+                    "gateways are slow or down (see GenAILoadBalancerExportFailing); with gateway.enabled: false, lower "
+                    "gateway.num_traces or gateway.decision_wait_seconds (the sidecar samples).",
                     "Redaction errors in the log: see GenAIRedactionFailing.",
                 ],
             ),
