@@ -6,12 +6,14 @@ binary running the generated config, and we read what leaves it (the sink, the P
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import socket
 import subprocess
 import threading
 import time
+import urllib.parse
 import urllib.request
 from concurrent import futures
 from contextlib import contextmanager
@@ -21,10 +23,14 @@ from typing import Any, Iterator
 
 import grpc
 import yaml
+from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.resource.v1 import resource_pb2
+from opentelemetry.proto.trace.v1 import trace_pb2
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
+import pii_corpus as corpus
 from genai_o11y import render
 from genai_o11y.builders import collector as collector_builder
 from genai_o11y.spec import Spec, default_text
@@ -472,3 +478,144 @@ def demo_spans(scenario: str, requests: int, seed: int = 1) -> list:
 def write_otlp_json(path: Path, spans, per_line: int = 200) -> Path:
     path.write_text("".join(otlp_json(spans[i:i + per_line]) for i in range(0, len(spans), per_line)))
     return path
+
+
+# --- raw OTLP spans, and the PII corpus as spans (shared by the redaction, engine and cost tests) -----------
+
+#: What the redaction tests' collectors share: a short decision wait.
+REDACTION_BASE = {"gateway.decision_wait_seconds": 1}
+ID_PATH = "GET /users/123456/orders/3f2b8c1e-9d4a-4c7b-8e2f-1a2b3c4d5e6f for jane.doe@example.com"
+#: Tier 1 metadata that looks like PII (a card-like response id, an IP-like conversation id): kept verbatim.
+TIER1 = {
+    "gen_ai.request.model": "gpt-4o-2024-08-06",
+    "gen_ai.response.id": "resp_4111111111111111",  # looks like a card: Tier 1 is never masked
+    "gen_ai.conversation.id": "conv-192.168.1.1",
+    "gen_ai.usage.input_tokens": 1234,
+    "gen_ai.response.finish_reasons": ["stop"],
+    "genai_o11y.route": "faq",
+    "genai_o11y.prompt.version": "v7",
+    "error.type": "TimeoutError",
+}
+
+
+def kv(key, value) -> common_pb2.KeyValue:
+    return common_pb2.KeyValue(key=key, value=av(value))
+
+
+def av(value) -> common_pb2.AnyValue:
+    if isinstance(value, bool):
+        return common_pb2.AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return common_pb2.AnyValue(int_value=value)
+    if isinstance(value, float):
+        return common_pb2.AnyValue(double_value=value)
+    if isinstance(value, list):
+        return common_pb2.AnyValue(array_value=common_pb2.ArrayValue(values=[av(v) for v in value]))
+    if isinstance(value, dict):
+        return common_pb2.AnyValue(kvlist_value=common_pb2.KeyValueList(values=[kv(k, v) for k, v in value.items()]))
+    return common_pb2.AnyValue(string_value=str(value))
+
+
+def span_pb(trace_id: int, name: str, attrs: dict, events: list[tuple[str, dict]] = (), error: bool = True) -> trace_pb2.Span:
+    now = time.time_ns()
+    return trace_pb2.Span(
+        trace_id=trace_id.to_bytes(16, "big"), span_id=(trace_id & 0xFFFFFFFFFFFF | 1).to_bytes(8, "big"), name=name,
+        start_time_unix_nano=now - 5_000_000, end_time_unix_nano=now,
+        attributes=[kv(k, v) for k, v in attrs.items()],
+        events=[trace_pb2.Span.Event(name=n, time_unix_nano=now, attributes=[kv(k, v) for k, v in a.items()]) for n, a in events],
+        status=trace_pb2.Status(code=trace_pb2.Status.STATUS_CODE_ERROR if error else trace_pb2.Status.STATUS_CODE_UNSET),
+    )
+
+
+def send(endpoint: str, items: list[tuple[dict, trace_pb2.Span]]) -> None:
+    req = trace_service_pb2.ExportTraceServiceRequest(
+        resource_spans=[
+            trace_pb2.ResourceSpans(resource=resource_pb2.Resource(attributes=[kv(k, v) for k, v in res.items()]), scope_spans=[trace_pb2.ScopeSpans(spans=[sp])])
+            for res, sp in items
+        ]
+    )
+    with grpc.insecure_channel(endpoint) as ch:
+        trace_service_pb2_grpc.TraceServiceStub(ch).Export(req, timeout=30)
+
+
+def case_span(case: corpus.Case, service: str) -> tuple[dict, trace_pb2.Span]:
+    """Place the case's text where case.place says."""
+    res = {"service.name": service}
+    attrs: dict = {"genai_o11y.stage": "model_call", "corpus.case": case.id}
+    name, events = "chat", []
+    t = case.text
+    if case.place == "content":
+        attrs["gen_ai.input.messages"] = t
+    elif case.place == "unknown_key":
+        attrs["app.customer_note"] = t
+    elif case.place == "event_message":
+        events = [("exception", {"exception.type": "ValueError", "exception.message": t})]
+    elif case.place == "event_stacktrace":
+        events = [("exception", {"exception.type": "ValueError", "exception.stacktrace": f'Traceback (most recent call last):\n  File "app.py", line 3\nValueError: {t}'})]
+    elif case.place == "span_name":
+        name = f"lookup {t}"
+    elif case.place == "url":
+        attrs["url.full"] = case.value if case.kind == "URL_CREDENTIALS" else f"https://api.example.com/v1/search?q={t}"
+    elif case.place == "resource":
+        res["app.owner_contact"] = t
+    elif case.place == "nested_list":
+        attrs["gen_ai.output.messages"] = [{"role": "assistant", "content": t}, "plain " + t]
+    elif case.place == "url_encoded":  # a query string as a browser sends it: %XX, + for a space
+        attrs["url.full"] = encoded_url(t)
+    return res, span_pb(1_000_000 + case.id, name, attrs, events)
+
+
+def encoded_url(text: str) -> str:
+    return "https://api.example.com/v1/search?q=" + urllib.parse.quote_plus(text) + "&page=2"
+
+
+def corpus_items(exclude_places: tuple[str, ...] = ()) -> list[tuple[dict, trace_pb2.Span]]:
+    """The whole corpus, the decoys, and the Tier 1 and id probes, one span (and trace) each."""
+    items = [case_span(c, "corpus-bot") for c in corpus.cases() if c.place not in exclude_places]
+    for i, (_d, text) in enumerate(corpus.decoy_texts()):
+        items.append(({"service.name": "decoy-bot"}, span_pb(5_000_000 + i, "chat", {"genai_o11y.stage": "model_call", "gen_ai.input.messages": text, "decoy": i})))
+    items.append(({"service.name": "probe-bot", "user.id": "u-resource-7"}, span_pb(9_000_001, "probe", {
+        **TIER1, "user.id": "user-8812", "session.id": 99120, "genai_o11y.account.id": "acct-55",
+        "gen_ai.input.messages": "a" * 2000 + " mail jane.doe@example.com card 4111 1111 1111 1111 ip 10.0.0.7",
+    }, events=[("exception", {"exception.type": "KeyError", "exception.message": "no user jane.doe@example.com", "user.id": "user-8812"})])))
+    items.append(({"service.name": "probe-bot"}, span_pb(9_000_002, ID_PATH, {"genai_o11y.stage": "request"})))
+    return items
+
+
+@contextlib.contextmanager
+def through_collector(otelcol, tmp, items, overrides: dict | None = None):
+    """`items` through one collector with the default spec (+ overrides); yields it and its sink."""
+    with OtlpSink() as sink:
+        spec = make_spec(collector_ports({"backends.tempo.endpoint": sink.endpoint, "redaction.max_content_chars": 512, **REDACTION_BASE, **(overrides or {})}, tmp))
+        with run_collector(otelcol, spec, tmp) as col:
+            for k in range(0, len(items), 100):
+                send(col.otlp_grpc, items[k:k + 100])
+            wait_for(lambda: len(sink.spans()) >= len(items), timeout=60, what="every span at the sink")
+            yield spec, col, sink
+
+
+# --- dashboard queries as Prometheus runs them (test_dashboards, test_cortex) ----------------------------
+
+#: Grafana's variables and macros, as a query here runs them (every variable: all values).
+BOARD_SUBST = {"$__rate_interval": "2m", "$__range": "15m", "${datasource}": "", "$trace_id": ""}
+BOARD_VARS = ["environment", "service", "model", "route", "tenant", "prompt_version"]
+
+
+def board_exprs(boards: dict) -> Iterator[tuple[str, str, str, str, bool]]:
+    """(board, what, expr, legend, exemplar) for every PromQL expression of every board."""
+    for uid, b in boards.items():
+        for p in b["panels"]:
+            for t in p.get("targets", []):
+                if t.get("datasource", {}).get("type") == "prometheus":
+                    yield uid, f"{p['title']} [{t['refId']}]", t["expr"], t.get("legendFormat", ""), bool(t.get("exemplar"))
+        for a in b["annotations"]["list"]:
+            if "expr" in a:
+                yield uid, f"annotation {a['name']}", a["expr"], "", False
+
+
+def substitute(expr: str) -> str:
+    for k, v in BOARD_SUBST.items():
+        expr = expr.replace(k, v)
+    for v in BOARD_VARS:
+        expr = expr.replace(f"${v}", ".*")
+    return expr

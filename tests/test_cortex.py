@@ -29,12 +29,14 @@ import yaml
 
 import traffic
 from genai_o11y import artifacts, localstack, names, toolchain
-from genai_o11y.builders import cortex, prometheus_config, rules
+from genai_o11y.builders import cortex, dashboards, prometheus_config, rules
 from genai_o11y.errors import SpecError
-from genai_o11y.spec import parse
-from harness import OtlpSink, collector_ports, free_port, make_spec, run_collector, spec_dict, tracer_provider, wait_for
-from test_dashboards import EXPRS as BOARD_EXPRS
-from test_dashboards import _substitute
+from genai_o11y.spec import load, parse
+from harness import OtlpSink, board_exprs, collector_ports, free_port, make_spec, run_collector, spec_dict, tracer_provider, wait_for
+from harness import substitute as _substitute
+
+#: every PromQL expression of every board of the default spec (as test_dashboards runs them)
+BOARD_EXPRS = list(board_exprs(dashboards.build_all(load(), "the embedded default spec")))
 
 pytestmark = [pytest.mark.collector, pytest.mark.cortex]
 

@@ -17,8 +17,7 @@ import pytest
 
 from genai_o11y import catalog, names
 from genai_o11y.builders import cost
-from harness import make_spec, spec_dict, wait_for
-from test_redaction import span_pb, through_collector
+from harness import make_spec, span_pb, spec_dict, through_collector, wait_for
 
 #: Models beyond the default spec's, one per price shape the terms can take.
 EXTRA_MODELS = [

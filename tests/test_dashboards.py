@@ -23,31 +23,9 @@ import traffic
 
 REPO = Path(__file__).resolve().parent.parent
 BOARDS = dashboards.build_all(load(), "the embedded default spec")
-SUBST = {"$__rate_interval": "2m", "$__range": "15m", "${datasource}": "", "$trace_id": ""}
-VARS = ["environment", "service", "model", "route", "tenant", "prompt_version"]
-
-
-def _exprs():
-    """(board, what, expr, legend, exemplar) for every PromQL expression of every board."""
-    for uid, b in BOARDS.items():
-        for p in b["panels"]:
-            for t in p.get("targets", []):
-                if t.get("datasource", {}).get("type") == "prometheus":
-                    yield uid, f"{p['title']} [{t['refId']}]", t["expr"], t.get("legendFormat", ""), bool(t.get("exemplar"))
-        for a in b["annotations"]["list"]:
-            if "expr" in a:
-                yield uid, f"annotation {a['name']}", a["expr"], "", False
-
-
-EXPRS = list(_exprs())
-
-
-def _substitute(expr: str) -> str:
-    for k, v in SUBST.items():
-        expr = expr.replace(k, v)
-    for v in VARS:
-        expr = expr.replace(f"${v}", ".*")
-    return expr
+VARS = harness.BOARD_VARS
+EXPRS = list(harness.board_exprs(BOARDS))
+_substitute = harness.substitute
 
 
 # --- static --------------------------------------------------------------------------------------------

@@ -10,24 +10,16 @@ processors are the OTTL statements, one pass per span.
 from __future__ import annotations
 
 import math
-import os
 import random
-import re
-import subprocess
 import time
 
 import pytest
-import yaml
 
 import pii_corpus as corpus
 from genai_o11y import catalog
-from genai_o11y import names, toolchain
+from genai_o11y import names
 from genai_o11y.builders import collector as collector_builder
-from genai_o11y.builders import cost as cost_builder
-from genai_o11y.builders import normalise as normalise_builder
-from genai_o11y.builders import ocb, redaction
-from harness import OtlpSink, collector_ports, make_spec, run_collector, wait_for
-from test_redaction import TIER1, corpus_items, send, span_pb, through_collector
+from harness import TIER1, OtlpSink, collector_ports, corpus_items, make_spec, run_collector, send, span_pb, through_collector, wait_for
 
 def test_default_spec_uses_the_native_engine_and_the_ottl_one_stays_available():
     native = collector_builder.build(make_spec())
