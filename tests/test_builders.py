@@ -15,6 +15,7 @@ import yaml
 from genai_o11y import catalog
 from genai_o11y import artifacts, names, render
 from genai_o11y.builders import collector, cost, gateway, ocb, ottl, redaction
+from genai_o11y.builders import folding, sampling
 from genai_o11y.spec import load
 from genai_o11y.spec.model import Price
 from genai_o11y.redaction_policy import PLAIN_TEXT_RE
@@ -98,21 +99,21 @@ def test_otlp_listens_on_localhost_by_default():
 
 def test_sampling_policies_follow_the_spec():
     spec = make_spec({"sampling.slow_trace_ms": 1234, "sampling.baseline_percent": 7.5, "sampling.expensive_span_usd": 0.5})
-    pol = {p["name"]: p for p in collector.sampling_policies(spec)}
+    pol = {p["name"]: p for p in sampling.sampling_policies(spec)}
     assert pol["slow"]["latency"]["threshold_ms"] == 1234
     assert pol["baseline"]["probabilistic"]["sampling_percentage"] == 7.5
     assert ">= 0.5" in pol["expensive"]["ottl_condition"]["span"][0]
     assert set(pol) == {"errors", "negative-feedback", "slow", "expensive", "baseline"}
     off = make_spec(VARIANTS["no-optional-sampling"])
-    assert [p["name"] for p in collector.sampling_policies(off)] == ["baseline"]
+    assert [p["name"] for p in sampling.sampling_policies(off)] == ["baseline"]
     # low eval scores: the same policies as the eval dataset's, one per evaluator with a floor
     kept = make_spec(VARIANTS["keep-below-floor"])
-    below = [p for p in collector.sampling_policies(kept) if p["name"].startswith("below-floor-")]
+    below = [p for p in sampling.sampling_policies(kept) if p["name"].startswith("below-floor-")]
     floors = [e.name for e in kept.evals.evaluators if e.floor is not None]
     assert [p["name"] for p in below] == [f"below-floor-{e}" for e in floors] and len(floors) == 2
-    assert below == [p for p in collector.dataset_policies(kept) if p["name"].startswith("below-floor-")]
+    assert below == [p for p in sampling.dataset_policies(kept) if p["name"].startswith("below-floor-")]
     # traces users acted on after a bad answer: the proxies worse when they rise
-    proxies = next(p for p in collector.sampling_policies(kept) if p["name"] == "quality-proxies")["string_attribute"]
+    proxies = next(p for p in sampling.sampling_policies(kept) if p["name"] == "quality-proxies")["string_attribute"]
     assert proxies == {"key": names.QUALITY_PROXY, "values": [p.name for p in kept.evals.proxies if p.worse_when == "rise"]}
     assert set(proxies["values"]) == {"regenerate", "rephrase", "escalate", "abandon"}
 
@@ -120,8 +121,8 @@ def test_sampling_policies_follow_the_spec():
 def test_quality_proxy_kinds_fold_to_the_spec_list_in_both_engines():
     for overrides, kinds in ((VARIANTS["default"], [p.name for p in load().evals.proxies]), (VARIANTS["no-proxies"], [names.OVERFLOW_VALUE])):
         spec = make_spec(overrides)
-        assert collector.dimensions_config(spec)["allowed_values"][names.QUALITY_PROXY] == kinds
-        fold = [st for st in collector.fold_statements(spec) if names.QUALITY_PROXY in st]
+        assert folding.dimensions_config(spec)["allowed_values"][names.QUALITY_PROXY] == kinds
+        fold = [st for st in folding.fold_statements(spec) if names.QUALITY_PROXY in st]
         assert len(fold) == 1 and "|".join(kinds) in fold[0], fold
 
 
@@ -218,12 +219,12 @@ def test_metadata_only_keeps_tier1_keys_only():
 
 
 def test_fold_statements_bound_label_values():
-    stmts = collector.fold_statements(load())
+    stmts = folding.fold_statements(load())
     joined = "\n".join(stmts)
     assert 'set(span.attributes["gen_ai.request.model"], "gpt-4o") where span.attributes["gen_ai.request.model"] == "gpt-4o-2024-08-06"' in joined
     assert '"_other") where span.attributes["genai_o11y.route"] != nil' in joined
     assert '"_other") where span.attributes["gen_ai.tool.name"] != nil' in joined
-    nofold = collector.fold_statements(make_spec({"pipeline.routes": [], "pipeline.tools": [], "models": []}))
+    nofold = folding.fold_statements(make_spec({"pipeline.routes": [], "pipeline.tools": [], "models": []}))
     assert not any("genai_o11y.route" in s or "gen_ai.tool.name" in s or "gen_ai.request.model" in s for s in nofold)
 
 
@@ -496,7 +497,7 @@ def test_the_content_mark_is_set_exactly_when_a_key_is_outside_tier_1(meta):
 def test_fold_groups_skip_statements_only_where_they_cannot_apply():
     """The model and request groups' conditions are necessary conditions of every statement in them:
     each statement's own `where` requires the same thing (a model set; a request span)."""
-    groups = collector.fold_groups(load())
+    groups = folding.fold_groups(load())
     model = next(g for g in groups if g.get("conditions") == ['span.attributes["gen_ai.request.model"] != nil'])
     request = next(g for g in groups if g.get("conditions") == ['span.attributes["genai_o11y.stage"] == "request"'])
     for st in model["statements"]:
@@ -553,7 +554,7 @@ def test_eval_events_feed_the_eval_metrics_in_both_engines():
     ottl = collector.build(make_spec({"collector.engine": "ottl"}))
     pl = ottl["service"]["pipelines"]
     stages = [pl[f"traces/eval_events_{i}"] for i in range(collector.EVAL_EVENT_STAGES)]
-    assert stages[0]["receivers"] == [collector.FORWARD] and "transform/dimensions" in stages[0]["processors"]
+    assert stages[0]["receivers"] == [sampling.FORWARD] and "transform/dimensions" in stages[0]["processors"]
     for i, st in enumerate(stages):
         assert st["exporters"][0] == "signal_to_metrics"
         if i:
@@ -589,23 +590,23 @@ def test_exactly_one_tier_samples(enabled, dataset, engine, mode):
         assert _pipelines_with(side, names.GATEWAY_EXPORTER) == ["traces/gateway"]
         lb = side["exporters"][names.GATEWAY_EXPORTER]
         assert lb["routing_key"] == "traceID"
-        assert lb["sending_queue"]["storage"] == collector.QUEUE and lb["retry_on_failure"]["enabled"]
+        assert lb["sending_queue"]["storage"] == sampling.QUEUE and lb["retry_on_failure"]["enabled"]
         assert lb["resolver"] == {"dns": {"hostname": spec.gateway.host, "port": str(spec.gateway.otlp_grpc_port), "interval": "5s", "timeout": "1s"}}
-        assert gw["processors"][sampler] == collector.tail_sampling_processor(spec)
+        assert gw["processors"][sampler] == sampling.tail_sampling_processor(spec)
         assert _pipelines_with(gw, sampler) == ["traces/sample"] and _pipelines_with(gw, names.TEMPO_EXPORTER) == ["traces/sample"]
         assert gw["service"]["pipelines"]["traces/sample"]["processors"] == [sampler, "batch"]
-        assert (collector.DATASET_SAMPLER in gw["processors"]) == dataset and collector.DATASET_SAMPLER not in side["processors"]
+        assert (sampling.DATASET_SAMPLER in gw["processors"]) == dataset and sampling.DATASET_SAMPLER not in side["processors"]
         if dataset:  # replicas share the directory, each writes its own file
-            assert gw["exporters"][collector.DATASET_EXPORTER]["path"] == spec.evals.dataset.path.replace(".jsonl", "-${env:HOSTNAME}.jsonl")
+            assert gw["exporters"][sampling.DATASET_EXPORTER]["path"] == spec.evals.dataset.path.replace(".jsonl", "-${env:HOSTNAME}.jsonl")
         # the metrics are still taken in the sidecar, before sampling
         assert "traces/metrics" in side["service"]["pipelines"] and "span_metrics" not in gw.get("connectors", {})
     else:
-        assert side["processors"][sampler] == collector.tail_sampling_processor(spec)
+        assert side["processors"][sampler] == sampling.tail_sampling_processor(spec)
         assert _pipelines_with(side, sampler) == ["traces/sample"]
         assert names.GATEWAY_EXPORTER not in side["exporters"]
-        assert (collector.DATASET_SAMPLER in side["processors"]) == dataset
+        assert (sampling.DATASET_SAMPLER in side["processors"]) == dataset
         if dataset:
-            assert side["exporters"][collector.DATASET_EXPORTER]["path"] == spec.evals.dataset.path
+            assert side["exporters"][sampling.DATASET_EXPORTER]["path"] == spec.evals.dataset.path
 
 
 def test_gateway_sized_from_the_spec():

@@ -22,6 +22,7 @@ from harness import collector_ports, demo_spans, make_spec, run_collector, spec_
 
 from genai_o11y import dataset, names as n
 from genai_o11y.builders import collector as collector_builder
+from genai_o11y.builders import sampling
 from genai_o11y.demo.app import QUESTIONS
 from genai_o11y.errors import UserError
 from genai_o11y.spec import load
@@ -164,10 +165,10 @@ def test_the_pipeline_is_off_by_default_and_reads_the_redacted_fan_out():
     assert "traces/eval_dataset" not in collector_builder.build(make_spec({"evals.dataset.enabled": True}))["service"]["pipelines"]
     cfg = collector_builder.build(make_spec({"evals.dataset.enabled": True, "gateway.enabled": False}))
     p = cfg["service"]["pipelines"]["traces/eval_dataset"]
-    assert p == {"receivers": [collector_builder.FORWARD], "processors": [collector_builder.DATASET_SAMPLER], "exporters": [collector_builder.DATASET_EXPORTER]}
+    assert p == {"receivers": [sampling.FORWARD], "processors": [sampling.DATASET_SAMPLER], "exporters": [sampling.DATASET_EXPORTER]}
     ingest = cfg["service"]["pipelines"]["traces/ingest"]
-    assert ingest["exporters"] == [collector_builder.FORWARD] and any("redact" in x for x in ingest["processors"])
-    names = [p["name"] for p in cfg["processors"][collector_builder.DATASET_SAMPLER]["policies"]]
+    assert ingest["exporters"] == [sampling.FORWARD] and any("redact" in x for x in ingest["processors"])
+    names = [p["name"] for p in cfg["processors"][sampling.DATASET_SAMPLER]["policies"]]
     assert names[:3] == ["errors", "negative-feedback", "below-floor-faithfulness"]
     assert [x for x in names if x.startswith("route-")] == [f"route-{r}" for r in load().pipeline.routes]
     # compose gives the files a volume of their own (the collector image's filesystem is not for data)

@@ -269,6 +269,7 @@ def test_the_eval_dataset_directory_is_a_volume_of_the_tier_that_samples(tools, 
     chart (the committed rendering) mounts nothing more than the queue."""
     from genai_o11y import artifacts
     from genai_o11y.builders import collector as collector_builder
+    from genai_o11y.builders import sampling
 
     spec = harness.make_spec({"gateway.enabled": gateway, "evals.dataset.enabled": True, "evals.dataset.path": "/data/evals/traces.jsonl",
                               "evals.dataset.max_megabytes": 50, "evals.dataset.max_backups": 3})
@@ -285,7 +286,7 @@ def test_the_eval_dataset_directory_is_a_volume_of_the_tier_that_samples(tools, 
     crs = {d["spec"]["mode"]: d for d in docs(out) if d["kind"] == "OpenTelemetryCollector"}
     cr, other = (crs["statefulset"], crs["sidecar"]) if gateway else (crs["sidecar"], None)
     config = cr["spec"]["config"] if isinstance(cr["spec"]["config"], dict) else yaml.safe_load(cr["spec"]["config"])
-    file_path = config["exporters"][collector_builder.DATASET_EXPORTER]["path"]
+    file_path = config["exporters"][sampling.DATASET_EXPORTER]["path"]
     if gateway:
         file_path = file_path.rsplit("/", 1)[0] + "/traces.jsonl"  # each replica writes traces-<host>.jsonl beside it
         assert "genai-o11y-eval-dataset" not in {m["name"] for m in other["spec"]["volumeMounts"]}

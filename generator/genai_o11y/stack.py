@@ -23,6 +23,7 @@ from pathlib import Path
 
 from . import localstack, names as n, render, toolchain
 from .builders import alertmanager, collector, gateway, prometheus_config, rules, runbook
+from .builders import sampling
 from .errors import ToolMissing, UserError
 from .spec import Spec, load
 
@@ -384,7 +385,7 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
         out(f"  traces         {_rel(stack.tempo.spans_file)}   (what the Tempo stand-in received, one span per line)")
         out(f"  runbook        {_rel(stack.runbook_path)}")
         if spec.evals.dataset.enabled:
-            files = " ".join(_rel(Path(collector.replica_dataset_path(g.evals.dataset.path, f"gateway-{i}"))) for i, g in enumerate(stack.gateways, 1)
+            files = " ".join(_rel(Path(sampling.replica_dataset_path(g.evals.dataset.path, f"gateway-{i}"))) for i, g in enumerate(stack.gateways, 1)
                              ) or _rel(Path(spec.evals.dataset.path))
             out(f"  eval dataset   {files}   (eval-worthy traces: genai-o11y dataset build {files}; "
                 "the next run clears it, copy it to keep it)")

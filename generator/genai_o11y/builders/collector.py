@@ -23,23 +23,23 @@ signal_to_metrics (delta) -> delta_to_cumulative, with a connector and a stream 
 metric (metrics/tenant_*).
 
 Redaction happens once, before the fan-out. Metrics are taken before sampling, so dropped traces
-are still counted and billed. The sampling branch (sampling_branch()) is one function, used by
-whichever tier samples.
+are still counted and billed. This module assembles pipelines from the stage modules: normalise.py,
+cost.py, redaction.py, folding.py (label folding) and sampling.py (the sampling branch, one function
+for whichever tier samples); the metrics themselves are declared in catalog.py.
 """
 
 from __future__ import annotations
 
-import re
-
 from .. import names as n
-from ..catalog import (SPAN_DURATION, MARKER_PREFIX, duration_buckets_ms, RESOURCE_TO_LABEL, SPAN_DIMENSIONS, marker, marker_conditions,
-                       marker_families, marker_statements, tenant_metrics, unmark_processor, usage_metrics)
+from ..catalog import MARKER_PREFIX, SPAN_DIMENSIONS, SPAN_DURATION, duration_buckets_ms, marker, marker_families, tenant_metrics, unmark_processor, usage_metrics
 from .. import redaction_policy
 from ..redaction_policy import Policy
 from ..render import confmap_escape as _escape_confmap
 from ..spec import Spec
 from . import cost, normalise, redaction
-from .ottl import attr, one_of_regex, q
+from .ottl import attr, q
+from .folding import dimensions_config, fold_groups
+from .sampling import FORWARD, QUEUE, RETRY_FOREVER, persistent_queue, sampling_branch
 
 #: The request view of a root span that is something else (an instrumentation's model call with no
 #: app span above it): a trace counts exactly one request, its root. The view keeps only what
@@ -75,11 +75,6 @@ def request_view_processors() -> dict:
     }
 
 
-FORWARD = "forward/fanout"
-TEMPO = n.TEMPO_EXPORTER
-QUEUE = "file_storage/queue"
-
-
 def _hostport(endpoint: str) -> tuple[str, int]:
     host, _, port = endpoint.rpartition(":")
     return host or "0.0.0.0", int(port)
@@ -87,133 +82,6 @@ def _hostport(endpoint: str) -> tuple[str, int]:
 
 def _transform(groups: list[dict], error_mode: str = "ignore") -> dict:
     return {"error_mode": error_mode, "trace_statements": _escape_confmap(groups)}
-
-
-#: Failure categories that are the tool's, not the answer's (see "failed after tools").
-NOT_ANSWER_FAILURES = ("tool_failure", "timeout")
-
-
-def fold_groups(spec: Spec) -> list[dict]:
-    """Metrics branch only: bound label values (traces keep the raw values), then the derived flags
-    and the metric-family markers. Statements that only apply to model calls or to request spans
-    sit in groups with that condition: one key lookup skips them on every other span."""
-    every: list[str] = [f'set({attr(k)}, resource.attributes[{q(k)}]) where {attr(k)} == nil' for k in RESOURCE_TO_LABEL]
-    every.append(f'set({attr(n.STAGE)}, {q(n.OVERFLOW_VALUE)}) where not IsMatch({attr(n.STAGE)}, {q(one_of_regex(spec.all_stages))})')
-    model: list[str] = []
-    for m in spec.models:
-        for alias in m.aliases:
-            model.append(f"set({attr(n.REQUEST_MODEL)}, {q(m.name)}) where {attr(n.REQUEST_MODEL)} == {q(alias)}")
-    model_names = [m.name for m in spec.models]
-    if model_names:
-        model.append(
-            f"set({attr(n.REQUEST_MODEL)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.REQUEST_MODEL)} != nil"
-            f" and not IsMatch({attr(n.REQUEST_MODEL)}, {q(one_of_regex(model_names))})"
-        )
-    if spec.pipeline.routes:
-        every.append(f"set({attr(n.ROUTE)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.ROUTE)} != nil and not IsMatch({attr(n.ROUTE)}, {q(one_of_regex(spec.pipeline.routes))})")
-    if spec.pipeline.tools:
-        tools = [t.name for t in spec.pipeline.tools]
-        every.append(f"set({attr(n.TOOL_NAME)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.TOOL_NAME)} != nil and not IsMatch({attr(n.TOOL_NAME)}, {q(one_of_regex(tools))})")
-    every.append(
-        f"set({attr(n.QUALITY_PROXY)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.QUALITY_PROXY)} != nil"
-        f" and not IsMatch({attr(n.QUALITY_PROXY)}, {q(one_of_regex(proxy_kinds(spec)))})"
-    )
-    every.append(
-        f"set({attr(n.FAILURE_CATEGORY)}, {q(n.OVERFLOW_VALUE)}) where {attr(n.FAILURE_CATEGORY)} != nil"
-        f" and not IsMatch({attr(n.FAILURE_CATEGORY)}, {q(one_of_regex(n.FAILURE_CATEGORIES))})"
-    )
-    # The app lists called tools on the request span, comma-separated or as a list: one form.
-    called = attr(n.TOOLS_CALLED)
-    every.append(f"set({called}, Concat({called}, \",\")) where IsList({called})")
-    request_only = f'{attr(n.STAGE)} == "request"'
-    # An answer that failed (error status or a failure category other than a tool's) after the
-    # model called tools: "tool success followed by a failed answer".
-    request = [
-        f"set({attr(n.FAILED_AFTER_TOOLS)}, true) where {request_only} and {attr(n.TOOLS_CALLED)} != nil"
-        f" and {attr(n.TOOLS_CALLED)} != \"\" and (span.status.code == STATUS_CODE_ERROR or ({attr(n.FAILURE_CATEGORY)} != nil"
-        + "".join(f" and {attr(n.FAILURE_CATEGORY)} != {q(c)}" for c in NOT_ANSWER_FAILURES) + "))"
-    ]
-    request += required_tool_statements(spec)
-    markers = marker_statements()
-    request_marker = f"set({attr(marker('request'))}, true) where {marker_families()['request']}"
-    assert request_marker in markers and marker_families()["request"] == request_only
-    every += [m for m in markers if m != request_marker]
-    request.append(request_marker)
-    groups = [{"context": "span", "statements": every}]
-    if model:
-        groups.append({"context": "span", "conditions": [f"{attr(n.REQUEST_MODEL)} != nil"], "statements": model})
-    groups.append({"context": "span", "conditions": [request_only], "statements": request})
-    return groups
-
-
-def proxy_kinds(spec: Spec) -> list[str]:
-    """The quality proxies a label may name (evals.proxies); any other kind folds into _other. With none
-    listed, the overflow value alone (so every kind folds, and neither engine sees an empty list)."""
-    return [p.name for p in spec.evals.proxies] or [n.OVERFLOW_VALUE]
-
-
-def dimensions_config(spec: Spec, markers: bool = False) -> dict:
-    """The genai_dimensions processor's config (our component: gocomponents/genaidimensionsprocessor):
-    what fold_groups() says in OTTL, as data, applied in one pass per span. `markers`: also set the
-    family markers signal_to_metrics needs (our genai_usage connector does not)."""
-    allowed = {n.STAGE: list(spec.all_stages), n.FAILURE_CATEGORY: list(n.FAILURE_CATEGORIES), n.QUALITY_PROXY: proxy_kinds(spec)}
-    if spec.pipeline.routes:
-        allowed[n.ROUTE] = list(spec.pipeline.routes)
-    if spec.pipeline.tools:
-        allowed[n.TOOL_NAME] = [t.name for t in spec.pipeline.tools]
-    marks = []
-    for family, c in marker_conditions().items() if markers else ():
-        m: dict = {"key": marker(family)}
-        if c.get("present"):
-            m["when_present"] = list(c["present"])
-        if c.get("equals"):
-            m["when_equals"] = [{"key": k, "value": v} for k, v in c["equals"]]
-        marks.append(m)
-    required = [{"name": t.name, "routes": list(t.required_for_routes)} for t in spec.pipeline.tools if t.required_for_routes]
-    return {
-        "overflow_value": n.OVERFLOW_VALUE,
-        "copy_from_resource": list(RESOURCE_TO_LABEL),
-        "allowed_values": allowed,
-        "join_lists": [n.TOOLS_CALLED],
-        **({"markers": marks} if marks else {}),
-        "model": {
-            "key": n.REQUEST_MODEL,
-            "aliases": [{"alias": a, "name": m.name} for m in spec.models for a in m.aliases],
-            "known": [m.name for m in spec.models],
-        },
-        "request": {
-            "stage": {"key": n.STAGE, "value": "request"},
-            "failed_after_tools": {"key": n.FAILED_AFTER_TOOLS, "called_key": n.TOOLS_CALLED, "failure_key": n.FAILURE_CATEGORY,
-                                   "exempt": list(NOT_ANSWER_FAILURES)},
-            "required_tools": {"key": n.REQUIRED_TOOL_MISSING, "route_key": n.ROUTE, "called_key": n.TOOLS_CALLED, "tools": required},
-        },
-        "keep_resource_keys": [n.SERVICE_NAME],
-    }
-
-
-def fold_statements(spec: Spec) -> list[str]:
-    """Every statement of fold_groups, in order."""
-    return [st for g in fold_groups(spec) for st in g["statements"]]
-
-
-def required_tool_statements(spec: Spec) -> list[str]:
-    """Mark request spans of a route whose required tool was not called (genai_o11y.tools.called).
-
-    The app lists the tools it called on the request span, comma-separated or as a list; a route's
-    answer without its required tool is the silent failure "answered from the model's memory".
-    """
-    called = attr(n.TOOLS_CALLED)  # joined into one string by fold_statements before this
-    s = []
-    for t in spec.pipeline.tools:
-        if not t.required_for_routes:
-            continue
-        tool_re = f"(^|,)\\s*{re.escape(t.name)}\\s*(,|$)"
-        s.append(
-            f"set({attr(n.REQUIRED_TOOL_MISSING)}, {q(t.name)}) where {attr(n.STAGE)} == \"request\""
-            f" and {attr(n.ROUTE)} != nil and IsMatch({attr(n.ROUTE)}, {q(one_of_regex(t.required_for_routes))})"
-            f" and ({called} == nil or not IsMatch({called}, {q(tool_re)}))"
-        )
-    return s
 
 
 #: ottl engine: signal_to_metrics (v0.161) reads spans, not span events. Each stage of the eval-event
@@ -260,26 +128,6 @@ def eval_event_processors() -> dict:
         ]),
         "filter/eval_event_lifted": {"error_mode": "ignore", "traces": {"spanevent": [take]}},
     }
-
-
-def sampling_policies(spec: Spec) -> list[dict]:
-    s = spec.sampling
-    policies: list[dict] = []
-    if s.keep_errors:
-        policies.append({"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}})
-    if s.keep_negative_feedback:
-        policies.append({"name": "negative-feedback", "type": "string_attribute", "string_attribute": {"key": n.FEEDBACK_SENTIMENT, "values": ["negative"]}})
-    if s.keep_below_floor:
-        policies += below_floor_policies(spec)
-    if s.keep_quality_proxies:
-        policies += quality_proxy_policies(spec)
-    if s.slow_trace_ms is not None:
-        policies.append({"name": "slow", "type": "latency", "latency": {"threshold_ms": s.slow_trace_ms}})
-    if s.expensive_span_usd is not None:
-        cond = f"{attr(n.COST_USD)} != nil and {attr(n.COST_USD)} >= {float(s.expensive_span_usd)!r}"
-        policies.append({"name": "expensive", "type": "ottl_condition", "ottl_condition": {"error_mode": "ignore", "span": [cond]}})
-    policies.append({"name": "baseline", "type": "probabilistic", "probabilistic": {"sampling_percentage": s.baseline_percent}})
-    return policies
 
 
 LOGS_DROP = "filter/drop_logs"
@@ -334,132 +182,6 @@ def logs_branch(spec: Spec, redact: str) -> tuple[dict, dict, dict]:
     }
     pipeline = {"receivers": ["otlp"], "processors": ["memory_limiter", "resource", redact, "batch"], "exporters": [LOGS_EXPORTER]}
     return {}, {LOGS_EXPORTER: exporter}, {"logs/ingest": pipeline}
-DATASET_SAMPLER = "tail_sampling/eval_dataset"
-DATASET_EXPORTER = "file/eval_dataset"
-
-
-def rising_proxies(spec: Spec) -> list[str]:
-    """The quality proxies users do after a bad answer (evals.proxies worse when they rise)."""
-    return [p.name for p in spec.evals.proxies if p.worse_when == "rise"]
-
-
-def quality_proxy_policies(spec: Spec) -> list[dict]:
-    """Keep a trace with a user action of a rising proxy (Tempo's sampling.keep_quality_proxies, the dataset's
-    evals.dataset.keep_quality_proxies); none when the spec lists no such proxy."""
-    rising = rising_proxies(spec)
-    return [{"name": "quality-proxies", "type": "string_attribute", "string_attribute": {"key": n.QUALITY_PROXY, "values": rising}}] if rising else []
-
-
-def below_floor_policies(spec: Spec) -> list[dict]:
-    """Tail-sampling policies keeping a trace with an eval score past its evaluator's floor: one per evaluator
-    with a floor (the Tempo sampler's `sampling.keep_below_floor`, the dataset's `evals.dataset.keep_below_floor`)."""
-    policies = []
-    for ev in spec.evals.evaluators:
-        if ev.floor is not None:
-            score = attr(n.EVAL_SCORE)
-            cond = f"{attr(n.EVAL_NAME)} == {q(ev.name)} and {score} != nil and {score} {'<' if ev.direction == 'higher' else '>'} {float(ev.floor)!r}"
-            # the score as an eval span's attributes, or as a gen_ai.evaluation.result event on the evaluated span
-            ev_attr = lambda key: attr(key, "spanevent")  # noqa: E731
-            ev_cond = (f"spanevent.name == {q(n.EVAL_EVENT)} and {ev_attr(n.EVAL_NAME)} == {q(ev.name)} and {ev_attr(n.EVAL_SCORE)} != nil and "
-                       f"{ev_attr(n.EVAL_SCORE)} {'<' if ev.direction == 'higher' else '>'} {float(ev.floor)!r}")
-            policies.append({"name": f"below-floor-{ev.name}", "type": "ottl_condition",
-                             "ottl_condition": {"error_mode": "ignore", "span": [cond], "spanevent": [ev_cond]}})
-    return policies
-
-
-def dataset_policies(spec: Spec) -> list[dict]:
-    """What makes a trace eval-worthy (evals.dataset): an error, negative feedback, an eval score past its
-    evaluator's floor, a user action of a rising quality proxy, and a rate-limited share of every known route."""
-    d = spec.evals.dataset
-    policies: list[dict] = []
-    if d.keep_errors:
-        policies.append({"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}})
-    if d.keep_negative_feedback:
-        policies.append({"name": "negative-feedback", "type": "string_attribute", "string_attribute": {"key": n.FEEDBACK_SENTIMENT, "values": ["negative"]}})
-    if d.keep_below_floor:
-        policies += below_floor_policies(spec)
-    if d.keep_quality_proxies:
-        policies += quality_proxy_policies(spec)
-    if d.sample_spans_per_second_per_route:
-        for route in spec.pipeline.routes:
-            policies.append({"name": f"route-{route}", "type": "and", "and": {"and_sub_policy": [
-                {"name": "route", "type": "string_attribute", "string_attribute": {"key": n.ROUTE, "values": [route]}},
-                {"name": "share", "type": "rate_limiting", "rate_limiting": {"spans_per_second": d.sample_spans_per_second_per_route}},
-            ]}})
-    return policies
-
-
-#: The file each gateway replica writes the eval dataset to: replicas share the spec's directory (a
-#: volume), so each writes its own file, named after its host (the pod, the container).
-REPLICA_SUFFIX = "-${env:HOSTNAME}"
-
-
-def replica_dataset_path(path: str, hostname: str = REPLICA_SUFFIX[1:]) -> str:
-    """evals.dataset.path with the replica's host name before the extension (traces.jsonl ->
-    traces-<host>.jsonl); by default the collector's ${env:HOSTNAME}."""
-    import posixpath
-
-    stem, ext = posixpath.splitext(path)
-    return f"{stem}-{hostname}{ext}"
-
-
-def dataset_branch(spec: Spec, receiver: str = FORWARD, per_replica: bool = False) -> tuple[dict, dict, dict]:
-    """(processors, exporters, pipelines) of the eval-dataset branch, empty when evals.dataset is off. It
-    reads the redacted fan-out (on the gateway: what the sidecars sent, redacted): the files never hold
-    more than the redaction mode lets out."""
-    d = spec.evals.dataset
-    if not d.enabled:
-        return {}, {}, {}
-    processors = {DATASET_SAMPLER: {
-        "decision_wait": f"{spec.gateway.decision_wait_seconds}s",
-        "num_traces": spec.gateway.num_traces,
-        "decision_cache": {"sampled_cache_size": 100_000, "non_sampled_cache_size": 100_000},
-        "policies": _escape_confmap(dataset_policies(spec)),
-    }}
-    exporters = {DATASET_EXPORTER: {
-        "path": replica_dataset_path(d.path) if per_replica else d.path,
-        "format": "json",
-        "rotation": {"max_megabytes": d.max_megabytes, "max_backups": d.max_backups},
-    }}
-    pipelines = {"traces/eval_dataset": {"receivers": [receiver], "processors": [DATASET_SAMPLER], "exporters": [DATASET_EXPORTER]}}
-    return processors, exporters, pipelines
-
-
-def tail_sampling_processor(spec: Spec) -> dict:
-    return {
-        "decision_wait": f"{spec.gateway.decision_wait_seconds}s",
-        "num_traces": spec.gateway.num_traces,
-        "decision_cache": {"sampled_cache_size": 100_000, "non_sampled_cache_size": 100_000},
-        "policies": _escape_confmap(sampling_policies(spec)),
-    }
-
-
-RETRY_FOREVER = {"enabled": True, "initial_interval": "1s", "max_interval": "30s", "max_elapsed_time": "0s"}
-
-
-def persistent_queue(size: int, consumers: int) -> dict:
-    return {"enabled": True, "storage": QUEUE, "queue_size": size, "num_consumers": consumers}
-
-
-def tempo_exporter(spec: Spec, queue_size: int) -> dict:
-    return {
-        "endpoint": spec.backends.tempo.endpoint,
-        "tls": {"insecure": spec.backends.tempo.insecure},
-        "retry_on_failure": RETRY_FOREVER,
-        "sending_queue": persistent_queue(queue_size, 4),
-    }
-
-
-def sampling_branch(spec: Spec, receiver: str, queue_size: int, batch: str | None = None, per_replica: bool = False) -> tuple[dict, dict, dict]:
-    """(processors, exporters, pipelines) of tail sampling to Tempo and the eval-dataset branch, reading
-    `receiver` (a forward connector): the sidecar's with gateway.enabled false, else the gateway's.
-    `batch`: a batch processor after the sampler (the gateway: the sampler releases traces one by one);
-    `per_replica`: the eval-dataset file is named after the replica's host (replica_dataset_path)."""
-    processors = {n.TAIL_SAMPLER: tail_sampling_processor(spec)}
-    exporters = {TEMPO: tempo_exporter(spec, queue_size)}
-    pipelines = {"traces/sample": {"receivers": [receiver], "processors": [n.TAIL_SAMPLER, *([batch] if batch else [])], "exporters": [TEMPO]}}
-    ds_processors, ds_exporters, ds_pipelines = dataset_branch(spec, receiver, per_replica)
-    return {**processors, **ds_processors}, {**exporters, **ds_exporters}, {**pipelines, **ds_pipelines}
 
 
 #: The load balancer's retries: forever, but never more than 5 s apart. After a replica comes back,
@@ -495,18 +217,11 @@ def gateway_exporter(spec: Spec) -> dict:
     }
 
 
-#: Share of collector.memory_limit_mib at which the Go runtime starts collecting harder (GOMEMLIMIT):
-#: below the memory limiter's soft limit (80%), so garbage is reclaimed before data is refused, and
-#: the peak resident memory under sustained overload stays near the limit instead of overshooting
-#: it between the limiter's 1 s checks. Half: the runtime's own memory (stacks, buffers, the binary)
-#: comes on top, and at 60% the peak RSS under the benchmark's load reached 296 MiB of the 300 the
-#: default 400 MiB limit allows (bench/RESULTS.md).
-GOMEMLIMIT_SHARE = 0.5
 
 
 def runtime_env(spec: Spec) -> dict[str, str]:
     """Environment of the collector process wherever it runs (compose, Helm, local stack, benchmarks)."""
-    return {"GOMEMLIMIT": f"{int(spec.collector.memory_limit_mib * GOMEMLIMIT_SHARE)}MiB"}
+    return {"GOMEMLIMIT": f"{int(spec.collector.memory_limit_mib * n.GOMEMLIMIT_SHARE)}MiB"}
 
 
 def policy_for(spec: Spec) -> Policy:

@@ -8,14 +8,15 @@
 The sidecars send every span here with the load_balancing exporter keyed by trace id, so all spans of
 a trace reach one replica whichever service emitted them, and the sampling decision sees the whole
 trace. The spans arrive normalised, costed and redacted: the gateway only samples. The sampling
-branch is collector.sampling_branch(), the same function the sidecar uses with gateway.enabled false.
+branch is sampling.sampling_branch(), the same function the sidecar uses with gateway.enabled false.
 Its own telemetry (scrape job genai-o11y-gateway) on gateway.telemetry_port.
 """
 
 from __future__ import annotations
 
+from .. import names as n
 from ..spec import Spec
-from .collector import FORWARD, QUEUE, GOMEMLIMIT_SHARE, sampling_branch
+from .sampling import FORWARD, QUEUE, sampling_branch
 
 BATCH = "batch"
 MAX_RECV_MIB = 32
@@ -62,4 +63,4 @@ def build(spec: Spec, listen_host: str = "0.0.0.0") -> dict:
 
 def runtime_env(spec: Spec) -> dict[str, str]:
     """Environment of a gateway process wherever it runs (compose, Helm, local stack, benchmarks)."""
-    return {"GOMEMLIMIT": f"{int(spec.gateway.memory_limit_mib * GOMEMLIMIT_SHARE)}MiB"}
+    return {"GOMEMLIMIT": f"{int(spec.gateway.memory_limit_mib * n.GOMEMLIMIT_SHARE)}MiB"}

@@ -1,0 +1,170 @@
+"""Tail sampling, the stage of whichever tier samples (the gateway, or the sidecar with gateway.enabled:
+false): the spec's policies, the eval-dataset branch (eval-worthy traces to the file exporter) and the
+export to Tempo from a persistent queue. builders/collector.py and builders/gateway.py assemble it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from .. import names as n
+from ..render import confmap_escape as _escape_confmap
+from ..spec import Spec
+from .ottl import attr, q
+
+
+#: The sidecar's fan-out (a forward connector): the redacted spans every branch reads.
+FORWARD = "forward/fanout"
+TEMPO = n.TEMPO_EXPORTER
+#: The persistent queue's storage extension (file_storage), of whichever tier exports to Tempo.
+QUEUE = "file_storage/queue"
+
+
+def sampling_policies(spec: Spec) -> list[dict]:
+    s = spec.sampling
+    policies: list[dict] = []
+    if s.keep_errors:
+        policies.append({"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}})
+    if s.keep_negative_feedback:
+        policies.append({"name": "negative-feedback", "type": "string_attribute", "string_attribute": {"key": n.FEEDBACK_SENTIMENT, "values": ["negative"]}})
+    if s.keep_below_floor:
+        policies += below_floor_policies(spec)
+    if s.keep_quality_proxies:
+        policies += quality_proxy_policies(spec)
+    if s.slow_trace_ms is not None:
+        policies.append({"name": "slow", "type": "latency", "latency": {"threshold_ms": s.slow_trace_ms}})
+    if s.expensive_span_usd is not None:
+        cond = f"{attr(n.COST_USD)} != nil and {attr(n.COST_USD)} >= {float(s.expensive_span_usd)!r}"
+        policies.append({"name": "expensive", "type": "ottl_condition", "ottl_condition": {"error_mode": "ignore", "span": [cond]}})
+    policies.append({"name": "baseline", "type": "probabilistic", "probabilistic": {"sampling_percentage": s.baseline_percent}})
+    return policies
+
+
+DATASET_SAMPLER = "tail_sampling/eval_dataset"
+
+
+DATASET_EXPORTER = "file/eval_dataset"
+
+
+def rising_proxies(spec: Spec) -> list[str]:
+    """The quality proxies users do after a bad answer (evals.proxies worse when they rise)."""
+    return [p.name for p in spec.evals.proxies if p.worse_when == "rise"]
+
+
+def quality_proxy_policies(spec: Spec) -> list[dict]:
+    """Keep a trace with a user action of a rising proxy (Tempo's sampling.keep_quality_proxies, the dataset's
+    evals.dataset.keep_quality_proxies); none when the spec lists no such proxy."""
+    rising = rising_proxies(spec)
+    return [{"name": "quality-proxies", "type": "string_attribute", "string_attribute": {"key": n.QUALITY_PROXY, "values": rising}}] if rising else []
+
+
+def below_floor_policies(spec: Spec) -> list[dict]:
+    """Tail-sampling policies keeping a trace with an eval score past its evaluator's floor: one per evaluator
+    with a floor (the Tempo sampler's `sampling.keep_below_floor`, the dataset's `evals.dataset.keep_below_floor`)."""
+    policies = []
+    for ev in spec.evals.evaluators:
+        if ev.floor is not None:
+            score = attr(n.EVAL_SCORE)
+            cond = f"{attr(n.EVAL_NAME)} == {q(ev.name)} and {score} != nil and {score} {'<' if ev.direction == 'higher' else '>'} {float(ev.floor)!r}"
+            # the score as an eval span's attributes, or as a gen_ai.evaluation.result event on the evaluated span
+            ev_attr = lambda key: attr(key, "spanevent")  # noqa: E731
+            ev_cond = (f"spanevent.name == {q(n.EVAL_EVENT)} and {ev_attr(n.EVAL_NAME)} == {q(ev.name)} and {ev_attr(n.EVAL_SCORE)} != nil and "
+                       f"{ev_attr(n.EVAL_SCORE)} {'<' if ev.direction == 'higher' else '>'} {float(ev.floor)!r}")
+            policies.append({"name": f"below-floor-{ev.name}", "type": "ottl_condition",
+                             "ottl_condition": {"error_mode": "ignore", "span": [cond], "spanevent": [ev_cond]}})
+    return policies
+
+
+def dataset_policies(spec: Spec) -> list[dict]:
+    """What makes a trace eval-worthy (evals.dataset): an error, negative feedback, an eval score past its
+    evaluator's floor, a user action of a rising quality proxy, and a rate-limited share of every known route."""
+    d = spec.evals.dataset
+    policies: list[dict] = []
+    if d.keep_errors:
+        policies.append({"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}})
+    if d.keep_negative_feedback:
+        policies.append({"name": "negative-feedback", "type": "string_attribute", "string_attribute": {"key": n.FEEDBACK_SENTIMENT, "values": ["negative"]}})
+    if d.keep_below_floor:
+        policies += below_floor_policies(spec)
+    if d.keep_quality_proxies:
+        policies += quality_proxy_policies(spec)
+    if d.sample_spans_per_second_per_route:
+        for route in spec.pipeline.routes:
+            policies.append({"name": f"route-{route}", "type": "and", "and": {"and_sub_policy": [
+                {"name": "route", "type": "string_attribute", "string_attribute": {"key": n.ROUTE, "values": [route]}},
+                {"name": "share", "type": "rate_limiting", "rate_limiting": {"spans_per_second": d.sample_spans_per_second_per_route}},
+            ]}})
+    return policies
+
+
+#: The file each gateway replica writes the eval dataset to: replicas share the spec's directory (a
+#: volume), so each writes its own file, named after its host (the pod, the container).
+REPLICA_SUFFIX = "-${env:HOSTNAME}"
+
+
+def replica_dataset_path(path: str, hostname: str = REPLICA_SUFFIX[1:]) -> str:
+    """evals.dataset.path with the replica's host name before the extension (traces.jsonl ->
+    traces-<host>.jsonl); by default the collector's ${env:HOSTNAME}."""
+    import posixpath
+
+    stem, ext = posixpath.splitext(path)
+    return f"{stem}-{hostname}{ext}"
+
+
+def dataset_branch(spec: Spec, receiver: str = FORWARD, per_replica: bool = False) -> tuple[dict, dict, dict]:
+    """(processors, exporters, pipelines) of the eval-dataset branch, empty when evals.dataset is off. It
+    reads the redacted fan-out (on the gateway: what the sidecars sent, redacted): the files never hold
+    more than the redaction mode lets out."""
+    d = spec.evals.dataset
+    if not d.enabled:
+        return {}, {}, {}
+    processors = {DATASET_SAMPLER: {
+        "decision_wait": f"{spec.gateway.decision_wait_seconds}s",
+        "num_traces": spec.gateway.num_traces,
+        "decision_cache": {"sampled_cache_size": 100_000, "non_sampled_cache_size": 100_000},
+        "policies": _escape_confmap(dataset_policies(spec)),
+    }}
+    exporters = {DATASET_EXPORTER: {
+        "path": replica_dataset_path(d.path) if per_replica else d.path,
+        "format": "json",
+        "rotation": {"max_megabytes": d.max_megabytes, "max_backups": d.max_backups},
+    }}
+    pipelines = {"traces/eval_dataset": {"receivers": [receiver], "processors": [DATASET_SAMPLER], "exporters": [DATASET_EXPORTER]}}
+    return processors, exporters, pipelines
+
+
+def tail_sampling_processor(spec: Spec) -> dict:
+    return {
+        "decision_wait": f"{spec.gateway.decision_wait_seconds}s",
+        "num_traces": spec.gateway.num_traces,
+        "decision_cache": {"sampled_cache_size": 100_000, "non_sampled_cache_size": 100_000},
+        "policies": _escape_confmap(sampling_policies(spec)),
+    }
+
+
+RETRY_FOREVER = {"enabled": True, "initial_interval": "1s", "max_interval": "30s", "max_elapsed_time": "0s"}
+
+
+def persistent_queue(size: int, consumers: int) -> dict:
+    return {"enabled": True, "storage": QUEUE, "queue_size": size, "num_consumers": consumers}
+
+
+def tempo_exporter(spec: Spec, queue_size: int) -> dict:
+    return {
+        "endpoint": spec.backends.tempo.endpoint,
+        "tls": {"insecure": spec.backends.tempo.insecure},
+        "retry_on_failure": RETRY_FOREVER,
+        "sending_queue": persistent_queue(queue_size, 4),
+    }
+
+
+def sampling_branch(spec: Spec, receiver: str, queue_size: int, batch: str | None = None, per_replica: bool = False) -> tuple[dict, dict, dict]:
+    """(processors, exporters, pipelines) of tail sampling to Tempo and the eval-dataset branch, reading
+    `receiver` (a forward connector): the sidecar's with gateway.enabled false, else the gateway's.
+    `batch`: a batch processor after the sampler (the gateway: the sampler releases traces one by one);
+    `per_replica`: the eval-dataset file is named after the replica's host (replica_dataset_path)."""
+    processors = {n.TAIL_SAMPLER: tail_sampling_processor(spec)}
+    exporters = {TEMPO: tempo_exporter(spec, queue_size)}
+    pipelines = {"traces/sample": {"receivers": [receiver], "processors": [n.TAIL_SAMPLER, *([batch] if batch else [])], "exporters": [TEMPO]}}
+    ds_processors, ds_exporters, ds_pipelines = dataset_branch(spec, receiver, per_replica)
+    return {**processors, **ds_processors}, {**exporters, **ds_exporters}, {**pipelines, **ds_pipelines}
