@@ -624,3 +624,21 @@ def test_gateway_sized_from_the_spec():
 def test_gateway_artifact_only_when_enabled():
     assert artifacts.GATEWAY_CONFIG in artifacts.build_all(load(), "x")
     assert artifacts.GATEWAY_CONFIG not in artifacts.build_all(make_spec({"gateway.enabled": False}), "x")
+
+
+def test_recording_rule_names_are_typed_once_in_the_catalog():
+    """Every record the generator writes is named by catalog.record() (level:metric:operations), and no
+    builder types a record name itself: a renamed record changes in one place, its readers with it."""
+    import re as _re
+    from pathlib import Path as _Path
+
+    from genai_o11y import catalog as _catalog
+    from genai_o11y.builders import rules as _rules
+
+    for spec in (make_spec(), make_spec({"collector.engine": "ottl", "pipeline.routes": []})):
+        records = [r["record"] for g in _rules.build(spec)["groups"] for r in g["rules"] if "record" in r]
+        assert len(records) > 30
+        assert all(_re.fullmatch(r"genai_o11y:[a-z0-9_]+:[a-z0-9_]+", r) for r in records), records
+    builders = _Path(_catalog.__file__).parent / "builders"
+    typed = [(f.name, ln.strip()) for f in builders.rglob("*.py") for ln in f.read_text().splitlines() if _re.search(r"genai_o11y:[a-z_{]+:", ln)]
+    assert not typed, f"record names typed outside catalog.py: {typed}"

@@ -375,3 +375,47 @@ PROM, PROM_LABELS = _prom()
 def prom_labels(series: str) -> frozenset[str]:
     """The labels of a catalog series (KeyError: not a catalog series)."""
     return PROM_LABELS[series]
+
+
+# --- recording rules: their names, typed once (rules.py and llm_alerts.py record them; alerts and panels read them) ---
+
+def record(what: str, kind: str) -> str:
+    """A recording rule's name, by the monitoring-mixin convention level:metric:operations."""
+    return f"genai_o11y:{what}:{kind}"
+
+
+def ratio_1h(name: str) -> str:
+    """The last hour's ratio of an LLM signal (llm_alerts' ratios: feedback_negative, cache_hits, ...)."""
+    return record(name, "ratio_rate1h")
+
+
+def ratio_baseline(name: str) -> str:
+    """Its baseline: the ratio over the baseline window, an hour ago."""
+    return record(name, "ratio_baseline")
+
+
+def request_errors(window: str) -> str:
+    """The request error ratio over an SLO burn window (5m, 30m, 1h, 2h, 6h, 1d, 3d)."""
+    return record("request_errors", f"ratio_rate{window}")
+
+
+def stage_slow(window: str) -> str:
+    """The share of a stage's spans over its latency-SLO threshold, over a burn window."""
+    return record("stage_slow", f"ratio_rate{window}")
+
+
+REC_STAGE_ERRORS_5M = record("stage_errors", "ratio_rate5m")
+REC_REQUESTS_1H = record("requests", "rate1h")
+REC_ROUTE_REQUESTS_1H = record("route_requests", "rate1h")
+REC_COST_PER_HOUR_1H = record("cost_usd_per_hour", "rate1h")
+REC_COST_PER_HOUR_BASELINE = record("cost_usd_per_hour", "baseline")
+REC_FEEDBACK_1H = record("feedback", "rate1h")
+REC_CACHE_LOOKUPS_1H = record("cache_lookups", "rate1h")
+REC_RETRIEVALS_1H = record("retrievals", "rate1h")
+REC_EVALS_1H = record("evals", "rate1h")
+REC_EVAL_RESULTS_1H = record("eval_results", "rate1h")
+REC_EVAL_SCORE_MEAN_1H = record("eval_score", "mean_1h")
+REC_EVAL_SCORE_MEAN_BASELINE = record("eval_score", "mean_baseline")
+REC_STAGE_P99_1H = record("stage_latency_ms", "p99_1h")
+REC_STAGE_P99_BASELINE = record("stage_latency_ms", "p99_baseline")
+REC_STAGE_CALLS_1H = record("stage_calls", "rate1h")

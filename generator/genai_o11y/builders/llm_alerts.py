@@ -97,27 +97,27 @@ def current_records(spec: Spec) -> list[dict]:
     """The last hour: what the LLM alerts and the dashboards compare."""
     w = "1h"
     rec = [
-        {"record": "genai_o11y:requests:rate1h", "expr": f"sum by ({G}) (rate({REQUESTS}[{w}]))"},
-        {"record": "genai_o11y:route_requests:rate1h", "expr": f"sum by ({G}, {ROUTE}) (rate({REQUESTS}[{w}]))"},
-        {"record": "genai_o11y:cost_usd_per_hour:rate1h", "expr": f"sum by ({G}) (rate({catalog.PROM['cost']}[{w}])) * 3600"},
-        {"record": "genai_o11y:feedback:rate1h", "expr": f"sum by ({G}) (rate({catalog.PROM['feedback']}[{w}]))"},
-        {"record": "genai_o11y:cache_lookups:rate1h", "expr": f"sum by ({G}) (rate({catalog.PROM['cache']}[{w}]))"},
-        {"record": "genai_o11y:retrievals:rate1h", "expr": f"sum by ({G}) (rate({catalog.PROM['retrieval_count']}[{w}]))"},
-        {"record": "genai_o11y:evals:rate1h", "expr": f"sum by ({G}, {EVAL}) (rate({catalog.PROM['eval_count']}[{w}]))"},
-        {"record": "genai_o11y:eval_results:rate1h", "expr": f"sum by ({G}, {EVAL}) (rate({catalog.PROM['eval_results']}[{w}]))"},
+        {"record": catalog.REC_REQUESTS_1H, "expr": f"sum by ({G}) (rate({REQUESTS}[{w}]))"},
+        {"record": catalog.REC_ROUTE_REQUESTS_1H, "expr": f"sum by ({G}, {ROUTE}) (rate({REQUESTS}[{w}]))"},
+        {"record": catalog.REC_COST_PER_HOUR_1H, "expr": f"sum by ({G}) (rate({catalog.PROM['cost']}[{w}])) * 3600"},
+        {"record": catalog.REC_FEEDBACK_1H, "expr": f"sum by ({G}) (rate({catalog.PROM['feedback']}[{w}]))"},
+        {"record": catalog.REC_CACHE_LOOKUPS_1H, "expr": f"sum by ({G}) (rate({catalog.PROM['cache']}[{w}]))"},
+        {"record": catalog.REC_RETRIEVALS_1H, "expr": f"sum by ({G}) (rate({catalog.PROM['retrieval_count']}[{w}]))"},
+        {"record": catalog.REC_EVALS_1H, "expr": f"sum by ({G}, {EVAL}) (rate({catalog.PROM['eval_count']}[{w}]))"},
+        {"record": catalog.REC_EVAL_RESULTS_1H, "expr": f"sum by ({G}, {EVAL}) (rate({catalog.PROM['eval_results']}[{w}]))"},
         {
-            "record": "genai_o11y:eval_score:mean_1h",
+            "record": catalog.REC_EVAL_SCORE_MEAN_1H,
             "expr": f"sum by ({G}, {EVAL}) (rate({catalog.PROM['eval_sum']}[{w}]))\n/\nsum by ({G}, {EVAL}) (rate({catalog.PROM['eval_count']}[{w}]))",
         },
         {
-            "record": "genai_o11y:stage_latency_ms:p99_1h",
+            "record": catalog.REC_STAGE_P99_1H,
             "expr": f'histogram_quantile(0.99, sum by (le, {G}, {STAGE}) (rate({BUCKET}{{{STAGE}!~"{NOT_PIPELINE}"}}[{w}])))',
         },
-        {"record": "genai_o11y:stage_calls:rate1h", "expr": f'sum by ({G}, {STAGE}) (rate({COUNT}{{{STAGE}!~"{NOT_PIPELINE}"}}[{w}]))'},
+        {"record": catalog.REC_STAGE_CALLS_1H, "expr": f'sum by ({G}, {STAGE}) (rate({COUNT}{{{STAGE}!~"{NOT_PIPELINE}"}}[{w}]))'},
     ]
-    rec += [{"record": f"genai_o11y:{name}:ratio_rate1h", "expr": expr} for name, expr in _ratios(spec, w).items()]
+    rec += [{"record": catalog.ratio_1h(name), "expr": expr} for name, expr in _ratios(spec, w).items()]
     if spec.evals.proxies:
-        rec.append({"record": "genai_o11y:quality_proxy:ratio_rate1h", "expr": proxy_ratio(spec, w)})
+        rec.append({"record": catalog.ratio_1h('quality_proxy'), "expr": proxy_ratio(spec, w)})
     return rec
 
 
@@ -146,14 +146,14 @@ def baseline_records(spec: Spec) -> list[dict]:
                 for t in spec.pipeline.tools if t.required_for_routes
             ]
             expr = f"(\n{expr}\n)\nor\n" + "\nor\n".join(zeros)
-        rec.append({"record": f"genai_o11y:{name}:ratio_baseline", "expr": expr})
+        rec.append({"record": catalog.ratio_baseline(name), "expr": expr})
     if spec.evals.proxies:
-        rec.append({"record": "genai_o11y:quality_proxy:ratio_baseline", "expr": proxy_ratio(spec, f"{d}d", offset="1h")})
+        rec.append({"record": catalog.ratio_baseline('quality_proxy'), "expr": proxy_ratio(spec, f"{d}d", offset="1h")})
     rec += [
-        {"record": "genai_o11y:cost_usd_per_hour:baseline", "expr": f"avg_over_time(genai_o11y:cost_usd_per_hour:rate1h[{d}d] offset 1h)"},
-        {"record": "genai_o11y:stage_latency_ms:p99_baseline", "expr": f"avg_over_time(genai_o11y:stage_latency_ms:p99_1h[{d}d] offset 1h)"},
+        {"record": catalog.REC_COST_PER_HOUR_BASELINE, "expr": f"avg_over_time({catalog.REC_COST_PER_HOUR_1H}[{d}d] offset 1h)"},
+        {"record": catalog.REC_STAGE_P99_BASELINE, "expr": f"avg_over_time({catalog.REC_STAGE_P99_1H}[{d}d] offset 1h)"},
         {
-            "record": "genai_o11y:eval_score:mean_baseline",
+            "record": catalog.REC_EVAL_SCORE_MEAN_BASELINE,
             "expr": (
                 f"sum by ({G}, {EVAL}) (rate({catalog.PROM['eval_sum']}[{d}d] offset 1h))\n/\n"
                 f"sum by ({G}, {EVAL}) (rate({catalog.PROM['eval_count']}[{d}d] offset 1h))"
@@ -166,7 +166,7 @@ def baseline_records(spec: Spec) -> list[dict]:
 def _rise(name: str, factor: float, floor: float, volume: str, on: str) -> str:
     """The last hour above `factor` times the baseline. No baseline (a service younger than the window
     offset), no alert; a zero baseline (traffic, but none of these events) is a baseline."""
-    cur, base = f"genai_o11y:{name}:ratio_rate1h", f"genai_o11y:{name}:ratio_baseline"
+    cur, base = catalog.ratio_1h(name), catalog.ratio_baseline(name)
     return (
         f"{cur} > {factor} * {base}\n"
         f"and\n{cur} > {floor}\n"
@@ -183,8 +183,8 @@ def floor_expr(spec: Spec) -> str | None:
             continue
         sel = f'{{{EVAL}="{ev.name}"}}'
         op = "<" if ev.direction == "higher" else ">"
-        parts.append(f"(\n  genai_o11y:eval_score:mean_1h{sel} {op} {ev.floor!r}\n  and on ({G}, {EVAL})\n  "
-                     f"genai_o11y:evals:rate1h{sel} * 3600 >= {ev.min_samples}\n)")
+        parts.append(f"(\n  {catalog.REC_EVAL_SCORE_MEAN_1H}{sel} {op} {ev.floor!r}\n  and on ({G}, {EVAL})\n  "
+                     f"{catalog.REC_EVALS_1H}{sel} * 3600 >= {ev.min_samples}\n)")
     return "\nor\n".join(parts) if parts else None
 
 
@@ -198,8 +198,8 @@ def pass_rate_drop_expr(spec: Spec) -> str:
     parts = []
     for ev, sel in [(e, f'{{{EVAL}="{e.name}"}}') for e in spec.evals.evaluators] + [
             (Evaluator(name="default"), f'{{{EVAL}!~"{prom_regex(listed)}"}}' if listed else "")]:
-        parts.append(f"(\n  genai_o11y:eval_pass:ratio_rate1h{sel} < genai_o11y:eval_pass:ratio_baseline{sel} - {ev.tolerated_pass_rate_drop!r}\n"
-                     f"  and on ({G}, {EVAL})\n  genai_o11y:eval_results:rate1h{sel} * 3600 >= {ev.min_samples}\n)")
+        parts.append(f"(\n  {catalog.ratio_1h('eval_pass')}{sel} < {catalog.ratio_baseline('eval_pass')}{sel} - {ev.tolerated_pass_rate_drop!r}\n"
+                     f"  and on ({G}, {EVAL})\n  {catalog.REC_EVAL_RESULTS_1H}{sel} * 3600 >= {ev.min_samples}\n)")
     return "\nor\n".join(parts)
 
 
@@ -207,7 +207,7 @@ def proxy_expr(spec: Spec, worse_when: str) -> str | None:
     """Each quality proxy that is worse when it rises (falls): its rate per request over the last hour past
     tolerated_factor times (divided by) its baseline, a rise also above min_rate, a fall only from a baseline
     of at least min_rate, with at least min_requests_per_hour requests in the hour."""
-    cur, base = "genai_o11y:quality_proxy:ratio_rate1h", "genai_o11y:quality_proxy:ratio_baseline"
+    cur, base = catalog.ratio_1h('quality_proxy'), catalog.ratio_baseline('quality_proxy')
     parts = []
     for p in spec.evals.proxies:
         if p.worse_when != worse_when:
@@ -217,7 +217,7 @@ def proxy_expr(spec: Spec, worse_when: str) -> str | None:
             cond = f"{cur}{sel} > {p.tolerated_factor!r} * {base}{sel}\n  and\n  {cur}{sel} > {p.min_rate!r}"
         else:
             cond = f"{cur}{sel} < {base}{sel} / {p.tolerated_factor!r}\n  and\n  {base}{sel} >= {p.min_rate!r}"
-        parts.append(f"(\n  {cond}\n  and on ({G})\n  genai_o11y:requests:rate1h * 3600 >= {p.min_requests_per_hour}\n)")
+        parts.append(f"(\n  {cond}\n  and on ({G})\n  {catalog.REC_REQUESTS_1H} * 3600 >= {p.min_requests_per_hour}\n)")
     return "\nor\n".join(parts) if parts else None
 
 
@@ -313,8 +313,8 @@ def alerts(spec: Spec) -> list[Alert]:
         Alert(
             name="GenAIQualityScoreDrop",
             expr=(
-                f"genai_o11y:eval_score:mean_1h < {round(1 - t.quality_drop_percent / 100, 6)} * genai_o11y:eval_score:mean_baseline\n"
-                f"and on ({G}, {EVAL})\ngenai_o11y:evals:rate1h {min_rate}"
+                f"{catalog.REC_EVAL_SCORE_MEAN_1H} < {round(1 - t.quality_drop_percent / 100, 6)} * {catalog.REC_EVAL_SCORE_MEAN_BASELINE}\n"
+                f"and on ({G}, {EVAL})\n{catalog.REC_EVALS_1H} {min_rate}"
             ),
             severity="warning",
             for_=slow,
@@ -361,7 +361,7 @@ def alerts(spec: Spec) -> list[Alert]:
         ),
         Alert(
             name="GenAINegativeFeedbackRise",
-            expr=_rise("feedback_negative", t.negative_feedback_factor, FLOORS["negative_feedback"], f"genai_o11y:feedback:rate1h {min_rate}", G),
+            expr=_rise("feedback_negative", t.negative_feedback_factor, FLOORS["negative_feedback"], f"{catalog.REC_FEEDBACK_1H} {min_rate}", G),
             severity="warning",
             for_=slow,
             summary=f"Negative feedback on {{{{ $labels.{SVC} }}}} rose to {t.negative_feedback_factor:g}x its {days}-day share",
@@ -385,8 +385,8 @@ def alerts(spec: Spec) -> list[Alert]:
         Alert(
             name="GenAICostSpike",
             expr=(
-                f"genai_o11y:cost_usd_per_hour:rate1h >= {t.cost_spike_factor:g} * genai_o11y:cost_usd_per_hour:baseline\n"
-                f"and\ngenai_o11y:cost_usd_per_hour:rate1h >= {t.min_cost_usd_per_hour}"
+                f"{catalog.REC_COST_PER_HOUR_1H} >= {t.cost_spike_factor:g} * {catalog.REC_COST_PER_HOUR_BASELINE}\n"
+                f"and\n{catalog.REC_COST_PER_HOUR_1H} >= {t.min_cost_usd_per_hour}"
             ),
             severity="warning",
             for_=quick,
@@ -411,7 +411,7 @@ def alerts(spec: Spec) -> list[Alert]:
         ),
         Alert(
             name="GenAIGuardrailBlockSpike",
-            expr=_rise("guardrail_blocks", t.guardrail_block_factor, FLOORS["guardrail_blocks"], f"genai_o11y:requests:rate1h {min_rate}", G),
+            expr=_rise("guardrail_blocks", t.guardrail_block_factor, FLOORS["guardrail_blocks"], f"{catalog.REC_REQUESTS_1H} {min_rate}", G),
             severity="warning",
             for_=quick,
             summary=f"Guardrails block {t.guardrail_block_factor:g}x more answers of {{{{ $labels.{SVC} }}}} than usual",
@@ -435,9 +435,9 @@ def alerts(spec: Spec) -> list[Alert]:
         Alert(
             name="GenAICacheHitRateCollapse",
             expr=(
-                f"genai_o11y:cache_hits:ratio_rate1h <= {round(1 - t.cache_hit_drop_percent / 100, 6)} * genai_o11y:cache_hits:ratio_baseline\n"
-                f"and on ({G})\ngenai_o11y:cache_hits:ratio_baseline >= {FLOORS['cache_hits_baseline']}\n"
-                f"and on ({G})\ngenai_o11y:cache_lookups:rate1h {min_rate}"
+                f"{catalog.ratio_1h('cache_hits')} <= {round(1 - t.cache_hit_drop_percent / 100, 6)} * {catalog.ratio_baseline('cache_hits')}\n"
+                f"and on ({G})\n{catalog.ratio_baseline('cache_hits')} >= {FLOORS['cache_hits_baseline']}\n"
+                f"and on ({G})\n{catalog.REC_CACHE_LOOKUPS_1H} {min_rate}"
             ),
             severity="warning",
             for_=quick,
@@ -460,7 +460,7 @@ def alerts(spec: Spec) -> list[Alert]:
         ),
         Alert(
             name="GenAIPromptTruncationRise",
-            expr=_rise("prompt_truncations", t.truncation_factor, FLOORS["prompt_truncations"], f"genai_o11y:requests:rate1h {min_rate}", G),
+            expr=_rise("prompt_truncations", t.truncation_factor, FLOORS["prompt_truncations"], f"{catalog.REC_REQUESTS_1H} {min_rate}", G),
             severity="warning",
             for_=slow,
             summary=f"Prompts of {{{{ $labels.{SVC} }}}} are truncated {t.truncation_factor:g}x more often than usual",
@@ -482,7 +482,7 @@ def alerts(spec: Spec) -> list[Alert]:
         ),
         Alert(
             name="GenAIRetrievalZeroResultSpike",
-            expr=_rise("retrieval_zero_results", t.zero_result_factor, FLOORS["retrieval_zero_results"], f"genai_o11y:retrievals:rate1h {min_rate}", G),
+            expr=_rise("retrieval_zero_results", t.zero_result_factor, FLOORS["retrieval_zero_results"], f"{catalog.REC_RETRIEVALS_1H} {min_rate}", G),
             severity="warning",
             for_=quick,
             summary=f"Retrieval of {{{{ $labels.{SVC} }}}} returns nothing {t.zero_result_factor:g}x more often than usual",
@@ -553,7 +553,7 @@ def alerts(spec: Spec) -> list[Alert]:
     if _required_tools(spec):
         out.append(Alert(
             name="GenAIRequiredToolSkipped",
-            expr=_rise("answers_missing_tool", t.missing_tool_factor, FLOORS["answers_missing_tool"], f"genai_o11y:route_requests:rate1h {min_rate}", f"{G}, {ROUTE}"),
+            expr=_rise("answers_missing_tool", t.missing_tool_factor, FLOORS["answers_missing_tool"], f"{catalog.REC_ROUTE_REQUESTS_1H} {min_rate}", f"{G}, {ROUTE}"),
             severity="warning",
             for_=slow,
             summary=f"Answers on route {{{{ $labels.{ROUTE} }}}} skip the required tool {{{{ $labels.{MISSING} }}}} more often",
@@ -577,11 +577,11 @@ def alerts(spec: Spec) -> list[Alert]:
 
 
 def _stage_p99(factor: float, min_per_hour: int) -> str:
-    cur, base = "genai_o11y:stage_latency_ms:p99_1h", "genai_o11y:stage_latency_ms:p99_baseline"
+    cur, base = catalog.REC_STAGE_P99_1H, catalog.REC_STAGE_P99_BASELINE
     breach = f"({cur} > {factor:g} * {base})"
     return (
         f"{breach}\n"
-        f"and on ({G}, {STAGE})\ngenai_o11y:stage_calls:rate1h * 3600 >= {min_per_hour}\n"
+        f"and on ({G}, {STAGE})\n{catalog.REC_STAGE_CALLS_1H} * 3600 >= {min_per_hour}\n"
         f"and on ({G}) (\n"
         f"  count by ({G}) {breach} <= 0.5 * count by ({G}) ({base})\n"
         f"  or\n"

@@ -47,7 +47,7 @@ SPEEDS = (("critical", "Fast", "fast", "2m"), ("warning", "Slow", "slow", "15m")
 def record_availability(window: str) -> dict:
     sel = f'{STAGE}="request"'
     return {
-        "record": f"genai_o11y:request_errors:ratio_rate{window}",
+        "record": catalog.request_errors(window),
         "expr": f"sum by ({BY}) (rate({CALLS}{{{sel},{ERROR}}}[{window}]))\n/\nsum by ({BY}) (rate({CALLS}{{{sel}}}[{window}]))",
         "labels": {"genai_o11y_sli": "availability"},
     }
@@ -56,7 +56,7 @@ def record_availability(window: str) -> dict:
 def record_latency_slo(stage: str, threshold_ms: int, window: str) -> dict:
     sel = f'{STAGE}="{stage}"'
     return {
-        "record": f"genai_o11y:stage_slow:ratio_rate{window}",
+        "record": catalog.stage_slow(window),
         "expr": (
             f"1 - (\n  sum by ({BY}, {STAGE}) (rate({BUCKET}{{{sel},{llm_alerts.le(threshold_ms)}}}[{window}]))\n"
             f"  /\n  sum by ({BY}, {STAGE}) (rate({COUNT}{{{sel}}}[{window}]))\n)"
@@ -70,15 +70,16 @@ def record_stage_slis() -> list[dict]:
     (tests/test_rule_readers.py): the boards' latency quantiles and cost per model query the
     histograms and counters with the board's variables, which a record by service would drop."""
     return [{
-        "record": "genai_o11y:stage_errors:ratio_rate5m",
+        "record": catalog.REC_STAGE_ERRORS_5M,
         "expr": f"sum by ({BY}, {STAGE}) (rate({CALLS}{{{ERROR}}}[5m]))\n/\nsum by ({BY}, {STAGE}) (rate({CALLS}[5m]))",
     }]
 
 
-def _burn_expr(metric: str, objective_pct: float, w: BurnWindow) -> str:
+def _burn_expr(metric, objective_pct: float, w: BurnWindow) -> str:
+    """`metric`: window -> the series (a recording rule and its matchers) to compare."""
     budget = round(1 - objective_pct / 100, 10)
     thr = f"({w.factor} * {budget})"
-    return f"(\n  {metric.format(w=w.long)} > {thr}\nand\n  {metric.format(w=w.short)} > {thr}\n)"
+    return f"(\n  {metric(w.long)} > {thr}\nand\n  {metric(w.short)} > {thr}\n)"
 
 
 def _windows_text(ws: list[BurnWindow]) -> str:
@@ -93,7 +94,7 @@ def slo_alerts(spec: Spec) -> list[Alert]:
         page = sev == "critical"
         alerts.append(Alert(
             name=f"GenAIErrorBudgetBurn{suffix}",
-            expr="\nor\n".join(_burn_expr("genai_o11y:request_errors:ratio_rate{w}", av.objective_percent, w) for w in ws),
+            expr="\nor\n".join(_burn_expr(catalog.request_errors, av.objective_percent, w) for w in ws),
             severity=sev,
             for_=for_,
             labels={"genai_o11y_slo": "availability"},
@@ -123,7 +124,8 @@ def slo_alerts(spec: Spec) -> list[Alert]:
     for slo in spec.slos.latency:
         for sev, suffix, speed, for_ in SPEEDS:
             ws = [w for w in BURN_WINDOWS if w.severity == sev]
-            metric = "genai_o11y:stage_slow:ratio_rate{w}{{" + f'{STAGE}="{slo.stage}",threshold_ms="{slo.threshold_ms}"' + "}}"
+            def metric(window: str, slo=slo) -> str:
+                return catalog.stage_slow(window) + "{" + f'{STAGE}="{slo.stage}",threshold_ms="{slo.threshold_ms}"' + "}"
             alerts.append(Alert(
                 name=f"GenAILatencyBudgetBurn{suffix}",
                 expr="\nor\n".join(_burn_expr(metric, slo.objective_percent, w) for w in ws),

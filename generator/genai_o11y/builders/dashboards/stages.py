@@ -3,6 +3,7 @@ with the picked one drawn as a waterfall, and which stage is slow, for which rou
 
 from __future__ import annotations
 
+from ... import catalog
 from ... import names as n
 from ...spec import Spec
 from .common import ENV, MODEL, RELEASE, ROUTE, STAGE, SVC, P, Q, dashboard, data_link, hide_field, trace_id_variable, variables, L
@@ -84,8 +85,8 @@ def build(spec: Spec, source: str) -> dict:
           [Q(quantile(0.95, pipeline, f'{MODEL}!=""', by=f"{STAGE}, {MODEL}"), "{{" + STAGE + "}} {{" + MODEL + "}}")], unit="ms"),
         P("p95 by stage and release", "p95 per stage split by release (service.version): a regression that starts with a release shows here first.",
           [Q(quantile(0.95, pipeline, by=f"{STAGE}, {RELEASE}"), "{{" + STAGE + "}} {{" + RELEASE + "}}")], unit="ms"),
-        P("Stage error ratio", "Share of spans of each stage that ended in error (recorded rule genai_o11y:stage_errors:ratio_rate5m).",
-          [Q(or_zero('genai_o11y:stage_errors:ratio_rate5m{service_name=~"$service",deployment_environment_name=~"$environment"}',
+        P("Stage error ratio", f"Share of spans of each stage that ended in error (recorded rule {catalog.REC_STAGE_ERRORS_5M}).",
+          [Q(or_zero(catalog.REC_STAGE_ERRORS_5M + '{service_name=~"$service",deployment_environment_name=~"$environment"}',
                      per_s(PROM["calls"], by=f"{SVC}, {ENV}, {STAGE}", window="5m"), on=f"{SVC}, {ENV}, {STAGE}"), "{{" + STAGE + "}}")], unit="percentunit"),
         P("Cache hit vs miss", "App-level cache lookups (semantic, response, embedding cache) per second by result. Hits falling means more model calls, latency and cost (GenAICacheHitRateCollapse).",
           [Q(per_s(PROM["cache"], by=hit), "hit={{" + hit + "}}")], unit="ops", stack=True),
