@@ -10,12 +10,12 @@ keep a zero baseline ("never happened before") from paging on a single event.
 
 from __future__ import annotations
 
-import re
 
 from .. import catalog
 from .. import names as n
 from ..spec import Spec
 from .alerting import Alert, Runbook, dashboard
+from .promql import NOT_PIPELINE, REQUEST, le, prom_regex
 
 CALLS, BUCKET, COUNT = catalog.PROM["calls"], catalog.PROM["duration_bucket"], catalog.PROM["duration_count"]
 L = n.prom_label
@@ -24,8 +24,7 @@ TEMPLATE, VERSION, EVAL = L(n.PROMPT_TEMPLATE), L(n.PROMPT_VERSION), L(n.EVAL_NA
 MISSING = L(n.REQUIRED_TOOL_MISSING)
 PROXY = L(n.QUALITY_PROXY)
 G = f"{SVC}, {ENV}"
-REQUESTS = f'{CALLS}{{{STAGE}="request"}}'
-NOT_PIPELINE = "|".join(n.IMPLICIT_STAGES)  # request, feedback, evaluation: not pipeline stages
+REQUESTS = f"{CALLS}{{{REQUEST}}}"
 
 #: Absolute floors (share of the denominator) below which a rise is not worth an alert.
 FLOORS = {
@@ -36,17 +35,6 @@ FLOORS = {
     "retrieval_zero_results": 0.05,
     "cache_hits_baseline": 0.05,  # a cache that hardly ever hit cannot collapse
 }
-
-
-def le(value: float | int) -> str:
-    """A bucket matcher valid on Prometheus 2 (le="8000") and 3 (normalised to le="8000.0")."""
-    text = format(float(value), "g") if float(value) != int(value) else str(int(value))
-    return f'le=~"{prom_regex([text])}(\\\\.0)?"'
-
-
-def prom_regex(values: list[str]) -> str:
-    """A PromQL regex string body matching exactly these values (anchored by PromQL)."""
-    return "|".join(re.escape(v).replace("\\", "\\\\") for v in values)
 
 
 def _ratio(num: str, den: str, by: str, w: str, fallback: bool = True) -> str:

@@ -14,13 +14,13 @@ from .. import names as n
 from ..spec import Spec
 from . import llm_alerts, pipeline_alerts
 from .alerting import Alert, Runbook, dashboard
+from .promql import ERROR, le
 
 CALLS = catalog.PROM["calls"]
 BUCKET = catalog.PROM["duration_bucket"]
 COUNT = catalog.PROM["duration_count"]
 STAGE, SVC, ENV = n.prom_label(n.STAGE), n.prom_label(n.SERVICE_NAME), n.prom_label(n.ENVIRONMENT)
 BY = f"{SVC}, {ENV}"
-ERROR = 'status_code="STATUS_CODE_ERROR"'
 RULE_WINDOWS = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"]
 
 
@@ -58,7 +58,7 @@ def record_latency_slo(stage: str, threshold_ms: int, window: str) -> dict:
     return {
         "record": catalog.stage_slow(window),
         "expr": (
-            f"1 - (\n  sum by ({BY}, {STAGE}) (rate({BUCKET}{{{sel},{llm_alerts.le(threshold_ms)}}}[{window}]))\n"
+            f"1 - (\n  sum by ({BY}, {STAGE}) (rate({BUCKET}{{{sel},{le(threshold_ms)}}}[{window}]))\n"
             f"  /\n  sum by ({BY}, {STAGE}) (rate({COUNT}{{{sel}}}[{window}]))\n)"
         ),
         "labels": {"genai_o11y_sli": "latency", "threshold_ms": str(threshold_ms)},

@@ -17,6 +17,7 @@ from grafanalib._gen import DashboardEncoder
 from ... import catalog
 from ... import names as n
 from ... import render
+from ..promql import ERROR  # noqa: F401  (the boards' error matcher, shared with the rules)
 
 PROM_DS = {"type": "prometheus", "uid": "${datasource}"}
 TEMPO_DS = {"type": "tempo", "uid": n.DS_TEMPO}
@@ -24,7 +25,6 @@ L = n.prom_label
 SVC, ENV, STAGE, MODEL, ROUTE = L(n.SERVICE_NAME), L(n.ENVIRONMENT), L(n.STAGE), L(n.REQUEST_MODEL), L(n.ROUTE)
 TEMPLATE, VERSION, TENANT, TOOL, PROVIDER = L(n.PROMPT_TEMPLATE), L(n.PROMPT_VERSION), L(n.TENANT), L(n.TOOL_NAME), L(n.PROVIDER)
 RELEASE, OUTCOME, FAILURE, EVAL = L(n.SERVICE_VERSION), L(n.TOOL_OUTCOME), L(n.FAILURE_CATEGORY), L(n.EVAL_NAME)
-ERROR = 'status_code="STATUS_CODE_ERROR"'
 RATE = "$__rate_interval"
 SCHEMA_VERSION = 39
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from ... import catalog
 from ... import names as n
+from ..promql import NOT_PIPELINE, REQUEST
 from .common import RATE, STAGE, TEMPO_DS, rate, sel
 
 PROM = catalog.PROM
-REQ = f'{STAGE}="request"'
-NOT_PIPELINE = "|".join(n.IMPLICIT_STAGES)
+REQ = REQUEST
 
 
 def per_s(metric: str, *matchers: str, by: str = "", window: str = RATE, skip: tuple[str, ...] = ()) -> str:

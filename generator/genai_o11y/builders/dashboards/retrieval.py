@@ -6,7 +6,7 @@ from ... import names as n
 from ...spec import Spec
 from .common import TEMPLATE, VERSION, P, Q, dashboard, L
 from .queries import PROM, mean, per_s, ratio
-from ..llm_alerts import le
+from ..promql import le
 
 UID = "genai-o11y-retrieval"
 
