@@ -642,3 +642,17 @@ def test_recording_rule_names_are_typed_once_in_the_catalog():
     builders = _Path(_catalog.__file__).parent / "builders"
     typed = [(f.name, ln.strip()) for f in builders.rglob("*.py") for ln in f.read_text().splitlines() if _re.search(r"genai_o11y:[a-z_{]+:", ln)]
     assert not typed, f"record names typed outside catalog.py: {typed}"
+
+
+def test_dashboard_uids_are_typed_once_in_names():
+    """Boards, their links, runbooks and compose name a board by names.BOARD_*: no other module types a uid."""
+    import re as _re
+    from pathlib import Path as _Path
+
+    from genai_o11y import names as _n
+
+    root = _Path(_n.__file__).parent
+    uids = "|".join(_re.escape(u) for u in _n.DASHBOARDS)
+    typed = [(f.name, ln.strip()) for f in root.rglob("*.py") if f.name != "names.py" for ln in f.read_text().splitlines() if _re.search(rf"({uids})\b", ln)]
+    assert not typed, typed
+    assert len(_n.DASHBOARDS) == 9

@@ -258,14 +258,23 @@ JOB_COLLECTOR = "genai-o11y-collector"  # the collector's own telemetry (collect
 JOB_GATEWAY = "genai-o11y-gateway"  # the gateways' own telemetry (gateway.telemetry_port)
 
 # --- Grafana dashboards (uid -> title); runbooks and panels link by these uids ----------------------
+BOARD_OVERVIEW = "genai-o11y-overview"
+BOARD_STAGES = "genai-o11y-stages"
+BOARD_COST = "genai-o11y-cost"
+BOARD_TOOLS = "genai-o11y-tools"
+BOARD_RETRIEVAL = "genai-o11y-retrieval"
+BOARD_QUALITY = "genai-o11y-quality"
+BOARD_FAILURES = "genai-o11y-failures"
+BOARD_DRILLDOWN = "genai-o11y-drilldown"
+BOARD_PIPELINE = "genai-o11y-pipeline"
 DASHBOARDS: dict[str, str] = {
-    "genai-o11y-overview": "GenAI / Overview",
-    "genai-o11y-stages": "GenAI / Stage latency waterfall",
-    "genai-o11y-cost": "GenAI / Cost attribution",
-    "genai-o11y-tools": "GenAI / Tool reliability",
-    "genai-o11y-retrieval": "GenAI / Retrieval quality",
-    "genai-o11y-quality": "GenAI / Quality and versions",
-    "genai-o11y-failures": "GenAI / Failure taxonomy",
-    "genai-o11y-drilldown": "GenAI / Request drill-down",
-    "genai-o11y-pipeline": "GenAI / Telemetry pipeline",
+    BOARD_OVERVIEW: "GenAI / Overview",
+    BOARD_STAGES: "GenAI / Stage latency waterfall",
+    BOARD_COST: "GenAI / Cost attribution",
+    BOARD_TOOLS: "GenAI / Tool reliability",
+    BOARD_RETRIEVAL: "GenAI / Retrieval quality",
+    BOARD_QUALITY: "GenAI / Quality and versions",
+    BOARD_FAILURES: "GenAI / Failure taxonomy",
+    BOARD_DRILLDOWN: "GenAI / Request drill-down",
+    BOARD_PIPELINE: "GenAI / Telemetry pipeline",
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import posixpath
 
+from .. import names as n
 from .. import __version__, names as n
 from ..spec import Spec
 from . import collector as collector_builder
@@ -157,7 +158,7 @@ def build(spec: Spec) -> dict:
                     "GF_SECURITY_ADMIN_PASSWORD": "${GRAFANA_ADMIN_PASSWORD:?set GRAFANA_ADMIN_PASSWORD (no default admin/admin)}",
                     "GF_AUTH_ANONYMOUS_ENABLED": "false",
                     "GF_USERS_ALLOW_SIGN_UP": "false",
-                    "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": f"{DASHBOARDS_PATH}/genai-o11y-overview.json",
+                    "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": f"{DASHBOARDS_PATH}/{n.BOARD_OVERVIEW}.json",
                 },
                 "volumes": [
                     "./dashboards/provisioning/datasources.yaml:/etc/grafana/provisioning/datasources/genai-o11y.yaml:ro",

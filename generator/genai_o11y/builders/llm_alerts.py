@@ -213,7 +213,7 @@ def _proxy_alerts(spec: Spec, for_: str) -> list[Alert]:
     days = spec.alerting.thresholds.baseline_days
     svc = f"{{{{ $labels.{SVC} }}}} ({{{{ $labels.{ENV} }}}})"
     kind = f"{{{{ $labels.{PROXY} }}}}"
-    panel = dashboard("genai-o11y-quality", "Quality proxies per request")
+    panel = dashboard(n.BOARD_QUALITY, "Quality proxies per request")
     out = []
     for worse_when, name, verb in (("rise", "GenAIQualityProxyRise", "rose"), ("fall", "GenAIQualityProxyFall", "fell")):
         expr = proxy_expr(spec, worse_when)
@@ -251,8 +251,8 @@ def _proxy_alerts(spec: Spec, for_: str) -> list[Alert]:
                 meaning=meaning,
                 confirm=[
                     f"{panel}: which proxy, since when; the annotations mark prompt-version and release changes.",
-                    f"{dashboard('genai-o11y-quality', 'Eval score by prompt version')} and *Feedback positive rate by prompt version*: whether evals and feedback moved too.",
-                    f"{dashboard('genai-o11y-drilldown')}: traces of the route and prompt version the proxy follows.",
+                    f"{dashboard(n.BOARD_QUALITY, 'Eval score by prompt version')} and *Feedback positive rate by prompt version*: whether evals and feedback moved too.",
+                    f"{dashboard(n.BOARD_DRILLDOWN)}: traces of the route and prompt version the proxy follows.",
                 ],
                 actions=actions,
             ),
@@ -278,9 +278,9 @@ def _floor_alerts(spec: Spec, for_: str) -> list[Alert]:
             meaning="Answers are worse than the team's absolute line for this evaluator (evals.evaluators in the spec), whatever the baseline: "
                     "a slow decline that a relative alert never sees ends here too. It pages: users get answers the team decided are not acceptable.",
             confirm=[
-                f"{dashboard('genai-o11y-quality', 'Eval score by prompt version')}: which prompt version, model or release scores below the floor.",
-                f"{dashboard('genai-o11y-quality')}: the annotations mark prompt-version and release changes.",
-                f"{dashboard('genai-o11y-drilldown')}: open low-scoring traces and read the answers and the retrieved context.",
+                f"{dashboard(n.BOARD_QUALITY, 'Eval score by prompt version')}: which prompt version, model or release scores below the floor.",
+                f"{dashboard(n.BOARD_QUALITY)}: the annotations mark prompt-version and release changes.",
+                f"{dashboard(n.BOARD_DRILLDOWN)}: open low-scoring traces and read the answers and the retrieved context.",
             ],
             actions=[
                 "Roll back the prompt version, model or release the low scores follow (the quality board splits by each).",
@@ -314,9 +314,9 @@ def alerts(spec: Spec) -> list[Alert]:
             runbook=Runbook(
                 meaning="Answers got worse by the app's own evaluations (online evals, LLM-as-judge, heuristics) while requests may all succeed: the quiet failure of a prompt, model or retrieval change.",
                 confirm=[
-                    f"{dashboard('genai-o11y-quality', 'Eval score by prompt version')}: which prompt version, model or release the drop follows.",
-                    f"{dashboard('genai-o11y-quality')}: the annotations mark prompt-version and release changes.",
-                    f"{dashboard('genai-o11y-retrieval')}: a retrieval drift (low scores, zero results) lowers answer quality too.",
+                    f"{dashboard(n.BOARD_QUALITY, 'Eval score by prompt version')}: which prompt version, model or release the drop follows.",
+                    f"{dashboard(n.BOARD_QUALITY)}: the annotations mark prompt-version and release changes.",
+                    f"{dashboard(n.BOARD_RETRIEVAL)}: a retrieval drift (low scores, zero results) lowers answer quality too.",
                 ],
                 actions=[
                     "If the drop starts at a prompt-version or release annotation: roll that change back and compare on the quality dashboard.",
@@ -338,8 +338,8 @@ def alerts(spec: Spec) -> list[Alert]:
                 meaning="A labelling evaluator (pass/fail, correct/incorrect: an LLM judge or a human review queue) passes fewer answers than it used to. "
                         "It reads labels where score-based alerts read scores, with the tolerance the release gate uses (evals.evaluators.tolerated_pass_rate_drop).",
                 confirm=[
-                    f"{dashboard('genai-o11y-quality', 'Eval score by prompt version')}: which prompt version, model or release the drop follows.",
-                    f"{dashboard('genai-o11y-quality')}: the annotations mark prompt-version and release changes.",
+                    f"{dashboard(n.BOARD_QUALITY, 'Eval score by prompt version')}: which prompt version, model or release the drop follows.",
+                    f"{dashboard(n.BOARD_QUALITY)}: the annotations mark prompt-version and release changes.",
                 ],
                 actions=[
                     "Roll back the change the drop follows, or hold its rollout.",
@@ -360,8 +360,8 @@ def alerts(spec: Spec) -> list[Alert]:
             runbook=Runbook(
                 meaning="Users are thumbs-downing more answers than usual. Users see quality problems before evals do.",
                 confirm=[
-                    f"{dashboard('genai-o11y-quality', 'Feedback positive rate by prompt version')}: which version, model or route.",
-                    f"{dashboard('genai-o11y-drilldown')}: negative-feedback traces are always sampled; read the answers.",
+                    f"{dashboard(n.BOARD_QUALITY, 'Feedback positive rate by prompt version')}: which version, model or route.",
+                    f"{dashboard(n.BOARD_DRILLDOWN)}: negative-feedback traces are always sampled; read the answers.",
                 ],
                 actions=[
                     "Correlate with the prompt-version and release annotations; roll back a change that lines up.",
@@ -386,9 +386,9 @@ def alerts(spec: Spec) -> list[Alert]:
             runbook=Runbook(
                 meaning="LLM spend per hour tripled against its own baseline: routing to a more expensive model, longer prompts (more retrieved chunks), a retry loop, a cache that stopped hitting, or abusive traffic.",
                 confirm=[
-                    f"{dashboard('genai-o11y-cost', 'Cost by model')} and *Cost by route*: what changed.",
-                    f"{dashboard('genai-o11y-cost', 'Cost by tenant')}: one tenant, or everyone.",
-                    f"{dashboard('genai-o11y-cost', 'Tokens by kind')}: prompt growth or cache loss.",
+                    f"{dashboard(n.BOARD_COST, 'Cost by model')} and *Cost by route*: what changed.",
+                    f"{dashboard(n.BOARD_COST, 'Cost by tenant')}: one tenant, or everyone.",
+                    f"{dashboard(n.BOARD_COST, 'Tokens by kind')}: prompt growth or cache loss.",
                 ],
                 actions=[
                     "A route now sends to an expensive model: revert the routing change.",
@@ -410,8 +410,8 @@ def alerts(spec: Spec) -> list[Alert]:
             runbook=Runbook(
                 meaning="Moderation or validation guardrails block far more answers than usual: a prompt or model change producing policy-violating output, a guardrail misconfiguration, or an attack (prompt injection, jailbreak attempts).",
                 confirm=[
-                    f"{dashboard('genai-o11y-failures', 'Failures by category')}: the guardrail_block trend by route and prompt version.",
-                    f"{dashboard('genai-o11y-drilldown')}: blocked traces (failure category guardrail_block).",
+                    f"{dashboard(n.BOARD_FAILURES, 'Failures by category')}: the guardrail_block trend by route and prompt version.",
+                    f"{dashboard(n.BOARD_DRILLDOWN)}: blocked traces (failure category guardrail_block).",
                 ],
                 actions=[
                     "Concentrated on one tenant: treat as abuse; rate-limit or block the tenant.",
@@ -437,8 +437,8 @@ def alerts(spec: Spec) -> list[Alert]:
             runbook=Runbook(
                 meaning="The app's cache (semantic, response or embedding cache; spans with genai_o11y.cache.hit) stopped answering: more model calls, higher latency and cost follow.",
                 confirm=[
-                    f"{dashboard('genai-o11y-stages', 'Cache hit vs miss')}: when the hit ratio fell.",
-                    f"{dashboard('genai-o11y-cost', 'Tokens by kind')}: whether cost rose with it.",
+                    f"{dashboard(n.BOARD_STAGES, 'Cache hit vs miss')}: when the hit ratio fell.",
+                    f"{dashboard(n.BOARD_COST, 'Tokens by kind')}: whether cost rose with it.",
                 ],
                 actions=[
                     "Cache store down or flushed (restart, eviction): check the cache backend.",
@@ -459,8 +459,8 @@ def alerts(spec: Spec) -> list[Alert]:
             runbook=Runbook(
                 meaning="Prompt assembly cuts content (retrieved chunks, history) to fit the budget far more often than before: usually a change (longer template, more chunks, smaller model context) and answers lose the context they need.",
                 confirm=[
-                    f"{dashboard('genai-o11y-retrieval', 'Chunks dropped at prompt assembly')}: dropped by budget since when.",
-                    f"{dashboard('genai-o11y-quality')}: a prompt version or release annotation at the start of the rise.",
+                    f"{dashboard(n.BOARD_RETRIEVAL, 'Chunks dropped at prompt assembly')}: dropped by budget since when.",
+                    f"{dashboard(n.BOARD_QUALITY)}: a prompt version or release annotation at the start of the rise.",
                 ],
                 actions=[
                     "Roll back the prompt or retrieval change that made prompts longer, or raise the budget if the model allows it.",
@@ -481,8 +481,8 @@ def alerts(spec: Spec) -> list[Alert]:
             runbook=Runbook(
                 meaning="The retriever finds nothing for many more queries: an empty or re-built index, an embedding model mismatch between index and queries, a filter bug, or a query-rewrite change. The model then answers from memory.",
                 confirm=[
-                    f"{dashboard('genai-o11y-retrieval', 'Zero-result rate')} and *Results per query*.",
-                    f"{dashboard('genai-o11y-retrieval', 'Retrieval score distribution')}: scores falling with it point to an embedding mismatch.",
+                    f"{dashboard(n.BOARD_RETRIEVAL, 'Zero-result rate')} and *Results per query*.",
+                    f"{dashboard(n.BOARD_RETRIEVAL, 'Retrieval score distribution')}: scores falling with it point to an embedding mismatch.",
                 ],
                 actions=[
                     "Check the index (document count, last build) and that queries and index use the same embedding model version.",
@@ -503,7 +503,7 @@ def alerts(spec: Spec) -> list[Alert]:
             runbook=Runbook(
                 meaning="One stage's tail latency regressed on its own (the others hold): the cause is in that stage (a slow tool, a provider, a bigger index), not the platform.",
                 confirm=[
-                    f"{dashboard('genai-o11y-stages', 'Latency by stage')}: the stage's p99 against the others.",
+                    f"{dashboard(n.BOARD_STAGES, 'Latency by stage')}: the stage's p99 against the others.",
                     "Exemplars on the latency panel open slow traces of that stage in Tempo.",
                 ],
                 actions=[
@@ -526,7 +526,7 @@ def alerts(spec: Spec) -> list[Alert]:
             runbook=Runbook(
                 meaning="A model not in the spec's price table (nor an alias) is being called. Its cost is not estimated (never a wrong number), so cost dashboards under-report.",
                 confirm=[
-                    f"{dashboard('genai-o11y-cost', 'Unpriced calls')}: since when, which provider.",
+                    f"{dashboard(n.BOARD_COST, 'Unpriced calls')}: since when, which provider.",
                     "In Tempo, spans with genai_o11y.cost.unpriced=true show the model name.",
                 ],
                 actions=[
@@ -552,8 +552,8 @@ def alerts(spec: Spec) -> list[Alert]:
             runbook=Runbook(
                 meaning="The model answers without calling the tool the route needs (e.g. order lookup for billing): answers from memory, plausible and wrong. Typical after a prompt, model or routing change.",
                 confirm=[
-                    f"{dashboard('genai-o11y-tools', 'Answers without a required tool')}: route and tool, since when.",
-                    f"{dashboard('genai-o11y-drilldown')}: traces of the route; the request span lists genai_o11y.tools.called.",
+                    f"{dashboard(n.BOARD_TOOLS, 'Answers without a required tool')}: route and tool, since when.",
+                    f"{dashboard(n.BOARD_DRILLDOWN)}: traces of the route; the request span lists genai_o11y.tools.called.",
                 ],
                 actions=[
                     "Roll back the prompt/model/routing change that lines up.",
@@ -603,7 +603,7 @@ def _unexpected_prompt(spec: Spec) -> Alert:
         runbook=Runbook(
             meaning=f"A prompt version that the spec does not list for {env} is serving traffic (an empty version means the app sent none): a change that bypassed review, a stale deployment, or an experiment leaking into production.",
             confirm=[
-                f"{dashboard('genai-o11y-quality', 'Calls by prompt version')}: since when and how much traffic.",
+                f"{dashboard(n.BOARD_QUALITY, 'Calls by prompt version')}: since when and how much traffic.",
                 "Which pods/releases serve it: the `service_version` label of the same series.",
             ],
             actions=[

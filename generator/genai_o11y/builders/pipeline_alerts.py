@@ -18,7 +18,7 @@ DROPPED = [
     "otelcol_exporter_send_failed_spans",
     "otelcol_processor_tail_sampling_sampling_trace_dropped_too_early",
 ]
-PIPELINE = dashboard("genai-o11y-pipeline")
+PIPELINE = dashboard(n.BOARD_PIPELINE)
 
 
 def _m(name: str, job: str, extra: str = "") -> str:
@@ -220,7 +220,7 @@ def alerts(spec: Spec) -> list[Alert]:
             ),
             runbook=Runbook(
                 meaning="The per-tenant cost and request counters track at most cardinality.max_tenants tenants each; data points of further tenants are dropped from them.",
-                confirm=[f"{dashboard('genai-o11y-cost', 'Cost by tenant')}: the tenant list stops growing.",
+                confirm=[f"{dashboard(n.BOARD_COST, 'Cost by tenant')}: the tenant list stops growing.",
                          f"`{drops}` ({drops_matcher}) on the collector's telemetry endpoint counts the dropped data points."],
                 actions=["Raise cardinality.max_tenants if Prometheus can hold it (bench/ series figures), or accept top-N tenants."],
             ),

@@ -110,9 +110,9 @@ def slo_alerts(spec: Spec) -> list[Alert]:
                     + ("within hours to a couple of days: users are affected now." if page else "before the window ends: a slow leak worth a ticket.")
                 ),
                 confirm=[
-                    f"{dashboard('genai-o11y-overview', 'Error ratio')}: the ratio against the budget line.",
-                    f"{dashboard('genai-o11y-overview', 'Top failing operations')}: which stage, model or tool fails.",
-                    f"{dashboard('genai-o11y-failures')}: the failure categories that rose, and {dashboard('genai-o11y-drilldown')} for failed traces (status=error; errors are always sampled).",
+                    f"{dashboard(n.BOARD_OVERVIEW, 'Error ratio')}: the ratio against the budget line.",
+                    f"{dashboard(n.BOARD_OVERVIEW, 'Top failing operations')}: which stage, model or tool fails.",
+                    f"{dashboard(n.BOARD_FAILURES)}: the failure categories that rose, and {dashboard(n.BOARD_DRILLDOWN)} for failed traces (status=error; errors are always sampled).",
                 ],
                 actions=[
                     "Find the failing stage: a provider outage or rate limit shows as `error_type` on `model_call`; a tool as `tool_outcome=error|timeout`.",
@@ -150,8 +150,8 @@ def _latency_runbook(page: bool) -> Runbook:
             "spec's latency SLO threshold. " + ("At this burn rate the budget is gone within hours." if page else "A slower burn: the budget runs out before the window ends.")
         ),
         confirm=[
-            f"{dashboard('genai-o11y-stages', 'Latency by stage')}: p95/p99 of the stage against its threshold.",
-            f"{dashboard('genai-o11y-stages', 'Share of end-to-end latency')}: whether this stage's share grew.",
+            f"{dashboard(n.BOARD_STAGES, 'Latency by stage')}: p95/p99 of the stage against its threshold.",
+            f"{dashboard(n.BOARD_STAGES, 'Share of end-to-end latency')}: whether this stage's share grew.",
             "Click an exemplar on the latency panel to open a slow trace in Tempo.",
         ],
         actions=[

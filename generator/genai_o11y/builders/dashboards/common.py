@@ -136,7 +136,7 @@ def hide_field(name: str) -> dict:
 def drilldown_link() -> dict:
     """A panel link into the drill-down board, carrying the variables and the time range."""
     return {
-        "title": "Open in request drill-down", "type": "link", "url": "/d/genai-o11y-drilldown", "icon": "external link",
+        "title": "Open in request drill-down", "type": "link", "url": f"/d/{n.BOARD_DRILLDOWN}", "icon": "external link",
         "tooltip": "Traces behind this panel in Tempo", "tags": [], "asDropdown": False, "targetBlank": False,
         "includeVars": True, "keepTime": True,
     }

@@ -7,7 +7,7 @@ from ...spec import Spec
 from .common import ERROR, MODEL, PROVIDER, ROUTE, STAGE, TEMPLATE, TENANT, VERSION, P, Q, dashboard, L
 from .queries import PROM, REQ, or_zero, per_s, tokens_per_s, ratio
 
-UID = "genai-o11y-cost"
+UID = n.BOARD_COST
 
 
 def build(spec: Spec, source: str) -> dict:

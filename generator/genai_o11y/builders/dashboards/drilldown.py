@@ -7,7 +7,7 @@ from ...spec import Spec
 from .common import P, Q, dashboard, trace_id_variable, variables
 from .queries import REQ, TEMPO_SCOPE as SCOPE, quantile, tempo as _tempo, where as _where
 
-UID = "genai-o11y-drilldown"
+UID = n.BOARD_DRILLDOWN
 
 
 def failed_requests() -> str:

@@ -7,7 +7,7 @@ from ...spec import Spec
 from .common import ERROR, FAILURE, MODEL, STAGE, VERSION, P, Q, dashboard, L
 from .queries import PROM, REQ, or_zero, per_s, ratio
 
-UID = "genai-o11y-failures"
+UID = n.BOARD_FAILURES
 
 
 def build(spec: Spec, source: str) -> dict:

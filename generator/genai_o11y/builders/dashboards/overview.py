@@ -7,7 +7,7 @@ from .common import ERROR, MODEL, OUTCOME, STAGE, TOOL, P, Q, dashboard, L
 from .queries import PROM, REQ, or_zero, per_s, tokens_per_s, quantile, ratio
 from ... import names as n
 
-UID = "genai-o11y-overview"
+UID = n.BOARD_OVERVIEW
 
 
 def build(spec: Spec, source: str) -> dict:

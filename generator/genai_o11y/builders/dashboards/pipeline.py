@@ -7,7 +7,7 @@ from ...spec import Spec
 from .common import P, Q, dashboard
 from .queries import zero_or
 
-UID = "genai-o11y-pipeline"
+UID = n.BOARD_PIPELINE
 
 
 def _c(name: str, job: str, extra: str = "") -> str:

@@ -7,7 +7,7 @@ from ...spec import Spec
 from .common import EVAL, MODEL, RELEASE, STAGE, TEMPLATE, VERSION, P, Q, change_annotations, dashboard, data_link, L
 from .queries import PROM, REQ, TEMPO_SCOPE, mean, or_zero, per_s, quantile, ratio, tempo, where
 
-UID = "genai-o11y-quality"
+UID = n.BOARD_QUALITY
 PROXY = L(n.QUALITY_PROXY)
 
 
@@ -71,13 +71,13 @@ def build(spec: Spec, source: str) -> dict:
              + "), that Tempo holds: read the answer the user reacted to, in the same trace. Tail sampling keeps them all with "
              "sampling.keep_quality_proxies, else the baseline share. Click a row to open it in the request drill-down.",
              kind="table", w=24, h=10, options={"targets": [tempo(acted_on(spec), limit=20)]},
-             data_links=[data_link("Open this trace", "genai-o11y-drilldown", **{"var-trace_id": "${__data.fields.traceID}"})])] if acted_on(spec) else []),
+             data_links=[data_link("Open this trace", n.BOARD_DRILLDOWN, **{"var-trace_id": "${__data.fields.traceID}"})])] if acted_on(spec) else []),
         *([P("Low-scoring traces", "Traces with an eval span past its evaluator's floor (" + "; ".join(
              f"{e.name} {'<' if e.direction == 'higher' else '>'} {e.floor:g}" for e in spec.evals.evaluators if e.floor is not None)
              + "), that Tempo holds: open one to read the question, the retrieved context and the answer that scored low. Tail sampling keeps them "
              "(sampling.keep_below_floor). Click a row to open the trace in the request drill-down.", kind="table", w=24, h=10,
              options={"targets": [tempo(low_scores(spec), limit=20)]},
-             data_links=[data_link("Open this trace", "genai-o11y-drilldown", **{"var-trace_id": "${__data.fields.traceID}"})])] if low_scores(spec) else []),
+             data_links=[data_link("Open this trace", n.BOARD_DRILLDOWN, **{"var-trace_id": "${__data.fields.traceID}"})])] if low_scores(spec) else []),
         P("Response length by prompt version", "Median and p90 answer length in output tokens per prompt version. Much shorter answers after a change (prompt drift) usually come with lower feedback.",
           [Q(quantile(0.5, metric=PROM["response_tokens_bucket"], by=VERSION), "{{" + VERSION + "}} p50"),
            Q(quantile(0.9, metric=PROM["response_tokens_bucket"], by=VERSION), "{{" + VERSION + "}} p90")], unit="short"),

@@ -8,7 +8,7 @@ from .common import TEMPLATE, VERSION, P, Q, dashboard, L
 from .queries import PROM, mean, per_s, ratio
 from ..promql import le
 
-UID = "genai-o11y-retrieval"
+UID = n.BOARD_RETRIEVAL
 
 
 def build(spec: Spec, source: str) -> dict:

@@ -9,7 +9,7 @@ from ...spec import Spec
 from .common import ENV, MODEL, RELEASE, ROUTE, STAGE, SVC, P, Q, dashboard, data_link, hide_field, trace_id_variable, variables, L
 from .queries import NOT_PIPELINE, POSITION, PROM, TEMPO_SCOPE, or_zero, per_s, quantile, stage_mean, stage_p95, tempo, waterfall, where
 
-UID = "genai-o11y-stages"
+UID = n.BOARD_STAGES
 
 #: The waterfall bar chart's two fields: where a stage starts (drawn transparent) and its bar.
 STARTS, LENGTH = "starts at", "duration"

@@ -7,7 +7,7 @@ from ...spec import Spec
 from .common import OUTCOME, ROUTE, STAGE, TOOL, P, Q, dashboard, L
 from .queries import PROM, REQ, or_zero, per_s, quantile, ratio
 
-UID = "genai-o11y-tools"
+UID = n.BOARD_TOOLS
 
 
 def build(spec: Spec, source: str) -> dict:
