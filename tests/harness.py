@@ -247,12 +247,7 @@ def run_collector(binary: Path, spec: Spec, tmp: Path, env: dict | None = None, 
         wait_healthy(col)
         yield col
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def gateway_ports(tmp: Path) -> dict[str, Any]:
@@ -285,13 +280,18 @@ def run_gateway(binary: Path, spec: Spec, tmp: Path, env: dict | None = None) ->
         wait_healthy(col)
         yield col
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate a process we started (unless a test already killed it), killing it after 15 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def wait_healthy(col: Collector, timeout: float = 30) -> None:
