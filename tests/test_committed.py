@@ -135,3 +135,10 @@ def test_files_from_a_users_spec_say_how_to_regenerate_them(tmp_path):
     assert not wrong, wrong
     assert "Regenerate: genai-o11y generate my-spec.yaml --out <this directory>" in files[artifacts.COLLECTOR_CONFIG]
     assert "make generate" in artifacts.build_all(load(), "the embedded default spec")[artifacts.COLLECTOR_CONFIG]
+
+
+def test_the_readme_names_every_test_file(repo):
+    """The README's table of proofs lists every test file (a new file without a line fails here)."""
+    readme = (repo / "README.md").read_text()
+    missing = [f.name for f in sorted((repo / "tests").glob("test_*.py")) if f"`{f.name}`" not in readme]
+    assert not missing, f"README's Tests table lacks {missing}"

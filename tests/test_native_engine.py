@@ -1,4 +1,4 @@
-"""The native engine: our own processors, genai_redaction and genai_dimensions (gocomponents/).
+"""The native engine: our own processors, genai_redaction and genai_dimensions (gocomponents/), against the OTTL engine.
 
 Their Go tests run on the configs generated from the default spec; their module pins match the
 distribution's; and the same spans through a collector with each engine (collector.engine) leave
