@@ -25,16 +25,10 @@ import (
 	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon/configtest"
 )
 
-func loadConfig(t *testing.T) *Config {
-	cfg := createDefaultConfig()
-	configtest.Load(t, "GENAI_USAGE_CONFIG", cfg)
-	return cfg
-}
+const configEnv = "GENAI_USAGE_CONFIG"
 
-func example(t *testing.T) *Config {
-	t.Setenv("GENAI_USAGE_CONFIG", configtest.Example)
-	return loadConfig(t)
-}
+func loadConfig(t *testing.T) *Config { return configtest.Config(t, configEnv, createDefaultConfig()) }
+func example(t *testing.T) *Config    { return configtest.ExampleOf(t, configEnv, createDefaultConfig()) }
 
 type fixture struct {
 	u      *usage

@@ -4,43 +4,24 @@
 package genaidimensionsprocessor
 
 import (
-	"context"
 	"strings"
 	"testing"
 
-	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon/configtest"
+	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon/tracestest"
 )
 
-func loadConfig(t *testing.T) *Config {
-	cfg := createDefaultConfig()
-	configtest.Load(t, "GENAI_DIMENSIONS_CONFIG", cfg)
-	return cfg
-}
+const configEnv = "GENAI_DIMENSIONS_CONFIG"
 
-func example(t *testing.T) *Config {
-	t.Setenv("GENAI_DIMENSIONS_CONFIG", configtest.Example)
-	return loadConfig(t)
-}
+func loadConfig(t *testing.T) *Config { return configtest.Config(t, configEnv, createDefaultConfig()) }
+func example(t *testing.T) *Config    { return configtest.ExampleOf(t, configEnv, createDefaultConfig()) }
 
 func run(t *testing.T, cfg *Config, build func(res pcommon.Map, span ptrace.Span)) (pcommon.Map, pcommon.Map) {
 	t.Helper()
-	sink := new(consumertest.TracesSink)
-	p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(Type), cfg, sink)
-	if err != nil {
-		t.Fatal(err)
-	}
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	build(rs.Resource().Attributes(), rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty())
-	if err := p.ConsumeTraces(context.Background(), td); err != nil {
-		t.Fatal(err)
-	}
-	out := sink.AllTraces()[0].ResourceSpans().At(0)
+	out := tracestest.OneSpan(t, NewFactory(), cfg, func(rs ptrace.ResourceSpans, s ptrace.Span) { build(rs.Resource().Attributes(), s) })
 	return out.Resource().Attributes(), out.ScopeSpans().At(0).Spans().At(0).Attributes()
 }
 

@@ -4,29 +4,21 @@
 package genainormaliseprocessor
 
 import (
-	"context"
 	"reflect"
 	"strings"
 	"testing"
 
-	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon/configtest"
+	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon/tracestest"
 )
 
-func loadConfig(t *testing.T) *Config {
-	cfg := createDefaultConfig()
-	configtest.Load(t, "GENAI_NORMALISE_CONFIG", cfg)
-	return cfg
-}
+const configEnv = "GENAI_NORMALISE_CONFIG"
 
-func example(t *testing.T) *Config {
-	t.Setenv("GENAI_NORMALISE_CONFIG", configtest.Example)
-	return loadConfig(t)
-}
+func loadConfig(t *testing.T) *Config { return configtest.Config(t, configEnv, createDefaultConfig()) }
+func example(t *testing.T) *Config    { return configtest.ExampleOf(t, configEnv, createDefaultConfig()) }
 
 type spanIn struct {
 	attrs  map[string]any
@@ -38,17 +30,14 @@ type spanIn struct {
 // run one span (and its resource) through the processor; returns the span's and resource's attributes.
 func run(t *testing.T, cfg *Config, res map[string]any, in spanIn) (map[string]any, map[string]any) {
 	t.Helper()
-	sink := new(consumertest.TracesSink)
-	p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(Type), cfg, sink)
-	if err != nil {
-		t.Fatal(err)
-	}
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
+	out := tracestest.OneSpan(t, NewFactory(), cfg, func(rs ptrace.ResourceSpans, sp ptrace.Span) { build(t, rs, sp, res, in) })
+	return out.ScopeSpans().At(0).Spans().At(0).Attributes().AsRaw(), out.Resource().Attributes().AsRaw()
+}
+
+func build(t *testing.T, rs ptrace.ResourceSpans, sp ptrace.Span, res map[string]any, in spanIn) {
 	if err := rs.Resource().Attributes().FromRaw(res); err != nil {
 		t.Fatal(err)
 	}
-	sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
 	if err := sp.Attributes().FromRaw(in.attrs); err != nil {
 		t.Fatal(err)
 	}
@@ -65,11 +54,6 @@ func run(t *testing.T, cfg *Config, res map[string]any, in spanIn) (map[string]a
 			t.Fatal(err)
 		}
 	}
-	if err := p.ConsumeTraces(context.Background(), td); err != nil {
-		t.Fatal(err)
-	}
-	out := sink.AllTraces()[0].ResourceSpans().At(0)
-	return out.ScopeSpans().At(0).Spans().At(0).Attributes().AsRaw(), out.Resource().Attributes().AsRaw()
 }
 
 func TestLegacyKeysBecomeCurrentOnes(t *testing.T) {

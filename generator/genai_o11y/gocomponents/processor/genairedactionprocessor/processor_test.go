@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon/configtest"
+	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon/tracestest"
 )
 
 func exampleConfig(t *testing.T) *Config {
@@ -43,19 +44,7 @@ func policyConfig(t testing.TB) *Config {
 // run sends one span through a processor made by the factory and returns it.
 func run(t *testing.T, cfg *Config, build func(rs ptrace.ResourceSpans, span ptrace.Span)) (pcommon.Map, ptrace.Span) {
 	t.Helper()
-	sink := new(consumertest.TracesSink)
-	p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(Type), cfg, sink)
-	if err != nil {
-		t.Fatal(err)
-	}
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	span := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
-	build(rs, span)
-	if err := p.ConsumeTraces(context.Background(), td); err != nil {
-		t.Fatal(err)
-	}
-	out := sink.AllTraces()[0].ResourceSpans().At(0)
+	out := tracestest.OneSpan(t, NewFactory(), cfg, build)
 	return out.Resource().Attributes(), out.ScopeSpans().At(0).Spans().At(0)
 }
 

@@ -92,3 +92,17 @@ func Invalid(t *testing.T, newConfig func() Validator) {
 		})
 	}
 }
+
+// Config loads cfg (the component's defaults) from $env, else the generated testdata/config.yaml.
+func Config[T Validator](t testing.TB, env string, cfg T) T {
+	t.Helper()
+	Load(t, env, cfg)
+	return cfg
+}
+
+// ExampleOf loads cfg from the unit tests' hand-written fixture, testdata/example.yaml.
+func ExampleOf[T Validator](t *testing.T, env string, cfg T) T {
+	t.Helper()
+	t.Setenv(env, Example)
+	return Config(t, env, cfg)
+}
