@@ -43,3 +43,15 @@ class SpecError(UserError):
 
 class ToolMissing(UserError):
     """A validator or binary we need is not installed."""
+
+
+def exit_code(run) -> int:
+    """Run a command (a callable returning an exit code, or None for 0); a UserError is printed as
+    `error: ...` without a traceback and exits 2. The entry points of the CLI and the Makefile's modules."""
+    import sys
+
+    try:
+        return run() or 0
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

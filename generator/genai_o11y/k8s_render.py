@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import toolchain
 from .builders import helm
-from .errors import ToolMissing, UserError
+from .errors import ToolMissing, UserError, exit_code
 
 RELEASE, NAMESPACE, KUBE_VERSION = "genai-o11y", "genai-o11y", "1.34.2"
 
@@ -26,12 +26,8 @@ def helm_template(chart_dir: Path, extra: list[str] | None = None) -> str:
 
 
 def main() -> int:
-    try:
-        sys.stdout.write(helm_template(Path(helm.CHART)))
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    """`python -m genai_o11y.k8s_render`: the chart's rendering on stdout (make helm-render)."""
+    return exit_code(lambda: print(helm_template(Path(helm.CHART)), end=""))
 
 
 if __name__ == "__main__":

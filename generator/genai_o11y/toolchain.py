@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import names, render
 from .builders import ocb
-from .errors import ToolMissing, UserError
+from .errors import ToolMissing, UserError, exit_code
 
 PROMETHEUS_VERSION = "v0.316.0"  # Prometheus 3.x as a Go module version
 BUILDER = f"go.opentelemetry.io/collector/cmd/builder@v{names.COLLECTOR_VERSION}"
@@ -322,28 +322,27 @@ def plan(tools: list[str], say=_say) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m genai_o11y.toolchain collector|prometheus|path`: used by the Makefile."""
-    args = argv if argv is not None else sys.argv[1:]
-    try:
-        if args == ["collector"]:
-            build_collector()
-        elif args == ["prometheus"]:
-            build_prometheus_tools()
-        elif args == ["k8s"]:
-            build_k8s_tools()
-        elif args == ["cortex"]:
-            build_cortex()
-        elif args[:1] == ["plan"]:
-            plan(args[1:])
-        elif args == ["collector-path"]:
-            p = collector_path()
-            if not p:
-                raise ToolMissing("the collector is not built: run `make collector`")
-            print(p)
-        else:
-            print("usage: python -m genai_o11y.toolchain collector|prometheus|k8s|cortex|collector-path|plan TOOL...", file=sys.stderr)
-            return 2
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+    return exit_code(lambda: _command(argv if argv is not None else sys.argv[1:]))
+
+
+def _command(args: list[str]) -> int:
+    if args == ["collector"]:
+        build_collector()
+    elif args == ["prometheus"]:
+        build_prometheus_tools()
+    elif args == ["k8s"]:
+        build_k8s_tools()
+    elif args == ["cortex"]:
+        build_cortex()
+    elif args[:1] == ["plan"]:
+        plan(args[1:])
+    elif args == ["collector-path"]:
+        p = collector_path()
+        if not p:
+            raise ToolMissing("the collector is not built: run `make collector`")
+        print(p)
+    else:
+        print("usage: python -m genai_o11y.toolchain collector|prometheus|k8s|cortex|collector-path|plan TOOL...", file=sys.stderr)
         return 2
     return 0
 

@@ -86,24 +86,27 @@ def _windows_text(ws: list[BurnWindow]) -> str:
     return " / ".join(f"{w.factor}x over {w.long} and {w.short}" for w in ws)
 
 
-def slo_alerts(spec: Spec) -> list[Alert]:
-    alerts = []
-    av = spec.slos.availability
+def _burn_alerts(name: str, metric, objective_pct: float, slo: str, text) -> list[Alert]:
+    """One SLO's multiwindow burn-rate alerts: Fast (pages) and Slow (a ticket). `metric`: window -> the
+    recorded ratio (with its matchers); `text(page, speed, windows)` -> (summary, description, runbook)."""
+    out = []
     for sev, suffix, speed, for_ in SPEEDS:
         ws = [w for w in BURN_WINDOWS if w.severity == sev]
-        page = sev == "critical"
-        alerts.append(Alert(
-            name=f"GenAIErrorBudgetBurn{suffix}",
-            expr="\nor\n".join(_burn_expr(catalog.request_errors, av.objective_percent, w) for w in ws),
-            severity=sev,
-            for_=for_,
-            labels={"genai_o11y_slo": "availability"},
-            summary=f"Requests of {{{{ $labels.{SVC} }}}} fail {speed} enough to exhaust the {av.window_days}-day error budget",
-            description=(
-                f"The error ratio of {{{{ $labels.{SVC} }}}} ({{{{ $labels.{ENV} }}}}) burns the {av.objective_percent}% availability budget "
-                f"at {_windows_text(ws)}: currently {{{{ $value | humanizePercentage }}}} of requests fail."
-            ),
-            runbook=Runbook(
+        summary, description, runbook = text(sev == "critical", speed, ws)
+        out.append(Alert(name=f"{name}{suffix}", expr="\nor\n".join(_burn_expr(metric, objective_pct, w) for w in ws), severity=sev, for_=for_,
+                         labels={"genai_o11y_slo": slo}, summary=summary, description=description, runbook=runbook))
+    return out
+
+
+def slo_alerts(spec: Spec) -> list[Alert]:
+    av = spec.slos.availability
+
+    def availability_text(page: bool, speed: str, ws: list[BurnWindow]):
+        return (
+            f"Requests of {{{{ $labels.{SVC} }}}} fail {speed} enough to exhaust the {av.window_days}-day error budget",
+            f"The error ratio of {{{{ $labels.{SVC} }}}} ({{{{ $labels.{ENV} }}}}) burns the {av.objective_percent}% availability budget "
+            f"at {_windows_text(ws)}: currently {{{{ $value | humanizePercentage }}}} of requests fail.",
+            Runbook(
                 meaning=(
                     f"End-to-end requests (stage `request`: each trace's root span, a model call included when nothing of the app is above it) fail often enough that, at this rate, the "
                     f"{av.window_days}-day budget of {round(100 - av.objective_percent, 6)}% failed requests is gone "
@@ -120,26 +123,23 @@ def slo_alerts(spec: Spec) -> list[Alert]:
                     "Provider failing: fail over to the secondary model/route if the app has one; otherwise open an incident with the provider.",
                 ],
             ),
-        ))
+        )
+
+    alerts = _burn_alerts("GenAIErrorBudgetBurn", catalog.request_errors, av.objective_percent, "availability", availability_text)
     for slo in spec.slos.latency:
-        for sev, suffix, speed, for_ in SPEEDS:
-            ws = [w for w in BURN_WINDOWS if w.severity == sev]
-            def metric(window: str, slo=slo) -> str:
-                return catalog.stage_slow(window) + "{" + f'{STAGE}="{slo.stage}",threshold_ms="{slo.threshold_ms}"' + "}"
-            alerts.append(Alert(
-                name=f"GenAILatencyBudgetBurn{suffix}",
-                expr="\nor\n".join(_burn_expr(metric, slo.objective_percent, w) for w in ws),
-                severity=sev,
-                for_=for_,
-                labels={"genai_o11y_slo": "latency"},
-                summary=f"Stage {{{{ $labels.{STAGE} }}}} of {{{{ $labels.{SVC} }}}} is slower than {{{{ $labels.threshold_ms }}}} ms too often ({speed} burn)",
-                description=(
-                    f"More than the {round(100 - slo.objective_percent, 6)}% budget of {slo.stage} spans of {{{{ $labels.{SVC} }}}} "
-                    f"({{{{ $labels.{ENV} }}}}) take over {slo.threshold_ms} ms, burning at {_windows_text(ws)}: "
-                    f"{{{{ $value | humanizePercentage }}}} are slow."
-                ),
-                runbook=_latency_runbook(sev == "critical"),
-            ))
+        def metric(window: str, slo=slo) -> str:
+            return catalog.stage_slow(window) + "{" + f'{STAGE}="{slo.stage}",threshold_ms="{slo.threshold_ms}"' + "}"
+
+        def latency_text(page: bool, speed: str, ws: list[BurnWindow], slo=slo):
+            return (
+                f"Stage {{{{ $labels.{STAGE} }}}} of {{{{ $labels.{SVC} }}}} is slower than {{{{ $labels.threshold_ms }}}} ms too often ({speed} burn)",
+                f"More than the {round(100 - slo.objective_percent, 6)}% budget of {slo.stage} spans of {{{{ $labels.{SVC} }}}} "
+                f"({{{{ $labels.{ENV} }}}}) take over {slo.threshold_ms} ms, burning at {_windows_text(ws)}: "
+                f"{{{{ $value | humanizePercentage }}}} are slow.",
+                _latency_runbook(page),
+            )
+
+        alerts += _burn_alerts("GenAILatencyBudgetBurn", metric, slo.objective_percent, "latency", latency_text)
     return alerts
 
 

@@ -267,12 +267,7 @@ func TestValidateNamesTheField(t *testing.T) {
 	}
 }
 
-// The configs in testdata/: the generated one (config.yaml, as shipped) and the unit tests' example
-// load and validate; every testdata/invalid/*.yaml is refused with the errors its `# want:` lines name.
+// The configs in testdata/ (configtest.Testdata): the generated one, the example, the invalid ones.
 func TestTestdataConfigs(t *testing.T) {
-	for _, path := range []string{"", configtest.Example} {
-		t.Setenv("GENAI_NORMALISE_CONFIG", path)
-		loadConfig(t)
-	}
-	configtest.Invalid(t, func() configtest.Validator { return createDefaultConfig() })
+	configtest.Testdata(t, configEnv, createDefaultConfig, loadConfig)
 }

@@ -600,14 +600,9 @@ func TestPercentEncodedTextIsCheckedDecoded(t *testing.T) {
 	}
 }
 
-// The configs in testdata/: the generated one (config.yaml, as shipped) and the unit tests' example
-// load and validate; every testdata/invalid/*.yaml is refused with the errors its `# want:` lines name.
+// The configs in testdata/ (configtest.Testdata): the generated one, the example, the invalid ones.
 func TestTestdataConfigs(t *testing.T) {
-	for _, path := range []string{"", configtest.Example} {
-		t.Setenv("GENAI_REDACTION_CONFIG", path)
-		policyConfig(t)
-	}
-	configtest.Invalid(t, func() configtest.Validator { return createDefaultConfig() })
+	configtest.Testdata(t, "GENAI_REDACTION_CONFIG", createDefaultConfig, func(t *testing.T) *Config { return policyConfig(t) })
 }
 
 // Span names are masked like content: percent-decoded too, and cut to max_content_chars characters.

@@ -106,3 +106,15 @@ func ExampleOf[T Validator](t *testing.T, env string, cfg T) T {
 	t.Setenv(env, Example)
 	return Config(t, env, cfg)
 }
+
+// Testdata is each component's config test over testdata/: the generated config.yaml (as shipped)
+// and the unit tests' example.yaml load and validate through load; every invalid/*.yaml is refused
+// with the errors its `# want:` lines name.
+func Testdata[T Validator](t *testing.T, env string, newConfig func() T, load func(*testing.T) T) {
+	t.Helper()
+	for _, path := range []string{"", Example} {
+		t.Setenv(env, path)
+		load(t)
+	}
+	Invalid(t, func() Validator { return newConfig() })
+}
