@@ -185,7 +185,7 @@ def live(tmp_path_factory, otelcol):
                 traffic.send(col.otlp_grpc, ["support-copilot", "billing-bot"], requests=60, seed=1)
                 time.sleep(20)
                 ids = traffic.send(col.otlp_grpc, ["support-copilot", "billing-bot"], requests=60, seed=2)
-                wait_for(lambda: localstack.prom_query(prom.url, "genai_o11y:stage_errors:ratio_rate5m"), timeout=120, interval=2, what="recording rules")
+                wait_for(lambda: localstack.prom_query(prom.url, catalog.REC_STAGE_ERRORS_5M), timeout=120, interval=2, what="recording rules")
                 wait_for(lambda: localstack.prom_query(prom.url, "genai_o11y:requests:rate1h"), timeout=120, interval=2, what="LLM recording rules")
                 wait_for(lambda: len(tempo.spans()) > 100, timeout=60, what="sampled traces at the Tempo sink")
                 yield prom.url, tempo, ids, col
@@ -238,7 +238,9 @@ def test_stage_waterfall_starts_each_stage_where_the_ones_before_end(live, title
     stages = list(load().pipeline.stages)
     panel = next(p for p in BOARDS["genai-o11y-stages"]["panels"] if p["title"] == title)
     starts_q, lengths_q = (_substitute(t["expr"]) for t in panel["targets"])
-    at = time.time()
+    # an instant a few seconds back: a scrape in flight at `now` would land between the queries below
+    # and give the later ones more samples (seen once: a start 0.2 ms off the sum of the bars before it)
+    at = time.time() - 5
 
     def rows(expr):
         out = {}

@@ -45,7 +45,7 @@ FILLED = {
     ("genai-o11y-overview", "Top failing operations"): "all",
     ("genai-o11y-cost", "Cost by model"): "all",
     ("genai-o11y-cost", "Cost per request"): "all",
-    ("genai-o11y-cost", "Input vs output vs cached tokens"): "all",
+    ("genai-o11y-cost", "Tokens by kind"): "all",
     ("genai-o11y-stages", "Latency by stage"): "all",
     ("genai-o11y-stages", "Share of end-to-end latency"): 2,  # embedding and model_call
     ("genai-o11y-stages", "p95 per stage in pipeline order"): 2,
@@ -165,10 +165,13 @@ def _scenario(spec, base: str, tempo: OtlpSink, hook, services: dict, apps: dict
         wait_for(lambda q=q: localstack.prom_query(base, q), timeout=180, interval=2, what=f"{w}: failed requests with a rate")
     # The request-level recording rules (the availability SLI the burn-rate alerts read) fill, at about one in ten.
     for w, svc in services.items():
-        q = f'genai_o11y:request_errors:ratio_rate5m{{service_name="{svc}"}}'
+        # a ratio of a handful of requests says nothing about one in ten: read it once 60 are in its window
+        enough = f'sum(increase({calls}{{service_name="{svc}",{stage}="request"}}[5m])) >= 60'
+        wait_for(lambda q=enough: localstack.prom_query(base, q), timeout=180, interval=2, what=f"{w}: 60 requests in the SLI's window")
+        q = catalog.request_errors("5m") + f'{{service_name="{svc}"}}'
         sli = wait_for(lambda q=q: localstack.prom_query(base, q), timeout=120, interval=2, what=f"{w}: the availability SLI")
         assert 0.02 < float(sli[0]["value"][1]) < 0.3, (w, sli)
-        wait_for(lambda svc=svc: localstack.prom_query(base, f'genai_o11y:stage_errors:ratio_rate5m{{service_name="{svc}"}}'), timeout=120, interval=2,
+        wait_for(lambda svc=svc: localstack.prom_query(base, catalog.REC_STAGE_ERRORS_5M + f'{{service_name="{svc}"}}'), timeout=120, interval=2,
                  what=f"{w}: the stage SLIs")
 
     for w, svc in services.items():
