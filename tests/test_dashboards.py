@@ -238,9 +238,11 @@ def test_stage_waterfall_starts_each_stage_where_the_ones_before_end(live, title
     stages = list(load().pipeline.stages)
     panel = next(p for p in BOARDS["genai-o11y-stages"]["panels"] if p["title"] == title)
     starts_q, lengths_q = (_substitute(t["expr"]) for t in panel["targets"])
-    # an instant a few seconds back: a scrape in flight at `now` would land between the queries below
-    # and give the later ones more samples (seen once: a start 0.2 ms off the sum of the bars before it)
-    at = time.time() - 5
+    # the instant of the newest stored scrape of the span metrics: everything up to it is stored, and a
+    # scrape still in flight (timestamped later) cannot land between the queries below and give the later
+    # ones more samples (seen once with `now`: a start 0.2 ms off the sum of the bars before it)
+    newest = _query_at(base, f"max(timestamp({catalog.PROM['calls']}))", time.time())
+    at = float(newest[0]["value"][1])
 
     def rows(expr):
         out = {}
