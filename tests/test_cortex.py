@@ -28,8 +28,9 @@ import pytest
 import yaml
 
 import traffic
-from genai_o11y import artifacts, localstack, names, toolchain
+from genai_o11y import artifacts, catalog, localstack, names, toolchain
 from genai_o11y.builders import cortex, dashboards, prometheus_config, rules
+from genai_o11y.builders.promql import NOT_PIPELINE
 from genai_o11y.errors import SpecError
 from genai_o11y.spec import load, parse
 from harness import OtlpSink, board_exprs, collector_ports, free_port, make_spec, run_collector, spec_dict, tracer_provider, wait_for
@@ -326,6 +327,10 @@ def cluster(tmp_path_factory, otelcol):
                 traffic.send(col.otlp_grpc, ["support-copilot", "billing-bot"], requests=60, seed=2)
                 labelled_evals(col.otlp_grpc, 2)
                 wait_for(lambda: localstack.prom_query(prom.url, "genai_o11y:requests:rate1h"), timeout=120, interval=2, what="LLM recording rules in Prometheus")
+                # the second round scraped too: every pipeline stage's counter has risen since its first
+                # sample (a board query of rates over the range is empty while a counter is flat)
+                risen = f'sum(increase({catalog.PROM["calls"]}{{{names.prom_label(names.STAGE)}!~"{NOT_PIPELINE}"}}[15m])) > 0'
+                wait_for(lambda: localstack.prom_query(prom.url, risen), timeout=120, interval=2, what="the second round's spans in Prometheus")
                 at = time.time()  # after the recording rules have written: their series are in the comparison
                 # Prometheus has sent everything up to `at` to both tenants (its own account, per queue)
                 wait_for(lambda: sent_up_to(prom.url) >= at, timeout=60, interval=1, what="Prometheus' remote_write queues past the evaluation time")
