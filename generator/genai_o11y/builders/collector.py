@@ -277,6 +277,21 @@ def _usage_metrics_branch(spec: Spec, processors: dict, connectors: dict, pipeli
         pipelines[f"metrics/tenant_{key}"] = {"receivers": [conn], "processors": ["transform/unmark", proc], "exporters": ["prometheus"]}
 
 
+#: ottl engine: OTTL has no path to a resource's entity references (experimental in OTLP), so after the
+#: redaction stage groupbyattrs, with no keys, rebuilds every resource from its (redacted) attributes:
+#: the references are gone, and with them the resource and scope schema URLs (redaction.OTTL_LIMITS).
+ENTITY_REFS_DROP = "groupbyattrs/drop_entity_refs"
+
+
+def _rebuild_resources_after(redact: str, processors: dict, pipelines: dict) -> None:
+    """Insert ENTITY_REFS_DROP right after the redaction stage in every pipeline that redacts."""
+    processors[ENTITY_REFS_DROP] = {"keys": []}
+    for pipeline in pipelines.values():
+        procs = pipeline["processors"]
+        if redact in procs:
+            procs.insert(procs.index(redact) + 1, ENTITY_REFS_DROP)
+
+
 def build(spec: Spec) -> dict:
     c = spec.collector
     policy = policy_for(spec)
@@ -378,6 +393,8 @@ def build(spec: Spec) -> dict:
             "sending_queue": persistent_queue(c.queue_size_batches, 2),
         }
     _usage_metrics_branch(spec, processors, connectors, pipelines)
+    if engine == "ottl":
+        _rebuild_resources_after(redact, processors, pipelines)
     pipelines["traces/requests"]["exporters"] = list(pipelines["traces/metrics"]["exporters"])
     if spec.gateway.enabled:
         # stateless: every span to the gateway tier, which samples whole traces (builders/gateway.py)

@@ -54,6 +54,7 @@ COMPONENTS: dict[str, list[tuple[str, str]]] = {
         ("resource", f"{CONTRIB}/processor/resourceprocessor {V}"),
         ("filter", f"{CONTRIB}/processor/filterprocessor {V}"),
         ("delta_to_cumulative", f"{CONTRIB}/processor/deltatocumulativeprocessor {V}"),
+        ("groupbyattrs", f"{CONTRIB}/processor/groupbyattrsprocessor {V}"),  # ottl engine: drops entity refs (OTTL cannot reach them)
         ("genai_normalise", _local("genai_normalise")),
         ("genai_redaction", _local("genai_redaction")),
         ("genai_dimensions", _local("genai_dimensions")),

@@ -264,7 +264,7 @@ def _status_message(spec: Spec, policy: Policy) -> list[str]:
 OTTL_LIMITS = [
     "span links: OTTL has no path to a link's attributes or trace state, so the OTTL engine removes every link (trace and span ids included)",
     "max_content_chars counts bytes (UTF-8 safe) in the OTTL engine: OTTL's truncate_all and Substring cannot count characters",
-    "resource entity references (type, schema URL, attribute key names; experimental in OTLP): OTTL has no path to them, so they pass unredacted (the native engine masks them)",
+    "resource entity references (experimental in OTLP): OTTL has no path to them, so the OTTL engine removes them (groupbyattrs rebuilds each resource from its redacted attributes after the redaction stage), and with them the resource and scope schema URLs (the native engine keeps all of these, redacted)",
     "percent-encoded text (URLs, query strings) is not decoded: only e-mail addresses (%40) are caught encoded; the native engine also checks such text decoded",
     "values the stage cannot classify (Tier 1 values out of shape) are masked as content but not counted in a metric: no GenAIRedactionUnclassified alert",
     "a log record's body that is a list becomes the map of its leaves ({\"body.0\": ...}): OTTL cannot flatten a list in place (the native engine keeps the list, redacted)",
