@@ -136,16 +136,41 @@ EVAL_LOGS_FILTER = "filter/eval_event_logs"
 EVAL_LOGS_TRANSFORM = "transform/eval_event_logs"
 
 
+#: What the ottl engine cannot do with OTel events on log records (printed by `generate`, as the
+#: redaction limits are).
+EVENT_LOGS_OTTL_LIMITS = [
+    "OTel events on log records (gen_ai.evaluation.result): their series carry service, environment and release only; "
+    "the evaluated call's model, route and prompt version are `_none`: OTTL keeps no state between signals, so a record "
+    "cannot join the span it names, and the record's own attributes of those names are not read (the native engine "
+    "reads them, else joins the span: collector.event_join)",
+]
+
+
+def event_join_config(spec: Spec) -> dict:
+    """The genai_usage connector's join: recently seen spans by span id and response id, for the OTel
+    events on log records that name them (collector.event_join)."""
+    j = spec.collector.event_join
+    return {"max_entries": j.max_entries, "ttl": f"{j.ttl_seconds}s", "response_id_key": n.RESPONSE_ID}
+
+
 def eval_event_logs(spec: Spec, redact: str) -> tuple[dict, dict]:
     """(processors, pipelines): OTel events as log records (gen_ai.evaluation.result, by event name or
     the attribute event.name) feed the same evaluation metrics as the span event, whatever
-    logs.export says: only those records, redacted, their resource normalised as a span's; the
-    evaluated call's dimensions (model, route, prompt) are not on a log record, so those labels are
-    `_none`; service, environment and release come from the record's resource. native: our genai_usage
-    connector (shared with the traces, so one series per label set); ottl: the same signal_to_metrics
-    connector's `logs` metrics, the record's attributes narrowed to what the span event gives."""
+    logs.export says: only those records, redacted. native: the records' resource and attributes
+    normalised (genai_normalise: the other generations' names) and folded (genai_dimensions) as a
+    span's, then our genai_usage connector (shared with the traces, so one series per label set),
+    which takes the evaluated call's model, route and prompt from the record's own attributes, else
+    from the span the record names (span id, gen_ai.response.id: event_join_config), else `_none`.
+    ottl: the resource normalised, then the same signal_to_metrics connector's `logs` metrics, the
+    record's attributes narrowed to what the span event gives (EVENT_LOGS_OTTL_LIMITS)."""
     ev = n.EVAL_EVENT
     keep = f"log.event_name == {q(ev)} or {attr('event.name', 'log')} == {q(ev)}"
+    processors = {EVAL_LOGS_FILTER: {"error_mode": "ignore", "logs": {"log_record": [f"not ({keep})"]}}}
+    if spec.collector.engine == "native":
+        pipeline = {"receivers": ["otlp"], "processors": ["memory_limiter", EVAL_LOGS_FILTER, "resource", redact,
+                                                          *n.normalise_processors("native"), n.dimensions_processor("native")],
+                    "exporters": [n.USAGE_CONNECTORS["native"]]}
+        return processors, {"logs/eval_events": pipeline}
     statements = [{"context": "resource", "statements": normalise.resource_statements(spec.app.services, spec.app.environment)}]
     if spec.collector.engine == "ottl":
         metrics = [m for m in usage_metrics() if m.span_event]
@@ -156,12 +181,8 @@ def eval_event_logs(spec: Spec, redact: str) -> tuple[dict, dict]:
             *[f"set({attr(k, 'log')}, resource.attributes[{q(k)}]) where resource.attributes[{q(k)}] != nil" for k in from_resource],
             f"set({attr(marker('evaluation'), 'log')}, true) where {attr(n.EVAL_SCORE, 'log')} != nil",
         ]})
-    processors = {
-        EVAL_LOGS_FILTER: {"error_mode": "ignore", "logs": {"log_record": [f"not ({keep})"]}},
-        EVAL_LOGS_TRANSFORM: {"error_mode": "ignore", "log_statements": _escape_confmap(statements)},
-    }
-    connector = n.USAGE_CONNECTORS["native"] if spec.collector.engine == "native" else "signal_to_metrics"
-    pipeline = {"receivers": ["otlp"], "processors": ["memory_limiter", EVAL_LOGS_FILTER, "resource", redact, EVAL_LOGS_TRANSFORM], "exporters": [connector]}
+    processors[EVAL_LOGS_TRANSFORM] = {"error_mode": "ignore", "log_statements": _escape_confmap(statements)}
+    pipeline = {"receivers": ["otlp"], "processors": ["memory_limiter", EVAL_LOGS_FILTER, "resource", redact, EVAL_LOGS_TRANSFORM], "exporters": ["signal_to_metrics"]}
     return processors, {"logs/eval_events": pipeline}
 
 
@@ -245,7 +266,8 @@ def _usage_metrics_branch(spec: Spec, processors: dict, connectors: dict, pipeli
     tenants = tenant_metrics(spec.cardinality.max_tenants) if spec.cardinality.max_tenants > 0 else []
     if spec.collector.engine == "native":
         conn = n.USAGE_CONNECTORS["native"]
-        connectors[conn] = {"max_stale": USAGE_MAX_STALE, "metrics": _escape_confmap([m.native() for m in usage_metrics() + tenants])}
+        connectors[conn] = {"max_stale": USAGE_MAX_STALE, "metrics": _escape_confmap([m.native() for m in usage_metrics() + tenants]),
+                            "join": event_join_config(spec)}
         pipelines["traces/metrics"]["exporters"].append(conn)
         pipelines["metrics/usage"] = {"receivers": [conn], "processors": [], "exporters": ["prometheus"]}
         return

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon/configtest"
@@ -141,4 +142,54 @@ func equalMaps(a, b map[string]any) bool {
 // The configs in testdata/ (configtest.Testdata): the generated one, the example, the invalid ones.
 func TestTestdataConfigs(t *testing.T) {
 	configtest.Testdata(t, configEnv, createDefaultConfig, loadConfig)
+}
+
+// A log record's attributes are folded as a span's (labels copied from the resource, bounded
+// values, the model's aliases and overflow), without the markers and request flags only spans
+// get. Every allowed-values key and the model, each with an allowed, an aliased and an unknown
+// value, as a record and as a (non-request) span.
+func TestLogRecordsAreFoldedAsSpans(t *testing.T) {
+	cfg := loadConfig(t)
+	spanOnly := map[string]bool{cfg.Request.FailedAfterTools.Key: true, cfg.Request.RequiredTools.Key: true}
+	for _, m := range cfg.Markers {
+		spanOnly[m.Key] = true
+	}
+	var inputs []map[string]any
+	for k, vs := range cfg.AllowedValues {
+		if k == cfg.Request.Stage.Key {
+			continue // a request span gets its flags: not a record's shape
+		}
+		inputs = append(inputs, map[string]any{k: vs[0]}, map[string]any{k: "not-allowed"})
+	}
+	for _, a := range cfg.Model.Aliases {
+		inputs = append(inputs, map[string]any{cfg.Model.Key: a.Alias})
+	}
+	inputs = append(inputs, map[string]any{cfg.Model.Key: "unknown-model"}, map[string]any{"gen_ai.evaluation.name": "relevance"})
+	if len(inputs) < 6 {
+		t.Fatalf("only %d inputs from the config", len(inputs))
+	}
+	resource := func(res pcommon.Map) {
+		res.PutStr("service.name", "svc")
+		res.PutStr("deployment.environment.name", "prod")
+		res.PutStr("service.instance.id", "pod-7")
+	}
+	for _, in := range inputs {
+		spanRes, span := run(t, cfg, func(res pcommon.Map, s ptrace.Span) { resource(res); _ = s.Attributes().FromRaw(in) })
+		want := span.AsRaw()
+		for k := range want {
+			if spanOnly[k] {
+				delete(want, k)
+			}
+		}
+		out := tracestest.OneRecord(t, NewFactory(), cfg, func(rl plog.ResourceLogs, r plog.LogRecord) {
+			resource(rl.Resource().Attributes())
+			_ = r.Attributes().FromRaw(in)
+		})
+		if got := out.ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw(); !equalMaps(got, want) {
+			t.Errorf("%v: record %v, span %v", in, got, want)
+		}
+		if got := out.Resource().Attributes().AsRaw(); !equalMaps(got, spanRes.AsRaw()) {
+			t.Errorf("%v: record's resource %v, span's %v", in, got, spanRes.AsRaw())
+		}
+	}
 }
