@@ -200,3 +200,90 @@ def test_the_ottl_engine_says_it_cannot_join():
     assert any("cannot join" in note and "_none" in note for note in notes), notes
     assert len(collector_builder.EVENT_LOGS_OTTL_LIMITS) and all(any(limit in note for note in notes) for limit in collector_builder.EVENT_LOGS_OTTL_LIMITS)
     assert engine_notes(make_spec()) == []
+
+
+# --- quality proxies: the helper's user_action span, the user-action span event, the log record ---
+
+#: (proxy kind, the call it is about): the spec's kinds and one it does not list (folds into _other).
+def _proxies(spec) -> list[tuple[str, int]]:
+    kinds = [p.name for p in spec.evals.proxies] + ["thumbs_sideways"]
+    return [(k, i % SPANS) for i, k in enumerate(kinds + kinds[:2])]
+
+
+PROXY_SERIES = n.prom_label(n.METRIC_QUALITY_PROXIES) + "_total"
+
+
+def proxy_shape(spec, shape: str) -> tuple[trace_service_pb2.ExportTraceServiceRequest, logs_service_pb2.ExportLogsServiceRequest | None]:
+    """The answers (model calls with their call labels) and the proxies in one shape: `span` (the
+    helper's record_proxy: a user_action span in the answer's trace, child of it, carrying the kind
+    and the answer's labels), `span event` (the user-action event on the answer's span) or `log
+    record` (the event as a log record: parented by the answer's span, or carrying its response id)."""
+    now = time.time_ns()
+    calls = _calls(spec)
+    proxies = _proxies(spec)
+    spans = []
+    for i, call in enumerate(calls):
+        events = [trace_pb2.Span.Event(name=n.USER_ACTION_EVENT, time_unix_nano=now, attributes=[_kv(n.QUALITY_PROXY, k)])
+                  for k, c in proxies if c == i] if shape == "span event" else []
+        spans.append(trace_pb2.Span(trace_id=TRACE, span_id=_span_id(i), name="answer", start_time_unix_nano=now - 1_000_000, end_time_unix_nano=now,
+                                    attributes=[_kv(n.STAGE, "model_call"), _kv(n.OUTPUT_TOKENS, "7"), _kv(n.RESPONSE_ID, f"resp-{i}"),
+                                                *[_kv(k, v) for k, v in call.items()]], events=events))
+    if shape == "span":
+        for j, (kind, i) in enumerate(proxies):
+            spans.append(trace_pb2.Span(trace_id=TRACE, span_id=bytes([0x80 + j]) * 8, parent_span_id=_span_id(i), name=f"user_action {kind}",
+                                        start_time_unix_nano=now, end_time_unix_nano=now + 1000,
+                                        attributes=[_kv(n.STAGE, n.USER_ACTION), _kv(n.QUALITY_PROXY, kind), *[_kv(k, v) for k, v in calls[i].items()]]))
+    traces = trace_service_pb2.ExportTraceServiceRequest(resource_spans=[trace_pb2.ResourceSpans(
+        resource=_resource(spec), scope_spans=[trace_pb2.ScopeSpans(spans=spans)])])
+    if shape != "log record":
+        return traces, None
+    records = []
+    for j, (kind, i) in enumerate(proxies):
+        rec = logs_pb2.LogRecord(time_unix_nano=now, event_name=n.USER_ACTION_EVENT, attributes=[_kv(n.QUALITY_PROXY, kind)])
+        if j % 2 == 0:
+            rec.trace_id, rec.span_id = TRACE, _span_id(i)
+        else:
+            rec.attributes.append(_kv(n.RESPONSE_ID, f"resp-{i}"))
+        records.append(rec)
+    return traces, logs_service_pb2.ExportLogsServiceRequest(resource_logs=[logs_pb2.ResourceLogs(
+        resource=_resource(spec), scope_logs=[logs_pb2.ScopeLogs(log_records=records)])])
+
+
+def proxy_series(otelcol, tmp, shape: str) -> dict:
+    tmp.mkdir()
+    spec = make_spec(collector_ports({"gateway.decision_wait_seconds": 1}, tmp))
+    traces, logs = proxy_shape(spec, shape)
+    want = len(_proxies(spec))
+
+    def series() -> dict:
+        return {tuple(sorted(s.labels.items())): s.value for s in col.samples() if s.name == PROXY_SERIES}
+
+    with run_collector(otelcol, spec, tmp) as col:
+        with grpc.insecure_channel(col.otlp_grpc) as ch:
+            trace_service_pb2_grpc.TraceServiceStub(ch).Export(traces, timeout=30)
+            if logs is not None:
+                wait_for(lambda: samples_at(col.metrics_url, catalog.PROM["response_tokens_count"]) >= SPANS, timeout=60, what="the answers counted")
+                logs_service_pb2_grpc.LogsServiceStub(ch).Export(logs, timeout=30)
+        wait_for(lambda: sum(series().values()) >= want, timeout=60, what=f"the proxies from {shape}s")
+        time.sleep(2)  # anything more would show now
+        return series()
+
+
+@pytest.mark.collector
+def test_quality_proxies_in_three_shapes_give_the_same_series(otelcol, tmp_path):
+    """native engine: the helper's user_action span, the user-action span event on the answer and
+    the same event as a log record naming the answer feed identical genai_o11y_quality_proxies_total
+    series: each kind (unknown ones as _other) with its answer's model, route and prompt version."""
+    spec = make_spec()
+    got = {shape: proxy_series(otelcol, tmp_path / shape.replace(" ", "_"), shape) for shape in ("span", "span event", "log record")}
+    assert got["span event"] == got["span"], {"span": got["span"], "span event": got["span event"]}
+    assert got["log record"] == got["span"], {"span": got["span"], "log record": got["log record"]}
+    calls, known = _calls(spec), {p.name for p in spec.evals.proxies}
+    want = collections.Counter()
+    for kind, i in _proxies(spec):
+        want[(kind if kind in known else n.OVERFLOW_VALUE, calls[i][n.REQUEST_MODEL], calls[i][n.ROUTE], calls[i][n.PROMPT_VERSION])] += 1
+    have = collections.Counter()
+    for labels, v in got["span"].items():
+        x = dict(labels)
+        have[(x[_label(n.QUALITY_PROXY)], x[_label(n.REQUEST_MODEL)], x[_label(n.ROUTE)], x[_label(n.PROMPT_VERSION)])] += v
+    assert have == want

@@ -106,6 +106,9 @@ STAGE_CATALOG: tuple[str, ...] = (
 )
 #: The stage of a user action on an answer (a quality proxy: regenerate, copy, escalate, ...).
 USER_ACTION = "user_action"
+#: The same user action as an OTel event (a span event on the answer's span, or a log record parented
+#: by it or carrying its gen_ai.response.id), its kind in QUALITY_PROXY: counted as the user_action span.
+USER_ACTION_EVENT = f"genai_o11y.{USER_ACTION}"
 #: Stages that join a request's trace after the answer: never a request nor pipeline work themselves.
 LINKED_STAGES: tuple[str, ...] = ("feedback", "evaluation", USER_ACTION)
 #: Stages that always exist: the whole request (end to end), user feedback, offline evals and user actions.

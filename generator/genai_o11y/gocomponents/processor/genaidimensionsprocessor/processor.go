@@ -83,11 +83,12 @@ type dimensions struct {
 	exempt    set
 	required  []requiredTool
 	keep      set
+	events    set
 }
 
 func newDimensions(c *Config) (*dimensions, error) {
 	d := &dimensions{cfg: c, ids: map[string]int{}, known: newSet(c.Model.Known), exempt: newSet(c.Request.FailedAfterTools.Exempt),
-		keep: newSet(c.KeepResourceKeys), called: -1, failure: -1}
+		keep: newSet(c.KeepResourceKeys), events: newSet(c.FoldEvents), called: -1, failure: -1}
 	var err error
 	slot := func(k string) int {
 		if k == "" {
@@ -177,6 +178,17 @@ func (d *dimensions) span(span ptrace.Span, res pcommon.Map) {
 		adds[i] = m.holds(&vals, &has)
 	}
 	d.foldModel(&vals, &has)
+	if len(d.events) > 0 {
+		evs := span.Events()
+		for i := 0; i < evs.Len(); i++ {
+			if e := evs.At(i); d.events.has(e.Name()) {
+				var evals [maxKeys]pcommon.Value
+				var ehas [maxKeys]bool
+				d.foldValues(e.Attributes(), &evals, &ehas)
+				d.foldModel(&evals, &ehas)
+			}
+		}
+	}
 	failed, missing := false, ""
 	if d.stage.holds(&vals, &has) {
 		failed, missing = d.request(span, &vals, &has)
@@ -231,6 +243,12 @@ func (d *dimensions) fold(a, res pcommon.Map, vals *[maxKeys]pcommon.Value, has 
 			v.CopyTo(a.PutEmpty(k))
 		}
 	}
+	d.foldValues(a, vals, has)
+}
+
+// foldValues: the keys the rules read indexed, bounded values folded and lists joined, in place.
+func (d *dimensions) foldValues(a pcommon.Map, vals *[maxKeys]pcommon.Value, has *[maxKeys]bool) {
+	c := d.cfg
 	var seen [maxKeys]bool
 	for k, v := range a.All() {
 		if id, ok := d.ids[k]; ok && !seen[id] { // the first of duplicate keys, as Map.Get

@@ -193,3 +193,34 @@ func TestLogRecordsAreFoldedAsSpans(t *testing.T) {
 		}
 	}
 }
+
+// Span events of the fold_events names (they feed metrics with their own attributes: a quality
+// proxy's kind) are folded as the span's attributes are: every allowed-values key of the generated
+// config, an allowed and an unknown value; an event of another name is left alone.
+func TestFoldEventsAreFolded(t *testing.T) {
+	cfg := loadConfig(t)
+	if len(cfg.FoldEvents) == 0 {
+		t.Skip("no fold_events in this config")
+	}
+	for k, vs := range cfg.AllowedValues {
+		for _, v := range []string{vs[0], "not-allowed"} {
+			var span ptrace.Span
+			run(t, cfg, func(_ pcommon.Map, s ptrace.Span) {
+				for _, name := range append([]string{"other.event"}, cfg.FoldEvents...) {
+					e := s.Events().AppendEmpty()
+					e.SetName(name)
+					e.Attributes().PutStr(k, v)
+				}
+				span = s
+			})
+			want := map[bool]string{true: v, false: cfg.OverflowValue}[v == vs[0]]
+			evs := span.Events()
+			for i := 0; i < evs.Len(); i++ {
+				got, _ := evs.At(i).Attributes().Get(k)
+				if exp := map[bool]string{true: v, false: want}[evs.At(i).Name() == "other.event"]; got.Str() != exp {
+					t.Errorf("%s=%s on event %s: %s, want %s", k, v, evs.At(i).Name(), got.Str(), exp)
+				}
+			}
+		}
+	}
+}
