@@ -116,6 +116,9 @@ def test_sampling_policies_follow_the_spec():
     proxies = next(p for p in sampling.sampling_policies(kept) if p["name"] == "quality-proxies")["string_attribute"]
     assert proxies == {"key": names.QUALITY_PROXY, "values": [p.name for p in kept.evals.proxies if p.worse_when == "rise"]}
     assert set(proxies["values"]) == {"regenerate", "rephrase", "escalate", "abandon"}
+    events = next(p for p in sampling.sampling_policies(kept) if p["name"] == "quality-proxy-events")["ottl_condition"]["spanevent"]
+    assert events == [f'spanevent.name == "{names.USER_ACTION_EVENT}" and IsString(spanevent.attributes["{names.QUALITY_PROXY}"])'
+                      f' and IsMatch(spanevent.attributes["{names.QUALITY_PROXY}"], "^(regenerate|rephrase|escalate|abandon)$")']
 
 
 def test_quality_proxy_kinds_fold_to_the_spec_list_in_both_engines():
