@@ -4,6 +4,8 @@
 package genaiusageconnector
 
 import (
+	"encoding/binary"
+	"hash/maphash"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -18,7 +20,7 @@ import (
 type joinStore struct {
 	max     int
 	ttl     time.Duration
-	byKey   map[string]uint64 // key -> its entry's sequence number
+	byKey   map[joinKey]uint64 // key -> its entry's sequence number
 	ring    []joinEntry
 	head    int    // ring index of the oldest entry
 	headSeq uint64 // its sequence number
@@ -29,9 +31,17 @@ type joinStore struct {
 }
 
 type joinEntry struct {
-	key string
+	key joinKey
 	set *labelSet
 	at  int64 // unix nanoseconds
+}
+
+// joinKey: a span id, or a response id's 64-bit hash (fixed size: no allocation per span, and
+// cheaper map operations than strings; two response ids among the entries share a hash with a
+// probability of about entries^2 / 2^65, 3e-10 at 100,000).
+type joinKey struct {
+	kind byte
+	id   uint64
 }
 
 // labelSet: the join labels' values of a span, by position in usage.joinSlots.
@@ -43,17 +53,19 @@ type labelSet struct {
 }
 
 func newJoinStore(max int, ttl time.Duration) *joinStore {
-	return &joinStore{max: max, ttl: ttl, byKey: map[string]uint64{}, sets: map[string]*labelSet{}}
+	return &joinStore{max: max, ttl: ttl, byKey: map[joinKey]uint64{}, sets: map[string]*labelSet{}}
 }
 
-// Keys: a span id and a response id never collide.
-func spanKey(id pcommon.SpanID) string { return string(append([]byte{1}, id[:]...)) }
-func responseKey(id string) string     { return "\x02" + id }
+var responseSeed = maphash.MakeSeed()
+
+// Keys: a span id and a response id never collide (kind).
+func spanKey(id pcommon.SpanID) joinKey { return joinKey{1, binary.LittleEndian.Uint64(id[:])} }
+func responseKey(id string) joinKey     { return joinKey{2, maphash.String(responseSeed, id)} }
 
 func (j *joinStore) index(seq uint64) int { return (j.head + int(seq-j.headSeq)) % len(j.ring) }
 
 // put remembers the label set (encoded as enc; vals/has read from a) under key.
-func (j *joinStore) put(key string, enc []byte, slots []int, a *attrs, now int64) {
+func (j *joinStore) put(key joinKey, enc []byte, slots []int, a *attrs, now int64) {
 	if seq, ok := j.byKey[key]; ok { // seen again (the request view of a root span): same moment, keep its place
 		e := &j.ring[j.index(seq)]
 		if e.set.key != string(enc) {
@@ -82,7 +94,7 @@ func (j *joinStore) put(key string, enc []byte, slots []int, a *attrs, now int64
 }
 
 // get: the label set remembered under key, unless older than the ttl.
-func (j *joinStore) get(key string, now int64) *labelSet {
+func (j *joinStore) get(key joinKey, now int64) *labelSet {
 	seq, ok := j.byKey[key]
 	if !ok {
 		return nil

@@ -218,8 +218,8 @@ func TestJoinStoreIsBoundedByEntriesAndTTL(t *testing.T) {
 	for max := 1; max <= 4; max++ {
 		j := newJoinStore(max, ttl)
 		type entry struct{ at int64 }
-		model := map[string]entry{}
-		var order []string
+		model := map[joinKey]entry{}
+		var order []joinKey
 		var evicted int64
 		now := int64(0)
 		for step := 0; step < 400; step++ {
@@ -248,7 +248,7 @@ func TestJoinStoreIsBoundedByEntriesAndTTL(t *testing.T) {
 			}
 			for _, k := range order {
 				if got := j.get(k, now); (got != nil) != (now-model[k].at <= ttl) {
-					t.Fatalf("max %d step %d: get %x = %v, entry at %d, now %d", max, step, k, got, model[k].at, now)
+					t.Fatalf("max %d step %d: get %v = %v, entry at %d, now %d", max, step, k, got, model[k].at, now)
 				}
 			}
 			if j.size != len(order) || len(j.byKey) != len(order) || j.size > max {
