@@ -280,7 +280,10 @@ def _floor_alerts(spec: Spec, for_: str) -> list[Alert]:
             meaning="Answers are worse than the team's absolute line for this evaluator (evals.evaluators in the spec), whatever the baseline: "
                     "a slow decline that a relative alert never sees ends here too. It pages: users get answers the team decided are not acceptable.",
             confirm=[
-                f"{dashboard(n.BOARD_QUALITY, 'Eval score by prompt version')}: which prompt version, model or release scores below the floor.",
+                f"{dashboard(n.BOARD_QUALITY, 'Eval score by prompt version')}: which prompt version, model or release scores below the floor. "
+                "Scores under model and prompt version `_none` are eval results sent as log records that did not find their span "
+                "(`otelcol_genai_usage_join_misses_total` on the sidecar: the judge exports through another collector than the app, or later than "
+                "`collector.event_join.ttl_seconds`); split those by the judge's own traces instead.",
                 f"{dashboard(n.BOARD_QUALITY)}: the annotations mark prompt-version and release changes.",
                 f"{dashboard(n.BOARD_DRILLDOWN)}: open low-scoring traces and read the answers and the retrieved context.",
             ],
