@@ -1,10 +1,12 @@
 """Alerts end to end, every component real: spans -> our collector (generated config) -> Prometheus 3
 (generated rules) -> Alertmanager (generated config) -> a webhook receiver (pager, chat).
 
-An error burst must page (pager receiver), a cost spike and users regenerating answers must open
-tickets (chat receiver), and nothing else may be delivered. The cost and regeneration baselines are
-24 hours of history written into Prometheus' TSDB with promtool's backfill; the spike and the
-regenerations themselves go through the collector. The spec
+An error burst must page (pager receiver), a cost spike, users regenerating answers and users
+copying fewer answers must open tickets (chat receiver), and nothing else may be delivered. The
+cost and quality-proxy baselines are 24 hours of history written into Prometheus' TSDB with
+promtool's backfill; the spike and the user actions themselves go through the collector (the
+regenerations as the helper's user_action spans, the copies as user-action span events on the
+answers). The spec
 shortens `alerting.thresholds.sustain_minutes` to 1 so the test does not wait 15 minutes; the SLO
 alerts keep their own `for`. Times from injection to delivery are printed (figures, not asserts).
 """
@@ -33,20 +35,26 @@ PIPELINE_ALERTS = {"GenAISidecarDown", "GenAISidecarScrapeFailing", "GenAICollec
                    "GenAIExportQueueNearFull", "GenAITempoExportFailing", "GenAIPrometheusExportFailing", "GenAIRedactionFailing"}
 
 
-#: The regeneration baseline: requests and regenerations per minute (5% of answers regenerated).
-BASELINE_REQUESTS_PER_MIN, BASELINE_REGENERATIONS_PER_MIN = 10, 0.5
+#: The quality-proxy baselines: requests per minute, and regenerations (5% of answers) and copies (60%)
+#: per minute of their services. Live: 40% regenerated (GenAIQualityProxyRise), 20% copied (Fall).
+BASELINE_REQUESTS_PER_MIN, BASELINE_REGENERATIONS_PER_MIN, BASELINE_COPIES_PER_MIN = 10, 0.5, 6.0
 
 
-def _proxy_history(service: str, env: str, end: datetime, hours: int = 24) -> str:
-    """OpenMetrics families: the raw request and regeneration counters of `service`, one sample a minute."""
+def _proxy_history(proxies: list[tuple[str, str, float]], env: str, end: datetime, hours: int = 24) -> str:
+    """OpenMetrics families: the raw request and quality-proxy counters of each (service, proxy kind,
+    per minute), one sample a minute."""
+    series = {"genai_o11y_span_calls": [], "genai_o11y_quality_proxies": []}
+    for service, kind, per_min in proxies:
+        series["genai_o11y_span_calls"].append((service, f'{names.prom_label(names.STAGE)}="request"', BASELINE_REQUESTS_PER_MIN))
+        series["genai_o11y_quality_proxies"].append((service, f'{names.prom_label(names.QUALITY_PROXY)}="{kind}"', per_min))
     lines = []
-    for family, match, per_min in (("genai_o11y_span_calls", f'{names.prom_label(names.STAGE)}="request"', BASELINE_REQUESTS_PER_MIN),
-                                   ("genai_o11y_quality_proxies", f'{names.prom_label(names.QUALITY_PROXY)}="regenerate"', BASELINE_REGENERATIONS_PER_MIN)):
+    for family, rows in series.items():
         lines.append(f"# TYPE {family} counter")
-        t, k = end - timedelta(hours=hours), 0
-        while t < end:
-            lines.append(f'{family}_total{{{match},deployment_environment_name="{env}",service_name="{service}"}} {k * per_min} {t.timestamp():.3f}')
-            t, k = t + timedelta(minutes=1), k + 1
+        for service, match, per_min in rows:
+            t, k = end - timedelta(hours=hours), 0
+            while t < end:
+                lines.append(f'{family}_total{{{match},deployment_environment_name="{env}",service_name="{service}"}} {k * per_min} {t.timestamp():.3f}')
+                t, k = t + timedelta(minutes=1), k + 1
     return "\n".join(lines) + "\n"
 
 
@@ -62,14 +70,15 @@ def _history(service: str, env: str, end: datetime, hours: int = 24, more: str =
 
 
 class Traffic(threading.Thread):
-    """Keeps `service` busy: `ok` good and `errors` failed requests every second until stopped; `regenerate`
-    of them are followed by the user's regenerate (a user_action span in the answer's trace)."""
+    """Keeps `service` busy: `ok` good and `errors` failed requests every second until stopped; `proxies`
+    of them are followed by a user action of kind `proxy`: a user_action span in the answer's trace
+    (the helper's record_proxy), or with `as_event` the user-action event on the answer's span."""
 
-    def __init__(self, endpoint: str, service: str, ok: int, errors: int, regenerate: int = 0) -> None:
+    def __init__(self, endpoint: str, service: str, ok: int, errors: int, proxies: int = 0, proxy: str = "regenerate", as_event: bool = False) -> None:
         super().__init__(daemon=True)
         self.tp = tracer_provider(endpoint, {"service.name": service, "service.version": "2026.11.1"})
         self.tracer = self.tp.get_tracer("alerts-e2e")
-        self.ok, self.errors, self.regenerate = ok, errors, regenerate
+        self.ok, self.errors, self.proxies, self.proxy, self.as_event = ok, errors, proxies, proxy, as_event
         self.stop = threading.Event()
 
     def set_rate(self, ok: int, errors: int) -> None:
@@ -82,9 +91,11 @@ class Traffic(threading.Thread):
                 if i < self.errors:
                     span.set_status(Status(StatusCode.ERROR, "upstream model failed"))
                     span.set_attribute("error.type", "RateLimitError")
-                if i < self.regenerate:
-                    self.tracer.start_span("user_action regenerate", context=trace.set_span_in_context(span), attributes={
-                        names.STAGE: names.USER_ACTION, names.QUALITY_PROXY: "regenerate"}).end()
+                if i < self.proxies and self.as_event:
+                    span.add_event(names.USER_ACTION_EVENT, {names.QUALITY_PROXY: self.proxy})
+                elif i < self.proxies:
+                    self.tracer.start_span(f"user_action {self.proxy}", context=trace.set_span_in_context(span), attributes={
+                        names.STAGE: names.USER_ACTION, names.QUALITY_PROXY: self.proxy}).end()
                 span.end()
             self.tp.force_flush()
             self.stop.wait(1.0)
@@ -107,10 +118,10 @@ def _model_calls(endpoint: str, service: str, calls: int, input_tokens: int) -> 
 
 def test_error_burst_pages_and_cost_spike_and_regenerations_ticket(otelcol, tmp_path):
     run = uuid.uuid4().hex[:6]
-    svc_err, svc_cost, svc_px, env = f"checkout-bot-{run}", f"support-copilot-{run}", f"faq-bot-{run}", "production"
+    svc_err, svc_cost, svc_px, svc_copy, env = f"checkout-bot-{run}", f"support-copilot-{run}", f"faq-bot-{run}", f"docs-bot-{run}", "production"
     with localstack.WebhookReceiver() as hook, OtlpSink() as tempo:
         spec = make_spec(collector_ports({
-            "app.services": [svc_cost, svc_err, svc_px],
+            "app.services": [svc_cost, svc_err, svc_px, svc_copy],
             "backends.tempo.endpoint": tempo.endpoint,
             "alerting.receivers.pager.webhook_url": hook.url("pager"),
             "alerting.receivers.chat.webhook_url": hook.url("chat"),
@@ -120,7 +131,8 @@ def test_error_burst_pages_and_cost_spike_and_regenerations_ticket(otelcol, tmp_
         storage = tmp_path / "prometheus" / "data"
         now = datetime.now(timezone.utc)
         # the regeneration history ends an hour ago: the last hour is the live traffic's alone
-        history = _history(svc_cost, env, now - timedelta(minutes=2), more=_proxy_history(svc_px, env, now - timedelta(minutes=62)))
+        proxies = [(svc_px, "regenerate", BASELINE_REGENERATIONS_PER_MIN), (svc_copy, "copy_answer", BASELINE_COPIES_PER_MIN)]
+        history = _history(svc_cost, env, now - timedelta(minutes=2), more=_proxy_history(proxies, env, now - timedelta(minutes=62)))
         localstack.backfill_openmetrics(history, storage, tmp_path / "backfill")
 
         with run_collector(otelcol, spec, tmp_path) as col:
@@ -128,20 +140,24 @@ def test_error_burst_pages_and_cost_spike_and_regenerations_ticket(otelcol, tmp_
             try:
                 prom = prometheus_for(spec, col, tmp_path, alertmanagers=[am.url.split("//")[1]], storage=storage)
                 try:
-                    _run_scenario(spec, col, prom, hook, svc_err, svc_cost, svc_px)
+                    _run_scenario(spec, col, prom, hook, svc_err, svc_cost, svc_px, svc_copy)
                 finally:
                     prom.stop()
             finally:
                 am.stop()
 
 
-def _run_scenario(spec, col, prom, hook, svc_err, svc_cost, svc_px) -> None:
+def _run_scenario(spec, col, prom, hook, svc_err, svc_cost, svc_px, svc_copy) -> None:
     base = prom.url
     # Healthy traffic first, so every counter exists before the incident (a spike must be an increase).
     traffic = Traffic(col.otlp_grpc, svc_err, ok=10, errors=0)
     traffic.start()
     users = Traffic(col.otlp_grpc, svc_px, ok=5, errors=0)
     users.start()
+    # copies as user-action span events on the answers: 1 of 5 answers (the baseline: 60%) from the start,
+    # since the fall is measured on the last hour, which only the live traffic fills
+    copiers = Traffic(col.otlp_grpc, svc_copy, ok=5, errors=0, proxies=1, proxy="copy_answer", as_event=True)
+    copiers.start()
     try:
         _model_calls(col.otlp_grpc, svc_cost, calls=1, input_tokens=1000)
         for q in (f'genai_o11y_cost_usd_total{{service_name="{svc_cost}"}}', f'genai_o11y_span_calls_total{{service_name="{svc_err}"}}'):
@@ -153,22 +169,27 @@ def _run_scenario(spec, col, prom, hook, svc_err, svc_cost, svc_px) -> None:
         sel = f'genai_o11y:quality_proxy:ratio_baseline{{service_name="{svc_px}",{names.prom_label(names.QUALITY_PROXY)}="regenerate"}}'
         found = wait_for(lambda: localstack.prom_query(base, sel), timeout=200, interval=2, what="the regeneration baseline from the backfilled history")
         assert float(found[0]["value"][1]) == pytest.approx(BASELINE_REGENERATIONS_PER_MIN / BASELINE_REQUESTS_PER_MIN, rel=0.01)
+        sel = f'genai_o11y:quality_proxy:ratio_baseline{{service_name="{svc_copy}",{names.prom_label(names.QUALITY_PROXY)}="copy_answer"}}'
+        found = wait_for(lambda: localstack.prom_query(base, sel), timeout=200, interval=2, what="the copy baseline from the backfilled history")
+        assert float(found[0]["value"][1]) == pytest.approx(BASELINE_COPIES_PER_MIN / BASELINE_REQUESTS_PER_MIN, rel=0.01)
         time.sleep(3)
 
         injected = time.time()
         traffic.set_rate(ok=5, errors=5)  # error burst: 50% of requests fail
         _model_calls(col.otlp_grpc, svc_cost, calls=12, input_tokens=2_000_000)  # cost spike: 60 USD at once
-        users.regenerate = 2  # users regenerate 40% of the answers (the baseline: 5%)
+        users.proxies = 2  # users regenerate 40% of the answers (the baseline: 5%)
         page = wait_for(lambda: hook.first_firing("pager", "GenAIErrorBudgetBurnFast"), timeout=420, interval=1, what="the page for the error burst")
         ticket = wait_for(lambda: hook.first_firing("chat", "GenAICostSpike"), timeout=420, interval=1, what="the ticket for the cost spike")
         regen = wait_for(lambda: hook.first_firing("chat", "GenAIQualityProxyRise"), timeout=420, interval=1, what="the ticket for the regenerations")
+        fall = wait_for(lambda: hook.first_firing("chat", "GenAIQualityProxyFall"), timeout=420, interval=1, what="the ticket for the copies")
     finally:
-        for t in (traffic, users):
+        for t in (traffic, users, copiers):
             t.stop.set()
             t.join(timeout=10)
     print(f"\nerror burst -> page at pager receiver: {page.received_at - injected:.1f} s")
     print(f"cost spike  -> ticket at chat receiver: {ticket.received_at - injected:.1f} s")
     print(f"regenerate  -> ticket at chat receiver: {regen.received_at - injected:.1f} s")
+    print(f"copies fell -> ticket at chat receiver: {fall.received_at - injected:.1f} s (copies at 20% from the start, before the injection)")
 
     fast = next(a for a in page.alerts if a["labels"]["alertname"] == "GenAIErrorBudgetBurnFast")
     assert fast["labels"]["service_name"] == svc_err and fast["labels"]["severity"] == "critical"
@@ -183,11 +204,15 @@ def _run_scenario(spec, col, prom, hook, svc_err, svc_cost, svc_px) -> None:
     assert rise["labels"]["service_name"] == svc_px and rise["labels"][names.prom_label(names.QUALITY_PROXY)] == "regenerate"
     per_request = float(rise["annotations"]["description"].split(" over the last hour is ")[1].split(":")[0])
     assert per_request > 2 * BASELINE_REGENERATIONS_PER_MIN / BASELINE_REQUESTS_PER_MIN  # what crossed the threshold
+    dropped = next(a for a in fall.alerts if a["labels"]["alertname"] == "GenAIQualityProxyFall")
+    assert dropped["labels"]["service_name"] == svc_copy and dropped["labels"][names.prom_label(names.QUALITY_PROXY)] == "copy_answer"
+    per_request = float(dropped["annotations"]["description"].split(" over the last hour is ")[1].split(":")[0])
+    assert per_request < BASELINE_COPIES_PER_MIN / BASELINE_REQUESTS_PER_MIN / 2  # what crossed the threshold
 
     # Nothing went to the wrong receiver, and the pipeline watching itself stayed quiet.
     pager = set().union(*(n.alertnames() for n in hook.received("pager")))
     chat = set().union(*(n.alertnames() for n in hook.received("chat")))
-    assert not {"GenAICostSpike", "GenAIQualityProxyRise"} & pager and "GenAIErrorBudgetBurnFast" not in chat
+    assert not {"GenAICostSpike", "GenAIQualityProxyRise", "GenAIQualityProxyFall"} & pager and "GenAIErrorBudgetBurnFast" not in chat
     assert not (pager | chat) & PIPELINE_ALERTS, (pager, chat)
     # Every rule evaluated cleanly on real data (no label collisions, no type errors).
     assert localstack.prom_rule_health(base) == []

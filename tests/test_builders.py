@@ -116,6 +116,9 @@ def test_sampling_policies_follow_the_spec():
     proxies = next(p for p in sampling.sampling_policies(kept) if p["name"] == "quality-proxies")["string_attribute"]
     assert proxies == {"key": names.QUALITY_PROXY, "values": [p.name for p in kept.evals.proxies if p.worse_when == "rise"]}
     assert set(proxies["values"]) == {"regenerate", "rephrase", "escalate", "abandon"}
+    events = next(p for p in sampling.sampling_policies(kept) if p["name"] == "quality-proxy-events")["ottl_condition"]["spanevent"]
+    assert events == [f'spanevent.name == "{names.USER_ACTION_EVENT}" and IsString(spanevent.attributes["{names.QUALITY_PROXY}"])'
+                      f' and IsMatch(spanevent.attributes["{names.QUALITY_PROXY}"], "^(regenerate|rephrase|escalate|abandon)$")']
 
 
 def test_quality_proxy_kinds_fold_to_the_spec_list_in_both_engines():
@@ -536,10 +539,12 @@ def test_eval_events_feed_the_eval_metrics_in_both_engines():
     """The eval metrics are fed by gen_ai.evaluation.result span events too: genai_usage reads them
     (span_event: the result from the event, the dimensions from the span); the ottl engine lifts one
     event per span per stage onto a span copy for the same signal_to_metrics definitions; the
-    request view drops eval events in both (they are counted on the span itself)."""
-    evals = [m for m in catalog.usage_metrics() if m.span_event]
+    request view drops eval and user-action events in both (they are counted on the span itself).
+    The quality proxies' user-action event feeds the native engine only (EVENT_LOGS_OTTL_LIMITS)."""
+    evals = [m for m in catalog.usage_metrics() if m.span_event == names.EVAL_EVENT]
     assert {m.name for m in evals} == {names.METRIC_EVAL_SCORE, names.METRIC_EVAL_RESULTS}
-    assert all(m.span_event == names.EVAL_EVENT for m in evals)
+    events = {m.name: m.span_event for m in catalog.usage_metrics() if m.span_event}
+    assert events == {**{m.name: names.EVAL_EVENT for m in evals}, names.METRIC_QUALITY_PROXIES: names.USER_ACTION_EVENT}
     native = collector.build(make_spec())
     usage = {m["name"]: m for m in native["connectors"][names.USAGE_CONNECTORS["native"]]["metrics"]}
     for m in evals:
@@ -547,7 +552,7 @@ def test_eval_events_feed_the_eval_metrics_in_both_engines():
         assert ev["name"] == names.EVAL_EVENT
         assert ev["span_labels"] == catalog.QUALITY_DIMENSIONS  # the evaluated span's dimensions
         assert names.EVAL_NAME not in ev["span_labels"]  # the evaluator is the event's
-    assert [m["name"] for m in usage.values() if "span_event" in m] == [m.name for m in evals]
+    assert {m["name"]: m["span_event"]["name"] for m in usage.values() if "span_event" in m} == events
     results = usage[names.METRIC_EVAL_RESULTS]
     assert [lab["key"] for lab in results["labels"] if "default" not in lab] == [names.EVAL_LABEL]
     assert not [p for p in native["service"]["pipelines"] if p.startswith("traces/eval_events")]
@@ -564,8 +569,10 @@ def test_eval_events_feed_the_eval_metrics_in_both_engines():
     for key in (names.EVAL_NAME, names.EVAL_SCORE, names.EVAL_LABEL):
         assert f'set(span.attributes["{key}"], spanevent.attributes["{key}"])' in lift
     assert f'keep_keys(span.attributes, [{", ".join(chr(34) + k + chr(34) for k in catalog.QUALITY_DIMENSIONS)}' in lift
+    assert {m["name"] for m in ottl["connectors"]["signal_to_metrics"]["logs"]} == {m.name for m in evals}
     for cfg in (native, ottl):
-        assert cfg["processors"]["filter/request_view"]["traces"]["spanevent"] == [f'spanevent.name == "{names.EVAL_EVENT}"']
+        assert cfg["processors"]["filter/request_view"]["traces"]["spanevent"] == [
+            f'spanevent.name == "{names.EVAL_EVENT}" or spanevent.name == "{names.USER_ACTION_EVENT}"']
 
 
 def _pipelines_with(cfg: dict, component: str) -> list[str]:

@@ -66,7 +66,7 @@ class Sender:
         self.t = time.time_ns() - 60_000 * MS
 
     def trace(self, root_attrs: dict | None = None, children: list[dict] | None = None, root_ms: int = 100, root_error: bool = False) -> str:
-        """One trace: a root span and children; each child dict: attrs, ms, error, name."""
+        """One trace: a root span and children; each child dict: attrs, ms, error, name, events ([(name, attrs)])."""
         start = self.t
         self.t += 10 * MS
         root = self.tracer.start_span("POST /ask", start_time=start, attributes=root_attrs or {})
@@ -74,6 +74,8 @@ class Sender:
         offset = start
         for c in children or []:
             span = self.tracer.start_span(c.get("name", "child"), context=ctx, start_time=offset, attributes=c.get("attrs", {}))
+            for name, attrs in c.get("events", []):
+                span.add_event(name, attrs, timestamp=offset)
             if c.get("error"):
                 span.set_status(Status(StatusCode.ERROR, "failed"))
             span.end(end_time=offset + c.get("ms", 10) * MS)
@@ -444,15 +446,20 @@ def test_tail_sampling_keeps_what_the_policy_says(stack):
     regenerated = [s.trace(children=[model_span("gpt-4o-mini", 100, 10), {"attrs": {"genai_o11y.stage": "user_action", "genai_o11y.quality.proxy": "regenerate"}}])
                    for _ in range(10)]
     copied = [s.trace(children=[{"attrs": {"genai_o11y.stage": "user_action", "genai_o11y.quality.proxy": "copy_answer"}}]) for _ in range(10)]
+    # the same user actions as the user-action event on the answer's span
+    regenerated_ev = [s.trace(children=[{**model_span("gpt-4o-mini", 100, 10), "events": [(names.USER_ACTION_EVENT, {names.QUALITY_PROXY: "regenerate"})]}])
+                      for _ in range(10)]
+    copied_ev = [s.trace(children=[{**model_span("gpt-4o-mini", 100, 10), "events": [(names.USER_ACTION_EVENT, {names.QUALITY_PROXY: "copy_answer"})]}])
+                 for _ in range(10)]
     slow = [s.trace(children=[model_span("gpt-4o-mini", 100, 10)], root_ms=3500) for _ in range(10)]
     expensive = [s.trace(children=[model_span("gpt-4o", 1000, 6000)]) for _ in range(10)]  # 0.0625 USD
     s.flush()
-    must = set(errors + feedback + slow + expensive + regenerated)
+    must = set(errors + feedback + slow + expensive + regenerated + regenerated_ev)
     wait_for(lambda: must <= {x.trace_id for x in spans_of(sink, svc)}, timeout=30, what="every must-keep trace")
     time.sleep(spec.gateway.decision_wait_seconds + 2)
     kept = {x.trace_id for x in spans_of(sink, svc)}
-    n_plain = len(set(plain) & kept) + len(set(positive) & kept) + len(set(copied) & kept)
-    n = len(plain) + len(positive) + len(copied)
+    n_plain = len(set(plain) & kept) + len(set(positive) & kept) + len(set(copied) & kept) + len(set(copied_ev) & kept)
+    n = len(plain) + len(positive) + len(copied) + len(copied_ev)
     p = spec.sampling.baseline_percent / 100
     mean, sd = n * p, math.sqrt(n * p * (1 - p))
     assert abs(n_plain - mean) <= 4 * sd, f"kept {n_plain} of {n} ordinary traces, expected {mean:.0f} ± {4 * sd:.0f}"
@@ -460,13 +467,14 @@ def test_tail_sampling_keeps_what_the_policy_says(stack):
     for tid in must:
         assert len([x for x in spans_of(sink, svc) if x.trace_id == tid]) >= 2
     # metrics are taken before sampling: every request counted
-    total = len(plain) + len(errors) + len(feedback) + len(positive) + len(slow) + len(expensive) + len(regenerated) + len(copied)
+    total = (len(plain) + len(errors) + len(feedback) + len(positive) + len(slow) + len(expensive) + len(regenerated) + len(copied)
+             + len(regenerated_ev) + len(copied_ev))
     wait_for(lambda: metric_value(col.samples(), "genai_o11y_span_calls_total", service_name=svc, genai_o11y_stage="request") == total, what="all requests in metrics")
     smp = col.samples()
     assert metric_value(smp, "genai_o11y_feedback_total", service_name=svc, genai_o11y_feedback_sentiment="negative") == 10
     assert metric_value(smp, "genai_o11y_feedback_total", service_name=svc, genai_o11y_feedback_sentiment="positive") == 10
-    for proxy in ("regenerate", "copy_answer"):
-        assert metric_value(smp, "genai_o11y_quality_proxies_total", service_name=svc, genai_o11y_quality_proxy=proxy) == 10
+    for proxy in ("regenerate", "copy_answer"):  # 10 user_action spans, 10 events
+        assert metric_value(smp, "genai_o11y_quality_proxies_total", service_name=svc, genai_o11y_quality_proxy=proxy) == 20
 
 
 # --- redaction is wired before fan-out --------------------------------------------------------------------

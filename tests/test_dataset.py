@@ -248,3 +248,20 @@ def test_eval_worthy_traces_through_the_collector_become_cases_that_gate_a_relea
     # the cases file itself is not eval results: the gate says what to do with it
     wrong = subprocess.run(CLI + ["gate", "--baseline", str(frozen), "--candidate", str(frozen)], capture_output=True, text=True, timeout=60)
     assert wrong.returncode == 2 and "this is an eval case" in wrong.stderr and "--replay" in wrong.stderr
+
+
+def test_user_action_events_make_a_trace_eval_worthy(tmp_path):
+    """A rising proxy recorded as the user-action event on the answer's span is the signal user_action,
+    as the helper's user_action span is; a falling one (copy_answer) is not."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    mem = InMemorySpanExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(mem))
+    for kind in ("regenerate", "copy_answer"):
+        with tp.get_tracer("t").start_as_current_span("chat gpt-4o", attributes={n.OPERATION: "chat", n.REQUEST_MODEL: "gpt-4o"}) as sp:
+            sp.add_event(n.USER_ACTION_EVENT, {n.QUALITY_PROXY: kind})
+    cases = dataset.build([write_otlp_json(tmp_path / "t.jsonl", list(mem.get_finished_spans()))], FLOORS, actions=ACTIONS)
+    assert sorted(c["signals"] for c in cases) == [["sampled"], ["user_action"]]

@@ -25,9 +25,10 @@ def test_default_spec_uses_the_native_engine_and_the_ottl_one_stays_available():
     native = collector_builder.build(make_spec())
     assert "genai_redaction" in native["service"]["pipelines"]["traces/ingest"]["processors"]
     assert "genai_dimensions" in native["service"]["pipelines"]["traces/metrics"]["processors"]
-    # the request view (a keep_keys and a set on root spans only) is the same OTTL for both engines
-    # and so is the resource normalisation of eval-event log records (genai_normalise takes traces only)
-    assert [p for p in native["processors"] if p.startswith("transform/")] == [collector_builder.EVAL_LOGS_TRANSFORM, "transform/request_view"]
+    # the request view (a keep_keys and a set on root spans only) is the same OTTL for both engines;
+    # eval-event log records go through genai_normalise and genai_dimensions (logs too) as spans do
+    assert [p for p in native["processors"] if p.startswith("transform/")] == ["transform/request_view"]
+    assert native["service"]["pipelines"]["logs/eval_events"]["processors"][-2:] == ["genai_normalise", "genai_dimensions"]
     assert native["service"]["pipelines"]["traces/ingest"]["processors"][2] == "genai_normalise"
     assert native["processors"]["genai_redaction"]["salt"] == "${env:GENAI_O11Y_HASH_SALT}"
     assert "$${1}<CREDENTIALS>@" in [d["mask"] for d in native["processors"]["genai_redaction"]["detectors"]]  # confmap-escaped

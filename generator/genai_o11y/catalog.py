@@ -244,11 +244,13 @@ def quality_metrics() -> list[UsageMetric]:
             [When(n.FAILED_AFTER_TOOLS, True)], d, requires=marker("request"),
         ),
         *eval_metrics(),
-        _metric(
+        # the helper's user_action span (the span carries the kind and the answer's dimensions), or the
+        # user-action event on the answer's span or as a log record naming it (the event carries the kind)
+        replace(_metric(
             "quality_proxies", n.METRIC_QUALITY_PROXIES, "User actions on answers that hint at their quality (genai_o11y.quality.proxy: regenerate, copy_answer, "
             "escalate, ...; kinds not in the spec's evals.proxies fold into _other).", None,
             [When(n.QUALITY_PROXY)], [n.QUALITY_PROXY, *d], requires=n.QUALITY_PROXY,
-        ),
+        ), span_event=n.USER_ACTION_EVENT, event_keys=(n.QUALITY_PROXY,)),
         _metric(
             "failures", n.METRIC_FAILURES, "Spans by failure category (genai_o11y.failure.category; unknown ones fold into _other).", None,
             [When(n.FAILURE_CATEGORY)], [n.FAILURE_CATEGORY, n.STAGE, n.TOOL_NAME, *d], requires=n.FAILURE_CATEGORY,
@@ -289,6 +291,11 @@ def eval_metrics() -> list[UsageMetric]:
         ), **event, event_keys=(n.EVAL_NAME, n.EVAL_LABEL)),
     ]
 
+
+
+def event_names() -> list[str]:
+    """The OTel event names that feed metrics (as span events, or log records): each once."""
+    return sorted({m.span_event for m in usage_metrics() if m.span_event})
 
 
 def tenant_metrics(max_tenants: int = 0) -> list[UsageMetric]:

@@ -33,8 +33,18 @@ def redaction_notes(spec) -> list[str]:
     return [f"note: collector.engine ottl: {limit}" for limit in redaction.OTTL_LIMITS]
 
 
+def engine_notes(spec) -> list[str]:
+    """Everything the chosen engine cannot do, printed by `generate`: the redaction limits, then
+    those of OTel events on log records."""
+    from .builders import collector
+
+    if spec.collector.engine != "ottl":
+        return []
+    return redaction_notes(spec) + [f"note: collector.engine ottl: {limit}" for limit in collector.EVENT_LOGS_OTTL_LIMITS]
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
-    for note in redaction_notes(load(args.spec)):
+    for note in engine_notes(load(args.spec)):
         print(note, file=sys.stderr)
     files = _build(args.spec, args.go_testdata)
     out = Path(args.out)

@@ -178,7 +178,8 @@ def _case(trace_id: str, spans: list[Span], floors: dict[str, tuple[str, float]]
             if (e["score"] < floor) if direction == "higher" else (e["score"] > floor):
                 signals.append("low_score")
                 break
-    if any(s.attrs.get(n.QUALITY_PROXY) in actions for s in spans):
+    if any(s.attrs.get(n.QUALITY_PROXY) in actions or any(name == n.USER_ACTION_EVENT and a.get(n.QUALITY_PROXY) in actions for name, a in s.events)
+           for s in spans):
         signals.append("user_action")
     if not signals:
         signals.append("sampled")

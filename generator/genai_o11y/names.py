@@ -22,6 +22,7 @@ PROVIDER = _ga.GEN_AI_PROVIDER_NAME  # gen_ai.provider.name
 OPERATION = _ga.GEN_AI_OPERATION_NAME  # gen_ai.operation.name
 REQUEST_MODEL = _ga.GEN_AI_REQUEST_MODEL
 RESPONSE_MODEL = _ga.GEN_AI_RESPONSE_MODEL
+RESPONSE_ID = _ga.GEN_AI_RESPONSE_ID  # gen_ai.response.id: how an OTel event on a log record may name the call it is about
 INPUT_TOKENS = _ga.GEN_AI_USAGE_INPUT_TOKENS
 OUTPUT_TOKENS = _ga.GEN_AI_USAGE_OUTPUT_TOKENS
 CACHE_READ_TOKENS = _ga.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
@@ -105,6 +106,9 @@ STAGE_CATALOG: tuple[str, ...] = (
 )
 #: The stage of a user action on an answer (a quality proxy: regenerate, copy, escalate, ...).
 USER_ACTION = "user_action"
+#: The same user action as an OTel event (a span event on the answer's span, or a log record parented
+#: by it or carrying its gen_ai.response.id), its kind in QUALITY_PROXY: counted as the user_action span.
+USER_ACTION_EVENT = f"genai_o11y.{USER_ACTION}"
 #: Stages that join a request's trace after the answer: never a request nor pipeline work themselves.
 LINKED_STAGES: tuple[str, ...] = ("feedback", "evaluation", USER_ACTION)
 #: Stages that always exist: the whole request (end to end), user feedback, offline evals and user actions.

@@ -31,7 +31,7 @@ for whichever tier samples); the metrics themselves are declared in catalog.py.
 from __future__ import annotations
 
 from .. import names as n
-from ..catalog import MARKER_PREFIX, SPAN_DIMENSIONS, SPAN_DURATION, duration_buckets_ms, marker, marker_families, tenant_metrics, unmark_processor, usage_metrics
+from ..catalog import MARKER_PREFIX, SPAN_DIMENSIONS, SPAN_DURATION, duration_buckets_ms, event_names, marker, marker_families, tenant_metrics, unmark_processor, usage_metrics
 from .. import redaction_policy
 from ..redaction_policy import Policy
 from ..render import confmap_escape as _escape_confmap
@@ -65,9 +65,9 @@ def request_view_processors() -> dict:
     """filter/request_view drops every span but those of request_view_condition();
     transform/request_view makes the request view of what is left. Both engines use these."""
     return {
-        # the request view is a copy of the span: its eval events were counted on the span itself
+        # the request view is a copy of the span: its eval and user-action events were counted on the span itself
         "filter/request_view": {"error_mode": "ignore", "traces": {"span": [f"not ({request_view_condition()})"],
-                                                                   "spanevent": [f"spanevent.name == {q(n.EVAL_EVENT)}"]}},
+                                                                   "spanevent": [" or ".join(f"spanevent.name == {q(e)}" for e in event_names())]}},
         "transform/request_view": _transform([{"context": "span", "statements": [
             f"keep_keys(span.attributes, [{', '.join(q(k) for k in REQUEST_VIEW_KEYS)}])",
             f'set({attr(n.STAGE)}, "request")',
@@ -98,7 +98,7 @@ def _event_attr(key: str) -> str:
 
 def eval_event_processors() -> dict:
     """The processors of each stage of the ottl engine's eval-event branch (see EVAL_EVENT_STAGES)."""
-    metrics = [m for m in usage_metrics() if m.span_event]
+    metrics = _ottl_event_metrics()
     names = sorted({m.span_event for m in metrics})
     assert len(names) == 1, names
     event_keys = list(dict.fromkeys(k for m in metrics for k in m.event_keys))
@@ -136,19 +136,52 @@ EVAL_LOGS_FILTER = "filter/eval_event_logs"
 EVAL_LOGS_TRANSFORM = "transform/eval_event_logs"
 
 
+#: What the ottl engine cannot do with OTel events (printed by `generate`, as the redaction limits are).
+EVENT_LOGS_OTTL_LIMITS = [
+    "OTel events on log records (gen_ai.evaluation.result): their series carry service, environment and release only; "
+    "the evaluated call's model, route and prompt version are `_none`: OTTL keeps no state between signals, so a record "
+    "cannot join the span it names, and the record's own attributes of those names are not read (the native engine "
+    "reads them, else joins the span: collector.event_join)",
+    f"quality proxies are counted from the helper's user_action spans only: the {n.USER_ACTION_EVENT} event, as a span event "
+    "or a log record, is not (the eval-event lift handles one event name, and a record could not join its span); the native engine counts all three shapes",
+]
+
+
+def _ottl_event_metrics():
+    """The metrics the ottl engine feeds from span events and log records: the eval event's only
+    (EVENT_LOGS_OTTL_LIMITS)."""
+    return [m for m in usage_metrics() if m.span_event == n.EVAL_EVENT]
+
+
+def event_join_config(spec: Spec) -> dict:
+    """The genai_usage connector's join: recently seen spans by span id and response id, for the OTel
+    events on log records that name them (collector.event_join)."""
+    j = spec.collector.event_join
+    return {"max_entries": j.max_entries, "ttl": f"{j.ttl_seconds}s", "response_id_key": n.RESPONSE_ID}
+
+
 def eval_event_logs(spec: Spec, redact: str) -> tuple[dict, dict]:
-    """(processors, pipelines): OTel events as log records (gen_ai.evaluation.result, by event name or
-    the attribute event.name) feed the same evaluation metrics as the span event, whatever
-    logs.export says: only those records, redacted, their resource normalised as a span's; the
-    evaluated call's dimensions (model, route, prompt) are not on a log record, so those labels are
-    `_none`; service, environment and release come from the record's resource. native: our genai_usage
-    connector (shared with the traces, so one series per label set); ottl: the same signal_to_metrics
-    connector's `logs` metrics, the record's attributes narrowed to what the span event gives."""
-    ev = n.EVAL_EVENT
-    keep = f"log.event_name == {q(ev)} or {attr('event.name', 'log')} == {q(ev)}"
+    """(processors, pipelines): OTel events as log records (gen_ai.evaluation.result and, native, the
+    user-action event of quality proxies; by event name or the attribute event.name) feed the same
+    metrics as the span event, whatever
+    logs.export says: only those records, redacted. native: the records' resource and attributes
+    normalised (genai_normalise: the other generations' names) and folded (genai_dimensions) as a
+    span's, then our genai_usage connector (shared with the traces, so one series per label set),
+    which takes the evaluated call's model, route and prompt from the record's own attributes, else
+    from the span the record names (span id, gen_ai.response.id: event_join_config), else `_none`.
+    ottl: the resource normalised, then the same signal_to_metrics connector's `logs` metrics, the
+    record's attributes narrowed to what the span event gives (EVENT_LOGS_OTTL_LIMITS)."""
+    names = event_names() if spec.collector.engine == "native" else [n.EVAL_EVENT]
+    keep = " or ".join(f"log.event_name == {q(ev)} or {attr('event.name', 'log')} == {q(ev)}" for ev in names)
+    processors = {EVAL_LOGS_FILTER: {"error_mode": "ignore", "logs": {"log_record": [f"not ({keep})"]}}}
+    if spec.collector.engine == "native":
+        pipeline = {"receivers": ["otlp"], "processors": ["memory_limiter", EVAL_LOGS_FILTER, "resource", redact,
+                                                          *n.normalise_processors("native"), n.dimensions_processor("native")],
+                    "exporters": [n.USAGE_CONNECTORS["native"]]}
+        return processors, {"logs/eval_events": pipeline}
     statements = [{"context": "resource", "statements": normalise.resource_statements(spec.app.services, spec.app.environment)}]
     if spec.collector.engine == "ottl":
-        metrics = [m for m in usage_metrics() if m.span_event]
+        metrics = _ottl_event_metrics()
         event_keys = list(dict.fromkeys(k for m in metrics for k in m.event_keys))
         from_resource = list(dict.fromkeys(k for m in metrics for k in m.log_resource_labels()))
         statements.append({"context": "log", "statements": [
@@ -156,12 +189,8 @@ def eval_event_logs(spec: Spec, redact: str) -> tuple[dict, dict]:
             *[f"set({attr(k, 'log')}, resource.attributes[{q(k)}]) where resource.attributes[{q(k)}] != nil" for k in from_resource],
             f"set({attr(marker('evaluation'), 'log')}, true) where {attr(n.EVAL_SCORE, 'log')} != nil",
         ]})
-    processors = {
-        EVAL_LOGS_FILTER: {"error_mode": "ignore", "logs": {"log_record": [f"not ({keep})"]}},
-        EVAL_LOGS_TRANSFORM: {"error_mode": "ignore", "log_statements": _escape_confmap(statements)},
-    }
-    connector = n.USAGE_CONNECTORS["native"] if spec.collector.engine == "native" else "signal_to_metrics"
-    pipeline = {"receivers": ["otlp"], "processors": ["memory_limiter", EVAL_LOGS_FILTER, "resource", redact, EVAL_LOGS_TRANSFORM], "exporters": [connector]}
+    processors[EVAL_LOGS_TRANSFORM] = {"error_mode": "ignore", "log_statements": _escape_confmap(statements)}
+    pipeline = {"receivers": ["otlp"], "processors": ["memory_limiter", EVAL_LOGS_FILTER, "resource", redact, EVAL_LOGS_TRANSFORM], "exporters": ["signal_to_metrics"]}
     return processors, {"logs/eval_events": pipeline}
 
 
@@ -245,7 +274,8 @@ def _usage_metrics_branch(spec: Spec, processors: dict, connectors: dict, pipeli
     tenants = tenant_metrics(spec.cardinality.max_tenants) if spec.cardinality.max_tenants > 0 else []
     if spec.collector.engine == "native":
         conn = n.USAGE_CONNECTORS["native"]
-        connectors[conn] = {"max_stale": USAGE_MAX_STALE, "metrics": _escape_confmap([m.native() for m in usage_metrics() + tenants])}
+        connectors[conn] = {"max_stale": USAGE_MAX_STALE, "metrics": _escape_confmap([m.native() for m in usage_metrics() + tenants]),
+                            "join": event_join_config(spec)}
         pipelines["traces/metrics"]["exporters"].append(conn)
         pipelines["metrics/usage"] = {"receivers": [conn], "processors": [], "exporters": ["prometheus"]}
         return
@@ -253,7 +283,7 @@ def _usage_metrics_branch(spec: Spec, processors: dict, connectors: dict, pipeli
     processors["delta_to_cumulative"] = {"max_stale": USAGE_MAX_STALE}
     connectors["signal_to_metrics"] = {"error_mode": "ignore", "spans": _escape_confmap([m.signal_to_metrics() for m in usage_metrics()]),
                                        # gen_ai.evaluation.result events as log records (eval_event_logs)
-                                       "logs": _escape_confmap([m.signal_to_metrics("log") for m in usage_metrics() if m.span_event])}
+                                       "logs": _escape_confmap([m.signal_to_metrics("log") for m in _ottl_event_metrics()])}
     pipelines["traces/metrics"]["exporters"].append("signal_to_metrics")
     pipelines["metrics/usage"] = {"receivers": ["signal_to_metrics"], "processors": ["transform/unmark", "delta_to_cumulative"], "exporters": ["prometheus"]}
     processors.update(eval_event_processors())

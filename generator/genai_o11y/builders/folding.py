@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from .. import names as n
-from ..catalog import RESOURCE_TO_LABEL, marker, marker_conditions, marker_families, marker_statements
+from ..catalog import RESOURCE_TO_LABEL, event_names, marker, marker_conditions, marker_families, marker_statements
 from ..spec import Spec
 from .ottl import attr, one_of_regex, q
 
@@ -104,6 +104,8 @@ def dimensions_config(spec: Spec, markers: bool = False) -> dict:
         "copy_from_resource": list(RESOURCE_TO_LABEL),
         "allowed_values": allowed,
         "join_lists": [n.TOOLS_CALLED],
+        # span events that feed metrics with their own attributes (a quality proxy's kind): folded too
+        "fold_events": event_names(),
         **({"markers": marks} if marks else {}),
         "model": {
             "key": n.REQUEST_MODEL,

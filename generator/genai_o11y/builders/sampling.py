@@ -10,7 +10,7 @@ import posixpath
 from .. import names as n
 from ..render import confmap_escape as _escape_confmap
 from ..spec import Spec
-from .ottl import attr, q
+from .ottl import attr, one_of_regex, q
 
 
 #: The sidecar's fan-out (a forward connector): the redacted spans every branch reads.
@@ -53,9 +53,15 @@ def rising_proxies(spec: Spec) -> list[str]:
 
 def quality_proxy_policies(spec: Spec) -> list[dict]:
     """Keep a trace with a user action of a rising proxy (Tempo's sampling.keep_quality_proxies, the dataset's
-    evals.dataset.keep_quality_proxies); none when the spec lists no such proxy."""
+    evals.dataset.keep_quality_proxies): a user_action span, or the user-action event on a span of the
+    trace (a log record cannot keep a trace: it is not in one); none when the spec lists no such proxy."""
     rising = rising_proxies(spec)
-    return [{"name": "quality-proxies", "type": "string_attribute", "string_attribute": {"key": n.QUALITY_PROXY, "values": rising}}] if rising else []
+    if not rising:
+        return []
+    kind = attr(n.QUALITY_PROXY, "spanevent")
+    event = f"spanevent.name == {q(n.USER_ACTION_EVENT)} and IsString({kind}) and IsMatch({kind}, {q(one_of_regex(rising))})"
+    return [{"name": "quality-proxies", "type": "string_attribute", "string_attribute": {"key": n.QUALITY_PROXY, "values": rising}},
+            {"name": "quality-proxy-events", "type": "ottl_condition", "ottl_condition": {"error_mode": "ignore", "spanevent": [event]}}]
 
 
 def below_floor_policies(spec: Spec) -> list[dict]:

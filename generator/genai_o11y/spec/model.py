@@ -494,6 +494,18 @@ class Budget(Strict):
     daily_usd: USD | None = Field(Decimal("250"), description="LLM spend per day (USD) the team budgets for; null: no budget line.")
 
 
+class EventJoin(Strict):
+    """How an OTel event sent as a log record (an evaluation result, a quality proxy) gets the labels
+    of the call it is about (model, route, prompt version): the sidecar remembers recently seen spans
+    by span id and gen_ai.response.id, and a record parented by one (or carrying its response id)
+    takes their labels. Only spans that passed the same sidecar are found (native engine)."""
+
+    max_entries: int = Field(100_000, ge=0, le=10_000_000,
+                             description="Spans remembered at most (the oldest forgotten first, counted); 0 turns the join off.")
+    ttl_seconds: int = Field(600, ge=60, le=86_400,
+                             description="How long a span is remembered: judges run asynchronously, so minutes, not seconds.")
+
+
 class Collector(Strict):
     """The sidecar itself."""
 
@@ -511,6 +523,7 @@ class Collector(Strict):
         description="native: redaction and label folding by our own processors (genai_redaction, genai_dimensions: one pass "
         "per span, built into our distribution); ottl: the same as transform-processor statements, for a stock collector-contrib build.",
     )
+    event_join: EventJoin = Field(default_factory=EventJoin)
 
 
 class Logs(Strict):

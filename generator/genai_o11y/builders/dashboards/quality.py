@@ -59,7 +59,7 @@ def build(spec: Spec, source: str) -> dict:
             threshold_base="red" if e.direction == "higher" else "green", threshold_lines=True)
           for e in spec.evals.evaluators if e.floor is not None],
         *([P("Quality proxies per request", "What users do with answers, per request (the helper's record_proxy: regenerate, rephrase, copy the answer, open a "
-             "cited source, escalate, abandon). Regenerate, rephrase, escalate and abandon rising, or copy and open-citation falling, against their own "
+             f"cited source, escalate, abandon; or the {n.USER_ACTION_EVENT} event on the answer's span or as a log record naming it). Regenerate, rephrase, escalate and abandon rising, or copy and open-citation falling, against their own "
              "7-day rate alerts (GenAIQualityProxyRise / GenAIQualityProxyFall, tolerances in the spec's evals.proxies); the annotations mark version changes.",
              [Q(proxies_per_request(spec), "{{" + PROXY + "}}")], unit="short"),
            P("Quality proxies by prompt version and model", "User actions per second by proxy, prompt version and model: which version or model users "
@@ -69,7 +69,8 @@ def build(spec: Spec, source: str) -> dict:
         *([P("Traces users acted on after a bad answer",
              "Traces with a user action of a proxy that rises with bad answers (" + ", ".join(p.name for p in spec.evals.proxies if p.worse_when == "rise")
              + "), that Tempo holds: read the answer the user reacted to, in the same trace. Tail sampling keeps them all with "
-             "sampling.keep_quality_proxies, else the baseline share. Click a row to open it in the request drill-down.",
+             f"sampling.keep_quality_proxies, else the baseline share. user_action spans only: a {n.USER_ACTION_EVENT} event (on a span or a log "
+             "record) is counted in the panels above but not listed here. Click a row to open it in the request drill-down.",
              kind="table", w=24, h=10, options={"targets": [tempo(acted_on(spec), limit=20)]},
              data_links=[data_link("Open this trace", n.BOARD_DRILLDOWN, **{"var-trace_id": "${__data.fields.traceID}"})])] if acted_on(spec) else []),
         *([P("Low-scoring traces", "Traces with an eval span past its evaluator's floor (" + "; ".join(

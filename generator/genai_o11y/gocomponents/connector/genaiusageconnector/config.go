@@ -18,6 +18,20 @@ type Config struct {
 	MaxStale time.Duration `mapstructure:"max_stale"`
 	// Metrics: what to count or observe, and on which spans.
 	Metrics []Metric `mapstructure:"metrics"`
+	// Join: how a log record (an OTel event, on no span) finds the span labels of the span it
+	// belongs to: recently seen spans are remembered by span id and response id.
+	Join Join `mapstructure:"join"`
+}
+
+// Join: the span labels of the span_event metrics that a log record does not carry itself and
+// that are not read from its resource (log_resource_labels) are taken from the span the record
+// names: its span id (the record's parent), else the value of ResponseIDKey it carries (the
+// span's attribute of that key). Only spans that passed this connector within TTL are found, and
+// at most MaxEntries are remembered (the oldest forgotten first); MaxEntries 0 turns it off.
+type Join struct {
+	MaxEntries    int           `mapstructure:"max_entries"`
+	TTL           time.Duration `mapstructure:"ttl"`
+	ResponseIDKey string        `mapstructure:"response_id_key"`
 }
 
 // Metric is one cumulative sum or explicit-bucket histogram fed by the spans where all of When hold.
@@ -98,6 +112,12 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Metrics) == 0 {
 		errs = append(errs, errors.New("metrics: empty"))
+	}
+	if c.Join.MaxEntries < 0 {
+		errs = append(errs, fmt.Errorf("join.max_entries: %d is negative", c.Join.MaxEntries))
+	}
+	if c.Join.MaxEntries > 0 && c.Join.TTL <= 0 {
+		errs = append(errs, fmt.Errorf("join.ttl: must be a positive duration with max_entries (got %s)", c.Join.TTL))
 	}
 	names := map[string]int{}
 	for i, m := range c.Metrics {

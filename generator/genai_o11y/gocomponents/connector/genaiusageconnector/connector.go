@@ -119,20 +119,33 @@ type usage struct {
 	events map[string][]int
 	// logResSlots: the slots of the span labels a log record reads from its resource (log_resource_labels).
 	logResSlots map[string]int
+	// spanLabelSlots: every span label of the span_event metrics (a log record's own attribute wins);
+	// joinSlots: those not read from the resource, which a record takes from its span (join).
+	spanLabelSlots, joinSlots []int
+	join                      *joinStore
+	respSlot                  int
 
 	mu      sync.Mutex
 	streams map[string]*stream
 
-	dropped metric.Int64Counter
-	reg     metric.Registration
-	stop    chan struct{}
-	done    sync.WaitGroup
+	dropped              metric.Int64Counter
+	joinHits, joinMisses metric.Int64Counter
+	joinEvicted          metric.Int64Counter
+	reg                  metric.Registration
+	stop                 chan struct{}
+	done                 sync.WaitGroup
 }
 
 var reasonLimit, reasonValue = attribute.String("reason", "limit"), attribute.String("reason", "value")
 
+// Why a log record that needed its span's labels did not get them.
+var (
+	missNotFound    = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "not_found")))
+	missNoReference = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "no_reference")))
+)
+
 func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics) (*usage, error) {
-	u := &usage{next: next, slots: map[string]int{}, maxStale: c.MaxStale, streams: map[string]*stream{}, events: map[string][]int{}, logResSlots: map[string]int{}}
+	u := &usage{next: next, slots: map[string]int{}, maxStale: c.MaxStale, streams: map[string]*stream{}, events: map[string][]int{}, logResSlots: map[string]int{}, respSlot: -1}
 	slot := func(k string) int {
 		if i, ok := u.slots[k]; ok {
 			return i
@@ -141,6 +154,7 @@ func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics)
 		return len(u.slots) - 1
 	}
 	groups := map[string]int{}
+	spanLabels := map[string]bool{}
 	for _, m := range c.Metrics {
 		d := metricDef{name: m.Name, description: m.Description, unit: m.Unit, valueSlot: -1, isDouble: m.Value.Type == "double",
 			maxStreams: m.MaxStreams, exemplars: m.Exemplars, attrName: attribute.NewSet(attribute.String("metric", m.Name))}
@@ -153,6 +167,10 @@ func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics)
 			u.events[d.spanEvent] = append(u.events[d.spanEvent], len(u.metrics))
 			for _, k := range m.SpanEvent.SpanLabels {
 				fromSpan[k] = true
+				if !spanLabels[k] {
+					spanLabels[k] = true
+					u.spanLabelSlots = append(u.spanLabelSlots, slot(k))
+				}
 			}
 			for _, k := range m.SpanEvent.LogResourceLabels {
 				u.logResSlots[k] = slot(k)
@@ -178,6 +196,21 @@ func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics)
 		}
 		d.resGroup = g
 		u.metrics = append(u.metrics, d)
+	}
+	fromResource := map[int]bool{}
+	for _, s := range u.logResSlots {
+		fromResource[s] = true
+	}
+	for _, s := range u.spanLabelSlots {
+		if !fromResource[s] {
+			u.joinSlots = append(u.joinSlots, s)
+		}
+	}
+	if c.Join.MaxEntries > 0 && len(u.joinSlots) > 0 {
+		u.join = newJoinStore(c.Join.MaxEntries, c.Join.TTL)
+		if c.Join.ResponseIDKey != "" {
+			u.respSlot = slot(c.Join.ResponseIDKey)
+		}
 	}
 	if len(u.slots) > maxKeys {
 		return nil, fmt.Errorf("metrics: read %d distinct span attributes, at most %d are supported", len(u.slots), maxKeys)
@@ -211,9 +244,33 @@ func (u *usage) telemetry(set component.TelemetrySettings) error {
 		metric.WithUnit("{datapoint}")); err != nil {
 		return err
 	}
+	if u.joinHits, err = meter.Int64Counter("otelcol_genai_usage_join_hits",
+		metric.WithDescription("Log records (OTel events) that took the labels of their span (found by span id or response id)."),
+		metric.WithUnit("{record}")); err != nil {
+		return err
+	}
+	if u.joinMisses, err = meter.Int64Counter("otelcol_genai_usage_join_misses",
+		metric.WithDescription("Log records (OTel events) whose span labels stayed at their defaults, by reason (not_found: no span of that id or response id "+
+			"passed this collector within the ttl; no_reference: the record names no span nor response)."),
+		metric.WithUnit("{record}")); err != nil {
+		return err
+	}
+	if u.joinEvicted, err = meter.Int64Counter("otelcol_genai_usage_join_evicted",
+		metric.WithDescription("Spans forgotten before their ttl because the join held max_entries (raise join.max_entries)."),
+		metric.WithUnit("{entry}")); err != nil {
+		return err
+	}
+	entries, err := meter.Int64ObservableGauge("otelcol_genai_usage_join_entries",
+		metric.WithDescription("Spans remembered for the log records that join them (at most join.max_entries)."), metric.WithUnit("{entry}"))
+	if err != nil {
+		return err
+	}
 	u.reg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		u.mu.Lock()
 		defer u.mu.Unlock()
+		if u.join != nil {
+			o.ObserveInt64(entries, int64(u.join.size))
+		}
 		for i := range u.metrics {
 			m := &u.metrics[i]
 			o.ObserveInt64(tracked, int64(m.tracked), metric.WithAttributeSet(m.attrName))
@@ -222,7 +279,7 @@ func (u *usage) telemetry(set component.TelemetrySettings) error {
 			}
 		}
 		return nil
-	}, tracked, limit)
+	}, tracked, limit, entries)
 	return err
 }
 
@@ -271,6 +328,9 @@ func (u *usage) expire(now time.Time) {
 			u.metrics[s.metric].tracked--
 		}
 	}
+	if u.join != nil {
+		u.join.expire(now.UnixNano())
+	}
 }
 
 // pass is one batch's work: the streams it touched and the observations it dropped.
@@ -279,6 +339,9 @@ type pass struct {
 	key     []byte
 	touched []*stream
 	drops   [][2]int64
+	// join outcomes of this batch's log records: hits, not found, no reference
+	joins   [3]int64
+	evicted int64
 	now     time.Time
 	ts      pcommon.Timestamp
 }
@@ -359,6 +422,9 @@ func (p *pass) observe(mi int, ev, sp *attrs, resKey []byte, res pcommon.Map, ti
 func (p *pass) end(ctx context.Context) error {
 	u := p.u
 	out := u.export(p.touched, p.ts)
+	if u.join != nil {
+		p.evicted, u.join.evicted = u.join.evicted, 0
+	}
 	u.mu.Unlock()
 
 	if u.dropped != nil {
@@ -369,6 +435,20 @@ func (p *pass) end(ctx context.Context) error {
 			if d[1] > 0 {
 				u.dropped.Add(ctx, d[1], metric.WithAttributes(reasonValue, attribute.String("metric", u.metrics[mi].name)))
 			}
+		}
+	}
+	if u.joinHits != nil {
+		if p.joins[0] > 0 {
+			u.joinHits.Add(ctx, p.joins[0])
+		}
+		if p.joins[1] > 0 {
+			u.joinMisses.Add(ctx, p.joins[1], missNotFound)
+		}
+		if p.joins[2] > 0 {
+			u.joinMisses.Add(ctx, p.joins[2], missNoReference)
+		}
+		if p.evicted > 0 {
+			u.joinEvicted.Add(ctx, p.evicted)
 		}
 	}
 	if out.DataPointCount() == 0 {
@@ -397,6 +477,9 @@ func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 			for k := 0; k < spans.Len(); k++ {
 				span := spans.At(k)
 				sp.load(span.Attributes(), u.slots)
+				if u.join != nil {
+					p.remember(span.SpanID(), &sp)
+				}
 				for mi := range u.metrics {
 					p.observe(mi, &sp, &sp, resKeys[u.metrics[mi].resGroup], res, span.TraceID(), span.SpanID())
 				}
@@ -424,16 +507,83 @@ func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 // EventNameKey: the attribute that names an OTel event on a log record that has no event name (older SDKs).
 const EventNameKey = "event.name"
 
+// remember: a span carrying any join label, by its span id and its response id (join).
+func (p *pass) remember(id pcommon.SpanID, sp *attrs) {
+	u := p.u
+	enc, some := p.key[:0], false
+	for _, s := range u.joinSlots {
+		if sp.has[s] {
+			enc, some = appendValue(enc, sp.vals[s]), true
+		} else {
+			enc = append(enc, 0)
+		}
+	}
+	p.key = enc
+	if !some {
+		return
+	}
+	now := p.now.UnixNano()
+	if !id.IsEmpty() {
+		u.join.put(spanKey(id), enc, u.joinSlots, sp, now)
+	}
+	if r := u.respSlot; r >= 0 && sp.has[r] && sp.vals[r].Type() == pcommon.ValueTypeStr {
+		u.join.put(responseKey(sp.vals[r].Str()), enc, u.joinSlots, sp, now)
+	}
+}
+
+// spanOf: the span labels of a log record, in sp (which holds those of its resource): the record's
+// own attribute where it has one (normalised and folded upstream like a span's), else, for a join
+// label, its span's (by span id, else response id; counted), else the resource's, else the default.
+func (p *pass) spanOf(lr plog.LogRecord, ev, sp *attrs) {
+	u := p.u
+	need := false
+	for _, s := range u.joinSlots {
+		need = need || !ev.has[s]
+	}
+	if need && u.join != nil {
+		now := p.now.UnixNano()
+		var set *labelSet
+		referenced := !lr.SpanID().IsEmpty()
+		if referenced {
+			set = u.join.get(spanKey(lr.SpanID()), now)
+		}
+		if r := u.respSlot; set == nil && r >= 0 && ev.has[r] && ev.vals[r].Type() == pcommon.ValueTypeStr {
+			referenced = true
+			set = u.join.get(responseKey(ev.vals[r].Str()), now)
+		}
+		switch {
+		case set != nil:
+			p.joins[0]++
+			for i, s := range u.joinSlots {
+				if set.has[i] {
+					sp.vals[s], sp.has[s] = set.vals[i], true
+				}
+			}
+		case referenced:
+			p.joins[1]++
+		default:
+			p.joins[2]++
+		}
+	}
+	for _, s := range u.spanLabelSlots {
+		if ev.has[s] {
+			sp.vals[s], sp.has[s] = ev.vals[s], true
+		}
+	}
+}
+
 // ConsumeLogs: OTel events as log records (the event name, else the attribute event.name) feed the
 // metrics of the span event of that name exactly as the span event does, but for the span labels:
-// a log record is not on the evaluated span, so those are read from its resource where the metric's
-// span_event lists them in log_resource_labels (service.name, environment, release), and take their
-// default otherwise (the evaluated call's model, route, prompt).
+// a log record is not on the evaluated span, so those are the record's own attributes where it
+// carries them, else (the evaluated call's model, route, prompt) the labels of the span it names,
+// remembered by the join (by span id, else gen_ai.response.id), else read from its resource where
+// the metric's span_event lists them in log_resource_labels (service.name, environment, release),
+// else their default.
 func (u *usage) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	if len(u.events) == 0 {
 		return nil
 	}
-	var sp, ev attrs
+	var resAttrs, sp, ev attrs
 	resKeys := make([][]byte, len(u.resGroups))
 	p := u.begin()
 	rls := ld.ResourceLogs()
@@ -443,7 +593,7 @@ func (u *usage) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 		for g, keys := range u.resGroups {
 			resKeys[g] = appendGroup(resKeys[g][:0], g, keys, res)
 		}
-		sp.load(res, u.logResSlots)
+		resAttrs.load(res, u.logResSlots)
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			records := sls.At(j).LogRecords()
@@ -460,6 +610,8 @@ func (u *usage) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 					continue
 				}
 				ev.load(lr.Attributes(), u.slots)
+				sp = resAttrs
+				p.spanOf(lr, &ev, &sp)
 				for _, mi := range feeds {
 					p.observe(mi, &ev, &sp, resKeys[u.metrics[mi].resGroup], res, lr.TraceID(), lr.SpanID())
 				}

@@ -463,8 +463,9 @@ func TestTestdataConfigs(t *testing.T) {
 }
 
 // An OTel event as a log record (the event name, else the attribute event.name) feeds the same
-// series as the span event, in the same connector: span labels from the record's resource where
-// log_resource_labels says so, the default otherwise (a record is on no span).
+// series as the span event, in the same connector: span labels from the record's own attributes,
+// else from the record's resource where log_resource_labels says so, the default otherwise (the
+// join is off here: join_test.go).
 func TestLogRecordEventsFeedTheSameSeries(t *testing.T) {
 	cfg := evalConfig()
 	for i := range cfg.Metrics[:2] {
@@ -495,7 +496,7 @@ func TestLogRecordEventsFeedTheSameSeries(t *testing.T) {
 	named := records.AppendEmpty()
 	named.SetEventName("gen_ai.evaluation.result")
 	_ = named.Attributes().FromRaw(result)
-	named.Attributes().PutStr("gen_ai.request.model", "a record's own, not the evaluated call's") // span labels never come from the record
+	named.Attributes().PutStr("gen_ai.request.model", "m-own") // a span label the record carries itself
 	byAttr := records.AppendEmpty()
 	_ = byAttr.Attributes().FromRaw(result)
 	byAttr.Attributes().PutStr("event.name", "gen_ai.evaluation.result")
@@ -507,11 +508,12 @@ func TestLogRecordEventsFeedTheSameSeries(t *testing.T) {
 	}
 	got := f.last()
 	rel := find(t, got["eval.score"], map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.request.model": "_none", "genai_o11y.route": "r1"})
-	if rel.count != 3 || math.Abs(rel.dblV-2.1) > 1e-9 || len(got["eval.score"]) != 1 {
+	own := find(t, got["eval.score"], map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.request.model": "m-own", "genai_o11y.route": "r1"})
+	if rel.count != 2 || math.Abs(rel.dblV-1.4) > 1e-9 || own.count != 1 || len(got["eval.score"]) != 2 {
 		t.Errorf("score: %+v", got["eval.score"])
 	}
 	pass := find(t, got["eval.results"], map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.label": "pass", "gen_ai.request.model": "_none", "genai_o11y.route": "r1"})
-	if pass.intV != 3 || len(got["eval.results"]) != 1 {
+	if pass.intV != 2 || len(got["eval.results"]) != 2 {
 		t.Errorf("results: %+v", got["eval.results"])
 	}
 	if only := got["spans.only"]; len(only) != 0 {

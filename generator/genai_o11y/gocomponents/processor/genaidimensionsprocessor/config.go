@@ -20,6 +20,9 @@ type Config struct {
 	AllowedValues map[string][]string `mapstructure:"allowed_values"`
 	// JoinLists: keys whose list values become one comma-separated string.
 	JoinLists []string `mapstructure:"join_lists"`
+	// FoldEvents: span events of these names get AllowedValues and Model folding on their own
+	// attributes (events that feed metrics with them: a quality proxy's kind).
+	FoldEvents []string `mapstructure:"fold_events"`
 	// Markers: boolean attributes set where one of their conditions holds.
 	Markers []Marker `mapstructure:"markers"`
 	// Model: alias and overflow folding of the model name, on spans that carry one.

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon"
@@ -82,11 +83,12 @@ type dimensions struct {
 	exempt    set
 	required  []requiredTool
 	keep      set
+	events    set
 }
 
 func newDimensions(c *Config) (*dimensions, error) {
 	d := &dimensions{cfg: c, ids: map[string]int{}, known: newSet(c.Model.Known), exempt: newSet(c.Request.FailedAfterTools.Exempt),
-		keep: newSet(c.KeepResourceKeys), called: -1, failure: -1}
+		keep: newSet(c.KeepResourceKeys), events: newSet(c.FoldEvents), called: -1, failure: -1}
 	var err error
 	slot := func(k string) int {
 		if k == "" {
@@ -168,6 +170,71 @@ func get(m pcommon.Map, k string) (pcommon.Value, bool) {
 func (d *dimensions) span(span ptrace.Span, res pcommon.Map) {
 	a := span.Attributes()
 	c := d.cfg
+	var vals [maxKeys]pcommon.Value
+	var has [maxKeys]bool
+	d.fold(a, res, &vals, &has)
+	var adds [maxKeys]bool // markers to set, by marker index
+	for i, m := range d.markers {
+		adds[i] = m.holds(&vals, &has)
+	}
+	d.foldModel(&vals, &has)
+	if len(d.events) > 0 {
+		evs := span.Events()
+		for i := 0; i < evs.Len(); i++ {
+			if e := evs.At(i); d.events.has(e.Name()) {
+				var evals [maxKeys]pcommon.Value
+				var ehas [maxKeys]bool
+				d.foldValues(e.Attributes(), &evals, &ehas)
+				d.foldModel(&evals, &ehas)
+			}
+		}
+	}
+	failed, missing := false, ""
+	if d.stage.holds(&vals, &has) {
+		failed, missing = d.request(span, &vals, &has)
+	}
+	for i, m := range d.markers {
+		if adds[i] {
+			a.PutBool(m.key, true)
+		}
+	}
+	if failed {
+		a.PutBool(c.Request.FailedAfterTools.Key, true)
+	}
+	if missing != "" {
+		a.PutStr(c.Request.RequiredTools.Key, missing)
+	}
+}
+
+// processLogs folds the attributes of log records (OTel events: an evaluation result or a quality
+// proxy naming the call it is about) as a span's: the labels copied from the resource, bounded
+// values and the model folded; markers and the request flags are the spans' only.
+func (d *dimensions) processLogs(_ context.Context, ld plog.Logs) (plog.Logs, error) {
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		res := rl.Resource().Attributes()
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			records := sls.At(j).LogRecords()
+			for k := 0; k < records.Len(); k++ {
+				var vals [maxKeys]pcommon.Value
+				var has [maxKeys]bool
+				d.fold(records.At(k).Attributes(), res, &vals, &has)
+				d.foldModel(&vals, &has)
+			}
+		}
+		if len(d.keep) > 0 {
+			res.RemoveIf(func(k string, _ pcommon.Value) bool { return !d.keep.has(k) })
+		}
+	}
+	return ld, nil
+}
+
+// fold: the resource labels copied, the keys the rules read indexed, bounded values folded and
+// lists joined, in place.
+func (d *dimensions) fold(a, res pcommon.Map, vals *[maxKeys]pcommon.Value, has *[maxKeys]bool) {
+	c := d.cfg
 	for _, k := range c.CopyFromResource {
 		if _, ok := get(a, k); ok {
 			continue
@@ -176,8 +243,13 @@ func (d *dimensions) span(span ptrace.Span, res pcommon.Map) {
 			v.CopyTo(a.PutEmpty(k))
 		}
 	}
-	var vals [maxKeys]pcommon.Value
-	var has, seen [maxKeys]bool
+	d.foldValues(a, vals, has)
+}
+
+// foldValues: the keys the rules read indexed, bounded values folded and lists joined, in place.
+func (d *dimensions) foldValues(a pcommon.Map, vals *[maxKeys]pcommon.Value, has *[maxKeys]bool) {
+	c := d.cfg
+	var seen [maxKeys]bool
 	for k, v := range a.All() {
 		if id, ok := d.ids[k]; ok && !seen[id] { // the first of duplicate keys, as Map.Get
 			seen[id] = true
@@ -199,10 +271,11 @@ func (d *dimensions) span(span ptrace.Span, res pcommon.Map) {
 			v.SetStr(strings.Join(parts, ","))
 		}
 	}
-	var adds [maxKeys]bool // markers to set, by marker index
-	for i, m := range d.markers {
-		adds[i] = m.holds(&vals, &has)
-	}
+}
+
+// foldModel: the model's alias resolved, an unknown model folded.
+func (d *dimensions) foldModel(vals *[maxKeys]pcommon.Value, has *[maxKeys]bool) {
+	c := d.cfg
 	if has[d.model] {
 		v := vals[d.model]
 		for _, al := range c.Model.Aliases {
@@ -213,21 +286,6 @@ func (d *dimensions) span(span ptrace.Span, res pcommon.Map) {
 		if len(d.known) > 0 && !d.known.has(v.AsString()) {
 			v.SetStr(c.OverflowValue)
 		}
-	}
-	failed, missing := false, ""
-	if d.stage.holds(&vals, &has) {
-		failed, missing = d.request(span, &vals, &has)
-	}
-	for i, m := range d.markers {
-		if adds[i] {
-			a.PutBool(m.key, true)
-		}
-	}
-	if failed {
-		a.PutBool(c.Request.FailedAfterTools.Key, true)
-	}
-	if missing != "" {
-		a.PutStr(c.Request.RequiredTools.Key, missing)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon/configtest"
@@ -141,4 +142,85 @@ func equalMaps(a, b map[string]any) bool {
 // The configs in testdata/ (configtest.Testdata): the generated one, the example, the invalid ones.
 func TestTestdataConfigs(t *testing.T) {
 	configtest.Testdata(t, configEnv, createDefaultConfig, loadConfig)
+}
+
+// A log record's attributes are folded as a span's (labels copied from the resource, bounded
+// values, the model's aliases and overflow), without the markers and request flags only spans
+// get. Every allowed-values key and the model, each with an allowed, an aliased and an unknown
+// value, as a record and as a (non-request) span.
+func TestLogRecordsAreFoldedAsSpans(t *testing.T) {
+	cfg := loadConfig(t)
+	spanOnly := map[string]bool{cfg.Request.FailedAfterTools.Key: true, cfg.Request.RequiredTools.Key: true}
+	for _, m := range cfg.Markers {
+		spanOnly[m.Key] = true
+	}
+	var inputs []map[string]any
+	for k, vs := range cfg.AllowedValues {
+		if k == cfg.Request.Stage.Key {
+			continue // a request span gets its flags: not a record's shape
+		}
+		inputs = append(inputs, map[string]any{k: vs[0]}, map[string]any{k: "not-allowed"})
+	}
+	for _, a := range cfg.Model.Aliases {
+		inputs = append(inputs, map[string]any{cfg.Model.Key: a.Alias})
+	}
+	inputs = append(inputs, map[string]any{cfg.Model.Key: "unknown-model"}, map[string]any{"gen_ai.evaluation.name": "relevance"})
+	if len(inputs) < 6 {
+		t.Fatalf("only %d inputs from the config", len(inputs))
+	}
+	resource := func(res pcommon.Map) {
+		res.PutStr("service.name", "svc")
+		res.PutStr("deployment.environment.name", "prod")
+		res.PutStr("service.instance.id", "pod-7")
+	}
+	for _, in := range inputs {
+		spanRes, span := run(t, cfg, func(res pcommon.Map, s ptrace.Span) { resource(res); _ = s.Attributes().FromRaw(in) })
+		want := span.AsRaw()
+		for k := range want {
+			if spanOnly[k] {
+				delete(want, k)
+			}
+		}
+		out := tracestest.OneRecord(t, NewFactory(), cfg, func(rl plog.ResourceLogs, r plog.LogRecord) {
+			resource(rl.Resource().Attributes())
+			_ = r.Attributes().FromRaw(in)
+		})
+		if got := out.ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw(); !equalMaps(got, want) {
+			t.Errorf("%v: record %v, span %v", in, got, want)
+		}
+		if got := out.Resource().Attributes().AsRaw(); !equalMaps(got, spanRes.AsRaw()) {
+			t.Errorf("%v: record's resource %v, span's %v", in, got, spanRes.AsRaw())
+		}
+	}
+}
+
+// Span events of the fold_events names (they feed metrics with their own attributes: a quality
+// proxy's kind) are folded as the span's attributes are: every allowed-values key of the generated
+// config, an allowed and an unknown value; an event of another name is left alone.
+func TestFoldEventsAreFolded(t *testing.T) {
+	cfg := loadConfig(t)
+	if len(cfg.FoldEvents) == 0 {
+		t.Skip("no fold_events in this config")
+	}
+	for k, vs := range cfg.AllowedValues {
+		for _, v := range []string{vs[0], "not-allowed"} {
+			var span ptrace.Span
+			run(t, cfg, func(_ pcommon.Map, s ptrace.Span) {
+				for _, name := range append([]string{"other.event"}, cfg.FoldEvents...) {
+					e := s.Events().AppendEmpty()
+					e.SetName(name)
+					e.Attributes().PutStr(k, v)
+				}
+				span = s
+			})
+			want := map[bool]string{true: v, false: cfg.OverflowValue}[v == vs[0]]
+			evs := span.Events()
+			for i := 0; i < evs.Len(); i++ {
+				got, _ := evs.At(i).Attributes().Get(k)
+				if exp := map[bool]string{true: v, false: want}[evs.At(i).Name() == "other.event"]; got.Str() != exp {
+					t.Errorf("%s=%s on event %s: %s, want %s", k, v, evs.At(i).Name(), got.Str(), exp)
+				}
+			}
+		}
+	}
 }

@@ -24,7 +24,17 @@ func NewFactory() processor.Factory {
 		Type,
 		func() component.Config { return createDefaultConfig() },
 		processor.WithTraces(createTraces, component.StabilityLevelBeta),
+		processor.WithLogs(createLogs, component.StabilityLevelBeta),
 	)
+}
+
+func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
+	n, err := newNormaliser(cfg.(*Config))
+	if err != nil {
+		return nil, err
+	}
+	return processorhelper.NewLogs(ctx, set, cfg, next, n.processLogs,
+		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}))
 }
 
 func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {

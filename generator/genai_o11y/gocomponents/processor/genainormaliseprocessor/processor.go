@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon"
@@ -314,11 +315,7 @@ func (n *normaliser) span(span ptrace.Span) {
 		m.PutStr(n.keys[slot], v)
 		n.scan(m, &ix)
 	}
-	for _, r := range n.renames {
-		if !ix.has[r.to] && ix.has[r.from] && (r.when == nil || r.when.holds(&ix)) {
-			copyTo(r.from, r.to)
-		}
-	}
+	n.copies(n.renames, &ix, copyTo)
 	if e := n.errType; e.on {
 		if !ix.has[e.key] && e.fromEvent && span.Status().Code() == ptrace.StatusCodeError {
 			evs := span.Events()
@@ -342,35 +339,8 @@ func (n *normaliser) span(span ptrace.Span) {
 			}
 		}
 	}
-	for _, s := range n.lower {
-		if ix.has[s] && ix.vals[s].Type() == pcommon.ValueTypeStr {
-			if v := ix.vals[s].Str(); strings.ToLower(v) != v {
-				ix.vals[s].SetStr(strings.ToLower(v))
-			}
-		}
-	}
-	for _, vm := range n.valueMaps {
-		if ix.has[vm.slot] && ix.vals[vm.slot].Type() == pcommon.ValueTypeStr {
-			if to, ok := vm.values[ix.vals[vm.slot].Str()]; ok {
-				ix.vals[vm.slot].SetStr(to)
-			}
-		}
-	}
-	for _, s := range n.integers {
-		if !ix.has[s] {
-			continue
-		}
-		if v := ix.vals[s]; v.Type() == pcommon.ValueTypeStr || v.Type() == pcommon.ValueTypeDouble {
-			if i, ok := genaicommon.AsInt(v); ok {
-				v.SetInt(i)
-			}
-		}
-	}
-	for _, r := range n.fill {
-		if !ix.has[r.to] && ix.has[r.from] && (r.when == nil || r.when.holds(&ix)) {
-			copyTo(r.from, r.to)
-		}
-	}
+	n.values(&ix)
+	n.copies(n.fill, &ix, copyTo)
 	for i, j := range n.fromJSON {
 		if ix.has[j.to] || !ix.has[j.from] || ix.vals[j.from].Type() != pcommon.ValueTypeStr {
 			continue
@@ -422,12 +392,87 @@ func (n *normaliser) span(span ptrace.Span) {
 			m.PutBool(n.keys[c.unpriced], true)
 		}
 	}
+	n.deleteLegacy(m, &ix)
+}
+
+// copies: each rename (or fill) whose target is missing and whose source is set, in order.
+func (n *normaliser) copies(rs []rename, ix *index, copyTo func(from, to int)) {
+	for _, r := range rs {
+		if !ix.has[r.to] && ix.has[r.from] && (r.when == nil || r.when.holds(ix)) {
+			copyTo(r.from, r.to)
+		}
+	}
+}
+
+// values: lower-casing, value maps and integer conversion, in place.
+func (n *normaliser) values(ix *index) {
+	for _, s := range n.lower {
+		if ix.has[s] && ix.vals[s].Type() == pcommon.ValueTypeStr {
+			if v := ix.vals[s].Str(); strings.ToLower(v) != v {
+				ix.vals[s].SetStr(strings.ToLower(v))
+			}
+		}
+	}
+	for _, vm := range n.valueMaps {
+		if ix.has[vm.slot] && ix.vals[vm.slot].Type() == pcommon.ValueTypeStr {
+			if to, ok := vm.values[ix.vals[vm.slot].Str()]; ok {
+				ix.vals[vm.slot].SetStr(to)
+			}
+		}
+	}
+	for _, s := range n.integers {
+		if !ix.has[s] {
+			continue
+		}
+		if v := ix.vals[s]; v.Type() == pcommon.ValueTypeStr || v.Type() == pcommon.ValueTypeDouble {
+			if i, ok := genaicommon.AsInt(v); ok {
+				v.SetInt(i)
+			}
+		}
+	}
+}
+
+func (n *normaliser) deleteLegacy(m pcommon.Map, ix *index) {
 	if ix.hasDelete {
 		m.RemoveIf(func(k string, _ pcommon.Value) bool {
 			_, ok := n.deleteSet[k]
 			return ok
 		})
 	}
+}
+
+// processLogs normalises the resource of each log record and the record's attributes the way a
+// span's are named: renames (the other generations' names), value spellings, integers, fills, the
+// legacy keys removed. Nothing a span's shape decides (stage, operation, tool outcome, failure,
+// cost) applies to a record: an OTel event that names an evaluated call's model under an older
+// name then feeds the metrics under the current one.
+func (n *normaliser) processLogs(_ context.Context, ld plog.Logs) (plog.Logs, error) {
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		n.resource(rl.Resource().Attributes())
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			records := sls.At(j).LogRecords()
+			for k := 0; k < records.Len(); k++ {
+				n.record(records.At(k).Attributes())
+			}
+		}
+	}
+	return ld, nil
+}
+
+func (n *normaliser) record(m pcommon.Map) {
+	var ix index
+	n.scan(m, &ix)
+	copyTo := func(from, to int) {
+		ix.vals[from].CopyTo(m.PutEmpty(n.keys[to]))
+		n.scan(m, &ix)
+	}
+	n.copies(n.renames, &ix, copyTo)
+	n.values(&ix)
+	n.copies(n.fill, &ix, copyTo)
+	n.deleteLegacy(m, &ix)
 }
 
 type costStep struct {

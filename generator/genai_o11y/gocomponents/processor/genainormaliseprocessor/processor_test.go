@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon/configtest"
@@ -270,4 +271,55 @@ func TestValidateNamesTheField(t *testing.T) {
 // The configs in testdata/ (configtest.Testdata): the generated one, the example, the invalid ones.
 func TestTestdataConfigs(t *testing.T) {
 	configtest.Testdata(t, configEnv, createDefaultConfig, loadConfig)
+}
+
+// A log record (an OTel event naming the call it is about) gets the attribute steps a span gets:
+// for every rename, fill and value map of the config, a record carrying that key alone leaves
+// with exactly the attributes a child span carrying it leaves with, but for the keys only a span's
+// shape decides (stage, operation, tool outcome, failure, cost); its resource is normalised as a
+// span's resource.
+func TestLogRecordsGetTheSpansAttributeSteps(t *testing.T) {
+	cfg := loadConfig(t)
+	spanOnly := map[string]bool{cfg.Root.Key: true, cfg.ToolOutcome.Key: true, cfg.Failure.Key: true, cfg.Cost.CostKey: true, cfg.Cost.UnpricedKey: true}
+	for _, d := range cfg.Derive {
+		spanOnly[d.Key] = true
+	}
+	var inputs []map[string]any
+	for _, r := range append(append([]Rename(nil), cfg.Renames...), cfg.FillFrom...) {
+		in := map[string]any{r.From: "Some-Value"}
+		if r.When != nil {
+			in[r.When.Key] = r.When.Value
+		}
+		inputs = append(inputs, in)
+	}
+	for _, m := range cfg.ValueMaps {
+		for from := range m.Values {
+			inputs = append(inputs, map[string]any{m.Key: strings.ToUpper(from)})
+		}
+	}
+	for _, k := range cfg.Integers {
+		inputs = append(inputs, map[string]any{k: "12"})
+	}
+	if len(inputs) < 10 {
+		t.Fatalf("only %d inputs from the config", len(inputs))
+	}
+	res := map[string]any{"deployment.environment": "staging"}
+	for _, in := range inputs {
+		span, spanRes := run(t, cfg, res, spanIn{child: true, attrs: in})
+		for k := range span {
+			if spanOnly[k] {
+				delete(span, k)
+			}
+		}
+		out := tracestest.OneRecord(t, NewFactory(), cfg, func(rl plog.ResourceLogs, r plog.LogRecord) {
+			_ = rl.Resource().Attributes().FromRaw(res)
+			_ = r.Attributes().FromRaw(in)
+		})
+		if got := out.ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw(); !reflect.DeepEqual(got, span) {
+			t.Errorf("%v: record %v, span %v", in, got, span)
+		}
+		if got := out.Resource().Attributes().AsRaw(); !reflect.DeepEqual(got, spanRes) {
+			t.Errorf("%v: record's resource %v, span's %v", in, got, spanRes)
+		}
+	}
 }

@@ -1,0 +1,330 @@
+// Copyright genai-o11y authors
+// SPDX-License-Identifier: Apache-2.0
+
+package genaiusageconnector
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sort"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/connector"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+)
+
+const respKey = "gen_ai.response.id"
+
+func joinConfig(entries int, ttl time.Duration) *Config {
+	cfg := evalConfig()
+	cfg.Join = Join{MaxEntries: entries, TTL: ttl, ResponseIDKey: respKey}
+	return cfg
+}
+
+// logsOf: the logs side of the fixture's connector (the same usage).
+func logsOf(t *testing.T, f *fixture, cfg *Config) connector.Logs {
+	t.Helper()
+	lc, err := NewFactory().CreateLogsToMetrics(context.Background(), f.set, cfg, f.sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lc.Shutdown(context.Background()) })
+	if err := lc.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	return lc
+}
+
+// span sends one span with this id and attributes, and these eval results as its span events.
+func (f *fixture) span(t *testing.T, id byte, attrs map[string]any, results ...map[string]any) {
+	t.Helper()
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "svc")
+	s := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	s.SetTraceID(pcommon.TraceID{1})
+	s.SetSpanID(pcommon.SpanID{id})
+	if err := s.Attributes().FromRaw(attrs); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		e := s.Events().AppendEmpty()
+		e.SetName("gen_ai.evaluation.result")
+		_ = e.Attributes().FromRaw(r)
+	}
+	if err := f.u.ConsumeTraces(context.Background(), td); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// record: an eval result as a log record, parented by span id (0: none), with these attributes.
+type record struct {
+	parent byte
+	attrs  map[string]any
+}
+
+func sendRecords(t *testing.T, lc connector.Logs, records ...record) {
+	t.Helper()
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "svc")
+	lrs := rl.ScopeLogs().AppendEmpty().LogRecords()
+	for _, r := range records {
+		lr := lrs.AppendEmpty()
+		lr.SetEventName("gen_ai.evaluation.result")
+		if r.parent != 0 {
+			lr.SetTraceID(pcommon.TraceID{1})
+			lr.SetSpanID(pcommon.SpanID{r.parent})
+		}
+		_ = lr.Attributes().FromRaw(r.attrs)
+	}
+	if err := lc.ConsumeLogs(context.Background(), ld); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func with(base map[string]any, kv ...any) map[string]any {
+	out := map[string]any{}
+	for k, v := range base {
+		out[k] = v
+	}
+	for i := 0; i < len(kv); i += 2 {
+		out[kv[i].(string)] = kv[i+1]
+	}
+	return out
+}
+
+// counter: the sum of a join counter's points with this reason ("" for any).
+func counter(t *testing.T, f *fixture, name, reason string) int64 {
+	var n int64
+	for _, sm := range collect(t, f).ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if s, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == name {
+				for _, dp := range s.DataPoints {
+					if v, _ := dp.Attributes.Value("reason"); reason == "" || v.AsString() == reason {
+						n += dp.Value
+					}
+				}
+			}
+		}
+	}
+	return n
+}
+
+func entries(t *testing.T, f *fixture) int64 {
+	for _, sm := range collect(t, f).ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if g, ok := m.Data.(metricdata.Gauge[int64]); ok && m.Name == "otelcol_genai_usage_join_entries" {
+				return g.DataPoints[0].Value
+			}
+		}
+	}
+	return -1
+}
+
+// A log record takes the labels of the span it names (its parent span id, else the response id it
+// carries), and then feeds exactly the series the same result gives as that span's span event;
+// its own attributes win label by label; a record naming no span, or one not seen, keeps the
+// defaults and is counted.
+func TestLogRecordsTakeTheirSpansLabels(t *testing.T) {
+	dims := map[string]any{"gen_ai.request.model": "m1", "genai_o11y.route": "r1", respKey: "resp-1"}
+	pass := map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.75, "gen_ai.evaluation.score.label": "pass"}
+	fail := map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.25, "gen_ai.evaluation.score.label": "fail"}
+
+	// the reference: the results as span events on the evaluated span
+	ref := start(t, joinConfig(10, time.Minute))
+	ref.span(t, 7, dims, pass, fail)
+	want := ref.last()
+
+	for _, by := range []string{"span id", "response id"} {
+		t.Run(by, func(t *testing.T) {
+			cfg := joinConfig(10, time.Minute)
+			f := start(t, cfg)
+			lc := logsOf(t, f, cfg)
+			f.span(t, 7, dims)
+			if by == "span id" {
+				sendRecords(t, lc, record{7, pass}, record{7, fail})
+			} else {
+				sendRecords(t, lc, record{0, with(pass, respKey, "resp-1")}, record{0, with(fail, respKey, "resp-1")})
+			}
+			got := f.last()
+			for _, name := range []string{"eval.score", "eval.results"} {
+				if a, b := fmt.Sprint(sorted(got[name])), fmt.Sprint(sorted(want[name])); a != b {
+					t.Errorf("%s by %s:\n got %s\nwant %s", name, by, a, b)
+				}
+			}
+			if h := counter(t, f, "otelcol_genai_usage_join_hits", ""); h != 2 {
+				t.Errorf("hits: %d", h)
+			}
+		})
+	}
+
+	cfg := joinConfig(10, time.Minute)
+	f := start(t, cfg)
+	lc := logsOf(t, f, cfg)
+	f.span(t, 7, dims)
+	sendRecords(t, lc,
+		record{7, with(pass, "gen_ai.request.model", "m2")},                           // its own model, its span's route
+		record{7, with(pass, "gen_ai.request.model", "m3", "genai_o11y.route", "r3")}, // all its own: no lookup
+		record{9, pass}, // a span never seen
+		record{0, with(pass, respKey, "resp-unknown")}, // a response never seen
+		record{0, pass}, // names nothing
+	)
+	results := f.last()["eval.results"]
+	for _, c := range []struct {
+		model, route string
+		n            int64
+	}{{"m2", "r1", 1}, {"m3", "r3", 1}, {"_none", "_none", 3}} {
+		pt := find(t, results, map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.label": "pass", "gen_ai.request.model": c.model, "genai_o11y.route": c.route})
+		if pt.intV != c.n {
+			t.Errorf("%s/%s: %d, want %d", c.model, c.route, pt.intV, c.n)
+		}
+	}
+	if len(results) != 3 {
+		t.Errorf("series: %+v", results)
+	}
+	for reason, want := range map[string]int64{"not_found": 2, "no_reference": 1} {
+		if got := counter(t, f, "otelcol_genai_usage_join_misses", reason); got != want {
+			t.Errorf("misses %s: %d, want %d", reason, got, want)
+		}
+	}
+	if h := counter(t, f, "otelcol_genai_usage_join_hits", ""); h != 1 {
+		t.Errorf("hits: %d, want 1 (a record carrying every label looks nothing up)", h)
+	}
+}
+
+func sorted(pts []point) []string {
+	out := make([]string, 0, len(pts))
+	for _, p := range pts {
+		out = append(out, fmt.Sprintf("%s %d %g %d %v", mapKey(p.attrs), p.intV, p.dblV, p.count, p.bkts))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// The store is bounded: at most max_entries spans (the oldest forgotten first, counted), none
+// older than the ttl; label sets are shared and freed with their last entry. Every order of
+// puts, gets and expiries over a small key space is checked against a plain model.
+func TestJoinStoreIsBoundedByEntriesAndTTL(t *testing.T) {
+	const ttl = 10
+	var a attrs
+	a.vals[0], a.has[0] = pcommon.NewValueStr("m"), true
+	for max := 1; max <= 4; max++ {
+		j := newJoinStore(max, ttl)
+		type entry struct{ at int64 }
+		model := map[joinKey]entry{}
+		var order []joinKey
+		var evicted int64
+		now := int64(0)
+		for step := 0; step < 400; step++ {
+			key := spanKey(pcommon.SpanID{byte(step*7%6 + 1)})
+			enc := []byte{byte(step % 3)}
+			switch step % 5 {
+			case 0, 1, 3:
+				if _, ok := model[key]; !ok {
+					if len(order) == max {
+						if now-model[order[0]].at <= ttl {
+							evicted++
+						}
+						delete(model, order[0])
+						order = order[1:]
+					}
+					model[key] = entry{now}
+					order = append(order, key)
+				}
+				j.put(key, enc, []int{0}, &a, now)
+			case 2:
+				j.expire(now)
+				for len(order) > 0 && now-model[order[0]].at > ttl {
+					delete(model, order[0])
+					order = order[1:]
+				}
+			}
+			for _, k := range order {
+				if got := j.get(k, now); (got != nil) != (now-model[k].at <= ttl) {
+					t.Fatalf("max %d step %d: get %v = %v, entry at %d, now %d", max, step, k, got, model[k].at, now)
+				}
+			}
+			if j.size != len(order) || len(j.byKey) != len(order) || j.size > max {
+				t.Fatalf("max %d step %d: size %d, keys %d, want %d", max, step, j.size, len(j.byKey), len(order))
+			}
+			refs := 0
+			for _, s := range j.sets {
+				refs += s.refs
+			}
+			if refs != j.size {
+				t.Fatalf("max %d step %d: %d label-set references for %d entries", max, step, refs, j.size)
+			}
+			now += int64(step % 4)
+		}
+		if j.evicted != evicted {
+			t.Errorf("max %d: evicted %d, want %d", max, j.evicted, evicted)
+		}
+		j.expire(now + ttl + 1)
+		if j.size != 0 || len(j.byKey) != 0 || len(j.sets) != 0 {
+			t.Errorf("max %d: after the ttl: %d entries, %d keys, %d label sets", max, j.size, len(j.byKey), len(j.sets))
+		}
+	}
+}
+
+// Through the connector: a full store forgets its oldest span first and counts it; the entries
+// gauge reports the store's size; a record of the forgotten span is a miss.
+func TestJoinForgetsTheOldestWhenFull(t *testing.T) {
+	cfg := joinConfig(3, time.Hour)
+	f := start(t, cfg)
+	lc := logsOf(t, f, cfg)
+	for id := byte(1); id <= 5; id++ {
+		f.span(t, id, map[string]any{"gen_ai.request.model": fmt.Sprintf("m%d", id)})
+	}
+	f.span(t, 6, map[string]any{"genai_o11y.stage": "tool_call"}) // no join label: not remembered
+	if e := entries(t, f); e != 3 {
+		t.Errorf("entries: %d, want 3", e)
+	}
+	result := map[string]any{"gen_ai.evaluation.name": "x", "gen_ai.evaluation.score.label": "pass"}
+	sendRecords(t, lc, record{1, result}, record{5, result}, record{6, result})
+	if ev := counter(t, f, "otelcol_genai_usage_join_evicted", ""); ev != 2 {
+		t.Errorf("evicted: %d, want 2", ev)
+	}
+	if m := counter(t, f, "otelcol_genai_usage_join_misses", "not_found"); m != 2 {
+		t.Errorf("misses: %d, want 2", m)
+	}
+	if pt := find(t, f.last()["eval.results"], map[string]any{"gen_ai.evaluation.name": "x", "gen_ai.evaluation.score.label": "pass", "gen_ai.request.model": "m5", "genai_o11y.route": "_none"}); pt.intV != 1 {
+		t.Errorf("m5: %+v", pt)
+	}
+}
+
+// Memory per remembered span at the generated config's max_entries (testdata/config.yaml, the
+// shipped default), each span with its own span id and response id, 20 label sets between them.
+func TestJoinMemoryPerEntry(t *testing.T) {
+	max := loadConfig(t).Join.MaxEntries
+	if max == 0 {
+		t.Skip("the join is off in this config")
+	}
+	var a attrs
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	j := newJoinStore(max, time.Hour)
+	for i := 0; i < max/2; i++ {
+		a.vals[0], a.has[0] = pcommon.NewValueStr(fmt.Sprintf("model-%d", i%20)), true
+		enc := appendValue(nil, a.vals[0])
+		var id pcommon.SpanID
+		id[0], id[1], id[2] = byte(i), byte(i>>8), byte(i>>16)
+		j.put(spanKey(id), enc, []int{0}, &a, 0)
+		j.put(responseKey(fmt.Sprintf("chatcmpl-%024d", i)), enc, []int{0}, &a, 0)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := float64(after.HeapAlloc-before.HeapAlloc) / float64(j.size)
+	t.Logf("%d entries (half span ids, half 33-byte response ids): %.0f bytes each, %.1f MiB", j.size, per, per*float64(j.size)/(1<<20))
+	if j.size != max || per > 256 {
+		t.Errorf("%d entries, %.0f bytes each (want %d, at most 256)", j.size, per, max)
+	}
+	runtime.KeepAlive(j)
+}
