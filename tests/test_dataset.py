@@ -250,6 +250,51 @@ def test_eval_worthy_traces_through_the_collector_become_cases_that_gate_a_relea
     assert wrong.returncode == 2 and "this is an eval case" in wrong.stderr and "--replay" in wrong.stderr
 
 
+@pytest.mark.collector
+def test_the_default_share_keeps_whole_traces_of_every_route(otelcol, tmp_path):
+    """The stratified share as shipped (evals.dataset's default rate and bucket depth): of the traces no
+    signal keeps, every route sent gets whole traces into the files (tail sampling's default bucket,
+    twice the rate, admitted none of the demo's 16-span traces)."""
+    out = tmp_path / "evals" / "traces.jsonl"
+    out.parent.mkdir()
+    spec = make_spec(collector_ports({"evals.dataset.enabled": True, "evals.dataset.path": str(out),
+                                      "gateway.decision_wait_seconds": 2, "backends.tempo.endpoint": "127.0.0.1:1"}, tmp_path))
+    d = spec.evals.dataset
+    spans = demo_spans("healthy", 60, seed=31)
+    rest = {format(s.context.trace_id, "032x") for s in spans} - set(_expected(spans))
+    routes = {format(s.context.trace_id, "032x"): s.attributes[n.ROUTE] for s in spans if s.attributes.get(n.ROUTE)}
+    sent = {}
+    for s in spans:
+        tid = format(s.context.trace_id, "032x")
+        sent[tid] = sent.get(tid, 0) + 1
+    assert max(sent[t] for t in rest) > 2 * d.sample_spans_per_second_per_route  # what the default bucket shut out
+    assert max(sent[t] for t in rest) <= d.sample_burst_spans
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    with run_collector(otelcol, spec, tmp_path) as col:
+        exporter = OTLPSpanExporter(endpoint=f"http://{col.otlp_grpc}", insecure=True)
+        assert exporter.export(spans).name == "SUCCESS"
+        wanted = {routes[t] for t in rest}
+        deadline, kept = time.time() + 60, {}
+        while time.time() < deadline:
+            time.sleep(2)
+            kept = {}
+            for f in out.parent.iterdir():
+                for line in f.read_text().splitlines():
+                    for rs in json.loads(line).get("resourceSpans", []):
+                        for ss in rs.get("scopeSpans", []):
+                            for sp in ss.get("spans", []):
+                                kept[sp["traceId"]] = kept.get(sp["traceId"], 0) + 1
+            if {routes[t] for t in kept if t in rest} == wanted:
+                break
+        exporter.shutdown()
+    shared = {t for t in kept if t in rest}
+    assert {routes[t] for t in shared} == wanted, (sorted(wanted), sorted(routes[t] for t in shared))
+    assert all(kept[t] == sent[t] for t in shared), {t: (kept[t], sent[t]) for t in shared if kept[t] != sent[t]}  # whole traces
+    cases = dataset.build(sorted(out.parent.iterdir()), FLOORS, actions=ACTIONS)
+    assert {c["trace_id"] for c in cases if c["signals"] == ["sampled"]} == shared
+
+
 def test_user_action_events_make_a_trace_eval_worthy(tmp_path):
     """A rising proxy recorded as the user-action event on the answer's span is the signal user_action,
     as the helper's user_action span is; a falling one (copy_answer) is not."""

@@ -98,7 +98,8 @@ def dataset_policies(spec: Spec) -> list[dict]:
         for route in spec.pipeline.routes:
             policies.append({"name": f"route-{route}", "type": "and", "and": {"and_sub_policy": [
                 {"name": "route", "type": "string_attribute", "string_attribute": {"key": n.ROUTE, "values": [route]}},
-                {"name": "share", "type": "rate_limiting", "rate_limiting": {"spans_per_second": d.sample_spans_per_second_per_route}},
+                {"name": "share", "type": "rate_limiting", "rate_limiting": {"spans_per_second": d.sample_spans_per_second_per_route,
+                                                                            "burst_capacity": d.sample_burst_spans}},
             ]}})
     return policies
 

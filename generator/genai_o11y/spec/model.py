@@ -435,6 +435,10 @@ class EvalDataset(Strict):
     sample_spans_per_second_per_route: int = Field(2, ge=0, description="Of the rest, up to this many spans per second of whole traces for each "
                                                                           "of pipeline.routes (tail sampling's rate limit: a stratified share, so rare routes are "
                                                                           "kept as often as busy ones); 0: none.")
+    sample_burst_spans: int = Field(256, ge=1, le=1_000_000, description="The share's bucket depth in spans: the largest trace it can keep (a trace of more "
+                                                                          "spans is never in the share; tail sampling's `burst_capacity`, 2 x the rate if "
+                                                                          "unset, would shut out every trace longer than 4 spans at the default rate). "
+                                                                          "Also the most the share keeps at once after a start.")
     max_megabytes: int = Field(100, ge=1, description="Rotate the file at this size.")
     max_backups: int = Field(10, ge=0, description="Rotated files kept.")
 
