@@ -406,6 +406,13 @@ def request_errors(window: str) -> str:
     return record("request_errors", f"ratio_rate{window}")
 
 
+def slo_events(window: str, latency: bool) -> str:
+    """The events an SLO counts, per second, over a burn alert's long window (1h, 6h, 1d, 3d): requests
+    (availability) or a stage's spans (latency), each from the counter its ratio divides by: the burn
+    alerts' minimum-traffic guard."""
+    return record("slo_stage_spans" if latency else "slo_requests", f"rate{window}")
+
+
 def stage_slow(window: str) -> str:
     """The share of a stage's spans over its latency-SLO threshold, over a burn window."""
     return record("stage_slow", f"ratio_rate{window}")

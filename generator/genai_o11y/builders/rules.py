@@ -75,25 +75,50 @@ def record_stage_slis() -> list[dict]:
     }]
 
 
-def _burn_expr(metric, objective_pct: float, w: BurnWindow) -> str:
-    """`metric`: window -> the series (a recording rule and its matchers) to compare."""
+#: The long windows of BURN_WINDOWS: the guard's event rates are recorded over these.
+GUARD_WINDOWS = list(dict.fromkeys(w.long for w in BURN_WINDOWS))
+_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def seconds(window: str) -> int:
+    return int(window[:-1]) * _SECONDS[window[-1]]
+
+
+def record_slo_events(window: str, latency: bool) -> dict:
+    """The guard's events: requests from the availability ratio's counter, a stage's spans from the
+    latency ratio's histogram count."""
+    if latency:
+        return {"record": catalog.slo_events(window, True), "expr": f"sum by ({BY}, {STAGE}) (rate({COUNT}[{window}]))"}
+    return {"record": catalog.slo_events(window, False), "expr": f'sum by ({BY}) (rate({CALLS}{{{STAGE}="request"}}[{window}]))'}
+
+
+def _burn_expr(metric, objective_pct: float, w: BurnWindow, stage: str | None, min_events: int) -> str:
+    """`metric`: window -> the series (a recording rule and its matchers) to compare; `stage`: the stage
+    whose spans count as events (None: requests; the guard then matches on service and environment)."""
     budget = round(1 - objective_pct / 100, 10)
     thr = f"({w.factor} * {budget})"
-    return f"(\n  {metric(w.long)} > {thr}\nand\n  {metric(w.short)} > {thr}\n)"
+    if stage:
+        on, events = f"{BY}, {STAGE}", f'{catalog.slo_events(w.long, True)}{{{STAGE}="{stage}"}}'
+    else:
+        on, events = BY, catalog.slo_events(w.long, False)
+    guard = f"{events} * {seconds(w.long)} >= {min_events}"
+    return f"(\n  {metric(w.long)} > {thr}\nand\n  {metric(w.short)} > {thr}\nand on ({on})\n  {guard}\n)"
 
 
 def _windows_text(ws: list[BurnWindow]) -> str:
     return " / ".join(f"{w.factor}x over {w.long} and {w.short}" for w in ws)
 
 
-def _burn_alerts(name: str, metric, objective_pct: float, slo: str, text) -> list[Alert]:
+def _burn_alerts(name: str, metric, objective_pct: float, slo: str, text, min_events: int, stage: str | None = None) -> list[Alert]:
     """One SLO's multiwindow burn-rate alerts: Fast (pages) and Slow (a ticket). `metric`: window -> the
-    recorded ratio (with its matchers); `text(page, speed, windows)` -> (summary, description, runbook)."""
+    recorded ratio (with its matchers); `text(page, speed, windows)` -> (summary, description, runbook).
+    Each window pair needs min_events events in its long window (slos.min_events)."""
     out = []
     for sev, suffix, speed, for_ in SPEEDS:
         ws = [w for w in BURN_WINDOWS if w.severity == sev]
         summary, description, runbook = text(sev == "critical", speed, ws)
-        out.append(Alert(name=f"{name}{suffix}", expr="\nor\n".join(_burn_expr(metric, objective_pct, w) for w in ws), severity=sev, for_=for_,
+        out.append(Alert(name=f"{name}{suffix}", expr="\nor\n".join(_burn_expr(metric, objective_pct, w, stage, min_events) for w in ws),
+                         severity=sev, for_=for_,
                          labels={"genai_o11y_slo": slo}, summary=summary, description=description, runbook=runbook))
     return out
 
@@ -111,6 +136,7 @@ def slo_alerts(spec: Spec) -> list[Alert]:
                     f"End-to-end requests (stage `request`: each trace's root span, a model call included when nothing of the app is above it) fail often enough that, at this rate, the "
                     f"{av.window_days}-day budget of {round(100 - av.objective_percent, 6)}% failed requests is gone "
                     + ("within hours to a couple of days: users are affected now." if page else "before the window ends: a slow leak worth a ticket.")
+                    + f" Each window pair needs at least {spec.slos.min_events} requests in its long window (`slos.min_events`): a quiet service's one failure is not an outage."
                 ),
                 confirm=[
                     f"{dashboard(n.BOARD_OVERVIEW, 'Error ratio')}: the ratio against the budget line.",
@@ -125,7 +151,8 @@ def slo_alerts(spec: Spec) -> list[Alert]:
             ),
         )
 
-    alerts = _burn_alerts("GenAIErrorBudgetBurn", catalog.request_errors, av.objective_percent, "availability", availability_text)
+    alerts = _burn_alerts("GenAIErrorBudgetBurn", catalog.request_errors, av.objective_percent, "availability", availability_text,
+                          spec.slos.min_events)
     for slo in spec.slos.latency:
         def metric(window: str, slo=slo) -> str:
             return catalog.stage_slow(window) + "{" + f'{STAGE}="{slo.stage}",threshold_ms="{slo.threshold_ms}"' + "}"
@@ -136,18 +163,19 @@ def slo_alerts(spec: Spec) -> list[Alert]:
                 f"More than the {round(100 - slo.objective_percent, 6)}% budget of {slo.stage} spans of {{{{ $labels.{SVC} }}}} "
                 f"({{{{ $labels.{ENV} }}}}) take over {slo.threshold_ms} ms, burning at {_windows_text(ws)}: "
                 f"{{{{ $value | humanizePercentage }}}} are slow.",
-                _latency_runbook(page),
+                _latency_runbook(page, spec.slos.min_events),
             )
 
-        alerts += _burn_alerts("GenAILatencyBudgetBurn", metric, slo.objective_percent, "latency", latency_text)
+        alerts += _burn_alerts("GenAILatencyBudgetBurn", metric, slo.objective_percent, "latency", latency_text, spec.slos.min_events, slo.stage)
     return alerts
 
 
-def _latency_runbook(page: bool) -> Runbook:
+def _latency_runbook(page: bool, min_events: int) -> Runbook:
     return Runbook(
         meaning=(
             "Too many spans of one stage (label `genai_o11y_stage`; `request` is end to end) are slower than the "
             "spec's latency SLO threshold. " + ("At this burn rate the budget is gone within hours." if page else "A slower burn: the budget runs out before the window ends.")
+            + f" Each window pair needs at least {min_events} spans of the stage in its long window (`slos.min_events`)."
         ),
         confirm=[
             f"{dashboard(n.BOARD_STAGES, 'Latency by stage')}: p95/p99 of the stage against its threshold.",
@@ -166,6 +194,9 @@ def sli_records(spec: Spec) -> list[dict]:
     records = [record_availability(w) for w in RULE_WINDOWS]
     for slo in spec.slos.latency:
         records += [record_latency_slo(slo.stage, slo.threshold_ms, w) for w in RULE_WINDOWS]
+    records += [record_slo_events(w, False) for w in GUARD_WINDOWS]
+    if spec.slos.latency:
+        records += [record_slo_events(w, True) for w in GUARD_WINDOWS]
     return records + record_stage_slis()
 
 

@@ -173,6 +173,8 @@ class LatencySlo(Strict):
 class Slos(Strict):
     availability: Availability = Field(default_factory=Availability)
     latency: list[LatencySlo] = Field(default_factory=list)
+    min_events: int = Field(20, ge=1, description="A burn-rate alert needs at least this many requests (or spans of the stage) in its long "
+                                                   "window: with fewer, one failure is a 100% error ratio and would page.")
 
 
 def _known_category(c: str) -> str:
