@@ -14,19 +14,12 @@ from importlib import resources
 from pathlib import Path
 
 
-from . import yamlines
+from . import re2check, yamlines
 from .errors import Problem, SpecError
 
 MASK_TOKEN = re.compile(r"<[A-Z_]+>")
 BYTES_MASK = "<BYTES>"  # a bytes value outside Tier 1 is masked whole (opaque: never scanned, never passed)
 RULE_KEYS = {"name", "regex", "mask", "requires_any", "requires_match", "high_confidence"}
-# RE2 has no look-around, back-references, possessive quantifiers or atomic groups.
-NOT_RE2 = [
-    (re.compile(r"\(\?<?[=!]"), "look-around is not supported by RE2"),
-    (re.compile(r"\\[1-9]"), "back-references are not supported by RE2"),
-    (re.compile(r"[*+?}]\+"), "possessive quantifiers are not supported by RE2"),
-    (re.compile(r"\(\?>"), "atomic groups are not supported by RE2"),
-]
 
 
 #: Characters whose lowercase is in [a-z_ .] (the Kelvin sign lowercases to "k").
@@ -301,16 +294,11 @@ def _gate_problems(where: str, d: dict) -> list[Problem]:
         if not isinstance(pat, str) or not pat:
             out.append(Problem(f"{where}.requires_match", "must be a regex string"))
         else:
-            try:
-                re.compile(pat)
-            except re.error as e:
-                out.append(Problem(f"{where}.requires_match", f"regex does not compile: {e}"))
-            else:
-                bad = [why for p, why in NOT_RE2 if p.search(pat)]
-                if bad:
-                    out.append(Problem(f"{where}.requires_match", bad[0]))
-                elif re.search(r"(?<!\\)[A-Z]", pat):
-                    out.append(Problem(f"{where}.requires_match", "must not contain uppercase letters (the gate is checked on lowercased text)"))
+            why = re2check.problem(pat)
+            if why:
+                out.append(Problem(f"{where}.requires_match", why))
+            elif re.search(r"(?<!\\)[A-Z]", pat):
+                out.append(Problem(f"{where}.requires_match", "must not contain uppercase letters (the gate is checked on lowercased text)"))
     return out
 
 
@@ -354,14 +342,9 @@ def parse(text: str, source: str) -> Policy:
             if gate:
                 problems.extend(gate)
                 continue
-            try:
-                re.compile(d["regex"])
-            except re.error as e:
-                problems.append(Problem(f"{where}.regex", f"regex does not compile: {e}"))
-                continue
-            bad = [why for pat, why in NOT_RE2 if pat.search(d["regex"])]
-            if bad:
-                problems.append(Problem(f"{where}.regex", bad[0]))
+            why = re2check.problem(d["regex"])
+            if why:
+                problems.append(Problem(f"{where}.regex", why))
                 continue
             if not isinstance(d.get("high_confidence", False), bool):
                 problems.append(Problem(f"{where}.high_confidence", "must be true or false"))

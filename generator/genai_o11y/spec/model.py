@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-from .. import names
+from .. import names, re2check
 
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/@+-]*$")]
 Endpoint = Annotated[str, Field(pattern=r"^[^\s:]*:\d{1,5}$")]
@@ -38,13 +38,6 @@ def _slo_stage(s: str) -> str:
 
 StageName = Annotated[str, AfterValidator(_known_stage)]
 
-# RE2 (the collector's regex engine) has no look-around, back-references or possessive quantifiers.
-_NOT_RE2 = [
-    (re.compile(r"\(\?<?[=!]"), "look-around ((?=...), (?!...), (?<=...), (?<!...)) is not supported by RE2"),
-    (re.compile(r"\\[1-9]"), "back-references (\\1) are not supported by RE2"),
-    (re.compile(r"[*+?}]\+"), "possessive quantifiers are not supported by RE2"),
-    (re.compile(r"\(\?>"), "atomic groups are not supported by RE2"),
-]
 
 
 class Strict(BaseModel):
@@ -184,15 +177,11 @@ def _known_category(c: str) -> str:
 
 
 def _re2(v: str) -> str:
-    try:
-        compiled = re.compile(v)
-    except re.error as e:
-        raise ValueError(f"regex does not compile: {e}") from None
-    if compiled.fullmatch("") is not None:
+    why = re2check.problem(v)
+    if why:
+        raise ValueError(why if why.startswith("regex ") else f"regex {v!r}: {why}")
+    if re.compile(v).fullmatch("") is not None:
         raise ValueError(f"regex {v!r} matches the empty string: it would match everywhere (or, empty, not compile in the collector)")
-    for bad, why in _NOT_RE2:
-        if bad.search(v):
-            raise ValueError(f"regex {v!r}: {why}")
     return v
 
 
