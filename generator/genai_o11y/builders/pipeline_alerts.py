@@ -276,6 +276,36 @@ LATE_FACTOR = 1.25
 #: wait is over, so a trace is decided after decision_wait ticks; fewer ticks per second, later decisions.
 TICK_SECONDS = 1
 FAILED = 'success="false"'
+TS_DECIDED = TS + "global_count_traces_sampled"  # counter: traces decided, by sampled="true"/"false"
+TS_LATE_SPANS = TS + "early_releases_from_cache_decision"  # counter: spans of an already decided trace, by sampled
+LB_LATENCY = "otelcol_loadbalancer_backend_latency"  # histogram (ms) per endpoint: one export to a gateway
+
+#: The gateway row of the pipeline board (builders/dashboards/pipeline.py): the runbooks link these panels.
+PANEL_GATEWAYS_UP = "Gateways up"
+PANEL_GATEWAY_REFUSED = "Gateway spans refused"
+PANEL_GATEWAY_DECISIONS = "Gateway sampling decisions"
+PANEL_GATEWAY_DELAY = "Gateway decision delay"
+PANEL_GATEWAY_MEMORY = "Gateway traces in memory"
+PANEL_GATEWAY_QUEUE = "Gateway export queue"
+PANEL_GATEWAY_DROPPED = "Gateway spans dropped"
+PANEL_LB_BACKENDS = "Load balancer backends"
+PANEL_LB_EXPORTS = "Exports to gateways"
+
+
+def sampling_settings(spec: Spec) -> tuple[int, int, int]:
+    """(decision wait in s, num_traces, shards) of the tail_sampling processor the gateways run
+    (builders/gateway.py): alerts and panels read their thresholds from the config itself."""
+    from . import gateway as gateway_builder  # gateway imports collector; collector does not import us
+
+    ts = gateway_builder.build(spec)["processors"][n.TAIL_SAMPLER]
+    return int(ts["decision_wait"].rstrip("s")), ts["num_traces"], ts.get("num_shards", 1)
+
+
+def decision_delay(spec: Spec, window: str = "5m", by: str = "job, instance") -> str:
+    """The estimated time from a trace's first span to its decision, per gateway: decision_wait ticks of
+    the decision timer per shard, over the ticks it manages per second."""
+    wait, _, shards = sampling_settings(spec)
+    return f'{wait * shards} / sum by ({by}) (rate({TS_TICKS}{{job="{spec.backends.prometheus.gateway_job}"}}[{window}]))'
 
 
 def gateway_alerts(spec: Spec) -> list[Alert]:
@@ -284,15 +314,11 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
     gateway config the replicas run (builders/gateway.py), so they cannot disagree with it."""
     if not spec.gateway.enabled:
         return []
-    from . import gateway as gateway_builder  # gateway imports collector; collector does not import us
-
     jobs = spec.backends.prometheus
     gw, col, replicas = jobs.gateway_job, jobs.collector_job, spec.gateway.replicas
-    ts = gateway_builder.build(spec)["processors"][n.TAIL_SAMPLER]
-    wait = int(ts["decision_wait"].rstrip("s"))
-    num_traces, shards = ts["num_traces"], ts.get("num_shards", 1)
+    wait, num_traces, _shards = sampling_settings(spec)
     inst = "{{ $labels.instance }}"
-    gw_board = PIPELINE  # it has no gateway panels yet: the runbook names the metrics to query
+    board = lambda panel: dashboard(n.BOARD_PIPELINE, panel)  # noqa: E731 - the gateway row's panels
     late = wait * LATE_FACTOR
     gw_sel = f'job="{gw}"'
     return [
@@ -312,7 +338,7 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
                 meaning=("Every gateway replica is down or unreachable: tail sampling and the export to Tempo stop. The sidecars' load_balancing "
                          "exporter retries forever from its persistent queue (collector.queue_size_batches per sidecar), so nothing is lost "
                          "until a sidecar's queue is full, but the queue grows on the app pod's volume."),
-                confirm=[f"Prometheus *Status > Targets*, job `{gw}`; {gw_board}.",
+                confirm=[f"Prometheus *Status > Targets*, job `{gw}`; {board(PANEL_GATEWAYS_UP)}.",
                          "The gateway pods (`kubectl get pods -l app.kubernetes.io/component=opentelemetry-collector`; compose: `docker compose ps gateway`) and their logs (OOM kills, config errors)."],
                 actions=[f"Bring the gateways back (restart, fix the config, raise gateway.memory_limit_mib if they are OOM-killed); the sidecars' queues drain by themselves.",
                          f"If they run: fix the scrape config (job name must match `backends.prometheus.gateway_job`, port gateway.telemetry_port {spec.gateway.telemetry_port})."],
@@ -336,7 +362,7 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
                          "30 s wait (bench/gateway_fault.py, one of 2 replicas SIGKILLed and restarted): its undecided traces were "
                          "lost (270 of 900 sent in the 45 s before the kill); nothing sent while it was down was lost (queued in "
                          "the sidecars, the last arrived 37 s after the restart); every trace after the restart arrived whole."),
-                confirm=[f"Prometheus *Status > Targets*, job `{gw}`; {gw_board}; GenAILoadBalancerBackendsMissing on the sidecars."],
+                confirm=[f"Prometheus *Status > Targets*, job `{gw}`; {board(PANEL_GATEWAYS_UP)}; {board(PANEL_LB_BACKENDS)}; GenAILoadBalancerBackendsMissing on the sidecars."],
                 actions=["Look at the missing replicas' pods and logs (OOM: raise gateway.memory_limit_mib or lower gateway.num_traces).",
                          "Scale back to gateway.replicas; a PodDisruptionBudget (Helm) keeps voluntary disruptions to one replica at a time."],
             ),
@@ -355,7 +381,7 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
             runbook=Runbook(
                 meaning=("The gateway's OTLP receiver answers with errors: the memory_limiter is over its soft limit and pushes back (its refusals "
                          "are counted by the receiver), usually because the sampling buffer holds more traces or bigger spans than the memory allows."),
-                confirm=[f"{gw_board}; `otelcol_receiver_refused_spans`, `otelcol_process_memory_rss` and `{TS_ON_MEMORY}` of job `{gw}`; the gateway's log says `data refused due to high memory usage`."],
+                confirm=[f"{board(PANEL_GATEWAY_REFUSED)}; {board(PANEL_GATEWAY_MEMORY)}; `otelcol_receiver_refused_spans`, `otelcol_process_memory_rss` and `{TS_ON_MEMORY}` of job `{gw}`; the gateway's log says `data refused due to high memory usage`."],
                 actions=[f"Raise gateway.memory_limit_mib (and the pod limit) or gateway.replicas; lower gateway.num_traces ({num_traces}) "
                          f"or gateway.decision_wait_seconds ({wait} s) if traffic grew."],
             ),
@@ -377,7 +403,7 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
             runbook=Runbook(
                 meaning=(f"More traces arrive within decision_wait ({wait} s) than one replica holds (num_traces {num_traces}): the oldest "
                          "undecided traces are dropped to make room (counted as dropped too early), so errors and negative feedback go unsampled."),
-                confirm=[f"{gw_board}; `{TS_DROPPED_EARLY}` and `{TS_ON_MEMORY}` on the gateway's telemetry endpoint."],
+                confirm=[f"{board(PANEL_GATEWAY_MEMORY)} (against num_traces); {board(PANEL_GATEWAY_DROPPED)}; `{TS_DROPPED_EARLY}` and `{TS_ON_MEMORY}` on the gateway's telemetry endpoint."],
                 actions=["Add replicas (gateway.replicas, or the Helm autoscaler): each holds its share of the trace ids.",
                          "Or raise gateway.num_traces with gateway.memory_limit_mib, or lower gateway.decision_wait_seconds."],
             ),
@@ -386,7 +412,7 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
             # for: 10m outlasts the 5m window: the tick counter of a (re)started gateway reads low under rate()[5m]
             # while it is younger than the window (Prometheus 3 here: the expression is true for about 4 minutes)
             name="GenAIGatewayDecisionsLate",
-            expr=f"{wait * shards} / sum by (job, instance) (rate({TS_TICKS}{{{gw_sel}}}[5m])) > {late:g}",
+            expr=f"{decision_delay(spec)} > {late:g}",
             severity="warning",
             for_="10m",
             from_spans=False,
@@ -401,7 +427,7 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
                          f"later: the expression is decision_wait x shards / ticks per second. Late decisions hold traces longer "
                          "(GenAIGatewaySamplingBufferFull follows) and delay what reaches Tempo. For the first minutes after a "
                          "gateway (re)starts the expression reads high (its counter is younger than the 5m window); `for: 10m` outlasts that."),
-                confirm=[f"{gw_board}; the decision timer latency histogram (`{TS}sampling_decision_timer_latency`) near or above 1000 ms; "
+                confirm=[f"{board(PANEL_GATEWAY_DELAY)}; {board(PANEL_GATEWAY_DECISIONS)} (spans after their decision); the decision timer latency histogram (`{TS}sampling_decision_timer_latency`) near or above 1000 ms; "
                          "the gateway's CPU at its limit."],
                 actions=["Give the gateways more CPU or add replicas (each decides its share of the trace ids).",
                          "Look for an expensive policy (ottl_condition) in the sampling section of the spec."],
@@ -423,7 +449,7 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
                          "should be replicas: replicas are down or not ready (GenAIGatewayReplicasDown), or the name points at the wrong thing "
                          "(not a headless Service, another namespace). Each trace still reaches one gateway: traces are not split, only fewer replicas work."),
                 confirm=[f"`{LB_BACKENDS}` and `otelcol_loadbalancer_num_resolutions` (success=\"false\") on the sidecar's telemetry endpoint; "
-                         f"{PIPELINE}; from the app pod, `getent hosts {spec.gateway.host}`."],
+                         f"{board(PANEL_LB_BACKENDS)}; from the app pod, `getent hosts {spec.gateway.host}`."],
                 actions=["If replicas are down: see GenAIGatewayReplicasDown (it inhibits this alert).",
                          f"Otherwise fix the name: the sidecar and the gateway in one namespace, `{spec.gateway.host}` a headless Service (clusterIP: None)."],
             ),
@@ -443,7 +469,7 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
                 meaning=("A gateway the sidecar routes to refuses or does not answer (down but still resolved, refusing under memory pressure, "
                          "network policy, TLS). The exporter retries from its persistent queue; a trace id stays on its gateway, so it waits "
                          "until that gateway answers or the resolver drops it."),
-                confirm=[f"`{LB_OUTCOME}` by `endpoint` on the sidecar's telemetry endpoint names the failing gateway; {gw_board}; "
+                confirm=[f"`{LB_OUTCOME}` by `endpoint` on the sidecar's telemetry endpoint names the failing gateway ({board(PANEL_LB_EXPORTS)}); "
                          "the sidecar log says `Exporting failed` with the endpoint."],
                 actions=["A gateway refusing: see GenAIGatewayRefusingSpans. Down: see GenAIGatewayReplicasDown (it inhibits this alert).",
                          f"Otherwise check the network path from the app pods to port {spec.gateway.otlp_grpc_port} of the gateways."],
