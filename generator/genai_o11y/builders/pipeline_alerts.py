@@ -116,7 +116,7 @@ def alerts(spec: Spec) -> list[Alert]:
                 meaning="Accepted spans never reach Tempo: the persistent queue is full (long outage), the backend rejects them as invalid, or more traces arrive within decision_wait than gateway.num_traces holds.",
                 confirm=[f"{PIPELINE}, panels *Export queue* and *Spans dropped*."],
                 actions=[
-                    "Queue full: restore Tempo (GenAITempoExportFailing), then raise collector.queue_size_batches.",
+                    "Queue full: restore Tempo (GenAITempoExportFailing) or the gateways, then raise collector.queue_mib (the sidecars' queues, bytes) or gateway.queue_size_batches (the gateways').",
                     "Dropped too early: raise gateway.num_traces or lower gateway.decision_wait_seconds.",
                 ],
             ),
@@ -135,7 +135,7 @@ def alerts(spec: Spec) -> list[Alert]:
             runbook=Runbook(
                 meaning="The backend is slower than the traffic or unreachable; the on-disk queue absorbs it until it is full.",
                 confirm=[f"{PIPELINE}, panel *Export queue*; GenAITempoExportFailing firing at the same time."],
-                actions=["Restore the backend; if it is just slow, raise its ingestion limits or collector.queue_size_batches."],
+                actions=["Restore the backend; if it is just slow, raise its ingestion limits, collector.queue_mib (sidecars) or gateway.queue_size_batches (gateways)."],
             ),
         ),
         Alert(
@@ -336,7 +336,7 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
             ),
             runbook=Runbook(
                 meaning=("Every gateway replica is down or unreachable: tail sampling and the export to Tempo stop. The sidecars' load_balancing "
-                         "exporter retries forever from its persistent queue (collector.queue_size_batches per sidecar), so nothing is lost "
+                         "exporter retries forever from its persistent queue (collector.queue_mib of spans per sidecar), so nothing is lost "
                          "until a sidecar's queue is full, but the queue grows on the app pod's volume."),
                 confirm=[f"Prometheus *Status > Targets*, job `{gw}`; {board(PANEL_GATEWAYS_UP)}.",
                          "The gateway pods (`kubectl get pods -l app.kubernetes.io/component=opentelemetry-collector`; compose: `docker compose ps gateway`) and their logs (OOM kills, config errors)."],

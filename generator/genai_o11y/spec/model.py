@@ -504,7 +504,9 @@ class Collector(Strict):
     health_endpoint: Endpoint = "0.0.0.0:13133"
     memory_limit_mib: int = Field(400, ge=32, description="The memory limiter refuses data above this (soft limit 80%); GOMEMLIMIT is set to 50% of it.")
     queue_directory: str = Field("/var/lib/genai-o11y/queue", min_length=1)
-    queue_size_batches: int = Field(5000, ge=10)
+    queue_mib: int = Field(320, ge=1, description="Serialized data the sidecar's persistent queues hold in total (sizer: bytes, split between "
+                           "them) while the gateways or backends are unreachable; beyond it new data is dropped. The queue volume (Helm "
+                           "emptyDir sizeLimit) is derived from it: the on-disk file and its compaction copy.")
     metrics_flush_interval_seconds: int = Field(15, ge=1, le=300)
     engine: Literal["native", "ottl"] = Field(
         "native",
