@@ -19,7 +19,10 @@ the shipped gateway.host lists 127.0.0.1 and 127.0.0.2; else the run stops with 
 private file the killed replica's address leaves the name at the kill and returns after the restart, as
 Docker DNS and a headless Service drop a stopped or unready replica; with `localhost` it stays listed.
 
-Run: .venv/bin/python bench/gateway_fault.py [--resolver static|dns] [--rate 20] [--kill-at 45] [--down 20] [--after 40]
+--retries backends (a changed setting, printed): the load balancer's retries and queue moved into its
+per-replica exporters (in memory), the way to avoid the duplicated spans of the shipped at-least-once delivery.
+
+Run: .venv/bin/python bench/gateway_fault.py [--resolver static|dns] [--retries balancer|backends] [--rate 20] [--kill-at 45] [--down 20] [--after 40]
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from opentelemetry import trace  # noqa: E402
 from opentelemetry.trace import Status, StatusCode  # noqa: E402
 
+from genai_o11y import names as n  # noqa: E402
 from genai_o11y import toolchain  # noqa: E402
 from genai_o11y.builders import collector as collector_builder  # noqa: E402
 from harness import (OtlpSink, collector_ports, gateway_ports, gateway_spec, make_spec, run_collector,  # noqa: E402
@@ -115,6 +119,19 @@ def lb_backends(url: str) -> int | None:
     return int(float(m.group(1))) if m else None
 
 
+#: --retries backends: each per-replica exporter's in-memory queue (batches).
+BACKEND_QUEUE = 5000
+
+
+def retries_in_backends(lb: dict) -> None:
+    """The alternative to the shipped load balancer (README: at-least-once): no retry or queue at its level, so a
+    batch split over two replicas is never resent whole; each replica's exporter queues in memory and retries."""
+    lb["protocol"]["otlp"]["sending_queue"] = {"enabled": True, "queue_size": BACKEND_QUEUE, "num_consumers": 2}
+    lb["protocol"]["otlp"]["retry_on_failure"] = dict(collector_builder.GATEWAY_RETRY)
+    lb["retry_on_failure"] = {"enabled": False}
+    lb["sending_queue"] = {"enabled": False}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rate", type=float, default=20, help="traces per second (4 spans each)")
@@ -122,6 +139,9 @@ def main() -> None:
     ap.add_argument("--down", type=float, default=20)
     ap.add_argument("--after", type=float, default=40, help="seconds of traffic after the restart")
     ap.add_argument("--resolver", choices=["static", "dns"], default="static", help="how the sidecars find the gateways (compose and Helm: dns)")
+    ap.add_argument("--retries", choices=["balancer", "backends"], default="balancer",
+                    help="balancer (shipped): retries and the persistent queue at the load-balancer level; backends (a changed "
+                         "setting, printed): none there, an in-memory queue and endless retries in each per-replica exporter")
     args = ap.parse_args()
     binary = toolchain.collector_path()
     assert binary, "make collector"
@@ -137,6 +157,9 @@ def main() -> None:
     print(f"# gateway fault: {platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
           f"decision wait {wait} s (shipped), {args.rate:g} traces/s × {len(SPANS)} spans, kill at {args.kill_at:g} s, "
           f"down {args.down:g} s, {args.after:g} s after; resolver {args.resolver}" + (f" ({names.how})" if names else ""))
+    if args.retries == "backends":
+        print("# CHANGED SETTING (not shipped): load_balancing retry_on_failure and sending_queue off; protocol.otlp: an in-memory "
+              f"queue of {BACKEND_QUEUE} batches, retries forever at most {collector_builder.GATEWAY_RETRY['max_interval']} apart")
     with OtlpSink() as sink, ExitStack() as stack:
         base = {"backends.tempo.endpoint": sink.endpoint, "gateway.enabled": True}
         gw_ports = [gateway_ports(tmp / f"gw{i}") for i in range(2)]
@@ -155,7 +178,11 @@ def main() -> None:
         for svc in SERVICES:
             d = tmp / svc
             d.mkdir(parents=True, exist_ok=True)
-            sidecars[svc] = stack.enter_context(run_collector(names.sidecar_binary if names else binary, make_spec(collector_ports(base, d)), d))
+            spec = make_spec(collector_ports(base, d))
+            config = collector_builder.build(spec)
+            if args.retries == "backends":
+                retries_in_backends(config["exporters"][n.GATEWAY_EXPORTER])
+            sidecars[svc] = stack.enter_context(run_collector(names.sidecar_binary if names else binary, spec, d, config=config))
         providers = {svc: tracer_provider(sidecars[svc].otlp_grpc, {"service.name": svc}) for svc in SERVICES}
         tracers = {svc: tp.get_tracer("gateway-fault") for svc, tp in providers.items()}
         sent: list[tuple[float, str]] = []

@@ -476,8 +476,8 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
                          "until that gateway answers or the resolver drops it. Delivery is at-least-once meanwhile: the load balancer "
                          "retries a batch whole, including the part another gateway already took (load_balancing v0.161.0 returns the "
                          "parts' errors joined, not the failed part), so some spans reach Tempo twice with the same span id (10 - 11% of "
-                         "the traces sent during a 20 s outage of one of 2 gateways, bench/RESULTS.md); no setting avoids it and keeps "
-                         "the persistent queue. The eval dataset build gives the same cases whether a span arrived once or twice."),
+                         "the traces sent during a 20 s outage of one of 2 gateways, bench/RESULTS.md); retrying in the per-replica exporters "
+                         "avoids it but loses what they hold in memory when the resolver drops a replica, so it stays so. The eval dataset build gives the same cases whether a span arrived once or twice."),
                 confirm=[f"`{LB_OUTCOME}` by `endpoint` on the sidecar's telemetry endpoint names the failing gateway ({board(PANEL_LB_EXPORTS)}); "
                          "the sidecar log says `Exporting failed` with the endpoint."],
                 actions=["A gateway refusing: see GenAIGatewayRefusingSpans. Down: see GenAIGatewayReplicasDown (it inhibits this alert).",
