@@ -46,6 +46,8 @@ def alerts(spec: Spec) -> list[Alert]:
     redact = f'processor="{n.redact_processor(spec.collector.engine)}"'
     redact_in, redact_out = _m("otelcol_processor_incoming_items", col, redact), _m("otelcol_processor_outgoing_items", col, redact)
     drops, drops_matcher = n.BUDGET_DROPS[spec.collector.engine]
+    # with the gateway tier the Tempo exporter's queue is the gateways': their row's panel
+    gw_queue = f" (the sidecars'; the gateways': {dashboard(n.BOARD_PIPELINE, PANEL_GATEWAY_QUEUE)})" if spec.gateway.enabled else ""
     return [
         Alert(
             name="GenAISidecarDown",
@@ -135,7 +137,7 @@ def alerts(spec: Spec) -> list[Alert]:
             description=f"The persistent queue of exporter {{{{ $labels.exporter }}}} on {inst} is {{{{ $value | humanizePercentage }}}} full: when it is full, new spans are dropped.",
             runbook=Runbook(
                 meaning="The backend is slower than the traffic or unreachable; the on-disk queue absorbs it until it is full.",
-                confirm=[f"{PIPELINE}, panel *Export queue*; GenAITempoExportFailing firing at the same time."],
+                confirm=[f"{PIPELINE}, panel *Export queue*{gw_queue}; GenAITempoExportFailing firing at the same time."],
                 actions=["Restore the backend; if it is just slow, raise its ingestion limits, collector.queue_mib (sidecars) or gateway.queue_size_batches (gateways)."],
             ),
         ),
@@ -153,7 +155,7 @@ def alerts(spec: Spec) -> list[Alert]:
             description=f"Spans wait in the queue of {TEMPO} on {inst} and none were sent for 10 minutes: Tempo at {spec.backends.tempo.endpoint} is unreachable or refusing. The queue holds them until it is full.",
             runbook=Runbook(
                 meaning="The collector retries forever from its persistent queue, so an outage loses nothing until the queue is full; meanwhile no new traces are visible in Tempo.",
-                confirm=[f"{PIPELINE}, panel *Export queue*; the sidecar log says `Exporting failed. Will retry`."],
+                confirm=[f"{PIPELINE}, panel *Export queue*{gw_queue}; the sidecar log says `Exporting failed. Will retry`."],
                 actions=["Check Tempo's health and the endpoint/TLS settings in backends.tempo; the queue drains by itself when Tempo is back."],
             ),
         ),
