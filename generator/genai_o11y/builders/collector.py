@@ -214,9 +214,14 @@ def queue_bytes(spec: Spec) -> int:
     return spec.collector.queue_mib * MIB // len(sidecar_queues(spec))
 
 
+def volume_mib(queue_mib: int) -> int:
+    """The volume a directory of persistent queues holding `queue_mib` in total needs."""
+    return queue_mib * QUEUE_DISK_FACTOR + QUEUE_DISK_SLACK_MIB
+
+
 def queue_volume_mib(spec: Spec) -> int:
     """The size of the sidecar's queue volume (Helm emptyDir sizeLimit), from collector.queue_mib."""
-    return spec.collector.queue_mib * QUEUE_DISK_FACTOR + QUEUE_DISK_SLACK_MIB
+    return volume_mib(spec.collector.queue_mib)
 
 
 #: The load balancer's retries: forever, but never more than 5 s apart. After a replica comes back,

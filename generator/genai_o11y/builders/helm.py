@@ -94,7 +94,7 @@ def gateway_values(spec: Spec) -> dict:
         "ports": {"telemetry": g.telemetry_port},
         "resources": {"requests": {"cpu": "500m", "memory": f"{g.memory_limit_mib // 2}Mi"}, "limits": {"memory": f"{int(g.memory_limit_mib * 1.25)}Mi"}},
         "goMemLimit": gateway_builder.runtime_env(spec)["GOMEMLIMIT"],
-        "queue": {"path": g.queue_directory, "size": "2Gi", "storageClassName": ""},
+        "queue": {"path": g.queue_directory, "size": f"{collector_builder.volume_mib(g.queue_mib)}Mi", "storageClassName": ""},
         "podDisruptionBudget": {"maxUnavailable": 1},
         # the image runs as COLLECTOR_UID: a fresh volume is root's, fsGroup makes it writable for the queue
         "podSecurityContext": {"runAsNonRoot": True, "fsGroup": dockerfiles.COLLECTOR_UID},
@@ -163,7 +163,9 @@ def values_schema() -> dict:
                 "resources": {"type": "object", "description": "Container resources of a gateway replica."},
                 "goMemLimit": {"type": "string", "pattern": "^$|^[0-9]+(B|KiB|MiB|GiB)$",
                                "description": "GOMEMLIMIT of a replica (50% of gateway.memory_limit_mib; empty: unset)."},
-                "queue": _obj({"path": STR, "size": {"type": "string", "pattern": "^[0-9]+(Mi|Gi|Ti)$"},
+                "queue": _obj({"path": STR, "size": {"type": "string", "pattern": "^[0-9]+(Mi|Gi|Ti)$",
+                                                      "description": f"Size of each replica's queue volume: {collector_builder.QUEUE_DISK_FACTOR} x gateway.queue_mib + "
+                                                                     f"{collector_builder.QUEUE_DISK_SLACK_MIB}Mi (change that in the spec: the queue must fit)."},
                                "storageClassName": {**STR, "description": "StorageClass of the queue volumes; empty: the cluster's default."}}),
                 "podSecurityContext": {"type": "object", "description": "Pod securityContext of the gateways (fsGroup: the image's user, so the queue volume is writable)."},
                 "podDisruptionBudget": _obj({"maxUnavailable": {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[0-9]+%$"}]}}),

@@ -119,7 +119,7 @@ def alerts(spec: Spec) -> list[Alert]:
                 meaning="Accepted spans never reach Tempo: the persistent queue is full (long outage), the backend rejects them as invalid, or more traces arrive within decision_wait than gateway.num_traces holds.",
                 confirm=[f"{PIPELINE}, panels *Export queue* and *Spans dropped*."],
                 actions=[
-                    "Queue full: restore Tempo (GenAITempoExportFailing) or the gateways, then raise collector.queue_mib (the sidecars' queues, bytes) or gateway.queue_size_batches (the gateways').",
+                    "Queue full: restore Tempo (GenAITempoExportFailing) or the gateways, then raise collector.queue_mib (the sidecars' queues, bytes) or gateway.queue_mib (the gateways').",
                     "Dropped too early: raise gateway.num_traces or lower gateway.decision_wait_seconds.",
                 ],
             ),
@@ -138,7 +138,7 @@ def alerts(spec: Spec) -> list[Alert]:
             runbook=Runbook(
                 meaning="The backend is slower than the traffic or unreachable; the on-disk queue absorbs it until it is full.",
                 confirm=[f"{PIPELINE}, panel *Export queue*{gw_queue}; GenAITempoExportFailing firing at the same time."],
-                actions=["Restore the backend; if it is just slow, raise its ingestion limits, collector.queue_mib (sidecars) or gateway.queue_size_batches (gateways)."],
+                actions=["Restore the backend; if it is just slow, raise its ingestion limits, collector.queue_mib (sidecars) or gateway.queue_mib (gateways)."],
             ),
         ),
         Alert(

@@ -58,10 +58,10 @@ def gateway_row(spec: Spec) -> list[P]:
           "of it, the next burst evicts undecided traces (GenAIGatewaySamplingBufferFull).",
           [Q(f"max by (instance) ({_c(pa.TS_ON_MEMORY, gw)})", "{{instance}}"), Q(f"vector({num_traces})", "num_traces")],
           unit="short", thresholds=[(pa.BUFFER_FULL_SHARE * num_traces, "orange")], threshold_lines=True),
-        P(pa.PANEL_GATEWAY_QUEUE, "Batches in each gateway's persistent queue towards Tempo, against its capacity (gateway.queue_size_batches). Rising while Tempo is "
+        P(pa.PANEL_GATEWAY_QUEUE, "Bytes of spans in each gateway's persistent queue towards Tempo, against its capacity (gateway.queue_mib). Rising while Tempo is "
           "unreachable (GenAITempoExportFailing); over 80% GenAIExportQueueNearFull; full drops spans.",
           [Q(f"max by (instance) ({_c('otelcol_exporter_queue_size', gw, tempo)})", "{{instance}} size"),
-           Q(f"max by (instance) ({_c('otelcol_exporter_queue_capacity', gw, tempo)})", "{{instance}} capacity")], unit="short"),
+           Q(f"max by (instance) ({_c('otelcol_exporter_queue_capacity', gw, tempo)})", "{{instance}} capacity")], unit="bytes"),
         P(pa.PANEL_GATEWAY_DROPPED, "Spans per second a gateway loses: export to Tempo failed permanently (send failures) or the queue was full, and traces evicted "
           "before their decision (dropped too early). Should be 0 (GenAICollectorDroppingSpans, GenAIGatewaySamplingBufferFull).",
           [Q(_each(pa.DROPPED, gw, accepted), "{{instance}}")], unit="ops"),
