@@ -263,19 +263,23 @@ def gateway_spec(spec: Spec, ports: dict[str, Any]) -> Spec:
 
 
 @contextmanager
-def run_gateway(binary: Path, spec: Spec, tmp: Path, env: dict | None = None) -> Iterator[Collector]:
-    """One gateway replica with the config generated from `spec` (its ports: gateway_spec), on loopback."""
+def run_gateway(binary: Path, spec: Spec, tmp: Path, env: dict | None = None, host: str = "127.0.0.1") -> Iterator[Collector]:
+    """One gateway replica with the config generated from `spec` (its ports: gateway_spec), on loopback
+    address `host` (127.0.0.1, another 127/8 address, or ::1)."""
     from genai_o11y.builders import gateway as gateway_builder
 
     tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / "gateway.yaml"
-    path.write_text(render.to_yaml(gateway_builder.build(spec, listen_host="127.0.0.1")))
+    hp = f"[{host}]" if ":" in host else host  # host as it goes before :port
+    cfg = gateway_builder.build(spec, listen_host=hp)
+    cfg["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]["host"] = host
+    path.write_text(render.to_yaml(cfg))
     log = tmp / "gateway.log"
     g = spec.gateway
     proc = subprocess.Popen([str(binary), f"--config={path}"], stdout=log.open("w"), stderr=subprocess.STDOUT,
                             env=dict(os.environ, **gateway_builder.runtime_env(spec), **(env or {})))
-    col = Collector(proc, path, log, f"127.0.0.1:{g.otlp_grpc_port}", "", "", f"http://127.0.0.1:{g.telemetry_port}/metrics",
-                    f"http://127.0.0.1:{g.health_port}/")
+    col = Collector(proc, path, log, f"{hp}:{g.otlp_grpc_port}", "", "", f"http://{hp}:{g.telemetry_port}/metrics",
+                    f"http://{hp}:{g.health_port}/")
     try:
         wait_healthy(col)
         yield col
@@ -320,15 +324,18 @@ def wait_for(predicate, timeout: float = 20, interval: float = 0.25, what: str =
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
-def prometheus_for(spec: Spec, col: Collector, tmp: Path, alertmanagers: list[str] = (), storage: Path | None = None):
-    """A real Prometheus 3 scraping `col` (span metrics and the collector's own) with the rules
-    generated from `spec`, every 2 s, rules evaluated every 5 s; `alertmanagers`: host:port. Stop it."""
+def prometheus_for(spec: Spec, col: Collector, tmp: Path, alertmanagers: list[str] = (), storage: Path | None = None,
+                   gateways: list[Collector] = ()):
+    """A real Prometheus 3 scraping `col` (span metrics and the collector's own) and `gateways` (job
+    gateway_job) with the rules generated from `spec`, every 2 s, rules evaluated every 5 s;
+    `alertmanagers`: host:port. Stop it."""
     from genai_o11y import localstack
     from genai_o11y.builders import prometheus_config, rules
 
     host = lambda url: url.split("//")[1].split("/")[0]  # noqa: E731
     cfg = prometheus_config.build(spec, sidecar_targets=[host(col.metrics_url)], collector_targets=[host(col.telemetry_url)],
-                                  alertmanagers=list(alertmanagers), rule_files=["rules.yaml"], scrape_interval="2s", evaluation_interval="5s")
+                                  alertmanagers=list(alertmanagers), rule_files=["rules.yaml"], scrape_interval="2s", evaluation_interval="5s",
+                                  gateway_targets=[host(g.telemetry_url) for g in gateways])
     return localstack.start_prometheus(cfg, tmp / "prometheus", {"rules.yaml": render.to_yaml(rules.build(spec))}, storage=storage)
 
 

@@ -9,6 +9,7 @@ import re
 import time
 import urllib.parse
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 
 import harness
@@ -175,11 +176,18 @@ def test_provisioning_fixes_datasource_uids():
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, otelcol):
+    """The shipped topology (gateway.enabled): a sidecar whose load_balancing exporter routes to 2 gateway
+    replicas (static resolver), which sample and export to the Tempo stand-in; Prometheus scrapes all three,
+    so the gateway row of the pipeline board is queried on real data too."""
     tmp = tmp_path_factory.mktemp("dashboards")
-    with OtlpSink() as tempo:
-        spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "gateway.decision_wait_seconds": 2}, tmp))
+    with OtlpSink() as tempo, ExitStack() as stack:
+        base = {"backends.tempo.endpoint": tempo.endpoint, "gateway.decision_wait_seconds": 2}
+        gw_specs = [harness.gateway_spec(make_spec(base), harness.gateway_ports(tmp / f"gw{i}")) for i in range(2)]
+        gateways = [stack.enter_context(harness.run_gateway(otelcol, g, tmp / f"gw{i}")) for i, g in enumerate(gw_specs)]
+        spec = make_spec(collector_ports({**base, "gateway.enabled": True,
+                                          "gateway.static_endpoints": [f"127.0.0.1:{g.gateway.otlp_grpc_port}" for g in gw_specs]}, tmp))
         with run_collector(otelcol, spec, tmp) as col:
-            prom = prometheus_for(spec, col, tmp)
+            prom = prometheus_for(spec, col, tmp, gateways=gateways)
             try:
                 # Two rounds a minute apart, so rates have two points and recording rules have inputs.
                 traffic.send(col.otlp_grpc, ["support-copilot", "billing-bot"], requests=60, seed=1)

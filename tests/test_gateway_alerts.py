@@ -5,7 +5,9 @@ job included) and evaluates the generated rules, and every vector selector of ev
 the gateway job or the load balancer (parsed out of the expressions, so a new alert is checked too)
 must return series. A misspelt metric name, a missing `_total`/unit suffix, a wrong label value or a
 wrong job fails here. The promtool cases (alerts/tests/gateway.test.yaml) check the logic; this checks
-the names."""
+the names. The gateway row of the pipeline board is built the same way: every selector of every query
+that reads the gateway job or the load balancer must return series on the same collectors (the counters
+that appear only once non-zero, the drop counters, must instead be names the collector binary declares)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ import re
 import harness
 import pytest
 
-from genai_o11y import localstack, render
-from genai_o11y.builders import pipeline_alerts, prometheus_config, rules
+from genai_o11y import localstack, names, render
+from genai_o11y.builders import dashboards, pipeline_alerts, prometheus_config, rules
 
 #: A vector selector: {__name__=~"..."...} (pipeline_alerts._m) or name{...}.
 SELECTOR = re.compile(r'\{__name__=~"[^"]+"[^}]*\}|\b[a-z_][a-z0-9_]*\{[^}]*\}')
@@ -36,6 +38,29 @@ def gateway_watching_alerts(spec):
     out = {a.name: a for a in pipeline_alerts.gateway_alerts(spec)}
     out.update({a.name: a for a in pipeline_alerts.alerts(spec) if gw in a.expr})
     return out
+
+
+def gateway_panel_queries(spec) -> dict[str, str]:
+    """Every query of the pipeline board that reads the gateway job or the load balancer: "panel [ref]" -> expr."""
+    board = dashboards.build_all(spec, "spec")[names.BOARD_PIPELINE]
+    gw = spec.backends.prometheus.gateway_job
+    return {what: expr for _uid, what, expr, _legend, _ex in harness.board_exprs({names.BOARD_PIPELINE: board})
+            if gw in expr or "loadbalancer" in expr}
+
+
+#: Counters the collector exposes only once non-zero (failures, late spans); the board shows 0 for them (zero_or).
+ONCE_NON_ZERO = {*pipeline_alerts.DROPPED, pipeline_alerts.TS_LATE_SPANS}
+
+
+def test_the_board_has_a_gateway_row_and_every_gateway_alert_links_a_panel_of_it():
+    spec = harness.make_spec({"gateway.enabled": True})
+    panels = gateway_panel_queries(spec)
+    titles = {w.rsplit(" [", 1)[0] for w in panels}
+    assert {pipeline_alerts.PANEL_GATEWAYS_UP, pipeline_alerts.PANEL_LB_BACKENDS, pipeline_alerts.PANEL_GATEWAY_DELAY} <= titles
+    for a in pipeline_alerts.gateway_alerts(spec):
+        linked = set(re.findall(r"panel \*([^*]+)\*", " ".join(a.runbook.confirm)))
+        assert linked & titles, f"{a.name}: its runbook links no panel of the gateway row"
+    assert gateway_panel_queries(harness.make_spec({"gateway.enabled": False})) == {}
 
 
 def test_every_gateway_alert_selector_returns_series_from_the_real_collectors(otelcol, tmp_path):
@@ -66,6 +91,16 @@ def test_every_gateway_alert_selector_returns_series_from_the_real_collectors(ot
                 tp.shutdown()
                 pending = {f"{name}: {sel}" for name, a in alerts.items() for sel in selectors(a.expr)}
                 assert len(pending) >= 10
+                panels = gateway_panel_queries(spec)
+                assert len(panels) >= 10
+                binary = otelcol.read_bytes()
+                for what, expr in panels.items():
+                    for sel in selectors(expr):
+                        name = re.match(r'\{__name__=~"\(?([a-z0-9_]+)', sel) or re.match(r"([a-z0-9_]+)\{", sel)
+                        if name.group(1) in ONCE_NON_ZERO:  # absent while nothing failed: a name the collector declares
+                            assert name.group(1).encode() in binary, f"{what}: {name.group(1)} is no metric of the collector"
+                        else:
+                            pending.add(f"panel {what}: {sel}")
 
                 def missing():
                     for item in sorted(pending):

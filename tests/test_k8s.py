@@ -296,3 +296,49 @@ def test_the_eval_dataset_directory_is_a_volume_of_the_tier_that_samples(tools, 
     assert vol == {"name": "genai-o11y-eval-dataset", **(volume or {"emptyDir": {"sizeLimit": "200Mi"}})}
     default = next(d for d in docs((REPO / helm.RENDERED).read_text()) if d["kind"] == "OpenTelemetryCollector" and d["spec"]["mode"] == "sidecar")
     assert [v["name"] for v in default["spec"]["volumes"]] == ["genai-o11y-queue"]
+
+
+QUEUE_VARIANTS = [(gw, logs, full) for gw in (True, False) for logs in (False, True) for full in (False, True)]
+
+
+@pytest.mark.parametrize("gateway,logs,full", QUEUE_VARIANTS,
+                         ids=[f"gateway={g}-logs={lg}-full={f}" for g, lg, f in QUEUE_VARIANTS])
+def test_the_queue_volumes_hold_every_persistent_queue_full(otelcol, tmp_path, gateway, logs, full):
+    """Over every combination of the sidecar's persistent queues (traces to the gateways or to Tempo, logs,
+    the full-content store): each is bounded in bytes (sizer: bytes), together they hold at most
+    collector.queue_mib, and the Helm emptyDir's sizeLimit is QUEUE_DISK_FACTOR times that plus
+    QUEUE_DISK_SLACK_MIB (the bbolt file and its compaction copy, measured in bench/RESULTS.md), so a full
+    queue cannot outgrow the volume whatever the batch or span size. The gateway's queue towards Tempo and its
+    PersistentVolumeClaim likewise, from gateway.queue_mib. The real collector validates each config."""
+    from genai_o11y import render
+    from genai_o11y.builders import collector as collector_builder
+    from genai_o11y.builders.sampling import QUEUE
+
+    overrides = {"gateway.enabled": gateway, "collector.queue_mib": 300}
+    if logs:
+        overrides.update({"logs.export": "otlp", "logs.endpoint": "logs:4317"})
+    if full:
+        overrides.update({"redaction.mode": "full", "redaction.full_content_store": {"endpoint": "restricted:4317"}})
+    spec = harness.make_spec(overrides)
+    cfg = collector_builder.build(spec)
+    queues = {name: e["sending_queue"] for name, e in cfg["exporters"].items() if e.get("sending_queue", {}).get("storage") == QUEUE}
+    assert len(queues) == 1 + logs + full == len(collector_builder.sidecar_queues(spec)), queues
+    assert all(q["sizer"] == "bytes" for q in queues.values()), queues
+    total = sum(q["queue_size"] for q in queues.values())
+    assert 300 * 1024 * 1024 - len(queues) < total <= 300 * 1024 * 1024
+    assert helm.values(spec)["sidecar"]["queue"]["sizeLimit"] == f"{300 * collector_builder.QUEUE_DISK_FACTOR + collector_builder.QUEUE_DISK_SLACK_MIB}Mi"
+    configs = {"otelcol.yaml": cfg}
+    if gateway:  # the gateway's one queue towards Tempo, and its volume, from gateway.queue_mib
+        from genai_o11y.builders import gateway as gateway_builder
+
+        gw = harness.make_spec({**overrides, "gateway.queue_mib": 100})
+        configs["gateway.yaml"] = gateway_builder.build(gw)
+        gw_queues = [e["sending_queue"] for e in configs["gateway.yaml"]["exporters"].values() if e.get("sending_queue", {}).get("storage") == QUEUE]
+        assert gw_queues == [{**gw_queues[0], "sizer": "bytes", "queue_size": 100 * 1024 * 1024}]
+        assert helm.values(gw)["gateway"]["queue"]["size"] == f"{100 * collector_builder.QUEUE_DISK_FACTOR + collector_builder.QUEUE_DISK_SLACK_MIB}Mi"
+    for name, c in configs.items():
+        p = tmp_path / name
+        p.write_text(render.to_yaml(c))
+        proc = subprocess.run([str(otelcol), "validate", f"--config={p}"], capture_output=True, text=True, timeout=60,
+                              env={"GENAI_O11Y_HASH_SALT": "s", "PATH": "/usr/bin:/bin"})
+        assert proc.returncode == 0, f"{name}: {proc.stderr}"

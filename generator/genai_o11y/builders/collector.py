@@ -207,10 +207,50 @@ def logs_branch(spec: Spec, redact: str) -> tuple[dict, dict, dict]:
         "endpoint": spec.logs.endpoint,
         "tls": {"insecure": spec.logs.insecure},
         "retry_on_failure": {"enabled": True, "initial_interval": "1s", "max_interval": "30s", "max_elapsed_time": "0s"},
-        "sending_queue": {"enabled": True, "storage": QUEUE, "queue_size": spec.collector.queue_size_batches, "num_consumers": 2},
+        "sending_queue": persistent_queue(queue_bytes(spec), 2, "bytes"),
     }
     pipeline = {"receivers": ["otlp"], "processors": ["memory_limiter", "resource", redact, "batch"], "exporters": [LOGS_EXPORTER]}
     return {}, {LOGS_EXPORTER: exporter}, {"logs/ingest": pipeline}
+
+
+#: The sidecar's persistent queues share collector.queue_directory (Helm: an emptyDir on the app's node) and hold
+#: collector.queue_mib of serialized spans and logs in total (sizer: bytes, split evenly between them), so the
+#: volume's bound holds whatever the batch or span size. On disk each queue is a bbolt file, larger than the
+#: bytes it holds (pages, tree) and grown in steps of 16 MiB (bbolt's AllocSize): measured with a queue filled
+#: while the gateways were down (bench/RESULTS.md), 1.22-1.35 x the queued bytes. Compaction (on start, on
+#: rebound) writes a compacted copy beside it in the same directory before replacing it. The volume
+#: (helm.values: sizeLimit) is QUEUE_DISK_FACTOR x queue_mib + QUEUE_DISK_SLACK_MIB: the file and its copy,
+#: each up to 1.5 x the data, and one allocation step each.
+QUEUE_DISK_FACTOR = 3
+QUEUE_DISK_SLACK_MIB = 32
+MIB = 1024 * 1024
+
+
+def sidecar_queues(spec: Spec) -> list[str]:
+    """The sidecar's exporters with a persistent queue: traces (to the gateways, or to Tempo when the sidecar
+    samples), logs (logs.export: otlp) and the restricted full-content store (redaction.mode: full)."""
+    out = [n.GATEWAY_EXPORTER if spec.gateway.enabled else n.TEMPO_EXPORTER]
+    if spec.logs.export != "drop":
+        out.append(LOGS_EXPORTER)
+    store = spec.redaction.full_content_store
+    if spec.redaction.mode == "full" and store is not None:
+        out.append(f"otlp_grpc/{store.name}")
+    return out
+
+
+def queue_bytes(spec: Spec) -> int:
+    """queue_size (bytes) of each of the sidecar's persistent queues: their sum is at most collector.queue_mib."""
+    return spec.collector.queue_mib * MIB // len(sidecar_queues(spec))
+
+
+def volume_mib(queue_mib: int) -> int:
+    """The volume a directory of persistent queues holding `queue_mib` in total needs."""
+    return queue_mib * QUEUE_DISK_FACTOR + QUEUE_DISK_SLACK_MIB
+
+
+def queue_volume_mib(spec: Spec) -> int:
+    """The size of the sidecar's queue volume (Helm emptyDir sizeLimit), from collector.queue_mib."""
+    return volume_mib(spec.collector.queue_mib)
 
 
 #: The load balancer's retries: forever, but never more than 5 s apart. After a replica comes back,
@@ -242,7 +282,7 @@ def gateway_exporter(spec: Spec) -> dict:
         "resolver": resolver,
         "timeout": "10s",
         "retry_on_failure": GATEWAY_RETRY,
-        "sending_queue": persistent_queue(c.queue_size_batches, 4),
+        "sending_queue": persistent_queue(queue_bytes(spec), 4, "bytes"),
     }
 
 
@@ -420,7 +460,7 @@ def build(spec: Spec) -> dict:
             "endpoint": store.endpoint,
             "tls": {"insecure": store.insecure},
             "retry_on_failure": RETRY_FOREVER,
-            "sending_queue": persistent_queue(c.queue_size_batches, 2),
+            "sending_queue": persistent_queue(queue_bytes(spec), 2, "bytes"),
         }
     _usage_metrics_branch(spec, processors, connectors, pipelines)
     if engine == "ottl":
@@ -431,7 +471,7 @@ def build(spec: Spec) -> dict:
         exporters_extra[n.GATEWAY_EXPORTER] = gateway_exporter(spec)
         pipelines["traces/gateway"] = {"receivers": [FORWARD], "processors": [], "exporters": [n.GATEWAY_EXPORTER]}
     else:
-        s_processors, s_exporters, s_pipelines = sampling_branch(spec, FORWARD, c.queue_size_batches)
+        s_processors, s_exporters, s_pipelines = sampling_branch(spec, FORWARD, queue_bytes(spec), sizer="bytes")
         processors.update(s_processors)
         exporters_extra.update(s_exporters)
         pipelines.update(s_pipelines)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from .. import names as n
 from ..spec import Spec
+from . import collector as collector_builder
 from .sampling import FORWARD, QUEUE, sampling_branch
 
 BATCH = "batch"
@@ -26,7 +27,9 @@ def build(spec: Spec, listen_host: str = "0.0.0.0") -> dict:
     """The gateway replica's config. `listen_host`: the address its ports bind (the local stack and the
     tests run several replicas on loopback, each with its own ports in a copy of the spec)."""
     g = spec.gateway
-    processors, exporters, pipelines = sampling_branch(spec, FORWARD, g.queue_size_batches, batch=BATCH, per_replica=True)
+    # bounded in bytes, like the sidecar's queues: the volume (helm.gateway_values) is derived from the same value
+    processors, exporters, pipelines = sampling_branch(spec, FORWARD, g.queue_mib * collector_builder.MIB, batch=BATCH, per_replica=True,
+                                                       sizer="bytes")
     return {
         "extensions": {
             "health_check": {"endpoint": f"{listen_host}:{g.health_port}"},

@@ -61,7 +61,7 @@ def values(spec: Spec) -> dict:
             "ports": {"metrics": port(c.metrics_endpoint), "telemetry": port(c.telemetry_endpoint)},
             "resources": {"requests": {"cpu": "100m", "memory": f"{c.memory_limit_mib // 2}Mi"}, "limits": {"memory": f"{int(c.memory_limit_mib * 1.25)}Mi"}},
             "goMemLimit": collector_builder.runtime_env(spec)["GOMEMLIMIT"],
-            "queue": {"path": c.queue_directory, "sizeLimit": "1Gi"},
+            "queue": {"path": c.queue_directory, "sizeLimit": f"{collector_builder.queue_volume_mib(spec)}Mi"},
             "evalDataset": eval_dataset_values(spec, "sidecar"),
         },
         "gateway": gateway_values(spec),
@@ -94,7 +94,7 @@ def gateway_values(spec: Spec) -> dict:
         "ports": {"telemetry": g.telemetry_port},
         "resources": {"requests": {"cpu": "500m", "memory": f"{g.memory_limit_mib // 2}Mi"}, "limits": {"memory": f"{int(g.memory_limit_mib * 1.25)}Mi"}},
         "goMemLimit": gateway_builder.runtime_env(spec)["GOMEMLIMIT"],
-        "queue": {"path": g.queue_directory, "size": "2Gi", "storageClassName": ""},
+        "queue": {"path": g.queue_directory, "size": f"{collector_builder.volume_mib(g.queue_mib)}Mi", "storageClassName": ""},
         "podDisruptionBudget": {"maxUnavailable": 1},
         # the image runs as COLLECTOR_UID: a fresh volume is root's, fsGroup makes it writable for the queue
         "podSecurityContext": {"runAsNonRoot": True, "fsGroup": dockerfiles.COLLECTOR_UID},
@@ -150,7 +150,8 @@ def values_schema() -> dict:
                 "resources": {"type": "object", "description": "Container resources of the sidecar."},
                 "goMemLimit": {"type": "string", "pattern": "^$|^[0-9]+(B|KiB|MiB|GiB)$",
                                "description": "GOMEMLIMIT of the sidecar (50% of collector.memory_limit_mib; empty: unset)."},
-                "queue": _obj({"path": STR, "sizeLimit": STR}),
+                "queue": _obj({"path": STR, "sizeLimit": {**STR, "description": f"Size of the queue's emptyDir: {collector_builder.QUEUE_DISK_FACTOR} x collector.queue_mib + {collector_builder.QUEUE_DISK_SLACK_MIB}Mi, "
+                                                          "the bytes the collector's queues hold (change that in the spec: a smaller volume gets the pod evicted)."}}),
                 "evalDataset": EVAL_DATASET_SCHEMA,
             }),
             "gateway": _obj({
@@ -162,7 +163,9 @@ def values_schema() -> dict:
                 "resources": {"type": "object", "description": "Container resources of a gateway replica."},
                 "goMemLimit": {"type": "string", "pattern": "^$|^[0-9]+(B|KiB|MiB|GiB)$",
                                "description": "GOMEMLIMIT of a replica (50% of gateway.memory_limit_mib; empty: unset)."},
-                "queue": _obj({"path": STR, "size": {"type": "string", "pattern": "^[0-9]+(Mi|Gi|Ti)$"},
+                "queue": _obj({"path": STR, "size": {"type": "string", "pattern": "^[0-9]+(Mi|Gi|Ti)$",
+                                                      "description": f"Size of each replica's queue volume: {collector_builder.QUEUE_DISK_FACTOR} x gateway.queue_mib + "
+                                                                     f"{collector_builder.QUEUE_DISK_SLACK_MIB}Mi (change that in the spec: the queue must fit)."},
                                "storageClassName": {**STR, "description": "StorageClass of the queue volumes; empty: the cluster's default."}}),
                 "podSecurityContext": {"type": "object", "description": "Pod securityContext of the gateways (fsGroup: the image's user, so the queue volume is writable)."},
                 "podDisruptionBudget": _obj({"maxUnavailable": {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[0-9]+%$"}]}}),

@@ -11,6 +11,7 @@ from .. import catalog
 from .. import names as n
 from ..spec import Spec
 from .alerting import Alert, Runbook, dashboard
+from .collector import GATEWAY_RESOLVE_INTERVAL
 
 TEMPO = n.TEMPO_EXPORTER
 DROPPED = [
@@ -45,6 +46,8 @@ def alerts(spec: Spec) -> list[Alert]:
     redact = f'processor="{n.redact_processor(spec.collector.engine)}"'
     redact_in, redact_out = _m("otelcol_processor_incoming_items", col, redact), _m("otelcol_processor_outgoing_items", col, redact)
     drops, drops_matcher = n.BUDGET_DROPS[spec.collector.engine]
+    # with the gateway tier the Tempo exporter's queue is the gateways': their row's panel
+    gw_queue = f" (the sidecars'; the gateways': {dashboard(n.BOARD_PIPELINE, PANEL_GATEWAY_QUEUE)})" if spec.gateway.enabled else ""
     return [
         Alert(
             name="GenAISidecarDown",
@@ -116,7 +119,7 @@ def alerts(spec: Spec) -> list[Alert]:
                 meaning="Accepted spans never reach Tempo: the persistent queue is full (long outage), the backend rejects them as invalid, or more traces arrive within decision_wait than gateway.num_traces holds.",
                 confirm=[f"{PIPELINE}, panels *Export queue* and *Spans dropped*."],
                 actions=[
-                    "Queue full: restore Tempo (GenAITempoExportFailing), then raise collector.queue_size_batches.",
+                    "Queue full: restore Tempo (GenAITempoExportFailing) or the gateways, then raise collector.queue_mib (the sidecars' queues, bytes) or gateway.queue_mib (the gateways').",
                     "Dropped too early: raise gateway.num_traces or lower gateway.decision_wait_seconds.",
                 ],
             ),
@@ -134,8 +137,8 @@ def alerts(spec: Spec) -> list[Alert]:
             description=f"The persistent queue of exporter {{{{ $labels.exporter }}}} on {inst} is {{{{ $value | humanizePercentage }}}} full: when it is full, new spans are dropped.",
             runbook=Runbook(
                 meaning="The backend is slower than the traffic or unreachable; the on-disk queue absorbs it until it is full.",
-                confirm=[f"{PIPELINE}, panel *Export queue*; GenAITempoExportFailing firing at the same time."],
-                actions=["Restore the backend; if it is just slow, raise its ingestion limits or collector.queue_size_batches."],
+                confirm=[f"{PIPELINE}, panel *Export queue*{gw_queue}; GenAITempoExportFailing firing at the same time."],
+                actions=["Restore the backend; if it is just slow, raise its ingestion limits, collector.queue_mib (sidecars) or gateway.queue_mib (gateways)."],
             ),
         ),
         Alert(
@@ -152,7 +155,7 @@ def alerts(spec: Spec) -> list[Alert]:
             description=f"Spans wait in the queue of {TEMPO} on {inst} and none were sent for 10 minutes: Tempo at {spec.backends.tempo.endpoint} is unreachable or refusing. The queue holds them until it is full.",
             runbook=Runbook(
                 meaning="The collector retries forever from its persistent queue, so an outage loses nothing until the queue is full; meanwhile no new traces are visible in Tempo.",
-                confirm=[f"{PIPELINE}, panel *Export queue*; the sidecar log says `Exporting failed. Will retry`."],
+                confirm=[f"{PIPELINE}, panel *Export queue*{gw_queue}; the sidecar log says `Exporting failed. Will retry`."],
                 actions=["Check Tempo's health and the endpoint/TLS settings in backends.tempo; the queue drains by itself when Tempo is back."],
             ),
         ),
@@ -276,6 +279,36 @@ LATE_FACTOR = 1.25
 #: wait is over, so a trace is decided after decision_wait ticks; fewer ticks per second, later decisions.
 TICK_SECONDS = 1
 FAILED = 'success="false"'
+TS_DECIDED = TS + "global_count_traces_sampled"  # counter: traces decided, by sampled="true"/"false"
+TS_LATE_SPANS = TS + "early_releases_from_cache_decision"  # counter: spans of an already decided trace, by sampled
+LB_LATENCY = "otelcol_loadbalancer_backend_latency"  # histogram (ms) per endpoint: one export to a gateway
+
+#: The gateway row of the pipeline board (builders/dashboards/pipeline.py): the runbooks link these panels.
+PANEL_GATEWAYS_UP = "Gateways up"
+PANEL_GATEWAY_REFUSED = "Gateway spans refused"
+PANEL_GATEWAY_DECISIONS = "Gateway sampling decisions"
+PANEL_GATEWAY_DELAY = "Gateway decision delay"
+PANEL_GATEWAY_MEMORY = "Gateway traces in memory"
+PANEL_GATEWAY_QUEUE = "Gateway export queue"
+PANEL_GATEWAY_DROPPED = "Gateway spans dropped"
+PANEL_LB_BACKENDS = "Load balancer backends"
+PANEL_LB_EXPORTS = "Exports to gateways"
+
+
+def sampling_settings(spec: Spec) -> tuple[int, int, int]:
+    """(decision wait in s, num_traces, shards) of the tail_sampling processor the gateways run
+    (builders/gateway.py): alerts and panels read their thresholds from the config itself."""
+    from . import gateway as gateway_builder  # gateway imports collector; collector does not import us
+
+    ts = gateway_builder.build(spec)["processors"][n.TAIL_SAMPLER]
+    return int(ts["decision_wait"].rstrip("s")), ts["num_traces"], ts.get("num_shards", 1)
+
+
+def decision_delay(spec: Spec, window: str = "5m", by: str = "job, instance") -> str:
+    """The estimated time from a trace's first span to its decision, per gateway: decision_wait ticks of
+    the decision timer per shard, over the ticks it manages per second."""
+    wait, _, shards = sampling_settings(spec)
+    return f'{wait * shards} / sum by ({by}) (rate({TS_TICKS}{{job="{spec.backends.prometheus.gateway_job}"}}[{window}]))'
 
 
 def gateway_alerts(spec: Spec) -> list[Alert]:
@@ -284,15 +317,11 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
     gateway config the replicas run (builders/gateway.py), so they cannot disagree with it."""
     if not spec.gateway.enabled:
         return []
-    from . import gateway as gateway_builder  # gateway imports collector; collector does not import us
-
     jobs = spec.backends.prometheus
     gw, col, replicas = jobs.gateway_job, jobs.collector_job, spec.gateway.replicas
-    ts = gateway_builder.build(spec)["processors"][n.TAIL_SAMPLER]
-    wait = int(ts["decision_wait"].rstrip("s"))
-    num_traces, shards = ts["num_traces"], ts.get("num_shards", 1)
+    wait, num_traces, _shards = sampling_settings(spec)
     inst = "{{ $labels.instance }}"
-    gw_board = PIPELINE  # it has no gateway panels yet: the runbook names the metrics to query
+    board = lambda panel: dashboard(n.BOARD_PIPELINE, panel)  # noqa: E731 - the gateway row's panels
     late = wait * LATE_FACTOR
     gw_sel = f'job="{gw}"'
     return [
@@ -310,9 +339,9 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
             ),
             runbook=Runbook(
                 meaning=("Every gateway replica is down or unreachable: tail sampling and the export to Tempo stop. The sidecars' load_balancing "
-                         "exporter retries forever from its persistent queue (collector.queue_size_batches per sidecar), so nothing is lost "
+                         "exporter retries forever from its persistent queue (collector.queue_mib of spans per sidecar), so nothing is lost "
                          "until a sidecar's queue is full, but the queue grows on the app pod's volume."),
-                confirm=[f"Prometheus *Status > Targets*, job `{gw}`; {gw_board}.",
+                confirm=[f"Prometheus *Status > Targets*, job `{gw}`; {board(PANEL_GATEWAYS_UP)}.",
                          "The gateway pods (`kubectl get pods -l app.kubernetes.io/component=opentelemetry-collector`; compose: `docker compose ps gateway`) and their logs (OOM kills, config errors)."],
                 actions=[f"Bring the gateways back (restart, fix the config, raise gateway.memory_limit_mib if they are OOM-killed); the sidecars' queues drain by themselves.",
                          f"If they run: fix the scrape config (job name must match `backends.prometheus.gateway_job`, port gateway.telemetry_port {spec.gateway.telemetry_port})."],
@@ -331,12 +360,16 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
             ),
             runbook=Runbook(
                 meaning=("Some gateway replicas are down (crash, OOM kill, eviction, a node drain) or no longer scraped. The sidecars' dns resolver "
-                         "drops them within seconds and routes their trace ids to the others; traces that were in a lost replica's memory "
-                         "are gone or split (spans before and after the re-route were decided apart). Measured with the shipped "
-                         "30 s wait (bench/gateway_fault.py, one of 2 replicas SIGKILLed and restarted): its undecided traces were "
-                         "lost (270 of 900 sent in the 45 s before the kill); nothing sent while it was down was lost (queued in "
-                         "the sidecars, the last arrived 37 s after the restart); every trace after the restart arrived whole."),
-                confirm=[f"Prometheus *Status > Targets*, job `{gw}`; {gw_board}; GenAILoadBalancerBackendsMissing on the sidecars."],
+                         f"drops them once the name stops listing them (it looks it up every {GATEWAY_RESOLVE_INTERVAL}) and routes their trace ids to "
+                         "the others; traces that were in a lost replica's memory are gone or split (spans before and after the re-route "
+                         "were decided apart). Measured with the shipped 30 s wait (bench/gateway_fault.py, one of 2 replicas SIGKILLed for "
+                         "20 s and restarted, 20 traces/s): its undecided traces were lost (288 - 310 of 900 sent in the 45 s before the kill, "
+                         "with either resolver); nothing sent while it was down was lost (dns: re-routed 9 s after the kill, the last arrived "
+                         "32 s after the restart; static list: queued, 38 s); after the restart every trace was whole with the static list, "
+                         "and with dns from 3.5 - 3.7 s on (until every sidecar re-resolved, 3 - 12 traces were split between the two owners). "
+                         "Delivery is at-least-once: 10 - 11% of the traces sent during the outage carry a span twice (see "
+                         "GenAILoadBalancerExportFailing)."),
+                confirm=[f"Prometheus *Status > Targets*, job `{gw}`; {board(PANEL_GATEWAYS_UP)}; {board(PANEL_LB_BACKENDS)}; GenAILoadBalancerBackendsMissing on the sidecars."],
                 actions=["Look at the missing replicas' pods and logs (OOM: raise gateway.memory_limit_mib or lower gateway.num_traces).",
                          "Scale back to gateway.replicas; a PodDisruptionBudget (Helm) keeps voluntary disruptions to one replica at a time."],
             ),
@@ -355,7 +388,7 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
             runbook=Runbook(
                 meaning=("The gateway's OTLP receiver answers with errors: the memory_limiter is over its soft limit and pushes back (its refusals "
                          "are counted by the receiver), usually because the sampling buffer holds more traces or bigger spans than the memory allows."),
-                confirm=[f"{gw_board}; `otelcol_receiver_refused_spans`, `otelcol_process_memory_rss` and `{TS_ON_MEMORY}` of job `{gw}`; the gateway's log says `data refused due to high memory usage`."],
+                confirm=[f"{board(PANEL_GATEWAY_REFUSED)}; {board(PANEL_GATEWAY_MEMORY)}; `otelcol_receiver_refused_spans`, `otelcol_process_memory_rss` and `{TS_ON_MEMORY}` of job `{gw}`; the gateway's log says `data refused due to high memory usage`."],
                 actions=[f"Raise gateway.memory_limit_mib (and the pod limit) or gateway.replicas; lower gateway.num_traces ({num_traces}) "
                          f"or gateway.decision_wait_seconds ({wait} s) if traffic grew."],
             ),
@@ -377,7 +410,7 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
             runbook=Runbook(
                 meaning=(f"More traces arrive within decision_wait ({wait} s) than one replica holds (num_traces {num_traces}): the oldest "
                          "undecided traces are dropped to make room (counted as dropped too early), so errors and negative feedback go unsampled."),
-                confirm=[f"{gw_board}; `{TS_DROPPED_EARLY}` and `{TS_ON_MEMORY}` on the gateway's telemetry endpoint."],
+                confirm=[f"{board(PANEL_GATEWAY_MEMORY)} (against num_traces); {board(PANEL_GATEWAY_DROPPED)}; `{TS_DROPPED_EARLY}` and `{TS_ON_MEMORY}` on the gateway's telemetry endpoint."],
                 actions=["Add replicas (gateway.replicas, or the Helm autoscaler): each holds its share of the trace ids.",
                          "Or raise gateway.num_traces with gateway.memory_limit_mib, or lower gateway.decision_wait_seconds."],
             ),
@@ -386,7 +419,7 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
             # for: 10m outlasts the 5m window: the tick counter of a (re)started gateway reads low under rate()[5m]
             # while it is younger than the window (Prometheus 3 here: the expression is true for about 4 minutes)
             name="GenAIGatewayDecisionsLate",
-            expr=f"{wait * shards} / sum by (job, instance) (rate({TS_TICKS}{{{gw_sel}}}[5m])) > {late:g}",
+            expr=f"{decision_delay(spec)} > {late:g}",
             severity="warning",
             for_="10m",
             from_spans=False,
@@ -401,7 +434,7 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
                          f"later: the expression is decision_wait x shards / ticks per second. Late decisions hold traces longer "
                          "(GenAIGatewaySamplingBufferFull follows) and delay what reaches Tempo. For the first minutes after a "
                          "gateway (re)starts the expression reads high (its counter is younger than the 5m window); `for: 10m` outlasts that."),
-                confirm=[f"{gw_board}; the decision timer latency histogram (`{TS}sampling_decision_timer_latency`) near or above 1000 ms; "
+                confirm=[f"{board(PANEL_GATEWAY_DELAY)}; {board(PANEL_GATEWAY_DECISIONS)} (spans after their decision); the decision timer latency histogram (`{TS}sampling_decision_timer_latency`) near or above 1000 ms; "
                          "the gateway's CPU at its limit."],
                 actions=["Give the gateways more CPU or add replicas (each decides its share of the trace ids).",
                          "Look for an expensive policy (ottl_condition) in the sampling section of the spec."],
@@ -423,7 +456,7 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
                          "should be replicas: replicas are down or not ready (GenAIGatewayReplicasDown), or the name points at the wrong thing "
                          "(not a headless Service, another namespace). Each trace still reaches one gateway: traces are not split, only fewer replicas work."),
                 confirm=[f"`{LB_BACKENDS}` and `otelcol_loadbalancer_num_resolutions` (success=\"false\") on the sidecar's telemetry endpoint; "
-                         f"{PIPELINE}; from the app pod, `getent hosts {spec.gateway.host}`."],
+                         f"{board(PANEL_LB_BACKENDS)}; from the app pod, `getent hosts {spec.gateway.host}`."],
                 actions=["If replicas are down: see GenAIGatewayReplicasDown (it inhibits this alert).",
                          f"Otherwise fix the name: the sidecar and the gateway in one namespace, `{spec.gateway.host}` a headless Service (clusterIP: None)."],
             ),
@@ -442,8 +475,12 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
             runbook=Runbook(
                 meaning=("A gateway the sidecar routes to refuses or does not answer (down but still resolved, refusing under memory pressure, "
                          "network policy, TLS). The exporter retries from its persistent queue; a trace id stays on its gateway, so it waits "
-                         "until that gateway answers or the resolver drops it."),
-                confirm=[f"`{LB_OUTCOME}` by `endpoint` on the sidecar's telemetry endpoint names the failing gateway; {gw_board}; "
+                         "until that gateway answers or the resolver drops it. Delivery is at-least-once meanwhile: the load balancer "
+                         "retries a batch whole, including the part another gateway already took (load_balancing v0.161.0 returns the "
+                         "parts' errors joined, not the failed part), so some spans reach Tempo twice with the same span id (10 - 11% of "
+                         "the traces sent during a 20 s outage of one of 2 gateways, bench/RESULTS.md); retrying in the per-replica exporters "
+                         "avoids it but loses what they hold in memory when the resolver drops a replica, so it stays so. The eval dataset build gives the same cases whether a span arrived once or twice."),
+                confirm=[f"`{LB_OUTCOME}` by `endpoint` on the sidecar's telemetry endpoint names the failing gateway ({board(PANEL_LB_EXPORTS)}); "
                          "the sidecar log says `Exporting failed` with the endpoint."],
                 actions=["A gateway refusing: see GenAIGatewayRefusingSpans. Down: see GenAIGatewayReplicasDown (it inhibits this alert).",
                          f"Otherwise check the network path from the app pods to port {spec.gateway.otlp_grpc_port} of the gateways."],

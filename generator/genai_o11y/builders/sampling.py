@@ -152,26 +152,30 @@ def tail_sampling_processor(spec: Spec) -> dict:
 RETRY_FOREVER = {"enabled": True, "initial_interval": "1s", "max_interval": "30s", "max_elapsed_time": "0s"}
 
 
-def persistent_queue(size: int, consumers: int) -> dict:
-    return {"enabled": True, "storage": QUEUE, "queue_size": size, "num_consumers": consumers}
+def persistent_queue(size: int, consumers: int, sizer: str = "requests") -> dict:
+    """A sending_queue on disk (the file_storage extension QUEUE). sizer "requests": `size` batches;
+    "bytes": `size` bytes of serialized data (exporterhelper's persistent queue supports both in v0.161.0)."""
+    q = {"enabled": True, "storage": QUEUE, "queue_size": size, "num_consumers": consumers}
+    return q if sizer == "requests" else {**q, "sizer": sizer}
 
 
-def tempo_exporter(spec: Spec, queue_size: int) -> dict:
+def tempo_exporter(spec: Spec, queue_size: int, sizer: str = "requests") -> dict:
     return {
         "endpoint": spec.backends.tempo.endpoint,
         "tls": {"insecure": spec.backends.tempo.insecure},
         "retry_on_failure": RETRY_FOREVER,
-        "sending_queue": persistent_queue(queue_size, 4),
+        "sending_queue": persistent_queue(queue_size, 4, sizer),
     }
 
 
-def sampling_branch(spec: Spec, receiver: str, queue_size: int, batch: str | None = None, per_replica: bool = False) -> tuple[dict, dict, dict]:
+def sampling_branch(spec: Spec, receiver: str, queue_size: int, batch: str | None = None, per_replica: bool = False,
+                    sizer: str = "requests") -> tuple[dict, dict, dict]:
     """(processors, exporters, pipelines) of tail sampling to Tempo and the eval-dataset branch, reading
     `receiver` (a forward connector): the sidecar's with gateway.enabled false, else the gateway's.
     `batch`: a batch processor after the sampler (the gateway: the sampler releases traces one by one);
     `per_replica`: the eval-dataset file is named after the replica's host (replica_dataset_path)."""
     processors = {n.TAIL_SAMPLER: tail_sampling_processor(spec)}
-    exporters = {TEMPO: tempo_exporter(spec, queue_size)}
+    exporters = {TEMPO: tempo_exporter(spec, queue_size, sizer)}
     pipelines = {"traces/sample": {"receivers": [receiver], "processors": [n.TAIL_SAMPLER, *([batch] if batch else [])], "exporters": [TEMPO]}}
     ds_processors, ds_exporters, ds_pipelines = dataset_branch(spec, receiver, per_replica)
     return {**processors, **ds_processors}, {**exporters, **ds_exporters}, {**pipelines, **ds_pipelines}

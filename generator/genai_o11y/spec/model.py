@@ -258,7 +258,8 @@ class Gateway(Strict):
     num_traces: int = Field(50_000, ge=100, description="Traces each sampling collector holds in memory (tail_sampling num_traces).")
     memory_limit_mib: int = Field(1024, ge=64, description="Per replica: the memory limiter refuses data above this (soft limit 80%); GOMEMLIMIT is set to 50% of it.")
     queue_directory: str = Field("/var/lib/genai-o11y/gateway-queue", min_length=1, description="Persistent queue towards Tempo.")
-    queue_size_batches: int = Field(5000, ge=10)
+    queue_mib: int = Field(640, ge=1, description="Serialized spans each replica's persistent queue towards Tempo holds (sizer: bytes) while Tempo "
+                           "is unreachable; beyond it new data is dropped. The queue volume (Helm: the PersistentVolumeClaim's size) is derived from it.")
 
 
 class Pattern(Strict):
@@ -511,7 +512,9 @@ class Collector(Strict):
     health_endpoint: Endpoint = "0.0.0.0:13133"
     memory_limit_mib: int = Field(400, ge=32, description="The memory limiter refuses data above this (soft limit 80%); GOMEMLIMIT is set to 50% of it.")
     queue_directory: str = Field("/var/lib/genai-o11y/queue", min_length=1)
-    queue_size_batches: int = Field(5000, ge=10)
+    queue_mib: int = Field(320, ge=1, description="Serialized data the sidecar's persistent queues hold in total (sizer: bytes, split between "
+                           "them) while the gateways or backends are unreachable; beyond it new data is dropped. The queue volume (Helm "
+                           "emptyDir sizeLimit) is derived from it: the on-disk file and its compaction copy.")
     metrics_flush_interval_seconds: int = Field(15, ge=1, le=300)
     engine: Literal["native", "ottl"] = Field(
         "native",
