@@ -127,6 +127,23 @@ def test_floor_min_samples_noise_and_direction(tmp_path):
     assert _verdict(lat, base, [x - 0.03 for x in base], tmp_path).status == "pass"
 
 
+def test_a_case_judged_twice_counts_once_and_the_report_says_so(tmp_path):
+    """A re-run judge appends a second result for a case: the last counts, and the verdict says how
+    many cases had more than one (found by a new user: the mean moved and nothing said why)."""
+    ev = Evaluator(name="q", floor=0.5, tolerated_regression=0.05, min_samples=10)
+    steady = [0.8 + 0.01 * (i % 5) for i in range(20)]
+    b = gate.read([_records(tmp_path / "b.jsonl", ev.name, steady)])
+    twice = _records(tmp_path / "c.jsonl", ev.name, steady, "c")
+    first = twice.read_text().splitlines()
+    again = [json.loads(line) for line in first[:2]]
+    for doc in again:
+        doc["score"] = 0.1
+    twice.write_text("\n".join(first + [json.dumps(d) for d in again]) + "\n")
+    v = gate.judge(ev, True, b, gate.read([twice]), resamples=200, confidence=0.95, seed=0)
+    assert v.cand.n == 20 and v.cand.mean < v.base.mean  # the second (last) result of those two cases counts
+    assert "2 candidate cases had more than one q result: the last of each counts" in v.reasons
+
+
 def test_an_evaluator_the_spec_expects_but_the_run_lacks_fails(tmp_path):
     spec = load()
     b = gate.read([_records(tmp_path / "b.jsonl", "faithfulness", [0.8] * 40)])

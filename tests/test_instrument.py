@@ -147,6 +147,33 @@ def test_helper_never_raises_into_the_app(mem, caplog):
     assert "made_up_outcome" in caplog.text
 
 
+#: Values an app may pass by mistake, for any parameter.
+BAD_VALUES = [None, "high", object(), float("nan"), -1, "", {"a": 1}, b"\xff"]
+
+
+def test_no_record_method_raises_whatever_it_is_given(mem, caplog):
+    """Every public record_* method of the helper (found by inspection, so a new one is covered), every
+    parameter set to every bad value in turn: logged on one line, never raised, no traceback."""
+    import inspect
+    import logging
+
+    obs, _exporter, _ = mem
+    methods = [m for name, m in inspect.getmembers(obs, inspect.ismethod) if name.startswith("record_")]
+    assert {m.__name__ for m in methods} >= {"record_feedback", "record_proxy", "record_eval"}
+    tid = "0" * 31 + "1"
+    with caplog.at_level(logging.INFO):
+        for m in methods:
+            params = [p for p in inspect.signature(m).parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+            good = {"trace_id": tid, "sentiment": "negative", "kind": "regenerate", "name": "faithfulness", "score": 0.5}
+            for p in params:
+                for bad in BAD_VALUES:
+                    args = {q.name: good.get(q.name, q.default if q.default is not q.empty else "x") for q in params}
+                    args[p.name] = bad
+                    m(**args)  # must not raise
+    assert "Traceback" not in caplog.text
+    assert "genai-o11y helper error in record_eval (ignored): ValueError" in caplog.text  # a score of "high"
+
+
 def test_feedback_and_evals_join_the_request_trace(mem, prompts):
     obs, exporter, _ = mem
     trace_id = run_pipeline(obs, prompts)

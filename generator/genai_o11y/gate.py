@@ -256,12 +256,17 @@ def _passes(ev: Evaluator, r: Result) -> bool | None:
     return r.score >= threshold if ev.direction == "higher" else r.score <= threshold
 
 
-def _by_case(results: list[Result], name: str) -> dict[str, Result]:
+def _by_case(results: list[Result], name: str) -> tuple[dict[str, Result], int]:
+    """The evaluator's result per case, and how many cases had more than one (the last wins: a re-run
+    judge; the report says so)."""
     out: dict[str, Result] = {}
+    repeated: set[str] = set()
     for r in results:
         if r.evaluator == name:
-            out[r.case_id] = r  # the last result of a case wins (a re-run judge)
-    return out
+            if r.case_id in out:
+                repeated.add(r.case_id)
+            out[r.case_id] = r
+    return out, len(repeated)
 
 
 def _side(cases: dict[str, Result], ev: Evaluator) -> Side:
@@ -271,8 +276,11 @@ def _side(cases: dict[str, Result], ev: Evaluator) -> Side:
 
 
 def judge(ev: Evaluator, gated: bool, base_run: Run, cand_run: Run, resamples: int, confidence: float, seed: int) -> Verdict:
-    base, cand = _by_case(base_run.results, ev.name), _by_case(cand_run.results, ev.name)
+    (base, base_repeated), (cand, cand_repeated) = _by_case(base_run.results, ev.name), _by_case(cand_run.results, ev.name)
     v = Verdict(ev.name, gated, "pass", _side(base, ev), _side(cand, ev), floor=ev.floor)
+    for side, k in (("baseline", base_repeated), ("candidate", cand_repeated)):
+        if k:
+            v.reasons.append(f"{k} {side} case{'s' if k > 1 else ''} had more than one {ev.name} result: the last of each counts")
     worse = -1.0 if ev.direction == "higher" else 1.0  # the sign of a change for the worse
     missing = [side for side, k in (("baseline", v.base.n), ("candidate", v.cand.n)) if k == 0]
     if missing:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import logging
 import random
 from collections import OrderedDict
@@ -66,12 +67,14 @@ _MODEL_CALL: contextvars.ContextVar["Stage | None"] = contextvars.ContextVar("ge
 
 
 def _safe(fn):
-    """Run a helper-side operation; log, never raise into the app."""
+    """Run a helper-side operation; log one line, never raise into the app (the traceback at debug)."""
+    @functools.wraps(fn)
     def wrapper(*a, **kw):
         try:
             return fn(*a, **kw)
-        except Exception:  # noqa: BLE001
-            log.exception("genai-o11y helper error (ignored)")
+        except Exception as e:  # noqa: BLE001
+            log.warning("genai-o11y helper error in %s (ignored): %s: %s", fn.__name__, type(e).__name__, e)
+            log.debug("genai-o11y helper error in %s", fn.__name__, exc_info=True)
             return None
     return wrapper
 
@@ -336,12 +339,14 @@ class Observability:
 
     # --- feedback and evals, linked to the trace --------------------------------------------------------
 
+    @_safe
     def record_feedback(self, trace_id: str | int, sentiment: str, score: float | None = None, comment: str | None = None) -> None:
         """User feedback on the answer of `trace_id`: a span in that trace (stage feedback) carrying
         the request's route, model and prompt version, so feedback metrics split by them."""
         attrs = {n.FEEDBACK_SENTIMENT: sentiment, n.FEEDBACK_SCORE: score, "genai_o11y.feedback.comment": comment}
         self._linked("feedback", "feedback", trace_id, attrs)
 
+    @_safe
     def record_proxy(self, trace_id: str | int, kind: str, response_id: str | None = None, **attrs: Any) -> None:
         """A user action on the answer of `trace_id` that hints at its quality (an online quality proxy):
         regenerate, rephrase, copy_answer, open_citation, escalate, abandon (the spec's evals.proxies;
@@ -354,6 +359,7 @@ class Observability:
         extra = {k.replace("__", "."): v for k, v in attrs.items()}
         self._linked(n.USER_ACTION, f"user_action {kind}", trace_id, {**extra, n.QUALITY_PROXY: kind, "gen_ai.response.id": response_id})
 
+    @_safe
     def record_eval(self, trace_id: str | int, name: str, score: float, label: str | None = None, explanation: str | None = None,
                     case_id: str | None = None) -> None:
         """An evaluation result (online eval, LLM-as-judge) of the answer of `trace_id`; `case_id` when the
