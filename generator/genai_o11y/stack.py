@@ -407,6 +407,7 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
         started = time.monotonic()
         injected_at = injected_wall = None
         seen: set[tuple[str, str]] = set()
+        exited: set[str] = set()
         paged = None
         while not stop.is_set():
             stop.wait(5)
@@ -425,6 +426,11 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
                             if receiver == "pager" and paged is None:
                                 paged = name
                                 explain_page(stack, name, note, out)
+            for proc in stack.procs:
+                if proc.proc.poll() is not None and proc.name not in exited:
+                    exited.add(proc.name)
+                    out(f"[{now - started:5.0f}s] {proc.name} exited with {proc.proc.returncode}: the stack runs without it "
+                        f"(log: {_rel(proc.log_path)})")
             s = traffic.stats
             out(f"[{now - started:5.0f}s] requests {s.sent} (failed {s.failed}), traces at Tempo {len(stack.tempo.traces)}, "
                 f"dropped by the helper {obs.dropped_spans}; alerts: {', '.join(stack.firing()) or 'none'}")
