@@ -628,6 +628,22 @@ def test_gateway_sized_from_the_spec():
     assert collector.build(spec)["exporters"][names.GATEWAY_EXPORTER]["resolver"] == {"static": {"hostnames": ["a:1", "b:2"]}}
 
 
+@pytest.mark.parametrize("static", [True, False])
+def test_a_static_list_queues_per_replica_a_dns_name_reroutes(static):
+    """A static list never drops a dead replica: each replica's exporter queues its own part (in memory,
+    bounded, retried forever) so the live ones keep flowing; with dns the balancer re-routes, so the
+    per-replica exporters queue nothing. Either way the balancer keeps its persistent queue."""
+    spec = make_spec({"gateway.static_endpoints": ["a:1", "b:2"] if static else [], "collector.memory_limit_mib": 400})
+    lb = collector.build(spec)["exporters"][names.GATEWAY_EXPORTER]
+    per = lb["protocol"]["otlp"]
+    assert lb["sending_queue"]["storage"] == sampling.QUEUE and lb["retry_on_failure"] == collector.GATEWAY_RETRY
+    if static:
+        assert per["sending_queue"] == {"enabled": True, "sizer": "bytes", "queue_size": 100 * collector.MIB, "num_consumers": 2}
+        assert per["retry_on_failure"] == collector.GATEWAY_RETRY and per["retry_on_failure"]["max_elapsed_time"] == "0s"
+    else:
+        assert per["sending_queue"] == {"enabled": False} and per["retry_on_failure"]["max_elapsed_time"] == "10s"
+
+
 def test_gateway_artifact_only_when_enabled():
     assert artifacts.GATEWAY_CONFIG in artifacts.build_all(load(), "x")
     assert artifacts.GATEWAY_CONFIG not in artifacts.build_all(make_spec({"gateway.enabled": False}), "x")

@@ -82,6 +82,7 @@ def test_ctrl_c_stops_everything_and_a_second_run_on_the_same_workdir_is_refused
         second = subprocess.run(CLI + ["up", "--workdir", str(work)], capture_output=True, text=True, timeout=60)
         assert second.returncode == 2, second.stdout + second.stderr
         assert "another `genai-o11y up` is using this directory" in second.stderr and "Traceback" not in second.stderr
+        assert (work / "pids").is_file()  # the refused run left the running one's lock in place (it used to rename it away)
         # a child that dies is reported on the status line, not silently missing (the gateways start first)
         os.kill(_pids(work, "pids")[2], signal.SIGKILL)
         deadline = time.time() + 60

@@ -285,6 +285,7 @@ class Stack:
         self._write_pids()
 
     def _write_pids(self) -> None:
+        self._wrote_pids = True
         (self.work / "pids").write_text("\n".join([str(os.getpid())] + [str(p.proc.pid) for p in self.procs]) + "\n")
 
     def stop(self) -> None:
@@ -300,7 +301,9 @@ class Stack:
                 self._hook_started = False
             if self._hook_log:
                 self._hook_log.close()
-            if (self.work / "pids").exists():  # kept as pids.last: what ran, for a check that nothing still does
+            # kept as pids.last: what ran, for a check that nothing still does. Only this run's: a run refused
+            # because another one uses the directory must leave that one's lock alone.
+            if getattr(self, "_wrote_pids", False) and (self.work / "pids").exists():
                 (self.work / "pids").replace(self.work / "pids.last")
 
     def firing(self) -> list[str]:
