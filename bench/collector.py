@@ -156,6 +156,9 @@ def passthrough_config(spec, sink: str) -> dict:
 
 OTTL_ENGINE = "full pipeline, OTTL engine"
 
+#: The request view: genai_dimensions' request_view (native engine), pipeline traces/requests (ottl engine).
+REQUEST_VIEW = "request_view"
+
 #: Full pipeline minus one stage: (label, processor to drop from every pipeline | connector | pipeline to drop).
 ABLATIONS = [
     ("without redaction", names.redact_processor("native")),
@@ -163,7 +166,7 @@ ABLATIONS = [
     ("without label folding", names.dimensions_processor("native")),
     ("without the usage metrics (genai_usage)", names.USAGE_CONNECTORS["native"]),
     ("without span_metrics", "span_metrics"),
-    ("without the request view of root spans (traces/requests)", "traces/requests"),
+    ("without the request view of root spans", REQUEST_VIEW),
 ]
 
 
@@ -171,6 +174,9 @@ WITHOUT_REDACTION = ABLATIONS[0][0]
 
 
 def ablate(cfg: dict, component: str) -> dict:
+    if component == REQUEST_VIEW:
+        cfg["processors"].get(names.dimensions_processor("native"), {}).pop("request_view", None)
+        component = "traces/requests"
     pipelines = cfg["service"]["pipelines"]
     pipelines.pop(component, None)
     for key, pl in list(pipelines.items()):

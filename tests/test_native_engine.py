@@ -25,9 +25,11 @@ def test_default_spec_uses_the_native_engine_and_the_ottl_one_stays_available():
     native = collector_builder.build(make_spec())
     assert "genai_redaction" in native["service"]["pipelines"]["traces/ingest"]["processors"]
     assert "genai_dimensions" in native["service"]["pipelines"]["traces/metrics"]["processors"]
-    # the request view (a keep_keys and a set on root spans only) is the same OTTL for both engines
-    # and so is the resource normalisation of eval-event log records (genai_normalise takes traces only)
-    assert [p for p in native["processors"] if p.startswith("transform/")] == [collector_builder.EVAL_LOGS_TRANSFORM, "transform/request_view"]
+    # the resource normalisation of eval-event log records is the same OTTL for both engines (genai_normalise
+    # takes traces only); the native engine makes the request view in genai_dimensions' pass, without traces/requests
+    assert [p for p in native["processors"] if p.startswith("transform/")] == [collector_builder.EVAL_LOGS_TRANSFORM]
+    assert native["processors"]["genai_dimensions"]["request_view"] == collector_builder.request_view_native()
+    assert "traces/requests" not in native["service"]["pipelines"] and "traces/requests" in collector_builder.build(make_spec({"collector.engine": "ottl"}))["service"]["pipelines"]
     assert native["service"]["pipelines"]["traces/ingest"]["processors"][2] == "genai_normalise"
     assert native["processors"]["genai_redaction"]["salt"] == "${env:GENAI_O11Y_HASH_SALT}"
     assert "$${1}<CREDENTIALS>@" in [d["mask"] for d in native["processors"]["genai_redaction"]["detectors"]]  # confmap-escaped
@@ -171,7 +173,9 @@ def _metrics_branch_to(cfg: dict, endpoint: str) -> dict:
     span-to-metrics connectors: what label folding left on each span."""
     pl = cfg["service"]["pipelines"]
     pl["traces/metrics"]["exporters"] = ["otlp_grpc/folded"]
-    del pl["traces/requests"]  # request views share their span's ids (the usage test covers them)
+    # request views share their span's ids (the usage test covers them)
+    pl.pop("traces/requests", None)
+    cfg["processors"].get("genai_dimensions", {}).pop("request_view", None)
     cfg["exporters"]["otlp_grpc/folded"] = {"endpoint": endpoint, "tls": {"insecure": True}}
     for name in [p for p in pl if p.startswith(("metrics/", "traces/eval_events", "logs/eval_events"))]:  # eval events: the usage tests
         del pl[name]

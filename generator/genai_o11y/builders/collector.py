@@ -13,7 +13,9 @@
                     (gateway.enabled: false only: each sidecar samples its own pod's spans, fragmenting
                     traces that cross services)
     traces/metrics  forward -> keep GenAI spans -> fold label values -> span_metrics, genai_usage
+                    (native engine: genai_dimensions also appends the request view of each root that is not a request span)
     traces/requests forward -> keep roots that are not request spans -> their request view -> fold -> same connectors
+                    (collector.engine: ottl only)
     metrics/spans   span_metrics (cumulative) -> prometheus
     metrics/usage   genai_usage (cumulative; a stream budget per tenant metric) -> prometheus
 
@@ -61,9 +63,17 @@ def request_view_condition() -> str:
             + f" and {attr(n.REQUEST_DELEGATED)} == nil")
 
 
+def request_view_native() -> dict:
+    """The native engine's request view: genai_dimensions copies each root span of request_view_condition()
+    in the metrics branch's one pass (no second copy of every batch in the fan-out, no filter and transform
+    passes); the same view as request_view_processors() (tests/test_native_engine.py compares the series)."""
+    return {"stage_key": n.STAGE, "stage": "request", "not_stages": list(NOT_REQUESTS), "unless_key": n.REQUEST_DELEGATED,
+            "keep_keys": list(REQUEST_VIEW_KEYS), "drop_events": [n.EVAL_EVENT]}
+
+
 def request_view_processors() -> dict:
-    """filter/request_view drops every span but those of request_view_condition();
-    transform/request_view makes the request view of what is left. Both engines use these."""
+    """ottl engine: filter/request_view drops every span but those of request_view_condition();
+    transform/request_view makes the request view of what is left (pipeline traces/requests)."""
     return {
         # the request view is a copy of the span: its eval events were counted on the span itself
         "filter/request_view": {"error_mode": "ignore", "traces": {"span": [f"not ({request_view_condition()})"],
@@ -326,7 +336,7 @@ def build(spec: Spec) -> dict:
         "filter/genai_spans": {"error_mode": "ignore", "traces": {"span": [f"{attr(n.STAGE)} == nil"]}},
         # Label folding: our genai_dimensions processor, or the same in OTTL. Only service.name stays on
         # the resource: service.instance.id & co. would churn series.
-        dims: _escape_confmap(dimensions_config(spec, markers=False)) if engine == "native" else _transform(
+        dims: _escape_confmap({**dimensions_config(spec, markers=False), "request_view": request_view_native()}) if engine == "native" else _transform(
             [
                 *fold_groups(spec),
                 {"context": "resource", "statements": [f'keep_keys(resource.attributes, ["{n.SERVICE_NAME}"])']},
@@ -360,15 +370,14 @@ def build(spec: Spec) -> dict:
             "processors": ["filter/genai_spans", dims],
             "exporters": ["span_metrics"],
         },
-        # a trace whose root is not a request span (an instrumentation's model call alone) counts its root's request view
-        "traces/requests": {
-            "receivers": [FORWARD],
-            "processors": ["filter/request_view", "transform/request_view", dims],
-            "exporters": ["span_metrics"],
-        },
         "metrics/spans": {"receivers": ["span_metrics"], "processors": [], "exporters": ["prometheus"]},
     }
-    processors.update(request_view_processors())
+    if engine == "ottl":
+        # a trace whose root is not a request span (an instrumentation's model call alone) counts its root's
+        # request view (the native engine makes it in genai_dimensions: request_view_native())
+        pipelines["traces/requests"] = {"receivers": [FORWARD], "processors": ["filter/request_view", "transform/request_view", dims],
+                                        "exporters": ["span_metrics"]}
+        processors.update(request_view_processors())
     exporters_extra: dict = {}
     store = spec.redaction.full_content_store
     if spec.redaction.mode == "full" and store is not None:
@@ -386,7 +395,8 @@ def build(spec: Spec) -> dict:
             "sending_queue": persistent_queue(c.queue_size_batches, 2),
         }
     _usage_metrics_branch(spec, processors, connectors, pipelines)
-    pipelines["traces/requests"]["exporters"] = list(pipelines["traces/metrics"]["exporters"])
+    if "traces/requests" in pipelines:
+        pipelines["traces/requests"]["exporters"] = list(pipelines["traces/metrics"]["exporters"])
     if spec.gateway.enabled:
         # stateless: every span to the gateway tier, which samples whole traces (builders/gateway.py)
         exporters_extra[n.GATEWAY_EXPORTER] = gateway_exporter(spec)
