@@ -25,10 +25,12 @@ def test_default_spec_uses_the_native_engine_and_the_ottl_one_stays_available():
     native = collector_builder.build(make_spec())
     assert "genai_redaction" in native["service"]["pipelines"]["traces/ingest"]["processors"]
     assert "genai_dimensions" in native["service"]["pipelines"]["traces/metrics"]["processors"]
-    # the request view (a keep_keys and a set on root spans only) is the same OTTL for both engines;
-    # eval-event log records go through genai_normalise and genai_dimensions (logs too) as spans do
-    assert [p for p in native["processors"] if p.startswith("transform/")] == ["transform/request_view"]
+    # the native engine makes the request view in genai_dimensions' pass, without traces/requests; eval-event
+    # log records go through genai_normalise and genai_dimensions (logs too) as spans do
+    assert not [p for p in native["processors"] if p.startswith("transform/request_view")]
     assert native["service"]["pipelines"]["logs/eval_events"]["processors"][-2:] == ["genai_normalise", "genai_dimensions"]
+    assert native["processors"]["genai_dimensions"]["request_view"] == collector_builder.request_view_native()
+    assert "traces/requests" not in native["service"]["pipelines"] and "traces/requests" in collector_builder.build(make_spec({"collector.engine": "ottl"}))["service"]["pipelines"]
     assert native["service"]["pipelines"]["traces/ingest"]["processors"][2] == "genai_normalise"
     assert native["processors"]["genai_redaction"]["salt"] == "${env:GENAI_O11Y_HASH_SALT}"
     assert "$${1}<CREDENTIALS>@" in [d["mask"] for d in native["processors"]["genai_redaction"]["detectors"]]  # confmap-escaped
@@ -172,7 +174,9 @@ def _metrics_branch_to(cfg: dict, endpoint: str) -> dict:
     span-to-metrics connectors: what label folding left on each span."""
     pl = cfg["service"]["pipelines"]
     pl["traces/metrics"]["exporters"] = ["otlp_grpc/folded"]
-    del pl["traces/requests"]  # request views share their span's ids (the usage test covers them)
+    # request views share their span's ids (the usage test covers them)
+    pl.pop("traces/requests", None)
+    cfg["processors"].get("genai_dimensions", {}).pop("request_view", None)
     cfg["exporters"]["otlp_grpc/folded"] = {"endpoint": endpoint, "tls": {"insecure": True}}
     for name in [p for p in pl if p.startswith(("metrics/", "traces/eval_events", "logs/eval_events"))]:  # eval events: the usage tests
         del pl[name]

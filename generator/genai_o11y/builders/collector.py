@@ -13,7 +13,9 @@
                     (gateway.enabled: false only: each sidecar samples its own pod's spans, fragmenting
                     traces that cross services)
     traces/metrics  forward -> keep GenAI spans -> fold label values -> span_metrics, genai_usage
+                    (native engine: genai_dimensions also appends the request view of each root that is not a request span)
     traces/requests forward -> keep roots that are not request spans -> their request view -> fold -> same connectors
+                    (collector.engine: ottl only)
     metrics/spans   span_metrics (cumulative) -> prometheus
     metrics/usage   genai_usage (cumulative; a stream budget per tenant metric) -> prometheus
 
@@ -61,9 +63,17 @@ def request_view_condition() -> str:
             + f" and {attr(n.REQUEST_DELEGATED)} == nil")
 
 
+def request_view_native() -> dict:
+    """The native engine's request view: genai_dimensions copies each root span of request_view_condition()
+    in the metrics branch's one pass (no second copy of every batch in the fan-out, no filter and transform
+    passes); the same view as request_view_processors() (tests/test_native_engine.py compares the series)."""
+    return {"stage_key": n.STAGE, "stage": "request", "not_stages": list(NOT_REQUESTS), "unless_key": n.REQUEST_DELEGATED,
+            "keep_keys": list(REQUEST_VIEW_KEYS), "drop_events": list(event_names())}
+
+
 def request_view_processors() -> dict:
-    """filter/request_view drops every span but those of request_view_condition();
-    transform/request_view makes the request view of what is left. Both engines use these."""
+    """ottl engine: filter/request_view drops every span but those of request_view_condition();
+    transform/request_view makes the request view of what is left (pipeline traces/requests)."""
     return {
         # the request view is a copy of the span: its eval and user-action events were counted on the span itself
         "filter/request_view": {"error_mode": "ignore", "traces": {"span": [f"not ({request_view_condition()})"],
@@ -266,6 +276,12 @@ GATEWAY_RESOLVE_INTERVAL = "5s"
 #: static resolver: each replica's exporter queues in memory up to this share of the sidecar's memory limit.
 BACKEND_QUEUE_SHARE = 0.25
 
+#: The sidecar -> gateway hop's compression: snappy, not the otlp exporter's default gzip. gzip was the
+#: sidecar's largest single cost in a CPU profile under load (about 3.4 µs of 20 µs per metadata-only span,
+#: bench/RESULTS.md); snappy costs a fraction of that, and the hop stays on the cluster network, where bytes are
+#: cheaper than the app pod's CPU. The gateway's otlp receiver decodes it (configgrpc registers snappy).
+GATEWAY_COMPRESSION = "snappy"
+
 
 def gateway_exporter(spec: Spec) -> dict:
     """The sidecar's load_balancing exporter: every span of a trace to the same gateway replica.
@@ -293,7 +309,7 @@ def gateway_exporter(spec: Spec) -> dict:
                        "retry_on_failure": {"enabled": True, "initial_interval": "1s", "max_interval": "2s", "max_elapsed_time": "10s"}}
     return {
         "routing_key": "traceID",
-        "protocol": {"otlp": {"tls": {"insecure": True}, "timeout": "5s", **per_replica}},
+        "protocol": {"otlp": {"tls": {"insecure": True}, "compression": GATEWAY_COMPRESSION, "timeout": "5s", **per_replica}},
         "resolver": resolver,
         "timeout": "10s",
         "retry_on_failure": GATEWAY_RETRY,
@@ -418,7 +434,7 @@ def build(spec: Spec) -> dict:
         "filter/genai_spans": {"error_mode": "ignore", "traces": {"span": [f"{attr(n.STAGE)} == nil"]}},
         # Label folding: our genai_dimensions processor, or the same in OTTL. Only service.name stays on
         # the resource: service.instance.id & co. would churn series.
-        dims: _escape_confmap(dimensions_config(spec, markers=False)) if engine == "native" else _transform(
+        dims: _escape_confmap({**dimensions_config(spec, markers=False), "request_view": request_view_native()}) if engine == "native" else _transform(
             [
                 *fold_groups(spec),
                 {"context": "resource", "statements": [f'keep_keys(resource.attributes, ["{n.SERVICE_NAME}"])']},
@@ -452,15 +468,14 @@ def build(spec: Spec) -> dict:
             "processors": ["filter/genai_spans", dims],
             "exporters": ["span_metrics"],
         },
-        # a trace whose root is not a request span (an instrumentation's model call alone) counts its root's request view
-        "traces/requests": {
-            "receivers": [FORWARD],
-            "processors": ["filter/request_view", "transform/request_view", dims],
-            "exporters": ["span_metrics"],
-        },
         "metrics/spans": {"receivers": ["span_metrics"], "processors": [], "exporters": ["prometheus"]},
     }
-    processors.update(request_view_processors())
+    if engine == "ottl":
+        # a trace whose root is not a request span (an instrumentation's model call alone) counts its root's
+        # request view (the native engine makes it in genai_dimensions: request_view_native())
+        pipelines["traces/requests"] = {"receivers": [FORWARD], "processors": ["filter/request_view", "transform/request_view", dims],
+                                        "exporters": ["span_metrics"]}
+        processors.update(request_view_processors())
     exporters_extra: dict = {}
     store = spec.redaction.full_content_store
     if spec.redaction.mode == "full" and store is not None:
@@ -480,7 +495,8 @@ def build(spec: Spec) -> dict:
     _usage_metrics_branch(spec, processors, connectors, pipelines)
     if engine == "ottl":
         _rebuild_resources_after(redact, processors, pipelines)
-    pipelines["traces/requests"]["exporters"] = list(pipelines["traces/metrics"]["exporters"])
+    if "traces/requests" in pipelines:
+        pipelines["traces/requests"]["exporters"] = list(pipelines["traces/metrics"]["exporters"])
     if spec.gateway.enabled:
         # stateless: every span to the gateway tier, which samples whole traces (builders/gateway.py)
         exporters_extra[n.GATEWAY_EXPORTER] = gateway_exporter(spec)

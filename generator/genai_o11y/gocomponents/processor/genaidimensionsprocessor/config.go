@@ -31,6 +31,21 @@ type Config struct {
 	Request Request `mapstructure:"request"`
 	// KeepResourceKeys: every other resource attribute is dropped (after CopyFromResource).
 	KeepResourceKeys []string `mapstructure:"keep_resource_keys"`
+	// RequestView: a root span that is something else than a request also counts as one: a copy of it, made in the same pass.
+	RequestView RequestView `mapstructure:"request_view"`
+}
+
+// RequestView (enabled when StageKey is set): for each root span (no parent span id) whose StageKey is
+// set and is not a string in NotStages, and whose UnlessKey is unset, a copy is appended to its scope
+// before folding: only KeepKeys kept, StageKey set to Stage, events named in DropEvents removed. The
+// copy is then folded like any span. (The same as OTTL's IsRootSpan() filter, keep_keys and set.)
+type RequestView struct {
+	StageKey   string   `mapstructure:"stage_key"`
+	Stage      string   `mapstructure:"stage"`
+	NotStages  []string `mapstructure:"not_stages"`
+	UnlessKey  string   `mapstructure:"unless_key"`
+	KeepKeys   []string `mapstructure:"keep_keys"`
+	DropEvents []string `mapstructure:"drop_events"`
 }
 
 // Marker is set to true where any key of WhenPresent is set, or any WhenEquals holds.
@@ -130,6 +145,11 @@ func (c *Config) Validate() error {
 	}
 	if t := r.RequiredTools; len(t.Tools) > 0 && (t.Key == "" || t.RouteKey == "" || t.CalledKey == "") {
 		errs = append(errs, errors.New("request.required_tools: key, route_key and called_key are required"))
+	}
+	if v := c.RequestView; v.StageKey != "" && (v.Stage == "" || len(v.KeepKeys) == 0) {
+		errs = append(errs, errors.New("request_view: stage and keep_keys are required with stage_key"))
+	} else if v.StageKey == "" && (v.Stage != "" || len(v.KeepKeys) > 0 || len(v.NotStages) > 0) {
+		errs = append(errs, errors.New("request_view.stage_key: empty (the view would never be made)"))
 	}
 	return errors.Join(errs...)
 }

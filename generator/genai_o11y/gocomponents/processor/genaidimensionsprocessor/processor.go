@@ -84,6 +84,38 @@ type dimensions struct {
 	required  []requiredTool
 	keep      set
 	events    set
+	view      *view
+}
+
+// view: the request view's settings, resolved (nil: disabled).
+type view struct {
+	stageKey, stage, unless string
+	not, keep, drop         set
+}
+
+// wants: the span is a root whose stage is set and not a string in not, without the unless key.
+func (v *view) wants(span ptrace.Span) bool {
+	if !span.ParentSpanID().IsEmpty() {
+		return false
+	}
+	a := span.Attributes()
+	st, ok := get(a, v.stageKey)
+	if !ok || st.Type() == pcommon.ValueTypeStr && v.not.has(st.Str()) {
+		return false
+	}
+	_, delegated := get(a, v.unless)
+	return v.unless == "" || !delegated
+}
+
+// make appends the request view of span to spans.
+func (v *view) make(span ptrace.Span, spans ptrace.SpanSlice) {
+	c := spans.AppendEmpty()
+	span.CopyTo(c)
+	c.Attributes().RemoveIf(func(k string, _ pcommon.Value) bool { return !v.keep.has(k) })
+	c.Attributes().PutStr(v.stageKey, v.stage)
+	if len(v.drop) > 0 {
+		c.Events().RemoveIf(func(e ptrace.SpanEvent) bool { return v.drop.has(e.Name()) })
+	}
 }
 
 func newDimensions(c *Config) (*dimensions, error) {
@@ -124,6 +156,9 @@ func newDimensions(c *Config) (*dimensions, error) {
 	for _, m := range c.Markers {
 		d.markers = append(d.markers, marker{m.Key, cond(m.WhenPresent, m.WhenEquals)})
 	}
+	if v := c.RequestView; v.StageKey != "" {
+		d.view = &view{stageKey: v.StageKey, stage: v.Stage, unless: v.UnlessKey, not: newSet(v.NotStages), keep: newSet(v.KeepKeys), drop: newSet(v.DropEvents)}
+	}
 	d.model = slot(c.Model.Key)
 	if c.Request.Stage.Key != "" {
 		d.stage = cond(nil, []Equals{c.Request.Stage})
@@ -147,6 +182,13 @@ func (d *dimensions) processTraces(_ context.Context, td ptrace.Traces) (ptrace.
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
+			if d.view != nil { // the views are copies of the spans as they came, folded below like the rest
+				for k, n := 0, spans.Len(); k < n; k++ {
+					if s := spans.At(k); d.view.wants(s) {
+						d.view.make(s, spans)
+					}
+				}
+			}
 			for k := 0; k < spans.Len(); k++ {
 				d.span(spans.At(k), res)
 			}

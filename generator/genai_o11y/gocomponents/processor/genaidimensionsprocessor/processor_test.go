@@ -102,6 +102,62 @@ func TestRequestSpans(t *testing.T) {
 	}
 }
 
+// A root span that is not a request gets one request view, made from the span as it came and folded
+// like any span; children, requests, linked stages and delegating spans get none.
+func TestRequestView(t *testing.T) {
+	cases := []struct {
+		name  string
+		build func(s ptrace.Span)
+		view  bool
+	}{
+		{"root model call", func(s ptrace.Span) { s.Attributes().PutStr("genai_o11y.stage", "model_call") }, true},
+		{"root, a stage that folds", func(s ptrace.Span) { s.Attributes().PutStr("genai_o11y.stage", "warmup") }, true},
+		{"root, a stage that is not a string", func(s ptrace.Span) { s.Attributes().PutInt("genai_o11y.stage", 3) }, true},
+		{"root request", func(s ptrace.Span) { s.Attributes().PutStr("genai_o11y.stage", "request") }, false},
+		{"root feedback", func(s ptrace.Span) { s.Attributes().PutStr("genai_o11y.stage", "feedback") }, false},
+		{"root without a stage", func(s ptrace.Span) { s.Attributes().PutStr("genai_o11y.route", "faq") }, false},
+		{"root, empty stage", func(s ptrace.Span) { s.Attributes().PutEmpty("genai_o11y.stage") }, false},
+		{"child model call", func(s ptrace.Span) {
+			s.Attributes().PutStr("genai_o11y.stage", "model_call")
+			s.SetParentSpanID(pcommon.SpanID{1})
+		}, false},
+		{"delegating root", func(s ptrace.Span) {
+			s.Attributes().PutStr("genai_o11y.stage", "model_call")
+			s.Attributes().PutBool("genai_o11y.request.delegated", true)
+		}, false},
+	}
+	for _, c := range cases {
+		out := tracestest.OneSpan(t, NewFactory(), example(t), func(rs ptrace.ResourceSpans, s ptrace.Span) {
+			rs.Resource().Attributes().PutStr("deployment.environment.name", "prod")
+			s.SetSpanID(pcommon.SpanID{9})
+			s.Attributes().PutStr("genai_o11y.route", "legal")
+			s.Attributes().PutInt("gen_ai.usage.input_tokens", 10)
+			s.Attributes().PutStr("genai_o11y.failure.category", "timeout")
+			s.Events().AppendEmpty().SetName("gen_ai.evaluation.result")
+			s.Events().AppendEmpty().SetName("exception")
+			c.build(s)
+		}).ScopeSpans().At(0).Spans()
+		if got := out.Len() == 2; got != c.view {
+			t.Errorf("%s: %d spans out, a view: %v", c.name, out.Len(), c.view)
+			continue
+		}
+		if !c.view {
+			continue
+		}
+		orig, v := out.At(0), out.At(1)
+		want := map[string]any{"genai_o11y.stage": "request", "genai_o11y.route": "_other", "deployment.environment.name": "prod", "genai_o11y.s2m.request": true}
+		if got := v.Attributes().AsRaw(); !equalMaps(got, want) {
+			t.Errorf("%s: the view\n got %v\nwant %v", c.name, got, want)
+		}
+		if v.SpanID() != orig.SpanID() || v.Events().Len() != 1 || v.Events().At(0).Name() != "exception" || orig.Events().Len() != 2 {
+			t.Errorf("%s: view id %v, events %d (the span's: %d)", c.name, v.SpanID(), v.Events().Len(), orig.Events().Len())
+		}
+		if tok, ok := orig.Attributes().Get("gen_ai.usage.input_tokens"); !ok || tok.Int() != 10 {
+			t.Errorf("%s: the span itself lost its attributes: %v", c.name, orig.Attributes().AsRaw())
+		}
+	}
+}
+
 func TestGeneratedConfigLoads(t *testing.T) {
 	cfg := loadConfig(t)
 	// markers are for signal_to_metrics; genai-o11y's native engine (genai_usage) generates none
