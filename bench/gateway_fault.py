@@ -139,11 +139,10 @@ def main() -> None:
     ap.add_argument("--down", type=float, default=20)
     ap.add_argument("--after", type=float, default=40, help="seconds of traffic after the restart")
     ap.add_argument("--resolver", choices=["static", "dns"], default="static", help="how the sidecars find the gateways (compose and Helm: dns)")
-    ap.add_argument("--retries", choices=["shipped", "balancer", "backends"], default="shipped",
-                    help="shipped: as builders/collector.py makes it (dns: retries and the persistent queue at the load-balancer "
-                         "level; static: also an in-memory queue and endless retries in each per-replica exporter); balancer (a "
-                         "changed setting with a static list, printed): the per-replica exporters queue nothing, as with dns; "
-                         "backends (a changed setting, printed): nothing at the load-balancer level, all in the per-replica exporters")
+    ap.add_argument("--retries", choices=["balancer", "backends", "both"], default="balancer",
+                    help="balancer (shipped): retries and the persistent queue at the load-balancer level; backends (a changed "
+                         "setting, printed): none there, an in-memory queue and endless retries in each per-replica exporter; "
+                         "both (a changed setting, printed): the shipped balancer plus those per-replica queues")
     args = ap.parse_args()
     binary = toolchain.collector_path()
     assert binary, "make collector"
@@ -162,9 +161,9 @@ def main() -> None:
     if args.retries == "backends":
         print("# CHANGED SETTING (not shipped): load_balancing retry_on_failure and sending_queue off; protocol.otlp: an in-memory "
               f"queue of {BACKEND_QUEUE} batches, retries forever at most {collector_builder.GATEWAY_RETRY['max_interval']} apart")
-    if args.retries == "balancer":
-        print("# CHANGED SETTING (not shipped with a static list): protocol.otlp queues nothing and retries for at most 10 s, "
-              "as with the dns resolver (and with a static list before 2026-11-30)")
+    if args.retries == "both":
+        print("# CHANGED SETTING (not shipped): protocol.otlp also queues in memory (bytes, a quarter of the memory limit) and "
+              "retries forever; the load balancer's persistent queue and retries as shipped")
     with OtlpSink() as sink, ExitStack() as stack:
         base = {"backends.tempo.endpoint": sink.endpoint, "gateway.enabled": True}
         gw_ports = [gateway_ports(tmp / f"gw{i}") for i in range(2)]
@@ -187,10 +186,11 @@ def main() -> None:
             config = collector_builder.build(spec)
             if args.retries == "backends":
                 retries_in_backends(config["exporters"][n.GATEWAY_EXPORTER])
-            if args.retries == "balancer":
+            if args.retries == "both":
                 config["exporters"][n.GATEWAY_EXPORTER]["protocol"]["otlp"].update(
-                    {"sending_queue": {"enabled": False},
-                     "retry_on_failure": {"enabled": True, "initial_interval": "1s", "max_interval": "2s", "max_elapsed_time": "10s"}})
+                    {"sending_queue": {"enabled": True, "sizer": "bytes", "queue_size": spec.collector.memory_limit_mib * collector_builder.MIB // 4,
+                                       "num_consumers": 2},
+                     "retry_on_failure": dict(collector_builder.GATEWAY_RETRY)})
             sidecars[svc] = stack.enter_context(run_collector(names.sidecar_binary if names else binary, spec, d, config=config))
         providers = {svc: tracer_provider(sidecars[svc].otlp_grpc, {"service.name": svc}) for svc in SERVICES}
         tracers = {svc: tp.get_tracer("gateway-fault") for svc, tp in providers.items()}

@@ -273,9 +273,6 @@ GATEWAY_RETRY = {"enabled": True, "initial_interval": "1s", "max_interval": "5s"
 GATEWAY_RESOLVE_INTERVAL = "5s"
 
 
-#: static resolver: each replica's exporter queues in memory up to this share of the sidecar's memory limit.
-BACKEND_QUEUE_SHARE = 0.25
-
 #: The sidecar -> gateway hop's compression: snappy, not the otlp exporter's default gzip. gzip was the
 #: sidecar's largest single cost in a CPU profile under load (about 3.4 µs of 20 µs per metadata-only span,
 #: bench/RESULTS.md); snappy costs a fraction of that, and the hop stays on the cluster network, where bytes are
@@ -286,27 +283,17 @@ GATEWAY_COMPRESSION = "snappy"
 def gateway_exporter(spec: Spec) -> dict:
     """The sidecar's load_balancing exporter: every span of a trace to the same gateway replica.
     Retries and the persistent queue sit at the load-balancer level, so data a replica did not take
-    goes back through the ring (re-routed when the dns resolver has dropped that replica).
-
-    dns (the default): the per-replica otlp exporters retry briefly and queue nothing, so what a dead
-    replica did not take goes back to the balancer and, once the name drops it, to the survivors.
-    static: a fixed list never drops a dead replica, and the balancer retries a batch whole (the
-    replicas' errors joined): every batch holds spans for the dead one, so for the whole outage the
-    live replicas would get nothing new, only the same parts again (duplicates). So with a static list
-    each replica's exporter queues and retries its own part, in memory (BACKEND_QUEUE_SHARE of
-    collector.memory_limit_mib each, forever, at most 5 s apart): the live ones keep flowing, nothing is
-    resent, and the balancer's persistent queue takes over only when a replica's queue is full. What
-    such a queue holds is lost if the sidecar restarts mid-outage (they cannot be persistent)."""
-    g, c = spec.gateway, spec.collector
+    goes back through the ring (re-routed when the dns resolver has dropped that replica); the
+    per-replica otlp exporters retry briefly and queue nothing: they cannot use a persistent queue, and
+    their own telemetry goes to a no-op meter in v0.161 (what they held would be invisible on the
+    sidecar, and GenAILoadBalancerExportFailing could not fire). The cost, with a static list that never
+    drops a dead replica: the balancer retries a batch whole, so while one replica is down the others'
+    parts wait too (README, bench/RESULTS.md)."""
+    g = spec.gateway
     resolver = ({"static": {"hostnames": list(g.static_endpoints)}} if g.static_endpoints else
                 {"dns": {"hostname": g.host, "port": str(g.otlp_grpc_port), "interval": GATEWAY_RESOLVE_INTERVAL, "timeout": "1s"}})
-    if g.static_endpoints:
-        per_replica = {"sending_queue": {"enabled": True, "sizer": "bytes", "queue_size": int(c.memory_limit_mib * BACKEND_QUEUE_SHARE) * MIB,
-                                         "num_consumers": 2},
-                       "retry_on_failure": dict(GATEWAY_RETRY)}
-    else:
-        per_replica = {"sending_queue": {"enabled": False},
-                       "retry_on_failure": {"enabled": True, "initial_interval": "1s", "max_interval": "2s", "max_elapsed_time": "10s"}}
+    per_replica = {"sending_queue": {"enabled": False},
+                   "retry_on_failure": {"enabled": True, "initial_interval": "1s", "max_interval": "2s", "max_elapsed_time": "10s"}}
     return {
         "routing_key": "traceID",
         "protocol": {"otlp": {"tls": {"insecure": True}, "compression": GATEWAY_COMPRESSION, "timeout": "5s", **per_replica}},

@@ -367,9 +367,9 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
                          "with either resolver); nothing sent while it was down was lost (dns: re-routed 9 s after the kill, the last arrived "
                          "32 s after the restart; static list: queued, 38 s); after the restart every trace was whole with the static list, "
                          "and with dns from 3.5 - 3.7 s on (until every sidecar re-resolved, 3 - 12 traces were split between the two owners). "
-                         "With dns, delivery is at-least-once: 10 - 11% of the traces sent during the outage carry a span twice (see "
-                         "GenAILoadBalancerExportFailing); with a static list each replica's exporter queues its own part in memory: "
-                         "no duplicate, and the live replica's traces keep flowing (214 of 401 prompt, against 24 of 403 without those queues)."),
+                         "Delivery is at-least-once: 10 - 11% of the traces sent during the outage carry a span twice (see "
+                         "GenAILoadBalancerExportFailing); with a static list the live replicas' traces wait too until it returns "
+                         "(24 of 403 prompt in a 20 s outage), with dns until the name drops it."),
                 confirm=[f"Prometheus *Status > Targets*, job `{gw}`; {board(PANEL_GATEWAYS_UP)}; {board(PANEL_LB_BACKENDS)}; GenAILoadBalancerBackendsMissing on the sidecars."],
                 actions=["Look at the missing replicas' pods and logs (OOM: raise gateway.memory_limit_mib or lower gateway.num_traces).",
                          "Scale back to gateway.replicas; a PodDisruptionBudget (Helm) keeps voluntary disruptions to one replica at a time."],
@@ -481,8 +481,9 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
                          "parts' errors joined, not the failed part), so with the dns resolver some spans reach Tempo twice with the same span id (10 - 11% of "
                          "the traces sent during a 20 s outage of one of 2 gateways, bench/RESULTS.md) and every gateway's part waits until the name drops "
                          "the failing one; retrying in the per-replica exporters avoids it but loses what they hold in memory when the resolver drops a "
-                         "replica, so it stays so. With a static list (gateway.static_endpoints) the per-replica exporters do queue their own part in "
-                         "memory, so the other gateways keep receiving and nothing is resent. The eval dataset build gives the same cases whether a span arrived once or twice."),
+                         "replica (and their telemetry is a no-op meter in v0.161), so it stays so. With a static list (gateway.static_endpoints) the name "
+                         "never drops the failing gateway: every gateway's traces wait until it answers; give the gateways a DNS name where you can. "
+                         "The eval dataset build gives the same cases whether a span arrived once or twice."),
                 confirm=[f"`{LB_OUTCOME}` by `endpoint` on the sidecar's telemetry endpoint names the failing gateway ({board(PANEL_LB_EXPORTS)}); "
                          "the sidecar log says `Exporting failed` with the endpoint."],
                 actions=["A gateway refusing: see GenAIGatewayRefusingSpans. Down: see GenAIGatewayReplicasDown (it inhibits this alert).",
