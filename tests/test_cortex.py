@@ -12,6 +12,8 @@ An ingester is killed (SIGKILL) between the two rounds of traffic; everything be
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import json
 import math
 import re
@@ -33,7 +35,8 @@ from genai_o11y.builders import cortex, dashboards, prometheus_config, rules
 from genai_o11y.builders.promql import NOT_PIPELINE
 from genai_o11y.errors import SpecError
 from genai_o11y.spec import load, parse
-from harness import OtlpSink, board_exprs, collector_ports, free_port, make_spec, run_collector, spec_dict, tracer_provider, wait_for
+from harness import (OtlpSink, board_exprs, collector_ports, free_port, gateway_ports, gateway_spec, make_spec, run_collector, run_gateway, spec_dict,
+                     tracer_provider, wait_for)
 from harness import substitute as _substitute
 
 #: every PromQL expression of every board of the default spec (as test_dashboards runs them)
@@ -288,9 +291,15 @@ def cluster(tmp_path_factory, otelcol):
     am = prom = None
     cx = Cortex()
     am_port = free_port()
-    with OtlpSink() as tempo, localstack.WebhookReceiver() as hooks:
+    with OtlpSink() as tempo, localstack.WebhookReceiver() as hooks, ExitStack() as gws:
+        # the shipped topology, as test_dashboards runs it: the sidecar routes to 2 gateways, Prometheus scrapes all three
+        base = {"backends.tempo.endpoint": tempo.endpoint, "gateway.decision_wait_seconds": 2}
+        gw_specs = [gateway_spec(make_spec(base), gateway_ports(tmp / f"gw{i}")) for i in range(2)]
+        # started before the sidecar's ports are picked: a port picked free but not yet bound could be picked twice
+        gateways = [gws.enter_context(run_gateway(otelcol, g, tmp / f"gw{i}")) for i, g in enumerate(gw_specs)]
         spec = make_spec(collector_ports({
             "backends.tempo.endpoint": tempo.endpoint, "gateway.decision_wait_seconds": 2,
+            "gateway.enabled": True, "gateway.static_endpoints": [f"127.0.0.1:{g.gateway.otlp_grpc_port}" for g in gw_specs],
             "backends.remote_write": {"url": cx.push_url, "tenant_id": TENANT},
             "backends.alertmanager.url": f"http://127.0.0.1:{am_port}",
             "alerting.receivers.pager.webhook_url": hooks.url("pager"), "alerting.receivers.chat.webhook_url": hooks.url("chat"),
@@ -312,7 +321,7 @@ def cluster(tmp_path_factory, otelcol):
             with run_collector(otelcol, spec, tmp) as col:
                 host = lambda url: url.split("//")[1].split("/")[0]  # noqa: E731
                 cfg = prometheus_config.build(spec, [host(col.metrics_url)], [host(col.telemetry_url)], [am.url.split("//")[1]], ["rules.yaml"],
-                                              scrape_interval="2s", evaluation_interval="5s")
+                                              scrape_interval="2s", evaluation_interval="5s", gateway_targets=[host(g.telemetry_url) for g in gateways])
                 assert cfg["remote_write"] == prometheus_config.remote_write(spec)  # as generated, to the spec's tenant
                 cfg["remote_write"].append({"url": cx.push_url, "name": "mirror", "headers": {"X-Scope-OrgID": MIRROR}})
                 prom = localstack.start_prometheus(cfg, tmp / "prometheus", {"rules.yaml": files[artifacts.RULES]})
@@ -331,6 +340,19 @@ def cluster(tmp_path_factory, otelcol):
                 # sample (a board query of rates over the range is empty while a counter is flat)
                 risen = f'sum(increase({catalog.PROM["calls"]}{{{names.prom_label(names.STAGE)}!~"{NOT_PIPELINE}"}}[15m])) > 0'
                 wait_for(lambda: localstack.prom_query(prom.url, risen), timeout=120, interval=2, what="the second round's spans in Prometheus")
+                # and the gateways' own counters have two samples since their decisions (the gateway row's rates)
+                gw_queries = [q for q in (_substitute(e[2]) for e in BOARD_EXPRS) if spec.backends.prometheus.gateway_job in q]
+                assert len(gw_queries) >= 10
+                silent = list(gw_queries)
+
+                def answering():
+                    silent[:] = [q for q in silent if not localstack.prom_query(prom.url, q)]
+                    return not silent
+
+                try:
+                    wait_for(answering, timeout=120, interval=2, what="every gateway panel's query answering on Prometheus")
+                except AssertionError:
+                    raise AssertionError("gateway panels with no answer on Prometheus:\n" + "\n".join(silent)) from None
                 at = time.time()  # after the recording rules have written: their series are in the comparison
                 # Prometheus has sent everything up to `at` to both tenants (its own account, per queue)
                 wait_for(lambda: sent_up_to(prom.url) >= at, timeout=60, interval=1, what="Prometheus' remote_write queues past the evaluation time")
