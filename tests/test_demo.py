@@ -3,9 +3,16 @@ signal its alert and dashboard look for (in memory, no sleeping: time_scale=0)."
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+import threading
+
+import harness
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from genai_o11y import names as n
@@ -144,3 +151,72 @@ def test_every_scenario_expectation_names_an_alert_the_default_spec_generates():
     for name, exp in scenarios.EXPECTED.items():
         assert exp.alert in alerts, name
         assert (alerts[exp.alert]["labels"]["severity"] == "critical") == exp.pages, name
+
+
+# --- `genai-o11y demo`: its exit code says whether the traffic reached the sidecar ------------------------
+
+CLI = [sys.executable, "-m", "genai_o11y"]
+DEMO = ["demo", "--requests", "5", "--rps", "50", "--time-scale", "0"]
+
+
+def _demo(endpoint: str) -> subprocess.CompletedProcess:
+    return subprocess.run(CLI + DEMO + ["--endpoint", endpoint], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "GENAI_O11Y_HASH_SALT": harness.TEST_SALT})
+
+
+def test_demo_without_a_sidecar_exits_1_with_one_line_naming_the_endpoint():
+    endpoint = f"127.0.0.1:{harness.free_port()}"  # nothing listens there
+    r = _demo(endpoint)
+    assert r.returncode == 1, r.stdout + r.stderr
+    errors = [x for x in r.stderr.splitlines() if x.startswith("demo: error:")]
+    assert len(errors) == 1 and endpoint in errors[0] and "not delivered" in errors[0] and "failed to export" in errors[0], r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.collector
+def test_demo_into_the_real_collector_delivers_every_span_and_exits_0(otelcol, tmp_path):
+    spec = harness.make_spec(harness.collector_ports({}, tmp_path))
+    with harness.run_collector(otelcol, spec, tmp_path) as col:
+        r = _demo(col.otlp_grpc)
+        accepted = harness.metric_value(col.samples(col.telemetry_url), "otelcol_receiver_accepted_spans_total")
+    assert r.returncode == 0, r.stdout + r.stderr
+    line = next(x for x in r.stdout.splitlines() if "spans delivered" in x)
+    delivered, ended = (int(v) for v in re.search(r"(\d+) of (\d+) spans delivered", line).groups())
+    assert delivered == ended > 0 and accepted >= delivered, (line, accepted)
+
+
+class _Exporter(SpanExporter):
+    """Fails every export, or blocks until released."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail, self.release = fail, threading.Event()
+
+    def export(self, spans):
+        if self.fail:
+            return SpanExportResult.FAILURE
+        self.release.wait(30)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self):
+        self.release.set()
+
+
+@pytest.mark.parametrize("fate", ["export_failed", "queue_full", "queued"])
+def test_every_way_a_span_is_not_delivered_is_named(fate):
+    from genai_o11y.cli import undelivered_reason
+    from genai_o11y.instrument import NonBlockingSpanProcessor
+
+    exporter = _Exporter(fail=fate == "export_failed")
+    processor = NonBlockingSpanProcessor(exporter, max_queue=1 if fate == "queue_full" else 64, batch_size=1, interval_s=0.01)
+    tp = TracerProvider()
+    tp.add_span_processor(processor)
+    obs = Observability(tp, processor)
+    for _ in range(3):
+        tp.get_tracer("t").start_span("s").end()
+    if fate == "export_failed":
+        processor.force_flush(5_000)
+    reason = undelivered_reason(obs, "sidecar:4317", 3)
+    exporter.release.set()
+    expect = {"export_failed": "failed to export", "queue_full": "dropped on a full queue", "queued": "still queued at stop"}[fate]
+    assert reason is not None and reason.startswith(f"{3 - processor.exported} of 3 spans") and expect in reason, reason
+    processor.shutdown()

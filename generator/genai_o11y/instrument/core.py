@@ -221,6 +221,11 @@ class Observability:
     def dropped_spans(self) -> int:
         return self.processor.dropped if self.processor is not None else 0
 
+    def delivery(self) -> tuple[int, int]:
+        """(spans ended, spans the endpoint accepted); after provider.shutdown() the difference was lost."""
+        p = self.processor
+        return (p.ended, p.exported) if p is not None else (0, 0)
+
     # --- the request --------------------------------------------------------------------------------
 
     @contextlib.contextmanager

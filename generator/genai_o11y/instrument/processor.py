@@ -41,6 +41,7 @@ class NonBlockingSpanProcessor(SpanProcessor):
         self.dropped_queue_full = 0
         self.dropped_export_failed = 0
         self.exported = 0
+        self.ended = 0  # every span handed to on_end: exported + dropped + still queued
         self._thread = threading.Thread(target=self._run, name="genai-o11y-export", daemon=True)
         self._thread.start()
 
@@ -48,13 +49,20 @@ class NonBlockingSpanProcessor(SpanProcessor):
     def dropped(self) -> int:
         return self.dropped_queue_full + self.dropped_export_failed
 
+    @property
+    def undelivered(self) -> int:
+        """Spans not (yet) accepted by the exporter's endpoint: dropped, or still queued (after shutdown:
+        left behind because the flush timed out)."""
+        return self.ended - self.exported
+
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         pass
 
     def on_end(self, span: ReadableSpan) -> None:
-        if self._stop:
-            return
         with self._lock:
+            self.ended += 1  # a span ending after shutdown counts too: it is lost
+            if self._stop:
+                return
             if len(self._queue) >= self.max_queue:
                 self.dropped_queue_full += 1
                 DROPPED.labels("queue_full").inc()
