@@ -9,6 +9,7 @@ was handed to a process started in another directory (make run failed on every f
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -64,8 +65,9 @@ def test_up_as_make_run_starts_it_pages_and_leaves_nothing_running():
 @pytest.mark.collector
 def test_ctrl_c_stops_everything_and_a_second_run_on_the_same_workdir_is_refused(tmp_path):
     work = tmp_path / "local"
+    # a session of its own, as a terminal runs it: Ctrl-C signals its whole foreground process group
     proc = subprocess.Popen(CLI + ["up", "--scenario", "healthy", "--workdir", "local"], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     lines = []
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -91,10 +93,12 @@ def test_ctrl_c_stops_everything_and_a_second_run_on_the_same_workdir_is_refused
         assert any("gateway-2 exited with -9: the stack runs without it" in x for x in lines), "".join(lines[-20:])
     finally:
         time.sleep(1)
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the collector used to get it too and stop before the demo's last batch
         rest, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, rest
     assert "stopped; nothing left running" in rest
+    delivered, ended = (int(v) for v in re.search(r"demo: (\d+) of (\d+) spans delivered to the sidecar", rest).groups())
+    assert delivered == ended > 0, rest
     time.sleep(0.5)
     assert not [p for p in _pids(work)[1:] if stack._alive(p)]
 

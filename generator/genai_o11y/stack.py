@@ -369,6 +369,7 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    previous_hup = signal.signal(signal.SIGHUP, lambda *_: stop.set())  # a closed terminal: the children are in groups of their own
     traffic = None
     obs = None
     try:
@@ -452,8 +453,16 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
         if traffic is not None:
             traffic.close()
         if obs is not None:
-            obs.provider.shutdown()
+            obs.provider.shutdown()  # the demo's last batch, while the collector still runs
+            ended, delivered = obs.delivery()
+            out(f"demo: {delivered} of {ended} spans delivered to the sidecar")
+            from .cli import undelivered_reason
+
+            reason = undelivered_reason(obs, "the sidecar", traffic.stats.sent if traffic is not None else 0)
+            if reason:
+                out(f"demo: {reason}")
         stack.stop()
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGHUP, previous_hup)
         if started:
             out("stopped; nothing left running")
