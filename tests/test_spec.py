@@ -122,6 +122,56 @@ def test_cli_reports_spec_errors_without_traceback(path, tmp_path):
     assert not any(tmp_path.iterdir()), "nothing is written for a broken spec"
 
 
+# One mistake per kind of check, in sections no other mistake's check reads: pydantic's field checks
+# (sampling, collector), the checks across fields (models, logs, gateway) and the redaction policy file.
+MISTAKES = {
+    "field_range": "sampling: {baseline_percent: 150}\n",
+    "field_form": "collector: {otlp_grpc_endpoint: localhost}\n",
+    "duplicate_model": "models:\n  - {name: m, provider: openai, price_usd_per_1m_tokens: {input: 1, output: 2}}\n"
+                       "  - {name: m, provider: openai, price_usd_per_1m_tokens: {input: 1, output: 2}}\n",
+    "logs_export": "logs: {export: otlp}\n",
+    "gateway_endpoints": "gateway: {replicas: 3, static_endpoints: ['gw-a:4317', 'gw-a:4317']}\n",
+    "policy_regex": "redaction: {policy: policy.yaml}\n",
+}
+BASE = "apiVersion: genai-o11y/v1\napp: {services: [a]}\npipeline: {stages: [model_call]}\n"
+
+
+def _problems(tmp_path, names) -> set[tuple]:
+    (tmp_path / "policy.yaml").write_text("version: 1\ndetectors:\n  - {name: BAD, regex: '(?<=x)y', mask: '<X>'}\n")
+    f = tmp_path / "spec.yaml"
+    f.write_text(BASE + "".join(MISTAKES[n] for n in names))
+    with pytest.raises(SpecError) as exc:
+        load(f)
+    assert exc.value.skipped is None, exc.value.render()  # no mistake here keeps another check from running
+    return {(p.source or exc.value.source, p.path, p.message) for p in exc.value.problems}
+
+
+def test_every_combination_of_mistakes_is_reported_in_one_run(tmp_path):
+    """Each subset of the mistakes reports exactly the union of what each reports alone: a pydantic error
+    no longer hides the checks across fields, nor these the policy file's (it took up to 3 runs)."""
+    import itertools
+
+    alone = {n: _problems(tmp_path, [n]) for n in MISTAKES}
+    assert all(alone.values())
+    for k in range(2, len(MISTAKES) + 1):
+        for combo in itertools.combinations(MISTAKES, k):
+            assert _problems(tmp_path, combo) == set().union(*(alone[n] for n in combo)), combo
+
+
+def test_a_check_that_reads_an_invalid_section_is_skipped_and_said_so(tmp_path):
+    """slos.latency[].stage is checked against pipeline.stages: with pipeline itself invalid it cannot be,
+    and the report says which checks were skipped (the others still ran)."""
+    f = tmp_path / "spec.yaml"
+    f.write_text("apiVersion: genai-o11y/v1\napp: {services: [a]}\npipeline: {stages: [model_call], bogus: 1}\n"
+                 "slos: {latency: [{stage: retrieval, threshold_ms: 100, objective_percent: 99}]}\n" + MISTAKES["logs_export"])
+    with pytest.raises(SpecError) as exc:
+        load(f)
+    paths = {p.path for p in exc.value.problems}
+    assert paths == {"pipeline.bogus", "logs.endpoint"}, exc.value.render()
+    assert "slos.latency stages against pipeline.stages" in exc.value.skipped
+    assert exc.value.render().splitlines()[-1].startswith("  further checks skipped until these are fixed: ")
+
+
 BAD_POLICY = """version: 1
 identifier_keys: [user.id]
 metadata_keys:

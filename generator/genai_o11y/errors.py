@@ -20,8 +20,10 @@ class Problem:
     path: str
     message: str
     line: int | None = None
+    source: str | None = None  # another file than the spec's (its redaction policy)
 
     def render(self, source: str) -> str:
+        source = self.source or source
         where = f"{source}:{self.line}" if self.line else source
         field = self.path or "(top level)"
         return f"{where}: {field}: {self.message}"
@@ -30,15 +32,18 @@ class Problem:
 class SpecError(UserError):
     """Every problem found in one spec, reported together."""
 
-    def __init__(self, source: str, problems: list[Problem]):
+    def __init__(self, source: str, problems: list[Problem], skipped: str | None = None):
         self.source = source
-        self.problems = sorted(problems, key=lambda p: (p.line or 0, p.path, p.message))
+        # the spec's own problems first, then those of the files it names, each file in line order
+        self.problems = sorted(problems, key=lambda p: (p.source is not None, p.source or "", p.line or 0, p.path, p.message))
+        self.skipped = skipped  # which checks could not run because of these problems (None: every check ran)
         super().__init__(self.render())
 
     def render(self) -> str:
         n = len(self.problems)
         head = f"{self.source}: {n} problem{'s' if n != 1 else ''} in the spec"
-        return "\n".join([head] + ["  " + p.render(self.source) for p in self.problems])
+        tail = [f"  further checks skipped until these are fixed: {self.skipped}"] if self.skipped else []
+        return "\n".join([head] + ["  " + p.render(self.source) for p in self.problems] + tail)
 
 
 class ToolMissing(UserError):

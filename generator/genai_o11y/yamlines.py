@@ -17,14 +17,17 @@ def compose(text: str, source: str, what: str = "spec") -> tuple[Any, dict[tuple
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark else None
-        raise SpecError(source, [Problem("", f"not valid YAML: {getattr(e, 'problem', None) or e}", line)]) from None
+        raise SpecError(source, [Problem("", f"not valid YAML: {getattr(e, 'problem', None) or e}", line)],
+                        skipped=f"the {what}'s fields (the YAML must parse first)") from None
     if node is None:
         raise SpecError(source, [Problem("", f"the {what} is empty", 1)])
     lines: dict[tuple, int] = {}
-    try:
-        return _walk(node, (), lines), lines
-    except _DuplicateKey as d:
-        raise SpecError(source, [Problem(fmt_path(d.path), f"key {d.key!r} appears twice", d.line)]) from None
+    dups: list[_DuplicateKey] = []
+    data = _walk(node, (), lines, dups)
+    if dups:  # every one, in one run; which value was meant is unknown, so nothing is checked further
+        raise SpecError(source, [Problem(fmt_path(d.path), f"key {d.key!r} appears twice", d.line) for d in dups],
+                        skipped=f"the {what}'s fields (which of the repeated values was meant is unclear)")
+    return data, lines
 
 
 def fmt_path(loc: tuple) -> str:
@@ -68,20 +71,21 @@ class _DuplicateKey(Exception):
         self.path, self.key, self.line = path, key, line
 
 
-def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
+def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int], dups: list) -> Any:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for k_node, v_node in node.value:
             key = _scalar(k_node)
             if key in out:
-                raise _DuplicateKey(path, key, k_node.start_mark.line + 1)
+                dups.append(_DuplicateKey(path, key, k_node.start_mark.line + 1))
+                continue
             lines[path + (key,)] = k_node.start_mark.line + 1
-            out[key] = _walk(v_node, path + (key,), lines)
+            out[key] = _walk(v_node, path + (key,), lines, dups)
             lines[path + (key,)] = k_node.start_mark.line + 1  # the key's line, not its value's
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_walk(v, path + (i,), lines) for i, v in enumerate(node.value)]
+        return [_walk(v, path + (i,), lines, dups) for i, v in enumerate(node.value)]
     return _scalar(node)
 
 

@@ -9,18 +9,35 @@ from .model import Spec
 Loc = tuple
 
 
-def run(spec: Spec) -> Iterator[tuple[Loc, str]]:
-    yield from _model_names(spec)
-    yield from _slo_stages(spec)
-    yield from _tool_routes(spec)
-    yield from _full_mode(spec)
-    yield from _failure_rules(spec)
-    yield from _gateway(spec)
-    yield from _logs(spec)
-    yield from _remote_write(spec)
+def _checks():
+    """Each check with the top-level sections of the spec it reads: it runs only when they are valid."""
+    return [
+        (_model_names, {"models"}),
+        (_slo_stages, {"slos", "pipeline"}),
+        (_tool_routes, {"pipeline"}),
+        (_full_mode, {"redaction", "backends"}),
+        (_failure_rules, {"failures"}),
+        (_gateway, {"gateway"}),
+        (_logs, {"logs"}),
+        (_remote_write, {"backends"}),
+    ]
+
+
+def run(spec: Spec, invalid: set[str] = frozenset()) -> Iterator[tuple[Loc, str]]:
+    """The problems across fields; the checks that read a section in `invalid` (one with errors of its
+    own, replaced by a stand-in to validate the rest) do not run: see skipped()."""
+    for check, reads in _checks():
+        if not reads & invalid:
+            yield from check(spec)
+
+
+def skipped(invalid: set[str]) -> list[str]:
+    """What the checks run() leaves out for these invalid sections do, in words (their docstrings)."""
+    return [check.__doc__ for check, reads in _checks() if reads & invalid]
 
 
 def _gateway(spec: Spec):
+    """gateway.static_endpoints against gateway.replicas"""
     g = spec.gateway
     if g.static_endpoints and len(g.static_endpoints) != g.replicas:
         yield ("gateway", "static_endpoints"), (f"lists {len(g.static_endpoints)} endpoint(s) but gateway.replicas is {g.replicas}: "
@@ -30,6 +47,7 @@ def _gateway(spec: Spec):
 
 
 def _logs(spec: Spec):
+    """logs.export against logs.endpoint"""
     if spec.logs.export == "otlp" and spec.logs.endpoint is None:
         yield ("logs", "endpoint"), "export: otlp needs logs.endpoint (the OTLP/gRPC endpoint of the logs backend)"
     if spec.logs.export == "drop" and spec.logs.endpoint is not None:
@@ -37,12 +55,14 @@ def _logs(spec: Spec):
 
 
 def _remote_write(spec: Spec):
+    """backends.remote_write.rules_on_store against its tenant_id"""
     rw = spec.backends.remote_write
     if rw is not None and rw.rules_on_store and rw.tenant_id is None:
         yield ("backends", "remote_write", "tenant_id"), "rules_on_store needs the tenant whose rules the store's ruler evaluates (tenant_id)"
 
 
 def _failure_rules(spec: Spec):
+    """one matcher per failures.infer row"""
     for i, r in enumerate(spec.failures.infer):
         given = [k for k in ("error_type", "http_status", "grpc_code", "finish_reason") if getattr(r, k)]
         if len(given) != 1:
@@ -50,6 +70,7 @@ def _failure_rules(spec: Spec):
 
 
 def _full_mode(spec: Spec):
+    """redaction.mode full against its content store and backends.tempo"""
     r = spec.redaction
     if r.mode == "full" and r.full_content_store is None:
         yield ("redaction", "mode"), "mode 'full' needs redaction.full_content_store (a separate, restricted backend)"
@@ -58,6 +79,7 @@ def _full_mode(spec: Spec):
 
 
 def _model_names(spec: Spec):
+    """model names and aliases unique"""
     seen: dict[str, str] = {}
     for i, m in enumerate(spec.models):
         for j, name in enumerate([m.name, *m.aliases]):
@@ -69,6 +91,7 @@ def _model_names(spec: Spec):
 
 
 def _slo_stages(spec: Spec):
+    """slos.latency stages against pipeline.stages"""
     stages = set(spec.pipeline.stages) | {"request"}
     for i, slo in enumerate(spec.slos.latency):
         if slo.stage not in stages:
@@ -76,6 +99,7 @@ def _slo_stages(spec: Spec):
 
 
 def _tool_routes(spec: Spec):
+    """pipeline.tools' routes against pipeline.routes"""
     if not spec.pipeline.routes:
         return
     for i, t in enumerate(spec.pipeline.tools):

@@ -42,18 +42,49 @@ def parse(text: str, source: str, base_dir: Path | None = None) -> Spec:
     data, lines = _compose(text, source)
     if not isinstance(data, dict):
         raise SpecError(source, [Problem("", "the spec must be a YAML mapping (key: value)", 1)])
+    problems: list[Problem] = []
+    invalid: set[str] = set()  # top-level sections with errors of their own
     try:
         spec = Spec.model_validate(data)
     except ValidationError as e:
-        raise SpecError(source, [_problem(err, lines) for err in e.errors()]) from None
-    problems = [Problem(_fmt_path(loc), msg, _nearest_line(loc, lines)) for loc, msg in checks.run(spec)]
+        errors = e.errors()
+        problems = [_problem(err, lines) for err in errors]
+        invalid = {str(err["loc"][0]) for err in errors if err["loc"]}
+        spec = _stand_in(data, invalid) if all(err["loc"] for err in errors) else None
+        if spec is None:
+            raise SpecError(source, problems, skipped="the checks across fields and the redaction policy file") from None
+    # every later check that does not read an invalid section runs too: all problems in one run
+    problems += [Problem(_fmt_path(loc), msg, _nearest_line(loc, lines)) for loc, msg in checks.run(spec, invalid)]
+    skipped = checks.skipped(invalid)
+    policy = None
+    if "redaction" in invalid:
+        skipped.append("the redaction policy file")
+    else:
+        pol = spec.redaction.policy
+        if pol and base_dir is not None and not Path(pol).is_absolute():
+            spec = spec.model_copy(update={"redaction": spec.redaction.model_copy(update={"policy": str(base_dir / pol)})})
+        try:
+            policy = redaction_policy.load(spec.redaction.policy)
+        except SpecError as e:
+            if not problems:
+                raise
+            problems += [p if p.source else Problem(p.path, p.message, p.line, e.source) for p in e.problems]
     if problems:
-        raise SpecError(source, problems)
-    pol = spec.redaction.policy
-    if pol and base_dir is not None and not Path(pol).is_absolute():
-        spec = spec.model_copy(update={"redaction": spec.redaction.model_copy(update={"policy": str(base_dir / pol)})})
-    spec.attach_policy(redaction_policy.load(spec.redaction.policy))
+        raise SpecError(source, problems, skipped="; ".join(skipped) or None)
+    spec.attach_policy(policy)
     return spec
+
+
+def _stand_in(data: dict, invalid: set[str]) -> Spec | None:
+    """The spec with each invalid top-level section replaced by the embedded default's (or dropped: its
+    field default), so the checks that do not read those sections can run; None if it still fails."""
+    default, _ = _compose(default_text(), DEFAULT_SOURCE)
+    doc = {k: v for k, v in data.items() if k not in invalid}
+    doc.update({k: default[k] for k in invalid if k in default})
+    try:
+        return Spec.model_validate(doc)
+    except ValidationError:
+        return None
 
 
 # --- pydantic errors -> problems --------------------------------------------------------------------
