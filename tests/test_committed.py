@@ -59,6 +59,42 @@ def test_validate_reports_a_missing_directory(tmp_path):
     assert proc.returncode == 2 and "no such directory" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_check_reports_a_missing_directory_in_one_line(tmp_path):
+    """It printed a `missing:` line per generated file instead."""
+    proc = subprocess.run([sys.executable, "-m", "genai_o11y", "check", "--dir", str(tmp_path / "nope")], capture_output=True, text=True)
+    assert proc.returncode == 2 and not proc.stdout, proc.stdout
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(f"error: {tmp_path / 'nope'}: no such directory") and f"genai-o11y generate --out {tmp_path / 'nope'}" in line
+
+
+def test_validate_help_lists_the_validators_it_runs(tmp_path):
+    """The help said `schemas`, which validate never ran: it lists what a run reports, nothing else."""
+    import re
+
+    from genai_o11y import validate
+
+    text = subprocess.run([sys.executable, "-m", "genai_o11y", "--help"], capture_output=True, text=True, check=True).stdout
+    listed = re.search(r"validate\s+run the real validators \((.*?)\) on a", " ".join(text.split())).group(1)
+    assert listed == ", ".join(validate.names())
+    assert [r.name for r in validate.run(tmp_path)] == validate.names()  # each one reports under that name
+
+
+def test_the_default_specs_header_gives_the_readmes_commands(repo):
+    """The commented default (spec --print-default) says how to use it: the README's quick-start commands
+    (it said --out deploy/, the repository's own generated files)."""
+    import re
+
+    from genai_o11y.spec import default_text
+
+    header = "".join(line for line in default_text().splitlines(keepends=True) if line.startswith("#")).split("apiVersion")[0]
+    said = re.findall(r"`(genai-o11y [^`]+)`", default_text().split("\napiVersion", 1)[0])
+    assert len(said) >= 3, header
+    readme = (repo / "README.md").read_text().split("## Quick start with your own spec", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    quick = {" ".join(line.split("#")[0].replace(".venv/bin/", "").replace(" > ", " > ").split()) for line in readme.splitlines()}
+    for cmd in said:
+        assert " ".join(cmd.split()) in quick, (cmd, quick)
+
+
 def test_ci_runs_the_readme_commands_as_written(repo):
     """.ci/run runs the README's two commands with no flag the README does not give a user, and make run
     builds only what it runs (helm, kubeconform and the k8s schemas belong to make test)."""

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,11 @@ def test_ctrl_c_stops_everything_and_a_second_run_on_the_same_workdir_is_refused
             break
     assert any(x.startswith("ready:") for x in lines), "".join(lines)
     try:
+        # the banner gives both OTLP ports; the HTTP one answers an OTLP/HTTP export
+        http = re.search(r"^  sidecar .*OTLP/HTTP (http://\S+),", "".join(lines), re.M).group(1)
+        req = urllib.request.Request(http + "/v1/traces", data=b"{}", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200
         # the collector runs as it does in compose and Helm: GOMEMLIMIT below the memory limiter
         collector_env = Path(f"/proc/{_pids(work, 'pids')[1]}/environ").read_bytes().split(b"\0")
         assert any(e.startswith(b"GOMEMLIMIT=") and e.endswith(b"MiB") for e in collector_env)

@@ -67,8 +67,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Fail when the files in --dir differ from a fresh generation (CI's drift check)."""
-    files = _build(args.spec, args.go_testdata)
     out = Path(args.dir)
+    if not out.is_dir():
+        raise UserError(f"{out}: no such directory (check compares a generated directory with the spec: "
+                        f"genai-o11y generate {args.spec or ''} --out {out}".replace("  ", " ") + ")")
+    files = _build(args.spec, args.go_testdata)
     stale = []
     for rel, text in files.items():
         dest = out / rel
@@ -277,7 +280,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--go-testdata", action="store_true", help="also the Go components' testdata/config.yaml (the repository's goldens; make generate and make check pass it)")
     c.set_defaults(func=cmd_check)
 
-    v = sub.add_parser("validate", help="run the real validators (otelcol, promtool, amtool, schemas) on a generated dir")
+    v = sub.add_parser("validate", help=f"run the real validators ({', '.join(validate.names())}) on a generated dir")
     v.add_argument("dir")
     v.add_argument("--strict", action="store_true", help="also fail when a validator is missing")
     v.set_defaults(func=cmd_validate)

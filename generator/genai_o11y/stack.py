@@ -381,7 +381,7 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
         w = stack.work
         out(f"  Prometheus     {stack.prom_url}   (alerts: {stack.prom_url}/alerts)")
         out(f"  Alertmanager   {stack.am_url}")
-        out(f"  sidecar        OTLP {c.otlp_grpc_endpoint}, metrics http://{c.metrics_endpoint}/metrics, own telemetry http://{c.telemetry_endpoint}/metrics")
+        out(f"  sidecar        OTLP/gRPC {c.otlp_grpc_endpoint}, OTLP/HTTP http://{c.otlp_http_endpoint}, metrics http://{c.metrics_endpoint}/metrics, own telemetry http://{c.telemetry_endpoint}/metrics")
         for i, g in enumerate(stack.gateways, 1):
             out(f"  gateway {i}      OTLP 127.0.0.1:{g.gateway.otlp_grpc_port} (tail sampling, decision wait {g.gateway.decision_wait_seconds}s), "
                 f"own telemetry http://127.0.0.1:{g.gateway.telemetry_port}/metrics")

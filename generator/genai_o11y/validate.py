@@ -19,12 +19,22 @@ class Result:
     detail: str = ""
 
 
+def _named(name: str):
+    """The validator's name, typed once: its results carry it and `genai-o11y validate --help` lists it."""
+    def deco(f):
+        f.validator = name
+        return f
+    return deco
+
+
+@_named("otelcol validate")
 def _collector(out: Path) -> Result:
-    return _otelcol(out / artifacts.COLLECTOR_CONFIG, "otelcol validate")
+    return _otelcol(out / artifacts.COLLECTOR_CONFIG, _collector.validator)
 
 
+@_named("otelcol validate (gateway)")
 def _gateway(out: Path) -> Result:
-    return _otelcol(out / artifacts.GATEWAY_CONFIG, "otelcol validate (gateway)")
+    return _otelcol(out / artifacts.GATEWAY_CONFIG, _gateway.validator)
 
 
 def _otelcol(cfg: Path, name: str) -> Result:
@@ -44,26 +54,28 @@ def _otelcol(cfg: Path, name: str) -> Result:
     return Result(name, "ok", str(cfg) + note)
 
 
+@_named("promtool check rules")
 def _promtool(out: Path) -> Result:
     path = out / artifacts.RULES
     if not path.is_file():
-        return Result("promtool check rules", "skipped", f"{path} not found")
+        return Result(_promtool.validator, "skipped", f"{path} not found")
     tool = toolchain.go_tool_path("promtool")
     if not tool:
-        return Result("promtool check rules", "missing", "promtool not found (make prometheus)")
+        return Result(_promtool.validator, "missing", "promtool not found (make prometheus)")
     proc = subprocess.run([str(tool), "check", "rules", str(path)], capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
-        return Result("promtool check rules", "failed", (proc.stderr or proc.stdout).strip())
-    return Result("promtool check rules", "ok", proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else str(path))
+        return Result(_promtool.validator, "failed", (proc.stderr or proc.stdout).strip())
+    return Result(_promtool.validator, "ok", proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else str(path))
 
 
+@_named("amtool check-config")
 def _amtool(out: Path) -> Result:
     path = out / artifacts.ALERTMANAGER
     if not path.is_file():
-        return Result("amtool check-config", "skipped", f"{path} not found")
+        return Result(_amtool.validator, "skipped", f"{path} not found")
     tool = toolchain.amtool_path()
     if not tool:
-        return Result("amtool check-config", "missing", "amtool not found (make alertmanager: Debian package prometheus-alertmanager)")
+        return Result(_amtool.validator, "missing", "amtool not found (make alertmanager: Debian package prometheus-alertmanager)")
     text, note = path.read_text(encoding="utf-8"), ""
     if "url_file:" in text and not toolchain.alertmanager_supports_url_file(tool):
         # Debian's amtool 0.25 predates url_file (0.26): check the rest with placeholder URLs.
@@ -74,11 +86,15 @@ def _amtool(out: Path) -> Result:
         cfg.write_text(text, encoding="utf-8")
         proc = subprocess.run([str(tool), "check-config", str(cfg)], capture_output=True, text=True, timeout=60)
     if proc.returncode != 0:
-        return Result("amtool check-config", "failed", (proc.stdout + proc.stderr).strip())
-    return Result("amtool check-config", "ok", str(path) + note)
+        return Result(_amtool.validator, "failed", (proc.stdout + proc.stderr).strip())
+    return Result(_amtool.validator, "ok", str(path) + note)
 
 
 VALIDATORS = [_collector, _gateway, _promtool, _amtool]
+
+
+def names() -> list[str]:
+    return [v.validator for v in VALIDATORS]
 
 
 def run(out: Path) -> list[Result]:
