@@ -25,6 +25,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from genai_o11y import localstack, names, render
 from genai_o11y.builders import alertmanager
+import harness
 from harness import OtlpSink, collector_ports, make_spec, prometheus_for, run_collector, tracer_provider, wait_for
 
 pytestmark = pytest.mark.collector
@@ -32,7 +33,8 @@ pytestmark = pytest.mark.collector
 BASELINE_USD_PER_HOUR = 12.0
 SPIKE_USD = 60.0  # 12 calls x 2M input tokens of gpt-4o at 2.50 USD / 1M: 5x the hourly baseline
 PIPELINE_ALERTS = {"GenAISidecarDown", "GenAISidecarScrapeFailing", "GenAICollectorRefusingSpans", "GenAICollectorDroppingSpans",
-                   "GenAIExportQueueNearFull", "GenAITempoExportFailing", "GenAIPrometheusExportFailing", "GenAIRedactionFailing"}
+                   "GenAIExportQueueNearFull", "GenAITempoExportFailing", "GenAILogsExportFailing", "GenAIPrometheusExportFailing",
+                   "GenAIRedactionFailing"}
 
 
 #: The quality-proxy baselines: requests per minute, and regenerations (5% of answers) and copies (60%)
@@ -263,3 +265,31 @@ def test_alertmanager_routes_and_inhibits(tmp_path):
     assert names(hook_b, "pager") == {"GenAISidecarDown"}
     assert names(hook_b, "chat") == {"GenAISidecarScrapeFailing"}  # the quality alert is blind while no sidecar reports
     assert not hook_a.received("null") and not hook_b.received("null")  # info is never sent
+
+
+def test_logs_export_failing_goes_pending_through_the_real_collector(otelcol, tmp_path):
+    """logs.export: otlp to a backend that is down: the sidecar's logs exporter retries (no send_failed
+    while it does), its queue holds the records, and GenAILogsExportFailing (generated rules, real
+    Prometheus scraping the real collector) goes pending for that exporter, before the queue fills."""
+    import json
+    import time
+    import urllib.request
+
+    from genai_o11y.builders.collector import LOGS_EXPORTER
+
+    dead = f"127.0.0.1:{harness.free_port()}"
+    spec = make_spec(collector_ports({"logs.export": "otlp", "logs.endpoint": dead}, tmp_path))
+    body = {"resourceLogs": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "support-copilot"}}]},
+                              "scopeLogs": [{"logRecords": [{"body": {"stringValue": "an event"}, "timeUnixNano": str(time.time_ns())}]}]}]}
+    with run_collector(otelcol, spec, tmp_path) as col:
+        req = urllib.request.Request(f"http://{col.otlp_http}/v1/logs", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200  # the app's export succeeds: the sidecar queues the records
+        prom = prometheus_for(spec, col, tmp_path)
+        try:
+            wait_for(lambda: any(a["labels"]["alertname"] == "GenAILogsExportFailing" and a["labels"].get("exporter") == LOGS_EXPORTER
+                                 for a in localstack.prom_alerts(prom.url)), timeout=60, what="GenAILogsExportFailing pending")
+            assert harness.samples_at(col.telemetry_url, "otelcol_exporter_send_failed_log_records") == 0  # why send_failed alone is not enough
+            assert localstack.prom_rule_health(prom.url) == []
+        finally:
+            prom.stop()

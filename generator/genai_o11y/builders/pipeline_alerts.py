@@ -11,7 +11,7 @@ from .. import catalog
 from .. import names as n
 from ..spec import Spec
 from .alerting import Alert, Runbook, dashboard
-from .collector import GATEWAY_RESOLVE_INTERVAL
+from .collector import GATEWAY_RESOLVE_INTERVAL, LOGS_EXPORTER
 
 TEMPO = n.TEMPO_EXPORTER
 DROPPED = [
@@ -159,6 +159,7 @@ def alerts(spec: Spec) -> list[Alert]:
                 actions=["Check Tempo's health and the endpoint/TLS settings in backends.tempo; the queue drains by itself when Tempo is back."],
             ),
         ),
+        _logs_export_failing(spec, col, inst),
         Alert(
             name="GenAIPrometheusExportFailing",
             expr=f"sum by (job, instance) (rate({prom_failed}[5m])) > 0",
@@ -231,6 +232,44 @@ def alerts(spec: Spec) -> list[Alert]:
         *([] if spec.collector.engine != "native" else [_unclassified(col, inst)]),
         *gateway_alerts(spec),
     ]
+
+
+def _logs_export_failing(spec: Spec, col: str, inst: str) -> Alert:
+    """The sidecar's logs exporter (logs.export: otlp) failing: like GenAITempoExportFailing, records wait in
+    its persistent queue and none leave (the exporter retries forever, so it counts no send_failed_log_records
+    while it retries: measured on v0.161 against a dead endpoint), or the backend rejects them for good
+    (send_failed_log_records). With logs.export: drop there is no such exporter: the rule stays quiet."""
+    logs = f'exporter="{LOGS_EXPORTER}"'
+    where = spec.logs.endpoint or "logs.endpoint"
+    return Alert(
+        name="GenAILogsExportFailing",
+        expr=(
+            f"sum by (job, instance, exporter) (rate({_m('otelcol_exporter_send_failed_log_records', col, logs)}[5m])) > 0\n"
+            f"or\n"
+            f"(\n  max by (job, instance, exporter) ({_m('otelcol_exporter_queue_size', col, logs)}) > 0\n"
+            f"  unless on (job, instance, exporter)\n"
+            f"  sum by (job, instance, exporter) (rate({_m('otelcol_exporter_sent_log_records', col, logs)}[10m])) > 0\n)"
+        ),
+        severity="warning",
+        for_="10m",
+        from_spans=False,
+        summary=f"The sidecar {inst} cannot send logs to the logs backend",
+        description=(
+            f"Log records (GenAI events, content events) wait in the queue of {LOGS_EXPORTER} on {inst} and none were sent for 10 minutes, "
+            f"or the backend rejects them: {where} is unreachable or refusing. The queue holds them until it is full, then they are dropped."
+        ),
+        runbook=Runbook(
+            meaning=("With logs.export: otlp the sidecar sends the apps' OTLP logs, redacted, to logs.endpoint through a persistent queue "
+                     "(half of collector.queue_mib) and retries forever: an outage loses nothing until the queue is full, but no new "
+                     "records reach the logs backend meanwhile. Records the backend rejects as invalid are dropped at once (counted in "
+                     "send_failed_log_records)."),
+            confirm=[f"{PIPELINE}, panel *Export queue* (exporter {LOGS_EXPORTER} rising); `otelcol_exporter_queue_size` and "
+                     f"`otelcol_exporter_sent_log_records` of exporter {LOGS_EXPORTER} on the sidecar's telemetry endpoint; "
+                     "its log says `Exporting failed` with the logs endpoint."],
+            actions=["Check the logs backend's health and logs.endpoint / logs.insecure (TLS); the queue drains by itself when it is back.",
+                     "If it will be down for long and the queue nears full (GenAIExportQueueNearFull), set logs.export: drop for now: traces are not affected."],
+        ),
+    )
 
 
 #: The native redaction stage's counter of values it could not classify (OTTL has no such counter).
