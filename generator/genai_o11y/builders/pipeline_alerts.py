@@ -28,6 +28,13 @@ def _m(name: str, job: str, extra: str = "") -> str:
     return f'{{__name__=~"({name})(_total)?",job{op}"{job}"{("," + extra) if extra else ""}}}'
 
 
+def no_target_up(job: str) -> str:
+    """No healthy target of `job`, once Prometheus scrapes anything at all: before its first scrape (a fresh
+    or restarted Prometheus, the first seconds of `make run`) no `up` series exists and absent() alone
+    went pending for every such alert."""
+    return f'absent(up{{job="{job}"}} == 1)\nunless on ()\nabsent(up)'
+
+
 def _any_rate(names: list[str], job: str) -> str:
     """Any of these counters rising, per collector. Combined with `or`, not `+`: some counters exist
     only once non-zero (a sum would be empty), and under one __name__ regex their series would
@@ -51,7 +58,7 @@ def alerts(spec: Spec) -> list[Alert]:
     return [
         Alert(
             name="GenAISidecarDown",
-            expr=f'absent(up{{job="{side}"}} == 1)',
+            expr=no_target_up(side),
             severity="critical",
             for_="5m",
             from_spans=False,
@@ -366,7 +373,7 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
     return [
         Alert(
             name="GenAIGatewayDown",
-            expr=f'absent(up{{job="{gw}"}} == 1)',
+            expr=no_target_up(gw),
             severity="critical",
             for_="5m",
             from_spans=False,
@@ -456,10 +463,14 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
             ),
         ),
         Alert(
-            # for: 10m outlasts the 5m window: the tick counter of a (re)started gateway reads low under rate()[5m]
-            # while it is younger than the window (Prometheus 3 here: the expression is true for about 4 minutes)
+            # for: 10m outlasts the 5m window: the tick counter of a restarted gateway reads low under rate()[5m]
+            # while it is younger than the window (Prometheus 3 here: the expression is true for about 4 minutes);
+            # a new one (no samples 5 minutes ago) is left out altogether
             name="GenAIGatewayDecisionsLate",
-            expr=f"{decision_delay(spec)} > {late:g}",
+            expr=(f"{decision_delay(spec)} > {late:g}\n"
+                  # only a counter older than the rate window: a new one reads low under rate() (the extrapolated
+                  # increase of its young part over the whole 5m), so every gateway went pending in its first 4 minutes
+                  f'and on (job, instance)\npresent_over_time({TS_TICKS}{{job="{spec.backends.prometheus.gateway_job}"}}[1m] offset 5m)'),
             severity="warning",
             for_="10m",
             from_spans=False,
@@ -473,7 +484,8 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
                          "one loop both takes in spans and runs the policies, so when it is busy ticks are skipped and every decision comes "
                          f"later: the expression is decision_wait x shards / ticks per second. Late decisions hold traces longer "
                          "(GenAIGatewaySamplingBufferFull follows) and delay what reaches Tempo. For the first minutes after a "
-                         "gateway (re)starts the expression reads high (its counter is younger than the 5m window); `for: 10m` outlasts that."),
+                         "gateway restarts the expression reads high (its counter is younger than the 5m window); `for: 10m` outlasts that. "
+                         "A gateway seen for the first time is not judged until its counter is 5 minutes old."),
                 confirm=[f"{board(PANEL_GATEWAY_DELAY)}; {board(PANEL_GATEWAY_DECISIONS)} (spans after their decision); the decision timer latency histogram (`{TS}sampling_decision_timer_latency`) near or above 1000 ms; "
                          "the gateway's CPU at its limit."],
                 actions=["Give the gateways more CPU or add replicas (each decides its share of the trace ids).",
