@@ -534,6 +534,36 @@ def test_logs_are_accepted_dropped_and_counted_never_forwarded(stack):
     assert all("jane.doe" not in str(s.attributes) for s in sink.spans())
 
 
+def test_spans_without_ids_are_dropped_and_counted_not_sent_on(stack):
+    """OTLP/HTTP JSON takes "" for an id and the receiver answers 200. Each combination of an empty or a
+    valid trace id and span id: only the span with both reaches Tempo and the span metrics; the others
+    are dropped in traces/ingest and counted (they used to be sampled as one trace of id 0 and exported)."""
+    import itertools
+    import json
+    import urllib.request
+
+    spec, sink, col = stack
+    svc, now = new_service(), time.time_ns()
+    combos = list(itertools.product(["", uuid.uuid4().hex], ["", uuid.uuid4().hex[:16]]))
+    spans = [{"traceId": t, "spanId": s, "name": f"ids {bool(t)} {bool(s)}", "kind": 1, "startTimeUnixNano": str(now),
+              "endTimeUnixNano": str(now + MS), "status": {"code": 2},  # an error: the sampling keeps what it sees
+              "attributes": [{"key": names.STAGE, "value": {"stringValue": "request"}}]} for t, s in combos]
+    body = {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": svc}}]},
+                               "scopeSpans": [{"spans": spans}]}]}
+    filtered = lambda: metric_value(col.samples(col.telemetry_url), "otelcol_processor_filter_spans_filtered_total",  # noqa: E731
+                                    filter=collector_builder.INVALID_IDS)
+    before = filtered()
+    before = 0 if before != before else before  # NaN: nothing filtered yet
+    req = urllib.request.Request(f"http://{col.otlp_http}/v1/traces", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200
+    wait_for(lambda: [x for x in sink.spans() if x.resource.get("service.name") == svc], timeout=30, what="the valid span at Tempo")
+    wait_for(lambda: filtered() - before == 3, timeout=30, what="3 spans without ids counted")
+    wait_for(lambda: metric_value(col.samples(), "genai_o11y_span_calls_total", service_name=svc, genai_o11y_stage="request") == 1, what="span metrics")
+    arrived = [x for x in sink.spans() if x.resource.get("service.name") == svc]
+    assert [x.name for x in arrived] == ["ids True True"], [x.name for x in arrived]
+
+
 # --- policies that need their own collector ----------------------------------------------------------------
 
 @pytest.mark.parametrize("engine", ["native", "ottl"])

@@ -1,6 +1,7 @@
 """The OpenTelemetry Collector sidecar config, as data.
 
-    traces/ingest   otlp -> memory_limiter -> resource -> normalise + cost -> redact -> batch -> forward
+    traces/ingest   otlp -> memory_limiter -> drop spans without ids (counted) -> resource -> normalise + cost -> redact
+                    -> batch -> forward
     logs/drop       otlp -> memory_limiter -> drop every record (counted) -> nop   (spec logs.export: drop, the default):
                     an app exporting logs gets no error, and no log content leaves the sidecar
     logs/ingest     otlp -> memory_limiter -> resource -> redact -> batch -> otlp_grpc/logs (logs.export: otlp;
@@ -142,6 +143,7 @@ def eval_event_processors() -> dict:
 
 LOGS_DROP = "filter/drop_logs"
 LOGS_EXPORTER = "otlp_grpc/logs"
+INVALID_IDS = "filter/invalid_ids"  # spans without a trace or span id: dropped, counted (see its config)
 EVAL_LOGS_FILTER = "filter/eval_event_logs"
 EVAL_LOGS_TRANSFORM = "transform/eval_event_logs"
 
@@ -419,6 +421,10 @@ def build(spec: Spec) -> dict:
                                     "log_statements": _escape_confmap(redaction.log_statement_groups(spec, policy))}),
         "batch": {"send_batch_size": 1024, "send_batch_max_size": 2048, "timeout": "1s"},
         "filter/genai_spans": {"error_mode": "ignore", "traces": {"span": [f"{attr(n.STAGE)} == nil"]}},
+        # A span without a trace or span id (OTLP/HTTP JSON accepts "", the receiver answers 200) is dropped here,
+        # counted: otelcol_processor_filter_spans_filtered{filter="filter/invalid_ids"}. Kept, it was counted in the
+        # span metrics and all such spans sampled as one trace of id 0 and sent to Tempo with empty ids.
+        INVALID_IDS: {"error_mode": "ignore", "traces": {"span": ['trace_id == TraceID(0x00000000000000000000000000000000)', 'span_id == SpanID(0x0000000000000000)']}},
         # Label folding: our genai_dimensions processor, or the same in OTTL. Only service.name stays on
         # the resource: service.instance.id & co. would churn series.
         dims: _escape_confmap({**dimensions_config(spec, markers=False), "request_view": request_view_native()}) if engine == "native" else _transform(
@@ -446,7 +452,7 @@ def build(spec: Spec) -> dict:
     pipelines: dict = {
         "traces/ingest": {
             "receivers": ["otlp"],
-            "processors": ["memory_limiter", "resource", *n.normalise_processors(engine), redact, "batch"],
+            "processors": ["memory_limiter", INVALID_IDS, "resource", *n.normalise_processors(engine), redact, "batch"],
             "exporters": [FORWARD],
         },
         **logs_pipelines,
