@@ -203,7 +203,7 @@ class _Exporter(SpanExporter):
 
 @pytest.mark.parametrize("fate", ["export_failed", "queue_full", "queued"])
 def test_every_way_a_span_is_not_delivered_is_named(fate):
-    from genai_o11y.cli import undelivered_reason
+    from genai_o11y.demo.run import undelivered_reason
     from genai_o11y.instrument import NonBlockingSpanProcessor
 
     exporter = _Exporter(fail=fate == "export_failed")

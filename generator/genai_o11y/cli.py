@@ -219,24 +219,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         obs.provider.shutdown()
     ended, delivered = obs.delivery()
     print(f"demo: {sent} requests sent, {delivered} of {ended} spans delivered to {args.endpoint}, {obs.dropped_spans} dropped", flush=True)
+    from .demo.run import undelivered_reason
+
     reason = undelivered_reason(obs, args.endpoint, sent)
     if reason:
         print(f"demo: error: {reason}", file=sys.stderr, flush=True)
         return 1
     return 0
-
-
-def undelivered_reason(obs, endpoint: str, requests: int) -> str | None:
-    """One line saying why the demo's traffic did not all reach the sidecar, or None when every span did
-    (after obs.provider.shutdown(): what is not exported by then is lost)."""
-    ended, delivered = obs.delivery()
-    if ended == delivered:
-        return None
-    p = obs.processor
-    parts = [f"{n} {why}" for n, why in ((p.dropped_export_failed, "failed to export (is the sidecar listening?)"),
-                                          (p.dropped_queue_full, "dropped on a full queue"),
-                                          (ended - delivered - p.dropped, "still queued at stop")) if n]
-    return (f"{ended - delivered} of {ended} spans ({requests} requests) were not delivered to {endpoint}: " + ", ".join(parts))
 
 
 def cmd_webhook(args: argparse.Namespace) -> int:

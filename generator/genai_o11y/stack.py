@@ -456,7 +456,7 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
             obs.provider.shutdown()  # the demo's last batch, while the collector still runs
             ended, delivered = obs.delivery()
             out(f"demo: {delivered} of {ended} spans delivered to the sidecar")
-            from .cli import undelivered_reason
+            from .demo.run import undelivered_reason
 
             reason = undelivered_reason(obs, "the sidecar", traffic.stats.sent if traffic is not None else 0)
             if reason:

@@ -61,3 +61,16 @@ class Traffic:
         self.stop.set()
         for t in self.threads:
             t.join(timeout)
+
+
+def undelivered_reason(obs, endpoint: str, requests: int) -> str | None:
+    """One line saying why the demo's traffic did not all reach the sidecar, or None when every span did
+    (after obs.provider.shutdown(): what is not exported by then is lost)."""
+    ended, delivered = obs.delivery()
+    if ended == delivered:
+        return None
+    p = obs.processor
+    parts = [f"{n} {why}" for n, why in ((p.dropped_export_failed, "failed to export (is the sidecar listening?)"),
+                                          (p.dropped_queue_full, "dropped on a full queue"),
+                                          (ended - delivered - p.dropped, "still queued at stop")) if n]
+    return (f"{ended - delivered} of {ended} spans ({requests} requests) were not delivered to {endpoint}: " + ", ".join(parts))
