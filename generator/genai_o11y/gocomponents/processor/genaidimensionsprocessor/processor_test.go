@@ -280,3 +280,67 @@ func TestFoldEventsAreFolded(t *testing.T) {
 		}
 	}
 }
+
+// view.make copies the span without copying the attributes it drops: the view is exactly the
+// reference (the whole span copied, then the attributes outside keep_keys removed), on a span with
+// every field set, and the span itself is left as it was.
+func TestRequestViewIsTheCopyWithKeptKeys(t *testing.T) {
+	v := &view{stageKey: "genai_o11y.stage", stage: "request", keep: newSet([]string{"genai_o11y.route", "gen_ai.request.model", "genai_o11y.stage"}),
+		drop: newSet([]string{"genai_o11y.user_action"})}
+	build := func(spans ptrace.SpanSlice) ptrace.Span {
+		s := spans.AppendEmpty()
+		s.SetName("chat gpt-4o")
+		s.SetTraceID(pcommon.TraceID{1, 2})
+		s.SetSpanID(pcommon.SpanID{3})
+		s.TraceState().FromRaw("k=v")
+		s.SetFlags(1)
+		s.SetKind(ptrace.SpanKindClient)
+		s.SetStartTimestamp(5)
+		s.SetEndTimestamp(9)
+		s.SetDroppedAttributesCount(2)
+		s.SetDroppedEventsCount(3)
+		s.SetDroppedLinksCount(4)
+		s.Status().SetCode(ptrace.StatusCodeError)
+		s.Status().SetMessage("boom")
+		a := s.Attributes()
+		a.PutStr("genai_o11y.route", "faq")
+		a.PutStr("genai_o11y.tenant", "h_1")
+		a.PutStr("gen_ai.request.model", "gpt-4o")
+		a.PutInt("gen_ai.usage.input_tokens", 10)
+		a.PutStr("genai_o11y.stage", "model_call")
+		s.Events().AppendEmpty().SetName("genai_o11y.user_action")
+		e := s.Events().AppendEmpty()
+		e.SetName("exception")
+		e.Attributes().PutStr("exception.type", "Timeout")
+		l := s.Links().AppendEmpty()
+		l.SetTraceID(pcommon.TraceID{7})
+		l.Attributes().PutStr("x", "y")
+		return s
+	}
+	got, want := ptrace.NewSpanSlice(), ptrace.NewSpanSlice()
+	v.make(build(got), got)
+	ref := want.AppendEmpty()
+	build(ptrace.NewSpanSlice()).CopyTo(ref)
+	ref.Attributes().RemoveIf(func(k string, _ pcommon.Value) bool { return !v.keep.has(k) })
+	ref.Attributes().PutStr(v.stageKey, v.stage)
+	ref.Events().RemoveIf(func(e ptrace.SpanEvent) bool { return v.drop.has(e.Name()) })
+	source := ptrace.NewSpanSlice()
+	build(source)
+	tdGot, tdWant, tdSrc := ptrace.NewTraces(), ptrace.NewTraces(), ptrace.NewTraces()
+	got.At(1).CopyTo(tdGot.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty())
+	ref.CopyTo(tdWant.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty())
+	got.At(0).CopyTo(tdSrc.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty())
+	tdOrig := ptrace.NewTraces()
+	source.At(0).CopyTo(tdOrig.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty())
+	m := &ptrace.JSONMarshaler{}
+	for _, c := range []struct {
+		what      string
+		got, want ptrace.Traces
+	}{{"the view", tdGot, tdWant}, {"the span", tdSrc, tdOrig}} {
+		g, _ := m.MarshalTraces(c.got)
+		w, _ := m.MarshalTraces(c.want)
+		if string(g) != string(w) {
+			t.Errorf("%s\n got %s\nwant %s", c.what, g, w)
+		}
+	}
+}

@@ -8,8 +8,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"math/rand"
+	"reflect"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"testing"
 
@@ -480,7 +482,11 @@ func TestTier1ContractsKeepGoodValues(t *testing.T) {
 		{"service.name", pcommon.NewValueBytes(), true},
 	} {
 		for range 2 { // the second answer comes from the cache
-			if got := r.conforms(c.k, c.v); got != c.want {
+			ct, t1 := r.contractOf(c.k)
+			if !t1 {
+				t.Fatalf("%s is not Tier 1", c.k)
+			}
+			if got := r.conforms(ct, c.v); got != c.want {
 				t.Errorf("conforms(%s, %v) = %v, want %v", c.k, c.v.AsRaw(), got, c.want)
 			}
 		}
@@ -618,6 +624,118 @@ func TestSpanNamesLikeContent(t *testing.T) {
 		_, span := run(t, cfg, func(_ ptrace.ResourceSpans, span ptrace.Span) { span.SetName(name) })
 		if !want(span.Name()) {
 			t.Errorf("%q -> %q", name, span.Name())
+		}
+	}
+}
+
+// The redactor remembers span names masked, keys masked and Tier 1 verdicts (cache.go): every
+// value seen again (in the same batch, in the next) comes out exactly as a fresh redactor, which
+// has remembered nothing, makes it. Lists that a naive join would confuse are among them.
+func TestRememberedAnswersAreTheComputedOnes(t *testing.T) {
+	cfg := exampleConfig(t)
+	names := []string{"chat gpt-4o", "GET /search?q=jane.doe%40example.com", "n jane@example.com", strings.Repeat("ü", 100), "execute_tool search_kb"}
+	lists := [][]any{{"stop"}, {"stop", "length"}, {"Stop!"}, {"a", "b"}, {"a,b"}, {"1:a"}, {}, {"jane@example.com"}, {"stop", 1}}
+	build := func(td ptrace.Traces, i int) {
+		s := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().AppendEmpty()
+		s.SetName(names[i%len(names)])
+		s.Attributes().PutEmptySlice("gen_ai.response.finish_reasons").FromRaw(lists[i%len(lists)])
+		s.Attributes().PutStr("gen_ai.request.model", []string{"gpt-4o", "gpt 4o", "jane@example.com"}[i%3])
+		s.Attributes().PutStr([]string{"note", "mail jane@example.com", "user.id"}[i%3], "jane@example.com")
+	}
+	newTraces := func() ptrace.Traces {
+		td := ptrace.NewTraces()
+		td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+		return td
+	}
+	r, err := newRedactor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 2 * len(names) * len(lists) * 3
+	for round := range 2 {
+		td := newTraces()
+		for i := range n {
+			build(td, i)
+		}
+		if _, err := r.processTraces(context.Background(), td); err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			fresh, err := newRedactor(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			one := newTraces()
+			build(one, i)
+			if _, err := fresh.processTraces(context.Background(), one); err != nil {
+				t.Fatal(err)
+			}
+			got, want := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(i), one.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+			if got.Name() != want.Name() || !reflectEqual(got.Attributes().AsRaw(), want.Attributes().AsRaw()) {
+				t.Fatalf("round %d span %d: %q %v, a fresh redactor: %q %v", round, i, got.Name(), got.Attributes().AsRaw(), want.Name(), want.Attributes().AsRaw())
+			}
+		}
+	}
+}
+
+func reflectEqual(a, b map[string]any) bool { return reflect.DeepEqual(a, b) }
+
+// stringsKey tells every list of strings apart: all lists of up to 3 elements over strings chosen
+// to collide under a naive join (separators, digits, the length prefix's ':').
+func TestStringsKeyTellsListsApart(t *testing.T) {
+	atoms := []string{"", "a", "1", ":", "1:", "a,b", ",", "\x00", "11:a"}
+	seen := map[string][]string{}
+	var walk func(list []string)
+	walk = func(list []string) {
+		s := pcommon.NewSlice()
+		for _, x := range list {
+			s.AppendEmpty().SetStr(x)
+		}
+		k, ok := stringsKey(s)
+		if !ok {
+			t.Fatalf("%q: not keyed", list)
+		}
+		if prev, dup := seen[k]; dup {
+			t.Fatalf("%q and %q share the key %q", prev, list, k)
+		}
+		seen[k] = slices.Clone(list)
+		if len(list) < 3 {
+			for _, a := range atoms {
+				walk(append(list, a))
+			}
+		}
+	}
+	walk(nil)
+	if want := 1 + len(atoms) + len(atoms)*len(atoms) + len(atoms)*len(atoms)*len(atoms); len(seen) != want {
+		t.Fatalf("%d lists keyed, want %d", len(seen), want)
+	}
+	s := pcommon.NewSlice()
+	s.AppendEmpty().SetStr("a")
+	s.AppendEmpty().SetInt(1)
+	if _, ok := stringsKey(s); ok {
+		t.Fatal("a list holding an int was keyed")
+	}
+}
+
+// Identifier keys listed twice are hashed twice, in the attribute pass as by hashIDs.
+func TestIdentifiersHashedAsHashIDs(t *testing.T) {
+	for _, ids := range [][]string{{"user.id"}, {"user.id", "user.id"}, {"user.id", "session.id", "user.id"}} {
+		cfg := exampleConfig(t)
+		cfg.IdentifierKeys = ids
+		r, err := newRedactor(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := pcommon.NewMap(), pcommon.NewMap()
+		for _, m := range []pcommon.Map{a, b} {
+			m.PutStr("user.id", "u-42")
+			m.PutStr("session.id", "s-1")
+			m.PutStr("gen_ai.request.model", "gpt-4o")
+		}
+		r.attributes(a)
+		r.hashIDs(b)
+		if !reflect.DeepEqual(a.AsRaw(), b.AsRaw()) {
+			t.Errorf("ids %v: the pass gives %v, hashIDs %v", ids, a.AsRaw(), b.AsRaw())
 		}
 	}
 }
