@@ -16,8 +16,8 @@ import (
 // SpansPerRequest: the spans of one demo request in Metadata.
 const SpansPerRequest = 16
 
-// Metadata: n demo-shaped requests (SpansPerRequest spans each) in one resource and scope, as the
-// batch processor hands them on. Attribute values vary by request (routes, tokens, tool call ids)
+// Metadata: n demo-shaped requests (SpansPerRequest spans each, the request span their root) in one
+// resource and scope, as the batch processor hands them on. Attribute values vary by request (routes, tokens, tool call ids)
 // as they do in the demo.
 func Metadata(n int) ptrace.Traces {
 	td := ptrace.NewTraces()
@@ -41,6 +41,9 @@ func Metadata(n int) ptrace.Traces {
 			s.SetName(name)
 			s.SetTraceID(tid)
 			s.SetSpanID(pcommon.SpanID{byte(r), byte(spans.Len()), 1})
+			if stage != "request" { // the request span is the trace's root, as in the demo
+				s.SetParentSpanID(pcommon.SpanID{byte(r), 0, 2})
+			}
 			s.SetKind(ptrace.SpanKindInternal)
 			s.SetStartTimestamp(pcommon.Timestamp(1_700_000_000_000_000_000 + r*1000))
 			s.SetEndTimestamp(pcommon.Timestamp(1_700_000_000_000_000_000 + r*1000 + 500))
@@ -103,6 +106,7 @@ func Metadata(n int) ptrace.Traces {
 			common(st, st)
 		}
 		a = common("genai.request", "request")
+		spans.At(spans.Len() - 1).SetSpanID(pcommon.SpanID{byte(r), 0, 2})
 		a.PutStr("genai_o11y.tools.called", tool)
 		a.PutStr("user.id", fmt.Sprintf("u-%d", r%50))
 		a.PutStr("session.id", fmt.Sprintf("s-%d", r))
