@@ -297,16 +297,24 @@ func (d *dimensions) processLogs(_ context.Context, ld plog.Logs) (plog.Logs, er
 // attributes grow once (each growth copies them all).
 func (d *dimensions) fold(a pcommon.Map, from []resourceLabel, more int, vals *[maxKeys]pcommon.Value, has *[maxKeys]bool) {
 	n := 0
-	for _, l := range from {
+	var missing uint64 // of the first 64 labels (the generated config copies 3); the others are looked up again
+	for i, l := range from {
 		if _, ok := get(a, l.key); !ok {
 			n++
+			if i < 64 {
+				missing |= 1 << i
+			}
 		}
 	}
 	if n+more > 0 {
 		a.EnsureCapacity(a.Len() + n + more)
 	}
-	for _, l := range from {
-		if _, ok := get(a, l.key); !ok {
+	for i, l := range from {
+		if i < 64 {
+			if missing&(1<<i) != 0 { // a label listed twice is put twice: the same value, one key
+				l.value.CopyTo(a.PutEmpty(l.key))
+			}
+		} else if _, ok := get(a, l.key); !ok {
 			l.value.CopyTo(a.PutEmpty(l.key))
 		}
 	}

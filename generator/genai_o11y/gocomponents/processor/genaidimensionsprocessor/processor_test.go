@@ -344,3 +344,41 @@ func TestRequestViewIsTheCopyWithKeptKeys(t *testing.T) {
 		}
 	}
 }
+
+// copy_from_resource, every case by construction: each of three labels set on the span, on the
+// resource, on both or on neither (4^3 cases), with the labels listed once and one listed twice;
+// the span gets exactly what the reference gives (a label the span lacks and the resource has is
+// copied; the span's own value wins), and each key once.
+func TestCopyFromResourceEveryCase(t *testing.T) {
+	labels := []string{"service.name", "deployment.environment.name", "service.version"}
+	for _, list := range [][]string{labels, {labels[0], labels[1], labels[0], labels[2]}} {
+		d, err := newDimensions(&Config{CopyFromResource: list, OverflowValue: "_other"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for c := 0; c < 64; c++ {
+			span, res := pcommon.NewMap(), pcommon.NewMap()
+			span.PutStr("genai_o11y.route", "faq")
+			want := map[string]any{"genai_o11y.route": "faq"}
+			for i, k := range labels {
+				state := c >> (2 * i) & 3
+				if state&1 != 0 {
+					span.PutStr(k, "span-"+k)
+					want[k] = "span-" + k
+				}
+				if state&2 != 0 {
+					res.PutStr(k, "res-"+k)
+					if state&1 == 0 {
+						want[k] = "res-" + k
+					}
+				}
+			}
+			var vals [maxKeys]pcommon.Value
+			var has [maxKeys]bool
+			d.fold(span, d.fromResource(res), 0, &vals, &has)
+			if got := span.AsRaw(); !equalMaps(got, want) || span.Len() != len(want) {
+				t.Errorf("list %v, case %d: got %v (%d keys), want %v", list, c, got, span.Len(), want)
+			}
+		}
+	}
+}
