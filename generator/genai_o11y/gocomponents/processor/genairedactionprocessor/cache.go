@@ -4,8 +4,7 @@
 package genairedactionprocessor
 
 import (
-	"strconv"
-	"strings"
+	"encoding/json"
 	"sync"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -51,24 +50,51 @@ func (c *verdicts[V]) of(k string, f func(string) V) V {
 	return v
 }
 
-// stringsKey: for a list of strings only, a text that tells every such list apart (each element
-// length-prefixed, so no two lists share it); ok=false for a list holding anything else.
-func stringsKey(s pcommon.Slice) (string, bool) {
-	n := 0
+// ofBytes: as of, for a key held as bytes (looked up without copying it to a string).
+func (c *verdicts[V]) ofBytes(k []byte, f func() V) V {
+	c.mu.RLock()
+	v, ok := c.m[string(k)]
+	c.mu.RUnlock()
+	if ok {
+		return v
+	}
+	v = f()
+	c.put(string(k), v)
+	return v
+}
+
+// listJSON: the list as encoding/json writes it (the text a strlist shape is matched on, as OTTL's
+// IsMatch sees a list), built directly when every element is a string of printable ASCII that JSON
+// writes as it is (no quote, backslash or the HTML characters <, >, & that encoding/json escapes);
+// any other list goes through encoding/json. The text is also the key its verdict is remembered by:
+// two lists with the same JSON text are the same list to the shape.
+func listJSON(s pcommon.Slice) ([]byte, error) {
+	n := 2
 	for i := 0; i < s.Len(); i++ {
 		el := s.At(i)
-		if el.Type() != pcommon.ValueTypeStr {
-			return "", false
+		if el.Type() != pcommon.ValueTypeStr || !plainJSON(el.Str()) {
+			return json.Marshal(s.AsRaw())
 		}
-		n += len(el.Str()) + 4
+		n += len(el.Str()) + 3
 	}
-	var b strings.Builder
-	b.Grow(n)
+	b := make([]byte, 0, n)
+	b = append(b, '[')
 	for i := 0; i < s.Len(); i++ {
-		str := s.At(i).Str()
-		b.WriteString(strconv.Itoa(len(str)))
-		b.WriteByte(':')
-		b.WriteString(str)
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(append(append(b, '"'), s.At(i).Str()...), '"')
 	}
-	return b.String(), true
+	return append(b, ']'), nil
+}
+
+// plainJSON: encoding/json writes s between quotes unchanged.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }

@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
@@ -154,7 +153,7 @@ type contract struct {
 	kind  string // str, num, bool, strlist; "" for a key without a shape (only the high-confidence check)
 	re    *regexp.Regexp
 	strs  *verdicts[bool] // verdicts on strings
-	lists *verdicts[bool] // verdicts on lists of strings (strlist), by stringsKey
+	lists *verdicts[bool] // verdicts on lists (strlist), by their JSON text (listJSON)
 }
 
 func newContract(kind string, re *regexp.Regexp) *contract {
@@ -481,10 +480,11 @@ func (r *redactor) conforms(c *contract, v pcommon.Value) bool {
 		if c.kind != "strlist" {
 			return false
 		}
-		if key, ok := stringsKey(v.Slice()); ok { // lists repeat (finish reasons, document ids)
-			return c.lists.of(key, func(string) bool { return c.listMatches(v.Slice()) })
+		j, err := listJSON(v.Slice()) // as OTTL's IsMatch sees a list
+		if err != nil {
+			return false
 		}
-		return c.listMatches(v.Slice())
+		return c.lists.ofBytes(j, func() bool { return c.re.Match(j) }) // lists repeat: ["stop"]
 	default: // bytes, maps
 		return c.kind == ""
 	}
@@ -500,12 +500,6 @@ func (r *redactor) contractOf(k string) (*contract, bool) {
 		return r.anyShape, true
 	}
 	return nil, false
-}
-
-// listMatches: the shape's regexp on the list as its JSON text (as OTTL's IsMatch sees a list).
-func (c *contract) listMatches(s pcommon.Slice) bool {
-	j, err := json.Marshal(s.AsRaw())
-	return err == nil && c.re.Match(j)
 }
 
 func (r *redactor) conformsStr(c *contract, s string) bool {
