@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -730,6 +731,57 @@ func TestIdentifiersHashedAsHashIDs(t *testing.T) {
 		r.hashIDs(b)
 		if !reflect.DeepEqual(a.AsRaw(), b.AsRaw()) {
 			t.Errorf("ids %v: the pass gives %v, hashIDs %v", ids, a.AsRaw(), b.AsRaw())
+		}
+	}
+}
+
+// The caches are shared by the receiver's concurrent calls: batches redacted on 4 goroutines at
+// once by one redactor come out as one goroutine makes them (run with -race to check the locking).
+func TestConcurrentBatchesShareTheCaches(t *testing.T) {
+	cfg := exampleConfig(t)
+	build := func(seed int) ptrace.Traces {
+		td := ptrace.NewTraces()
+		spans := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
+		for i := range 200 {
+			s := spans.AppendEmpty()
+			s.SetName([]string{"chat gpt-4o", "n jane@example.com", "GET /u/" + strconv.Itoa((seed+i)%7)}[i%3])
+			s.Attributes().PutEmptySlice("gen_ai.response.finish_reasons").FromRaw([]any{[]string{"stop", "Stop!", "length"}[(seed+i)%3]})
+			s.Attributes().PutStr("gen_ai.request.model", []string{"gpt-4o", "gpt 4o", "jane@example.com"}[(seed+i)%3])
+			s.Attributes().PutStr("user.id", "u-"+strconv.Itoa(i%5))
+		}
+		return td
+	}
+	want := make([]ptrace.Traces, 4)
+	for g := range want {
+		fresh, err := newRedactor(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[g], _ = fresh.processTraces(context.Background(), build(g))
+	}
+	shared, err := newRedactor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]ptrace.Traces, 4)
+	done := make(chan struct{})
+	for g := range got {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range 5 {
+				got[g], _ = shared.processTraces(context.Background(), build(g))
+			}
+		}()
+	}
+	for range got {
+		<-done
+	}
+	m := &ptrace.JSONMarshaler{}
+	for g := range got {
+		a, _ := m.MarshalTraces(got[g])
+		b, _ := m.MarshalTraces(want[g])
+		if string(a) != string(b) {
+			t.Errorf("goroutine %d: the shared redactor gave\n%s\na fresh one\n%s", g, a, b)
 		}
 	}
 }
