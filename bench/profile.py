@@ -11,6 +11,10 @@ The profiler samples 100 times a second: a row under ~0.1 µs is noise.
 
 Run: .venv/bin/python bench/profile.py [--config sidecar|pass-through] [--load metadata|1kb] [--rate 2000]
                                        [--seconds 20] [--out cpu.pb.gz]   (then: go tool pprof -top BINARY cpu.pb.gz)
+                                       [--set processors.batch.send_batch_size=4096] [--env GOGC=200]
+--set changes one setting of the generated config (a dotted path, a YAML value) and --env sets a variable of
+the collector's environment, to measure a change before it goes into the spec: the figure is printed with them
+(without either, it is the config as it ships).
 """
 
 from __future__ import annotations
@@ -110,6 +114,31 @@ def stage_table(binary: Path, profile: Path, spans: float) -> str:
     return "\n".join(["| stage | CPU µs per span |", "|---|---|", *rows, f"| **the whole process** | **{total / spans * 1e6:.1f}** |"])
 
 
+def parse_change(text: str, flag: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        sys.exit(f"{flag} {text!r}: expected NAME=VALUE")
+    return name, value
+
+
+def args_pairs(sets: list[str]) -> list[tuple[str, str]]:
+    return [parse_change(c, "--set") for c in sets]
+
+
+def apply_change(cfg: dict, path: str, value: str) -> None:
+    """Set cfg at the dotted path to the YAML value; every part but the last must exist (a typo is an error)."""
+    import yaml
+
+    node, parts = cfg, path.split(".")
+    for i, part in enumerate(parts[:-1]):
+        if not isinstance(node, dict) or part not in node:
+            sys.exit(f"--set {path}: the config has no {'.'.join(parts[:i + 1])}")
+        node = node[part]
+    if not isinstance(node, dict):
+        sys.exit(f"--set {path}: {'.'.join(parts[:-1])} is not a mapping")
+    node[parts[-1]] = yaml.safe_load(value)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", choices=["sidecar", "pass-through"], default="sidecar")
@@ -119,7 +148,14 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=10.0)
     ap.add_argument("--seconds", type=int, default=20, help="the profile's (and the measurement's) window")
     ap.add_argument("--out", type=Path, default=Path("cpu.pb.gz"))
+    ap.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                    help="change a setting of the generated config (dotted path, YAML value); repeatable")
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="set a variable of the collector's environment")
     args = ap.parse_args()
+    changes = [parse_change(c, "--set") for c in args.set]
+    envs = [parse_change(e, "--env") for e in args.env]
+    for name, value in envs:
+        os.environ[name] = value  # bench._start passes the environment on
     binary = build()
     bodies, _n = bench.load(args.requests, args.load)
     sink_tmp, tmp = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())
@@ -133,6 +169,8 @@ def main() -> None:
         pprof = f"127.0.0.1:{free_port()}"
         cfg["extensions"]["pprof"] = {"endpoint": pprof}
         cfg["service"]["extensions"].append("pprof")
+        for path, value in changes:
+            apply_change(cfg, path, value)
 
         def grab() -> None:
             time.sleep(args.warmup)
@@ -147,8 +185,10 @@ def main() -> None:
         sink.terminate()
         sink.wait(timeout=30)
     at = f"{args.rate:,.0f} spans/s offered" if args.rate else "unthrottled"
-    print(f"# {args.config}, {bench.LOADS[args.load]}, {at} ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}): "
-          f"{row['rate']:,.0f} spans/s, {row['cpu_us']:.1f} µs CPU per span (schedstat) with the profiler on; profile {args.out}\n")
+    changed = ", ".join([f"{p}={v}" for p, v in args_pairs(args.set)] + list(args.env)) or "as shipped"
+    print(f"# {args.config} ({changed}), {bench.LOADS[args.load]}, {at} ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}): "
+          f"{row['rate']:,.0f} spans/s, {row['cpu_us']:.1f} µs CPU per span (schedstat), peak RSS {row['rss_mib']:.0f} MiB, "
+          f"with the profiler on; profile {args.out}\n")
     print(stage_table(binary, args.out, row["rate"] * args.seconds))
 
 

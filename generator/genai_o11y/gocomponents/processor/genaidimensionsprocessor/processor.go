@@ -110,9 +110,20 @@ func (v *view) wants(span ptrace.Span) bool {
 // make appends the request view of span to spans.
 func (v *view) make(span ptrace.Span, spans ptrace.SpanSlice) {
 	c := spans.AppendEmpty()
+	// the span copied without its attributes (set aside meanwhile: a move, not a copy), then the
+	// kept attributes only: copying them all to remove most would allocate for nothing
+	attrs := pcommon.NewMap()
+	span.Attributes().MoveTo(attrs)
 	span.CopyTo(c)
-	c.Attributes().RemoveIf(func(k string, _ pcommon.Value) bool { return !v.keep.has(k) })
-	c.Attributes().PutStr(v.stageKey, v.stage)
+	attrs.MoveTo(span.Attributes())
+	ca := c.Attributes()
+	ca.EnsureCapacity(min(len(v.keep), span.Attributes().Len()) + 1)
+	for k, val := range span.Attributes().All() {
+		if v.keep.has(k) {
+			val.CopyTo(ca.PutEmpty(k))
+		}
+	}
+	ca.PutStr(v.stageKey, v.stage)
 	if len(v.drop) > 0 {
 		c.Events().RemoveIf(func(e ptrace.SpanEvent) bool { return v.drop.has(e.Name()) })
 	}
@@ -183,14 +194,20 @@ func (d *dimensions) processTraces(_ context.Context, td ptrace.Traces) (ptrace.
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
 			if d.view != nil { // the views are copies of the spans as they came, folded below like the rest
-				for k, n := 0, spans.Len(); k < n; k++ {
-					if s := spans.At(k); d.view.wants(s) {
-						d.view.make(s, spans)
+				var roots []int
+				for k := 0; k < spans.Len(); k++ {
+					if d.view.wants(spans.At(k)) {
+						roots = append(roots, k)
 					}
 				}
+				spans.EnsureCapacity(spans.Len() + len(roots)) // one growth of the batch, not one per doubling
+				for _, k := range roots {
+					d.view.make(spans.At(k), spans)
+				}
 			}
+			from := d.fromResource(res)
 			for k := 0; k < spans.Len(); k++ {
-				d.span(spans.At(k), res)
+				d.span(spans.At(k), from)
 			}
 		}
 		if len(d.keep) > 0 {
@@ -209,12 +226,12 @@ func get(m pcommon.Map, k string) (pcommon.Value, bool) {
 // span folds one span. Attribute lookups are linear in pdata, so the keys the rules read are found
 // in one pass over the attributes first; values are changed in place, and the keys this adds
 // (markers, flags) are appended last, since appending may move the values the index points to.
-func (d *dimensions) span(span ptrace.Span, res pcommon.Map) {
+func (d *dimensions) span(span ptrace.Span, from []resourceLabel) {
 	a := span.Attributes()
 	c := d.cfg
 	var vals [maxKeys]pcommon.Value
 	var has [maxKeys]bool
-	d.fold(a, res, &vals, &has)
+	d.fold(a, from, len(d.markers), &vals, &has)
 	var adds [maxKeys]bool // markers to set, by marker index
 	for i, m := range d.markers {
 		adds[i] = m.holds(&vals, &has)
@@ -259,10 +276,11 @@ func (d *dimensions) processLogs(_ context.Context, ld plog.Logs) (plog.Logs, er
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			records := sls.At(j).LogRecords()
+			from := d.fromResource(res)
 			for k := 0; k < records.Len(); k++ {
 				var vals [maxKeys]pcommon.Value
 				var has [maxKeys]bool
-				d.fold(records.At(k).Attributes(), res, &vals, &has)
+				d.fold(records.At(k).Attributes(), from, 0, &vals, &has)
 				d.foldModel(&vals, &has)
 			}
 		}
@@ -275,17 +293,49 @@ func (d *dimensions) processLogs(_ context.Context, ld plog.Logs) (plog.Logs, er
 
 // fold: the resource labels copied, the keys the rules read indexed, bounded values folded and
 // lists joined, in place.
-func (d *dimensions) fold(a, res pcommon.Map, vals *[maxKeys]pcommon.Value, has *[maxKeys]bool) {
-	c := d.cfg
-	for _, k := range c.CopyFromResource {
-		if _, ok := get(a, k); ok {
-			continue
+// more: the keys the caller may add later (markers), for which room is made now too, so that the
+// attributes grow once (each growth copies them all).
+func (d *dimensions) fold(a pcommon.Map, from []resourceLabel, more int, vals *[maxKeys]pcommon.Value, has *[maxKeys]bool) {
+	n := 0
+	var missing uint64 // of the first 64 labels (the generated config copies 3); the others are looked up again
+	for i, l := range from {
+		if _, ok := get(a, l.key); !ok {
+			n++
+			if i < 64 {
+				missing |= 1 << i
+			}
 		}
-		if v, ok := get(res, k); ok {
-			v.CopyTo(a.PutEmpty(k))
+	}
+	if n+more > 0 {
+		a.EnsureCapacity(a.Len() + n + more)
+	}
+	for i, l := range from {
+		if i < 64 {
+			if missing&(1<<i) != 0 { // a label listed twice is put twice: the same value, one key
+				l.value.CopyTo(a.PutEmpty(l.key))
+			}
+		} else if _, ok := get(a, l.key); !ok {
+			l.value.CopyTo(a.PutEmpty(l.key))
 		}
 	}
 	d.foldValues(a, vals, has)
+}
+
+// resourceLabel: a copy_from_resource key the resource sets, and its value.
+type resourceLabel struct {
+	key   string
+	value pcommon.Value
+}
+
+// fromResource: the copy_from_resource labels res sets (looked up once per resource, not per span).
+func (d *dimensions) fromResource(res pcommon.Map) []resourceLabel {
+	var out []resourceLabel
+	for _, k := range d.cfg.CopyFromResource {
+		if v, ok := get(res, k); ok {
+			out = append(out, resourceLabel{k, v})
+		}
+	}
+	return out
 }
 
 // foldValues: the keys the rules read indexed, bounded values folded and lists joined, in place.

@@ -280,3 +280,105 @@ func TestFoldEventsAreFolded(t *testing.T) {
 		}
 	}
 }
+
+// view.make copies the span without copying the attributes it drops: the view is exactly the
+// reference (the whole span copied, then the attributes outside keep_keys removed), on a span with
+// every field set, and the span itself is left as it was.
+func TestRequestViewIsTheCopyWithKeptKeys(t *testing.T) {
+	v := &view{stageKey: "genai_o11y.stage", stage: "request", keep: newSet([]string{"genai_o11y.route", "gen_ai.request.model", "genai_o11y.stage"}),
+		drop: newSet([]string{"genai_o11y.user_action"})}
+	build := func(spans ptrace.SpanSlice) ptrace.Span {
+		s := spans.AppendEmpty()
+		s.SetName("chat gpt-4o")
+		s.SetTraceID(pcommon.TraceID{1, 2})
+		s.SetSpanID(pcommon.SpanID{3})
+		s.TraceState().FromRaw("k=v")
+		s.SetFlags(1)
+		s.SetKind(ptrace.SpanKindClient)
+		s.SetStartTimestamp(5)
+		s.SetEndTimestamp(9)
+		s.SetDroppedAttributesCount(2)
+		s.SetDroppedEventsCount(3)
+		s.SetDroppedLinksCount(4)
+		s.Status().SetCode(ptrace.StatusCodeError)
+		s.Status().SetMessage("boom")
+		a := s.Attributes()
+		a.PutStr("genai_o11y.route", "faq")
+		a.PutStr("genai_o11y.tenant", "h_1")
+		a.PutStr("gen_ai.request.model", "gpt-4o")
+		a.PutInt("gen_ai.usage.input_tokens", 10)
+		a.PutStr("genai_o11y.stage", "model_call")
+		s.Events().AppendEmpty().SetName("genai_o11y.user_action")
+		e := s.Events().AppendEmpty()
+		e.SetName("exception")
+		e.Attributes().PutStr("exception.type", "Timeout")
+		l := s.Links().AppendEmpty()
+		l.SetTraceID(pcommon.TraceID{7})
+		l.Attributes().PutStr("x", "y")
+		return s
+	}
+	got, want := ptrace.NewSpanSlice(), ptrace.NewSpanSlice()
+	v.make(build(got), got)
+	ref := want.AppendEmpty()
+	build(ptrace.NewSpanSlice()).CopyTo(ref)
+	ref.Attributes().RemoveIf(func(k string, _ pcommon.Value) bool { return !v.keep.has(k) })
+	ref.Attributes().PutStr(v.stageKey, v.stage)
+	ref.Events().RemoveIf(func(e ptrace.SpanEvent) bool { return v.drop.has(e.Name()) })
+	source := ptrace.NewSpanSlice()
+	build(source)
+	tdGot, tdWant, tdSrc := ptrace.NewTraces(), ptrace.NewTraces(), ptrace.NewTraces()
+	got.At(1).CopyTo(tdGot.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty())
+	ref.CopyTo(tdWant.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty())
+	got.At(0).CopyTo(tdSrc.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty())
+	tdOrig := ptrace.NewTraces()
+	source.At(0).CopyTo(tdOrig.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty())
+	m := &ptrace.JSONMarshaler{}
+	for _, c := range []struct {
+		what      string
+		got, want ptrace.Traces
+	}{{"the view", tdGot, tdWant}, {"the span", tdSrc, tdOrig}} {
+		g, _ := m.MarshalTraces(c.got)
+		w, _ := m.MarshalTraces(c.want)
+		if string(g) != string(w) {
+			t.Errorf("%s\n got %s\nwant %s", c.what, g, w)
+		}
+	}
+}
+
+// copy_from_resource, every case by construction: each of three labels set on the span, on the
+// resource, on both or on neither (4^3 cases), with the labels listed once and one listed twice;
+// the span gets exactly what the reference gives (a label the span lacks and the resource has is
+// copied; the span's own value wins), and each key once.
+func TestCopyFromResourceEveryCase(t *testing.T) {
+	labels := []string{"service.name", "deployment.environment.name", "service.version"}
+	for _, list := range [][]string{labels, {labels[0], labels[1], labels[0], labels[2]}} {
+		d, err := newDimensions(&Config{CopyFromResource: list, OverflowValue: "_other"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for c := 0; c < 64; c++ {
+			span, res := pcommon.NewMap(), pcommon.NewMap()
+			span.PutStr("genai_o11y.route", "faq")
+			want := map[string]any{"genai_o11y.route": "faq"}
+			for i, k := range labels {
+				state := c >> (2 * i) & 3
+				if state&1 != 0 {
+					span.PutStr(k, "span-"+k)
+					want[k] = "span-" + k
+				}
+				if state&2 != 0 {
+					res.PutStr(k, "res-"+k)
+					if state&1 == 0 {
+						want[k] = "res-" + k
+					}
+				}
+			}
+			var vals [maxKeys]pcommon.Value
+			var has [maxKeys]bool
+			d.fold(span, d.fromResource(res), 0, &vals, &has)
+			if got := span.AsRaw(); !equalMaps(got, want) || span.Len() != len(want) {
+				t.Errorf("list %v, case %d: got %v (%d keys), want %v", list, c, got, span.Len(), want)
+			}
+		}
+	}
+}

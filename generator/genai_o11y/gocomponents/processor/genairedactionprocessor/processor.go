@@ -7,13 +7,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -154,8 +152,12 @@ const keyCacheSize = 4096
 type contract struct {
 	kind  string // str, num, bool, strlist; "" for a key without a shape (only the high-confidence check)
 	re    *regexp.Regexp
-	mu    sync.RWMutex
-	cache map[string]bool
+	strs  *verdicts[bool] // verdicts on strings
+	lists *verdicts[bool] // verdicts on lists (strlist), by their JSON text (listJSON)
+}
+
+func newContract(kind string, re *regexp.Regexp) *contract {
+	return &contract{kind: kind, re: re, strs: newVerdicts[bool](contractCacheSize), lists: newVerdicts[bool](contractCacheSize)}
 }
 
 const contractCacheSize = 4096
@@ -165,8 +167,9 @@ type redactor struct {
 	contracts    map[string]*contract // Tier 1 key -> its contract (every exact Tier 1 key)
 	hc           []*rule              // the high-confidence detectors
 	anyShape     *contract            // the contract of keys without a shape
-	keysMu       sync.RWMutex
-	keys         map[string]string // key -> the key masked
+	keys         *verdicts[string]    // key -> the key masked
+	spanNames    *verdicts[string]    // span name -> the name as spanName leaves it
+	idSlot       map[string]idKey     // identifier key -> its bit in the pass over a map, how often ids lists it
 	metadataOnly bool
 	salt         string
 	ids          []string
@@ -180,7 +183,7 @@ type redactor struct {
 }
 
 func newRedactor(c *Config) (*redactor, error) {
-	r := &redactor{keys: map[string]string{}, metadataOnly: c.Mode == modeMetadataOnly, salt: c.Salt, ids: c.IdentifierKeys, t1: newTier1(c.MetadataKeys),
+	r := &redactor{keys: newVerdicts[string](keyCacheSize), spanNames: newVerdicts[string](keyCacheSize), idSlot: map[string]idKey{}, metadataOnly: c.Mode == modeMetadataOnly, salt: c.Salt, ids: c.IdentifierKeys, t1: newTier1(c.MetadataKeys),
 		limit: c.MaxContentChars, countKey: c.CountAttribute, tokens: c.MaskTokens}
 	for _, d := range c.Detectors {
 		cr, err := compileRule(d)
@@ -193,9 +196,9 @@ func newRedactor(c *Config) (*redactor, error) {
 		}
 	}
 	r.contracts = map[string]*contract{}
-	r.anyShape = &contract{cache: map[string]bool{}}
+	r.anyShape = newContract("", nil)
 	for _, sh := range c.MetadataShapes {
-		ct := &contract{kind: sh.Kind, cache: map[string]bool{}}
+		ct := newContract(sh.Kind, nil)
 		if sh.Regex != "" {
 			re, err := regexp.Compile(sh.Regex)
 			if err != nil {
@@ -209,8 +212,16 @@ func newRedactor(c *Config) (*redactor, error) {
 	}
 	for k := range r.t1.exact {
 		if _, ok := r.contracts[k]; !ok {
-			r.contracts[k] = &contract{cache: map[string]bool{}}
+			r.contracts[k] = newContract("", nil)
 		}
+	}
+	for _, k := range r.ids {
+		id, seen := r.idSlot[k]
+		if !seen {
+			id.bit = uint64(1) << len(r.idSlot)
+		}
+		id.times++
+		r.idSlot[k] = id
 	}
 	for _, d := range c.SpanNameRules {
 		cr, err := compileRule(d)
@@ -356,13 +367,26 @@ func (r *redactor) span(span ptrace.Span) {
 // else the number of masks (redacted mode) or of keys dropped (metadata-only mode). A Tier 1 value
 // that breaks its contract (conforms) is content, as if its key were not Tier 1.
 func (r *redactor) attributes(attrs pcommon.Map) int {
-	r.hashIDs(attrs)
+	// identifiers hashed in the same pass (as hashIDs: the first of duplicate keys, as Map.Get finds it)
+	hashing := len(r.idSlot) <= 64
+	if !hashing {
+		r.hashIDs(attrs)
+	}
+	var hashed uint64 // the identifier keys met
 	hasRest := false
 	var bad []string // Tier 1 keys whose value breaks its contract (almost always none)
 	for k, v := range attrs.All() {
-		if !r.t1.has(k) {
+		if hashing {
+			if id, ok := r.idSlot[k]; ok && hashed&id.bit == 0 {
+				hashed |= id.bit
+				for range id.times {
+					r.hashID(v)
+				}
+			}
+		}
+		if c, t1 := r.contractOf(k); !t1 {
 			hasRest = true
-		} else if !r.conforms(k, v) {
+		} else if !r.conforms(c, v) {
 			hasRest = true
 			bad = append(bad, k)
 		}
@@ -435,11 +459,7 @@ func (r *redactor) count(reason metric.AddOption) {
 // conforms: whether the value of Tier 1 key k keeps its contract: its shape holds, and no
 // high-confidence detector matches it (a string). The same verdict as the OTTL engine's
 // statements (builders/redaction.py conforms) and the app-side redactor (Policy.conforms).
-func (r *redactor) conforms(k string, v pcommon.Value) bool {
-	c := r.contracts[k]
-	if c == nil { // a key under a prefix (x.*): no shape, the high-confidence check only
-		c = r.anyShape
-	}
+func (r *redactor) conforms(c *contract, v pcommon.Value) bool {
 	if v.Type() == pcommon.ValueTypeEmpty {
 		return true
 	}
@@ -460,21 +480,34 @@ func (r *redactor) conforms(k string, v pcommon.Value) bool {
 		if c.kind != "strlist" {
 			return false
 		}
-		j, err := json.Marshal(v.Slice().AsRaw()) // as OTTL's IsMatch sees a list
-		return err == nil && c.re.Match(j)
+		j, err := listJSON(v.Slice()) // as OTTL's IsMatch sees a list
+		if err != nil {
+			return false
+		}
+		return c.lists.ofBytes(j, func() bool { return c.re.Match(j) }) // lists repeat: ["stop"]
 	default: // bytes, maps
 		return c.kind == ""
 	}
 }
 
-func (r *redactor) conformsStr(c *contract, s string) bool {
-	c.mu.RLock()
-	ok, hit := c.cache[s]
-	c.mu.RUnlock()
-	if hit {
-		return ok
+// contractOf: whether k is Tier 1, and its contract (every exact Tier 1 key has one; a key under a
+// prefix, x.*, has no shape: the high-confidence check only). One lookup for the common case.
+func (r *redactor) contractOf(k string) (*contract, bool) {
+	if c, ok := r.contracts[k]; ok {
+		return c, true
 	}
-	ok = c.re == nil || c.re.MatchString(s)
+	if r.t1.has(k) {
+		return r.anyShape, true
+	}
+	return nil, false
+}
+
+func (r *redactor) conformsStr(c *contract, s string) bool {
+	return c.strs.of(s, func(s string) bool { return r.conformsStrUncached(c, s) })
+}
+
+func (r *redactor) conformsStrUncached(c *contract, s string) bool {
+	ok := c.re == nil || c.re.MatchString(s)
 	if ok && len(r.hc) > 0 {
 		t := newText(s)
 		for _, d := range r.hc {
@@ -484,32 +517,11 @@ func (r *redactor) conformsStr(c *contract, s string) bool {
 			}
 		}
 	}
-	c.mu.Lock()
-	if len(c.cache) >= contractCacheSize {
-		clear(c.cache)
-	}
-	c.cache[s] = ok
-	c.mu.Unlock()
 	return ok
 }
 
 // maskKey: the detectors applied to a key outside Tier 1 (cached).
-func (r *redactor) maskKey(k string) string {
-	r.keysMu.RLock()
-	m, ok := r.keys[k]
-	r.keysMu.RUnlock()
-	if ok {
-		return m
-	}
-	m = r.mask(k)
-	r.keysMu.Lock()
-	if len(r.keys) >= keyCacheSize {
-		clear(r.keys)
-	}
-	r.keys[k] = m
-	r.keysMu.Unlock()
-	return m
-}
+func (r *redactor) maskKey(k string) string { return r.keys.of(k, r.mask) }
 
 // mask applies every detector. Text that may be percent-encoded (URLs, query strings: %XX, or + for
 // a space beside an =) is also masked decoded; the decoded result wins when it masked something
@@ -612,6 +624,13 @@ func (r *redactor) spanName(span ptrace.Span) {
 	if name == "" {
 		return
 	}
+	if out := r.spanNames.of(name, r.nameMasked); out != name { // names repeat: "chat gpt-4o"
+		span.SetName(out)
+	}
+}
+
+// nameMasked: the span name after the rules, percent-decoded too, and truncated.
+func (r *redactor) nameMasked(name string) string {
 	out := r.maskName(name)
 	if maybeEncoded(name) {
 		if dec := percentDecode(name); dec != name {
@@ -620,9 +639,7 @@ func (r *redactor) spanName(span ptrace.Span) {
 			}
 		}
 	}
-	if out = truncate(out, r.limit); out != name {
-		span.SetName(out)
-	}
+	return truncate(out, r.limit)
 }
 
 func (r *redactor) maskName(name string) string {
@@ -635,13 +652,26 @@ func (r *redactor) maskName(name string) string {
 
 func (r *redactor) hashIDs(attrs pcommon.Map) {
 	for _, k := range r.ids {
-		v, ok := attrs.Get(k)
-		if !ok || v.Type() == pcommon.ValueTypeEmpty {
-			continue
+		if v, ok := attrs.Get(k); ok {
+			r.hashID(v)
 		}
-		sum := sha256.Sum256([]byte(r.salt + ":" + v.AsString()))
-		v.SetStr("h_" + hex.EncodeToString(sum[:8]))
 	}
+}
+
+// idKey: an identifier key's bit in a set of the keys met, and how many times ids lists it (each
+// listing hashes once more, as hashIDs does).
+type idKey struct {
+	bit   uint64
+	times int
+}
+
+// hashID replaces an identifier's value (not an empty one) by its salted hash.
+func (r *redactor) hashID(v pcommon.Value) {
+	if v.Type() == pcommon.ValueTypeEmpty {
+		return
+	}
+	sum := sha256.Sum256([]byte(r.salt + ":" + v.AsString()))
+	v.SetStr("h_" + hex.EncodeToString(sum[:8]))
 }
 
 func (r *redactor) countTokens(s string) int {

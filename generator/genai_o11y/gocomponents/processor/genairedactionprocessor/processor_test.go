@@ -7,9 +7,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"math/rand"
+	"reflect"
 	"regexp"
 	"regexp/syntax"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -480,7 +484,11 @@ func TestTier1ContractsKeepGoodValues(t *testing.T) {
 		{"service.name", pcommon.NewValueBytes(), true},
 	} {
 		for range 2 { // the second answer comes from the cache
-			if got := r.conforms(c.k, c.v); got != c.want {
+			ct, t1 := r.contractOf(c.k)
+			if !t1 {
+				t.Fatalf("%s is not Tier 1", c.k)
+			}
+			if got := r.conforms(ct, c.v); got != c.want {
 				t.Errorf("conforms(%s, %v) = %v, want %v", c.k, c.v.AsRaw(), got, c.want)
 			}
 		}
@@ -618,6 +626,162 @@ func TestSpanNamesLikeContent(t *testing.T) {
 		_, span := run(t, cfg, func(_ ptrace.ResourceSpans, span ptrace.Span) { span.SetName(name) })
 		if !want(span.Name()) {
 			t.Errorf("%q -> %q", name, span.Name())
+		}
+	}
+}
+
+// The redactor remembers span names masked, keys masked and Tier 1 verdicts (cache.go): every
+// value seen again (in the same batch, in the next) comes out exactly as a fresh redactor, which
+// has remembered nothing, makes it. Lists that a naive join would confuse are among them.
+func TestRememberedAnswersAreTheComputedOnes(t *testing.T) {
+	cfg := exampleConfig(t)
+	names := []string{"chat gpt-4o", "GET /search?q=jane.doe%40example.com", "n jane@example.com", strings.Repeat("ü", 100), "execute_tool search_kb"}
+	lists := [][]any{{"stop"}, {"stop", "length"}, {"Stop!"}, {"a", "b"}, {"a,b"}, {"1:a"}, {}, {"jane@example.com"}, {"stop", 1}}
+	build := func(td ptrace.Traces, i int) {
+		s := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().AppendEmpty()
+		s.SetName(names[i%len(names)])
+		s.Attributes().PutEmptySlice("gen_ai.response.finish_reasons").FromRaw(lists[i%len(lists)])
+		s.Attributes().PutStr("gen_ai.request.model", []string{"gpt-4o", "gpt 4o", "jane@example.com"}[i%3])
+		s.Attributes().PutStr([]string{"note", "mail jane@example.com", "user.id"}[i%3], "jane@example.com")
+	}
+	newTraces := func() ptrace.Traces {
+		td := ptrace.NewTraces()
+		td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+		return td
+	}
+	r, err := newRedactor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 2 * len(names) * len(lists) * 3
+	for round := range 2 {
+		td := newTraces()
+		for i := range n {
+			build(td, i)
+		}
+		if _, err := r.processTraces(context.Background(), td); err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			fresh, err := newRedactor(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			one := newTraces()
+			build(one, i)
+			if _, err := fresh.processTraces(context.Background(), one); err != nil {
+				t.Fatal(err)
+			}
+			got, want := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(i), one.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+			if got.Name() != want.Name() || !reflectEqual(got.Attributes().AsRaw(), want.Attributes().AsRaw()) {
+				t.Fatalf("round %d span %d: %q %v, a fresh redactor: %q %v", round, i, got.Name(), got.Attributes().AsRaw(), want.Name(), want.Attributes().AsRaw())
+			}
+		}
+	}
+}
+
+func reflectEqual(a, b map[string]any) bool { return reflect.DeepEqual(a, b) }
+
+// listJSON is exactly encoding/json's text, by construction: every list of up to 3 elements over
+// atoms on both sides of its fast path (plain ASCII; quotes, backslashes, the HTML characters
+// encoding/json escapes, control bytes, non-ASCII, invalid UTF-8, U+2028; a number, a bool).
+func TestListJSONIsEncodingJSON(t *testing.T) {
+	atoms := []any{"", "stop", "kb-1", "a,b", "a\"b", "back\\slash", "<x>", "a&b", "\x01", "ü", "\xff", "\u2028", int64(1), true}
+	n := 0
+	var walk func(list []any)
+	walk = func(list []any) {
+		s := pcommon.NewSlice()
+		if err := s.FromRaw(list); err != nil {
+			t.Fatal(err)
+		}
+		got, err := listJSON(s)
+		want, werr := json.Marshal(s.AsRaw())
+		if (err == nil) != (werr == nil) || string(got) != string(want) {
+			t.Fatalf("%q: listJSON %q (%v), encoding/json %q (%v)", list, got, err, want, werr)
+		}
+		n++
+		if len(list) < 3 {
+			for _, a := range atoms {
+				walk(append(slices.Clone(list), a))
+			}
+		}
+	}
+	walk([]any{})
+	if want := 1 + len(atoms) + len(atoms)*len(atoms) + len(atoms)*len(atoms)*len(atoms); n != want {
+		t.Fatalf("%d lists checked, want %d", n, want)
+	}
+}
+
+// Identifier keys listed twice are hashed twice, in the attribute pass as by hashIDs.
+func TestIdentifiersHashedAsHashIDs(t *testing.T) {
+	for _, ids := range [][]string{{"user.id"}, {"user.id", "user.id"}, {"user.id", "session.id", "user.id"}} {
+		cfg := exampleConfig(t)
+		cfg.IdentifierKeys = ids
+		r, err := newRedactor(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := pcommon.NewMap(), pcommon.NewMap()
+		for _, m := range []pcommon.Map{a, b} {
+			m.PutStr("user.id", "u-42")
+			m.PutStr("session.id", "s-1")
+			m.PutStr("gen_ai.request.model", "gpt-4o")
+		}
+		r.attributes(a)
+		r.hashIDs(b)
+		if !reflect.DeepEqual(a.AsRaw(), b.AsRaw()) {
+			t.Errorf("ids %v: the pass gives %v, hashIDs %v", ids, a.AsRaw(), b.AsRaw())
+		}
+	}
+}
+
+// The caches are shared by the receiver's concurrent calls: batches redacted on 4 goroutines at
+// once by one redactor come out as one goroutine makes them (run with -race to check the locking).
+func TestConcurrentBatchesShareTheCaches(t *testing.T) {
+	cfg := exampleConfig(t)
+	build := func(seed int) ptrace.Traces {
+		td := ptrace.NewTraces()
+		spans := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
+		for i := range 200 {
+			s := spans.AppendEmpty()
+			s.SetName([]string{"chat gpt-4o", "n jane@example.com", "GET /u/" + strconv.Itoa((seed+i)%7)}[i%3])
+			s.Attributes().PutEmptySlice("gen_ai.response.finish_reasons").FromRaw([]any{[]string{"stop", "Stop!", "length"}[(seed+i)%3]})
+			s.Attributes().PutStr("gen_ai.request.model", []string{"gpt-4o", "gpt 4o", "jane@example.com"}[(seed+i)%3])
+			s.Attributes().PutStr("user.id", "u-"+strconv.Itoa(i%5))
+		}
+		return td
+	}
+	want := make([]ptrace.Traces, 4)
+	for g := range want {
+		fresh, err := newRedactor(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[g], _ = fresh.processTraces(context.Background(), build(g))
+	}
+	shared, err := newRedactor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]ptrace.Traces, 4)
+	done := make(chan struct{})
+	for g := range got {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range 5 {
+				got[g], _ = shared.processTraces(context.Background(), build(g))
+			}
+		}()
+	}
+	for range got {
+		<-done
+	}
+	m := &ptrace.JSONMarshaler{}
+	for g := range got {
+		a, _ := m.MarshalTraces(got[g])
+		b, _ := m.MarshalTraces(want[g])
+		if string(a) != string(b) {
+			t.Errorf("goroutine %d: the shared redactor gave\n%s\na fresh one\n%s", g, a, b)
 		}
 	}
 }
