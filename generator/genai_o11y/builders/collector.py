@@ -332,7 +332,8 @@ def _usage_metrics_branch(spec: Spec, processors: dict, connectors: dict, pipeli
     tenants = tenant_metrics(spec.cardinality.max_tenants) if spec.cardinality.max_tenants > 0 else []
     if spec.collector.engine == "native":
         conn = n.USAGE_CONNECTORS["native"]
-        connectors[conn] = {"max_stale": USAGE_MAX_STALE, "metrics": _escape_confmap([m.native() for m in usage_metrics() + tenants]),
+        connectors[conn] = {"max_stale": USAGE_MAX_STALE, "metrics_flush_interval": f"{spec.collector.metrics_flush_interval_seconds}s",
+                            "metrics": _escape_confmap([m.native() for m in usage_metrics() + tenants]),
                             "join": event_join_config(spec)}
         pipelines["traces/metrics"]["exporters"].append(conn)
         pipelines["metrics/usage"] = {"receivers": [conn], "processors": [], "exporters": ["prometheus"]}

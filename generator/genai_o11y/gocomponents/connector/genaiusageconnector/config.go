@@ -16,6 +16,9 @@ type Config struct {
 	// MaxStale: a stream not updated for this long is forgotten (its series then expires in the
 	// exporter, and comes back from zero with a new start time if it is seen again).
 	MaxStale time.Duration `mapstructure:"max_stale"`
+	// MetricsFlushInterval: the streams updated since the last flush are sent on (their cumulative
+	// values) once per interval, and once more at shutdown; not on every batch.
+	MetricsFlushInterval time.Duration `mapstructure:"metrics_flush_interval"`
 	// Metrics: what to count or observe, and on which spans.
 	Metrics []Metric `mapstructure:"metrics"`
 	// Join: how a log record (an OTel event, on no span) finds the span labels of the span it
@@ -57,7 +60,7 @@ type Metric struct {
 	// SpanEvent: the metric is also fed by each span event of this name (besides the spans).
 	SpanEvent *SpanEvent `mapstructure:"span_event"`
 	// Exemplars: a histogram's data points carry an exemplar (trace and span id, value) of the last
-	// observation of each stream in each batch, so a dashboard links a bucket to a real trace.
+	// observation of each stream in each flush interval, so a dashboard links a bucket to a real trace.
 	Exemplars bool `mapstructure:"exemplars"`
 }
 
@@ -102,13 +105,20 @@ type Histogram struct {
 	Buckets []float64 `mapstructure:"buckets"`
 }
 
-func createDefaultConfig() *Config { return &Config{MaxStale: 15 * time.Minute} }
+func createDefaultConfig() *Config {
+	return &Config{MaxStale: 15 * time.Minute, MetricsFlushInterval: 15 * time.Second}
+}
 
 // Validate names the field of every problem.
 func (c *Config) Validate() error {
 	var errs []error
 	if c.MaxStale <= 0 {
 		errs = append(errs, fmt.Errorf("max_stale: must be a positive duration (got %s)", c.MaxStale))
+	}
+	if c.MetricsFlushInterval <= 0 {
+		errs = append(errs, fmt.Errorf("metrics_flush_interval: must be a positive duration (got %s)", c.MetricsFlushInterval))
+	} else if c.MaxStale > 0 && c.MetricsFlushInterval >= c.MaxStale {
+		errs = append(errs, fmt.Errorf("metrics_flush_interval: %s must be shorter than max_stale (%s)", c.MetricsFlushInterval, c.MaxStale))
 	}
 	if len(c.Metrics) == 0 {
 		errs = append(errs, errors.New("metrics: empty"))

@@ -6,6 +6,7 @@ package genaiusageconnector
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -101,8 +102,9 @@ type stream struct {
 	count   uint64
 	counts  []uint64
 	touched bool
-	// the exemplar of this batch (exemplars on): the last observation's trace, span and value
+	// the exemplar of this interval (exemplars on): the last observation's trace, span, value and time
 	hasEx   bool
+	exTs    pcommon.Timestamp
 	exTrace pcommon.TraceID
 	exSpan  pcommon.SpanID
 	exValue float64
@@ -127,6 +129,9 @@ type usage struct {
 
 	mu      sync.Mutex
 	streams map[string]*stream
+	// dirty: the streams updated since the last flush (their touched flag set), sent on by flush.
+	dirty         []*stream
+	flushInterval time.Duration
 
 	dropped              metric.Int64Counter
 	joinHits, joinMisses metric.Int64Counter
@@ -145,7 +150,7 @@ var (
 )
 
 func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics) (*usage, error) {
-	u := &usage{next: next, slots: map[string]int{}, maxStale: c.MaxStale, streams: map[string]*stream{}, events: map[string][]int{}, logResSlots: map[string]int{}, respSlot: -1}
+	u := &usage{next: next, slots: map[string]int{}, maxStale: c.MaxStale, flushInterval: c.MetricsFlushInterval, streams: map[string]*stream{}, events: map[string][]int{}, logResSlots: map[string]int{}, respSlot: -1}
 	slot := func(k string) int {
 		if i, ok := u.slots[k]; ok {
 			return i
@@ -285,19 +290,24 @@ func (u *usage) telemetry(set component.TelemetrySettings) error {
 
 func (*usage) Capabilities() consumer.Capabilities { return consumer.Capabilities{MutatesData: false} }
 
-// Start runs the expiry of stale streams.
+// Start runs the flush of the updated streams every metrics_flush_interval and the expiry of stale streams.
 func (u *usage) Start(context.Context, component.Host) error {
 	u.stop = make(chan struct{})
 	u.done.Add(1)
 	go func() {
 		defer u.done.Done()
-		tick := time.NewTicker(min(u.maxStale/2, time.Minute))
-		defer tick.Stop()
+		expiry := time.NewTicker(min(u.maxStale/2, time.Minute))
+		defer expiry.Stop()
+		flush := time.NewTicker(u.flushInterval)
+		defer flush.Stop()
 		for {
 			select {
 			case <-u.stop:
 				return
-			case now := <-tick.C:
+			case <-flush.C:
+				// an error is the next consumer's (the prometheus exporter's): nothing to retry, the next flush sends the totals again
+				_ = u.flush(context.Background())
+			case now := <-expiry.C:
 				u.expire(now)
 			}
 		}
@@ -305,25 +315,41 @@ func (u *usage) Start(context.Context, component.Host) error {
 	return nil
 }
 
-// Shutdown stops the expiry and the telemetry callback.
-func (u *usage) Shutdown(context.Context) error {
+// Shutdown stops the flush and the expiry, sends what was updated since the last flush, and stops
+// the telemetry callback.
+func (u *usage) Shutdown(ctx context.Context) error {
 	if u.stop != nil {
 		close(u.stop)
 		u.done.Wait()
 		u.stop = nil
 	}
+	err := u.flush(ctx)
 	if u.reg != nil {
-		return u.reg.Unregister()
+		return errors.Join(err, u.reg.Unregister())
 	}
-	return nil
+	return err
 }
 
-// expire forgets the streams not updated for max_stale.
+// flush sends the cumulative values of the streams updated since the last flush.
+func (u *usage) flush(ctx context.Context) error {
+	u.mu.Lock()
+	if len(u.dirty) == 0 {
+		u.mu.Unlock()
+		return nil
+	}
+	out := u.export(u.dirty, pcommon.NewTimestampFromTime(time.Now()))
+	clear(u.dirty)
+	u.dirty = u.dirty[:0]
+	u.mu.Unlock()
+	return u.next.ConsumeMetrics(ctx, out)
+}
+
+// expire forgets the streams not updated for max_stale (a stream not yet flushed stays until it is).
 func (u *usage) expire(now time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for k, s := range u.streams {
-		if now.Sub(s.last) > u.maxStale {
+		if !s.touched && now.Sub(s.last) > u.maxStale {
 			delete(u.streams, k)
 			u.metrics[s.metric].tracked--
 		}
@@ -333,11 +359,10 @@ func (u *usage) expire(now time.Time) {
 	}
 }
 
-// pass is one batch's work: the streams it touched and the observations it dropped.
+// pass is one batch's work: it updates the streams (flush sends them on) and counts the observations it dropped.
 type pass struct {
 	u       *usage
 	key     []byte
-	touched []*stream
 	drops   [][2]int64
 	// join outcomes of this batch's log records: hits, not found, no reference
 	joins   [3]int64
@@ -346,7 +371,7 @@ type pass struct {
 	ts      pcommon.Timestamp
 }
 
-// begin locks the streams for one batch; end exports what it touched and unlocks.
+// begin locks the streams for one batch; end unlocks and records the batch's own telemetry.
 func (u *usage) begin() *pass {
 	now := time.Now()
 	u.mu.Lock()
@@ -406,7 +431,7 @@ func (p *pass) observe(mi int, ev, sp *attrs, resKey []byte, res pcommon.Map, ti
 		s.dblSum += dv
 		s.counts[sort.SearchFloat64s(m.histogram, dv)]++
 		if m.exemplars && !tid.IsEmpty() {
-			s.hasEx, s.exTrace, s.exSpan, s.exValue = true, tid, sid, dv
+			s.hasEx, s.exTs, s.exTrace, s.exSpan, s.exValue = true, p.ts, tid, sid, dv
 		}
 	case m.isDouble:
 		s.dblSum += dv
@@ -415,13 +440,12 @@ func (p *pass) observe(mi int, ev, sp *attrs, resKey []byte, res pcommon.Map, ti
 	}
 	if !s.touched {
 		s.touched = true
-		p.touched = append(p.touched, s)
+		u.dirty = append(u.dirty, s)
 	}
 }
 
 func (p *pass) end(ctx context.Context) error {
 	u := p.u
-	out := u.export(p.touched, p.ts)
 	if u.join != nil {
 		p.evicted, u.join.evicted = u.join.evicted, 0
 	}
@@ -451,14 +475,11 @@ func (p *pass) end(ctx context.Context) error {
 			u.joinEvicted.Add(ctx, p.evicted)
 		}
 	}
-	if out.DataPointCount() == 0 {
-		return nil
-	}
-	return u.next.ConsumeMetrics(ctx, out)
+	return nil
 }
 
-// ConsumeTraces updates the streams the spans (and their span events) feed and sends their
-// cumulative values on. Attribute lookups are linear in pdata, so the keys the metrics read are
+// ConsumeTraces updates the streams the spans (and their span events) feed (flush sends their
+// cumulative values on). Attribute lookups are linear in pdata, so the keys the metrics read are
 // found in one pass over each span's (event's) attributes first.
 func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	var sp, ev attrs
@@ -708,7 +729,7 @@ func (u *usage) export(touched []*stream, ts pcommon.Timestamp) pmetric.Metrics 
 			dp.BucketCounts().FromRaw(s.counts)
 			if s.hasEx {
 				e := dp.Exemplars().AppendEmpty()
-				e.SetTimestamp(ts)
+				e.SetTimestamp(s.exTs)
 				e.SetDoubleValue(s.exValue)
 				e.SetTraceID(s.exTrace)
 				e.SetSpanID(s.exSpan)
