@@ -41,7 +41,25 @@ type cond struct {
 type attrs struct {
 	vals [maxKeys]pcommon.Value
 	has  [maxKeys]bool
+	// a span's own fields (not of a span event nor a log record: config.go refuses those sources there)
+	status   ptrace.StatusCode
+	durNanos uint64
+	res      *attrs // the resource's values of the resource-sourced labels
 }
+
+// statusCodes: a span's status code as the span_metrics connector labels it (traceutil.StatusCodeStr).
+var statusCodes = [...]string{ptrace.StatusCodeUnset: "STATUS_CODE_UNSET", ptrace.StatusCodeOk: "STATUS_CODE_OK", ptrace.StatusCodeError: "STATUS_CODE_ERROR"}
+
+func statusCodeStr(c ptrace.StatusCode) string {
+	if int(c) < len(statusCodes) {
+		return statusCodes[c]
+	}
+	return "STATUS_CODE_UNSET"
+}
+
+// OverflowKey labels the one stream per resource that takes the data points past a metric's
+// max_streams with on_limit: overflow (OpenTelemetry's cardinality-limit attribute).
+const OverflowKey = "otel.metric.overflow"
 
 // load: the values of m's keys the metrics read (the first of a key wins; empty values are absent).
 func (a *attrs) load(m pcommon.Map, slots map[string]int) {
@@ -63,11 +81,18 @@ type label struct {
 	key      string
 	def      *string
 	fromSpan bool // a span_event metric reads it from the span carrying the event
+	optional bool // absent: no such label on the data point
+	status   bool // the span's status code (no slot)
+	resource bool // read from the span's resource (its slot in resSlots)
 }
 
-// of: the attributes a label is read from: the event's, or the span's for a span label.
+// of: the attributes a label is read from: the event's, or the span's for a span label, or the
+// span's resource's (held by the span's attrs).
 func (l *label) of(ev, sp *attrs) *attrs {
-	if l.fromSpan {
+	switch {
+	case l.resource:
+		return sp.res
+	case l.fromSpan:
 		return sp
 	}
 	return ev
@@ -84,8 +109,10 @@ type metricDef struct {
 	monotonic               bool
 	maxStreams              int
 	tracked                 int
-	spanEvent               string // also fed by the span events of this name
-	exemplars               bool   // histogram points carry the last observation's trace
+	spanEvent               string  // also fed by the span events of this name
+	exemplars               bool    // histogram points carry the last observation's trace
+	durationDiv             float64 // > 0: the value is the span's duration, in nanoseconds / durationDiv
+	overflow                bool    // past maxStreams: the overflow stream, not dropped
 	attrName                attribute.Set
 }
 
@@ -102,6 +129,8 @@ type stream struct {
 	count   uint64
 	counts  []uint64
 	touched bool
+	// overflow: the stream of the data points past max_streams (not counted in tracked)
+	overflow bool
 	// the exemplar of this interval (exemplars on): the last observation's trace, span, value and time
 	hasEx   bool
 	exTs    pcommon.Timestamp
@@ -126,6 +155,8 @@ type usage struct {
 	spanLabelSlots, joinSlots []int
 	join                      *joinStore
 	respSlot                  int
+	// resSlots: the resource attributes read by labels of source resource (slots apart from the span's)
+	resSlots map[string]int
 
 	mu      sync.Mutex
 	streams map[string]*stream
@@ -150,7 +181,7 @@ var (
 )
 
 func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics) (*usage, error) {
-	u := &usage{next: next, slots: map[string]int{}, maxStale: c.MaxStale, flushInterval: c.MetricsFlushInterval, streams: map[string]*stream{}, events: map[string][]int{}, logResSlots: map[string]int{}, respSlot: -1}
+	u := &usage{next: next, slots: map[string]int{}, maxStale: c.MaxStale, flushInterval: c.MetricsFlushInterval, streams: map[string]*stream{}, events: map[string][]int{}, logResSlots: map[string]int{}, resSlots: map[string]int{}, respSlot: -1}
 	slot := func(k string) int {
 		if i, ok := u.slots[k]; ok {
 			return i
@@ -182,11 +213,25 @@ func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics)
 			}
 		}
 		for _, l := range m.Labels {
-			d.labels = append(d.labels, label{slot: slot(l.Key), key: l.Key, def: l.Default, fromSpan: fromSpan[l.Key]})
+			if l.Source == SourceStatusCode {
+				d.labels = append(d.labels, label{slot: -1, key: l.Key, status: true})
+				continue
+			}
+			if l.Source == SourceResource {
+				// a slot no span attribute loads into: the key is not a span attribute name
+				s := slot("\x00resource\x00" + l.Key)
+				u.resSlots[l.Key] = s
+				d.labels = append(d.labels, label{slot: s, key: l.Key, def: l.Default, optional: l.Optional, resource: true})
+				continue
+			}
+			d.labels = append(d.labels, label{slot: slot(l.Key), key: l.Key, def: l.Default, fromSpan: fromSpan[l.Key], optional: l.Optional})
 		}
-		if m.Value.Key != "" {
+		if m.Value.Source == SourceSpanDuration {
+			d.durationDiv = durationUnits[m.Unit]
+		} else if m.Value.Key != "" {
 			d.valueSlot = slot(m.Value.Key)
 		}
+		d.overflow = m.OnLimit == OnLimitOverflow
 		if m.Histogram != nil {
 			d.histogram = append([]float64(nil), m.Histogram.Buckets...)
 		} else {
@@ -351,7 +396,9 @@ func (u *usage) expire(now time.Time) {
 	for k, s := range u.streams {
 		if !s.touched && now.Sub(s.last) > u.maxStale {
 			delete(u.streams, k)
-			u.metrics[s.metric].tracked--
+			if !s.overflow {
+				u.metrics[s.metric].tracked--
+			}
 		}
 	}
 	if u.join != nil {
@@ -361,9 +408,9 @@ func (u *usage) expire(now time.Time) {
 
 // pass is one batch's work: it updates the streams (flush sends them on) and counts the observations it dropped.
 type pass struct {
-	u       *usage
-	key     []byte
-	drops   [][2]int64
+	u     *usage
+	key   []byte
+	drops [][2]int64
 	// join outcomes of this batch's log records: hits, not found, no reference
 	joins   [3]int64
 	evicted int64
@@ -388,7 +435,9 @@ func (p *pass) observe(mi int, ev, sp *attrs, resKey []byte, res pcommon.Map, ti
 	}
 	var iv int64
 	var dv float64
-	if m.valueSlot < 0 {
+	if m.durationDiv > 0 {
+		dv = float64(sp.durNanos) / m.durationDiv
+	} else if m.valueSlot < 0 {
 		iv, dv = 1, 1
 	} else if v := ev.vals[m.valueSlot]; m.isDouble {
 		var ok bool
@@ -407,9 +456,14 @@ func (p *pass) observe(mi int, ev, sp *attrs, resKey []byte, res pcommon.Map, ti
 	key = append(key, resKey...)
 	for i := range m.labels {
 		l := &m.labels[i]
-		if a := l.of(ev, sp); a.has[l.slot] {
+		switch a := l.of(ev, sp); {
+		case l.status:
+			key = append(key, 6, byte(sp.status))
+		case a.has[l.slot]:
 			key = appendValue(key, a.vals[l.slot])
-		} else {
+		case l.optional:
+			key = append(key, 0)
+		default:
 			key = appendStr(key, *l.def)
 		}
 	}
@@ -417,12 +471,23 @@ func (p *pass) observe(mi int, ev, sp *attrs, resKey []byte, res pcommon.Map, ti
 	s := u.streams[string(key)]
 	if s == nil {
 		if m.maxStreams > 0 && m.tracked >= m.maxStreams {
-			p.drops[mi][0]++
-			return
+			if !m.overflow {
+				p.drops[mi][0]++
+				return
+			}
+			// the resource's overflow stream: the metric, the resource, and a marker no label encoding starts with
+			key = append(binary.LittleEndian.AppendUint16(p.key[:0], uint16(mi)), resKey...)
+			key = append(key, 0xff)
+			p.key = key
+			if s = u.streams[string(key)]; s == nil {
+				s = u.newOverflowStream(mi, string(resKey), res, p.ts)
+				u.streams[string(key)] = s
+			}
+		} else {
+			s = u.newStream(mi, string(resKey), res, ev, sp, p.ts)
+			u.streams[string(key)] = s
+			m.tracked++
 		}
-		s = u.newStream(mi, string(resKey), res, ev, sp, p.ts)
-		u.streams[string(key)] = s
-		m.tracked++
 	}
 	s.last = p.now
 	switch {
@@ -482,7 +547,8 @@ func (p *pass) end(ctx context.Context) error {
 // cumulative values on). Attribute lookups are linear in pdata, so the keys the metrics read are
 // found in one pass over each span's (event's) attributes first.
 func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	var sp, ev attrs
+	var sp, ev, resAttrs attrs
+	sp.res = &resAttrs
 	resKeys := make([][]byte, len(u.resGroups))
 	p := u.begin()
 	rss := td.ResourceSpans()
@@ -492,12 +558,21 @@ func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 		for g, keys := range u.resGroups {
 			resKeys[g] = appendGroup(resKeys[g][:0], g, keys, res)
 		}
+		if len(u.resSlots) > 0 {
+			resAttrs.load(res, u.resSlots)
+		}
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
 				span := spans.At(k)
 				sp.load(span.Attributes(), u.slots)
+				sp.status = span.Status().Code()
+				if start, end := span.StartTimestamp(), span.EndTimestamp(); end > start {
+					sp.durNanos = uint64(end - start)
+				} else {
+					sp.durNanos = 0 // as span_metrics: an end before the start is a zero duration
+				}
 				if u.join != nil {
 					p.remember(span.SpanID(), &sp)
 				}
@@ -652,7 +727,7 @@ func (m *metricDef) feeds(ev, sp *attrs) bool {
 	}
 	for i := range m.labels {
 		l := &m.labels[i]
-		if l.def == nil && !l.of(ev, sp).has[l.slot] {
+		if l.def == nil && !l.optional && !l.status && !l.of(ev, sp).has[l.slot] {
 			return false
 		}
 	}
@@ -670,12 +745,32 @@ func (u *usage) newStream(mi int, resKey string, res pcommon.Map, ev, sp *attrs,
 	s.attrs.EnsureCapacity(len(m.labels))
 	for i := range m.labels {
 		l := &m.labels[i]
-		if a := l.of(ev, sp); a.has[l.slot] {
+		switch a := l.of(ev, sp); {
+		case l.status:
+			s.attrs.PutStr(l.key, statusCodeStr(sp.status))
+		case a.has[l.slot]:
 			a.vals[l.slot].CopyTo(s.attrs.PutEmpty(l.key))
-		} else {
+		case l.optional:
+		default:
 			s.attrs.PutStr(l.key, *l.def)
 		}
 	}
+	if m.histogram != nil {
+		s.counts = make([]uint64, len(m.histogram)+1)
+	}
+	return s
+}
+
+// newOverflowStream: the stream of a resource that takes a metric's data points past max_streams.
+func (u *usage) newOverflowStream(mi int, resKey string, res pcommon.Map, ts pcommon.Timestamp) *stream {
+	m := &u.metrics[mi]
+	s := &stream{metric: mi, resKey: resKey, res: pcommon.NewMap(), attrs: pcommon.NewMap(), start: ts, overflow: true}
+	for _, k := range u.resGroups[m.resGroup] {
+		if v, ok := res.Get(k); ok {
+			v.CopyTo(s.res.PutEmpty(k))
+		}
+	}
+	s.attrs.PutBool(OverflowKey, true)
 	if m.histogram != nil {
 		s.counts = make([]uint64, len(m.histogram)+1)
 	}
