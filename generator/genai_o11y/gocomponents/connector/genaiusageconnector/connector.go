@@ -112,8 +112,11 @@ type metricDef struct {
 	spanEvent               string  // also fed by the span events of this name
 	exemplars               bool    // histogram points carry the last observation's trace
 	durationDiv             float64 // > 0: the value is the span's duration, in nanoseconds / durationDiv
-	overflow                bool    // past maxStreams: the overflow stream, not dropped
-	attrName                attribute.Set
+	// labelGroup: the first metric with the same labels (and resource labels): within one observation
+	// they share the encoding of their label values, built once (the token, cost and span metrics)
+	labelGroup int
+	overflow   bool // past maxStreams: the overflow stream, not dropped
+	attrName   attribute.Set
 }
 
 // stream is one cumulative series: a metric, its resource labels and its labels.
@@ -160,6 +163,13 @@ type usage struct {
 
 	mu      sync.Mutex
 	streams map[string]*stream
+	// scratch of the batch holding mu: a stream key, the label encodings of the current observation
+	// by label group (valid where groupObs is obs), and the attributes of the span, event and resource
+	key            []byte
+	groupKeys      [][]byte
+	groupObs       []uint64
+	obs            uint64
+	spA, evA, resA attrs
 	// dirty: the streams updated since the last flush (their touched flag set), sent on by flush.
 	dirty         []*stream
 	flushInterval time.Duration
@@ -247,6 +257,16 @@ func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics)
 		d.resGroup = g
 		u.metrics = append(u.metrics, d)
 	}
+	for i := range u.metrics {
+		u.metrics[i].labelGroup = i
+		for j := 0; j < i; j++ {
+			if sameLabels(&u.metrics[i], &u.metrics[j]) {
+				u.metrics[i].labelGroup = j
+				break
+			}
+		}
+	}
+	u.groupKeys, u.groupObs = make([][]byte, len(u.metrics)), make([]uint64, len(u.metrics))
 	fromResource := map[int]bool{}
 	for _, s := range u.logResSlots {
 		fromResource[s] = true
@@ -269,6 +289,22 @@ func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics)
 		return nil, err
 	}
 	return u, nil
+}
+
+// sameLabels: a and b encode the same label values from the same observation (same labels, read
+// from the same places, same defaults, same resource labels).
+func sameLabels(a, b *metricDef) bool {
+	if a.resGroup != b.resGroup || len(a.labels) != len(b.labels) {
+		return false
+	}
+	for i := range a.labels {
+		x, y := a.labels[i], b.labels[i]
+		if x.slot != y.slot || x.fromSpan != y.fromSpan || x.optional != y.optional || x.status != y.status || x.resource != y.resource ||
+			(x.def == nil) != (y.def == nil) || (x.def != nil && *x.def != *y.def) {
+			return false
+		}
+	}
+	return true
 }
 
 // telemetry: otelcol_genai_usage_streams_tracked and _limit per metric (the limit only where there
@@ -409,7 +445,6 @@ func (u *usage) expire(now time.Time) {
 // pass is one batch's work: it updates the streams (flush sends them on) and counts the observations it dropped.
 type pass struct {
 	u     *usage
-	key   []byte
 	drops [][2]int64
 	// join outcomes of this batch's log records: hits, not found, no reference
 	joins   [3]int64
@@ -452,22 +487,27 @@ func (p *pass) observe(mi int, ev, sp *attrs, resKey []byte, res pcommon.Map, ti
 			return
 		}
 	}
-	key := binary.LittleEndian.AppendUint16(p.key[:0], uint16(mi))
-	key = append(key, resKey...)
-	for i := range m.labels {
-		l := &m.labels[i]
-		switch a := l.of(ev, sp); {
-		case l.status:
-			key = append(key, 6, byte(sp.status))
-		case a.has[l.slot]:
-			key = appendValue(key, a.vals[l.slot])
-		case l.optional:
-			key = append(key, 0)
-		default:
-			key = appendStr(key, *l.def)
+	g := m.labelGroup
+	if u.groupObs[g] != u.obs {
+		enc := u.groupKeys[g][:0]
+		for i := range m.labels {
+			l := &m.labels[i]
+			switch a := l.of(ev, sp); {
+			case l.status:
+				enc = append(enc, 6, byte(sp.status))
+			case a.has[l.slot]:
+				enc = appendValue(enc, a.vals[l.slot])
+			case l.optional:
+				enc = append(enc, 0)
+			default:
+				enc = appendStr(enc, *l.def)
+			}
 		}
+		u.groupKeys[g], u.groupObs[g] = enc, u.obs
 	}
-	p.key = key
+	key := binary.LittleEndian.AppendUint16(u.key[:0], uint16(mi))
+	key = append(append(key, resKey...), u.groupKeys[g]...)
+	u.key = key
 	s := u.streams[string(key)]
 	if s == nil {
 		if m.maxStreams > 0 && m.tracked >= m.maxStreams {
@@ -476,9 +516,9 @@ func (p *pass) observe(mi int, ev, sp *attrs, resKey []byte, res pcommon.Map, ti
 				return
 			}
 			// the resource's overflow stream: the metric, the resource, and a marker no label encoding starts with
-			key = append(binary.LittleEndian.AppendUint16(p.key[:0], uint16(mi)), resKey...)
+			key = append(binary.LittleEndian.AppendUint16(u.key[:0], uint16(mi)), resKey...)
 			key = append(key, 0xff)
-			p.key = key
+			u.key = key
 			if s = u.streams[string(key)]; s == nil {
 				s = u.newOverflowStream(mi, string(resKey), res, p.ts)
 				u.streams[string(key)] = s
@@ -547,10 +587,11 @@ func (p *pass) end(ctx context.Context) error {
 // cumulative values on). Attribute lookups are linear in pdata, so the keys the metrics read are
 // found in one pass over each span's (event's) attributes first.
 func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	var sp, ev, resAttrs attrs
-	sp.res = &resAttrs
-	resKeys := make([][]byte, len(u.resGroups))
 	p := u.begin()
+	// the batch's scratch (it holds the lock): no allocation per batch
+	sp, ev, resAttrs := &u.spA, &u.evA, &u.resA
+	sp.res = resAttrs
+	resKeys := make([][]byte, len(u.resGroups))
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -574,10 +615,11 @@ func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 					sp.durNanos = 0 // as span_metrics: an end before the start is a zero duration
 				}
 				if u.join != nil {
-					p.remember(span.SpanID(), &sp)
+					p.remember(span.SpanID(), sp)
 				}
+				u.obs++ // a new observation: the label encodings of the last one are stale
 				for mi := range u.metrics {
-					p.observe(mi, &sp, &sp, resKeys[u.metrics[mi].resGroup], res, span.TraceID(), span.SpanID())
+					p.observe(mi, sp, sp, resKeys[u.metrics[mi].resGroup], res, span.TraceID(), span.SpanID())
 				}
 				if len(u.events) == 0 {
 					continue
@@ -590,8 +632,9 @@ func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 						continue
 					}
 					ev.load(event.Attributes(), u.slots)
+					u.obs++
 					for _, mi := range feeds {
-						p.observe(mi, &ev, &sp, resKeys[u.metrics[mi].resGroup], res, span.TraceID(), span.SpanID())
+						p.observe(mi, ev, sp, resKeys[u.metrics[mi].resGroup], res, span.TraceID(), span.SpanID())
 					}
 				}
 			}
@@ -606,7 +649,7 @@ const EventNameKey = "event.name"
 // remember: a span carrying any join label, by its span id and its response id (join).
 func (p *pass) remember(id pcommon.SpanID, sp *attrs) {
 	u := p.u
-	enc, some := p.key[:0], false
+	enc, some := u.key[:0], false
 	for _, s := range u.joinSlots {
 		if sp.has[s] {
 			enc, some = appendValue(enc, sp.vals[s]), true
@@ -614,7 +657,7 @@ func (p *pass) remember(id pcommon.SpanID, sp *attrs) {
 			enc = append(enc, 0)
 		}
 	}
-	p.key = enc
+	u.key = enc
 	if !some {
 		return
 	}
@@ -708,6 +751,7 @@ func (u *usage) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 				ev.load(lr.Attributes(), u.slots)
 				sp = resAttrs
 				p.spanOf(lr, &ev, &sp)
+				u.obs++
 				for _, mi := range feeds {
 					p.observe(mi, &ev, &sp, resKeys[u.metrics[mi].resGroup], res, lr.TraceID(), lr.SpanID())
 				}
