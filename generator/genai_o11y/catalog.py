@@ -2,8 +2,8 @@
 
 Each metric is data here: its OpenTelemetry name, unit, kind (counter or histogram and its buckets),
 labels, the span attribute or value it reads and when. Every consumer derives from it:
-- the collector config of either engine (builders/collector.py: the span_metrics connector, the
-  genai_usage connector's config or signal_to_metrics' OTTL),
+- the collector config of either engine (builders/collector.py: native, the genai_usage connector's
+  config, span metrics included; ottl, the span_metrics connector and signal_to_metrics' OTTL),
 - the Prometheus series names (`PROM`, one derivation: the prometheus exporter's own translation
   of name, unit and kind), and their labels (`prom_labels`), which rules, alerts and panels read,
 - the tests (a query naming a series the catalog does not define fails).

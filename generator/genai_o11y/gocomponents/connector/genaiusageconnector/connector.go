@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
 
 	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon"
 )
@@ -178,6 +179,7 @@ type usage struct {
 	joinHits, joinMisses metric.Int64Counter
 	joinEvicted          metric.Int64Counter
 	reg                  metric.Registration
+	logger               *zap.Logger
 	stop                 chan struct{}
 	done                 sync.WaitGroup
 }
@@ -285,6 +287,7 @@ func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics)
 	if len(u.slots) > maxKeys {
 		return nil, fmt.Errorf("metrics: read %d distinct span attributes, at most %d are supported", len(u.slots), maxKeys)
 	}
+	u.logger = set.Logger
 	if err := u.telemetry(set); err != nil {
 		return nil, err
 	}
@@ -386,8 +389,11 @@ func (u *usage) Start(context.Context, component.Host) error {
 			case <-u.stop:
 				return
 			case <-flush.C:
-				// an error is the next consumer's (the prometheus exporter's): nothing to retry, the next flush sends the totals again
-				_ = u.flush(context.Background())
+				// an error is the next consumer's (the prometheus exporter's): nothing to retry, the
+				// cumulative totals go again with the stream's next update
+				if err := u.flush(context.Background()); err != nil && u.logger != nil {
+					u.logger.Warn("genai_usage: sending the metrics failed", zap.Error(err))
+				}
 			case now := <-expiry.C:
 				u.expire(now)
 			}
