@@ -664,3 +664,47 @@ func TestFlushSendsEachIntervalsUpdatesOnceAndShutdownTheLast(t *testing.T) {
 		t.Errorf("at shutdown: %v", got)
 	}
 }
+
+// max_stale with the interval flush: a stream updated since the last flush is not forgotten before
+// it is sent (its last values would be lost); once sent and stale it is, and seen again it restarts
+// from zero with a new start time (the exporter's series is cumulative again from there).
+func TestExpiryKeepsUnsentStreamsAndRestartsFromZero(t *testing.T) {
+	f := start(t, example(t))
+	call := map[string]any{"genai_o11y.stage": "model_call", "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": int64(100)}
+	f.send(t, "svc", call)
+	f.u.expire(time.Now().Add(f.u.maxStale + time.Second))
+	f.send(t, "svc", call) // the same series before the flush: one stream, 200
+	if err := f.u.flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if pts := points(f.sink.AllMetrics()[0], "genai_o11y.tokens.input"); len(pts) != 1 || pts[0] != 200 {
+		t.Fatalf("a stream not yet sent was expired (its series sent twice, restarted): %v", pts)
+	}
+	first := find(t, f.last()["genai_o11y.tokens.input"], map[string]any{"gen_ai.request.model": "gpt-4o", "genai_o11y.route": "_none"})
+	f.u.expire(time.Now().Add(f.u.maxStale + time.Second))
+	if n := gauge(t, f, "otelcol_genai_usage_streams_tracked", "genai_o11y.tokens.input"); n != 0 {
+		t.Fatalf("a sent, stale stream is still tracked: %d", n)
+	}
+	call["gen_ai.usage.input_tokens"] = int64(7)
+	f.send(t, "svc", call)
+	again := find(t, f.last()["genai_o11y.tokens.input"], map[string]any{"gen_ai.request.model": "gpt-4o", "genai_o11y.route": "_none"})
+	if again.intV != 7 || again.start <= first.start || first.intV != 200 {
+		t.Errorf("seen again after expiry: %+v (first start %v)", again, first.start)
+	}
+}
+
+// points: the int values of a sum metric's data points in one payload.
+func points(md pmetric.Metrics, name string) []int64 {
+	var out []int64
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		ms := md.ResourceMetrics().At(i).ScopeMetrics().At(0).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			if m := ms.At(j); m.Name() == name {
+				for k := 0; k < m.Sum().DataPoints().Len(); k++ {
+					out = append(out, m.Sum().DataPoints().At(k).IntValue())
+				}
+			}
+		}
+	}
+	return out
+}
