@@ -515,7 +515,8 @@ class Collector(Strict):
     queue_mib: int = Field(320, ge=1, description="Serialized data the sidecar's persistent queues hold in total (sizer: bytes, split between "
                            "them) while the gateways or backends are unreachable; beyond it new data is dropped. The queue volume (Helm "
                            "emptyDir sizeLimit) is derived from it: the on-disk file and its compaction copy.")
-    metrics_flush_interval_seconds: int = Field(15, ge=1, le=300)
+    metrics_flush_interval_seconds: int = Field(15, ge=1, le=300, description="How often the span and usage metrics connectors send their cumulative "
+                                                "values to the Prometheus exporter (and so how fresh a scrape is); each batch only updates them.")
     engine: Literal["native", "ottl"] = Field(
         "native",
         description="native: redaction and label folding by our own processors (genai_redaction, genai_dimensions: one pass "
