@@ -160,10 +160,11 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     from .builders.sampling import rising_proxies
 
     cases = dataset.build([Path(f) for f in args.files], floors, tempo_url=spec.backends.tempo.query_url, route=args.route,
-                          tenant=args.tenant, signal=args.signal, since=args.since, until=args.until, actions=set(rising_proxies(spec)))
+                          tenant=args.tenant, signal=args.signal, since=args.since, until=args.until, actions=set(rising_proxies(spec)),
+                          service=args.service)
     if not cases:
         raise UserError(f"no request traces in {', '.join(args.files)}" + (" that match the filters" if any(
-            (args.route, args.tenant, args.signal, args.since, args.until)) else "") + ": nothing to build cases from")
+            (args.route, args.tenant, args.signal, args.since, args.until, args.service)) else "") + ": nothing to build cases from")
     text = dataset.dumps(cases)
     if args.out == "-":
         sys.stdout.write(text)
@@ -302,6 +303,7 @@ def parser() -> argparse.ArgumentParser:
     ds.add_argument("--spec", help="spec file (evaluator floors, the Tempo URL); omitted: the embedded default")
     ds.add_argument("--out", default="-", help="where to write the cases (JSON Lines; default: stdout)")
     ds.add_argument("--route", help="only cases of this route")
+    ds.add_argument("--service", help="only cases whose request came from this service (service.name)")
     ds.add_argument("--tenant", help="only cases of this tenant (as exported: hashed)")
     from .dataset import SIGNALS
 

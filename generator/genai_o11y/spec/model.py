@@ -446,7 +446,7 @@ class EvalDataset(Strict):
                                                           "the action must arrive within the decision wait).")
     sample_spans_per_second_per_route: int = Field(2, ge=0, description="Of the rest, up to this many spans per second of whole traces for each "
                                                                           "of pipeline.routes (tail sampling's rate limit: a stratified share, so rare routes are "
-                                                                          "kept as often as busy ones); 0: none.")
+                                                                          "kept as often as busy ones); 0: none. Per gateway replica (per sidecar without the tier): the tier keeps replicas x this.")
     sample_burst_spans: int = Field(256, ge=1, le=1_000_000, description="The share's bucket depth in spans: the largest trace it can keep (a trace of more "
                                                                           "spans is never in the share; tail sampling's `burst_capacity`, 2 x the rate if "
                                                                           "unset, would shut out every trace longer than 4 spans at the default rate). "
