@@ -84,7 +84,10 @@ def test_ctrl_c_stops_everything_and_a_second_run_on_the_same_workdir_is_refused
         with urllib.request.urlopen(req, timeout=10) as r:
             assert r.status == 200
         # the collector runs as it does in compose and Helm: GOMEMLIMIT below the memory limiter
-        collector_env = Path(f"/proc/{_pids(work, 'pids')[1]}/environ").read_bytes().split(b"\0")
+        # the sidecar: the process run on <work>/otelcol.yaml (the gateways start first, on their own configs)
+        (sidecar,) = [p for p in _pids(work, "pids")[1:]
+                      if f"--config={work / 'otelcol.yaml'}".encode() in Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")]
+        collector_env = Path(f"/proc/{sidecar}/environ").read_bytes().split(b"\0")
         assert any(e.startswith(b"GOMEMLIMIT=") and e.endswith(b"MiB") for e in collector_env)
         from genai_o11y.builders import collector as collector_builder
 
