@@ -568,7 +568,7 @@ class Spec(Strict):
 
         path, policy = self._policy
         if policy is None or path != self.redaction.policy:
-            policy = load(self.redaction.policy)
+            policy = load(self.redaction.policy, allow_from_spec=False)
             self._policy = (self.redaction.policy, policy)
         return policy
 
