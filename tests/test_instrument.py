@@ -366,3 +366,30 @@ def test_through_the_real_collector_metrics_carry_what_the_helper_set(otelcol, t
         # the eval of the OpenLLMetry-instrumented request still carries the request's model and route
         assert metric_value(smp, "genai_o11y_evaluation_score_count", service_name="helper-e2e", gen_ai_request_model="gpt-4o", genai_o11y_route="faq") == 4
         obs.provider.shutdown()
+
+
+# --- the request span is labelled with its answer's model and prompt version ------------------------------
+
+@pytest.mark.parametrize("app_sets", ["nothing", "at_start", "on_handle"])
+@pytest.mark.parametrize("calls", [0, 1, 2, 3])
+def test_request_takes_the_last_model_calls_model_and_prompt_version_unless_the_app_set_them(mem, app_sets, calls):
+    obs, exporter, _ = mem
+    reg = instrument.PromptRegistry()
+    made = [(f"model-{i}", reg.register(f"p{i}", f"v{i}", f"template {i}: $q")) for i in range(calls)]
+    own = {"gen_ai__request__model": "app-model", "genai_o11y__prompt__version": "app-v"} if app_sets == "at_start" else {}
+    with obs.request(route="faq", **own) as req:
+        for model, prompt in made:
+            with obs.model_call(model, provider="openai", prompt=prompt):
+                pass
+            with obs.tool_call("search_kb"):  # a later stage that is not a model call changes nothing
+                pass
+        if app_sets == "on_handle":
+            req.set(gen_ai__request__model="app-model", genai_o11y__prompt__version="app-v")
+    span = by_stage(exporter)["request"][0]
+    got = (span.attributes.get(n.REQUEST_MODEL), span.attributes.get(n.PROMPT_VERSION))
+    if app_sets != "nothing":
+        assert got == ("app-model", "app-v")
+    elif calls:
+        assert got == (made[-1][0], made[-1][1].version)
+    else:
+        assert got == (None, None)
