@@ -8,7 +8,11 @@ CPU is the process's threads' time on CPU (schedstat, ns), not clock ticks.
 As shipped (gateway.enabled): the sidecar is stateless, its load_balancing exporter sends every span to
 the gateway tier; here the drop-all sink stands in for the gateways (static resolver). The gateway
 runs its generated config (tail sampling, the shipped 30 s wait) with the sink as Tempo, loaded
-directly, unthrottled: spans/s per core and peak RSS. --sidecar-only adds the sidecar with
+directly, unthrottled and at each rate: spans/s per core, peak RSS, and the memory per trace held (the
+RSS grown over the idle process at the window's end, divided by the traces tail sampling holds then,
+read from its own gauge). The gateway's load gets new trace ids on every pass over it (a trace cut by
+a request boundary may split when the senders' passes drift apart): replayed ids would be late spans of
+traces already decided, not the traffic a gateway sees. --sidecar-only adds the sidecar with
 gateway.enabled: false (tail sampling in the pod: the topology before the gateway tier).
 
 Loads (--loads): `metadata` (the demo's spans with only Tier 1 metadata attributes and identifiers),
@@ -45,6 +49,7 @@ import argparse
 import copy
 import os
 import platform
+import struct
 import subprocess
 import sys
 import tempfile
@@ -64,6 +69,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from genai_o11y import names, render, toolchain  # noqa: E402
 from genai_o11y.builders import collector as builder  # noqa: E402
 from genai_o11y.builders import gateway as gateway_builder  # noqa: E402
+from genai_o11y.builders import pipeline_alerts  # noqa: E402
 from genai_o11y.redaction_policy import load as load_policy  # noqa: E402
 from genai_o11y.demo import scenarios  # noqa: E402
 from genai_o11y.demo.app import SupportCopilot  # noqa: E402
@@ -110,12 +116,41 @@ def load(requests: int, kind: str = "demo") -> tuple[list[bytes], int]:
     return bodies, len(spans)
 
 
+def trace_id_offsets(body: bytes) -> list[int]:
+    """Where each span's (and link's) trace id sits in a serialized OTLP request: field 1, 16 bytes."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    req = ExportTraceServiceRequest.FromString(body)
+    ids = {sp.trace_id for rs in req.resource_spans for ss in rs.scope_spans for sp in ss.spans}
+    offsets = []
+    for tid in ids:
+        needle, at = b"\x0a\x10" + tid, 0
+        while (at := body.find(needle, at)) >= 0:
+            offsets.append(at + 2)
+            at += 18
+    return offsets
+
+
+def fresh_trace_ids(body: bytes, offsets: list[int], generation: int) -> bytes:
+    """The same request with new trace ids: the first 4 bytes of each become `generation`, so every pass
+    over the load sends traces never seen before (a tail sampler holds and decides them as new), and the
+    spans of one trace keep one id."""
+    out, tag = bytearray(body), struct.pack(">I", generation & 0xFFFFFFFF)
+    for off in offsets:
+        out[off:off + 4] = tag
+    return bytes(out)
+
+
 def _proc_stat(pid: int) -> tuple[float, int]:
     """CPU seconds the process used (its threads' time on CPU in ns, from schedstat: /proc/PID/stat counts
     clock ticks of 10 ms, and a 12 s window at 400 spans/s is a few ticks of the pass-through's CPU) and its peak RSS."""
     cpu = sum(int(p.read_text().split()[0]) for p in Path(f"/proc/{pid}/task").glob("*/schedstat")) / 1e9
-    hwm = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmHWM:"))
-    return cpu, hwm * 1024
+    return cpu, _status(pid, "VmHWM")
+
+
+def _status(pid: int, field: str) -> int:
+    """A /proc/PID/status size (VmHWM: peak RSS, VmRSS: RSS now) in bytes."""
+    return next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith(field + ":")) * 1024
 
 
 def _start(binary: Path, cfg: dict, tmp: Path, health: str, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -164,8 +199,8 @@ ABLATIONS = [
     ("without redaction", names.redact_processor("native")),
     ("without normalisation and cost", names.normalise_processors("native")[0]),
     ("without label folding", names.dimensions_processor("native")),
-    ("without the usage metrics (genai_usage)", names.USAGE_CONNECTORS["native"]),
-    ("without span_metrics", "span_metrics"),
+    # the native engine's genai_usage makes the span metrics too (#17): one ablation takes both
+    ("without the span and usage metrics (genai_usage)", names.USAGE_CONNECTORS["native"]),
     ("without the request view of root spans", REQUEST_VIEW),
 ]
 
@@ -211,10 +246,16 @@ def run(binary: Path, label: str, cfg: dict, spec, bodies: list[bytes], tmp: Pat
             "/opentelemetry.proto.collector.trace.v1.TraceService/Export", request_serializer=lambda b: b, response_deserializer=lambda b: b)
         period = PER_REQUEST * senders / rate if rate else 0.0
         next_at = time.monotonic()
+        mine = bodies[i::senders] or bodies
+        offsets = [trace_id_offsets(b) for b in mine] if gateway else []
+        generation = 0
         while not stop.is_set():
-            for body in bodies[i::senders] or bodies:
+            generation += 1
+            for j, body in enumerate(mine):
                 if stop.is_set():
                     return
+                if gateway:  # a gateway holds traces by id: replaying the same ids would measure the decided-trace cache
+                    body = fresh_trace_ids(body, offsets[j], generation)
                 try:
                     export(body, timeout=120)
                 except grpc.RpcError:
@@ -225,6 +266,7 @@ def run(binary: Path, label: str, cfg: dict, spec, bodies: list[bytes], tmp: Pat
 
     threads = [threading.Thread(target=send, args=(i,), daemon=True) for i in range(senders)]
     url = f"http://{c.telemetry_endpoint}/metrics"
+    idle_rss = _status(proc.pid, "VmRSS")
     try:
         for t in threads:
             t.start()
@@ -235,8 +277,12 @@ def run(binary: Path, label: str, cfg: dict, spec, bodies: list[bytes], tmp: Pat
         spans = a1 - a0
         if spans <= 0:
             raise SystemExit(f"{label}: no spans accepted in the window (see {tmp / 'log'})")
-        return {"label": label, "rate": spans / (t1 - t0), "cpu_us": (cpu1 - cpu0) / spans * 1e6, "rss_mib": hwm / 2**20, "refused": sum(refused),
-                "cores": (cpu1 - cpu0) / (t1 - t0), "offered": rate}
+        row = {"label": label, "rate": spans / (t1 - t0), "cpu_us": (cpu1 - cpu0) / spans * 1e6, "rss_mib": hwm / 2**20, "refused": sum(refused),
+               "cores": (cpu1 - cpu0) / (t1 - t0), "offered": rate}
+        if gateway:  # what tail sampling holds at the window's end (its own gauge), and the RSS it costs over the idle process
+            row["traces_held"] = samples_at(url, TRACES_ON_MEMORY)
+            row["rss_growth"] = _status(proc.pid, "VmRSS") - idle_rss
+        return row
     finally:
         stop.set()
         for t in threads:
@@ -244,6 +290,9 @@ def run(binary: Path, label: str, cfg: dict, spec, bodies: list[bytes], tmp: Pat
         proc.terminate()
         proc.wait(timeout=30)
 
+
+#: tail sampling's gauge of the traces it holds (all shards), as the gateway alerts read it
+TRACES_ON_MEMORY = pipeline_alerts.TS_ON_MEMORY
 
 SIDECAR = "sidecar (shipped: stateless, to the gateways)"
 SIDECAR_ONLY = "sidecar-only (gateway.enabled: false)"
@@ -302,7 +351,7 @@ def main() -> None:
             plan += [(r, k, None, a, shipped_wait) for r in range(args.rounds) for k in loads for a, _ in ABLATIONS
                      if not (a == WITHOUT_REDACTION and k != "metadata")]
         if not args.no_gateway:
-            plan += [(r, k, None, GATEWAY, w) for r in range(args.rounds) for k in loads for w in waits]
+            plan += [(r, k, rate, GATEWAY, w) for r in range(args.rounds) for k in loads for rate in rates for w in waits]
         for r, k, rate, label, wait in plan:
             bodies, _n = loads[k]
             tmp = Path(tempfile.mkdtemp())
@@ -366,10 +415,15 @@ def main() -> None:
                     print(line)
         if not args.no_gateway:
             for wait in waits:
-                g = pick(GATEWAY, None, k, wait)
-                best = max(g, key=lambda r: r["rate"] / r["cores"])
-                print(f"{LOADS[k]}, gateway replica, {wait_label(wait)}, unthrottled: {best['rate'] / best['cores']:,.0f} spans/s per core "
-                      f"({best['rate']:,.0f} spans/s on {best['cores']:.2f} cores), peak RSS {max(r['rss_mib'] for r in g):.0f} MiB")
+                for rate in rates:
+                    g = pick(GATEWAY, rate, k, wait)
+                    best = max(g, key=lambda r: r["rate"] / r["cores"])
+                    at = f"at {rate:,.0f} spans/s offered" if rate else "unthrottled"
+                    held = min(g, key=lambda r: r["rss_growth"] / max(r["traces_held"], 1))
+                    print(f"{LOADS[k]}, gateway replica, {wait_label(wait)}, {at}: {best['rate'] / best['cores']:,.0f} spans/s per core "
+                          f"({best['rate']:,.0f} spans/s on {best['cores']:.2f} cores), peak RSS {max(r['rss_mib'] for r in g):.0f} MiB; "
+                          f"{held['traces_held']:,.0f} traces held at the window's end, RSS {held['rss_growth'] / 2**20:.0f} MiB over the idle "
+                          f"process: {held['rss_growth'] / max(held['traces_held'], 1) / 1024:.1f} KiB per trace held")
     if args.engines:
         for k in loads:
             ottl = max(r["rate"] for r in pick(OTTL_ENGINE, None, k)) / max(r["rate"] for r in pick("pass-through", None, k))

@@ -389,8 +389,15 @@ def test_the_native_engine_makes_the_usage_metrics_in_one_connector_without_mark
     cfg = collector.build(spec)
     usage = cfg["connectors"][names.USAGE_CONNECTORS["native"]]
     want = catalog.usage_metrics() + catalog.tenant_metrics(7)
-    assert [m["name"] for m in usage["metrics"]] == [m.name for m in want]
-    for m, um in zip(usage["metrics"], want):
+    # the span metrics first (#17: genai_usage makes them in the same pass, no span_metrics connector)
+    spans = len(catalog.SPAN_METRICS)
+    assert usage["metrics"][:spans] == catalog.span_metrics_native((s.threshold_ms for s in spec.slos.latency), spec.cardinality.max_series_per_metric)
+    assert [m["name"] for m in usage["metrics"][:spans]] == [m.name for m in catalog.SPAN_METRICS]
+    assert "span_metrics" not in cfg["connectors"] and "metrics/spans" not in cfg["service"]["pipelines"]
+    ottl = collector.build(make_spec({"collector.engine": "ottl"}))
+    assert "span_metrics" in ottl["connectors"] and ottl["service"]["pipelines"]["metrics/spans"]["receivers"] == ["span_metrics"]
+    assert [m["name"] for m in usage["metrics"][spans:]] == [m.name for m in want]
+    for m, um in zip(usage["metrics"][spans:], want):
         assert [w["key"] for w in m["when"]] == [w.key for w in um.when] and m["when"]
         assert [lab["key"] for lab in m["labels"]] == list(um.labels)
         # the label a span must carry is the metric's own (a marker is signal_to_metrics's device)

@@ -138,7 +138,7 @@ def test_validate_accepts_generated_configs(otelcol, tmp_path, variant):
         (lambda c: c["processors"]["genai_normalise"]["tool_outcome"].update({"timeout_pattern": "(?i)time(out"}), "tool_outcome.timeout_pattern: does not compile"),
         (lambda c: c["exporters"].update({"tempo_v2": {}}), "tempo_v2"),
         (lambda c: c["service"]["pipelines"]["traces/metrics"]["exporters"].append("otlp_grpc/nowhere"), "otlp_grpc/nowhere"),
-        (lambda c: c["connectors"]["span_metrics"].update({"histogram": {"explicit": {"buckets": ["fast"]}}}), "span_metrics"),
+        (lambda c: c["connectors"]["genai_usage"]["metrics"][1]["histogram"].update({"buckets": [10, 5]}), "histogram.buckets[1]: 5 not above 10"),
     ],
     ids=["bad-ottl", "bad-native-regex", "unknown-component", "undefined-exporter", "bad-bucket"],
 )

@@ -184,9 +184,16 @@ def test_the_commands_the_containers_run_work(tmp_path):
         hook.terminate()
         out, _ = hook.communicate(timeout=10)
     assert '"alertname": "GenAICostSpike"' in out and '"receiver": "chat"' in out
-    demo = subprocess.run([sys.executable, "-m", "genai_o11y", "demo", "--endpoint", "127.0.0.1:1", "--requests", "5", "--rps", "100", "--time-scale", "0"],
-                          capture_output=True, text=True, timeout=60, env={**__import__("os").environ, "GENAI_O11Y_HASH_SALT": "s"})
-    assert demo.returncode == 0 and "demo: 5 requests sent" in demo.stdout, demo.stdout + demo.stderr
+    def demo(endpoint: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "genai_o11y", "demo", "--endpoint", endpoint, "--requests", "5", "--rps", "100", "--time-scale", "0"],
+                              capture_output=True, text=True, timeout=60, env={**__import__("os").environ, "GENAI_O11Y_HASH_SALT": "s"})
+
+    with harness.OtlpSink() as sink:  # the app container's command, against an OTLP receiver
+        ok = demo(sink.endpoint)
+        assert ok.returncode == 0 and "demo: 5 requests sent" in ok.stdout, ok.stdout + ok.stderr
+        assert sink.spans(), "the demo reported success but the receiver got no span"
+    down = demo("127.0.0.1:1")  # nothing listening: the demo says so and fails
+    assert down.returncode == 1 and "not delivered to 127.0.0.1:1" in down.stdout + down.stderr, down.stdout + down.stderr
 
 
 @pytest.mark.parametrize("overrides", [{}, {"evals.dataset.enabled": True}, {"evals.dataset.enabled": True, "gateway.enabled": False}],

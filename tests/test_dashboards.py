@@ -226,6 +226,29 @@ def test_query_returns_series_with_its_legend_labels(live, uid, what, expr, lege
         assert wait_for(exemplar_trace_ids, timeout=60, interval=2, what=f"{uid} / {what}: exemplars with a trace_id")
 
 
+#: what increase() and rate() count from: every series a counter or histogram of the catalog has
+COUNTED = sorted(series for key, series in catalog.PROM.items() if series.endswith(("_total", "_count")))
+
+
+@pytest.mark.collector
+def test_every_counted_series_starts_from_zero(live):
+    """A label set's first scrape must not be its first value, or increase()/rate() never count it (a new
+    route's first cost, a tenant's first tokens, a series back after max_stale): every series of every
+    catalog counter and histogram that real traffic made has a 0 as its first sample (Prometheus' start
+    time zero sample, prometheus_config.FEATURES). Series the traffic does not make are listed, and
+    must stay a minority."""
+    base, *_ = live
+    absent, late = [], []
+    for name in COUNTED:
+        with urllib.request.urlopen(f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": f"{name}[1h]"}), timeout=10) as r:
+            result = json.loads(r.read())["data"]["result"]
+        if not result:
+            absent.append(name)
+        late += [f"{name}{s['metric']}: first sample {s['values'][0][1]}" for s in result if float(s["values"][0][1]) != 0]
+    assert not late, "series whose first sample is not 0 (increase() loses it):\n" + "\n".join(late[:20])
+    assert len(absent) < len(COUNTED) / 2, f"the traffic made too few catalog series to judge; absent: {absent}"
+
+
 def _query_at(base: str, expr: str, at: float) -> list[dict]:
     url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr, "time": f"{at:.3f}"})
     with urllib.request.urlopen(url, timeout=30) as r:

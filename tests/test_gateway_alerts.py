@@ -150,4 +150,5 @@ def test_prometheus_scrapes_each_gateway_replica_as_the_gateway_job(enabled):
     spec = harness.make_spec({"gateway.enabled": enabled})
     jobs = prometheus_config.build(spec, ["s:1"], ["s:2"], [], [], gateway_targets=["a:1", "b:1"])["scrape_configs"]
     gw = [j for j in jobs if j["job_name"] == spec.backends.prometheus.gateway_job]
-    assert gw == ([{"job_name": "genai-o11y-gateway", "static_configs": [{"targets": ["a:1", "b:1"]}]}] if enabled else [])
+    assert gw == ([{"job_name": "genai-o11y-gateway", "scrape_protocols": prometheus_config.TELEMETRY_SCRAPE_PROTOCOLS,
+                    "static_configs": [{"targets": ["a:1", "b:1"]}]}] if enabled else [])

@@ -122,9 +122,13 @@ def test_rules_dashboards_datasources_and_routing(rendered):
     for r in amc["spec"]["receivers"]:
         for w in r.get("webhookConfigs", []):
             assert "url" not in w and w["urlSecret"]["name"]  # from a Secret, never inline
-    pm = next(d for d in all_docs if d["kind"] == "PodMonitor" and d["metadata"]["name"] == "genai-o11y-sidecar")
-    jobs = [e["relabelings"][0]["replacement"] for e in pm["spec"]["podMetricsEndpoints"]]
-    assert jobs == ["genai-o11y-sidecar", "genai-o11y-collector"]
+    monitors = {d["metadata"]["name"]: d["spec"] for d in all_docs if d["kind"] == "PodMonitor"}
+    jobs = {name: [e["relabelings"][0]["replacement"] for e in pm["podMetricsEndpoints"]] for name, pm in monitors.items()}
+    assert jobs["genai-o11y-sidecar"] == ["genai-o11y-sidecar"] and jobs["genai-o11y-collector"] == ["genai-o11y-collector"]
+    # the sidecar's metrics in protobuf first (their start times: the zero sample of each new series), as the stacks we run scrape them
+    from genai_o11y.builders import prometheus_config
+    assert monitors["genai-o11y-sidecar"]["scrapeProtocols"] == prometheus_config.SIDECAR_SCRAPE_PROTOCOLS
+    assert "scrapeProtocols" not in monitors["genai-o11y-collector"]
 
 
 def test_example_app_injects_the_sidecar():

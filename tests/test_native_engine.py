@@ -19,7 +19,7 @@ import pii_corpus as corpus
 from genai_o11y import catalog
 from genai_o11y import names
 from genai_o11y.builders import collector as collector_builder
-from harness import TIER1, OtlpSink, collector_ports, corpus_items, make_spec, run_collector, send, span_pb, through_collector, wait_for
+from harness import TIER1, OtlpSink, collector_ports, corpus_items, kv, make_spec, run_collector, send, span_pb, through_collector, wait_for
 
 def test_default_spec_uses_the_native_engine_and_the_ottl_one_stays_available():
     native = collector_builder.build(make_spec())
@@ -384,19 +384,43 @@ def expected_requests(items: list) -> int:
 
 
 def _usage_series(col) -> dict:
-    """(name, labels) -> value of every usage series the sidecar exports, and of span call counts."""
+    """(name, labels) -> value of every usage series and every span metrics series (calls, duration
+    buckets, sum and count) the sidecar exports."""
     out = {}
     for smp in col.samples():
-        if smp.name.startswith("genai_o11y_") and (not smp.name.startswith("genai_o11y_span_") or smp.name == "genai_o11y_span_calls_total") and not smp.name.endswith("_created"):
+        if smp.name.startswith("genai_o11y_") and not smp.name.endswith("_created"):
             out[(smp.name, tuple(sorted(smp.labels.items())))] = smp.value
     return out
+
+
+#: Span durations (ms) that cover every duration bucket, its bounds (a bound is in its own bucket)
+#: and a hair past them, and an end before the start (0 ms).
+def _durations_ms() -> list[float]:
+    bounds = catalog.duration_buckets_ms(s.threshold_ms for s in make_spec().slos.latency)
+    return [-3.0, 0.0, *bounds, *(b + 0.001 for b in bounds), bounds[-1] * 3]
+
+
+def with_span_fields(items: list, seed: int = 29) -> list:
+    """The items with a duration of _durations_ms() each and every status code; some spans carry a
+    service.name attribute unlike their resource's (span metrics are labelled by the resource's)."""
+    rng = random.Random(seed)
+    durations = _durations_ms()
+    for i, (_res, sp) in enumerate(items):
+        sp.end_time_unix_nano = sp.start_time_unix_nano + round(durations[i % len(durations)] * 1_000_000)
+        if rng.random() < 0.2:
+            sp.status.code = sp.status.STATUS_CODE_OK
+        if rng.random() < 0.05:
+            sp.attributes.append(kv(names.SERVICE_NAME, "impostor"))
+    return items
 
 
 @pytest.mark.collector
 def test_both_engines_make_the_same_usage_metrics(otelcol, tmp_path):
     """The same spans through the whole default pipeline with each engine: genai_usage (native) and
-    signal_to_metrics -> delta_to_cumulative (ottl) export the same series with the same values."""
-    items = usage_items(1500)
+    signal_to_metrics -> delta_to_cumulative (ottl) export the same series with the same values; and
+    the span metrics, made by genai_usage (native) and by span_metrics (ottl), the same series: names,
+    label sets (status code, service), bucket counts, sums."""
+    items = with_span_fields(usage_items(1500))
     out = {}
     for engine in ("native", "ottl"):
         (tmp_path / engine).mkdir()
@@ -425,6 +449,22 @@ def test_both_engines_make_the_same_usage_metrics(otelcol, tmp_path):
         assert (base + ("_bucket" if m.buckets is not None else "_total")) in exported, m.name
     assert len(native) > 1000
     assert not [k for k in native if any(lab.startswith("genai_o11y_s2m") for lab, _v in k[1])]
+    # the span metrics: every series, labelled as the catalog says, every status code, every bucket reached
+    span_series = [k for k in native if k[0] in {catalog.PROM[s] for s in ("calls", "duration_bucket", "duration_sum", "duration_count")}]
+    assert {k[0] for k in span_series} == {catalog.PROM[s] for s in ("calls", "duration_bucket", "duration_sum", "duration_count")}
+    assert all({lab for lab, _v in k[1]} <= catalog.prom_labels(k[0]) | {"job", "instance"} for k in span_series), span_series[:3]
+    status = names.prom_label(catalog.SPAN_STATUS_CODE)
+    assert {dict(k[1])[status] for k in span_series} == {"STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"}
+    assert "impostor" not in {dict(k[1]).get("job") for k in span_series} | {dict(k[1]).get(names.prom_label(names.SERVICE_NAME)) for k in span_series}
+    per_le: dict = {}
+    for (name, labels), v in native.items():
+        if name == catalog.PROM["duration_bucket"]:
+            le = dict(labels)["le"]
+            per_le[le] = per_le.get(le, 0) + v
+    cumulative = sorted(per_le.values())
+    assert len(set(cumulative)) == len(per_le), f"a bucket no span fell in: {per_le}"
+    calls = sum(v for (name, _l), v in native.items() if name == catalog.PROM["calls"])
+    assert calls == max(cumulative) == sum(v for (name, _l), v in native.items() if name == catalog.PROM["duration_count"]) >= len(items)
     # one request per trace: a root model call, retrieval, ... counts as a request too, nothing else does
     requests = sum(v for (name, labels), v in native.items() if name == "genai_o11y_span_calls_total" and (names.prom_label(names.STAGE), "request") in labels)
     assert requests == expected_requests(items)

@@ -210,8 +210,25 @@ def test_alertmanager_config_matches_its_schema(repo):
     assert _validate_schema(yaml.safe_load((repo / "alerts" / "alertmanager.yml").read_text()), "schemastore_prometheus-alertmanager.json") == []
 
 
-def test_prometheus_config_matches_its_schema():
+#: scrape_config keys Prometheus 3 has that the SchemaStore copy predates; promtool (the authority) checks them below
+SCHEMA_PREDATES = {"scrape_protocols"}
+
+
+def test_prometheus_config_matches_its_schema(promtool, tmp_path):
+    import copy
+
     from genai_o11y.builders import prometheus_config
 
-    cfg = prometheus_config.build(load(), ["sidecar:8889"], ["sidecar:8888"], ["alertmanager:9093"], ["/etc/prometheus/rules.yaml"])
-    assert _validate_schema(cfg, "schemastore_prometheus.json") == []
+    spec = harness.make_spec({"gateway.enabled": True})
+    cfg = prometheus_config.build(spec, ["sidecar:8889"], ["sidecar:8888"], ["alertmanager:9093"], ["/etc/prometheus/rules.yaml"],
+                                  gateway_targets=["gateway:8888"])
+    older = copy.deepcopy(cfg)
+    for job in older["scrape_configs"]:
+        for key in SCHEMA_PREDATES & job.keys():
+            del job[key]
+    assert _validate_schema(older, "schemastore_prometheus.json") == []
+    # every key the schema does not know is used, and the real Prometheus accepts the whole file
+    assert SCHEMA_PREDATES <= {k for job in cfg["scrape_configs"] for k in job}
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([str(promtool), "check", "config", "--syntax-only", str(tmp_path / "prometheus.yml")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

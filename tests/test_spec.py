@@ -233,3 +233,42 @@ def test_the_default_failure_table_is_the_one_the_default_spec_spells_out():
     spelled = load().failures
     assert spelled == Failures() and len(spelled.infer) == len(DEFAULT_FAILURE_RULES) >= 10
     assert {r.category for r in spelled.infer} >= {"rate_limited", "timeout", "guardrail_block", "context_overflow", "refusal"}
+
+
+def _string_lists(node, path=""):
+    """Every list of strings in a spec document, by its field path (items of lists of objects too)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _string_lists(v, f"{path}.{k}" if path else k)
+    elif isinstance(node, list):
+        if node and all(isinstance(x, str) for x in node):
+            yield path, node
+        else:
+            for i, x in enumerate(node):
+                yield from _string_lists(x, f"{path}[{i}]")
+
+
+def _set_at(doc, path: str, value) -> None:
+    import re as _re
+
+    parts = [p for p in _re.split(r"\.|\[(\d+)\]", path) if p]
+    node = doc
+    for p in parts[:-1]:
+        node = node[int(p)] if p.isdigit() else node[p]
+    node[int(parts[-1]) if parts[-1].isdigit() else parts[-1]] = value
+
+
+def test_a_value_listed_twice_in_any_list_is_an_error_at_its_field():
+    """Every list of strings the default spec fills (routes, stages, services, a tool's routes, patterns...)
+    is a set: its first value repeated is reported at that field, never accepted (it generated `a|a`)."""
+    doc = yaml.safe_load(default_text())
+    found = list(_string_lists(doc))
+    assert len(found) >= 5, found
+    for path, values in found:
+        bad = yaml.safe_load(default_text())
+        _set_at(bad, path, [*values, values[0]])
+        with pytest.raises(SpecError) as exc:
+            parse(yaml.safe_dump(bad, sort_keys=False), "dup.yaml")
+        # a list inside a mapping (prompts.expected_versions.answer) is reported at the mapping, naming its key
+        assert any((p.path == path or path.startswith(p.path + ".") and path.rsplit(".", 1)[1] + ":" in p.message)
+                   and f"{values[0]!r} is listed twice" in p.message for p in exc.value.problems), (path, exc.value.render())

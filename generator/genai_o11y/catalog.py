@@ -2,8 +2,8 @@
 
 Each metric is data here: its OpenTelemetry name, unit, kind (counter or histogram and its buckets),
 labels, the span attribute or value it reads and when. Every consumer derives from it:
-- the collector config of either engine (builders/collector.py: the span_metrics connector, the
-  genai_usage connector's config or signal_to_metrics' OTTL),
+- the collector config of either engine (builders/collector.py: native, the genai_usage connector's
+  config, span metrics included; ottl, the span_metrics connector and signal_to_metrics' OTTL),
 - the Prometheus series names (`PROM`, one derivation: the prometheus exporter's own translation
   of name, unit and kind), and their labels (`prom_labels`), which rules, alerts and panels read,
 - the tests (a query naming a series the catalog does not define fails).
@@ -310,16 +310,41 @@ def tenant_metrics(max_tenants: int = 0) -> list[UsageMetric]:
     ]
 
 
-# --- the span metrics (span_metrics connector) ------------------------------------------------------
+# --- the span metrics (span_metrics connector with the ottl engine; genai_usage with the native one) ---
+
+#: The data point attribute the span_metrics connector writes the span's status code to
+#: (STATUS_CODE_UNSET, STATUS_CODE_OK, STATUS_CODE_ERROR); genai_usage writes the same.
+SPAN_STATUS_CODE = "status.code"
+
 
 @dataclass(frozen=True)
 class SpanMetric:
-    """A metric the span_metrics connector makes from every GenAI span (namespace n.SPAN_METRICS_NAMESPACE)."""
+    """A metric made from every GenAI span (namespace n.SPAN_METRICS_NAMESPACE): by the span_metrics
+    connector (ottl engine), or by genai_usage in its one pass (native engine, `native()`), with the
+    same name, unit, labels, buckets and exemplars."""
 
     key: str
     name: str
     unit: str
     buckets: tuple[float, ...] | None = None
+
+    def native(self, buckets: list[float], max_series: int) -> dict:
+        """The metric in genai_usage's config, as span_metrics makes it: every span of the metrics
+        branch (it carries the stage), labelled by its resource's service.name, its status code and
+        each of SPAN_DIMENSIONS it carries (an absent one is no label); the duration histogram
+        observes the span's duration in ms with exemplars; past `max_series` label sets the rest
+        folds into one otel.metric.overflow series (span_metrics' aggregation_cardinality_limit)."""
+        labels = [{"key": n.SERVICE_NAME, "source": "resource"}, {"key": SPAN_STATUS_CODE, "source": "span.status.code"},
+                  *({"key": d, "optional": True} for d in SPAN_DIMENSIONS)]
+        m: dict = {"name": self.name, "description": _SPAN_DESCRIPTIONS[self.key]}
+        if self.unit:
+            m["unit"] = self.unit
+        m |= {"when": [When(n.STAGE).native()], "labels": labels, "resource_labels": [n.SERVICE_NAME]}
+        if self.buckets is None:
+            m |= {"value": {"type": "int"}, "sum": {"monotonic": True}}
+        else:
+            m |= {"value": {"source": "span.duration", "type": "double"}, "histogram": {"buckets": list(buckets)}, "exemplars": True}
+        return m | {"max_streams": max_series, "on_limit": "overflow"}
 
 
 #: calls (a counter) and duration (a histogram in ms; the spec's latency thresholds are added to
@@ -333,7 +358,14 @@ def duration_buckets_ms(latency_thresholds_ms) -> list[float]:
     """The duration histogram's buckets: the catalog's plus every latency-SLO threshold (so an SLI
     reads an exact bucket)."""
     return sorted(set(SPAN_DURATION.buckets) | {float(t) for t in latency_thresholds_ms})
-SPAN_METRIC_LABELS = frozenset({n.prom_label(d) for d in SPAN_DIMENSIONS} | {n.prom_label(n.SERVICE_NAME), "status_code"})
+SPAN_METRIC_LABELS = frozenset({n.prom_label(d) for d in SPAN_DIMENSIONS} | {n.prom_label(n.SERVICE_NAME), n.prom_label(SPAN_STATUS_CODE)})
+_SPAN_DESCRIPTIONS = {"calls": "GenAI spans by stage, service, status code and dimensions.", "duration": "Duration of GenAI spans."}
+
+
+def span_metrics_native(latency_thresholds_ms, max_series: int) -> list[dict]:
+    """Both span metrics in genai_usage's config (native engine)."""
+    buckets = duration_buckets_ms(latency_thresholds_ms)
+    return [m.native(buckets, max_series) for m in SPAN_METRICS]
 
 
 def all_usage_metrics() -> list[UsageMetric]:

@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from . import render, toolchain
+from .builders import prometheus_config
 from .errors import ToolMissing, UserError
 
 
@@ -178,7 +179,7 @@ def start_prometheus(config: dict, workdir: Path, rules: dict[str, str], port: i
         f"--config.file={workdir / 'prometheus.yml'}",
         f"--storage.tsdb.path={storage or workdir / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
-        "--enable-feature=exemplar-storage",
+        prometheus_config.FEATURE_FLAG,
         "--web.enable-lifecycle",
     ]
     return _start("prometheus", cmd, workdir, url, "/-/ready")

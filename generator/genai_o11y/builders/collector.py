@@ -13,12 +13,14 @@
     traces/sample   forward -> tail_sampling -> otlp_grpc/tempo (persistent queue, retries)
                     (gateway.enabled: false only: each sidecar samples its own pod's spans, fragmenting
                     traces that cross services)
-    traces/metrics  forward -> keep GenAI spans -> fold label values -> span_metrics, genai_usage
-                    (native engine: genai_dimensions also appends the request view of each root that is not a request span)
+    traces/metrics  forward -> keep GenAI spans -> fold label values -> genai_usage (native engine: the span
+                    metrics and the usage metrics in one pass; genai_dimensions also appends the request view
+                    of each root that is not a request span) | span_metrics, signal_to_metrics (ottl engine)
     traces/requests forward -> keep roots that are not request spans -> their request view -> fold -> same connectors
                     (collector.engine: ottl only)
-    metrics/spans   span_metrics (cumulative) -> prometheus
-    metrics/usage   genai_usage (cumulative; a stream budget per tenant metric) -> prometheus
+    metrics/spans   span_metrics (cumulative) -> prometheus (collector.engine: ottl only)
+    metrics/usage   genai_usage (cumulative, sent every metrics_flush_interval; a stream budget per tenant
+                    metric) -> prometheus
 
 With `collector.engine: ottl` (a stock contrib build) normalisation, cost, redaction and folding are
 OTTL (transform processors) and the usage metrics come from
@@ -34,7 +36,8 @@ for whichever tier samples); the metrics themselves are declared in catalog.py.
 from __future__ import annotations
 
 from .. import names as n
-from ..catalog import MARKER_PREFIX, SPAN_DIMENSIONS, SPAN_DURATION, duration_buckets_ms, event_names, marker, marker_families, tenant_metrics, unmark_processor, usage_metrics
+from ..catalog import (MARKER_PREFIX, SPAN_DIMENSIONS, SPAN_DURATION, duration_buckets_ms, event_names, marker, marker_families, span_metrics_native, tenant_metrics,
+                       unmark_processor, usage_metrics)
 from ..redaction_policy import Policy
 from ..render import confmap_escape as _escape_confmap
 from ..spec import Spec
@@ -332,7 +335,10 @@ def _usage_metrics_branch(spec: Spec, processors: dict, connectors: dict, pipeli
     tenants = tenant_metrics(spec.cardinality.max_tenants) if spec.cardinality.max_tenants > 0 else []
     if spec.collector.engine == "native":
         conn = n.USAGE_CONNECTORS["native"]
-        connectors[conn] = {"max_stale": USAGE_MAX_STALE, "metrics": _escape_confmap([m.native() for m in usage_metrics() + tenants]),
+        # the span metrics too, in the same pass (the ottl engine's span_metrics connector makes them)
+        spans = span_metrics_native((s.threshold_ms for s in spec.slos.latency), spec.cardinality.max_series_per_metric)
+        connectors[conn] = {"max_stale": USAGE_MAX_STALE, "metrics_flush_interval": f"{spec.collector.metrics_flush_interval_seconds}s",
+                            "metrics": _escape_confmap(spans + [m.native() for m in usage_metrics() + tenants]),
                             "join": event_join_config(spec)}
         pipelines["traces/metrics"]["exporters"].append(conn)
         pipelines["metrics/usage"] = {"receivers": [conn], "processors": [], "exporters": ["prometheus"]}
@@ -432,9 +438,10 @@ def build(spec: Spec) -> dict:
             ]
         ),
     }
-    connectors: dict = {
-        FORWARD: {},
-        "span_metrics": {
+    connectors: dict = {FORWARD: {}}
+    if engine == "ottl":
+        # the span metrics (the native engine makes them in genai_usage: _usage_metrics_branch)
+        connectors["span_metrics"] = {
             "namespace": n.SPAN_METRICS_NAMESPACE,
             "histogram": {"unit": SPAN_DURATION.unit,
                           "explicit": {"buckets": [f"{int(b)}{SPAN_DURATION.unit}" for b in duration_buckets_ms(s.threshold_ms for s in spec.slos.latency)]}},
@@ -445,8 +452,7 @@ def build(spec: Spec) -> dict:
             "exemplars": {"enabled": True, "max_per_data_point": 5},
             "metrics_flush_interval": f"{c.metrics_flush_interval_seconds}s",
             "metrics_expiration": "30m",
-        },
-    }
+        }
     pipelines: dict = {
         "traces/ingest": {
             "receivers": ["otlp"],
@@ -457,11 +463,11 @@ def build(spec: Spec) -> dict:
         "traces/metrics": {
             "receivers": [FORWARD],
             "processors": ["filter/genai_spans", dims],
-            "exporters": ["span_metrics"],
+            "exporters": ["span_metrics"] if engine == "ottl" else [],
         },
-        "metrics/spans": {"receivers": ["span_metrics"], "processors": [], "exporters": ["prometheus"]},
     }
     if engine == "ottl":
+        pipelines["metrics/spans"] = {"receivers": ["span_metrics"], "processors": [], "exporters": ["prometheus"]}
         # a trace whose root is not a request span (an instrumentation's model call alone) counts its root's
         # request view (the native engine makes it in genai_dimensions: request_view_native())
         pipelines["traces/requests"] = {"receivers": [FORWARD], "processors": ["filter/request_view", "transform/request_view", dims],

@@ -15,6 +15,7 @@ from .. import names as n
 from .. import __version__, names as n
 from ..spec import Spec
 from . import collector as collector_builder
+from . import prometheus_config
 from . import gateway as gateway_builder
 from .dashboards.provisioning import DASHBOARDS_PATH
 
@@ -133,7 +134,7 @@ def build(spec: Spec) -> dict:
             },
             "prometheus": {
                 "image": IMAGES["prometheus"],
-                "command": ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus", "--enable-feature=exemplar-storage",
+                "command": ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus", prometheus_config.FEATURE_FLAG,
                             "--web.enable-lifecycle"],
                 "volumes": [f"./{PROMETHEUS_CONFIG}:/etc/prometheus/prometheus.yml:ro", "./alerts/rules.yaml:/etc/prometheus/rules.yaml:ro",
                             "prometheus-data:/prometheus"],

@@ -27,7 +27,7 @@ from importlib import resources
 
 from .. import __version__, names as n
 from ..spec import Spec
-from . import alertmanager, collector as collector_builder, dockerfiles, gateway as gateway_builder
+from . import alertmanager, collector as collector_builder, dockerfiles, gateway as gateway_builder, prometheus_config
 
 CHART = "deploy/helm/genai-o11y"
 RENDERED = "deploy/helm/rendered/genai-o11y.yaml"
@@ -73,6 +73,8 @@ def values(spec: Spec) -> dict:
             "sidecarJob": spec.backends.prometheus.sidecar_job,
             "collectorJob": spec.backends.prometheus.collector_job,
             "gatewayJob": spec.backends.prometheus.gateway_job,
+            # start times and exemplars come with the protobuf exposition (prometheus_config.FEATURES)
+            "sidecarScrapeProtocols": list(prometheus_config.SIDECAR_SCRAPE_PROTOCOLS),
         },
         "dashboards": {"enabled": True, "labels": {"grafana_dashboard": "1"}, "folder": "GenAI"},
         "datasources": {"enabled": True, "labels": {"grafana_datasource": "1"}},
@@ -124,6 +126,8 @@ def _obj(props: dict, required: list[str] | None = None) -> dict:
 
 STR, INT, BOOL = {"type": "string"}, {"type": "integer", "minimum": 1, "maximum": 65535}, {"type": "boolean"}
 LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
+#: the Prometheus Operator's ScrapeProtocol values
+SCRAPE_PROTOCOLS = ["PrometheusProto", "OpenMetricsText0.0.1", "OpenMetricsText1.0.0", "PrometheusText0.0.4", "PrometheusText1.0.0"]
 SECRET_REF = _obj({"name": {"type": "string", "minLength": 1}, "key": {"type": "string", "minLength": 1}})
 
 
@@ -178,7 +182,10 @@ def values_schema() -> dict:
                 "evalDataset": EVAL_DATASET_SCHEMA,
             }),
             "prometheusRule": _obj({"enabled": BOOL, "labels": {**LABELS, "description": "Labels the Prometheus ruleSelector matches (kube-prometheus-stack: release)."}}),
-            "podMonitor": _obj({"enabled": BOOL, "labels": LABELS, "selector": {"type": "object"}, "sidecarJob": STR, "collectorJob": STR, "gatewayJob": STR}),
+            "podMonitor": _obj({"enabled": BOOL, "labels": LABELS, "selector": {"type": "object"}, "sidecarJob": STR, "collectorJob": STR, "gatewayJob": STR,
+                                  "sidecarScrapeProtocols": {"type": "array", "minItems": 1, "items": {"enum": SCRAPE_PROTOCOLS}, "description":
+                                                             "How Prometheus scrapes the sidecar's metrics, most preferred first: PrometheusProto carries "
+                                                             "the start times the zero-sample feature reads (README: what your Prometheus needs)."}}),
             "dashboards": _obj({"enabled": BOOL, "labels": LABELS, "folder": STR}),
             "datasources": _obj({"enabled": BOOL, "labels": LABELS}),
             "alertmanagerConfig": _obj({"enabled": BOOL, "labels": LABELS, "pager": _obj({"urlSecret": SECRET_REF}), "chat": _obj({"urlSecret": SECRET_REF})}),

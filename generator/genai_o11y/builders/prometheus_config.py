@@ -20,6 +20,20 @@ from . import rules
 # what Prometheus' rule manager writes into its own TSDB for alerting rules
 ALERT_SERIES = ("ALERTS", "ALERTS_FOR_STATE")
 
+#: The Prometheus features every Prometheus we run or deploy enables (`--enable-feature`), and a platform
+#: team's own Prometheus needs (README): exemplar storage (trace ids on the latency and eval-score buckets),
+#: and a zero sample at each counter's and histogram's start time. Without the latter a label set's first
+#: scrape is already its first value (a new route's first 0.33 USD, a tenant's first tokens) and
+#: increase()/rate() never count it: the sidecar's metrics carry their start time, which Prometheus reads
+#: from the protobuf exposition (the collector's OpenMetrics text has no `_created` lines).
+FEATURES = ("exemplar-storage", "created-timestamp-zero-ingestion")
+FEATURE_FLAG = "--enable-feature=" + ",".join(FEATURES)
+
+#: The sidecar's metrics are scraped in protobuf first (start times and exemplars both come with it); the
+#: collectors' own telemetry keeps Prometheus 3's text default, the names our self-watch alerts select.
+SIDECAR_SCRAPE_PROTOCOLS = ["PrometheusProto", "OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText0.0.4"]
+TELEMETRY_SCRAPE_PROTOCOLS = ["OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText1.0.0", "PrometheusText0.0.4"]
+
 
 def recorded_names(spec: Spec) -> list[str]:
     """Every series name our rules write (recording rules' `record`, then the alert series), in order, once."""
@@ -58,16 +72,16 @@ def build(
     gateway_targets: list[str] | None = None,
 ) -> dict:
     jobs = spec.backends.prometheus
-    gateway_jobs = [{"job_name": jobs.gateway_job, "static_configs": [{"targets": list(gateway_targets)}]}] if spec.gateway.enabled and gateway_targets else []
+    gateway_jobs = [{"job_name": jobs.gateway_job, "scrape_protocols": TELEMETRY_SCRAPE_PROTOCOLS, "static_configs": [{"targets": list(gateway_targets)}]}] \
+        if spec.gateway.enabled and gateway_targets else []
     cfg = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": evaluation_interval},
         "rule_files": rule_files,
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": alertmanagers}]}]},
         "scrape_configs": [
-            # Prometheus negotiates OpenMetrics by default: exemplars (trace ids) on the latency
-            # buckets come with it (stored with --enable-feature=exemplar-storage).
-            {"job_name": jobs.sidecar_job, "static_configs": [{"targets": sidecar_targets}]},
-            {"job_name": jobs.collector_job, "static_configs": [{"targets": collector_targets}]},
+            # exemplars (trace ids) on the latency buckets and start times come with the protobuf exposition (FEATURES)
+            {"job_name": jobs.sidecar_job, "scrape_protocols": SIDECAR_SCRAPE_PROTOCOLS, "static_configs": [{"targets": sidecar_targets}]},
+            {"job_name": jobs.collector_job, "scrape_protocols": TELEMETRY_SCRAPE_PROTOCOLS, "static_configs": [{"targets": collector_targets}]},
             *gateway_jobs,
         ],
     }

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
 
 from .. import names, re2check
 
@@ -42,6 +42,24 @@ StageName = Annotated[str, AfterValidator(_known_stage)]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: lists whose repeats a check across fields reports with more to say (checks.py)
+    _repeats_checked_elsewhere: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_repeated_strings(cls, v, info: ValidationInfo):
+        """Every list of strings in the spec is a set (routes, stages, services, tools' routes, endpoints,
+        patterns...): a value listed twice is a typo, or a copy-paste that generates `a|a` selectors."""
+        if info.field_name in cls._repeats_checked_elsewhere:
+            return v
+        if isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v):
+            _require_unique(list(v), "")
+        elif isinstance(v, dict):  # e.g. prompts.expected_versions: template -> versions
+            for key, items in v.items():
+                if isinstance(items, (list, tuple)) and all(isinstance(x, str) for x in items):
+                    _require_unique(list(items), f"{key}:")
+        return v
 
 
 class App(Strict):
@@ -243,6 +261,8 @@ class Gateway(Strict):
     spans there with the load_balancing exporter (routing key: trace id), so every span of a trace
     reaches the same replica whichever service emitted it. Disabled: each sidecar samples the spans of
     its own pod, which fragments traces that cross services."""
+
+    _repeats_checked_elsewhere: ClassVar[frozenset[str]] = frozenset({"static_endpoints"})  # with its replica share
 
     enabled: bool = Field(True, description="Sidecars stateless, tail sampling on the gateway tier; false: each sidecar samples its own spans (fragments multi-service traces).")
     replicas: int = Field(2, ge=1, le=1000, description="Gateway replicas (compose deploy.replicas, the Helm chart, `genai-o11y up`).")
@@ -515,7 +535,8 @@ class Collector(Strict):
     queue_mib: int = Field(320, ge=1, description="Serialized data the sidecar's persistent queues hold in total (sizer: bytes, split between "
                            "them) while the gateways or backends are unreachable; beyond it new data is dropped. The queue volume (Helm "
                            "emptyDir sizeLimit) is derived from it: the on-disk file and its compaction copy.")
-    metrics_flush_interval_seconds: int = Field(15, ge=1, le=300)
+    metrics_flush_interval_seconds: int = Field(15, ge=1, le=300, description="How often the span and usage metrics connectors send their cumulative "
+                                                "values to the Prometheus exporter (and so how fresh a scrape is); each batch only updates them.")
     engine: Literal["native", "ottl"] = Field(
         "native",
         description="native: redaction and label folding by our own processors (genai_redaction, genai_dimensions: one pass "
@@ -582,5 +603,5 @@ def _require_unique(values: list[str], what: str) -> None:
     seen = set()
     for v in values:
         if v in seen:
-            raise ValueError(f"{what} {v!r} is listed twice")
+            raise ValueError(f"{what + ' ' if what else ''}{v!r} is listed twice")
         seen.add(v)

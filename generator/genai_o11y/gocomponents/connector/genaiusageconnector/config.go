@@ -16,6 +16,9 @@ type Config struct {
 	// MaxStale: a stream not updated for this long is forgotten (its series then expires in the
 	// exporter, and comes back from zero with a new start time if it is seen again).
 	MaxStale time.Duration `mapstructure:"max_stale"`
+	// MetricsFlushInterval: the streams updated since the last flush are sent on (their cumulative
+	// values) once per interval, and once more at shutdown; not on every batch.
+	MetricsFlushInterval time.Duration `mapstructure:"metrics_flush_interval"`
 	// Metrics: what to count or observe, and on which spans.
 	Metrics []Metric `mapstructure:"metrics"`
 	// Join: how a log record (an OTel event, on no span) finds the span labels of the span it
@@ -52,12 +55,15 @@ type Metric struct {
 	Sum       *Sum       `mapstructure:"sum"`
 	Histogram *Histogram `mapstructure:"histogram"`
 	// MaxStreams: at most this many label sets are tracked (0: no limit); data points of further
-	// label sets are dropped and counted (otelcol_genai_usage_datapoints_dropped{reason="limit"}).
-	MaxStreams int `mapstructure:"max_streams"`
+	// label sets are dropped and counted (otelcol_genai_usage_datapoints_dropped{reason="limit"}),
+	// or, with OnLimit "overflow", go to one stream per resource labelled only otel.metric.overflow=true
+	// (OpenTelemetry's cardinality-limit rule, as the span_metrics connector does).
+	MaxStreams int    `mapstructure:"max_streams"`
+	OnLimit    string `mapstructure:"on_limit"`
 	// SpanEvent: the metric is also fed by each span event of this name (besides the spans).
 	SpanEvent *SpanEvent `mapstructure:"span_event"`
 	// Exemplars: a histogram's data points carry an exemplar (trace and span id, value) of the last
-	// observation of each stream in each batch, so a dashboard links a bucket to a real trace.
+	// observation of each stream in each flush interval, so a dashboard links a bucket to a real trace.
 	Exemplars bool `mapstructure:"exemplars"`
 }
 
@@ -83,13 +89,36 @@ type When struct {
 type Label struct {
 	Key     string  `mapstructure:"key"`
 	Default *string `mapstructure:"default"`
+	// Optional: where the span lacks the attribute the data point has no such label (as the
+	// span_metrics connector's dimensions without a default); not with Default.
+	Optional bool `mapstructure:"optional"`
+	// Source: "attribute" (the default: the span attribute Key), "resource" (the span's resource
+	// attribute Key, as the span_metrics connector reads service.name) or "span.status.code": the
+	// span's status code as the span_metrics connector writes it (STATUS_CODE_UNSET, _OK, _ERROR), under Key.
+	Source string `mapstructure:"source"`
 }
 
+// Label and value sources besides a span attribute: the span's own fields.
+const (
+	SourceAttribute    = "attribute"
+	SourceResource     = "resource"
+	SourceStatusCode   = "span.status.code"
+	SourceSpanDuration = "span.duration"
+	OnLimitDrop        = "drop"
+	OnLimitOverflow    = "overflow"
+)
+
+// durationUnits: the units a span.duration value can be observed in, as nanoseconds.
+var durationUnits = map[string]float64{"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}
+
 // Value is read from the span attribute Key as "int" or "double" (as OTTL's Int() and Double()
-// convert: strings are parsed, doubles truncated to integers, booleans are 1 or 0).
+// convert: strings are parsed, doubles truncated to integers, booleans are 1 or 0); with Source
+// "span.duration" it is the span's duration (end - start, 0 if negative) in the metric's unit
+// (ns, us, ms or s), a double, as the span_metrics connector measures it.
 type Value struct {
-	Key  string `mapstructure:"key"`
-	Type string `mapstructure:"type"`
+	Key    string `mapstructure:"key"`
+	Type   string `mapstructure:"type"`
+	Source string `mapstructure:"source"`
 }
 
 // Sum is a cumulative sum.
@@ -102,13 +131,20 @@ type Histogram struct {
 	Buckets []float64 `mapstructure:"buckets"`
 }
 
-func createDefaultConfig() *Config { return &Config{MaxStale: 15 * time.Minute} }
+func createDefaultConfig() *Config {
+	return &Config{MaxStale: 15 * time.Minute, MetricsFlushInterval: 15 * time.Second}
+}
 
 // Validate names the field of every problem.
 func (c *Config) Validate() error {
 	var errs []error
 	if c.MaxStale <= 0 {
 		errs = append(errs, fmt.Errorf("max_stale: must be a positive duration (got %s)", c.MaxStale))
+	}
+	if c.MetricsFlushInterval <= 0 {
+		errs = append(errs, fmt.Errorf("metrics_flush_interval: must be a positive duration (got %s)", c.MetricsFlushInterval))
+	} else if c.MaxStale > 0 && c.MetricsFlushInterval >= c.MaxStale {
+		errs = append(errs, fmt.Errorf("metrics_flush_interval: %s must be shorter than max_stale (%s)", c.MetricsFlushInterval, c.MaxStale))
 	}
 	if len(c.Metrics) == 0 {
 		errs = append(errs, errors.New("metrics: empty"))
@@ -137,6 +173,7 @@ func (c *Config) Validate() error {
 			}
 		}
 		seen := map[string]bool{}
+		intrinsic := false // a label or the value read from the span's own fields (not on span events nor log records)
 		for j, l := range m.Labels {
 			if l.Key == "" {
 				errs = append(errs, fmt.Errorf("%s.labels[%d].key: empty", at, j))
@@ -144,6 +181,24 @@ func (c *Config) Validate() error {
 				errs = append(errs, fmt.Errorf("%s.labels[%d].key: %s listed twice", at, j, l.Key))
 			}
 			seen[l.Key] = true
+			switch l.Source {
+			case "", SourceAttribute:
+				if l.Optional && l.Default != nil {
+					errs = append(errs, fmt.Errorf("%s.labels[%d] (%s): optional and default exclude each other", at, j, l.Key))
+				}
+			case SourceResource:
+				intrinsic = true
+				if l.Optional && l.Default != nil {
+					errs = append(errs, fmt.Errorf("%s.labels[%d] (%s): optional and default exclude each other", at, j, l.Key))
+				}
+			case SourceStatusCode:
+				intrinsic = true
+				if l.Optional || l.Default != nil {
+					errs = append(errs, fmt.Errorf("%s.labels[%d] (%s).source: %s is always set: no optional, no default", at, j, l.Key, l.Source))
+				}
+			default:
+				errs = append(errs, fmt.Errorf("%s.labels[%d] (%s).source: %q must be %s, %s or %s", at, j, l.Key, l.Source, SourceAttribute, SourceResource, SourceStatusCode))
+			}
 		}
 		for j, k := range m.ResourceLabels {
 			if k == "" {
@@ -152,6 +207,25 @@ func (c *Config) Validate() error {
 		}
 		if m.Value.Type != "int" && m.Value.Type != "double" {
 			errs = append(errs, fmt.Errorf("%s.value.type: %q must be int or double", at, m.Value.Type))
+		}
+		switch m.Value.Source {
+		case "", SourceAttribute:
+		case SourceSpanDuration:
+			intrinsic = true
+			if m.Value.Key != "" {
+				errs = append(errs, fmt.Errorf("%s.value.key: %s reads no attribute (source %s)", at, m.Value.Key, m.Value.Source))
+			}
+			if m.Value.Type != "double" {
+				errs = append(errs, fmt.Errorf("%s.value.type: %q: a span.duration is a double", at, m.Value.Type))
+			}
+			if _, ok := durationUnits[m.Unit]; !ok {
+				errs = append(errs, fmt.Errorf("%s.unit: %q: a span.duration is measured in ns, us, ms or s", at, m.Unit))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s.value.source: %q must be %s or %s", at, m.Value.Source, SourceAttribute, SourceSpanDuration))
+		}
+		if intrinsic && m.SpanEvent != nil {
+			errs = append(errs, fmt.Errorf("%s.span_event: a metric reading the span's resource, status or duration is fed by spans only", at))
 		}
 		switch {
 		case (m.Sum == nil) == (m.Histogram == nil):
@@ -191,6 +265,15 @@ func (c *Config) Validate() error {
 		}
 		if m.MaxStreams < 0 {
 			errs = append(errs, fmt.Errorf("%s.max_streams: %d is negative", at, m.MaxStreams))
+		}
+		switch m.OnLimit {
+		case "", OnLimitDrop:
+		case OnLimitOverflow:
+			if m.MaxStreams == 0 {
+				errs = append(errs, fmt.Errorf("%s.on_limit: overflow needs max_streams", at))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s.on_limit: %q must be %s or %s", at, m.OnLimit, OnLimitDrop, OnLimitOverflow))
 		}
 	}
 	return errors.Join(errs...)

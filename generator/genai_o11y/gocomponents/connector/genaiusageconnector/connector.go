@@ -6,6 +6,7 @@ package genaiusageconnector
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -20,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
 
 	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon"
 )
@@ -40,7 +42,25 @@ type cond struct {
 type attrs struct {
 	vals [maxKeys]pcommon.Value
 	has  [maxKeys]bool
+	// a span's own fields (not of a span event nor a log record: config.go refuses those sources there)
+	status   ptrace.StatusCode
+	durNanos uint64
+	res      *attrs // the resource's values of the resource-sourced labels
 }
+
+// statusCodes: a span's status code as the span_metrics connector labels it (traceutil.StatusCodeStr).
+var statusCodes = [...]string{ptrace.StatusCodeUnset: "STATUS_CODE_UNSET", ptrace.StatusCodeOk: "STATUS_CODE_OK", ptrace.StatusCodeError: "STATUS_CODE_ERROR"}
+
+func statusCodeStr(c ptrace.StatusCode) string {
+	if int(c) < len(statusCodes) {
+		return statusCodes[c]
+	}
+	return "STATUS_CODE_UNSET"
+}
+
+// OverflowKey labels the one stream per resource that takes the data points past a metric's
+// max_streams with on_limit: overflow (OpenTelemetry's cardinality-limit attribute).
+const OverflowKey = "otel.metric.overflow"
 
 // load: the values of m's keys the metrics read (the first of a key wins; empty values are absent).
 func (a *attrs) load(m pcommon.Map, slots map[string]int) {
@@ -62,11 +82,18 @@ type label struct {
 	key      string
 	def      *string
 	fromSpan bool // a span_event metric reads it from the span carrying the event
+	optional bool // absent: no such label on the data point
+	status   bool // the span's status code (no slot)
+	resource bool // read from the span's resource (its slot in resSlots)
 }
 
-// of: the attributes a label is read from: the event's, or the span's for a span label.
+// of: the attributes a label is read from: the event's, or the span's for a span label, or the
+// span's resource's (held by the span's attrs).
 func (l *label) of(ev, sp *attrs) *attrs {
-	if l.fromSpan {
+	switch {
+	case l.resource:
+		return sp.res
+	case l.fromSpan:
 		return sp
 	}
 	return ev
@@ -83,9 +110,14 @@ type metricDef struct {
 	monotonic               bool
 	maxStreams              int
 	tracked                 int
-	spanEvent               string // also fed by the span events of this name
-	exemplars               bool   // histogram points carry the last observation's trace
-	attrName                attribute.Set
+	spanEvent               string  // also fed by the span events of this name
+	exemplars               bool    // histogram points carry the last observation's trace
+	durationDiv             float64 // > 0: the value is the span's duration, in nanoseconds / durationDiv
+	// labelGroup: the first metric with the same labels (and resource labels): within one observation
+	// they share the encoding of their label values, built once (the token, cost and span metrics)
+	labelGroup int
+	overflow   bool // past maxStreams: the overflow stream, not dropped
+	attrName   attribute.Set
 }
 
 // stream is one cumulative series: a metric, its resource labels and its labels.
@@ -101,8 +133,11 @@ type stream struct {
 	count   uint64
 	counts  []uint64
 	touched bool
-	// the exemplar of this batch (exemplars on): the last observation's trace, span and value
+	// overflow: the stream of the data points past max_streams (not counted in tracked)
+	overflow bool
+	// the exemplar of this interval (exemplars on): the last observation's trace, span, value and time
 	hasEx   bool
+	exTs    pcommon.Timestamp
 	exTrace pcommon.TraceID
 	exSpan  pcommon.SpanID
 	exValue float64
@@ -124,14 +159,27 @@ type usage struct {
 	spanLabelSlots, joinSlots []int
 	join                      *joinStore
 	respSlot                  int
+	// resSlots: the resource attributes read by labels of source resource (slots apart from the span's)
+	resSlots map[string]int
 
 	mu      sync.Mutex
 	streams map[string]*stream
+	// scratch of the batch holding mu: a stream key, the label encodings of the current observation
+	// by label group (valid where groupObs is obs), and the attributes of the span, event and resource
+	key            []byte
+	groupKeys      [][]byte
+	groupObs       []uint64
+	obs            uint64
+	spA, evA, resA attrs
+	// dirty: the streams updated since the last flush (their touched flag set), sent on by flush.
+	dirty         []*stream
+	flushInterval time.Duration
 
 	dropped              metric.Int64Counter
 	joinHits, joinMisses metric.Int64Counter
 	joinEvicted          metric.Int64Counter
 	reg                  metric.Registration
+	logger               *zap.Logger
 	stop                 chan struct{}
 	done                 sync.WaitGroup
 }
@@ -145,7 +193,7 @@ var (
 )
 
 func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics) (*usage, error) {
-	u := &usage{next: next, slots: map[string]int{}, maxStale: c.MaxStale, streams: map[string]*stream{}, events: map[string][]int{}, logResSlots: map[string]int{}, respSlot: -1}
+	u := &usage{next: next, slots: map[string]int{}, maxStale: c.MaxStale, flushInterval: c.MetricsFlushInterval, streams: map[string]*stream{}, events: map[string][]int{}, logResSlots: map[string]int{}, resSlots: map[string]int{}, respSlot: -1}
 	slot := func(k string) int {
 		if i, ok := u.slots[k]; ok {
 			return i
@@ -177,11 +225,25 @@ func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics)
 			}
 		}
 		for _, l := range m.Labels {
-			d.labels = append(d.labels, label{slot: slot(l.Key), key: l.Key, def: l.Default, fromSpan: fromSpan[l.Key]})
+			if l.Source == SourceStatusCode {
+				d.labels = append(d.labels, label{slot: -1, key: l.Key, status: true})
+				continue
+			}
+			if l.Source == SourceResource {
+				// a slot no span attribute loads into: the key is not a span attribute name
+				s := slot("\x00resource\x00" + l.Key)
+				u.resSlots[l.Key] = s
+				d.labels = append(d.labels, label{slot: s, key: l.Key, def: l.Default, optional: l.Optional, resource: true})
+				continue
+			}
+			d.labels = append(d.labels, label{slot: slot(l.Key), key: l.Key, def: l.Default, fromSpan: fromSpan[l.Key], optional: l.Optional})
 		}
-		if m.Value.Key != "" {
+		if m.Value.Source == SourceSpanDuration {
+			d.durationDiv = durationUnits[m.Unit]
+		} else if m.Value.Key != "" {
 			d.valueSlot = slot(m.Value.Key)
 		}
+		d.overflow = m.OnLimit == OnLimitOverflow
 		if m.Histogram != nil {
 			d.histogram = append([]float64(nil), m.Histogram.Buckets...)
 		} else {
@@ -197,6 +259,16 @@ func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics)
 		d.resGroup = g
 		u.metrics = append(u.metrics, d)
 	}
+	for i := range u.metrics {
+		u.metrics[i].labelGroup = i
+		for j := 0; j < i; j++ {
+			if sameLabels(&u.metrics[i], &u.metrics[j]) {
+				u.metrics[i].labelGroup = j
+				break
+			}
+		}
+	}
+	u.groupKeys, u.groupObs = make([][]byte, len(u.metrics)), make([]uint64, len(u.metrics))
 	fromResource := map[int]bool{}
 	for _, s := range u.logResSlots {
 		fromResource[s] = true
@@ -215,10 +287,27 @@ func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics)
 	if len(u.slots) > maxKeys {
 		return nil, fmt.Errorf("metrics: read %d distinct span attributes, at most %d are supported", len(u.slots), maxKeys)
 	}
+	u.logger = set.Logger
 	if err := u.telemetry(set); err != nil {
 		return nil, err
 	}
 	return u, nil
+}
+
+// sameLabels: a and b encode the same label values from the same observation (same labels, read
+// from the same places, same defaults, same resource labels).
+func sameLabels(a, b *metricDef) bool {
+	if a.resGroup != b.resGroup || len(a.labels) != len(b.labels) {
+		return false
+	}
+	for i := range a.labels {
+		x, y := a.labels[i], b.labels[i]
+		if x.slot != y.slot || x.fromSpan != y.fromSpan || x.optional != y.optional || x.status != y.status || x.resource != y.resource ||
+			(x.def == nil) != (y.def == nil) || (x.def != nil && *x.def != *y.def) {
+			return false
+		}
+	}
+	return true
 }
 
 // telemetry: otelcol_genai_usage_streams_tracked and _limit per metric (the limit only where there
@@ -285,19 +374,27 @@ func (u *usage) telemetry(set component.TelemetrySettings) error {
 
 func (*usage) Capabilities() consumer.Capabilities { return consumer.Capabilities{MutatesData: false} }
 
-// Start runs the expiry of stale streams.
+// Start runs the flush of the updated streams every metrics_flush_interval and the expiry of stale streams.
 func (u *usage) Start(context.Context, component.Host) error {
 	u.stop = make(chan struct{})
 	u.done.Add(1)
 	go func() {
 		defer u.done.Done()
-		tick := time.NewTicker(min(u.maxStale/2, time.Minute))
-		defer tick.Stop()
+		expiry := time.NewTicker(min(u.maxStale/2, time.Minute))
+		defer expiry.Stop()
+		flush := time.NewTicker(u.flushInterval)
+		defer flush.Stop()
 		for {
 			select {
 			case <-u.stop:
 				return
-			case now := <-tick.C:
+			case <-flush.C:
+				// an error is the next consumer's (the prometheus exporter's): nothing to retry, the
+				// cumulative totals go again with the stream's next update
+				if err := u.flush(context.Background()); err != nil && u.logger != nil {
+					u.logger.Warn("genai_usage: sending the metrics failed", zap.Error(err))
+				}
+			case now := <-expiry.C:
 				u.expire(now)
 			}
 		}
@@ -305,27 +402,45 @@ func (u *usage) Start(context.Context, component.Host) error {
 	return nil
 }
 
-// Shutdown stops the expiry and the telemetry callback.
-func (u *usage) Shutdown(context.Context) error {
+// Shutdown stops the flush and the expiry, sends what was updated since the last flush, and stops
+// the telemetry callback.
+func (u *usage) Shutdown(ctx context.Context) error {
 	if u.stop != nil {
 		close(u.stop)
 		u.done.Wait()
 		u.stop = nil
 	}
+	err := u.flush(ctx)
 	if u.reg != nil {
-		return u.reg.Unregister()
+		return errors.Join(err, u.reg.Unregister())
 	}
-	return nil
+	return err
 }
 
-// expire forgets the streams not updated for max_stale.
+// flush sends the cumulative values of the streams updated since the last flush.
+func (u *usage) flush(ctx context.Context) error {
+	u.mu.Lock()
+	if len(u.dirty) == 0 {
+		u.mu.Unlock()
+		return nil
+	}
+	out := u.export(u.dirty, pcommon.NewTimestampFromTime(time.Now()))
+	clear(u.dirty)
+	u.dirty = u.dirty[:0]
+	u.mu.Unlock()
+	return u.next.ConsumeMetrics(ctx, out)
+}
+
+// expire forgets the streams not updated for max_stale (a stream not yet flushed stays until it is).
 func (u *usage) expire(now time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for k, s := range u.streams {
-		if now.Sub(s.last) > u.maxStale {
+		if !s.touched && now.Sub(s.last) > u.maxStale {
 			delete(u.streams, k)
-			u.metrics[s.metric].tracked--
+			if !s.overflow {
+				u.metrics[s.metric].tracked--
+			}
 		}
 	}
 	if u.join != nil {
@@ -333,12 +448,10 @@ func (u *usage) expire(now time.Time) {
 	}
 }
 
-// pass is one batch's work: the streams it touched and the observations it dropped.
+// pass is one batch's work: it updates the streams (flush sends them on) and counts the observations it dropped.
 type pass struct {
-	u       *usage
-	key     []byte
-	touched []*stream
-	drops   [][2]int64
+	u     *usage
+	drops [][2]int64
 	// join outcomes of this batch's log records: hits, not found, no reference
 	joins   [3]int64
 	evicted int64
@@ -346,7 +459,7 @@ type pass struct {
 	ts      pcommon.Timestamp
 }
 
-// begin locks the streams for one batch; end exports what it touched and unlocks.
+// begin locks the streams for one batch; end unlocks and records the batch's own telemetry.
 func (u *usage) begin() *pass {
 	now := time.Now()
 	u.mu.Lock()
@@ -363,7 +476,9 @@ func (p *pass) observe(mi int, ev, sp *attrs, resKey []byte, res pcommon.Map, ti
 	}
 	var iv int64
 	var dv float64
-	if m.valueSlot < 0 {
+	if m.durationDiv > 0 {
+		dv = float64(sp.durNanos) / m.durationDiv
+	} else if m.valueSlot < 0 {
 		iv, dv = 1, 1
 	} else if v := ev.vals[m.valueSlot]; m.isDouble {
 		var ok bool
@@ -378,26 +493,47 @@ func (p *pass) observe(mi int, ev, sp *attrs, resKey []byte, res pcommon.Map, ti
 			return
 		}
 	}
-	key := binary.LittleEndian.AppendUint16(p.key[:0], uint16(mi))
-	key = append(key, resKey...)
-	for i := range m.labels {
-		l := &m.labels[i]
-		if a := l.of(ev, sp); a.has[l.slot] {
-			key = appendValue(key, a.vals[l.slot])
-		} else {
-			key = appendStr(key, *l.def)
+	g := m.labelGroup
+	if u.groupObs[g] != u.obs {
+		enc := u.groupKeys[g][:0]
+		for i := range m.labels {
+			l := &m.labels[i]
+			switch a := l.of(ev, sp); {
+			case l.status:
+				enc = append(enc, 6, byte(sp.status))
+			case a.has[l.slot]:
+				enc = appendValue(enc, a.vals[l.slot])
+			case l.optional:
+				enc = append(enc, 0)
+			default:
+				enc = appendStr(enc, *l.def)
+			}
 		}
+		u.groupKeys[g], u.groupObs[g] = enc, u.obs
 	}
-	p.key = key
+	key := binary.LittleEndian.AppendUint16(u.key[:0], uint16(mi))
+	key = append(append(key, resKey...), u.groupKeys[g]...)
+	u.key = key
 	s := u.streams[string(key)]
 	if s == nil {
 		if m.maxStreams > 0 && m.tracked >= m.maxStreams {
-			p.drops[mi][0]++
-			return
+			if !m.overflow {
+				p.drops[mi][0]++
+				return
+			}
+			// the resource's overflow stream: the metric, the resource, and a marker no label encoding starts with
+			key = append(binary.LittleEndian.AppendUint16(u.key[:0], uint16(mi)), resKey...)
+			key = append(key, 0xff)
+			u.key = key
+			if s = u.streams[string(key)]; s == nil {
+				s = u.newOverflowStream(mi, string(resKey), res, p.ts)
+				u.streams[string(key)] = s
+			}
+		} else {
+			s = u.newStream(mi, string(resKey), res, ev, sp, p.ts)
+			u.streams[string(key)] = s
+			m.tracked++
 		}
-		s = u.newStream(mi, string(resKey), res, ev, sp, p.ts)
-		u.streams[string(key)] = s
-		m.tracked++
 	}
 	s.last = p.now
 	switch {
@@ -406,7 +542,7 @@ func (p *pass) observe(mi int, ev, sp *attrs, resKey []byte, res pcommon.Map, ti
 		s.dblSum += dv
 		s.counts[sort.SearchFloat64s(m.histogram, dv)]++
 		if m.exemplars && !tid.IsEmpty() {
-			s.hasEx, s.exTrace, s.exSpan, s.exValue = true, tid, sid, dv
+			s.hasEx, s.exTs, s.exTrace, s.exSpan, s.exValue = true, p.ts, tid, sid, dv
 		}
 	case m.isDouble:
 		s.dblSum += dv
@@ -415,13 +551,12 @@ func (p *pass) observe(mi int, ev, sp *attrs, resKey []byte, res pcommon.Map, ti
 	}
 	if !s.touched {
 		s.touched = true
-		p.touched = append(p.touched, s)
+		u.dirty = append(u.dirty, s)
 	}
 }
 
 func (p *pass) end(ctx context.Context) error {
 	u := p.u
-	out := u.export(p.touched, p.ts)
 	if u.join != nil {
 		p.evicted, u.join.evicted = u.join.evicted, 0
 	}
@@ -451,19 +586,18 @@ func (p *pass) end(ctx context.Context) error {
 			u.joinEvicted.Add(ctx, p.evicted)
 		}
 	}
-	if out.DataPointCount() == 0 {
-		return nil
-	}
-	return u.next.ConsumeMetrics(ctx, out)
+	return nil
 }
 
-// ConsumeTraces updates the streams the spans (and their span events) feed and sends their
-// cumulative values on. Attribute lookups are linear in pdata, so the keys the metrics read are
+// ConsumeTraces updates the streams the spans (and their span events) feed (flush sends their
+// cumulative values on). Attribute lookups are linear in pdata, so the keys the metrics read are
 // found in one pass over each span's (event's) attributes first.
 func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	var sp, ev attrs
-	resKeys := make([][]byte, len(u.resGroups))
 	p := u.begin()
+	// the batch's scratch (it holds the lock): no allocation per batch
+	sp, ev, resAttrs := &u.spA, &u.evA, &u.resA
+	sp.res = resAttrs
+	resKeys := make([][]byte, len(u.resGroups))
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -471,17 +605,27 @@ func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 		for g, keys := range u.resGroups {
 			resKeys[g] = appendGroup(resKeys[g][:0], g, keys, res)
 		}
+		if len(u.resSlots) > 0 {
+			resAttrs.load(res, u.resSlots)
+		}
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
 				span := spans.At(k)
 				sp.load(span.Attributes(), u.slots)
-				if u.join != nil {
-					p.remember(span.SpanID(), &sp)
+				sp.status = span.Status().Code()
+				if start, end := span.StartTimestamp(), span.EndTimestamp(); end > start {
+					sp.durNanos = uint64(end - start)
+				} else {
+					sp.durNanos = 0 // as span_metrics: an end before the start is a zero duration
 				}
+				if u.join != nil {
+					p.remember(span.SpanID(), sp)
+				}
+				u.obs++ // a new observation: the label encodings of the last one are stale
 				for mi := range u.metrics {
-					p.observe(mi, &sp, &sp, resKeys[u.metrics[mi].resGroup], res, span.TraceID(), span.SpanID())
+					p.observe(mi, sp, sp, resKeys[u.metrics[mi].resGroup], res, span.TraceID(), span.SpanID())
 				}
 				if len(u.events) == 0 {
 					continue
@@ -494,8 +638,9 @@ func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 						continue
 					}
 					ev.load(event.Attributes(), u.slots)
+					u.obs++
 					for _, mi := range feeds {
-						p.observe(mi, &ev, &sp, resKeys[u.metrics[mi].resGroup], res, span.TraceID(), span.SpanID())
+						p.observe(mi, ev, sp, resKeys[u.metrics[mi].resGroup], res, span.TraceID(), span.SpanID())
 					}
 				}
 			}
@@ -510,7 +655,7 @@ const EventNameKey = "event.name"
 // remember: a span carrying any join label, by its span id and its response id (join).
 func (p *pass) remember(id pcommon.SpanID, sp *attrs) {
 	u := p.u
-	enc, some := p.key[:0], false
+	enc, some := u.key[:0], false
 	for _, s := range u.joinSlots {
 		if sp.has[s] {
 			enc, some = appendValue(enc, sp.vals[s]), true
@@ -518,7 +663,7 @@ func (p *pass) remember(id pcommon.SpanID, sp *attrs) {
 			enc = append(enc, 0)
 		}
 	}
-	p.key = enc
+	u.key = enc
 	if !some {
 		return
 	}
@@ -612,6 +757,7 @@ func (u *usage) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 				ev.load(lr.Attributes(), u.slots)
 				sp = resAttrs
 				p.spanOf(lr, &ev, &sp)
+				u.obs++
 				for _, mi := range feeds {
 					p.observe(mi, &ev, &sp, resKeys[u.metrics[mi].resGroup], res, lr.TraceID(), lr.SpanID())
 				}
@@ -631,7 +777,7 @@ func (m *metricDef) feeds(ev, sp *attrs) bool {
 	}
 	for i := range m.labels {
 		l := &m.labels[i]
-		if l.def == nil && !l.of(ev, sp).has[l.slot] {
+		if l.def == nil && !l.optional && !l.status && !l.of(ev, sp).has[l.slot] {
 			return false
 		}
 	}
@@ -649,12 +795,32 @@ func (u *usage) newStream(mi int, resKey string, res pcommon.Map, ev, sp *attrs,
 	s.attrs.EnsureCapacity(len(m.labels))
 	for i := range m.labels {
 		l := &m.labels[i]
-		if a := l.of(ev, sp); a.has[l.slot] {
+		switch a := l.of(ev, sp); {
+		case l.status:
+			s.attrs.PutStr(l.key, statusCodeStr(sp.status))
+		case a.has[l.slot]:
 			a.vals[l.slot].CopyTo(s.attrs.PutEmpty(l.key))
-		} else {
+		case l.optional:
+		default:
 			s.attrs.PutStr(l.key, *l.def)
 		}
 	}
+	if m.histogram != nil {
+		s.counts = make([]uint64, len(m.histogram)+1)
+	}
+	return s
+}
+
+// newOverflowStream: the stream of a resource that takes a metric's data points past max_streams.
+func (u *usage) newOverflowStream(mi int, resKey string, res pcommon.Map, ts pcommon.Timestamp) *stream {
+	m := &u.metrics[mi]
+	s := &stream{metric: mi, resKey: resKey, res: pcommon.NewMap(), attrs: pcommon.NewMap(), start: ts, overflow: true}
+	for _, k := range u.resGroups[m.resGroup] {
+		if v, ok := res.Get(k); ok {
+			v.CopyTo(s.res.PutEmpty(k))
+		}
+	}
+	s.attrs.PutBool(OverflowKey, true)
 	if m.histogram != nil {
 		s.counts = make([]uint64, len(m.histogram)+1)
 	}
@@ -708,7 +874,7 @@ func (u *usage) export(touched []*stream, ts pcommon.Timestamp) pmetric.Metrics 
 			dp.BucketCounts().FromRaw(s.counts)
 			if s.hasEx {
 				e := dp.Exemplars().AppendEmpty()
-				e.SetTimestamp(ts)
+				e.SetTimestamp(s.exTs)
 				e.SetDoubleValue(s.exValue)
 				e.SetTraceID(s.exTrace)
 				e.SetSpanID(s.exSpan)

@@ -83,8 +83,12 @@ type point struct {
 	start pcommon.Timestamp
 }
 
-// last: the latest data point of each (metric, label set) the sink received.
+// last: the latest data point of each (metric, label set) the sink received, after a flush (the
+// end of a metrics_flush_interval).
 func (f *fixture) last() map[string][]point {
+	if err := f.u.flush(context.Background()); err != nil {
+		panic(err)
+	}
 	out := map[string][]point{}
 	seen := map[string]int{}
 	for _, md := range f.sink.AllMetrics() {
@@ -356,7 +360,7 @@ func equalU(a, b []uint64) bool {
 func evalConfig() *Config {
 	none := "_none"
 	event := &SpanEvent{Name: "gen_ai.evaluation.result", SpanLabels: []string{"gen_ai.request.model", "genai_o11y.route"}}
-	return &Config{MaxStale: time.Hour, Metrics: []Metric{
+	return &Config{MaxStale: time.Hour, MetricsFlushInterval: time.Minute, Metrics: []Metric{
 		{Name: "eval.score", When: []When{{Key: "gen_ai.evaluation.score.value", Present: true}},
 			Labels: []Label{{Key: "gen_ai.evaluation.name", Default: &none}, {Key: "gen_ai.request.model", Default: &none}, {Key: "genai_o11y.route", Default: &none}},
 			Value:  Value{Key: "gen_ai.evaluation.score.value", Type: "double"}, Histogram: &Histogram{Buckets: []float64{0.5, 1}}, SpanEvent: event},
@@ -545,7 +549,10 @@ func TestHistogramsWithExemplarsCarryTheLastObservationsTrace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	exemplars := func(name string) []pmetric.Exemplar {
+	exemplars := func(name string) []pmetric.Exemplar { // of the data point of the next flush
+		if err := f.u.flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 		all := f.sink.AllMetrics()
 		var out []pmetric.Exemplar
 		ms := all[len(all)-1].ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
@@ -559,26 +566,145 @@ func TestHistogramsWithExemplarsCarryTheLastObservationsTrace(t *testing.T) {
 		}
 		return out
 	}
+	// two batches in one flush interval: the point carries the exemplar of the last observation, at its time
+	batch([3]any{byte(5), byte(6), 0.7})
+	before := pcommon.NewTimestampFromTime(time.Now())
 	batch([3]any{byte(7), byte(8), 0.9}, [3]any{byte(9), byte(10), 0.3})
+	after := pcommon.NewTimestampFromTime(time.Now())
 	ex := exemplars("eval.score")
 	if len(ex) != 1 || ex[0].TraceID() != (pcommon.TraceID{9, 1}) || ex[0].SpanID() != (pcommon.SpanID{10, 2}) || ex[0].DoubleValue() != 0.3 {
-		t.Fatalf("exemplar of the batch's last observation: %+v", ex)
+		t.Fatalf("exemplar of the interval's last observation: %+v", ex)
+	}
+	if ts := ex[0].Timestamp(); ts < before || ts > after {
+		t.Errorf("exemplar time %v is not its observation's batch (%v..%v)", ts, before, after)
 	}
 	if plain := exemplars("eval.score.plain"); len(plain) != 0 {
 		t.Errorf("a histogram without exemplars carries %d", len(plain))
 	}
-	// the next batch's point carries the next exemplar only; a span without a trace id gives none
+	// the next interval's point carries the next exemplar only; a span without a trace id gives none
 	batch([3]any{byte(0), byte(0), 0.4})
 	if ex := exemplars("eval.score"); len(ex) != 0 {
 		t.Errorf("no trace id, no exemplar: %+v", ex)
 	}
 	batch([3]any{byte(11), byte(12), 0.1})
 	if ex := exemplars("eval.score"); len(ex) != 1 || ex[0].TraceID() != (pcommon.TraceID{11, 1}) {
-		t.Errorf("second batch: %+v", ex)
+		t.Errorf("third interval: %+v", ex)
 	}
 	bad := evalConfig()
 	bad.Metrics[1].Exemplars = true
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "metrics[1] (eval.results).exemplars: only a histogram carries exemplars") {
 		t.Errorf("validate: %v", err)
 	}
+}
+
+// The streams are sent on once per metrics_flush_interval (flush), not per batch: the batches of one
+// interval are all counted in its single data point per stream; a stream not updated since is not
+// sent again (the exporter keeps its value); shutdown sends what the last interval updated.
+func TestFlushSendsEachIntervalsUpdatesOnceAndShutdownTheLast(t *testing.T) {
+	cfg := example(t)
+	f := &fixture{sink: new(consumertest.MetricsSink)}
+	c, err := NewFactory().CreateTracesToMetrics(context.Background(), connectortest.NewNopSettings(Type), cfg, f.sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	f.u = c.(*sharedUsage).usage
+	call := func(model string, tokens int64) map[string]any {
+		return map[string]any{"genai_o11y.stage": "model_call", "gen_ai.request.model": model, "gen_ai.usage.input_tokens": tokens}
+	}
+	points := func(md pmetric.Metrics) map[string]int64 { // model -> input tokens
+		out := map[string]int64{}
+		for i := 0; i < md.ResourceMetrics().Len(); i++ {
+			ms := md.ResourceMetrics().At(i).ScopeMetrics().At(0).Metrics()
+			for j := 0; j < ms.Len(); j++ {
+				if m := ms.At(j); m.Name() == "genai_o11y.tokens.input" {
+					for k := 0; k < m.Sum().DataPoints().Len(); k++ {
+						dp := m.Sum().DataPoints().At(k)
+						model, _ := dp.Attributes().Get("gen_ai.request.model")
+						if _, dup := out[model.Str()]; dup {
+							t.Errorf("two points of one stream in one flush: %s", model.Str())
+						}
+						out[model.Str()] = dp.IntValue()
+					}
+				}
+			}
+		}
+		return out
+	}
+	for i := int64(1); i <= 3; i++ {
+		f.send(t, "svc", call("gpt-4o", i), call("o1", 10*i))
+	}
+	if n := len(f.sink.AllMetrics()); n != 0 {
+		t.Fatalf("%d sends before the interval ended: metrics must not go out per batch", n)
+	}
+	if err := f.u.flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.sink.AllMetrics()); n != 1 {
+		t.Fatalf("one flush, %d sends", n)
+	}
+	if got := points(f.sink.AllMetrics()[0]); got["gpt-4o"] != 1+2+3 || got["o1"] != 10+20+30 || len(got) != 2 {
+		t.Errorf("first interval: %v", got)
+	}
+	if err := f.u.flush(context.Background()); err != nil || len(f.sink.AllMetrics()) != 1 {
+		t.Errorf("a flush with nothing updated sends nothing: %d sends, %v", len(f.sink.AllMetrics()), err)
+	}
+	f.send(t, "svc", call("gpt-4o", 100))
+	if err := c.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	all := f.sink.AllMetrics()
+	if len(all) != 2 {
+		t.Fatalf("shutdown must send the last interval's updates: %d sends", len(all))
+	}
+	// cumulative: the total since the stream began, only the stream updated
+	if got := points(all[1]); got["gpt-4o"] != 106 || len(got) != 1 {
+		t.Errorf("at shutdown: %v", got)
+	}
+}
+
+// max_stale with the interval flush: a stream updated since the last flush is not forgotten before
+// it is sent (its last values would be lost); once sent and stale it is, and seen again it restarts
+// from zero with a new start time (the exporter's series is cumulative again from there).
+func TestExpiryKeepsUnsentStreamsAndRestartsFromZero(t *testing.T) {
+	f := start(t, example(t))
+	call := map[string]any{"genai_o11y.stage": "model_call", "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": int64(100)}
+	f.send(t, "svc", call)
+	f.u.expire(time.Now().Add(f.u.maxStale + time.Second))
+	f.send(t, "svc", call) // the same series before the flush: one stream, 200
+	if err := f.u.flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if pts := points(f.sink.AllMetrics()[0], "genai_o11y.tokens.input"); len(pts) != 1 || pts[0] != 200 {
+		t.Fatalf("a stream not yet sent was expired (its series sent twice, restarted): %v", pts)
+	}
+	first := find(t, f.last()["genai_o11y.tokens.input"], map[string]any{"gen_ai.request.model": "gpt-4o", "genai_o11y.route": "_none"})
+	f.u.expire(time.Now().Add(f.u.maxStale + time.Second))
+	if n := gauge(t, f, "otelcol_genai_usage_streams_tracked", "genai_o11y.tokens.input"); n != 0 {
+		t.Fatalf("a sent, stale stream is still tracked: %d", n)
+	}
+	call["gen_ai.usage.input_tokens"] = int64(7)
+	f.send(t, "svc", call)
+	again := find(t, f.last()["genai_o11y.tokens.input"], map[string]any{"gen_ai.request.model": "gpt-4o", "genai_o11y.route": "_none"})
+	if again.intV != 7 || again.start <= first.start || first.intV != 200 {
+		t.Errorf("seen again after expiry: %+v (first start %v)", again, first.start)
+	}
+}
+
+// points: the int values of a sum metric's data points in one payload.
+func points(md pmetric.Metrics, name string) []int64 {
+	var out []int64
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		ms := md.ResourceMetrics().At(i).ScopeMetrics().At(0).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			if m := ms.At(j); m.Name() == name {
+				for k := 0; k < m.Sum().DataPoints().Len(); k++ {
+					out = append(out, m.Sum().DataPoints().At(k).IntValue())
+				}
+			}
+		}
+	}
+	return out
 }
