@@ -261,15 +261,18 @@ class RedactingSpanExporter:
 
         r = self.redactor
         attrs, count = r.attributes(dict(span.attributes or {}))
+        # the count, as in the collector: masks in the span, its events and links; metadata-only: the keys
+        # dropped from the span itself
+        nested = 0 if r.mode == "metadata-only" else 1
         events = []
         for e in span.events:
             ea, n = r.attributes(dict(e.attributes or {}))
-            count += n
+            count += n * nested
             events.append(Event(r.label(e.name), ea, e.timestamp))
         links = []
         for link in span.links:
             la, n = r.attributes(dict(link.attributes or {}))
-            count += n
+            count += n * nested
             links.append(Link(self._context(link.context), la))
         if count:
             attrs[COUNT_KEY] = count
