@@ -106,6 +106,11 @@ def _compose_prometheus(spec: Spec) -> dict:
                                    ["/etc/prometheus/rules.yaml"], gateway_targets=compose.gateway_replica_targets(spec))
 
 
+def policy_in_effect(spec: Spec, source: str) -> str:
+    """redaction/policy.yaml alone: what the app-side helper loads (the local stack hands it to the demo)."""
+    return _policy_text(spec, render.header(source))
+
+
 def _policy_text(spec: Spec, head: str) -> str:
     """The redaction policy in effect: the policy file, then what the spec adds (`from_spec`), so the
     app-side helper loaded from this file applies what the collector applies (tests/test_redaction.py)."""
