@@ -365,6 +365,21 @@ def test_a_missing_or_bad_policy_file_fails_closed_in_one_line(monkeypatch, tmp_
     assert not exporter.get_finished_spans()
 
 
+def test_the_demo_command_refuses_a_bad_policy_in_one_line_without_a_traceback(tmp_path):
+    """The CLI path (`genai-o11y demo`, as compose runs the app): exit 2, one line on stderr, nothing sent."""
+    import os
+    import subprocess
+    import sys
+
+    from genai_o11y.redact import POLICY_ENV
+
+    env = dict(os.environ, GENAI_O11Y_HASH_SALT="s", **{POLICY_ENV: str(tmp_path / "missing.yaml")})
+    run = subprocess.run([sys.executable, "-m", "genai_o11y", "demo", "--requests", "1", "--endpoint", "127.0.0.1:1"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 2 and run.stdout == "", (run.returncode, run.stdout)
+    assert run.stderr.splitlines() == [f"error: redaction policy {tmp_path / 'missing.yaml'} (from {POLICY_ENV}): redaction policy file not found"], run.stderr
+
+
 # --- alongside other instrumentations -----------------------------------------------------------------
 
 @pytest.fixture
