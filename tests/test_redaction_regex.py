@@ -19,9 +19,12 @@ import urllib.parse
 from re import _constants as C  # noqa: N812
 from re import _parser
 
+import pytest
 
 import pii_corpus as corpus
 from genai_o11y import redaction_policy
+from genai_o11y.backtrack import double_loop
+from genai_o11y.errors import SpecError
 
 #: The local part of EMAIL_OBFUSCATED's third alternative, before and after the fix.
 OLD_LOCAL = r"[A-Za-z0-9_%+-]+(?:[._+][A-Za-z0-9_%+-]+)+"
@@ -203,3 +206,59 @@ def test_the_old_email_obfuscated_fails_the_same_check():
     """The check finds what it is for: the pattern before the fix does not finish on 250 characters."""
     done, stuck = run_adversarial({"old EMAIL_OBFUSCATED": old_regex()}, [250], 250, timeout=5)
     assert stuck == "old EMAIL_OBFUSCATED" and not done
+
+
+# --- the structure: no double loop ------------------------------------------------------------------
+
+def test_no_regex_of_the_policy_can_read_text_two_ways_in_a_loop():
+    """The structural check (backtrack.double_loop, on the regex's position automaton): none in the
+    policy; the old EMAIL_OBFUSCATED has one, on the local part's + (or % - _ and letters)."""
+    found = {name: double_loop(rx) for name, rx in policy_regexes().items()}
+    assert not {k: v for k, v in found.items() if v}, found
+    assert "+" in (double_loop(old_regex()) or "")
+
+
+#: Regexes the check flags (each exponential in Python's re) and ones it passes (each polynomial),
+#: the traps included: Python's parser factors `a|ab` and merges `\w|\d`, and skips empty iterations.
+FLAGGED = [r"(a+)+b", r"(a|a)*c", r"(\w+\s?)+@", r"(?:a{1,3})+b", r"(a*)*b", r"(?:[a-z]+\.?)+@"]
+PASSED = [r"(a|ab)*c", r"\d+\d+x", r"(?:\.[a-z]+)*@", r"(?:a|b)*c", r"(\w|\d)+x", r"(a?)*b", r"(?:ab?)*c", r"[a-z]+(?:\.[a-z]+)+@",
+          OLD_LOCAL.replace("(?:[._+]", "(?:[.]") + "@", NEW_LOCAL + "@"]
+
+
+def test_the_check_agrees_with_pythons_engine():
+    """What it flags does not finish on 80 characters built from the regex (as above); what it passes
+    finishes on 500."""
+    assert all(double_loop(rx) for rx in FLAGGED) and not any(double_loop(rx) for rx in PASSED)
+    for rx in FLAGGED:
+        done, stuck = run_adversarial({rx: rx}, [80], 80, timeout=3)
+        assert stuck == rx, f"{rx} finished: {done}"
+    done, stuck = run_adversarial({rx: rx for rx in PASSED}, [500], 500, timeout=120)
+    assert stuck is None and set(done) == set(PASSED), stuck
+
+
+def test_a_regex_that_backtracks_is_refused_naming_the_field(tmp_path):
+    """In the spec's extra_patterns (path and line), a policy file's detectors and gates, and a generated
+    file's from_spec: one problem each, naming the field."""
+    from genai_o11y.spec import load
+
+    from test_re2check import load_text
+
+    bad = r"(\w+\s?)+@"
+    text = load_text()
+    old = next(line for line in text.splitlines() if line.startswith("  extra_patterns: []"))
+    f = tmp_path / "spec.yaml"
+    f.write_text(text.replace(old, "  extra_patterns:\n    - name: EMPLOYEE_ID\n      regex: " + json.dumps(bad), 1))
+    line = 1 + f.read_text().splitlines().index("      regex: " + json.dumps(bad))
+    with pytest.raises(SpecError) as e:
+        load(f)
+    assert f"{f}:{line}: redaction.extra_patterns[0].regex: " in str(e.value) and "backtracks exponentially in Python's re" in str(e.value), str(e.value)
+    det = "version: 1\ndetectors:\n  - {name: K, regex: 'k[0-9]+', mask: '<K>'}\n"
+    for text, field in [(f"version: 1\ndetectors:\n  - {{name: K, regex: '{bad}', mask: '<K>'}}\n", "detectors[0].regex"),
+                        (f"version: 1\ndetectors:\n  - {{name: K, regex: 'k[0-9]+', mask: '<K>', requires_match: '(a+)+b'}}\n",
+                         "detectors[0].requires_match"),
+                        (det + f"span_name_rules:\n  - {{name: N, regex: '(a*)*b', mask: '<N>'}}\n", "span_name_rules[0].regex"),
+                        (det + f"from_spec: {{extra_patterns: [{{name: E, regex: '{bad}'}}]}}\n", "from_spec.extra_patterns[0].regex")]:
+        (tmp_path / "policy.yaml").write_text(text)
+        with pytest.raises(SpecError) as e:
+            redaction_policy.load(tmp_path / "policy.yaml")
+        assert len(e.value.problems) == 1 and e.value.problems[0].path == field and "backtracks exponentially" in e.value.problems[0].message, e.value

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 
-from . import re2check, yamlines
+from . import backtrack, re2check, yamlines
 from .errors import Problem, SpecError
 
 MASK_TOKEN = re.compile(r"<[A-Z_]+>")
@@ -296,6 +296,22 @@ class Policy:
                        mode=mode, max_content_chars=max_content_chars)
 
 
+def backtrack_problem(pattern: str) -> str | None:
+    """Why Python's re (the app-side redactor) would take exponential time on some text with this
+    regex, or None (backtrack.double_loop: a repeated part that can read the same text two ways)."""
+    witness = backtrack.double_loop(pattern)
+    if witness is None:
+        return None
+    return (f"backtracks exponentially in Python's re, which the app-side redactor uses (the collector's RE2 does not): a repeated "
+            f"part can read the same text (made of characters such as {witness!r}) in two ways, as (a+)+ or L(?:[._+]L)+ with _ or + in L do; "
+            "write it so each character has one reading")
+
+
+def regex_problem(pattern: str) -> str | None:
+    """A policy regex must mean the same to RE2 and Python's re, and stay safe in Python's."""
+    return re2check.problem(pattern) or backtrack_problem(pattern)
+
+
 def _gate_problems(where: str, d: dict) -> list[Problem]:
     out = []
     lits = d.get("requires_any", [])
@@ -312,7 +328,7 @@ def _gate_problems(where: str, d: dict) -> list[Problem]:
         if not isinstance(pat, str) or not pat:
             out.append(Problem(f"{where}.requires_match", "must be a regex string"))
         else:
-            why = re2check.problem(pat)
+            why = regex_problem(pat)
             if why:
                 out.append(Problem(f"{where}.requires_match", why))
             elif re.search(r"(?<!\\)[A-Z]", pat):
@@ -341,7 +357,7 @@ def _from_spec_problems(raw) -> list[Problem]:
             out.append(Problem(where, "must have exactly name and regex"))
         elif not isinstance(d["name"], str) or not PATTERN_NAME.match(d["name"]):
             out.append(Problem(f"{where}.name", "must be upper case letters, digits and _ (the mask is <NAME>)"))
-        elif not isinstance(d["regex"], str) or (why := re2check.problem(d["regex"])):
+        elif not isinstance(d["regex"], str) or (why := regex_problem(d["regex"])):
             out.append(Problem(f"{where}.regex", why if isinstance(d["regex"], str) else "must be a regex string"))
     keys = raw.get("metadata_keys") or {}
     if not isinstance(keys, dict):
@@ -410,7 +426,7 @@ def parse(text: str, source: str, allow_from_spec: bool = True) -> Policy:
             if gate:
                 problems.extend(gate)
                 continue
-            why = re2check.problem(d["regex"])
+            why = regex_problem(d["regex"])
             if why:
                 problems.append(Problem(f"{where}.regex", why))
                 continue

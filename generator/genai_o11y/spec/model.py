@@ -289,7 +289,13 @@ class Pattern(Strict):
     @field_validator("regex")
     @classmethod
     def _compiles(cls, v: str) -> str:
-        return _re2(v)
+        from ..redaction_policy import backtrack_problem  # a detector: the app-side redactor runs it in Python's re too
+
+        v = _re2(v)
+        why = backtrack_problem(v)
+        if why:
+            raise ValueError(f"regex {v!r}: {why}")
+        return v
 
 
 class ContentStore(Strict):
