@@ -9,8 +9,10 @@ As shipped (gateway.enabled): the sidecar is stateless, its load_balancing expor
 the gateway tier; here the drop-all sink stands in for the gateways (static resolver). The gateway
 runs its generated config (tail sampling, the shipped 30 s wait) with the sink as Tempo, loaded
 directly, unthrottled and at each rate: spans/s per core, peak RSS, and the memory per trace held (the
-RSS grown over the idle process at the window's end, divided by the traces tail sampling holds then,
-read from its own gauge). The gateway's load gets new trace ids on every pass over it (a trace cut by
+live heap grown over the idle process's at the window's end, both read right after a forced collection
+through the pprof extension, divided by the traces tail sampling holds then, read from its own gauge;
+the gateway runs that one build of the same sources with the extension added. RSS growth swung 2x
+between runs: it holds garbage not yet collected). The gateway's load gets new trace ids on every pass over it (a trace cut by
 a request boundary may split when the senders' passes drift apart): replayed ids would be late spans of
 traces already decided, not the traffic a gateway sees. --sidecar-only adds the sidecar with
 gateway.enabled: false (tail sampling in the pod: the topology before the gateway tier).
@@ -224,10 +226,25 @@ def ablate(cfg: dict, component: str) -> dict:
     return cfg
 
 
+def live_heap(pprof: str) -> int:
+    """Bytes the Go heap holds live: the pprof extension's heap endpoint collects first (gc=1) and prints the
+    runtime's MemStats, whose HeapAlloc right after a collection is the live data alone (no garbage's sawtooth)."""
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{pprof}/debug/pprof/heap?gc=1&debug=1", timeout=60) as r:
+        text = r.read().decode()
+    m = re.search(r"^# HeapAlloc = (\d+)$", text, re.M)
+    if m is None:
+        raise SystemExit(f"no HeapAlloc in the heap profile of {pprof}")
+    return int(m.group(1))
+
+
 def run(binary: Path, label: str, cfg: dict, spec, bodies: list[bytes], tmp: Path, senders: int, warmup: float, window: float,
-        rate: float | None = None, gateway: bool = False) -> dict:
+        rate: float | None = None, gateway: bool = False, pprof: str | None = None) -> dict:
     """One config under load: unthrottled, or `rate` spans/s offered in total (each sender paced).
-    `gateway`: the config is a gateway replica's (its ports from spec.gateway, on loopback)."""
+    `gateway`: the config is a gateway replica's (its ports from spec.gateway, on loopback).
+    `pprof`: the config has the pprof extension there: the live heap is read before the load and at the window's end."""
     from types import SimpleNamespace
 
     if gateway:
@@ -267,6 +284,7 @@ def run(binary: Path, label: str, cfg: dict, spec, bodies: list[bytes], tmp: Pat
     threads = [threading.Thread(target=send, args=(i,), daemon=True) for i in range(senders)]
     url = f"http://{c.telemetry_endpoint}/metrics"
     idle_rss = _status(proc.pid, "VmRSS")
+    idle_heap = live_heap(pprof) if pprof else 0
     try:
         for t in threads:
             t.start()
@@ -282,6 +300,8 @@ def run(binary: Path, label: str, cfg: dict, spec, bodies: list[bytes], tmp: Pat
         if gateway:  # what tail sampling holds at the window's end (its own gauge), and the RSS it costs over the idle process
             row["traces_held"] = samples_at(url, TRACES_ON_MEMORY)
             row["rss_growth"] = _status(proc.pid, "VmRSS") - idle_rss
+            if pprof:
+                row["heap_growth"] = live_heap(pprof) - idle_heap
         return row
     finally:
         stop.set()
@@ -352,6 +372,11 @@ def main() -> None:
                      if not (a == WITHOUT_REDACTION and k != "metadata")]
         if not args.no_gateway:
             plan += [(r, k, rate, GATEWAY, w) for r in range(args.rounds) for k in loads for rate in rates for w in waits]
+            from profile import build as pprof_build  # bench/profile.py: our distribution plus the pprof extension, cached
+
+            heap_binary = pprof_build()
+            print(f"gateway replica runs: {heap_binary.name} with the pprof extension (bench/profile.py's build of the same sources), "
+                  "for its live heap after a collection at idle and at the window's end\n", flush=True)
         for r, k, rate, label, wait in plan:
             bodies, _n = loads[k]
             tmp = Path(tempfile.mkdtemp())
@@ -362,9 +387,13 @@ def main() -> None:
             if label == OTTL_ENGINE:
                 overrides["collector.engine"] = "ottl"
             spec = make_spec(collector_ports(overrides, tmp))
+            pprof = None
             if label == GATEWAY:
                 spec = gateway_spec(spec, gateway_ports(tmp))
                 cfg = gateway_builder.build(spec, listen_host="127.0.0.1")
+                pprof = f"127.0.0.1:{free_port()}"  # the live heap per trace held (live_heap)
+                cfg["extensions"]["pprof"] = {"endpoint": pprof}
+                cfg["service"]["extensions"].append("pprof")
             elif label == "pass-through":
                 cfg = passthrough_config(spec, sink_ep)
             else:
@@ -373,7 +402,8 @@ def main() -> None:
                     if a == label:
                         cfg = ablate(cfg, component)
             warmup = args.warmup if args.warmup is not None else (wait + 10 if samples(label) else 10)
-            row = run(binary, f"{label} (round {r + 1})", cfg, spec, bodies, tmp, args.senders, warmup, args.window, rate, gateway=label == GATEWAY)
+            row = run(heap_binary if pprof else binary, f"{label} (round {r + 1})", cfg, spec, bodies, tmp, args.senders, warmup, args.window, rate,
+                      gateway=label == GATEWAY, pprof=pprof)
             row.update(config=label, wait=wait, load=k)
             rows.append(row)
     finally:
@@ -401,14 +431,14 @@ def main() -> None:
                     rss = max(r["rss_mib"] for r in full)
                     at = f"at {rate:,.0f} spans/s offered" if rate else "unthrottled"
                     line = (f"{LOADS[k]}, {config}{', ' + wait_label(wait) if samples(config) else ''}, {at}: CPU per span {cpu:.1f} µs, "
-                            f"{cpu / base:.1f}x pass-through's {base:.1f} µs")
+                            f"{cpu / base:.2f}x pass-through's {base:.1f} µs")
                     bare = pick(WITHOUT_REDACTION, rate, k) if k != "metadata" and config == SIDECAR else []
                     if k == "metadata":
                         line += f" (target <= 2x: {'met' if cpu / base <= 2 else 'NOT met'})"
                     elif bare:  # the target is <= 2x plus the redaction stage's own cost: the sidecar's CPU without that cost, judged against 2x
                         without = min(r["cpu_us"] for r in bare)
                         line += (f"; the redaction stage's own cost {cpu - without:.1f} µs per span (the sidecar without it: {without:.1f} µs), "
-                                 f"without it {without / base:.1f}x (target <= 2x plus redaction: {'met' if without / base <= 2 else 'NOT met'})")
+                                 f"without it {without / base:.2f}x (target <= 2x plus redaction: {'met' if without / base <= 2 else 'NOT met'})")
                     line += f"; peak RSS {rss:.0f} MiB"
                     if not rate:
                         line += f"; throughput {max(r['rate'] for r in full) / max(r['rate'] for r in thru):.2f} of pass-through"
@@ -419,11 +449,16 @@ def main() -> None:
                     g = pick(GATEWAY, rate, k, wait)
                     best = max(g, key=lambda r: r["rate"] / r["cores"])
                     at = f"at {rate:,.0f} spans/s offered" if rate else "unthrottled"
-                    held = min(g, key=lambda r: r["rss_growth"] / max(r["traces_held"], 1))
-                    print(f"{LOADS[k]}, gateway replica, {wait_label(wait)}, {at}: {best['rate'] / best['cores']:,.0f} spans/s per core "
-                          f"({best['rate']:,.0f} spans/s on {best['cores']:.2f} cores), peak RSS {max(r['rss_mib'] for r in g):.0f} MiB; "
-                          f"{held['traces_held']:,.0f} traces held at the window's end, RSS {held['rss_growth'] / 2**20:.0f} MiB over the idle "
-                          f"process: {held['rss_growth'] / max(held['traces_held'], 1) / 1024:.1f} KiB per trace held")
+                    line = (f"{LOADS[k]}, gateway replica, {wait_label(wait)}, {at}: {best['rate'] / best['cores']:,.0f} spans/s per core "
+                            f"({best['rate']:,.0f} spans/s on {best['cores']:.2f} cores), peak RSS {max(r['rss_mib'] for r in g):.0f} MiB; ")
+                    per_trace = [r["heap_growth"] / r["traces_held"] / 1024 for r in g if r["traces_held"] > 0]
+                    if per_trace:  # the live heap over the idle process's, both right after a collection, per trace tail sampling holds
+                        held = max(g, key=lambda r: r["traces_held"])
+                        line += (f"{held['traces_held']:,.0f} traces held at the window's end, live heap {held['heap_growth'] / 2**20:.0f} MiB over the "
+                                 f"idle process's: {min(per_trace):.1f} – {max(per_trace):.1f} KiB per trace held (live heap after a GC, {len(per_trace)} run(s))")
+                    else:
+                        line += "no trace held at the window's end (tail sampling's gauge read 0): no memory per trace"
+                    print(line)
     if args.engines:
         for k in loads:
             ottl = max(r["rate"] for r in pick(OTTL_ENGINE, None, k)) / max(r["rate"] for r in pick("pass-through", None, k))

@@ -28,6 +28,25 @@ def test_check_command_detects_drift(tmp_path):
     assert "limit_mib: 401" in bad.stdout and "stale" in bad.stderr
 
 
+def test_check_after_the_spec_file_was_renamed_compares_content(tmp_path):
+    """Renaming the spec marked every file stale (their headers name the spec file): only content counts,
+    and a content change under the new name is still caught."""
+    from genai_o11y.spec import default_text
+
+    cli = [sys.executable, "-m", "genai_o11y"]
+    old, new, out = tmp_path / "team-spec.yaml", tmp_path / "spec.yaml", tmp_path / "out"
+    old.write_text(default_text())
+    subprocess.run(cli + ["generate", str(old), "--out", str(out)], check=True, capture_output=True)
+    old.rename(new)
+    ok = subprocess.run(cli + ["check", str(new), "--dir", str(out)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    named = [rel for rel in artifacts.build_all(load(), "x") if "team-spec.yaml" in (out / rel).read_text()]
+    assert named and f"{len(named)} of them name another spec file in their header (team-spec.yaml" in ok.stdout
+    new.write_text(default_text().replace("memory_limit_mib: 400", "memory_limit_mib: 401"))
+    bad = subprocess.run(cli + ["check", str(new), "--dir", str(out)], capture_output=True, text=True)
+    assert bad.returncode == 1 and "limit_mib: 401" in bad.stdout and "stale" in bad.stderr
+
+
 def test_generate_twice_gives_identical_bytes(tmp_path):
     cli = [sys.executable, "-m", "genai_o11y"]
     a, b = tmp_path / "a", tmp_path / "b"

@@ -95,6 +95,11 @@ def test_health_checks_volumes_and_the_sidecar(doc):
     # the Go runtime's soft limit sits below the memory limiter's (50% of collector.memory_limit_mib)
     limit = yaml.safe_load((REPO / "collector" / "otelcol.yaml").read_text())["processors"]["memory_limiter"]["limit_mib"]
     assert col["environment"]["GOMEMLIMIT"] == f"{int(limit * 0.5)}MiB"
+    # and every variable of the collector's runtime (GOGC too) as the builder gives it
+    from genai_o11y.builders import collector as collector_builder
+    from genai_o11y.spec import load
+
+    assert collector_builder.runtime_env(load()).items() <= col["environment"].items()
 
 
 def test_configs_point_at_services_that_exist(doc, repo):

@@ -123,6 +123,15 @@ def test_filters(tmp_path):
     middle = every[len(every) // 2]["started_at"]
     early, late = dataset.build([path], FLOORS, until=middle), dataset.build([path], FLOORS, since=middle)
     assert len(early) + len(late) == len(every) and early and late
+    # a second service's requests (another app's sidecar): --service keeps one service's cases
+    service = every[0]["service"]
+    other = write_otlp_json(tmp_path / "other.jsonl", demo_spans("healthy", 10, seed=8))
+    other.write_text(other.read_text().replace(json.dumps(service), json.dumps("refund-agent")))
+    both = dataset.build([path, other], FLOORS)
+    assert {c["service"] for c in both} == {service, "refund-agent"}
+    for name in (service, "refund-agent"):
+        mine = dataset.build([path, other], FLOORS, service=name)
+        assert mine == [c for c in both if c["service"] == name] and mine
     with pytest.raises(UserError, match="--signal: unknown signal 'slow'"):
         dataset.build([path], FLOORS, signal="slow")
     with pytest.raises(UserError, match="--since: not an ISO 8601 time"):

@@ -96,6 +96,11 @@ def test_sidecar_cr_carries_the_generated_config_and_the_collector_validates_it(
     assert env["GENAI_O11Y_HASH_SALT"]["valueFrom"]["secretKeyRef"] == {"name": "genai-o11y-hash-salt", "key": "salt"}
     limit = yaml.safe_load(committed)["processors"]["memory_limiter"]["limit_mib"]
     assert env["GOMEMLIMIT"]["value"] == f"{int(limit * 0.5)}MiB"  # below the limiter's soft limit (80%)
+    from genai_o11y.builders import collector as collector_builder
+    from genai_o11y.spec import load
+
+    # every variable of the collector's runtime (GOGC too), as compose and the local stack set them
+    assert {k: env[k]["value"] for k in env if "value" in env[k]}.items() >= collector_builder.runtime_env(load()).items()
     mounts = {m["mountPath"] for m in cr["spec"]["volumeMounts"]}
     assert yaml.safe_load(committed)["extensions"]["file_storage/queue"]["directory"] in mounts
 

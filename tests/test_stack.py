@@ -86,6 +86,9 @@ def test_ctrl_c_stops_everything_and_a_second_run_on_the_same_workdir_is_refused
         # the collector runs as it does in compose and Helm: GOMEMLIMIT below the memory limiter
         collector_env = Path(f"/proc/{_pids(work, 'pids')[1]}/environ").read_bytes().split(b"\0")
         assert any(e.startswith(b"GOMEMLIMIT=") and e.endswith(b"MiB") for e in collector_env)
+        from genai_o11y.builders import collector as collector_builder
+
+        assert {f"{k}={v}".encode() for k, v in collector_builder.runtime_env(load()).items() if k != "GOMEMLIMIT"} <= set(collector_env)
         # a second stack on the same directory would wipe this one's data: refused, naming the pids
         second = subprocess.run(CLI + ["up", "--workdir", str(work)], capture_output=True, text=True, timeout=60)
         assert second.returncode == 2, second.stdout + second.stderr

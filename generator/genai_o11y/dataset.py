@@ -243,7 +243,7 @@ def _when(value: str | None, flag: str) -> int | None:
 
 def build(paths: list[Path], floors: dict[str, tuple[str, float]], tempo_url: str | None = None, route: str | None = None,
           tenant: str | None = None, signal: str | None = None, since: str | None = None, until: str | None = None,
-          actions: frozenset[str] | set[str] = frozenset()) -> list[dict]:
+          actions: frozenset[str] | set[str] = frozenset(), service: str | None = None) -> list[dict]:
     """Eval cases from these files, filtered, in a stable order. `actions`: the quality proxies (user actions)
     that make a trace eval-worthy (signal user_action; the spec's proxies that rise)."""
     if signal is not None and signal not in SIGNALS:
@@ -263,7 +263,8 @@ def build(paths: list[Path], floors: dict[str, tuple[str, float]], tempo_url: st
         if c is None:
             continue
         start = min(s.start for s in spans if s.attrs.get(n.STAGE) not in n.LINKED_STAGES)
-        if (route and c["route"] != route) or (tenant and c["tenant"] != tenant) or (signal and signal not in c["signals"]):
+        if (route and c["route"] != route) or (tenant and c["tenant"] != tenant) or (signal and signal not in c["signals"]) \
+                or (service and c["service"] != service):
             continue
         if (t0 is not None and start < t0) or (t1 is not None and start >= t1):
             continue

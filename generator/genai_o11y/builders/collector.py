@@ -312,7 +312,7 @@ def gateway_exporter(spec: Spec) -> dict:
 
 def runtime_env(spec: Spec) -> dict[str, str]:
     """Environment of the collector process wherever it runs (compose, Helm, local stack, benchmarks)."""
-    return {"GOMEMLIMIT": f"{int(spec.collector.memory_limit_mib * n.GOMEMLIMIT_SHARE)}MiB"}
+    return {"GOMEMLIMIT": f"{int(spec.collector.memory_limit_mib * n.GOMEMLIMIT_SHARE)}MiB", "GOGC": str(spec.collector.gogc)}
 
 
 def policy_for(spec: Spec) -> Policy:

@@ -61,6 +61,7 @@ def values(spec: Spec) -> dict:
             "ports": {"metrics": port(c.metrics_endpoint), "telemetry": port(c.telemetry_endpoint)},
             "resources": {"requests": {"cpu": "100m", "memory": f"{c.memory_limit_mib // 2}Mi"}, "limits": {"memory": f"{int(c.memory_limit_mib * 1.25)}Mi"}},
             "goMemLimit": collector_builder.runtime_env(spec)["GOMEMLIMIT"],
+            "goGC": collector_builder.runtime_env(spec)["GOGC"],
             "queue": {"path": c.queue_directory, "sizeLimit": f"{collector_builder.queue_volume_mib(spec)}Mi"},
             "evalDataset": eval_dataset_values(spec, "sidecar"),
         },
@@ -154,6 +155,8 @@ def values_schema() -> dict:
                 "resources": {"type": "object", "description": "Container resources of the sidecar."},
                 "goMemLimit": {"type": "string", "pattern": "^$|^[0-9]+(B|KiB|MiB|GiB)$",
                                "description": "GOMEMLIMIT of the sidecar (50% of collector.memory_limit_mib; empty: unset)."},
+                "goGC": {"type": "string", "pattern": "^$|^[0-9]+$|^off$",
+                         "description": "GOGC of the sidecar (spec collector.gogc; empty: Go's default 100)."},
                 "queue": _obj({"path": STR, "sizeLimit": {**STR, "description": f"Size of the queue's emptyDir: {collector_builder.QUEUE_DISK_FACTOR} x collector.queue_mib + {collector_builder.QUEUE_DISK_SLACK_MIB}Mi, "
                                                           "the bytes the collector's queues hold (change that in the spec: a smaller volume gets the pod evicted)."}}),
                 "evalDataset": EVAL_DATASET_SCHEMA,
