@@ -220,3 +220,61 @@ def test_every_way_a_span_is_not_delivered_is_named(fate):
     expect = {"export_failed": "failed to export", "queue_full": "dropped on a full queue", "queued": "still queued at stop"}[fate]
     assert reason is not None and reason.startswith(f"{3 - processor.exported} of 3 spans") and expect in reason, reason
     processor.shutdown()
+
+
+# --- the request span carries the answer's model and prompt version, through the real collector -----------
+
+def _answer_of_each_request(spans) -> dict[int, tuple[str, str]]:
+    """trace id -> (model, prompt version) of the last model call that ended in the request (the oracle,
+    from the model_call spans themselves)."""
+    last: dict[int, tuple[int, str, str]] = {}
+    for s in stage(spans, "model_call"):
+        tid = s.context.trace_id
+        if tid not in last or s.end_time >= last[tid][0]:
+            last[tid] = (s.end_time, s.attributes[n.REQUEST_MODEL], s.attributes[n.PROMPT_VERSION])
+    return {tid: (m, v) for tid, (_t, m, v) in last.items()}
+
+
+@pytest.mark.collector
+def test_request_and_missing_tool_series_carry_the_answers_model_and_prompt_version(otelcol, tmp_path, monkeypatch):
+    from collections import Counter
+
+    from genai_o11y import instrument
+
+    monkeypatch.setenv("GENAI_O11Y_HASH_SALT", "salt-1")
+    svc = "demo-request-labels"
+    spec = harness.make_spec(harness.collector_ports({}, tmp_path))
+    mem = InMemorySpanExporter()
+    with harness.run_collector(otelcol, spec, tmp_path) as col:
+        obs = instrument.setup(svc, endpoint=col.otlp_grpc, set_global=False)
+        obs.provider.add_span_processor(SimpleSpanProcessor(mem))
+        for scenario in ("healthy", "cost_spike", "prompt_drift", "tool_skipping"):
+            app = SupportCopilot(obs, scenarios.get(scenario), seed=5, time_scale=0)
+            for _ in range(40):
+                app.ask()
+        assert obs.processor.force_flush(10_000)
+        spans = mem.get_finished_spans()
+        requests = stage(spans, "request")
+        answer = _answer_of_each_request(spans)
+        want = Counter(answer[s.context.trace_id] for s in requests)
+        required = [(t.name, set(t.required_for_routes)) for t in spec.pipeline.tools if t.required_for_routes]
+        skipped = [s for s in requests if any(s.attributes.get(n.ROUTE) in routes and tool not in s.attributes[n.TOOLS_CALLED].split(",")
+                                              for tool, routes in required)]
+        want_missing = Counter(answer[s.context.trace_id] for s in skipped)
+        calls, missing = "genai_o11y_span_calls_total", "genai_o11y_answers_missing_required_tool_total"
+        smp = harness.wait_for(lambda: (lambda smp: smp if harness.metric_value(smp, calls, service_name=svc, genai_o11y_stage="request") == len(requests)
+                                        else None)(col.samples()), what="every request in the span metrics")
+        obs.provider.shutdown()
+    # every request had a model call, the demo's models and both prompt versions are there, and some billing answers skipped the tool
+    assert len(answer) == len(requests) == 160 and len({m for m, _ in want}) >= 2 and len({v for _, v in want}) >= 2 and skipped
+    model, version = "gen_ai_request_model", "genai_o11y_prompt_version"
+    got = Counter()
+    for s in smp:
+        if s.name == calls and s.labels.get("service_name") == svc and s.labels.get("genai_o11y_stage") == "request":
+            got[(s.labels.get(model), s.labels.get(version))] += int(s.value)
+    assert got == want
+    got_missing = Counter()
+    for s in smp:
+        if s.name == missing and s.labels.get("service_name") == svc:
+            got_missing[(s.labels.get(model), s.labels.get(version))] += int(s.value)
+    assert got_missing == want_missing and n.NONE_VALUE not in {x for pair in got_missing for x in pair}

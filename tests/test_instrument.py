@@ -279,6 +279,107 @@ def test_redaction_applies_before_export(monkeypatch, prompts):
     obs.provider.shutdown()
 
 
+#: A spec's own redaction settings, each visible in one span: an extra detector, a Tier 1 key, a content limit.
+POLICY_SETTINGS = {"redaction.max_content_chars": 64, "redaction.extra_patterns": [{"name": "EMPLOYEE_ID", "regex": "EMP-[0-9]{6}"}],
+                   "redaction.metadata_keys": {"app.customer_tier": "identifier"}}
+
+
+def generated_policy(tmp_path, overrides: dict) -> "Path":
+    from genai_o11y import artifacts
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(artifacts.build_all(make_spec(overrides), "spec.yaml")[artifacts.REDACTION_POLICY])
+    return path
+
+
+def one_redacted_span(obs) -> dict:
+    with obs.request(route="billing") as req:
+        req.set(app__customer_tier="gold", app__note="badge EMP-004211 " + "z" * 200)
+    obs.processor.force_flush()
+    attrs = dict(obs.processor_exporter.get_finished_spans()[-1].attributes)
+    obs.provider.shutdown()
+    return attrs
+
+
+@pytest.mark.parametrize("mode", ["redacted", "metadata-only"])
+@pytest.mark.parametrize("how", ["parameter", "env"])
+def test_the_helper_applies_the_generated_policy_in_effect(monkeypatch, tmp_path, how, mode):
+    """setup(redaction_policy=) or GENAI_O11Y_REDACTION_POLICY: the generated file's settings apply (the
+    spec's detector, Tier 1 key, content limit and mode); without it the embedded default applies."""
+    from genai_o11y.redact import POLICY_ENV
+
+    monkeypatch.setenv("GENAI_O11Y_HASH_SALT", "salt-1")
+    path = generated_policy(tmp_path, {**POLICY_SETTINGS, "redaction.mode": mode})
+    exporter = InMemorySpanExporter()
+    if how == "env":
+        monkeypatch.setenv(POLICY_ENV, str(path))
+    obs = instrument.setup("svc", exporter=exporter, set_global=False, redaction_policy=path if how == "parameter" else None)
+    obs.processor_exporter = exporter
+    attrs = one_redacted_span(obs)
+    assert attrs["app.customer_tier"] == "gold"  # the spec's Tier 1 key: kept verbatim in every mode
+    if mode == "redacted":
+        assert attrs["app.note"] == ("badge <EMPLOYEE_ID> " + "z" * 200)[:64]
+    else:
+        assert "app.note" not in attrs
+    monkeypatch.delenv(POLICY_ENV, raising=False)
+    obs = instrument.setup("svc", exporter=(exporter := InMemorySpanExporter()), set_global=False)
+    obs.processor_exporter = exporter
+    default = one_redacted_span(obs)
+    assert default["app.note"] == "badge EMP-004211 " + "z" * 200  # the embedded policy knows no EMPLOYEE_ID, cuts at 4096
+
+
+#: Each way a policy file can be wrong: (file text, or None for no file; what the one-line error names).
+BAD_POLICIES = [
+    (None, "redaction policy file not found"),
+    ("version: 1\ndetectors: [\n", "not valid YAML"),
+    ("version: 2\ndetectors:\n  - {name: K, regex: 'k[0-9]+', mask: '<K>'}\n", "version: must be 1"),
+    ("version: 1\ndetectors:\n  - {name: K, regex: '(?<=x)k', mask: '<K>'}\n", "detectors[0].regex: look-around"),
+    ("version: 1\ndetectors:\n  - {name: K, regex: 'k[0-9]+', mask: '<K>'}\nfrom_spec: {mode: loud}\n", "from_spec.mode: must be one of"),
+    ("version: 1\ndetectors:\n  - {name: K, regex: 'k[0-9]+', mask: '<K>'}\nfrom_spec: {max_content_chars: 3}\n", "from_spec.max_content_chars"),
+    ("version: 1\ndetectors:\n  - {name: K, regex: 'k[0-9]+', mask: '<K>'}\nfrom_spec: {extra_patterns: [{name: e, regex: x}]}\n",
+     "from_spec.extra_patterns[0].name"),
+    ("version: 1\ndetectors:\n  - {name: K, regex: 'k[0-9]+', mask: '<K>'}\nfrom_spec: {metadata_keys: {a.b: nope}}\n", "unknown shape 'nope'"),
+    ("version: 1\ndetectors: []\n", "at least one detector"),
+]
+
+
+@pytest.mark.parametrize("text, names", BAD_POLICIES)
+@pytest.mark.parametrize("how", ["parameter", "env"])
+def test_a_missing_or_bad_policy_file_fails_closed_in_one_line(monkeypatch, tmp_path, text, names, how):
+    """setup raises BadPolicy (a UserError: no traceback from the CLI) before any span can be exported:
+    one line naming the file (and the variable it came from) and the cause."""
+    from genai_o11y.redact import POLICY_ENV, BadPolicy
+
+    monkeypatch.setenv("GENAI_O11Y_HASH_SALT", "salt-1")
+    path = tmp_path / "policy.yaml"
+    if text is not None:
+        path.write_text(text)
+    if how == "env":
+        monkeypatch.setenv(POLICY_ENV, str(path))
+    exporter = InMemorySpanExporter()
+    with pytest.raises(BadPolicy) as e:
+        instrument.setup("svc", exporter=exporter, set_global=False, redaction_policy=path if how == "parameter" else None)
+    msg = str(e.value)
+    assert isinstance(e.value, UserError) and "\n" not in msg and str(path) in msg and names in msg, msg
+    assert (f"(from {POLICY_ENV})" in msg) == (how == "env"), msg
+    assert not exporter.get_finished_spans()
+
+
+def test_the_demo_command_refuses_a_bad_policy_in_one_line_without_a_traceback(tmp_path):
+    """The CLI path (`genai-o11y demo`, as compose runs the app): exit 2, one line on stderr, nothing sent."""
+    import os
+    import subprocess
+    import sys
+
+    from genai_o11y.redact import POLICY_ENV
+
+    env = dict(os.environ, GENAI_O11Y_HASH_SALT="s", **{POLICY_ENV: str(tmp_path / "missing.yaml")})
+    run = subprocess.run([sys.executable, "-m", "genai_o11y", "demo", "--requests", "1", "--endpoint", "127.0.0.1:1"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 2 and run.stdout == "", (run.returncode, run.stdout)
+    assert run.stderr.splitlines() == [f"error: redaction policy {tmp_path / 'missing.yaml'} (from {POLICY_ENV}): redaction policy file not found"], run.stderr
+
+
 # --- alongside other instrumentations -----------------------------------------------------------------
 
 @pytest.fixture
@@ -366,3 +467,30 @@ def test_through_the_real_collector_metrics_carry_what_the_helper_set(otelcol, t
         # the eval of the OpenLLMetry-instrumented request still carries the request's model and route
         assert metric_value(smp, "genai_o11y_evaluation_score_count", service_name="helper-e2e", gen_ai_request_model="gpt-4o", genai_o11y_route="faq") == 4
         obs.provider.shutdown()
+
+
+# --- the request span is labelled with its answer's model and prompt version ------------------------------
+
+@pytest.mark.parametrize("app_sets", ["nothing", "at_start", "on_handle"])
+@pytest.mark.parametrize("calls", [0, 1, 2, 3])
+def test_request_takes_the_last_model_calls_model_and_prompt_version_unless_the_app_set_them(mem, app_sets, calls):
+    obs, exporter, _ = mem
+    reg = instrument.PromptRegistry()
+    made = [(f"model-{i}", reg.register(f"p{i}", f"v{i}", f"template {i}: $q")) for i in range(calls)]
+    own = {"gen_ai__request__model": "app-model", "genai_o11y__prompt__version": "app-v"} if app_sets == "at_start" else {}
+    with obs.request(route="faq", **own) as req:
+        for model, prompt in made:
+            with obs.model_call(model, provider="openai", prompt=prompt):
+                pass
+            with obs.tool_call("search_kb"):  # a later stage that is not a model call changes nothing
+                pass
+        if app_sets == "on_handle":
+            req.set(gen_ai__request__model="app-model", genai_o11y__prompt__version="app-v")
+    span = by_stage(exporter)["request"][0]
+    got = (span.attributes.get(n.REQUEST_MODEL), span.attributes.get(n.PROMPT_VERSION))
+    if app_sets != "nothing":
+        assert got == ("app-model", "app-v")
+    elif calls:
+        assert got == (made[-1][0], made[-1][1].version)
+    else:
+        assert got == (None, None)

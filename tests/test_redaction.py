@@ -16,11 +16,11 @@ import urllib.request
 import pytest
 
 import pii_corpus as corpus
-from genai_o11y import catalog
+from genai_o11y import artifacts, catalog
 from genai_o11y.builders import collector as collector_builder
-from genai_o11y.redact import MissingSalt, Redactor, hash_id
-from harness import (ID_PATH, REDACTION_BASE, TEST_SALT, TIER1, OtlpSink, collector_ports, corpus_items, encoded_url, make_spec,
-                     run_collector, send, span_pb, through_collector, wait_for)
+from genai_o11y.redact import COUNT_KEY, MissingSalt, RedactingSpanExporter, Redactor, hash_id
+from harness import (ID_PATH, REDACTION_BASE, TEST_SALT, TIER1, OtlpSink, _attrs, collector_ports, corpus_items, make_spec, run_collector, send,
+                     span_pb, through_collector, wait_for)
 
 pytestmark = pytest.mark.collector
 BASE = REDACTION_BASE
@@ -112,10 +112,11 @@ def test_helper_metadata_only_drops_content():
 @pytest.fixture(scope="module")
 def corpus_run(tmp_path_factory, otelcol):
     """The corpus through one collector (the default engine); what left it."""
-    with through_collector(otelcol, tmp_path_factory.mktemp("redaction"), corpus_items()) as (spec, col, sink):
+    items = corpus_items()
+    with through_collector(otelcol, tmp_path_factory.mktemp("redaction"), items) as (spec, col, sink):
         time.sleep(2)  # metrics flush
         metrics = col.metrics_text() + urllib.request.urlopen(col.telemetry_url, timeout=5).read().decode()
-        yield {"spec": spec, "sink": sink, "cases": corpus.cases(), "metrics": metrics, "log": col.log(), "spans": sink.spans()}
+        yield {"spec": spec, "items": items, "sink": sink, "cases": corpus.cases(), "metrics": metrics, "log": col.log(), "spans": sink.spans()}
 
 
 def test_zero_leaks_in_traces_metrics_and_logs(corpus_run):
@@ -145,28 +146,101 @@ def test_every_place_shows_the_kind_of_what_was_masked(corpus_run):
     assert not missing, missing[:5]
 
 
-def test_collector_and_helper_agree_on_the_same_cases(corpus_run):
-    r = Redactor(salt=TEST_SALT, max_chars=corpus_run["spec"].redaction.max_content_chars)
-    by_case = {s.attributes["corpus.case"]: s for s in corpus_run["spans"] if "corpus.case" in s.attributes}
-    checked = 0
-    for case in corpus_run["cases"]:
-        s = by_case[case.id]
-        if case.place == "content":
-            assert s.attributes["gen_ai.input.messages"] == r.mask(case.text)[0][:512]
-        elif case.place == "unknown_key":
-            assert s.attributes["app.customer_note"] == r.mask(case.text)[0][:512]
-        elif case.place == "url_encoded":
-            assert s.attributes["url.full"] == r.mask(encoded_url(case.text))[0][:512], case.text
-        elif case.place == "span_name":
-            assert s.name == r.span_name(f"lookup {case.text}")
-        elif case.place == "nested_list":
-            want, _ = r.attributes({"gen_ai.output.messages": [{"role": "assistant", "content": case.text}, "plain " + case.text]})
-            got = {k: v for k, v in s.attributes.items() if k.startswith("gen_ai.output.messages")}
-            assert got == want
-        else:
-            continue
-        checked += 1
-    assert checked >= 200
+def helper_from_generated_file(spec, tmp_path) -> Redactor:
+    """The app-side redactor as an app loads it: from the redaction/policy.yaml `generate` writes for `spec`."""
+    path = tmp_path / "policy.yaml"
+    path.write_text(artifacts.build_all(spec, "test spec")[artifacts.REDACTION_POLICY])
+    return Redactor.from_file(path, salt=TEST_SALT)
+
+
+class _Capture:
+    """An inner exporter that keeps what it is given."""
+
+    def export(self, spans):
+        self.spans = list(spans)
+
+
+def helper_output(r: Redactor, res: dict, span) -> tuple[str, dict, list, dict]:
+    """What the app-side RedactingSpanExporter makes of one input span (as an SDK span): name, attributes
+    (with the audit count), events, resource; shaped as the sink reports what left the collector."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.trace import SpanContext
+
+    sdk = ReadableSpan(name=span.name, context=SpanContext(int.from_bytes(span.trace_id, "big"), int.from_bytes(span.span_id, "big"), False),
+                       resource=Resource(res), attributes=_attrs(span.attributes),
+                       events=[Event(e.name, _attrs(e.attributes), e.time_unix_nano) for e in span.events])
+    inner = _Capture()
+    RedactingSpanExporter(inner, r).export([sdk])
+    out = inner.spans[0]
+    return out.name, dict(out.attributes), [(e.name, dict(e.attributes)) for e in out.events], dict(out.resource.attributes)
+
+
+def assert_parity(items, spans, r: Redactor) -> int:
+    """Every span of `items` as the collector exported it equals the app-side redactor's output on the same
+    input, in every place (name, attributes, events, resource). Attributes the collector's pipeline adds
+    after redaction (derived Tier 1 keys such as cost) are not the redactor's: they are left out, and only
+    Tier 1 keys may be such additions."""
+    by_trace = {s.trace_id: s for s in spans}
+    diffs = []
+    for res, span in items:
+        got = by_trace[span.trace_id.hex()]
+        name, attrs, events, resource = helper_output(r, res, span)
+        # the audit count: absent in the helper's output when nothing was masked, 0 in the collector's
+        assert got.attributes.get(COUNT_KEY, 0) == attrs.pop(COUNT_KEY, 0), (span.name, got.attributes, attrs)
+        added = {k for k in got.attributes if k not in attrs and k != COUNT_KEY}
+        assert all(r.policy.is_metadata(k) for k in added), sorted(k for k in added if not r.policy.is_metadata(k))
+        got_attrs = {k: v for k, v in got.attributes.items() if k in attrs and k != COUNT_KEY}
+        got_resource = {k: v for k, v in got.resource.items() if k in resource or not r.policy.is_metadata(k)}
+        if (got.name, got_attrs, got.events, got_resource) != (name, attrs, events, resource):
+            diffs.append({"span": span.name[:60], "collector": (got.name, got_attrs, got.events, got_resource), "helper": (name, attrs, events, resource)})
+    assert not diffs, (len(diffs), diffs[:3])
+    return len(items)
+
+
+def test_collector_and_helper_agree_on_the_same_cases(corpus_run, tmp_path):
+    """The default spec: the helper loaded from its generated policy file gives what the collector gives."""
+    r = helper_from_generated_file(corpus_run["spec"], tmp_path)
+    assert r.max_chars == corpus_run["spec"].redaction.max_content_chars == 512
+    assert assert_parity(corpus_run["items"], corpus_run["spans"], r) >= 400
+
+
+#: A spec that changes every redaction setting a policy file carries: an extra detector, a Tier 1 key
+#: of its own, a content limit; run in each mode that exports content or drops it.
+SETTINGS = {"redaction.max_content_chars": 100, "redaction.extra_patterns": [{"name": "EMPLOYEE_ID", "regex": "EMP-[0-9]{6}"}],
+            "redaction.metadata_keys": {"app.customer_tier": {"enum": ["gold", "silver"]}}}
+
+
+def settings_items() -> list:
+    """The corpus, plus the spec's own detector and Tier 1 key in every place."""
+    items = corpus_items()
+    for i, text in enumerate(["badge EMP-004211 at the desk", "EMP-123456", "mail jane.doe@example.com, badge EMP-777000 " + "z" * 200]):
+        items.append(({"service.name": "settings-bot", "app.customer_tier": "gold"},
+                      span_pb(7_000_000 + i, f"lookup {text}", {"gen_ai.input.messages": text, "app.customer_tier": "silver", "app.note": text},
+                              events=[("exception", {"exception.message": text, "app.customer_tier": "gold"})])))
+    for i, tier in enumerate(["platinum", "gold", "gold jane.doe@example.com", 3]):  # off its contract: content
+        items.append(({"service.name": "settings-bot"}, span_pb(7_100_000 + i, "tier", {"app.customer_tier": tier})))
+    return items
+
+
+@pytest.mark.parametrize("mode", ["redacted", "metadata-only"])
+def test_collector_and_helper_agree_under_a_specs_own_settings(otelcol, tmp_path, mode):
+    """A spec with extra_patterns, metadata_keys, max_content_chars and a mode: the helper loaded from the
+    generated policy file (and nothing else) gives what the collector gives, span by span."""
+    items = settings_items()
+    with through_collector(otelcol, tmp_path, items, {**SETTINGS, "redaction.mode": mode}) as (spec, _col, sink):
+        spans = sink.spans()
+    r = helper_from_generated_file(spec, tmp_path)
+    assert (r.mode, r.max_chars) == (mode, 100) and r.policy.is_metadata("app.customer_tier")
+    assert assert_parity(items, spans, r) >= 400
+    # the spec's own settings did something on both sides
+    emp = [s for s in spans if s.trace_id == (7_000_001).to_bytes(16, "big").hex()][0]
+    assert emp.name == "lookup <EMPLOYEE_ID>" and emp.attributes["app.customer_tier"] == "silver"
+    if mode == "redacted":
+        assert emp.attributes["gen_ai.input.messages"] == "<EMPLOYEE_ID>"
+        assert max(len(v) for s in spans for v in s.attributes.values() if isinstance(v, str)) == 100
+    else:
+        assert "gen_ai.input.messages" not in emp.attributes
 
 
 def test_ids_in_span_names_become_placeholders(corpus_run):

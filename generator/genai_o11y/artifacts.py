@@ -106,7 +106,22 @@ def _compose_prometheus(spec: Spec) -> dict:
                                    ["/etc/prometheus/rules.yaml"], gateway_targets=compose.gateway_replica_targets(spec))
 
 
+def policy_in_effect(spec: Spec, source: str) -> str:
+    """redaction/policy.yaml alone: what the app-side helper loads (the local stack hands it to the demo)."""
+    return _policy_text(spec, render.header(source))
+
+
 def _policy_text(spec: Spec, head: str) -> str:
-    """The effective redaction policy, for review (edit a copy and point redaction.policy at it)."""
+    """The redaction policy in effect: the policy file, then what the spec adds (`from_spec`), so the
+    app-side helper loaded from this file applies what the collector applies (tests/test_redaction.py)."""
+    import yaml
+
     text = Path(spec.redaction.policy).read_text(encoding="utf-8") if spec.redaction.policy else redaction_policy.default_text()
-    return head + "# The redaction policy in effect. To change it: copy, edit, set redaction.policy in the spec.\n" + text
+    r = spec.redaction
+    section = redaction_policy.from_spec_section(r.mode, r.max_content_chars, [(p.name, p.regex) for p in r.extra_patterns], r.metadata_keys)
+    return (head + "# The redaction policy in effect, as the collector applies it. The app-side helper loads this file\n"
+            "# (GENAI_O11Y_REDACTION_POLICY or setup(redaction_policy=...)). To change the policy: copy it, delete\n"
+            "# `from_spec`, edit, set redaction.policy in the spec.\n" + text.rstrip("\n") + "\n\n"
+            "# What the spec adds (redaction.mode, max_content_chars, extra_patterns, metadata_keys), generated for the\n"
+            "# app-side helper (which applies `full` as `redacted`: the unredacted copy is the collector's).\n"
+            + yaml.safe_dump(section, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000))

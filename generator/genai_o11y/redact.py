@@ -21,10 +21,12 @@ import urllib.parse
 from typing import Any, Mapping
 
 from . import redaction_policy
-from .errors import UserError
+from .errors import SpecError, UserError
 from .redaction_policy import BYTES_MASK, Policy
 
 SALT_ENV = "GENAI_O11Y_HASH_SALT"
+#: The policy file the app-side helper applies (a generated redaction/policy.yaml); unset: the embedded default.
+POLICY_ENV = "GENAI_O11Y_REDACTION_POLICY"
 COUNT_KEY = "genai_o11y.redaction.count"
 
 
@@ -35,16 +37,22 @@ class MissingSalt(UserError):
     pass
 
 
+class BadPolicy(UserError):
+    """The redaction policy file given to the helper is missing or invalid (one line, naming the file)."""
+
+
 def hash_id(value: Any, salt: str) -> str:
     """The collector's identifier hash: h_ + first 16 hex of SHA-256("<salt>:<value>")."""
     return "h_" + hashlib.sha256(f"{salt}:{value}".encode()).hexdigest()[:16]
 
 
 class Redactor:
-    def __init__(self, policy: Policy | None = None, mode: str = "redacted", max_chars: int = 4096, salt: str | None = None):
+    def __init__(self, policy: Policy | None = None, mode: str | None = None, max_chars: int | None = None, salt: str | None = None):
+        """`mode` and `max_chars` default to the policy's (a generated redaction/policy.yaml carries the
+        spec's in `from_spec`; the embedded policy: redacted, 4096)."""
         self.policy = policy or redaction_policy.default_policy()
-        self.mode = mode
-        self.max_chars = max_chars
+        self.mode = mode or self.policy.mode
+        self.max_chars = max_chars or self.policy.max_content_chars
         self.salt = salt if salt is not None else os.environ.get(SALT_ENV)
         if not self.salt:
             raise MissingSalt(f"{SALT_ENV} is not set: identifiers (user, session, account ids) are hashed with it; set a secret, stable salt")
@@ -55,6 +63,23 @@ class Redactor:
         self._keys: dict[str, tuple[str, int]] = {}
         self._conform_cache: dict[tuple[str, str], bool] = {}
         self._tokens = self.policy.mask_tokens()
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike | None = None, salt: str | None = None) -> "Redactor":
+        """The policy in effect from a generated redaction/policy.yaml (or any policy file); `path`
+        None reads GENAI_O11Y_REDACTION_POLICY, and without it the embedded default policy.
+        A missing or bad file raises BadPolicy, one line naming the file."""
+        path = path or os.environ.get(POLICY_ENV) or None
+        try:
+            policy = redaction_policy.load(path)
+        except SpecError as e:
+            where = f" (from {POLICY_ENV})" if path == os.environ.get(POLICY_ENV) else ""
+            first = e.problems[0] if e.problems else None
+            detail = (f"{first.path + ': ' if first and first.path else ''}{first.message}" if first else str(e))
+            more = f" (+{len(e.problems) - 1} more problems)" if len(e.problems) > 1 else ""
+            line = f":{first.line}" if first and first.line else ""
+            raise BadPolicy(f"redaction policy {path}{line}{where}: {detail}{more}") from None
+        return cls(policy, salt=salt)
 
     def _is_meta(self, key: str) -> bool:
         hit = self._meta_cache.get(key)
@@ -236,15 +261,18 @@ class RedactingSpanExporter:
 
         r = self.redactor
         attrs, count = r.attributes(dict(span.attributes or {}))
+        # the count, as in the collector: masks in the span, its events and links; metadata-only: the keys
+        # dropped from the span itself
+        nested = 0 if r.mode == "metadata-only" else 1
         events = []
         for e in span.events:
             ea, n = r.attributes(dict(e.attributes or {}))
-            count += n
+            count += n * nested
             events.append(Event(r.label(e.name), ea, e.timestamp))
         links = []
         for link in span.links:
             la, n = r.attributes(dict(link.attributes or {}))
-            count += n
+            count += n * nested
             links.append(Link(self._context(link.context), la))
         if count:
             attrs[COUNT_KEY] = count

@@ -2,24 +2,32 @@
 
 The embedded default lives in genai_o11y/data/redaction_policy.yaml; a spec may point
 `redaction.policy` at its own file (same format). `generate` writes the effective policy to
-redaction/policy.yaml for review.
+redaction/policy.yaml: that file is the policy in effect, with a `from_spec` section holding what
+the spec adds (redaction.mode, max_content_chars, extra_patterns, metadata_keys), so the app-side
+helper loaded from it (GENAI_O11Y_REDACTION_POLICY, setup(redaction_policy=...)) applies exactly
+what the collector applies.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 
-from . import re2check, yamlines
+from . import backtrack, re2check, yamlines
 from .errors import Problem, SpecError
 
 MASK_TOKEN = re.compile(r"<[A-Z_]+>")
 BYTES_MASK = "<BYTES>"  # a bytes value outside Tier 1 is masked whole (opaque: never scanned, never passed)
 RULE_KEYS = {"name", "regex", "mask", "requires_any", "requires_match", "high_confidence"}
+#: The section of a generated policy file holding what the spec adds (see apply_settings).
+FROM_SPEC = "from_spec"
+MODES = ("metadata-only", "redacted", "full")
+PATTERN_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+MAX_CHARS_RANGE = (64, 1_000_000)
 
 
 #: Characters whose lowercase is in [a-z_ .] (the Kelvin sign lowercases to "k").
@@ -195,6 +203,8 @@ class Policy:
     detectors: tuple[Rule, ...]
     span_name_rules: tuple[Rule, ...]
     shapes: tuple[tuple[str, Shape], ...] = ()  # (Tier 1 key, its value contract); a key without one keeps any value
+    mode: str = "redacted"  # the spec's redaction.mode (the app-side helper applies `full` as `redacted`)
+    max_content_chars: int = 4096  # the spec's redaction.max_content_chars
 
     def shape_of(self) -> dict[str, Shape]:
         return dict(self.shapes)
@@ -225,7 +235,7 @@ class Policy:
         """More Tier 1 keys (from the spec), each with its contract."""
         keys = self.metadata_keys + tuple(k for k in extra if k not in self.metadata_keys)
         shapes = tuple((k, sh) for k, sh in self.shapes if k not in extra) + tuple(extra.items())
-        return Policy(keys, self.identifier_keys, self.detectors, self.span_name_rules, shapes)
+        return replace(self, metadata_keys=keys, shapes=shapes)
 
     def metadata_regex(self) -> str:
         """One anchored alternation over the Tier 1 keys, sorted so RE2's parser factors the shared
@@ -275,7 +285,31 @@ class Policy:
         return sorted({r.token for r in self.detectors + self.span_name_rules} | {BYTES_MASK})
 
     def with_extra(self, extra: list[Rule]) -> "Policy":
-        return Policy(self.metadata_keys, self.identifier_keys, self.detectors + tuple(extra), self.span_name_rules, self.shapes)
+        return replace(self, detectors=self.detectors + tuple(extra))
+
+    def with_settings(self, mode: str, max_content_chars: int, patterns: list[tuple[str, str]], metadata_keys: dict) -> "Policy":
+        """What a spec adds to its policy file, as the collector applies it: the mode, the content
+        limit, extra detectors (mask <NAME>) and more Tier 1 keys. The one place both the collector
+        (builders.collector.policy_for) and the generated file's `from_spec` section go through."""
+        extra_keys = {k: parse_shape(k, raw)[0] for k, raw in metadata_keys.items()}
+        return replace(self.with_extra([Rule(name, regex, f"<{name}>") for name, regex in patterns]).with_metadata(extra_keys),
+                       mode=mode, max_content_chars=max_content_chars)
+
+
+def backtrack_problem(pattern: str) -> str | None:
+    """Why Python's re (the app-side redactor) would take exponential time on some text with this
+    regex, or None (backtrack.double_loop: a repeated part that can read the same text two ways)."""
+    witness = backtrack.double_loop(pattern)
+    if witness is None:
+        return None
+    return (f"backtracks exponentially in Python's re, which the app-side redactor uses (the collector's RE2 does not): a repeated "
+            f"part can read the same text (made of characters such as {witness!r}) in two ways, as (a+)+ or L(?:[._+]L)+ with _ or + in L do; "
+            "write it so each character has one reading")
+
+
+def regex_problem(pattern: str) -> str | None:
+    """A policy regex must mean the same to RE2 and Python's re, and stay safe in Python's."""
+    return re2check.problem(pattern) or backtrack_problem(pattern)
 
 
 def _gate_problems(where: str, d: dict) -> list[Problem]:
@@ -294,7 +328,7 @@ def _gate_problems(where: str, d: dict) -> list[Problem]:
         if not isinstance(pat, str) or not pat:
             out.append(Problem(f"{where}.requires_match", "must be a regex string"))
         else:
-            why = re2check.problem(pat)
+            why = regex_problem(pat)
             if why:
                 out.append(Problem(f"{where}.requires_match", why))
             elif re.search(r"(?<!\\)[A-Z]", pat):
@@ -302,15 +336,65 @@ def _gate_problems(where: str, d: dict) -> list[Problem]:
     return out
 
 
-def parse(text: str, source: str) -> Policy:
+def _from_spec_problems(raw) -> list[Problem]:
+    """The `from_spec` section of a generated policy file, checked as the spec checks those fields."""
+    if not isinstance(raw, dict):
+        return [Problem(FROM_SPEC, "must be a mapping (mode, max_content_chars, extra_patterns, metadata_keys)")]
+    out = [Problem(f"{FROM_SPEC}.{k}", "unknown key (allowed: extra_patterns, max_content_chars, metadata_keys, mode)")
+           for k in raw if k not in ("mode", "max_content_chars", "extra_patterns", "metadata_keys")]
+    if raw.get("mode", "redacted") not in MODES:
+        out.append(Problem(f"{FROM_SPEC}.mode", f"must be one of {', '.join(MODES)}"))
+    mc = raw.get("max_content_chars", 4096)
+    if isinstance(mc, bool) or not isinstance(mc, int) or not MAX_CHARS_RANGE[0] <= mc <= MAX_CHARS_RANGE[1]:
+        out.append(Problem(f"{FROM_SPEC}.max_content_chars", f"must be an integer from {MAX_CHARS_RANGE[0]} to {MAX_CHARS_RANGE[1]}"))
+    pats = raw.get("extra_patterns") or []
+    if not isinstance(pats, list):
+        out.append(Problem(f"{FROM_SPEC}.extra_patterns", "must be a list of {name, regex}"))
+        pats = []
+    for i, d in enumerate(pats):
+        where = f"{FROM_SPEC}.extra_patterns[{i}]"
+        if not isinstance(d, dict) or set(d) != {"name", "regex"}:
+            out.append(Problem(where, "must have exactly name and regex"))
+        elif not isinstance(d["name"], str) or not PATTERN_NAME.match(d["name"]):
+            out.append(Problem(f"{where}.name", "must be upper case letters, digits and _ (the mask is <NAME>)"))
+        elif not isinstance(d["regex"], str) or (why := regex_problem(d["regex"])):
+            out.append(Problem(f"{where}.regex", why if isinstance(d["regex"], str) else "must be a regex string"))
+    keys = raw.get("metadata_keys") or {}
+    if not isinstance(keys, dict):
+        out.append(Problem(f"{FROM_SPEC}.metadata_keys", "must be a mapping of exact attribute keys to their shape"))
+    else:
+        for k, sh in keys.items():
+            if not isinstance(k, str) or not k or "*" in k:
+                out.append(Problem(f"{FROM_SPEC}.metadata_keys.{k}", "must be an exact attribute key"))
+            else:
+                out.extend(parse_shape(f"{FROM_SPEC}.metadata_keys.{k}", sh)[1])
+    return out
+
+
+def from_spec_section(mode: str, max_content_chars: int, patterns: list[tuple[str, str]], metadata_keys: dict) -> dict:
+    """The `from_spec` section (what Policy.with_settings applies) as the generated file writes it."""
+    return {FROM_SPEC: {"mode": mode, "max_content_chars": max_content_chars,
+                        "extra_patterns": [{"name": name, "regex": regex} for name, regex in patterns],
+                        "metadata_keys": dict(metadata_keys)}}
+
+
+def parse(text: str, source: str, allow_from_spec: bool = True) -> Policy:
+    """A policy file. `from_spec` (written by `generate`) is refused where the spec supplies those
+    settings itself (a spec's redaction.policy)."""
     raw, lines = yamlines.compose(text, source, "policy")
     problems: list[Problem] = []
     if not isinstance(raw, dict):
         raise SpecError(source, [Problem("", "the policy must be a YAML mapping", 1)])
-    allowed = {"version", "metadata_keys", "identifier_keys", "detectors", "span_name_rules"}
+    allowed = {"version", "metadata_keys", "identifier_keys", "detectors", "span_name_rules", FROM_SPEC}
     for k in raw:
         if k not in allowed:
             problems.append(Problem(str(k), f"unknown key (allowed: {', '.join(sorted(allowed))})"))
+    if FROM_SPEC in raw:
+        if allow_from_spec:
+            problems += _from_spec_problems(raw[FROM_SPEC])
+        else:
+            problems.append(Problem(FROM_SPEC, "a generated policy in effect: the spec's redaction section (mode, max_content_chars, "
+                                               "extra_patterns, metadata_keys) sets these; delete this section from the copy"))
     if raw.get("version") != 1:
         problems.append(Problem("version", "must be 1"))
     v = raw.get("identifier_keys", [])
@@ -342,7 +426,7 @@ def parse(text: str, source: str) -> Policy:
             if gate:
                 problems.extend(gate)
                 continue
-            why = re2check.problem(d["regex"])
+            why = regex_problem(d["regex"])
             if why:
                 problems.append(Problem(f"{where}.regex", why))
                 continue
@@ -356,7 +440,12 @@ def parse(text: str, source: str) -> Policy:
     if problems:
         raise SpecError(source, yamlines.with_lines(problems, lines))
     ids = tuple(raw.get("identifier_keys") or [])
-    return Policy(tuple(k for k, _ in shapes), ids, tuple(rules["detectors"]), tuple(rules["span_name_rules"]), tuple(shapes))
+    policy = Policy(tuple(k for k, _ in shapes), ids, tuple(rules["detectors"]), tuple(rules["span_name_rules"]), tuple(shapes))
+    fs = raw.get(FROM_SPEC) if allow_from_spec else None
+    if fs:
+        policy = policy.with_settings(fs.get("mode", "redacted"), fs.get("max_content_chars", 4096),
+                                      [(d["name"], d["regex"]) for d in fs.get("extra_patterns") or []], fs.get("metadata_keys") or {})
+    return policy
 
 
 def default_text() -> str:
@@ -368,11 +457,13 @@ def default_policy() -> Policy:
     return parse(default_text(), "<embedded redaction policy>")
 
 
-def load(path: str | Path | None) -> Policy:
+def load(path: str | Path | None, allow_from_spec: bool = True) -> Policy:
     if path is None:
         return default_policy()
     p = Path(path)
     try:
-        return parse(p.read_text(encoding="utf-8"), str(p))
+        return parse(p.read_text(encoding="utf-8"), str(p), allow_from_spec)
     except FileNotFoundError:
         raise SpecError(str(p), [Problem("", "redaction policy file not found")]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(str(p), [Problem("", f"redaction policy file unreadable: {type(e).__name__}: {e}")]) from None

@@ -21,7 +21,7 @@ import time
 from concurrent import futures
 from pathlib import Path
 
-from . import localstack, names as n, render, toolchain
+from . import artifacts, localstack, names as n, render, toolchain
 from .builders import alertmanager, collector, gateway, prometheus_config, rules, runbook
 from .builders import sampling
 from .errors import ToolMissing, UserError
@@ -239,6 +239,10 @@ class Stack:
     def runbook_path(self) -> Path:
         return self.work / "runbook.md"
 
+    @property
+    def policy_path(self) -> Path:
+        return self.work / "redaction-policy.yaml"
+
     def start(self) -> None:
         binary = toolchain.collector_path()
         if binary is None:
@@ -253,6 +257,8 @@ class Stack:
         self.tempo = TraceReceiver(self.work / "tempo" / "spans.jsonl").start()
         spec = self.spec = local_spec(load(self.spec_path), self.work, self.hook, self.tempo, self.sustain_minutes)
         self.runbook_path.write_text(runbook.render(spec, self.spec_path or "the embedded default spec"), encoding="utf-8")
+        # the demo app's redactor applies the spec's policy in effect, as an app given redaction/policy.yaml does
+        self.policy_path.write_text(artifacts.policy_in_effect(spec, self.spec_path or "the embedded default spec"), encoding="utf-8")
         c = spec.collector
         self.gateways = gateway_specs(spec, self.work) if spec.gateway.enabled else []
         for i, gspec in enumerate(self.gateways, 1):
@@ -395,7 +401,8 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
                 "the next run clears it, copy it to keep it)")
         out(f"  logs           {_rel(w)}/*/*.log")
         os.environ.setdefault("GENAI_O11Y_HASH_SALT", secrets.token_hex(16))
-        obs = instrument.setup(spec.app.services[0], endpoint=c.otlp_grpc_endpoint, release=os.environ.get("GENAI_O11Y_RELEASE", "demo-1"), set_global=False)
+        obs = instrument.setup(spec.app.services[0], endpoint=c.otlp_grpc_endpoint, release=os.environ.get("GENAI_O11Y_RELEASE", "demo-1"), set_global=False,
+                                redaction_policy=stack.policy_path)
         traffic = Traffic(obs, rps=rps).start()
         limit = f"; gives up after {timeout_s}s without a page" if timeout_s else ""
         out(f"ready: demo traffic at {rps:g} requests/s, healthy for {baseline_s}s, then scenario {fault.describe()}  (Ctrl-C stops{limit})")

@@ -38,7 +38,6 @@ from __future__ import annotations
 from .. import names as n
 from ..catalog import (MARKER_PREFIX, SPAN_DIMENSIONS, SPAN_DURATION, duration_buckets_ms, event_names, marker, marker_families, span_metrics_native, tenant_metrics,
                        unmark_processor, usage_metrics)
-from .. import redaction_policy
 from ..redaction_policy import Policy
 from ..render import confmap_escape as _escape_confmap
 from ..spec import Spec
@@ -317,9 +316,8 @@ def runtime_env(spec: Spec) -> dict[str, str]:
 
 
 def policy_for(spec: Spec) -> Policy:
-    policy = spec.policy_file()
-    extra_keys = {k: redaction_policy.parse_shape(k, raw)[0] for k, raw in spec.redaction.metadata_keys.items()}
-    return policy.with_extra([redaction_policy.Rule(p.name, p.regex, f"<{p.name}>") for p in spec.redaction.extra_patterns]).with_metadata(extra_keys)
+    r = spec.redaction
+    return spec.policy_file().with_settings(r.mode, r.max_content_chars, [(p.name, p.regex) for p in r.extra_patterns], r.metadata_keys)
 
 
 #: How long a usage stream lives without updates (then its series expires, and restarts from zero).

@@ -14,9 +14,15 @@ __all__ = ["setup", "Observability", "Stage", "Prompt", "PromptRegistry", "NonBl
 
 def setup(service_name: str, endpoint: str = "127.0.0.1:4317", release: str | None = None, environment: str | None = None,
           redact: bool = True, exporter=None, max_queue: int = 4096, export_timeout_s: float = 2.0, set_global: bool = True,
-          resource: dict | None = None) -> Observability:
+          resource: dict | None = None, redaction_policy: str | os.PathLike | None = None) -> Observability:
     """A tracer provider exporting OTLP/gRPC to the sidecar, redacted by the policy (GENAI_O11Y_HASH_SALT
-    must be set when `redact`), through a queue that never blocks the app; returns the helper."""
+    must be set when `redact`), through a queue that never blocks the app; returns the helper.
+
+    `redaction_policy` (else GENAI_O11Y_REDACTION_POLICY, else the embedded default) is the policy file
+    the helper applies: give it the generated redaction/policy.yaml of your spec, so the app masks what
+    the collector masks (its extra patterns, mode, max_content_chars). Fails closed: a missing salt or a
+    missing or invalid policy file raises MissingSalt / BadPolicy (UserError, one line naming the cause
+    or the file) before any span is exported."""
     from opentelemetry import trace
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -33,9 +39,9 @@ def setup(service_name: str, endpoint: str = "127.0.0.1:4317", release: str | No
 
         exporter = OTLPSpanExporter(endpoint=endpoint if "://" in endpoint else f"http://{endpoint}", insecure=True, timeout=export_timeout_s)
     if redact:
-        from ..redact import RedactingSpanExporter
+        from ..redact import RedactingSpanExporter, Redactor
 
-        exporter = RedactingSpanExporter(exporter)
+        exporter = RedactingSpanExporter(exporter, Redactor.from_file(redaction_policy))
     provider = TracerProvider(resource=Resource.create(attrs))
     provider.add_span_processor(EnrichingSpanProcessor())
     processor = NonBlockingSpanProcessor(exporter, max_queue=max_queue)

@@ -40,6 +40,8 @@ TOOL_OUTCOMES = ("ok", "error", "timeout", "retry", "invalid_argument")
 #: GenAI operation keys other instrumentations set when they start a model span.
 FOREIGN_GENAI_KEYS = (n.OPERATION, n.LEGACY_SYSTEM, n.PROVIDER, "llm.request.type", "openinference.span.kind")
 DELEGATED = n.REQUEST_DELEGATED  # on an outer root span: the GenAI request is a child of it
+#: What the request span takes from its last model call (the answer's), unless the app set it on the request.
+REQUEST_FROM_MODEL_CALL = (n.REQUEST_MODEL, n.PROMPT_VERSION)
 
 
 @dataclass
@@ -257,6 +259,13 @@ class Observability:
         span.set_attribute(n.TOOLS_CALLED, ",".join(dict.fromkeys(state.tools_called)))
         if handle.attrs:
             span.set_attributes(handle.attrs)
+        # The request is labelled with the model and prompt version of its last model call, the one
+        # that produced the answer (so request series and the missing-required-tool series split by
+        # model and prompt version); values the app set on the request itself win.
+        own = span.attributes or {}
+        for k in REQUEST_FROM_MODEL_CALL:
+            if k in state.meta and k not in own:
+                span.set_attribute(k, state.meta[k])
         meta = {**state.common(), **state.meta}
         tid = format(span.get_span_context().trace_id, "032x")
         self._traces[tid] = {"span_id": span.get_span_context().span_id, **meta}

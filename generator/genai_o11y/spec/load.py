@@ -64,7 +64,7 @@ def parse(text: str, source: str, base_dir: Path | None = None) -> Spec:
         if pol and base_dir is not None and not Path(pol).is_absolute():
             spec = spec.model_copy(update={"redaction": spec.redaction.model_copy(update={"policy": str(base_dir / pol)})})
         try:
-            policy = redaction_policy.load(spec.redaction.policy)
+            policy = redaction_policy.load(spec.redaction.policy, allow_from_spec=False)
         except SpecError as e:
             if not problems:
                 raise

@@ -289,7 +289,13 @@ class Pattern(Strict):
     @field_validator("regex")
     @classmethod
     def _compiles(cls, v: str) -> str:
-        return _re2(v)
+        from ..redaction_policy import backtrack_problem  # a detector: the app-side redactor runs it in Python's re too
+
+        v = _re2(v)
+        why = backtrack_problem(v)
+        if why:
+            raise ValueError(f"regex {v!r}: {why}")
+        return v
 
 
 class ContentStore(Strict):
@@ -592,7 +598,7 @@ class Spec(Strict):
 
         path, policy = self._policy
         if policy is None or path != self.redaction.policy:
-            policy = load(self.redaction.policy)
+            policy = load(self.redaction.policy, allow_from_spec=False)
             self._policy = (self.redaction.policy, policy)
         return policy
 
