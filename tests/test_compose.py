@@ -102,6 +102,23 @@ def test_health_checks_volumes_and_the_sidecar(doc):
     assert collector_builder.runtime_env(load()).items() <= col["environment"].items()
 
 
+def test_the_app_redacts_with_the_generated_policy_in_effect(doc, repo):
+    """The helper read the embedded default policy in compose: a spec's own patterns, keys, limit and mode
+    reached the sidecar only. The app gets the generated file, mounted where the variable says."""
+    from genai_o11y import artifacts
+    from genai_o11y.redact import POLICY_ENV, Redactor
+
+    app = doc["services"]["app"]
+    path = app["environment"][POLICY_ENV]
+    (mount,) = [v for v in app["volumes"] if v.split(":")[1] == path]
+    assert mount == f"./{artifacts.REDACTION_POLICY}:{path}:ro"
+    from genai_o11y.spec import load
+
+    spec = load()
+    app_side = Redactor.from_file(repo / artifacts.REDACTION_POLICY, salt="s")
+    assert (app_side.mode, app_side.max_chars) == (spec.redaction.mode, spec.redaction.max_content_chars)
+
+
 def test_configs_point_at_services_that_exist(doc, repo):
     services = set(doc["services"])
     hosts = set()

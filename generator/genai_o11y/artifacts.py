@@ -12,7 +12,7 @@ from .spec import Spec
 COLLECTOR_CONFIG = "collector/otelcol.yaml"
 GATEWAY_CONFIG = compose.GATEWAY_CONFIG  # gateway.enabled only
 OCB_MANIFEST = "collector/builder-config.yaml"
-REDACTION_POLICY = "redaction/policy.yaml"
+REDACTION_POLICY = redaction_policy.GENERATED_FILE
 RULES = "alerts/rules.yaml"
 ALERTMANAGER = "alerts/alertmanager.yml"
 RUNBOOK = "alerts/runbook.md"

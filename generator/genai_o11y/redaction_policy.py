@@ -16,9 +16,11 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-
 from . import backtrack, re2check, yamlines
 from .errors import Problem, SpecError
+
+#: Where `genai-o11y generate` writes the policy in effect for a spec (the collector and the app-side helper both apply it)
+GENERATED_FILE = "redaction/policy.yaml"
 
 MASK_TOKEN = re.compile(r"<[A-Z_]+>")
 BYTES_MASK = "<BYTES>"  # a bytes value outside Tier 1 is masked whole (opaque: never scanned, never passed)

@@ -17,6 +17,8 @@ from ..spec import Spec
 from . import collector as collector_builder
 from . import prometheus_config
 from . import gateway as gateway_builder
+from ..redact import POLICY_ENV
+from ..redaction_policy import GENERATED_FILE as REDACTION_POLICY
 from .dashboards.provisioning import DASHBOARDS_PATH
 
 #: Pinned images (current releases; bump together, then `make generate`).
@@ -32,6 +34,8 @@ PROMETHEUS_CONFIG = "deploy/compose/prometheus.yml"
 TEMPO_CONFIG = "deploy/compose/tempo.yaml"
 COLLECTOR_DOCKERFILE = "collector/Dockerfile"
 DEMO_DOCKERFILE = "deploy/docker/demo.Dockerfile"
+#: Where the app container reads the generated redaction policy (redaction/policy.yaml, mounted)
+APP_POLICY_PATH = "/etc/genai-o11y/redaction-policy.yaml"
 SALT = "${GENAI_O11Y_HASH_SALT:?set GENAI_O11Y_HASH_SALT to a secret, stable value (ids are hashed with it)}"
 
 
@@ -104,7 +108,9 @@ def build(spec: Spec) -> dict:
                 "build": {"context": ".", "dockerfile": DEMO_DOCKERFILE},
                 "image": DEMO_IMAGE,
                 "command": ["genai-o11y", "demo", "--endpoint", c.otlp_grpc_endpoint, "--scenario", "${DEMO_SCENARIO:-healthy}"],
-                "environment": {"GENAI_O11Y_HASH_SALT": SALT, "GENAI_O11Y_RELEASE": "${GENAI_O11Y_RELEASE:-demo}"},
+                # the app masks what the sidecar masks: the spec's policy in effect, generated beside the collector's config
+                "environment": {"GENAI_O11Y_HASH_SALT": SALT, "GENAI_O11Y_RELEASE": "${GENAI_O11Y_RELEASE:-demo}", POLICY_ENV: APP_POLICY_PATH},
+                "volumes": [f"./{REDACTION_POLICY}:{APP_POLICY_PATH}:ro"],
                 # the sidecar shares this network namespace: its metrics ports are published here
                 "ports": [f"127.0.0.1:{metrics}:{metrics}", f"127.0.0.1:{telemetry}:{telemetry}"],
                 "healthcheck": {"test": ["CMD", "genai-o11y", "--version"], "interval": "30s", "timeout": "5s", "retries": 3},
