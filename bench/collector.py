@@ -349,7 +349,10 @@ def main() -> None:
         print(f"load {k} ({LOADS[k]}): {n} spans from {args.requests} demo requests, {len(bodies)} OTLP requests of {PER_REQUEST} spans, "
               f"{sum(map(len, bodies)) / n:.0f} bytes per span on the wire")
     print(f"\n{args.senders} concurrent senders in a loop, warm-up {args.warmup if args.warmup is not None else '10 s (sampling configs: decision wait + 10 s)'}, "
-          f"{args.window:g} s window; decision_wait as shipped: {shipped_wait} s; the sink (drop all) stands in for the gateways and Tempo\n")
+          f"{args.window:g} s window; decision_wait as shipped: {shipped_wait} s; the sink (drop all) stands in for the gateways and Tempo")
+    shipped_env = builder.runtime_env(make_spec())
+    print(f"runtime of the sidecar and the pass-through alike, as the sidecar ships: {', '.join(f'{k}={v}' for k, v in shipped_env.items())}; "
+          f"the gateway's: {', '.join(f'{k}={v}' for k, v in gateway_builder.runtime_env(make_spec()).items())}\n")
     sink_tmp = Path(tempfile.mkdtemp())
     sink_port, sink_health = free_port(), f"127.0.0.1:{free_port()}"
     sink = _start(binary, sink_config(sink_port, sink_health), sink_tmp, sink_health)
