@@ -23,7 +23,7 @@ import pytest
 
 import pii_corpus as corpus
 from genai_o11y import redaction_policy
-from genai_o11y.backtrack import double_loop
+from genai_o11y.backtrack import class_regex as _class_item, double_loop
 from genai_o11y.errors import SpecError
 
 #: The local part of EMAIL_OBFUSCATED's third alternative, before and after the fix.
@@ -100,17 +100,6 @@ def _char_sets(seq, fold: bool, out: list) -> None:
         elif op is C.BRANCH:
             for b in av[1]:
                 _char_sets(b, fold, out)
-
-
-def _class_item(kind, v) -> str:
-    if kind is C.LITERAL:
-        return re.escape(chr(v))
-    if kind is C.RANGE:
-        return re.escape(chr(v[0])) + "-" + re.escape(chr(v[1]))
-    if kind is C.NEGATE:
-        return "^"
-    return {C.CATEGORY_DIGIT: r"\d", C.CATEGORY_NOT_DIGIT: r"\D", C.CATEGORY_SPACE: r"\s", C.CATEGORY_NOT_SPACE: r"\S",
-            C.CATEGORY_WORD: r"\w", C.CATEGORY_NOT_WORD: r"\W"}[v]
 
 
 def representatives(regex: str) -> list[str]:

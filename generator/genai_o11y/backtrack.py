@@ -24,7 +24,7 @@ UNROLL = 16
 _CHARS = [chr(i) for i in range(32, 127)] + ["\t", "\n", "\u00e9"]
 
 
-def _class_regex(kind, v) -> str:
+def class_regex(kind, v) -> str:
     if kind is C.LITERAL:
         return re.escape(chr(v))
     if kind is C.RANGE:
@@ -60,7 +60,7 @@ class _Glushkov:
             if op in (C.LITERAL, C.NOT_LITERAL):
                 self.leaves.append((("[^" if op is C.NOT_LITERAL else "[") + re.escape(chr(av)) + "]", fold))
             elif op is C.IN:
-                self.leaves.append(("[" + "".join(_class_regex(k, v) for k, v in av) + "]", fold))
+                self.leaves.append(("[" + "".join(class_regex(k, v) for k, v in av) + "]", fold))
             elif op is C.ANY:
                 self.leaves.append(("[^\n]", fold))
             elif op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
