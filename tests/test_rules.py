@@ -91,7 +91,16 @@ def test_every_alert_follows_the_conventions():
             assert re.fullmatch(r"GenAI[A-Z][A-Za-z0-9]+", r["alert"]), r["alert"]
             assert r["labels"]["severity"] in ("critical", "warning", "info")
             assert set(r["annotations"]) == {"summary", "description", "runbook_url"}
-            assert r["annotations"]["runbook_url"] == f"{alerting.RUNBOOK_URL}#{r['alert'].lower()}"
+            assert r["annotations"]["runbook_url"] == f"{load().alerting.runbook_url}#{r['alert'].lower()}"
+
+
+def test_every_alert_links_the_runbook_the_spec_names():
+    """The link was a constant: a team's page opened this project's runbook (its thresholds, not the team's)."""
+    spec = harness.make_spec({"alerting.runbook_url": "https://wiki.example.com/llm/runbook.md"})
+    alerts = [r for g in rules.build(spec)["groups"] for r in g["rules"] if "alert" in r]
+    assert alerts and all(r["annotations"]["runbook_url"] == f"https://wiki.example.com/llm/runbook.md#{r['alert'].lower()}" for r in alerts)
+    with pytest.raises(Exception, match="runbook_url"):
+        harness.make_spec({"alerting.runbook_url": "wiki/runbook.md#x"})
 
 
 def test_runbook_has_a_section_for_every_alert(repo):

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 from .. import names as n
 
-RUNBOOK_URL = "https://github.com/genai-o11y/genai-o11y/blob/main/alerts/runbook.md"
 SEVERITIES = ("critical", "warning", "info")
 DATA_LABEL = "genai_o11y_data"  # "spans": computed from the sidecar's span metrics
 
@@ -53,7 +52,9 @@ class Alert:
     def anchor(self) -> str:
         return self.name.lower()
 
-    def rule(self) -> dict:
+    def rule(self, runbook_url: str) -> dict:
+        """The Prometheus rule; `runbook_url`: where the team publishes its generated alerts/runbook.md
+        (spec alerting.runbook_url), the alert's section anchored."""
         labels = {"severity": self.severity, **self.labels}
         if self.from_spans:
             labels[DATA_LABEL] = "spans"
@@ -65,7 +66,7 @@ class Alert:
             "annotations": {
                 "summary": self.summary,
                 "description": self.description,
-                "runbook_url": f"{RUNBOOK_URL}#{self.anchor}",
+                "runbook_url": f"{runbook_url}#{self.anchor}",
             },
         }
 

@@ -210,8 +210,8 @@ def build(spec: Spec) -> dict:
             {"name": "genai-o11y.sli", "interval": "30s", "rules": sli_records(spec)},
             {"name": "genai-o11y.llm-sli", "interval": "1m", "rules": llm_alerts.current_records(spec)},
             {"name": "genai-o11y.llm-baselines", "interval": "2m", "rules": llm_alerts.baseline_records(spec)},
-            {"name": "genai-o11y.slo-alerts", "rules": [a.rule() for a in slo_alerts(spec)]},
-            {"name": "genai-o11y.llm-alerts", "rules": [a.rule() for a in llm_alerts.alerts(spec)]},
-            {"name": "genai-o11y.pipeline-alerts", "rules": [a.rule() for a in pipeline_alerts.alerts(spec)]},
+            {"name": "genai-o11y.slo-alerts", "rules": [a.rule(spec.alerting.runbook_url) for a in slo_alerts(spec)]},
+            {"name": "genai-o11y.llm-alerts", "rules": [a.rule(spec.alerting.runbook_url) for a in llm_alerts.alerts(spec)]},
+            {"name": "genai-o11y.pipeline-alerts", "rules": [a.rule(spec.alerting.runbook_url) for a in pipeline_alerts.alerts(spec)]},
         ]
     }

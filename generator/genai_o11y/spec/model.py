@@ -419,6 +419,10 @@ class Thresholds(Strict):
 class Alerting(Strict):
     receivers: Receivers = Field(default_factory=Receivers)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    runbook_url: str = Field("https://github.com/genai-o11y/genai-o11y/blob/main/alerts/runbook.md", pattern=r"^https?://[^\s#]+$",
+                             description="Where your team publishes the generated alerts/runbook.md (a wiki, your repository): every "
+                                         "alert's runbook_url is this plus the alert's section. The default is this project's runbook, "
+                                         "which is right for the default spec only: your thresholds, SLOs and routes are in yours.")
 
 
 class Evaluator(Strict):
