@@ -103,6 +103,17 @@ def test_every_alert_links_the_runbook_the_spec_names():
         harness.make_spec({"alerting.runbook_url": "wiki/runbook.md#x"})
 
 
+def test_every_rules_expression_is_in_its_alerts_runbook_section(repo):
+    """The latency SLO alerts are one name for 4 rules (one per stage): the section printed the request
+    stage's expression only, and an on-call paged for tool_call ran a query that returned nothing."""
+    text = (repo / "alerts" / "runbook.md").read_text()
+    sections = dict(re.findall(r"^## (GenAI\w+)\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S))
+    for group in rules.build(load())["groups"]:
+        for r in group["rules"]:
+            if "alert" in r:
+                assert r["expr"].strip() in sections[r["alert"]], (r["alert"], r["expr"][:80])
+
+
 def test_runbook_has_a_section_for_every_alert(repo):
     text = (repo / "alerts" / "runbook.md").read_text()
     headings = set(re.findall(r"^## (GenAI\w+)$", text, flags=re.M))

@@ -41,6 +41,8 @@ class Alert:
     labels: dict[str, str] = field(default_factory=dict)
     from_spans: bool = True
     group: str = ""  # rule group; set by the module that defines the alert
+    #: every rule's expression under this name (one per stage for the latency SLOs); set by the runbook
+    exprs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:

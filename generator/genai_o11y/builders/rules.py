@@ -144,8 +144,9 @@ def slo_alerts(spec: Spec) -> list[Alert]:
                     f"{dashboard(n.BOARD_FAILURES)}: the failure categories that rose, and {dashboard(n.BOARD_DRILLDOWN)} for failed traces (status=error; errors are always sampled).",
                 ],
                 actions=[
-                    "Find the failing stage: a provider outage or rate limit shows as `error_type` on `model_call`; a tool as `tool_outcome=error|timeout`.",
-                    "If a release or prompt version started it (compare `service_version` / `prompt_version` in the failing series), roll it back.",
+                    f"Find the failing stage: a provider outage or rate limit shows as `{n.prom_label(n.ERROR_TYPE)}` on `model_call`; a tool as "
+                    f"`{n.prom_label(n.TOOL_OUTCOME)}=~\"error|timeout\"`.",
+                    f"If a release or prompt version started it (compare `{n.prom_label(n.SERVICE_VERSION)}` / `{n.prom_label(n.PROMPT_VERSION)}` in the failing series), roll it back.",
                     "Provider failing: fail over to the secondary model/route if the app has one; otherwise open an incident with the provider.",
                 ],
             ),
@@ -178,7 +179,8 @@ def _latency_runbook(page: bool, min_events: int) -> Runbook:
             + f" Each window pair needs at least {min_events} spans of the stage in its long window (`slos.min_events`)."
         ),
         confirm=[
-            f"{dashboard(n.BOARD_STAGES, 'Latency by stage')}: p95/p99 of the stage against its threshold.",
+            f"{dashboard(n.BOARD_STAGES, 'Latency by stage')}: p95/p99 of the stage the alert names (its `genai_o11y_stage` label) against "
+            f"the alert's `threshold_ms`; for `request` (end to end), {dashboard(n.BOARD_OVERVIEW, 'Latency end to end')}.",
             f"{dashboard(n.BOARD_STAGES, 'Share of end-to-end latency')}: whether this stage's share grew.",
             "Click an exemplar on the latency panel to open a slow trace in Tempo.",
         ],

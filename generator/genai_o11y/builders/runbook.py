@@ -25,13 +25,12 @@ def grouped_alerts(spec: Spec) -> list:
         ("genai-o11y.llm-alerts", llm_alerts.alerts(spec)),
         ("genai-o11y.pipeline-alerts", pipeline_alerts.alerts(spec)),
     )
-    out, seen = [], set()
+    out: dict[str, object] = {}
     for group, alerts in groups:
-        for a in alerts:
-            if a.name not in seen:  # one section per alert name (latency SLOs share theirs)
-                seen.add(a.name)
-                out.append(replace(a, group=group))
-    return out
+        for a in alerts:  # one section per alert name (latency SLOs share theirs), every rule's expression in it
+            first = out.setdefault(a.name, replace(a, group=group))
+            out[a.name] = replace(first, exprs=(*first.exprs, a.expr))
+    return list(out.values())
 
 
 def render(spec: Spec, source: str) -> str:
