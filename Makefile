@@ -14,7 +14,7 @@ STAMP  := $(VENV)/.installed
 RUN_TOOLS  := collector prometheus alertmanager
 TEST_TOOLS := $(RUN_TOOLS) k8s cortex
 
-.PHONY: run test install plan-run plan-test collector prometheus alertmanager k8s-tools cortex-tools tools helm-render generate check validate clean
+.PHONY: run test install plan-run plan-test collector prometheus alertmanager k8s-tools cortex-tools tools helm-render helm-check generate check validate clean
 
 # make run builds only what the local stack runs; helm, kubeconform and the k8s schemas are make test's
 run: install plan-run collector prometheus alertmanager generate validate
@@ -63,6 +63,10 @@ tools: collector prometheus alertmanager k8s-tools cortex-tools
 # the chart's rendering, committed for review (tests compare it with a fresh `helm template`)
 helm-render: k8s-tools generate
 	$(PY) -m genai_o11y.k8s_render > deploy/helm/rendered/genai-o11y.yaml
+
+# a team's values checked before installing: rendered as the chart would be, every manifest through kubeconform (offline)
+helm-check: k8s-tools
+	$(PY) -m genai_o11y.k8s_render --check $(foreach v,$(VALUES),-f $(v))
 
 generate: install
 	$(CLI) generate --out . --go-testdata

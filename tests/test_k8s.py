@@ -40,8 +40,26 @@ def docs(text: str) -> list[dict]:
 
 
 def kubeconform(k: Path, schemas: Path, *files: Path) -> subprocess.CompletedProcess:
-    loc = f"{schemas}/{{{{ .Group }}}}-{{{{ .ResourceKind }}}}-{{{{ .ResourceAPIVersion }}}}.json"
-    return subprocess.run([str(k), "-strict", "-summary", "-schema-location", loc, *map(str, files)], capture_output=True, text=True, timeout=120)
+    assert (k, schemas) == (toolchain.k8s_tool_path("kubeconform"), toolchain.k8s_schema_dir())
+    return k8s_render.kubeconform(*files)
+
+
+def test_helm_check_renders_a_teams_values_and_validates_offline(tools, tmp_path):
+    """The README's check of a values file before installing, as written (make helm-check): helm from Go
+    modules assumed Kubernetes v1.20 without --kube-version, and kubeconform downloaded schemas."""
+    import sys
+
+    good = tmp_path / "team.yaml"
+    good.write_text(yaml.safe_dump({"sidecar": {"image": {"repository": "registry.example.com/otelcol", "tag": "1.2.3"},
+                                                "resources": {"limits": {"memory": "600Mi"}}}}))
+    ok = subprocess.run(["make", "-s", "helm-check", f"VALUES={good}"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert ok.returncode == 0 and "Invalid: 0" in ok.stdout and "Errors: 0" in ok.stdout, ok.stdout + ok.stderr
+    bad = tmp_path / "typo.yaml"
+    bad.write_text(yaml.safe_dump({"sidecar": {"resources": {"limit": {"memory": "600Mi"}}}}))
+    proc = subprocess.run([sys.executable, "-m", "genai_o11y.k8s_render", "--check", "-f", str(bad)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "limit" in proc.stdout, proc.stdout + proc.stderr
+    missing = subprocess.run([sys.executable, "-m", "genai_o11y.k8s_render", "--check", "-f", str(tmp_path / "nope.yaml")], capture_output=True, text=True)
+    assert missing.returncode == 2 and "no such values file" in missing.stderr and "Traceback" not in missing.stderr
 
 
 def test_helm_lint(tools):

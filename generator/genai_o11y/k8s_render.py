@@ -1,8 +1,13 @@
 """`helm template` of the chart with fixed release name, namespace and Kubernetes version, so the
-committed rendering (deploy/helm/rendered/) is reproducible. `python -m genai_o11y.k8s_render`."""
+committed rendering (deploy/helm/rendered/) is reproducible. `python -m genai_o11y.k8s_render`.
+
+`python -m genai_o11y.k8s_render --check [-f VALUES]...` (make helm-check VALUES=...): a team's values
+rendered as the chart would be and every manifest checked by kubeconform -strict against the schemas
+`make k8s-tools` built (Kubernetes and the operators' CRDs), offline."""
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -25,9 +30,42 @@ def helm_template(chart_dir: Path, extra: list[str] | None = None) -> str:
     return proc.stdout
 
 
-def main() -> int:
-    """`python -m genai_o11y.k8s_render`: the chart's rendering on stdout (make helm-render)."""
-    return exit_code(lambda: print(helm_template(Path(helm.CHART)), end=""))
+def kubeconform(*files: Path) -> subprocess.CompletedProcess:
+    """kubeconform -strict over files, offline: the schemas make k8s-tools generated."""
+    binary = toolchain.k8s_tool_path("kubeconform")
+    if binary is None:
+        raise ToolMissing("kubeconform is not built: run `make k8s-tools`")
+    loc = f"{toolchain.k8s_schema_dir()}/{{{{ .Group }}}}-{{{{ .ResourceKind }}}}-{{{{ .ResourceAPIVersion }}}}.json"
+    return subprocess.run([str(binary), "-strict", "-summary", "-schema-location", loc, *map(str, files)], capture_output=True, text=True, timeout=120)
+
+
+def check(values: list[str]) -> int:
+    """The chart rendered with these values files, every manifest through kubeconform; 0 when all pass."""
+    import tempfile
+
+    for v in values:
+        if not Path(v).is_file():
+            raise UserError(f"{v}: no such values file")
+    text = helm_template(Path(helm.CHART), [a for v in values for a in ("-f", v)])
+    if not text.strip():
+        raise UserError("helm template rendered nothing: nothing to check")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "rendered.yaml"
+        out.write_text(text)
+        proc = kubeconform(out)
+    print((proc.stdout + proc.stderr).strip())
+    return 0 if proc.returncode == 0 else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m genai_o11y.k8s_render`: the chart's rendering on stdout (make helm-render); `--check`."""
+    ap = argparse.ArgumentParser(prog="python -m genai_o11y.k8s_render")
+    ap.add_argument("--check", action="store_true", help="render with the values files and run kubeconform -strict (offline schemas)")
+    ap.add_argument("-f", "--values", action="append", default=[], help="a values file (repeatable), as helm -f")
+    args = ap.parse_args(argv)
+    if args.check:
+        return exit_code(lambda: check(args.values))
+    return exit_code(lambda: print(helm_template(Path(helm.CHART), [a for v in args.values for a in ("-f", v)]), end=""))
 
 
 if __name__ == "__main__":
