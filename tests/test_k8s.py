@@ -167,6 +167,32 @@ def test_values_schema_rejects_unknown_and_wrong_values(tools):
             k8s_render.helm_template(CHART, bad)
 
 
+def _consts(schema: dict, path: str = ""):
+    """(dotted values path, value) of every value the schema fixes to what the generated configs were built with."""
+    if "const" in schema:
+        yield path, schema["const"]
+    for k, sub in schema.get("properties", {}).items():
+        yield from _consts(sub, f"{path}.{k}" if path else k)
+
+
+def test_values_the_generated_configs_depend_on_cannot_drift(tools):
+    """A team's values changed the PodMonitor's port, the job names, gateway.enabled and the replica count
+    while the configs, rules and boards kept the spec's: each fixed value is refused when changed, the
+    selector may not be empty, and the autoscaler may not stop below the replicas (found by a new user)."""
+    fixed = dict(_consts(helm.values_schema(harness.make_spec())))
+    assert {"sidecar.ports.metrics", "sidecar.ports.telemetry", "gateway.enabled", "gateway.replicas", "gateway.ports.telemetry",
+            "podMonitor.sidecarJob", "podMonitor.collectorJob", "podMonitor.gatewayJob"} <= set(fixed)
+    for path, value in fixed.items():
+        other = (not value) if isinstance(value, bool) else (value + 1 if isinstance(value, int) else f"{value}-x")
+        with pytest.raises(Exception, match="values don't meet the specifications|schema"):
+            k8s_render.helm_template(CHART, ["--set-json", f"{path}={json.dumps(other)}"])
+        k8s_render.helm_template(CHART, ["--set-json", f"{path}={json.dumps(value)}"])  # the generated value itself renders
+    with pytest.raises(Exception, match="values don't meet the specifications|schema"):
+        k8s_render.helm_template(CHART, ["--set-json", 'podMonitor.selector.matchLabels={"genai-o11y/sidecar":null}'])
+    with pytest.raises(Exception, match="maxReplicas .* is below gateway.replicas"):
+        k8s_render.helm_template(CHART, ["--set", "gateway.autoscaling.enabled=true", "--set", "gateway.autoscaling.maxReplicas=1"])
+
+
 def test_chart_yaml_matches_its_schema():
     import jsonschema
 
@@ -283,7 +309,7 @@ def test_chart_from_a_spec_with_and_without_the_gateway(tools, tmp_path, enabled
     proc = kubeconform(k, schemas, tmp_path / "r.yaml")
     assert proc.returncode == 0 and "Invalid: 0, Errors: 0" in proc.stdout, proc.stdout
     if not enabled:
-        with pytest.raises(Exception, match="no load_balancing exporter with a dns resolver"):
+        with pytest.raises(Exception, match="gateway/enabled|no load_balancing exporter with a dns resolver"):
             k8s_render.helm_template(chart, ["--set", "gateway.enabled=true"])
 
 

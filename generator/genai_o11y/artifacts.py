@@ -64,7 +64,7 @@ def _chart(spec: Spec, head: str, collector_config: str, gateway_config: str | N
     return {
         f"{c}/Chart.yaml": render.to_yaml(helm.chart(), head),
         f"{c}/values.yaml": render.to_yaml(helm.values(spec), head),
-        f"{c}/values.schema.json": render.to_json(helm.values_schema()),
+        f"{c}/values.schema.json": render.to_json(helm.values_schema(spec)),
         f"{c}/files/otelcol.yaml": collector_config,
         **({f"{c}/files/gateway.yaml": gateway_config} if gateway_config else {}),
         f"{c}/README.md": helm.readme_text(),
