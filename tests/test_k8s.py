@@ -193,6 +193,28 @@ def test_values_the_generated_configs_depend_on_cannot_drift(tools):
         k8s_render.helm_template(CHART, ["--set", "gateway.autoscaling.enabled=true", "--set", "gateway.autoscaling.maxReplicas=1"])
 
 
+def test_the_example_app_redacts_with_the_charts_policy_in_effect(rendered, tmp_path):
+    """The Kubernetes path gave the app no policy (the helper applied the embedded default, not the spec's):
+    the chart ships the generated redaction/policy.yaml as a ConfigMap, the example app mounts it where
+    GENAI_O11Y_REDACTION_POLICY points (found by a new user)."""
+    from genai_o11y import artifacts
+    from genai_o11y.redact import POLICY_ENV, Redactor
+    from genai_o11y.spec import load
+
+    (cm,) = [d for d in docs(rendered) if d["kind"] == "ConfigMap" and d["metadata"]["name"] == helm.REDACTION_CONFIGMAP]
+    assert cm["data"][helm.REDACTION_KEY] + "\n" == (REPO / artifacts.REDACTION_POLICY).read_text()
+    (app,) = [d for d in docs((REPO / helm.EXAMPLE_APP).read_text()) if d["kind"] == "Deployment"]
+    pod = app["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    path = {e["name"]: e.get("value") for e in c["env"]}[POLICY_ENV]
+    (mount,) = [m for m in c["volumeMounts"] if m["mountPath"] == path]
+    (vol,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert vol["configMap"]["name"] == cm["metadata"]["name"] and mount["subPath"] in cm["data"]
+    (tmp_path / "policy.yaml").write_text(cm["data"][mount["subPath"]])
+    app_side = Redactor.from_file(tmp_path / "policy.yaml", salt="s")
+    assert (app_side.mode, app_side.max_chars) == (load().redaction.mode, load().redaction.max_content_chars)
+
+
 def test_chart_yaml_matches_its_schema():
     import jsonschema
 

@@ -31,11 +31,12 @@ def build_all(spec: Spec, source: str) -> dict[str, str]:
     gateway_config = render.to_yaml(gateway.build(spec), head) if spec.gateway.enabled else None
     rule_groups = render.to_yaml(rules.build(spec), head)
     datasources = render.to_yaml(provisioning.datasources(spec), head)
+    policy = _policy_text(spec, head)
     return {
         COLLECTOR_CONFIG: collector_config,
         **({GATEWAY_CONFIG: gateway_config} if gateway_config else {}),
         OCB_MANIFEST: render.to_yaml(ocb.manifest(), head),
-        REDACTION_POLICY: _policy_text(spec, head),
+        REDACTION_POLICY: policy,
         RULES: rule_groups,
         ALERTMANAGER: render.to_yaml(alertmanager.build(spec), head),
         RUNBOOK: runbook.render(spec, source),
@@ -47,7 +48,7 @@ def build_all(spec: Spec, source: str) -> dict[str, str]:
         compose.TEMPO_CONFIG: render.to_yaml(compose.tempo_config(), head),
         compose.COLLECTOR_DOCKERFILE: dockerfiles.collector(spec, source),
         compose.DEMO_DOCKERFILE: dockerfiles.demo(source),
-        **_chart(spec, head, collector_config, gateway_config, rule_groups, datasources, boards),
+        **_chart(spec, head, collector_config, gateway_config, rule_groups, datasources, boards, policy),
         **({CORTEX_CONFIG: render.to_yaml(cortex.build(spec), head + _cortex_note(spec))} if cortex.wanted(spec) else {}),
     }
 
@@ -58,7 +59,7 @@ def _cortex_note(spec: Spec) -> str:
 
 
 def _chart(spec: Spec, head: str, collector_config: str, gateway_config: str | None, rule_groups: str, datasources: str,
-           boards: dict[str, str]) -> dict[str, str]:
+           boards: dict[str, str], policy: str) -> dict[str, str]:
     """The Helm chart: data from the spec, Helm templates as they are, files/ the texts built above."""
     c = helm.CHART
     return {
@@ -66,6 +67,7 @@ def _chart(spec: Spec, head: str, collector_config: str, gateway_config: str | N
         f"{c}/values.yaml": render.to_yaml(helm.values(spec), head),
         f"{c}/values.schema.json": render.to_json(helm.values_schema(spec)),
         f"{c}/files/otelcol.yaml": collector_config,
+        f"{c}/files/redaction-policy.yaml": policy,
         **({f"{c}/files/gateway.yaml": gateway_config} if gateway_config else {}),
         f"{c}/README.md": helm.readme_text(),
         f"{c}/files/rules.yaml": rule_groups,

@@ -27,12 +27,16 @@ from importlib import resources
 
 from .. import __version__, names as n
 from ..spec import Spec
+from ..redact import POLICY_ENV
 from . import alertmanager, collector as collector_builder, dockerfiles, gateway as gateway_builder, prometheus_config
+from .compose import APP_POLICY_PATH
 
 CHART = "deploy/helm/genai-o11y"
 RENDERED = "deploy/helm/rendered/genai-o11y.yaml"
 EXAMPLE_APP = "deploy/k8s/example-app.yaml"
-TEMPLATES = ["_helpers.tpl", "sidecar.yaml", "gateway.yaml", "prometheusrule.yaml", "podmonitor.yaml", "dashboards.yaml", "datasources.yaml", "alertmanagerconfig.yaml", "NOTES.txt"]
+#: The ConfigMap (and its key) holding the redaction policy in effect for the apps' helper
+REDACTION_CONFIGMAP, REDACTION_KEY = "genai-o11y-redaction-policy", "policy.yaml"
+TEMPLATES = ["_helpers.tpl", "sidecar.yaml", "gateway.yaml", "redaction-policy.yaml", "prometheusrule.yaml", "podmonitor.yaml", "dashboards.yaml", "datasources.yaml", "alertmanagerconfig.yaml", "NOTES.txt"]
 
 
 def chart() -> dict:
@@ -66,6 +70,8 @@ def values(spec: Spec) -> dict:
             "evalDataset": eval_dataset_values(spec, "sidecar"),
         },
         "gateway": gateway_values(spec),
+        # the policy in effect for the apps' helper (GENAI_O11Y_REDACTION_POLICY), as a ConfigMap the app mounts
+        "redactionPolicy": {"enabled": True, "configMapName": REDACTION_CONFIGMAP, "key": REDACTION_KEY},
         "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
         "podMonitor": {
             "enabled": True,
@@ -192,6 +198,10 @@ def values_schema(spec: Spec) -> dict:
                 }),
                 "evalDataset": EVAL_DATASET_SCHEMA,
             }),
+            "redactionPolicy": _obj({"enabled": {**BOOL, "description": "A ConfigMap with the redaction policy in effect (redaction/policy.yaml) "
+                                                                       "for the apps' helper: mount it and point GENAI_O11Y_REDACTION_POLICY at it."},
+                                     "configMapName": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "maxLength": 253},
+                                     "key": {"type": "string", "pattern": "^[-._a-zA-Z0-9]+$"}}),
             "prometheusRule": _obj({"enabled": BOOL, "labels": {**LABELS, "description": "Labels the Prometheus ruleSelector matches (kube-prometheus-stack: release)."}}),
             "podMonitor": _obj({"enabled": BOOL, "labels": LABELS,
                                   "selector": _obj({"matchLabels": {**LABELS, "minProperties": 1, "description": "Pod labels the sidecar PodMonitors select "
@@ -263,9 +273,13 @@ def example_app(spec: Spec) -> list[dict]:
                         "name": "app",
                         "image": f"genai-o11y/demo:{__version__}",
                         "command": ["genai-o11y", "demo", "--endpoint", spec.collector.otlp_grpc_endpoint],
-                        "env": [{"name": "GENAI_O11Y_HASH_SALT", "valueFrom": {"secretKeyRef": {"name": "genai-o11y-hash-salt", "key": "salt"}}}],
+                        "env": [{"name": "GENAI_O11Y_HASH_SALT", "valueFrom": {"secretKeyRef": {"name": "genai-o11y-hash-salt", "key": "salt"}}},
+                                # the app masks what the sidecar masks: the chart's ConfigMap of the policy in effect
+                                {"name": POLICY_ENV, "value": APP_POLICY_PATH}],
+                        "volumeMounts": [{"name": "redaction-policy", "mountPath": APP_POLICY_PATH, "subPath": REDACTION_KEY, "readOnly": True}],
                         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
                     }],
+                    "volumes": [{"name": "redaction-policy", "configMap": {"name": REDACTION_CONFIGMAP}}],
                 },
             },
         },
