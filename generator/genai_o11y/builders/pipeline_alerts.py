@@ -29,10 +29,11 @@ def _m(name: str, job: str, extra: str = "") -> str:
 
 
 def no_target_up(job: str) -> str:
-    """No healthy target of `job`, once Prometheus scrapes anything at all: before its first scrape (a fresh
+    """No healthy target of `job`, once Prometheus has scraped for a minute: before its first scrape (a fresh
     or restarted Prometheus, the first seconds of `make run`) no `up` series exists and absent() alone
-    went pending for every such alert."""
-    return f'absent(up{{job="{job}"}} == 1)\nunless on ()\nabsent(up)'
+    went pending for every such alert; in its first seconds some jobs' first scrape is still to come (each
+    target's first scrape is offset within the interval) and the sidecar's alert went pending."""
+    return f'absent(up{{job="{job}"}} == 1)\nunless on ()\nabsent(up offset 1m)'
 
 
 def _any_rate(names: list[str], job: str) -> str:
