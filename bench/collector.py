@@ -134,12 +134,15 @@ def trace_id_offsets(body: bytes) -> list[int]:
 
 
 def fresh_trace_ids(body: bytes, offsets: list[int], generation: int) -> bytes:
-    """The same request with new trace ids: the first 4 bytes of each become `generation`, so every pass
+    """The same request with new trace ids: the first 4 bytes of each half become `generation`, so every pass
     over the load sends traces never seen before (a tail sampler holds and decides them as new), and the
-    spans of one trace keep one id."""
+    spans of one trace keep one id. Both halves: tail sampling's decision caches key a trace by the right
+    half of its id alone (cache/lru_cache.go), and with only the left half changed every pass after the
+    first decisions hit the cache as late spans of decided traces (the replica held nothing new)."""
     out, tag = bytearray(body), struct.pack(">I", generation & 0xFFFFFFFF)
     for off in offsets:
         out[off:off + 4] = tag
+        out[off + 8:off + 12] = tag
     return bytes(out)
 
 
@@ -333,6 +336,7 @@ def main() -> None:
     ap.add_argument("--memory-limit-mib", type=int, help="the spec's collector.memory_limit_mib (default: the spec's default)")
     ap.add_argument("--sidecar-only", action="store_true", help="also run the sidecar with gateway.enabled: false (tail sampling in the pod)")
     ap.add_argument("--no-gateway", action="store_true", help="skip the gateway replica's runs")
+    ap.add_argument("--gateway-only", action="store_true", help="only the gateway replica's runs")
     ap.add_argument("--ablate", action="store_true", help="also run the sidecar without each stage (unthrottled)")
     ap.add_argument("--engines", action="store_true", help="also run the sidecar with the OTTL engine (collector.engine: ottl: redaction and folding as transform statements)")
     args = ap.parse_args()
@@ -370,6 +374,8 @@ def main() -> None:
         plan = [(r, k, rate, label, wait) for r in range(args.rounds) for k in loads for rate in rates for label, wait in configs]
         # the content loads' verdict takes the redaction stage's own cost out: the sidecar without it, at every rate
         plan += [(r, k, rate, WITHOUT_REDACTION, shipped_wait) for r in range(args.rounds) for k in loads if k != "metadata" for rate in rates]
+        if args.gateway_only:
+            plan = []
         if args.ablate:  # unthrottled only
             plan += [(r, k, None, a, shipped_wait) for r in range(args.rounds) for k in loads for a, _ in ABLATIONS
                      if not (a == WITHOUT_REDACTION and k != "metadata")]
@@ -426,7 +432,7 @@ def main() -> None:
 
     print()
     for k in loads:
-        for config, cwaits in [(SIDECAR, [shipped_wait])] + ([(SIDECAR_ONLY, waits)] if args.sidecar_only else []):
+        for config, cwaits in [] if args.gateway_only else [(SIDECAR, [shipped_wait])] + ([(SIDECAR_ONLY, waits)] if args.sidecar_only else []):
             for wait in cwaits:
                 for rate in rates:
                     full, thru = pick(config, rate, k, wait), pick("pass-through", rate, k)
