@@ -196,15 +196,14 @@ def passthrough_config(spec, sink: str) -> dict:
 
 OTTL_ENGINE = "full pipeline, OTTL engine"
 
-#: The request view: genai_dimensions' request_view (native engine), pipeline traces/requests (ottl engine).
+#: The request view: genai_usage's fold.request_view (native engine), pipeline traces/requests (ottl engine).
 REQUEST_VIEW = "request_view"
 
 #: Full pipeline minus one stage: (label, processor to drop from every pipeline | connector | pipeline to drop).
 ABLATIONS = [
     ("without redaction", names.redact_processor("native")),
     ("without normalisation and cost", names.normalise_processors("native")[0]),
-    ("without label folding", names.dimensions_processor("native")),
-    # the native engine's genai_usage makes the span metrics too (#17): one ablation takes both
+    # the native engine's genai_usage makes the span metrics too and folds what it reads (#17): one ablation takes all
     ("without the span and usage metrics (genai_usage)", names.USAGE_CONNECTORS["native"]),
     ("without the request view of root spans", REQUEST_VIEW),
 ]
@@ -215,7 +214,7 @@ WITHOUT_REDACTION = ABLATIONS[0][0]
 
 def ablate(cfg: dict, component: str) -> dict:
     if component == REQUEST_VIEW:
-        cfg["processors"].get(names.dimensions_processor("native"), {}).pop("request_view", None)
+        cfg["connectors"].get(names.USAGE_CONNECTORS["native"], {}).get("fold", {}).pop("request_view", None)
         component = "traces/requests"
     pipelines = cfg["service"]["pipelines"]
     pipelines.pop(component, None)

@@ -580,7 +580,7 @@ def test_eval_events_feed_the_eval_metrics_in_both_engines():
     # the request view of a root span drops its eval and user-action events (counted once, on the span), in either engine
     assert ottl["processors"]["filter/request_view"]["traces"]["spanevent"] == [
         f'spanevent.name == "{names.EVAL_EVENT}" or spanevent.name == "{names.USER_ACTION_EVENT}"']
-    assert native["processors"][names.dimensions_processor("native")]["request_view"]["drop_events"] == [names.EVAL_EVENT, names.USER_ACTION_EVENT]
+    assert native["connectors"][names.USAGE_CONNECTORS["native"]]["fold"]["request_view"]["drop_events"] == [names.EVAL_EVENT, names.USER_ACTION_EVENT]
 
 
 def _pipelines_with(cfg: dict, component: str) -> list[str]:

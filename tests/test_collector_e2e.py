@@ -134,7 +134,7 @@ def test_validate_accepts_generated_configs(otelcol, tmp_path, variant):
 @pytest.mark.parametrize(
     "corrupt,expect",
     [
-        (lambda c: c["processors"]["filter/genai_spans"]["traces"]["span"].append("span.attributes[\"x\"] == ("), "filter/genai_spans"),
+        (lambda c: c["processors"]["filter/invalid_ids"]["traces"]["span"].append("span.attributes[\"x\"] == ("), "filter/invalid_ids"),
         (lambda c: c["processors"]["genai_normalise"]["tool_outcome"].update({"timeout_pattern": "(?i)time(out"}), "tool_outcome.timeout_pattern: does not compile"),
         (lambda c: c["exporters"].update({"tempo_v2": {}}), "tempo_v2"),
         (lambda c: c["service"]["pipelines"]["traces/metrics"]["exporters"].append("otlp_grpc/nowhere"), "otlp_grpc/nowhere"),

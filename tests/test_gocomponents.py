@@ -21,8 +21,7 @@ from harness import make_spec
 
 ROOT = ocb.local_root()
 COMPONENTS = sorted(ocb.LOCAL_COMPONENTS.items())
-ENV = {"genai_normalise": "GENAI_NORMALISE_CONFIG", "genai_redaction": "GENAI_REDACTION_CONFIG",
-       "genai_dimensions": "GENAI_DIMENSIONS_CONFIG", "genai_usage": "GENAI_USAGE_CONFIG"}
+ENV = {"genai_normalise": "GENAI_NORMALISE_CONFIG", "genai_redaction": "GENAI_REDACTION_CONFIG", "genai_usage": "GENAI_USAGE_CONFIG"}
 
 
 def test_go_test_passes_on_the_shipped_and_on_another_specs_configs(tmp_path):

@@ -1,10 +1,10 @@
-"""The native engine: our own processors, genai_redaction and genai_dimensions (gocomponents/), against the OTTL engine.
+"""The native engine: our own components, genai_redaction, genai_normalise and genai_usage's folding (gocomponents/), against the OTTL engine.
 
 Their Go tests run on the configs generated from the default spec; their module pins match the
 distribution's; and the same spans through a collector with each engine (collector.engine) leave
 it identical: the PII corpus, decoys, probes and randomly shaped spans through the redaction stage
-(both modes), and randomly labelled spans through the metrics branch's label folding. The native
-processors are the OTTL statements, one pass per span.
+(both modes); and randomly labelled spans give the same series (label folding, the request view). The
+native components are the OTTL statements, one pass per span.
 """
 
 from __future__ import annotations
@@ -24,12 +24,14 @@ from harness import TIER1, OtlpSink, collector_ports, corpus_items, kv, make_spe
 def test_default_spec_uses_the_native_engine_and_the_ottl_one_stays_available():
     native = collector_builder.build(make_spec())
     assert "genai_redaction" in native["service"]["pipelines"]["traces/ingest"]["processors"]
-    assert "genai_dimensions" in native["service"]["pipelines"]["traces/metrics"]["processors"]
-    # the native engine makes the request view in genai_dimensions' pass, without traces/requests; eval-event
-    # log records go through genai_normalise and genai_dimensions (logs too) as spans do
-    assert not [p for p in native["processors"] if p.startswith("transform/request_view")]
-    assert native["service"]["pipelines"]["logs/eval_events"]["processors"][-2:] == ["genai_normalise", "genai_dimensions"]
-    assert native["processors"]["genai_dimensions"]["request_view"] == collector_builder.request_view_native()
+    # the native engine's metrics branch changes nothing (the fan-out copies no batch for it): genai_usage
+    # folds what it reads and observes the request view in its one pass, without traces/requests; eval-event
+    # log records go through genai_normalise, then genai_usage folds them as it does spans
+    assert native["service"]["pipelines"]["traces/metrics"]["processors"] == []
+    assert not [p for p in native["processors"] if p.startswith(("transform/request_view", "transform/dimensions", "filter/genai_spans"))]
+    assert native["service"]["pipelines"]["logs/eval_events"]["processors"][-1] == "genai_normalise"
+    assert native["connectors"]["genai_usage"]["fold"]["request_view"] == collector_builder.request_view_native()
+    assert native["connectors"]["genai_usage"]["require_key"] == names.STAGE
     assert "traces/requests" not in native["service"]["pipelines"] and "traces/requests" in collector_builder.build(make_spec({"collector.engine": "ottl"}))["service"]["pipelines"]
     ingest = native["service"]["pipelines"]["traces/ingest"]["processors"]
     assert ingest[ingest.index("resource") + 1] == "genai_normalise"
@@ -38,7 +40,7 @@ def test_default_spec_uses_the_native_engine_and_the_ottl_one_stays_available():
     ottl = collector_builder.build(make_spec({"collector.engine": "ottl"}))
     assert "transform/redact" in ottl["service"]["pipelines"]["traces/ingest"]["processors"]
     assert "transform/dimensions" in ottl["service"]["pipelines"]["traces/metrics"]["processors"]
-    assert not {"genai_redaction", "genai_dimensions"} & set(ottl["processors"])
+    assert "genai_redaction" not in ottl["processors"]
     assert "signal_to_metrics" in ottl["connectors"] and "genai_usage" not in ottl["connectors"]
     assert "genai_usage" in native["connectors"] and "signal_to_metrics" not in native["connectors"]
 
@@ -162,59 +164,52 @@ def dimension_items(n: int, seed: int = 5) -> list:
             names.EVAL_SCORE: lambda: rng.random(),
             names.QUALITY_PROXY: lambda: pick(*[p.name for p in spec.evals.proxies], "thumbs_sideways", 4),
             names.SERVICE_NAME: lambda: "span-level-name",
+            # the resource's labels: the span's own value wins
+            names.ENVIRONMENT: lambda: "canary",
+            names.SERVICE_VERSION: lambda: "r-span",
+            names.REQUEST_DELEGATED: lambda: True,
         }
         for k in rng.sample(list(optional), rng.randint(0, len(optional))):
             a[k] = optional[k]()
-        res = {names.SERVICE_NAME: pick("svc-a", "svc-b"), **({names.ENVIRONMENT: "prod"} if rng.random() < 0.5 else {}), "service.instance.id": f"pod-{i}"}
-        items.append((res, span_pb(8_000_000 + i, "x", a, error=rng.random() < 0.3)))
+        if rng.random() < 0.1:
+            del a[names.STAGE]  # not a GenAI span: feeds nothing
+        res = {names.SERVICE_NAME: pick("svc-a", "svc-b"), **({names.ENVIRONMENT: "prod"} if rng.random() < 0.5 else {}),
+               **({names.SERVICE_VERSION: "r-res"} if rng.random() < 0.5 else {}), "service.instance.id": f"pod-{i}"}
+        sp = span_pb(8_000_000 + i, "x", a, error=rng.random() < 0.3)
+        if rng.random() < 0.3:
+            sp.parent_span_id = (i + 1).to_bytes(8, "big")  # not a root: no request view
+        items.append((res, sp))
     return items
-
-
-def _metrics_branch_to(cfg: dict, endpoint: str) -> dict:
-    """The generated config with the metrics branch ending in an OTLP exporter instead of the
-    span-to-metrics connectors: what label folding left on each span."""
-    pl = cfg["service"]["pipelines"]
-    pl["traces/metrics"]["exporters"] = ["otlp_grpc/folded"]
-    # request views share their span's ids (the usage test covers them)
-    pl.pop("traces/requests", None)
-    cfg["processors"].get("genai_dimensions", {}).pop("request_view", None)
-    cfg["exporters"]["otlp_grpc/folded"] = {"endpoint": endpoint, "tls": {"insecure": True}}
-    for name in [p for p in pl if p.startswith(("metrics/", "traces/eval_events", "logs/eval_events"))]:  # eval events: the usage tests
-        del pl[name]
-    for c in [c for c in cfg["connectors"] if not c.startswith("forward") or c.startswith("forward/eval_events")]:
-        del cfg["connectors"][c]
-    del cfg["exporters"]["prometheus"]
-    return cfg
 
 
 @pytest.mark.collector
 def test_both_engines_fold_labels_the_same(otelcol, tmp_path):
+    """Randomly labelled spans through the whole default pipeline with each engine give the same series:
+    the native engine folds the values genai_usage reads (its `fold`, require_key, copy_from_resource,
+    the request view), the ottl one rewrites the spans (filter/genai_spans, transform/dimensions,
+    traces/requests). Folding, aliases, the request flags, the views and the resource's labels
+    (a span's own value wins) all reach the series compared."""
     items = dimension_items(800)
-    out = {}
-    for engine in ("native", "ottl"):
-        (tmp_path / engine).mkdir()
-        with OtlpSink() as tempo, OtlpSink() as folded:
-            spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "gateway.decision_wait_seconds": 1, "collector.engine": engine}, tmp_path / engine))
-            cfg = _metrics_branch_to(collector_builder.build(spec), folded.endpoint)
-            with run_collector(otelcol, spec, tmp_path / engine, config=cfg) as col:
-                send(col.otlp_grpc, items)
-                wait_for(lambda: len(folded.spans()) >= len(items) - 40, timeout=30, what="folded spans")
-                time.sleep(2)
-                # the family markers are signal_to_metrics's (ottl engine); genai_usage needs none
-                out[engine] = {s.trace_id: ({k: v for k, v in s.attributes.items() if not (engine == "ottl" and k.startswith(collector_builder.MARKER_PREFIX))},
-                                            s.resource) for s in folded.spans()}
-    assert len(out["native"]) == len(out["ottl"]) > len(items) * 0.9
-    diff = [(t, out["native"].get(t), out["ottl"][t]) for t in out["ottl"] if out["native"].get(t) != out["ottl"][t]]
-    assert not diff, f"{len(diff)} spans differ; first: {diff[:2]}"
-    values = [a for a, _r in out["native"].values()]
-    # the comparison covered folding, aliases and the request flags
-    assert sum(a.get(names.ROUTE) == names.OVERFLOW_VALUE for a in values) > 10
-    assert sum(a.get(names.REQUEST_MODEL) == "gpt-4o" for a in values) > 5
-    assert sum(names.REQUIRED_TOOL_MISSING in a for a in values) > 3
-    assert sum(names.FAILED_AFTER_TOOLS in a for a in values) > 3
-    assert sum(a.get(names.QUALITY_PROXY) == names.OVERFLOW_VALUE for a in values) > 10
-    assert sum(a.get(names.QUALITY_PROXY) == "regenerate" for a in values) > 3
-    assert all(set(r) == {names.SERVICE_NAME} for _a, r in out["native"].values())
+    out = _series_through_each_engine(otelcol, tmp_path, items)
+    native, ottl = out["native"], out["ottl"]
+    assert set(native) == set(ottl), (sorted(set(native) - set(ottl))[:5], sorted(set(ottl) - set(native))[:5])
+    diff = [(k, native[k], ottl[k]) for k in ottl if not math.isclose(native[k], ottl[k], rel_tol=1e-9, abs_tol=1e-9)]
+    assert not diff, f"{len(diff)} values differ; first: {diff[:3]}"
+    labels = lambda name: [dict(k[1]) for k in native if k[0] == name]  # noqa: E731
+    calls = labels(catalog.PROM["calls"])
+    lab = names.prom_label
+    # the comparison covered folding, aliases, the request flags, the views and the resource's labels
+    assert {c.get(lab(names.ROUTE)) for c in calls} >= {names.OVERFLOW_VALUE, *make_spec().pipeline.routes}
+    assert {c.get(lab(names.STAGE)) for c in calls} >= {names.OVERFLOW_VALUE, "request", "retrieval"}
+    assert {c.get(lab(names.REQUEST_MODEL)) for c in calls} >= {"gpt-4o", names.OVERFLOW_VALUE}
+    assert len(labels("genai_o11y_answers_missing_required_tool_total")) > 1
+    assert len(labels("genai_o11y_answers_failed_after_tools_total")) > 1
+    assert {p.get(lab(names.QUALITY_PROXY)) for p in labels("genai_o11y_quality_proxies_total")} >= {names.OVERFLOW_VALUE, "regenerate"}
+    assert {c.get(lab(names.ENVIRONMENT)) for c in calls} >= {"prod", "canary", "production"}  # production: genai_normalise's default
+    assert {c.get(lab(names.SERVICE_VERSION)) for c in calls} >= {"r-span", "r-res"}
+    spans_with_stage = sum(any(kv.key == names.STAGE for kv in sp.attributes) for _r, sp in items)
+    views = sum(v for (name, labels), v in native.items() if name == catalog.PROM["calls"]) - spans_with_stage
+    assert 0 < views < spans_with_stage and spans_with_stage < len(items)  # some views, some spans without a stage
 
 
 def normalise_items(n: int, seed: int = 31) -> list:
@@ -393,6 +388,28 @@ def _usage_series(col) -> dict:
     return out
 
 
+def _series_through_each_engine(otelcol, tmp_path, items) -> dict:
+    """engine -> the usage and span metrics series the sidecar exports for `items`, once settled."""
+    out = {}
+    for engine in ("native", "ottl"):
+        (tmp_path / engine).mkdir()
+        with OtlpSink() as tempo:
+            spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "gateway.decision_wait_seconds": 1, "collector.engine": engine}, tmp_path / engine))
+            with run_collector(otelcol, spec, tmp_path / engine) as col:
+                send(col.otlp_grpc, items)
+                last: dict = {}
+
+                def settled():
+                    nonlocal last
+                    now = _usage_series(col)
+                    done = now and now == last
+                    last = now
+                    return now if done else None
+
+                out[engine] = wait_for(settled, timeout=60, interval=3, what=f"usage series settled ({engine})")
+    return out
+
+
 #: Span durations (ms) that cover every duration bucket, its bounds (a bound is in its own bucket)
 #: and a hair past them, and an end before the start (0 ms).
 def _durations_ms() -> list[float]:
@@ -421,23 +438,7 @@ def test_both_engines_make_the_same_usage_metrics(otelcol, tmp_path):
     the span metrics, made by genai_usage (native) and by span_metrics (ottl), the same series: names,
     label sets (status code, service), bucket counts, sums."""
     items = with_span_fields(usage_items(1500))
-    out = {}
-    for engine in ("native", "ottl"):
-        (tmp_path / engine).mkdir()
-        with OtlpSink() as tempo:
-            spec = make_spec(collector_ports({"backends.tempo.endpoint": tempo.endpoint, "gateway.decision_wait_seconds": 1, "collector.engine": engine}, tmp_path / engine))
-            with run_collector(otelcol, spec, tmp_path / engine) as col:
-                send(col.otlp_grpc, items)
-                last: dict = {}
-
-                def settled():
-                    nonlocal last
-                    now = _usage_series(col)
-                    done = now and now == last
-                    last = now
-                    return now if done else None
-
-                out[engine] = wait_for(settled, timeout=60, interval=3, what=f"usage series settled ({engine})")
+    out = _series_through_each_engine(otelcol, tmp_path, items)
     native, ottl = out["native"], out["ottl"]
     assert set(native) == set(ottl), (sorted(set(native) - set(ottl))[:5], sorted(set(ottl) - set(native))[:5])
     diff = [(k, native[k], ottl[k]) for k in ottl if not math.isclose(native[k], ottl[k], rel_tol=1e-9, abs_tol=1e-9)]

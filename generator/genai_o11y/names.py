@@ -229,7 +229,8 @@ TEMPO_EXPORTER = "otlp_grpc/tempo"  # on whichever tier samples: the gateway (ga
 GATEWAY_EXPORTER = "load_balancing"  # the sidecar's exporter to the gateway tier (gateway.enabled)
 TAIL_SAMPLER = "tail_sampling"  # on whichever tier samples
 REDACT_PROCESSORS = {"native": "genai_redaction", "ottl": "transform/redact"}  # by collector.engine
-DIMENSIONS_PROCESSORS = {"native": "genai_dimensions", "ottl": "transform/dimensions"}
+#: Label folding, ottl engine (the native engine folds the values genai_usage reads, in its own pass: its `fold`).
+DIMENSIONS_PROCESSOR = "transform/dimensions"
 
 
 #: The processors that normalise attributes and compute the cost, in pipeline order.
@@ -253,8 +254,6 @@ def redact_processor(engine: str) -> str:
     return REDACT_PROCESSORS[engine]
 
 
-def dimensions_processor(engine: str) -> str:
-    return DIMENSIONS_PROCESSORS[engine]
 
 # --- Prometheus scrape jobs (the rules' self-watch alerts select on them) ---------------------------
 JOB_SIDECAR = "genai-o11y-sidecar"  # the sidecar's span-derived metrics (collector.metrics_endpoint)

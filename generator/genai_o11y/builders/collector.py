@@ -13,9 +13,10 @@
     traces/sample   forward -> tail_sampling -> otlp_grpc/tempo (persistent queue, retries)
                     (gateway.enabled: false only: each sidecar samples its own pod's spans, fragmenting
                     traces that cross services)
-    traces/metrics  forward -> keep GenAI spans -> fold label values -> genai_usage (native engine: the span
-                    metrics and the usage metrics in one pass; genai_dimensions also appends the request view
-                    of each root that is not a request span) | span_metrics, signal_to_metrics (ottl engine)
+    traces/metrics  forward -> genai_usage (native engine: in one pass that changes nothing, so the fan-out
+                    copies nothing: GenAI spans only, label values folded, the request view of each root
+                    that is not a request span, the span metrics and the usage metrics)
+                    | keep GenAI spans -> fold label values -> span_metrics, signal_to_metrics (ottl engine)
     traces/requests forward -> keep roots that are not request spans -> their request view -> fold -> same connectors
                     (collector.engine: ottl only)
     metrics/spans   span_metrics (cumulative) -> prometheus (collector.engine: ottl only)
@@ -36,7 +37,7 @@ for whichever tier samples); the metrics themselves are declared in catalog.py.
 from __future__ import annotations
 
 from .. import names as n
-from ..catalog import (MARKER_PREFIX, SPAN_DIMENSIONS, SPAN_DURATION, duration_buckets_ms, event_names, marker, marker_families, span_metrics_native, tenant_metrics,
+from ..catalog import (MARKER_PREFIX, RESOURCE_TO_LABEL, SPAN_DIMENSIONS, SPAN_DURATION, duration_buckets_ms, event_names, marker, marker_families, span_metrics_native, tenant_metrics,
                        unmark_processor, usage_metrics)
 from ..redaction_policy import Policy
 from ..render import confmap_escape as _escape_confmap
@@ -67,8 +68,8 @@ def request_view_condition() -> str:
 
 
 def request_view_native() -> dict:
-    """The native engine's request view: genai_dimensions copies each root span of request_view_condition()
-    in the metrics branch's one pass (no second copy of every batch in the fan-out, no filter and transform
+    """The native engine's request view: genai_usage observes each root span of request_view_condition() a
+    second time, as its view, in the metrics branch's one pass (no copy of the span, no filter and transform
     passes); the same view as request_view_processors() (tests/test_native_engine.py compares the series)."""
     return {"stage_key": n.STAGE, "stage": "request", "not_stages": list(NOT_REQUESTS), "unless_key": n.REQUEST_DELEGATED,
             "keep_keys": list(REQUEST_VIEW_KEYS), "drop_events": list(event_names())}
@@ -147,6 +148,7 @@ LOGS_DROP = "filter/drop_logs"
 LOGS_EXPORTER = "otlp_grpc/logs"
 INVALID_IDS = "filter/invalid_ids"  # spans without a trace or span id: dropped, counted (see its config)
 EVAL_LOGS_FILTER = "filter/eval_event_logs"
+GENAI_SPANS = "filter/genai_spans"  # ottl engine: the metrics branch keeps the spans with a stage (native: genai_usage's require_key)
 EVAL_LOGS_TRANSFORM = "transform/eval_event_logs"
 
 
@@ -179,8 +181,8 @@ def eval_event_logs(spec: Spec, redact: str) -> tuple[dict, dict]:
     user-action event of quality proxies; by event name or the attribute event.name) feed the same
     metrics as the span event, whatever
     logs.export says: only those records, redacted. native: the records' resource and attributes
-    normalised (genai_normalise: the other generations' names) and folded (genai_dimensions) as a
-    span's, then our genai_usage connector (shared with the traces, so one series per label set),
+    normalised (genai_normalise: the other generations' names), then our genai_usage connector (which
+    folds the values it reads as a span's) (shared with the traces, so one series per label set),
     which takes the evaluated call's model, route and prompt from the record's own attributes, else
     from the span the record names (span id, gen_ai.response.id: event_join_config), else `_none`.
     ottl: the resource normalised, then the same signal_to_metrics connector's `logs` metrics, the
@@ -190,7 +192,7 @@ def eval_event_logs(spec: Spec, redact: str) -> tuple[dict, dict]:
     processors = {EVAL_LOGS_FILTER: {"error_mode": "ignore", "logs": {"log_record": [f"not ({keep})"]}}}
     if spec.collector.engine == "native":
         pipeline = {"receivers": ["otlp"], "processors": ["memory_limiter", EVAL_LOGS_FILTER, "resource", redact,
-                                                          *n.normalise_processors("native"), n.dimensions_processor("native")],
+                                                          *n.normalise_processors("native")],
                     "exporters": [n.USAGE_CONNECTORS["native"]]}
         return processors, {"logs/eval_events": pipeline}
     statements = [{"context": "resource", "statements": normalise.resource_statements(spec.app.services, spec.app.environment)}]
@@ -339,7 +341,12 @@ def _usage_metrics_branch(spec: Spec, processors: dict, connectors: dict, pipeli
         spans = span_metrics_native((s.threshold_ms for s in spec.slos.latency), spec.cardinality.max_series_per_metric)
         connectors[conn] = {"max_stale": USAGE_MAX_STALE, "metrics_flush_interval": f"{spec.collector.metrics_flush_interval_seconds}s",
                             "metrics": _escape_confmap(spans + [m.native() for m in usage_metrics() + tenants]),
-                            "join": event_join_config(spec)}
+                            "join": event_join_config(spec),
+                            # read in place where a span lacks them (copied onto every span, they cost 0.5 KB per span, #17)
+                            "copy_from_resource": list(RESOURCE_TO_LABEL),
+                            # what the ottl engine's filter/genai_spans keeps; the folding of its transform/dimensions
+                            "require_key": n.STAGE,
+                            "fold": _escape_confmap({**dimensions_config(spec), "request_view": request_view_native()})}
         pipelines["traces/metrics"]["exporters"].append(conn)
         pipelines["metrics/usage"] = {"receivers": [conn], "processors": [], "exporters": ["prometheus"]}
         return
@@ -359,7 +366,7 @@ def _usage_metrics_branch(spec: Spec, processors: dict, connectors: dict, pipeli
         pipelines[f"traces/eval_events_{i}"] = {
             "receivers": [FORWARD if i == 0 else f"forward/eval_events_{i}"],
             # the first stage folds the labels as the metrics branch does (on the spans with eval events only)
-            "processors": ["filter/genai_spans", *lift[:2], n.dimensions_processor("ottl"), *lift[2:]] if i == 0 else lift,
+            "processors": [GENAI_SPANS, *lift[:2], n.DIMENSIONS_PROCESSOR, *lift[2:]] if i == 0 else lift,
             "exporters": ["signal_to_metrics", *([nxt] if nxt else [])],
         }
     for metric in tenants:
@@ -390,7 +397,7 @@ def build(spec: Spec) -> dict:
     c = spec.collector
     policy = policy_for(spec)
     engine = spec.collector.engine
-    redact, dims = n.redact_processor(engine), n.dimensions_processor(engine)
+    redact, dims = n.redact_processor(engine), n.DIMENSIONS_PROCESSOR
     tele_host, tele_port = _hostport(c.telemetry_endpoint)
     logs_processors, logs_exporters, logs_pipelines = logs_branch(spec, redact)
     eval_processors, eval_pipelines = eval_event_logs(spec, redact)
@@ -424,20 +431,16 @@ def build(spec: Spec) -> dict:
         else redaction.insert_salt({**_transform(redaction.statement_groups(spec, policy), error_mode="propagate"),
                                     "log_statements": _escape_confmap(redaction.log_statement_groups(spec, policy))}),
         "batch": {"send_batch_size": 1024, "send_batch_max_size": 2048, "timeout": "1s"},
-        "filter/genai_spans": {"error_mode": "ignore", "traces": {"span": [f"{attr(n.STAGE)} == nil"]}},
         # A span without a trace or span id (OTLP/HTTP JSON accepts "", the receiver answers 200) is dropped here,
         # counted: otelcol_processor_filter_spans_filtered{filter="filter/invalid_ids"}. Kept, it was counted in the
         # span metrics and all such spans sampled as one trace of id 0 and sent to Tempo with empty ids.
         INVALID_IDS: {"error_mode": "ignore", "traces": {"span": ['trace_id == TraceID(0x00000000000000000000000000000000)', 'span_id == SpanID(0x0000000000000000)']}},
-        # Label folding: our genai_dimensions processor, or the same in OTTL. Only service.name stays on
-        # the resource: service.instance.id & co. would churn series.
-        dims: _escape_confmap({**dimensions_config(spec, markers=False), "request_view": request_view_native()}) if engine == "native" else _transform(
-            [
-                *fold_groups(spec),
-                {"context": "resource", "statements": [f'keep_keys(resource.attributes, ["{n.SERVICE_NAME}"])']},
-            ]
-        ),
     }
+    if engine == "ottl":
+        # Label folding in OTTL (the native engine's genai_usage folds what it reads: _usage_metrics_branch).
+        # Only service.name stays on the resource: service.instance.id & co. would churn series.
+        processors[GENAI_SPANS] = {"error_mode": "ignore", "traces": {"span": [f"{attr(n.STAGE)} == nil"]}}
+        processors[dims] = _transform([*fold_groups(spec), {"context": "resource", "statements": [f'keep_keys(resource.attributes, ["{n.SERVICE_NAME}"])']}])
     connectors: dict = {FORWARD: {}}
     if engine == "ottl":
         # the span metrics (the native engine makes them in genai_usage: _usage_metrics_branch)
@@ -462,14 +465,14 @@ def build(spec: Spec) -> dict:
         **logs_pipelines,
         "traces/metrics": {
             "receivers": [FORWARD],
-            "processors": ["filter/genai_spans", dims],
+            "processors": [GENAI_SPANS, dims] if engine == "ottl" else [],
             "exporters": ["span_metrics"] if engine == "ottl" else [],
         },
     }
     if engine == "ottl":
         pipelines["metrics/spans"] = {"receivers": ["span_metrics"], "processors": [], "exporters": ["prometheus"]}
         # a trace whose root is not a request span (an instrumentation's model call alone) counts its root's
-        # request view (the native engine makes it in genai_dimensions: request_view_native())
+        # request view (the native engine's genai_usage observes it: request_view_native())
         pipelines["traces/requests"] = {"receivers": [FORWARD], "processors": ["filter/request_view", "transform/request_view", dims],
                                         "exporters": ["span_metrics"]}
         processors.update(request_view_processors())

@@ -1,7 +1,7 @@
 """Label folding, the metrics branch's stage before the span and usage metrics, in both engines side by
-side: fold_groups() (OTTL, for collector.engine: ottl) and dimensions_config() (our genai_dimensions
-processor, the native engine) say the same thing; tests send random spans through each and require
-identical output.
+side: fold_groups() (OTTL, for collector.engine: ottl) and dimensions_config() (the `fold` of our genai_usage
+connector, the native engine) say the same thing; tests send random spans through each engine and require
+identical series.
 
 Bounded label values (stages, routes, tools, failure categories, proxy kinds, models: anything else
 folds into `_other`), labels copied from the resource, the tools-called list joined, the derived
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from .. import names as n
-from ..catalog import RESOURCE_TO_LABEL, event_names, marker, marker_conditions, marker_families, marker_statements
+from ..catalog import RESOURCE_TO_LABEL, event_names, marker, marker_families, marker_statements
 from ..spec import Spec
 from .ottl import attr, one_of_regex, q
 
@@ -81,32 +81,23 @@ def proxy_kinds(spec: Spec) -> list[str]:
     return [p.name for p in spec.evals.proxies] or [n.OVERFLOW_VALUE]
 
 
-def dimensions_config(spec: Spec, markers: bool = False) -> dict:
-    """The genai_dimensions processor's config (our component: gocomponents/genaidimensionsprocessor):
-    what fold_groups() says in OTTL, as data, applied in one pass per span. `markers`: also set the
-    family markers signal_to_metrics needs (our genai_usage connector does not)."""
+def dimensions_config(spec: Spec) -> dict:
+    """The native engine's folding (the `fold` of our genai_usage connector, gocomponents/connector/genaiusageconnector/fold.go):
+    what fold_groups() says in OTTL, as data, applied to the values the connector reads, in its one pass
+    per span; the resource's labels are its copy_from_resource. The family markers are signal_to_metrics's
+    alone (ottl engine)."""
     allowed = {n.STAGE: list(spec.all_stages), n.FAILURE_CATEGORY: list(n.FAILURE_CATEGORIES), n.QUALITY_PROXY: proxy_kinds(spec)}
     if spec.pipeline.routes:
         allowed[n.ROUTE] = list(spec.pipeline.routes)
     if spec.pipeline.tools:
         allowed[n.TOOL_NAME] = [t.name for t in spec.pipeline.tools]
-    marks = []
-    for family, c in marker_conditions().items() if markers else ():
-        m: dict = {"key": marker(family)}
-        if c.get("present"):
-            m["when_present"] = list(c["present"])
-        if c.get("equals"):
-            m["when_equals"] = [{"key": k, "value": v} for k, v in c["equals"]]
-        marks.append(m)
     required = [{"name": t.name, "routes": list(t.required_for_routes)} for t in spec.pipeline.tools if t.required_for_routes]
     return {
         "overflow_value": n.OVERFLOW_VALUE,
-        "copy_from_resource": list(RESOURCE_TO_LABEL),
         "allowed_values": allowed,
         "join_lists": [n.TOOLS_CALLED],
         # span events that feed metrics with their own attributes (a quality proxy's kind): folded too
         "fold_events": event_names(),
-        **({"markers": marks} if marks else {}),
         "model": {
             "key": n.REQUEST_MODEL,
             "aliases": [{"alias": a, "name": m.name} for m in spec.models for a in m.aliases],
@@ -118,7 +109,6 @@ def dimensions_config(spec: Spec, markers: bool = False) -> dict:
                                    "exempt": list(NOT_ANSWER_FAILURES)},
             "required_tools": {"key": n.REQUIRED_TOOL_MISSING, "route_key": n.ROUTE, "called_key": n.TOOLS_CALLED, "tools": required},
         },
-        "keep_resource_keys": [n.SERVICE_NAME],
     }
 
 

@@ -28,7 +28,6 @@ LOCAL_VERSION = "v0.0.0"
 LOCAL_COMPONENTS = {
     "genai_normalise": "processor/genainormaliseprocessor",
     "genai_redaction": "processor/genairedactionprocessor",
-    "genai_dimensions": "processor/genaidimensionsprocessor",
     "genai_usage": "connector/genaiusageconnector",
 }
 #: Where the module lives in the repository (the committed manifest and the Dockerfile build from the root).
@@ -57,7 +56,6 @@ COMPONENTS: dict[str, list[tuple[str, str]]] = {
         ("groupbyattrs", f"{CONTRIB}/processor/groupbyattrsprocessor {V}"),  # ottl engine: drops entity refs (OTTL cannot reach them)
         ("genai_normalise", _local("genai_normalise")),
         ("genai_redaction", _local("genai_redaction")),
-        ("genai_dimensions", _local("genai_dimensions")),
     ],
     "connectors": [
         ("forward", f"{CORE}/connector/forwardconnector {V}"),

@@ -552,8 +552,8 @@ class Collector(Strict):
                                                 "values to the Prometheus exporter (and so how fresh a scrape is); each batch only updates them.")
     engine: Literal["native", "ottl"] = Field(
         "native",
-        description="native: redaction and label folding by our own processors (genai_redaction, genai_dimensions: one pass "
-        "per span, built into our distribution); ottl: the same as transform-processor statements, for a stock collector-contrib build.",
+        description="native: normalisation, redaction and label folding by our own components (genai_normalise, genai_redaction, "
+        "and genai_usage, which folds the values it reads: one pass per span each, built into our distribution); ottl: the same as transform-processor statements, for a stock collector-contrib build.",
     )
     event_join: EventJoin = Field(default_factory=EventJoin)
 

@@ -18,7 +18,7 @@ import (
 
 // BenchmarkShippedConfig: the connector as shipped (testdata/config.yaml: the span metrics, usage,
 // quality and tenant metrics, the join) over batches of 1,000 spans shaped as the metrics branch
-// sees them after genai_dimensions (stage, model, route, prompt, tokens, cost, release; new span
+// sees them (stage, model, route, prompt, tokens, cost, release; new span
 // ids each batch, so the join remembers every span): the hot path of bench/profile.py's
 // "genai_usage connector" row, with its allocations.
 // go test -run '^$' -bench ShippedConfig -benchmem -benchtime 2000x

@@ -24,6 +24,16 @@ type Config struct {
 	// Join: how a log record (an OTel event, on no span) finds the span labels of the span it
 	// belongs to: recently seen spans are remembered by span id and response id.
 	Join Join `mapstructure:"join"`
+	// CopyFromResource: resource attributes a span or log record lacking them takes, as if it carried
+	// them (the labels every span of a service shares: service.name, its environment, its release):
+	// read in place, nothing is copied onto the data. Span events are not filled (a span_event
+	// metric's span labels read the span, which is).
+	CopyFromResource []string `mapstructure:"copy_from_resource"`
+	// RequireKey: spans without this attribute feed nothing (not even their events); log records are
+	// not affected. (genai-o11y: the stage, which every GenAI span has after normalisation.)
+	RequireKey string `mapstructure:"require_key"`
+	// Fold: label folding of the values read (fold.go).
+	Fold Fold `mapstructure:"fold"`
 }
 
 // Join: the span labels of the span_event metrics that a log record does not carry itself and
@@ -138,6 +148,17 @@ func createDefaultConfig() *Config {
 // Validate names the field of every problem.
 func (c *Config) Validate() error {
 	var errs []error
+	errs = append(errs, c.Fold.validate()...)
+	seenCopy := map[string]bool{}
+	for i, k := range c.CopyFromResource {
+		switch {
+		case k == "":
+			errs = append(errs, fmt.Errorf("copy_from_resource[%d]: empty key", i))
+		case seenCopy[k]:
+			errs = append(errs, fmt.Errorf("copy_from_resource[%d]: %s listed twice", i, k))
+		}
+		seenCopy[k] = true
+	}
 	if c.MaxStale <= 0 {
 		errs = append(errs, fmt.Errorf("max_stale: must be a positive duration (got %s)", c.MaxStale))
 	}

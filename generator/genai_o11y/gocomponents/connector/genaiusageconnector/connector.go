@@ -72,6 +72,15 @@ func (a *attrs) load(m pcommon.Map, slots map[string]int) {
 	}
 }
 
+// fill: the values of from (a resource's, loaded with the same slots) where a has none.
+func (a *attrs) fill(from *attrs, slots []int) {
+	for _, s := range slots {
+		if !a.has[s] && from.has[s] {
+			a.vals[s], a.has[s] = from.vals[s], true
+		}
+	}
+}
+
 // holds: OTTL's `attr != nil` or `attr == value`.
 func (c cond) holds(a *attrs) bool {
 	return a.has[c.slot] && (c.present || genaicommon.Equal(a.vals[c.slot], c.equals))
@@ -161,16 +170,23 @@ type usage struct {
 	respSlot                  int
 	// resSlots: the resource attributes read by labels of source resource (slots apart from the span's)
 	resSlots map[string]int
+	// copySlots: CopyFromResource, key -> slot (the span attribute's own): a span or record lacking
+	// the attribute reads the resource's value (loaded once per resource into cpA)
+	copySlots map[string]int
+	copyList  []int // its slots
+	require   int   // RequireKey's slot (-1: none)
+	fold      *folder
+	roots     []int // scratch: the spans of a scope that get a request view
 
 	mu      sync.Mutex
 	streams map[string]*stream
 	// scratch of the batch holding mu: a stream key, the label encodings of the current observation
 	// by label group (valid where groupObs is obs), and the attributes of the span, event and resource
-	key            []byte
-	groupKeys      [][]byte
-	groupObs       []uint64
-	obs            uint64
-	spA, evA, resA attrs
+	key                 []byte
+	groupKeys           [][]byte
+	groupObs            []uint64
+	obs                 uint64
+	spA, evA, resA, cpA attrs
 	// dirty: the streams updated since the last flush (their touched flag set), sent on by flush.
 	dirty         []*stream
 	flushInterval time.Duration
@@ -193,7 +209,7 @@ var (
 )
 
 func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics) (*usage, error) {
-	u := &usage{next: next, slots: map[string]int{}, maxStale: c.MaxStale, flushInterval: c.MetricsFlushInterval, streams: map[string]*stream{}, events: map[string][]int{}, logResSlots: map[string]int{}, resSlots: map[string]int{}, respSlot: -1}
+	u := &usage{next: next, slots: map[string]int{}, maxStale: c.MaxStale, flushInterval: c.MetricsFlushInterval, streams: map[string]*stream{}, events: map[string][]int{}, logResSlots: map[string]int{}, resSlots: map[string]int{}, copySlots: map[string]int{}, respSlot: -1, require: -1}
 	slot := func(k string) int {
 		if i, ok := u.slots[k]; ok {
 			return i
@@ -282,6 +298,16 @@ func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics)
 		u.join = newJoinStore(c.Join.MaxEntries, c.Join.TTL)
 		if c.Join.ResponseIDKey != "" {
 			u.respSlot = slot(c.Join.ResponseIDKey)
+		}
+	}
+	if c.RequireKey != "" {
+		u.require = slot(c.RequireKey)
+	}
+	u.fold = newFolder(&c.Fold, slot)
+	for _, k := range c.CopyFromResource {
+		if _, read := u.slots[k]; read { // a key no metric reads needs no value
+			u.copySlots[k] = u.slots[k]
+			u.copyList = append(u.copyList, u.slots[k])
 		}
 	}
 	if len(u.slots) > maxKeys {
@@ -608,45 +634,76 @@ func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 		if len(u.resSlots) > 0 {
 			resAttrs.load(res, u.resSlots)
 		}
+		cp := &u.cpA
+		cp.load(res, u.copySlots)
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
+			roots := u.roots[:0]
 			for k := 0; k < spans.Len(); k++ {
 				span := spans.At(k)
 				sp.load(span.Attributes(), u.slots)
-				sp.status = span.Status().Code()
-				if start, end := span.StartTimestamp(), span.EndTimestamp(); end > start {
-					sp.durNanos = uint64(end - start)
-				} else {
-					sp.durNanos = 0 // as span_metrics: an end before the start is a zero duration
-				}
-				if u.join != nil {
-					p.remember(span.SpanID(), sp)
-				}
-				u.obs++ // a new observation: the label encodings of the last one are stale
-				for mi := range u.metrics {
-					p.observe(mi, sp, sp, resKeys[u.metrics[mi].resGroup], res, span.TraceID(), span.SpanID())
-				}
-				if len(u.events) == 0 {
+				if u.require >= 0 && !sp.has[u.require] {
 					continue
 				}
-				events := span.Events()
-				for e := 0; e < events.Len(); e++ {
-					event := events.At(e)
-					feeds := u.events[event.Name()]
-					if len(feeds) == 0 {
-						continue
-					}
-					ev.load(event.Attributes(), u.slots)
-					u.obs++
-					for _, mi := range feeds {
-						p.observe(mi, ev, sp, resKeys[u.metrics[mi].resGroup], res, span.TraceID(), span.SpanID())
-					}
+				if f := u.fold; f != nil && f.view != nil && f.view.wants(span, sp) {
+					roots = append(roots, k)
 				}
+				p.span(span, sp, ev, cp, res, resKeys, false)
 			}
+			// the request views, after the spans of their scope (as copies appended to it would be)
+			for _, k := range roots {
+				span := spans.At(k)
+				sp.load(span.Attributes(), u.slots)
+				u.fold.view.restrict(sp)
+				p.span(span, sp, ev, cp, res, resKeys, true)
+			}
+			u.roots = roots
 		}
 	}
 	return p.end(ctx)
+}
+
+// span observes one span (or, view, its request view) whose attributes sp holds as it came: the
+// resource's values where it lacks them, folded, then every metric and the events that feed some.
+func (p *pass) span(span ptrace.Span, sp, ev, cp *attrs, res pcommon.Map, resKeys [][]byte, view bool) {
+	u := p.u
+	sp.fill(cp, u.copyList)
+	sp.status = span.Status().Code()
+	if start, end := span.StartTimestamp(), span.EndTimestamp(); end > start {
+		sp.durNanos = uint64(end - start)
+	} else {
+		sp.durNanos = 0 // as span_metrics: an end before the start is a zero duration
+	}
+	if u.fold != nil {
+		u.fold.span(sp)
+	}
+	if u.join != nil {
+		p.remember(span.SpanID(), sp)
+	}
+	u.obs++ // a new observation: the label encodings of the last one are stale
+	for mi := range u.metrics {
+		p.observe(mi, sp, sp, resKeys[u.metrics[mi].resGroup], res, span.TraceID(), span.SpanID())
+	}
+	if len(u.events) == 0 {
+		return
+	}
+	events := span.Events()
+	for e := 0; e < events.Len(); e++ {
+		event := events.At(e)
+		feeds := u.events[event.Name()]
+		if len(feeds) == 0 || view && u.fold.view.drop.has(event.Name()) {
+			continue
+		}
+		ev.load(event.Attributes(), u.slots)
+		if u.fold != nil && u.fold.events.has(event.Name()) {
+			u.fold.values(ev)
+		}
+		u.obs++
+		for _, mi := range feeds {
+			p.observe(mi, ev, sp, resKeys[u.metrics[mi].resGroup], res, span.TraceID(), span.SpanID())
+		}
+	}
 }
 
 // EventNameKey: the attribute that names an OTel event on a log record that has no event name (older SDKs).
@@ -739,6 +796,8 @@ func (u *usage) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 			resKeys[g] = appendGroup(resKeys[g][:0], g, keys, res)
 		}
 		resAttrs.load(res, u.logResSlots)
+		var cp attrs
+		cp.load(res, u.copySlots)
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			records := sls.At(j).LogRecords()
@@ -755,6 +814,10 @@ func (u *usage) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 					continue
 				}
 				ev.load(lr.Attributes(), u.slots)
+				ev.fill(&cp, u.copyList)
+				if u.fold != nil {
+					u.fold.values(&ev)
+				}
 				sp = resAttrs
 				p.spanOf(lr, &ev, &sp)
 				u.obs++

@@ -708,3 +708,79 @@ func points(md pmetric.Metrics, name string) []int64 {
 	}
 	return out
 }
+
+// copy_from_resource: a span or a log record lacking the key reads its resource's value, in place
+// (labels, conditions and span_event metrics' span labels alike); its own value wins; nothing is
+// written onto the data; a key no metric reads costs nothing.
+func TestCopyFromResourceFillsWhatTheDataLacks(t *testing.T) {
+	none := "_none"
+	event := &SpanEvent{Name: "gen_ai.evaluation.result", SpanLabels: []string{"deployment.environment.name"}, LogResourceLabels: []string{}}
+	cfg := &Config{MaxStale: time.Hour, MetricsFlushInterval: time.Minute, CopyFromResource: []string{"deployment.environment.name", "never.read"},
+		Metrics: []Metric{
+			{Name: "calls", When: []When{{Key: "genai_o11y.stage", Present: true}},
+				Labels: []Label{{Key: "deployment.environment.name", Default: &none}}, Value: Value{Type: "int"}, Sum: &Sum{Monotonic: true}},
+			// a condition on the key: met by the resource's value
+			{Name: "prod.calls", When: []When{{Key: "deployment.environment.name", Equals: "prod"}},
+				Labels: []Label{{Key: "genai_o11y.stage", Default: &none}}, Value: Value{Type: "int"}, Sum: &Sum{Monotonic: true}},
+			{Name: "eval.results", When: []When{{Key: "gen_ai.evaluation.score.label", Present: true}},
+				Labels: []Label{{Key: "deployment.environment.name", Default: &none}}, Value: Value{Type: "int"}, Sum: &Sum{Monotonic: true}, SpanEvent: event},
+		}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	f := start(t, cfg)
+	if _, ok := f.u.copySlots["never.read"]; ok || len(f.u.copyList) != 1 {
+		t.Errorf("copy slots: %v", f.u.copySlots)
+	}
+	td := ptrace.NewTraces()
+	for _, env := range []string{"prod", "", "staging"} { // "": the resource does not set it
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "svc")
+		if env != "" {
+			rs.Resource().Attributes().PutStr("deployment.environment.name", env)
+		}
+		spans := rs.ScopeSpans().AppendEmpty().Spans()
+		plain := spans.AppendEmpty()
+		plain.Attributes().PutStr("genai_o11y.stage", "request")
+		own := spans.AppendEmpty() // its own value wins over the resource's
+		own.Attributes().PutStr("genai_o11y.stage", "tool_call")
+		own.Attributes().PutStr("deployment.environment.name", "canary")
+		ev := plain.Events().AppendEmpty()
+		ev.SetName("gen_ai.evaluation.result")
+		ev.Attributes().PutStr("gen_ai.evaluation.score.label", "pass")
+	}
+	before := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().Len()
+	if err := f.u.ConsumeTraces(context.Background(), td); err != nil {
+		t.Fatal(err)
+	}
+	if n := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().Len(); n != before {
+		t.Errorf("the span's attributes changed: %d -> %d", before, n)
+	}
+	lc := logsOf(t, f, cfg)
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "svc")
+	rl.Resource().Attributes().PutStr("deployment.environment.name", "prod")
+	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	lr.SetEventName("gen_ai.evaluation.result")
+	lr.Attributes().PutStr("gen_ai.evaluation.score.label", "fail")
+	if err := lc.ConsumeLogs(context.Background(), ld); err != nil {
+		t.Fatal(err)
+	}
+	got := f.last()
+	for env, want := range map[string]int64{"prod": 1, "staging": 1, "_none": 1, "canary": 3} {
+		if p := find(t, got["calls"], map[string]any{"deployment.environment.name": env}); p.intV != want {
+			t.Errorf("calls{%s} = %d, want %d", env, p.intV, want)
+		}
+	}
+	if p := find(t, got["prod.calls"], map[string]any{"genai_o11y.stage": "request"}); p.intV != 1 || len(got["prod.calls"]) != 1 {
+		t.Errorf("prod.calls: %+v", got["prod.calls"])
+	}
+	// the span events read their span's labels (filled); the log record its resource's
+	if p := find(t, got["eval.results"], map[string]any{"deployment.environment.name": "prod"}); p.intV != 2 {
+		t.Errorf("eval.results{prod} = %d, want 2 (one span event, one log record)", p.intV)
+	}
+	if p := find(t, got["eval.results"], map[string]any{"deployment.environment.name": "_none"}); p.intV != 1 {
+		t.Errorf("eval.results{_none} = %d, want 1", p.intV)
+	}
+}
