@@ -74,7 +74,10 @@ def build(spec: Spec, source: str) -> dict:
           "with their attributes. The widest span is the stage to fix; a gap between spans is time the stages do not account for (queueing, "
           "an uninstrumented call).", kind="traces", w=16, h=14, options={"targets": [tempo("$trace_id")]}),
         P("Latency by stage", f"p95 and p99 per stage over time. Latency SLO thresholds: {slo_text}. One stage rising alone is that stage's problem (GenAIStageLatencyRegression); all rising is the platform. Exemplars open slow traces.",
-          [Q(quantile(0.95, pipeline, by=STAGE), "{{" + STAGE + "}} p95"), Q(quantile(0.99, pipeline, by=STAGE), "{{" + STAGE + "}} p99", exemplar=True)], unit="ms", w=24, h=9),
+          [Q(quantile(0.95, pipeline, by=STAGE), "{{" + STAGE + "}} p95"), Q(quantile(0.99, pipeline, by=STAGE), "{{" + STAGE + "}} p99", exemplar=True),
+           # each latency SLO as a flat line: the stage's curve crossing it is the SLO at risk
+           *[Q(f"vector({s.threshold_ms})", f"{s.stage} SLO: {s.objective_percent:g}% under {s.threshold_ms} ms") for s in spec.slos.latency]],
+          unit="ms", w=24, h=9),
         P("Share of end-to-end latency", "Each stage's share of the time requests spend end to end, in pipeline order. A share that grows points at the stage that got slower; the shares can exceed 100% when stages overlap (parallel tool calls).",
           share, kind="bargauge", unit="percentunit", w=12, h=9),
         P("p95 per stage in pipeline order", "p95 of each stage over the range, in the spec's pipeline order. Compare with the SLO thresholds in the description of 'Latency by stage'.",
