@@ -198,7 +198,7 @@ def test_gateway_alerts_and_their_inhibition_follow_gateway_enabled(enabled):
         assert gw == {} and not inhibits and not any("Gateway" in a or "LoadBalancer" in a for a in all_names)
         return
     assert set(gw) <= all_names and len(inhibits) == 1
-    assert gw["GenAIGatewayReplicasDown"].expr.endswith("< 5") and gw["GenAILoadBalancerBackendsMissing"].expr.endswith("< 5")
+    assert gw["GenAIGatewayReplicasDown"].expr.split("\n")[0].endswith("< 5") and gw["GenAILoadBalancerBackendsMissing"].expr.endswith("< 5")
     assert gw["GenAIGatewayDecisionsLate"].expr.split("\n")[0].endswith(f"> {8 * pipeline_alerts.LATE_FACTOR:g}")
     assert gw["GenAIGatewaySamplingBufferFull"].expr.endswith(f"> {int(1000 * pipeline_alerts.BUFFER_FULL_SHARE)}")
     assert 'job=~"genai-o11y-collector|genai-o11y-gateway"' in next(a for a in pipeline_alerts.alerts(spec) if a.name == "GenAITempoExportFailing").expr

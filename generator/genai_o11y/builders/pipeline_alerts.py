@@ -396,7 +396,9 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
         ),
         Alert(
             name="GenAIGatewayReplicasDown",
-            expr=f'count by (job) (up{{job="{gw}"}} == 1) < {replicas}',
+            # quiet until the job has been scraped for a minute: at start-up one replica's first scrape comes before
+            # the other's (each target's first scrape is offset within the interval), and it went pending (a new user saw it)
+            expr=f'count by (job) (up{{job="{gw}"}} == 1) < {replicas}\nand on (job)\ncount by (job) (up{{job="{gw}"}} offset 1m)',
             severity="warning",
             for_="10m",
             from_spans=False,
