@@ -75,7 +75,7 @@ def test_every_problem_names_a_field_and_a_line():
         ("unknown_key", "sampling.keep_erors: unknown key (allowed: "),
         ("wrong_api_version", "apiVersion: must be one of 'genai-o11y/v1'"),
         ("missing_app", "app: required field is missing"),
-        ("duplicate_model", "model name 'gpt-4o' is used by both"),
+        ("duplicate_model", "model name 'gpt-4o' is already models[0].name"),
         ("duplicate_key", "key 'app' appears twice"),
         ("not_yaml", "not valid YAML"),
         ("slo_unknown_stage", "slos.latency[0].stage: 'model_call' is not a stage of pipeline.stages"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -15,10 +16,7 @@ def compose(text: str, source: str, what: str = "spec") -> tuple[Any, dict[tuple
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        raise SpecError(source, [Problem("", f"not valid YAML: {getattr(e, 'problem', None) or e}", line)],
-                        skipped=f"the {what}'s fields (the YAML must parse first)") from None
+        raise SpecError(source, [_syntax_problem(e, text)], skipped=f"the {what}'s fields (the YAML must parse first)") from None
     if node is None:
         raise SpecError(source, [Problem("", f"the {what} is empty", 1)])
     lines: dict[tuple, int] = {}
@@ -28,6 +26,39 @@ def compose(text: str, source: str, what: str = "spec") -> tuple[Any, dict[tuple
         raise SpecError(source, [Problem(fmt_path(d.path), f"key {d.key!r} appears twice", d.line) for d in dups],
                         skipped=f"the {what}'s fields (which of the repeated values was meant is unclear)")
     return data, lines
+
+
+def _syntax_problem(e: yaml.YAMLError, text: str) -> Problem:
+    """A parse error at the line where the culprit starts: an unclosed bracket or quote is found by the
+    parser lines later (where something else begins), and PyYAML names the start as its context: the
+    problem is reported there, with the key on that line, and the parser's line beside it."""
+    mark, context, start = getattr(e, "problem_mark", None), getattr(e, "context", None), getattr(e, "context_mark", None)
+    problem = getattr(e, "problem", None) or str(e)
+    if start is not None and context and mark is not None and start.line != mark.line:
+        what = context.removeprefix("while parsing ").removeprefix("while scanning ")
+        return Problem(_key_path_at(text, start.line), f"not valid YAML: {what} that starts here is not closed "
+                       f"(at line {mark.line + 1}: {problem})", start.line + 1)
+    line = mark.line + 1 if mark else None
+    return Problem(_key_path_at(text, mark.line) if mark else "", f"not valid YAML: {problem}", line)
+
+
+_KEY_LINE = re.compile(r"^(\s*)(- +)?([^\s#:\-\[\]{}][^:#]*?)\s*:(?:\s|$)")
+
+
+def _key_path_at(text: str, line: int) -> str:
+    """The dotted key path of the block mapping key on 0-based `line` (its parents by indentation);
+    "" where the line holds no key (list indices are not counted)."""
+    lines = text.splitlines()
+    if not 0 <= line < len(lines) or not (m := _KEY_LINE.match(lines[line])):
+        return ""
+    keys, indent = [m.group(3)], len(m.group(1)) + len(m.group(2) or "")
+    for above in reversed(lines[:line]):
+        if (p := _KEY_LINE.match(above)) and len(p.group(1)) + len(p.group(2) or "") < indent:
+            keys.insert(0, p.group(3))
+            indent = len(p.group(1)) + len(p.group(2) or "")
+            if indent == 0:
+                break
+    return ".".join(keys)
 
 
 def fmt_path(loc: tuple) -> str:

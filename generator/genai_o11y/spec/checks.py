@@ -73,21 +73,22 @@ def _full_mode(spec: Spec):
     """redaction.mode full against its content store and backends.tempo"""
     r = spec.redaction
     if r.mode == "full" and r.full_content_store is None:
-        yield ("redaction", "mode"), "mode 'full' needs redaction.full_content_store (a separate, restricted backend)"
+        yield ("redaction", "mode"), ("mode 'full' needs redaction.full_content_store, a separate, restricted OTLP/gRPC backend: "
+                                      "{name: restricted, endpoint: host:4317, insecure: false}")
     if r.full_content_store is not None and r.full_content_store.endpoint == spec.backends.tempo.endpoint:
         yield ("redaction", "full_content_store", "endpoint"), "must not be the main traces backend (backends.tempo.endpoint)"
 
 
 def _model_names(spec: Spec):
     """model names and aliases unique"""
-    seen: dict[str, str] = {}
+    seen: dict[str, str] = {}  # name -> where it was first (models[i].name or models[i].aliases[j], with the model's name)
     for i, m in enumerate(spec.models):
         for j, name in enumerate([m.name, *m.aliases]):
             loc = ("models", i, "name") if j == 0 else ("models", i, "aliases", j - 1)
             if name in seen:
-                yield loc, f"model name {name!r} is used by both {seen[name]!r} and {m.name!r}"
+                yield loc, f"model name {name!r} is already {seen[name]}"
             else:
-                seen[name] = m.name
+                seen[name] = f"models[{i}].name" if j == 0 else f"models[{i}].aliases[{j - 1}] (of {m.name!r})"
 
 
 def _slo_stages(spec: Spec):
