@@ -98,7 +98,13 @@ def cmd_check(args: argparse.Namespace) -> int:
                 diff = difflib.unified_diff(have.splitlines(), text.splitlines(), f"committed/{rel}", f"generated/{rel}", lineterm="", n=1)
                 print("\n".join(list(diff)[:40]))
     if stale:
-        print(f"\n{len(stale)} generated file(s) are stale; run: genai-o11y generate {args.spec or ''} --out {out}".replace("  ", " "), file=sys.stderr)
+        extra = " --go-testdata" if args.go_testdata else ""
+        print(f"\n{len(stale)} generated file(s) are stale; run: genai-o11y generate {args.spec or ''} --out {out}{extra}".replace("  ", " "), file=sys.stderr)
+        others = sorted(src for src in same_as_built_from if src != _source_name(None))
+        if args.spec is None and others:
+            # the directory was generated from a spec file, compared here with the embedded default spec
+            print(f"note: {out} was generated from {', '.join(others)} (its files' headers), not from the default spec: "
+                  f"to compare it with that spec, run: genai-o11y check {others[0]} --dir {out}{extra}", file=sys.stderr)
         return 1
     print(f"{len(files)} generated files up to date in {out}")
     if renamed:
@@ -302,7 +308,7 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--rps", type=float, default=4.0, help="demo requests per second (default 4)")
     u.add_argument("--workdir", default="out/local", help="configs, data and logs of this run (default out/local)")
     u.add_argument("--exit-when-paged", action="store_true", help="stop (exit 0) once the pager receiver got a page; exit 1 if none came within --timeout")
-    u.add_argument("--timeout", type=int, default=0, help="give up (exit 1) after this many seconds without a page; 0: run until Ctrl-C, "
+    u.add_argument("--timeout", type=int, default=0, help="stop after this many seconds: exit 0 if a page came, else 1; 0: run until Ctrl-C, "
                    "or 600 with --exit-when-paged")
     u.add_argument("--sustain-minutes", type=int, default=None, help="override alerting.thresholds.sustain_minutes (LLM baseline alerts fire sooner)")
     u.set_defaults(func=cmd_up)

@@ -449,6 +449,10 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
                 out(f"paged: {paged}; stopping (--exit-when-paged)")
                 break
             if timeout_s and now - started > timeout_s:
+                pages = sorted(name for receiver, name in seen if receiver == "pager")
+                if pages:  # --timeout alone: a run of that length, and it paged (a new user read "no page" after two pages)
+                    out(f"stopping after {timeout_s}s (--timeout); paged: {', '.join(pages)}")
+                    return 0
                 out(f"timeout: no page within {timeout_s}s (alerts: {', '.join(stack.firing()) or 'none'}; "
                     f"logs in {_rel(w)}/*/*.log)")
                 return 1
