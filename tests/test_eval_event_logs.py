@@ -146,6 +146,12 @@ def through(otelcol, tmp, engine: str, shape: str) -> tuple[dict, dict]:
     spec = make_spec(collector_ports({"collector.engine": engine, "gateway.decision_wait_seconds": 1}, tmp))
     with run_collector(otelcol, spec, tmp) as col:
         with grpc.insecure_channel(col.otlp_grpc) as ch:
+            if shape == "log records first":
+                # an inline judge with the SDKs' defaults: its records (sent every second) reach the sidecar before
+                # the spans they name (sent every 5 s); they wait for them (collector.event_join.wait_seconds)
+                logs_service_pb2_grpc.LogsServiceStub(ch).Export(as_log_records(spec, engine), timeout=30)
+                time.sleep(3)
+                assert not _complete(eval_series(col))  # they wait
             trace_service_pb2_grpc.TraceServiceStub(ch).Export(evaluated_spans(spec, engine, with_events=shape == "span events"), timeout=30)
             if shape == "log records":
                 # the evaluated calls first, as in production (a judge scores an answer after it was given)
@@ -189,6 +195,16 @@ def test_eval_results_as_log_records_give_the_span_events_series(otelcol, tmp_pa
             assert x[_label(n.REQUEST_MODEL)] == n.NONE_VALUE and x[_label(n.ROUTE)] == n.NONE_VALUE, x
     passes = sum(v for (name, lab), v in from_spans.items() if name == PROM[n.METRIC_EVAL_RESULTS] + "_total" and dict(lab)[_label(n.EVAL_LABEL)] == "pass")
     assert passes == 3
+
+
+@pytest.mark.collector
+def test_records_sent_before_their_spans_wait_for_them(otelcol, tmp_path):
+    """Found by a new user: with the SDKs' default export intervals an inline judge's results reached the
+    sidecar before the evaluated spans, and every one kept `_none` for the call's model, route and prompt."""
+    from_spans, _ = through(otelcol, tmp_path / "spans", "native", "span events")
+    early, joins = through(otelcol, tmp_path / "early", "native", "log records first")
+    assert early == from_spans, {"only from spans": set(from_spans) - set(early), "only early": set(early) - set(from_spans)}
+    assert joins == {"hits": sum(1 for i in range(len(RESULTS)) if i % SPANS < 2), "not_found": 0, "no_reference": 0}, joins
 
 
 def test_the_ottl_engine_says_it_cannot_join():

@@ -258,7 +258,10 @@ def normalise_items(n: int, seed: int = 31) -> list:
                           {"deployment.environment": "dev", "deployment.environment.name": "prod"}, {}])
         events = [("exception", rng.choice([{"exception.type": "openai.RateLimitError"}, {"exception.message": "m"}, {"exception.type": 5}]))
                   for _ in range(rng.choice([0, 0, 1, 2]))] + ([("log", {"exception.type": "NotAnException"})] if rng.random() < 0.1 else [])
+        if rng.random() < 0.3:  # roots that are no request (app.not_requests): health probes, calls outside any request
+            a[rng.choice(normalise.ROOT_PATH_KEYS)] = rng.choice(["/healthz", "/healthz/", "/metrics?x=1", "/chat", "/healthzz", "/v1/ping", 7])
         sp = span_pb(9_500_000 + i, "x", a, events, error=rng.random() < 0.4)
+        sp.kind = rng.randint(0, 5)
         if rng.random() < 0.6:
             sp.parent_span_id = (i + 1).to_bytes(8, "big")
         items.append((res, sp))
@@ -290,6 +293,16 @@ def test_both_engines_normalise_and_price_the_same(otelcol, tmp_path):
     assert {a.get(names.FAILURE_CATEGORY) for a in spans} >= {"rate_limited", "timeout", "guardrail_block", "refusal", "context_overflow", "oops"}
     assert sum(a.get(names.REQUEST_MODEL) == "text-embedding-3-small" for a in spans) > 5
     assert not [a for a in spans if "llm.usage.prompt_tokens" in a or "gen_ai.system" in a]
+    # roots that are no request (app.not_requests) stayed without a stage; others became requests
+    from genai_o11y.builders import normalise
+
+    sent = {sp.trace_id.hex(): sp for _r, sp in items}
+    roots = [(sent[t], out["native"][t][1]) for t in out["native"] if not sent[t].parent_span_id]
+    probe = lambda sp: any(kv.key in normalise.ROOT_PATH_KEYS and kv.value.string_value in ("/healthz", "/healthz/", "/metrics?x=1") for kv in sp.attributes)  # noqa: E731
+    assert sum(names.STAGE not in a and (sp.kind in (3, 4) or probe(sp)) for sp, a in roots) > 20  # CLIENT, PRODUCER
+    by_rule = [(sp, a) for sp, a in roots if a.get(names.STAGE) == "request" and not any(kv.key == names.STAGE for kv in sp.attributes)]
+    assert not [a for sp, a in by_rule if sp.kind in (3, 4) or probe(sp)]  # only the root rule makes "request" (derive never does)
+    assert sum(sp.kind == 2 for sp, _a in by_rule) > 5  # SERVER
     assert {r.get("service.name") for _n, _a, _e, r in out["native"].values()} >= {"norm-bot", "support-copilot"}
 
 

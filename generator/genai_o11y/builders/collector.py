@@ -173,7 +173,8 @@ def event_join_config(spec: Spec) -> dict:
     """The genai_usage connector's join: recently seen spans by span id and response id, for the OTel
     events on log records that name them (collector.event_join)."""
     j = spec.collector.event_join
-    return {"max_entries": j.max_entries, "ttl": f"{j.ttl_seconds}s", "response_id_key": n.RESPONSE_ID}
+    return {"max_entries": j.max_entries, "ttl": f"{j.ttl_seconds}s", "response_id_key": n.RESPONSE_ID,
+            "wait": f"{j.wait_seconds}s", "max_waiting": j.max_waiting}
 
 
 def eval_event_logs(spec: Spec, redact: str) -> tuple[dict, dict]:
@@ -414,12 +415,12 @@ def build(spec: Spec) -> dict:
             ]
         },
         # Normalisation and cost: our genai_normalise processor (one pass per span), or the same in OTTL.
-        **({"genai_normalise": _escape_confmap({**normalise.native_config(spec.app.services, spec.app.environment, spec.failures.infer), "cost": cost.native_config(spec)})}
+        **({"genai_normalise": _escape_confmap({**normalise.native_config(spec.app.services, spec.app.environment, spec.failures.infer, spec.app.not_requests), "cost": cost.native_config(spec)})}
            if engine == "native" else {
             "transform/normalise": {
                 "error_mode": "ignore",
                 "trace_statements": _escape_confmap(
-                    [{"context": "resource", "statements": normalise.resource_statements(spec.app.services, spec.app.environment)}] + normalise.statements(spec.failures.infer)
+                    [{"context": "resource", "statements": normalise.resource_statements(spec.app.services, spec.app.environment)}] + normalise.statements(spec.failures.infer, spec.app.not_requests)
                 ),
             },
             "transform/cost": _transform(cost.statement_groups(spec)),

@@ -17,8 +17,10 @@ processor does (statements()). Rules, in order:
 
 from __future__ import annotations
 
+import re
+
 from .. import names as n
-from ..spec.model import FailureRule
+from ..spec.model import FailureRule, NotRequests
 from .ottl import attr, one_of_regex, q
 
 # (legacy key, current key, who emits it). First match wins when several legacy keys are present.
@@ -146,7 +148,7 @@ def failure_keys(rules: list[FailureRule]) -> list[str]:
     return sorted({k for r in rules for keys, _r, _v, _l in _failure_matchers(r) for k in keys})
 
 
-def statements(failure_rules: list[FailureRule] | None = None) -> list[dict]:
+def statements(failure_rules: list[FailureRule] | None = None, not_requests: NotRequests | None = None) -> list[dict]:
     """transform processor statement groups (span and span event context), in order."""
     groups: list[dict] = []
     renames: list[str] = []
@@ -195,7 +197,7 @@ def statements(failure_rules: list[FailureRule] | None = None) -> list[dict]:
     ))
     # stage; a root span is the whole request, unless the helper marked it as only wrapping one (HTTP server span)
     stage = [f"set({attr(n.STAGE)}, {q(st)}) where {attr(n.STAGE)} == nil and {attr(key)} == {q(value)}" for key, value, st in STAGE_FROM]
-    stage.append(f"set({attr(n.STAGE)}, \"request\") where {attr(n.STAGE)} == nil and IsRootSpan() and {attr(n.REQUEST_DELEGATED)} == nil")
+    stage.append(f"set({attr(n.STAGE)}, \"request\") where {attr(n.STAGE)} == nil and {root_condition(not_requests)}")
     groups.append(_group(stage, [f"{attr(n.STAGE)} == nil"]))
     # tool outcome: the app's own value wins; otherwise from the span status
     tool = f"{attr(n.STAGE)} == \"tool_call\" and {attr(n.TOOL_OUTCOME)} == nil"
@@ -217,8 +219,39 @@ def statements(failure_rules: list[FailureRule] | None = None) -> list[dict]:
 
 TOOL_TIMEOUT_PATTERN = "(?i)timeout"
 
+#: Where a root span's path is (app.not_requests.paths): the route template, the path, the older target (query included).
+ROOT_PATH_KEYS = ("http.route", "url.path", "http.target")
 
-def native_config(services: list[str], environment: str, failure_rules: list[FailureRule] | None = None) -> dict:
+
+def not_request_pattern(paths: list[str]) -> str:
+    """One of `paths`, a trailing '/' and a query allowed (RE2, as both engines match it)."""
+    return "^(?:" + "|".join(re.escape(p.rstrip("/") or "/") for p in paths) + ")/?(?:\\?.*)?$"
+
+
+def root_condition(not_requests: NotRequests | None) -> str:
+    """OTTL: the span is a root that counts as a request when it has no stage (the native engine's `root`)."""
+    cond = f"IsRootSpan() and {attr(n.REQUEST_DELEGATED)} == nil"
+    if not_requests is None:
+        return cond
+    cond += "".join(f" and span.kind != SPAN_KIND_{k.upper()}" for k in not_requests.span_kinds)
+    if not_requests.paths:
+        pattern = q(not_request_pattern(not_requests.paths))
+        cond += "".join(f" and not (IsString({attr(k)}) and IsMatch({attr(k)}, {pattern}))" for k in ROOT_PATH_KEYS)
+    return cond
+
+
+def root_config(not_requests: NotRequests | None) -> dict:
+    """genai_normalise's `root`: what root_condition() says."""
+    out: dict = {"key": n.STAGE, "value": "request", "unless": n.REQUEST_DELEGATED}
+    if not_requests is not None:
+        out["not_kinds"] = list(not_requests.span_kinds)
+        if not_requests.paths:
+            out["not_paths"] = {"keys": list(ROOT_PATH_KEYS), "pattern": not_request_pattern(not_requests.paths)}
+    return out
+
+
+def native_config(services: list[str], environment: str, failure_rules: list[FailureRule] | None = None,
+                  not_requests: NotRequests | None = None) -> dict:
     """The genai_normalise processor's config (our component: gocomponents/genainormaliseprocessor):
     what resource_statements() and statements() say in OTTL, as data, applied in one pass per span.
     The cost step is added by cost.native_config()."""
@@ -247,7 +280,7 @@ def native_config(services: list[str], environment: str, failure_rules: list[Fai
         "from_json": [{"from": k, "field": f, "to": n.REQUEST_MODEL} for k, f in MODEL_FROM_JSON],
         "derive": [{"key": n.OPERATION, "value": op, "when": {"key": key, "value": value}} for key, value, op in OPERATION_FROM]
         + [{"key": n.STAGE, "value": st, "when": {"key": key, "value": value}} for key, value, st in STAGE_FROM],
-        "root": {"key": n.STAGE, "value": "request", "unless": n.REQUEST_DELEGATED},
+        "root": root_config(not_requests),
         "tool_outcome": {
             "stage_key": n.STAGE, "stage_value": "tool_call", "key": n.TOOL_OUTCOME, "error_type_key": n.ERROR_TYPE,
             "timeout_pattern": TOOL_TIMEOUT_PATTERN, "timeout": "timeout", "error": "error", "ok": "ok",

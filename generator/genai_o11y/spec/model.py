@@ -62,11 +62,35 @@ class Strict(BaseModel):
         return v
 
 
+SPAN_KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
+
+
+def _probe_path(v: str) -> str:
+    if not v.startswith("/") or any(c.isspace() for c in v):
+        raise ValueError(f"{v!r}: a URL path starting with '/', without spaces (e.g. /healthz)")
+    return v
+
+
+class NotRequests(Strict):
+    """Root spans without a stage that are not requests. A root span with no GenAI stage counts as one
+    request (zero-code apps: the web framework's server span); an app's other roots would dilute the
+    request error ratio and latency (a health probe every few seconds, a background job's query)."""
+
+    span_kinds: list[Literal[SPAN_KINDS]] = Field(  # type: ignore[valid-type]
+        ["client", "producer"], description="Root spans of these kinds are no request: a call made outside any request (a background job's "
+        "database query, an HTTP call, a message sent). A model call is no exception: it has its stage and counts as its own request.")
+    paths: list[Annotated[str, AfterValidator(_probe_path)]] = Field(
+        ["/healthz", "/health", "/healthcheck", "/livez", "/readyz", "/ready", "/ping", "/metrics", "/favicon.ico"],
+        description="Root spans whose http.route or url.path (http.target, query cut) is one of these paths (a trailing '/' allowed) "
+        "are no request: health probes, metrics scrapes. Add the app's other endpoints that call no model.")
+
+
 class App(Strict):
     """Who is observed."""
 
     services: list[Name] = Field(min_length=1, description="service.name values of the app's processes; the first is the default.")
     environment: Name = Field("production", description="deployment.environment.name set on telemetry that lacks it.")
+    not_requests: NotRequests = Field(default_factory=NotRequests)
 
     @field_validator("services")
     @classmethod
@@ -530,6 +554,11 @@ class EventJoin(Strict):
                              description="Spans remembered at most (the oldest forgotten first, counted); 0 turns the join off.")
     ttl_seconds: int = Field(600, ge=60, le=86_400,
                              description="How long a span is remembered: judges run asynchronously, so minutes, not seconds.")
+    wait_seconds: int = Field(10, ge=0, le=300,
+                              description="A record sent before its span waits this long for it: SDKs export log records every "
+                              "second and spans every 5 seconds, so an inline judge's result reaches the sidecar first. 0: no wait.")
+    max_waiting: int = Field(10_000, ge=1, le=1_000_000,
+                             description="Records waiting at most (a copy each, about 1 KB); further ones count at once without their span's labels.")
 
 
 class Collector(Strict):

@@ -45,6 +45,11 @@ type Join struct {
 	MaxEntries    int           `mapstructure:"max_entries"`
 	TTL           time.Duration `mapstructure:"ttl"`
 	ResponseIDKey string        `mapstructure:"response_id_key"`
+	// Wait: a record naming a span not seen yet waits this long for it (SDKs export log records
+	// sooner than spans), at most MaxWaiting records at once (further ones are observed at once);
+	// then it is observed without the span's labels (a miss). 0: no wait.
+	Wait       time.Duration `mapstructure:"wait"`
+	MaxWaiting int           `mapstructure:"max_waiting"`
 }
 
 // Metric is one cumulative sum or explicit-bucket histogram fed by the spans where all of When hold.
@@ -172,6 +177,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Join.MaxEntries < 0 {
 		errs = append(errs, fmt.Errorf("join.max_entries: %d is negative", c.Join.MaxEntries))
+	}
+	if c.Join.Wait < 0 {
+		errs = append(errs, fmt.Errorf("join.wait: %s is negative", c.Join.Wait))
+	}
+	if c.Join.Wait > 0 && c.Join.MaxWaiting <= 0 {
+		errs = append(errs, fmt.Errorf("join.max_waiting: must be positive with wait (got %d)", c.Join.MaxWaiting))
 	}
 	if c.Join.MaxEntries > 0 && c.Join.TTL <= 0 {
 		errs = append(errs, fmt.Errorf("join.ttl: must be a positive duration with max_entries (got %s)", c.Join.TTL))

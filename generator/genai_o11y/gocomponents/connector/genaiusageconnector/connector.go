@@ -187,6 +187,12 @@ type usage struct {
 	groupObs            []uint64
 	obs                 uint64
 	spA, evA, resA, cpA attrs
+	lgEv, lgSp          attrs // a log record's and its span labels'
+	// pending: log records waiting for their span (join.wait), oldest first; retried: when last tried
+	pending    []pendingRecord
+	retried    time.Time
+	joinWait   time.Duration
+	maxWaiting int
 	// dirty: the streams updated since the last flush (their touched flag set), sent on by flush.
 	dirty         []*stream
 	flushInterval time.Duration
@@ -296,6 +302,7 @@ func newUsage(c *Config, set component.TelemetrySettings, next consumer.Metrics)
 	}
 	if c.Join.MaxEntries > 0 && len(u.joinSlots) > 0 {
 		u.join = newJoinStore(c.Join.MaxEntries, c.Join.TTL)
+		u.joinWait, u.maxWaiting = c.Join.Wait, c.Join.MaxWaiting
 		if c.Join.ResponseIDKey != "" {
 			u.respSlot = slot(c.Join.ResponseIDKey)
 		}
@@ -410,10 +417,16 @@ func (u *usage) Start(context.Context, component.Host) error {
 		defer expiry.Stop()
 		flush := time.NewTicker(u.flushInterval)
 		defer flush.Stop()
+		retry := time.NewTicker(time.Second) // the records waiting for their span, without traffic too
+		defer retry.Stop()
 		for {
 			select {
 			case <-u.stop:
 				return
+			case <-retry.C:
+				if u.joinWait > 0 {
+					_ = u.retryWaiting(context.Background(), false)
+				}
 			case <-flush.C:
 				// an error is the next consumer's (the prometheus exporter's): nothing to retry, the
 				// cumulative totals go again with the stream's next update
@@ -436,12 +449,25 @@ func (u *usage) Shutdown(ctx context.Context) error {
 		u.done.Wait()
 		u.stop = nil
 	}
-	err := u.flush(ctx)
+	err := u.retryWaiting(ctx, true) // every waiting record counts before the last flush
+	err = errors.Join(err, u.flush(ctx))
 	if u.reg != nil {
 		return errors.Join(err, u.reg.Unregister())
 	}
 	return err
 }
+
+// retryWaiting observes the waiting records whose span has passed, and those due (all with force).
+func (u *usage) retryWaiting(ctx context.Context, force bool) error {
+	p := u.begin()
+	if len(u.pending) > 0 {
+		p.retry(force)
+	}
+	return p.end(ctx)
+}
+
+// retryEvery: how often a traces batch tries the waiting records again (their span may be in it).
+const retryEvery = 200 * time.Millisecond
 
 // flush sends the cumulative values of the streams updated since the last flush.
 func (u *usage) flush(ctx context.Context) error {
@@ -661,6 +687,9 @@ func (u *usage) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 			u.roots = roots
 		}
 	}
+	if len(u.pending) > 0 && p.now.Sub(u.retried) >= retryEvery {
+		p.retry(false)
+	}
 	return p.end(ctx)
 }
 
@@ -736,7 +765,7 @@ func (p *pass) remember(id pcommon.SpanID, sp *attrs) {
 // spanOf: the span labels of a log record, in sp (which holds those of its resource): the record's
 // own attribute where it has one (normalised and folded upstream like a span's), else, for a join
 // label, its span's (by span id, else response id; counted), else the resource's, else the default.
-func (p *pass) spanOf(lr plog.LogRecord, ev, sp *attrs) {
+func (p *pass) spanOf(lr plog.LogRecord, ev, sp *attrs, final bool) bool {
 	u := p.u
 	need := false
 	for _, s := range u.joinSlots {
@@ -761,6 +790,8 @@ func (p *pass) spanOf(lr plog.LogRecord, ev, sp *attrs) {
 					sp.vals[s], sp.has[s] = set.vals[i], true
 				}
 			}
+		case referenced && !final && u.joinWait > 0:
+			return false // its span may come yet
 		case referenced:
 			p.joins[1]++
 		default:
@@ -772,6 +803,7 @@ func (p *pass) spanOf(lr plog.LogRecord, ev, sp *attrs) {
 			sp.vals[s], sp.has[s] = ev.vals[s], true
 		}
 	}
+	return true
 }
 
 // ConsumeLogs: OTel events as log records (the event name, else the attribute event.name) feed the
@@ -785,49 +817,119 @@ func (u *usage) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	if len(u.events) == 0 {
 		return nil
 	}
-	var resAttrs, sp, ev attrs
-	resKeys := make([][]byte, len(u.resGroups))
 	p := u.begin()
+	var r logResource
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
 		res := rl.Resource().Attributes()
-		for g, keys := range u.resGroups {
-			resKeys[g] = appendGroup(resKeys[g][:0], g, keys, res)
-		}
-		resAttrs.load(res, u.logResSlots)
-		var cp attrs
-		cp.load(res, u.copySlots)
+		r.load(u, res)
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			records := sls.At(j).LogRecords()
 			for k := 0; k < records.Len(); k++ {
 				lr := records.At(k)
-				name := lr.EventName()
-				if name == "" {
-					if v, ok := lr.Attributes().Get(EventNameKey); ok && v.Type() == pcommon.ValueTypeStr {
-						name = v.Str()
-					}
-				}
-				feeds := u.events[name]
-				if len(feeds) == 0 {
-					continue
-				}
-				ev.load(lr.Attributes(), u.slots)
-				ev.fill(&cp, u.copyList)
-				if u.fold != nil {
-					u.fold.values(&ev)
-				}
-				sp = resAttrs
-				p.spanOf(lr, &ev, &sp)
-				u.obs++
-				for _, mi := range feeds {
-					p.observe(mi, &ev, &sp, resKeys[u.metrics[mi].resGroup], res, lr.TraceID(), lr.SpanID())
+				if feeds := u.events[eventName(lr)]; len(feeds) > 0 && !p.logRecord(lr, res, &r, feeds, false) {
+					p.wait(lr, res)
 				}
 			}
 		}
 	}
 	return p.end(ctx)
+}
+
+// eventName: a log record's event name, else its attribute event.name (older SDKs).
+func eventName(lr plog.LogRecord) string {
+	if name := lr.EventName(); name != "" {
+		return name
+	}
+	if v, ok := lr.Attributes().Get(EventNameKey); ok && v.Type() == pcommon.ValueTypeStr {
+		return v.Str()
+	}
+	return ""
+}
+
+// logResource: what the records of one resource read from it.
+type logResource struct {
+	keys      [][]byte // by resource-label group
+	labels    attrs    // the span labels read from the resource (log_resource_labels)
+	copied    attrs    // copy_from_resource
+	resGroups int
+}
+
+func (r *logResource) load(u *usage, res pcommon.Map) {
+	if len(r.keys) != len(u.resGroups) {
+		r.keys = make([][]byte, len(u.resGroups))
+	}
+	for g, keys := range u.resGroups {
+		r.keys[g] = appendGroup(r.keys[g][:0], g, keys, res)
+	}
+	r.labels.load(res, u.logResSlots)
+	r.copied.load(res, u.copySlots)
+}
+
+// logRecord observes one event record, unless it names a span the join has not seen yet and final
+// is false: then it returns false and observes nothing (the record waits for its span: wait).
+func (p *pass) logRecord(lr plog.LogRecord, res pcommon.Map, r *logResource, feeds []int, final bool) bool {
+	u := p.u
+	ev, sp := &u.lgEv, &u.lgSp
+	ev.load(lr.Attributes(), u.slots)
+	ev.fill(&r.copied, u.copyList)
+	if u.fold != nil {
+		u.fold.values(ev)
+	}
+	*sp = r.labels
+	if !p.spanOf(lr, ev, sp, final) {
+		return false
+	}
+	u.obs++
+	for _, mi := range feeds {
+		p.observe(mi, ev, sp, r.keys[u.metrics[mi].resGroup], res, lr.TraceID(), lr.SpanID())
+	}
+	return true
+}
+
+// pendingRecord: a record waiting for its span (join.wait), with its resource.
+type pendingRecord struct {
+	logs plog.Logs
+	due  int64 // unix nanoseconds
+}
+
+// wait keeps a copy of a record whose span the join has not seen (the SDKs export log records
+// sooner than spans: 1 s against 5 s by default), to be observed when its span passes or after
+// join.wait (then without the span's labels, counted as not found); past join.max_waiting, now.
+func (p *pass) wait(lr plog.LogRecord, res pcommon.Map) {
+	u := p.u
+	if len(u.pending) >= u.maxWaiting {
+		var r logResource
+		r.load(u, res)
+		p.logRecord(lr, res, &r, u.events[eventName(lr)], true)
+		return
+	}
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	res.CopyTo(rl.Resource().Attributes())
+	lr.CopyTo(rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty())
+	u.pending = append(u.pending, pendingRecord{ld, p.now.UnixNano() + int64(u.joinWait)})
+}
+
+// retry observes the waiting records whose span has passed since, and those due (all with force).
+func (p *pass) retry(force bool) {
+	u := p.u
+	kept := u.pending[:0]
+	var r logResource
+	for _, pr := range u.pending {
+		rl := pr.logs.ResourceLogs().At(0)
+		lr := rl.ScopeLogs().At(0).LogRecords().At(0)
+		res := rl.Resource().Attributes()
+		r.load(u, res)
+		if !p.logRecord(lr, res, &r, u.events[eventName(lr)], force || p.now.UnixNano() >= pr.due) {
+			kept = append(kept, pr)
+		}
+	}
+	clear(u.pending[len(kept):])
+	u.pending = kept
+	u.retried = p.now
 }
 
 // feeds: every condition holds and every label without a default is there (ev: the span or

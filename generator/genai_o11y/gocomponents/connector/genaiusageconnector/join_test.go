@@ -328,3 +328,67 @@ func TestJoinMemoryPerEntry(t *testing.T) {
 	}
 	runtime.KeepAlive(j)
 }
+
+// A record sent before its span (SDKs export log records every second, spans every 5 s) waits for it
+// (join.wait): it counts with the span's labels once the span passes; one whose span never comes counts
+// after the wait without them (a miss); past max_waiting a record counts at once; shutdown counts every
+// waiting record before the last flush.
+func TestJoinWaitsForASpanThatComesLater(t *testing.T) {
+	dims := map[string]any{"gen_ai.request.model": "m1", "genai_o11y.route": "r1"}
+	pass := map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.75, "gen_ai.evaluation.score.label": "pass"}
+	cfg := joinConfig(10, time.Minute)
+	cfg.Join.Wait, cfg.Join.MaxWaiting = time.Hour, 2
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	f := start(t, cfg)
+	lc := logsOf(t, f, cfg)
+	sendRecords(t, lc, record{7, pass}, record{8, pass}) // spans 7 and 8 not seen yet: both wait
+	if got := f.last()["eval.results"]; len(got) != 0 || len(f.u.pending) != 2 {
+		t.Fatalf("counted before its span: %+v (waiting %d)", got, len(f.u.pending))
+	}
+	sendRecords(t, lc, record{9, pass}) // past max_waiting: counts at once, without the span's labels
+	if p := find(t, f.last()["eval.results"], map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.label": "pass",
+		"gen_ai.request.model": "_none", "genai_o11y.route": "_none"}); p.intV != 1 {
+		t.Errorf("the record past max_waiting: %d", p.intV)
+	}
+	f.span(t, 7, dims) // its span passes: the waiting record takes its labels
+	got := f.last()["eval.results"]
+	if p := find(t, got, map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.label": "pass",
+		"gen_ai.request.model": "m1", "genai_o11y.route": "r1"}); p.intV != 1 || len(f.u.pending) != 1 {
+		t.Errorf("after its span: %+v (waiting %d)", got, len(f.u.pending))
+	}
+	if h, m := counter(t, f, "otelcol_genai_usage_join_hits", ""), counter(t, f, "otelcol_genai_usage_join_misses", "not_found"); h != 1 || m != 1 {
+		t.Errorf("hits %d, misses %d; want 1 and 1", h, m)
+	}
+	if err := f.u.retryWaiting(context.Background(), false); err != nil || len(f.u.pending) != 1 {
+		t.Errorf("a record not yet due went: waiting %d", len(f.u.pending))
+	}
+	if err := f.u.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if p := find(t, f.last()["eval.results"], map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.label": "pass",
+		"gen_ai.request.model": "_none", "genai_o11y.route": "_none"}); p.intV != 2 || len(f.u.pending) != 0 {
+		t.Errorf("shutdown: %d without labels, %d waiting", p.intV, len(f.u.pending))
+	}
+	if m := counter(t, f, "otelcol_genai_usage_join_misses", "not_found"); m != 2 {
+		t.Errorf("misses %d, want 2", m)
+	}
+}
+
+// A record whose wait is over counts without its span's labels at the next retry.
+func TestJoinWaitEnds(t *testing.T) {
+	cfg := joinConfig(10, time.Minute)
+	cfg.Join.Wait, cfg.Join.MaxWaiting = time.Nanosecond, 10
+	f := start(t, cfg)
+	lc := logsOf(t, f, cfg)
+	sendRecords(t, lc, record{7, map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.label": "fail"}})
+	time.Sleep(time.Millisecond)
+	if err := f.u.retryWaiting(context.Background(), false); err != nil || len(f.u.pending) != 0 {
+		t.Fatalf("waiting %d after its wait", len(f.u.pending))
+	}
+	if p := find(t, f.last()["eval.results"], map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.label": "fail",
+		"gen_ai.request.model": "_none", "genai_o11y.route": "_none"}); p.intV != 1 {
+		t.Errorf("%d", p.intV)
+	}
+}

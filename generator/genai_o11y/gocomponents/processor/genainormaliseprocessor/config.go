@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"regexp"
 
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
 	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon"
 )
 
@@ -98,7 +100,23 @@ type Root struct {
 	Key    string `mapstructure:"key"`
 	Value  string `mapstructure:"value"`
 	Unless string `mapstructure:"unless"`
+	// NotKinds: root spans of these kinds (client, producer, server, consumer, internal, unspecified)
+	// are not marked: a call made outside any request (a background job's query) is no request.
+	NotKinds []string `mapstructure:"not_kinds"`
+	// NotPaths: root spans where one of Keys is a string matching Pattern are not marked (health
+	// checks, metrics scrapes).
+	NotPaths NotPaths `mapstructure:"not_paths"`
 }
+
+// NotPaths: a pattern over the values of some keys.
+type NotPaths struct {
+	Keys    []string `mapstructure:"keys"`
+	Pattern string   `mapstructure:"pattern"`
+}
+
+// spanKinds: the names NotKinds takes.
+var spanKinds = map[string]ptrace.SpanKind{"unspecified": ptrace.SpanKindUnspecified, "internal": ptrace.SpanKindInternal,
+	"server": ptrace.SpanKindServer, "client": ptrace.SpanKindClient, "producer": ptrace.SpanKindProducer, "consumer": ptrace.SpanKindConsumer}
 
 // ToolOutcome: on spans where StageKey equals StageValue and Key is not set, Key becomes Timeout
 // where the string ErrorTypeKey matches TimeoutPattern, else Error where the span status is an
@@ -273,6 +291,18 @@ func (c *Config) Validate() error {
 	}
 	if r := c.Root; r.Key != "" && r.Value == "" {
 		add("root.value: empty")
+	}
+	for i, k := range c.Root.NotKinds {
+		if _, ok := spanKinds[k]; !ok {
+			add("root.not_kinds[%d]: %q is not a span kind (unspecified, internal, server, client, producer, consumer)", i, k)
+		}
+	}
+	if p := c.Root.NotPaths; p.Pattern != "" || len(p.Keys) > 0 {
+		if p.Pattern == "" || len(p.Keys) == 0 {
+			add("root.not_paths: keys and pattern go together")
+		} else if _, err := regexp.Compile(p.Pattern); err != nil {
+			add("root.not_paths.pattern: does not compile: %v", err)
+		}
 	}
 	if t := c.ToolOutcome; t.Key != "" {
 		if t.StageKey == "" || t.StageValue == "" || t.ErrorTypeKey == "" || t.Timeout == "" || t.Error == "" || t.OK == "" {

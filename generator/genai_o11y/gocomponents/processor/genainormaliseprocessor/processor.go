@@ -121,7 +121,7 @@ type normaliser struct {
 		rules []failureRule
 	}
 	derive []derive
-	root   struct{ key, unless int }
+	root   rootRule
 	tool   struct {
 		on                  bool
 		stage, key, errType int
@@ -201,6 +201,15 @@ func newNormaliser(c *Config) (*normaliser, error) {
 		n.root.key = slot(c.Root.Key)
 		if c.Root.Unless != "" {
 			n.root.unless = slot(c.Root.Unless)
+		}
+		for _, k := range c.Root.NotKinds {
+			n.root.notKinds[spanKinds[k]] = true
+		}
+		if p := c.Root.NotPaths; p.Pattern != "" {
+			n.root.pathRe = regexp.MustCompile(p.Pattern) // Validate compiled it
+			for _, k := range p.Keys {
+				n.root.paths = append(n.root.paths, slot(k))
+			}
 		}
 	}
 	if t := c.ToolOutcome; t.Key != "" {
@@ -358,7 +367,7 @@ func (n *normaliser) span(span ptrace.Span) {
 			putStr(d.key, d.value)
 		}
 	}
-	if r := n.root; r.key >= 0 && !ix.has[r.key] && span.ParentSpanID().IsEmpty() && (r.unless < 0 || !ix.has[r.unless]) {
+	if r := &n.root; r.key >= 0 && !ix.has[r.key] && span.ParentSpanID().IsEmpty() && (r.unless < 0 || !ix.has[r.unless]) && !r.excludes(span, &ix) {
 		putStr(r.key, n.c.Root.Value)
 	}
 	if t := n.tool; t.on && !ix.has[t.key] && ix.has[t.stage] && genaicommon.Equal(ix.vals[t.stage], n.c.ToolOutcome.StageValue) {
@@ -532,4 +541,24 @@ func number(ix *index, slot int) (float64, bool) {
 		return 0, true
 	}
 	return genaicommon.AsDouble(ix.vals[slot])
+}
+
+type rootRule struct {
+	key, unless int
+	notKinds    [8]bool // by ptrace.SpanKind
+	paths       []int
+	pathRe      *regexp.Regexp
+}
+
+// excludes: a root span that is no request (its kind, or a health check's path).
+func (r *rootRule) excludes(span ptrace.Span, ix *index) bool {
+	if k := span.Kind(); int(k) < len(r.notKinds) && r.notKinds[k] {
+		return true
+	}
+	for _, s := range r.paths {
+		if v := ix.vals[s]; ix.has[s] && v.Type() == pcommon.ValueTypeStr && r.pathRe.MatchString(v.Str()) {
+			return true
+		}
+	}
+	return false
 }

@@ -25,6 +25,7 @@ type spanIn struct {
 	attrs  map[string]any
 	child  bool
 	failed bool
+	kind   ptrace.SpanKind
 	events []map[string]any // exception events
 }
 
@@ -48,6 +49,7 @@ func build(t *testing.T, rs ptrace.ResourceSpans, sp ptrace.Span, res map[string
 	if in.failed {
 		sp.Status().SetCode(ptrace.StatusCodeError)
 	}
+	sp.SetKind(in.kind)
 	for _, ev := range in.events {
 		e := sp.Events().AppendEmpty()
 		e.SetName("exception")
@@ -92,6 +94,17 @@ func TestStageToolOutcomeAndRoot(t *testing.T) {
 		{spanIn{attrs: map[string]any{}}, map[string]any{"genai_o11y.stage": "request"}},
 		{spanIn{attrs: map[string]any{"genai_o11y.request.delegated": true}}, map[string]any{"genai_o11y.request.delegated": true}},
 		{spanIn{child: true, attrs: map[string]any{}}, map[string]any{}},
+		// roots that are no request: a call made outside any request, a health check, a metrics scrape
+		{spanIn{kind: ptrace.SpanKindClient, attrs: map[string]any{"db.system.name": "postgresql"}}, map[string]any{"db.system.name": "postgresql"}},
+		{spanIn{kind: ptrace.SpanKindProducer, attrs: map[string]any{}}, map[string]any{}},
+		{spanIn{kind: ptrace.SpanKindServer, attrs: map[string]any{"http.route": "/healthz"}}, map[string]any{"http.route": "/healthz"}},
+		{spanIn{kind: ptrace.SpanKindServer, attrs: map[string]any{"url.path": "/metrics/"}}, map[string]any{"url.path": "/metrics/"}},
+		{spanIn{kind: ptrace.SpanKindServer, attrs: map[string]any{"http.route": "/chat", "url.path": "/chat"}},
+			map[string]any{"http.route": "/chat", "url.path": "/chat", "genai_o11y.stage": "request"}},
+		{spanIn{kind: ptrace.SpanKindServer, attrs: map[string]any{"http.route": "/healthzz"}}, map[string]any{"http.route": "/healthzz", "genai_o11y.stage": "request"}},
+		{spanIn{kind: ptrace.SpanKindConsumer, attrs: map[string]any{}}, map[string]any{"genai_o11y.stage": "request"}},
+		// a model call made outside any request keeps its stage (its request view is the connector's)
+		{spanIn{kind: ptrace.SpanKindClient, attrs: map[string]any{"genai_o11y.stage": "model_call"}}, map[string]any{"genai_o11y.stage": "model_call"}},
 		{spanIn{child: true, attrs: map[string]any{"openinference.span.kind": "TOOL", "error.type": "ReadTimeoutError"}},
 			map[string]any{"openinference.span.kind": "TOOL", "error.type": "ReadTimeoutError", "gen_ai.operation.name": "execute_tool",
 				"genai_o11y.stage": "tool_call", "genai_o11y.tool.outcome": "timeout", "genai_o11y.failure.category": "timeout"}},
