@@ -135,7 +135,11 @@ def test_every_gateway_alert_selector_returns_series_from_the_real_collectors(ot
                 harness.wait_for(on_time, timeout=60, interval=2, what=f"decision delays of {wait} s")
                 assert {name: true(name) for name in alerts if name != "GenAILoadBalancerExportFailing" and true(name)} == {}
 
-                # one replica killed: fewer than gateway.replicas up (and not "no gateway")
+                # one replica killed: fewer than gateway.replicas up (and not "no gateway"); the alert is quiet until
+                # the job has been scraped for a minute (start-up), so the kill waits for that history
+                gw_job = spec.backends.prometheus.gateway_job
+                harness.wait_for(lambda: localstack.prom_query(prom.url, f'count(up{{job="{gw_job}"}} offset 1m)'), timeout=90, interval=2,
+                                 what="a minute of the gateways' scrapes")
                 g1.proc.terminate()
                 g1.proc.wait(timeout=15)
                 down = harness.wait_for(lambda: true("GenAIGatewayReplicasDown"), timeout=30, interval=1, what="a replica seen down")

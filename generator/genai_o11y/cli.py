@@ -99,12 +99,16 @@ def cmd_check(args: argparse.Namespace) -> int:
                 print("\n".join(list(diff)[:40]))
     if stale:
         extra = " --go-testdata" if args.go_testdata else ""
-        print(f"\n{len(stale)} generated file(s) are stale; run: genai-o11y generate {args.spec or ''} --out {out}{extra}".replace("  ", " "), file=sys.stderr)
         others = sorted(src for src in same_as_built_from if src != _source_name(None))
         if args.spec is None and others:
-            # the directory was generated from a spec file, compared here with the embedded default spec
-            print(f"note: {out} was generated from {', '.join(others)} (its files' headers), not from the default spec: "
-                  f"to compare it with that spec, run: genai-o11y check {others[0]} --dir {out}{extra}", file=sys.stderr)
+            # generated from a spec file, compared here with the embedded default spec: regenerating from the
+            # default would throw the team's settings away, so that is not what is advised
+            print(f"\n{out} was generated from {', '.join(others)} (its files' headers), not from the default spec; "
+                  f"compare it with that spec: genai-o11y check <path to {others[0]}> --dir {out}{extra}", file=sys.stderr)
+            return 1
+        print(f"\n{len(stale)} generated file(s) are stale; run: genai-o11y generate {args.spec or ''} --out {out}{extra}".replace("  ", " "), file=sys.stderr)
+        if (out / "deploy" / "helm" / "rendered").is_dir():
+            print("then, for the committed rendering of the chart: make helm-render", file=sys.stderr)
         return 1
     print(f"{len(files)} generated files up to date in {out}")
     if renamed:
