@@ -34,6 +34,11 @@ def _syntax_problem(e: yaml.YAMLError, text: str) -> Problem:
     problem is reported there, with the key on that line, and the parser's line beside it."""
     mark, context, start = getattr(e, "problem_mark", None), getattr(e, "context", None), getattr(e, "context_mark", None)
     problem = getattr(e, "problem", None) or str(e)
+    if mark is not None and (open_at := _unclosed_quote(text, mark.line)) is not None and open_at != mark.line:
+        # a quote left open closes at the next quote the parser meets (often in a comment lines later), and the
+        # error it reports is about what follows: the line that opens a value's quote without closing it is the cause
+        return Problem(_key_path_at(text, open_at), f"not valid YAML: the quoted value that starts here is not closed on its line "
+                       f"(the parser stopped at line {mark.line + 1}: {problem})", open_at + 1)
     if start is not None and context and mark is not None and start.line != mark.line:
         what = context.removeprefix("while parsing ").removeprefix("while scanning ")
         return Problem(_key_path_at(text, start.line), f"not valid YAML: {what} that starts here is not closed "
@@ -42,23 +47,64 @@ def _syntax_problem(e: yaml.YAMLError, text: str) -> Problem:
     return Problem(_key_path_at(text, mark.line) if mark else "", f"not valid YAML: {problem}", line)
 
 
-_KEY_LINE = re.compile(r"^(\s*)(- +)?([^\s#:\-\[\]{}][^:#]*?)\s*:(?:\s|$)")
+_KEY = re.compile(r"([^\s#:\-\[\]{}'\"][^:#]*?)\s*:(?:\s|$)")
+
+
+_QUOTED_VALUE = re.compile(r"""^\s*(?:-\s+)?(?:[^\s#:'"][^:#]*?\s*:\s+)?(["'])(.*)$""")
+
+
+def _unclosed_quote(text: str, last: int) -> int | None:
+    """The first line up to `last` (0-based) whose value opens a quote that its line does not close."""
+    for i, raw in enumerate(text.splitlines()[: last + 1]):
+        if not (m := _QUOTED_VALUE.match(raw)):
+            continue
+        quote, rest = m.group(1), m.group(2)
+        if quote == "'":
+            closed = "'" in rest.replace("''", "")
+        else:
+            closed = re.search(r'(?<!\\)(?:\\\\)*"', rest) is not None
+        if not closed:
+            return i
+    return None
 
 
 def _key_path_at(text: str, line: int) -> str:
-    """The dotted key path of the block mapping key on 0-based `line` (its parents by indentation);
-    "" where the line holds no key (list indices are not counted)."""
+    """The key path (`models[1].aliases`) of the block mapping key on 0-based `line`, from the block
+    structure of the lines above it (indentation, `- ` items); "" where the line holds no key."""
     lines = text.splitlines()
-    if not 0 <= line < len(lines) or not (m := _KEY_LINE.match(lines[line])):
+    if not 0 <= line < len(lines):
         return ""
-    keys, indent = [m.group(3)], len(m.group(1)) + len(m.group(2) or "")
-    for above in reversed(lines[:line]):
-        if (p := _KEY_LINE.match(above)) and len(p.group(1)) + len(p.group(2) or "") < indent:
-            keys.insert(0, p.group(3))
-            indent = len(p.group(1)) + len(p.group(2) or "")
-            if indent == 0:
-                break
-    return ".".join(keys)
+    stack: list[tuple[int, str | int]] = []  # (indent, key or list index) down to the current line
+    for i, raw in enumerate(lines[: line + 1]):
+        body = raw.expandtabs(1)
+        stripped = body.lstrip(" ")
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(body) - len(stripped)
+        item = stripped.startswith("- ") or stripped == "-"
+        if item:
+            while stack and stack[-1][0] > indent:
+                stack.pop()
+            if stack and stack[-1][0] == indent and isinstance(stack[-1][1], int):
+                stack[-1] = (indent, stack[-1][1] + 1)
+            else:
+                stack.append((indent, 0))
+            rest = stripped[1:].lstrip(" ")
+            indent = len(body) - len(rest)
+            stripped = rest
+        elif (m := _KEY.match(stripped)):
+            while stack and stack[-1][0] >= indent:
+                stack.pop()
+        if (m := _KEY.match(stripped)):
+            stack.append((indent, m.group(1)))
+        if i == line:
+            if not m and not item:  # a key's line, or a list item (a flow mapping on it: the item's path)
+                return ""
+            out = ""
+            for _ind, part in stack:
+                out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + part
+            return out
+    return ""
 
 
 def fmt_path(loc: tuple) -> str:
