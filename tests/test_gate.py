@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from harness import demo_spans, write_otlp_json
 
-from genai_o11y import gate
+from genai_o11y import gate, names
 from genai_o11y.errors import UserError
 from genai_o11y.spec import load
 from genai_o11y.spec.model import Evaluator
@@ -73,8 +73,8 @@ def test_the_eval_event_and_log_shapes_give_what_the_eval_span_gives(tmp_path):
     results = [(f"{i:032x}", "faithfulness", round(rng.uniform(0.5, 1.0), 3), rng.choice(["pass", "fail"])) for i in range(1, 41)]
 
     def attrs(name, score, label):
-        return [{"key": "gen_ai.evaluation.name", "value": {"stringValue": name}},
-                {"key": "gen_ai.evaluation.score.value", "value": {"doubleValue": score}},
+        return [{"key": names.EVAL_NAME, "value": {"stringValue": name}},
+                {"key": names.EVAL_SCORE, "value": {"doubleValue": score}},
                 {"key": "gen_ai.evaluation.score.label", "value": {"stringValue": label}}]
 
     span = {"resourceSpans": [{"scopeSpans": [{"spans": [
@@ -99,8 +99,11 @@ def _records(path: Path, evaluator: str, scores: list[float], prefix: str = "c")
 
 
 def _verdict(ev: Evaluator, base: list[float], cand: list[float], tmp_path: Path, paired: bool = True):
+    """paired=False: the candidate shares only its first 3 cases with the baseline (an unpaired comparison)."""
     b = gate.read([_records(tmp_path / "b.jsonl", ev.name, base)])
-    c = gate.read([_records(tmp_path / "c.jsonl", ev.name, cand, "c" if paired else "d")])
+    c = gate.read([_records(tmp_path / "c.jsonl", ev.name, cand)])
+    if not paired:
+        c.results[:] = [r if i < 3 else gate.Result(f"d{i}", r.evaluator, r.score, r.label) for i, r in enumerate(c.results)]
     return gate.judge(ev, True, b, c, resamples=500, confidence=0.95, seed=0)
 
 
@@ -120,6 +123,7 @@ def test_floor_min_samples_noise_and_direction(tmp_path):
     noisy_c = [0.95 if i % 3 == 0 else 0.72 for i in range(12)]
     v = _verdict(ev, noisy_b, noisy_c, tmp_path, paired=False)
     assert v.delta < -0.05 and v.delta_ci[1] >= 0 and v.status == "inconclusive", v
+    assert not v.paired and "compared unpaired: 3 of the baseline's 12 cases are in the candidate (pairing needs 90%)" in v.reasons
     # lower is better: a rise is the regression, a ceiling the floor
     lat = Evaluator(name="hallucination_rate", direction="lower", floor=0.2, tolerated_regression=0.02, min_samples=10)
     base = [0.05 + 0.001 * i for i in range(20)]
@@ -153,6 +157,36 @@ def test_an_evaluator_the_spec_expects_but_the_run_lacks_fails(tmp_path):
     assert verdicts["answer_length_ok"].reasons == ["no results for answer_length_ok in the baseline and the candidate"]
 
 
+def test_runs_of_different_datasets_fail_and_trace_id_cases_compare_unpaired(tmp_path):
+    """Two runs that name their cases and share none replayed different datasets: comparing their means
+    says nothing about the candidate, so the gate fails and says why (a new user's trial: it compared
+    them silently). Production traces (cases are trace ids, different in every run) compare unpaired,
+    and the report says that too."""
+    ev = Evaluator(name="q", floor=0.5, tolerated_regression=0.05, min_samples=10)
+    steady = [0.8 + 0.01 * (i % 5) for i in range(20)]
+    b = gate.read([_records(tmp_path / "b.jsonl", "q", steady, "a")])
+    c = gate.read([_records(tmp_path / "c.jsonl", "q", steady, "z")])
+    v = gate.judge(ev, True, b, c, resamples=200, confidence=0.95, seed=0)
+    assert v.status == "fail" and v.reasons == [
+        "the baseline's 20 and the candidate's 20 case ids have none in common: they ran different datasets "
+        "(replay the same dataset for both, or compare runs of it)"]
+    # the same scores as OTLP spans without a case id: the trace id is the case, and no two runs share one
+    def spans(prefix):
+        return {"resourceSpans": [{"scopeSpans": [{"spans": [
+            {"traceId": f"{prefix}{i:031x}", "spanId": f"{i:016x}", "attributes": [
+                {"key": names.EVAL_NAME, "value": {"stringValue": "q"}},
+                {"key": names.EVAL_SCORE, "value": {"doubleValue": s}}]}
+            for i, s in enumerate(steady)]}]}]}
+    (tmp_path / "b.otlp.jsonl").write_text(json.dumps(spans("a")) + "\n")
+    (tmp_path / "c.otlp.jsonl").write_text(json.dumps(spans("b")) + "\n")
+    b, c = gate.read([tmp_path / "b.otlp.jsonl"]), gate.read([tmp_path / "c.otlp.jsonl"])
+    assert len(b.results) == 20 and not any(r.named for r in b.results)
+    v = gate.judge(ev, True, b, c, resamples=200, confidence=0.95, seed=0)
+    assert v.status == "pass" and not v.paired
+    assert v.reasons == ["compared unpaired: 0 of the baseline's 20 cases are in the candidate (pairing needs 90%); "
+                         "cases without genai_o11y.eval.case_id are their trace ids, which differ between runs"]
+
+
 @pytest.mark.parametrize("line, message", [
     ("not json", "b.jsonl:2: not JSON"),
     ('{"case_id": "x", "evaluator": "q", "score": "high"}', "b.jsonl:2: score must be a finite number (got 'high')"),
@@ -171,8 +205,11 @@ def test_bad_input_exits_2_naming_file_and_line(tmp_path, line, message):
 
 
 def test_missing_file_and_empty_input_exit_2(tmp_path):
-    proc = run_gate(tmp_path / "nope.jsonl", tmp_path / "nope.jsonl")
+    proc = run_gate(tmp_path / "nope.jsonl", tmp_path / "nope.jsonl", "--markdown", str(tmp_path / "gate.md"))
     assert proc.returncode == 2 and "nope.jsonl: cannot read" in proc.stderr
+    # the Markdown a workflow posts as the PR comment is written, and says why there is no verdict
+    md = (tmp_path / "gate.md").read_text()
+    assert md.startswith("### genai-o11y release gate: ⚠️ no verdict (bad input)") and "nope.jsonl: cannot read" in md
     (tmp_path / "empty.jsonl").write_text("\n")
     proc = run_gate(tmp_path / "empty.jsonl", tmp_path / "empty.jsonl")
     assert proc.returncode == 2 and "--baseline: no eval results" in proc.stderr

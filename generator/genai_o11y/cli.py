@@ -159,11 +159,16 @@ def cmd_gate(args: argparse.Namespace) -> int:
     """The release gate: exit 0 pass, 1 regression / floor / too little evidence, 2 bad input."""
     from . import gate
 
-    spec = load(args.spec)
-    base, cand = gate.read([Path(p) for p in args.baseline]), gate.read([Path(p) for p in args.candidate])
-    for what, run, paths in (("baseline", base, args.baseline), ("candidate", cand, args.candidate)):
-        if not run.results:
-            raise UserError(f"--{what}: no eval results in {', '.join(paths)} (eval records or OTLP JSON with gen_ai.evaluation.* attributes)")
+    try:
+        spec = load(args.spec)
+        base, cand = gate.read([Path(p) for p in args.baseline]), gate.read([Path(p) for p in args.candidate])
+        for what, run, paths in (("baseline", base, args.baseline), ("candidate", cand, args.candidate)):
+            if not run.results:
+                raise UserError(f"--{what}: no eval results in {', '.join(paths)} (eval records or OTLP JSON with gen_ai.evaluation.* attributes)")
+    except UserError as e:
+        if args.markdown:  # the PR comment a workflow posts says why there is no verdict
+            Path(args.markdown).write_text(gate.markdown_error(str(e)), encoding="utf-8")
+        raise
     verdicts = gate.compare(spec, base, cand, seed=args.seed)
     confidence = spec.evals.confidence_percent / 100
     sys.stdout.write(gate.text_report(verdicts, base, cand, confidence))

@@ -17,7 +17,8 @@ How a verdict is reached, per evaluator in the spec:
   `tolerated_pass_rate_drop`) AND the bootstrap confidence interval of the change lies entirely on
   the worse side of zero: fail (a drop within noise is reported as inconclusive, not failed).
 Cases present in both runs are compared pairwise (the same case, before and after); otherwise the two
-samples are resampled independently. The bootstrap is seeded: the same input gives the same report.
+samples are resampled independently and the report says so with the share in common; two runs that name
+their cases (case_id) with none in common ran different datasets: fail. The bootstrap is seeded: the same input gives the same report.
 Evaluators found in the data but not in the spec are reported, not gated.
 """
 
@@ -46,6 +47,7 @@ class Result:
     evaluator: str
     score: float | None
     label: str | None
+    named: bool = True  # the case id was given (an eval record's case_id, genai_o11y.eval.case_id), not a trace id
 
 
 @dataclass
@@ -118,7 +120,7 @@ def _eval_from(attrs: dict, case: str, where: str) -> Result | None:
     label = attrs.get(EVAL_LABEL)
     if score is None and label is None:
         return None
-    return Result(str(attrs.get(CASE_ID) or case), str(name), score, str(label) if label is not None else None)
+    return Result(str(attrs.get(CASE_ID) or case), str(name), score, str(label) if label is not None else None, named=bool(attrs.get(CASE_ID)))
 
 
 def _otlp(doc: dict, run: Run, where: str) -> None:
@@ -293,6 +295,17 @@ def judge(ev: Evaluator, gated: bool, base_run: Run, cand_run: Run, resamples: i
         return _finish(v)
     shared = sorted(set(base) & set(cand))
     v.paired = len(shared) >= ev.min_samples and len(shared) >= 0.9 * min(len(base), len(cand))
+    if not v.paired:
+        named = all(r.named for r in base.values()) and all(r.named for r in cand.values())
+        if not shared and named:
+            # both runs name their cases and none is in both: two datasets, not a before and after
+            v.status = "fail"
+            v.reasons.append(f"the baseline's {v.base.n} and the candidate's {v.cand.n} case ids have none in common: "
+                             f"they ran different datasets (replay the same dataset for both, or compare runs of it)")
+            return _finish(v)
+        v.reasons.append(f"compared unpaired: {len(shared)} of the baseline's {v.base.n} cases "
+                         f"{'is' if len(shared) == 1 else 'are'} in the candidate (pairing needs 90%)"
+                         + ("" if named else "; cases without genai_o11y.eval.case_id are their trace ids, which differ between runs"))
     rng = random.Random(f"{seed}:{ev.name}")
     if v.base.mean is not None and v.cand.mean is not None:
         if v.paired:
@@ -413,6 +426,11 @@ def text_report(verdicts: list[Verdict], base: Run, cand: Run, confidence: float
     verdict = "PASS" if passed(verdicts) else "FAIL"
     lines += ["", f"gate: {verdict} ({confidence * 100:g}% bootstrap intervals{', paired by case' if any(v.paired for v in verdicts) else ''})"]
     return "\n".join(lines) + "\n"
+
+
+def markdown_error(message: str) -> str:
+    """The --markdown file when the input is bad (exit 2): a workflow that posts it says why there is no verdict."""
+    return "\n".join(["### genai-o11y release gate: ⚠️ no verdict (bad input)", "", "```", message, "```", ""])
 
 
 def markdown_report(verdicts: list[Verdict], base: Run, cand: Run, confidence: float) -> str:
