@@ -169,3 +169,30 @@ def test_exit_when_paged_refuses_a_scenario_that_cannot_page_here(tmp_path):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "GenAICostSpike cannot page here" in proc.stderr and "error_burst, slow_tool" in proc.stderr
     assert "stopping" not in proc.stdout and not (tmp_path / "w").exists()
+
+
+def test_only_the_faults_page_is_the_page_up_waits_for():
+    """--exit-when-paged stops on the page the demo's fault set off. A page before the fault (the healthy
+    minute must not page), another alert than the scenario's, or only another service's (your own app
+    pointed at the stack: a new user's trial stopped on that) is printed with why, and the wait goes on."""
+    from genai_o11y.demo import scenarios
+    from genai_o11y.names import SERVICE_NAME, prom_label
+
+    demo, expect = load().app.services[0], scenarios.EXPECTED["error_burst"]
+
+    def note(at: float, name: str, *services: str) -> localstack.Notification:
+        alerts = [{"status": "firing", "labels": {"alertname": name, **({prom_label(SERVICE_NAME): s} if s else {})}} for s in services]
+        return localstack.Notification("/pager", at, {"alerts": alerts})
+
+    fault = 1000.0
+    assert stack._not_the_demos(note(1010, expect.alert, demo), expect.alert, demo, fault, expect) is None
+    assert stack._not_the_demos(note(1010, expect.alert, "my-app", demo), expect.alert, demo, fault, expect) is None
+    assert stack._not_the_demos(note(1010, expect.alert, ""), expect.alert, demo, fault, expect) is None  # no service label: not ruled out
+    assert stack._not_the_demos(note(990, expect.alert, demo), expect.alert, demo, fault, expect) == "before the fault: a false page"
+    assert stack._not_the_demos(note(1010, expect.alert, demo), expect.alert, demo, None, expect) == "before the fault: a false page"
+    assert stack._not_the_demos(note(1010, "GenAILatencyBudgetBurnFast", demo), "GenAILatencyBudgetBurnFast", demo, fault, expect) == (
+        f"not {expect.alert}, the scenario's alert")
+    assert stack._not_the_demos(note(1010, expect.alert, "my-app"), expect.alert, demo, fault, expect) == (
+        f"another service's (my-app), not the demo's ({demo})")
+    # a scenario without an expectation: any page of the demo's after the fault
+    assert stack._not_the_demos(note(1010, "GenAILatencyBudgetBurnFast", demo), "GenAILatencyBudgetBurnFast", demo, fault, None) is None

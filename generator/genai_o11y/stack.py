@@ -353,6 +353,21 @@ def explain_page(stack: Stack, alertname: str, note: localstack.Notification, ou
     out("---")
 
 
+def _not_the_demos(note, name: str, service: str, injected_wall: float | None, expect) -> str | None:
+    """Why a page is not the one the demo's fault set off (None: it is): a page before the fault (the healthy
+    minute should not page), another alert than the scenario's, or only another service's (your own app
+    pointed at the stack; a new user's trial: --exit-when-paged had stopped on that)."""
+    if injected_wall is None or note.received_at < injected_wall:
+        return "before the fault: a false page"
+    if expect is not None and name != expect.alert:
+        return f"not {expect.alert}, the scenario's alert"
+    label = n.prom_label(n.SERVICE_NAME)
+    services = {a["labels"].get(label) for a in note.alerts if a.get("status") == "firing" and a["labels"].get("alertname") == name}
+    if services and None not in services and service not in services:  # an alert without the label is not ruled out
+        return f"another service's ({', '.join(sorted(str(s) for s in services))}), not the demo's ({service})"
+    return None
+
+
 def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: float, exit_when_paged: bool, timeout_s: int,
        sustain_minutes: int | None, out=None) -> int:
     from . import instrument
@@ -433,8 +448,10 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
                         if (receiver, name) not in seen:
                             seen.add((receiver, name))
                             since = f"{note.received_at - injected_wall:.0f}s after injection" if injected_wall else "before injection"
-                            out(f"[{now - started:5.0f}s] NOTIFIED {receiver}: {name} ({since})")
-                            if receiver == "pager" and paged is None:
+                            other = _not_the_demos(note, name, spec.app.services[0], injected_wall, expect)
+                            why = f"; {other}" + ("; --exit-when-paged waits on" if exit_when_paged else "") if other and receiver == "pager" else ""
+                            out(f"[{now - started:5.0f}s] NOTIFIED {receiver}: {name} ({since}{why})")
+                            if receiver == "pager" and paged is None and not other:
                                 paged = name
                                 explain_page(stack, name, note, out)
             for proc in stack.procs:
@@ -450,10 +467,11 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
                 break
             if timeout_s and now - started > timeout_s:
                 pages = sorted(name for receiver, name in seen if receiver == "pager")
-                if pages:  # --timeout alone: a run of that length, and it paged (a new user read "no page" after two pages)
+                if pages and not exit_when_paged:  # --timeout alone: a run of that length, and it paged (a new user read "no page" after two pages)
                     out(f"stopping after {timeout_s}s (--timeout); paged: {', '.join(pages)}")
                     return 0
-                out(f"timeout: no page within {timeout_s}s (alerts: {', '.join(stack.firing()) or 'none'}; "
+                other = f" (other pages: {', '.join(pages)})" if pages else ""
+                out(f"timeout: no page{' from the fault' if pages else ''} within {timeout_s}s{other} (alerts: {', '.join(stack.firing()) or 'none'}; "
                     f"logs in {_rel(w)}/*/*.log)")
                 return 1
         return 0
