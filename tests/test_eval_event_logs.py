@@ -75,8 +75,14 @@ def _span_id(i: int) -> bytes:
 OLD_MODEL_KEY = "llm.model_name"
 
 
-def evaluated_spans(spec, engine: str, with_events: bool) -> trace_service_pb2.ExportTraceServiceRequest:
-    """The evaluated spans (model calls), with their eval results as span events or without."""
+#: A zero-code web app's server span (no stage, no call labels: normalise makes it the request),
+#: the parent of span 0 in the "server span" shape.
+SERVER_SPAN = b"\xaa" * 8
+
+
+def evaluated_spans(spec, engine: str, with_events: bool, server_span: bool = False) -> trace_service_pb2.ExportTraceServiceRequest:
+    """The evaluated spans (model calls), with their eval results as span events or without; with
+    server_span, span 0 is the child of SERVER_SPAN, which comes after it (it ends later)."""
     now = time.time_ns()
     spans = []
     for i, call in enumerate(_calls(spec)):
@@ -85,12 +91,15 @@ def evaluated_spans(spec, engine: str, with_events: bool) -> trace_service_pb2.E
             attrs += [_kv(k, v) for k, v in call.items()]
         events = [trace_pb2.Span.Event(name=n.EVAL_EVENT, time_unix_nano=now, attributes=_result_attrs(*r)) for r in RESULTS[i::SPANS]] if with_events else []
         spans.append(trace_pb2.Span(trace_id=TRACE, span_id=_span_id(i), name="evaluated", start_time_unix_nano=now - 1_000_000, end_time_unix_nano=now,
-                                    attributes=attrs, events=events))
+                                    attributes=attrs, events=events, parent_span_id=SERVER_SPAN if server_span and i == 0 else b""))
+    if server_span:
+        spans.append(trace_pb2.Span(trace_id=TRACE, span_id=SERVER_SPAN, name="POST /chat", kind=trace_pb2.Span.SPAN_KIND_SERVER,
+                                    start_time_unix_nano=now - 2_000_000, end_time_unix_nano=now + 1_000_000, attributes=[_kv("http.route", "/chat")]))
     return trace_service_pb2.ExportTraceServiceRequest(resource_spans=[trace_pb2.ResourceSpans(
         resource=_resource(spec), scope_spans=[trace_pb2.ScopeSpans(spans=spans)])])
 
 
-def as_log_records(spec, engine: str) -> logs_service_pb2.ExportLogsServiceRequest:
+def as_log_records(spec, engine: str, server_span: bool = False) -> logs_service_pb2.ExportLogsServiceRequest:
     """RESULTS as log records. Span 0's by span id, span 1's by response id (and the attribute
     event.name of older SDKs); span 2's name no span and carry the call's labels themselves (native:
     the model under an older key). ottl: every record carries other call labels, which it ignores."""
@@ -102,7 +111,8 @@ def as_log_records(spec, engine: str) -> logs_service_pb2.ExportLogsServiceReque
         rec = logs_pb2.LogRecord(time_unix_nano=now, observed_time_unix_nano=now, attributes=_result_attrs(*r))
         if span == 0:
             rec.event_name = n.EVAL_EVENT
-            rec.trace_id, rec.span_id = TRACE, _span_id(span)  # parented by the evaluated span
+            # parented by the evaluated span, or (a judge run in a zero-code app's handler) by the server span above it
+            rec.trace_id, rec.span_id = TRACE, SERVER_SPAN if server_span else _span_id(span)
         elif span == 1:  # an older SDK: the attribute event.name, and the evaluated call's response id
             rec.attributes.extend([_kv("event.name", n.EVAL_EVENT), _kv(n.RESPONSE_ID, f"resp-{span}")])
         else:
@@ -146,13 +156,14 @@ def through(otelcol, tmp, engine: str, shape: str) -> tuple[dict, dict]:
     spec = make_spec(collector_ports({"collector.engine": engine, "gateway.decision_wait_seconds": 1}, tmp))
     with run_collector(otelcol, spec, tmp) as col:
         with grpc.insecure_channel(col.otlp_grpc) as ch:
-            if shape == "log records first":
+            server = shape == "log records first, on the server span"
+            if shape.startswith("log records first"):
                 # an inline judge with the SDKs' defaults: its records (sent every second) reach the sidecar before
                 # the spans they name (sent every 5 s); they wait for them (collector.event_join.wait_seconds)
-                logs_service_pb2_grpc.LogsServiceStub(ch).Export(as_log_records(spec, engine), timeout=30)
+                logs_service_pb2_grpc.LogsServiceStub(ch).Export(as_log_records(spec, engine, server), timeout=30)
                 time.sleep(3)
                 assert not _complete(eval_series(col))  # they wait
-            trace_service_pb2_grpc.TraceServiceStub(ch).Export(evaluated_spans(spec, engine, with_events=shape == "span events"), timeout=30)
+            trace_service_pb2_grpc.TraceServiceStub(ch).Export(evaluated_spans(spec, engine, shape == "span events", server), timeout=30)
             if shape == "log records":
                 # the evaluated calls first, as in production (a judge scores an answer after it was given)
                 tokens = catalog.PROM["response_tokens_count"]
@@ -204,6 +215,11 @@ def test_records_sent_before_their_spans_wait_for_them(otelcol, tmp_path):
     from_spans, _ = through(otelcol, tmp_path / "spans", "native", "span events")
     early, joins = through(otelcol, tmp_path / "early", "native", "log records first")
     assert early == from_spans, {"only from spans": set(from_spans) - set(early), "only early": set(early) - set(from_spans)}
+    assert joins == {"hits": sum(1 for i in range(len(RESULTS)) if i % SPANS < 2), "not_found": 0, "no_reference": 0}, joins
+    # a judge run in a zero-code web app's handler parents its records to the server span, which carries no call
+    # label: they take those of the call under it (a new user's trial: they waited 10 s and kept _none)
+    on_server, joins = through(otelcol, tmp_path / "server", "native", "log records first, on the server span")
+    assert on_server == from_spans, {"only from spans": set(from_spans) - set(on_server), "only on server": set(on_server) - set(from_spans)}
     assert joins == {"hits": sum(1 for i in range(len(RESULTS)) if i % SPANS < 2), "not_found": 0, "no_reference": 0}, joins
 
 

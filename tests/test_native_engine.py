@@ -259,13 +259,21 @@ def normalise_items(n: int, seed: int = 31) -> list:
         events = [("exception", rng.choice([{"exception.type": "openai.RateLimitError"}, {"exception.message": "m"}, {"exception.type": 5}]))
                   for _ in range(rng.choice([0, 0, 1, 2]))] + ([("log", {"exception.type": "NotAnException"})] if rng.random() < 0.1 else [])
         if rng.random() < 0.3:  # roots that are no request (app.not_requests): health probes, calls outside any request
-            a[rng.choice(normalise.ROOT_PATH_KEYS)] = rng.choice(["/healthz", "/healthz/", "/metrics?x=1", "/chat", "/healthzz", "/v1/ping", 7])
+            if rng.random() < 0.6:
+                a[rng.choice(normalise.ROOT_PATH_KEYS)] = rng.choice(["/healthz", "/healthz/", "/metrics?x=1", "/chat", "/healthzz", "/v1/ping", 7])
+            else:  # gRPC: health checks by service (older conventions) or '<service>/<method>' (newer), and calls that are requests
+                a[rng.choice(normalise.ROOT_RPC_KEYS)] = rng.choice(RPC_VALUES + RPC_REQUESTS)
         sp = span_pb(9_500_000 + i, "x", a, events, error=rng.random() < 0.4)
         sp.kind = rng.randint(0, 5)
         if rng.random() < 0.6:
             sp.parent_span_id = (i + 1).to_bytes(8, "big")
         items.append((res, sp))
     return items
+
+
+#: gRPC roots that are no request by the default app.not_requests.rpc_services, and ones that are
+RPC_VALUES = ["grpc.health.v1.Health", "grpc.health.v1.Health/Check", "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"]
+RPC_REQUESTS = ["chat.v1.Chat", "chat.v1.Chat/Ask", "grpc.health.v1.HealthX/Check", "Check", "grpc.health.v1.Health/Check/x"]
 
 
 @pytest.mark.collector
@@ -298,8 +306,12 @@ def test_both_engines_normalise_and_price_the_same(otelcol, tmp_path):
 
     sent = {sp.trace_id.hex(): sp for _r, sp in items}
     roots = [(sent[t], out["native"][t][1]) for t in out["native"] if not sent[t].parent_span_id]
-    probe = lambda sp: any(kv.key in normalise.ROOT_PATH_KEYS and kv.value.string_value in ("/healthz", "/healthz/", "/metrics?x=1") for kv in sp.attributes)  # noqa: E731
+    probe = lambda sp: any(kv.key in normalise.ROOT_PATH_KEYS and kv.value.string_value in ("/healthz", "/healthz/", "/metrics?x=1")  # noqa: E731
+                           or kv.key in normalise.ROOT_RPC_KEYS and kv.value.string_value in RPC_VALUES for kv in sp.attributes)
     assert sum(names.STAGE not in a and (sp.kind in (3, 4) or probe(sp)) for sp, a in roots) > 20  # CLIENT, PRODUCER
+    rpc = lambda sp, values: sp.kind not in (3, 4) and any(kv.key in normalise.ROOT_RPC_KEYS and kv.value.string_value in values for kv in sp.attributes)  # noqa: E731
+    assert sum(names.STAGE not in a for sp, a in roots if rpc(sp, RPC_VALUES)) > 5  # gRPC health checks: no request
+    assert sum(a.get(names.STAGE) == "request" for sp, a in roots if rpc(sp, RPC_REQUESTS)) > 5  # other gRPC calls: requests
     by_rule = [(sp, a) for sp, a in roots if a.get(names.STAGE) == "request" and not any(kv.key == names.STAGE for kv in sp.attributes)]
     assert not [a for sp, a in by_rule if sp.kind in (3, 4) or probe(sp)]  # only the root rule makes "request" (derive never does)
     assert sum(sp.kind == 2 for sp, _a in by_rule) > 5  # SERVER

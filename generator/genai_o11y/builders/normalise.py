@@ -221,11 +221,28 @@ TOOL_TIMEOUT_PATTERN = "(?i)timeout"
 
 #: Where a root span's path is (app.not_requests.paths): the route template, the path, the older target (query included).
 ROOT_PATH_KEYS = ("http.route", "url.path", "http.target")
+#: rpc.service (a service name; older conventions) or rpc.method ('<service>/<method>'; newer ones)
+ROOT_RPC_KEYS = ("rpc.service", "rpc.method")
 
 
 def not_request_pattern(paths: list[str]) -> str:
     """One of `paths`, a trailing '/' and a query allowed (RE2, as both engines match it)."""
     return "^(?:" + "|".join(re.escape(p.rstrip("/") or "/") for p in paths) + ")/?(?:\\?.*)?$"
+
+
+def not_request_rpc_pattern(services: list[str]) -> str:
+    """One of `services`, alone (rpc.service) or followed by '/<method>' (rpc.method)."""
+    return "^(?:" + "|".join(re.escape(s) for s in services) + ")(?:/[^/]*)?$"
+
+
+def not_matching(not_requests: NotRequests) -> list[tuple[tuple[str, ...], str]]:
+    """(keys, pattern) of the roots that are no request by an attribute's value."""
+    out = []
+    if not_requests.paths:
+        out.append((ROOT_PATH_KEYS, not_request_pattern(not_requests.paths)))
+    if not_requests.rpc_services:
+        out.append((ROOT_RPC_KEYS, not_request_rpc_pattern(not_requests.rpc_services)))
+    return out
 
 
 def root_condition(not_requests: NotRequests | None) -> str:
@@ -234,9 +251,8 @@ def root_condition(not_requests: NotRequests | None) -> str:
     if not_requests is None:
         return cond
     cond += "".join(f" and span.kind != SPAN_KIND_{k.upper()}" for k in not_requests.span_kinds)
-    if not_requests.paths:
-        pattern = q(not_request_pattern(not_requests.paths))
-        cond += "".join(f" and not (IsString({attr(k)}) and IsMatch({attr(k)}, {pattern}))" for k in ROOT_PATH_KEYS)
+    for keys, pattern in not_matching(not_requests):
+        cond += "".join(f" and not (IsString({attr(k)}) and IsMatch({attr(k)}, {q(pattern)}))" for k in keys)
     return cond
 
 
@@ -245,8 +261,8 @@ def root_config(not_requests: NotRequests | None) -> dict:
     out: dict = {"key": n.STAGE, "value": "request", "unless": n.REQUEST_DELEGATED}
     if not_requests is not None:
         out["not_kinds"] = list(not_requests.span_kinds)
-        if not_requests.paths:
-            out["not_paths"] = {"keys": list(ROOT_PATH_KEYS), "pattern": not_request_pattern(not_requests.paths)}
+        if matching := not_matching(not_requests):
+            out["not_matching"] = [{"keys": list(keys), "pattern": pattern} for keys, pattern in matching]
     return out
 
 

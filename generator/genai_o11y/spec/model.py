@@ -71,6 +71,12 @@ def _probe_path(v: str) -> str:
     return v
 
 
+def _rpc_service(v: str) -> str:
+    if not v or any(c.isspace() or c == "/" for c in v):
+        raise ValueError(f"{v!r}: a fully-qualified gRPC service name, without '/' or spaces (e.g. grpc.health.v1.Health)")
+    return v
+
+
 class NotRequests(Strict):
     """Root spans without a stage that are not requests. A root span with no GenAI stage counts as one
     request (zero-code apps: the web framework's server span); an app's other roots would dilute the
@@ -83,6 +89,10 @@ class NotRequests(Strict):
         ["/healthz", "/health", "/healthcheck", "/livez", "/readyz", "/ready", "/ping", "/metrics", "/favicon.ico"],
         description="Root spans whose http.route or url.path (http.target, query cut) is one of these paths (a trailing '/' allowed) "
         "are no request: health probes, metrics scrapes. Add the app's other endpoints that call no model.")
+    rpc_services: list[Annotated[str, AfterValidator(_rpc_service)]] = Field(
+        ["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"],
+        description="Root spans of calls to these gRPC services are no request: rpc.service is one of them, or rpc.method is "
+        "'<service>/<method>' (the newer semantic conventions): Kubernetes' gRPC probes, the health service, server reflection.")
 
 
 class App(Strict):

@@ -18,7 +18,7 @@ import (
 
 // BenchmarkShippedConfig: the connector as shipped (testdata/config.yaml: the span metrics, usage,
 // quality and tenant metrics, the join) over batches of 1,000 spans shaped as the metrics branch
-// sees them (stage, model, route, prompt, tokens, cost, release; new span
+// sees them (stage, model, route, prompt, tokens, cost, release; a request span and its 5 children; new span
 // ids each batch, so the join remembers every span): the hot path of bench/profile.py's
 // "genai_usage connector" row, with its allocations.
 // go test -run '^$' -bench ShippedConfig -benchmem -benchtime 2000x
@@ -33,13 +33,20 @@ func BenchmarkShippedConfig(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans.Len()), "ns/span")
 }
 
-// sendShipped: the batch again, as the n-th, with new span ids.
+// sendShipped: the batch again, as the n-th, with new span ids; each request span (every 6th) is the
+// parent of the 5 spans after it.
 func (f *fixture) sendShipped(tb testing.TB, td ptrace.Traces, n int) {
 	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	var root pcommon.SpanID
 	for i := 0; i < spans.Len(); i++ {
 		var id pcommon.SpanID
 		binary.LittleEndian.PutUint64(id[:], uint64(n+1)<<16|uint64(i))
 		spans.At(i).SetSpanID(id)
+		if i%6 == 0 {
+			root = id
+		} else {
+			spans.At(i).SetParentSpanID(root)
+		}
 	}
 	if err := f.u.ConsumeTraces(context.Background(), td); err != nil {
 		tb.Fatal(err)

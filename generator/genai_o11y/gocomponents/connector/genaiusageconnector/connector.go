@@ -708,7 +708,7 @@ func (p *pass) span(span ptrace.Span, sp, ev, cp *attrs, res pcommon.Map, resKey
 		u.fold.span(sp)
 	}
 	if u.join != nil {
-		p.remember(span.SpanID(), sp)
+		p.remember(span.SpanID(), span.ParentSpanID(), sp)
 	}
 	u.obs++ // a new observation: the label encodings of the last one are stale
 	for mi := range u.metrics {
@@ -738,8 +738,10 @@ func (p *pass) span(span ptrace.Span, sp, ev, cp *attrs, res pcommon.Map, resKey
 // EventNameKey: the attribute that names an OTel event on a log record that has no event name (older SDKs).
 const EventNameKey = "event.name"
 
-// remember: a span carrying any join label, by its span id and its response id (join).
-func (p *pass) remember(id pcommon.SpanID, sp *attrs) {
+// remember: a span by its span id (one without any join label too: a record on it takes its labelled
+// child's, and need not wait for it), and, carrying any join label, by its response id (join) and as
+// its parent's latest labelled child.
+func (p *pass) remember(id, parent pcommon.SpanID, sp *attrs) {
 	u := p.u
 	enc, some := u.key[:0], false
 	for _, s := range u.joinSlots {
@@ -750,12 +752,15 @@ func (p *pass) remember(id pcommon.SpanID, sp *attrs) {
 		}
 	}
 	u.key = enc
-	if !some {
-		return
-	}
 	now := p.now.UnixNano()
 	if !id.IsEmpty() {
 		u.join.put(spanKey(id), enc, u.joinSlots, sp, now)
+	}
+	if !some {
+		return
+	}
+	if !parent.IsEmpty() {
+		u.join.put(childKey(parent), enc, u.joinSlots, sp, now)
 	}
 	if r := u.respSlot; r >= 0 && sp.has[r] && sp.vals[r].Type() == pcommon.ValueTypeStr {
 		u.join.put(responseKey(sp.vals[r].Str()), enc, u.joinSlots, sp, now)
@@ -776,7 +781,14 @@ func (p *pass) spanOf(lr plog.LogRecord, ev, sp *attrs, final bool) bool {
 		var set *labelSet
 		referenced := !lr.SpanID().IsEmpty()
 		if referenced {
+			// the span's own labels; a span seen without any (a zero-code app's server span), or one not
+			// seen when the wait is over: its latest labelled child's
 			set = u.join.get(spanKey(lr.SpanID()), now)
+			if set != nil && set.none || set == nil && (final || u.joinWait == 0) {
+				if child := u.join.get(childKey(lr.SpanID()), now); child != nil {
+					set = child
+				} // else a span seen without labels is still found: its (no) labels are taken
+			}
 		}
 		if r := u.respSlot; set == nil && r >= 0 && ev.has[r] && ev.vals[r].Type() == pcommon.ValueTypeStr {
 			referenced = true

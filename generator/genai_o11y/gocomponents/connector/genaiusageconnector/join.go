@@ -13,7 +13,8 @@ import (
 
 // joinStore remembers, for recently seen spans, the span labels a log record of theirs takes (the
 // join labels: the span labels of the span_event metrics that are not read from the record's
-// resource). Keys: the span id, and the response id (Join.ResponseIDKey) of spans carrying one.
+// resource). Keys: the span id, the response id (Join.ResponseIDKey) of spans carrying one, and the
+// parent's span id (childKey: the last labelled child of a span, for a record on a span without labels).
 // Bounded: at most max entries, each forgotten ttl after it was added; a full store forgets its
 // oldest entry first (counted). Entries sit in a ring in insertion order, so the oldest are at its
 // head; label sets are shared between entries (most spans of an app share a few).
@@ -49,6 +50,7 @@ type labelSet struct {
 	key  string
 	vals []pcommon.Value
 	has  []bool
+	none bool // no label (a span remembered without any)
 	refs int
 }
 
@@ -58,9 +60,13 @@ func newJoinStore(max int, ttl time.Duration) *joinStore {
 
 var responseSeed = maphash.MakeSeed()
 
-// Keys: a span id and a response id never collide (kind).
+// Keys: a span id, a response id and a parent's span id never collide (kind).
 func spanKey(id pcommon.SpanID) joinKey { return joinKey{1, binary.LittleEndian.Uint64(id[:])} }
 func responseKey(id string) joinKey     { return joinKey{2, maphash.String(responseSeed, id)} }
+
+// childKey: the labels of the last span seen under this parent that carried any (a record on a span
+// without join labels, such as the web framework's server span of a zero-code app, takes its call's).
+func childKey(parent pcommon.SpanID) joinKey { return joinKey{3, binary.LittleEndian.Uint64(parent[:])} }
 
 func (j *joinStore) index(seq uint64) int { return (j.head + int(seq-j.headSeq)) % len(j.ring) }
 
@@ -130,12 +136,12 @@ func (j *joinStore) acquire(enc []byte, slots []int, a *attrs) *labelSet {
 		s.refs++
 		return s
 	}
-	s := &labelSet{key: string(enc), vals: make([]pcommon.Value, len(slots)), has: make([]bool, len(slots)), refs: 1}
+	s := &labelSet{key: string(enc), vals: make([]pcommon.Value, len(slots)), has: make([]bool, len(slots)), none: true, refs: 1}
 	for i, slot := range slots {
 		s.vals[i] = pcommon.NewValueEmpty()
 		if a.has[slot] {
 			a.vals[slot].CopyTo(s.vals[i])
-			s.has[i] = true
+			s.has[i], s.none = true, false
 		}
 	}
 	j.sets[s.key] = s

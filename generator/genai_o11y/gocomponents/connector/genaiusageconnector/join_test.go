@@ -44,12 +44,21 @@ func logsOf(t *testing.T, f *fixture, cfg *Config) connector.Logs {
 // span sends one span with this id and attributes, and these eval results as its span events.
 func (f *fixture) span(t *testing.T, id byte, attrs map[string]any, results ...map[string]any) {
 	t.Helper()
+	f.child(t, id, 0, attrs, results...)
+}
+
+// child: span, under this parent span id (0: a root).
+func (f *fixture) child(t *testing.T, id, parent byte, attrs map[string]any, results ...map[string]any) {
+	t.Helper()
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", "svc")
 	s := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
 	s.SetTraceID(pcommon.TraceID{1})
 	s.SetSpanID(pcommon.SpanID{id})
+	if parent != 0 {
+		s.SetParentSpanID(pcommon.SpanID{parent})
+	}
 	if err := s.Attributes().FromRaw(attrs); err != nil {
 		t.Fatal(err)
 	}
@@ -282,17 +291,17 @@ func TestJoinForgetsTheOldestWhenFull(t *testing.T) {
 	for id := byte(1); id <= 5; id++ {
 		f.span(t, id, map[string]any{"gen_ai.request.model": fmt.Sprintf("m%d", id)})
 	}
-	f.span(t, 6, map[string]any{"genai_o11y.stage": "tool_call"}) // no join label: not remembered
+	f.span(t, 6, map[string]any{"genai_o11y.stage": "tool_call"}) // no join label: remembered too (a record on it is found)
 	if e := entries(t, f); e != 3 {
 		t.Errorf("entries: %d, want 3", e)
 	}
 	result := map[string]any{"gen_ai.evaluation.name": "x", "gen_ai.evaluation.score.label": "pass"}
 	sendRecords(t, lc, record{1, result}, record{5, result}, record{6, result})
-	if ev := counter(t, f, "otelcol_genai_usage_join_evicted", ""); ev != 2 {
-		t.Errorf("evicted: %d, want 2", ev)
+	if ev := counter(t, f, "otelcol_genai_usage_join_evicted", ""); ev != 3 {
+		t.Errorf("evicted: %d, want 3", ev)
 	}
-	if m := counter(t, f, "otelcol_genai_usage_join_misses", "not_found"); m != 2 {
-		t.Errorf("misses: %d, want 2", m)
+	if m, h := counter(t, f, "otelcol_genai_usage_join_misses", "not_found"), counter(t, f, "otelcol_genai_usage_join_hits", ""); m != 1 || h != 2 {
+		t.Errorf("misses: %d, hits %d, want 1 and 2", m, h)
 	}
 	if pt := find(t, f.last()["eval.results"], map[string]any{"gen_ai.evaluation.name": "x", "gen_ai.evaluation.score.label": "pass", "gen_ai.request.model": "m5", "genai_o11y.route": "_none"}); pt.intV != 1 {
 		t.Errorf("m5: %+v", pt)
@@ -390,5 +399,69 @@ func TestJoinWaitEnds(t *testing.T) {
 	if p := find(t, f.last()["eval.results"], map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.label": "fail",
 		"gen_ai.request.model": "_none", "genai_o11y.route": "_none"}); p.intV != 1 {
 		t.Errorf("%d", p.intV)
+	}
+}
+
+// A record on a span that carries no join label (a zero-code web app's server span: the judge runs in
+// the request handler, outside the model call's span) takes the labels of that span's last labelled
+// child, the call that made the answer; a span's own labels come first; a record waiting for its
+// span is resolved by a child that comes later (a new user's trial: such records waited the whole
+// wait and counted as not_found).
+func TestARecordOnASpanWithoutLabelsTakesItsChildsLabels(t *testing.T) {
+	res := func(label string) map[string]any {
+		return map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.5, "gen_ai.evaluation.score.label": label}
+	}
+	series := func(label, model, route string) map[string]any {
+		return map[string]any{"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.label": label, "gen_ai.request.model": model, "genai_o11y.route": route}
+	}
+	cfg := joinConfig(100, time.Minute)
+	cfg.Join.Wait, cfg.Join.MaxWaiting = time.Hour, 10
+	f := start(t, cfg)
+	lc := logsOf(t, f, cfg)
+	f.span(t, 20, map[string]any{"http.route": "/chat"})                                     // the server span: no join label
+	f.child(t, 21, 20, map[string]any{"gen_ai.request.model": "m1", "genai_o11y.route": "r1"}) // a first call
+	f.child(t, 22, 20, map[string]any{"gen_ai.request.model": "m2", "genai_o11y.route": "r2"}) // the answer's call
+	f.child(t, 23, 22, map[string]any{"gen_ai.request.model": "m9", "genai_o11y.route": "r9"}) // a grandchild: not 20's child
+	f.span(t, 30, map[string]any{"gen_ai.request.model": "m3", "genai_o11y.route": "r3"})
+	f.child(t, 31, 30, map[string]any{"gen_ai.request.model": "m4", "genai_o11y.route": "r4"})
+	sendRecords(t, lc, record{20, res("a")}, record{30, res("b")}, record{40, res("c")})
+	got := f.last()["eval.results"]
+	if p := find(t, got, series("a", "m2", "r2")); p.intV != 1 {
+		t.Errorf("the record on the server span: %+v", got)
+	}
+	if p := find(t, got, series("b", "m3", "r3")); p.intV != 1 {
+		t.Errorf("the record on a labelled span takes its own labels, not its child's: %+v", got)
+	}
+	if len(f.u.pending) != 1 {
+		t.Fatalf("waiting %d, want the record on span 40", len(f.u.pending))
+	}
+	f.child(t, 41, 40, map[string]any{"gen_ai.request.model": "m5", "genai_o11y.route": "r5"}) // 40's child comes after the record
+	if len(f.u.pending) != 1 {
+		t.Fatalf("a record waits for its own span, not its child: waiting %d", len(f.u.pending))
+	}
+	f.span(t, 40, map[string]any{"http.route": "/chat"}) // then 40, without labels
+	if err := f.u.retryWaiting(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if p := find(t, f.last()["eval.results"], series("c", "m5", "r5")); p.intV != 1 || len(f.u.pending) != 0 {
+		t.Errorf("the waiting record, after its span and its child: %d (waiting %d)", p.intV, len(f.u.pending))
+	}
+	// a record on a span seen without labels and without a labelled child: found, no labels to take
+	f.span(t, 50, map[string]any{"http.route": "/healthz"})
+	sendRecords(t, lc, record{50, res("d")})
+	if p := find(t, f.last()["eval.results"], series("d", "_none", "_none")); p.intV != 1 || len(f.u.pending) != 0 {
+		t.Errorf("the record on a span without labels nor children: %d (waiting %d)", p.intV, len(f.u.pending))
+	}
+	// a record whose span never came but whose child did: when its wait is over, the child's labels
+	f.child(t, 61, 60, map[string]any{"gen_ai.request.model": "m6", "genai_o11y.route": "r6"})
+	sendRecords(t, lc, record{60, res("e")})
+	if err := f.u.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if p := find(t, f.last()["eval.results"], series("e", "m6", "r6")); p.intV != 1 {
+		t.Errorf("the record whose span never came, at the end of its wait: %d", p.intV)
+	}
+	if h, m := counter(t, f, "otelcol_genai_usage_join_hits", ""), counter(t, f, "otelcol_genai_usage_join_misses", ""); h != 5 || m != 0 {
+		t.Errorf("hits %d, misses %d; want 5 and 0", h, m)
 	}
 }

@@ -103,13 +103,13 @@ type Root struct {
 	// NotKinds: root spans of these kinds (client, producer, server, consumer, internal, unspecified)
 	// are not marked: a call made outside any request (a background job's query) is no request.
 	NotKinds []string `mapstructure:"not_kinds"`
-	// NotPaths: root spans where one of Keys is a string matching Pattern are not marked (health
-	// checks, metrics scrapes).
-	NotPaths NotPaths `mapstructure:"not_paths"`
+	// NotMatching: root spans where, for one entry, one of its Keys is a string matching its Pattern
+	// are not marked (HTTP health checks and metrics scrapes by path, gRPC health checks by service).
+	NotMatching []NotMatching `mapstructure:"not_matching"`
 }
 
-// NotPaths: a pattern over the values of some keys.
-type NotPaths struct {
+// NotMatching: a pattern over the values of some keys.
+type NotMatching struct {
 	Keys    []string `mapstructure:"keys"`
 	Pattern string   `mapstructure:"pattern"`
 }
@@ -297,11 +297,11 @@ func (c *Config) Validate() error {
 			add("root.not_kinds[%d]: %q is not a span kind (unspecified, internal, server, client, producer, consumer)", i, k)
 		}
 	}
-	if p := c.Root.NotPaths; p.Pattern != "" || len(p.Keys) > 0 {
+	for i, p := range c.Root.NotMatching {
 		if p.Pattern == "" || len(p.Keys) == 0 {
-			add("root.not_paths: keys and pattern go together")
+			add("root.not_matching[%d]: keys and pattern go together", i)
 		} else if _, err := regexp.Compile(p.Pattern); err != nil {
-			add("root.not_paths.pattern: does not compile: %v", err)
+			add("root.not_matching[%d].pattern: does not compile: %v", i, err)
 		}
 	}
 	if t := c.ToolOutcome; t.Key != "" {

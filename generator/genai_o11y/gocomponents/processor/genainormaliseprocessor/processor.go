@@ -205,10 +205,10 @@ func newNormaliser(c *Config) (*normaliser, error) {
 		for _, k := range c.Root.NotKinds {
 			n.root.notKinds[spanKinds[k]] = true
 		}
-		if p := c.Root.NotPaths; p.Pattern != "" {
-			n.root.pathRe = regexp.MustCompile(p.Pattern) // Validate compiled it
+		for _, p := range c.Root.NotMatching {
+			re := regexp.MustCompile(p.Pattern) // Validate compiled it
 			for _, k := range p.Keys {
-				n.root.paths = append(n.root.paths, slot(k))
+				n.root.matches = append(n.root.matches, keyPattern{slot(k), re})
 			}
 		}
 	}
@@ -546,17 +546,21 @@ func number(ix *index, slot int) (float64, bool) {
 type rootRule struct {
 	key, unless int
 	notKinds    [8]bool // by ptrace.SpanKind
-	paths       []int
-	pathRe      *regexp.Regexp
+	matches     []keyPattern
 }
 
-// excludes: a root span that is no request (its kind, or a health check's path).
+type keyPattern struct {
+	slot int
+	re   *regexp.Regexp
+}
+
+// excludes: a root span that is no request (its kind, or a health check's path or gRPC service).
 func (r *rootRule) excludes(span ptrace.Span, ix *index) bool {
 	if k := span.Kind(); int(k) < len(r.notKinds) && r.notKinds[k] {
 		return true
 	}
-	for _, s := range r.paths {
-		if v := ix.vals[s]; ix.has[s] && v.Type() == pcommon.ValueTypeStr && r.pathRe.MatchString(v.Str()) {
+	for _, m := range r.matches {
+		if v := ix.vals[m.slot]; ix.has[m.slot] && v.Type() == pcommon.ValueTypeStr && m.re.MatchString(v.Str()) {
 			return true
 		}
 	}

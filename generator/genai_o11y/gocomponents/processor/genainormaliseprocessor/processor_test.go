@@ -103,6 +103,14 @@ func TestStageToolOutcomeAndRoot(t *testing.T) {
 			map[string]any{"http.route": "/chat", "url.path": "/chat", "genai_o11y.stage": "request"}},
 		{spanIn{kind: ptrace.SpanKindServer, attrs: map[string]any{"http.route": "/healthzz"}}, map[string]any{"http.route": "/healthzz", "genai_o11y.stage": "request"}},
 		{spanIn{kind: ptrace.SpanKindConsumer, attrs: map[string]any{}}, map[string]any{"genai_o11y.stage": "request"}},
+		// a gRPC health check, by service (older semantic conventions) or by fully-qualified method (newer)
+		{spanIn{kind: ptrace.SpanKindServer, attrs: map[string]any{"rpc.service": "grpc.health.v1.Health", "rpc.method": "Check"}},
+			map[string]any{"rpc.service": "grpc.health.v1.Health", "rpc.method": "Check"}},
+		{spanIn{kind: ptrace.SpanKindServer, attrs: map[string]any{"rpc.method": "grpc.health.v1.Health/Watch"}}, map[string]any{"rpc.method": "grpc.health.v1.Health/Watch"}},
+		{spanIn{kind: ptrace.SpanKindServer, attrs: map[string]any{"rpc.service": "chat.v1.Chat", "rpc.method": "Ask"}},
+			map[string]any{"rpc.service": "chat.v1.Chat", "rpc.method": "Ask", "genai_o11y.stage": "request"}},
+		{spanIn{kind: ptrace.SpanKindServer, attrs: map[string]any{"rpc.method": "grpc.health.v1.HealthX/Check"}},
+			map[string]any{"rpc.method": "grpc.health.v1.HealthX/Check", "genai_o11y.stage": "request"}},
 		// a model call made outside any request keeps its stage (its request view is the connector's)
 		{spanIn{kind: ptrace.SpanKindClient, attrs: map[string]any{"genai_o11y.stage": "model_call"}}, map[string]any{"genai_o11y.stage": "model_call"}},
 		{spanIn{child: true, attrs: map[string]any{"openinference.span.kind": "TOOL", "error.type": "ReadTimeoutError"}},
