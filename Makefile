@@ -64,15 +64,18 @@ tools: collector prometheus alertmanager k8s-tools cortex-tools
 helm-render: k8s-tools generate
 	$(PY) -m genai_o11y.k8s_render > deploy/helm/rendered/genai-o11y.yaml
 
-# a team's values checked before installing: rendered as the chart would be, every manifest through kubeconform (offline)
+# a team's values checked before installing: rendered as the chart would be, every manifest through kubeconform (offline);
+# CHART=DIR checks a chart generated elsewhere (genai-o11y generate --out DIR: DIR/deploy/helm/genai-o11y)
 helm-check: k8s-tools
-	$(PY) -m genai_o11y.k8s_render --check $(foreach v,$(VALUES),-f $(v))
+	$(PY) -m genai_o11y.k8s_render --check $(foreach v,$(VALUES),-f $(v)) $(if $(CHART),--chart $(CHART))
 
 generate: install
 	$(CLI) generate --out . --go-testdata
 
-check: install
+# generated files fresh, and the committed rendering of the chart its helm template
+check: install k8s-tools
 	$(CLI) check --dir . --go-testdata
+	$(PY) -m genai_o11y.k8s_render --compare
 
 validate: install
 	$(CLI) validate .

@@ -7,6 +7,7 @@ validates; no secret in any generated file."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -60,6 +61,37 @@ def test_helm_check_renders_a_teams_values_and_validates_offline(tools, tmp_path
     assert proc.returncode == 1 and "limit" in proc.stdout, proc.stdout + proc.stderr
     missing = subprocess.run([sys.executable, "-m", "genai_o11y.k8s_render", "--check", "-f", str(tmp_path / "nope.yaml")], capture_output=True, text=True)
     assert missing.returncode == 2 and "no such values file" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_helm_check_takes_a_generated_chart_and_make_check_compares_the_rendering(tools, tmp_path):
+    """A team that generated its chart elsewhere (generate --out) checks it with CHART= (a new user's trial:
+    helm-check only took the repository's); make check's --compare says when the committed rendering is
+    stale (make check's advice had been the only hint)."""
+    import sys
+
+    from genai_o11y import artifacts
+
+    spec = harness.make_spec({"gateway.enabled": False})
+    for path, text in artifacts.build_all(spec, "test").items():
+        if path.startswith(helm.CHART):
+            (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / path).write_text(text)
+    ok = subprocess.run(["make", "-s", "helm-check", f"CHART={tmp_path / helm.CHART}"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert ok.returncode == 0 and "Invalid: 0" in ok.stdout and "Errors: 0" in ok.stdout, ok.stdout + ok.stderr
+    repo = subprocess.run(["make", "-s", "helm-check"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    valid = [int(re.search(r"Valid: (\d+)", p.stdout).group(1)) for p in (ok, repo)]
+    assert valid[0] < valid[1], valid  # the generated chart was checked: it has no gateway objects, the repository's has
+    k8s = [sys.executable, "-m", "genai_o11y.k8s_render"]
+    nochart = subprocess.run(k8s + ["--check", "--chart", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert nochart.returncode == 2 and "no Chart.yaml there" in nochart.stderr and "Traceback" not in nochart.stderr
+    same = subprocess.run(k8s + ["--compare"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert same.returncode == 0 and "up to date" in same.stdout, same.stdout + same.stderr
+    stale = tmp_path / "stale.yaml"
+    stale.write_text((REPO / helm.RENDERED).read_text().replace("replicas: 2", "replicas: 3", 1))
+    proc = subprocess.run(k8s + ["--compare", str(stale)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "stale, 2 lines differ" in proc.stderr and "make helm-render" in proc.stderr, proc.stderr
+    other = subprocess.run(k8s + ["--compare", str(stale), "--chart", str(tmp_path / helm.CHART)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert other.returncode == 1  # the generated chart (no gateway) renders otherwise
 
 
 def test_helm_lint(tools):

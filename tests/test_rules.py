@@ -252,3 +252,29 @@ def test_prometheus_config_matches_its_schema(promtool, tmp_path):
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(cfg))
     proc = subprocess.run([str(promtool), "check", "config", "--syntax-only", str(tmp_path / "prometheus.yml")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("overrides", [{}, {"evals.dataset.enabled": True}, {"evals.dataset.enabled": True, "gateway.enabled": False}])
+def test_the_runbooks_dataset_step_runs_on_this_spec(overrides, tmp_path):
+    """The runbook's "turn the traces into eval cases" step is a command the CLI accepts, on the files this
+    spec writes; on a spec that keeps no eval-worthy traces (the default) it says how to start keeping
+    them (a new user ran the step on the default spec and had no file to give it)."""
+    import shlex
+
+    from genai_o11y import cli
+    from genai_o11y.builders import sampling
+
+    spec = harness.make_spec(overrides)
+    steps = [a for al in rules.all_alerts(spec) if al.runbook for a in al.runbook.actions if "dataset build" in a]
+    assert len(steps) >= 2, steps
+    d = spec.evals.dataset
+    for step in steps:
+        cmd = re.search(r"`(genai-o11y dataset build [^`]*)`", step).group(1)
+        args = cli.parser().parse_args(shlex.split(cmd)[1:])
+        assert args.signal == "low_score"
+        files = sampling.replica_dataset_path(d.path, "*") if spec.gateway.enabled else d.path
+        assert args.files == [files], (args.files, files)
+        if d.enabled:
+            assert "evals.dataset.enabled" not in step
+        else:
+            assert "set `evals.dataset.enabled: true`" in step, step

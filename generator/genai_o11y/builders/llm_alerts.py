@@ -262,6 +262,22 @@ def _proxy_alerts(spec: Spec, for_: str) -> list[Alert]:
     return out
 
 
+def dataset_step(spec: Spec, what: str) -> str:
+    """The runbook action that turns this alert's traces into eval cases, as this spec can run it: the
+    dataset files where the spec writes them, or, with evals.dataset off (the default), how to turn it
+    on first (a new user ran the command on the default spec and had no file to give it)."""
+    from .sampling import replica_dataset_path
+
+    d = spec.evals.dataset
+    files = replica_dataset_path(d.path, "*") if spec.gateway.enabled else d.path
+    cmd = f"genai-o11y dataset build {files} --spec SPEC --signal low_score --out cases.jsonl"
+    where = "on the gateways" if spec.gateway.enabled else "in the sidecar"
+    if d.enabled:
+        return f"{what}: `{cmd}` (the files the eval-dataset pipeline writes {where}); then gate the fix on them (`genai-o11y gate`)."
+    return (f"{what}: this spec keeps no eval-worthy traces yet; set `evals.dataset.enabled: true`, regenerate and deploy. From then on "
+            f"`{cmd}` builds the cases from the files it writes {where}, and `genai-o11y gate` gates the fix on them.")
+
+
 def _floor_alerts(spec: Spec, for_: str) -> list[Alert]:
     expr = floor_expr(spec)
     if expr is None:
@@ -290,7 +306,7 @@ def _floor_alerts(spec: Spec, for_: str) -> list[Alert]:
             actions=[
                 "Roll back the prompt version, model or release the low scores follow (the quality board splits by each).",
                 "If the evaluator itself changed (a new judge prompt or model), check it against labelled cases before trusting the page.",
-                "Turn the low-scoring traces into eval cases (`genai-o11y dataset build --signal low_score`) so the release gate catches this next time.",
+                dataset_step(spec, "Turn the low-scoring traces into eval cases, so the release gate catches this next time"),
             ],
         ),
     )]
@@ -348,7 +364,7 @@ def alerts(spec: Spec) -> list[Alert]:
                 ],
                 actions=[
                     "Roll back the change the drop follows, or hold its rollout.",
-                    "Build eval cases from the failing traces (`genai-o11y dataset build --signal low_score`) and gate the fix on them (`genai-o11y gate`).",
+                    dataset_step(spec, "Build eval cases from the failing traces"),
                 ],
             ),
         ),
