@@ -93,6 +93,18 @@ def test_validate_says_which_validators_ran(tmp_path, otelcol):
         bad = subprocess.run(cli + ["validate", str(tmp_path)], capture_output=True, text=True)
         assert bad.returncode == 1 and f"failed   otelcol validate{' (gateway)' if rel == artifacts.GATEWAY_CONFIG else ''}" in bad.stdout, bad.stdout
         cfg.write_text(good)
+    # the generated chart: rendered and every manifest through kubeconform (where make k8s-tools built them)
+    from genai_o11y import toolchain
+    from genai_o11y.builders import helm
+
+    if toolchain.k8s_tool_path("helm") and toolchain.k8s_tool_path("kubeconform"):
+        assert "ok       helm template + kubeconform (the chart): " in ok.stdout and "Invalid: 0" in ok.stdout, ok.stdout
+        values = tmp_path / helm.CHART / "values.yaml"
+        values.write_text(values.read_text() + "\nunknownTopLevelKey: 1\n")  # the strict values schema refuses it
+        bad = subprocess.run(cli + ["validate", str(tmp_path)], capture_output=True, text=True)
+        assert bad.returncode == 1 and "failed   helm template + kubeconform (the chart): helm template failed" in bad.stdout, bad.stdout
+    else:
+        assert "missing  helm template + kubeconform (the chart): helm and kubeconform not built (make k8s-tools)" in ok.stdout
 
 
 def test_validate_reports_a_missing_directory(tmp_path):

@@ -90,7 +90,34 @@ def _amtool(out: Path) -> Result:
     return Result(_amtool.validator, "ok", str(path) + note)
 
 
-VALIDATORS = [_collector, _gateway, _promtool, _amtool]
+@_named("helm template + kubeconform (the chart)")
+def _chart(out: Path) -> Result:
+    """The generated chart rendered with its default values, every manifest through kubeconform -strict
+    against the offline schemas (what make helm-check does for a values file)."""
+    from . import k8s_render
+    from .builders import helm
+    from .errors import UserError
+
+    name, chart = _chart.validator, out / helm.CHART
+    if not (chart / "Chart.yaml").is_file():
+        return Result(name, "skipped", f"{chart} not found")
+    if not (toolchain.k8s_tool_path("helm") and toolchain.k8s_tool_path("kubeconform")):
+        return Result(name, "missing", "helm and kubeconform not built (make k8s-tools)")
+    try:
+        text = k8s_render.helm_template(chart)
+    except UserError as e:
+        return Result(name, "failed", str(e))
+    with tempfile.TemporaryDirectory() as tmp:
+        rendered = Path(tmp) / "rendered.yaml"
+        rendered.write_text(text, encoding="utf-8")
+        proc = k8s_render.kubeconform(rendered)
+    summary = (proc.stdout + proc.stderr).strip()
+    if proc.returncode != 0:
+        return Result(name, "failed", summary)
+    return Result(name, "ok", f"{chart}: {summary.splitlines()[-1] if summary else 'valid'}")
+
+
+VALIDATORS = [_collector, _gateway, _promtool, _amtool, _chart]
 
 
 def names() -> list[str]:
