@@ -243,3 +243,28 @@ def test_every_volume_of_a_collector_service_is_writable_by_the_image_user(overr
             mounted += 1
             assert target in owned, f"{name}: volume on {target}, which the image does not create for its user ({sorted(owned)})"
     assert mounted >= 2
+
+
+def test_a_receiver_from_the_environment_reaches_alertmanager_as_the_file_it_reads():
+    """A receiver URL given as ${env:NAME} is url_file in alertmanager.yml; compose mounts the variable's
+    value at exactly that path (a platform engineer's trial: compose mounted nothing, so every page would
+    have failed at send time while validate and check passed)."""
+    import jsonschema
+
+    from genai_o11y.builders import alertmanager
+
+    spec = harness.make_spec({"alerting.receivers.pager.webhook_url": "${env:LEDGER_PAGER_URL}",
+                              "alerting.receivers.chat.webhook_url": "${env:LEDGER_CHAT_URL}"})
+    doc = compose.build(spec)
+    files = sorted(r["webhook_configs"][0]["url_file"] for r in alertmanager.build(spec)["receivers"] if r.get("webhook_configs")
+                   and "url_file" in r["webhook_configs"][0])
+    assert files == [f"{alertmanager.SECRETS_DIR}/LEDGER_CHAT_URL", f"{alertmanager.SECRETS_DIR}/LEDGER_PAGER_URL"]
+    mounts = {m["target"]: m["source"] for m in doc["services"]["alertmanager"]["secrets"]}
+    assert sorted(mounts) == files
+    assert {doc["secrets"][mounts[f]]["environment"] for f in files} == {"LEDGER_PAGER_URL", "LEDGER_CHAT_URL"}
+    schema = json.loads(harness.schema_file("compose-go_compose-spec.json").read_text())
+    assert not list(jsonschema.validators.validator_for(schema)(schema).iter_errors(doc))
+    # a literal URL needs no secret
+    plain = compose.build(harness.make_spec({"alerting.receivers.pager.webhook_url": "https://pager.example/hook",
+                                             "alerting.receivers.chat.webhook_url": "https://chat.example/hook"}))
+    assert "secrets" not in plain and "secrets" not in plain["services"]["alertmanager"]

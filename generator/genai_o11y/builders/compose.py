@@ -14,6 +14,7 @@ import posixpath
 from .. import names as n
 from .. import __version__, names as n
 from ..spec import Spec
+from . import alertmanager
 from . import collector as collector_builder
 from . import prometheus_config
 from . import gateway as gateway_builder
@@ -98,6 +99,11 @@ def gateway_replica_targets(spec: Spec) -> list[str]:
     return [f"{PROJECT}-{g.host}-{i}:{g.telemetry_port}" for i in range(1, g.replicas + 1)] if g.enabled else []
 
 
+def _secret(variable: str) -> str:
+    """The compose secret holding a receiver URL's environment variable."""
+    return "alertmanager-" + variable.lower().replace("_", "-")
+
+
 def build(spec: Spec) -> dict:
     c = spec.collector
     metrics, telemetry, health = _port(c.metrics_endpoint), _port(c.telemetry_endpoint), _port(c.health_endpoint)
@@ -153,6 +159,9 @@ def build(spec: Spec) -> dict:
                 "image": IMAGES["alertmanager"],
                 "command": ["--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager", "--cluster.listen-address="],
                 "volumes": ["./alerts/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro", "alertmanager-data:/alertmanager"],
+                # a receiver given as ${env:NAME}: the variable's value, as the file its url_file reads
+                **({"secrets": [{"source": _secret(v), "target": f"{alertmanager.SECRETS_DIR}/{v}"} for v in alertmanager.secret_files(spec)]}
+                   if alertmanager.secret_files(spec) else {}),
                 "ports": ["127.0.0.1:9093:9093"],
                 "healthcheck": _wget("http://127.0.0.1:9093/-/ready"),
                 "depends_on": {"webhook": {"condition": "service_healthy"}},
@@ -189,4 +198,5 @@ def build(spec: Spec) -> dict:
         },
         "volumes": {v: {} for v in ("collector-queue", "tempo-data", "prometheus-data", "alertmanager-data", "grafana-data")
                     + (("eval-dataset",) if spec.evals.dataset.enabled else ())},
+        **({"secrets": {_secret(v): {"environment": v} for v in alertmanager.secret_files(spec)}} if alertmanager.secret_files(spec) else {}),
     }

@@ -19,7 +19,14 @@ from .. import names, re2check
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/@+-]*$")]
 Endpoint = Annotated[str, Field(pattern=r"^[^\s:]*:\d{1,5}$")]
 Port = Annotated[int, Field(ge=1, le=65535)]
-Url = Annotated[str, Field(pattern=r"^(https?://\S+|\$\{env:[A-Za-z_][A-Za-z0-9_]*\})$")]
+def _whole_variable(v: str) -> str:
+    if "${" in v and not v.startswith("${"):
+        raise ValueError(f"{v!r}: ${{env:NAME}} must be the whole URL, not part of it (Alertmanager, Prometheus and Grafana read a URL as written: "
+                         "put the whole URL in the variable)")
+    return v
+
+
+Url = Annotated[str, Field(pattern=r"^(https?://\S+|\$\{env:[A-Za-z_][A-Za-z0-9_]*\})$"), AfterValidator(_whole_variable)]
 USD = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=9)]
 Percent = Annotated[float, Field(gt=0, lt=100)]
 
