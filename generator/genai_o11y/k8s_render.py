@@ -54,9 +54,13 @@ def check(values: list[str], chart: str | None = None) -> int:
     for v in values:
         if not Path(v).is_file():
             raise UserError(f"{v}: no such values file")
-    text = helm_template(_chart(chart), [a for v in values for a in ("-f", v)])
+    path = _chart(chart)
+    text = helm_template(path, [a for v in values for a in ("-f", v)])
     if not text.strip():
         raise UserError("helm template rendered nothing: nothing to check")
+    # which chart: without --chart it is the repository's (a team that forgot CHART= thought its own chart passed)
+    print(f"chart: {path}" + ("" if chart else " (the repository's; CHART=DIR for one generated elsewhere)")
+          + (f", values: {', '.join(values)}" if values else ", its default values"))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rendered.yaml"
         out.write_text(text)

@@ -128,7 +128,7 @@ def eval_dataset_values(spec: Spec, tier: str) -> dict:
 
 
 def _obj(props: dict, required: list[str] | None = None) -> dict:
-    return {"type": "object", "additionalProperties": False, "properties": props, "required": required or list(props)}
+    return {"type": "object", "additionalProperties": False, "properties": props, "required": list(props) if required is None else required}
 
 
 STR, INT, BOOL = {"type": "string"}, {"type": "integer", "minimum": 1, "maximum": 65535}, {"type": "boolean"}
@@ -138,12 +138,24 @@ SCRAPE_PROTOCOLS = ["PrometheusProto", "OpenMetricsText0.0.1", "OpenMetricsText1
 SECRET_REF = _obj({"name": {"type": "string", "minLength": 1}, "key": {"type": "string", "minLength": 1}})
 
 
-EVAL_DATASET_SCHEMA = _obj({
-    "enabled": {**BOOL, "description": "Mount the eval dataset's directory (evals.dataset.enabled in the spec, on the tier that samples)."},
-    "path": {**STR, "description": "The directory of evals.dataset.path."},
-    "sizeLimit": {**STR, "description": "Size of the emptyDir (max_megabytes x (max_backups + 1))."},
-    "volume": {"type": "object", "description": "Another volume source, e.g. persistentVolumeClaim: {claimName: ...}; empty: an emptyDir of sizeLimit."},
-})
+def _eval_dataset_schema(path: str) -> dict:
+    return _obj({
+        "enabled": {**BOOL, "description": "Mount the eval dataset's directory (evals.dataset.enabled in the spec, on the tier that samples)."},
+        "path": _fixed(path, "The directory of evals.dataset.path, where the file exporter writes."),
+        "sizeLimit": {**STR, "description": "Size of the emptyDir (max_megabytes x (max_backups + 1))."},
+        "volume": {"type": "object", "description": "Another volume source, e.g. persistentVolumeClaim: {claimName: ...}; empty: an emptyDir of sizeLimit."},
+    })
+
+
+#: a quantity (Kubernetes accepts a string or a number)
+QUANTITY = {"type": ["string", "number"], "pattern": "^[0-9.]+([eE][0-9]+|[KMGTPE]i?|m)?$"}
+_RESOURCE_LIST = _obj({k: QUANTITY for k in ("cpu", "memory", "ephemeral-storage")}, required=[])
+
+
+def _resources(what: str) -> dict:
+    """A container's resources, strict: a misspelt key (limit, memroy) fails here, not at the API server."""
+    return {**_obj({"requests": _RESOURCE_LIST, "limits": _RESOURCE_LIST, "claims": {"type": "array"}}, required=[]),
+            "description": f"Container resources of {what} (requests, limits: cpu, memory, ephemeral-storage)."}
 
 
 def _fixed(value, what: str) -> dict:
@@ -166,14 +178,15 @@ def values_schema(spec: Spec) -> dict:
                 "release": {**STR, "description": "service.version for telemetry that has none (GENAI_O11Y_RELEASE)."},
                 "ports": _obj({"metrics": _fixed(sc["ports"]["metrics"], "The port of the sidecar's metrics (collector.metrics_endpoint)."),
                                "telemetry": _fixed(sc["ports"]["telemetry"], "The port of the sidecar's own telemetry (collector.telemetry_endpoint).")}),
-                "resources": {"type": "object", "description": "Container resources of the sidecar."},
+                "resources": _resources("the sidecar"),
                 "goMemLimit": {"type": "string", "pattern": "^$|^[0-9]+(B|KiB|MiB|GiB)$",
                                "description": "GOMEMLIMIT of the sidecar (50% of collector.memory_limit_mib; empty: unset)."},
                 "goGC": {"type": "string", "pattern": "^$|^[0-9]+$|^off$",
                          "description": "GOGC of the sidecar (spec collector.gogc; empty: Go's default 100)."},
-                "queue": _obj({"path": STR, "sizeLimit": {**STR, "description": f"Size of the queue's emptyDir: {collector_builder.QUEUE_DISK_FACTOR} x collector.queue_mib + {collector_builder.QUEUE_DISK_SLACK_MIB}Mi, "
+                "queue": _obj({"path": _fixed(sc["queue"]["path"], "The sidecar's queue directory (where its file_storage writes)."),
+                               "sizeLimit": {**STR, "description": f"Size of the queue's emptyDir: {collector_builder.QUEUE_DISK_FACTOR} x collector.queue_mib + {collector_builder.QUEUE_DISK_SLACK_MIB}Mi, "
                                                           "the bytes the collector's queues hold (change that in the spec: a smaller volume gets the pod evicted)."}}),
-                "evalDataset": EVAL_DATASET_SCHEMA,
+                "evalDataset": _eval_dataset_schema(sc["evalDataset"]["path"]),
             }),
             "gateway": _obj({
                 "enabled": _fixed(gw["enabled"], "The gateway tier (gateway.enabled: the sidecar config sends to it, or samples itself)."),
@@ -181,10 +194,11 @@ def values_schema(spec: Spec) -> dict:
                          "description": "The OpenTelemetryCollector's name (the Operator names the pods <name>-collector-N)."},
                 "replicas": _fixed(gw["replicas"], "Replicas (gateway.replicas: the gateway alerts expect this many); the autoscaler's minimum."),
                 "ports": _obj({"telemetry": _fixed(gw["ports"]["telemetry"], "The port of a replica's own telemetry (gateway.telemetry_port).")}),
-                "resources": {"type": "object", "description": "Container resources of a gateway replica."},
+                "resources": _resources("a gateway replica"),
                 "goMemLimit": {"type": "string", "pattern": "^$|^[0-9]+(B|KiB|MiB|GiB)$",
                                "description": "GOMEMLIMIT of a replica (50% of gateway.memory_limit_mib; empty: unset)."},
-                "queue": _obj({"path": STR, "size": {"type": "string", "pattern": "^[0-9]+(Mi|Gi|Ti)$",
+                "queue": _obj({"path": _fixed(gw["queue"]["path"], "A replica's queue directory (where its file_storage writes)."),
+                               "size": {"type": "string", "pattern": "^[0-9]+(Mi|Gi|Ti)$",
                                                       "description": f"Size of each replica's queue volume: {collector_builder.QUEUE_DISK_FACTOR} x gateway.queue_mib + "
                                                                      f"{collector_builder.QUEUE_DISK_SLACK_MIB}Mi (change that in the spec: the queue must fit)."},
                                "storageClassName": {**STR, "description": "StorageClass of the queue volumes; empty: the cluster's default."}}),
@@ -196,7 +210,7 @@ def values_schema(spec: Spec) -> dict:
                     "targetCPUUtilization": {"type": "integer", "minimum": 1, "maximum": 100},
                     "targetMemoryUtilization": {"type": "integer", "minimum": 1, "maximum": 100},
                 }),
-                "evalDataset": EVAL_DATASET_SCHEMA,
+                "evalDataset": _eval_dataset_schema(gw["evalDataset"]["path"]),
             }),
             "redactionPolicy": _obj({"enabled": {**BOOL, "description": "A ConfigMap with the redaction policy in effect (redaction/policy.yaml) "
                                                                        "for the apps' helper: mount it and point GENAI_O11Y_REDACTION_POLICY at it."},
