@@ -278,3 +278,37 @@ def test_the_runbooks_dataset_step_runs_on_this_spec(overrides, tmp_path):
             assert "evals.dataset.enabled" not in step
         else:
             assert "set `evals.dataset.enabled: true`" in step, step
+
+
+def _counters(repo: Path) -> set[str]:
+    """Counter names: our components' (Int64Counter in their Go source) and every collector metric the
+    rules read with rate() or increase() (a counter, whatever its suffix)."""
+    out = set()
+    for go in (repo / "generator/genai_o11y/gocomponents").rglob("*.go"):
+        if not go.name.endswith("_test.go"):
+            out |= set(re.findall(r'(?:Int64|Float64)Counter\("(otelcol_[a-z_]+)"', go.read_text()))
+    rules_text = (repo / "alerts/rules.yaml").read_text()
+    for sel in re.findall(r'(?:rate|increase)\(\{__name__=~"\(([^)]+)\)\(_total\)\?"', rules_text):
+        out |= set(sel.split("|"))
+    out |= set(re.findall(r"(?:rate|increase)\((otelcol_[a-z_]+?)(?:_total)?[{\[]", rules_text))
+    return {c for c in out if not c.endswith(("_count", "_sum", "_bucket"))}
+
+
+def test_the_counters_runbooks_and_the_readme_name_are_the_series_prometheus_has(repo):
+    """Prose names a counter as Prometheus stores it, with `_total`: a platform engineer typed the runbook's
+    `otelcol_genai_usage_join_misses` into Prometheus and got nothing (the series is ..._total). The rules'
+    own expressions match either spelling, `(name)(_total)?`."""
+    counters = _counters(repo)
+    assert {"otelcol_genai_usage_join_misses", "otelcol_receiver_refused_spans", "otelcol_exporter_sent_log_records"} <= counters
+    bare = []
+    for doc in (repo / "alerts/runbook.md", repo / "README.md"):
+        fenced = False
+        for i, line in enumerate(doc.read_text().splitlines(), 1):
+            if line.startswith("```"):
+                fenced = not fenced
+            if fenced:  # expressions: they match both spellings
+                continue
+            for m in re.finditer(r"(?<!\w)(otelcol_[a-z_]+)(?!\)\(_total\)\?|\|)", line):  # not an expression's (a|b)(_total)?
+                if m.group(1) in counters:
+                    bare.append(f"{doc.name}:{i}: {m.group(1)}")
+    assert not bare, "counters named without _total:\n" + "\n".join(bare)

@@ -16,6 +16,12 @@ SEVERITIES = ("critical", "warning", "info")
 DATA_LABEL = "genai_o11y_data"  # "spans": computed from the sidecar's span metrics
 
 
+def counter(name: str) -> str:
+    """A collector counter as prose names it: the series Prometheus stores, with `_total` (expressions match
+    either spelling, `(name)(_total)?`; the bare instrument name typed into Prometheus finds nothing)."""
+    return f"`{name}_total`"
+
+
 def dashboard(uid: str, panel: str | None = None) -> str:
     """A runbook reference to a dashboard (by its title; the uid is stable for links)."""
     title = n.DASHBOARDS[uid]

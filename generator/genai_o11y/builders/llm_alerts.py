@@ -230,7 +230,7 @@ def _proxy_alerts(spec: Spec, for_: str) -> list[Alert]:
                 "Correlate with the prompt-version and release annotations on the quality board; roll back a change that lines up.",
                 "Read a few traces of the proxy (Tempo: `genai_o11y.stage` = user_action and `genai_o11y.quality.proxy` = the proxy, or the answer span's "
                 f"`{n.USER_ACTION_EVENT}` event): the answer before it is in the same trace. Proxies sent as log records are in the logs backend only; "
-                "if their series say `_none` for model and route, they reach another collector than their answer's span (otelcol_genai_usage_join_misses).",
+                "if their series say `_none` for model and route, they reach another collector than their answer's span (`otelcol_genai_usage_join_misses_total`).",
                 "A rise of escalate alone with normal answers: the human hand-off (or its button) changed, not the model; check the release notes of the UI.",
             ]
         else:
@@ -298,7 +298,7 @@ def _floor_alerts(spec: Spec, for_: str) -> list[Alert]:
             confirm=[
                 f"{dashboard(n.BOARD_QUALITY, 'Eval score by prompt version')}: which prompt version, model or release scores below the floor. "
                 "Scores under model and prompt version `_none` are eval results sent as log records that did not find their span "
-                "(`otelcol_genai_usage_join_misses` on the sidecar: the judge exports through another collector than the app, or later than "
+                "(`otelcol_genai_usage_join_misses_total` on the sidecar: the judge exports through another collector than the app, or later than "
                 "`collector.event_join.ttl_seconds`); split those by the judge's own traces instead.",
                 f"{dashboard(n.BOARD_QUALITY)}: the annotations mark prompt-version and release changes.",
                 f"{dashboard(n.BOARD_DRILLDOWN)}: open low-scoring traces and read the answers and the retrieved context.",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .. import catalog
 from .. import names as n
 from ..spec import Spec
-from .alerting import Alert, Runbook, dashboard
+from .alerting import Alert, Runbook, counter, dashboard
 from .collector import GATEWAY_RESOLVE_INTERVAL, LOGS_EXPORTER
 
 TEMPO = n.TEMPO_EXPORTER
@@ -26,6 +26,13 @@ def _m(name: str, job: str, extra: str = "") -> str:
     """A collector self-metric selector (`name` may be an alternation), with or without `_total`."""
     op = "=~" if "|" in job else "="  # several jobs: an alternation
     return f'{{__name__=~"({name})(_total)?",job{op}"{job}"{("," + extra) if extra else ""}}}'
+
+
+def _gateway_cr(spec: Spec) -> str:
+    """The chart's name for the gateway's OpenTelemetryCollector (its pods carry instance=<namespace>.<name>)."""
+    from . import helm
+
+    return helm.values(spec)["gateway"]["name"]
 
 
 def no_target_up(job: str) -> str:
@@ -233,7 +240,7 @@ def alerts(spec: Spec) -> list[Alert]:
             runbook=Runbook(
                 meaning="The per-tenant cost and request counters track at most cardinality.max_tenants tenants each; data points of further tenants are dropped from them.",
                 confirm=[f"{dashboard(n.BOARD_COST, 'Cost by tenant')}: the tenant list stops growing.",
-                         f"`{drops}` ({drops_matcher}) on the collector's telemetry endpoint counts the dropped data points."],
+                         f"{counter(drops)} ({drops_matcher}) on the collector's telemetry endpoint counts the dropped data points."],
                 actions=["Raise cardinality.max_tenants if Prometheus can hold it (bench/ series figures), or accept top-N tenants."],
             ),
         ),
@@ -272,7 +279,7 @@ def _logs_export_failing(spec: Spec, col: str, inst: str) -> Alert:
                      "records reach the logs backend meanwhile. Records the backend rejects as invalid are dropped at once (counted in "
                      "send_failed_log_records)."),
             confirm=[f"{PIPELINE}, panel *Export queue* (exporter {LOGS_EXPORTER} rising); `otelcol_exporter_queue_size` and "
-                     f"`otelcol_exporter_sent_log_records` of exporter {LOGS_EXPORTER} on the sidecar's telemetry endpoint; "
+                     f"{counter('otelcol_exporter_sent_log_records')} of exporter {LOGS_EXPORTER} on the sidecar's telemetry endpoint; "
                      "its log says `Exporting failed` with the logs endpoint."],
             actions=["Check the logs backend's health and logs.endpoint / logs.insecure (TLS); the queue drains by itself when it is back.",
                      "If it will be down for long and the queue nears full (GenAIExportQueueNearFull), set logs.export: drop for now: traces are not affected."],
@@ -300,7 +307,7 @@ def _unclassified(col: str, inst: str) -> Alert:
             meaning=("An app sends a Tier 1 attribute with a value outside its shape (free text in `service.name`, an e-mail in "
                      "`gen_ai.request.model`, a string under a number key) or a bytes-valued attribute. Redaction fails closed: the value is "
                      "treated as content (masked, truncated, counted on the span in genai_o11y.redaction.count), never kept verbatim."),
-            confirm=[f"`{UNCLASSIFIED}` by `reason` (contract, bytes) on the collector's telemetry endpoint; {PIPELINE}, panel *Redaction in/out*.",
+            confirm=[f"{counter(UNCLASSIFIED)} by `reason` (contract, bytes) on the collector's telemetry endpoint; {PIPELINE}, panel *Redaction in/out*.",
                      "In Tempo, spans with genai_o11y.redaction.count > 0 show which attribute holds a mask where an id was expected."],
             actions=["Fix the app to send the attribute in its shape (redaction/README.md lists the shapes), or, if the value is legitimate, "
                      "add the key with the right shape to `redaction.metadata_keys` in the spec.",
@@ -389,7 +396,8 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
                          "exporter retries forever from its persistent queue (collector.queue_mib of spans per sidecar), so nothing is lost "
                          "until a sidecar's queue is full, but the queue grows on the app pod's volume."),
                 confirm=[f"Prometheus *Status > Targets*, job `{gw}`; {board(PANEL_GATEWAYS_UP)}.",
-                         "The gateway pods (`kubectl get pods -l app.kubernetes.io/component=opentelemetry-collector`; compose: `docker compose ps gateway`) and their logs (OOM kills, config errors)."],
+                         f"The gateway pods (`kubectl -n NAMESPACE get pods -l app.kubernetes.io/instance=NAMESPACE.{_gateway_cr(spec)}`, "
+                         f"NAMESPACE the chart's; compose: `docker compose ps {spec.gateway.host}`) and their logs (OOM kills, config errors)."],
                 actions=[f"Bring the gateways back (restart, fix the config, raise gateway.memory_limit_mib if they are OOM-killed); the sidecars' queues drain by themselves.",
                          f"If they run: fix the scrape config (job name must match `backends.prometheus.gateway_job`, port gateway.telemetry_port {spec.gateway.telemetry_port})."],
             ),
@@ -438,7 +446,7 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
             runbook=Runbook(
                 meaning=("The gateway's OTLP receiver answers with errors: the memory_limiter is over its soft limit and pushes back (its refusals "
                          "are counted by the receiver), usually because the sampling buffer holds more traces or bigger spans than the memory allows."),
-                confirm=[f"{board(PANEL_GATEWAY_REFUSED)}; {board(PANEL_GATEWAY_MEMORY)}; `otelcol_receiver_refused_spans`, `otelcol_process_memory_rss` and `{TS_ON_MEMORY}` of job `{gw}`; the gateway's log says `data refused due to high memory usage`."],
+                confirm=[f"{board(PANEL_GATEWAY_REFUSED)}; {board(PANEL_GATEWAY_MEMORY)}; {counter('otelcol_receiver_refused_spans')}, `otelcol_process_memory_rss` and `{TS_ON_MEMORY}` of job `{gw}`; the gateway's log says `data refused due to high memory usage`."],
                 actions=[f"Raise gateway.memory_limit_mib (and the pod limit) or gateway.replicas; lower gateway.num_traces ({num_traces}) "
                          f"or gateway.decision_wait_seconds ({wait} s) if traffic grew."],
             ),
@@ -460,7 +468,7 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
             runbook=Runbook(
                 meaning=(f"More traces arrive within decision_wait ({wait} s) than one replica holds (num_traces {num_traces}): the oldest "
                          "undecided traces are dropped to make room (counted as dropped too early), so errors and negative feedback go unsampled."),
-                confirm=[f"{board(PANEL_GATEWAY_MEMORY)} (against num_traces); {board(PANEL_GATEWAY_DROPPED)}; `{TS_DROPPED_EARLY}` and `{TS_ON_MEMORY}` on the gateway's telemetry endpoint."],
+                confirm=[f"{board(PANEL_GATEWAY_MEMORY)} (against num_traces); {board(PANEL_GATEWAY_DROPPED)}; {counter(TS_DROPPED_EARLY)} and `{TS_ON_MEMORY}` on the gateway's telemetry endpoint."],
                 actions=["Add replicas (gateway.replicas, or the Helm autoscaler): each holds its share of the trace ids.",
                          "Or raise gateway.num_traces with gateway.memory_limit_mib, or lower gateway.decision_wait_seconds."],
             ),
@@ -510,7 +518,7 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
                 meaning=(f"The sidecar's resolver (dns on `{spec.gateway.host}`, or gateway.static_endpoints) returns fewer addresses than there "
                          "should be replicas: replicas are down or not ready (GenAIGatewayReplicasDown), or the name points at the wrong thing "
                          "(not a headless Service, another namespace). Each trace still reaches one gateway: traces are not split, only fewer replicas work."),
-                confirm=[f"`{LB_BACKENDS}` and `otelcol_loadbalancer_num_resolutions` (success=\"false\") on the sidecar's telemetry endpoint; "
+                confirm=[f"`{LB_BACKENDS}` and {counter('otelcol_loadbalancer_num_resolutions')} (success=\"false\") on the sidecar's telemetry endpoint; "
                          f"{board(PANEL_LB_BACKENDS)}; from the app pod, `getent hosts {spec.gateway.host}`."],
                 actions=["If replicas are down: see GenAIGatewayReplicasDown (it inhibits this alert).",
                          f"Otherwise fix the name: the sidecar and the gateway in one namespace, `{spec.gateway.host}` a headless Service (clusterIP: None)."],
@@ -538,7 +546,7 @@ def gateway_alerts(spec: Spec) -> list[Alert]:
                          "replica (and their telemetry is a no-op meter in v0.161), so it stays so. With a static list (gateway.static_endpoints) the name "
                          "never drops the failing gateway: every gateway's traces wait until it answers; give the gateways a DNS name where you can. "
                          "The eval dataset build gives the same cases whether a span arrived once or twice."),
-                confirm=[f"`{LB_OUTCOME}` by `endpoint` on the sidecar's telemetry endpoint names the failing gateway ({board(PANEL_LB_EXPORTS)}); "
+                confirm=[f"{counter(LB_OUTCOME)} by `endpoint` on the sidecar's telemetry endpoint names the failing gateway ({board(PANEL_LB_EXPORTS)}); "
                          "the sidecar log says `Exporting failed` with the endpoint."],
                 actions=["A gateway refusing: see GenAIGatewayRefusingSpans. Down: see GenAIGatewayReplicasDown (it inhibits this alert).",
                          f"Otherwise check the network path from the app pods to port {spec.gateway.otlp_grpc_port} of the gateways."],
