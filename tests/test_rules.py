@@ -272,8 +272,14 @@ def test_the_runbooks_dataset_step_runs_on_this_spec(overrides, tmp_path):
         cmd = re.search(r"`(genai-o11y dataset build [^`]*)`", step).group(1)
         args = cli.parser().parse_args(shlex.split(cmd)[1:])
         assert args.signal == "low_score"
-        files = sampling.replica_dataset_path(d.path, "*") if spec.gateway.enabled else d.path
+        name = d.path.rsplit("/", 1)[1]
+        files = "evals/" + (sampling.replica_dataset_path(name, "*") if spec.gateway.enabled else name)
         assert args.files == [files], (args.files, files)
+        # the files are fetched from where the pipeline writes them first, into the directory the command reads
+        directory = d.path.rsplit("/", 1)[0]
+        assert f"cp POD:{directory} evals" in step, step
+        if spec.gateway.enabled:
+            assert f"docker compose cp --index N {spec.gateway.host}:{directory} evals" in step, step
         if d.enabled:
             assert "evals.dataset.enabled" not in step
         else:

@@ -266,16 +266,23 @@ def dataset_step(spec: Spec, what: str) -> str:
     """The runbook action that turns this alert's traces into eval cases, as this spec can run it: the
     dataset files where the spec writes them, or, with evals.dataset off (the default), how to turn it
     on first (a new user ran the command on the default spec and had no file to give it)."""
+    import posixpath
+
     from .sampling import replica_dataset_path
 
     d = spec.evals.dataset
-    files = replica_dataset_path(d.path, "*") if spec.gateway.enabled else d.path
-    cmd = f"genai-o11y dataset build {files} --spec SPEC --signal low_score --out cases.jsonl"
-    where = "on the gateways" if spec.gateway.enabled else "in the sidecar"
+    directory, name = posixpath.split(d.path)
+    local = posixpath.join("evals", posixpath.basename(replica_dataset_path(name, "*")) if spec.gateway.enabled else name)
+    cmd = f"genai-o11y dataset build {local} --spec SPEC --signal low_score --out cases.jsonl"
+    if spec.gateway.enabled:  # each replica writes its own file, on its own volume; the CLI is not in the collector image
+        fetch = (f"copy each gateway replica's files off first (Kubernetes: `kubectl -n NAMESPACE cp POD:{directory} evals` for each gateway pod; "
+                 f"compose: `docker compose cp --index N {spec.gateway.host}:{directory} evals` for each replica), then")
+    else:
+        fetch = f"copy the sidecars' files off first (`kubectl -n NAMESPACE cp POD:{directory} evals -c SIDECAR` for each app pod), then"
     if d.enabled:
-        return f"{what}: `{cmd}` (the files the eval-dataset pipeline writes {where}); then gate the fix on them (`genai-o11y gate`)."
+        return f"{what}: {fetch} `{cmd}`; gate the fix on them (`genai-o11y gate`)."
     return (f"{what}: this spec keeps no eval-worthy traces yet; set `evals.dataset.enabled: true`, regenerate and deploy. From then on "
-            f"`{cmd}` builds the cases from the files it writes {where}, and `genai-o11y gate` gates the fix on them.")
+            f"{fetch} `{cmd}` builds the cases, and `genai-o11y gate` gates the fix on them.")
 
 
 def _floor_alerts(spec: Spec, for_: str) -> list[Alert]:
