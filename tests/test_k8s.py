@@ -162,7 +162,14 @@ def test_rules_dashboards_datasources_and_routing(rendered):
     all_docs = docs(rendered)
     rule = next(d for d in all_docs if d["kind"] == "PrometheusRule")
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-    assert rule["spec"] == yaml.safe_load((REPO / "alerts" / "rules.yaml").read_text())
+    # the committed rules, every alert labelled with the release's namespace: the Operator routes an AlertmanagerConfig's
+    # alerts only where namespace equals its own (OnNamespace), and the alerts aggregate the label away (a platform
+    # engineer's trial: no page would have reached the pager route)
+    committed = yaml.safe_load((REPO / "alerts" / "rules.yaml").read_text())
+    alerts = [r for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r]
+    assert alerts and all(r["labels"].pop("namespace") == k8s_render.NAMESPACE for r in alerts)
+    assert rule["spec"] == committed
+    assert not any("namespace" in r.get("labels", {}) for g in committed["groups"] for r in g["rules"])  # compose's rules: no such label
     boards = {d["metadata"]["name"]: d for d in all_docs if d["kind"] == "ConfigMap" and d["metadata"]["labels"].get("grafana_dashboard") == "1"}
     assert set(boards) == {p.stem for p in (REPO / "dashboards").glob("*.json")}
     for name, cm in boards.items():
@@ -194,6 +201,14 @@ def test_example_app_injects_the_sidecar():
     tpl = dep["spec"]["template"]["metadata"]
     assert tpl["annotations"]["sidecar.opentelemetry.io/inject"] == helm.values(__import__("genai_o11y.spec", fromlist=["load"]).load())["sidecar"]["name"]
     assert tpl["labels"]["genai-o11y/sidecar"] == "true"
+
+
+def test_the_namespace_label_can_be_left_to_the_operator(tools):
+    """A Prometheus with enforcedNamespaceLabel (or an Alertmanager with the None matcher strategy) needs no
+    label of ours: prometheusRule.namespaceLabel=false leaves the rules as committed."""
+    text = k8s_render.helm_template(CHART, ["--set", "prometheusRule.namespaceLabel=false"])
+    rule = next(d for d in docs(text) if d["kind"] == "PrometheusRule")
+    assert rule["spec"] == yaml.safe_load((REPO / "alerts" / "rules.yaml").read_text())
 
 
 def test_values_schema_rejects_unknown_and_wrong_values(tools):

@@ -72,7 +72,7 @@ def values(spec: Spec) -> dict:
         "gateway": gateway_values(spec),
         # the policy in effect for the apps' helper (GENAI_O11Y_REDACTION_POLICY), as a ConfigMap the app mounts
         "redactionPolicy": {"enabled": True, "configMapName": REDACTION_CONFIGMAP, "key": REDACTION_KEY},
-        "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+        "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}, "namespaceLabel": True},
         "podMonitor": {
             "enabled": True,
             "labels": {"release": "kube-prometheus-stack"},
@@ -216,7 +216,10 @@ def values_schema(spec: Spec) -> dict:
                                                                        "for the apps' helper: mount it and point GENAI_O11Y_REDACTION_POLICY at it."},
                                      "configMapName": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "maxLength": 253},
                                      "key": {"type": "string", "pattern": "^[-._a-zA-Z0-9]+$"}}),
-            "prometheusRule": _obj({"enabled": BOOL, "labels": {**LABELS, "description": "Labels the Prometheus ruleSelector matches (kube-prometheus-stack: release)."}}),
+            "prometheusRule": _obj({"enabled": BOOL, "labels": {**LABELS, "description": "Labels the Prometheus ruleSelector matches (kube-prometheus-stack: release)."},
+                                    "namespaceLabel": {**BOOL, "description": "Give every alert the label namespace=<the release's namespace>: the Operator "
+                                                       "routes an AlertmanagerConfig's alerts only where namespace matches its own (alertmanagerConfigMatcherStrategy "
+                                                       "OnNamespace, the default), and the alerts aggregate the label away."}}),
             "podMonitor": _obj({"enabled": BOOL, "labels": LABELS,
                                   "selector": _obj({"matchLabels": {**LABELS, "minProperties": 1, "description": "Pod labels the sidecar PodMonitors select "
                                                                     "(empty would select every pod of the namespace). Helm merges maps: set a default key to null to drop it."}}),
