@@ -253,3 +253,13 @@ def test_the_readme_layout_names_every_module(repo):
                 missing.append(str(p.relative_to(pkg)))
     assert not missing, f"README's Layout lacks {missing}"
 
+
+
+def test_output_piped_into_head_ends_quietly(tmp_path):
+    """`genai-o11y generate ... | head` printed a BrokenPipeError traceback (a platform engineer's trial)."""
+    proc = subprocess.run(f"{sys.executable} -m genai_o11y generate --out {tmp_path / 'out'} | head -1", shell=True,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.stdout.startswith("generated ") and proc.stderr == "", proc.stderr
+    # a reader that leaves before the first line (the writer's every write fails)
+    proc = subprocess.run(f"{sys.executable} -m genai_o11y spec --print-default | true", shell=True, capture_output=True, text=True, timeout=120)
+    assert proc.stderr == "", proc.stderr
