@@ -263,3 +263,30 @@ def test_output_piped_into_head_ends_quietly(tmp_path):
     # a reader that leaves before the first line (the writer's every write fails)
     proc = subprocess.run(f"{sys.executable} -m genai_o11y spec --print-default | true", shell=True, capture_output=True, text=True, timeout=120)
     assert proc.stderr == "", proc.stderr
+
+
+def test_check_names_files_the_spec_no_longer_generates(tmp_path):
+    """Regenerating after gateway.enabled: true -> false left the gateway's config and chart template
+    behind, and check said everything was up to date (a platform engineer's trial): it names them, lists
+    every differing file at the end, and fails."""
+    from genai_o11y.spec import default_text
+
+    cli = [sys.executable, "-m", "genai_o11y"]
+    spec, out = tmp_path / "genai-o11y.yaml", tmp_path / "deploy"
+    spec.write_text(default_text())
+    subprocess.run(cli + ["generate", str(spec), "--out", str(out)], check=True, capture_output=True)
+    assert (out / artifacts.GATEWAY_CONFIG).is_file()
+    spec.write_text(default_text().replace("gateway:\n  enabled: true", "gateway:\n  enabled: false"))
+    assert "enabled: false" in spec.read_text()
+    subprocess.run(cli + ["generate", str(spec), "--out", str(out)], check=True, capture_output=True)
+    left = sorted(rel for rel in artifacts.build_all(load(), "x") if rel not in artifacts.build_all(load(str(spec)), "x"))
+    assert artifacts.GATEWAY_CONFIG in left and all((out / rel).is_file() for rel in left)
+    bad = subprocess.run(cli + ["check", str(spec), "--dir", str(out)], capture_output=True, text=True)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    for rel in left:
+        assert f"not generated from this spec any more: {rel} (remove it)" in bad.stdout and f"  not generated any more: {rel}" in bad.stderr
+    assert f"remove the {len(left)} file(s) not generated any more" in bad.stderr
+    for rel in left:
+        (out / rel).unlink()
+    ok = subprocess.run(cli + ["check", str(spec), "--dir", str(out)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
