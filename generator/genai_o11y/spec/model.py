@@ -38,8 +38,8 @@ def _known_stage(s: str) -> str:
 
 
 def _slo_stage(s: str) -> str:
-    if s != "request":
-        _known_stage(s)
+    if s != "request" and s not in names.STAGE_CATALOG:
+        raise ValueError(f"unknown stage {s!r}; known stages: request (end to end), {', '.join(names.STAGE_CATALOG)}")
     return s
 
 
@@ -199,8 +199,9 @@ class Model(Strict):
 
 
 class Prompts(Strict):
-    expected_versions: dict[Name, list[Name]] = Field(
-        default_factory=dict, description="Prompt template -> versions expected in production; any other version serving alerts."
+    expected_versions: dict[Name, Annotated[list[Name], Field(min_length=1)]] = Field(
+        default_factory=dict, description="Prompt template -> versions expected in production (at least one: an empty list "
+        "would alert on every version); any other version serving alerts."
     )
 
 
