@@ -203,6 +203,20 @@ def test_example_app_injects_the_sidecar():
     assert tpl["labels"]["genai-o11y/sidecar"] == "true"
 
 
+def test_the_example_app_is_the_specs_first_service(tools, tmp_path):
+    """The example app ran as support-copilot whatever the spec (a platform engineer's trial): it is named
+    after the spec's first service (as a Kubernetes name) and the demo reports that service.name."""
+    spec = harness.make_spec({"app.services": ["Ledger_API.v2", "ledger-retriever"]})
+    dep = helm.example_app(spec)[0]
+    assert dep["metadata"]["name"] == "ledger-api-v2" and dep["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == "ledger-api-v2"
+    cmd = dep["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert cmd[cmd.index("--service") + 1] == "Ledger_API.v2"
+    (tmp_path / "app.yaml").write_text(yaml.safe_dump(dep))
+    _h, k, schemas = tools
+    proc = kubeconform(k, schemas, tmp_path / "app.yaml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_the_namespace_label_can_be_left_to_the_operator(tools):
     """A Prometheus with enforcedNamespaceLabel (or an Alertmanager with the None matcher strategy) needs no
     label of ours: prometheusRule.namespaceLabel=false leaves the rules as committed."""

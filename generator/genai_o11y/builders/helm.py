@@ -271,25 +271,34 @@ def template_text(name: str) -> str:
     return resources.files("genai_o11y").joinpath("templates", "helm", name).read_text(encoding="utf-8")
 
 
+def _dns_label(text: str) -> str:
+    """A Kubernetes object name (RFC 1123 label) from a service.name, which allows more (Ledger_API, a.b:c)."""
+    import re
+
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", text.lower())).strip("-")[:63].rstrip("-") or "app"
+
+
 def example_app(spec: Spec) -> list[dict]:
-    """An example Deployment with the sidecar injected (the demo app)."""
+    """An example Deployment with the sidecar injected: the demo app, as the spec's first service."""
+    service = spec.app.services[0]
+    name = _dns_label(service)
     return [{
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": "support-copilot", "labels": {"app.kubernetes.io/name": "support-copilot"}},
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/name": name}},
         "spec": {
             "replicas": 1,
-            "selector": {"matchLabels": {"app.kubernetes.io/name": "support-copilot"}},
+            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
             "template": {
                 "metadata": {
-                    "labels": {"app.kubernetes.io/name": "support-copilot", "genai-o11y/sidecar": "true"},
+                    "labels": {"app.kubernetes.io/name": name, "genai-o11y/sidecar": "true"},
                     "annotations": {"sidecar.opentelemetry.io/inject": "genai-o11y"},
                 },
                 "spec": {
                     "containers": [{
                         "name": "app",
                         "image": f"genai-o11y/demo:{__version__}",
-                        "command": ["genai-o11y", "demo", "--endpoint", spec.collector.otlp_grpc_endpoint],
+                        "command": ["genai-o11y", "demo", "--endpoint", spec.collector.otlp_grpc_endpoint, "--service", service],
                         "env": [{"name": "GENAI_O11Y_HASH_SALT", "valueFrom": {"secretKeyRef": {"name": "genai-o11y-hash-salt", "key": "salt"}}},
                                 # the app masks what the sidecar masks: the chart's ConfigMap of the policy in effect
                                 {"name": POLICY_ENV, "value": APP_POLICY_PATH}],
