@@ -293,3 +293,34 @@ def test_logs_export_failing_goes_pending_through_the_real_collector(otelcol, tm
             assert localstack.prom_rule_health(prom.url) == []
         finally:
             prom.stop()
+
+
+def test_a_receiver_that_fails_is_told_through_the_other(tmp_path):
+    """The pager's URL is dead: Alertmanager (the generated config, real) fails every page, a real Prometheus
+    with the generated scrape config and rules sees its failed notifications and GenAIAlertDeliveryFailing
+    goes pending; the alert itself is routed to chat as well as the pager, so the receiver that works says so
+    (a platform engineer's trial: a compose Alertmanager without its url_file secret failed every page
+    while validate and check passed, and nothing watched it)."""
+    from genai_o11y.builders import pipeline_alerts, prometheus_config, rules
+
+    with localstack.WebhookReceiver() as hook:
+        spec = make_spec({"alerting.receivers.pager.webhook_url": f"http://127.0.0.1:{harness.free_port()}/pager",
+                          "alerting.receivers.chat.webhook_url": hook.url("chat")})
+        am = localstack.start_alertmanager(render.to_yaml(alertmanager.build(spec)), tmp_path / "am")
+        prom = None
+        try:
+            am_host = am.url.split("//")[1].split("/")[0]
+            cfg = prometheus_config.build(spec, [], [], [am_host], ["rules.yaml"], scrape_interval="2s", evaluation_interval="5s")
+            assert any(j["job_name"] == names.JOB_ALERTMANAGER for j in cfg["scrape_configs"])
+            prom = localstack.start_prometheus(cfg, tmp_path / "prometheus", {"rules.yaml": render.to_yaml(rules.build(spec))})
+            localstack.am_post_alerts(am.url, [_alert("GenAIErrorBudgetBurnFast", severity="critical", service_name="copilot")])
+            wait_for(lambda: any(a["labels"]["alertname"] == pipeline_alerts.DELIVERY_FAILING and a["labels"].get("integration") == "webhook"
+                                 for a in localstack.prom_alerts(prom.url)), timeout=120, interval=2, what="GenAIAlertDeliveryFailing pending")
+            assert localstack.prom_rule_health(prom.url) == []
+            # routed to both receivers: the chat one, which works, gets it (the pager's fails too)
+            localstack.am_post_alerts(am.url, [_alert(pipeline_alerts.DELIVERY_FAILING, severity="critical", integration="webhook")])
+            wait_for(lambda: hook.first_firing("chat", pipeline_alerts.DELIVERY_FAILING), timeout=60, interval=1, what="the delivery alert in chat")
+        finally:
+            if prom is not None:
+                prom.stop()
+            am.stop()

@@ -178,8 +178,8 @@ def test_rules_dashboards_datasources_and_routing(rendered):
     ds = next(d for d in all_docs if d["kind"] == "ConfigMap" and d["metadata"]["labels"].get("grafana_datasource") == "1")
     assert yaml.safe_load(ds["data"]["genai-o11y-datasources.yaml"]) == yaml.safe_load((REPO / "dashboards/provisioning/datasources.yaml").read_text())
     amc = next(d for d in all_docs if d["kind"] == "AlertmanagerConfig")
-    routes = {r["matchers"][0]["value"]: r["receiver"] for r in amc["spec"]["route"]["routes"]}
-    assert routes == {"critical": "pager", "warning": "chat", "info": "null"}
+    routes = {r["matchers"][0]["value"]: (r["receiver"], r.get("continue", False)) for r in amc["spec"]["route"]["routes"]}
+    assert routes == {"GenAIAlertDeliveryFailing": ("chat", True), "critical": ("pager", False), "warning": ("chat", False), "info": ("null", False)}
     assert [i["sourceMatch"][0] for i in amc["spec"]["inhibitRules"]] == [
         {"name": "severity", "value": "critical"}, {"name": "alertname", "value": "GenAISidecarDown"},
         {"name": "alertname", "value": "GenAIGatewayDown|GenAIGatewayReplicasDown", "matchType": "=~"}]

@@ -147,6 +147,8 @@ def test_alertmanager_config_passes_amtool(amtool, repo):
         (["alertname=GenAIGatewayDown", "severity=critical", "job=genai-o11y-gateway"], "pager"),
         (["alertname=GenAILoadBalancerExportFailing", "severity=warning", "job=genai-o11y-collector"], "chat"),
         (["alertname=SomethingWithoutSeverity"], "chat"),
+        # failing deliveries reach both receivers: whichever works shows it
+        (["alertname=GenAIAlertDeliveryFailing", "severity=critical", "integration=webhook"], "chat,pager"),
     ],
 )
 def test_routing_by_severity(amtool, repo, labels, receiver):

@@ -259,6 +259,9 @@ def redact_processor(engine: str) -> str:
 JOB_SIDECAR = "genai-o11y-sidecar"  # the sidecar's span-derived metrics (collector.metrics_endpoint)
 JOB_COLLECTOR = "genai-o11y-collector"  # the collector's own telemetry (collector.telemetry_endpoint)
 JOB_GATEWAY = "genai-o11y-gateway"  # the gateways' own telemetry (gateway.telemetry_port)
+#: Alertmanager's own metrics, where genai-o11y runs it (compose, `make run`); on Kubernetes the cluster's
+#: Alertmanager is scraped under its own job, and its stack watches its deliveries.
+JOB_ALERTMANAGER = "genai-o11y-alertmanager"
 
 # --- Grafana dashboards (uid -> title); runbooks and panels link by these uids ----------------------
 BOARD_OVERVIEW = "genai-o11y-overview"

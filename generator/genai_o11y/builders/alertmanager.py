@@ -18,6 +18,7 @@ import re
 from .. import names as n
 from ..spec import Spec
 from .alerting import DATA_LABEL
+from .pipeline_alerts import DELIVERY_FAILING
 
 SECRETS_DIR = "/etc/alertmanager/secrets"
 ENV_REF = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -73,8 +74,10 @@ def build(spec: Spec) -> dict:
             "group_interval": "5m",
             "repeat_interval": "24h",
             "routes": [
-                {"matchers": [f'severity="{sev}"'], "receiver": receiver, "group_wait": wait, "repeat_interval": repeat}
-                for sev, (receiver, wait, repeat) in ROUTES.items()
+                # failing deliveries reach chat too (then the pager, by severity): whichever receiver works says so
+                {"matchers": [f'alertname="{DELIVERY_FAILING}"'], "receiver": "chat", "group_wait": "10s", "repeat_interval": "4h", "continue": True},
+                *({"matchers": [f'severity="{sev}"'], "receiver": receiver, "group_wait": wait, "repeat_interval": repeat}
+                  for sev, (receiver, wait, repeat) in ROUTES.items()),
             ],
         },
         "inhibit_rules": [

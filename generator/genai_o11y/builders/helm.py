@@ -253,7 +253,8 @@ def alertmanager_routing(spec: Spec) -> dict:
         "route": {
             "receiver": r["receiver"], "groupBy": r["group_by"], "groupWait": r["group_wait"], "groupInterval": r["group_interval"],
             "repeatInterval": r["repeat_interval"],
-            "routes": [{"receiver": s["receiver"], "matchers": matchers(s["matchers"]), "groupWait": s["group_wait"], "repeatInterval": s["repeat_interval"]} for s in r["routes"]],
+            "routes": [{"receiver": s["receiver"], "matchers": matchers(s["matchers"]), "groupWait": s["group_wait"], "repeatInterval": s["repeat_interval"],
+                        **({"continue": True} if s.get("continue") else {})} for s in r["routes"]],
         },
         "inhibitRules": [
             {"sourceMatch": matchers(i["source_matchers"]), "targetMatch": matchers(i["target_matchers"]), **({"equal": i["equal"]} if i.get("equal") else {})}

@@ -245,8 +245,50 @@ def alerts(spec: Spec) -> list[Alert]:
             ),
         ),
         *([] if spec.collector.engine != "native" else [_unclassified(col, inst)]),
+        _delivery_failing(spec),
         *gateway_alerts(spec),
     ]
+
+
+#: The alert that still reaches a human when one receiver fails: Alertmanager sends it to both (alertmanager.py).
+DELIVERY_FAILING = "GenAIAlertDeliveryFailing"
+#: The Overview board's list of the alerts Alertmanager holds (Grafana reads it, whatever the receivers do).
+PANEL_ALERTS_FIRING = "Alerts firing"
+
+
+def _delivery_failing(spec: Spec) -> Alert:
+    """Alertmanager failing to deliver notifications (a wrong webhook URL, a url_file secret not mounted, the
+    receiver down): pages are lost silently. Routed to both receivers, so the one that works says so. It reads
+    the Alertmanager genai-o11y runs (compose, `make run`); on Kubernetes the cluster's stack watches its own."""
+    am = n.JOB_ALERTMANAGER
+    return Alert(
+        name=DELIVERY_FAILING,
+        # most attempts failing (Alertmanager retries a failed notification until the group's next interval and
+        # counts it failed only then: minutes later), or notifications given up
+        expr=(f"sum by (job, instance, integration) (rate({_m('alertmanager_notification_requests_failed', am)}[10m]))\n"
+              f"  > 0.5 * sum by (job, instance, integration) (rate({_m('alertmanager_notification_requests', am)}[10m]))\n"
+              f"or\nsum by (job, instance, integration) (rate({_m('alertmanager_notifications_failed', am)}[10m])) > 0"),
+        severity="critical",
+        for_="5m",
+        from_spans=False,
+        summary="Alertmanager fails to deliver notifications ({{ $labels.integration }})",
+        description=("Alertmanager at {{ $labels.instance }} fails {{ $value | humanize }} {{ $labels.integration }} notification requests/s, most of "
+                     "its attempts over 10 minutes, or gives notifications up: "
+                     "pages and tickets are not reaching people. This alert goes to both receivers: the one that works shows it."),
+        runbook=Runbook(
+            meaning=("Notifications leave Alertmanager and fail: the receiver's URL is wrong or unreachable, or its url_file secret (a receiver "
+                     "given as ${env:NAME} in the spec) was not mounted, so every page fails at send time while Alertmanager itself is healthy."),
+            confirm=[f"{dashboard(n.BOARD_OVERVIEW, PANEL_ALERTS_FIRING)}: what is firing though nobody was told (Grafana reads Alertmanager itself).",
+                     f"{counter('alertmanager_notification_requests_failed')} against {counter('alertmanager_notification_requests')} and "
+                     f"{counter('alertmanager_notifications_failed')} by `integration` on Alertmanager's /metrics (job `{am}`), "
+                     "and Alertmanager's log: `Notify for alerts failed` names the receiver and the error.",
+                     "The receivers in alerts/alertmanager.yml (pager, chat; their URLs are the spec's alerting.receivers); a `url_file` "
+                     "must exist in the Alertmanager container (compose mounts it from the environment variable at `docker compose up`)."],
+            actions=["Fix the receiver: the URL in the spec (alerting.receivers), or set the environment variable its secret comes from and "
+                     "recreate Alertmanager; then check a test alert reaches it (`amtool alert add` against Alertmanager).",
+                     "Until it is fixed, watch Alertmanager's UI for firing alerts: it still groups and shows them."],
+        ),
+    )
 
 
 def _logs_export_failing(spec: Spec, col: str, inst: str) -> Alert:

@@ -14,6 +14,7 @@ written by two evaluators would interleave two sets of timestamps.
 
 from __future__ import annotations
 
+from .. import names as n
 from ..spec import Spec
 from . import rules
 
@@ -83,6 +84,8 @@ def build(
             {"job_name": jobs.sidecar_job, "scrape_protocols": SIDECAR_SCRAPE_PROTOCOLS, "static_configs": [{"targets": sidecar_targets}]},
             {"job_name": jobs.collector_job, "scrape_protocols": TELEMETRY_SCRAPE_PROTOCOLS, "static_configs": [{"targets": collector_targets}]},
             *gateway_jobs,
+            # Alertmanager's own: GenAIAlertDeliveryFailing reads its failed notifications
+            {"job_name": n.JOB_ALERTMANAGER, "static_configs": [{"targets": alertmanagers}]},
         ],
     }
     if spec.backends.remote_write is not None:

@@ -6,6 +6,7 @@ from ...spec import Spec
 from .common import ERROR, MODEL, OUTCOME, STAGE, TOOL, P, Q, dashboard, L
 from .queries import PROM, REQ, or_zero, per_s, tokens_per_s, quantile, ratio
 from ... import names as n
+from .. import pipeline_alerts as pa
 
 UID = n.BOARD_OVERVIEW
 
@@ -33,7 +34,7 @@ def build(spec: Spec, source: str) -> dict:
         P("Top failing operations", "The stages, operations, models and tools with the most errors over the range. The first row is where to start.",
           [Q(f"topk(10, sum by ({STAGE}, {op}, {MODEL}, {TOOL}, {OUTCOME}) (increase({PROM['calls']}{{{ERROR}}}[$__range])))", "{{" + STAGE + "}}", instant=True)],
           kind="table", unit="short"),
-        P("Alerts firing", "genai-o11y alerts firing now (Alertmanager). Each links to its runbook section.", kind="alertlist", w=24, h=6,
+        P(pa.PANEL_ALERTS_FIRING, "genai-o11y alerts firing now (Alertmanager). Each links to its runbook section.", kind="alertlist", w=24, h=6,
           options={"alertListOptions": {}, "dashboardAlerts": False, "alertName": "GenAI", "stateFilter": {"firing": True, "pending": True}}),
     ]
     return dashboard(UID, "Requests, errors, latency, cost, tokens and feedback at a glance, with the alerts firing.", panels, source,
