@@ -56,9 +56,9 @@ def schema_file(name: str) -> Path:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from genai_o11y import localstack
+
+    return localstack.free_port()  # below the ephemeral range: see there
 
 
 def spec_dict() -> dict:

@@ -6,7 +6,7 @@ the metric and record names are the selectors of its syntax tree. A record no al
 or dashboard query reads fails (rules nobody reads cost evaluations and mislead a reader of
 rules.yaml); a name no generated definition makes (the collector config's metric definitions, both
 engines, under the Prometheus exporter's naming, or a recording rule) fails, except the
-collector's own telemetry (`otelcol_*`) and Prometheus's `up`.
+collector's own telemetry (`otelcol_*`), Alertmanager's (`alertmanager_*`) and Prometheus's `up`.
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ REGEX = "~"
 
 
 def _known(name: str) -> bool:
-    """Series no definition of ours makes: the collector's own telemetry and the scrape's `up`."""
-    return name.lstrip(REGEX + "(").startswith("otelcol_") or name == "up"
+    """Series no definition of ours makes: the collector's own telemetry, Alertmanager's own (GenAIAlertDeliveryFailing;
+    tests/test_alerts_e2e.py runs it against a real Alertmanager) and the scrape's `up`."""
+    return name.lstrip(REGEX + "(").startswith(("otelcol_", "alertmanager_")) or name == "up"
 
 
 def _names(read: str, defined: set[str]) -> set[str]:

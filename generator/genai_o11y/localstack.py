@@ -23,8 +23,31 @@ from .builders import prometheus_config
 from .errors import ToolMissing, UserError
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A loopback port nothing listens on, below the kernel's ephemeral range: a port the kernel hands out
+    (bind to 0) is also what outgoing connections take as their source port, and one did between this pick
+    and the collector's bind (`address already in use` at start, seen in CI)."""
+    import random
+
+    low, _high = _ephemeral_range()
+    lo = 10000 if low > 11000 else 1024
+    for _ in range(200):
+        port = random.randint(lo, low - 1)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # a host whose range starts low: the kernel's pick
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
