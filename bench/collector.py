@@ -2,8 +2,12 @@
 build, same load, in one run; and the gateway tier's throughput per core. Prints figures and ratios
 (targets: sidecar CPU per span <= 2x pass-through at every rate with metadata-only spans; with content,
 <= 2x plus the redaction stage's own cost, measured as the sidecar without redaction at the same rate, so
-the verdict judges that run's CPU per span against 2x; RSS independent of traffic); asserts nothing.
-CPU is the process's threads' time on CPU (schedstat, ns), not clock ticks.
+the verdict judges that run's CPU per span against 2x; CPU per span flat as the rate grows and memory
+independent of traffic: see scaling()); asserts nothing.
+CPU is the process's threads' time on CPU (schedstat, ns), not clock ticks; the marginal CPU per span takes out
+what the process uses idle (sampled for IDLE_SECONDS before the load). Every collector here runs with
+GODEBUG=gctrace=1 (one line on stderr per garbage collection, the shipped binary and config otherwise): the live
+heap each collection leaves is the memory the process holds, apart from the garbage a peak RSS also counts.
 
 As shipped (gateway.enabled): the sidecar is stateless, its load_balancing exporter sends every span to
 the gateway tier; here the drop-all sink stands in for the gateways (static resolver). The gateway
@@ -51,6 +55,7 @@ import argparse
 import copy
 import os
 import platform
+import re
 import struct
 import subprocess
 import sys
@@ -79,6 +84,9 @@ from genai_o11y.instrument.core import EnrichingSpanProcessor, Observability  # 
 from harness import TEST_SALT, collector_ports, free_port, gateway_ports, gateway_spec, make_spec, samples_at, wait_healthy, Collector  # noqa: E402
 
 PER_REQUEST = 500
+
+#: seconds the collector runs without load before it (its idle CPU, taken out of the marginal CPU per span)
+IDLE_SECONDS = 5.0
 
 
 CONTENT_1KB = ("Hello, I am jane.roe@example.org and my order has not arrived. " * 17)[:1024]
@@ -159,12 +167,26 @@ def _status(pid: int, field: str) -> int:
 
 
 def _start(binary: Path, cfg: dict, tmp: Path, health: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """The collector, its log in tmp/log; GODEBUG=gctrace=1: the Go runtime writes a line to stderr per collection
+    with the heap it left live (gc_live), one write per cycle. `proc.started`: time.monotonic() at the start."""
     path = tmp / "cfg.yaml"
     path.write_text(render.to_yaml(cfg))
+    started = time.monotonic()
     proc = subprocess.Popen([str(binary), f"--config={path}"], stdout=(tmp / "log").open("w"), stderr=subprocess.STDOUT,
-                            env={**os.environ, "GENAI_O11Y_HASH_SALT": TEST_SALT, **(env or {})})
+                            env={**os.environ, "GENAI_O11Y_HASH_SALT": TEST_SALT, **(env or {}), "GODEBUG": "gctrace=1"})
+    proc.started = started
     wait_healthy(Collector(proc, path, tmp / "log", "", "", "", "", f"http://{health}/"))
     return proc
+
+
+#: a gctrace line: "gc 12 @3.104s 2%: ... ms cpu, 45->47->20 MB, 90 MB goal, ..." (heap at the start, at the end, live; MB = MiB)
+GCTRACE = re.compile(r"^gc \d+ @([\d.]+)s .*?, (\d+)->(\d+)->(\d+) MB,", re.M)
+
+
+def gc_live(log: Path, since: float, until: float) -> list[int]:
+    """The live heap (MiB) each garbage collection left between `since` and `until` (seconds since the process started),
+    from the runtime's gctrace lines: the memory the process holds, without the garbage a peak RSS also counts."""
+    return [int(m.group(4)) for m in GCTRACE.finditer(log.read_text(errors="replace")) if since <= float(m.group(1)) <= until]
 
 
 def sink_config(port: int, health: str) -> dict:
@@ -287,18 +309,26 @@ def run(binary: Path, label: str, cfg: dict, spec, bodies: list[bytes], tmp: Pat
     url = f"http://{c.telemetry_endpoint}/metrics"
     idle_rss = _status(proc.pid, "VmRSS")
     idle_heap = live_heap(pprof) if pprof else 0
+    # the CPU the process spends with no load (timers, its own telemetry): the marginal CPU per span takes it out
+    i0, it0 = _proc_stat(proc.pid)[0], time.perf_counter()
+    time.sleep(IDLE_SECONDS)
+    idle_cores = (_proc_stat(proc.pid)[0] - i0) / (time.perf_counter() - it0)
     try:
         for t in threads:
             t.start()
         time.sleep(warmup)
-        a0, (cpu0, _), t0 = samples_at(url, "otelcol_receiver_accepted_spans_total"), _proc_stat(proc.pid), time.perf_counter()
+        a0, (cpu0, _), t0 = samples_at(url, "otelcol_receiver_accepted_spans_total"), _proc_stat(proc.pid), time.monotonic()
         time.sleep(window)
-        a1, (cpu1, hwm), t1 = samples_at(url, "otelcol_receiver_accepted_spans_total"), _proc_stat(proc.pid), time.perf_counter()
+        a1, (cpu1, hwm), t1 = samples_at(url, "otelcol_receiver_accepted_spans_total"), _proc_stat(proc.pid), time.monotonic()
         spans = a1 - a0
         if spans <= 0:
             raise SystemExit(f"{label}: no spans accepted in the window (see {tmp / 'log'})")
+        # from the middle of the warm-up: at 400 spans/s the runtime may run no collection in the window itself
+        live = gc_live(tmp / "log", t0 - warmup / 2 - proc.started, t1 - proc.started)
         row = {"label": label, "rate": spans / (t1 - t0), "cpu_us": (cpu1 - cpu0) / spans * 1e6, "rss_mib": hwm / 2**20, "refused": sum(refused),
-               "cores": (cpu1 - cpu0) / (t1 - t0), "offered": rate}
+               "cores": (cpu1 - cpu0) / (t1 - t0), "offered": rate, "idle_cores": idle_cores,
+               "marginal_us": (cpu1 - cpu0 - idle_cores * (t1 - t0)) / spans * 1e6,
+               "live_mib": max(live) if live else None, "gcs": len(live)}
         if gateway:  # what tail sampling holds at the window's end (its own gauge), and the RSS it costs over the idle process
             row["traces_held"] = samples_at(url, TRACES_ON_MEMORY)
             row["rss_growth"] = _status(proc.pid, "VmRSS") - idle_rss
@@ -320,6 +350,58 @@ SIDECAR = "sidecar (shipped: stateless, to the gateways)"
 SIDECAR_ONLY = "sidecar-only (gateway.enabled: false)"
 GATEWAY = "gateway replica"
 LOADS = {"metadata": "metadata-only spans", "1kb": "spans with 1 KB content", "demo": "the demo's spans"}
+
+
+#: how much a figure may move between the lowest and the highest fixed rate and still be read as flat (rounds differ by ~10%)
+FLAT = 1.25
+
+
+def scaling(k: str, rates: list, pick, spec) -> None:
+    """The issue's last two targets, judged on the figures they name, the best round per rate:
+    CPU per span flat as the rate grows (the marginal CPU per span, the idle process's CPU taken out: it must not
+    grow from one rate to the next by more than FLAT, nor spread by more than FLAT across the fixed rates), and
+    memory independent of traffic (the live heap each collection in the window left, and the peak RSS, across
+    the fixed rates: the highest within FLAT of the lowest; the live heap from the middle of the warm-up to the
+    window's end, the largest any collection left). Unthrottled is saturation, not traffic: senders keep a
+    request each in flight whatever the rate, and the runtime lets the heap grow to GOGC's goal; reported apart,
+    judged only against the memory limit."""
+    fixed = sorted(r for r in rates if r)
+    if not fixed:
+        return
+
+    def at(rate) -> str:
+        return f"{rate:,.0f} spans/s" if rate else "unthrottled"
+
+    limit = spec.collector.memory_limit_mib
+    for config in ("pass-through", SIDECAR):
+        best = {rate: min(pick(config, rate, k), key=lambda r: r["marginal_us"]) for rate in fixed + [None]}
+        points = [(r, best[r]["marginal_us"]) for r in fixed + [None]]
+        cpu = [c for _, c in points]
+        grows = [f"{at(a)} -> {at(b)}" for (a, x), (b, y) in zip(points, points[1:]) if y > x * FLAT]
+        line = (f"{LOADS[k]}, {config}: marginal CPU per span (idle CPU taken out) " + ", ".join(f"{c:.1f} µs ({at(r)})" for r, c in points)
+                + f"; spread {max(cpu) / min(cpu):.2f}x")
+        if config == SIDECAR:
+            line += (f" (CPU per span does not grow as the rate grows, no step up by more than {FLAT}x: "
+                     f"{'NOT met, it grows ' + ', '.join(grows) if grows else 'met'}"
+                     f"{'; it falls by more than that, as the pass-through does' if max(cpu) > min(cpu) * FLAT and not grows else ''})")
+        print(line)
+        live = [best[r]["live_mib"] for r in fixed]
+        rss = [max(x["rss_mib"] for x in pick(config, r, k)) for r in fixed]
+        sat = best[None]
+        line = (f"{LOADS[k]}, {config}: live heap after a collection "
+                + ", ".join(f"{m if m is not None else '(no GC)'} MiB at {r:,.0f} spans/s" for r, m in zip(fixed, live))
+                + "; peak RSS " + ", ".join(f"{m:.0f} MiB at {r:,.0f} spans/s" for r, m in zip(fixed, rss)))
+        if config == SIDECAR:
+            held = [m for m in live if m is not None]
+            ok_live = len(held) == len(live) and max(held) <= min(held) * FLAT
+            ok_rss = max(rss) <= min(rss) * FLAT
+            line += (f" (independent of traffic, the highest rate within {FLAT}x of the lowest: live heap "
+                     f"{'met' if ok_live else 'NOT met' if len(held) == len(live) else 'not judged: a rate ran no collection in the window'}, "
+                     f"peak RSS {'met' if ok_rss else 'NOT met'})")
+        sat_rss = max(x["rss_mib"] for x in pick(config, None, k))
+        line += (f"; unthrottled (saturated): live heap {sat['live_mib']} MiB, peak RSS {sat_rss:.0f} MiB"
+                 + (f" (within the memory limit of {limit} MiB: {'met' if sat_rss <= limit else 'NOT met'})" if config == SIDECAR else ""))
+        print(line)
 
 
 def main() -> None:
@@ -417,14 +499,16 @@ def main() -> None:
     finally:
         sink.terminate()
         sink.wait(timeout=30)
-    print("| config | load | offered spans/s | decision_wait | spans/s | CPU µs per span | cores | spans/s per core | peak RSS MiB | requests refused |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| config | load | offered spans/s | decision_wait | spans/s | CPU µs per span | idle cores | marginal CPU µs per span | cores | spans/s per core "
+          "| peak RSS MiB | live heap MiB (GCs) | requests refused |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         offered = f"{row['offered']:,.0f}" if row["offered"] else "unthrottled"
         wait = wait_label(row["wait"]) if samples(row["config"]) else "—"
         per_core = row["rate"] / row["cores"] if row["cores"] else float("nan")
-        print(f"| {row['label']} | {row['load']} | {offered} | {wait} | {row['rate']:,.0f} | {row['cpu_us']:.1f} | {row['cores']:.2f} | {per_core:,.0f} | "
-              f"{row['rss_mib']:.0f} | {row['refused']} |")
+        live = f"{row['live_mib']} ({row['gcs']})" if row["live_mib"] is not None else "no GC in the window"
+        print(f"| {row['label']} | {row['load']} | {offered} | {wait} | {row['rate']:,.0f} | {row['cpu_us']:.1f} | {row['idle_cores']:.4f} | "
+              f"{row['marginal_us']:.1f} | {row['cores']:.2f} | {per_core:,.0f} | {row['rss_mib']:.0f} | {live} | {row['refused']} |")
 
     def pick(config: str, rate, k: str, wait=shipped_wait) -> list[dict]:
         return [r for r in rows if r["config"] == config and r["offered"] == rate and r["load"] == k and (not samples(config) or r["wait"] == wait)]
@@ -451,6 +535,8 @@ def main() -> None:
                     if not rate:
                         line += f"; throughput {max(r['rate'] for r in full) / max(r['rate'] for r in thru):.2f} of pass-through"
                     print(line)
+        if not args.gateway_only:
+            scaling(k, rates, pick, make_spec())
         if not args.no_gateway:
             for wait in waits:
                 for rate in rates:
