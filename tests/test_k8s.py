@@ -234,6 +234,27 @@ def test_values_schema_rejects_unknown_and_wrong_values(tools):
             k8s_render.helm_template(CHART, bad)
 
 
+@pytest.mark.parametrize("who,config,field", [("sidecar", "otelcol.yaml", "collector.memory_limit_mib"), ("gateway", "gateway.yaml", "gateway.memory_limit_mib")])
+def test_a_memory_limit_the_collector_would_be_killed_under_is_refused(tools, who, config, field):
+    """A container memory limit below the memory limiter's (or a GOMEMLIMIT above the container's) passed helm-check,
+    kubeconform and the API server, and the collector was OOM-killed under load instead of refusing data. The chart
+    reads the limiter's limit from the generated config and refuses both, naming the values path; any notation of a
+    quantity is read (Mi, Gi, G, plain bytes, a JSON number, 1e9)."""
+    limiter = yaml.safe_load((CHART / "files" / config).read_text())["processors"]["memory_limiter"]["limit_mib"]
+    mib = 1024 * 1024
+    with pytest.raises(Exception, match=rf"{who}\.resources\.limits\.memory \({limiter - 1}Mi\) is below the memory limiter's limit of {limiter} MiB "
+                                        rf"\(the spec's {re.escape(field)}.*OOMKilled.*Set {limiter * 5 // 4}Mi"):
+        k8s_render.helm_template(CHART, ["--set", f"{who}.resources.limits.memory={limiter - 1}Mi"])
+    for below in (f"{(limiter - 1) * mib}", f"{limiter * mib / 1e9 * 0.99:.3f}G"):
+        with pytest.raises(Exception, match="is below the memory limiter's limit"):
+            k8s_render.helm_template(CHART, ["--set-json", f"{who}.resources.limits.memory={json.dumps(below)}"])
+    for fits in (f"{limiter}Mi", f"{limiter / 1024}Gi", str(limiter * mib), f"{limiter * mib}e0", "2e9", limiter * mib):
+        k8s_render.helm_template(CHART, ["--set-json", f"{who}.resources.limits.memory={json.dumps(fits)}", "--set", f"{who}.goMemLimit={limiter // 2}MiB"])
+    with pytest.raises(Exception, match=rf"{who}\.goMemLimit \({limiter * 2}MiB\) is above {who}\.resources\.limits\.memory \({limiter * 3 // 2}Mi\)"):
+        k8s_render.helm_template(CHART, ["--set", f"{who}.resources.limits.memory={limiter * 3 // 2}Mi", "--set", f"{who}.goMemLimit={limiter * 2}MiB"])
+    k8s_render.helm_template(CHART, ["--set", f"{who}.resources.limits=null", "--set", f"{who}.goMemLimit={limiter * 2}MiB"])  # no limit: nothing to exceed
+
+
 def _consts(schema: dict, path: str = ""):
     """(dotted values path, value) of every value the schema fixes to what the generated configs were built with."""
     if "const" in schema:

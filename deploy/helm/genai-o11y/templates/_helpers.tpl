@@ -12,3 +12,33 @@ app.kubernetes.io/instance: {{ printf "%s.%s" .Release.Namespace .Values.gateway
 app.kubernetes.io/part-of: opentelemetry
 app.kubernetes.io/component: opentelemetry-collector
 {{- end -}}
+{{- /* Bytes of a memory size: a Kubernetes quantity (512Mi, 1Gi, 1.5G, 536870912, 1e9) or a GOMEMLIMIT (200MiB). */ -}}
+{{- define "genai-o11y.bytes" -}}
+{{- $q := toString . -}}
+{{- $num := regexFind "^[0-9.]+([eE][-+]?[0-9]+)?" $q -}}
+{{- $unit := trimPrefix $num $q -}}
+{{- $f := dict "" 1.0 "B" 1.0 "m" 0.001 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "E" 1e18
+      "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 "Ei" 1152921504606846976.0
+      "KiB" 1024.0 "MiB" 1048576.0 "GiB" 1073741824.0 "TiB" 1099511627776.0 -}}
+{{- if or (not $num) (not (hasKey $f $unit)) }}{{ fail (printf "not a memory size: %q" $q) }}{{ end -}}
+{{- mulf (float64 $num) (get $f $unit) | int64 -}}
+{{- end -}}
+{{- /* A collector's memory settings against each other (dict "path" values path, "v" its values, "config" its generated
+config, "spec" the spec field of the memory limiter): the container's memory limit below the memory limiter's, or
+GOMEMLIMIT above the container's limit, gets the collector killed by the kernel (OOMKilled) before the limiter refuses
+data or the Go runtime collects harder. Nothing else sees it: helm-check, kubeconform and the API server accept both. */ -}}
+{{- define "genai-o11y.memoryFits" -}}
+{{- $limiter := dig "processors" "memory_limiter" "limit_mib" 0 .config | int64 -}}
+{{- $limit := dig "limits" "memory" "" .v.resources -}}
+{{- if $limit -}}
+{{- $bytes := include "genai-o11y.bytes" $limit | int64 -}}
+{{- if lt $bytes (mul $limiter 1048576) -}}
+{{- fail (printf "%s.resources.limits.memory (%v) is below the memory limiter's limit of %d MiB (the spec's %s, in the generated config): the kernel kills the collector (OOMKilled) before the limiter refuses data. Set %dMi (1.25 x, the chart's default: the Go runtime's own memory comes on top of the heap the limiter counts), or change %s in the spec and regenerate" .path $limit $limiter .spec (div (mul $limiter 5) 4) .spec) -}}
+{{- end -}}
+{{- with .v.goMemLimit -}}
+{{- if gt (include "genai-o11y.bytes" . | int64) $bytes -}}
+{{- fail (printf "%s.goMemLimit (%s) is above %s.resources.limits.memory (%v): the kernel kills the collector (OOMKilled) before the Go runtime collects harder. Keep it below the limit (the chart's default is half the memory limiter's limit)" $.path . $.path $limit) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
