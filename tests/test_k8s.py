@@ -255,6 +255,21 @@ def test_a_memory_limit_the_collector_would_be_killed_under_is_refused(tools, wh
     k8s_render.helm_template(CHART, ["--set", f"{who}.resources.limits=null", "--set", f"{who}.goMemLimit={limiter * 2}MiB"])  # no limit: nothing to exceed
 
 
+@pytest.mark.parametrize("who,path,field", [("sidecar", "sidecar.queue.sizeLimit", "collector.queue_mib"), ("gateway", "gateway.queue.size", "gateway.queue_mib")])
+def test_a_queue_volume_smaller_than_the_full_queues_is_refused(tools, who, path, field):
+    """An emptyDir smaller than the full queues gets the pod (the app with it) evicted when the next hop is down; a
+    claim that small fills and the queue's writes fail. The smallest size is the chart's annotation, generated from
+    the spec as the default is; a smaller value is refused naming the values path, the default and more pass."""
+    need = helm.queue_volumes(harness.make_spec())[who]
+    assert yaml.safe_load((CHART / "Chart.yaml").read_text())["annotations"][helm.QUEUE_VOLUME_ANNOTATION.format(who)] == need
+    mib = int(need.removesuffix("Mi"))
+    with pytest.raises(Exception, match=rf"{re.escape(path)} \({mib - 1}Mi\) is below what the {who}'s persistent queues take on disk when full "
+                                        rf"\({need}, from the spec's {re.escape(field)}.*Keep at least {need}"):
+        k8s_render.helm_template(CHART, ["--set", f"{path}={mib - 1}Mi"])
+    for fits in (need, f"{mib * 2}Mi", f"{(mib + 1024) // 1024}Gi"):
+        k8s_render.helm_template(CHART, ["--set", f"{path}={fits}"])
+
+
 def _consts(schema: dict, path: str = ""):
     """(dotted values path, value) of every value the schema fixes to what the generated configs were built with."""
     if "const" in schema:

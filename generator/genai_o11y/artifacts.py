@@ -63,7 +63,7 @@ def _chart(spec: Spec, head: str, collector_config: str, gateway_config: str | N
     """The Helm chart: data from the spec, Helm templates as they are, files/ the texts built above."""
     c = helm.CHART
     return {
-        f"{c}/Chart.yaml": render.to_yaml(helm.chart(), head),
+        f"{c}/Chart.yaml": render.to_yaml(helm.chart(spec), head),
         f"{c}/values.yaml": render.to_yaml(helm.values(spec), head),
         f"{c}/values.schema.json": render.to_json(helm.values_schema(spec)),
         f"{c}/files/otelcol.yaml": collector_config,

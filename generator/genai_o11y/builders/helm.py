@@ -39,7 +39,17 @@ REDACTION_CONFIGMAP, REDACTION_KEY = "genai-o11y-redaction-policy", "policy.yaml
 TEMPLATES = ["_helpers.tpl", "sidecar.yaml", "gateway.yaml", "redaction-policy.yaml", "prometheusrule.yaml", "podmonitor.yaml", "dashboards.yaml", "datasources.yaml", "alertmanagerconfig.yaml", "NOTES.txt"]
 
 
-def chart() -> dict:
+#: Chart.yaml annotation of the smallest queue volume of each tier (values sidecar.queue.sizeLimit, gateway.queue.size):
+#: the templates refuse a smaller one (_helpers.tpl genai-o11y.volumeFits)
+QUEUE_VOLUME_ANNOTATION = "genai-o11y/min-queue-volume-{}"
+
+
+def queue_volumes(spec: Spec) -> dict[str, str]:
+    """The queue volume each tier needs (the persistent queues full, compaction's copy beside them)."""
+    return {"sidecar": f"{collector_builder.queue_volume_mib(spec)}Mi", "gateway": f"{collector_builder.volume_mib(spec.gateway.queue_mib)}Mi"}
+
+
+def chart(spec: Spec) -> dict:
     return {
         "apiVersion": "v2",
         "name": "genai-o11y",
@@ -49,6 +59,7 @@ def chart() -> dict:
         "appVersion": n.COLLECTOR_VERSION,
         "keywords": ["opentelemetry", "llm", "genai", "observability", "prometheus", "grafana"],
         "kubeVersion": ">=1.27.0-0",
+        "annotations": {QUEUE_VOLUME_ANNOTATION.format(tier): size for tier, size in queue_volumes(spec).items()},
     }
 
 
@@ -66,7 +77,7 @@ def values(spec: Spec) -> dict:
             "resources": {"requests": {"cpu": "100m", "memory": f"{c.memory_limit_mib // 2}Mi"}, "limits": {"memory": f"{int(c.memory_limit_mib * 1.25)}Mi"}},
             "goMemLimit": collector_builder.runtime_env(spec)["GOMEMLIMIT"],
             "goGC": collector_builder.runtime_env(spec)["GOGC"],
-            "queue": {"path": c.queue_directory, "sizeLimit": f"{collector_builder.queue_volume_mib(spec)}Mi"},
+            "queue": {"path": c.queue_directory, "sizeLimit": queue_volumes(spec)["sidecar"]},
             "evalDataset": eval_dataset_values(spec, "sidecar"),
         },
         "gateway": gateway_values(spec),
@@ -103,7 +114,7 @@ def gateway_values(spec: Spec) -> dict:
         "ports": {"telemetry": g.telemetry_port},
         "resources": {"requests": {"cpu": "500m", "memory": f"{g.memory_limit_mib // 2}Mi"}, "limits": {"memory": f"{int(g.memory_limit_mib * 1.25)}Mi"}},
         "goMemLimit": gateway_builder.runtime_env(spec)["GOMEMLIMIT"],
-        "queue": {"path": g.queue_directory, "size": f"{collector_builder.volume_mib(g.queue_mib)}Mi", "storageClassName": ""},
+        "queue": {"path": g.queue_directory, "size": queue_volumes(spec)["gateway"], "storageClassName": ""},
         "podDisruptionBudget": {"maxUnavailable": 1},
         # the image runs as COLLECTOR_UID: a fresh volume is root's, fsGroup makes it writable for the queue
         "podSecurityContext": {"runAsNonRoot": True, "fsGroup": dockerfiles.COLLECTOR_UID},

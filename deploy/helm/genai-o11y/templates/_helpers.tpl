@@ -42,3 +42,13 @@ data or the Go runtime collects harder. Nothing else sees it: helm-check, kubeco
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- /* A queue volume against what the tier's persistent queues take on disk when full (dict "path" values path,
+"size" its value, "tier" sidecar|gateway, "chart" .Chart): the smallest is a Chart.yaml annotation generated from
+the spec's queue_mib. A smaller emptyDir gets the pod evicted (the app with the sidecar) once the queue fills while
+the next hop is down; a smaller claim fills and the queue's writes fail. */ -}}
+{{- define "genai-o11y.volumeFits" -}}
+{{- $min := index .chart.Annotations (printf "genai-o11y/min-queue-volume-%s" .tier) -}}
+{{- if and $min (lt (include "genai-o11y.bytes" .size | int64) (include "genai-o11y.bytes" $min | int64)) -}}
+{{- fail (printf "%s (%v) is below what the %s's persistent queues take on disk when full (%s, from the spec's %s.queue_mib; Chart.yaml annotation genai-o11y/min-queue-volume-%s): %s. Keep at least %s, or lower %s.queue_mib in the spec and regenerate" .path .size .tier $min (ternary "collector" "gateway" (eq .tier "sidecar")) .tier (ternary "the queue fills while the next hop (the gateways, or Tempo) is down and the kubelet evicts the pod, the app with it" "the volume fills while Tempo is down and the queue's writes fail (spans lost)" (eq .tier "sidecar")) $min (ternary "collector" "gateway" (eq .tier "sidecar"))) -}}
+{{- end -}}
+{{- end -}}
