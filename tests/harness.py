@@ -31,7 +31,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from prometheus_client.parser import text_string_to_metric_families
 
 import pii_corpus as corpus
-from genai_o11y import render
+from genai_o11y import localstack, render
 from genai_o11y.builders import collector as collector_builder
 from genai_o11y.spec import Spec, default_text
 
@@ -121,17 +121,8 @@ class SinkSpan:
     end_ns: int = 0
 
 
-def _any_value(v) -> Any:
-    kind = v.WhichOneof("value")
-    if kind == "array_value":
-        return [_any_value(x) for x in v.array_value.values]
-    if kind == "kvlist_value":
-        return {kv.key: _any_value(kv.value) for kv in v.kvlist_value.values}
-    return getattr(v, kind) if kind else None
-
-
 def _attrs(kvs) -> dict:
-    return {kv.key: _any_value(kv.value) for kv in kvs}
+    return {kv.key: localstack.otlp_value(kv.value) for kv in kvs}
 
 
 class OtlpSink:

@@ -196,7 +196,11 @@ def _run_scenario(spec, col, prom, hook, svc_err, svc_cost, svc_px, svc_copy) ->
     fast = next(a for a in page.alerts if a["labels"]["alertname"] == "GenAIErrorBudgetBurnFast")
     assert fast["labels"]["service_name"] == svc_err and fast["labels"]["severity"] == "critical"
     assert fast["annotations"]["runbook_url"].endswith("#genaierrorbudgetburnfast")
-    assert "% of requests fail" in fast["annotations"]["description"]
+    assert "% of requests failed over the last 1h" in fast["annotations"]["description"]
+    # its board, filtered to the alert's environment and service, as Prometheus rendered the annotation's template
+    env = fast["labels"]["deployment_environment_name"]
+    assert fast["annotations"]["dashboard_url"] == (f"{spec.alerting.grafana_url}/d/{names.BOARD_OVERVIEW}?from=now-1h&to=now"
+                                                    f"&var-environment={env}&var-service={svc_err}"), fast["annotations"]
     spike = next(a for a in ticket.alerts if a["labels"]["alertname"] == "GenAICostSpike")
     assert spike["labels"]["service_name"] == svc_cost and spike["labels"]["severity"] == "warning"
     spent = float(spike["annotations"]["description"].split(" spent ")[1].split(" USD")[0])

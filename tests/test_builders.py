@@ -29,7 +29,8 @@ VARIANTS = {
     "eval-dataset": {"evals.dataset.enabled": True},
     "keep-below-floor": {"sampling.keep_below_floor": True, "sampling.keep_quality_proxies": True},
     "no-proxies": {"evals.proxies": []},
-    "no-optional-sampling": {"sampling.slow_trace_ms": None, "sampling.expensive_span_usd": None, "sampling.keep_errors": False, "sampling.keep_negative_feedback": False},
+    "no-optional-sampling": {"sampling.slow_trace_ms": None, "sampling.expensive_span_usd": None, "sampling.keep_errors": False, "sampling.keep_negative_feedback": False,
+                             "sampling.keep_slo_breaches": False},
     "sidecar-only": {"gateway.enabled": False},
     "sidecar-only-eval-dataset": {"gateway.enabled": False, "evals.dataset.enabled": True},
 }
@@ -103,7 +104,13 @@ def test_sampling_policies_follow_the_spec():
     assert pol["slow"]["latency"]["threshold_ms"] == 1234
     assert pol["baseline"]["probabilistic"]["sampling_percentage"] == 7.5
     assert ">= 0.5" in pol["expensive"]["ottl_condition"]["span"][0]
-    assert set(pol) == {"errors", "negative-feedback", "slow", "expensive", "baseline"}
+    assert set(pol) == {"errors", "negative-feedback", "slower-than-slo-request", "slower-than-slo-stages", "slow", "expensive", "baseline"}
+    # every latency SLO: the request's on the trace end to end, each stage's on its spans (sampling.keep_slo_breaches)
+    slos = {s.stage: s.threshold_ms for s in spec.slos.latency}
+    assert pol["slower-than-slo-request"]["latency"]["threshold_ms"] == slos.pop("request")
+    conds = pol["slower-than-slo-stages"]["ottl_condition"]["span"]
+    assert len(conds) == len(slos) and all(any(f'== "{st}" and' in c and c.endswith(f"> {ms * 1_000_000}") for c in conds) for st, ms in slos.items())
+    assert not any(p["name"].startswith("slower-than-slo") for p in sampling.sampling_policies(make_spec({"sampling.keep_slo_breaches": False})))
     off = make_spec(VARIANTS["no-optional-sampling"])
     assert [p["name"] for p in sampling.sampling_policies(off)] == ["baseline"]
     # low eval scores: the same policies as the eval dataset's, one per evaluator with a floor

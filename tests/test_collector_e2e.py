@@ -453,13 +453,18 @@ def test_tail_sampling_keeps_what_the_policy_says(stack):
                  for _ in range(10)]
     slow = [s.trace(children=[model_span("gpt-4o-mini", 100, 10)], root_ms=3500) for _ in range(10)]
     expensive = [s.trace(children=[model_span("gpt-4o", 1000, 6000)]) for _ in range(10)]  # 0.0625 USD
+    # a span slower than its stage's latency SLO (retrieval: 800 ms) in a trace far shorter than slow_trace_ms is kept
+    # (sampling.keep_slo_breaches); one just under it is ordinary
+    retrieval = lambda ms: {"attrs": {"genai_o11y.stage": "retrieval"}, "ms": ms}  # noqa: E731
+    slo_slow = [s.trace(children=[retrieval(900)], root_ms=950) for _ in range(10)]
+    slo_fast = [s.trace(children=[retrieval(700)], root_ms=750) for _ in range(40)]
     s.flush()
-    must = set(errors + feedback + slow + expensive + regenerated + regenerated_ev)
+    must = set(errors + feedback + slow + expensive + regenerated + regenerated_ev + slo_slow)
     wait_for(lambda: must <= {x.trace_id for x in spans_of(sink, svc)}, timeout=30, what="every must-keep trace")
     time.sleep(spec.gateway.decision_wait_seconds + 2)
     kept = {x.trace_id for x in spans_of(sink, svc)}
-    n_plain = len(set(plain) & kept) + len(set(positive) & kept) + len(set(copied) & kept) + len(set(copied_ev) & kept)
-    n = len(plain) + len(positive) + len(copied) + len(copied_ev)
+    n_plain = len(set(plain) & kept) + len(set(positive) & kept) + len(set(copied) & kept) + len(set(copied_ev) & kept) + len(set(slo_fast) & kept)
+    n = len(plain) + len(positive) + len(copied) + len(copied_ev) + len(slo_fast)
     p = spec.sampling.baseline_percent / 100
     mean, sd = n * p, math.sqrt(n * p * (1 - p))
     assert abs(n_plain - mean) <= 4 * sd, f"kept {n_plain} of {n} ordinary traces, expected {mean:.0f} ± {4 * sd:.0f}"
@@ -468,7 +473,7 @@ def test_tail_sampling_keeps_what_the_policy_says(stack):
         assert len([x for x in spans_of(sink, svc) if x.trace_id == tid]) >= 2
     # metrics are taken before sampling: every request counted
     total = (len(plain) + len(errors) + len(feedback) + len(positive) + len(slow) + len(expensive) + len(regenerated) + len(copied)
-             + len(regenerated_ev) + len(copied_ev))
+             + len(regenerated_ev) + len(copied_ev) + len(slo_slow) + len(slo_fast))
     wait_for(lambda: metric_value(col.samples(), "genai_o11y_span_calls_total", service_name=svc, genai_o11y_stage="request") == total, what="all requests in metrics")
     smp = col.samples()
     assert metric_value(smp, "genai_o11y_feedback_total", service_name=svc, genai_o11y_feedback_sentiment="negative") == 10

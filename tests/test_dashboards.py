@@ -43,6 +43,36 @@ def test_every_board_matches_grafanas_dashboard_schema(repo):
         assert not errors, f"{f.name}:\n" + "\n".join(errors[:20])
 
 
+SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^{}]*)\}")
+
+
+def test_every_selector_takes_the_boards_filters():
+    """Two panels a runbook names (Top failing operations, Share of end-to-end latency) ignored the service and
+    environment pickers and mixed every service together (an on-call's trial). By construction: every selector of
+    every query of every board, of a series that carries a label a variable of that board filters, has that
+    variable's matcher; a variable for a label some series lack (model, route, ...) keeps those series."""
+    from genai_o11y.builders.dashboards.common import FILTERS, OR_UNSET, filter_matcher, labels_of
+
+    from genai_o11y.builders.dashboards.common import WHOLE_SERVICE
+
+    # about the whole service whatever else is picked: the daily budget is the service's; a release or a prompt
+    # version starting to serve is marked on every board
+    whole_service = {"Spend over 24 hours against the daily budget [A]", "annotation Prompt version change", "annotation Release"}
+    checked, missing = 0, []
+    for uid, what, expr, _legend, _ex in EXPRS:
+        board_vars = {v["name"] for v in BOARDS[uid]["templating"]["list"]} - (set(WHOLE_SERVICE) if what in whole_service else set())
+        for metric, body in SELECTOR.findall(expr):
+            labels = labels_of(metric)
+            for var, label in FILTERS:
+                if var in board_vars and label in labels:
+                    checked += 1
+                    if filter_matcher(var, label) not in body:
+                        missing.append(f"{uid} / {what}: {metric}{{{body}}} lacks {filter_matcher(var, label)}")
+    assert not missing, "\n".join(missing)
+    assert checked > 1000  # the selectors were found
+    assert filter_matcher("model", "gen_ai_request_model") == 'gen_ai_request_model=~"$model|"' and "service" not in OR_UNSET
+
+
 def test_boards_are_complete():
     assert len(BOARDS) == 9
     for uid, b in BOARDS.items():
@@ -313,6 +343,9 @@ def test_slow_trace_search_keeps_the_slow_traces_of_real_traffic(live):
     slow = next(p for p in BOARDS["genai-o11y-stages"]["panels"] if p["title"] == "Slow traces (Tempo)")
     threshold_ms = int(re.search(r"trace:duration > (\d+)ms", slow["targets"][0]["query"]).group(1))
     assert threshold_ms == next(s.threshold_ms for s in load().slos.latency if s.stage == "request")
+    # and every other stage's latency SLO on its own spans: the traces tail sampling keeps (sampling.keep_slo_breaches)
+    stage_parts = dict(re.findall(r'span\.genai_o11y\.stage = "(\w+)" && duration > (\d+)ms', slow["targets"][0]["query"]))
+    assert stage_parts == {s.stage: str(s.threshold_ms) for s in load().slos.latency if s.stage != "request"}
     bounds: dict[str, list[int]] = {}
     for s in tempo.spans():
         assert s.start_ns and s.end_ns >= s.start_ns
@@ -349,7 +382,7 @@ def test_tempo_searches_use_attributes_real_spans_carry(live):
         # every attribute a search names is carried by real spans, and those one spanset `{...}` names
         # together are carried by one span (a TraceQL spanset matches span by span)
         for spanset in re.findall(r"\{([^}]*)\}", q):
-            keys = re.findall(r"\b(span|resource)\.([A-Za-z0-9_.]+)\s*=~", spanset)
+            keys = re.findall(r"\b(span|resource)\.([A-Za-z0-9_.]+)\s*(?:=~|!=|=|<|>)", spanset)
             for scope, key in keys:
                 assert key in (span_keys if scope == "span" else resource_keys), f"{scope}.{key} is on no span that reached Tempo"
             span_level = {k for sc, k in keys if sc == "span"}
@@ -376,3 +409,37 @@ def test_every_runbook_link_names_a_board_and_panel_that_exist(spec_file):
         for link in [*b.get("links", []), *(l for p in b["panels"] for l in p.get("links", []))]:
             target = re.match(r"/d/([a-z0-9-]+)", link.get("url", ""))
             assert not target or target.group(1) in boards, f"{uid}: link to {link['url']}"
+
+
+def test_the_failure_share_counts_a_request_failure_once(tmp_path):
+    """A rate limit on the model call ends the request in the same error: the sidecar infers the category on both
+    spans, and the share panel read 62% where 30% of requests failed (an on-call's trial). Evaluated by promtool on
+    series where 30% of requests fail rate-limited (the request span and the model call both carry it), 10% more had a
+    rate-limited model call retried (the request succeeded), and retrieval misses (no error) on 20%: 0.4 and 0.2 per
+    request (the panel read 0.7 and 0.2 before)."""
+    import subprocess
+
+    import yaml
+
+    from genai_o11y import toolchain
+
+    promtool = toolchain.go_tool_path("promtool")
+    if promtool is None:
+        pytest.fail("promtool is not built: run `make prometheus` (make test does)")
+    panel = next(p for p in BOARDS[names.BOARD_FAILURES]["panels"] if p["title"] == "Failure share of requests by category")
+    expr = _substitute(panel["targets"][0]["expr"]).replace("$__rate_interval", "5m")
+    f, calls = catalog.PROM["failures"], catalog.PROM["calls"]
+    base = 'service_name="svc",deployment_environment_name="prod"'
+    series = [  # per minute: 100 requests, 30 of them ending rate-limited; 40 model calls rate-limited (10 retried, 30 not)
+        (f'{calls}{{{base},genai_o11y_stage="request"}}', "0+100x20"),
+        (f'{f}{{{base},genai_o11y_stage="request",genai_o11y_failure_category="rate_limited"}}', "0+30x20"),
+        (f'{f}{{{base},genai_o11y_stage="model_call",genai_o11y_failure_category="rate_limited",gen_ai_request_model="m"}}', "0+40x20"),
+        (f'{f}{{{base},genai_o11y_stage="retrieval",genai_o11y_failure_category="retrieval_miss"}}', "0+20x20"),
+    ]
+    test = {"tests": [{"interval": "1m", "input_series": [{"series": s, "values": v} for s, v in series],
+                       "promql_expr_test": [{"expr": f"round({expr}, 0.001)", "eval_time": "15m", "exp_samples": [
+                           {"labels": '{genai_o11y_failure_category="rate_limited"}', "value": 0.4},
+                           {"labels": '{genai_o11y_failure_category="retrieval_miss"}', "value": 0.2}]}]}]}
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
+    proc = subprocess.run([str(promtool), "test", "rules", "t.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

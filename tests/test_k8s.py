@@ -181,7 +181,8 @@ def test_rules_dashboards_datasources_and_routing(rendered):
     routes = {r["matchers"][0]["value"]: (r["receiver"], r.get("continue", False)) for r in amc["spec"]["route"]["routes"]}
     assert routes == {"GenAIAlertDeliveryFailing": ("chat", True), "critical": ("pager", False), "warning": ("chat", False), "info": ("null", False)}
     assert [i["sourceMatch"][0] for i in amc["spec"]["inhibitRules"]] == [
-        {"name": "severity", "value": "critical"}, {"name": "alertname", "value": "GenAISidecarDown"},
+        {"name": "severity", "value": "critical"}, {"name": "alertname", "value": "GenAILatencyBudgetBurn(Fast|Slow)", "matchType": "=~"},
+        {"name": "alertname", "value": "GenAISidecarDown"},
         {"name": "alertname", "value": "GenAIGatewayDown|GenAIGatewayReplicasDown", "matchType": "=~"}]
     assert amc["spec"]["inhibitRules"][0]["sourceMatch"][1] == {"name": "genai_o11y_slo", "value": ".+", "matchType": "=~"}
     for r in amc["spec"]["receivers"]:

@@ -13,7 +13,7 @@ import harness
 import pytest
 import yaml
 
-from genai_o11y import render, toolchain
+from genai_o11y import names, render, toolchain
 from genai_o11y.builders import alertmanager, alerting, pipeline_alerts, rules, runbook
 from genai_o11y.spec import load
 
@@ -80,7 +80,7 @@ def test_firing_cases_check_labels_and_all_annotations():
             for case in t.get("alert_rule_test", []):
                 for exp in case.get("exp_alerts") or []:
                     assert "severity" in exp["exp_labels"], (f.name, t["name"])
-                    assert set(exp["exp_annotations"]) == {"summary", "description", "runbook_url"}, (f.name, t["name"])
+                    assert set(exp["exp_annotations"]) == {"summary", "description", "runbook_url", "dashboard_url"}, (f.name, t["name"])
 
 
 def test_every_alert_follows_the_conventions():
@@ -90,8 +90,11 @@ def test_every_alert_follows_the_conventions():
                 continue
             assert re.fullmatch(r"GenAI[A-Z][A-Za-z0-9]+", r["alert"]), r["alert"]
             assert r["labels"]["severity"] in ("critical", "warning", "info")
-            assert set(r["annotations"]) == {"summary", "description", "runbook_url"}
+            assert set(r["annotations"]) == {"summary", "description", "runbook_url", "dashboard_url"}
             assert r["annotations"]["runbook_url"] == f"{load().alerting.runbook_url}#{r['alert'].lower()}"
+            # the board the runbook checks first, on the spec's Grafana (an on-call's notification had no link to a board)
+            board = re.fullmatch(rf"{re.escape(load().alerting.grafana_url)}/d/([a-z0-9-]+)\?from=now-1h&to=now\{{\{{.*", r["annotations"]["dashboard_url"])
+            assert board and board.group(1) in names.DASHBOARDS, (r["alert"], r["annotations"]["dashboard_url"])
 
 
 def test_every_alert_links_the_runbook_the_spec_names():
@@ -170,12 +173,20 @@ def test_env_receiver_becomes_a_secret_file_not_a_literal(tmp_path):
 
 def test_inhibition_rules(repo):
     cfg = yaml.safe_load((repo / "alerts" / "alertmanager.yml").read_text())
-    slo, sidecar, gateway = cfg["inhibit_rules"]
+    slo, latency, sidecar, gateway = cfg["inhibit_rules"]
     assert 'severity="critical"' in slo["source_matchers"] and 'severity="warning"' in slo["target_matchers"]
     assert set(slo["equal"]) == {"genai_o11y_slo", "genai_o11y_stage", "service_name", "deployment_environment_name"}
+    # a stage's latency SLO alert holds back its regression ticket (an on-call got both for one slow tool): both names
+    # are alerts we generate, and the regression's expression keeps the labels the rule compares
+    names = alert_names()
+    (src,), (dst,) = latency["source_matchers"], latency["target_matchers"]
+    assert {a for a in names if re.fullmatch(src.removeprefix('alertname=~"').removesuffix('"'), a)} == {"GenAILatencyBudgetBurnFast", "GenAILatencyBudgetBurnSlow"}
+    regression = dst.removeprefix('alertname="').removesuffix('"')
+    assert regression in names and set(latency["equal"]) == {"genai_o11y_stage", "service_name", "deployment_environment_name"}
+    expr = next(r["expr"] for g in rules.build(load())["groups"] for r in g["rules"] if r.get("alert") == regression)
+    assert all(label in expr for label in latency["equal"]), expr
     assert sidecar["source_matchers"] == ['alertname="GenAISidecarDown"'] and sidecar["target_matchers"] == ['genai_o11y_data="spans"']
     # gateway replicas down hold back the load-balancer alerts they cause; every name in it is an alert we generate
-    names = alert_names()
     for side in ("source_matchers", "target_matchers"):
         (m,) = gateway[side]
         listed = m.removeprefix('alertname=~"').removesuffix('"').split("|")

@@ -196,3 +196,110 @@ def test_only_the_faults_page_is_the_page_up_waits_for():
         f"another service's (my-app), not the demo's ({demo})")
     # a scenario without an expectation: any page of the demo's after the fault
     assert stack._not_the_demos(note(1010, "GenAILatencyBudgetBurnFast", demo), "GenAILatencyBudgetBurnFast", demo, fault, None) is None
+
+
+def test_the_local_trace_store_keeps_every_kind_of_attribute_value(tmp_path):
+    """out/local/tempo/spans.jsonl wrote False for a score of 0.0 and for every list (finish reasons, tools called,
+    document ids): an on-call reading it was misled (an on-call's trial). By construction: one attribute per kind of
+    the OTLP AnyValue (every field of its `value` oneof, from the protobuf descriptor), each with its zero value and
+    another, sent over gRPC as the trace store receives them, read back from the file as JSON."""
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+    from opentelemetry.proto.common.v1 import common_pb2
+    from opentelemetry.proto.trace.v1 import trace_pb2
+
+    samples = {"string_value": ["", "x"], "bool_value": [False, True], "int_value": [0, 7], "double_value": [0.0, 0.25],
+               "bytes_value": [b"", b"\x01"], "array_value": [[], ["stop", 0]], "kvlist_value": [{}, {"k": 0.0}],
+               "string_value_strindex": [0, 3]}  # an index into a profile's string table: kept as the number
+    kinds = [f.name for f in common_pb2.AnyValue.DESCRIPTOR.oneofs_by_name["value"].fields]
+    assert set(kinds) == set(samples), f"a kind of AnyValue this test does not know: {sorted(set(kinds) - set(samples))}"
+
+    def any_value(v) -> common_pb2.AnyValue:
+        if isinstance(v, bool):
+            return common_pb2.AnyValue(bool_value=v)
+        if isinstance(v, int):
+            return common_pb2.AnyValue(int_value=v)
+        if isinstance(v, float):
+            return common_pb2.AnyValue(double_value=v)
+        if isinstance(v, str):
+            return common_pb2.AnyValue(string_value=v)
+        if isinstance(v, bytes):
+            return common_pb2.AnyValue(bytes_value=v)
+        if isinstance(v, list):
+            return common_pb2.AnyValue(array_value=common_pb2.ArrayValue(values=[any_value(x) for x in v]))
+        return common_pb2.AnyValue(kvlist_value=common_pb2.KeyValueList(values=[common_pb2.KeyValue(key=k, value=any_value(x)) for k, x in v.items()]))
+
+    def of_kind(kind: str, v) -> common_pb2.AnyValue:
+        return any_value(v) if kind in ("array_value", "kvlist_value") else common_pb2.AnyValue(**{kind: v})
+
+    attrs = [common_pb2.KeyValue(key=f"{kind}.{i}", value=of_kind(kind, v)) for kind, vs in samples.items() for i, v in enumerate(vs)]
+    span = trace_pb2.Span(trace_id=b"\x01" * 16, span_id=b"\x02" * 8, name="s", attributes=attrs)
+    req = trace_service_pb2.ExportTraceServiceRequest(resource_spans=[trace_pb2.ResourceSpans(scope_spans=[trace_pb2.ScopeSpans(spans=[span])])])
+    store = stack.TraceReceiver(tmp_path / "spans.jsonl").start()
+    try:
+        export = grpc.insecure_channel(f"127.0.0.1:{store.port}").unary_unary(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export", request_serializer=lambda r: r.SerializeToString(),
+            response_deserializer=trace_service_pb2.ExportTraceServiceResponse.FromString)
+        export(req, timeout=10)
+    finally:
+        store.stop()
+    import json
+
+    got = json.loads((tmp_path / "spans.jsonl").read_text().splitlines()[0])["attributes"]
+    for kind, vs in samples.items():
+        for i, v in enumerate(vs):
+            want = str(v) if isinstance(v, bytes) else v  # bytes are written as their repr (json's default=str)
+            assert got[f"{kind}.{i}"] == want and type(got[f"{kind}.{i}"]) is type(want), f"{kind} {v!r}: wrote {got[f'{kind}.{i}']!r}"
+
+
+def test_a_page_shows_the_trace_it_is_about(tmp_path):
+    """Only error pages printed a trace (an on-call's trial: a slow tool_call page printed none and did not say why).
+    A latency SLO page shows a trace with a span of its stage over its threshold, an eval floor page one whose score
+    is past the floor, any other page a failing one; with none in the store it says what it looked for."""
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+    from opentelemetry.proto.common.v1 import common_pb2
+    from opentelemetry.proto.trace.v1 import trace_pb2
+
+    from genai_o11y import names
+    from genai_o11y.names import prom_label
+
+    spec = load()
+    ev = next(e for e in spec.evals.evaluators if e.floor is not None and e.direction == "higher")
+    ms = 1_000_000
+
+    def kv(k, v):
+        return common_pb2.KeyValue(key=k, value=common_pb2.AnyValue(double_value=v) if isinstance(v, float) else common_pb2.AnyValue(string_value=v))
+
+    def trace(tid: int, child_stage: str, child_ms: int, error=False, **attrs) -> list:
+        t = bytes([tid]) * 16
+        root = trace_pb2.Span(trace_id=t, span_id=bytes([tid, 1]) * 4, name="request", start_time_unix_nano=1, end_time_unix_nano=1 + (child_ms + 10) * ms,
+                              attributes=[kv(names.STAGE, "request")])
+        child = trace_pb2.Span(trace_id=t, span_id=bytes([tid, 2]) * 4, parent_span_id=root.span_id, name=child_stage, start_time_unix_nano=1,
+                               end_time_unix_nano=1 + child_ms * ms, attributes=[kv(names.STAGE, child_stage), *(kv(k, v) for k, v in attrs.items())],
+                               status=trace_pb2.Status(code=2 if error else 0))
+        return [child, root]
+
+    spans = (trace(1, "model_call", 200, error=True) + trace(2, "tool_call", 3500) + trace(3, "tool_call", 2000)
+             + trace(4, "evaluation", 5, **{names.EVAL_NAME: ev.name, names.EVAL_SCORE: ev.floor / 2}) + trace(5, "evaluation", 5, **{names.EVAL_NAME: ev.name, names.EVAL_SCORE: 1.0}))
+    req = trace_service_pb2.ExportTraceServiceRequest(resource_spans=[trace_pb2.ResourceSpans(scope_spans=[trace_pb2.ScopeSpans(spans=spans)])])
+    store = stack.TraceReceiver(tmp_path / "spans.jsonl").start()
+    try:
+        grpc.insecure_channel(f"127.0.0.1:{store.port}").unary_unary(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export", request_serializer=lambda r: r.SerializeToString(),
+            response_deserializer=trace_service_pb2.ExportTraceServiceResponse.FromString)(req, timeout=10)
+    finally:
+        store.stop()
+    stage, eval_name = prom_label(names.STAGE), prom_label(names.EVAL_NAME)
+
+    def picked(labels: dict) -> tuple[str, str | None]:
+        what, found = stack.trace_for(store, labels, spec)
+        return what, found[0] if found else None
+
+    assert picked({"alertname": "GenAILatencyBudgetBurnFast", stage: "tool_call", "threshold_ms": "3000"}) == (
+        "a request whose tool_call took over 3000 ms", "02" * 16)
+    assert picked({stage: "request", "threshold_ms": "3000"})[1] == "02" * 16  # end to end: the root span's duration
+    what, tid = picked({stage: "model_call", "threshold_ms": "6000"})
+    assert tid is None and what == "no trace with a model_call span over 6000 ms has reached the trace store yet"
+    assert picked({"alertname": "GenAIEvalScoreBelowFloor", eval_name: ev.name}) == (f"an answer {ev.name} scored past its floor ({ev.floor:g})", "04" * 16)
+    assert picked({"alertname": "GenAIErrorBudgetBurnFast"}) == ("a failing request", "01" * 16)

@@ -23,6 +23,18 @@ from .builders import prometheus_config
 from .errors import ToolMissing, UserError
 
 
+def otlp_value(v):
+    """An OTLP AnyValue as Python: str, bool, int, float, bytes, list (array), dict (kvlist), None (empty). Every kind
+    by its oneof, not `a or b or ...`: a 0, 0.0, "" or false is a value (the local trace store wrote False for a
+    score of 0.0, and for every list, an on-call's trial)."""
+    kind = v.WhichOneof("value")
+    if kind == "array_value":
+        return [otlp_value(x) for x in v.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: otlp_value(kv.value) for kv in v.kvlist_value.values}
+    return getattr(v, kind) if kind else None
+
+
 def _ephemeral_range() -> tuple[int, int]:
     try:
         low, high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
@@ -202,6 +214,7 @@ def start_prometheus(config: dict, workdir: Path, rules: dict[str, str], port: i
         f"--config.file={workdir / 'prometheus.yml'}",
         f"--storage.tsdb.path={storage or workdir / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
+        f"--web.external-url={url}",  # the alerts' generatorURL: this address, not the machine's host name
         prometheus_config.FEATURE_FLAG,
         "--web.enable-lifecycle",
     ]
@@ -223,6 +236,7 @@ def start_alertmanager(config_text: str, workdir: Path, port: int | None = None)
         f"--config.file={workdir / 'alertmanager.yml'}",
         f"--storage.path={workdir / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
+        f"--web.external-url={url}",  # the links in its notifications and UI
         "--cluster.listen-address=",
     ]
     return _start("alertmanager", cmd, workdir, url, "/-/ready")

@@ -112,7 +112,9 @@ USER_ACTION_EVENT = f"genai_o11y.{USER_ACTION}"
 #: Stages that join a request's trace after the answer: never a request nor pipeline work themselves.
 LINKED_STAGES: tuple[str, ...] = ("feedback", "evaluation", USER_ACTION)
 #: Stages that always exist: the whole request (end to end), user feedback, offline evals and user actions.
-IMPLICIT_STAGES: tuple[str, ...] = ("request", *LINKED_STAGES)
+#: The stage of a whole request, end to end (its root span).
+REQUEST_STAGE = "request"
+IMPLICIT_STAGES: tuple[str, ...] = (REQUEST_STAGE, *LINKED_STAGES)
 
 #: Failure categories (genai_o11y.failure.category); other values fold into "_other" in metrics.
 FAILURE_CATEGORIES: tuple[str, ...] = (

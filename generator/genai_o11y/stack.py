@@ -71,7 +71,7 @@ class TraceReceiver:
         self.server.add_insecure_port(f"127.0.0.1:{self.port}")
 
     def _keep(self, service: str, s) -> None:
-        attrs = {a.key: a.value.string_value or a.value.int_value or a.value.double_value or a.value.bool_value for a in s.attributes}
+        attrs = {a.key: localstack.otlp_value(a.value) for a in s.attributes}
         row = {
             "trace_id": s.trace_id.hex(), "span_id": s.span_id.hex(), "parent_span_id": s.parent_span_id.hex(), "service": service,
             "name": s.name, "stage": attrs.get(n.STAGE, ""), "start_ns": s.start_time_unix_nano, "end_ns": s.end_time_unix_nano,
@@ -95,6 +95,16 @@ class TraceReceiver:
             for tid in reversed(list(self.failed)):
                 spans = list(self.failed[tid])
                 if any(not r["parent_span_id"] for r in spans):
+                    return tid, spans
+        return None
+
+    def trace_where(self, pred) -> tuple[str, list[dict]] | None:
+        """The most recent trace (of the last few hundred) whose root span has arrived and one of whose spans
+        satisfies `pred` (a span row): (trace id, spans)."""
+        with self.lock:
+            for tid in reversed(list(self._by_trace)):
+                spans = list(self._by_trace[tid])
+                if any(not r["parent_span_id"] for r in spans) and any(pred(r) for r in spans):
                     return tid, spans
         return None
 
@@ -343,14 +353,52 @@ def explain_page(stack: Stack, alertname: str, note: localstack.Notification, ou
         out(f"  means     {alert.runbook.meaning}")
         for i, step in enumerate(alert.runbook.actions, 1):
             out(f"  step {i}    {step}")
-    found = stack.tempo.failed_trace() if stack.tempo else None
-    if found:
-        tid, spans = found
-        out(f"  a failing request, trace {tid} ({len(spans)} spans, as the trace store holds it after redaction;"
-            f" all spans: {_rel(stack.tempo.spans_file)}):")
-        for line in waterfall(spans):
-            out(f"    {line}")
+    if stack.tempo:
+        what, found = trace_for(stack.tempo, firing.get("labels", {}), stack.spec)
+        if found:
+            tid, spans = found
+            out(f"  {what}, trace {tid} ({len(spans)} spans, as the trace store holds it after redaction;"
+                f" all spans: {_rel(stack.tempo.spans_file)}):")
+            for line in waterfall(spans):
+                out(f"    {line}")
+        else:
+            out(f"  no trace to show: {what}")
     out("---")
+
+
+def trace_for(tempo: TraceReceiver, labels: dict, spec) -> tuple[str, tuple[str, list[dict]] | None]:
+    """(what it is, (trace id, spans) or None) of one trace the page is about, by the alert's labels: a latency SLO's
+    (stage and threshold_ms) a trace with a span of that stage over it; an evaluator's (its name) a trace with a score
+    of it past the spec's floor; anything else a trace with an error. Only error pages printed a trace (an on-call's
+    trial: a slow-tool page printed none, and did not say why)."""
+    stage, threshold = labels.get(n.prom_label(n.STAGE)), labels.get("threshold_ms")
+    evaluator = labels.get(n.prom_label(n.EVAL_NAME))
+    if stage and threshold:
+        limit_ns = float(threshold) * 1e6
+
+        def slow(r: dict) -> bool:
+            of_stage = r["stage"] == stage or (stage == n.REQUEST_STAGE and not r["parent_span_id"])
+            return of_stage and r["end_ns"] - r["start_ns"] > limit_ns
+
+        found = tempo.trace_where(slow)
+        return (f"a request whose {stage} took over {threshold} ms" if found else
+                f"no trace with a {stage} span over {threshold} ms has reached the trace store yet"), found
+    if evaluator:
+        ev = next((e for e in spec.evals.evaluators if e.name == evaluator), None) if spec else None
+        if ev is None or ev.floor is None:
+            return f"the spec sets no floor for evaluator {evaluator}", None
+
+        def low(r: dict) -> bool:
+            score = r["attributes"].get(n.EVAL_SCORE)
+            return (r["attributes"].get(n.EVAL_NAME) == evaluator and isinstance(score, (int, float)) and not isinstance(score, bool)
+                    and (score < ev.floor if ev.direction == "higher" else score > ev.floor))
+
+        found = tempo.trace_where(low)
+        return (f"an answer {evaluator} scored past its floor ({ev.floor:g})" if found else
+                f"no trace with a {evaluator} score past {ev.floor:g} in the trace store (tail sampling keeps them only at "
+                f"its baseline share unless sampling.keep_below_floor is on)"), found
+    found = tempo.failed_trace()
+    return ("a failing request" if found else "no failing request has reached the trace store yet"), found
 
 
 def _not_the_demos(note, name: str, service: str, injected_wall: float | None, expect) -> str | None:

@@ -4,7 +4,8 @@
   severity=warning  -> the chat receiver (a ticket: repeat daily); severity=info -> nobody (the
   alert is visible in Alertmanager and Grafana's alert list).
 - Grouped by alert name and service, so one incident is one notification per service.
-- Inhibition: a page inhibits the ticket of the same SLO (same SLO, stage, service, environment);
+- Inhibition: a page inhibits the ticket of the same SLO (same SLO, stage, service, environment); a
+  stage's latency SLO alert inhibits its GenAIStageLatencyRegression (a second notification of one cause);
   "no sidecar reports" inhibits every alert computed from span data (they are blind, not healthy);
   gateway replicas down inhibit the sidecars' load-balancer alerts they cause (gateway.enabled).
 - Receiver URLs from the spec; a URL given as ${env:NAME} becomes `url_file` read from
@@ -18,7 +19,9 @@ import re
 from .. import names as n
 from ..spec import Spec
 from .alerting import DATA_LABEL
+from .llm_alerts import STAGE_REGRESSION
 from .pipeline_alerts import DELIVERY_FAILING
+from .rules import LATENCY_SLO
 
 SECRETS_DIR = "/etc/alertmanager/secrets"
 ENV_REF = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -86,6 +89,12 @@ def build(spec: Spec) -> dict:
                 "source_matchers": ['severity="critical"', 'genai_o11y_slo=~".+"'],
                 "target_matchers": ['severity="warning"', 'genai_o11y_slo=~".+"'],
                 "equal": ["genai_o11y_slo", STAGE, SVC, ENV],
+            },
+            {
+                # A stage's latency SLO alert holds back its latency-regression ticket (one cause, one notification).
+                "source_matchers": [f'alertname=~"{LATENCY_SLO}(Fast|Slow)"'],
+                "target_matchers": [f'alertname="{STAGE_REGRESSION}"'],
+                "equal": [STAGE, SVC, ENV],
             },
             {
                 # No sidecar reports: alerts computed from span data are blind, not informative.

@@ -99,6 +99,12 @@ def gateway_replica_targets(spec: Spec) -> list[str]:
     return [f"{PROJECT}-{g.host}-{i}:{g.telemetry_port}" for i in range(1, g.replicas + 1)] if g.enabled else []
 
 
+#: where a notification's links (Prometheus' generatorURL, Alertmanager's own) point: the published ports on the
+#: host by default; PROMETHEUS_EXTERNAL_URL / ALERTMANAGER_EXTERNAL_URL for the address others reach (without them
+#: the links named the container's host name, an on-call's trial)
+PROMETHEUS_URL, ALERTMANAGER_URL = "http://localhost:9090", "http://localhost:9093"
+
+
 def _secret(variable: str) -> str:
     """The compose secret holding a receiver URL's environment variable."""
     return "alertmanager-" + variable.lower().replace("_", "-")
@@ -147,7 +153,7 @@ def build(spec: Spec) -> dict:
             "prometheus": {
                 "image": IMAGES["prometheus"],
                 "command": ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus", prometheus_config.FEATURE_FLAG,
-                            "--web.enable-lifecycle"],
+                            "--web.enable-lifecycle", f"--web.external-url=${{PROMETHEUS_EXTERNAL_URL:-{PROMETHEUS_URL}}}"],
                 "volumes": [f"./{PROMETHEUS_CONFIG}:/etc/prometheus/prometheus.yml:ro", "./alerts/rules.yaml:/etc/prometheus/rules.yaml:ro",
                             "prometheus-data:/prometheus"],
                 "ports": ["127.0.0.1:9090:9090"],
@@ -157,7 +163,8 @@ def build(spec: Spec) -> dict:
             },
             "alertmanager": {
                 "image": IMAGES["alertmanager"],
-                "command": ["--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager", "--cluster.listen-address="],
+                "command": ["--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager", "--cluster.listen-address=",
+                            f"--web.external-url=${{ALERTMANAGER_EXTERNAL_URL:-{ALERTMANAGER_URL}}}"],
                 "volumes": ["./alerts/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro", "alertmanager-data:/alertmanager"],
                 # a receiver given as ${env:NAME}: the variable's value, as the file its url_file reads
                 **({"secrets": [{"source": _secret(v), "target": f"{alertmanager.SECRETS_DIR}/{v}"} for v in alertmanager.secret_files(spec)]}

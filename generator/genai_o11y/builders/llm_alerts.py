@@ -10,6 +10,8 @@ keep a zero baseline ("never happened before") from paging on a single event.
 
 from __future__ import annotations
 
+import math
+
 
 from .. import catalog
 from .. import names as n
@@ -82,7 +84,7 @@ def _required_tools(spec: Spec) -> bool:
 
 
 def current_records(spec: Spec) -> list[dict]:
-    """The last hour: what the LLM alerts and the dashboards compare."""
+    """The last hour (the eval floor: FLOOR_WINDOW): what the LLM alerts and the dashboards compare."""
     w = "1h"
     rec = [
         {"record": catalog.REC_REQUESTS_1H, "expr": f"sum by ({G}) (rate({REQUESTS}[{w}]))"},
@@ -96,6 +98,12 @@ def current_records(spec: Spec) -> list[dict]:
         {
             "record": catalog.REC_EVAL_SCORE_MEAN_1H,
             "expr": f"sum by ({G}, {EVAL}) (rate({catalog.PROM['eval_sum']}[{w}]))\n/\nsum by ({G}, {EVAL}) (rate({catalog.PROM['eval_count']}[{w}]))",
+        },
+        {"record": catalog.REC_EVALS_15M, "expr": f"sum by ({G}, {EVAL}) (rate({catalog.PROM['eval_count']}[{FLOOR_WINDOW}]))"},
+        {
+            "record": catalog.REC_EVAL_SCORE_MEAN_15M,
+            "expr": f"sum by ({G}, {EVAL}) (rate({catalog.PROM['eval_sum']}[{FLOOR_WINDOW}]))\n/\n"
+                    f"sum by ({G}, {EVAL}) (rate({catalog.PROM['eval_count']}[{FLOOR_WINDOW}]))",
         },
         {
             "record": catalog.REC_STAGE_P99_1H,
@@ -162,17 +170,28 @@ def _rise(name: str, factor: float, floor: float, volume: str, on: str) -> str:
     )
 
 
+#: the window of the eval floor's mean: an hour took 30 - 60 minutes to cross the floor after an hour of good scores,
+#: and as long to clear after a rollback (an on-call's trial)
+FLOOR_WINDOW = "15m"
+FLOOR_WINDOW_S = 900
+
+
+def floor_min(ev) -> int:
+    """Results an evaluator needs in FLOOR_WINDOW: its min_samples (per hour) for that share of an hour, at least 1."""
+    return max(1, math.ceil(ev.min_samples * FLOOR_WINDOW_S / 3600))
+
+
 def floor_expr(spec: Spec) -> str | None:
-    """Each evaluator with a floor (evals.evaluators): its mean over the last hour past the floor (below it,
-    or above it when lower is better), with at least its min_samples results in that hour."""
+    """Each evaluator with a floor (evals.evaluators): its mean over the last FLOOR_WINDOW past the floor (below it,
+    or above it when lower is better), with at least floor_min() results in that window."""
     parts = []
     for ev in spec.evals.evaluators:
         if ev.floor is None:
             continue
         sel = f'{{{EVAL}="{ev.name}"}}'
         op = "<" if ev.direction == "higher" else ">"
-        parts.append(f"(\n  {catalog.REC_EVAL_SCORE_MEAN_1H}{sel} {op} {ev.floor!r}\n  and on ({G}, {EVAL})\n  "
-                     f"{catalog.REC_EVALS_1H}{sel} * 3600 >= {ev.min_samples}\n)")
+        parts.append(f"(\n  {catalog.REC_EVAL_SCORE_MEAN_15M}{sel} {op} {ev.floor!r}\n  and on ({G}, {EVAL})\n  "
+                     f"{catalog.REC_EVALS_15M}{sel} * {FLOOR_WINDOW_S} >= {floor_min(ev)}\n)")
     return "\nor\n".join(parts) if parts else None
 
 
@@ -220,12 +239,14 @@ def _proxy_alerts(spec: Spec, for_: str) -> list[Alert]:
         if expr is None:
             continue
         listed = [p for p in spec.evals.proxies if p.worse_when == worse_when]
+        minimum = "; ".join(f"{p.name} {p.min_requests_per_hour}" for p in listed)
         tolerance = "; ".join(f"{p.name} {'above' if worse_when == 'rise' else 'below'} "
                               f"{'' if worse_when == 'rise' else '1/'}{p.tolerated_factor:g}x, min rate {p.min_rate:g}" for p in listed)
         if worse_when == "rise":
             meaning = ("Users do more often what they do after a bad answer (ask again, reword the question, ask for a human, leave): "
                        "answers got worse in a way users notice before any evaluator or thumbs-down does. Quality proxies are noisy one by one, "
-                       "so each alerts only against its own baseline, past the spec's factor and an absolute rate (evals.proxies).")
+                       "so each alerts only against its own baseline, past the spec's factor and an absolute rate (evals.proxies), "
+                       f"with at least its `min_requests_per_hour` requests in the hour ({minimum}).")
             actions = [
                 "Correlate with the prompt-version and release annotations on the quality board; roll back a change that lines up.",
                 "Read a few traces of the proxy (Tempo: `genai_o11y.stage` = user_action and `genai_o11y.quality.proxy` = the proxy, or the answer span's "
@@ -235,7 +256,8 @@ def _proxy_alerts(spec: Spec, for_: str) -> list[Alert]:
             ]
         else:
             meaning = ("Users do less often what they do with a good answer (copy it, open the sources it cites): answers got less useful, "
-                       "or citations stopped showing or working. Each proxy is compared with its own baseline (evals.proxies).")
+                       "or citations stopped showing or working. Each proxy is compared with its own baseline (evals.proxies), "
+                       f"with at least its `min_requests_per_hour` requests in the hour ({minimum}).")
             actions = [
                 "Correlate with the prompt-version and release annotations on the quality board; roll back a change that lines up.",
                 "open_citation fell alone: check that answers still carry citations and that the links resolve (retrieval and post-processing).",
@@ -290,6 +312,7 @@ def _floor_alerts(spec: Spec, for_: str) -> list[Alert]:
     if expr is None:
         return []
     floors = "; ".join(f"{e.name} {'>=' if e.direction == 'higher' else '<='} {e.floor:g}" for e in spec.evals.evaluators if e.floor is not None)
+    mins = "; ".join(f"{e.name} {floor_min(e)}" for e in spec.evals.evaluators if e.floor is not None)
     svc = f"{{{{ $labels.{SVC} }}}} ({{{{ $labels.{ENV} }}}})"
     return [Alert(
         name="GenAIEvalScoreBelowFloor",
@@ -297,11 +320,14 @@ def _floor_alerts(spec: Spec, for_: str) -> list[Alert]:
         severity="critical",
         for_=for_,
         summary=f"Eval score {{{{ $labels.{EVAL} }}}} of {{{{ $labels.{SVC} }}}} is past its floor",
-        description=(f"The mean {{{{ $labels.{EVAL} }}}} score of {svc} over the last hour is {{{{ $value | printf \"%.3f\" }}}}, "
+        description=(f"The mean {{{{ $labels.{EVAL} }}}} score of {svc} over the last {FLOOR_WINDOW} is {{{{ $value | printf \"%.3f\" }}}}, "
                      f"past the floor the spec sets ({floors})."),
         runbook=Runbook(
             meaning="Answers are worse than the team's absolute line for this evaluator (evals.evaluators in the spec), whatever the baseline: "
-                    "a slow decline that a relative alert never sees ends here too. It pages: users get answers the team decided are not acceptable.",
+                    "a slow decline that a relative alert never sees ends here too. It pages: users get answers the team decided are not acceptable. "
+                    f"The mean is over the last {FLOOR_WINDOW}, with at least the evaluator's `min_samples` (per hour) for that share of an hour "
+                    f"in it ({mins}), and the condition must hold for the alert's `for`: it pages within about that plus a few minutes of a "
+                    f"change, however long the scores were good before, and clears within {FLOOR_WINDOW} of a rollback.",
             confirm=[
                 f"{dashboard(n.BOARD_QUALITY, 'Eval score by prompt version')}: which prompt version, model or release scores below the floor. "
                 "Scores under model and prompt version `_none` are eval results sent as log records that did not find their span "
@@ -519,7 +545,7 @@ def alerts(spec: Spec) -> list[Alert]:
             ),
         ),
         Alert(
-            name="GenAIStageLatencyRegression",
+            name=STAGE_REGRESSION,
             expr=_stage_p99(t.stage_p99_factor, t.min_requests_per_hour),
             severity="warning",
             for_=slow,
@@ -592,6 +618,10 @@ def alerts(spec: Spec) -> list[Alert]:
     return out
 
 
+#: one stage's p99 against its own baseline (a ticket; a latency SLO alert of the stage holds it back: alertmanager)
+STAGE_REGRESSION = "GenAIStageLatencyRegression"
+
+
 def _stage_p99(factor: float, min_per_hour: int) -> str:
     cur, base = catalog.REC_STAGE_P99_1H, catalog.REC_STAGE_P99_BASELINE
     breach = f"({cur} > {factor:g} * {base})"
@@ -625,8 +655,9 @@ def _unexpected_prompt(spec: Spec) -> Alert:
         for_="5m",
         summary=f"Prompt {{{{ $labels.{TEMPLATE} }}}} version \"{{{{ $labels.{VERSION} }}}}\" serves {env} but is not expected",
         description=(
-            f"{{{{ $labels.{SVC} }}}} served {{{{ $value | humanize }}}} calls in {env} in the last 10 minutes with prompt "
-            f"{{{{ $labels.{TEMPLATE} }}}} version \"{{{{ $labels.{VERSION} }}}}\"; the spec expects {listing}."
+            f"{{{{ $labels.{SVC} }}}} sent {{{{ $value | humanize }}}} spans in {env} in the last 10 minutes with prompt "
+            f"{{{{ $labels.{TEMPLATE} }}}} version \"{{{{ $labels.{VERSION} }}}}\" (every stage that carries the prompt: model calls, "
+            f"prompt assembly, evaluations, feedback; the quality board counts model calls); the spec expects {listing}."
         ),
         runbook=Runbook(
             meaning=f"A prompt version that the spec does not list for {env} is serving traffic (an empty version means the app sent none): a change that bypassed review, a stale deployment, or an experiment leaking into production.",

@@ -109,6 +109,11 @@ def _windows_text(ws: list[BurnWindow]) -> str:
     return " / ".join(f"{w.factor}x over {w.long} and {w.short}" for w in ws)
 
 
+def _long_text(ws: list[BurnWindow]) -> str:
+    """Which window an alert's $value is: the long window of the first pair that holds (an `or` keeps its left side)."""
+    return f"the last {ws[0].long}" + "".join(f" (or {w.long}, when only that pair holds)" for w in ws[1:])
+
+
 def _burn_alerts(name: str, metric, objective_pct: float, slo: str, text, min_events: int, stage: str | None = None) -> list[Alert]:
     """One SLO's multiwindow burn-rate alerts: Fast (pages) and Slow (a ticket). `metric`: window -> the
     recorded ratio (with its matchers); `text(page, speed, windows)` -> (summary, description, runbook).
@@ -130,7 +135,7 @@ def slo_alerts(spec: Spec) -> list[Alert]:
         return (
             f"Requests of {{{{ $labels.{SVC} }}}} fail {speed} enough to exhaust the {av.window_days}-day error budget",
             f"The error ratio of {{{{ $labels.{SVC} }}}} ({{{{ $labels.{ENV} }}}}) burns the {av.objective_percent}% availability budget "
-            f"at {_windows_text(ws)}: currently {{{{ $value | humanizePercentage }}}} of requests fail.",
+            f"at {_windows_text(ws)}: {{{{ $value | humanizePercentage }}}} of requests failed over {_long_text(ws)}.",
             Runbook(
                 meaning=(
                     f"End-to-end requests (stage `request`: each trace's root span, a model call included when nothing of the app is above it) fail often enough that, at this rate, the "
@@ -163,12 +168,16 @@ def slo_alerts(spec: Spec) -> list[Alert]:
                 f"Stage {{{{ $labels.{STAGE} }}}} of {{{{ $labels.{SVC} }}}} is slower than {{{{ $labels.threshold_ms }}}} ms too often ({speed} burn)",
                 f"More than the {round(100 - slo.objective_percent, 6)}% budget of {slo.stage} spans of {{{{ $labels.{SVC} }}}} "
                 f"({{{{ $labels.{ENV} }}}}) take over {slo.threshold_ms} ms, burning at {_windows_text(ws)}: "
-                f"{{{{ $value | humanizePercentage }}}} are slow.",
+                f"{{{{ $value | humanizePercentage }}}} were slow over {_long_text(ws)}.",
                 _latency_runbook(page, spec.slos.min_events),
             )
 
-        alerts += _burn_alerts("GenAILatencyBudgetBurn", metric, slo.objective_percent, "latency", latency_text, spec.slos.min_events, slo.stage)
+        alerts += _burn_alerts(LATENCY_SLO, metric, slo.objective_percent, "latency", latency_text, spec.slos.min_events, slo.stage)
     return alerts
+
+
+#: the latency SLO alerts' name prefix (<prefix>Fast pages, <prefix>Slow tickets)
+LATENCY_SLO = "GenAILatencyBudgetBurn"
 
 
 def _latency_runbook(page: bool, min_events: int) -> Runbook:
@@ -185,9 +194,13 @@ def _latency_runbook(page: bool, min_events: int) -> Runbook:
             "Click an exemplar on the latency panel to open a slow trace in Tempo.",
         ],
         actions=[
-            "Split the stage's latency by model, route and release on the stage dashboard: one provider or model is the usual cause.",
-            "model_call: check provider status and output token counts (longer answers are slower); tool_call: the slow tool's own dashboard.",
-            "If a release or prompt change made answers longer, roll it back or cap max tokens.",
+            f"Find what is slow within the stage. `tool_call`: which tool, {dashboard(n.BOARD_TOOLS, 'Tool latency p95')} (the page names the "
+            f"stage, not the tool; tool spans carry no model, so the model splits leave them out). `model_call`: which model, "
+            f"{dashboard(n.BOARD_STAGES, 'p95 by stage and model')}; then provider status and output token counts (longer answers are slower). "
+            f"Any stage: {dashboard(n.BOARD_STAGES, 'p95 by stage and route')} and {dashboard(n.BOARD_STAGES, 'p95 by stage and release')} "
+            "(a route's own tool, a release).",
+            "If a release or prompt change made answers longer, roll it back or cap max tokens; a slow tool: its owner, its timeout "
+            "(the spec's tool timeouts are on the tool latency panel), or a fallback route.",
         ],
     )
 
@@ -212,8 +225,8 @@ def build(spec: Spec) -> dict:
             {"name": "genai-o11y.sli", "interval": "30s", "rules": sli_records(spec)},
             {"name": "genai-o11y.llm-sli", "interval": "1m", "rules": llm_alerts.current_records(spec)},
             {"name": "genai-o11y.llm-baselines", "interval": "2m", "rules": llm_alerts.baseline_records(spec)},
-            {"name": "genai-o11y.slo-alerts", "rules": [a.rule(spec.alerting.runbook_url) for a in slo_alerts(spec)]},
-            {"name": "genai-o11y.llm-alerts", "rules": [a.rule(spec.alerting.runbook_url) for a in llm_alerts.alerts(spec)]},
-            {"name": "genai-o11y.pipeline-alerts", "rules": [a.rule(spec.alerting.runbook_url) for a in pipeline_alerts.alerts(spec)]},
+            {"name": "genai-o11y.slo-alerts", "rules": [a.rule(spec.alerting.runbook_url, spec.alerting.grafana_url) for a in slo_alerts(spec)]},
+            {"name": "genai-o11y.llm-alerts", "rules": [a.rule(spec.alerting.runbook_url, spec.alerting.grafana_url) for a in llm_alerts.alerts(spec)]},
+            {"name": "genai-o11y.pipeline-alerts", "rules": [a.rule(spec.alerting.runbook_url, spec.alerting.grafana_url) for a in pipeline_alerts.alerts(spec)]},
         ]
     }

@@ -31,12 +31,30 @@ def sampling_policies(spec: Spec) -> list[dict]:
         policies += below_floor_policies(spec)
     if s.keep_quality_proxies:
         policies += quality_proxy_policies(spec)
+    if s.keep_slo_breaches:
+        policies += slo_breach_policies(spec)
     if s.slow_trace_ms is not None:
         policies.append({"name": "slow", "type": "latency", "latency": {"threshold_ms": s.slow_trace_ms}})
     if s.expensive_span_usd is not None:
         cond = f"{attr(n.COST_USD)} != nil and {attr(n.COST_USD)} >= {float(s.expensive_span_usd)!r}"
         policies.append({"name": "expensive", "type": "ottl_condition", "ottl_condition": {"error_mode": "ignore", "span": [cond]}})
     policies.append({"name": "baseline", "type": "probabilistic", "probabilistic": {"sampling_percentage": s.baseline_percent}})
+    return policies
+
+
+def slo_breach_policies(spec: Spec) -> list[dict]:
+    """Keep a trace with a span slower than its stage's latency SLO (sampling.keep_slo_breaches): the request's SLO
+    on the trace end to end (a latency policy: the root span of a zero-code app carries no stage), every other stage's
+    on its spans' own duration. A latency page's exemplars are such spans: at a 10 s slow_trace_ms alone, 2 of 35
+    tool-call exemplars over the 3 s SLO were in the trace store (an on-call's trial)."""
+    policies, conds = [], []
+    for slo in spec.slos.latency:
+        if slo.stage == n.REQUEST_STAGE:
+            policies.append({"name": "slower-than-slo-request", "type": "latency", "latency": {"threshold_ms": slo.threshold_ms}})
+        else:
+            conds.append(f"{attr(n.STAGE)} == {q(slo.stage)} and span.end_time_unix_nano - span.start_time_unix_nano > {slo.threshold_ms * 1_000_000}")
+    if conds:
+        policies.append({"name": "slower-than-slo-stages", "type": "ottl_condition", "ottl_condition": {"error_mode": "ignore", "span": conds}})
     return policies
 
 

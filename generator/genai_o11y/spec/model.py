@@ -293,6 +293,9 @@ class Sampling(Strict):
                                                        "more OTTL condition per span at each decision.")
     keep_quality_proxies: bool = Field(False, description="Keep traces a user regenerated, rephrased, escalated or abandoned (the evals.proxies "
                                                             "worse when they rise; the action must arrive within the decision wait); off by default.")
+    keep_slo_breaches: bool = Field(True, description="Keep traces with a span slower than its stage's latency SLO (slos.latency; request: the "
+                                                       "trace end to end), so the exemplars and slow traces a latency page points at are in Tempo; "
+                                                       "one OTTL condition per latency SLO and span at each decision.")
     slow_trace_ms: int | None = Field(10_000, gt=0, description="Keep traces longer than this end to end; null: off.")
     expensive_span_usd: USD | None = Field(Decimal("0.05"), description="Keep traces with a span costing at least this; null: off.")
     baseline_percent: float = Field(10.0, ge=0, le=100, description="Share of all other traces kept.")
@@ -465,6 +468,10 @@ class Alerting(Strict):
                              description="Where your team publishes the generated alerts/runbook.md (a wiki, your repository): every "
                                          "alert's runbook_url is this plus the alert's section. The default is this project's runbook, "
                                          "which is right for the default spec only: your thresholds, SLOs and routes are in yours.")
+    grafana_url: str = Field("http://localhost:3000", pattern=r"^https?://[^\s#?]+$",
+                             description="Grafana as the on-call opens it: every alert's dashboard_url annotation links the board its runbook "
+                                         "checks first there, filtered to the alert's environment and service. The default is compose's "
+                                         "published port.")
 
 
 class Evaluator(Strict):
@@ -479,7 +486,9 @@ class Evaluator(Strict):
                                     description="Labels (gen_ai.evaluation.score.label) that count as a pass.")
     tolerated_regression: float = Field(0.05, ge=0, description="Drop of the mean score (in score units) a candidate may show against the baseline.")
     tolerated_pass_rate_drop: float = Field(0.05, ge=0, le=1, description="Drop of the pass rate (a fraction) a candidate may show.")
-    min_samples: int = Field(30, ge=1, description="Fewer scored cases than this give no verdict on this evaluator: the gate fails (not enough evidence).")
+    min_samples: int = Field(30, ge=1, description="Fewer scored cases than this give no verdict on this evaluator: the gate fails (not enough evidence). "
+                                                   "The alerts read it per hour: the floor alert wants that share of it in its 15 minutes, the pass-rate "
+                                                   "drop that many in the hour.")
 
 
 class EvalDataset(Strict):

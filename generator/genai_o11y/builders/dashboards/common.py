@@ -39,6 +39,20 @@ FILTERS: list[tuple[str, str]] = [
 ]
 
 
+#: filters a series may lack the label of (a tool call, a retrieval or an evaluation has no model; an app sets no
+#: route): picking a value keeps those series, or the model filter emptied every tool_call panel (an on-call's trial)
+OR_UNSET = {"model", "route", "tenant", "prompt_version"}
+
+
+#: sel(skip=...) of a query about the whole service (a budget, a release marker): only environment and service apply
+WHOLE_SERVICE = tuple(sorted(OR_UNSET))
+
+
+def filter_matcher(var: str, label: str) -> str:
+    """The matcher of a board variable: `label=~"$var"`, and for OR_UNSET also the series without the label."""
+    return f'{label}=~"${var}|"' if var in OR_UNSET else f'{label}=~"${var}"'
+
+
 def labels_of(metric: str) -> set[str]:
     if metric in catalog.PROM_LABELS:
         return set(catalog.PROM_LABELS[metric])
@@ -52,7 +66,7 @@ def sel(metric: str, *matchers: str, skip: tuple[str, ...] = ()) -> str:
     labels = labels_of(metric)
     if not labels and not metric.startswith(("otelcol", "up", "{")):
         raise KeyError(f"unknown metric {metric!r}: add it to the collector config or the catalogue")
-    parts = list(matchers) + [f'{label}=~"${var}"' for var, label in FILTERS if label in labels and var not in skip]
+    parts = list(matchers) + [filter_matcher(var, label) for var, label in FILTERS if label in labels and var not in skip]
     return f"{metric}{{{','.join(parts)}}}"
 
 
@@ -211,8 +225,9 @@ def layout(panels: list[P]) -> list[dict]:
 
 def _query_var(name: str, label: str, metric: str, text: str, upstream: str = "") -> dict:
     q = f"label_values({metric}{upstream}, {label})"
+    unset = {"description": f"Series without a {text.lower()} (stages that have none) stay in whatever is picked."} if name in OR_UNSET else {}
     return {
-        "type": "query", "name": name, "label": text, "datasource": PROM_DS, "query": q,
+        "type": "query", "name": name, "label": text, **unset, "datasource": PROM_DS, "query": q,
         "definition": q, "refresh": 2, "includeAll": True, "multi": True, "allValue": ".*", "sort": 1,
         "current": {"selected": True, "text": ["All"], "value": ["$__all"]}, "options": [], "hide": 0,
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ... import names as n
 from ...spec import Spec
-from .common import ERROR, MODEL, PROVIDER, ROUTE, STAGE, TEMPLATE, TENANT, VERSION, P, Q, dashboard, L
+from .common import ERROR, MODEL, PROVIDER, ROUTE, STAGE, TEMPLATE, TENANT, VERSION, WHOLE_SERVICE, P, Q, dashboard, sel, L
 from .queries import PROM, REQ, or_zero, per_s, tokens_per_s, ratio
 
 UID = n.BOARD_COST
@@ -27,7 +27,7 @@ def build(spec: Spec, source: str) -> dict:
         P("Cost by route", "USD per hour by route. A route whose cost grows faster than its traffic got more expensive per answer.",
           [Q(per_hour(ROUTE), "{{" + ROUTE + "}}")], unit="currencyUSD", stack=True),
         P("Cost by tenant", f"USD per hour of the 20 most expensive tenants (hashed ids; at most {spec.cardinality.max_tenants} tenants tracked). One tenant far above the rest: abuse or a runaway integration.",
-          [Q(f'topk(20, sum by ({TENANT}) (rate({PROM["tenant_cost"]}{{deployment_environment_name=~"$environment",service_name=~"$service",{TENANT}=~"$tenant"}}[$__rate_interval])) * 3600)', "{{" + TENANT + "}}")],
+          [Q(f'topk(20, sum by ({TENANT}) (rate({sel(PROM["tenant_cost"])}[$__rate_interval])) * 3600)', "{{" + TENANT + "}}")],
           unit="currencyUSD"),
         P("Cost by prompt version", "USD per hour by prompt template and version. A new version costing more per hour at the same traffic has longer prompts or answers.",
           [Q(per_hour(f"{TEMPLATE}, {VERSION}"), "{{" + TEMPLATE + "}} {{" + VERSION + "}}")], unit="currencyUSD", stack=True),
@@ -35,7 +35,7 @@ def build(spec: Spec, source: str) -> dict:
           [Q(per_hour(task), "{{" + task + "}}")], unit="currencyUSD", stack=True),
         P("Cost per request", "USD per end-to-end request, and per successful request. The gap is money spent on answers that failed.",
           [Q(ratio(per_s(cost), per_s(PROM["calls"], REQ)), "per request"),
-           Q(ratio(per_s(cost), f'sum (rate({PROM["calls"]}{{{REQ},status_code!="STATUS_CODE_ERROR",deployment_environment_name=~"$environment",service_name=~"$service"}}[$__rate_interval]))'), "per successful request")],
+           Q(ratio(per_s(cost), per_s(PROM["calls"], REQ, 'status_code!="STATUS_CODE_ERROR"')), "per successful request")],
           unit="currencyUSD"),
         P("Cost per thumbs-up", "USD spent per positive feedback: what a satisfied answer costs. Rising means more spend, fewer happy users, or both.",
           [Q(ratio(per_s(cost), per_s(fb, f'{sentiment}="positive"')), "per thumbs-up")], unit="currencyUSD"),
@@ -45,7 +45,8 @@ def build(spec: Spec, source: str) -> dict:
         P("Unpriced calls", "Calls per second with token counts to a model that has no price in the spec: their cost is missing everywhere (GenAIUnpricedModelCalls). Should be 0.",
           [Q(per_s(PROM["unpriced"], by=PROVIDER), "{{" + PROVIDER + "}}")], unit="ops", thresholds=[(0.0001, "red")]),
         P("Spend over 24 hours against the daily budget", (f"USD spent in the last 24 hours against the spec's daily budget ({budget} USD). Crossing the line means the month's budget runs out early." if budget is not None else "USD spent in the last 24 hours (no daily budget set in the spec)."),
-          [Q(f"sum (increase({cost}{{deployment_environment_name=~\"$environment\",service_name=~\"$service\"}}[24h]))", "spent in 24h")] + ([Q(f"vector({budget})", "daily budget")] if budget is not None else []),
+          # the budget is the service's: the whole spend, whatever model, route or prompt version is picked
+          [Q(f"sum (increase({sel(cost, skip=WHOLE_SERVICE)}[24h]))", "spent in 24h")] + ([Q(f"vector({budget})", "daily budget")] if budget is not None else []),
           unit="currencyUSD"),
     ]
     return dashboard(UID, "Where the money goes: by model, route, tenant, prompt version and task; per request, per success, per thumbs-up; against the daily budget.", panels, source,

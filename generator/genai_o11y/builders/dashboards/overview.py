@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...spec import Spec
-from .common import ERROR, MODEL, OUTCOME, STAGE, TOOL, P, Q, dashboard, L
+from .common import ERROR, MODEL, OUTCOME, STAGE, TOOL, P, Q, dashboard, sel, L
 from .queries import PROM, REQ, or_zero, per_s, tokens_per_s, quantile, ratio
 from ... import names as n
 from .. import pipeline_alerts as pa
@@ -32,7 +32,7 @@ def build(spec: Spec, source: str) -> dict:
         P("Tokens per second", "Tokens per second by kind (cached input is part of input, reasoning part of output). Input growing faster than requests means prompts got longer (more chunks, longer history).",
           [Q(q, legend) for q, legend in tokens_per_s()], unit="short"),
         P("Top failing operations", "The stages, operations, models and tools with the most errors over the range. The first row is where to start.",
-          [Q(f"topk(10, sum by ({STAGE}, {op}, {MODEL}, {TOOL}, {OUTCOME}) (increase({PROM['calls']}{{{ERROR}}}[$__range])))", "{{" + STAGE + "}}", instant=True)],
+          [Q(f"topk(10, sum by ({STAGE}, {op}, {MODEL}, {TOOL}, {OUTCOME}) (increase({sel(PROM['calls'], ERROR)}[$__range])))", "{{" + STAGE + "}}", instant=True)],
           kind="table", unit="short"),
         P(pa.PANEL_ALERTS_FIRING, "genai-o11y alerts firing now (Alertmanager). Each links to its runbook section.", kind="alertlist", w=24, h=6,
           options={"alertListOptions": {}, "dashboardAlerts": False, "alertName": "GenAI", "stateFilter": {"firing": True, "pending": True}}),

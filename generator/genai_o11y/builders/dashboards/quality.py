@@ -75,8 +75,11 @@ def build(spec: Spec, source: str) -> dict:
              data_links=[data_link("Open this trace", n.BOARD_DRILLDOWN, **{"var-trace_id": "${__data.fields.traceID}"})])] if acted_on(spec) else []),
         *([P("Low-scoring traces", "Traces with an eval span past its evaluator's floor (" + "; ".join(
              f"{e.name} {'<' if e.direction == 'higher' else '>'} {e.floor:g}" for e in spec.evals.evaluators if e.floor is not None)
-             + "), that Tempo holds: open one to read the question, the retrieved context and the answer that scored low. Tail sampling keeps them "
-             "(sampling.keep_below_floor). Click a row to open the trace in the request drill-down.", kind="table", w=24, h=10,
+             + "), that Tempo holds: open one to read the question, the retrieved context and the answer that scored low. "
+             + ("Tail sampling keeps every such trace (sampling.keep_below_floor). " if spec.sampling.keep_below_floor else
+                f"Tail sampling keeps only its baseline share ({spec.sampling.baseline_percent:g}%) of them: sampling.keep_below_floor is off "
+                "(on: every one, at one more OTTL condition per span at each decision). ")
+             + "Click a row to open the trace in the request drill-down.", kind="table", w=24, h=10,
              options={"targets": [tempo(low_scores(spec), limit=20)]},
              data_links=[data_link("Open this trace", n.BOARD_DRILLDOWN, **{"var-trace_id": "${__data.fields.traceID}"})])] if low_scores(spec) else []),
         P("Response length by prompt version", "Median and p90 answer length in output tokens per prompt version. Much shorter answers after a change (prompt drift) usually come with lower feedback.",

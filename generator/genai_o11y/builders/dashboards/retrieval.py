@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ... import names as n
 from ...spec import Spec
-from .common import TEMPLATE, VERSION, P, Q, dashboard, L
+from .common import TEMPLATE, VERSION, P, Q, dashboard, sel, L
 from .queries import PROM, mean, per_s, ratio
 from ..promql import le
 
@@ -14,7 +14,7 @@ UID = n.BOARD_RETRIEVAL
 def build(spec: Spec, source: str) -> dict:
     retriever, index = L(n.RETRIEVER_VERSION), L(n.INDEX_VERSION)
     res, score = "genai_o11y_retrieval_results", "genai_o11y_retrieval_top_score"
-    dist = lambda bucket: f"sum by (le) (increase({bucket}{{deployment_environment_name=~\"$environment\",service_name=~\"$service\",genai_o11y_route=~\"$route\"}}[$__range]))"  # noqa: E731
+    dist = lambda bucket: f"sum by (le) (increase({sel(bucket)}[$__range]))"  # noqa: E731
     panels = [
         P("Results per query", "Average documents a retrieval returns, by retriever version. Falling means the index or the query rewrite changed.",
           [Q(mean(res, by=retriever), "{{" + retriever + "}}")], unit="short"),
@@ -25,7 +25,7 @@ def build(spec: Spec, source: str) -> dict:
         P("Retrieval score distribution", "Retrievals over the range by the similarity score of the best document (cumulative). Mass moving to low scores: an embedding model mismatch between queries and index, or stale content.",
           [Q(dist(PROM["retrieval_score_bucket"]), "≤ {{le}}", instant=True)], kind="bargauge", unit="short"),
         P("Mean top score by index version", "Mean best-document score by index version: a re-built index that scores lower than the one before is the first sign of retrieval drift.",
-          [Q(mean(score, by=index), "{{" + index + "}}")], unit="percentunit"),
+          [Q(mean(score, by=index), "{{" + index + "}}")], unit="short"),
         P("Reranker displacement", "Mean rank change of the documents the reranker kept (0: it agreed with retrieval). High and rising: retrieval ranks badly and the reranker compensates; near 0 always: the reranker may not run.",
           [Q(mean("genai_o11y_rerank_displacement", by=retriever), "{{" + retriever + "}}")], unit="short"),
         P("Chunks dropped at prompt assembly", "Chunks per second included in prompts, and left out by reason: budget (context too small), dedupe, policy. Budget drops rising: prompts got longer or the context smaller.",

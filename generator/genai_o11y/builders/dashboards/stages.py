@@ -6,8 +6,8 @@ from __future__ import annotations
 from ... import catalog
 from ... import names as n
 from ...spec import Spec
-from .common import ENV, MODEL, RELEASE, ROUTE, STAGE, SVC, P, Q, dashboard, data_link, hide_field, trace_id_variable, variables, L
-from .queries import NOT_PIPELINE, POSITION, PROM, TEMPO_SCOPE, or_zero, per_s, quantile, stage_mean, stage_p95, tempo, waterfall, where
+from .common import ENV, MODEL, RELEASE, ROUTE, STAGE, SVC, P, Q, dashboard, data_link, hide_field, sel, trace_id_variable, variables, L
+from .queries import NOT_PIPELINE, POSITION, PROM, REQ, TEMPO_SCOPE, or_zero, per_s, quantile, stage_mean, stage_p95, tempo, waterfall, where
 
 UID = n.BOARD_STAGES
 
@@ -39,9 +39,15 @@ def waterfall_panel(title: str, stages: list[str], per_stage, what: str, bad: st
                       "tooltip": {"mode": "multi", "sort": "none"}})
 
 
-def slow_trace_query(threshold_ms: int) -> str:
-    """TraceQL: traces of the selected services that took longer than `threshold_ms` end to end."""
-    return where(*TEMPO_SCOPE, f"trace:duration > {threshold_ms}ms")
+def slow_trace_query(threshold_ms: int, stages: dict[str, int] | None = None) -> str:
+    """TraceQL: traces of the selected services that took longer than `threshold_ms` end to end, or with a span of
+    one of `stages` (stage -> its latency SLO's threshold) slower than that threshold."""
+    return " || ".join([where(*TEMPO_SCOPE, f"trace:duration > {threshold_ms}ms")]
+                       + [where(*TEMPO_SCOPE, f'span.{n.STAGE} = "{stage}"', f"duration > {ms}ms") for stage, ms in (stages or {}).items()])
+
+
+def stage_is(stage: str) -> str:
+    return f'{STAGE}="{stage}"'
 
 
 def build(spec: Spec, source: str) -> dict:
@@ -50,7 +56,7 @@ def build(spec: Spec, source: str) -> dict:
     pipeline = f'{STAGE}!~"{NOT_PIPELINE}"'
     slo = {s.stage: s.threshold_ms for s in spec.slos.latency}
     share = [
-        Q(f'sum by ({STAGE}) (increase({dsum}{{{STAGE}="{s}"}}[$__range]))\n/ on () group_left\nsum(increase({dsum}{{{STAGE}="request"}}[$__range]))',
+        Q(f"sum by ({STAGE}) (increase({sel(dsum, stage_is(s))}[$__range]))\n/ on () group_left\nsum(increase({sel(dsum, REQ)}[$__range]))",
           "{{" + STAGE + "}}", instant=True)
         for s in stages
     ]
@@ -59,6 +65,10 @@ def build(spec: Spec, source: str) -> dict:
     slo_text = ", ".join(f"{k} {v} ms" for k, v in slo.items()) or "none"
     slow_ms = slo.get("request", SLOW_REQUEST_MS)
     slow_why = "the request latency SLO" if "request" in slo else "a fixed threshold: the spec has no request latency SLO"
+    stage_slo = {k: v for k, v in slo.items() if k != n.REQUEST_STAGE}
+    stage_slo_text = ", ".join(f"{k} {v} ms" for k, v in stage_slo.items()) or "none in the spec"
+    kept = ("Tail sampling keeps every such trace (sampling.keep_slo_breaches)." if spec.sampling.keep_slo_breaches else
+            "Tail sampling keeps only its baseline share of them (sampling.keep_slo_breaches is off): most are not in Tempo.")
     panels = [
         waterfall_panel("Stage waterfall (mean)", stages, stage_mean, "mean duration",
                         "A long bar is where the time goes; a bar that grew against last week is the stage that got slower, and its end moving right "
@@ -66,9 +76,10 @@ def build(spec: Spec, source: str) -> dict:
         waterfall_panel("Stage waterfall (p95)", stages, stage_p95, "p95",
                         "The p95s laid end to end: a pessimistic budget (the slow tail of every stage at once). A stage whose p95 bar is far longer than "
                         "its mean bar has a slow tail worth an exemplar (Latency by stage) and a look at the slow traces below."),
-        P("Slow traces (Tempo)", f"Traces of the selected services slower than {slow_ms} ms end to end ({slow_why}), from Tempo (tail sampling "
-          "keeps slow traces). Many rows means requests breach the latency SLO. Click a row to draw that trace as a waterfall beside this table.",
-          kind="table", w=8, h=14, options={"targets": [tempo(slow_trace_query(slow_ms), limit=20)]},
+        P("Slow traces (Tempo)", f"Traces of the selected services slower than {slow_ms} ms end to end ({slow_why}), or with a span slower than "
+          f"its stage's latency SLO ({stage_slo_text}), from Tempo. {kept} Many rows means requests breach the latency SLOs. Click a row to draw "
+          "that trace as a waterfall beside this table.",
+          kind="table", w=8, h=14, options={"targets": [tempo(slow_trace_query(slow_ms, stage_slo), limit=20)]},
           data_links=[data_link("Show this trace's waterfall", UID, **{"var-trace_id": "${__data.fields.traceID}"})]),
         P("Waterfall of a slow trace", "The trace picked in 'Slow traces' (or pasted into the Trace id variable), from Tempo: its stages as a waterfall "
           "with their attributes. The widest span is the stage to fix; a gap between spans is time the stages do not account for (queueing, "
