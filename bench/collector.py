@@ -5,8 +5,8 @@ build, same load, in one run; and the gateway tier's throughput per core. Prints
 the verdict judges that run's CPU per span against 2x; CPU per span flat as the rate grows and memory
 independent of traffic: see scaling()); asserts nothing.
 CPU is the process's threads' time on CPU (schedstat, ns), not clock ticks; the marginal CPU per span takes out
-what the process uses idle (sampled for IDLE_SECONDS before the load; the sidecar and the pass-through get the
-whole load once before that, so every rate starts with the same metric series). Every collector here runs with
+what the process uses idle (sampled for IDLE_SECONDS before the load; then the sidecar and the pass-through get
+the whole load once, so every rate starts with the same metric series, and the warm-up takes in its export). Every collector here runs with
 GODEBUG=gctrace=1 (one line on stderr per garbage collection, the shipped binary and config otherwise): the live
 heap each collection leaves is the memory the process holds, apart from the garbage a peak RSS also counts.
 
@@ -308,18 +308,21 @@ def run(binary: Path, label: str, cfg: dict, spec, bodies: list[bytes], tmp: Pat
 
     threads = [threading.Thread(target=send, args=(i,), daemon=True) for i in range(senders)]
     url = f"http://{c.telemetry_endpoint}/metrics"
+    idle_rss = _status(proc.pid, "VmRSS")
+    idle_heap = live_heap(pprof) if pprof else 0
+    # the CPU the process spends with no load (timers, its own telemetry): the marginal CPU per span takes it out.
+    # Before the priming below: sampled after it, the idle CPU took in the priming's flush and export (a run read
+    # 3 - 10x the idle cores, and marginal CPU per span at 400 spans/s near zero or below)
+    i0, it0 = _proc_stat(proc.pid)[0], time.perf_counter()
+    time.sleep(IDLE_SECONDS)
+    idle_cores = (_proc_stat(proc.pid)[0] - i0) / (time.perf_counter() - it0)
     if not gateway:  # the whole load once: its metric series (bounded by the cardinality limits) exist at every rate; at
-        # 400 spans/s the run otherwise saw part of them, and its live heap read lower than 2,000/s's for that alone
+        # 400 spans/s the run otherwise saw part of them, and its live heap read lower than 2,000/s's for that alone.
+        # The warm-up that follows takes in its flush and export.
         prime = grpc.insecure_channel(c.otlp_grpc_endpoint, options=[("grpc.max_send_message_length", 64 << 20)]).unary_unary(
             "/opentelemetry.proto.collector.trace.v1.TraceService/Export", request_serializer=lambda b: b, response_deserializer=lambda b: b)
         for body in bodies:
             prime(body, timeout=120)
-    idle_rss = _status(proc.pid, "VmRSS")
-    idle_heap = live_heap(pprof) if pprof else 0
-    # the CPU the process spends with no load (timers, its own telemetry): the marginal CPU per span takes it out
-    i0, it0 = _proc_stat(proc.pid)[0], time.perf_counter()
-    time.sleep(IDLE_SECONDS)
-    idle_cores = (_proc_stat(proc.pid)[0] - i0) / (time.perf_counter() - it0)
     try:
         for t in threads:
             t.start()
