@@ -507,6 +507,8 @@ def av(value) -> common_pb2.AnyValue:
         return common_pb2.AnyValue(int_value=value)
     if isinstance(value, float):
         return common_pb2.AnyValue(double_value=value)
+    if isinstance(value, bytes):
+        return common_pb2.AnyValue(bytes_value=value)
     if isinstance(value, list):
         return common_pb2.AnyValue(array_value=common_pb2.ArrayValue(values=[av(v) for v in value]))
     if isinstance(value, dict):

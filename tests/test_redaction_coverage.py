@@ -26,6 +26,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1 import common_pb2
 
+from genai_o11y import localstack
 from genai_o11y.builders import redaction
 from genai_o11y.redact import RedactingSpanExporter, Redactor
 from harness import OtlpSink, collector_ports, make_spec, run_collector, wait_for
@@ -338,13 +339,7 @@ def test_the_ottl_engine_leaks_no_log_field(otelcol, tmp_path, mode):
 
 # --- the app-side redactor ----------------------------------------------------------------------------
 
-def _py(v: common_pb2.AnyValue):
-    kind = v.WhichOneof("value")
-    if kind == "array_value":
-        return [_py(x) for x in v.array_value.values]
-    if kind == "kvlist_value":
-        return {kv.key: _py(kv.value) for kv in v.kvlist_value.values}
-    return getattr(v, kind) if kind else None
+_py = localstack.otlp_value
 
 
 def _attrs(kvs) -> dict:

@@ -17,6 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import harness
 import pytest
 
 from genai_o11y import localstack, stack
@@ -214,23 +215,8 @@ def test_the_local_trace_store_keeps_every_kind_of_attribute_value(tmp_path):
     kinds = [f.name for f in common_pb2.AnyValue.DESCRIPTOR.oneofs_by_name["value"].fields]
     assert set(kinds) == set(samples), f"a kind of AnyValue this test does not know: {sorted(set(kinds) - set(samples))}"
 
-    def any_value(v) -> common_pb2.AnyValue:
-        if isinstance(v, bool):
-            return common_pb2.AnyValue(bool_value=v)
-        if isinstance(v, int):
-            return common_pb2.AnyValue(int_value=v)
-        if isinstance(v, float):
-            return common_pb2.AnyValue(double_value=v)
-        if isinstance(v, str):
-            return common_pb2.AnyValue(string_value=v)
-        if isinstance(v, bytes):
-            return common_pb2.AnyValue(bytes_value=v)
-        if isinstance(v, list):
-            return common_pb2.AnyValue(array_value=common_pb2.ArrayValue(values=[any_value(x) for x in v]))
-        return common_pb2.AnyValue(kvlist_value=common_pb2.KeyValueList(values=[common_pb2.KeyValue(key=k, value=any_value(x)) for k, x in v.items()]))
-
     def of_kind(kind: str, v) -> common_pb2.AnyValue:
-        return any_value(v) if kind in ("array_value", "kvlist_value") else common_pb2.AnyValue(**{kind: v})
+        return harness.av(v) if kind in ("array_value", "kvlist_value") else common_pb2.AnyValue(**{kind: v})
 
     attrs = [common_pb2.KeyValue(key=f"{kind}.{i}", value=of_kind(kind, v)) for kind, vs in samples.items() for i, v in enumerate(vs)]
     span = trace_pb2.Span(trace_id=b"\x01" * 16, span_id=b"\x02" * 8, name="s", attributes=attrs)
