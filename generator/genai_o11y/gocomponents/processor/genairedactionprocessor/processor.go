@@ -25,9 +25,10 @@ type rule struct {
 	re        *regexp.Regexp
 	scan      *scanner // "may re match?" before the replacing scan
 	mask      string
-	maskBytes byteSet  // the bytes of mask (a superset of what masking adds: ${1} expands to matched text)
-	lits      []string // gate: a literal in the lowercased text ...
-	gate      *scanner // ... or a match of requires_match there
+	maskBytes byteSet   // the bytes of mask (a superset of what masking adds: ${1} expands to matched text)
+	lits      []string  // gate: a literal in the lowercased text ...
+	litBytes  []byteSet // ... (the bytes of each: a text without one of them cannot hold it)
+	gate      *scanner  // ... or a match of requires_match there
 	gated     bool
 	hc        bool // high confidence: also checked on Tier 1 values
 }
@@ -38,6 +39,9 @@ func compileRule(r Rule) (*rule, error) {
 		return nil, fmt.Errorf("%s: %w", r.Name, err)
 	}
 	out := &rule{re: re, scan: newScanner(re), mask: r.Mask, maskBytes: presence(r.Mask), lits: r.RequiresAny, gated: len(r.RequiresAny) > 0 || r.RequiresMatch != "", hc: r.HighConfidence}
+	for _, lit := range out.lits {
+		out.litBytes = append(out.litBytes, presence(lit))
+	}
 	if r.RequiresMatch != "" {
 		g, err := regexp.Compile(r.RequiresMatch)
 		if err != nil {
@@ -52,8 +56,8 @@ func (r *rule) gateHolds(t *text) bool {
 	if !r.gated {
 		return true
 	}
-	for _, lit := range r.lits {
-		if strings.Contains(t.lower, lit) {
+	for i, lit := range r.lits {
+		if t.lowerBytes.holds(&r.litBytes[i]) && strings.Contains(t.lower, lit) {
 			return true
 		}
 	}
@@ -71,6 +75,8 @@ func newText(s string) *text {
 	t := &text{s: s, lower: strings.ToLower(s), bytes: presence(s)}
 	if t.lower == s {
 		t.lowerBytes = t.bytes
+	} else if lb, ascii := t.bytes.asciiLower(); ascii {
+		t.lowerBytes = lb
 	} else {
 		t.lowerBytes = presence(t.lower)
 	}
@@ -674,15 +680,46 @@ func (r *redactor) hashID(v pcommon.Value) {
 	v.SetStr("h_" + hex.EncodeToString(sum[:8]))
 }
 
+// countTokens: the mask tokens in s, each counted as strings.Count counts it (leftmost, not
+// overlapping itself), in one pass over the places where a token can start instead of one per token.
 func (r *redactor) countTokens(s string) int {
-	if r.tokenFirst == "" || !strings.ContainsAny(s, r.tokenFirst) {
+	i := r.nextTokenStart(s, 0)
+	if i < 0 {
 		return 0
 	}
+	var nextBuf [32]int
+	next := nextBuf[:0] // per token: where its next occurrence may start (after its last one)
+	if len(r.tokens) > len(nextBuf) {
+		next = make([]int, 0, len(r.tokens))
+	}
+	next = next[:len(r.tokens)]
 	n := 0
-	for _, t := range r.tokens {
-		n += strings.Count(s, t)
+	for ; i >= 0; i = r.nextTokenStart(s, i+1) {
+		for j, t := range r.tokens {
+			if t != "" && i >= next[j] && strings.HasPrefix(s[i:], t) {
+				n++
+				next[j] = i + len(t)
+			}
+		}
 	}
 	return n
+}
+
+// nextTokenStart: the first index >= from where s holds a byte a mask token starts with, or -1.
+func (r *redactor) nextTokenStart(s string, from int) int {
+	if from >= len(s) || r.tokenFirst == "" {
+		return -1
+	}
+	var i int
+	if len(r.tokenFirst) == 1 {
+		i = strings.IndexByte(s[from:], r.tokenFirst[0])
+	} else {
+		i = strings.IndexAny(s[from:], r.tokenFirst)
+	}
+	if i < 0 {
+		return -1
+	}
+	return from + i
 }
 
 // truncate cuts s to at most limit characters (runes; an invalid byte counts as one), never
