@@ -171,7 +171,22 @@ def test_no_record_method_raises_whatever_it_is_given(mem, caplog):
                     args[p.name] = bad
                     m(**args)  # must not raise
     assert "Traceback" not in caplog.text
-    assert "genai-o11y helper error in record_eval (ignored): ValueError" in caplog.text  # a score of "high"
+    assert "score 'high' is not a finite number (left out)" in caplog.text
+
+
+def test_an_eval_without_a_finite_score_keeps_its_label_or_is_not_sent(mem, caplog):
+    """A label-only result (a pass/fail judge) is sent; a NaN or infinite score (a judge whose output did
+    not parse) is left out, so no NaN reaches the sidecar's sums: the label alone is sent, or nothing."""
+    obs, exporter, _ = mem
+    tid = "0" * 31 + "7"
+    obs.record_eval(tid, "refusal_check", label="false")
+    obs.record_eval(tid, "faithfulness", float("nan"), label="fail")
+    obs.record_eval(tid, "faithfulness", float("inf"))
+    obs.record_eval(tid, "faithfulness", "0.25")
+    evals = [dict(s.attributes) for s in by_stage(exporter)["evaluation"]]
+    assert [(a[GA.GEN_AI_EVALUATION_NAME], a.get(GA.GEN_AI_EVALUATION_SCORE_VALUE), a.get(n.EVAL_LABEL)) for a in evals] == [
+        ("refusal_check", None, "false"), ("faithfulness", None, "fail"), ("faithfulness", 0.25, None)]
+    assert "score nan is not a finite number" in caplog.text and "neither a finite score nor a label (not sent)" in caplog.text
 
 
 def test_feedback_and_evals_join_the_request_trace(mem, prompts):

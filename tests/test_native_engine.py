@@ -161,7 +161,8 @@ def dimension_items(n: int, seed: int = 5) -> list:
             names.RERANK_DISPLACEMENT: lambda: rng.random(),
             names.CHUNKS_INCLUDED: lambda: rng.randint(0, 9),
             names.PROMPT_TRUNCATED: lambda: pick(True, False, "true"),
-            names.EVAL_SCORE: lambda: rng.random(),
+            # a judge whose output did not parse: NaN, an infinity, "nan" (one would make the sum NaN for good)
+        names.EVAL_SCORE: lambda: rng.choice([rng.random()] * 8 + [float("nan"), float("-inf"), "nan", "0.4"]),
             names.QUALITY_PROXY: lambda: pick(*[p.name for p in spec.evals.proxies], "thumbs_sideways", 4),
             names.SERVICE_NAME: lambda: "span-level-name",
             # the resource's labels: the span's own value wins
@@ -335,20 +336,21 @@ def usage_items(n: int, seed: int = 23) -> list:
         names.TENANT: lambda: f"t{rng.randint(0, 9)}",
         names.TOOLS_CALLED: lambda: rng.choice(["search_kb", "lookup_order,search_kb", ""]),
         **{k.attribute: (lambda: number(600)) for k in names.TOKEN_KINDS},
-        names.COST_USD: lambda: rng.choice([rng.random(), rng.randint(0, 2), "0.25"]),
+        names.COST_USD: lambda: rng.choice([rng.random(), rng.randint(0, 2), "0.25", "NaN"]),
         names.COST_UNPRICED: lambda: rng.choice([True, False, "true"]),
         names.FEEDBACK_SENTIMENT: lambda: rng.choice(["positive", "negative"]),
         names.QUALITY_PROXY: lambda: rng.choice([*[p.name for p in spec.evals.proxies], "thumbs_sideways", 3]),
         names.FAILURE_CATEGORY: lambda: rng.choice([*names.FAILURE_CATEGORIES, "oops"]),
         names.CACHE_HIT: lambda: rng.choice([True, False]),
-        names.RETRIEVAL_TOP_SCORE: lambda: rng.choice([rng.random(), 0.5, 1, "0.3"]),
+        names.RETRIEVAL_TOP_SCORE: lambda: rng.choice([rng.random(), 0.5, 1, "0.3", float("inf")]),
         names.RETRIEVAL_RESULTS: lambda: number(12),
         names.RETRIEVER_VERSION: lambda: rng.choice(["bm25-1", "dense-2"]),
         names.RERANK_DISPLACEMENT: lambda: rng.random() * 10,
         names.CHUNKS_INCLUDED: lambda: number(9),
         **{key: (lambda: number(5)) for key in names.CHUNKS_EXCLUDED.values()},
         names.PROMPT_TRUNCATED: lambda: rng.choice([True, False, "true"]),
-        names.EVAL_SCORE: lambda: rng.random(),
+        # a judge whose output did not parse: NaN, an infinity, "nan" (one would make the sum NaN for good)
+        names.EVAL_SCORE: lambda: rng.choice([rng.random()] * 8 + [float("nan"), float("-inf"), "nan", "0.4"]),
         names.EVAL_NAME: lambda: rng.choice(["faithfulness", "relevance"]),
         names.EVAL_LABEL: lambda: rng.choice(["pass", "fail"]),
     }
@@ -474,6 +476,10 @@ def test_both_engines_make_the_same_usage_metrics(otelcol, tmp_path):
         base = m.name.replace(".", "_")
         assert (base + ("_bucket" if m.buckets is not None else "_total")) in exported, m.name
     assert len(native) > 1000
+    # non-finite values (NaN, infinities, "nan") are in the input, and in no sum
+    assert not [k for k, v in native.items() if not math.isfinite(v)], "a series is NaN or infinite"
+    assert any(isinstance(v, float) and not math.isfinite(v) or v == "nan"
+               for _r, sp in items for kv in sp.attributes for v in [kv.value.double_value if kv.value.HasField("double_value") else kv.value.string_value])
     assert not [k for k in native if any(lab.startswith("genai_o11y_s2m") for lab, _v in k[1])]
     # the span metrics: every series, labelled as the catalog says, every status code, every bucket reached
     span_series = [k for k in native if k[0] in {catalog.PROM[s] for s in ("calls", "duration_bucket", "duration_sum", "duration_count")}]

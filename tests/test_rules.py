@@ -331,3 +331,60 @@ def test_the_counters_runbooks_and_the_readme_name_are_the_series_prometheus_has
                 if m.group(1) in counters:
                     bare.append(f"{doc.name}:{i}: {m.group(1)}")
     assert not bare, "counters named without _total:\n" + "\n".join(bare)
+
+
+def _eval_series(name: str, service: str, **labels: str) -> str:
+    extra = "".join(f',{names.prom_label(k)}="{v}"' for k, v in labels.items())
+    return (f'{name}{{{names.prom_label(names.EVAL_NAME)}="{service}"{extra},{names.prom_label(names.SERVICE_NAME)}="copilot",'
+            f'{names.prom_label(names.ENVIRONMENT)}="production"}}')
+
+
+def test_eval_alerts_follow_each_evaluators_direction_and_pass_labels(promtool, tmp_path):
+    """A trial found GenAIQualityScoreDrop firing when a lower-is-better score improved and quiet when it
+    worsened, and the pass rate counting a label as a pass if any evaluator listed it (a refusal check whose
+    pass label is "false" read 100% passing at 50%). On a spec with such evaluators, through promtool: a
+    toxicity rise 0.05 -> 0.15 fires, a fall 0.15 -> 0.05 does not, a rise over a baseline of 0 within the
+    evaluator's tolerated_regression does not; refusal_check's "true" share 5% -> 50% fires, with the pass
+    rate read at 50%; faithfulness "true" still passes."""
+    spec = harness.make_spec({"evals.evaluators": [
+        {"name": "faithfulness", "direction": "higher", "floor": 0.6},
+        {"name": "toxicity", "direction": "lower", "tolerated_regression": 0.05},
+        {"name": "refusal_check", "pass_labels": ["false"]},
+    ]})
+    (tmp_path / "rules.yaml").write_text(render.to_yaml(rules.build(spec)))
+    score = names.prom_label(names.EVAL_LABEL)
+    cnt, tot, res = "genai_o11y_evaluation_score_count", "genai_o11y_evaluation_score_sum", "genai_o11y_evaluation_results_total"
+    lab = lambda ev, label: _eval_series(res, ev, **{names.EVAL_LABEL: label})  # noqa: E731
+    # what fires, read from ALERTS (the texts are checked by alerts/tests/ on the default spec)
+    exp = lambda ev, alert="GenAIQualityScoreDrop": {"labels": f'ALERTS{{alertname="{alert}",alertstate="firing",deployment_environment_name="production",gen_ai_evaluation_name="{ev}",'  # noqa: E731
+                                f'genai_o11y_data="spans",service_name="copilot",severity="warning"}}', "value": 1}
+    cases = [
+        ("toxicity 0.05 -> 0.15 (lower is better) fires", [(cnt, "toxicity", "0+10x306"), (tot, "toxicity", "0+0.5x288 144+1.5x17")],
+         "GenAIQualityScoreDrop", [exp("toxicity")]),
+        ("toxicity 0.15 -> 0.05 is an improvement", [(cnt, "toxicity", "0+10x306"), (tot, "toxicity", "0+1.5x288 432+0.5x17")],
+         "GenAIQualityScoreDrop", []),
+        ("toxicity 0 -> 0.02 is within its tolerated regression", [(cnt, "toxicity", "0+10x306"), (tot, "toxicity", "0+0x288 0+0.2x17")],
+         "GenAIQualityScoreDrop", []),
+        ("faithfulness 0.8 -> 0.7 still fires", [(cnt, "faithfulness", "0+10x306"), (tot, "faithfulness", "0+8x288 2304+7x17")],
+         "GenAIQualityScoreDrop", [exp("faithfulness")]),
+    ]
+    tests = []
+    for name, series, alert, alerts in cases:
+        tests.append({"name": name, "interval": "5m",
+                      "input_series": [{"series": _eval_series(m, ev), "values": v} for m, ev, v in series],
+                      "promql_expr_test": [{"expr": f'ALERTS{{alertname="{alert}",alertstate="firing"}}', "eval_time": "25h30m", "exp_samples": alerts}]})
+    # refusal_check passes on "false": 95% -> 50%; faithfulness labelled "true" (a default pass label) 90% -> 90%
+    tests.append({"name": "each evaluator's own pass labels", "interval": "5m", "input_series": [
+        {"series": lab("refusal_check", "false"), "values": "0+19x288 5472+10x17"},
+        {"series": lab("refusal_check", "true"), "values": "0+1x288 288+10x17"},
+        {"series": lab("faithfulness", "true"), "values": "0+9x306"},
+        {"series": lab("faithfulness", "false"), "values": "0+1x306"},
+    ], "promql_expr_test": [{"expr": "genai_o11y:eval_pass:ratio_rate1h", "eval_time": "25h30m", "exp_samples": [
+        {"labels": f'genai_o11y:eval_pass:ratio_rate1h{{{names.prom_label(names.EVAL_NAME)}="faithfulness",{names.prom_label(names.SERVICE_NAME)}="copilot",'
+                   f'{names.prom_label(names.ENVIRONMENT)}="production"}}', "value": 0.9},
+        {"labels": f'genai_o11y:eval_pass:ratio_rate1h{{{names.prom_label(names.EVAL_NAME)}="refusal_check",{names.prom_label(names.SERVICE_NAME)}="copilot",'
+                   f'{names.prom_label(names.ENVIRONMENT)}="production"}}', "value": 0.5},
+    ]}, {"expr": 'ALERTS{alertname="GenAIEvalPassRateDrop",alertstate="firing"}', "eval_time": "25h30m", "exp_samples": [exp("refusal_check", "GenAIEvalPassRateDrop")]}]})
+    (tmp_path / "t.test.yaml").write_text(render.to_yaml({"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": tests}))
+    proc = subprocess.run([str(promtool), "test", "rules", "t.test.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "SUCCESS" in proc.stdout, proc.stdout[-6000:] + proc.stderr[-3000:]

@@ -150,10 +150,16 @@ class UsageMetric:
         attributes = [{"key": d} if d == self.requires else {"key": d, "default_value": n.NONE_VALUE} for d in self.labels]
         if self.requires not in self.labels:
             attributes.append({"key": self.requires})
+        conditions = [w.ottl(ctx) for w in self.when]
+        if self.value and self.value_type == "double":
+            # a NaN or an infinity is not recorded (it would poison the cumulative sum), as genai_usage's
+            # AsDouble refuses it; written so that a value Double() cannot read (nil) passes as before
+            v = f"Double({attr(self.value, ctx)})"
+            conditions += [f"not ({v} != {v})", f"not ({v} > {FINITE_MAX})", f"not ({v} < -{FINITE_MAX})"]
         m = {
             "name": self.name,
             "description": self.description,
-            "conditions": [" and ".join(w.ottl(ctx) for w in self.when)],
+            "conditions": [" and ".join(conditions)],
             "attributes": attributes,
             "include_resource_attributes": [{"key": n.SERVICE_NAME}],
         }
@@ -186,6 +192,10 @@ class UsageMetric:
         if self.exemplars:
             m["exemplars"] = True
         return m
+
+
+#: The largest finite double, as an OTTL literal: a value above it is +Inf.
+FINITE_MAX = "1.7976931348623157e308"
 
 
 def _metric(key: str, name: str, description: str, value: str | None, when: list[When], dims: list[str], unit: str = "",

@@ -16,6 +16,7 @@ import math
 from .. import catalog
 from .. import names as n
 from ..spec import Spec
+from ..spec.model import Evaluator
 from .alerting import Alert, Runbook, dashboard
 from .promql import NOT_PIPELINE, REQUEST, le, prom_regex
 
@@ -59,7 +60,7 @@ def _ratios(spec: Spec, w: str) -> dict[str, str]:
         "prompt_truncations": _ratio(catalog.PROM["truncations"], REQUESTS, G, w),
         "retrieval_zero_results": _ratio(f'{catalog.PROM["retrieval_bucket"]}{{{le(0)}}}', catalog.PROM["retrieval_count"], G, w),
         # labelled eval results (gen_ai.evaluation.score.label) that pass, per evaluator
-        "eval_pass": _ratio(f'{catalog.PROM["eval_results"]}{{{L(n.EVAL_LABEL)}=~"{pass_label_regex(spec)}"}}', catalog.PROM["eval_results"], f"{G}, {EVAL}", w),
+        "eval_pass": _pass_ratio(spec, w),
     }
     if _required_tools(spec):
         out["answers_missing_tool"] = (
@@ -70,13 +71,32 @@ def _ratios(spec: Spec, w: str) -> dict[str, str]:
     return out
 
 
-def pass_label_regex(spec: Spec) -> str:
-    """Labels that count as a pass: every evaluator's pass_labels (the spec's default list where it names
-    none), case-insensitive."""
-    from ..spec.model import Evaluator
+def evaluator_selectors(spec: Spec) -> list[tuple[Evaluator, str]]:
+    """Each evaluator the spec lists with the matcher of its series, and the spec's defaults (an
+    Evaluator named "default") with the matcher of every evaluator it does not list."""
+    listed = [e.name for e in spec.evals.evaluators]
+    out = [(e, f'{EVAL}="{e.name}"') for e in spec.evals.evaluators]
+    return out + [(Evaluator(name="default"), f'{EVAL}!~"{prom_regex(listed)}"' if listed else "")]
 
-    labels = {lab.lower() for e in [*spec.evals.evaluators, Evaluator(name="default")] for lab in e.pass_labels}
-    return "(?i)" + prom_regex(sorted(labels))
+
+def pass_label_regex(ev: Evaluator) -> str:
+    """The labels that count as a pass for one evaluator (its pass_labels), case-insensitive."""
+    return "(?i)" + prom_regex(sorted({lab.lower() for lab in ev.pass_labels}))
+
+
+def _pass_ratio(spec: Spec, w: str) -> str:
+    """Labelled results that pass, per evaluator, each by its own pass_labels (a label one evaluator passes,
+    "false" for a refusal check, is a failure of another): the evaluators' series are disjoint, so their
+    passing rates are unioned under one sum."""
+    res = catalog.PROM["eval_results"]
+    selectors = []
+    for ev, sel in evaluator_selectors(spec):
+        label = f'{L(n.EVAL_LABEL)}=~"{pass_label_regex(ev)}"'
+        selectors.append(f"rate({res}{{{', '.join(m for m in (sel, label) if m)}}}[{w}])")
+    passing = "\n  or\n  ".join(selectors)
+    by = f"{G}, {EVAL}"
+    bottom = f"sum by ({by}) (rate({res}[{w}]))"
+    return f"(\n  sum by ({by}) (\n  {passing}\n  )\n  or\n  0 * {bottom}\n)\n/\n{bottom}"
 
 
 def _required_tools(spec: Spec) -> bool:
@@ -195,16 +215,39 @@ def floor_expr(spec: Spec) -> str | None:
     return "\nor\n".join(parts) if parts else None
 
 
+def lower_is_better(spec: Spec) -> str:
+    """The evaluators the spec says are better lower, for the texts that name a direction."""
+    return ", ".join(e.name for e in spec.evals.evaluators if e.direction == "lower") or "none in the spec"
+
+
+def quality_drop_expr(spec: Spec) -> str:
+    """Per evaluator: its mean score over the last hour quality_drop_percent worse than its baseline, in
+    the evaluator's direction (below it; above it where lower is better, and there also by more than the
+    evaluator's tolerated_regression in score units, so that 0.001 over a baseline of 0 is no drop;
+    evaluators the spec does not list are higher-is-better), with at least min_requests_per_hour scores in
+    the hour."""
+    t = spec.alerting.thresholds
+    share = t.quality_drop_percent / 100
+    cur, base = catalog.REC_EVAL_SCORE_MEAN_1H, catalog.REC_EVAL_SCORE_MEAN_BASELINE
+    parts = []
+    for ev, matcher in evaluator_selectors(spec):
+        sel = f"{{{matcher}}}" if matcher else ""
+        if ev.direction == "higher":
+            cond = f"{cur}{sel} < {round(1 - share, 6)!r} * {base}{sel}"
+        else:
+            cond = (f"{cur}{sel} > {round(1 + share, 6)!r} * {base}{sel}\n  and\n  "
+                    f"{cur}{sel} - {base}{sel} > {ev.tolerated_regression!r}")
+        parts.append(f"(\n  {cond}\n  and on ({G}, {EVAL})\n  {catalog.REC_EVALS_1H}{sel} * 3600 >= {t.min_requests_per_hour}\n)")
+    return "\nor\n".join(parts)
+
+
 def pass_rate_drop_expr(spec: Spec) -> str:
     """Per evaluator: its pass rate over the last hour more than its tolerated_pass_rate_drop (points) below
     the baseline, with at least min_samples labelled results in the hour; evaluators the spec does not
     list use the spec's defaults."""
-    from ..spec.model import Evaluator
-
-    listed = [e.name for e in spec.evals.evaluators]
     parts = []
-    for ev, sel in [(e, f'{{{EVAL}="{e.name}"}}') for e in spec.evals.evaluators] + [
-            (Evaluator(name="default"), f'{{{EVAL}!~"{prom_regex(listed)}"}}' if listed else "")]:
+    for ev, matcher in evaluator_selectors(spec):
+        sel = f"{{{matcher}}}" if matcher else ""
         parts.append(f"(\n  {catalog.ratio_1h('eval_pass')}{sel} < {catalog.ratio_baseline('eval_pass')}{sel} - {ev.tolerated_pass_rate_drop!r}\n"
                      f"  and on ({G}, {EVAL})\n  {catalog.REC_EVAL_RESULTS_1H}{sel} * 3600 >= {ev.min_samples}\n)")
     return "\nor\n".join(parts)
@@ -354,16 +397,14 @@ def alerts(spec: Spec) -> list[Alert]:
     out = [
         Alert(
             name="GenAIQualityScoreDrop",
-            expr=(
-                f"{catalog.REC_EVAL_SCORE_MEAN_1H} < {round(1 - t.quality_drop_percent / 100, 6)} * {catalog.REC_EVAL_SCORE_MEAN_BASELINE}\n"
-                f"and on ({G}, {EVAL})\n{catalog.REC_EVALS_1H} {min_rate}"
-            ),
+            expr=quality_drop_expr(spec),
             severity="warning",
             for_=slow,
-            summary=f"Eval score {{{{ $labels.{EVAL} }}}} of {{{{ $labels.{SVC} }}}} dropped {t.quality_drop_percent:g}% or more below its {days}-day average",
+            summary=f"Eval score {{{{ $labels.{EVAL} }}}} of {{{{ $labels.{SVC} }}}} is {t.quality_drop_percent:g}% or more worse than its {days}-day average",
             description=(
                 f"The mean {{{{ $labels.{EVAL} }}}} score of {svc} over the last hour is {{{{ $value | printf \"%.3f\" }}}}, "
-                f"at least {t.quality_drop_percent:g}% below its average of the previous {days} days."
+                f"at least {t.quality_drop_percent:g}% worse than its average of the previous {days} days "
+                f"(below it; above it for an evaluator whose lower scores are better: {lower_is_better(spec)})."
             ),
             runbook=Runbook(
                 meaning="Answers got worse by the app's own evaluations (online evals, LLM-as-judge, heuristics) while requests may all succeed: the quiet failure of a prompt, model or retrieval change.",

@@ -22,6 +22,7 @@ import contextlib
 import contextvars
 import functools
 import logging
+import math
 import random
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -374,11 +375,27 @@ class Observability:
         self._linked(n.USER_ACTION, f"user_action {kind}", trace_id, {**extra, n.QUALITY_PROXY: kind, "gen_ai.response.id": response_id})
 
     @_safe
-    def record_eval(self, trace_id: str | int, name: str, score: float, label: str | None = None, explanation: str | None = None,
+    def record_eval(self, trace_id: str | int, name: str, score: float | None = None, label: str | None = None, explanation: str | None = None,
                     case_id: str | None = None) -> None:
-        """An evaluation result (online eval, LLM-as-judge) of the answer of `trace_id`; `case_id` when the
-        request answered a frozen eval case (`genai-o11y dataset build`), so the release gate pairs runs by case."""
-        attrs = {n.EVAL_NAME: name, n.EVAL_SCORE: float(score), "gen_ai.evaluation.score.label": label, "gen_ai.evaluation.explanation": explanation,
+        """An evaluation result (online eval, LLM-as-judge) of the answer of `trace_id`: a score, a label
+        (pass/fail, evals.evaluators' pass_labels), or both; `case_id` when the request answered a frozen eval
+        case (`genai-o11y dataset build`), so the release gate pairs runs by case. A score that is not a finite
+        number (a judge whose output did not parse: NaN, an infinity) is left out with a warning: the result
+        is sent with its label only, or not at all."""
+        if score is not None:
+            try:
+                value = float(score)
+            except (TypeError, ValueError):
+                value = math.nan
+            if math.isfinite(value):
+                score = value
+            else:
+                log.warning("eval %r of trace %s: score %r is not a finite number (left out)", name, trace_id, score)
+                score = None
+        if score is None and label is None:
+            log.warning("eval %r of trace %s has neither a finite score nor a label (not sent)", name, trace_id)
+            return
+        attrs = {n.EVAL_NAME: name, n.EVAL_SCORE: score, n.EVAL_LABEL: label, "gen_ai.evaluation.explanation": explanation,
                  n.EVAL_CASE_ID: case_id}
         self._linked("evaluation", f"evaluation {name}", trace_id, attrs)
 

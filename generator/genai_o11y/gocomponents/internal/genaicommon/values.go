@@ -9,6 +9,7 @@ package genaicommon
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -72,16 +73,20 @@ func AsInt(v pcommon.Value) (int64, bool) {
 	return 0, false
 }
 
-// AsDouble converts as OTTL's Double().
+// AsDouble converts as OTTL's Double(), and refuses what is not a finite number: one NaN or
+// infinity (a judge whose output did not parse, "NaN" as a string) added to a cumulative sum would
+// make the series NaN until the process restarts, and every mean and alert over it with it (the ottl
+// engine's metrics carry the same condition: catalog.UsageMetric.signal_to_metrics).
 func AsDouble(v pcommon.Value) (float64, bool) {
 	switch v.Type() {
 	case pcommon.ValueTypeDouble:
-		return v.Double(), true
+		f := v.Double()
+		return f, !math.IsNaN(f) && !math.IsInf(f, 0)
 	case pcommon.ValueTypeInt:
 		return float64(v.Int()), true
 	case pcommon.ValueTypeStr:
 		f, err := strconv.ParseFloat(v.Str(), 64)
-		return f, err == nil
+		return f, err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
 	case pcommon.ValueTypeBool:
 		if v.Bool() {
 			return 1, true

@@ -4,6 +4,7 @@
 package genaicommon
 
 import (
+	"math"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -47,6 +48,12 @@ func TestConversionsAreOTTLs(t *testing.T) {
 	}
 	if f, ok := AsDouble(pcommon.NewValueStr("0.25")); f != 0.25 || !ok {
 		t.Errorf("AsDouble string: %v %v", f, ok)
+	}
+	for _, v := range []pcommon.Value{pcommon.NewValueDouble(math.NaN()), pcommon.NewValueDouble(math.Inf(1)), pcommon.NewValueDouble(math.Inf(-1)),
+		pcommon.NewValueStr("NaN"), pcommon.NewValueStr("nan"), pcommon.NewValueStr("+Inf"), pcommon.NewValueStr("-infinity"), pcommon.NewValueStr("1e999")} {
+		if f, ok := AsDouble(v); ok {
+			t.Errorf("AsDouble(%s) = %v, accepted: not a finite number", v.AsString(), f)
+		}
 	}
 	if _, ok := AsDouble(pcommon.NewValueStr("n/a")); ok {
 		t.Error("AsDouble of a non-number")
