@@ -99,11 +99,11 @@ def _records(path: Path, evaluator: str, scores: list[float], prefix: str = "c")
 
 
 def _verdict(ev: Evaluator, base: list[float], cand: list[float], tmp_path: Path, paired: bool = True):
-    """paired=False: the candidate shares only its first 3 cases with the baseline (an unpaired comparison)."""
+    """paired=False: the candidate's cases are trace ids (no case_id), 3 of them the baseline's (an unpaired comparison)."""
     b = gate.read([_records(tmp_path / "b.jsonl", ev.name, base)])
     c = gate.read([_records(tmp_path / "c.jsonl", ev.name, cand)])
     if not paired:
-        c.results[:] = [r if i < 3 else gate.Result(f"d{i}", r.evaluator, r.score, r.label) for i, r in enumerate(c.results)]
+        c.results[:] = [gate.Result(r.case_id if i < 3 else f"d{i}", r.evaluator, r.score, r.label, named=False) for i, r in enumerate(c.results)]
     return gate.judge(ev, True, b, c, resamples=500, confidence=0.95, seed=0)
 
 
@@ -123,7 +123,8 @@ def test_floor_min_samples_noise_and_direction(tmp_path):
     noisy_c = [0.95 if i % 3 == 0 else 0.72 for i in range(12)]
     v = _verdict(ev, noisy_b, noisy_c, tmp_path, paired=False)
     assert v.delta < -0.05 and v.delta_ci[1] >= 0 and v.status == "inconclusive", v
-    assert not v.paired and "compared unpaired: 3 of the baseline's 12 cases are in the candidate (pairing needs 90%)" in v.reasons
+    assert not v.paired and ("compared unpaired: 3 of the baseline's 12 cases are in the candidate (pairing needs 90%); "
+                             "cases without genai_o11y.eval.case_id are their trace ids, which differ between runs") in v.reasons
     # lower is better: a rise is the regression, a ceiling the floor
     lat = Evaluator(name="hallucination_rate", direction="lower", floor=0.2, tolerated_regression=0.02, min_samples=10)
     base = [0.05 + 0.001 * i for i in range(20)]
@@ -229,3 +230,61 @@ def test_markdown_report_golden(update_golden):
     proc = subprocess.run(CLI + ["gate", "--baseline", str(GOLDEN / "baseline.jsonl"), "--candidate", str(GOLDEN / "candidate.jsonl"),
                                  "--markdown", "/dev/stdout"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and text in proc.stdout
+
+
+def _cases(path: Path, scores: dict[str, float]) -> Path:
+    """Eval records of the default spec's two evaluators for these cases (answer_length_ok always passes)."""
+    path.write_text("".join(json.dumps({"case_id": c, "evaluator": e, "score": s}) + "\n"
+                            for c, score in scores.items() for e, s in (("faithfulness", score), ("answer_length_ok", 1.0))))
+    return path
+
+
+def test_baseline_cases_the_candidate_has_no_result_for_fail_the_gate(tmp_path):
+    """A user's trial: a candidate without results for the 10 worst of 100 baseline cases passed (exit 0, no
+    note) and its table showed a better mean with a change of +0.000; one with 35 of the 100 cases passed too.
+    A case the candidate lacks is not a missing sample (a crashed or timed-out case is a failure): the gate
+    fails and names how many and which; --shared-cases-only compares on the shared cases, and says so loudly."""
+    base = {f"case-{i:03d}": round(0.61 + 0.0035 * i, 4) for i in range(100)}  # case-000 .. case-009 are the worst
+    b = _cases(tmp_path / "b.jsonl", base)
+    c = _cases(tmp_path / "c.jsonl", {k: s for k, s in base.items() if k >= "case-010"})
+    proc = run_gate(b, c, "--markdown", str(tmp_path / "gate.md"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert ("faithfulness: 10 of the baseline's 100 cases have no faithfulness result in the candidate "
+            "(case-000, case-001, case-002, case-003, case-004, …)") in proc.stdout
+    assert "a case that crashed or timed out is a failure" in proc.stdout and "--shared-cases-only" in proc.stdout
+    assert "gate: FAIL" in proc.stdout and "- **faithfulness**: 10 of the baseline's 100 cases" in (tmp_path / "gate.md").read_text()
+    # the means shown and the change are on the same cases, and the report says which
+    row = " ".join(next(line for line in proc.stdout.splitlines() if line.startswith("faithfulness ")).split())
+    assert row.startswith("faithfulness FAIL 0.801 (n=90) 0.801 (n=90) +0.000"), row
+    assert "faithfulness: the means, pass rates and changes are on the 90 cases both runs have" in proc.stdout
+    # 35 of the 100
+    c35 = _cases(tmp_path / "c35.jsonl", {k: s for k, s in base.items() if k >= "case-065"})
+    proc = run_gate(b, c35)
+    assert proc.returncode == 1 and "65 of the baseline's 100 cases have no faithfulness result" in proc.stdout, proc.stdout
+    # asked for explicitly: compared on the shared cases, and every report says what was left out
+    proc = run_gate(b, c, "--shared-cases-only", "--markdown", str(tmp_path / "gate.md"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    warning = ("WARNING: --shared-cases-only: baseline cases the candidate has no result for are left out, not failed "
+               "(faithfulness 10, answer_length_ok 10)")
+    assert proc.stdout.startswith(warning + "\n"), proc.stdout
+    assert "gate: PASS (95% bootstrap intervals, paired by case; --shared-cases-only: baseline cases left out, see the warning above)" in proc.stdout
+    assert ("faithfulness: --shared-cases-only: 10 of the baseline's 100 cases have no faithfulness result in the candidate and are "
+            "left out (case-000, case-001, case-002, case-003, case-004, …)") in proc.stdout
+    md = (tmp_path / "gate.md").read_text()
+    assert md.startswith("### genai-o11y release gate: ✅ pass\n\n**⚠️ " + warning + "**"), md
+    # too few shared cases is still too little evidence (20 of the baseline's, and 15 new ones)
+    c20 = {k: s for k, s in base.items() if k >= "case-080"} | {f"new-{i}": 0.9 for i in range(15)}
+    proc = run_gate(b, _cases(tmp_path / "c20.jsonl", c20), "--shared-cases-only")
+    assert proc.returncode == 1 and "not enough evidence: 20 cases in both runs, min_samples is 30" in proc.stdout, proc.stdout
+
+
+def test_candidate_cases_the_baseline_lacks_are_not_compared_and_the_means_match_the_change(tmp_path):
+    ev = Evaluator(name="q", floor=0.5, tolerated_regression=0.05, min_samples=10)
+    steady = [0.8 + 0.01 * (i % 5) for i in range(20)]
+    b = gate.read([_records(tmp_path / "b.jsonl", "q", steady)])
+    c = gate.read([_records(tmp_path / "c.jsonl", "q", steady + [0.1] * 5)])  # 5 new cases (c20 .. c24), all bad
+    v = gate.judge(ev, True, b, c, resamples=200, confidence=0.95, seed=0)
+    assert v.status == "pass" and v.paired and v.base.n == v.cand.n == 20
+    assert v.cand.mean - v.base.mean == pytest.approx(v.delta) == 0
+    assert v.reasons == ["5 candidate cases are not in the baseline: not compared",
+                         "the means, pass rates and changes are on the 20 cases both runs have"]

@@ -206,7 +206,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
         if args.markdown:  # the PR comment a workflow posts says why there is no verdict
             Path(args.markdown).write_text(gate.markdown_error(str(e)), encoding="utf-8")
         raise
-    verdicts = gate.compare(spec, base, cand, seed=args.seed)
+    verdicts = gate.compare(spec, base, cand, seed=args.seed, shared_only=args.shared_cases_only)
     confidence = spec.evals.confidence_percent / 100
     sys.stdout.write(gate.text_report(verdicts, base, cand, confidence))
     if args.markdown:
@@ -365,6 +365,8 @@ def parser() -> argparse.ArgumentParser:
     gt.add_argument("--candidate", nargs="+", required=True, metavar="FILE", help="the same for the candidate")
     gt.add_argument("--markdown", metavar="FILE", help="also write the report as Markdown (for a pull-request comment)")
     gt.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0: the same input gives the same report)")
+    gt.add_argument("--shared-cases-only", action="store_true", help="compare on the cases both runs have: baseline cases the candidate "
+                    "has no result for are left out (the report warns) instead of failing the gate")
     gt.set_defaults(func=cmd_gate)
 
     ds = sub.add_parser("dataset", help="production traces -> eval cases: `dataset build FILE...`, `dataset schema`")

@@ -16,9 +16,13 @@ How a verdict is reached, per evaluator in the spec:
 - the mean dropped by more than `tolerated_regression` (or the pass rate by more than
   `tolerated_pass_rate_drop`) AND the bootstrap confidence interval of the change lies entirely on
   the worse side of zero: fail (a drop within noise is reported as inconclusive, not failed).
-Cases present in both runs are compared pairwise (the same case, before and after); otherwise the two
-samples are resampled independently and the report says so with the share in common; two runs that name
-their cases (case_id) with none in common ran different datasets: fail. The bootstrap is seeded: the same input gives the same report.
+When both runs name their cases (case_id), the baseline's cases are the dataset: a baseline case the
+candidate has no result for fails the evaluator (a crashed or timed-out case is a failure, not a missing
+sample; `shared_only`, the CLI's --shared-cases-only, leaves such cases out instead and every report warns),
+cases compare pairwise (the same case, before and after), and the means, pass rates and changes shown are
+all on the cases both runs have; none in common: they ran different datasets, fail. Cases that are trace ids
+compare pairwise only when 90% are in both runs; otherwise the two samples are resampled independently and
+the report says so. The bootstrap is seeded: the same input gives the same report.
 Evaluators found in the data but not in the spec are reported, not gated.
 """
 
@@ -246,6 +250,7 @@ class Verdict:
     pass_ci: tuple[float, float] | None = None
     paired: bool = False
     floor: float | None = None
+    left_out: int = 0  # --shared-cases-only: baseline cases without a candidate result, left out
     reasons: list[str] = field(default_factory=list)
 
 
@@ -277,7 +282,13 @@ def _side(cases: dict[str, Result], ev: Evaluator) -> Side:
     return Side(len(cases), _mean(scores) if scores else None, _mean([float(p) for p in passes]) if passes else None)
 
 
-def judge(ev: Evaluator, gated: bool, base_run: Run, cand_run: Run, resamples: int, confidence: float, seed: int) -> Verdict:
+def _examples(cases: list[str], k: int = 5) -> str:
+    return ", ".join(cases[:k]) + (", …" if len(cases) > k else "")
+
+
+def judge(ev: Evaluator, gated: bool, base_run: Run, cand_run: Run, resamples: int, confidence: float, seed: int,
+          shared_only: bool = False) -> Verdict:
+    """`shared_only`: baseline cases the candidate has no result for are left out (and said so), not failed."""
     (base, base_repeated), (cand, cand_repeated) = _by_case(base_run.results, ev.name), _by_case(cand_run.results, ev.name)
     v = Verdict(ev.name, gated, "pass", _side(base, ev), _side(cand, ev), floor=ev.floor)
     for side, k in (("baseline", base_repeated), ("candidate", cand_repeated)):
@@ -294,26 +305,55 @@ def judge(ev: Evaluator, gated: bool, base_run: Run, cand_run: Run, resamples: i
         v.reasons.append(f"not enough evidence: {v.base.n} baseline / {v.cand.n} candidate cases, min_samples is {ev.min_samples}")
         return _finish(v)
     shared = sorted(set(base) & set(cand))
-    v.paired = len(shared) >= ev.min_samples and len(shared) >= 0.9 * min(len(base), len(cand))
-    if not v.paired:
-        named = all(r.named for r in base.values()) and all(r.named for r in cand.values())
-        if not shared and named:
-            # both runs name their cases and none is in both: two datasets, not a before and after
+    named = all(r.named for r in base.values()) and all(r.named for r in cand.values())
+    if named:
+        # both runs name their cases (case_id): the baseline's cases are the dataset, compared case by case
+        if not shared:
+            # none is in both: two datasets, not a before and after
             v.status = "fail"
             v.reasons.append(f"the baseline's {v.base.n} and the candidate's {v.cand.n} case ids have none in common: "
                              f"they ran different datasets (replay the same dataset for both, or compare runs of it)")
             return _finish(v)
-        v.reasons.append(f"compared unpaired: {len(shared)} of the baseline's {v.base.n} cases "
-                         f"{'is' if len(shared) == 1 else 'are'} in the candidate (pairing needs 90%)"
-                         + ("" if named else "; cases without genai_o11y.eval.case_id are their trace ids, which differ between runs"))
+        v.paired = True
+        absent = sorted(set(base) - set(cand))
+        if absent and shared_only:
+            v.left_out = len(absent)
+            v.reasons.append(f"--shared-cases-only: {len(absent)} of the baseline's {len(base)} cases have no {ev.name} result in the "
+                             f"candidate and are left out ({_examples(absent)})")
+        elif absent:
+            v.status = "fail"
+            v.reasons.append(f"{len(absent)} of the baseline's {len(base)} cases have no {ev.name} result in the candidate "
+                             f"({_examples(absent)}): a case that crashed or timed out is a failure, give it a failing score or label "
+                             f"(--shared-cases-only compares on the cases both runs have instead)")
+        extra = len(cand) - len(shared)
+        if extra:
+            v.reasons.append(f"{extra} candidate case{'s are' if extra > 1 else ' is'} not in the baseline: not compared")
+    else:
+        # cases are trace ids (different in every run) on one side at least: paired only when nearly all are the same traces
+        v.paired = len(shared) >= ev.min_samples and len(shared) >= 0.9 * min(len(base), len(cand))
+        if not v.paired:
+            v.reasons.append(f"compared unpaired: {len(shared)} of the baseline's {v.base.n} cases "
+                             f"{'is' if len(shared) == 1 else 'are'} in the candidate (pairing needs 90%); "
+                             "cases without genai_o11y.eval.case_id are their trace ids, which differ between runs")
+    if v.paired:
+        # every figure shown (means, pass rates, n, change) is on the cases both runs have
+        if len(shared) < len(base) or len(shared) < len(cand):
+            v.reasons.append(f"the means, pass rates and changes are on the {len(shared)} cases both runs have")
+        base, cand = {c: base[c] for c in shared}, {c: cand[c] for c in shared}
+        v.base.n = v.cand.n = len(shared)
+        if len(shared) < ev.min_samples:
+            v.status = "fail"
+            v.reasons.append(f"not enough evidence: {len(shared)} cases in both runs, min_samples is {ev.min_samples}")
+            return _finish(v)
     rng = random.Random(f"{seed}:{ev.name}")
-    if v.base.mean is not None and v.cand.mean is not None:
-        if v.paired:
-            pairs = [(base[c].score, cand[c].score) for c in shared if base[c].score is not None and cand[c].score is not None]
-            b, c = [p[0] for p in pairs], [p[1] for p in pairs]
-        else:
-            b = [r.score for r in base.values() if r.score is not None]
-            c = [r.score for r in cand.values() if r.score is not None]
+    if v.paired:
+        pairs = [(base[c].score, cand[c].score) for c in shared if base[c].score is not None and cand[c].score is not None]
+        b, c = [p[0] for p in pairs], [p[1] for p in pairs]
+    else:
+        b = [r.score for r in base.values() if r.score is not None]
+        c = [r.score for r in cand.values() if r.score is not None]
+    v.base.mean, v.cand.mean = (_mean(b) if b else None), (_mean(c) if c else None)
+    if b and c:
         v.delta = _mean(c) - _mean(b)
         v.delta_ci = bootstrap_delta(b, c, v.paired, resamples, confidence, rng)
         if ev.floor is not None and (v.cand.mean - ev.floor) * -worse < 0:
@@ -322,14 +362,15 @@ def judge(ev: Evaluator, gated: bool, base_run: Run, cand_run: Run, resamples: i
         _regression(v, v.delta, v.delta_ci, ev.tolerated_regression, worse, "mean score")
     elif ev.floor is not None and v.status != "fail":
         v.reasons.append(f"no scores (labels only): the floor {ev.floor:g} and the mean are not checked")
-    if v.base.pass_rate is not None and v.cand.pass_rate is not None:
-        if v.paired:
-            pp = [(_passes(ev, base[c]), _passes(ev, cand[c])) for c in shared]
-            pp = [(float(a), float(b)) for a, b in pp if a is not None and b is not None]
-            b, c = [p[0] for p in pp], [p[1] for p in pp]
-        else:
-            b = [float(p) for p in (_passes(ev, r) for r in base.values()) if p is not None]
-            c = [float(p) for p in (_passes(ev, r) for r in cand.values()) if p is not None]
+    if v.paired:
+        pp = [(_passes(ev, base[c]), _passes(ev, cand[c])) for c in shared]
+        pp = [(float(a), float(b)) for a, b in pp if a is not None and b is not None]
+        b, c = [p[0] for p in pp], [p[1] for p in pp]
+    else:
+        b = [float(p) for p in (_passes(ev, r) for r in base.values()) if p is not None]
+        c = [float(p) for p in (_passes(ev, r) for r in cand.values()) if p is not None]
+    v.base.pass_rate, v.cand.pass_rate = (_mean(b) if b else None), (_mean(c) if c else None)
+    if b and c:
         v.pass_delta = _mean(c) - _mean(b)
         v.pass_ci = bootstrap_delta(b, c, v.paired, resamples, confidence, rng)
         _regression(v, v.pass_delta, v.pass_ci, ev.tolerated_pass_rate_drop, -1.0, "pass rate", points=True)
@@ -358,12 +399,12 @@ def _finish(v: Verdict) -> Verdict:
     return v
 
 
-def compare(spec: Spec, base: Run, cand: Run, seed: int = 0) -> list[Verdict]:
+def compare(spec: Spec, base: Run, cand: Run, seed: int = 0, shared_only: bool = False) -> list[Verdict]:
     e = spec.evals
     configured = {ev.name: ev for ev in e.evaluators}
     seen = sorted({r.evaluator for r in base.results + cand.results} - set(configured))
-    out = [judge(ev, True, base, cand, e.bootstrap_resamples, e.confidence_percent / 100, seed) for ev in e.evaluators]
-    out += [judge(Evaluator(name=name), False, base, cand, e.bootstrap_resamples, e.confidence_percent / 100, seed) for name in seen]
+    out = [judge(ev, True, base, cand, e.bootstrap_resamples, e.confidence_percent / 100, seed, shared_only) for ev in e.evaluators]
+    out += [judge(Evaluator(name=name), False, base, cand, e.bootstrap_resamples, e.confidence_percent / 100, seed, shared_only) for name in seen]
     return out
 
 
@@ -383,6 +424,14 @@ def _pct(x: float | None) -> str:
 
 def _ci(ci: tuple[float, float] | None, scale: float = 1.0) -> str:
     return "" if ci is None else f" [{ci[0] * scale:+.3f} .. {ci[1] * scale:+.3f}]"
+
+
+def left_out_warning(verdicts: list[Verdict]) -> str | None:
+    """--shared-cases-only left baseline cases out: the first thing each report says."""
+    left = [f"{v.evaluator} {v.left_out}" for v in verdicts if v.left_out]
+    if not left:
+        return None
+    return f"WARNING: --shared-cases-only: baseline cases the candidate has no result for are left out, not failed ({', '.join(left)})"
 
 
 def _rows(verdicts: list[Verdict]) -> list[list[str]]:
@@ -416,7 +465,9 @@ def stage_rows(base: Run, cand: Run) -> list[list[str]]:
 def text_report(verdicts: list[Verdict], base: Run, cand: Run, confidence: float) -> str:
     rows = [HEADER] + _rows(verdicts)
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    warning = left_out_warning(verdicts)
+    lines = [warning, ""] if warning else []
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
     for v in verdicts:
         lines += [f"  {v.evaluator}: {reason}" for reason in v.reasons]
     srows = stage_rows(base, cand)
@@ -424,7 +475,8 @@ def text_report(verdicts: list[Verdict], base: Run, cand: Run, confidence: float
         lines += ["", "stage                      baseline ms   candidate ms   change"]
         lines += [f"{r[0]:26} {r[1]:>11}   {r[2]:>12}   {r[3]}" for r in srows]
     verdict = "PASS" if passed(verdicts) else "FAIL"
-    lines += ["", f"gate: {verdict} ({confidence * 100:g}% bootstrap intervals{', paired by case' if any(v.paired for v in verdicts) else ''})"]
+    lines += ["", f"gate: {verdict} ({confidence * 100:g}% bootstrap intervals{', paired by case' if any(v.paired for v in verdicts) else ''}"
+              f"{'; --shared-cases-only: baseline cases left out, see the warning above' if warning else ''})"]
     return "\n".join(lines) + "\n"
 
 
@@ -436,6 +488,9 @@ def markdown_error(message: str) -> str:
 def markdown_report(verdicts: list[Verdict], base: Run, cand: Run, confidence: float) -> str:
     ok = passed(verdicts)
     out = [f"### genai-o11y release gate: {'✅ pass' if ok else '❌ fail'}", ""]
+    warning = left_out_warning(verdicts)
+    if warning:
+        out += [f"**⚠️ {warning}**", ""]
     failing = [v for v in verdicts if v.status == "fail"]
     if failing:
         out += [f"- **{v.evaluator}**: {'; '.join(v.reasons)}" for v in failing] + [""]
