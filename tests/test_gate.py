@@ -288,3 +288,16 @@ def test_candidate_cases_the_baseline_lacks_are_not_compared_and_the_means_match
     assert v.cand.mean - v.base.mean == pytest.approx(v.delta) == 0
     assert v.reasons == ["5 candidate cases are not in the baseline: not compared",
                          "the means, pass rates and changes are on the 20 cases both runs have"]
+
+
+def test_markdown_into_a_missing_directory_exits_2_naming_the_path(runs, tmp_path):
+    """A user's trial: --markdown into a directory that does not exist printed a FileNotFoundError traceback
+    and exited 1 after a passing gate (CI read a regression). It is bad input: exit 2, the path named, checked
+    before the gate runs; a file that cannot be written for another reason is too."""
+    target = tmp_path / "no-such-dir" / "gate.md"
+    proc = run_gate(runs["healthy"], runs["healthy_again"], "--markdown", str(target))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr == f"error: --markdown {target}: its directory {target.parent} does not exist\n" and proc.stdout == ""
+    (tmp_path / "dir.md").mkdir()
+    proc = run_gate(runs["healthy"], runs["healthy_again"], "--markdown", str(tmp_path / "dir.md"))
+    assert proc.returncode == 2 and proc.stderr.startswith(f"error: --markdown {tmp_path / 'dir.md'}: cannot write") and "Traceback" not in proc.stderr, proc.stderr

@@ -196,6 +196,15 @@ def cmd_gate(args: argparse.Namespace) -> int:
     """The release gate: exit 0 pass, 1 regression / floor / too little evidence, 2 bad input."""
     from . import gate
 
+    def write_markdown(text: str) -> None:
+        try:
+            Path(args.markdown).write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise UserError(f"--markdown {args.markdown}: cannot write ({e.strerror or e})") from None
+
+    # checked before the gate runs: a report that cannot be written is bad input (exit 2), not a verdict then a traceback
+    if args.markdown and not Path(args.markdown).parent.is_dir():
+        raise UserError(f"--markdown {args.markdown}: its directory {Path(args.markdown).parent} does not exist")
     try:
         spec = load(args.spec)
         base, cand = gate.read([Path(p) for p in args.baseline]), gate.read([Path(p) for p in args.candidate])
@@ -204,13 +213,16 @@ def cmd_gate(args: argparse.Namespace) -> int:
                 raise UserError(f"--{what}: no eval results in {', '.join(paths)} (eval records or OTLP JSON with gen_ai.evaluation.* attributes)")
     except UserError as e:
         if args.markdown:  # the PR comment a workflow posts says why there is no verdict
-            Path(args.markdown).write_text(gate.markdown_error(str(e)), encoding="utf-8")
+            try:
+                write_markdown(gate.markdown_error(str(e)))
+            except UserError:
+                pass  # the input's error is the one to report
         raise
     verdicts = gate.compare(spec, base, cand, seed=args.seed, shared_only=args.shared_cases_only)
     confidence = spec.evals.confidence_percent / 100
+    if args.markdown:  # first: when it cannot be written, no verdict is printed before the error
+        write_markdown(gate.markdown_report(verdicts, base, cand, confidence))
     sys.stdout.write(gate.text_report(verdicts, base, cand, confidence))
-    if args.markdown:
-        Path(args.markdown).write_text(gate.markdown_report(verdicts, base, cand, confidence), encoding="utf-8")
     return 0 if gate.passed(verdicts) else 1
 
 
