@@ -301,3 +301,14 @@ def test_markdown_into_a_missing_directory_exits_2_naming_the_path(runs, tmp_pat
     (tmp_path / "dir.md").mkdir()
     proc = run_gate(runs["healthy"], runs["healthy_again"], "--markdown", str(tmp_path / "dir.md"))
     assert proc.returncode == 2 and proc.stderr.startswith(f"error: --markdown {tmp_path / 'dir.md'}: cannot write") and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_spec_after_the_options_is_a_usage_error_saying_where_it_goes(runs, tmp_path):
+    """A user's trial: `gate --baseline a --candidate b spec.yaml` read spec.yaml as a candidate file
+    (`spec.yaml:1: not JSON`): --candidate takes every argument up to the next option."""
+    spec = tmp_path / "spec.yml"
+    spec.write_text("service: {name: x}\n")
+    proc = run_gate(runs["healthy"], runs["healthy_again"], str(spec))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr == (f"error: --candidate {spec}: a spec file? The spec goes before the options: genai-o11y gate SPEC "
+                           "--baseline FILE... --candidate FILE... (each takes every argument up to the next option)\n")

@@ -206,6 +206,12 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if args.markdown and not Path(args.markdown).parent.is_dir():
         raise UserError(f"--markdown {args.markdown}: its directory {Path(args.markdown).parent} does not exist")
     try:
+        for what in ("baseline", "candidate"):
+            # `gate --baseline A --candidate B spec.yaml`: argparse gives spec.yaml to --candidate
+            for path in getattr(args, what):
+                if Path(path).suffix.lower() in (".yaml", ".yml"):
+                    raise UserError(f"--{what} {path}: a spec file? The spec goes before the options: genai-o11y gate SPEC "
+                                    "--baseline FILE... --candidate FILE... (each takes every argument up to the next option)")
         spec = load(args.spec)
         base, cand = gate.read([Path(p) for p in args.baseline]), gate.read([Path(p) for p in args.candidate])
         for what, run, paths in (("baseline", base, args.baseline), ("candidate", cand, args.candidate)):
@@ -371,8 +377,10 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--sustain-minutes", type=int, default=None, help="override alerting.thresholds.sustain_minutes (LLM baseline alerts fire sooner)")
     u.set_defaults(func=cmd_up)
 
-    gt = sub.add_parser("gate", help="release gate: compare a candidate's eval results with a baseline's (exit 0 pass, 1 regression, 2 bad input)")
-    gt.add_argument("spec", nargs="?", help="spec file (its evals section); omitted: the embedded default")
+    gt = sub.add_parser("gate", help="release gate: compare a candidate's eval results with a baseline's (exit 0 pass, 1 regression, 2 bad input)",
+                        usage="genai-o11y gate [SPEC] --baseline FILE [FILE ...] --candidate FILE [FILE ...] [--markdown FILE] [--seed SEED] "
+                              "[--shared-cases-only]")
+    gt.add_argument("spec", nargs="?", help="spec file (its evals section), before the options; omitted: the embedded default")
     gt.add_argument("--baseline", nargs="+", required=True, metavar="FILE", help="eval records (JSONL) or OTLP JSON of the baseline")
     gt.add_argument("--candidate", nargs="+", required=True, metavar="FILE", help="the same for the candidate")
     gt.add_argument("--markdown", metavar="FILE", help="also write the report as Markdown (for a pull-request comment)")
