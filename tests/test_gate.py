@@ -123,6 +123,8 @@ def test_floor_min_samples_noise_and_direction(tmp_path):
     noisy_c = [0.95 if i % 3 == 0 else 0.72 for i in range(12)]
     v = _verdict(ev, noisy_b, noisy_c, tmp_path, paired=False)
     assert v.delta < -0.05 and v.delta_ci[1] >= 0 and v.status == "inconclusive", v
+    assert ("mean score moved -0.053, worse by more than the tolerated 0.05, but the 95% interval of the change (-0.142 .. +0.033) "
+            "includes zero: inconclusive, not failed") in v.reasons, v.reasons
     assert not v.paired and ("compared unpaired: 3 of the baseline's 12 cases are in the candidate (pairing needs 90%); "
                              "cases without genai_o11y.eval.case_id are their trace ids, which differ between runs") in v.reasons
     # lower is better: a rise is the regression, a ceiling the floor
@@ -300,7 +302,8 @@ def test_markdown_into_a_missing_directory_exits_2_naming_the_path(runs, tmp_pat
     assert proc.stderr == f"error: --markdown {target}: its directory {target.parent} does not exist\n" and proc.stdout == ""
     (tmp_path / "dir.md").mkdir()
     proc = run_gate(runs["healthy"], runs["healthy_again"], "--markdown", str(tmp_path / "dir.md"))
-    assert proc.returncode == 2 and proc.stderr.startswith(f"error: --markdown {tmp_path / 'dir.md'}: cannot write") and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith(f"error: --markdown {tmp_path / 'dir.md'}: cannot write"), proc.stderr
 
 
 def test_a_spec_after_the_options_is_a_usage_error_saying_where_it_goes(runs, tmp_path):
@@ -312,3 +315,18 @@ def test_a_spec_after_the_options_is_a_usage_error_saying_where_it_goes(runs, tm
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr == (f"error: --candidate {spec}: a spec file? The spec goes before the options: genai-o11y gate SPEC "
                            "--baseline FILE... --candidate FILE... (each takes every argument up to the next option)\n")
+
+
+RULE = ("fails when its mean or pass rate is worse than the baseline's by more than its tolerance and the 95% interval of the "
+        "change does not include zero; a change past the tolerance whose interval includes zero is inconclusive and does not fail")
+
+
+def test_the_reports_say_exactly_what_is_decided(runs):
+    """A user's trial: "its interval excludes no change" was hard to parse, and the README's "a drop that noise
+    explains is printed as inconclusive" promised more than the rule does. Both reports state the rule."""
+    proc = run_gate(runs["healthy"], runs["healthy_again"])
+    footer = f"\nrule: an evaluator {RULE} (also failing: a mean past the floor, fewer than min_samples cases)\ngate: PASS"
+    assert proc.returncode == 0 and footer in proc.stdout, proc.stdout
+    base, cand = gate.read([GOLDEN / "baseline.jsonl"]), gate.read([GOLDEN / "candidate.jsonl"])
+    md = gate.markdown_report(gate.compare(load(), base, cand), base, cand, 0.95)
+    assert f"An evaluator {RULE}." in md and "excludes no change" not in md

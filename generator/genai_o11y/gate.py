@@ -13,9 +13,11 @@ Input files (any mix, each line one JSON object; documented in the README, "Rele
 How a verdict is reached, per evaluator in the spec:
 - fewer than `min_samples` scored cases in the candidate (or the baseline): fail, not enough evidence;
 - the candidate's mean worse than `floor`: fail;
-- the mean dropped by more than `tolerated_regression` (or the pass rate by more than
-  `tolerated_pass_rate_drop`) AND the bootstrap confidence interval of the change lies entirely on
-  the worse side of zero: fail (a drop within noise is reported as inconclusive, not failed).
+- the mean worse than the baseline's by more than `tolerated_regression` (or the pass rate by more than
+  `tolerated_pass_rate_drop`) AND the bootstrap confidence interval of the change does not include zero:
+  fail; worse by more than the tolerance but an interval that includes zero: inconclusive, not failed.
+  The point estimate is held against the tolerance and the interval against zero: a true drop a little
+  under the tolerance can fail (noise puts the estimate past it), and one past it can be inconclusive.
 When both runs name their cases (case_id), the baseline's cases are the dataset: a baseline case the
 candidate has no result for fails the evaluator (a crashed or timed-out case is a failure, not a missing
 sample; `shared_only`, the CLI's --shared-cases-only, leaves such cases out instead and every report warns),
@@ -359,7 +361,7 @@ def judge(ev: Evaluator, gated: bool, base_run: Run, cand_run: Run, resamples: i
         if ev.floor is not None and (v.cand.mean - ev.floor) * -worse < 0:
             v.status = "fail"
             v.reasons.append(f"mean {v.cand.mean:.3f} is {'below' if worse < 0 else 'above'} the floor {ev.floor:g}")
-        _regression(v, v.delta, v.delta_ci, ev.tolerated_regression, worse, "mean score")
+        _regression(v, v.delta, v.delta_ci, ev.tolerated_regression, worse, "mean score", confidence)
     elif ev.floor is not None and v.status != "fail":
         v.reasons.append(f"no scores (labels only): the floor {ev.floor:g} and the mean are not checked")
     if v.paired:
@@ -373,11 +375,13 @@ def judge(ev: Evaluator, gated: bool, base_run: Run, cand_run: Run, resamples: i
     if b and c:
         v.pass_delta = _mean(c) - _mean(b)
         v.pass_ci = bootstrap_delta(b, c, v.paired, resamples, confidence, rng)
-        _regression(v, v.pass_delta, v.pass_ci, ev.tolerated_pass_rate_drop, -1.0, "pass rate", points=True)
+        _regression(v, v.pass_delta, v.pass_ci, ev.tolerated_pass_rate_drop, -1.0, "pass rate", confidence, points=True)
     return _finish(v)
 
 
-def _regression(v: Verdict, delta: float, ci: tuple[float, float], tolerated: float, worse: float, what: str, points: bool = False) -> None:
+def _regression(v: Verdict, delta: float, ci: tuple[float, float], tolerated: float, worse: float, what: str, confidence: float,
+                points: bool = False) -> None:
+    """The rule (RULE): the change worse than the tolerance (the point estimate) and its interval not including zero: fail."""
     beyond = delta * worse > tolerated
     certain = (ci[1] < 0) if worse < 0 else (ci[0] > 0)
     if points:  # a pass rate: shown in percentage points
@@ -389,7 +393,8 @@ def _regression(v: Verdict, delta: float, ci: tuple[float, float], tolerated: fl
         v.reasons.append(f"{what} regressed {shown} (interval {interval}), beyond the tolerated {tol}")
     elif beyond and v.status == "pass":
         v.status = "inconclusive"
-        v.reasons.append(f"{what} moved {shown}, beyond the tolerated {tol}, but its interval {interval} includes no change")
+        v.reasons.append(f"{what} moved {shown}, worse by more than the tolerated {tol}, but the {confidence * 100:g}% interval of the change "
+                         f"({interval}) includes zero: inconclusive, not failed")
 
 
 def _finish(v: Verdict) -> Verdict:
@@ -462,6 +467,13 @@ def stage_rows(base: Run, cand: Run) -> list[list[str]]:
     return rows
 
 
+def rule(confidence: float) -> str:
+    """What the gate decides on a change, as both reports state it."""
+    return (f"an evaluator fails when its mean or pass rate is worse than the baseline's by more than its tolerance and the "
+            f"{confidence * 100:g}% interval of the change does not include zero; a change past the tolerance whose interval "
+            "includes zero is inconclusive and does not fail")
+
+
 def text_report(verdicts: list[Verdict], base: Run, cand: Run, confidence: float) -> str:
     rows = [HEADER] + _rows(verdicts)
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
@@ -475,7 +487,8 @@ def text_report(verdicts: list[Verdict], base: Run, cand: Run, confidence: float
         lines += ["", "stage                      baseline ms   candidate ms   change"]
         lines += [f"{r[0]:26} {r[1]:>11}   {r[2]:>12}   {r[3]}" for r in srows]
     verdict = "PASS" if passed(verdicts) else "FAIL"
-    lines += ["", f"gate: {verdict} ({confidence * 100:g}% bootstrap intervals{', paired by case' if any(v.paired for v in verdicts) else ''}"
+    lines += ["", f"rule: {rule(confidence)} (also failing: a mean past the floor, fewer than min_samples cases)"]
+    lines += [f"gate: {verdict} ({confidence * 100:g}% bootstrap intervals{', paired by case' if any(v.paired for v in verdicts) else ''}"
               f"{'; --shared-cases-only: baseline cases left out, see the warning above' if warning else ''})"]
     return "\n".join(lines) + "\n"
 
@@ -503,6 +516,8 @@ def markdown_report(verdicts: list[Verdict], base: Run, cand: Run, confidence: f
     if srows:
         out += ["", "| stage | baseline mean ms | candidate mean ms | change |", "|---|---|---|---|"]
         out += ["| " + " | ".join(r) + " |" for r in srows]
-    out += ["", f"<sub>{confidence * 100:g}% bootstrap intervals of the change (candidate − baseline); a regression fails the gate when it is beyond "
-            "the evaluator's tolerance and its interval excludes no change. Floors and tolerances: the spec's `evals`.</sub>"]
+    r = rule(confidence)
+    out += ["", f"<sub>Changes are candidate − baseline, with {confidence * 100:g}% bootstrap intervals. {r[0].upper() + r[1:]}. "
+            "It also fails when its mean is past the floor or it has fewer than min_samples cases. "
+            "Floors and tolerances: the spec's `evals`.</sub>"]
     return "\n".join(out) + "\n"
