@@ -330,3 +330,48 @@ def test_the_reports_say_exactly_what_is_decided(runs):
     base, cand = gate.read([GOLDEN / "baseline.jsonl"]), gate.read([GOLDEN / "candidate.jsonl"])
     md = gate.markdown_report(gate.compare(load(), base, cand), base, cand, 0.95)
     assert f"An evaluator {RULE}." in md and "excludes no change" not in md
+
+
+def _otlp_scores(path: Path, scores: dict[str, object]) -> Path:
+    """The same results as OTLP JSON eval spans carrying genai_o11y.eval.case_id, the score's AnyValue as given."""
+    path.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [
+        {"traceId": f"{i:032x}", "spanId": f"{i:016x}", "attributes": [
+            {"key": names.EVAL_NAME, "value": {"stringValue": "q"}},
+            {"key": names.EVAL_CASE_ID, "value": {"stringValue": case}},
+            {"key": names.EVAL_SCORE, "value": value}]}
+        for i, (case, value) in enumerate(scores.items(), 1)]}]}]}) + "\n")
+    return path
+
+
+def test_a_numeric_string_score_is_a_number_in_records_and_otlp_alike(tmp_path):
+    """A user's trial: "0.9" was rejected in an eval record (exit 2) but accepted in OTLP input (and by the
+    collector). Both forms take a numeric string as a number and give identical results and verdicts; both
+    reject a non-numeric one naming the field."""
+    ev = Evaluator(name="q", floor=0.5, tolerated_regression=0.05, min_samples=10)
+    base = {f"c{i}": 0.8 + 0.01 * (i % 5) for i in range(20)}
+    cand = {c: s - 0.1 for c, s in base.items()}
+    verdicts = []
+    for form in ("records", "otlp"):
+        runs = []
+        for side, scores in (("b", base), ("c", cand)):
+            path = tmp_path / f"{form}-{side}.jsonl"
+            if form == "records":
+                path.write_text("".join(json.dumps({"case_id": c, "evaluator": "q", "score": str(s)}) + "\n" for c, s in scores.items()))
+            else:
+                _otlp_scores(path, {c: {"stringValue": str(s)} for c, s in scores.items()})
+            runs.append(gate.read([path]))
+        assert [r.score for r in runs[0].results] == list(base.values())
+        verdicts.append(gate.judge(ev, True, *runs, resamples=200, confidence=0.95, seed=0))
+    assert verdicts[0] == verdicts[1] and verdicts[0].status == "fail"
+    assert [r.score for r in gate.read([_otlp_scores(tmp_path / "n.jsonl", {c: {"doubleValue": s} for c, s in base.items()})]).results] == \
+        [r.score for r in gate.read([tmp_path / "records-b.jsonl"]).results]
+    # not a number: exit 2, the file, line and field named, in both forms
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"case_id": "a", "evaluator": "q", "score": "high"}) + "\n")
+    _otlp_scores(tmp_path / "bad.otlp.jsonl", {"a": {"stringValue": "high"}})
+    for bad, field in ((tmp_path / "bad.jsonl", "score"), (tmp_path / "bad.otlp.jsonl", names.EVAL_SCORE)):
+        proc = run_gate(bad, bad)
+        assert proc.returncode == 2 and proc.stderr == f"error: {bad}:1: {field} must be a finite number (got 'high')\n", proc.stderr
+    for value in ('"nan"', '"inf"', '""', "true"):
+        (tmp_path / "odd.jsonl").write_text('{"case_id": "a", "evaluator": "q", "score": %s}\n' % value)
+        with pytest.raises(UserError, match="odd.jsonl:1: score must be a finite number"):
+            gate.read([tmp_path / "odd.jsonl"])

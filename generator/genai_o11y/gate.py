@@ -4,7 +4,7 @@ evaluator, against the floors and tolerated regressions in the spec's `evals` se
 
 Input files (any mix, each line one JSON object; documented in the README, "Release gate"):
 - eval records: {"case_id": "...", "evaluator": "faithfulness", "score": 0.82, "label": "pass"}
-  (score or label or both; optional "explanation", ignored);
+  (score or label or both; optional "explanation", ignored; a score may be a numeric string, as in OTLP);
 - OTLP JSON as the collector's file exporter writes it, one export request per line: spans carrying
   `gen_ai.evaluation.name` (the helper's linked eval spans), span events `gen_ai.evaluation.result`
   (the semantic conventions' eval event) and log records with that event name. The case is
@@ -88,12 +88,20 @@ def _attrs(items) -> dict:
     return {a["key"]: _any_value(a.get("value", {})) for a in items or [] if isinstance(a, dict) and "key" in a}
 
 
-def _score(value, where: str) -> float | None:
+def _score(value, where: str, key: str) -> float | None:
+    """A score as a number: a numeric string ("0.9") is one, as in OTLP input and the collector; eval records
+    and OTLP read it alike. Anything else is an error naming `key`, the field."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise UserError(f"{where}: score must be a finite number (got {value!r})")
-    return float(value)
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+    if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+        raise UserError(f"{where}: {key} must be a finite number (got {value!r})")
+    return float(number)
 
 
 def _record(doc: dict, where: str) -> Result:
@@ -106,7 +114,7 @@ def _record(doc: dict, where: str) -> Result:
     label = doc.get("label")
     if label is not None and not isinstance(label, str):
         raise UserError(f"{where}: label must be a string (got {label!r})")
-    score = _score(doc.get("score"), where)
+    score = _score(doc.get("score"), where, "score")
     if score is None and label is None:
         raise UserError(f"{where}: an eval record needs a score or a label")
     return Result(doc["case_id"], doc["evaluator"], score, label)
@@ -116,13 +124,7 @@ def _eval_from(attrs: dict, case: str, where: str) -> Result | None:
     name = attrs.get(n.EVAL_NAME)
     if not name:
         return None
-    score = attrs.get(n.EVAL_SCORE)
-    if isinstance(score, str):
-        try:
-            score = float(score)
-        except ValueError:
-            raise UserError(f"{where}: {n.EVAL_SCORE} is not a number ({score!r})") from None
-    score = _score(score, where)
+    score = _score(attrs.get(n.EVAL_SCORE), where, n.EVAL_SCORE)
     label = attrs.get(EVAL_LABEL)
     if score is None and label is None:
         return None
