@@ -263,6 +263,10 @@ def test_baseline_cases_the_candidate_has_no_result_for_fail_the_gate(tmp_path):
     c35 = _cases(tmp_path / "c35.jsonl", {k: s for k, s in base.items() if k >= "case-065"})
     proc = run_gate(b, c35)
     assert proc.returncode == 1 and "65 of the baseline's 100 cases have no faithfulness result" in proc.stdout, proc.stdout
+    # too few cases to judge: that, and which are missing
+    proc = run_gate(b, _cases(tmp_path / "c16.jsonl", {k: s for k, s in base.items() if k >= "case-084"}))
+    assert "faithfulness: not enough evidence: 100 baseline / 16 candidate cases, min_samples is 30\n" in proc.stdout, proc.stdout
+    assert "faithfulness: 84 of the baseline's 100 cases have no faithfulness result in the candidate (case-000, " in proc.stdout
     # asked for explicitly: compared on the shared cases, and every report says what was left out
     proc = run_gate(b, c, "--shared-cases-only", "--markdown", str(tmp_path / "gate.md"))
     assert proc.returncode == 0, proc.stdout + proc.stderr

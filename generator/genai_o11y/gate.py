@@ -304,12 +304,18 @@ def judge(ev: Evaluator, gated: bool, base_run: Run, cand_run: Run, resamples: i
         v.status = "fail"
         v.reasons.append(f"no results for {ev.name} in the {' and the '.join(missing)}")
         return _finish(v)
+    shared = sorted(set(base) & set(cand))
+    named = all(r.named for r in base.values()) and all(r.named for r in cand.values())
+    absent = sorted(set(base) - set(cand)) if named and shared else []  # baseline cases the candidate has no result for
+    absent_reason = (f"{len(absent)} of the baseline's {len(base)} cases have no {ev.name} result in the candidate "
+                     f"({_examples(absent)}): a case that crashed or timed out is a failure, give it a failing score or label "
+                     f"(--shared-cases-only compares on the cases both runs have instead)")
     if v.cand.n < ev.min_samples or v.base.n < ev.min_samples:
         v.status = "fail"
         v.reasons.append(f"not enough evidence: {v.base.n} baseline / {v.cand.n} candidate cases, min_samples is {ev.min_samples}")
+        if absent and not shared_only:
+            v.reasons.append(absent_reason)
         return _finish(v)
-    shared = sorted(set(base) & set(cand))
-    named = all(r.named for r in base.values()) and all(r.named for r in cand.values())
     if named:
         # both runs name their cases (case_id): the baseline's cases are the dataset, compared case by case
         if not shared:
@@ -319,16 +325,13 @@ def judge(ev: Evaluator, gated: bool, base_run: Run, cand_run: Run, resamples: i
                              f"they ran different datasets (replay the same dataset for both, or compare runs of it)")
             return _finish(v)
         v.paired = True
-        absent = sorted(set(base) - set(cand))
         if absent and shared_only:
             v.left_out = len(absent)
             v.reasons.append(f"--shared-cases-only: {len(absent)} of the baseline's {len(base)} cases have no {ev.name} result in the "
                              f"candidate and are left out ({_examples(absent)})")
         elif absent:
             v.status = "fail"
-            v.reasons.append(f"{len(absent)} of the baseline's {len(base)} cases have no {ev.name} result in the candidate "
-                             f"({_examples(absent)}): a case that crashed or timed out is a failure, give it a failing score or label "
-                             f"(--shared-cases-only compares on the cases both runs have instead)")
+            v.reasons.append(absent_reason)
         extra = len(cand) - len(shared)
         if extra:
             v.reasons.append(f"{extra} candidate case{'s are' if extra > 1 else ' is'} not in the baseline: not compared")
