@@ -11,7 +11,8 @@ Input files (any mix, each line one JSON object; documented in the README, "Rele
   `genai_o11y.eval.case_id` where set, else the trace id. Spans also give per-stage latency and cost.
 
 How a verdict is reached, per evaluator in the spec:
-- fewer than `min_samples` scored cases in the candidate (or the baseline): fail, not enough evidence;
+- fewer than `min_samples` scored cases in the candidate (or the baseline, or in both runs when they are
+  compared case by case): fail, not enough evidence;
 - the candidate's mean worse than `floor`: fail;
 - the mean worse than the baseline's by more than `tolerated_regression` (or the pass rate by more than
   `tolerated_pass_rate_drop`) AND the bootstrap confidence interval of the change does not include zero:
@@ -386,7 +387,8 @@ def judge(ev: Evaluator, gated: bool, base_run: Run, cand_run: Run, resamples: i
 
 def _regression(v: Verdict, delta: float, ci: tuple[float, float], tolerated: float, worse: float, what: str, confidence: float,
                 points: bool = False) -> None:
-    """The rule (RULE): the change worse than the tolerance (the point estimate) and its interval not including zero: fail."""
+    """The rule (`rule()` words it for the reports): the change worse than the tolerance (the point estimate) and its interval
+    not including zero: fail; worse than the tolerance with an interval that includes zero: inconclusive."""
     beyond = delta * worse > tolerated
     certain = (ci[1] < 0) if worse < 0 else (ci[0] > 0)
     if points:  # a pass rate: shown in percentage points
