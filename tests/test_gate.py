@@ -99,11 +99,11 @@ def _records(path: Path, evaluator: str, scores: list[float], prefix: str = "c")
 
 
 def _verdict(ev: Evaluator, base: list[float], cand: list[float], tmp_path: Path, paired: bool = True):
-    """paired=False: the candidate shares only its first 3 cases with the baseline (an unpaired comparison)."""
+    """paired=False: the candidate's cases are trace ids (no case_id), 3 of them the baseline's (an unpaired comparison)."""
     b = gate.read([_records(tmp_path / "b.jsonl", ev.name, base)])
     c = gate.read([_records(tmp_path / "c.jsonl", ev.name, cand)])
     if not paired:
-        c.results[:] = [r if i < 3 else gate.Result(f"d{i}", r.evaluator, r.score, r.label) for i, r in enumerate(c.results)]
+        c.results[:] = [gate.Result(r.case_id if i < 3 else f"d{i}", r.evaluator, r.score, r.label, named=False) for i, r in enumerate(c.results)]
     return gate.judge(ev, True, b, c, resamples=500, confidence=0.95, seed=0)
 
 
@@ -123,7 +123,10 @@ def test_floor_min_samples_noise_and_direction(tmp_path):
     noisy_c = [0.95 if i % 3 == 0 else 0.72 for i in range(12)]
     v = _verdict(ev, noisy_b, noisy_c, tmp_path, paired=False)
     assert v.delta < -0.05 and v.delta_ci[1] >= 0 and v.status == "inconclusive", v
-    assert not v.paired and "compared unpaired: 3 of the baseline's 12 cases are in the candidate (pairing needs 90%)" in v.reasons
+    assert ("mean score moved -0.053, worse by more than the tolerated 0.05, but the 95% interval of the change (-0.142 .. +0.033) "
+            "includes zero: inconclusive, not failed") in v.reasons, v.reasons
+    assert not v.paired and ("compared unpaired: 3 of the baseline's 12 cases are in the candidate (pairing needs 90%); "
+                             "cases without genai_o11y.eval.case_id are their trace ids, which differ between runs") in v.reasons
     # lower is better: a rise is the regression, a ceiling the floor
     lat = Evaluator(name="hallucination_rate", direction="lower", floor=0.2, tolerated_regression=0.02, min_samples=10)
     base = [0.05 + 0.001 * i for i in range(20)]
@@ -229,3 +232,150 @@ def test_markdown_report_golden(update_golden):
     proc = subprocess.run(CLI + ["gate", "--baseline", str(GOLDEN / "baseline.jsonl"), "--candidate", str(GOLDEN / "candidate.jsonl"),
                                  "--markdown", "/dev/stdout"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and text in proc.stdout
+
+
+def _cases(path: Path, scores: dict[str, float]) -> Path:
+    """Eval records of the default spec's two evaluators for these cases (answer_length_ok always passes)."""
+    path.write_text("".join(json.dumps({"case_id": c, "evaluator": e, "score": s}) + "\n"
+                            for c, score in scores.items() for e, s in (("faithfulness", score), ("answer_length_ok", 1.0))))
+    return path
+
+
+def test_baseline_cases_the_candidate_has_no_result_for_fail_the_gate(tmp_path):
+    """A user's trial: a candidate without results for the 10 worst of 100 baseline cases passed (exit 0, no
+    note) and its table showed a better mean with a change of +0.000; one with 35 of the 100 cases passed too.
+    A case the candidate lacks is not a missing sample (a crashed or timed-out case is a failure): the gate
+    fails and names how many and which; --shared-cases-only compares on the shared cases, and says so loudly."""
+    base = {f"case-{i:03d}": round(0.61 + 0.0035 * i, 4) for i in range(100)}  # case-000 .. case-009 are the worst
+    b = _cases(tmp_path / "b.jsonl", base)
+    c = _cases(tmp_path / "c.jsonl", {k: s for k, s in base.items() if k >= "case-010"})
+    proc = run_gate(b, c, "--markdown", str(tmp_path / "gate.md"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert ("faithfulness: 10 of the baseline's 100 cases have no faithfulness result in the candidate "
+            "(case-000, case-001, case-002, case-003, case-004, …)") in proc.stdout
+    assert "a case that crashed or timed out is a failure" in proc.stdout and "--shared-cases-only" in proc.stdout
+    assert "gate: FAIL" in proc.stdout and "- **faithfulness**: 10 of the baseline's 100 cases" in (tmp_path / "gate.md").read_text()
+    # the means shown and the change are on the same cases, and the report says which
+    row = " ".join(next(line for line in proc.stdout.splitlines() if line.startswith("faithfulness ")).split())
+    assert row.startswith("faithfulness FAIL 0.801 (n=90) 0.801 (n=90) +0.000"), row
+    assert "faithfulness: the means, pass rates and changes are on the 90 cases both runs have" in proc.stdout
+    # 35 of the 100
+    c35 = _cases(tmp_path / "c35.jsonl", {k: s for k, s in base.items() if k >= "case-065"})
+    proc = run_gate(b, c35)
+    assert proc.returncode == 1 and "65 of the baseline's 100 cases have no faithfulness result" in proc.stdout, proc.stdout
+    # too few cases to judge: that, and which are missing
+    proc = run_gate(b, _cases(tmp_path / "c16.jsonl", {k: s for k, s in base.items() if k >= "case-084"}))
+    assert "faithfulness: not enough evidence: 100 baseline / 16 candidate cases, min_samples is 30\n" in proc.stdout, proc.stdout
+    assert "faithfulness: 84 of the baseline's 100 cases have no faithfulness result in the candidate (case-000, " in proc.stdout
+    # asked for explicitly: compared on the shared cases, and every report says what was left out
+    proc = run_gate(b, c, "--shared-cases-only", "--markdown", str(tmp_path / "gate.md"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    warning = ("WARNING: --shared-cases-only: baseline cases the candidate has no result for are left out, not failed "
+               "(faithfulness 10, answer_length_ok 10)")
+    assert proc.stdout.startswith(warning + "\n"), proc.stdout
+    assert "gate: PASS (95% bootstrap intervals, paired by case; --shared-cases-only: baseline cases left out, see the warning above)" in proc.stdout
+    assert ("faithfulness: --shared-cases-only: 10 of the baseline's 100 cases have no faithfulness result in the candidate and are "
+            "left out (case-000, case-001, case-002, case-003, case-004, …)") in proc.stdout
+    md = (tmp_path / "gate.md").read_text()
+    assert md.startswith("### genai-o11y release gate: ✅ pass\n\n**⚠️ " + warning + "**"), md
+    # too few shared cases is still too little evidence (20 of the baseline's, and 15 new ones)
+    c20 = {k: s for k, s in base.items() if k >= "case-080"} | {f"new-{i}": 0.9 for i in range(15)}
+    proc = run_gate(b, _cases(tmp_path / "c20.jsonl", c20), "--shared-cases-only")
+    assert proc.returncode == 1 and "not enough evidence: 20 cases in both runs, min_samples is 30" in proc.stdout, proc.stdout
+
+
+def test_candidate_cases_the_baseline_lacks_are_not_compared_and_the_means_match_the_change(tmp_path):
+    ev = Evaluator(name="q", floor=0.5, tolerated_regression=0.05, min_samples=10)
+    steady = [0.8 + 0.01 * (i % 5) for i in range(20)]
+    b = gate.read([_records(tmp_path / "b.jsonl", "q", steady)])
+    c = gate.read([_records(tmp_path / "c.jsonl", "q", steady + [0.1] * 5)])  # 5 new cases (c20 .. c24), all bad
+    v = gate.judge(ev, True, b, c, resamples=200, confidence=0.95, seed=0)
+    assert v.status == "pass" and v.paired and v.base.n == v.cand.n == 20
+    assert v.cand.mean - v.base.mean == pytest.approx(v.delta) == 0
+    assert v.reasons == ["5 candidate cases are not in the baseline: not compared",
+                         "the means, pass rates and changes are on the 20 cases both runs have"]
+
+
+def test_markdown_into_a_missing_directory_exits_2_naming_the_path(runs, tmp_path):
+    """A user's trial: --markdown into a directory that does not exist printed a FileNotFoundError traceback
+    and exited 1 after a passing gate (CI read a regression). It is bad input: exit 2, the path named, checked
+    before the gate runs; a file that cannot be written for another reason is too."""
+    target = tmp_path / "no-such-dir" / "gate.md"
+    proc = run_gate(runs["healthy"], runs["healthy_again"], "--markdown", str(target))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr == f"error: --markdown {target}: its directory {target.parent} does not exist\n" and proc.stdout == ""
+    (tmp_path / "dir.md").mkdir()
+    proc = run_gate(runs["healthy"], runs["healthy_again"], "--markdown", str(tmp_path / "dir.md"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith(f"error: --markdown {tmp_path / 'dir.md'}: cannot write"), proc.stderr
+
+
+def test_a_spec_after_the_options_is_a_usage_error_saying_where_it_goes(runs, tmp_path):
+    """A user's trial: `gate --baseline a --candidate b spec.yaml` read spec.yaml as a candidate file
+    (`spec.yaml:1: not JSON`): --candidate takes every argument up to the next option."""
+    spec = tmp_path / "spec.yml"
+    spec.write_text("service: {name: x}\n")
+    proc = run_gate(runs["healthy"], runs["healthy_again"], str(spec))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr == (f"error: --candidate {spec}: a spec file? The spec goes before the options: genai-o11y gate SPEC "
+                           "--baseline FILE... --candidate FILE... (each takes every argument up to the next option)\n")
+
+
+RULE = ("fails when its mean or pass rate is worse than the baseline's by more than its tolerance and the 95% interval of the "
+        "change does not include zero; a change past the tolerance whose interval includes zero is inconclusive and does not fail")
+
+
+def test_the_reports_say_exactly_what_is_decided(runs):
+    """A user's trial: "its interval excludes no change" was hard to parse, and the README's "a drop that noise
+    explains is printed as inconclusive" promised more than the rule does. Both reports state the rule."""
+    proc = run_gate(runs["healthy"], runs["healthy_again"])
+    footer = f"\nrule: an evaluator {RULE} (also failing: a mean past the floor, fewer than min_samples cases)\ngate: PASS"
+    assert proc.returncode == 0 and footer in proc.stdout, proc.stdout
+    base, cand = gate.read([GOLDEN / "baseline.jsonl"]), gate.read([GOLDEN / "candidate.jsonl"])
+    md = gate.markdown_report(gate.compare(load(), base, cand), base, cand, 0.95)
+    assert f"An evaluator {RULE}." in md and "excludes no change" not in md
+
+
+def _otlp_scores(path: Path, scores: dict[str, object]) -> Path:
+    """The same results as OTLP JSON eval spans carrying genai_o11y.eval.case_id, the score's AnyValue as given."""
+    path.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [
+        {"traceId": f"{i:032x}", "spanId": f"{i:016x}", "attributes": [
+            {"key": names.EVAL_NAME, "value": {"stringValue": "q"}},
+            {"key": names.EVAL_CASE_ID, "value": {"stringValue": case}},
+            {"key": names.EVAL_SCORE, "value": value}]}
+        for i, (case, value) in enumerate(scores.items(), 1)]}]}]}) + "\n")
+    return path
+
+
+def test_a_numeric_string_score_is_a_number_in_records_and_otlp_alike(tmp_path):
+    """A user's trial: "0.9" was rejected in an eval record (exit 2) but accepted in OTLP input (and by the
+    collector). Both forms take a numeric string as a number and give identical results and verdicts; both
+    reject a non-numeric one naming the field."""
+    ev = Evaluator(name="q", floor=0.5, tolerated_regression=0.05, min_samples=10)
+    base = {f"c{i}": 0.8 + 0.01 * (i % 5) for i in range(20)}
+    cand = {c: s - 0.1 for c, s in base.items()}
+    verdicts = []
+    for form in ("records", "otlp"):
+        runs = []
+        for side, scores in (("b", base), ("c", cand)):
+            path = tmp_path / f"{form}-{side}.jsonl"
+            if form == "records":
+                path.write_text("".join(json.dumps({"case_id": c, "evaluator": "q", "score": str(s)}) + "\n" for c, s in scores.items()))
+            else:
+                _otlp_scores(path, {c: {"stringValue": str(s)} for c, s in scores.items()})
+            runs.append(gate.read([path]))
+        assert [r.score for r in runs[0].results] == list(base.values())
+        verdicts.append(gate.judge(ev, True, *runs, resamples=200, confidence=0.95, seed=0))
+    assert verdicts[0] == verdicts[1] and verdicts[0].status == "fail"
+    assert [r.score for r in gate.read([_otlp_scores(tmp_path / "n.jsonl", {c: {"doubleValue": s} for c, s in base.items()})]).results] == \
+        [r.score for r in gate.read([tmp_path / "records-b.jsonl"]).results]
+    # not a number: exit 2, the file, line and field named, in both forms
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"case_id": "a", "evaluator": "q", "score": "high"}) + "\n")
+    _otlp_scores(tmp_path / "bad.otlp.jsonl", {"a": {"stringValue": "high"}})
+    for bad, field in ((tmp_path / "bad.jsonl", "score"), (tmp_path / "bad.otlp.jsonl", names.EVAL_SCORE)):
+        proc = run_gate(bad, bad)
+        assert proc.returncode == 2 and proc.stderr == f"error: {bad}:1: {field} must be a finite number (got 'high')\n", proc.stderr
+    for value in ('"nan"', '"inf"', '""', "true"):
+        (tmp_path / "odd.jsonl").write_text('{"case_id": "a", "evaluator": "q", "score": %s}\n' % value)
+        with pytest.raises(UserError, match="odd.jsonl:1: score must be a finite number"):
+            gate.read([tmp_path / "odd.jsonl"])

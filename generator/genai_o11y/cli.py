@@ -196,7 +196,22 @@ def cmd_gate(args: argparse.Namespace) -> int:
     """The release gate: exit 0 pass, 1 regression / floor / too little evidence, 2 bad input."""
     from . import gate
 
+    def write_markdown(text: str) -> None:
+        try:
+            Path(args.markdown).write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise UserError(f"--markdown {args.markdown}: cannot write ({e.strerror or e})") from None
+
+    # checked before the gate runs: a report that cannot be written is bad input (exit 2), not a verdict then a traceback
+    if args.markdown and not Path(args.markdown).parent.is_dir():
+        raise UserError(f"--markdown {args.markdown}: its directory {Path(args.markdown).parent} does not exist")
     try:
+        for what in ("baseline", "candidate"):
+            # `gate --baseline A --candidate B spec.yaml`: argparse gives spec.yaml to --candidate
+            for path in getattr(args, what):
+                if Path(path).suffix.lower() in (".yaml", ".yml"):
+                    raise UserError(f"--{what} {path}: a spec file? The spec goes before the options: genai-o11y gate SPEC "
+                                    "--baseline FILE... --candidate FILE... (each takes every argument up to the next option)")
         spec = load(args.spec)
         base, cand = gate.read([Path(p) for p in args.baseline]), gate.read([Path(p) for p in args.candidate])
         for what, run, paths in (("baseline", base, args.baseline), ("candidate", cand, args.candidate)):
@@ -204,13 +219,16 @@ def cmd_gate(args: argparse.Namespace) -> int:
                 raise UserError(f"--{what}: no eval results in {', '.join(paths)} (eval records or OTLP JSON with gen_ai.evaluation.* attributes)")
     except UserError as e:
         if args.markdown:  # the PR comment a workflow posts says why there is no verdict
-            Path(args.markdown).write_text(gate.markdown_error(str(e)), encoding="utf-8")
+            try:
+                write_markdown(gate.markdown_error(str(e)))
+            except UserError:
+                pass  # the input's error is the one to report
         raise
-    verdicts = gate.compare(spec, base, cand, seed=args.seed)
+    verdicts = gate.compare(spec, base, cand, seed=args.seed, shared_only=args.shared_cases_only)
     confidence = spec.evals.confidence_percent / 100
+    if args.markdown:  # first: when it cannot be written, no verdict is printed before the error
+        write_markdown(gate.markdown_report(verdicts, base, cand, confidence))
     sys.stdout.write(gate.text_report(verdicts, base, cand, confidence))
-    if args.markdown:
-        Path(args.markdown).write_text(gate.markdown_report(verdicts, base, cand, confidence), encoding="utf-8")
     return 0 if gate.passed(verdicts) else 1
 
 
@@ -359,12 +377,16 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--sustain-minutes", type=int, default=None, help="override alerting.thresholds.sustain_minutes (LLM baseline alerts fire sooner)")
     u.set_defaults(func=cmd_up)
 
-    gt = sub.add_parser("gate", help="release gate: compare a candidate's eval results with a baseline's (exit 0 pass, 1 regression, 2 bad input)")
-    gt.add_argument("spec", nargs="?", help="spec file (its evals section); omitted: the embedded default")
+    gt = sub.add_parser("gate", help="release gate: compare a candidate's eval results with a baseline's (exit 0 pass, 1 regression, 2 bad input)",
+                        usage="genai-o11y gate [SPEC] --baseline FILE [FILE ...] --candidate FILE [FILE ...] [--markdown FILE] [--seed SEED] "
+                              "[--shared-cases-only]")
+    gt.add_argument("spec", nargs="?", help="spec file (its evals section), before the options; omitted: the embedded default")
     gt.add_argument("--baseline", nargs="+", required=True, metavar="FILE", help="eval records (JSONL) or OTLP JSON of the baseline")
     gt.add_argument("--candidate", nargs="+", required=True, metavar="FILE", help="the same for the candidate")
     gt.add_argument("--markdown", metavar="FILE", help="also write the report as Markdown (for a pull-request comment)")
     gt.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0: the same input gives the same report)")
+    gt.add_argument("--shared-cases-only", action="store_true", help="compare on the cases both runs have: baseline cases the candidate "
+                    "has no result for are left out (the report warns) instead of failing the gate")
     gt.set_defaults(func=cmd_gate)
 
     ds = sub.add_parser("dataset", help="production traces -> eval cases: `dataset build FILE...`, `dataset schema`")

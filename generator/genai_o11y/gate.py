@@ -4,21 +4,28 @@ evaluator, against the floors and tolerated regressions in the spec's `evals` se
 
 Input files (any mix, each line one JSON object; documented in the README, "Release gate"):
 - eval records: {"case_id": "...", "evaluator": "faithfulness", "score": 0.82, "label": "pass"}
-  (score or label or both; optional "explanation", ignored);
+  (score or label or both; optional "explanation", ignored; a score may be a numeric string, as in OTLP);
 - OTLP JSON as the collector's file exporter writes it, one export request per line: spans carrying
   `gen_ai.evaluation.name` (the helper's linked eval spans), span events `gen_ai.evaluation.result`
   (the semantic conventions' eval event) and log records with that event name. The case is
   `genai_o11y.eval.case_id` where set, else the trace id. Spans also give per-stage latency and cost.
 
 How a verdict is reached, per evaluator in the spec:
-- fewer than `min_samples` scored cases in the candidate (or the baseline): fail, not enough evidence;
+- fewer than `min_samples` scored cases in the candidate (or the baseline, or in both runs when they are
+  compared case by case): fail, not enough evidence;
 - the candidate's mean worse than `floor`: fail;
-- the mean dropped by more than `tolerated_regression` (or the pass rate by more than
-  `tolerated_pass_rate_drop`) AND the bootstrap confidence interval of the change lies entirely on
-  the worse side of zero: fail (a drop within noise is reported as inconclusive, not failed).
-Cases present in both runs are compared pairwise (the same case, before and after); otherwise the two
-samples are resampled independently and the report says so with the share in common; two runs that name
-their cases (case_id) with none in common ran different datasets: fail. The bootstrap is seeded: the same input gives the same report.
+- the mean worse than the baseline's by more than `tolerated_regression` (or the pass rate by more than
+  `tolerated_pass_rate_drop`) AND the bootstrap confidence interval of the change does not include zero:
+  fail; worse by more than the tolerance but an interval that includes zero: inconclusive, not failed.
+  The point estimate is held against the tolerance and the interval against zero: a true drop a little
+  under the tolerance can fail (noise puts the estimate past it), and one past it can be inconclusive.
+When both runs name their cases (case_id), the baseline's cases are the dataset: a baseline case the
+candidate has no result for fails the evaluator (a crashed or timed-out case is a failure, not a missing
+sample; `shared_only`, the CLI's --shared-cases-only, leaves such cases out instead and every report warns),
+cases compare pairwise (the same case, before and after), and the means, pass rates and changes shown are
+all on the cases both runs have; none in common: they ran different datasets, fail. Cases that are trace ids
+compare pairwise only when 90% are in both runs; otherwise the two samples are resampled independently and
+the report says so. The bootstrap is seeded: the same input gives the same report.
 Evaluators found in the data but not in the spec are reported, not gated.
 """
 
@@ -82,12 +89,20 @@ def _attrs(items) -> dict:
     return {a["key"]: _any_value(a.get("value", {})) for a in items or [] if isinstance(a, dict) and "key" in a}
 
 
-def _score(value, where: str) -> float | None:
+def _score(value, where: str, key: str) -> float | None:
+    """A score as a number: a numeric string ("0.9") is one, as in OTLP input and the collector; eval records
+    and OTLP read it alike. Anything else is an error naming `key`, the field."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise UserError(f"{where}: score must be a finite number (got {value!r})")
-    return float(value)
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+    if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+        raise UserError(f"{where}: {key} must be a finite number (got {value!r})")
+    return float(number)
 
 
 def _record(doc: dict, where: str) -> Result:
@@ -100,7 +115,7 @@ def _record(doc: dict, where: str) -> Result:
     label = doc.get("label")
     if label is not None and not isinstance(label, str):
         raise UserError(f"{where}: label must be a string (got {label!r})")
-    score = _score(doc.get("score"), where)
+    score = _score(doc.get("score"), where, "score")
     if score is None and label is None:
         raise UserError(f"{where}: an eval record needs a score or a label")
     return Result(doc["case_id"], doc["evaluator"], score, label)
@@ -110,13 +125,7 @@ def _eval_from(attrs: dict, case: str, where: str) -> Result | None:
     name = attrs.get(n.EVAL_NAME)
     if not name:
         return None
-    score = attrs.get(n.EVAL_SCORE)
-    if isinstance(score, str):
-        try:
-            score = float(score)
-        except ValueError:
-            raise UserError(f"{where}: {n.EVAL_SCORE} is not a number ({score!r})") from None
-    score = _score(score, where)
+    score = _score(attrs.get(n.EVAL_SCORE), where, n.EVAL_SCORE)
     label = attrs.get(EVAL_LABEL)
     if score is None and label is None:
         return None
@@ -246,6 +255,7 @@ class Verdict:
     pass_ci: tuple[float, float] | None = None
     paired: bool = False
     floor: float | None = None
+    left_out: int = 0  # --shared-cases-only: baseline cases without a candidate result, left out
     reasons: list[str] = field(default_factory=list)
 
 
@@ -277,7 +287,13 @@ def _side(cases: dict[str, Result], ev: Evaluator) -> Side:
     return Side(len(cases), _mean(scores) if scores else None, _mean([float(p) for p in passes]) if passes else None)
 
 
-def judge(ev: Evaluator, gated: bool, base_run: Run, cand_run: Run, resamples: int, confidence: float, seed: int) -> Verdict:
+def _examples(cases: list[str], k: int = 5) -> str:
+    return ", ".join(cases[:k]) + (", …" if len(cases) > k else "")
+
+
+def judge(ev: Evaluator, gated: bool, base_run: Run, cand_run: Run, resamples: int, confidence: float, seed: int,
+          shared_only: bool = False) -> Verdict:
+    """`shared_only`: baseline cases the candidate has no result for are left out (and said so), not failed."""
     (base, base_repeated), (cand, cand_repeated) = _by_case(base_run.results, ev.name), _by_case(cand_run.results, ev.name)
     v = Verdict(ev.name, gated, "pass", _side(base, ev), _side(cand, ev), floor=ev.floor)
     for side, k in (("baseline", base_repeated), ("candidate", cand_repeated)):
@@ -289,54 +305,90 @@ def judge(ev: Evaluator, gated: bool, base_run: Run, cand_run: Run, resamples: i
         v.status = "fail"
         v.reasons.append(f"no results for {ev.name} in the {' and the '.join(missing)}")
         return _finish(v)
+    shared = sorted(set(base) & set(cand))
+    named = all(r.named for r in base.values()) and all(r.named for r in cand.values())
+    absent = sorted(set(base) - set(cand)) if named and shared else []  # baseline cases the candidate has no result for
+    absent_reason = (f"{len(absent)} of the baseline's {len(base)} cases have no {ev.name} result in the candidate "
+                     f"({_examples(absent)}): a case that crashed or timed out is a failure, give it a failing score or label "
+                     f"(--shared-cases-only compares on the cases both runs have instead)")
     if v.cand.n < ev.min_samples or v.base.n < ev.min_samples:
         v.status = "fail"
         v.reasons.append(f"not enough evidence: {v.base.n} baseline / {v.cand.n} candidate cases, min_samples is {ev.min_samples}")
+        if absent and not shared_only:
+            v.reasons.append(absent_reason)
         return _finish(v)
-    shared = sorted(set(base) & set(cand))
-    v.paired = len(shared) >= ev.min_samples and len(shared) >= 0.9 * min(len(base), len(cand))
-    if not v.paired:
-        named = all(r.named for r in base.values()) and all(r.named for r in cand.values())
-        if not shared and named:
-            # both runs name their cases and none is in both: two datasets, not a before and after
+    if named:
+        # both runs name their cases (case_id): the baseline's cases are the dataset, compared case by case
+        if not shared:
+            # none is in both: two datasets, not a before and after
             v.status = "fail"
             v.reasons.append(f"the baseline's {v.base.n} and the candidate's {v.cand.n} case ids have none in common: "
                              f"they ran different datasets (replay the same dataset for both, or compare runs of it)")
             return _finish(v)
-        v.reasons.append(f"compared unpaired: {len(shared)} of the baseline's {v.base.n} cases "
-                         f"{'is' if len(shared) == 1 else 'are'} in the candidate (pairing needs 90%)"
-                         + ("" if named else "; cases without genai_o11y.eval.case_id are their trace ids, which differ between runs"))
+        v.paired = True
+        if absent and shared_only:
+            v.left_out = len(absent)
+            v.reasons.append(f"--shared-cases-only: {len(absent)} of the baseline's {len(base)} cases have no {ev.name} result in the "
+                             f"candidate and are left out ({_examples(absent)})")
+        elif absent:
+            v.status = "fail"
+            v.reasons.append(absent_reason)
+        extra = len(cand) - len(shared)
+        if extra:
+            v.reasons.append(f"{extra} candidate case{'s are' if extra > 1 else ' is'} not in the baseline: not compared")
+    else:
+        # cases are trace ids (different in every run) on one side at least: paired only when nearly all are the same traces
+        v.paired = len(shared) >= ev.min_samples and len(shared) >= 0.9 * min(len(base), len(cand))
+        if not v.paired:
+            v.reasons.append(f"compared unpaired: {len(shared)} of the baseline's {v.base.n} cases "
+                             f"{'is' if len(shared) == 1 else 'are'} in the candidate (pairing needs 90%); "
+                             "cases without genai_o11y.eval.case_id are their trace ids, which differ between runs")
+    if v.paired:
+        # every figure shown (means, pass rates, n, change) is on the cases both runs have
+        if len(shared) < len(base) or len(shared) < len(cand):
+            v.reasons.append(f"the means, pass rates and changes are on the {len(shared)} cases both runs have")
+        base, cand = {c: base[c] for c in shared}, {c: cand[c] for c in shared}
+        v.base.n = v.cand.n = len(shared)
+        if len(shared) < ev.min_samples:
+            v.status = "fail"
+            v.reasons.append(f"not enough evidence: {len(shared)} cases in both runs, min_samples is {ev.min_samples}")
+            return _finish(v)
     rng = random.Random(f"{seed}:{ev.name}")
-    if v.base.mean is not None and v.cand.mean is not None:
-        if v.paired:
-            pairs = [(base[c].score, cand[c].score) for c in shared if base[c].score is not None and cand[c].score is not None]
-            b, c = [p[0] for p in pairs], [p[1] for p in pairs]
-        else:
-            b = [r.score for r in base.values() if r.score is not None]
-            c = [r.score for r in cand.values() if r.score is not None]
+    if v.paired:
+        pairs = [(base[c].score, cand[c].score) for c in shared if base[c].score is not None and cand[c].score is not None]
+        b, c = [p[0] for p in pairs], [p[1] for p in pairs]
+    else:
+        b = [r.score for r in base.values() if r.score is not None]
+        c = [r.score for r in cand.values() if r.score is not None]
+    v.base.mean, v.cand.mean = (_mean(b) if b else None), (_mean(c) if c else None)
+    if b and c:
         v.delta = _mean(c) - _mean(b)
         v.delta_ci = bootstrap_delta(b, c, v.paired, resamples, confidence, rng)
         if ev.floor is not None and (v.cand.mean - ev.floor) * -worse < 0:
             v.status = "fail"
             v.reasons.append(f"mean {v.cand.mean:.3f} is {'below' if worse < 0 else 'above'} the floor {ev.floor:g}")
-        _regression(v, v.delta, v.delta_ci, ev.tolerated_regression, worse, "mean score")
+        _regression(v, v.delta, v.delta_ci, ev.tolerated_regression, worse, "mean score", confidence)
     elif ev.floor is not None and v.status != "fail":
         v.reasons.append(f"no scores (labels only): the floor {ev.floor:g} and the mean are not checked")
-    if v.base.pass_rate is not None and v.cand.pass_rate is not None:
-        if v.paired:
-            pp = [(_passes(ev, base[c]), _passes(ev, cand[c])) for c in shared]
-            pp = [(float(a), float(b)) for a, b in pp if a is not None and b is not None]
-            b, c = [p[0] for p in pp], [p[1] for p in pp]
-        else:
-            b = [float(p) for p in (_passes(ev, r) for r in base.values()) if p is not None]
-            c = [float(p) for p in (_passes(ev, r) for r in cand.values()) if p is not None]
+    if v.paired:
+        pp = [(_passes(ev, base[c]), _passes(ev, cand[c])) for c in shared]
+        pp = [(float(a), float(b)) for a, b in pp if a is not None and b is not None]
+        b, c = [p[0] for p in pp], [p[1] for p in pp]
+    else:
+        b = [float(p) for p in (_passes(ev, r) for r in base.values()) if p is not None]
+        c = [float(p) for p in (_passes(ev, r) for r in cand.values()) if p is not None]
+    v.base.pass_rate, v.cand.pass_rate = (_mean(b) if b else None), (_mean(c) if c else None)
+    if b and c:
         v.pass_delta = _mean(c) - _mean(b)
         v.pass_ci = bootstrap_delta(b, c, v.paired, resamples, confidence, rng)
-        _regression(v, v.pass_delta, v.pass_ci, ev.tolerated_pass_rate_drop, -1.0, "pass rate", points=True)
+        _regression(v, v.pass_delta, v.pass_ci, ev.tolerated_pass_rate_drop, -1.0, "pass rate", confidence, points=True)
     return _finish(v)
 
 
-def _regression(v: Verdict, delta: float, ci: tuple[float, float], tolerated: float, worse: float, what: str, points: bool = False) -> None:
+def _regression(v: Verdict, delta: float, ci: tuple[float, float], tolerated: float, worse: float, what: str, confidence: float,
+                points: bool = False) -> None:
+    """The rule (`rule()` words it for the reports): the change worse than the tolerance (the point estimate) and its interval
+    not including zero: fail; worse than the tolerance with an interval that includes zero: inconclusive."""
     beyond = delta * worse > tolerated
     certain = (ci[1] < 0) if worse < 0 else (ci[0] > 0)
     if points:  # a pass rate: shown in percentage points
@@ -348,7 +400,8 @@ def _regression(v: Verdict, delta: float, ci: tuple[float, float], tolerated: fl
         v.reasons.append(f"{what} regressed {shown} (interval {interval}), beyond the tolerated {tol}")
     elif beyond and v.status == "pass":
         v.status = "inconclusive"
-        v.reasons.append(f"{what} moved {shown}, beyond the tolerated {tol}, but its interval {interval} includes no change")
+        v.reasons.append(f"{what} moved {shown}, worse by more than the tolerated {tol}, but the {confidence * 100:g}% interval of the change "
+                         f"({interval}) includes zero: inconclusive, not failed")
 
 
 def _finish(v: Verdict) -> Verdict:
@@ -358,12 +411,12 @@ def _finish(v: Verdict) -> Verdict:
     return v
 
 
-def compare(spec: Spec, base: Run, cand: Run, seed: int = 0) -> list[Verdict]:
+def compare(spec: Spec, base: Run, cand: Run, seed: int = 0, shared_only: bool = False) -> list[Verdict]:
     e = spec.evals
     configured = {ev.name: ev for ev in e.evaluators}
     seen = sorted({r.evaluator for r in base.results + cand.results} - set(configured))
-    out = [judge(ev, True, base, cand, e.bootstrap_resamples, e.confidence_percent / 100, seed) for ev in e.evaluators]
-    out += [judge(Evaluator(name=name), False, base, cand, e.bootstrap_resamples, e.confidence_percent / 100, seed) for name in seen]
+    out = [judge(ev, True, base, cand, e.bootstrap_resamples, e.confidence_percent / 100, seed, shared_only) for ev in e.evaluators]
+    out += [judge(Evaluator(name=name), False, base, cand, e.bootstrap_resamples, e.confidence_percent / 100, seed, shared_only) for name in seen]
     return out
 
 
@@ -383,6 +436,14 @@ def _pct(x: float | None) -> str:
 
 def _ci(ci: tuple[float, float] | None, scale: float = 1.0) -> str:
     return "" if ci is None else f" [{ci[0] * scale:+.3f} .. {ci[1] * scale:+.3f}]"
+
+
+def left_out_warning(verdicts: list[Verdict]) -> str | None:
+    """--shared-cases-only left baseline cases out: the first thing each report says."""
+    left = [f"{v.evaluator} {v.left_out}" for v in verdicts if v.left_out]
+    if not left:
+        return None
+    return f"WARNING: --shared-cases-only: baseline cases the candidate has no result for are left out, not failed ({', '.join(left)})"
 
 
 def _rows(verdicts: list[Verdict]) -> list[list[str]]:
@@ -413,10 +474,19 @@ def stage_rows(base: Run, cand: Run) -> list[list[str]]:
     return rows
 
 
+def rule(confidence: float) -> str:
+    """What the gate decides on a change, as both reports state it."""
+    return (f"an evaluator fails when its mean or pass rate is worse than the baseline's by more than its tolerance and the "
+            f"{confidence * 100:g}% interval of the change does not include zero; a change past the tolerance whose interval "
+            "includes zero is inconclusive and does not fail")
+
+
 def text_report(verdicts: list[Verdict], base: Run, cand: Run, confidence: float) -> str:
     rows = [HEADER] + _rows(verdicts)
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    warning = left_out_warning(verdicts)
+    lines = [warning, ""] if warning else []
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
     for v in verdicts:
         lines += [f"  {v.evaluator}: {reason}" for reason in v.reasons]
     srows = stage_rows(base, cand)
@@ -424,7 +494,9 @@ def text_report(verdicts: list[Verdict], base: Run, cand: Run, confidence: float
         lines += ["", "stage                      baseline ms   candidate ms   change"]
         lines += [f"{r[0]:26} {r[1]:>11}   {r[2]:>12}   {r[3]}" for r in srows]
     verdict = "PASS" if passed(verdicts) else "FAIL"
-    lines += ["", f"gate: {verdict} ({confidence * 100:g}% bootstrap intervals{', paired by case' if any(v.paired for v in verdicts) else ''})"]
+    lines += ["", f"rule: {rule(confidence)} (also failing: a mean past the floor, fewer than min_samples cases)"]
+    lines += [f"gate: {verdict} ({confidence * 100:g}% bootstrap intervals{', paired by case' if any(v.paired for v in verdicts) else ''}"
+              f"{'; --shared-cases-only: baseline cases left out, see the warning above' if warning else ''})"]
     return "\n".join(lines) + "\n"
 
 
@@ -436,6 +508,9 @@ def markdown_error(message: str) -> str:
 def markdown_report(verdicts: list[Verdict], base: Run, cand: Run, confidence: float) -> str:
     ok = passed(verdicts)
     out = [f"### genai-o11y release gate: {'✅ pass' if ok else '❌ fail'}", ""]
+    warning = left_out_warning(verdicts)
+    if warning:
+        out += [f"**⚠️ {warning}**", ""]
     failing = [v for v in verdicts if v.status == "fail"]
     if failing:
         out += [f"- **{v.evaluator}**: {'; '.join(v.reasons)}" for v in failing] + [""]
@@ -448,6 +523,8 @@ def markdown_report(verdicts: list[Verdict], base: Run, cand: Run, confidence: f
     if srows:
         out += ["", "| stage | baseline mean ms | candidate mean ms | change |", "|---|---|---|---|"]
         out += ["| " + " | ".join(r) + " |" for r in srows]
-    out += ["", f"<sub>{confidence * 100:g}% bootstrap intervals of the change (candidate − baseline); a regression fails the gate when it is beyond "
-            "the evaluator's tolerance and its interval excludes no change. Floors and tolerances: the spec's `evals`.</sub>"]
+    r = rule(confidence)
+    out += ["", f"<sub>Changes are candidate − baseline, with {confidence * 100:g}% bootstrap intervals. {r[0].upper() + r[1:]}. "
+            "It also fails when its mean is past the floor or it has fewer than min_samples cases. "
+            "Floors and tolerances: the spec's `evals`.</sub>"]
     return "\n".join(out) + "\n"
