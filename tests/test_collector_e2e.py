@@ -374,6 +374,11 @@ def test_quality_signals_become_metrics(stack):
     for called in ("search_kb,create_ticket", ["create_ticket", "search_kb"], None, ["lookup_order"]):
         root = {"genai_o11y.route": "troubleshooting"} | ({"genai_o11y.tools.called": called} if called is not None else {})
         s.trace(root_attrs=root, children=[{"attrs": {"genai_o11y.stage": "prompt_assembly", "genai_o11y.prompt.truncated": called is None, **tpl}}])
+    # a request that failed gave no answer, so none without its tool (a trial: 429s read as "answered from memory"):
+    # an error status, a failure category (rate limited); a tool's failure category still answered
+    s.trace(root_attrs={"genai_o11y.route": "troubleshooting"}, root_error=True)
+    s.trace(root_attrs={"genai_o11y.route": "troubleshooting", "genai_o11y.failure.category": "rate_limited"})
+    s.trace(root_attrs={"genai_o11y.route": "troubleshooting", "genai_o11y.failure.category": "tool_failure"})
     # billing requires lookup_order: called; faq requires nothing
     s.trace(root_attrs={"genai_o11y.route": "billing", "genai_o11y.tools.called": "lookup_order"})
     s.trace(root_attrs={"genai_o11y.route": "faq"})
@@ -387,12 +392,12 @@ def test_quality_signals_become_metrics(stack):
 
     def ready():
         smp = col.samples()
-        return smp if metric_value(smp, "genai_o11y_failures_total", service_name=svc) == 4 and metric_value(smp, "genai_o11y_evaluation_score_count", service_name=svc) == 3 else None
+        return smp if metric_value(smp, "genai_o11y_failures_total", service_name=svc) == 6 and metric_value(smp, "genai_o11y_evaluation_score_count", service_name=svc) == 3 else None
 
     smp = wait_for(ready, what="quality metrics")
     missing = "genai_o11y_answers_missing_required_tool_total"
-    assert metric_value(smp, missing, service_name=svc, genai_o11y_route="troubleshooting", genai_o11y_tool_required_missing="search_kb") == 2
-    assert metric_value(smp, missing, service_name=svc) == 2  # billing called its tool, faq requires none
+    assert metric_value(smp, missing, service_name=svc, genai_o11y_route="troubleshooting", genai_o11y_tool_required_missing="search_kb") == 3
+    assert metric_value(smp, missing, service_name=svc) == 3  # billing called its tool, faq requires none, two failed
     assert metric_value(smp, "genai_o11y_prompt_truncations_total", service_name=svc, genai_o11y_prompt_version="v7") == 1
     assert metric_value(smp, "genai_o11y_retrieval_results_bucket", service_name=svc, le="0") == 2
     assert metric_value(smp, "genai_o11y_retrieval_results_bucket", service_name=svc, le="5") == 3

@@ -121,7 +121,8 @@ def required_tool_statements(spec: Spec) -> list[str]:
     """Mark request spans of a route whose required tool was not called (genai_o11y.tools.called).
 
     The app lists the tools it called on the request span, comma-separated or as a list; a route's
-    answer without its required tool is the silent failure "answered from the model's memory".
+    answer without its required tool is the silent failure "answered from the model's memory". A request
+    that failed (error status, or a failure category other than a tool's) gave no answer: not marked.
     """
     called = attr(n.TOOLS_CALLED)  # joined into one string by fold_statements before this
     s = []
@@ -133,5 +134,8 @@ def required_tool_statements(spec: Spec) -> list[str]:
             f"set({attr(n.REQUIRED_TOOL_MISSING)}, {q(t.name)}) where {attr(n.STAGE)} == \"request\""
             f" and {attr(n.ROUTE)} != nil and IsMatch({attr(n.ROUTE)}, {q(one_of_regex(t.required_for_routes))})"
             f" and ({called} == nil or not IsMatch({called}, {q(tool_re)}))"
+            # a request that failed gave no answer (genai_usage's fold does the same)
+            f" and span.status.code != STATUS_CODE_ERROR and ({attr(n.FAILURE_CATEGORY)} == nil"
+            + "".join(f" or {attr(n.FAILURE_CATEGORY)} == {q(c)}" for c in NOT_ANSWER_FAILURES) + ")"
         )
     return s

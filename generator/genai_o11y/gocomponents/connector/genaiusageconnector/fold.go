@@ -280,16 +280,17 @@ func (d *folder) span(a *attrs) {
 	if d.stage < 0 || !a.has[d.stage] || !genaicommon.Equal(a.vals[d.stage], d.stageV) {
 		return
 	}
-	if d.flagged >= 0 && a.has[d.called] && !(a.vals[d.called].Type() == pcommon.ValueTypeStr && a.vals[d.called].Str() == "") {
-		failed := a.status == ptrace.StatusCodeError
-		if fc := a.vals[d.failure]; !failed && a.has[d.failure] {
-			failed = fc.Type() != pcommon.ValueTypeStr || !d.exempt.has(fc.Str())
-		}
-		if failed {
-			a.vals[d.flagged], a.has[d.flagged] = d.trueV, true
-		}
+	failed := a.status == ptrace.StatusCodeError
+	if d.flagged >= 0 && !failed && a.has[d.failure] {
+		fc := a.vals[d.failure]
+		failed = fc.Type() != pcommon.ValueTypeStr || !d.exempt.has(fc.Str())
 	}
-	if d.missingAt < 0 || !a.has[d.route] {
+	if d.flagged >= 0 && failed && a.has[d.called] && !(a.vals[d.called].Type() == pcommon.ValueTypeStr && a.vals[d.called].Str() == "") {
+		a.vals[d.flagged], a.has[d.flagged] = d.trueV, true
+	}
+	// a request that failed gave no answer: it is no answer without its required tool (a rate limit on
+	// the first model call would otherwise read as "answered from memory")
+	if d.missingAt < 0 || !a.has[d.route] || failed {
 		return
 	}
 	route := a.vals[d.route].AsString()
