@@ -319,3 +319,47 @@ def test_user_action_events_make_a_trace_eval_worthy(tmp_path):
             sp.add_event(n.USER_ACTION_EVENT, {n.QUALITY_PROXY: kind})
     cases = dataset.build([write_otlp_json(tmp_path / "t.jsonl", list(mem.get_finished_spans()))], FLOORS, actions=ACTIONS)
     assert sorted(c["signals"] for c in cases) == [["sampled"], ["user_action"]]
+
+
+# --- hand-written OTLP JSON: the shapes a trial found (values as another instrumentation or the redaction sends them) ----
+
+def _value(v) -> dict:
+    if isinstance(v, bool):
+        return {"boolValue": v}
+    if isinstance(v, int):
+        return {"intValue": str(v)}
+    if isinstance(v, float):
+        return {"doubleValue": v}
+    if isinstance(v, list):
+        return {"arrayValue": {"values": [_value(x) for x in v]}}
+    return {"stringValue": v}
+
+
+def _request(trace_id: str, request: dict, *children: dict, start: int = 1_796_043_157_000_000_000, resource: dict | None = None) -> str:
+    """One export request (a line of the file exporter's output): a trace's request span with `request`'s
+    attributes and, under it, a span per `children` item (its attributes; a `genai_o11y.stage` each)."""
+    def span(i: int, attrs: dict, parent: str = "") -> dict:
+        return {"traceId": trace_id, "spanId": f"{i + 1:016x}", "parentSpanId": parent, "name": str(attrs.get(n.STAGE, "span")),
+                "startTimeUnixNano": str(start + i * 1000), "endTimeUnixNano": str(start + 1_000_000 - i),
+                "attributes": [{"key": k, "value": _value(v)} for k, v in attrs.items()], "status": {}}
+
+    spans = [span(0, {n.STAGE: "request", **request})] + [span(i, a, f"{1:016x}") for i, a in enumerate(children, 1)]
+    res = {"service.name": "support-copilot", **(resource or {})}
+    return json.dumps({"resourceSpans": [{"resource": {"attributes": [{"key": k, "value": _value(v)} for k, v in res.items()]},
+                                          "scopeSpans": [{"spans": spans}]}]}) + "\n"
+
+
+def _tid(i: int) -> str:
+    return f"{i:032x}"
+
+
+def test_a_score_sent_as_a_numeric_string_is_that_number(tmp_path):
+    """`gen_ai.evaluation.score.value: "0.1"` is the number the collector counts (the policy's `number`
+    shape), not null: the case carries 0.1 and the score is past the floor."""
+    path = tmp_path / "t.jsonl"
+    path.write_text(_request(_tid(1), {n.ROUTE: "faq"}, {n.STAGE: "evaluation", n.EVAL_NAME: "faithfulness", n.EVAL_SCORE: "0.1"},
+                             {n.STAGE: "feedback", n.FEEDBACK_SENTIMENT: "positive", n.FEEDBACK_SCORE: "1"}))
+    [case] = dataset.build([path], FLOORS)
+    assert case["evals"] == [{"evaluator": "faithfulness", "score": 0.1, "label": None}]
+    assert case["feedback"] == [{"sentiment": "positive", "score": 1.0}]
+    assert case["signals"] == ["low_score"]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import names as n
 from .errors import UserError
-from .gate import EVAL_EVENT, EVAL_LABEL, _attrs, json_lines
+from .gate import EVAL_EVENT, EVAL_LABEL, _attrs, json_lines, number
 
 SCHEMA_VERSION = 1
 SIGNALS = ("error", "negative_feedback", "low_score", "user_action", "sampled")
@@ -142,10 +142,6 @@ def _iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _num(v) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-
-
 def _case(trace_id: str, spans: list[Span], floors: dict[str, tuple[str, float]], tempo_url: str | None,
           actions: frozenset[str] = frozenset()) -> dict | None:
     requests = [s for s in spans if s.attrs.get(n.STAGE) == "request"]
@@ -162,9 +158,9 @@ def _case(trace_id: str, spans: list[Span], floors: dict[str, tuple[str, float]]
         candidates = [s.attrs] + [a for name, a in s.events if name == EVAL_EVENT]
         for a in candidates:
             if a.get(n.EVAL_NAME):
-                evals.append({"evaluator": str(a[n.EVAL_NAME]), "score": _num(a.get(n.EVAL_SCORE)),
+                evals.append({"evaluator": str(a[n.EVAL_NAME]), "score": number(a.get(n.EVAL_SCORE)),
                               "label": None if a.get(EVAL_LABEL) is None else str(a.get(EVAL_LABEL))})
-    feedback = [{"sentiment": s.attrs.get(n.FEEDBACK_SENTIMENT), "score": _num(s.attrs.get(n.FEEDBACK_SCORE))}
+    feedback = [{"sentiment": s.attrs.get(n.FEEDBACK_SENTIMENT), "score": number(s.attrs.get(n.FEEDBACK_SCORE))}
                 for s in sorted(spans, key=lambda s: s.start) if s.attrs.get(n.STAGE) == "feedback"]
     failed = sorted((s for s in work if s.error), key=lambda s: s.start)
     signals = []
@@ -188,7 +184,7 @@ def _case(trace_id: str, spans: list[Span], floors: dict[str, tuple[str, float]]
         ids, scores = _list_attr(s.attrs, n.RETRIEVAL_DOCUMENT_IDS), _list_attr(s.attrs, n.RETRIEVAL_DOCUMENT_SCORES)
         if ids:
             scores = scores or []
-            retrieval += [{"chunk_id": str(d), "score": _num(scores[i]) if i < len(scores) else None} for i, d in enumerate(ids)]
+            retrieval += [{"chunk_id": str(d), "score": number(scores[i]) if i < len(scores) else None} for i, d in enumerate(ids)]
     tools = [{"name": str(s.attrs.get(n.TOOL_NAME)), "outcome": s.attrs.get(n.TOOL_OUTCOME), "duration_ms": round((s.end - s.start) / 1e6, 3)}
              for s in sorted(work, key=lambda s: s.start) if s.attrs.get(n.STAGE) == "tool_call" and s.attrs.get(n.TOOL_NAME)]
     # where it failed: the failed span that started last is the innermost (a request fails because its model call did)
@@ -224,7 +220,7 @@ def _case(trace_id: str, spans: list[Span], floors: dict[str, tuple[str, float]]
         "evals": evals,
         "error": None if culprit is None else {"stage": culprit.attrs.get(n.STAGE), "type": culprit.attrs.get(n.ERROR_TYPE),
                                                "category": culprit.attrs.get(n.FAILURE_CATEGORY)},
-        "cost_usd": round(sum(_num(s.attrs.get(n.COST_USD)) or 0.0 for s in work), 9),
+        "cost_usd": round(sum(number(s.attrs.get(n.COST_USD)) or 0.0 for s in work), 9),
         "duration_ms": round((root.end - root.start) / 1e6, 3),
     }
 

@@ -106,16 +106,28 @@ def _record(doc: dict, where: str) -> Result:
     return Result(doc["case_id"], doc["evaluator"], score, label)
 
 
+def number(value) -> float | None:
+    """An OTLP attribute's number as the collector counts it (the policy's `number` shape): an int or a
+    double, or a string of one (`"0.1"`), finite; else None (a bool is not a number)."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
 def _eval_from(attrs: dict, case: str, where: str) -> Result | None:
     name = attrs.get(n.EVAL_NAME)
     if not name:
         return None
     score = attrs.get(n.EVAL_SCORE)
     if isinstance(score, str):
-        try:
-            score = float(score)
-        except ValueError:
-            raise UserError(f"{where}: {n.EVAL_SCORE} is not a number ({score!r})") from None
+        if number(score) is None:
+            raise UserError(f"{where}: {n.EVAL_SCORE} is not a number ({score!r})")
+        score = number(score)
     score = _score(score, where)
     label = attrs.get(EVAL_LABEL)
     if score is None and label is None:
