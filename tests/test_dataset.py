@@ -29,6 +29,7 @@ from genai_o11y.spec import load
 
 CLI = [sys.executable, "-m", "genai_o11y"]
 FLOORS = {e.name: (e.direction, e.floor) for e in load().evals.evaluators if e.floor is not None}  # what the default spec's sidecar keeps
+EVALUATORS = load().evals.evaluators  # their floors and pass labels: dataset build's low_score
 ACTIONS = {p.name for p in load().evals.proxies if p.worse_when == "rise"}  # user actions that keep a trace (regenerate, escalate, ...)
 GOLDEN = Path(__file__).parent / "dataset"
 ALL_QUESTIONS = {q for qs in QUESTIONS.values() for q in qs}
@@ -72,7 +73,7 @@ def _event_scored_calls(scores: dict[str, float], count: int) -> list:
 
 def test_cases_from_the_demos_spans_follow_the_schema(tmp_path):
     spans = demo_spans("healthy", 30, seed=3) + demo_spans("error_burst", 20, seed=4)
-    cases = dataset.build([write_otlp_json(tmp_path / "t.jsonl", spans)], FLOORS, tempo_url="http://tempo:3200", actions=ACTIONS)
+    cases = dataset.build([write_otlp_json(tmp_path / "t.jsonl", spans)], EVALUATORS, tempo_url="http://tempo:3200", actions=ACTIONS)
     requests = {format(s.context.trace_id, "032x") for s in spans if s.attributes.get(n.STAGE) == "request"}
     assert {c["trace_id"] for c in cases} == requests  # one case per request trace, feedback/eval spans joined to it
     for c in cases:
@@ -101,41 +102,41 @@ def test_cases_from_the_demos_spans_follow_the_schema(tmp_path):
 
 def test_output_is_the_same_whatever_the_file_order_split_or_duplicates(tmp_path):
     spans = demo_spans("healthy", 25, seed=5)
-    one = dataset.dumps(dataset.build([write_otlp_json(tmp_path / "one.jsonl", spans)], FLOORS))
+    one = dataset.dumps(dataset.build([write_otlp_json(tmp_path / "one.jsonl", spans)], EVALUATORS))
     shuffled = list(spans)
     random.Random(1).shuffle(shuffled)
     a = write_otlp_json(tmp_path / "a.jsonl", shuffled[: len(shuffled) // 2], per_line=7)
     b = write_otlp_json(tmp_path / "b.jsonl", shuffled[len(shuffled) // 3:], per_line=11)  # overlaps a: spans exported twice
-    assert dataset.dumps(dataset.build([b, a], FLOORS)) == one
+    assert dataset.dumps(dataset.build([b, a], EVALUATORS)) == one
     assert len(one.splitlines()) == 25
 
 
 def test_filters(tmp_path):
     spans = demo_spans("healthy", 30, seed=6) + demo_spans("error_burst", 20, seed=7)
     path = write_otlp_json(tmp_path / "t.jsonl", spans)
-    every = dataset.build([path], FLOORS)
-    billing = dataset.build([path], FLOORS, route="billing")
+    every = dataset.build([path], EVALUATORS)
+    billing = dataset.build([path], EVALUATORS, route="billing")
     assert billing and {c["route"] for c in billing} == {"billing"} and len(billing) < len(every)
-    errors = dataset.build([path], FLOORS, signal="error")
+    errors = dataset.build([path], EVALUATORS, signal="error")
     assert errors and all("error" in c["signals"] for c in errors)
     tenant = every[0]["tenant"]
-    assert {c["tenant"] for c in dataset.build([path], FLOORS, tenant=tenant)} == {tenant}
+    assert {c["tenant"] for c in dataset.build([path], EVALUATORS, tenant=tenant)} == {tenant}
     middle = every[len(every) // 2]["started_at"]
-    early, late = dataset.build([path], FLOORS, until=middle), dataset.build([path], FLOORS, since=middle)
+    early, late = dataset.build([path], EVALUATORS, until=middle), dataset.build([path], EVALUATORS, since=middle)
     assert len(early) + len(late) == len(every) and early and late
     # a second service's requests (another app's sidecar): --service keeps one service's cases
     service = every[0]["service"]
     other = write_otlp_json(tmp_path / "other.jsonl", demo_spans("healthy", 10, seed=8))
     other.write_text(other.read_text().replace(json.dumps(service), json.dumps("refund-agent")))
-    both = dataset.build([path, other], FLOORS)
+    both = dataset.build([path, other], EVALUATORS)
     assert {c["service"] for c in both} == {service, "refund-agent"}
     for name in (service, "refund-agent"):
-        mine = dataset.build([path, other], FLOORS, service=name)
+        mine = dataset.build([path, other], EVALUATORS, service=name)
         assert mine == [c for c in both if c["service"] == name] and mine
     with pytest.raises(UserError, match="--signal: unknown signal 'slow'"):
-        dataset.build([path], FLOORS, signal="slow")
+        dataset.build([path], EVALUATORS, signal="slow")
     with pytest.raises(UserError, match="--since: not an ISO 8601 time"):
-        dataset.build([path], FLOORS, since="yesterday")
+        dataset.build([path], EVALUATORS, since="yesterday")
 
 
 @pytest.mark.parametrize("line, message", [
@@ -147,14 +148,14 @@ def test_bad_input_names_file_and_line_and_exits_2(tmp_path, line, message):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"resourceSpans": []}\n' + line + "\n")
     with pytest.raises(UserError, match=message.replace("(", r"\(")):
-        dataset.build([bad], FLOORS)
+        dataset.build([bad], EVALUATORS)
     proc = subprocess.run(CLI + ["dataset", "build", str(bad)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and f"bad.jsonl{message}" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 
 def test_golden_cases(update_golden):
     """A committed trace file gives exactly these cases: the schema by example, and what a change to it breaks."""
-    cases = dataset.dumps(dataset.build([GOLDEN / "traces.jsonl"], FLOORS, tempo_url="http://tempo:3200"))
+    cases = dataset.dumps(dataset.build([GOLDEN / "traces.jsonl"], EVALUATORS, tempo_url="http://tempo:3200"))
     golden = GOLDEN / "cases.jsonl"
     if update_golden:
         golden.write_text(cases)
@@ -208,7 +209,7 @@ def test_eval_worthy_traces_through_the_collector_become_cases_that_gate_a_relea
         while time.time() < deadline:
             time.sleep(2)
             if out.exists():
-                cases = dataset.build([out], FLOORS, actions=ACTIONS)
+                cases = dataset.build([out], EVALUATORS, actions=ACTIONS)
                 if len(cases) >= len(expected):
                     break
         exporter.shutdown()
@@ -300,7 +301,7 @@ def test_the_default_share_keeps_whole_traces_of_every_route(otelcol, tmp_path):
     shared = {t for t in kept if t in rest}
     assert {routes[t] for t in shared} == wanted, (sorted(wanted), sorted(routes[t] for t in shared))
     assert all(kept[t] == sent[t] for t in shared), {t: (kept[t], sent[t]) for t in shared if kept[t] != sent[t]}  # whole traces
-    cases = dataset.build(sorted(out.parent.iterdir()), FLOORS, actions=ACTIONS)
+    cases = dataset.build(sorted(out.parent.iterdir()), EVALUATORS, actions=ACTIONS)
     assert {c["trace_id"] for c in cases if c["signals"] == ["sampled"]} == shared
 
 
@@ -317,7 +318,7 @@ def test_user_action_events_make_a_trace_eval_worthy(tmp_path):
     for kind in ("regenerate", "copy_answer"):
         with tp.get_tracer("t").start_as_current_span("chat gpt-4o", attributes={n.OPERATION: "chat", n.REQUEST_MODEL: "gpt-4o"}) as sp:
             sp.add_event(n.USER_ACTION_EVENT, {n.QUALITY_PROXY: kind})
-    cases = dataset.build([write_otlp_json(tmp_path / "t.jsonl", list(mem.get_finished_spans()))], FLOORS, actions=ACTIONS)
+    cases = dataset.build([write_otlp_json(tmp_path / "t.jsonl", list(mem.get_finished_spans()))], EVALUATORS, actions=ACTIONS)
     assert sorted(c["signals"] for c in cases) == [["sampled"], ["user_action"]]
 
 
@@ -359,7 +360,30 @@ def test_a_score_sent_as_a_numeric_string_is_that_number(tmp_path):
     path = tmp_path / "t.jsonl"
     path.write_text(_request(_tid(1), {n.ROUTE: "faq"}, {n.STAGE: "evaluation", n.EVAL_NAME: "faithfulness", n.EVAL_SCORE: "0.1"},
                              {n.STAGE: "feedback", n.FEEDBACK_SENTIMENT: "positive", n.FEEDBACK_SCORE: "1"}))
-    [case] = dataset.build([path], FLOORS)
+    [case] = dataset.build([path], EVALUATORS)
     assert case["evals"] == [{"evaluator": "faithfulness", "score": 0.1, "label": None}]
     assert case["feedback"] == [{"sentiment": "positive", "score": 1.0}]
     assert case["signals"] == ["low_score"]
+
+
+def test_a_failing_label_is_a_low_score(tmp_path):
+    """An eval given only as a label fails when the label is not one of its evaluator's pass_labels (the
+    gate's rule): refusal_check labelled `true` where only `false` passes, faithfulness labelled `fail`."""
+    from genai_o11y.spec.model import Evaluator
+
+    evaluators = [*EVALUATORS, Evaluator(name="refusal_check", pass_labels=["false"])]
+    labelled = {1: ("refusal_check", "true"), 2: ("faithfulness", "fail"), 3: ("refusal_check", "FALSE"), 4: ("faithfulness", "faithful"),
+                5: ("not_in_the_spec", "fail")}
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(_request(_tid(i), {n.ROUTE: "faq"}, {n.STAGE: "evaluation", n.EVAL_NAME: name, n.EVAL_LABEL: label}, start=10**18 + i)
+                            for i, (name, label) in labelled.items()))
+    signals = {c["trace_id"]: c["signals"] for c in dataset.build([path], evaluators)}
+    assert signals == {_tid(1): ["low_score"], _tid(2): ["low_score"], _tid(3): ["sampled"], _tid(4): ["sampled"], _tid(5): ["sampled"]}
+    # the CLI reads them from the spec
+    doc = spec_dict()
+    doc["evals"]["evaluators"].append({"name": "refusal_check", "pass_labels": ["false"]})
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(yaml.safe_dump(doc))
+    proc = subprocess.run(CLI + ["dataset", "build", str(path), "--spec", str(spec_file), "--signal", "low_score"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["trace_id"] for line in proc.stdout.splitlines()] == [_tid(1), _tid(2)]

@@ -226,10 +226,9 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     if not args.files:
         raise UserError("dataset build: give the OTLP JSON files the eval-dataset pipeline wrote (evals.dataset.path and its rotated files)")
     spec = load(args.spec)
-    floors = {e.name: (e.direction, e.floor) for e in spec.evals.evaluators if e.floor is not None}
     from .builders.sampling import rising_proxies
 
-    cases = dataset.build([Path(f) for f in args.files], floors, tempo_url=spec.backends.tempo.query_url, route=args.route,
+    cases = dataset.build([Path(f) for f in args.files], spec.evals.evaluators, tempo_url=spec.backends.tempo.query_url, route=args.route,
                           tenant=args.tenant, signal=args.signal, since=args.since, until=args.until, actions=set(rising_proxies(spec)),
                           service=args.service)
     if not cases:

@@ -16,10 +16,12 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterable
 
 from . import names as n
 from .errors import UserError
-from .gate import EVAL_EVENT, EVAL_LABEL, _attrs, json_lines, number
+from .gate import EVAL_EVENT, EVAL_LABEL, _attrs, json_lines, label_passes, number
+from .spec.model import Evaluator
 
 SCHEMA_VERSION = 1
 SIGNALS = ("error", "negative_feedback", "low_score", "user_action", "sampled")
@@ -142,7 +144,15 @@ def _iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _case(trace_id: str, spans: list[Span], floors: dict[str, tuple[str, float]], tempo_url: str | None,
+def _fails(ev: Evaluator, score: float | None, label: str | None) -> bool:
+    """An eval result that makes its trace eval-worthy: a score past the evaluator's floor (what the sidecar
+    keeps), or a label outside its pass_labels (a failing case, as the gate counts it)."""
+    if score is not None and ev.floor is not None and ((score < ev.floor) if ev.direction == "higher" else (score > ev.floor)):
+        return True
+    return label is not None and not label_passes(ev, label)
+
+
+def _case(trace_id: str, spans: list[Span], evaluators: dict[str, Evaluator], tempo_url: str | None,
           actions: frozenset[str] = frozenset()) -> dict | None:
     requests = [s for s in spans if s.attrs.get(n.STAGE) == "request"]
     roots = [s for s in spans if not s.parent and s.attrs.get(n.STAGE) not in n.LINKED_STAGES]
@@ -168,12 +178,8 @@ def _case(trace_id: str, spans: list[Span], floors: dict[str, tuple[str, float]]
         signals.append("error")
     if any(f["sentiment"] == "negative" for f in feedback):
         signals.append("negative_feedback")
-    for e in evals:
-        if e["evaluator"] in floors and e["score"] is not None:
-            direction, floor = floors[e["evaluator"]]
-            if (e["score"] < floor) if direction == "higher" else (e["score"] > floor):
-                signals.append("low_score")
-                break
+    if any(e["evaluator"] in evaluators and _fails(evaluators[e["evaluator"]], e["score"], e["label"]) for e in evals):
+        signals.append("low_score")
     if any(s.attrs.get(n.QUALITY_PROXY) in actions or any(name == n.USER_ACTION_EVENT and a.get(n.QUALITY_PROXY) in actions for name, a in s.events)
            for s in spans):
         signals.append("user_action")
@@ -237,14 +243,17 @@ def _when(value: str | None, flag: str) -> int | None:
     return int(t.timestamp() * 1e9)
 
 
-def build(paths: list[Path], floors: dict[str, tuple[str, float]], tempo_url: str | None = None, route: str | None = None,
+def build(paths: list[Path], evaluators: Iterable[Evaluator], tempo_url: str | None = None, route: str | None = None,
           tenant: str | None = None, signal: str | None = None, since: str | None = None, until: str | None = None,
           actions: frozenset[str] | set[str] = frozenset(), service: str | None = None) -> list[dict]:
-    """Eval cases from these files, filtered, in a stable order. `actions`: the quality proxies (user actions)
-    that make a trace eval-worthy (signal user_action; the spec's proxies that rise)."""
+    """Eval cases from these files, filtered, in a stable order. `evaluators`: the spec's (a result past its
+    floor, or labelled outside its pass_labels, is the signal low_score; others' results are carried, not
+    judged). `actions`: the quality proxies (user actions) that make a trace eval-worthy (signal user_action;
+    the spec's proxies that rise)."""
     if signal is not None and signal not in SIGNALS:
         raise UserError(f"--signal: unknown signal {signal!r}; known: {', '.join(SIGNALS)}")
     t0, t1 = _when(since, "--since"), _when(until, "--until")
+    by_name = {ev.name: ev for ev in evaluators}
     traces: dict[str, list[Span]] = {}
     seen: set[tuple[str, str]] = set()
     for path in paths:
@@ -255,7 +264,7 @@ def build(paths: list[Path], floors: dict[str, tuple[str, float]], tempo_url: st
             traces.setdefault(s.trace_id, []).append(s)
     cases = []
     for tid, spans in traces.items():
-        c = _case(tid, spans, floors, tempo_url, frozenset(actions))
+        c = _case(tid, spans, by_name, tempo_url, frozenset(actions))
         if c is None:
             continue
         start = min(s.start for s in spans if s.attrs.get(n.STAGE) not in n.LINKED_STAGES)

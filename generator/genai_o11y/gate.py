@@ -261,9 +261,14 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)
 
 
+def label_passes(ev: Evaluator, label: str) -> bool:
+    """A case reported with a label passes when the label is one of the evaluator's pass_labels (any case)."""
+    return label.lower() in {p.lower() for p in ev.pass_labels}
+
+
 def _passes(ev: Evaluator, r: Result) -> bool | None:
     if r.label is not None:
-        return r.label.lower() in {p.lower() for p in ev.pass_labels}
+        return label_passes(ev, r.label)
     threshold = ev.pass_threshold if ev.pass_threshold is not None else ev.floor
     if r.score is None or threshold is None:
         return None
