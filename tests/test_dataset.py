@@ -347,7 +347,7 @@ def _request(trace_id: str, request: dict, *children: dict, start: int = 1_796_0
     spans = [span(0, {n.STAGE: "request", **request})] + [span(i, a, f"{1:016x}") for i, a in enumerate(children, 1)]
     res = {"service.name": "support-copilot", **(resource or {})}
     return json.dumps({"resourceSpans": [{"resource": {"attributes": [{"key": k, "value": _value(v)} for k, v in res.items()]},
-                                          "scopeSpans": [{"spans": spans}]}]}) + "\n"
+                                          "scopeSpans": [{"spans": spans}]}]}, ensure_ascii=False) + "\n"
 
 
 def _tid(i: int) -> str:
@@ -387,3 +387,31 @@ def test_a_failing_label_is_a_low_score(tmp_path):
     proc = subprocess.run(CLI + ["dataset", "build", str(path), "--spec", str(spec_file), "--signal", "low_score"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert [json.loads(line)["trace_id"] for line in proc.stdout.splitlines()] == [_tid(1), _tid(2)]
+
+
+def test_a_partial_last_line_is_skipped_with_a_warning(tmp_path):
+    """A file the collector is still writing, or one a crash cut short, ends in a partial last line (no
+    newline at its end): it is left out with a warning naming file and line; any other bad line stops."""
+    whole = _request(_tid(1), {n.ROUTE: "faq", "gen_ai.input.messages": json.dumps([{"role": "user", "content": "où est ma commande"}], ensure_ascii=False)})
+    cut = _request(_tid(2), {n.ROUTE: "faq"}, start=10**18 + 2)
+    trunc = tmp_path / "trunc.jsonl"
+    trunc.write_text(whole + cut[: len(cut) // 2])
+    skipped: list[str] = []
+    assert [c["trace_id"] for c in dataset.build([trunc], EVALUATORS, skipped=skipped)] == [_tid(1)]
+    assert len(skipped) == 1 and skipped[0].startswith(f"{trunc}:2: partial last line skipped (no newline at its end, not JSON: "), skipped
+    proc = subprocess.run(CLI + ["dataset", "build", str(trunc)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["trace_id"] == _tid(1), proc.stderr
+    assert f"warning: {trunc}:2: partial last line skipped" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    # cut inside a UTF-8 character: the same
+    trunc.write_bytes(whole.encode() + whole.encode()[: whole.encode().index("ù".encode()) + 1])
+    skipped = []
+    assert len(dataset.build([trunc], EVALUATORS, skipped=skipped)) == 1 and "cut inside a UTF-8 character" in skipped[0]
+    # a whole last line without its newline is read
+    trunc.write_text(whole + cut.rstrip("\n"))
+    skipped = []
+    assert len(dataset.build([trunc], EVALUATORS, skipped=skipped)) == 2 and skipped == []
+    # a bad line that ends in a newline, or that is not the last, is still an error (exit 2, file and line)
+    for text, line in ((whole + cut[:40] + "\n", 2), (cut[:40] + "\n" + whole, 1)):
+        trunc.write_text(text)
+        proc = subprocess.run(CLI + ["dataset", "build", str(trunc)], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and f"trunc.jsonl:{line}: not JSON" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

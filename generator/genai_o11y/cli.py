@@ -228,9 +228,12 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     spec = load(args.spec)
     from .builders.sampling import rising_proxies
 
+    skipped: list[str] = []
     cases = dataset.build([Path(f) for f in args.files], spec.evals.evaluators, tempo_url=spec.backends.tempo.query_url, route=args.route,
                           tenant=args.tenant, signal=args.signal, since=args.since, until=args.until, actions=set(rising_proxies(spec)),
-                          service=args.service)
+                          service=args.service, skipped=skipped)
+    for line in skipped:
+        print(f"warning: {line}", file=sys.stderr)
     if not cases:
         raise UserError(f"no request traces in {', '.join(args.files)}" + (" that match the filters" if any(
             (args.route, args.tenant, args.signal, args.since, args.until, args.service)) else "") + ": nothing to build cases from")

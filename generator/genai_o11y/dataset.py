@@ -81,8 +81,8 @@ class Span:
     events: list[tuple[str, dict]] = field(default_factory=list)
 
 
-def _spans(path: Path):
-    for where, doc in json_lines(path, "OTLP JSON export requests, the file exporter's format"):
+def _spans(path: Path, skipped: list[str]):
+    for where, doc in json_lines(path, "OTLP JSON export requests, the file exporter's format", skipped):
         if not ({"resourceSpans", "resourceLogs", "resourceMetrics"} & set(doc)):
             raise UserError(f"{where}: not an OTLP JSON export request (no resourceSpans): is this the eval-dataset file exporter's output?")
         for rs in doc.get("resourceSpans", []):
@@ -245,11 +245,12 @@ def _when(value: str | None, flag: str) -> int | None:
 
 def build(paths: list[Path], evaluators: Iterable[Evaluator], tempo_url: str | None = None, route: str | None = None,
           tenant: str | None = None, signal: str | None = None, since: str | None = None, until: str | None = None,
-          actions: frozenset[str] | set[str] = frozenset(), service: str | None = None) -> list[dict]:
+          actions: frozenset[str] | set[str] = frozenset(), service: str | None = None, skipped: list[str] | None = None) -> list[dict]:
     """Eval cases from these files, filtered, in a stable order. `evaluators`: the spec's (a result past its
     floor, or labelled outside its pass_labels, is the signal low_score; others' results are carried, not
     judged). `actions`: the quality proxies (user actions) that make a trace eval-worthy (signal user_action;
-    the spec's proxies that rise)."""
+    the spec's proxies that rise). A file's partial last line (still being written, or cut short by a crash)
+    is left out and said in `skipped` (file and line); any other bad line is an error."""
     if signal is not None and signal not in SIGNALS:
         raise UserError(f"--signal: unknown signal {signal!r}; known: {', '.join(SIGNALS)}")
     t0, t1 = _when(since, "--since"), _when(until, "--until")
@@ -257,7 +258,7 @@ def build(paths: list[Path], evaluators: Iterable[Evaluator], tempo_url: str | N
     traces: dict[str, list[Span]] = {}
     seen: set[tuple[str, str]] = set()
     for path in paths:
-        for s in _spans(path):
+        for s in _spans(path, skipped if skipped is not None else []):
             if (s.trace_id, s.span_id) in seen:  # a span exported twice (a retry) counts once
                 continue
             seen.add((s.trace_id, s.span_id))
