@@ -415,3 +415,57 @@ def test_a_partial_last_line_is_skipped_with_a_warning(tmp_path):
         trunc.write_text(text)
         proc = subprocess.run(CLI + ["dataset", "build", str(trunc)], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2 and f"trunc.jsonl:{line}: not JSON" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_content_cut_at_max_content_chars_never_gives_a_wrong_question(tmp_path):
+    """Redaction cuts content at max_content_chars (4096): a message array cut short no longer parses. The
+    question is never the system prompt's text: it is the last user message among the messages whole
+    before the cut when the message cut shows another role (an agent's tool result), else null, and the
+    case says why (`truncated`); the CLI counts the cases that cannot be replayed."""
+    from genai_o11y.redact import Redactor
+
+    lorem = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 100  # 5,700 characters
+    def msgs(*m):  # noqa: E306
+        return json.dumps([{"role": r, "parts": [{"type": "text", "content": t}]} for r, t in m])
+
+    sent = {  # trace -> (input messages or input.value, output messages)
+        1: (msgs(("system", lorem), ("user", "where is my order 4411")), msgs(("assistant", "It shipped."))),
+        2: (msgs(("system", "You are a support agent."), ("user", "refund order 4411"), ("tool", lorem)), msgs(("assistant", lorem))),
+        3: (msgs(("system", "Be brief."), ("user", "hi"), ("assistant", "Hello!"), ("user", "why " + lorem)), None),
+        4: (msgs(("system", "Be brief."), ("user", "reset my password")), msgs(("assistant", "Use the link."))),
+        5: ("why " + lorem, None),
+    }
+    redactor = Redactor(salt="test")  # the collector's redaction, app-side: the same policy and limit
+    lines = []
+    for i, (question, answer) in sent.items():
+        attrs = {"gen_ai.input.messages" if question.startswith("[") else "input.value": question}
+        if answer:
+            attrs["gen_ai.output.messages"] = answer
+        redacted, _ = redactor.attributes(attrs)
+        assert all(len(v) <= 4096 for v in redacted.values())
+        lines.append(_request(_tid(i), {n.ROUTE: "faq"}, {n.STAGE: "model_call", n.OPERATION: "chat", **redacted}, start=10**18 + i))
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(lines))
+    cases = {int(c["trace_id"], 16): c for c in dataset.build([path], EVALUATORS)}
+    for c in cases.values():
+        jsonschema.validate(c, dataset.CASE_SCHEMA)
+    got = {i: (c["question"], c["answer"], c["truncated"]) for i, c in cases.items()}
+    assert got[1] == (None, "It shipped.", ["question"])  # the user's message was after the cut: no question, never the system prompt
+    assert got[2] == ("refund order 4411", None, ["question", "answer"])  # cut in the tool's result: the user's message is whole before it
+    assert got[3] == (None, None, ["question"])  # cut in a later user message: the earlier one is not the question
+    assert got[4] == ("reset my password", "Use the link.", [])
+    assert got[5][0] == ("why " + lorem)[:4096] and got[5][2] == ["question"]  # plain text: its beginning, said to be cut
+    # OTTL counts bytes (never splitting a character): plain text that long in bytes is cut too
+    accents = "é" * 3000
+    path.write_text(_request(_tid(6), {n.ROUTE: "faq", "input.value": accents.encode()[:4096].decode()}))
+    [c] = dataset.build([path], EVALUATORS)
+    assert c["question"] == "é" * 2048 and c["truncated"] == ["question"]
+    # the CLI counts the cases that cannot be replayed, and says why
+    path.write_text("".join(lines))
+    out = tmp_path / "cases.jsonl"
+    proc = subprocess.run(CLI + ["dataset", "build", str(path), "--out", str(out)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "2 cases cannot be replayed: content truncated at redaction.max_content_chars (4096) before the user's message" in proc.stdout, proc.stdout
+    assert "without a question (content not captured)" not in proc.stdout
+    proc = subprocess.run(CLI + ["dataset", "build", str(path)], capture_output=True, text=True, timeout=60)
+    assert "note: 2 cases cannot be replayed: content truncated" in proc.stderr, proc.stderr

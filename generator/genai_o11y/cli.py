@@ -231,24 +231,30 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     skipped: list[str] = []
     cases = dataset.build([Path(f) for f in args.files], spec.evals.evaluators, tempo_url=spec.backends.tempo.query_url, route=args.route,
                           tenant=args.tenant, signal=args.signal, since=args.since, until=args.until, actions=set(rising_proxies(spec)),
-                          service=args.service, skipped=skipped)
+                          service=args.service, skipped=skipped, max_content_chars=spec.redaction.max_content_chars)
     for line in skipped:
         print(f"warning: {line}", file=sys.stderr)
     if not cases:
         raise UserError(f"no request traces in {', '.join(args.files)}" + (" that match the filters" if any(
             (args.route, args.tenant, args.signal, args.since, args.until, args.service)) else "") + ": nothing to build cases from")
     text = dataset.dumps(cases)
+    cut = sum(1 for c in cases if not c["question"] and "question" in c["truncated"])
+    unreplayable = (f"{cut} case{'s' if cut != 1 else ''} cannot be replayed: content truncated at redaction.max_content_chars "
+                    f"({spec.redaction.max_content_chars}) before the user's message" if cut else "")
     if args.out == "-":
         sys.stdout.write(text)
+        if unreplayable:
+            print(f"note: {unreplayable}", file=sys.stderr)
     else:
         Path(args.out).write_text(text, encoding="utf-8")
         by: dict[str, int] = {}
         for c in cases:
             for sig in c["signals"]:
                 by[sig] = by.get(sig, 0) + 1
-        no_question = sum(1 for c in cases if not c["question"])
+        no_question = sum(1 for c in cases if not c["question"]) - cut
         print(f"{len(cases)} eval cases -> {args.out}" + (f" ({', '.join(f'{k} {v}' for k, v in sorted(by.items()))})" if by else "")
-              + (f"; {no_question} without a question (content not captured) cannot be replayed" if no_question else ""))
+              + (f"; {no_question} without a question (content not captured) cannot be replayed" if no_question else "")
+              + (f"; {unreplayable}" if unreplayable else ""))
     return 0
 
 

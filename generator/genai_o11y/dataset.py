@@ -13,6 +13,7 @@ redaction mode allows, never more.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +24,9 @@ from .errors import UserError
 from .gate import EVAL_EVENT, EVAL_LABEL, _attrs, json_lines, label_passes, number
 from .spec.model import Evaluator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: redaction.max_content_chars by default: content as long is taken as cut there
+MAX_CONTENT_CHARS = 4096
 SIGNALS = ("error", "negative_feedback", "low_score", "user_action", "sampled")
 
 #: The eval case, as JSON Schema (draft 2020-12). Every case validates against it (tested).
@@ -33,7 +36,7 @@ CASE_SCHEMA: dict = {
     "type": "object",
     "additionalProperties": False,
     "required": ["schema_version", "case_id", "trace_id", "trace_url", "started_at", "service", "route", "tenant", "signals",
-                 "question", "answer", "prompt", "model", "retrieval", "tools", "feedback", "evals", "error", "cost_usd", "duration_ms"],
+                 "question", "answer", "truncated", "prompt", "model", "retrieval", "tools", "feedback", "evals", "error", "cost_usd", "duration_ms"],
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
         "case_id": {"type": "string", "description": "Stable id of the case: the source trace id."},
@@ -45,8 +48,12 @@ CASE_SCHEMA: dict = {
         "tenant": {"type": ["string", "null"], "description": "As exported: hashed by redaction."},
         "task_type": {"type": ["string", "null"]},
         "signals": {"type": "array", "items": {"enum": list(SIGNALS)}, "description": "Why the trace is eval-worthy."},
-        "question": {"type": ["string", "null"], "description": "The user's input as exported (redacted); null when content is not captured."},
-        "answer": {"type": ["string", "null"]},
+        "question": {"type": ["string", "null"], "description": "The user's last message as exported (redacted); null when content is not captured, "
+                                                           "or when the messages were cut (truncated) before it."},
+        "answer": {"type": ["string", "null"], "description": "The model's last output message; null when not captured or cut (truncated)."},
+        "truncated": {"type": "array", "items": {"enum": ["question", "answer"]},
+                      "description": "Whose content redaction cut at max_content_chars: a question null for it cannot be replayed; "
+                                     "one given is the last user message among the messages whole before the cut, or plain text's beginning."},
         "prompt": {"type": "object", "additionalProperties": False, "properties": {
             "template": {"type": ["string", "null"]}, "version": {"type": ["string", "null"]}, "hash": {"type": ["string", "null"]}}},
         "model": {"type": "object", "additionalProperties": False, "properties": {
@@ -100,10 +107,48 @@ def _spans(path: Path, skipped: list[str]):
                         raise UserError(f"{where}: span {sp.get('spanId', '?')} is missing or has a bad {e}") from None
 
 
-def _content(attrs: dict, keys: tuple[str, ...], role: str | None) -> str | None:
+#: A messages value as the semantic conventions shape it: a JSON array of message objects (a cut one starts the same).
+_MESSAGES = re.compile(r"\s*\[\s*\{")
+_SEPARATOR = re.compile(r"\s*,?\s*")
+_ROLE = re.compile(r'"role"\s*:\s*"([^"\\]*)"')
+
+
+def _cut(v: str, limit: int) -> bool:
+    """Whether redaction may have cut `v` at max_content_chars: as long as the limit, in characters (the
+    native engine, the app-side redactor) or UTF-8 bytes (OTTL; never splitting a character)."""
+    return bool(limit) and (len(v) >= limit or len(v.encode()) >= limit - 3)
+
+
+def _leading(v: str) -> tuple[list, str | None]:
+    """The complete leading messages of a message array that does not parse (cut short), decoded one by
+    one, and the role of the message it was cut in where that shows (else None)."""
+    decoder, out, i = json.JSONDecoder(), [], v.index("[") + 1
+    while True:
+        i = _SEPARATOR.match(v, i).end()
+        try:
+            msg, i = decoder.raw_decode(v, i)
+        except ValueError:
+            role = _ROLE.search(v, i)
+            return out, role.group(1) if role else None
+        out.append(msg)
+
+
+def _last_text(msgs: list, role: str | None) -> str | None:
+    texts: list[str] = []
+    for m in msgs:
+        if isinstance(m, dict) and (role is None or m.get("role") in (role, None)):
+            parts = m.get("parts") or [{"content": m.get("content")}]
+            texts = [str(p.get("content")) for p in parts if isinstance(p, dict) and p.get("content") is not None]
+    return "\n".join(texts) if texts else None
+
+
+def _content(attrs: dict, keys: tuple[str, ...], role: str | None, limit: int) -> tuple[str | None, bool]:
     """A message's text from the attribute shapes instrumentations use: the semantic conventions'
     JSON messages (`gen_ai.input.messages`, last message of `role`), a plain string, OpenInference's
-    `input.value`/`output.value`, OpenLLMetry's indexed `gen_ai.prompt.N.content`."""
+    `input.value`/`output.value`, OpenLLMetry's indexed `gen_ai.prompt.N.content`; and whether the value
+    was cut at redaction's max_content_chars (`limit`). A message array cut short gives the last message of
+    `role` among its complete leading ones only when the message cut shows another role (the one asked for
+    may be the one cut, or after it): else None, never the system prompt's text."""
     for key in keys:
         v = attrs.get(key)
         if not isinstance(v, str) or not v:
@@ -111,21 +156,33 @@ def _content(attrs: dict, keys: tuple[str, ...], role: str | None) -> str | None
         try:
             msgs = json.loads(v)
         except ValueError:
-            return v
-        if isinstance(msgs, list):
-            texts = []
-            for m in msgs:
-                if isinstance(m, dict) and (role is None or m.get("role") in (role, None)):
-                    parts = m.get("parts") or [{"content": m.get("content")}]
-                    texts = [str(p.get("content")) for p in parts if isinstance(p, dict) and p.get("content") is not None]
-            if texts:
-                return "\n".join(texts)
-        return v
+            if not _MESSAGES.match(v):
+                return v, _cut(v, limit)  # plain text: its beginning, when cut
+            msgs, cut_in = _leading(v)
+            return (None if role is None or cut_in in (role, None) else _last_text(msgs, role)), True
+        if isinstance(msgs, list) and any(isinstance(m, dict) for m in msgs):
+            text = _last_text(msgs, role)
+            if text or role is None:
+                return text or v, False
+            continue  # no message of `role` here (a system prompt alone): not the user's input
+        return v, False
     for prefix in ("gen_ai.prompt", "gen_ai.completion"):
         idx = sorted({int(k.split(".")[2]) for k in attrs if k.startswith(prefix + ".") and k.split(".")[2].isdigit()})
         if idx and ((prefix == "gen_ai.prompt") == (role == "user")):
-            return str(attrs.get(f"{prefix}.{idx[-1]}.content")) if attrs.get(f"{prefix}.{idx[-1]}.content") is not None else None
-    return None
+            v = attrs.get(f"{prefix}.{idx[-1]}.content")
+            return (None, False) if v is None else (str(v), isinstance(v, str) and _cut(v, limit))
+    return None, False
+
+
+def _first(spans: list[Span], keys: tuple[str, ...], role: str | None, limit: int) -> tuple[str | None, bool]:
+    """The first of these spans' content that gives a text, and whether it was cut; none: whether any was."""
+    cut = False
+    for s in spans:
+        text, was_cut = _content(s.attrs, keys, role, limit)
+        if text:
+            return text, was_cut
+        cut = cut or was_cut
+    return None, cut
 
 
 def _list_attr(attrs: dict, key: str) -> list | None:
@@ -153,7 +210,7 @@ def _fails(ev: Evaluator, score: float | None, label: str | None) -> bool:
 
 
 def _case(trace_id: str, spans: list[Span], evaluators: dict[str, Evaluator], tempo_url: str | None,
-          actions: frozenset[str] = frozenset()) -> dict | None:
+          actions: frozenset[str] = frozenset(), limit: int = MAX_CONTENT_CHARS) -> dict | None:
     requests = [s for s in spans if s.attrs.get(n.STAGE) == "request"]
     roots = [s for s in spans if not s.parent and s.attrs.get(n.STAGE) not in n.LINKED_STAGES]
     root = min(requests or roots, key=lambda s: s.start, default=None)
@@ -201,7 +258,8 @@ def _case(trace_id: str, spans: list[Span], evaluators: dict[str, Evaluator], te
         """The request's value of `key`, else the first stage span's."""
         return next((s.attrs[key] for s in [root] + work if s.attrs.get(key) is not None), None)
 
-    question_keys = ("gen_ai.input.messages", "input.value")
+    question, question_cut = _first([root] + models, ("gen_ai.input.messages", "input.value"), "user", limit)
+    answer, answer_cut = _first([answer_span, root], ("gen_ai.output.messages", "output.value"), None, limit)
     return {
         "schema_version": SCHEMA_VERSION,
         "case_id": trace_id,
@@ -213,9 +271,9 @@ def _case(trace_id: str, spans: list[Span], evaluators: dict[str, Evaluator], te
         "tenant": get(n.TENANT),
         "task_type": get(n.TASK_TYPE),
         "signals": signals,
-        "question": next((q for q in (_content(s.attrs, question_keys, "user") for s in [root] + models) if q), None),
-        "answer": _content(answer_span.attrs, ("gen_ai.output.messages", "output.value"), None)
-        or _content(root.attrs, ("gen_ai.output.messages", "output.value"), None),
+        "question": question,
+        "answer": answer,
+        "truncated": [f for f, cut in (("question", question_cut), ("answer", answer_cut)) if cut],
         "prompt": {"template": prompt_span.attrs.get(n.PROMPT_TEMPLATE), "version": prompt_span.attrs.get(n.PROMPT_VERSION),
                    "hash": prompt_span.attrs.get(n.PROMPT_HASH)},
         "model": {"provider": answer_span.attrs.get(n.PROVIDER), "request": answer_span.attrs.get(n.REQUEST_MODEL),
@@ -245,11 +303,13 @@ def _when(value: str | None, flag: str) -> int | None:
 
 def build(paths: list[Path], evaluators: Iterable[Evaluator], tempo_url: str | None = None, route: str | None = None,
           tenant: str | None = None, signal: str | None = None, since: str | None = None, until: str | None = None,
-          actions: frozenset[str] | set[str] = frozenset(), service: str | None = None, skipped: list[str] | None = None) -> list[dict]:
+          actions: frozenset[str] | set[str] = frozenset(), service: str | None = None, skipped: list[str] | None = None,
+          max_content_chars: int = 0) -> list[dict]:
     """Eval cases from these files, filtered, in a stable order. `evaluators`: the spec's (a result past its
     floor, or labelled outside its pass_labels, is the signal low_score; others' results are carried, not
     judged). `actions`: the quality proxies (user actions) that make a trace eval-worthy (signal user_action;
-    the spec's proxies that rise). A file's partial last line (still being written, or cut short by a crash)
+    the spec's proxies that rise). `max_content_chars`: redaction's (the spec's; 0: the default's), to tell
+    content it cut (`truncated`). A file's partial last line (still being written, or cut short by a crash)
     is left out and said in `skipped` (file and line); any other bad line is an error."""
     if signal is not None and signal not in SIGNALS:
         raise UserError(f"--signal: unknown signal {signal!r}; known: {', '.join(SIGNALS)}")
@@ -265,7 +325,7 @@ def build(paths: list[Path], evaluators: Iterable[Evaluator], tempo_url: str | N
             traces.setdefault(s.trace_id, []).append(s)
     cases = []
     for tid, spans in traces.items():
-        c = _case(tid, spans, by_name, tempo_url, frozenset(actions))
+        c = _case(tid, spans, by_name, tempo_url, frozenset(actions), max_content_chars or MAX_CONTENT_CHARS)
         if c is None:
             continue
         start = min(s.start for s in spans if s.attrs.get(n.STAGE) not in n.LINKED_STAGES)
