@@ -469,3 +469,20 @@ def test_content_cut_at_max_content_chars_never_gives_a_wrong_question(tmp_path)
     assert "without a question (content not captured)" not in proc.stdout
     proc = subprocess.run(CLI + ["dataset", "build", str(path)], capture_output=True, text=True, timeout=60)
     assert "note: 2 cases cannot be replayed: content truncated" in proc.stderr, proc.stderr
+
+
+def test_cases_carry_the_release_and_the_retriever_and_index_versions(tmp_path):
+    """The release (the resource's service.version) and the retrieval's retriever and index versions, as
+    the spans carry them (the helper's retrieval(retriever_version=..., index_version=...)); null when absent."""
+    path = tmp_path / "t.jsonl"
+    path.write_text(_request(_tid(1), {n.ROUTE: "faq"}, {n.STAGE: "retrieval", n.RETRIEVER_VERSION: "bm25-v2", n.INDEX_VERSION: "2026-11-29"},
+                             resource={n.SERVICE_VERSION: "1.4.2"}, start=10**18)
+                    + _request(_tid(2), {n.ROUTE: "faq"}, start=10**18 + 1))
+    first, second = dataset.build([path], EVALUATORS)
+    assert (first["release"], first["retriever_version"], first["index_version"]) == ("1.4.2", "bm25-v2", "2026-11-29")
+    assert (second["release"], second["retriever_version"], second["index_version"]) == (None, None, None)
+    for c in (first, second):
+        jsonschema.validate(c, dataset.CASE_SCHEMA)
+    # the demo's spans, as the helper records them
+    [c, *_] = dataset.build([write_otlp_json(tmp_path / "demo.jsonl", demo_spans("healthy", 3, seed=3))], EVALUATORS)
+    assert c["retriever_version"] and c["index_version"]

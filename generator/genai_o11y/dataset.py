@@ -35,8 +35,9 @@ CASE_SCHEMA: dict = {
     "title": "genai-o11y eval case",
     "type": "object",
     "additionalProperties": False,
-    "required": ["schema_version", "case_id", "trace_id", "trace_url", "started_at", "service", "route", "tenant", "signals",
-                 "question", "answer", "truncated", "prompt", "model", "retrieval", "tools", "feedback", "evals", "error", "cost_usd", "duration_ms"],
+    "required": ["schema_version", "case_id", "trace_id", "trace_url", "started_at", "service", "release", "route", "tenant", "signals",
+                 "question", "answer", "truncated", "prompt", "model", "retrieval", "tools", "feedback", "evals", "error", "cost_usd", "duration_ms",
+                 "retriever_version", "index_version"],
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
         "case_id": {"type": "string", "description": "Stable id of the case: the source trace id."},
@@ -44,9 +45,12 @@ CASE_SCHEMA: dict = {
         "trace_url": {"type": ["string", "null"], "description": "The trace in the trace store (backends.tempo.query_url)."},
         "started_at": {"type": "string", "description": "Start of the request span, RFC 3339 UTC."},
         "service": {"type": ["string", "null"]},
+        "release": {"type": ["string", "null"], "description": "The request's service.version (resource attribute): the app's release."},
         "route": {"type": ["string", "null"]},
         "tenant": {"type": ["string", "null"], "description": "As exported: hashed by redaction."},
         "task_type": {"type": ["string", "null"]},
+        "retriever_version": {"type": ["string", "null"], "description": f"{n.RETRIEVER_VERSION} (the helper's retrieval(retriever_version=...))."},
+        "index_version": {"type": ["string", "null"], "description": f"{n.INDEX_VERSION} (the helper's retrieval(index_version=...))."},
         "signals": {"type": "array", "items": {"enum": list(SIGNALS)}, "description": "Why the trace is eval-worthy."},
         "question": {"type": ["string", "null"], "description": "The user's last message as exported (redacted); null when content is not captured, "
                                                            "or when the messages were cut (truncated) before it."},
@@ -84,6 +88,7 @@ class Span:
     end: int
     error: bool
     service: str | None
+    release: str | None  # the resource's service.version
     attrs: dict
     events: list[tuple[str, dict]] = field(default_factory=list)
 
@@ -93,14 +98,16 @@ def _spans(path: Path, skipped: list[str]):
         if not ({"resourceSpans", "resourceLogs", "resourceMetrics"} & set(doc)):
             raise UserError(f"{where}: not an OTLP JSON export request (no resourceSpans): is this the eval-dataset file exporter's output?")
         for rs in doc.get("resourceSpans", []):
-            service = _attrs(rs.get("resource", {}).get("attributes")).get(n.SERVICE_NAME)
+            resource = _attrs(rs.get("resource", {}).get("attributes"))
+            service, release = resource.get(n.SERVICE_NAME), resource.get(n.SERVICE_VERSION)
+            release = None if release is None else str(release)
             for ss in rs.get("scopeSpans", []):
                 for sp in ss.get("spans", []):
                     try:
                         yield Span(
                             trace_id=sp["traceId"], span_id=sp.get("spanId", ""), parent=sp.get("parentSpanId", ""), name=sp.get("name", ""),
                             start=int(sp["startTimeUnixNano"]), end=int(sp["endTimeUnixNano"]),
-                            error=sp.get("status", {}).get("code") in (2, "STATUS_CODE_ERROR"), service=service,
+                            error=sp.get("status", {}).get("code") in (2, "STATUS_CODE_ERROR"), service=service, release=release,
                             attrs=_attrs(sp.get("attributes")), events=[(e.get("name", ""), _attrs(e.get("attributes"))) for e in sp.get("events", [])],
                         )
                     except (KeyError, ValueError, TypeError) as e:
@@ -267,9 +274,12 @@ def _case(trace_id: str, spans: list[Span], evaluators: dict[str, Evaluator], te
         "trace_url": f"{tempo_url.rstrip('/')}/api/traces/{trace_id}" if tempo_url else None,
         "started_at": _iso(root.start),
         "service": root.service,
+        "release": next((s.release for s in [root] + work if s.release), None),
         "route": get(n.ROUTE),
         "tenant": get(n.TENANT),
         "task_type": get(n.TASK_TYPE),
+        "retriever_version": get(n.RETRIEVER_VERSION),
+        "index_version": get(n.INDEX_VERSION),
         "signals": signals,
         "question": question,
         "answer": answer,
