@@ -73,7 +73,7 @@ def _event_scored_calls(scores: dict[str, float], count: int) -> list:
 
 def test_cases_from_the_demos_spans_follow_the_schema(tmp_path):
     spans = demo_spans("healthy", 30, seed=3) + demo_spans("error_burst", 20, seed=4)
-    cases = dataset.build([write_otlp_json(tmp_path / "t.jsonl", spans)], EVALUATORS, tempo_url="http://tempo:3200", actions=ACTIONS)
+    cases = dataset.build([write_otlp_json(tmp_path / "t.jsonl", spans)], EVALUATORS, tempo_url="http://tempo:3200", actions=ACTIONS, dedupe=False)
     requests = {format(s.context.trace_id, "032x") for s in spans if s.attributes.get(n.STAGE) == "request"}
     assert {c["trace_id"] for c in cases} == requests  # one case per request trace, feedback/eval spans joined to it
     for c in cases:
@@ -108,13 +108,13 @@ def test_output_is_the_same_whatever_the_file_order_split_or_duplicates(tmp_path
     a = write_otlp_json(tmp_path / "a.jsonl", shuffled[: len(shuffled) // 2], per_line=7)
     b = write_otlp_json(tmp_path / "b.jsonl", shuffled[len(shuffled) // 3:], per_line=11)  # overlaps a: spans exported twice
     assert dataset.dumps(dataset.build([b, a], EVALUATORS)) == one
-    assert len(one.splitlines()) == 25
+    assert sum(json.loads(line)["trace_count"] for line in one.splitlines()) == 25
 
 
 def test_filters(tmp_path):
     spans = demo_spans("healthy", 30, seed=6) + demo_spans("error_burst", 20, seed=7)
     path = write_otlp_json(tmp_path / "t.jsonl", spans)
-    every = dataset.build([path], EVALUATORS)
+    every = dataset.build([path], EVALUATORS, dedupe=False)
     billing = dataset.build([path], EVALUATORS, route="billing")
     assert billing and {c["route"] for c in billing} == {"billing"} and len(billing) < len(every)
     errors = dataset.build([path], EVALUATORS, signal="error")
@@ -122,7 +122,7 @@ def test_filters(tmp_path):
     tenant = every[0]["tenant"]
     assert {c["tenant"] for c in dataset.build([path], EVALUATORS, tenant=tenant)} == {tenant}
     middle = every[len(every) // 2]["started_at"]
-    early, late = dataset.build([path], EVALUATORS, until=middle), dataset.build([path], EVALUATORS, since=middle)
+    early, late = dataset.build([path], EVALUATORS, until=middle, dedupe=False), dataset.build([path], EVALUATORS, since=middle, dedupe=False)
     assert len(early) + len(late) == len(every) and early and late
     # a second service's requests (another app's sidecar): --service keeps one service's cases
     service = every[0]["service"]
@@ -209,7 +209,7 @@ def test_eval_worthy_traces_through_the_collector_become_cases_that_gate_a_relea
         while time.time() < deadline:
             time.sleep(2)
             if out.exists():
-                cases = dataset.build([out], EVALUATORS, actions=ACTIONS)
+                cases = dataset.build([out], EVALUATORS, actions=ACTIONS, dedupe=False)  # one case per trace: the oracle's
                 if len(cases) >= len(expected):
                     break
         exporter.shutdown()
@@ -301,7 +301,7 @@ def test_the_default_share_keeps_whole_traces_of_every_route(otelcol, tmp_path):
     shared = {t for t in kept if t in rest}
     assert {routes[t] for t in shared} == wanted, (sorted(wanted), sorted(routes[t] for t in shared))
     assert all(kept[t] == sent[t] for t in shared), {t: (kept[t], sent[t]) for t in shared if kept[t] != sent[t]}  # whole traces
-    cases = dataset.build(sorted(out.parent.iterdir()), EVALUATORS, actions=ACTIONS)
+    cases = dataset.build(sorted(out.parent.iterdir()), EVALUATORS, actions=ACTIONS, dedupe=False)
     assert {c["trace_id"] for c in cases if c["signals"] == ["sampled"]} == shared
 
 
@@ -486,3 +486,46 @@ def test_cases_carry_the_release_and_the_retriever_and_index_versions(tmp_path):
     # the demo's spans, as the helper records them
     [c, *_] = dataset.build([write_otlp_json(tmp_path / "demo.jsonl", demo_spans("healthy", 3, seed=3))], EVALUATORS)
     assert c["retriever_version"] and c["index_version"]
+
+
+def test_the_same_question_on_the_same_route_is_one_case(tmp_path):
+    """The demo asks a few questions many times: traces that asked the same question on the same route
+    after the same conversation are one case (the gate's min_samples and bootstrap count cases), with
+    how many traces it stands for, their ids and all their signals; --keep-duplicates keeps one per trace."""
+    spans = demo_spans("healthy", 100, seed=9) + demo_spans("error_burst", 40, seed=10)
+    path = write_otlp_json(tmp_path / "t.jsonl", spans)
+    asked: dict[str, tuple] = {}  # trace -> (route, question), from what was sent
+    routes = {format(s.context.trace_id, "032x"): s.attributes[n.ROUTE] for s in spans if s.attributes.get(n.ROUTE)}
+    for s in spans:
+        if "gen_ai.input.messages" in s.attributes:
+            [user] = [m for m in json.loads(s.attributes["gen_ai.input.messages"]) if m["role"] == "user"]
+            asked[format(s.context.trace_id, "032x")] = (routes[format(s.context.trace_id, "032x")], user["parts"][0]["content"])
+    every = dataset.build([path], EVALUATORS, actions=ACTIONS, dedupe=False)
+    cases = dataset.build([path], EVALUATORS, actions=ACTIONS)
+    assert len(every) == 140 and len(cases) == len(set(asked.values())) < 40
+    assert sorted(t for c in cases for t in c["trace_ids"]) == sorted(c["trace_id"] for c in every) == sorted(asked)
+    by_trace = {c["trace_id"]: c for c in every}
+    for c in cases:
+        jsonschema.validate(c, dataset.CASE_SCHEMA)
+        assert c["trace_count"] == len(c["trace_ids"]) and c["trace_ids"][0] == c["case_id"]
+        assert {asked[t] for t in c["trace_ids"]} == {(c["route"], c["question"])}
+        assert {k: v for k, v in c.items() if k not in ("signals", "trace_count", "trace_ids")} == \
+            {k: v for k, v in by_trace[c["case_id"]].items() if k not in ("signals", "trace_count", "trace_ids")}  # the first trace's
+        union = {s for t in c["trace_ids"] for s in by_trace[t]["signals"]}
+        assert set(c["signals"]) == (union - {"sampled"} or {"sampled"})
+    assert any(c["trace_count"] > 1 and "error" in c["signals"] for c in cases)
+    # the same last question after another conversation is another case; without a question, no two are the same
+    def chat(i, *m, start):  # noqa: E306
+        return _request(_tid(i), {n.ROUTE: "faq"}, {n.STAGE: "model_call", "gen_ai.input.messages": json.dumps(
+            [{"role": r, "content": t} for r, t in m])}, start=start)
+    path.write_text(chat(1, ("system", "context A"), ("user", "and the refund?"), start=10**18)
+                    + chat(2, ("system", "context B"), ("user", "and the refund?"), start=10**18 + 1)  # another system prompt: the same case
+                    + chat(3, ("user", "my order 4411"), ("assistant", "shipped"), ("user", "and the refund?"), start=10**18 + 2)
+                    + _request(_tid(4), {n.ROUTE: "faq"}, start=10**18 + 3) + _request(_tid(5), {n.ROUTE: "faq"}, start=10**18 + 4))
+    assert [c["trace_ids"] for c in dataset.build([path], EVALUATORS)] == [[_tid(1), _tid(2)], [_tid(3)], [_tid(4)], [_tid(5)]]
+    # the CLI merges by default and says so; --keep-duplicates keeps one case per trace
+    out = tmp_path / "cases.jsonl"
+    proc = subprocess.run(CLI + ["dataset", "build", str(path), "--out", str(out)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "4 eval cases" in proc.stdout and "from 5 traces" in proc.stdout, proc.stdout + proc.stderr
+    proc = subprocess.run(CLI + ["dataset", "build", str(path), "--keep-duplicates"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and [json.loads(line)["trace_count"] for line in proc.stdout.splitlines()] == [1] * 5, proc.stderr

@@ -231,7 +231,8 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     skipped: list[str] = []
     cases = dataset.build([Path(f) for f in args.files], spec.evals.evaluators, tempo_url=spec.backends.tempo.query_url, route=args.route,
                           tenant=args.tenant, signal=args.signal, since=args.since, until=args.until, actions=set(rising_proxies(spec)),
-                          service=args.service, skipped=skipped, max_content_chars=spec.redaction.max_content_chars)
+                          service=args.service, skipped=skipped, max_content_chars=spec.redaction.max_content_chars,
+                          dedupe=not args.keep_duplicates)
     for line in skipped:
         print(f"warning: {line}", file=sys.stderr)
     if not cases:
@@ -252,7 +253,10 @@ def cmd_dataset(args: argparse.Namespace) -> int:
             for sig in c["signals"]:
                 by[sig] = by.get(sig, 0) + 1
         no_question = sum(1 for c in cases if not c["question"]) - cut
+        traces = sum(c["trace_count"] for c in cases)
         print(f"{len(cases)} eval cases -> {args.out}" + (f" ({', '.join(f'{k} {v}' for k, v in sorted(by.items()))})" if by else "")
+              + (f"; from {traces} traces, those that asked the same question on the same route merged (--keep-duplicates: one case each)"
+                 if traces > len(cases) else "")
               + (f"; {no_question} without a question (content not captured) cannot be replayed" if no_question else "")
               + (f"; {unreplayable}" if unreplayable else ""))
     return 0
@@ -388,6 +392,8 @@ def parser() -> argparse.ArgumentParser:
     ds.add_argument("--signal", help=f"only cases kept for this reason: {', '.join(SIGNALS)}")
     ds.add_argument("--since", help="only requests that started at or after this time (ISO 8601, UTC if no zone)")
     ds.add_argument("--until", help="only requests that started before this time")
+    ds.add_argument("--keep-duplicates", action="store_true", help="one case per trace; by default the traces that asked the same question on "
+                    "the same route after the same conversation are one case (trace_count, trace_ids)")
     ds.set_defaults(func=cmd_dataset)
 
     d = sub.add_parser("demo", help="run the demo app (support copilot) against a sidecar")

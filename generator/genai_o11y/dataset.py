@@ -37,7 +37,7 @@ CASE_SCHEMA: dict = {
     "additionalProperties": False,
     "required": ["schema_version", "case_id", "trace_id", "trace_url", "started_at", "service", "release", "route", "tenant", "signals",
                  "question", "answer", "truncated", "prompt", "model", "retrieval", "tools", "feedback", "evals", "error", "cost_usd", "duration_ms",
-                 "retriever_version", "index_version"],
+                 "retriever_version", "index_version", "trace_count", "trace_ids"],
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
         "case_id": {"type": "string", "description": "Stable id of the case: the source trace id."},
@@ -51,7 +51,7 @@ CASE_SCHEMA: dict = {
         "task_type": {"type": ["string", "null"]},
         "retriever_version": {"type": ["string", "null"], "description": f"{n.RETRIEVER_VERSION} (the helper's retrieval(retriever_version=...))."},
         "index_version": {"type": ["string", "null"], "description": f"{n.INDEX_VERSION} (the helper's retrieval(index_version=...))."},
-        "signals": {"type": "array", "items": {"enum": list(SIGNALS)}, "description": "Why the trace is eval-worthy."},
+        "signals": {"type": "array", "items": {"enum": list(SIGNALS)}, "description": "Why its traces are eval-worthy (of all of them: trace_ids)."},
         "question": {"type": ["string", "null"], "description": "The user's last message as exported (redacted); null when content is not captured, "
                                                            "or when the messages were cut (truncated) before it."},
         "answer": {"type": ["string", "null"], "description": "The model's last output message; null when not captured or cut (truncated)."},
@@ -74,6 +74,10 @@ CASE_SCHEMA: dict = {
             "stage": {"type": ["string", "null"]}, "type": {"type": ["string", "null"]}, "category": {"type": ["string", "null"]}}},
         "cost_usd": {"type": "number"},
         "duration_ms": {"type": "number"},
+        "trace_count": {"type": "integer", "minimum": 1, "description": "How many traces the case stands for: the same question on the same route "
+                                                                       "after the same conversation (`dataset build` merges them; --keep-duplicates: 1)."},
+        "trace_ids": {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                      "description": "Those traces, first to last; the case's other fields are the first's, its signals all of theirs."},
     },
 }
 
@@ -181,15 +185,34 @@ def _content(attrs: dict, keys: tuple[str, ...], role: str | None, limit: int) -
     return None, False
 
 
-def _first(spans: list[Span], keys: tuple[str, ...], role: str | None, limit: int) -> tuple[str | None, bool]:
-    """The first of these spans' content that gives a text, and whether it was cut; none: whether any was."""
+def _first(spans: list[Span], keys: tuple[str, ...], role: str | None, limit: int) -> tuple[str | None, bool, Span | None]:
+    """The first of these spans' content that gives a text, whether it was cut, and the span; none: whether any was."""
     cut = False
     for s in spans:
         text, was_cut = _content(s.attrs, keys, role, limit)
         if text:
-            return text, was_cut
+            return text, was_cut, s
         cut = cut or was_cut
-    return None, cut
+    return None, cut, None
+
+
+#: Input messages of these roles are the app's (instructions, retrieved context), made again on a replay:
+#: not part of what makes two cases the same.
+_APP_ROLES = ("system", "developer")
+
+
+def _conversation(span: Span | None) -> str:
+    """What the user sent on that span: its input messages but the app's, as canonical JSON ("" when none)."""
+    v = span.attrs.get("gen_ai.input.messages") if span else None
+    if not isinstance(v, str):
+        return ""
+    try:
+        msgs = json.loads(v)
+    except ValueError:
+        msgs = _leading(v)[0] if _MESSAGES.match(v) else v
+    if isinstance(msgs, list):
+        msgs = [m for m in msgs if not (isinstance(m, dict) and m.get("role") in _APP_ROLES)]
+    return json.dumps(msgs, sort_keys=True, ensure_ascii=False)
 
 
 def _list_attr(attrs: dict, key: str) -> list | None:
@@ -217,7 +240,8 @@ def _fails(ev: Evaluator, score: float | None, label: str | None) -> bool:
 
 
 def _case(trace_id: str, spans: list[Span], evaluators: dict[str, Evaluator], tempo_url: str | None,
-          actions: frozenset[str] = frozenset(), limit: int = MAX_CONTENT_CHARS) -> dict | None:
+          actions: frozenset[str] = frozenset(), limit: int = MAX_CONTENT_CHARS) -> tuple[dict, tuple | None] | None:
+    """The trace's case, and what makes it the same as another (None: nothing known)."""
     requests = [s for s in spans if s.attrs.get(n.STAGE) == "request"]
     roots = [s for s in spans if not s.parent and s.attrs.get(n.STAGE) not in n.LINKED_STAGES]
     root = min(requests or roots, key=lambda s: s.start, default=None)
@@ -265,9 +289,9 @@ def _case(trace_id: str, spans: list[Span], evaluators: dict[str, Evaluator], te
         """The request's value of `key`, else the first stage span's."""
         return next((s.attrs[key] for s in [root] + work if s.attrs.get(key) is not None), None)
 
-    question, question_cut = _first([root] + models, ("gen_ai.input.messages", "input.value"), "user", limit)
-    answer, answer_cut = _first([answer_span, root], ("gen_ai.output.messages", "output.value"), None, limit)
-    return {
+    question, question_cut, asked = _first([root] + models, ("gen_ai.input.messages", "input.value"), "user", limit)
+    answer, answer_cut, _ = _first([answer_span, root], ("gen_ai.output.messages", "output.value"), None, limit)
+    case = {
         "schema_version": SCHEMA_VERSION,
         "case_id": trace_id,
         "trace_id": trace_id,
@@ -296,7 +320,11 @@ def _case(trace_id: str, spans: list[Span], evaluators: dict[str, Evaluator], te
                                                "category": culprit.attrs.get(n.FAILURE_CATEGORY)},
         "cost_usd": round(sum(number(s.attrs.get(n.COST_USD)) or 0.0 for s in work), 9),
         "duration_ms": round((root.end - root.start) / 1e6, 3),
+        "trace_count": 1,
+        "trace_ids": [trace_id],
     }
+    # the same question on the same route after the same conversation: one case (without a question, no two are known the same)
+    return case, None if question is None else (case["service"], case["route"], question, _conversation(asked))
 
 
 def _when(value: str | None, flag: str) -> int | None:
@@ -314,12 +342,14 @@ def _when(value: str | None, flag: str) -> int | None:
 def build(paths: list[Path], evaluators: Iterable[Evaluator], tempo_url: str | None = None, route: str | None = None,
           tenant: str | None = None, signal: str | None = None, since: str | None = None, until: str | None = None,
           actions: frozenset[str] | set[str] = frozenset(), service: str | None = None, skipped: list[str] | None = None,
-          max_content_chars: int = 0) -> list[dict]:
+          max_content_chars: int = 0, dedupe: bool = True) -> list[dict]:
     """Eval cases from these files, filtered, in a stable order. `evaluators`: the spec's (a result past its
     floor, or labelled outside its pass_labels, is the signal low_score; others' results are carried, not
     judged). `actions`: the quality proxies (user actions) that make a trace eval-worthy (signal user_action;
     the spec's proxies that rise). `max_content_chars`: redaction's (the spec's; 0: the default's), to tell
-    content it cut (`truncated`). A file's partial last line (still being written, or cut short by a crash)
+    content it cut (`truncated`). `dedupe`: traces that asked the same question on the same route after the
+    same conversation (input messages but the system's) are one case: the first trace's, with the signals of
+    all and their count and ids (`trace_count`, `trace_ids`). A file's partial last line (still being written, or cut short by a crash)
     is left out and said in `skipped` (file and line); any other bad line is an error."""
     if signal is not None and signal not in SIGNALS:
         raise UserError(f"--signal: unknown signal {signal!r}; known: {', '.join(SIGNALS)}")
@@ -335,17 +365,33 @@ def build(paths: list[Path], evaluators: Iterable[Evaluator], tempo_url: str | N
             traces.setdefault(s.trace_id, []).append(s)
     cases = []
     for tid, spans in traces.items():
-        c = _case(tid, spans, by_name, tempo_url, frozenset(actions), max_content_chars or MAX_CONTENT_CHARS)
-        if c is None:
+        made = _case(tid, spans, by_name, tempo_url, frozenset(actions), max_content_chars or MAX_CONTENT_CHARS)
+        if made is None:
             continue
+        c, same = made
         start = min(s.start for s in spans if s.attrs.get(n.STAGE) not in n.LINKED_STAGES)
         if (route and c["route"] != route) or (tenant and c["tenant"] != tenant) or (signal and signal not in c["signals"]) \
                 or (service and c["service"] != service):
             continue
         if (t0 is not None and start < t0) or (t1 is not None and start >= t1):
             continue
-        cases.append((start, tid, c))
-    return [c for _s, _t, c in sorted(cases, key=lambda x: (x[0], x[1]))]
+        cases.append((start, tid, c, same))
+    out: list[dict] = []
+    first: dict[tuple, dict] = {}
+    for _s, _t, c, same in sorted(cases, key=lambda x: (x[0], x[1])):
+        if dedupe and same is not None and same in first:
+            kept = first[same]
+            kept["trace_ids"].append(c["trace_id"])
+            kept["trace_count"] += 1
+            kept["signals"] = [s for s in SIGNALS if s in kept["signals"] or s in c["signals"]]
+            continue
+        if same is not None:
+            first[same] = c
+        out.append(c)
+    for c in out:  # sampled: kept for no other reason, by none of its traces
+        if len(c["signals"]) > 1 and "sampled" in c["signals"]:
+            c["signals"].remove("sampled")
+    return out
 
 
 def dumps(cases: list[dict]) -> str:
