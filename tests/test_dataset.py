@@ -529,3 +529,20 @@ def test_the_same_question_on_the_same_route_is_one_case(tmp_path):
     assert proc.returncode == 0 and "4 eval cases" in proc.stdout and "from 5 traces" in proc.stdout, proc.stdout + proc.stderr
     proc = subprocess.run(CLI + ["dataset", "build", str(path), "--keep-duplicates"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and [json.loads(line)["trace_count"] for line in proc.stdout.splitlines()] == [1] * 5, proc.stderr
+
+
+def test_the_tenant_is_documented_as_redaction_treats_it():
+    """genai_o11y.tenant is Tier 1 metadata in the redaction policy, not an identifier it hashes: the case
+    schema, the CLI's help and the README say it is kept as the app sent it, not that redaction hashes it."""
+    from genai_o11y import redaction_policy
+    from genai_o11y.cli import parser
+
+    policy = redaction_policy.default_policy()
+    assert n.TENANT in policy.metadata_keys and n.TENANT not in policy.identifier_keys
+    assert "hashed by redaction" not in dataset.CASE_SCHEMA["properties"]["tenant"]["description"]
+    assert "kept verbatim" in dataset.CASE_SCHEMA["properties"]["tenant"]["description"]
+    build = parser()._subparsers._group_actions[0].choices["dataset"]
+    assert "hashed" not in next(a.help for a in build._actions if "--tenant" in a.option_strings)
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Production traces → eval cases"):readme.index("## Release gate")]
+    assert "`tenant` (hashed)" not in section and "--tenant h_" not in section and "not hashed by redaction" in section

@@ -386,7 +386,7 @@ def parser() -> argparse.ArgumentParser:
     ds.add_argument("--out", default="-", help="where to write the cases (JSON Lines; default: stdout)")
     ds.add_argument("--route", help="only cases of this route")
     ds.add_argument("--service", help="only cases whose request came from this service (service.name)")
-    ds.add_argument("--tenant", help="only cases of this tenant (as exported: hashed)")
+    ds.add_argument("--tenant", help="only cases of this tenant (genai_o11y.tenant as the app sent it: redaction keeps it verbatim)")
     from .dataset import SIGNALS
 
     ds.add_argument("--signal", help=f"only cases kept for this reason: {', '.join(SIGNALS)}")

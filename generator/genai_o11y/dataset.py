@@ -47,7 +47,8 @@ CASE_SCHEMA: dict = {
         "service": {"type": ["string", "null"]},
         "release": {"type": ["string", "null"], "description": "The request's service.version (resource attribute): the app's release."},
         "route": {"type": ["string", "null"]},
-        "tenant": {"type": ["string", "null"], "description": "As exported: hashed by redaction."},
+        "tenant": {"type": ["string", "null"], "description": f"{n.TENANT} as the app sent it: Tier 1 metadata, kept verbatim by redaction "
+                                                            "(not hashed; the app sends a hash or an opaque id)."},
         "task_type": {"type": ["string", "null"]},
         "retriever_version": {"type": ["string", "null"], "description": f"{n.RETRIEVER_VERSION} (the helper's retrieval(retriever_version=...))."},
         "index_version": {"type": ["string", "null"], "description": f"{n.INDEX_VERSION} (the helper's retrieval(index_version=...))."},
