@@ -544,5 +544,5 @@ def test_the_tenant_is_documented_as_redaction_treats_it():
     build = parser()._subparsers._group_actions[0].choices["dataset"]
     assert "hashed" not in next(a.help for a in build._actions if "--tenant" in a.option_strings)
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    section = readme[readme.index("## Production traces → eval cases"):readme.index("## Release gate")]
+    section = " ".join(readme[readme.index("## Production traces → eval cases"):readme.index("## Release gate")].split())
     assert "`tenant` (hashed)" not in section and "--tenant h_" not in section and "not hashed by redaction" in section
