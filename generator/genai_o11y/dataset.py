@@ -2,8 +2,10 @@
 
 Reads the OTLP JSON files the sidecar's eval-dataset pipeline writes (`evals.dataset` in the spec: the
 file exporter, after redaction, keeping errors, negative feedback, eval scores past a floor and a share
-of the rest) and writes one eval case per request trace as JSON Lines, sorted by start time then trace
-id, so the same files give the same bytes. The case schema is `CASE_SCHEMA` (also in the README).
+of the rest) and writes one eval case per question (request traces that asked the same question on the
+same route after the same conversation are one case, unless --keep-duplicates) as JSON Lines, sorted by
+start time then trace id, so the same files give the same bytes. The case schema is `CASE_SCHEMA` (also
+in the README).
 
 A trace's spans may sit in several files (rotation) and arrive out of order; feedback and eval spans
 join their request's trace by trace id. Content is what the trace store holds: redacted as the spec's
@@ -350,8 +352,9 @@ def build(paths: list[Path], evaluators: Iterable[Evaluator], tempo_url: str | N
     the spec's proxies that rise). `max_content_chars`: redaction's (the spec's; 0: the default's), to tell
     content it cut (`truncated`). `dedupe`: traces that asked the same question on the same route after the
     same conversation (input messages but the system's) are one case: the first trace's, with the signals of
-    all and their count and ids (`trace_count`, `trace_ids`). A file's partial last line (still being written, or cut short by a crash)
-    is left out and said in `skipped` (file and line); any other bad line is an error."""
+    all and their count and ids (`trace_count`, `trace_ids`); the filters apply to traces, before. A file's
+    partial last line (still being written, or cut short by a crash) is left out and said in `skipped` (file
+    and line); any other bad line is an error."""
     if signal is not None and signal not in SIGNALS:
         raise UserError(f"--signal: unknown signal {signal!r}; known: {', '.join(SIGNALS)}")
     t0, t1 = _when(since, "--since"), _when(until, "--until")
