@@ -29,6 +29,7 @@ from genai_o11y.spec import load
 
 CLI = [sys.executable, "-m", "genai_o11y"]
 FLOORS = {e.name: (e.direction, e.floor) for e in load().evals.evaluators if e.floor is not None}  # what the default spec's sidecar keeps
+EVALUATORS = load().evals.evaluators  # their floors and pass labels: dataset build's low_score
 ACTIONS = {p.name for p in load().evals.proxies if p.worse_when == "rise"}  # user actions that keep a trace (regenerate, escalate, ...)
 GOLDEN = Path(__file__).parent / "dataset"
 ALL_QUESTIONS = {q for qs in QUESTIONS.values() for q in qs}
@@ -72,7 +73,7 @@ def _event_scored_calls(scores: dict[str, float], count: int) -> list:
 
 def test_cases_from_the_demos_spans_follow_the_schema(tmp_path):
     spans = demo_spans("healthy", 30, seed=3) + demo_spans("error_burst", 20, seed=4)
-    cases = dataset.build([write_otlp_json(tmp_path / "t.jsonl", spans)], FLOORS, tempo_url="http://tempo:3200", actions=ACTIONS)
+    cases = dataset.build([write_otlp_json(tmp_path / "t.jsonl", spans)], EVALUATORS, tempo_url="http://tempo:3200", actions=ACTIONS, dedupe=False)
     requests = {format(s.context.trace_id, "032x") for s in spans if s.attributes.get(n.STAGE) == "request"}
     assert {c["trace_id"] for c in cases} == requests  # one case per request trace, feedback/eval spans joined to it
     for c in cases:
@@ -101,41 +102,41 @@ def test_cases_from_the_demos_spans_follow_the_schema(tmp_path):
 
 def test_output_is_the_same_whatever_the_file_order_split_or_duplicates(tmp_path):
     spans = demo_spans("healthy", 25, seed=5)
-    one = dataset.dumps(dataset.build([write_otlp_json(tmp_path / "one.jsonl", spans)], FLOORS))
+    one = dataset.dumps(dataset.build([write_otlp_json(tmp_path / "one.jsonl", spans)], EVALUATORS))
     shuffled = list(spans)
     random.Random(1).shuffle(shuffled)
     a = write_otlp_json(tmp_path / "a.jsonl", shuffled[: len(shuffled) // 2], per_line=7)
     b = write_otlp_json(tmp_path / "b.jsonl", shuffled[len(shuffled) // 3:], per_line=11)  # overlaps a: spans exported twice
-    assert dataset.dumps(dataset.build([b, a], FLOORS)) == one
-    assert len(one.splitlines()) == 25
+    assert dataset.dumps(dataset.build([b, a], EVALUATORS)) == one
+    assert sum(json.loads(line)["trace_count"] for line in one.splitlines()) == 25
 
 
 def test_filters(tmp_path):
     spans = demo_spans("healthy", 30, seed=6) + demo_spans("error_burst", 20, seed=7)
     path = write_otlp_json(tmp_path / "t.jsonl", spans)
-    every = dataset.build([path], FLOORS)
-    billing = dataset.build([path], FLOORS, route="billing")
+    every = dataset.build([path], EVALUATORS, dedupe=False)
+    billing = dataset.build([path], EVALUATORS, route="billing")
     assert billing and {c["route"] for c in billing} == {"billing"} and len(billing) < len(every)
-    errors = dataset.build([path], FLOORS, signal="error")
+    errors = dataset.build([path], EVALUATORS, signal="error")
     assert errors and all("error" in c["signals"] for c in errors)
     tenant = every[0]["tenant"]
-    assert {c["tenant"] for c in dataset.build([path], FLOORS, tenant=tenant)} == {tenant}
+    assert {c["tenant"] for c in dataset.build([path], EVALUATORS, tenant=tenant)} == {tenant}
     middle = every[len(every) // 2]["started_at"]
-    early, late = dataset.build([path], FLOORS, until=middle), dataset.build([path], FLOORS, since=middle)
+    early, late = dataset.build([path], EVALUATORS, until=middle, dedupe=False), dataset.build([path], EVALUATORS, since=middle, dedupe=False)
     assert len(early) + len(late) == len(every) and early and late
     # a second service's requests (another app's sidecar): --service keeps one service's cases
     service = every[0]["service"]
     other = write_otlp_json(tmp_path / "other.jsonl", demo_spans("healthy", 10, seed=8))
     other.write_text(other.read_text().replace(json.dumps(service), json.dumps("refund-agent")))
-    both = dataset.build([path, other], FLOORS)
+    both = dataset.build([path, other], EVALUATORS)
     assert {c["service"] for c in both} == {service, "refund-agent"}
     for name in (service, "refund-agent"):
-        mine = dataset.build([path, other], FLOORS, service=name)
+        mine = dataset.build([path, other], EVALUATORS, service=name)
         assert mine == [c for c in both if c["service"] == name] and mine
     with pytest.raises(UserError, match="--signal: unknown signal 'slow'"):
-        dataset.build([path], FLOORS, signal="slow")
+        dataset.build([path], EVALUATORS, signal="slow")
     with pytest.raises(UserError, match="--since: not an ISO 8601 time"):
-        dataset.build([path], FLOORS, since="yesterday")
+        dataset.build([path], EVALUATORS, since="yesterday")
 
 
 @pytest.mark.parametrize("line, message", [
@@ -147,14 +148,14 @@ def test_bad_input_names_file_and_line_and_exits_2(tmp_path, line, message):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"resourceSpans": []}\n' + line + "\n")
     with pytest.raises(UserError, match=message.replace("(", r"\(")):
-        dataset.build([bad], FLOORS)
+        dataset.build([bad], EVALUATORS)
     proc = subprocess.run(CLI + ["dataset", "build", str(bad)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and f"bad.jsonl{message}" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 
 def test_golden_cases(update_golden):
     """A committed trace file gives exactly these cases: the schema by example, and what a change to it breaks."""
-    cases = dataset.dumps(dataset.build([GOLDEN / "traces.jsonl"], FLOORS, tempo_url="http://tempo:3200"))
+    cases = dataset.dumps(dataset.build([GOLDEN / "traces.jsonl"], EVALUATORS, tempo_url="http://tempo:3200"))
     golden = GOLDEN / "cases.jsonl"
     if update_golden:
         golden.write_text(cases)
@@ -208,7 +209,7 @@ def test_eval_worthy_traces_through_the_collector_become_cases_that_gate_a_relea
         while time.time() < deadline:
             time.sleep(2)
             if out.exists():
-                cases = dataset.build([out], FLOORS, actions=ACTIONS)
+                cases = dataset.build([out], EVALUATORS, actions=ACTIONS, dedupe=False)  # one case per trace: the oracle's
                 if len(cases) >= len(expected):
                     break
         exporter.shutdown()
@@ -300,7 +301,7 @@ def test_the_default_share_keeps_whole_traces_of_every_route(otelcol, tmp_path):
     shared = {t for t in kept if t in rest}
     assert {routes[t] for t in shared} == wanted, (sorted(wanted), sorted(routes[t] for t in shared))
     assert all(kept[t] == sent[t] for t in shared), {t: (kept[t], sent[t]) for t in shared if kept[t] != sent[t]}  # whole traces
-    cases = dataset.build(sorted(out.parent.iterdir()), FLOORS, actions=ACTIONS)
+    cases = dataset.build(sorted(out.parent.iterdir()), EVALUATORS, actions=ACTIONS, dedupe=False)
     assert {c["trace_id"] for c in cases if c["signals"] == ["sampled"]} == shared
 
 
@@ -317,5 +318,231 @@ def test_user_action_events_make_a_trace_eval_worthy(tmp_path):
     for kind in ("regenerate", "copy_answer"):
         with tp.get_tracer("t").start_as_current_span("chat gpt-4o", attributes={n.OPERATION: "chat", n.REQUEST_MODEL: "gpt-4o"}) as sp:
             sp.add_event(n.USER_ACTION_EVENT, {n.QUALITY_PROXY: kind})
-    cases = dataset.build([write_otlp_json(tmp_path / "t.jsonl", list(mem.get_finished_spans()))], FLOORS, actions=ACTIONS)
+    cases = dataset.build([write_otlp_json(tmp_path / "t.jsonl", list(mem.get_finished_spans()))], EVALUATORS, actions=ACTIONS)
     assert sorted(c["signals"] for c in cases) == [["sampled"], ["user_action"]]
+
+
+# --- hand-written OTLP JSON: the shapes a trial found (values as another instrumentation or the redaction sends them) ----
+
+def _value(v) -> dict:
+    if isinstance(v, bool):
+        return {"boolValue": v}
+    if isinstance(v, int):
+        return {"intValue": str(v)}
+    if isinstance(v, float):
+        return {"doubleValue": v}
+    if isinstance(v, list):
+        return {"arrayValue": {"values": [_value(x) for x in v]}}
+    return {"stringValue": v}
+
+
+def _request(trace_id: str, request: dict, *children: dict, start: int = 1_796_043_157_000_000_000, resource: dict | None = None) -> str:
+    """One export request (a line of the file exporter's output): a trace's request span with `request`'s
+    attributes and, under it, a span per `children` item (its attributes; a `genai_o11y.stage` each)."""
+    def span(i: int, attrs: dict, parent: str = "") -> dict:
+        return {"traceId": trace_id, "spanId": f"{i + 1:016x}", "parentSpanId": parent, "name": str(attrs.get(n.STAGE, "span")),
+                "startTimeUnixNano": str(start + i * 1000), "endTimeUnixNano": str(start + 1_000_000 - i),
+                "attributes": [{"key": k, "value": _value(v)} for k, v in attrs.items()], "status": {}}
+
+    spans = [span(0, {n.STAGE: "request", **request})] + [span(i, a, f"{1:016x}") for i, a in enumerate(children, 1)]
+    res = {"service.name": "support-copilot", **(resource or {})}
+    return json.dumps({"resourceSpans": [{"resource": {"attributes": [{"key": k, "value": _value(v)} for k, v in res.items()]},
+                                          "scopeSpans": [{"spans": spans}]}]}, ensure_ascii=False) + "\n"
+
+
+def _tid(i: int) -> str:
+    return f"{i:032x}"
+
+
+def test_a_score_sent_as_a_numeric_string_is_that_number(tmp_path):
+    """`gen_ai.evaluation.score.value: "0.1"` is the number the collector counts (the policy's `number`
+    shape), not null: the case carries 0.1 and the score is past the floor."""
+    path = tmp_path / "t.jsonl"
+    path.write_text(_request(_tid(1), {n.ROUTE: "faq"}, {n.STAGE: "evaluation", n.EVAL_NAME: "faithfulness", n.EVAL_SCORE: "0.1"},
+                             {n.STAGE: "feedback", n.FEEDBACK_SENTIMENT: "positive", n.FEEDBACK_SCORE: "1"}))
+    [case] = dataset.build([path], EVALUATORS)
+    assert case["evals"] == [{"evaluator": "faithfulness", "score": 0.1, "label": None}]
+    assert case["feedback"] == [{"sentiment": "positive", "score": 1.0}]
+    assert case["signals"] == ["low_score"]
+
+
+def test_a_failing_label_is_a_low_score(tmp_path):
+    """An eval given only as a label fails when the label is not one of its evaluator's pass_labels (the
+    gate's rule): refusal_check labelled `true` where only `false` passes, faithfulness labelled `fail`."""
+    from genai_o11y.spec.model import Evaluator
+
+    evaluators = [*EVALUATORS, Evaluator(name="refusal_check", pass_labels=["false"])]
+    labelled = {1: ("refusal_check", "true"), 2: ("faithfulness", "fail"), 3: ("refusal_check", "FALSE"), 4: ("faithfulness", "faithful"),
+                5: ("not_in_the_spec", "fail")}
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(_request(_tid(i), {n.ROUTE: "faq"}, {n.STAGE: "evaluation", n.EVAL_NAME: name, n.EVAL_LABEL: label}, start=10**18 + i)
+                            for i, (name, label) in labelled.items()))
+    signals = {c["trace_id"]: c["signals"] for c in dataset.build([path], evaluators)}
+    assert signals == {_tid(1): ["low_score"], _tid(2): ["low_score"], _tid(3): ["sampled"], _tid(4): ["sampled"], _tid(5): ["sampled"]}
+    # the CLI reads them from the spec
+    doc = spec_dict()
+    doc["evals"]["evaluators"].append({"name": "refusal_check", "pass_labels": ["false"]})
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(yaml.safe_dump(doc))
+    proc = subprocess.run(CLI + ["dataset", "build", str(path), "--spec", str(spec_file), "--signal", "low_score"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["trace_id"] for line in proc.stdout.splitlines()] == [_tid(1), _tid(2)]
+
+
+def test_a_partial_last_line_is_skipped_with_a_warning(tmp_path):
+    """A file the collector is still writing, or one a crash cut short, ends in a partial last line (no
+    newline at its end): it is left out with a warning naming file and line; any other bad line stops."""
+    whole = _request(_tid(1), {n.ROUTE: "faq", "gen_ai.input.messages": json.dumps([{"role": "user", "content": "où est ma commande"}], ensure_ascii=False)})
+    cut = _request(_tid(2), {n.ROUTE: "faq"}, start=10**18 + 2)
+    trunc = tmp_path / "trunc.jsonl"
+    trunc.write_text(whole + cut[: len(cut) // 2])
+    skipped: list[str] = []
+    assert [c["trace_id"] for c in dataset.build([trunc], EVALUATORS, skipped=skipped)] == [_tid(1)]
+    assert len(skipped) == 1 and skipped[0].startswith(f"{trunc}:2: partial last line skipped (no newline at its end, not JSON: "), skipped
+    proc = subprocess.run(CLI + ["dataset", "build", str(trunc)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["trace_id"] == _tid(1), proc.stderr
+    assert f"warning: {trunc}:2: partial last line skipped" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    # cut inside a UTF-8 character: the same
+    trunc.write_bytes(whole.encode() + whole.encode()[: whole.encode().index("ù".encode()) + 1])
+    skipped = []
+    assert len(dataset.build([trunc], EVALUATORS, skipped=skipped)) == 1 and "cut inside a UTF-8 character" in skipped[0]
+    # a whole last line without its newline is read
+    trunc.write_text(whole + cut.rstrip("\n"))
+    skipped = []
+    assert len(dataset.build([trunc], EVALUATORS, skipped=skipped)) == 2 and skipped == []
+    # a bad line that ends in a newline, or that is not the last, is still an error (exit 2, file and line)
+    for text, line in ((whole + cut[:40] + "\n", 2), (cut[:40] + "\n" + whole, 1)):
+        trunc.write_text(text)
+        proc = subprocess.run(CLI + ["dataset", "build", str(trunc)], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and f"trunc.jsonl:{line}: not JSON" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_content_cut_at_max_content_chars_never_gives_a_wrong_question(tmp_path):
+    """Redaction cuts content at max_content_chars (4096): a message array cut short no longer parses. The
+    question is never the system prompt's text: it is the last user message among the messages whole
+    before the cut when the message cut shows another role (an agent's tool result), else null, and the
+    case says why (`truncated`); the CLI counts the cases that cannot be replayed."""
+    from genai_o11y.redact import Redactor
+
+    lorem = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 100  # 5,700 characters
+    def msgs(*m):  # noqa: E306
+        return json.dumps([{"role": r, "parts": [{"type": "text", "content": t}]} for r, t in m])
+
+    sent = {  # trace -> (input messages or input.value, output messages)
+        1: (msgs(("system", lorem), ("user", "where is my order 4411")), msgs(("assistant", "It shipped."))),
+        2: (msgs(("system", "You are a support agent."), ("user", "refund order 4411"), ("tool", lorem)), msgs(("assistant", lorem))),
+        3: (msgs(("system", "Be brief."), ("user", "hi"), ("assistant", "Hello!"), ("user", "why " + lorem)), None),
+        4: (msgs(("system", "Be brief."), ("user", "reset my password")), msgs(("assistant", "Use the link."))),
+        5: ("why " + lorem, None),
+    }
+    redactor = Redactor(salt="test")  # the collector's redaction, app-side: the same policy and limit
+    lines = []
+    for i, (question, answer) in sent.items():
+        attrs = {"gen_ai.input.messages" if question.startswith("[") else "input.value": question}
+        if answer:
+            attrs["gen_ai.output.messages"] = answer
+        redacted, _ = redactor.attributes(attrs)
+        assert all(len(v) <= 4096 for v in redacted.values())
+        lines.append(_request(_tid(i), {n.ROUTE: "faq"}, {n.STAGE: "model_call", n.OPERATION: "chat", **redacted}, start=10**18 + i))
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(lines))
+    cases = {int(c["trace_id"], 16): c for c in dataset.build([path], EVALUATORS)}
+    for c in cases.values():
+        jsonschema.validate(c, dataset.CASE_SCHEMA)
+    got = {i: (c["question"], c["answer"], c["truncated"]) for i, c in cases.items()}
+    assert got[1] == (None, "It shipped.", ["question"])  # the user's message was after the cut: no question, never the system prompt
+    assert got[2] == ("refund order 4411", None, ["question", "answer"])  # cut in the tool's result: the user's message is whole before it
+    assert got[3] == (None, None, ["question"])  # cut in a later user message: the earlier one is not the question
+    assert got[4] == ("reset my password", "Use the link.", [])
+    assert got[5][0] == ("why " + lorem)[:4096] and got[5][2] == ["question"]  # plain text: its beginning, said to be cut
+    # OTTL counts bytes (never splitting a character): plain text that long in bytes is cut too
+    accents = "é" * 3000
+    path.write_text(_request(_tid(6), {n.ROUTE: "faq", "input.value": accents.encode()[:4096].decode()}))
+    [c] = dataset.build([path], EVALUATORS)
+    assert c["question"] == "é" * 2048 and c["truncated"] == ["question"]
+    # the CLI counts the cases that cannot be replayed, and says why
+    path.write_text("".join(lines))
+    out = tmp_path / "cases.jsonl"
+    proc = subprocess.run(CLI + ["dataset", "build", str(path), "--out", str(out)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "2 cases cannot be replayed: content truncated at redaction.max_content_chars (4096) before the user's message" in proc.stdout, proc.stdout
+    assert "without a question (content not captured)" not in proc.stdout
+    proc = subprocess.run(CLI + ["dataset", "build", str(path)], capture_output=True, text=True, timeout=60)
+    assert "note: 2 cases cannot be replayed: content truncated" in proc.stderr, proc.stderr
+
+
+def test_cases_carry_the_release_and_the_retriever_and_index_versions(tmp_path):
+    """The release (the resource's service.version) and the retrieval's retriever and index versions, as
+    the spans carry them (the helper's retrieval(retriever_version=..., index_version=...)); null when absent."""
+    path = tmp_path / "t.jsonl"
+    path.write_text(_request(_tid(1), {n.ROUTE: "faq"}, {n.STAGE: "retrieval", n.RETRIEVER_VERSION: "bm25-v2", n.INDEX_VERSION: "2026-11-29"},
+                             resource={n.SERVICE_VERSION: "1.4.2"}, start=10**18)
+                    + _request(_tid(2), {n.ROUTE: "faq"}, start=10**18 + 1))
+    first, second = dataset.build([path], EVALUATORS)
+    assert (first["release"], first["retriever_version"], first["index_version"]) == ("1.4.2", "bm25-v2", "2026-11-29")
+    assert (second["release"], second["retriever_version"], second["index_version"]) == (None, None, None)
+    for c in (first, second):
+        jsonschema.validate(c, dataset.CASE_SCHEMA)
+    # the demo's spans, as the helper records them
+    [c, *_] = dataset.build([write_otlp_json(tmp_path / "demo.jsonl", demo_spans("healthy", 3, seed=3))], EVALUATORS)
+    assert c["retriever_version"] and c["index_version"]
+
+
+def test_the_same_question_on_the_same_route_is_one_case(tmp_path):
+    """The demo asks a few questions many times: traces that asked the same question on the same route
+    after the same conversation are one case (the gate's min_samples and bootstrap count cases), with
+    how many traces it stands for, their ids and all their signals; --keep-duplicates keeps one per trace."""
+    spans = demo_spans("healthy", 100, seed=9) + demo_spans("error_burst", 40, seed=10)
+    path = write_otlp_json(tmp_path / "t.jsonl", spans)
+    asked: dict[str, tuple] = {}  # trace -> (route, question), from what was sent
+    routes = {format(s.context.trace_id, "032x"): s.attributes[n.ROUTE] for s in spans if s.attributes.get(n.ROUTE)}
+    for s in spans:
+        if "gen_ai.input.messages" in s.attributes:
+            [user] = [m for m in json.loads(s.attributes["gen_ai.input.messages"]) if m["role"] == "user"]
+            asked[format(s.context.trace_id, "032x")] = (routes[format(s.context.trace_id, "032x")], user["parts"][0]["content"])
+    every = dataset.build([path], EVALUATORS, actions=ACTIONS, dedupe=False)
+    cases = dataset.build([path], EVALUATORS, actions=ACTIONS)
+    assert len(every) == 140 and len(cases) == len(set(asked.values())) < 40
+    assert sorted(t for c in cases for t in c["trace_ids"]) == sorted(c["trace_id"] for c in every) == sorted(asked)
+    by_trace = {c["trace_id"]: c for c in every}
+    for c in cases:
+        jsonschema.validate(c, dataset.CASE_SCHEMA)
+        assert c["trace_count"] == len(c["trace_ids"]) and c["trace_ids"][0] == c["case_id"]
+        assert {asked[t] for t in c["trace_ids"]} == {(c["route"], c["question"])}
+        assert {k: v for k, v in c.items() if k not in ("signals", "trace_count", "trace_ids")} == \
+            {k: v for k, v in by_trace[c["case_id"]].items() if k not in ("signals", "trace_count", "trace_ids")}  # the first trace's
+        union = {s for t in c["trace_ids"] for s in by_trace[t]["signals"]}
+        assert set(c["signals"]) == (union - {"sampled"} or {"sampled"})
+    assert any(c["trace_count"] > 1 and "error" in c["signals"] for c in cases)
+    # the same last question after another conversation is another case; without a question, no two are the same
+    def chat(i, *m, start):  # noqa: E306
+        return _request(_tid(i), {n.ROUTE: "faq"}, {n.STAGE: "model_call", "gen_ai.input.messages": json.dumps(
+            [{"role": r, "content": t} for r, t in m])}, start=start)
+    path.write_text(chat(1, ("system", "context A"), ("user", "and the refund?"), start=10**18)
+                    + chat(2, ("system", "context B"), ("user", "and the refund?"), start=10**18 + 1)  # another system prompt: the same case
+                    + chat(3, ("user", "my order 4411"), ("assistant", "shipped"), ("user", "and the refund?"), start=10**18 + 2)
+                    + _request(_tid(4), {n.ROUTE: "faq"}, start=10**18 + 3) + _request(_tid(5), {n.ROUTE: "faq"}, start=10**18 + 4))
+    assert [c["trace_ids"] for c in dataset.build([path], EVALUATORS)] == [[_tid(1), _tid(2)], [_tid(3)], [_tid(4)], [_tid(5)]]
+    # the CLI merges by default and says so; --keep-duplicates keeps one case per trace
+    out = tmp_path / "cases.jsonl"
+    proc = subprocess.run(CLI + ["dataset", "build", str(path), "--out", str(out)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "4 eval cases" in proc.stdout and "from 5 traces" in proc.stdout, proc.stdout + proc.stderr
+    proc = subprocess.run(CLI + ["dataset", "build", str(path), "--keep-duplicates"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and [json.loads(line)["trace_count"] for line in proc.stdout.splitlines()] == [1] * 5, proc.stderr
+
+
+def test_the_tenant_is_documented_as_redaction_treats_it():
+    """genai_o11y.tenant is Tier 1 metadata in the redaction policy, not an identifier it hashes: the case
+    schema, the CLI's help and the README say it is kept as the app sent it, not that redaction hashes it."""
+    from genai_o11y import redaction_policy
+    from genai_o11y.cli import parser
+
+    policy = redaction_policy.default_policy()
+    assert n.TENANT in policy.metadata_keys and n.TENANT not in policy.identifier_keys
+    assert "hashed by redaction" not in dataset.CASE_SCHEMA["properties"]["tenant"]["description"]
+    assert "kept verbatim" in dataset.CASE_SCHEMA["properties"]["tenant"]["description"]
+    build = parser()._subparsers._group_actions[0].choices["dataset"]
+    assert "hashed" not in next(a.help for a in build._actions if "--tenant" in a.option_strings)
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = " ".join(readme[readme.index("## Production traces → eval cases"):readme.index("## Release gate")].split())
+    assert "`tenant` (hashed)" not in section and "--tenant h_" not in section and "not hashed by redaction" in section

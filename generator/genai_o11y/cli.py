@@ -244,27 +244,39 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     if not args.files:
         raise UserError("dataset build: give the OTLP JSON files the eval-dataset pipeline wrote (evals.dataset.path and its rotated files)")
     spec = load(args.spec)
-    floors = {e.name: (e.direction, e.floor) for e in spec.evals.evaluators if e.floor is not None}
     from .builders.sampling import rising_proxies
 
-    cases = dataset.build([Path(f) for f in args.files], floors, tempo_url=spec.backends.tempo.query_url, route=args.route,
+    skipped: list[str] = []
+    cases = dataset.build([Path(f) for f in args.files], spec.evals.evaluators, tempo_url=spec.backends.tempo.query_url, route=args.route,
                           tenant=args.tenant, signal=args.signal, since=args.since, until=args.until, actions=set(rising_proxies(spec)),
-                          service=args.service)
+                          service=args.service, skipped=skipped, max_content_chars=spec.redaction.max_content_chars,
+                          dedupe=not args.keep_duplicates)
+    for line in skipped:
+        print(f"warning: {line}", file=sys.stderr)
     if not cases:
         raise UserError(f"no request traces in {', '.join(args.files)}" + (" that match the filters" if any(
             (args.route, args.tenant, args.signal, args.since, args.until, args.service)) else "") + ": nothing to build cases from")
     text = dataset.dumps(cases)
+    cut = sum(1 for c in cases if not c["question"] and "question" in c["truncated"])
+    unreplayable = (f"{cut} case{'s' if cut != 1 else ''} cannot be replayed: content truncated at redaction.max_content_chars "
+                    f"({spec.redaction.max_content_chars}) before the user's message" if cut else "")
     if args.out == "-":
         sys.stdout.write(text)
+        if unreplayable:
+            print(f"note: {unreplayable}", file=sys.stderr)
     else:
         Path(args.out).write_text(text, encoding="utf-8")
         by: dict[str, int] = {}
         for c in cases:
             for sig in c["signals"]:
                 by[sig] = by.get(sig, 0) + 1
-        no_question = sum(1 for c in cases if not c["question"])
+        no_question = sum(1 for c in cases if not c["question"]) - cut
+        traces = sum(c["trace_count"] for c in cases)
         print(f"{len(cases)} eval cases -> {args.out}" + (f" ({', '.join(f'{k} {v}' for k, v in sorted(by.items()))})" if by else "")
-              + (f"; {no_question} without a question (content not captured) cannot be replayed" if no_question else ""))
+              + (f"; from {traces} traces, those that asked the same question on the same route merged (--keep-duplicates: one case each)"
+                 if traces > len(cases) else "")
+              + (f"; {no_question} without a question (content not captured) cannot be replayed" if no_question else "")
+              + (f"; {unreplayable}" if unreplayable else ""))
     return 0
 
 
@@ -396,12 +408,14 @@ def parser() -> argparse.ArgumentParser:
     ds.add_argument("--out", default="-", help="where to write the cases (JSON Lines; default: stdout)")
     ds.add_argument("--route", help="only cases of this route")
     ds.add_argument("--service", help="only cases whose request came from this service (service.name)")
-    ds.add_argument("--tenant", help="only cases of this tenant (as exported: hashed)")
+    ds.add_argument("--tenant", help="only cases of this tenant (genai_o11y.tenant as the app sent it: redaction keeps it verbatim)")
     from .dataset import SIGNALS
 
     ds.add_argument("--signal", help=f"only cases kept for this reason: {', '.join(SIGNALS)}")
     ds.add_argument("--since", help="only requests that started at or after this time (ISO 8601, UTC if no zone)")
     ds.add_argument("--until", help="only requests that started before this time")
+    ds.add_argument("--keep-duplicates", action="store_true", help="one case per trace; by default the traces that asked the same question on "
+                    "the same route after the same conversation are one case (trace_count, trace_ids)")
     ds.set_defaults(func=cmd_dataset)
 
     d = sub.add_parser("demo", help="run the demo app (support copilot) against a sidecar")

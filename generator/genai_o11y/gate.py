@@ -94,15 +94,9 @@ def _score(value, where: str, key: str) -> float | None:
     and OTLP read it alike. Anything else is an error naming `key`, the field."""
     if value is None:
         return None
-    number = value
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            pass
-    if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+    if (x := number(value)) is None:
         raise UserError(f"{where}: {key} must be a finite number (got {value!r})")
-    return float(number)
+    return x
 
 
 def _record(doc: dict, where: str) -> Result:
@@ -119,6 +113,19 @@ def _record(doc: dict, where: str) -> Result:
     if score is None and label is None:
         raise UserError(f"{where}: an eval record needs a score or a label")
     return Result(doc["case_id"], doc["evaluator"], score, label)
+
+
+def number(value) -> float | None:
+    """An OTLP attribute's number as the collector counts it (the policy's `number` shape): an int or a
+    double, or a string of one (`"0.1"`), finite; else None (a bool is not a number)."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def _eval_from(attrs: dict, case: str, where: str) -> Result | None:
@@ -167,26 +174,45 @@ def _otlp(doc: dict, run: Run, where: str) -> None:
                         run.results.append(r)
 
 
-def json_lines(path: Path, what: str):
+def json_lines(path: Path, what: str, skipped: list[str] | None = None):
     """(where, object) for each non-empty line of a JSON Lines file; a bad line is an error naming the
-    file and line (`what`: what the file should hold, for the message)."""
+    file and line (`what`: what the file should hold, for the message). With `skipped` (a list), a partial
+    last line (no newline at its end, and not JSON: a file still being written, or cut short by a crash)
+    is left out and said there, naming the file and line, instead of being an error."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        data = path.read_bytes()
     except OSError as e:
         raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
+    tail = b""
+    if skipped is not None and not data.endswith(b"\n"):
+        data, tail = data[:data.rfind(b"\n") + 1], data[data.rfind(b"\n") + 1:]
+    try:
+        lines = data.decode("utf-8").splitlines()
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text ({what}, one per line)") from None
     for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{i}"
+        if line.strip():
+            yield f"{path}:{i}", _json_object(line, f"{path}:{i}")
+    if tail.strip():
+        where = f"{path}:{len(lines) + 1}"
         try:
-            doc = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{where}: not JSON ({e.msg} at column {e.colno})") from None
-        if not isinstance(doc, dict):
-            raise UserError(f"{where}: expected a JSON object, got {type(doc).__name__}")
-        yield where, doc
+            line = tail.decode("utf-8")
+            json.loads(line)
+        except ValueError as e:  # UnicodeDecodeError too: cut inside a character
+            reason = f"not JSON: {e.msg}" if isinstance(e, json.JSONDecodeError) else "cut inside a UTF-8 character"
+            skipped.append(f"{where}: partial last line skipped (no newline at its end, {reason}: a file still being written, or cut short)")
+            return
+        yield where, _json_object(line, where)
+
+
+def _json_object(line: str, where: str) -> dict:
+    try:
+        doc = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{where}: not JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(doc, dict):
+        raise UserError(f"{where}: expected a JSON object, got {type(doc).__name__}")
+    return doc
 
 
 def read(paths: list[Path]) -> Run:
@@ -259,9 +285,14 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)
 
 
+def label_passes(ev: Evaluator, label: str) -> bool:
+    """A case reported with a label passes when the label is one of the evaluator's pass_labels (any case)."""
+    return label.lower() in {p.lower() for p in ev.pass_labels}
+
+
 def _passes(ev: Evaluator, r: Result) -> bool | None:
     if r.label is not None:
-        return r.label.lower() in {p.lower() for p in ev.pass_labels}
+        return label_passes(ev, r.label)
     threshold = ev.pass_threshold if ev.pass_threshold is not None else ev.floor
     if r.score is None or threshold is None:
         return None

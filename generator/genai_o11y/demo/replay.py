@@ -17,7 +17,8 @@ from .app import QUESTIONS, SupportCopilot
 
 def load_cases(path: Path) -> tuple[list[dict], int]:
     """The replayable cases (a question and a known route) and how many were skipped (no question:
-    content not captured, or a call that failed before its input was recorded)."""
+    content not captured, cut by redaction before the user's message, or a call that failed before its
+    input was recorded)."""
     cases, skipped = [], 0
     for where, doc in json_lines(path, "eval cases from `genai-o11y dataset build`"):
         if "case_id" not in doc or "question" not in doc or "signals" not in doc:
