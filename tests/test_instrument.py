@@ -436,6 +436,35 @@ def test_alongside_other_openai_instrumentations_one_trace_one_model_span(mem, p
     assert not [k.attribute for k in n.TOKEN_KINDS if k.attribute in ours.attributes], "tokens counted once, on their span"
 
 
+@pytest.mark.parametrize("which", ["official-openai-v2", "openllmetry"])
+def test_an_embedding_inside_the_helpers_embedding_stage_is_one_embedding_span(mem, fake_openai, which):
+    """A trial counted every embedding twice with the official instrumentation: the helper's stage span and
+    the library's span (the collector derives stage embedding from its operation) both counted."""
+    import openai
+
+    if which == "official-openai-v2":
+        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+    else:
+        from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+    obs, exporter, tp = mem
+    inst = OpenAIInstrumentor()
+    inst.instrument(tracer_provider=tp)
+    try:
+        client = openai.OpenAI(api_key="test-key", base_url=fake_openai)
+        with obs.request(route="faq"):
+            with obs.embedding("text-embedding-3-small", provider="openai"):
+                client.embeddings.create(model="text-embedding-3-small", input="where is my order?")
+    finally:
+        inst.uninstrument()
+    spans = exporter.get_finished_spans()
+    theirs = [s for s in spans if s.instrumentation_scope.name != "genai_o11y.instrument"]
+    assert theirs, "the library made its span"
+    assert [s.instrumentation_scope.name != "genai_o11y.instrument" for s in spans if s.attributes.get(n.STAGE) == "embedding"] == [True]
+    ours = next(s for s in spans if s.instrumentation_scope.name == "genai_o11y.instrument" and s.name.startswith("embeddings"))
+    # nothing the collector would derive a second embedding stage from
+    assert n.STAGE not in ours.attributes and GA.GEN_AI_OPERATION_NAME not in ours.attributes
+
+
 @pytest.mark.collector
 def test_through_the_real_collector_metrics_carry_what_the_helper_set(otelcol, tmp_path, prompts, fake_openai):
     """Helper -> real collector: stages counted once, feedback split by prompt version, the HTTP span

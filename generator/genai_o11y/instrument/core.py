@@ -39,6 +39,9 @@ from .prompts import Prompt
 log = logging.getLogger("genai_o11y.instrument")
 TOOL_OUTCOMES = ("ok", "error", "timeout", "retry", "invalid_argument")
 #: GenAI operation keys other instrumentations set when they start a model span.
+#: Stages whose span a client library's own instrumentation makes inside ours (a chat or an embeddings
+#: call): that span becomes the stage span, ours a plain wrapper.
+HANDED_OFF_STAGES = ("model_call", "embedding")
 FOREIGN_GENAI_KEYS = (n.OPERATION, n.LEGACY_SYSTEM, n.PROVIDER, "llm.request.type", "openinference.span.kind")
 DELEGATED = n.REQUEST_DELEGATED  # on an outer root span: the GenAI request is a child of it
 #: What the request span takes from its last model call (the answer's), unless the app set it on the request.
@@ -179,7 +182,8 @@ class Stage:
 
 class EnrichingSpanProcessor(SpanProcessor):
     """Puts the request's route, tenant and task on spans other instrumentations start inside it,
-    and turns a foreign model span started inside `model_call` into the stage span (no duplicate)."""
+    and turns a foreign model span started inside `model_call` or `embedding` into the stage span (no
+    duplicate: the collector would derive the same stage from the library span's operation)."""
 
     def on_start(self, span: SdkSpan, parent_context=None) -> None:
         try:
@@ -194,7 +198,7 @@ class EnrichingSpanProcessor(SpanProcessor):
             mc = _MODEL_CALL.get()
             if mc is not None and not mc.foreign_child:
                 mc.foreign_child = True
-                span.set_attribute(n.STAGE, "model_call")
+                span.set_attribute(n.STAGE, mc.stage)
                 for k in (n.PROMPT_TEMPLATE, n.PROMPT_VERSION, n.PROMPT_HASH, n.PROMPT_NAME):
                     if k in mc.attrs:
                         span.set_attribute(k, mc.attrs[k])
@@ -286,7 +290,7 @@ class Observability:
             base = {**req.common(), **base}
         with self.tracer.start_as_current_span(name or stage, record_exception=False, set_status_on_exception=False) as span:
             handle = Stage(span, stage, base)
-            mc_token = _MODEL_CALL.set(handle) if stage == "model_call" else None
+            mc_token = _MODEL_CALL.set(handle) if stage in HANDED_OFF_STAGES else None
             try:
                 yield handle
             except BaseException as e:
