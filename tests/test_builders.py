@@ -691,3 +691,18 @@ def test_dashboard_uids_are_typed_once_in_names():
     typed = [(f.name, ln.strip()) for f in root.rglob("*.py") if f.name != "names.py" for ln in f.read_text().splitlines() if _re.search(rf"({uids})\b", ln)]
     assert not typed, typed
     assert len(_n.DASHBOARDS) == 9
+
+
+@pytest.mark.parametrize("engine", ["native", "ottl"])
+def test_a_shared_sidecar_names_no_unnamed_service_after_the_spec(engine):
+    """Telemetry without a service name (an SDK's unknown_service:python) is named after the spec's first
+    app service where the sidecar serves that app's pod; the local stack's sidecar serves the demo and the
+    user's own apps (`shared`): there a trial's app without OTEL_SERVICE_NAME was counted as the demo."""
+    from genai_o11y.builders import collector as collector_builder
+
+    spec = make_spec({"collector.engine": engine})
+    text = lambda cfg: yaml.safe_dump(cfg["processors"])  # noqa: E731
+    own, shared = collector_builder.build(spec), collector_builder.build(spec, shared=True)
+    first = spec.app.services[0]
+    assert "unknown_service" in text(own) and first in text(own)
+    assert "unknown_service" not in text(shared)

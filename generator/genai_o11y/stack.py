@@ -279,7 +279,7 @@ class Stack:
                                                 f"http://127.0.0.1:{gspec.gateway.health_port}", "/",
                                                 env={**os.environ, **gateway.runtime_env(gspec), "HOSTNAME": f"gateway-{i}"}))
             self._write_pids()
-        (self.work / "otelcol.yaml").write_text(render.to_yaml(collector.build(spec)))
+        (self.work / "otelcol.yaml").write_text(render.to_yaml(collector.build(spec, shared=True)))  # the demo and your own apps: default_service
         env = {**os.environ, **collector.runtime_env(spec)}
         if not env.get("GENAI_O11Y_HASH_SALT"):
             env["GENAI_O11Y_HASH_SALT"] = secrets.token_hex(16)

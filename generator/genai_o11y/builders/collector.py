@@ -177,7 +177,7 @@ def event_join_config(spec: Spec) -> dict:
             "wait": f"{j.wait_seconds}s", "max_waiting": j.max_waiting}
 
 
-def eval_event_logs(spec: Spec, redact: str) -> tuple[dict, dict]:
+def eval_event_logs(spec: Spec, redact: str, shared: bool = False) -> tuple[dict, dict]:
     """(processors, pipelines): OTel events as log records (gen_ai.evaluation.result and, native, the
     user-action event of quality proxies; by event name or the attribute event.name) feed the same
     metrics as the span event, whatever
@@ -196,7 +196,7 @@ def eval_event_logs(spec: Spec, redact: str) -> tuple[dict, dict]:
                                                           *n.normalise_processors("native")],
                     "exporters": [n.USAGE_CONNECTORS["native"]]}
         return processors, {"logs/eval_events": pipeline}
-    statements = [{"context": "resource", "statements": normalise.resource_statements(spec.app.services, spec.app.environment)}]
+    statements = [{"context": "resource", "statements": normalise.resource_statements(default_service(spec, shared), spec.app.environment)}]
     if spec.collector.engine == "ottl":
         metrics = _ottl_event_metrics()
         event_keys = list(dict.fromkeys(k for m in metrics for k in m.event_keys))
@@ -394,14 +394,22 @@ def _rebuild_resources_after(redact: str, processors: dict, pipelines: dict) -> 
             procs.insert(procs.index(redact) + 1, ENTITY_REFS_DROP)
 
 
-def build(spec: Spec) -> dict:
+def default_service(spec: Spec, shared: bool) -> str | None:
+    """The service.name telemetry without one (an SDK's unknown_service:<process>) gets: the spec's first
+    app service, where the sidecar serves that app's pod; none where one sidecar serves several apps (the
+    local stack: an app that did not set OTEL_SERVICE_NAME must not be counted as the demo)."""
+    return None if shared else spec.app.services[0]
+
+
+def build(spec: Spec, shared: bool = False) -> dict:
+    """The sidecar's config; `shared`: one sidecar serves several apps (default_service)."""
     c = spec.collector
     policy = policy_for(spec)
     engine = spec.collector.engine
     redact, dims = n.redact_processor(engine), n.DIMENSIONS_PROCESSOR
     tele_host, tele_port = _hostport(c.telemetry_endpoint)
     logs_processors, logs_exporters, logs_pipelines = logs_branch(spec, redact)
-    eval_processors, eval_pipelines = eval_event_logs(spec, redact)
+    eval_processors, eval_pipelines = eval_event_logs(spec, redact, shared)
     logs_processors.update(eval_processors)
     logs_pipelines.update(eval_pipelines)
 
@@ -415,12 +423,12 @@ def build(spec: Spec) -> dict:
             ]
         },
         # Normalisation and cost: our genai_normalise processor (one pass per span), or the same in OTTL.
-        **({"genai_normalise": _escape_confmap({**normalise.native_config(spec.app.services, spec.app.environment, spec.failures.infer, spec.app.not_requests), "cost": cost.native_config(spec)})}
+        **({"genai_normalise": _escape_confmap({**normalise.native_config(default_service(spec, shared), spec.app.environment, spec.failures.infer, spec.app.not_requests), "cost": cost.native_config(spec)})}
            if engine == "native" else {
             "transform/normalise": {
                 "error_mode": "ignore",
                 "trace_statements": _escape_confmap(
-                    [{"context": "resource", "statements": normalise.resource_statements(spec.app.services, spec.app.environment)}] + normalise.statements(spec.failures.infer, spec.app.not_requests)
+                    [{"context": "resource", "statements": normalise.resource_statements(default_service(spec, shared), spec.app.environment)}] + normalise.statements(spec.failures.infer, spec.app.not_requests)
                 ),
             },
             "transform/cost": _transform(cost.statement_groups(spec)),

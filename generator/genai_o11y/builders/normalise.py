@@ -266,7 +266,7 @@ def root_config(not_requests: NotRequests | None) -> dict:
     return out
 
 
-def native_config(services: list[str], environment: str, failure_rules: list[FailureRule] | None = None,
+def native_config(default_service: str | None, environment: str, failure_rules: list[FailureRule] | None = None,
                   not_requests: NotRequests | None = None) -> dict:
     """The genai_normalise processor's config (our component: gocomponents/genainormaliseprocessor):
     what resource_statements() and statements() say in OTTL, as data, applied in one pass per span.
@@ -281,7 +281,7 @@ def native_config(services: list[str], environment: str, failure_rules: list[Fai
         "resource": {
             "renames": [{"from": "deployment.environment", "to": n.ENVIRONMENT}],
             "defaults": [{"key": n.ENVIRONMENT, "value": environment}],
-            "service_name": {"key": n.SERVICE_NAME, "value": services[0], "replace_pattern": "^unknown_service"},
+            **({"service_name": {"key": n.SERVICE_NAME, "value": default_service, "replace_pattern": "^unknown_service"}} if default_service else {}),
         },
         "renames": renames,
         "delete_keys": sorted({legacy for legacy, _c, _w in RENAMES if legacy != "traceloop.entity.name"} | set(DROPPED_LEGACY)),
@@ -311,13 +311,13 @@ def native_config(services: list[str], environment: str, failure_rules: list[Fai
     }
 
 
-def resource_statements(services: list[str], environment: str) -> list[str]:
-    """Resource fixes: environment under its current key, a service name where the SDK had none."""
+def resource_statements(default_service: str | None, environment: str) -> list[str]:
+    """Resource fixes: environment under its current key, a service name where the SDK had none (when
+    there is a default_service: see collector.build's `shared`)."""
     env, old_env = f'resource.attributes["{n.ENVIRONMENT}"]', 'resource.attributes["deployment.environment"]'
     svc = f'resource.attributes["{n.SERVICE_NAME}"]'
     return [
         f"set({env}, {old_env}) where {env} == nil and {old_env} != nil",
         'delete_key(resource.attributes, "deployment.environment")',
         f"set({env}, {q(environment)}) where {env} == nil",
-        f'set({svc}, {q(services[0])}) where {svc} == nil or IsMatch({svc}, "^unknown_service")',
-    ]
+    ] + ([f'set({svc}, {q(default_service)}) where {svc} == nil or IsMatch({svc}, "^unknown_service")'] if default_service else [])
