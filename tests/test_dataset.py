@@ -46,17 +46,21 @@ def _expected(spans) -> dict[str, set[str]]:
         if a.get(n.FEEDBACK_SENTIMENT) == "negative":
             why.setdefault(tid, set()).add("negative_feedback")
         for ev in [a] + [e.attributes for e in s.events if e.name == n.EVAL_EVENT]:  # eval spans, and eval events on a span
-            if ev.get(n.EVAL_NAME) in FLOORS:
+            if ev.get(n.EVAL_NAME) in FLOORS and ev.get(n.EVAL_SCORE) is not None:
                 direction, floor = FLOORS[ev[n.EVAL_NAME]]
                 if (ev[n.EVAL_SCORE] < floor) if direction == "higher" else (ev[n.EVAL_SCORE] > floor):
                     why.setdefault(tid, set()).add("low_score")
+            passing = {e.name: {x.lower() for x in e.pass_labels} for e in EVALUATORS}
+            if ev.get(n.EVAL_NAME) in passing and isinstance(ev.get(n.EVAL_LABEL), str) and ev[n.EVAL_LABEL].lower() not in passing[ev[n.EVAL_NAME]]:
+                why.setdefault(tid, set()).add("low_score")  # a pass/fail judge's failing label, no score
         if a.get(n.QUALITY_PROXY) in ACTIONS:
             why.setdefault(tid, set()).add("user_action")
     return why
 
 
-def _event_scored_calls(scores: dict[str, float], count: int) -> list:
-    """Model calls alone (the trace's root), scored by the semantic conventions' eval event on the span itself."""
+def _event_scored_calls(scores: dict[str, float | str], count: int) -> list:
+    """Model calls alone (the trace's root), scored by the semantic conventions' eval event on the span itself
+    (a string: a label without a score)."""
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -67,7 +71,7 @@ def _event_scored_calls(scores: dict[str, float], count: int) -> list:
     for _ in range(count):
         with tp.get_tracer("t").start_as_current_span("chat gpt-4o", attributes={n.OPERATION: "chat", n.REQUEST_MODEL: "gpt-4o", n.PROVIDER: "openai"}) as sp:
             for name, score in scores.items():
-                sp.add_event(n.EVAL_EVENT, {n.EVAL_NAME: name, n.EVAL_SCORE: score})
+                sp.add_event(n.EVAL_EVENT, {n.EVAL_NAME: name, **({n.EVAL_LABEL: score} if isinstance(score, str) else {n.EVAL_SCORE: score})})
     return list(mem.get_finished_spans())
 
 
@@ -199,6 +203,8 @@ def test_eval_worthy_traces_through_the_collector_become_cases_that_gate_a_relea
                                       "gateway.decision_wait_seconds": 2, "backends.tempo.endpoint": "127.0.0.1:1"}, tmp_path))
     spans = demo_spans("healthy", 40, seed=11) + demo_spans("retrieval_drift", 80, seed=12) + demo_spans("error_burst", 20, seed=13)
     spans += _event_scored_calls({"faithfulness": 0.2, "answer_length_ok": 1.0}, 3) + _event_scored_calls({"faithfulness": 0.9, "answer_length_ok": 1.0}, 3)
+    # a pass/fail judge: a failing label keeps its trace, a passing one ("Pass": its pass_labels, any case) does not
+    spans += _event_scored_calls({"faithfulness": "unfaithful"}, 2) + _event_scored_calls({"faithfulness": "Pass"}, 2)
     with run_collector(otelcol, spec, tmp_path) as col:
         exporter = OTLPSpanExporter(endpoint=f"http://{col.otlp_grpc}", insecure=True)
         for i in range(0, len(spans), 300):
@@ -230,9 +236,9 @@ def test_eval_worthy_traces_through_the_collector_become_cases_that_gate_a_relea
     assert "<EMAIL>" in text or "<PHONE>" in text
     # the frozen cases replayed with the CLI (the demo answers each case's question on its route): a healthy
     # candidate passes the gate against a healthy baseline, a prompt drift fails it
-    # a failed call keeps its input: every demo case can be replayed; the 3 event-scored calls carry no content
+    # a failed call keeps its input: every demo case can be replayed; the 5 event-scored and labelled calls carry no content
     without = [c for c in cases if not c["question"]]
-    assert len(without) == 3 and all(c["signals"] == ["low_score"] and c["model"]["request"] == "gpt-4o" for c in without), without
+    assert len(without) == 5 and all(c["signals"] == ["low_score"] and c["model"]["request"] == "gpt-4o" for c in without), without
     frozen = tmp_path / "cases.jsonl"
     frozen.write_text(dataset.dumps(cases))
     doc = spec_dict()
@@ -245,7 +251,7 @@ def test_eval_worthy_traces_through_the_collector_become_cases_that_gate_a_relea
         results[name] = tmp_path / f"{name}.results.jsonl"
         rep = subprocess.run(CLI + ["demo", "--replay", str(frozen), "--results", str(results[name]), "--scenario", scenario, "--seed", str(seed)],
                              capture_output=True, text=True, timeout=300)
-        assert rep.returncode == 0 and f"replayed {len(cases) - 3} cases" in rep.stdout and "(3 cases without a question skipped)" in rep.stdout, \
+        assert rep.returncode == 0 and f"replayed {len(cases) - len(without)} cases" in rep.stdout and f"({len(without)} cases without a question skipped)" in rep.stdout, \
             rep.stdout + rep.stderr
     ok = subprocess.run(CLI + ["gate", str(spec_file), "--baseline", str(results["baseline"]), "--candidate", str(results["healthy"])],
                         capture_output=True, text=True, timeout=120)

@@ -5,6 +5,8 @@ export to Tempo from a persistent queue. builders/collector.py and builders/gate
 
 from __future__ import annotations
 
+import re
+
 import posixpath
 
 from .. import names as n
@@ -82,12 +84,24 @@ def quality_proxy_policies(spec: Spec) -> list[dict]:
             {"name": "quality-proxy-events", "type": "ottl_condition", "ottl_condition": {"error_mode": "ignore", "spanevent": [event]}}]
 
 
+def _failing_label(ev, ctx: str) -> str:
+    """The evaluator's result is labelled, with a label outside its pass_labels (case-insensitive)."""
+    label = attr(n.EVAL_LABEL, ctx)
+    return (f"{attr(n.EVAL_NAME, ctx)} == {q(ev.name)} and IsString({label}) and "
+            f"not IsMatch({label}, {q('(?i)^(?:' + '|'.join(re.escape(x) for x in ev.pass_labels) + ')$')})")
+
+
 def below_floor_policies(spec: Spec) -> list[dict]:
-    """Tail-sampling policies keeping a trace with an eval score past its evaluator's floor: one per evaluator
-    with a floor (the Tempo sampler's `sampling.keep_below_floor`, the dataset's `evals.dataset.keep_below_floor`)."""
+    """Tail-sampling policies keeping a trace with an eval score past its evaluator's floor, or a result
+    labelled with a label outside its pass_labels (a pass/fail judge sends no score): one per evaluator the spec
+    lists (the Tempo sampler's `sampling.keep_below_floor`, the dataset's `evals.dataset.keep_below_floor`)."""
     policies = []
     for ev in spec.evals.evaluators:
-        if ev.floor is not None:
+        failing = {"span": [_failing_label(ev, "span")],
+                   "spanevent": [f"spanevent.name == {q(n.EVAL_EVENT)} and {_failing_label(ev, 'spanevent')}"]}
+        if ev.floor is None:
+            policies.append({"name": f"failing-label-{ev.name}", "type": "ottl_condition", "ottl_condition": {"error_mode": "ignore", **failing}})
+        else:
             score = attr(n.EVAL_SCORE)
             cond = f"{attr(n.EVAL_NAME)} == {q(ev.name)} and {score} != nil and {score} {'<' if ev.direction == 'higher' else '>'} {float(ev.floor)!r}"
             # the score as an eval span's attributes, or as a gen_ai.evaluation.result event on the evaluated span
@@ -95,7 +109,7 @@ def below_floor_policies(spec: Spec) -> list[dict]:
             ev_cond = (f"spanevent.name == {q(n.EVAL_EVENT)} and {ev_attr(n.EVAL_NAME)} == {q(ev.name)} and {ev_attr(n.EVAL_SCORE)} != nil and "
                        f"{ev_attr(n.EVAL_SCORE)} {'<' if ev.direction == 'higher' else '>'} {float(ev.floor)!r}")
             policies.append({"name": f"below-floor-{ev.name}", "type": "ottl_condition",
-                             "ottl_condition": {"error_mode": "ignore", "span": [cond], "spanevent": [ev_cond]}})
+                             "ottl_condition": {"error_mode": "ignore", "span": [cond, *failing["span"]], "spanevent": [ev_cond, *failing["spanevent"]]}})
     return policies
 
 
