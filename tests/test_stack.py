@@ -43,7 +43,7 @@ def test_up_as_make_run_starts_it_pages_and_leaves_nothing_running():
     assert proc.returncode == 0, out[-4000:]
     assert "ready: demo traffic" in out and "injected: error_burst" in out
     assert "gives up after 600s without a page" in out  # --exit-when-paged bounds the wait by default
-    assert "NOTIFIED pager: GenAIErrorBudgetBurnFast" in out, out[-4000:]
+    assert f"NOTIFIED pager: GenAIErrorBudgetBurnFast for {load().app.services[0]}" in out, out[-4000:]  # each service's page, named
     # where to look, once paged: the runbook section and its steps, the delivered notification, a failing trace
     assert "runbook   out/local/runbook.md#genaierrorbudgetburnfast" in out, out[-4000:]
     assert "step 1    " in out
@@ -195,6 +195,9 @@ def test_only_the_faults_page_is_the_page_up_waits_for():
         f"not {expect.alert}, the scenario's alert")
     assert stack._not_the_demos(note(1010, expect.alert, "my-app"), expect.alert, demo, fault, expect) == (
         f"another service's (my-app), not the demo's ({demo})")
+    # each service's page is reported (the status loop keys on alert and service): a trial's own app paged
+    # after the demo's page of the same alert and up never said so
+    assert note(1010, expect.alert, "my-app", demo, "").alerts_by_service() == {(expect.alert, "my-app"), (expect.alert, demo), (expect.alert, None)}
     # a scenario without an expectation: any page of the demo's after the fault
     assert stack._not_the_demos(note(1010, "GenAILatencyBudgetBurnFast", demo), "GenAILatencyBudgetBurnFast", demo, fault, None) is None
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from . import render, toolchain
+from . import names as n, render, toolchain
 from .builders import prometheus_config
 from .errors import ToolMissing, UserError
 
@@ -78,6 +78,11 @@ class Notification:
 
     def alertnames(self, status: str = "firing") -> set[str]:
         return {a["labels"].get("alertname", "") for a in self.alerts if a.get("status") == status}
+
+    def alerts_by_service(self, status: str = "firing") -> set[tuple[str, str | None]]:
+        """(alert name, the service it is about, None without the label) of each alert in the notification."""
+        label = n.prom_label(n.SERVICE_NAME)
+        return {(a["labels"].get("alertname", ""), a["labels"].get(label)) for a in self.alerts if a.get("status") == status}
 
 
 class WebhookReceiver:

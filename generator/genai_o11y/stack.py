@@ -324,7 +324,9 @@ class Stack:
 
     def firing(self) -> list[str]:
         try:
-            return sorted({f"{a['labels']['alertname']}({a['state']})" for a in localstack.prom_alerts(self.prom_url)})
+            label = n.prom_label(n.SERVICE_NAME)  # the service: the demo's, or your own app's beside it
+            return sorted({f"{a['labels']['alertname']}({a['state']}" + (f", {a['labels'][label]}" if label in a["labels"] else "") + ")"
+                           for a in localstack.prom_alerts(self.prom_url)})
         except OSError:
             return []
 
@@ -492,13 +494,15 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
                 out(f"[{now - started:5.0f}s] injected: {fault.describe()}")
             for receiver in ("pager", "chat"):
                 for note in stack.hook.received(receiver):
-                    for name in sorted(note.alertnames()):
-                        if (receiver, name) not in seen:
-                            seen.add((receiver, name))
+                    # each service's page is news (your own app's beside the demo's), each once
+                    for name, service in sorted(note.alerts_by_service(), key=lambda x: (x[0], x[1] or "")):
+                        if (receiver, name, service) not in seen:
+                            seen.add((receiver, name, service))
                             since = f"{note.received_at - injected_wall:.0f}s after injection" if injected_wall else "before injection"
                             other = _not_the_demos(note, name, spec.app.services[0], injected_wall, expect)
                             why = f"; {other}" + ("; --exit-when-paged waits on" if exit_when_paged else "") if other and receiver == "pager" else ""
-                            out(f"[{now - started:5.0f}s] NOTIFIED {receiver}: {name} ({since}{why})")
+                            about = f" for {service}" if service else ""
+                            out(f"[{now - started:5.0f}s] NOTIFIED {receiver}: {name}{about} ({since}{why})")
                             if receiver == "pager" and paged is None and not other:
                                 paged = name
                                 explain_page(stack, name, note, out)
@@ -514,7 +518,7 @@ def up(spec_path: str | None, work: Path, scenario: str, baseline_s: int, rps: f
                 out(f"paged: {paged}; stopping (--exit-when-paged)")
                 break
             if timeout_s and now - started > timeout_s:
-                pages = sorted(name for receiver, name in seen if receiver == "pager")
+                pages = sorted({name for receiver, name, _service in seen if receiver == "pager"})
                 if pages and not exit_when_paged:  # --timeout alone: a run of that length, and it paged (a new user read "no page" after two pages)
                     out(f"stopping after {timeout_s}s (--timeout); paged: {', '.join(pages)}")
                     return 0
