@@ -403,25 +403,29 @@ def fake_openai():
         yield srv.base_url
 
 
-@pytest.mark.parametrize("which", ["official-openai-v2", "openllmetry"])
-def test_alongside_other_openai_instrumentations_one_trace_one_model_span(mem, prompts, fake_openai, which):
+@pytest.fixture(params=["official-openai-v2", "openllmetry"])
+def instrumented_client(request, mem, fake_openai):
+    """An OpenAI client against the fake server, with the library's own instrumentation on `mem`'s provider."""
     import openai
 
-    if which == "official-openai-v2":
+    if request.param == "official-openai-v2":
         from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
     else:
         from opentelemetry.instrumentation.openai import OpenAIInstrumentor
-    obs, exporter, tp = mem
     inst = OpenAIInstrumentor()
-    inst.instrument(tracer_provider=tp)
+    inst.instrument(tracer_provider=mem[2])
     try:
-        client = openai.OpenAI(api_key="test-key", base_url=fake_openai)
-        with obs.request(route="billing") as req:
-            with obs.model_call("gpt-4o", provider="openai", prompt=prompts.get("answer")) as s:
-                client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "where is my order?"}])
-                s.usage(input_tokens=12, output_tokens=5, cached_input_tokens=2, reasoning_tokens=3)  # the app's own counts on the wrapper
+        yield openai.OpenAI(api_key="test-key", base_url=fake_openai)
     finally:
         inst.uninstrument()
+
+
+def test_alongside_other_openai_instrumentations_one_trace_one_model_span(mem, prompts, instrumented_client):
+    obs, exporter, _tp = mem
+    with obs.request(route="billing") as req:
+        with obs.model_call("gpt-4o", provider="openai", prompt=prompts.get("answer")) as s:
+            instrumented_client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "where is my order?"}])
+            s.usage(input_tokens=12, output_tokens=5, cached_input_tokens=2, reasoning_tokens=3)  # the app's own counts on the wrapper
     spans = exporter.get_finished_spans()
     assert {format(s.context.trace_id, "032x") for s in spans} == {req.trace_id}, "one trace"
     model_spans = [s for s in spans if s.attributes.get(n.STAGE) == "model_call"]
@@ -436,26 +440,13 @@ def test_alongside_other_openai_instrumentations_one_trace_one_model_span(mem, p
     assert not [k.attribute for k in n.TOKEN_KINDS if k.attribute in ours.attributes], "tokens counted once, on their span"
 
 
-@pytest.mark.parametrize("which", ["official-openai-v2", "openllmetry"])
-def test_an_embedding_inside_the_helpers_embedding_stage_is_one_embedding_span(mem, fake_openai, which):
+def test_an_embedding_inside_the_helpers_embedding_stage_is_one_embedding_span(mem, instrumented_client):
     """A trial counted every embedding twice with the official instrumentation: the helper's stage span and
     the library's span (the collector derives stage embedding from its operation) both counted."""
-    import openai
-
-    if which == "official-openai-v2":
-        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
-    else:
-        from opentelemetry.instrumentation.openai import OpenAIInstrumentor
-    obs, exporter, tp = mem
-    inst = OpenAIInstrumentor()
-    inst.instrument(tracer_provider=tp)
-    try:
-        client = openai.OpenAI(api_key="test-key", base_url=fake_openai)
-        with obs.request(route="faq"):
-            with obs.embedding("text-embedding-3-small", provider="openai"):
-                client.embeddings.create(model="text-embedding-3-small", input="where is my order?")
-    finally:
-        inst.uninstrument()
+    obs, exporter, _tp = mem
+    with obs.request(route="faq"):
+        with obs.embedding("text-embedding-3-small", provider="openai"):
+            instrumented_client.embeddings.create(model="text-embedding-3-small", input="where is my order?")
     spans = exporter.get_finished_spans()
     theirs = [s for s in spans if s.instrumentation_scope.name != "genai_o11y.instrument"]
     assert theirs, "the library made its span"
