@@ -54,7 +54,8 @@ STAGES = [
     ("genai_usage connector (folding, request view, span and usage metrics)", [r"genaiusageconnector\.\(\*usage\)\.ConsumeTraces$"]),
     ("prometheus exporter (metrics in)", [r"prometheusexporter\.\(\*prometheusExporter\)\.ConsumeMetrics$"]),
     ("persistent queue: marshal", [r"queuebatch\.tracesEncoding\.Marshal$"]),
-    ("persistent queue: bbolt (file_storage)", [r"filestorage\.\(\*fileStorageClient\)\.Batch$"]),
+    # genai_queue_storage (before it, file_storage's bbolt: the same row reads either)
+    ("persistent queue: storage", [r"genaiqueuestorage\.\(\*logClient\)\.Batch$|filestorage\.\(\*fileStorageClient\)\.Batch$"]),
     ("persistent queue: unmarshal on read", [r"queuebatch\.tracesEncoding\.Unmarshal$"]),
     ("load balancer: split by trace id", [r"loadbalancingexporter\.\(\*traceExporterImp\)\.consumeTracesByID$", "-",
                                           r"loadbalancingexporter\.\(\*traceExporterImp\)\.exportToBackend$"]),

@@ -21,7 +21,8 @@ from harness import make_spec
 
 ROOT = ocb.local_root()
 COMPONENTS = sorted(ocb.LOCAL_COMPONENTS.items())
-ENV = {"genai_normalise": "GENAI_NORMALISE_CONFIG", "genai_redaction": "GENAI_REDACTION_CONFIG", "genai_usage": "GENAI_USAGE_CONFIG"}
+ENV = {"genai_normalise": "GENAI_NORMALISE_CONFIG", "genai_redaction": "GENAI_REDACTION_CONFIG", "genai_usage": "GENAI_USAGE_CONFIG",
+       "genai_queue_storage": "GENAI_QUEUE_STORAGE_CONFIG"}
 
 
 def test_go_test_passes_on_the_shipped_and_on_another_specs_configs(tmp_path):
@@ -61,6 +62,8 @@ def _stability_in_factory(text: str) -> tuple[str, dict[str, list[str]]]:
     for fn, level in re.findall(r"\.With([A-Za-z]+)\([A-Za-z]+, component\.StabilityLevel([A-Za-z]+)\)", text):
         signal = re.sub(r"(?<!^)([A-Z])", r"_\1", fn).lower()  # TracesToMetrics -> traces_to_metrics
         found.setdefault(level.lower(), []).append(signal)
+    if "extension.NewFactory(" in text:  # an extension's stability is NewFactory's last argument
+        found.setdefault(re.search(r"component\.StabilityLevel([A-Za-z]+),\s*\)", text).group(1).lower(), []).append("extension")
     return ctype, found
 
 
@@ -100,7 +103,7 @@ def test_testdata_holds_the_shipped_config_an_example_and_invalid_ones(ctype, pk
     td = ROOT / pkg / "testdata"
     shipped = yaml.safe_load((td / "config.yaml").read_text())
     committed = yaml.safe_load((ROOT.parents[2] / artifacts.COLLECTOR_CONFIG).read_text()) if (ROOT.parents[2] / artifacts.COLLECTOR_CONFIG).is_file() else collector_builder.build(load())
-    section = {**committed["processors"], **committed["connectors"]}[ctype]
+    section = {**committed["processors"], **committed["connectors"], **{k.split("/")[0]: v for k, v in committed["extensions"].items()}}[ctype]
     assert shipped == render.confmap_unescape({**section, **({"salt": artifacts.TESTDATA_SALT} if ctype == "genai_redaction" else {})})
     assert (td / "example.yaml").is_file()
     invalid = sorted((td / "invalid").glob("*.yaml"))

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from genai_o11y import k8s_render, toolchain
-from genai_o11y.builders import helm
+from genai_o11y.builders import helm, sampling
 
 REPO = Path(__file__).resolve().parent.parent
 CHART = REPO / helm.CHART
@@ -155,7 +155,7 @@ def test_sidecar_cr_carries_the_generated_config_and_the_collector_validates_it(
     # every variable of the collector's runtime (GOGC too), as compose and the local stack set them
     assert {k: env[k]["value"] for k in env if "value" in env[k]}.items() >= collector_builder.runtime_env(load()).items()
     mounts = {m["mountPath"] for m in cr["spec"]["volumeMounts"]}
-    assert yaml.safe_load(committed)["extensions"]["file_storage/queue"]["directory"] in mounts
+    assert yaml.safe_load(committed)["extensions"][sampling.QUEUE]["directory"] in mounts
 
 
 def test_rules_dashboards_datasources_and_routing(rendered):
@@ -386,7 +386,7 @@ def test_gateway_cr_service_and_podmonitor(rendered, otelcol, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert cr["spec"]["mode"] == "statefulset" and cr["spec"]["replicas"] == spec.gateway.replicas
     assert cr["spec"]["podDisruptionBudget"] == {"maxUnavailable": 1} and "autoscaler" not in cr["spec"]
-    assert {m["mountPath"] for m in cr["spec"]["volumeMounts"]} == {yaml.safe_load(committed)["extensions"]["file_storage/queue"]["directory"]}
+    assert {m["mountPath"] for m in cr["spec"]["volumeMounts"]} == {yaml.safe_load(committed)["extensions"][sampling.QUEUE]["directory"]}
     assert [v["metadata"]["name"] for v in cr["spec"]["volumeClaimTemplates"]] == [m["name"] for m in cr["spec"]["volumeMounts"]]
     # the queue volume is writable by the image's user (a fresh volume is root's)
     user = next(ln.split()[1] for ln in (REPO / "collector" / "Dockerfile").read_text().splitlines() if ln.startswith("USER "))
@@ -489,7 +489,8 @@ def test_the_queue_volumes_hold_every_persistent_queue_full(otelcol, tmp_path, g
     """Over every combination of the sidecar's persistent queues (traces to the gateways or to Tempo, logs,
     the full-content store): each is bounded in bytes (sizer: bytes), together they hold at most
     collector.queue_mib, and the Helm emptyDir's sizeLimit is QUEUE_DISK_FACTOR times that plus
-    QUEUE_DISK_SLACK_MIB (the bbolt file and its compaction copy, measured in bench/RESULTS.md), so a full
+    QUEUE_DISK_SLACK_MIB per queue (each queue's log: twice what it holds, an open segment and a frame; measured in
+    bench/RESULTS.md), so a full
     queue cannot outgrow the volume whatever the batch or span size. The gateway's queue towards Tempo and its
     PersistentVolumeClaim likewise, from gateway.queue_mib. The real collector validates each config."""
     from genai_o11y import render
@@ -508,7 +509,7 @@ def test_the_queue_volumes_hold_every_persistent_queue_full(otelcol, tmp_path, g
     assert all(q["sizer"] == "bytes" for q in queues.values()), queues
     total = sum(q["queue_size"] for q in queues.values())
     assert 300 * 1024 * 1024 - len(queues) < total <= 300 * 1024 * 1024
-    assert helm.values(spec)["sidecar"]["queue"]["sizeLimit"] == f"{300 * collector_builder.QUEUE_DISK_FACTOR + collector_builder.QUEUE_DISK_SLACK_MIB}Mi"
+    assert helm.values(spec)["sidecar"]["queue"]["sizeLimit"] == f"{300 * collector_builder.QUEUE_DISK_FACTOR + len(queues) * collector_builder.QUEUE_DISK_SLACK_MIB}Mi"
     configs = {"otelcol.yaml": cfg}
     if gateway:  # the gateway's one queue towards Tempo, and its volume, from gateway.queue_mib
         from genai_o11y.builders import gateway as gateway_builder

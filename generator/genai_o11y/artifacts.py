@@ -88,7 +88,7 @@ def go_testdata(spec: Spec, source: str) -> dict[str, str]:
     from `spec`, as the collector reads it (confmap escapes undone, a fixed salt). Their Go tests
     load it, so a config the generator changes is tested by `go test ./...` as it ships."""
     cfg = collector.build(spec.model_copy(update={"collector": spec.collector.model_copy(update={"engine": "native"})}))
-    sections = {**cfg["processors"], **cfg["connectors"]}
+    sections = {**cfg["processors"], **cfg["connectors"], **{k.split("/")[0]: v for k, v in cfg["extensions"].items()}}
     head = render.header(source)
     out = {}
     for ctype, pkg in ocb.LOCAL_COMPONENTS.items():

@@ -45,7 +45,7 @@ from ..spec import Spec
 from . import cost, normalise, redaction
 from .ottl import attr, q
 from .folding import dimensions_config, fold_groups
-from .sampling import FORWARD, QUEUE, RETRY_FOREVER, persistent_queue, sampling_branch
+from .sampling import FORWARD, QUEUE, QUEUE_SEGMENT_MIB, RETRY_FOREVER, persistent_queue, queue_storage, sampling_branch
 
 #: The request view of a root span that is something else (an instrumentation's model call with no
 #: app span above it): a trace counts exactly one request, its root. The view keeps only what
@@ -232,14 +232,15 @@ def logs_branch(spec: Spec, redact: str) -> tuple[dict, dict, dict]:
 
 #: The sidecar's persistent queues share collector.queue_directory (Helm: an emptyDir on the app's node) and hold
 #: collector.queue_mib of serialized spans and logs in total (sizer: bytes, split evenly between them), so the
-#: volume's bound holds whatever the batch or span size. On disk each queue is a bbolt file, larger than the
-#: bytes it holds (pages, tree) and grown in steps of 16 MiB (bbolt's AllocSize): measured with a queue filled
-#: while the gateways were down (bench/RESULTS.md), 1.22-1.35 x the queued bytes. Compaction (on start, on
-#: rebound) writes a compacted copy beside it in the same directory before replacing it. The volume
-#: (helm.values: sizeLimit) is QUEUE_DISK_FACTOR x queue_mib + QUEUE_DISK_SLACK_MIB: the file and its copy,
-#: each up to 1.5 x the data, and one allocation step each.
-QUEUE_DISK_FACTOR = 3
-QUEUE_DISK_SLACK_MIB = 32
+#: volume's bound holds whatever the batch or span size. On disk each queue is a log of segment files
+#: (genai_queue_storage): a closed segment goes once nothing in it is live, or has its live values copied
+#: forward when the files outgrow twice the live data plus a segment; so each queue's files hold at most
+#: 2 x what it holds + its open segment (QUEUE_SEGMENT_MIB) + the one frame written past it (a batch, at most
+#: QUEUE_FRAME_MIB: the gateway refuses larger). The volume (helm.values: sizeLimit) is
+#: QUEUE_DISK_FACTOR x queue_mib + that slack per queue (bench/queue_disk.py measures a full queue).
+QUEUE_DISK_FACTOR = 2
+QUEUE_FRAME_MIB = 32
+QUEUE_DISK_SLACK_MIB = QUEUE_SEGMENT_MIB + QUEUE_FRAME_MIB
 MIB = 1024 * 1024
 
 
@@ -260,14 +261,14 @@ def queue_bytes(spec: Spec) -> int:
     return spec.collector.queue_mib * MIB // len(sidecar_queues(spec))
 
 
-def volume_mib(queue_mib: int) -> int:
-    """The volume a directory of persistent queues holding `queue_mib` in total needs."""
-    return queue_mib * QUEUE_DISK_FACTOR + QUEUE_DISK_SLACK_MIB
+def volume_mib(queue_mib: int, queues: int = 1) -> int:
+    """The volume a directory of `queues` persistent queues holding `queue_mib` in total needs."""
+    return queue_mib * QUEUE_DISK_FACTOR + queues * QUEUE_DISK_SLACK_MIB
 
 
 def queue_volume_mib(spec: Spec) -> int:
     """The size of the sidecar's queue volume (Helm emptyDir sizeLimit), from collector.queue_mib."""
-    return volume_mib(spec.collector.queue_mib)
+    return volume_mib(spec.collector.queue_mib, len(sidecar_queues(spec)))
 
 
 #: The load balancer's retries: forever, but never more than 5 s apart. After a replica comes back,
@@ -520,12 +521,7 @@ def build(spec: Spec, shared: bool = False) -> dict:
     return {
         "extensions": {
             "health_check": {"endpoint": c.health_endpoint},
-            QUEUE: {
-                "directory": c.queue_directory,
-                "create_directory": True,
-                "timeout": "2s",
-                "compaction": {"on_start": True, "on_rebound": True, "directory": c.queue_directory},
-            },
+            QUEUE: queue_storage(c.queue_directory),
         },
         "receivers": {
             "otlp": {"protocols": {"grpc": {"endpoint": c.otlp_grpc_endpoint}, "http": {"endpoint": c.otlp_http_endpoint}}},

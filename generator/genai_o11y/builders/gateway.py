@@ -17,10 +17,10 @@ from __future__ import annotations
 from .. import names as n
 from ..spec import Spec
 from . import collector as collector_builder
-from .sampling import FORWARD, QUEUE, sampling_branch
+from .sampling import FORWARD, QUEUE, queue_storage, sampling_branch
 
 BATCH = "batch"
-MAX_RECV_MIB = 32
+MAX_RECV_MIB = collector_builder.QUEUE_FRAME_MIB  # a sidecar's batch is at most this: also a queue frame's bound
 
 
 def build(spec: Spec, listen_host: str = "0.0.0.0") -> dict:
@@ -33,12 +33,7 @@ def build(spec: Spec, listen_host: str = "0.0.0.0") -> dict:
     return {
         "extensions": {
             "health_check": {"endpoint": f"{listen_host}:{g.health_port}"},
-            QUEUE: {
-                "directory": g.queue_directory,
-                "create_directory": True,
-                "timeout": "2s",
-                "compaction": {"on_start": True, "on_rebound": True, "directory": g.queue_directory},
-            },
+            QUEUE: queue_storage(g.queue_directory),
         },
         # a sidecar's batch (up to 2,048 spans, content up to redaction.max_content_chars per value) can pass
         # gRPC's default 4 MiB per message

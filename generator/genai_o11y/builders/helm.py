@@ -45,7 +45,7 @@ QUEUE_VOLUME_ANNOTATION = "genai-o11y/min-queue-volume-{}"
 
 
 def queue_volumes(spec: Spec) -> dict[str, str]:
-    """The queue volume each tier needs (the persistent queues full, compaction's copy beside them)."""
+    """The queue volume each tier needs (the persistent queues full: collector.volume_mib)."""
     return {"sidecar": f"{collector_builder.queue_volume_mib(spec)}Mi", "gateway": f"{collector_builder.volume_mib(spec.gateway.queue_mib)}Mi"}
 
 
@@ -194,8 +194,8 @@ def values_schema(spec: Spec) -> dict:
                                "description": "GOMEMLIMIT of the sidecar (50% of collector.memory_limit_mib; empty: unset)."},
                 "goGC": {"type": "string", "pattern": "^$|^[0-9]+$|^off$",
                          "description": "GOGC of the sidecar (spec collector.gogc; empty: Go's default 100)."},
-                "queue": _obj({"path": _fixed(sc["queue"]["path"], "The sidecar's queue directory (where its file_storage writes)."),
-                               "sizeLimit": {**STR, "description": f"Size of the queue's emptyDir: {collector_builder.QUEUE_DISK_FACTOR} x collector.queue_mib + {collector_builder.QUEUE_DISK_SLACK_MIB}Mi, "
+                "queue": _obj({"path": _fixed(sc["queue"]["path"], "The sidecar's queue directory (where genai_queue_storage writes its logs)."),
+                               "sizeLimit": {**STR, "description": f"Size of the queue's emptyDir: {collector_builder.QUEUE_DISK_FACTOR} x collector.queue_mib + {collector_builder.QUEUE_DISK_SLACK_MIB}Mi per queue, "
                                                           "the bytes the collector's queues hold (change that in the spec: a smaller volume gets the pod evicted)."}}),
                 "evalDataset": _eval_dataset_schema(sc["evalDataset"]["path"]),
             }),
@@ -208,7 +208,7 @@ def values_schema(spec: Spec) -> dict:
                 "resources": _resources("a gateway replica"),
                 "goMemLimit": {"type": "string", "pattern": "^$|^[0-9]+(B|KiB|MiB|GiB)$",
                                "description": "GOMEMLIMIT of a replica (50% of gateway.memory_limit_mib; empty: unset)."},
-                "queue": _obj({"path": _fixed(gw["queue"]["path"], "A replica's queue directory (where its file_storage writes)."),
+                "queue": _obj({"path": _fixed(gw["queue"]["path"], "A replica's queue directory (where genai_queue_storage writes its log)."),
                                "size": {"type": "string", "pattern": "^[0-9]+(Mi|Gi|Ti)$",
                                                       "description": f"Size of each replica's queue volume: {collector_builder.QUEUE_DISK_FACTOR} x gateway.queue_mib + "
                                                                      f"{collector_builder.QUEUE_DISK_SLACK_MIB}Mi (change that in the spec: the queue must fit)."},

@@ -29,6 +29,7 @@ LOCAL_COMPONENTS = {
     "genai_normalise": "processor/genainormaliseprocessor",
     "genai_redaction": "processor/genairedactionprocessor",
     "genai_usage": "connector/genaiusageconnector",
+    "genai_queue_storage": "extension/genaiqueuestorage",
 }
 #: Where the module lives in the repository (the committed manifest and the Dockerfile build from the root).
 LOCAL_ROOT_IN_REPO = "generator/genai_o11y/gocomponents"
@@ -72,7 +73,7 @@ COMPONENTS: dict[str, list[tuple[str, str]]] = {
     ],
     "extensions": [
         ("health_check", f"{CONTRIB}/extension/healthcheckextension {V}"),
-        ("file_storage", f"{CONTRIB}/extension/storage/filestorage {V}"),
+        ("genai_queue_storage", _local("genai_queue_storage")),  # the persistent queues' log (both tiers)
     ],
 }
 #: Module versions the build must use instead of what a component asks for: the servicediscovery

@@ -18,8 +18,16 @@ from .ottl import attr, one_of_regex, q
 #: The sidecar's fan-out (a forward connector): the redacted spans every branch reads.
 FORWARD = "forward/fanout"
 TEMPO = n.TEMPO_EXPORTER
-#: The persistent queue's storage extension (file_storage), of whichever tier exports to Tempo.
-QUEUE = "file_storage/queue"
+#: The persistent queues' storage extension (our genai_queue_storage: an append-only log), of both tiers.
+QUEUE = "genai_queue_storage/queue"
+#: Its segment size: a log file is closed at this size and deleted once nothing in it is live.
+QUEUE_SEGMENT_MIB = 8
+
+
+def queue_storage(directory: str) -> dict:
+    """The QUEUE extension's config: every persistent queue of the collector in its own sub-directory of
+    `directory` (the queue volume)."""
+    return {"directory": directory, "create_directory": True, "segment_size_mib": QUEUE_SEGMENT_MIB}
 
 
 def sampling_policies(spec: Spec) -> list[dict]:
@@ -185,7 +193,7 @@ RETRY_FOREVER = {"enabled": True, "initial_interval": "1s", "max_interval": "30s
 
 
 def persistent_queue(size: int, consumers: int, sizer: str = "requests") -> dict:
-    """A sending_queue on disk (the file_storage extension QUEUE). sizer "requests": `size` batches;
+    """A sending_queue on disk (the storage extension QUEUE). sizer "requests": `size` batches;
     "bytes": `size` bytes of serialized data (exporterhelper's persistent queue supports both in v0.161.0)."""
     q = {"enabled": True, "storage": QUEUE, "queue_size": size, "num_consumers": consumers}
     return q if sizer == "requests" else {**q, "sizer": sizer}

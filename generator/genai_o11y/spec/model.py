@@ -603,7 +603,7 @@ class Collector(Strict):
     queue_directory: str = Field("/var/lib/genai-o11y/queue", min_length=1)
     queue_mib: int = Field(320, ge=1, description="Serialized data the sidecar's persistent queues hold in total (sizer: bytes, split between "
                            "them) while the gateways or backends are unreachable; beyond it new data is dropped. The queue volume (Helm "
-                           "emptyDir sizeLimit) is derived from it: the on-disk file and its compaction copy.")
+                           "emptyDir sizeLimit) is derived from it: each queue's log files hold at most twice what it holds, plus a segment.")
     metrics_flush_interval_seconds: int = Field(15, ge=1, le=300, description="How often the span and usage metrics connectors send their cumulative "
                                                 "values to the Prometheus exporter (and so how fresh a scrape is); each batch only updates them.")
     engine: Literal["native", "ottl"] = Field(

@@ -1,0 +1,555 @@
+// Copyright genai-o11y authors
+// SPDX-License-Identifier: Apache-2.0
+
+package genaiqueuestorage
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
+)
+
+// The log: segment files named by a 20-digit sequence number, each a run of frames. A frame is one
+// Batch's (or Set's, Delete's) mutations, written at the end of the newest segment:
+//
+//	frame  := length uint32 LE (of payload) | crc32c uint32 LE (of payload) | payload
+//	payload:= record*
+//	record := op byte (1 set, 2 delete) | uvarint key length | key | [set: uvarint value length | value]
+//
+// A frame counts only if it is whole and its checksum holds: a process killed mid-write leaves a torn
+// last frame, which the next start cuts off (the batch it held is lost whole, never half-applied, as
+// a bbolt transaction that did not commit). The index (key -> where its value is) is in memory; it is
+// rebuilt at start by replaying the segments in order. Small values are kept in memory too.
+const (
+	segmentSuffix = ".seg"
+	frameHeader   = 8
+	opSet         = 1
+	opDelete      = 2
+	// values up to this size are held in memory (the queue's metadata); larger ones are read from
+	// the file when asked for (the queue's items, read once)
+	inMemoryMax = 4096
+	// pieces at least this large are written straight from the caller's buffer, not copied first
+	directWrite = 64 << 10
+	maxFrame    = 1<<32 - 1
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+type segment struct {
+	id        uint64
+	f         *os.File
+	size      int64
+	live      int   // index entries whose value is in this segment
+	liveBytes int64 // their values' bytes
+}
+
+type entry struct {
+	seg *segment
+	off int64 // the value's offset in seg
+	n   int
+	val []byte // the value, if n <= inMemoryMax
+}
+
+// logClient is one storage client: a directory of segments, its own lock, its own index.
+type logClient struct {
+	mu       sync.RWMutex
+	dir      string
+	fsync    bool
+	segLimit int64
+	logger   *zap.Logger
+
+	index   map[string]entry
+	sealed  []*segment // closed segments, oldest first; only the oldest is ever deleted (see maintain)
+	active  *segment
+	lock    *os.File
+	scratch []byte
+	closed  bool
+	onClose func()
+}
+
+var errClosed = errors.New("genai_queue_storage: client closed")
+
+func openClient(dir string, segLimit int64, fsync bool, logger *zap.Logger) (*logClient, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("genai_queue_storage: creating %s: %w", dir, err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	c := &logClient{dir: dir, fsync: fsync, segLimit: segLimit, logger: logger, index: map[string]entry{}, lock: lock}
+	if err := c.replay(); err != nil {
+		c.closeFiles()
+		return nil, err
+	}
+	return c, nil
+}
+
+func segmentName(id uint64) string { return fmt.Sprintf("%020d%s", id, segmentSuffix) }
+
+// replay rebuilds the index from the segments, oldest first; a torn or corrupt frame ends its
+// segment (cut off there); segments with nothing live are deleted; writes go to a new segment.
+func (c *logClient) replay() error {
+	names, err := filepath.Glob(filepath.Join(c.dir, "*"+segmentSuffix))
+	if err != nil {
+		return err
+	}
+	var ids []uint64
+	for _, name := range names {
+		id, err := strconv.ParseUint(strings.TrimSuffix(filepath.Base(name), segmentSuffix), 10, 64)
+		if err != nil {
+			return fmt.Errorf("genai_queue_storage: %s: not a segment this extension wrote (remove it, or choose another directory)", name)
+		}
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	next := uint64(1)
+	for _, id := range ids {
+		s, err := c.replaySegment(id)
+		if err != nil {
+			return err
+		}
+		c.sealed = append(c.sealed, s)
+		next = id + 1
+	}
+	if err := c.startSegment(next); err != nil {
+		return err
+	}
+	return c.maintain()
+}
+
+func (c *logClient) replaySegment(id uint64) (*segment, error) {
+	path := filepath.Join(c.dir, segmentName(id))
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("genai_queue_storage: opening %s: %w", path, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s := &segment{id: id, f: f, size: st.Size()}
+	r := bufio.NewReaderSize(f, 1<<20)
+	var off int64
+	var head [frameHeader]byte
+	var payload []byte
+	reason := ""
+	for off < s.size {
+		if _, err := io.ReadFull(r, head[:]); err != nil {
+			reason = "a torn frame header"
+			break
+		}
+		n := int64(binary.LittleEndian.Uint32(head[0:4]))
+		if off+frameHeader+n > s.size {
+			reason = "a torn frame"
+			break
+		}
+		if int64(cap(payload)) < n {
+			payload = make([]byte, n)
+		}
+		payload = payload[:n]
+		if _, err := io.ReadFull(r, payload); err != nil {
+			reason = "a torn frame"
+			break
+		}
+		if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(head[4:8]) {
+			reason = "a frame whose checksum does not hold"
+			break
+		}
+		if err := c.applyPayload(s, off+frameHeader, payload); err != nil {
+			reason = err.Error()
+			break
+		}
+		off += frameHeader + n
+	}
+	if reason != "" {
+		c.logger.Warn("genai_queue_storage: cutting a segment off at a bad frame (a write the process did not finish; the batch it held is lost whole)",
+			zap.String("segment", path), zap.Int64("offset", off), zap.Int64("bytes_dropped", s.size-off), zap.String("reason", reason))
+		if err := f.Truncate(off); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("genai_queue_storage: cutting %s at %d: %w", path, off, err)
+		}
+		s.size = off
+	}
+	return s, nil
+}
+
+// applyPayload applies a frame's records to the index; valueBase is the payload's offset in s.
+func (c *logClient) applyPayload(s *segment, valueBase int64, payload []byte) error {
+	p := 0
+	for p < len(payload) {
+		op := payload[p]
+		p++
+		kl, k := binary.Uvarint(payload[p:])
+		if k <= 0 || uint64(len(payload)-p-k) < kl {
+			return errors.New("a record that does not parse")
+		}
+		p += k
+		key := string(payload[p : p+int(kl)])
+		p += int(kl)
+		switch op {
+		case opSet:
+			vl, k := binary.Uvarint(payload[p:])
+			if k <= 0 || uint64(len(payload)-p-k) < vl {
+				return errors.New("a record that does not parse")
+			}
+			p += k
+			e := entry{seg: s, off: valueBase + int64(p), n: int(vl)}
+			if e.n <= inMemoryMax {
+				e.val = append([]byte(nil), payload[p:p+e.n]...)
+			}
+			p += e.n
+			c.put(key, e)
+		case opDelete:
+			c.drop(key)
+		default:
+			return fmt.Errorf("an unknown operation %d", op)
+		}
+	}
+	return nil
+}
+
+func (c *logClient) put(key string, e entry) {
+	c.drop(key)
+	c.index[key] = e
+	e.seg.live++
+	e.seg.liveBytes += int64(e.n)
+}
+
+func (c *logClient) drop(key string) {
+	if old, ok := c.index[key]; ok {
+		old.seg.live--
+		old.seg.liveBytes -= int64(old.n)
+		delete(c.index, key)
+	}
+}
+
+func (c *logClient) startSegment(id uint64) error {
+	path := filepath.Join(c.dir, segmentName(id))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return fmt.Errorf("genai_queue_storage: creating %s: %w", path, err)
+	}
+	c.active = &segment{id: id, f: f}
+	return nil
+}
+
+// removeOldest deletes the oldest closed segment.
+func (c *logClient) removeOldest() {
+	s := c.sealed[0]
+	c.sealed = c.sealed[1:]
+	s.f.Close()
+	if err := os.Remove(s.f.Name()); err != nil && !os.IsNotExist(err) {
+		c.logger.Warn("genai_queue_storage: removing a segment nothing is live in", zap.String("segment", s.f.Name()), zap.Error(err))
+	}
+}
+
+// Get returns a copy of the value (nil if the key is not set).
+func (c *logClient) Get(_ context.Context, key string) ([]byte, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return nil, errClosed
+	}
+	return c.read(key)
+}
+
+func (c *logClient) read(key string) ([]byte, error) {
+	e, ok := c.index[key]
+	if !ok {
+		return nil, nil
+	}
+	if e.val != nil || e.n == 0 {
+		return append(make([]byte, 0, e.n), e.val...), nil
+	}
+	buf := make([]byte, e.n)
+	if _, err := e.seg.f.ReadAt(buf, e.off); err != nil {
+		return nil, fmt.Errorf("genai_queue_storage: reading %q from %s: %w", key, e.seg.f.Name(), err)
+	}
+	return buf, nil
+}
+
+func (c *logClient) Set(ctx context.Context, key string, value []byte) error {
+	return c.Batch(ctx, storage.SetOperation(key, value))
+}
+
+func (c *logClient) Delete(ctx context.Context, key string) error {
+	return c.Batch(ctx, storage.DeleteOperation(key))
+}
+
+// Batch applies the operations in order, the mutations as one frame (all or nothing after a crash);
+// a Get sees the mutations before it in the same batch.
+func (c *logClient) Batch(_ context.Context, ops ...*storage.Operation) error {
+	mutates := false
+	for _, op := range ops {
+		if op.Type != storage.Get {
+			mutates = true
+			break
+		}
+	}
+	if !mutates {
+		c.mu.RLock()
+		defer c.mu.RUnlock()
+		if c.closed {
+			return errClosed
+		}
+		for _, op := range ops {
+			v, err := c.read(op.Key)
+			if err != nil {
+				return err
+			}
+			op.Value = v
+		}
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return errClosed
+	}
+	// Gets after a mutation of their key in this batch see it
+	var pending map[string]*storage.Operation
+	var muts []*storage.Operation
+	for _, op := range ops {
+		switch op.Type {
+		case storage.Get:
+			if p, ok := pending[op.Key]; ok {
+				if p.Type == storage.Set {
+					op.Value = append([]byte(nil), p.Value...)
+				} else {
+					op.Value = nil
+				}
+				continue
+			}
+			v, err := c.read(op.Key)
+			if err != nil {
+				return err
+			}
+			op.Value = v
+		case storage.Set, storage.Delete:
+			if pending == nil {
+				pending = map[string]*storage.Operation{}
+			}
+			pending[op.Key] = op
+			muts = append(muts, op)
+		default:
+			return fmt.Errorf("genai_queue_storage: unknown operation type %d on %q", op.Type, op.Key)
+		}
+	}
+	if err := c.append(muts); err != nil {
+		return err
+	}
+	return c.maintain()
+}
+
+// append writes one frame holding muts at the end of the active segment, then applies them to the index.
+func (c *logClient) append(muts []*storage.Operation) error {
+	// the frame's pieces: record headers and keys into scratch, large values straight from the caller
+	type piece struct {
+		b      []byte
+		direct bool
+	}
+	c.scratch = c.scratch[:0]
+	var pieces []piece
+	var size int64
+	valueOffsets := make([]int64, len(muts)) // within the payload
+	var crc uint32
+	flush := func(start int) {
+		if len(c.scratch) > start {
+			pieces = append(pieces, piece{b: c.scratch[start:]})
+		}
+	}
+	start := 0
+	var tmp [binary.MaxVarintLen64]byte
+	for i, op := range muts {
+		kind := byte(opSet)
+		if op.Type == storage.Delete {
+			kind = opDelete
+		}
+		c.scratch = append(c.scratch, kind)
+		c.scratch = append(c.scratch, tmp[:binary.PutUvarint(tmp[:], uint64(len(op.Key)))]...)
+		c.scratch = append(c.scratch, op.Key...)
+		if kind == opSet {
+			c.scratch = append(c.scratch, tmp[:binary.PutUvarint(tmp[:], uint64(len(op.Value)))]...)
+			if len(op.Value) >= directWrite {
+				flush(start)
+				start = len(c.scratch)
+				valueOffsets[i] = size + int64(start)
+				pieces = append(pieces, piece{b: op.Value, direct: true})
+				size += int64(len(op.Value))
+				continue
+			}
+			valueOffsets[i] = size + int64(len(c.scratch))
+			c.scratch = append(c.scratch, op.Value...)
+		}
+	}
+	flush(start)
+	size += int64(len(c.scratch))
+	if size > maxFrame {
+		return fmt.Errorf("genai_queue_storage: a batch of %d bytes is larger than a frame holds (4 GiB)", size)
+	}
+	// (a piece taken from scratch before it grew still points at the bytes it was taken with)
+	for _, p := range pieces {
+		crc = crc32.Update(crc, castagnoli, p.b)
+	}
+	var head [frameHeader]byte
+	binary.LittleEndian.PutUint32(head[0:4], uint32(size))
+	binary.LittleEndian.PutUint32(head[4:8], crc)
+
+	s := c.active
+	frameStart := s.size
+	w := io.NewOffsetWriter(s.f, frameStart)
+	err := writeAll(w, head[:])
+	for _, p := range pieces {
+		if err != nil {
+			break
+		}
+		err = writeAll(w, p.b)
+	}
+	if err == nil && c.fsync {
+		err = s.f.Sync()
+	}
+	if err != nil {
+		// leave no partial frame behind: the next frame must start where this one did
+		if terr := s.f.Truncate(frameStart); terr != nil {
+			c.logger.Error("genai_queue_storage: could not cut a failed write off; starting a new segment", zap.String("segment", s.f.Name()), zap.Error(terr))
+			s.size = frameStart
+			c.sealed = append(c.sealed, s)
+			if serr := c.startSegment(s.id + 1); serr != nil {
+				c.active = nil
+				c.closed = true
+				return errors.Join(err, serr)
+			}
+		}
+		if errors.Is(err, syscall.ENOSPC) {
+			return fmt.Errorf("%w: %s: %w", storage.ErrStorageFull, c.dir, err)
+		}
+		return fmt.Errorf("genai_queue_storage: writing to %s: %w", s.f.Name(), err)
+	}
+	s.size = frameStart + frameHeader + size
+	base := frameStart + frameHeader
+	for i, op := range muts {
+		if op.Type == storage.Delete {
+			c.drop(op.Key)
+			continue
+		}
+		e := entry{seg: s, off: base + valueOffsets[i], n: len(op.Value)}
+		if e.n <= inMemoryMax {
+			e.val = append(make([]byte, 0, e.n), op.Value...)
+		}
+		c.put(op.Key, e)
+	}
+	return nil
+}
+
+func writeAll(w io.Writer, b []byte) error {
+	_, err := w.Write(b) // io.OffsetWriter loops until all is written or an error
+	return err
+}
+
+// maintain closes the active segment once it reaches the segment size (it stays readable) and
+// starts a new one; then deletes closed segments, oldest first and only the oldest: a segment's
+// delete records hide values in older segments, so it may go only when they have. The oldest is
+// deleted when nothing in it is live, or after its live values are copied forward when they are
+// half its size or less (items a retry keeps while later ones went), or when the files hold more
+// than twice the live values plus a segment (dead segments kept behind a live oldest one). So the
+// files hold at most about twice what the queue holds, plus the active segment.
+func (c *logClient) maintain() error {
+	if c.active.size >= c.segLimit {
+		old := c.active
+		if err := c.startSegment(old.id + 1); err != nil {
+			c.active = old
+			return err
+		}
+		c.sealed = append(c.sealed, old)
+	}
+	for n := len(c.sealed); n > 0 && len(c.sealed) > 0; n-- {
+		s := c.sealed[0]
+		if s.live > 0 && s.liveBytes*2 > s.size && !c.overgrown() {
+			return nil
+		}
+		if s.live > 0 {
+			var muts []*storage.Operation
+			for key, e := range c.index {
+				if e.seg == s {
+					v, err := c.read(key)
+					if err != nil {
+						return err
+					}
+					muts = append(muts, storage.SetOperation(key, v))
+				}
+			}
+			sort.Slice(muts, func(i, j int) bool { return muts[i].Key < muts[j].Key })
+			if err := c.append(muts); err != nil {
+				return err
+			}
+		}
+		c.removeOldest()
+		if c.active.size >= c.segLimit { // the copies filled it: close it (it is now the newest closed one)
+			old := c.active
+			if err := c.startSegment(old.id + 1); err != nil {
+				c.active = old
+				return err
+			}
+			c.sealed = append(c.sealed, old)
+		}
+	}
+	return nil
+}
+
+// overgrown: the files hold more than twice the live values plus a segment.
+func (c *logClient) overgrown() bool {
+	disk, live := c.active.size, c.active.liveBytes
+	for _, s := range c.sealed {
+		disk += s.size
+		live += s.liveBytes
+	}
+	return disk > 2*live+c.segLimit
+}
+
+// Close releases the files and the directory lock; the data stays for the next start.
+func (c *logClient) Close(context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	err := c.closeFiles()
+	if c.onClose != nil {
+		c.onClose()
+	}
+	return err
+}
+
+func (c *logClient) closeFiles() error {
+	var errs []error
+	if c.active != nil {
+		if c.fsync {
+			errs = append(errs, c.active.f.Sync())
+		}
+		errs = append(errs, c.active.f.Close())
+	}
+	for _, s := range c.sealed {
+		errs = append(errs, s.f.Close())
+	}
+	if c.lock != nil {
+		errs = append(errs, unlockDir(c.lock))
+	}
+	return errors.Join(errs...)
+}

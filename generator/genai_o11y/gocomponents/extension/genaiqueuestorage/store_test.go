@@ -1,0 +1,513 @@
+// Copyright genai-o11y authors
+// SPDX-License-Identifier: Apache-2.0
+
+package genaiqueuestorage
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/genai-o11y/genai-o11y/collector/internal/genaicommon/configtest"
+)
+
+const configEnv = "GENAI_QUEUE_STORAGE_CONFIG"
+
+var ctx = context.Background()
+
+func open(t *testing.T, dir string, segLimit int64) *logClient {
+	t.Helper()
+	c, err := openClient(dir, segLimit, false, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func value(key string, n int) []byte {
+	return bytes.Repeat([]byte(key+"|"), n/(len(key)+1)+1)[:n]
+}
+
+func get(t *testing.T, c storage.Client, key string) []byte {
+	t.Helper()
+	v, err := c.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func segments(t *testing.T, dir string) []string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(dir, "*"+segmentSuffix))
+	sort.Strings(m)
+	return m
+}
+
+// The storage.Client contract, as a Go map: Set overwrites, Get of a missing key is (nil, nil),
+// Delete of a missing key is a no-op; a batch applies in order and its Gets see the mutations
+// before them, not those after.
+func TestMapSemantics(t *testing.T) {
+	c := open(t, t.TempDir(), 1<<20)
+	defer c.Close(ctx)
+	if v := get(t, c, "missing"); v != nil {
+		t.Fatalf("missing key: %q", v)
+	}
+	if err := c.Delete(ctx, "missing"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 1, inMemoryMax, inMemoryMax + 1, directWrite, 3 << 20} {
+		key := fmt.Sprint("k", n)
+		if err := c.Set(ctx, key, value(key, n)); err != nil {
+			t.Fatal(err)
+		}
+		if got := get(t, c, key); !bytes.Equal(got, value(key, n)) || got == nil {
+			t.Fatalf("%s: %d bytes back, want %d", key, len(got), n)
+		}
+	}
+	if err := c.Set(ctx, "k1", []byte("other")); err != nil {
+		t.Fatal(err)
+	}
+	before, after := storage.GetOperation("k1"), storage.GetOperation("k1")
+	gone := storage.GetOperation("k0")
+	if err := c.Batch(ctx, before, storage.SetOperation("k1", []byte("third")), after, storage.DeleteOperation("k0"), gone); err != nil {
+		t.Fatal(err)
+	}
+	if string(before.Value) != "other" || string(after.Value) != "third" || gone.Value != nil {
+		t.Fatalf("in-batch reads: %q %q %v", before.Value, after.Value, gone.Value)
+	}
+	// a returned value is the caller's: changing it changes nothing stored
+	v := get(t, c, "k1")
+	v[0] = 'X'
+	if string(get(t, c, "k1")) != "third" {
+		t.Fatal("the stored value changed with the returned copy")
+	}
+	// the caller's buffer is not kept either
+	buf := []byte("mine")
+	if err := c.Set(ctx, "k2", buf); err != nil {
+		t.Fatal(err)
+	}
+	buf[0] = 'X'
+	if string(get(t, c, "k2")) != "mine" {
+		t.Fatal("the stored value changed with the caller's buffer")
+	}
+}
+
+// What one run wrote, the next start reads: every value, small and large, overwritten and deleted.
+func TestReopenKeepsEverything(t *testing.T) {
+	dir := t.TempDir()
+	c := open(t, dir, 256<<10)
+	want := map[string][]byte{}
+	r := rand.New(rand.NewSource(1))
+	for i := 0; i < 400; i++ {
+		key := fmt.Sprint(r.Intn(60))
+		switch r.Intn(3) {
+		case 0:
+			if err := c.Delete(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			delete(want, key)
+		default:
+			v := value(fmt.Sprint(key, "-", i), r.Intn(40_000))
+			if err := c.Set(ctx, key, v); err != nil {
+				t.Fatal(err)
+			}
+			want[key] = v
+		}
+	}
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c = open(t, dir, 256<<10)
+	defer c.Close(ctx)
+	for i := 0; i < 60; i++ {
+		key := fmt.Sprint(i)
+		if got := get(t, c, key); !bytes.Equal(got, want[key]) {
+			t.Fatalf("%s: %d bytes after reopen, want %d", key, len(got), len(want[key]))
+		}
+	}
+	if _, err := c.Get(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A process killed mid-write leaves a torn last frame: the next start cuts it off and the batch it
+// held is lost whole (neither of its two sets), every earlier batch is there, and the log goes on.
+// Every cut point of the last frame is tried.
+func TestTornLastFrameLosesThatBatchWhole(t *testing.T) {
+	base := t.TempDir()
+	c := open(t, base, 1<<30)
+	if err := c.Batch(ctx, storage.SetOperation("a", []byte("1")), storage.SetOperation("big", value("big", 70_000))); err != nil {
+		t.Fatal(err)
+	}
+	before := c.active.size
+	if err := c.Batch(ctx, storage.SetOperation("a", []byte("2")), storage.SetOperation("b", value("b", 100_000))); err != nil {
+		t.Fatal(err)
+	}
+	whole := c.active.size
+	c.Close(ctx)
+	seg := segments(t, base)
+	if len(seg) != 1 {
+		t.Fatalf("segments %v", seg)
+	}
+	full, _ := os.ReadFile(seg[0])
+	for _, cut := range []int64{before + 1, before + frameHeader - 1, before + frameHeader, before + frameHeader + 3, (before + whole) / 2, whole - 1} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(seg[0])), full[:cut], 0o640); err != nil {
+			t.Fatal(err)
+		}
+		core, logs := observer.New(zap.WarnLevel)
+		c, err := openClient(dir, 1<<30, false, zap.New(core))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, b := get(t, c, "a"), get(t, c, "b"); string(a) != "1" || b != nil {
+			t.Fatalf("cut at %d: a=%q, b has %d bytes", cut, a, len(b))
+		}
+		if !bytes.Equal(get(t, c, "big"), value("big", 70_000)) {
+			t.Fatalf("cut at %d: the first batch's value is lost", cut)
+		}
+		if logs.FilterMessageSnippet("cutting a segment off").Len() != 1 {
+			t.Fatalf("cut at %d: no warning: %v", cut, logs.All())
+		}
+		if err := c.Set(ctx, "c", []byte("after")); err != nil {
+			t.Fatal(err)
+		}
+		c.Close(ctx)
+		c = open(t, dir, 1<<30)
+		if string(get(t, c, "c")) != "after" || string(get(t, c, "a")) != "1" {
+			t.Fatalf("cut at %d: writes after the cut do not survive a second start", cut)
+		}
+		c.Close(ctx)
+	}
+}
+
+// A flipped byte inside a frame fails its checksum: that frame and what follows in the segment
+// are not applied (never a wrong value), what precedes is.
+func TestCorruptFrameIsNotApplied(t *testing.T) {
+	dir := t.TempDir()
+	c := open(t, dir, 1<<30)
+	for i := 0; i < 3; i++ {
+		if err := c.Set(ctx, fmt.Sprint("k", i), value(fmt.Sprint(i), 5000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close(ctx)
+	seg := segments(t, dir)[0]
+	raw, _ := os.ReadFile(seg)
+	frame := len(raw) / 3
+	raw[frame+frameHeader+100] ^= 0xff // inside the second frame's value
+	os.WriteFile(seg, raw, 0o640)
+	c = open(t, dir, 1<<30)
+	defer c.Close(ctx)
+	if get(t, c, "k0") == nil || get(t, c, "k1") != nil || get(t, c, "k2") != nil {
+		t.Fatal("a frame failing its checksum was applied, or the one before it was not")
+	}
+}
+
+// Used as a queue (each item set once, read once, deleted, the metadata key rewritten on every
+// operation), closed segments are deleted as their items go: the files hold the live items plus
+// about a segment, not the history.
+func TestQueueWorkloadKeepsTheDiskBounded(t *testing.T) {
+	dir := t.TempDir()
+	const segLimit = 1 << 20
+	c := open(t, dir, segLimit)
+	defer c.Close(ctx)
+	item := func(i int) string { return fmt.Sprint(i) }
+	inFlight := 8
+	maxFiles, maxBytes := 0, int64(0)
+	for i := 0; i < 2000; i++ {
+		meta := []byte(fmt.Sprint("w", i))
+		if err := c.Batch(ctx, storage.SetOperation("qmv0", meta), storage.SetOperation(item(i), value(item(i), 20_000))); err != nil {
+			t.Fatal(err)
+		}
+		if j := i - inFlight; j >= 0 {
+			g := storage.GetOperation(item(j))
+			if err := c.Batch(ctx, storage.SetOperation("qmv0", meta), g); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(g.Value, value(item(j), 20_000)) {
+				t.Fatalf("item %d read back wrong", j)
+			}
+			if err := c.Batch(ctx, storage.SetOperation("qmv0", meta), storage.DeleteOperation(item(j))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		files := segments(t, dir)
+		var size int64
+		for _, f := range files {
+			st, _ := os.Stat(f)
+			size += st.Size()
+		}
+		maxFiles, maxBytes = max(maxFiles, len(files)), max(maxBytes, size)
+	}
+	live := int64(inFlight+1) * 20_000
+	if maxBytes > 2*live+segLimit+100_000 || maxFiles > 3 {
+		t.Fatalf("the files grew to %d bytes in %d segments for %d live bytes", maxBytes, maxFiles, live)
+	}
+}
+
+// An item a retry keeps while thousands pass does not keep its segment (and the segments after it)
+// alive: at rotation a closed segment half dead or more has its live values copied forward.
+func TestAKeptItemIsCopiedForward(t *testing.T) {
+	dir := t.TempDir()
+	const segLimit = 1 << 20
+	c := open(t, dir, segLimit)
+	if err := c.Set(ctx, "stuck", value("stuck", 30_000)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 1000; i++ {
+		if err := c.Set(ctx, fmt.Sprint(i), value(fmt.Sprint(i), 20_000)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Delete(ctx, fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(segments(t, dir)); n > 2 {
+		t.Fatalf("%d segments for one live item", n)
+	}
+	c.Close(ctx)
+	c = open(t, dir, segLimit)
+	defer c.Close(ctx)
+	if !bytes.Equal(get(t, c, "stuck"), value("stuck", 30_000)) {
+		t.Fatal("the kept item is lost")
+	}
+}
+
+// A delete is a record in a newer segment hiding a value in an older one: with the older segment
+// kept alive by another value, the newer one (nothing live in it) must not go first, or the
+// deleted value comes back at the next start.
+func TestADeletedValueStaysDeletedAcrossSegments(t *testing.T) {
+	dir := t.TempDir()
+	const segLimit = 64 << 10
+	c := open(t, dir, segLimit)
+	if err := c.Batch(ctx, storage.SetOperation("keep", value("keep", 40_000)), storage.SetOperation("gone", value("gone", 30_000))); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; c.active.id == 1; i++ { // fill the first segment
+		c.Set(ctx, "filler", value(fmt.Sprint(i), 1000))
+	}
+	if err := c.Delete(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; c.active.id < 4; i++ { // the delete's segment closes, nothing live in it
+		c.Set(ctx, "filler", value(fmt.Sprint(i), 1000))
+	}
+	c.Close(ctx)
+	c = open(t, dir, segLimit)
+	defer c.Close(ctx)
+	if v := get(t, c, "gone"); v != nil {
+		t.Fatalf("a deleted value came back: %d bytes", len(v))
+	}
+	if !bytes.Equal(get(t, c, "keep"), value("keep", 40_000)) {
+		t.Fatal("the kept value is lost")
+	}
+}
+
+// Against a map, over random batches with restarts and crashes: a crash cuts the last frame at a
+// random byte, and the store then equals the map before that batch.
+func TestRandomBatchesRestartsAndCrashesAgainstAMap(t *testing.T) {
+	dir := t.TempDir()
+	r := rand.New(rand.NewSource(7))
+	model := map[string][]byte{}
+	c := open(t, dir, 200<<10)
+	for step := 0; step < 600; step++ {
+		var ops []*storage.Operation
+		next := map[string][]byte{}
+		for k, v := range model {
+			next[k] = v
+		}
+		for n := 1 + r.Intn(4); n > 0; n-- {
+			key := fmt.Sprint(r.Intn(30))
+			switch r.Intn(4) {
+			case 0:
+				ops = append(ops, storage.DeleteOperation(key))
+				delete(next, key)
+			case 1:
+				ops = append(ops, storage.GetOperation(key))
+			default:
+				v := value(fmt.Sprint(step, key), []int{10, 3000, 70_000}[r.Intn(3)])
+				ops = append(ops, storage.SetOperation(key, v))
+				next[key] = v
+			}
+		}
+		crash := r.Intn(25) == 0
+		var sizeBefore int64
+		var segPath string
+		if crash {
+			sizeBefore, segPath = c.active.size, c.active.f.Name()
+		}
+		if err := c.Batch(ctx, ops...); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case crash && c.active.f.Name() == segPath && c.active.size > sizeBefore+1:
+			c.Close(ctx)
+			cut := sizeBefore + 1 + r.Int63n(c.active.size-sizeBefore-1)
+			if err := os.Truncate(segPath, cut); err != nil {
+				t.Fatal(err)
+			}
+			c = open(t, dir, 200<<10) // the batch is lost: the model stays
+		case r.Intn(40) == 0:
+			c.Close(ctx)
+			c = open(t, dir, 200<<10)
+			model = next
+		default:
+			model = next
+		}
+		for i := 0; i < 30; i++ {
+			key := fmt.Sprint(i)
+			if got := get(t, c, key); !bytes.Equal(got, model[key]) {
+				t.Fatalf("step %d, key %s: %d bytes, want %d", step, key, len(got), len(model[key]))
+			}
+		}
+	}
+	c.Close(ctx)
+}
+
+// Readers and writers at once (run with -race in CI's go test).
+func TestConcurrentUse(t *testing.T) {
+	c := open(t, t.TempDir(), 512<<10)
+	defer c.Close(ctx)
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 300; i++ {
+				key := fmt.Sprint(w, "-", i)
+				if err := c.Batch(ctx, storage.SetOperation("meta", []byte(key)), storage.SetOperation(key, value(key, 9000))); err != nil {
+					t.Error(err)
+					return
+				}
+				if got := get(t, c, key); !bytes.Equal(got, value(key, 9000)) {
+					t.Errorf("%s read back wrong", key)
+					return
+				}
+				if err := c.Delete(ctx, key); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+}
+
+// One directory, one writer: a second client (this process or another) is refused, naming it.
+func TestADirectoryHasOneWriter(t *testing.T) {
+	dir := t.TempDir()
+	c := open(t, dir, 1<<20)
+	if _, err := openClient(dir, 1<<20, false, zap.NewNop()); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second client: %v", err)
+	}
+	c.Close(ctx)
+	if _, err := c.Get(ctx, "a"); err == nil {
+		t.Fatal("a closed client answered")
+	}
+	c2 := open(t, dir, 1<<20)
+	c2.Close(ctx)
+}
+
+// A file in the directory this extension did not write is an error naming it, not data.
+func TestAForeignFileIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "notes.seg"), []byte("x"), 0o640)
+	if _, err := openClient(dir, 1<<20, false, zap.NewNop()); err == nil || !strings.Contains(err.Error(), "notes.seg") {
+		t.Fatalf("foreign file: %v", err)
+	}
+}
+
+// The extension: each component and signal gets its own directory (as file_storage names its
+// files); the same client twice is refused; Shutdown closes what components left open; a missing
+// directory is an error naming the setting.
+func TestExtensionClients(t *testing.T) {
+	root := t.TempDir()
+	cfg := &Config{Directory: filepath.Join(root, "q"), CreateDirectory: true, SegmentSizeMiB: 1}
+	ext := newExtension(cfg, zap.NewNop())
+	if err := ext.Start(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	lb := component.MustNewID("load_balancing")
+	tempo := component.MustNewIDWithName("otlp_grpc", "tempo")
+	a, err := ext.GetClient(ctx, component.KindExporter, lb, "traces")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ext.GetClient(ctx, component.KindExporter, tempo, "traces")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ext.GetClient(ctx, component.KindExporter, lb, "traces"); err == nil {
+		t.Fatal("the same client twice")
+	}
+	a.Set(ctx, "k", []byte("lb"))
+	b.Set(ctx, "k", []byte("tempo"))
+	if string(get(t, a, "k")) != "lb" {
+		t.Fatal("clients share keys")
+	}
+	for _, d := range []string{"exporter_load_balancing_traces", "exporter_otlp_grpc_tempo_traces"} {
+		if st, err := os.Stat(filepath.Join(cfg.Directory, d)); err != nil || !st.IsDir() {
+			t.Fatalf("%s: %v", d, err)
+		}
+	}
+	if err := ext.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ext.GetClient(ctx, component.KindExporter, lb, "traces"); err != nil {
+		t.Fatalf("after shutdown the client is free again: %v", err)
+	}
+	ext.Shutdown(ctx)
+	missing := newExtension(&Config{Directory: filepath.Join(root, "none"), SegmentSizeMiB: 1}, zap.NewNop())
+	if err := missing.Start(ctx, nil); err == nil || !strings.Contains(err.Error(), "create_directory") {
+		t.Fatalf("missing directory: %v", err)
+	}
+}
+
+func loadConfig(t *testing.T) *Config { return configtest.Config(t, configEnv, createDefaultConfig()) }
+
+// The configs in testdata/ (configtest.Testdata): the generated one, the example, the invalid ones.
+func TestTestdataConfigs(t *testing.T) {
+	configtest.Testdata(t, configEnv, createDefaultConfig, loadConfig)
+}
+
+// The generated config (or the one $GENAI_QUEUE_STORAGE_CONFIG names) loads, and a client with its
+// segment size works as a queue uses it.
+func TestGeneratedConfigLoads(t *testing.T) {
+	cfg := loadConfig(t)
+	cfg.Directory = t.TempDir()
+	ext := newExtension(cfg, zap.NewNop())
+	if err := ext.Start(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer ext.Shutdown(ctx)
+	c, err := ext.GetClient(ctx, component.KindExporter, component.MustNewID("load_balancing"), "traces")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3*cfg.SegmentSizeMiB; i++ {
+		key := fmt.Sprint(i)
+		if err := c.Batch(ctx, storage.SetOperation("qmv0", []byte(key)), storage.SetOperation(key, value(key, 1<<20))); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Delete(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(segments(t, clientDir(cfg.Directory, component.KindExporter, component.MustNewID("load_balancing"), "traces"))); n > 2 {
+		t.Fatalf("%d segments after a queue emptied", n)
+	}
+}
