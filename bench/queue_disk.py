@@ -67,7 +67,7 @@ def main() -> None:
           f"the directory {disk / mib:.1f} MiB = {disk / queued:.2f} x the queued bytes")
     limit = collector_builder.queue_volume_mib(spec)
     print(f"the derived volume (sizeLimit) for this queue_mib: {limit} MiB = {limit * mib / disk:.2f} x this directory "
-          f"(room for the compaction copy beside it)")
+          f"(the bound: twice the queued bytes, plus an open segment and a frame per queue)")
 
 
 if __name__ == "__main__":

@@ -286,7 +286,7 @@ def test_values_the_generated_configs_depend_on_cannot_drift(tools):
     fixed = dict(_consts(helm.values_schema(harness.make_spec())))
     assert {"sidecar.ports.metrics", "sidecar.ports.telemetry", "gateway.enabled", "gateway.replicas", "gateway.ports.telemetry",
             "podMonitor.sidecarJob", "podMonitor.collectorJob", "podMonitor.gatewayJob",
-            # the directories the configs' file_storage and file exporter write to (a platform engineer moved the
+            # the directories the configs' queue storage and file exporter write to (a platform engineer moved the
             # queue volumes elsewhere and the queues landed on the containers' root filesystems)
             "sidecar.queue.path", "gateway.queue.path", "sidecar.evalDataset.path", "gateway.evalDataset.path"} <= set(fixed)
     for path, value in fixed.items():
