@@ -110,8 +110,10 @@ func (c *logClient) replay() error {
 	}
 	var ids []uint64
 	for _, name := range names {
+		// exactly the name segmentName gives: "1.seg" parses as segment 1 too, and replaying
+		// segment 1 twice would have the first copy deleted as dead (the file itself)
 		id, err := strconv.ParseUint(strings.TrimSuffix(filepath.Base(name), segmentSuffix), 10, 64)
-		if err != nil {
+		if err != nil || filepath.Base(name) != segmentName(id) {
 			return fmt.Errorf("genai_queue_storage: %s: not a segment this extension wrote (remove it, or choose another directory)", name)
 		}
 		ids = append(ids, id)

@@ -422,12 +422,35 @@ func TestADirectoryHasOneWriter(t *testing.T) {
 	c2.Close(ctx)
 }
 
-// A file in the directory this extension did not write is an error naming it, not data.
+// A file in the directory this extension did not write is an error naming it, not data: also one
+// whose name reads as a segment's number ("1.seg" next to 00000000000000000001.seg, which was
+// replayed twice and then deleted as the dead first copy, losing what it held at the next start).
 func TestAForeignFileIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "notes.seg"), []byte("x"), 0o640)
 	if _, err := openClient(dir, 1<<20, false, zap.NewNop()); err == nil || !strings.Contains(err.Error(), "notes.seg") {
 		t.Fatalf("foreign file: %v", err)
+	}
+	os.Remove(filepath.Join(dir, "notes.seg"))
+	c := open(t, dir, 1<<20)
+	if err := c.Set(ctx, "k", value("k", 10_000)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(ctx)
+	for _, name := range []string{"1.seg", "01.seg", "99999999999999999999999.seg"} {
+		os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o640)
+		if c, err := openClient(dir, 1<<20, false, zap.NewNop()); err == nil || !strings.Contains(err.Error(), name) {
+			if err == nil {
+				c.Close(ctx)
+			}
+			t.Fatalf("foreign file %s: %v", name, err)
+		}
+		os.Remove(filepath.Join(dir, name))
+	}
+	c = open(t, dir, 1<<20)
+	defer c.Close(ctx)
+	if !bytes.Equal(get(t, c, "k"), value("k", 10_000)) {
+		t.Fatal("the value is lost")
 	}
 }
 
