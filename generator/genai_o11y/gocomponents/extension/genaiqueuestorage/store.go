@@ -332,7 +332,7 @@ func (c *logClient) Batch(_ context.Context, ops ...*storage.Operation) error {
 		case storage.Get:
 			if p, ok := pending[op.Key]; ok {
 				if p.Type == storage.Set {
-					op.Value = append([]byte(nil), p.Value...)
+					op.Value = append([]byte{}, p.Value...) // set to empty is not missing (nil), as in read
 				} else {
 					op.Value = nil
 				}

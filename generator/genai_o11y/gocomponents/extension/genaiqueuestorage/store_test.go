@@ -88,6 +88,14 @@ func TestMapSemantics(t *testing.T) {
 	if string(before.Value) != "other" || string(after.Value) != "third" || gone.Value != nil {
 		t.Fatalf("in-batch reads: %q %q %v", before.Value, after.Value, gone.Value)
 	}
+	// an empty value is set, not missing, in the batch that sets it as after it
+	empty := storage.GetOperation("k0")
+	if err := c.Batch(ctx, storage.SetOperation("k0", []byte{}), empty); err != nil {
+		t.Fatal(err)
+	}
+	if empty.Value == nil || len(empty.Value) != 0 || get(t, c, "k0") == nil {
+		t.Fatalf("an empty value read as %#v in its batch, %#v after", empty.Value, get(t, c, "k0"))
+	}
 	// a returned value is the caller's: changing it changes nothing stored
 	v := get(t, c, "k1")
 	v[0] = 'X'
