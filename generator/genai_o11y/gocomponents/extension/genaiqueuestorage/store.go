@@ -191,8 +191,29 @@ func (c *logClient) replaySegment(id uint64) (*segment, error) {
 	return s, nil
 }
 
-// applyPayload applies a frame's records to the index; valueBase is the payload's offset in s.
+// applyPayload applies a frame's records to the index; valueBase is the payload's offset in s. A
+// frame applies whole or not at all: one whose checksum holds but whose records do not all parse
+// (a format this version does not know) changes nothing.
 func (c *logClient) applyPayload(s *segment, valueBase int64, payload []byte) error {
+	if err := parseRecords(payload, nil); err != nil {
+		return err
+	}
+	return parseRecords(payload, func(op byte, key []byte, valueOff int, val []byte) {
+		if op == opDelete {
+			c.drop(string(key))
+			return
+		}
+		e := entry{seg: s, off: valueBase + int64(valueOff), n: len(val)}
+		if e.n <= inMemoryMax {
+			e.val = append([]byte(nil), val...)
+		}
+		c.put(string(key), e)
+	})
+}
+
+// parseRecords calls fn (if not nil) with each record of payload, in order; valueOff is the value's
+// offset in payload.
+func parseRecords(payload []byte, fn func(op byte, key []byte, valueOff int, val []byte)) error {
 	p := 0
 	for p < len(payload) {
 		op := payload[p]
@@ -202,7 +223,7 @@ func (c *logClient) applyPayload(s *segment, valueBase int64, payload []byte) er
 			return errors.New("a record that does not parse")
 		}
 		p += k
-		key := string(payload[p : p+int(kl)])
+		key := payload[p : p+int(kl)]
 		p += int(kl)
 		switch op {
 		case opSet:
@@ -211,14 +232,14 @@ func (c *logClient) applyPayload(s *segment, valueBase int64, payload []byte) er
 				return errors.New("a record that does not parse")
 			}
 			p += k
-			e := entry{seg: s, off: valueBase + int64(p), n: int(vl)}
-			if e.n <= inMemoryMax {
-				e.val = append([]byte(nil), payload[p:p+e.n]...)
+			if fn != nil {
+				fn(op, key, p, payload[p:p+int(vl)])
 			}
-			p += e.n
-			c.put(key, e)
+			p += int(vl)
 		case opDelete:
-			c.drop(key)
+			if fn != nil {
+				fn(op, key, 0, nil)
+			}
 		default:
 			return fmt.Errorf("an unknown operation %d", op)
 		}

@@ -6,7 +6,9 @@ package genaiqueuestorage
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -222,6 +224,42 @@ func TestCorruptFrameIsNotApplied(t *testing.T) {
 	defer c.Close(ctx)
 	if get(t, c, "k0") == nil || get(t, c, "k1") != nil || get(t, c, "k2") != nil {
 		t.Fatal("a frame failing its checksum was applied, or the one before it was not")
+	}
+}
+
+// frame is a frame as append writes it, of the records given (already encoded).
+func frame(records ...[]byte) []byte {
+	payload := bytes.Join(records, nil)
+	head := make([]byte, frameHeader)
+	binary.LittleEndian.PutUint32(head[0:4], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(head[4:8], crc32.Checksum(payload, castagnoli))
+	return append(head, payload...)
+}
+
+// A frame whose checksum holds but whose records do not all parse (a format this version does not
+// know) is cut off like a torn one, and applies none of its records, not the ones before the bad one.
+func TestAnUnparsableFrameAppliesNothing(t *testing.T) {
+	dir := t.TempDir()
+	c := open(t, dir, 1<<30)
+	if err := c.Batch(ctx, storage.SetOperation("a", []byte("old")), storage.SetOperation("b", []byte("kept"))); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(ctx)
+	seg := segments(t, dir)[0]
+	f, _ := os.OpenFile(seg, os.O_APPEND|os.O_WRONLY, 0)
+	f.Write(frame([]byte("\x01\x01a\x03new"), []byte("\x02\x01b"), []byte("\x09\x01c")))
+	f.Close()
+	core, logs := observer.New(zap.WarnLevel)
+	c, err := openClient(dir, 1<<30, false, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if a, b := string(get(t, c, "a")), string(get(t, c, "b")); a != "old" || b != "kept" {
+		t.Fatalf("half a frame applied: a=%q b=%q", a, b)
+	}
+	if logs.FilterMessageSnippet("cutting a segment off").Len() != 1 {
+		t.Fatalf("no warning: %v", logs.All())
 	}
 }
 
