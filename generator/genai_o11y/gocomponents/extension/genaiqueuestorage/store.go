@@ -79,6 +79,8 @@ type logClient struct {
 	scratch []byte
 	closed  bool
 	onClose func()
+	// the last maintain's error (logged when it starts and when it ends)
+	maintErr error
 }
 
 var errClosed = errors.New("genai_queue_storage: client closed")
@@ -131,7 +133,8 @@ func (c *logClient) replay() error {
 	if err := c.startSegment(next); err != nil {
 		return err
 	}
-	return c.maintain()
+	c.tidy()
+	return nil
 }
 
 func (c *logClient) replaySegment(id uint64) (*segment, error) {
@@ -377,7 +380,8 @@ func (c *logClient) Batch(_ context.Context, ops ...*storage.Operation) error {
 	if err := c.append(muts); err != nil {
 		return err
 	}
-	return c.maintain()
+	c.tidy()
+	return nil
 }
 
 // append writes one frame holding muts at the end of the active segment, then applies them to the index.
@@ -483,6 +487,21 @@ func (c *logClient) append(muts []*storage.Operation) error {
 func writeAll(w io.Writer, b []byte) error {
 	_, err := w.Write(b) // io.OffsetWriter loops until all is written or an error
 	return err
+}
+
+// tidy runs maintain once a frame is written. The frame is the Batch's outcome: an error would tell
+// the caller nothing was written (the persistent queue then drops the item its batch has just read),
+// so a maintenance failure (a segment file that cannot be created, a disk too full for a copy) is
+// logged when it starts and when it ends, and tried again after the next frame.
+func (c *logClient) tidy() {
+	err := c.maintain()
+	switch {
+	case err != nil && c.maintErr == nil:
+		c.logger.Error("genai_queue_storage: cannot close, start or delete segments (the files grow past their bound until this is fixed; tried again at every write)", zap.Error(err))
+	case err == nil && c.maintErr != nil:
+		c.logger.Info("genai_queue_storage: segments are closed, started and deleted again")
+	}
+	c.maintErr = err
 }
 
 // maintain closes the active segment once it reaches the segment size (it stays readable) and

@@ -363,6 +363,51 @@ func TestADeletedValueStaysDeletedAcrossSegments(t *testing.T) {
 	}
 }
 
+// A Batch whose frame is written succeeds even when the segment work after it fails: the persistent
+// queue takes an error as nothing written, and drops the item its (metadata set, item get) batch has
+// just read. Here a directory in the way of the next segment's file stops the rotation; the failure
+// is logged, and the rotation done at the next write once the way is clear.
+func TestAFailedRotationDoesNotFailTheBatch(t *testing.T) {
+	dir := t.TempDir()
+	const segLimit = 64 << 10
+	core, logs := observer.New(zap.InfoLevel)
+	c, err := openClient(dir, segLimit, false, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, "7", value("7", 10_000)); err != nil {
+		t.Fatal(err)
+	}
+	blocker := filepath.Join(dir, segmentName(c.active.id+1))
+	os.Mkdir(blocker, 0o750)
+	g := storage.GetOperation("7")
+	if err := c.Batch(ctx, storage.SetOperation("qmv0", []byte("m1")), storage.SetOperation("8", value("8", segLimit)), g); err != nil {
+		t.Fatalf("the batch was written, but: %v", err)
+	}
+	if !bytes.Equal(g.Value, value("7", 10_000)) || !bytes.Equal(get(t, c, "8"), value("8", segLimit)) {
+		t.Fatal("values lost")
+	}
+	if logs.FilterMessageSnippet("cannot close, start or delete segments").Len() != 1 {
+		t.Fatalf("the failure is not logged: %v", logs.All())
+	}
+	if err := c.Set(ctx, "qmv0", []byte("m2")); err != nil { // still blocked: logged once
+		t.Fatal(err)
+	}
+	os.Remove(blocker)
+	if err := c.Set(ctx, "qmv0", []byte("m3")); err != nil {
+		t.Fatal(err)
+	}
+	if len(segments(t, dir)) != 2 || logs.FilterMessageSnippet("cannot close").Len() != 1 || logs.FilterMessageSnippet("segments are closed, started and deleted again").Len() != 1 {
+		t.Fatalf("not rotated after the way was cleared: %v, %v", segments(t, dir), logs.All())
+	}
+	c.Close(ctx)
+	c = open(t, dir, segLimit)
+	defer c.Close(ctx)
+	if string(get(t, c, "qmv0")) != "m3" || !bytes.Equal(get(t, c, "8"), value("8", segLimit)) || !bytes.Equal(get(t, c, "7"), value("7", 10_000)) {
+		t.Fatal("values lost after a restart")
+	}
+}
+
 // Against a map, over random batches with restarts and crashes: a crash cuts the last frame at a
 // random byte, and the store then equals the map before that batch.
 func TestRandomBatchesRestartsAndCrashesAgainstAMap(t *testing.T) {
