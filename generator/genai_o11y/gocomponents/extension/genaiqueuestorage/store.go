@@ -104,7 +104,9 @@ func openClient(dir string, segLimit int64, fsync bool, logger *zap.Logger) (*lo
 func segmentName(id uint64) string { return fmt.Sprintf("%020d%s", id, segmentSuffix) }
 
 // replay rebuilds the index from the segments, oldest first; a torn or corrupt frame ends its
-// segment (cut off there); segments with nothing live are deleted; writes go to a new segment.
+// segment (cut off there); segments with nothing live are deleted; writes go on at the end of the
+// newest segment, or to a new one if it is full (a new one at every start would leave one more
+// file per restart behind a live oldest segment: a crash-looping collector's thousands).
 func (c *logClient) replay() error {
 	names, err := filepath.Glob(filepath.Join(c.dir, "*"+segmentSuffix))
 	if err != nil {
@@ -130,7 +132,9 @@ func (c *logClient) replay() error {
 		c.sealed = append(c.sealed, s)
 		next = id + 1
 	}
-	if err := c.startSegment(next); err != nil {
+	if n := len(c.sealed); n > 0 && c.sealed[n-1].size < c.segLimit {
+		c.active, c.sealed = c.sealed[n-1], c.sealed[:n-1]
+	} else if err := c.startSegment(next); err != nil {
 		return err
 	}
 	c.tidy()

@@ -153,6 +153,34 @@ func TestReopenKeepsEverything(t *testing.T) {
 	}
 }
 
+// A start goes on writing in the newest segment: restarts (a crash loop's thousands) do not each
+// leave a segment behind the oldest one, kept by a live value.
+func TestRestartsDoNotAddSegments(t *testing.T) {
+	dir := t.TempDir()
+	c := open(t, dir, 1<<20)
+	if err := c.Set(ctx, "kept", value("kept", 10_000)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(ctx)
+	for i := 0; i < 50; i++ {
+		c = open(t, dir, 1<<20)
+		if i%2 == 0 {
+			if err := c.Set(ctx, "qmv0", []byte(fmt.Sprint(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Close(ctx)
+	}
+	if n := len(segments(t, dir)); n != 1 {
+		t.Fatalf("%d segments after 50 restarts", n)
+	}
+	c = open(t, dir, 1<<20)
+	defer c.Close(ctx)
+	if string(get(t, c, "qmv0")) != "48" || !bytes.Equal(get(t, c, "kept"), value("kept", 10_000)) {
+		t.Fatal("values lost")
+	}
+}
+
 // A process killed mid-write leaves a torn last frame: the next start cuts it off and the batch it
 // held is lost whole (neither of its two sets), every earlier batch is there, and the log goes on.
 // Every cut point of the last frame is tried.
