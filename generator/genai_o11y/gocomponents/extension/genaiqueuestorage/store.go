@@ -57,7 +57,7 @@ type segment struct {
 	f         *os.File
 	size      int64
 	live      int   // index entries whose value is in this segment
-	liveBytes int64 // their values' bytes
+	liveBytes int64 // their records' bytes (recordSize): what copying them forward writes
 }
 
 type entry struct {
@@ -264,13 +264,28 @@ func (c *logClient) put(key string, e entry, val []byte) {
 	}
 	c.index[key] = e
 	e.seg.live++
-	e.seg.liveBytes += int64(e.n)
+	e.seg.liveBytes += recordSize(key, e.n)
+}
+
+// recordSize is the bytes of a set record of key and a value of n bytes. Live data is counted in
+// records, not values: with values as small as their keys, copies of values alone never came within
+// twice the values, and every write copied every segment forward.
+func recordSize(key string, n int) int64 {
+	return int64(1 + uvarintLen(uint64(len(key))) + len(key) + uvarintLen(uint64(n)) + n)
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for ; x >= 0x80; x >>= 7 {
+		n++
+	}
+	return n
 }
 
 func (c *logClient) drop(key string) {
 	if old, ok := c.index[key]; ok {
 		old.seg.live--
-		old.seg.liveBytes -= int64(old.n)
+		old.seg.liveBytes -= recordSize(key, old.n)
 		c.memBytes -= int64(len(old.val))
 		delete(c.index, key)
 	}
@@ -516,8 +531,9 @@ func (c *logClient) tidy() {
 // delete records hide values in older segments, so it may go only when they have. The oldest is
 // deleted when nothing in it is live, or after its live values are copied forward when they are
 // half its size or less (items a retry keeps while later ones went), or when the files hold more
-// than twice the live values plus a segment (dead segments kept behind a live oldest one). So the
-// files hold at most about twice what the queue holds, plus the active segment.
+// than twice the live records plus a segment (dead segments kept behind a live oldest one). So the
+// files hold at most about twice what the queue holds (its values, with their keys: a record's few
+// bytes more), plus the active segment.
 func (c *logClient) maintain() error {
 	if c.active.size >= c.segLimit {
 		old := c.active
@@ -561,7 +577,7 @@ func (c *logClient) maintain() error {
 	return nil
 }
 
-// overgrown: the files hold more than twice the live values plus a segment.
+// overgrown: the files hold more than twice the live records plus a segment.
 func (c *logClient) overgrown() bool {
 	disk, live := c.active.size, c.active.liveBytes
 	for _, s := range c.sealed {

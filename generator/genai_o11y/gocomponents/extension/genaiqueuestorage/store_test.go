@@ -361,6 +361,37 @@ func TestAKeptItemIsCopiedForward(t *testing.T) {
 	}
 }
 
+// Values as small as their keys: compaction counts what a copy writes (the records), or the copies
+// never come within twice the values and every write copies every segment forward.
+func TestTinyValuesAreNotCopiedOverAndOver(t *testing.T) {
+	dir := t.TempDir()
+	const segLimit = 64 << 10
+	c := open(t, dir, segLimit)
+	defer c.Close(ctx)
+	var ops []*storage.Operation
+	for i := 0; i < 20_000; i++ {
+		ops = append(ops, storage.SetOperation(fmt.Sprintf("key-%08d", i), []byte{1}))
+		if len(ops) == 100 {
+			if err := c.Batch(ctx, ops...); err != nil {
+				t.Fatal(err)
+			}
+			ops = nil
+		}
+	}
+	first := c.active.id
+	for i := 0; i < 200; i++ { // 200 small frames: 3 KB of a segment of 64 KiB
+		if err := c.Set(ctx, "qmv0", []byte("meta")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if started := c.active.id - first; started > 1 {
+		t.Fatalf("200 small writes started %d segments of %d bytes", started, segLimit)
+	}
+	if got := get(t, c, "key-00012345"); !bytes.Equal(got, []byte{1}) {
+		t.Fatalf("a value read back as %v", got)
+	}
+}
+
 // A delete is a record in a newer segment hiding a value in an older one: with the older segment
 // kept alive by another value, the newer one (nothing live in it) must not go first, or the
 // deleted value comes back at the next start.
