@@ -94,6 +94,11 @@ func openClient(dir string, segLimit int64, fsync bool, logger *zap.Logger) (*lo
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("genai_queue_storage: creating %s: %w", dir, err)
 	}
+	if fsync {
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return nil, fmt.Errorf("genai_queue_storage: syncing %s: %w", filepath.Dir(dir), err)
+		}
+	}
 	lock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
@@ -297,8 +302,27 @@ func (c *logClient) startSegment(id uint64) error {
 	if err != nil {
 		return fmt.Errorf("genai_queue_storage: creating %s: %w", path, err)
 	}
+	if c.fsync {
+		if err := syncDir(c.dir); err != nil {
+			f.Close()
+			os.Remove(path)
+			return fmt.Errorf("genai_queue_storage: creating %s: syncing its directory: %w", path, err)
+		}
+	}
 	c.active = &segment{id: id, f: f}
 	return nil
+}
+
+// syncDir makes the files created in dir durable (fsync: true): syncing a file does not sync its
+// name in the directory, and a machine crash could take a new segment whole, frames synced into
+// it included. A variable for the tests.
+var syncDir = func(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // removeOldest deletes the oldest closed segment.

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"math/rand"
@@ -464,6 +465,40 @@ func TestAFailedRotationDoesNotFailTheBatch(t *testing.T) {
 	defer c.Close(ctx)
 	if string(get(t, c, "qmv0")) != "m3" || !bytes.Equal(get(t, c, "8"), value("8", segLimit)) || !bytes.Equal(get(t, c, "7"), value("7", 10_000)) {
 		t.Fatal("values lost after a restart")
+	}
+}
+
+// With fsync, a new segment's name is synced too (its directory), before a frame goes in it: a
+// synced frame in a file whose name was not could go whole with a machine crash.
+func TestFsyncSyncsNewSegmentsNames(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "exporter_otlp_traces")
+	var synced []string
+	defer func(f func(string) error) { syncDir = f }(syncDir)
+	syncDir = func(d string) error {
+		synced = append(synced, d)
+		return nil
+	}
+	c, err := openClient(dir, 64<<10, true, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if len(synced) != 2 || synced[0] != root || synced[1] != dir {
+		t.Fatalf("at start: synced %v", synced)
+	}
+	if err := c.Set(ctx, "1", value("1", 70_000)); err != nil { // past the segment size: a second segment
+		t.Fatal(err)
+	}
+	if len(synced) != 3 || synced[2] != dir || c.active.id != 2 {
+		t.Fatalf("at rotation: synced %v", synced)
+	}
+	syncDir = func(string) error { return errors.New("EIO") }
+	if err := c.Set(ctx, "2", value("2", 70_000)); err != nil {
+		t.Fatalf("the frame was written: %v", err)
+	}
+	if c.active.id != 2 || len(segments(t, dir)) != 2 {
+		t.Fatalf("a segment whose name could not be synced is in use: %d, %v", c.active.id, segments(t, dir))
 	}
 }
 
