@@ -265,6 +265,44 @@ func frame(records ...[]byte) []byte {
 	return append(head, payload...)
 }
 
+// A corrupt frame in a segment before the last (a disk error: a crash tears only the last) cuts that
+// segment there; the later segments are replayed all the same, their records standing alone (a set
+// holds its whole value), so what they hold is kept.
+func TestACorruptFrameInAnEarlierSegmentKeepsTheLaterOnes(t *testing.T) {
+	dir := t.TempDir()
+	const segLimit = 64 << 10
+	c := open(t, dir, segLimit)
+	keys := []string{"1a", "1b", "1c", "2a", "2b", "2c", "3a"}
+	for _, k := range keys {
+		if err := c.Set(ctx, k, value(k, 30_000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(segments(t, dir)); n != 3 {
+		t.Fatalf("%d segments, want 3", n)
+	}
+	c.Close(ctx)
+	first := segments(t, dir)[0]
+	raw, _ := os.ReadFile(first)
+	raw[len(raw)/2] ^= 0xff // inside 1b's frame
+	os.WriteFile(first, raw, 0o640)
+	core, logs := observer.New(zap.WarnLevel)
+	c, err := openClient(dir, segLimit, false, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	for _, k := range keys {
+		got, lost := get(t, c, k), k == "1b" || k == "1c"
+		if lost && got != nil || !lost && !bytes.Equal(got, value(k, 30_000)) {
+			t.Fatalf("%s: %d bytes (lost: %v)", k, len(got), lost)
+		}
+	}
+	if logs.FilterMessageSnippet("cutting a segment off").Len() != 1 {
+		t.Fatalf("no warning: %v", logs.All())
+	}
+}
+
 // A frame whose checksum holds but whose records do not all parse (a format this version does not
 // know) is cut off like a torn one, and applies none of its records, not the ones before the bad one.
 func TestAnUnparsableFrameAppliesNothing(t *testing.T) {
