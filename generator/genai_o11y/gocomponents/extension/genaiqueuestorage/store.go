@@ -47,6 +47,10 @@ const (
 	memBudget   = 1 << 20
 	// pieces at least this large are written straight from the caller's buffer, not copied first
 	directWrite = 64 << 10
+	// the frame buffer is kept for the next frame up to this capacity; a larger one (a copy-forward's
+	// frame: a segment's live values under directWrite, megabytes) is let go, not kept for the
+	// client's life
+	scratchKeep = 256 << 10
 	maxFrame    = 1<<32 - 1
 )
 
@@ -519,6 +523,9 @@ func (c *logClient) append(muts []*storage.Operation) error {
 		return fmt.Errorf("genai_queue_storage: writing to %s: %w", s.f.Name(), err)
 	}
 	s.size = frameStart + frameHeader + size
+	if cap(c.scratch) > scratchKeep {
+		c.scratch = nil
+	}
 	base := frameStart + frameHeader
 	for i, op := range muts {
 		if op.Type == storage.Delete {

@@ -431,6 +431,30 @@ func TestTinyValuesAreNotCopiedOverAndOver(t *testing.T) {
 	}
 }
 
+// A copy-forward's frame (a segment's live values, megabytes) is written from a buffer that is not
+// kept afterwards for the client's life.
+func TestACopyForwardsBufferIsNotKept(t *testing.T) {
+	c := open(t, t.TempDir(), 4<<20)
+	defer c.Close(ctx)
+	for i := 0; i < 600; i++ { // items of 30 KB, each third one kept: closed segments a third live
+		key := fmt.Sprint(i)
+		if err := c.Batch(ctx, storage.SetOperation("qmv0", []byte(key)), storage.SetOperation(key, value(key, 30_000))); err != nil {
+			t.Fatal(err)
+		}
+		if i%3 != 0 {
+			if err := c.Delete(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if c.index["0"].seg.id == 1 {
+		t.Fatal("no segment was copied forward")
+	}
+	if cap(c.scratch) > scratchKeep {
+		t.Fatalf("a frame buffer of %d bytes is kept", cap(c.scratch))
+	}
+}
+
 // A delete is a record in a newer segment hiding a value in an older one: with the older segment
 // kept alive by another value, the newer one (nothing live in it) must not go first, or the
 // deleted value comes back at the next start.
