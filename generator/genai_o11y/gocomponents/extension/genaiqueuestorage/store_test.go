@@ -63,8 +63,9 @@ func segments(t *testing.T, dir string) []string {
 // Delete of a missing key is a no-op; a batch applies in order and its Gets see the mutations
 // before them, not those after.
 func TestMapSemantics(t *testing.T) {
-	c := open(t, t.TempDir(), 1<<20)
-	defer c.Close(ctx)
+	dir := t.TempDir()
+	c := open(t, dir, 1<<20)
+	defer func() { c.Close(ctx) }()
 	if v := get(t, c, "missing"); v != nil {
 		t.Fatalf("missing key: %q", v)
 	}
@@ -98,6 +99,27 @@ func TestMapSemantics(t *testing.T) {
 	}
 	if empty.Value == nil || len(empty.Value) != 0 || get(t, c, "k0") == nil {
 		t.Fatalf("an empty value read as %#v in its batch, %#v after", empty.Value, get(t, c, "k0"))
+	}
+	// values read from the file, around values written straight from the caller's buffer, in one
+	// frame: each at its own offset, now and after a reopen
+	sizes := []int{inMemoryMax + 1, directWrite, inMemoryMax + 2, directWrite + 1, 70_000, inMemoryMax + 3}
+	var mixed []*storage.Operation
+	for i, n := range sizes {
+		mixed = append(mixed, storage.SetOperation(fmt.Sprint("m", i), value(fmt.Sprint("m", i), n)))
+	}
+	if err := c.Batch(ctx, mixed...); err != nil {
+		t.Fatal(err)
+	}
+	for _, reopen := range []bool{false, true} {
+		if reopen {
+			c.Close(ctx)
+			c = open(t, dir, 1<<20)
+		}
+		for i, n := range sizes {
+			if key := fmt.Sprint("m", i); !bytes.Equal(get(t, c, key), value(key, n)) {
+				t.Fatalf("%s: read back wrong from one frame (reopened: %v)", key, reopen)
+			}
+		}
 	}
 	// a returned value is the caller's: changing it changes nothing stored
 	v := get(t, c, "k1")
