@@ -90,6 +90,8 @@ type logClient struct {
 	onClose  func()
 	// the last maintain's error (logged when it starts and when it ends)
 	maintErr error
+	// the tests' look at the files before a segment goes (when its copies are there too)
+	beforeRemove func()
 }
 
 var errClosed = errors.New("genai_queue_storage: client closed")
@@ -331,6 +333,9 @@ var syncDir = func(dir string) error {
 
 // removeOldest deletes the oldest closed segment.
 func (c *logClient) removeOldest() {
+	if c.beforeRemove != nil {
+		c.beforeRemove()
+	}
 	s := c.sealed[0]
 	c.sealed = c.sealed[1:]
 	s.f.Close()
@@ -561,10 +566,11 @@ func (c *logClient) tidy() {
 // starts a new one; then deletes closed segments, oldest first and only the oldest: a segment's
 // delete records hide values in older segments, so it may go only when they have. The oldest is
 // deleted when nothing in it is live, or after its live values are copied forward when they are
-// half its size or less (items a retry keeps while later ones went), or when the files hold more
-// than twice the live records plus a segment (dead segments kept behind a live oldest one). So the
-// files hold at most about twice what the queue holds (its values, with their keys: a record's few
-// bytes more), plus the active segment.
+// half its size or less (items a retry keeps while later ones went), or when the files with its
+// copies would hold more than twice the live records plus a segment (dead segments kept behind a
+// live oldest one; counting the copies, which are on disk beside the segment until it goes, keeps
+// the bound while copying too). So the files hold at most about twice what the queue holds (its
+// values, with their keys: a record's few bytes more), plus the active segment.
 func (c *logClient) maintain() error {
 	if c.active.size >= c.segLimit {
 		old := c.active
@@ -576,7 +582,7 @@ func (c *logClient) maintain() error {
 	}
 	for n := len(c.sealed); n > 0 && len(c.sealed) > 0; n-- {
 		s := c.sealed[0]
-		if s.live > 0 && s.liveBytes*2 > s.size && !c.overgrown() {
+		if s.live > 0 && s.liveBytes*2 > s.size && !c.overgrown(s.liveBytes) {
 			return nil
 		}
 		if s.live > 0 {
@@ -608,14 +614,15 @@ func (c *logClient) maintain() error {
 	return nil
 }
 
-// overgrown: the files hold more than twice the live records plus a segment.
-func (c *logClient) overgrown() bool {
+// overgrown: the files, with copies of `copies` bytes more, would hold more than twice the live
+// records plus a segment.
+func (c *logClient) overgrown(copies int64) bool {
 	disk, live := c.active.size, c.active.liveBytes
 	for _, s := range c.sealed {
 		disk += s.size
 		live += s.liveBytes
 	}
-	return disk > 2*live+c.segLimit
+	return disk+copies > 2*live+c.segLimit
 }
 
 // Close releases the files and the directory lock; the data stays for the next start.

@@ -394,6 +394,64 @@ func TestQueueWorkloadKeepsTheDiskBounded(t *testing.T) {
 	}
 }
 
+// dirBytes is the bytes of the segment files in dir.
+func dirBytes(t *testing.T, dir string) int64 {
+	var n int64
+	for _, f := range segments(t, dir) {
+		if st, err := os.Stat(f); err == nil {
+			n += st.Size()
+		}
+	}
+	return n
+}
+
+// A full queue whose items go out of order (retries, several consumers) and are replaced at once:
+// the files stay within twice the queue plus a segment and a frame at every moment, also while a
+// segment's live values are copied forward and the segment is not yet deleted (copies and originals
+// both on disk). The volume is sized from that bound, and an emptyDir over its size gets the pod
+// evicted.
+func TestAFullQueueStaysWithinTheBoundWhileCopying(t *testing.T) {
+	const segLimit = 256 << 10
+	const queue = 16 * segLimit // bytes of items, as the queue's sizer counts them
+	for _, size := range []int{20_000, 60_000, 150_000} {
+		dir := t.TempDir()
+		c := open(t, dir, segLimit)
+		r := rand.New(rand.NewSource(int64(size)))
+		item := func(i int) string { return fmt.Sprint(i) }
+		bound := int64(2*queue + segLimit + size + 1000) // a frame: an item and the metadata
+		var peak, inCopy int64
+		c.beforeRemove = func() {
+			inCopy = max(inCopy, dirBytes(t, dir))
+		}
+		var live []int
+		held := 0
+		for next := 0; next < 3000; {
+			meta := storage.SetOperation("qmv0", value("m", 50))
+			if held+size <= queue {
+				if err := c.Batch(ctx, meta, storage.SetOperation(item(next), value(item(next), size))); err != nil {
+					t.Fatal(err)
+				}
+				live, held, next = append(live, next), held+size, next+1
+			} else {
+				i := 0
+				if r.Intn(2) == 0 {
+					i = r.Intn(len(live))
+				}
+				if err := c.Batch(ctx, meta, storage.DeleteOperation(item(live[i]))); err != nil {
+					t.Fatal(err)
+				}
+				live, held = append(live[:i], live[i+1:]...), held-size
+			}
+			peak = max(peak, dirBytes(t, dir))
+		}
+		c.Close(ctx)
+		if peak > bound || inCopy > bound {
+			t.Fatalf("items of %d bytes: the files reached %d bytes between batches, %d while copying; the bound is %d (%.2f segments over)",
+				size, peak, inCopy, bound, float64(max(peak, inCopy)-bound)/segLimit)
+		}
+	}
+}
+
 // An item a retry keeps while thousands pass does not keep its segment (and the segments after it)
 // alive: at rotation a closed segment half dead or more has its live values copied forward.
 func TestAKeptItemIsCopiedForward(t *testing.T) {
