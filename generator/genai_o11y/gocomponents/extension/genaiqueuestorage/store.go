@@ -331,17 +331,21 @@ var syncDir = func(dir string) error {
 	return d.Sync()
 }
 
-// removeOldest deletes the oldest closed segment.
-func (c *logClient) removeOldest() {
+// removeOldest deletes the oldest closed segment. One whose file cannot be deleted stays the oldest
+// (nothing live in it), tried again at the next write: while its file is there, the later segments
+// holding the delete records that hide its values must stay too, or those values come back at the
+// next start.
+func (c *logClient) removeOldest() error {
 	if c.beforeRemove != nil {
 		c.beforeRemove()
 	}
 	s := c.sealed[0]
+	if err := os.Remove(s.f.Name()); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("genai_queue_storage: removing %s, nothing live in it: %w", s.f.Name(), err)
+	}
 	c.sealed = c.sealed[1:]
 	s.f.Close()
-	if err := os.Remove(s.f.Name()); err != nil && !os.IsNotExist(err) {
-		c.logger.Warn("genai_queue_storage: removing a segment nothing is live in", zap.String("segment", s.f.Name()), zap.Error(err))
-	}
+	return nil
 }
 
 // Get returns a copy of the value (nil if the key is not set).
@@ -601,7 +605,9 @@ func (c *logClient) maintain() error {
 				return err
 			}
 		}
-		c.removeOldest()
+		if err := c.removeOldest(); err != nil {
+			return err
+		}
 		if c.active.size >= c.segLimit { // the copies filled it: close it (it is now the newest closed one)
 			old := c.active
 			if err := c.startSegment(old.id + 1); err != nil {

@@ -644,6 +644,52 @@ func TestFsyncSyncsNewSegmentsNames(t *testing.T) {
 	}
 }
 
+// A segment whose file cannot be deleted stays the oldest until it is: while its file is there, the
+// delete records in later segments that hide its values must stay too, or those values come back at
+// the next start. Here a directory with a file in it stands where the segment's file was (the file
+// itself moved aside, and put back once the delete has failed).
+func TestASegmentThatCouldNotBeDeletedStaysTheOldest(t *testing.T) {
+	dir := t.TempDir()
+	const segLimit = 64 << 10
+	c := open(t, dir, segLimit)
+	defer func() { c.Close(ctx) }()
+	if err := c.Set(ctx, "kept", value("kept", 20_000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, "filler", value("filler", 40_000)); err != nil {
+		t.Fatal(err)
+	}
+	first := c.active.f.Name()
+	os.Rename(first, first+".aside")
+	os.MkdirAll(filepath.Join(first, "x"), 0o750)
+	// the filler goes: the first segment, closed, is a third live: "kept" is copied forward and the
+	// segment's deletion fails
+	if err := c.Batch(ctx, storage.DeleteOperation("filler"), storage.SetOperation("next", value("next", 10_000))); err != nil {
+		t.Fatal(err)
+	}
+	if c.active.id < 2 || c.index["kept"].seg.id < 2 {
+		t.Fatal("the first segment was not copied forward")
+	}
+	os.RemoveAll(first)
+	os.Rename(first+".aside", first)
+	if err := c.Delete(ctx, "kept"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ { // segments after the first fill, close and go dead
+		if err := c.Set(ctx, "next", value(fmt.Sprint("next", i), 20_000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close(ctx)
+	c = open(t, dir, segLimit)
+	if v := get(t, c, "kept"); v != nil {
+		t.Fatalf("a deleted value came back: %d bytes (segments %v)", len(v), segments(t, dir))
+	}
+	if _, err := os.Stat(first); !os.IsNotExist(err) {
+		t.Fatalf("the first segment's file is still there: %v", err)
+	}
+}
+
 // Against a map, over random batches with restarts and crashes: a crash cuts the last frame at a
 // random byte, and the store then equals the map before that batch.
 func TestRandomBatchesRestartsAndCrashesAgainstAMap(t *testing.T) {
