@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import math
 import os
+import random
+import signal
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
 
+import grpc
 import pytest
 from opentelemetry import trace
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
 from opentelemetry.trace import Status, StatusCode
 
 from genai_o11y import names, render
@@ -24,9 +32,11 @@ from harness import (
     OtlpSink,
     collector_ports,
     free_port,
+    kv,
     make_spec,
     metric_value,
     run_collector,
+    span_pb,
     tracer_provider,
     wait_for,
 )
@@ -633,3 +643,48 @@ def test_backend_outage_and_restart_lose_nothing(otelcol, tmp_path):
     # restart with the backend back: the queue on disk is replayed
     with OtlpSink(port) as sink, run_collector(otelcol, spec, tmp_path):
         wait_for(lambda: tids <= {x.trace_id for x in spans_of(sink, svc)}, timeout=60, what="queued traces delivered after restart")
+
+
+def test_sigkill_while_queueing_loses_nothing_acknowledged(otelcol, tmp_path):
+    """The gateway tier down: the sidecar queues spans on disk (genai_queue_storage) while more arrive, and
+    is killed with SIGKILL mid-stream: no shutdown, a frame perhaps half written, consumers holding items.
+    Restarted with the gateway up, it delivers every span it acknowledged (the page cache survives the
+    process). The batch processor is taken out of traces/ingest here: it acknowledges spans it then holds
+    in memory for up to its timeout before they reach the queue, and a kill loses those whatever the queue."""
+    gw = free_port()
+    spec = make_spec(collector_ports({"gateway.enabled": True, "gateway.static_endpoints": [f"127.0.0.1:{gw}"], **BASE}, tmp_path))
+    cfg = collector_builder.build(spec)
+    cfg["service"]["pipelines"]["traces/ingest"]["processors"].remove("batch")
+    cfg["exporters"][names.GATEWAY_EXPORTER]["protocol"]["otlp"]["compression"] = "none"  # the sink (Python gRPC) has no snappy
+    svc = new_service()
+    acked: set[str] = set()
+    rng = random.Random(5)
+
+    def request(n: int) -> tuple[ExportTraceServiceRequest, list[str]]:
+        spans = [span_pb(rng.getrandbits(128) | 1 << 127, "POST /ask", {"genai_o11y.stage": "retrieval", "pad": "x" * 400}) for _ in range(n)]
+        res = Resource(attributes=[kv("service.name", svc)])
+        return (ExportTraceServiceRequest(resource_spans=[ResourceSpans(resource=res, scope_spans=[ScopeSpans(spans=spans)])]),
+                [s.trace_id.hex() for s in spans])
+
+    with run_collector(otelcol, spec, tmp_path, config=cfg) as col:
+        killer = threading.Timer(3.0, col.proc.kill)  # SIGKILL, while the loop below is sending
+        with grpc.insecure_channel(col.otlp_grpc) as ch:
+            stub = TraceServiceStub(ch)
+            killer.start()
+            sent = 0
+            while True:
+                req, tids = request(20)
+                try:
+                    stub.Export(req, timeout=5)
+                except grpc.RpcError:
+                    break  # the collector is gone: this request is not acknowledged
+                acked.update(tids)
+                sent += 1
+        killer.join()
+        assert col.proc.wait(timeout=10) == -signal.SIGKILL
+        assert sent > 20, f"only {sent} requests acknowledged before the kill"
+    (tmp_path / "otelcol.log").rename(tmp_path / "otelcol-killed.log")
+    with OtlpSink(gw) as sink, run_collector(otelcol, spec, tmp_path, config=cfg):
+        wait_for(lambda: acked <= {x.trace_id for x in spans_of(sink, svc)}, timeout=90,
+                 what=f"the {len(acked)} acknowledged spans delivered after the SIGKILL")
+

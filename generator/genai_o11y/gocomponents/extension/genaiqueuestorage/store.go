@@ -39,11 +39,18 @@ const (
 	frameHeader   = 8
 	opSet         = 1
 	opDelete      = 2
-	// values up to this size are held in memory (the queue's metadata); larger ones are read from
-	// the file when asked for (the queue's items, read once)
+	// values up to this size are held in memory (the queue's metadata) while those held total at most
+	// memBudget; others are read from the file when asked for (the queue's items, read once). Without
+	// the budget a full queue of small items (a quiet app's batches of a few spans, through an outage)
+	// was all in memory: 320 MiB of heap for the sidecar's 320 MiB queue, in a 400 MiB container.
 	inMemoryMax = 4096
+	memBudget   = 1 << 20
 	// pieces at least this large are written straight from the caller's buffer, not copied first
 	directWrite = 64 << 10
+	// the frame buffer is kept for the next frame up to this capacity; a larger one (a copy-forward's
+	// frame: a segment's live values under directWrite, megabytes) is let go, not kept for the
+	// client's life
+	scratchKeep = 256 << 10
 	maxFrame    = 1<<32 - 1
 )
 
@@ -54,14 +61,14 @@ type segment struct {
 	f         *os.File
 	size      int64
 	live      int   // index entries whose value is in this segment
-	liveBytes int64 // their values' bytes
+	liveBytes int64 // their records' bytes (recordSize): what copying them forward writes
 }
 
 type entry struct {
 	seg *segment
 	off int64 // the value's offset in seg
 	n   int
-	val []byte // the value, if n <= inMemoryMax
+	val []byte // the value, if held in memory (n <= inMemoryMax, within memBudget)
 }
 
 // logClient is one storage client: a directory of segments, its own lock, its own index.
@@ -77,8 +84,14 @@ type logClient struct {
 	active  *segment
 	lock    *os.File
 	scratch []byte
-	closed  bool
-	onClose func()
+	// bytes of the values held in memory (at most memBudget)
+	memBytes int64
+	closed   bool
+	onClose  func()
+	// the last maintain's error (logged when it starts and when it ends)
+	maintErr error
+	// the tests' look at the files before a segment goes (when its copies are there too)
+	beforeRemove func()
 }
 
 var errClosed = errors.New("genai_queue_storage: client closed")
@@ -86,6 +99,11 @@ var errClosed = errors.New("genai_queue_storage: client closed")
 func openClient(dir string, segLimit int64, fsync bool, logger *zap.Logger) (*logClient, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("genai_queue_storage: creating %s: %w", dir, err)
+	}
+	if fsync {
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return nil, fmt.Errorf("genai_queue_storage: syncing %s: %w", filepath.Dir(dir), err)
+		}
 	}
 	lock, err := lockDir(dir)
 	if err != nil {
@@ -102,7 +120,9 @@ func openClient(dir string, segLimit int64, fsync bool, logger *zap.Logger) (*lo
 func segmentName(id uint64) string { return fmt.Sprintf("%020d%s", id, segmentSuffix) }
 
 // replay rebuilds the index from the segments, oldest first; a torn or corrupt frame ends its
-// segment (cut off there); segments with nothing live are deleted; writes go to a new segment.
+// segment (cut off there); segments with nothing live are deleted; writes go on at the end of the
+// newest segment, or to a new one if it is full (a new one at every start would leave one more
+// file per restart behind a live oldest segment: a crash-looping collector's thousands).
 func (c *logClient) replay() error {
 	names, err := filepath.Glob(filepath.Join(c.dir, "*"+segmentSuffix))
 	if err != nil {
@@ -110,8 +130,10 @@ func (c *logClient) replay() error {
 	}
 	var ids []uint64
 	for _, name := range names {
+		// exactly the name segmentName gives: "1.seg" parses as segment 1 too, and replaying
+		// segment 1 twice would have the first copy deleted as dead (the file itself)
 		id, err := strconv.ParseUint(strings.TrimSuffix(filepath.Base(name), segmentSuffix), 10, 64)
-		if err != nil {
+		if err != nil || filepath.Base(name) != segmentName(id) {
 			return fmt.Errorf("genai_queue_storage: %s: not a segment this extension wrote (remove it, or choose another directory)", name)
 		}
 		ids = append(ids, id)
@@ -126,10 +148,13 @@ func (c *logClient) replay() error {
 		c.sealed = append(c.sealed, s)
 		next = id + 1
 	}
-	if err := c.startSegment(next); err != nil {
+	if n := len(c.sealed); n > 0 && c.sealed[n-1].size < c.segLimit {
+		c.active, c.sealed = c.sealed[n-1], c.sealed[:n-1]
+	} else if err := c.startSegment(next); err != nil {
 		return err
 	}
-	return c.maintain()
+	c.tidy()
+	return nil
 }
 
 func (c *logClient) replaySegment(id uint64) (*segment, error) {
@@ -189,8 +214,25 @@ func (c *logClient) replaySegment(id uint64) (*segment, error) {
 	return s, nil
 }
 
-// applyPayload applies a frame's records to the index; valueBase is the payload's offset in s.
+// applyPayload applies a frame's records to the index; valueBase is the payload's offset in s. A
+// frame applies whole or not at all: one whose checksum holds but whose records do not all parse
+// (a format this version does not know) changes nothing.
 func (c *logClient) applyPayload(s *segment, valueBase int64, payload []byte) error {
+	if err := parseRecords(payload, nil); err != nil {
+		return err
+	}
+	return parseRecords(payload, func(op byte, key []byte, valueOff int, val []byte) {
+		if op == opDelete {
+			c.drop(string(key))
+			return
+		}
+		c.put(string(key), entry{seg: s, off: valueBase + int64(valueOff), n: len(val)}, val)
+	})
+}
+
+// parseRecords calls fn (if not nil) with each record of payload, in order; valueOff is the value's
+// offset in payload.
+func parseRecords(payload []byte, fn func(op byte, key []byte, valueOff int, val []byte)) error {
 	p := 0
 	for p < len(payload) {
 		op := payload[p]
@@ -200,7 +242,7 @@ func (c *logClient) applyPayload(s *segment, valueBase int64, payload []byte) er
 			return errors.New("a record that does not parse")
 		}
 		p += k
-		key := string(payload[p : p+int(kl)])
+		key := payload[p : p+int(kl)]
 		p += int(kl)
 		switch op {
 		case opSet:
@@ -209,14 +251,14 @@ func (c *logClient) applyPayload(s *segment, valueBase int64, payload []byte) er
 				return errors.New("a record that does not parse")
 			}
 			p += k
-			e := entry{seg: s, off: valueBase + int64(p), n: int(vl)}
-			if e.n <= inMemoryMax {
-				e.val = append([]byte(nil), payload[p:p+e.n]...)
+			if fn != nil {
+				fn(op, key, p, payload[p:p+int(vl)])
 			}
-			p += e.n
-			c.put(key, e)
+			p += int(vl)
 		case opDelete:
-			c.drop(key)
+			if fn != nil {
+				fn(op, key, 0, nil)
+			}
 		default:
 			return fmt.Errorf("an unknown operation %d", op)
 		}
@@ -224,17 +266,38 @@ func (c *logClient) applyPayload(s *segment, valueBase int64, payload []byte) er
 	return nil
 }
 
-func (c *logClient) put(key string, e entry) {
+// put sets key's entry, holding a copy of val (its value) in memory if it is small and the budget allows.
+func (c *logClient) put(key string, e entry, val []byte) {
 	c.drop(key)
+	if e.n <= inMemoryMax && c.memBytes+int64(e.n) <= memBudget {
+		e.val = append(make([]byte, 0, e.n), val...)
+		c.memBytes += int64(e.n)
+	}
 	c.index[key] = e
 	e.seg.live++
-	e.seg.liveBytes += int64(e.n)
+	e.seg.liveBytes += recordSize(key, e.n)
+}
+
+// recordSize is the bytes of a set record of key and a value of n bytes. Live data is counted in
+// records, not values: with values as small as their keys, copies of values alone never came within
+// twice the values, and every write copied every segment forward.
+func recordSize(key string, n int) int64 {
+	return int64(1 + uvarintLen(uint64(len(key))) + len(key) + uvarintLen(uint64(n)) + n)
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for ; x >= 0x80; x >>= 7 {
+		n++
+	}
+	return n
 }
 
 func (c *logClient) drop(key string) {
 	if old, ok := c.index[key]; ok {
 		old.seg.live--
-		old.seg.liveBytes -= int64(old.n)
+		old.seg.liveBytes -= recordSize(key, old.n)
+		c.memBytes -= int64(len(old.val))
 		delete(c.index, key)
 	}
 }
@@ -245,18 +308,44 @@ func (c *logClient) startSegment(id uint64) error {
 	if err != nil {
 		return fmt.Errorf("genai_queue_storage: creating %s: %w", path, err)
 	}
+	if c.fsync {
+		if err := syncDir(c.dir); err != nil {
+			f.Close()
+			os.Remove(path)
+			return fmt.Errorf("genai_queue_storage: creating %s: syncing its directory: %w", path, err)
+		}
+	}
 	c.active = &segment{id: id, f: f}
 	return nil
 }
 
-// removeOldest deletes the oldest closed segment.
-func (c *logClient) removeOldest() {
+// syncDir makes the files created in dir durable (fsync: true): syncing a file does not sync its
+// name in the directory, and a machine crash could take a new segment whole, frames synced into
+// it included. A variable for the tests.
+var syncDir = func(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// removeOldest deletes the oldest closed segment. One whose file cannot be deleted stays the oldest
+// (nothing live in it), tried again at the next write: while its file is there, the later segments
+// holding the delete records that hide its values must stay too, or those values come back at the
+// next start.
+func (c *logClient) removeOldest() error {
+	if c.beforeRemove != nil {
+		c.beforeRemove()
+	}
 	s := c.sealed[0]
+	if err := os.Remove(s.f.Name()); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("genai_queue_storage: removing %s, nothing live in it: %w", s.f.Name(), err)
+	}
 	c.sealed = c.sealed[1:]
 	s.f.Close()
-	if err := os.Remove(s.f.Name()); err != nil && !os.IsNotExist(err) {
-		c.logger.Warn("genai_queue_storage: removing a segment nothing is live in", zap.String("segment", s.f.Name()), zap.Error(err))
-	}
+	return nil
 }
 
 // Get returns a copy of the value (nil if the key is not set).
@@ -330,7 +419,7 @@ func (c *logClient) Batch(_ context.Context, ops ...*storage.Operation) error {
 		case storage.Get:
 			if p, ok := pending[op.Key]; ok {
 				if p.Type == storage.Set {
-					op.Value = append([]byte(nil), p.Value...)
+					op.Value = append([]byte{}, p.Value...) // set to empty is not missing (nil), as in read
 				} else {
 					op.Value = nil
 				}
@@ -354,7 +443,8 @@ func (c *logClient) Batch(_ context.Context, ops ...*storage.Operation) error {
 	if err := c.append(muts); err != nil {
 		return err
 	}
-	return c.maintain()
+	c.tidy()
+	return nil
 }
 
 // append writes one frame holding muts at the end of the active segment, then applies them to the index.
@@ -442,17 +532,16 @@ func (c *logClient) append(muts []*storage.Operation) error {
 		return fmt.Errorf("genai_queue_storage: writing to %s: %w", s.f.Name(), err)
 	}
 	s.size = frameStart + frameHeader + size
+	if cap(c.scratch) > scratchKeep {
+		c.scratch = nil
+	}
 	base := frameStart + frameHeader
 	for i, op := range muts {
 		if op.Type == storage.Delete {
 			c.drop(op.Key)
 			continue
 		}
-		e := entry{seg: s, off: base + valueOffsets[i], n: len(op.Value)}
-		if e.n <= inMemoryMax {
-			e.val = append(make([]byte, 0, e.n), op.Value...)
-		}
-		c.put(op.Key, e)
+		c.put(op.Key, entry{seg: s, off: base + valueOffsets[i], n: len(op.Value)}, op.Value)
 	}
 	return nil
 }
@@ -462,13 +551,30 @@ func writeAll(w io.Writer, b []byte) error {
 	return err
 }
 
+// tidy runs maintain once a frame is written. The frame is the Batch's outcome: an error would tell
+// the caller nothing was written (the persistent queue then drops the item its batch has just read),
+// so a maintenance failure (a segment file that cannot be created, a disk too full for a copy) is
+// logged when it starts and when it ends, and tried again after the next frame.
+func (c *logClient) tidy() {
+	err := c.maintain()
+	switch {
+	case err != nil && c.maintErr == nil:
+		c.logger.Error("genai_queue_storage: cannot close, start or delete segments (the files grow past their bound until this is fixed; tried again at every write)", zap.Error(err))
+	case err == nil && c.maintErr != nil:
+		c.logger.Info("genai_queue_storage: segments are closed, started and deleted again")
+	}
+	c.maintErr = err
+}
+
 // maintain closes the active segment once it reaches the segment size (it stays readable) and
 // starts a new one; then deletes closed segments, oldest first and only the oldest: a segment's
 // delete records hide values in older segments, so it may go only when they have. The oldest is
 // deleted when nothing in it is live, or after its live values are copied forward when they are
-// half its size or less (items a retry keeps while later ones went), or when the files hold more
-// than twice the live values plus a segment (dead segments kept behind a live oldest one). So the
-// files hold at most about twice what the queue holds, plus the active segment.
+// half its size or less (items a retry keeps while later ones went), or when the files with its
+// copies would hold more than twice the live records plus a segment (dead segments kept behind a
+// live oldest one; counting the copies, which are on disk beside the segment until it goes, keeps
+// the bound while copying too). So the files hold at most about twice what the queue holds (its
+// values, with their keys: a record's few bytes more), plus the active segment.
 func (c *logClient) maintain() error {
 	if c.active.size >= c.segLimit {
 		old := c.active
@@ -480,7 +586,7 @@ func (c *logClient) maintain() error {
 	}
 	for n := len(c.sealed); n > 0 && len(c.sealed) > 0; n-- {
 		s := c.sealed[0]
-		if s.live > 0 && s.liveBytes*2 > s.size && !c.overgrown() {
+		if s.live > 0 && s.liveBytes*2 > s.size && !c.overgrown(s.liveBytes) {
 			return nil
 		}
 		if s.live > 0 {
@@ -499,7 +605,9 @@ func (c *logClient) maintain() error {
 				return err
 			}
 		}
-		c.removeOldest()
+		if err := c.removeOldest(); err != nil {
+			return err
+		}
 		if c.active.size >= c.segLimit { // the copies filled it: close it (it is now the newest closed one)
 			old := c.active
 			if err := c.startSegment(old.id + 1); err != nil {
@@ -512,14 +620,15 @@ func (c *logClient) maintain() error {
 	return nil
 }
 
-// overgrown: the files hold more than twice the live values plus a segment.
-func (c *logClient) overgrown() bool {
+// overgrown: the files, with copies of `copies` bytes more, would hold more than twice the live
+// records plus a segment.
+func (c *logClient) overgrown(copies int64) bool {
 	disk, live := c.active.size, c.active.liveBytes
 	for _, s := range c.sealed {
 		disk += s.size
 		live += s.liveBytes
 	}
-	return disk > 2*live+c.segLimit
+	return disk+copies > 2*live+c.segLimit
 }
 
 // Close releases the files and the directory lock; the data stays for the next start.
