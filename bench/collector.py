@@ -48,6 +48,7 @@ runs of the full pipeline without one stage each, to show where the CPU goes.
 
 Run: .venv/bin/python bench/collector.py [--requests 1500] [--rounds 2] [--senders 3] [--window 12] [--ablate]
                                          [--rates 400,2000] [--decision-wait 2] [--loads metadata,1kb] [--sidecar-only]
+                                         [--gateway-only] [--gateway-env GOMEMLIMIT=900MiB]
 """
 
 from __future__ import annotations
@@ -265,6 +266,10 @@ def live_heap(pprof: str) -> int:
     return int(m.group(1))
 
 
+#: --gateway-env: variables set on the gateway replica's process over its shipped runtime (printed beside its figures)
+GATEWAY_ENV: dict[str, str] = {}
+
+
 def run(binary: Path, label: str, cfg: dict, spec, bodies: list[bytes], tmp: Path, senders: int, warmup: float, window: float,
         rate: float | None = None, gateway: bool = False, pprof: str | None = None) -> dict:
     """One config under load: unthrottled, or `rate` spans/s offered in total (each sender paced).
@@ -279,7 +284,7 @@ def run(binary: Path, label: str, cfg: dict, spec, bodies: list[bytes], tmp: Pat
     else:
         c = spec.collector
     # every config runs as the product runs the collector (GOMEMLIMIT from the spec's memory limit)
-    proc = _start(binary, cfg, tmp, c.health_endpoint, gateway_builder.runtime_env(spec) if gateway else builder.runtime_env(spec))
+    proc = _start(binary, cfg, tmp, c.health_endpoint, {**gateway_builder.runtime_env(spec), **GATEWAY_ENV} if gateway else builder.runtime_env(spec))
     stop = threading.Event()
     refused = [0] * senders
 
@@ -429,11 +434,17 @@ def main() -> None:
     ap.add_argument("--no-gateway", action="store_true", help="skip the gateway replica's runs")
     ap.add_argument("--gateway-only", action="store_true", help="only the gateway replica's runs")
     ap.add_argument("--ablate", action="store_true", help="also run the sidecar without each stage (unthrottled)")
+    ap.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="set a variable of the gateway replica's environment over the shipped runtime (e.g. GOMEMLIMIT=900MiB); printed beside its figures")
     ap.add_argument("--engines", action="store_true", help="also run the sidecar with the OTTL engine (collector.engine: ottl: redaction and folding as transform statements)")
     args = ap.parse_args()
     binary = toolchain.collector_path()
     if binary is None:
         sys.exit("build the collector first: make collector")
+    for kv in args.gateway_env:
+        if "=" not in kv:
+            sys.exit(f"--gateway-env {kv!r}: expected NAME=VALUE")
+        GATEWAY_ENV.update([kv.split("=", 1)])
     shipped_wait = make_spec().gateway.decision_wait_seconds
     waits = [shipped_wait] + ([args.decision_wait] if args.decision_wait and args.decision_wait != shipped_wait else [])
     rates: list[float | None] = [None] + [float(r) for r in args.rates.split(",") if r.strip()]
@@ -447,7 +458,8 @@ def main() -> None:
           f"{args.window:g} s window; decision_wait as shipped: {shipped_wait} s; the sink (drop all) stands in for the gateways and Tempo")
     shipped_env = builder.runtime_env(make_spec())
     print(f"runtime of the sidecar and the pass-through alike, as the sidecar ships: {', '.join(f'{k}={v}' for k, v in shipped_env.items())}; "
-          f"the gateway's: {', '.join(f'{k}={v}' for k, v in gateway_builder.runtime_env(make_spec()).items())}\n")
+          f"the gateway's: {', '.join(f'{k}={v}' for k, v in gateway_builder.runtime_env(make_spec()).items())}"
+          + (f"; the gateway replica runs with {', '.join(f'{k}={v}' for k, v in GATEWAY_ENV.items())} over that (NOT as shipped)" if GATEWAY_ENV else "") + "\n")
     sink_tmp = Path(tempfile.mkdtemp())
     sink_port, sink_health = free_port(), f"127.0.0.1:{free_port()}"
     sink = _start(binary, sink_config(sink_port, sink_health), sink_tmp, sink_health)
@@ -553,7 +565,8 @@ def main() -> None:
                     g = pick(GATEWAY, rate, k, wait)
                     best = max(g, key=lambda r: r["rate"] / r["cores"])
                     at = f"at {rate:,.0f} spans/s offered" if rate else "unthrottled"
-                    line = (f"{LOADS[k]}, gateway replica, {wait_label(wait)}, {at}: {best['rate'] / best['cores']:,.0f} spans/s per core "
+                    env_note = f", {', '.join(f'{a}={b}' for a, b in GATEWAY_ENV.items())} (NOT the shipped runtime)" if GATEWAY_ENV else ""
+                    line = (f"{LOADS[k]}, gateway replica{env_note}, {wait_label(wait)}, {at}: {best['rate'] / best['cores']:,.0f} spans/s per core "
                             f"({best['rate']:,.0f} spans/s on {best['cores']:.2f} cores), peak RSS {max(r['rss_mib'] for r in g):.0f} MiB; ")
                     per_trace = [r["heap_growth"] / r["traces_held"] / 1024 for r in g if r["traces_held"] > 0]
                     if per_trace:  # the live heap over the idle process's, both right after a collection, per trace tail sampling holds
